@@ -1,0 +1,47 @@
+//! Binary Merkle roots over transaction and receipt hashes (commonware's BMT).
+
+use crate::Digest;
+use commonware_cryptography::Sha256;
+use commonware_storage::bmt::{Builder, Proof};
+
+/// Root of a list of leaf digests. An empty list has a well-defined root too.
+pub fn root(leaves: &[Digest]) -> Digest {
+    let mut builder = Builder::<Sha256>::new(leaves.len());
+    for leaf in leaves {
+        builder.add(leaf);
+    }
+    builder.build().root()
+}
+
+/// Inclusion proof for the leaf at `index`.
+pub fn proof(leaves: &[Digest], index: u32) -> Option<Proof<Digest>> {
+    let mut builder = Builder::<Sha256>::new(leaves.len());
+    for leaf in leaves {
+        builder.add(leaf);
+    }
+    builder.build().proof(index).ok()
+}
+
+/// Check that `leaf` sits at `index` under `root`.
+pub fn verify(proof: &Proof<Digest>, leaf: &Digest, index: u32, root: &Digest) -> bool {
+    proof
+        .verify_element_inclusion::<Sha256>(leaf, index, root)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proofs_verify_and_detect_tampering() {
+        let leaves: Vec<Digest> = (0u8..5).map(|i| crate::sha256(&[&[i]])).collect();
+        let r = root(&leaves);
+        let p = proof(&leaves, 3).unwrap();
+        assert!(verify(&p, &leaves[3], 3, &r));
+        assert!(!verify(&p, &leaves[2], 3, &r));
+        assert!(!verify(&p, &leaves[3], 2, &r));
+        assert!(!verify(&p, &leaves[3], 3, &crate::sha256(&[b"other"])));
+        assert_ne!(root(&leaves[..4]), r);
+    }
+}
