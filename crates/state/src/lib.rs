@@ -1,0 +1,173 @@
+//! Ingot's authenticated world state.
+//!
+//! World state is a `commonware-storage` QMDB of the `current::ordered` family:
+//! it proves the *current* value of a key (not merely a past one) and, because
+//! keys are ordered, the *absence* of a key too. Application keys are hashed with
+//! SHA-256 before they enter the database so the ordered index spreads evenly; a
+//! verifier hashes the key the same way (see [`proof`]).
+//!
+//! Only finalized blocks are applied (execution is deferred, see
+//! `ingot_types::block`), so the store never needs to roll back. The executed
+//! height is stored as the commit metadata, atomically with the writes: after a
+//! crash the store reopens at the last complete commit and the node re-executes
+//! from the next height.
+
+pub mod proof;
+
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{sha256::Digest, Sha256};
+use commonware_parallel::Sequential;
+use commonware_runtime::{
+    buffer::paged::{page_size, CacheRef},
+    Clock, Metrics, Spawner, Storage, BLOB_PAGE_SIZE,
+};
+use commonware_storage::{
+    journal::contiguous::variable::Config as JournalConfig,
+    merkle::{full::Config as MerkleConfig, mmr},
+    qmdb::{
+        current::{ordered::variable::Db, VariableConfig},
+        floor::Proportional,
+    },
+    translator::EightCap,
+};
+use commonware_utils::{NZUsize, NZU64};
+use ingot_types::limits::MAX_VALUE_BYTES;
+pub use proof::{verify_proof, StateProof};
+use std::collections::BTreeMap;
+
+type Family = mmr::Family;
+const CHUNK: usize = 32;
+pub type StateDb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
+
+/// A block's writes: key → new value, or `None` to delete. Ordered, so applying
+/// them is deterministic.
+pub type WriteSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database: {0}")]
+    Db(String),
+    #[error("state height {have} cannot apply height {want}")]
+    OutOfOrder { have: u64, want: u64 },
+    #[error("state store was lost after an earlier failure; reopen the node")]
+    Poisoned,
+}
+
+fn db_err(e: impl std::fmt::Display) -> StateError {
+    StateError::Db(e.to_string())
+}
+
+/// Hash an application key into the database key space.
+pub fn hashed_key(raw: &[u8]) -> Digest {
+    ingot_types::sha256(&[raw])
+}
+
+fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
+    VariableConfig {
+        merkle_config: MerkleConfig {
+            journal_partition: format!("{prefix}-state-mmr"),
+            metadata_partition: format!("{prefix}-state-mmr-meta"),
+            items_per_blob: NZU64!(65_536),
+            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+            strategy: Sequential,
+            page_cache: cache.clone(),
+        },
+        journal_config: JournalConfig {
+            partition: format!("{prefix}-state-log"),
+            items_per_section: NZU64!(4_096),
+            compression: None,
+            codec_config: ((), ((0..=MAX_VALUE_BYTES).into(), ())),
+            page_cache: cache,
+            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+        },
+        grafted_metadata_partition: format!("{prefix}-state-grafted"),
+        translator: EightCap,
+        init_cache: Some(NZUsize!(1 << 16)),
+        init_buffer: NZUsize!(1 << 21),
+        init_concurrency: (),
+    }
+}
+
+/// The authenticated state of one node.
+pub struct StateStore<E: Storage + Clock + Metrics + Spawner> {
+    // `None` only if a consuming database operation failed; every later call then
+    // reports `Poisoned` instead of working on a half-known state.
+    db: Option<StateDb<E>>,
+    height: u64,
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
+    /// Open (or create) the state under partitions named with `prefix`.
+    pub async fn open(context: E, prefix: &str) -> Result<Self, StateError> {
+        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(4_096));
+        let db = StateDb::init(context, config(prefix, cache), None)
+            .await
+            .map_err(db_err)?;
+        let height = match db.get_metadata().await.map_err(db_err)? {
+            Some(raw) if raw.len() == 8 => u64::from_be_bytes(raw.try_into().unwrap()),
+            _ => 0,
+        };
+        Ok(Self {
+            db: Some(db),
+            height,
+        })
+    }
+
+    fn db(&self) -> Result<&StateDb<E>, StateError> {
+        self.db.as_ref().ok_or(StateError::Poisoned)
+    }
+
+    /// Height of the last applied block (0 = genesis, nothing applied).
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Root of the current state.
+    pub fn root(&self) -> Result<Digest, StateError> {
+        Ok(self.db()?.root())
+    }
+
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.db()?.get(&hashed_key(key)).await.map_err(db_err)
+    }
+
+    /// Apply the writes of block `height` (which must be the next one) and make
+    /// them durable together with the new height. Returns the new root.
+    pub async fn apply(&mut self, height: u64, writes: &WriteSet) -> Result<Digest, StateError> {
+        if height != self.height + 1 {
+            return Err(StateError::OutOfOrder {
+                have: self.height,
+                want: height,
+            });
+        }
+        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        let mut batch = db.new_batch();
+        for (k, v) in writes {
+            batch = batch.write(hashed_key(k), v.clone());
+        }
+        let merkleized = batch
+            .merkleize(&db, Some(height.to_be_bytes().to_vec()), &mut Proportional)
+            .await
+            .map_err(db_err)?;
+        let db = db.apply_batch(merkleized).await.map_err(db_err)?;
+        let db = db.commit().await.map_err(db_err)?;
+        let root = db.root();
+        self.db = Some(db);
+        self.height = height;
+        Ok(root)
+    }
+
+    /// Prove the current value (or absence) of `key` against the current root.
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StateError> {
+        proof::prove(self.db()?, key, self.height).await
+    }
+
+    /// Flush everything and shorten recovery on the next open.
+    pub async fn sync(&mut self) -> Result<(), StateError> {
+        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        self.db = Some(db.sync().await.map_err(db_err)?);
+        Ok(())
+    }
+}
