@@ -10,10 +10,12 @@
 
 pub mod issue;
 pub mod keys;
+pub mod trust;
 pub mod verify;
 
 pub use issue::{issue_ca, issue_end_entity, Backend, CertSpec, Role};
 pub use keys::{PrivateKey, PublicKey, Scheme};
+pub use trust::{cert_hash, Identity, TrustError, TrustStore};
 pub use verify::{verify_chain, CertInfo};
 
 /// Default SM2 distinguishing identifier (GM/T 0009-2012, also OpenSSL's default).

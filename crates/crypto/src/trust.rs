@@ -1,0 +1,128 @@
+//! The consortium's trust anchors: one CA per organisation, from genesis.
+//!
+//! [`TrustStore::identify`] turns a DER certificate into a verified
+//! [`Identity`] (organisation, role, public key). Results are cached by the
+//! certificate's hash because the same senders sign many transactions; the
+//! cache is bounded and only holds certificates that verified.
+//! Validity periods are *not* checked here: that depends on time, and the chain
+//! checks it against block time during execution (never the wall clock).
+
+use crate::{verify::CertInfo, PkiError, PublicKey};
+use sha2::Digest as _;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+/// Most verified certificates kept in memory.
+const CACHE_LIMIT: usize = 100_000;
+
+/// A verified certificate holder.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// SHA-256 of the certificate DER: the holder's on-chain id.
+    pub cert_hash: [u8; 32],
+    pub org: String,
+    /// Role from the certificate's OU (`member`, `admin`, `validator`, ...).
+    pub role: String,
+    pub common_name: String,
+    pub public_key: PublicKey,
+    /// Validity window, UNIX seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TrustError {
+    #[error("certificate does not parse: {0}")]
+    Malformed(String),
+    #[error("certificate names no organisation (O=)")]
+    NoOrganisation,
+    #[error("certificate's organisation {0} is not in genesis")]
+    UnknownOrganisation(String),
+    #[error("certificate is not signed by the CA of {0}: {1}")]
+    NotIssuedByOrg(String, String),
+    #[error("a CA certificate cannot sign transactions")]
+    IsCa,
+    #[error("certificate unsupported: {0}")]
+    Unsupported(String),
+}
+
+struct Anchor {
+    ca: CertInfo,
+}
+
+/// Trust anchors plus a cache of verified certificates.
+pub struct TrustStore {
+    anchors: HashMap<String, Anchor>,
+    cache: Mutex<HashMap<[u8; 32], Arc<Identity>>>,
+}
+
+pub fn cert_hash(der: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(der).into()
+}
+
+impl TrustStore {
+    /// Build from `(organisation name, CA PEM)` pairs. Each CA must be self-signed
+    /// and its subject O must equal the organisation's name.
+    pub fn new<'a>(orgs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, PkiError> {
+        let mut anchors = HashMap::new();
+        for (name, pem) in orgs {
+            let ca = CertInfo::from_pem(pem)?;
+            ca.verify_signed_by(&ca)?;
+            if ca.subject_o.as_deref() != Some(name) {
+                return Err(PkiError::Parse(format!(
+                    "CA of {name} has subject O={:?}",
+                    ca.subject_o
+                )));
+            }
+            anchors.insert(name.to_string(), Anchor { ca });
+        }
+        Ok(Self {
+            anchors,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Verify that `der` was issued by its organisation's CA and return who it is.
+    pub fn identify(&self, der: &[u8]) -> Result<Arc<Identity>, TrustError> {
+        let hash = cert_hash(der);
+        if let Some(id) = self.cache.lock().expect("poisoned").get(&hash) {
+            return Ok(id.clone());
+        }
+        let cert = CertInfo::from_der(der).map_err(|e| TrustError::Malformed(e.to_string()))?;
+        let org = cert.subject_o.clone().ok_or(TrustError::NoOrganisation)?;
+        let anchor = self
+            .anchors
+            .get(&org)
+            .ok_or_else(|| TrustError::UnknownOrganisation(org.clone()))?;
+        cert.verify_signed_by(&anchor.ca)
+            .map_err(|e| TrustError::NotIssuedByOrg(org.clone(), e.to_string()))?;
+        if cert.is_ca {
+            return Err(TrustError::IsCa);
+        }
+        let public_key = cert
+            .public_key()
+            .map_err(|e| TrustError::Unsupported(e.to_string()))?;
+        let id = Arc::new(Identity {
+            cert_hash: hash,
+            org,
+            role: cert.subject_ou.clone().unwrap_or_else(|| "member".into()),
+            common_name: cert.subject_cn.clone().unwrap_or_default(),
+            public_key,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+        });
+        let mut cache = self.cache.lock().expect("poisoned");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(hash, id.clone());
+        Ok(id)
+    }
+
+    /// The CA certificate of an organisation.
+    pub fn ca(&self, org: &str) -> Option<&CertInfo> {
+        self.anchors.get(org).map(|a| &a.ca)
+    }
+}

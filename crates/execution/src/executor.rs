@@ -1,0 +1,259 @@
+//! Block execution.
+
+use crate::{
+    modules::{self, CallError},
+    Overlay, BASE_WORK, MAX_WORK_PER_TX,
+};
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_crypto::{Identity, TrustStore};
+use ingot_state::{StateError, StateStore};
+use ingot_types::{
+    limits::MAX_VALIDITY_BLOCKS, merkle, sha256, Block, Digest, ExecResult, Receipt,
+    SignedTransaction, Status,
+};
+use std::sync::Arc;
+
+/// What a transaction may know about the block it runs in.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockContext {
+    pub height: u64,
+    pub timestamp_ms: u64,
+}
+
+/// What a module sees while executing one transaction.
+pub struct TxContext<'a> {
+    pub block: BlockContext,
+    pub sender: Arc<Identity>,
+    pub tx_hash: [u8; 32],
+    pub trust: &'a TrustStore,
+}
+
+/// The result of executing one block.
+#[derive(Clone, Debug)]
+pub struct BlockOutcome {
+    pub result: ExecResult,
+    pub receipts: Vec<Receipt>,
+}
+
+/// Marks a transaction hash as included until it can no longer be valid.
+fn seen_key(hash: &Digest) -> Vec<u8> {
+    format!("sys/tx/{}", hex::encode(hash)).into_bytes()
+}
+
+/// Lists the hashes whose replay markers expire at a height.
+fn expiry_key(height: u64) -> Vec<u8> {
+    format!("sys/txexp/{height:020}").into_bytes()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("wrong chain id")]
+    WrongChain,
+    #[error("{0}")]
+    Certificate(String),
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// Stateless admission check shared by the mempool, block verification and
+/// `verify-chain`: chain id, certificate chain to a genesis CA, signature.
+pub fn authenticate(
+    trust: &TrustStore,
+    chain_id: &Digest,
+    tx: &SignedTransaction,
+) -> Result<Arc<Identity>, AuthError> {
+    if &tx.tx.chain_id != chain_id {
+        return Err(AuthError::WrongChain);
+    }
+    let id = trust
+        .identify(&tx.tx.certificate)
+        .map_err(|e| AuthError::Certificate(e.to_string()))?;
+    id.public_key
+        .verify(&tx.tx.signing_message(), &tx.signature)
+        .map_err(|_| AuthError::BadSignature)?;
+    Ok(id)
+}
+
+pub struct Executor {
+    trust: Arc<TrustStore>,
+}
+
+impl Executor {
+    pub fn new(trust: Arc<TrustStore>) -> Self {
+        Self { trust }
+    }
+
+    pub fn trust(&self) -> &Arc<TrustStore> {
+        &self.trust
+    }
+
+    /// Execute `block` on `state` (which must be at `block.height - 1`) and
+    /// commit the result durably.
+    pub async fn execute_block<E: Storage + Clock + Metrics + Spawner>(
+        &self,
+        state: &mut StateStore<E>,
+        block: &Block,
+    ) -> Result<BlockOutcome, StateError> {
+        let ctx = BlockContext {
+            height: block.header.height,
+            timestamp_ms: block.header.timestamp_ms,
+        };
+        let mut overlay = Overlay::new(state);
+
+        // Forget replay markers that can no longer matter: every transaction they
+        // guard has expired.
+        let exp = expiry_key(ctx.height);
+        if let Some(list) = overlay.get(&exp).await? {
+            for hash in list.chunks_exact(32) {
+                overlay.delete(seen_key(&Digest::from(<[u8; 32]>::try_from(hash).unwrap())));
+            }
+            overlay.delete(exp);
+        }
+        overlay.commit_tx();
+
+        let mut receipts = Vec::with_capacity(block.txs.len());
+        let mut expiries: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+        for tx in &block.txs {
+            let hash = tx.hash();
+            let receipt = self.execute_tx(ctx, &mut overlay, tx, hash).await?;
+            if !matches!(&receipt.status, Status::Failed(r) if r.starts_with(REPLAY)) {
+                // Included (successfully or not): it may not be included again.
+                overlay.put(seen_key(&hash), ctx.height.to_be_bytes().to_vec());
+                expiries
+                    .entry(tx.tx.valid_until + 1)
+                    .or_default()
+                    .extend_from_slice(hash.as_ref());
+                overlay.commit_tx();
+            }
+            receipts.push(receipt);
+        }
+        for (height, hashes) in expiries {
+            let key = expiry_key(height);
+            let mut list = overlay.get(&key).await?.unwrap_or_default();
+            list.extend_from_slice(&hashes);
+            overlay.put(key, list);
+        }
+        overlay.commit_tx();
+
+        let writes = overlay.into_writes();
+        let state_root = state.apply(ctx.height, &writes).await?;
+        let receipt_hashes: Vec<Digest> = receipts.iter().map(receipt_hash).collect();
+        Ok(BlockOutcome {
+            result: ExecResult {
+                state_root,
+                receipts_root: merkle::root(&receipt_hashes),
+            },
+            receipts,
+        })
+    }
+
+    async fn execute_tx<E: Storage + Clock + Metrics + Spawner>(
+        &self,
+        block: BlockContext,
+        overlay: &mut Overlay<'_, E>,
+        tx: &SignedTransaction,
+        hash: Digest,
+    ) -> Result<Receipt, StateError> {
+        let fail = |reason: String| Receipt {
+            tx_hash: hash,
+            status: Status::Failed(reason),
+            events: vec![],
+            work_used: BASE_WORK,
+        };
+        if tx.tx.valid_until < block.height {
+            return Ok(fail(format!(
+                "expired: valid until height {}",
+                tx.tx.valid_until
+            )));
+        }
+        if tx.tx.valid_until > block.height + MAX_VALIDITY_BLOCKS {
+            return Ok(fail(format!(
+                "validity window longer than {MAX_VALIDITY_BLOCKS} blocks"
+            )));
+        }
+        if let Some(at) = overlay.get(&seen_key(&hash)).await? {
+            let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
+            overlay.abort_tx();
+            return Ok(fail(format!("{REPLAY} already included at height {at}")));
+        }
+        let sender = match self.trust.identify(&tx.tx.certificate) {
+            Ok(id) => id,
+            Err(e) => return Ok(fail(format!("certificate refused: {e}"))),
+        };
+        let now = (block.timestamp_ms / 1000) as i64;
+        if now > sender.not_after {
+            return Ok(fail("certificate expired".into()));
+        }
+        if now < sender.not_before {
+            return Ok(fail("certificate not yet valid".into()));
+        }
+        if overlay
+            .exists(&modules::identity::revoked_key(&sender.cert_hash))
+            .await?
+        {
+            overlay.abort_tx();
+            return Ok(fail("certificate revoked".into()));
+        }
+        overlay.abort_tx(); // reads above are not the call's work
+        let ctx = TxContext {
+            block,
+            sender,
+            tx_hash: hash.as_ref().try_into().unwrap(),
+            trust: &self.trust,
+        };
+        overlay.work = BASE_WORK + tx.tx.call.args.len() as u64;
+        let result = modules::dispatch(&ctx, overlay, &tx.tx.call).await;
+        let work_used = overlay.work;
+        match result {
+            Ok(_) if work_used > MAX_WORK_PER_TX => {
+                overlay.abort_tx();
+                Ok(Receipt {
+                    work_used,
+                    ..fail(format!("work limit exceeded ({work_used} > {MAX_WORK_PER_TX})"))
+                })
+            }
+            Ok(events) => {
+                overlay.commit_tx();
+                Ok(Receipt {
+                    tx_hash: hash,
+                    status: Status::Success,
+                    events,
+                    work_used,
+                })
+            }
+            Err(CallError::Rejected(reason)) => {
+                overlay.abort_tx();
+                Ok(Receipt {
+                    work_used,
+                    ..fail(reason)
+                })
+            }
+            Err(CallError::State(e)) => Err(e),
+        }
+    }
+}
+
+const REPLAY: &str = "replay:";
+
+/// Leaf of the receipts Merkle tree.
+pub fn receipt_hash(r: &Receipt) -> Digest {
+    sha256(&[&r.encode()])
+}
+
+/// Decode a receipt stored by the node.
+pub fn decode_receipt(raw: &[u8]) -> Option<Receipt> {
+    Receipt::decode_cfg(raw.to_vec(), &()).ok()
+}
+
+/// Sign a transaction body with the sender's key.
+pub fn sign_transaction(
+    key: &ingot_crypto::PrivateKey,
+    tx: ingot_types::Transaction,
+) -> Result<SignedTransaction, ingot_crypto::PkiError> {
+    let signature = key.sign(&tx.signing_message())?;
+    Ok(SignedTransaction {
+        tx,
+        signature: signature.into(),
+    })
+}

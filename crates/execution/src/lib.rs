@@ -1,0 +1,21 @@
+//! Ingot's deterministic state machine.
+//!
+//! [`Executor::execute_block`] applies one finalized block to the world state:
+//! for each transaction it checks what only state can tell (replay, expiry,
+//! revocation, certificate validity at *block* time), dispatches the call to a
+//! native module, and records a [`Receipt`](ingot_types::Receipt). A failed
+//! transaction changes nothing but its replay marker. Nothing here reads the
+//! wall clock, uses floating point, or iterates an unordered map.
+
+pub mod args;
+pub mod executor;
+pub mod modules;
+pub mod overlay;
+
+pub use executor::{authenticate, receipt_hash, sign_transaction, AuthError, BlockContext, BlockOutcome, Executor};
+pub use overlay::Overlay;
+
+/// Work units charged per transaction before any module work.
+pub const BASE_WORK: u64 = 1_000;
+/// Upper bound on work units one transaction may use.
+pub const MAX_WORK_PER_TX: u64 = 2_000_000;

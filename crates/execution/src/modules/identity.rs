@@ -1,0 +1,130 @@
+//! `identity`: an organisation's admin registers and revokes member
+//! certificates of its own organisation.
+//!
+//! State: `identity/member/<cert hash>` → [`MemberRecord`];
+//! `identity/revoked/<cert hash>` → revocation height (u64). A revoked
+//! certificate can sign nothing from the block after its revocation on.
+
+use super::{event, reject, CallError};
+use crate::{
+    args::{decode, CertificateArg},
+    executor::TxContext,
+    Overlay,
+};
+use bytes::BufMut;
+use commonware_codec::{Buf, Encode, EncodeSize, Error, Read, ReadExt, Write};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_types::{
+    codec_util::{read_str, str_size, write_str},
+    Call, Event,
+};
+
+pub const NAME: &str = "identity";
+
+pub fn member_key(cert_hash: &[u8; 32]) -> Vec<u8> {
+    format!("identity/member/{}", hex::encode(cert_hash)).into_bytes()
+}
+
+pub fn revoked_key(cert_hash: &[u8; 32]) -> Vec<u8> {
+    format!("identity/revoked/{}", hex::encode(cert_hash)).into_bytes()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub org: String,
+    pub role: String,
+    pub common_name: String,
+    pub registered_by: [u8; 32],
+    pub height: u64,
+}
+
+impl Write for MemberRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        write_str(&self.org, buf);
+        write_str(&self.role, buf);
+        write_str(&self.common_name, buf);
+        self.registered_by.write(buf);
+        self.height.write(buf);
+    }
+}
+impl EncodeSize for MemberRecord {
+    fn encode_size(&self) -> usize {
+        str_size(&self.org) + str_size(&self.role) + str_size(&self.common_name) + 32 + 8
+    }
+}
+impl Read for MemberRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            org: read_str(buf, 256)?,
+            role: read_str(buf, 256)?,
+            common_name: read_str(buf, 256)?,
+            registered_by: <[u8; 32]>::read(buf)?,
+            height: u64::read(buf)?,
+        })
+    }
+}
+
+pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    if ctx.sender.role != "admin" {
+        return reject("only an organisation admin may manage identities");
+    }
+    let arg: CertificateArg = decode(&call.args).map_err(CallError::Rejected)?;
+    let subject = match ctx.trust.identify(&arg.certificate) {
+        Ok(id) => id,
+        Err(e) => return reject(format!("certificate refused: {e}")),
+    };
+    if subject.org != ctx.sender.org {
+        return reject(format!(
+            "certificate belongs to {}, not to the admin's organisation {}",
+            subject.org, ctx.sender.org
+        ));
+    }
+    let hash_hex = hex::encode(subject.cert_hash);
+    match call.method.as_str() {
+        "register" => {
+            let key = member_key(&subject.cert_hash);
+            if state.exists(&key).await? {
+                return reject("certificate already registered");
+            }
+            if state.exists(&revoked_key(&subject.cert_hash)).await? {
+                return reject("certificate is revoked");
+            }
+            let record = MemberRecord {
+                org: subject.org.clone(),
+                role: subject.role.clone(),
+                common_name: subject.common_name.clone(),
+                registered_by: ctx.sender.cert_hash,
+                height: ctx.block.height,
+            };
+            state.put(key, record.encode().to_vec());
+            Ok(vec![event(
+                NAME,
+                "registered",
+                &[
+                    ("certificate", hash_hex),
+                    ("org", subject.org.clone()),
+                    ("common_name", subject.common_name.clone()),
+                    ("role", subject.role.clone()),
+                ],
+            )])
+        }
+        "revoke" => {
+            let key = revoked_key(&subject.cert_hash);
+            if state.exists(&key).await? {
+                return reject("certificate already revoked");
+            }
+            state.put(key, ctx.block.height.to_be_bytes().to_vec());
+            Ok(vec![event(
+                NAME,
+                "revoked",
+                &[("certificate", hash_hex), ("org", subject.org.clone())],
+            )])
+        }
+        other => reject(format!("unknown method identity.{other}")),
+    }
+}

@@ -1,0 +1,48 @@
+//! Native modules. Each one owns a key prefix in the world state and a set of
+//! methods; [`dispatch`] routes a call by name.
+
+pub mod identity;
+pub mod notary;
+
+use crate::{executor::TxContext, Overlay};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_state::StateError;
+use ingot_types::{Call, Event};
+
+/// Why a call failed: a reason recorded in the receipt, or a storage fault that
+/// must stop execution (it is not the transaction's fault).
+#[derive(Debug)]
+pub enum CallError {
+    Rejected(String),
+    State(StateError),
+}
+
+impl From<StateError> for CallError {
+    fn from(e: StateError) -> Self {
+        CallError::State(e)
+    }
+}
+
+pub fn reject<T>(reason: impl Into<String>) -> Result<T, CallError> {
+    Err(CallError::Rejected(reason.into()))
+}
+
+pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    match call.module.as_str() {
+        identity::NAME => identity::call(ctx, state, call).await,
+        notary::NAME => notary::call(ctx, state, call).await,
+        other => reject(format!("unknown module `{other}`")),
+    }
+}
+
+pub(crate) fn event(module: &str, kind: &str, attrs: &[(&str, String)]) -> Event {
+    Event {
+        module: module.into(),
+        kind: kind.into(),
+        attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+    }
+}

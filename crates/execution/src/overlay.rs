@@ -1,0 +1,69 @@
+//! Two-level write overlay over the committed state: block writes, and the
+//! current transaction's writes on top, so a failed transaction is dropped whole.
+
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_state::{StateError, StateStore, WriteSet};
+
+pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
+    base: &'a StateStore<E>,
+    block: WriteSet,
+    tx: WriteSet,
+    /// Work charged to the current transaction (bytes read and written).
+    pub work: u64,
+}
+
+impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
+    pub fn new(base: &'a StateStore<E>) -> Self {
+        Self {
+            base,
+            block: WriteSet::new(),
+            tx: WriteSet::new(),
+            work: 0,
+        }
+    }
+
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let value = if let Some(v) = self.tx.get(key) {
+            v.clone()
+        } else if let Some(v) = self.block.get(key) {
+            v.clone()
+        } else {
+            self.base.get(key).await?
+        };
+        self.work += 100 + key.len() as u64 + value.as_ref().map_or(0, |v| v.len() as u64);
+        Ok(value)
+    }
+
+    pub async fn exists(&mut self, key: &[u8]) -> Result<bool, StateError> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.work += 200 + key.len() as u64 + value.len() as u64;
+        self.tx.insert(key, Some(value));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.work += 200 + key.len() as u64;
+        self.tx.insert(key, None);
+    }
+
+    /// Keep the current transaction's writes.
+    pub fn commit_tx(&mut self) {
+        let tx = std::mem::take(&mut self.tx);
+        self.block.extend(tx);
+        self.work = 0;
+    }
+
+    /// Drop the current transaction's writes.
+    pub fn abort_tx(&mut self) {
+        self.tx.clear();
+        self.work = 0;
+    }
+
+    /// The block's accumulated writes (the current transaction must be settled).
+    pub fn into_writes(self) -> WriteSet {
+        debug_assert!(self.tx.is_empty(), "unsettled transaction writes");
+        self.block
+    }
+}

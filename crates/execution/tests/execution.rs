@@ -1,0 +1,170 @@
+//! Executing blocks against a real state store: module behaviour and every
+//! refusal, each with its reason and without a state change.
+
+use bytes::Bytes;
+use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use ingot_crypto::{
+    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme, TrustStore,
+};
+use ingot_execution::{args, authenticate, sign_transaction, Executor};
+use ingot_state::StateStore;
+use ingot_types::{
+    block::HEADER_VERSION, limits::MAX_VALIDITY_BLOCKS, sha256, tx::TX_VERSION, Block, Call, Header,
+    SignedTransaction, Status, Transaction,
+};
+use serde_json::json;
+use std::sync::Arc;
+
+struct Member {
+    key: PrivateKey,
+    der: Bytes,
+    pem: String,
+}
+
+fn spec(cn: &str, org: &str, role: Role) -> CertSpec {
+    let now = unix_now();
+    CertSpec {
+        common_name: cn.into(),
+        organization: org.into(),
+        san_uri: None,
+        not_before: now - 60,
+        not_after: now + 3600,
+        role,
+    }
+}
+
+fn member(ca_key: &PrivateKey, ca_pem: &str, cn: &str, org: &str, role: Role, scheme: Scheme) -> Member {
+    let key = PrivateKey::generate(scheme).unwrap();
+    let pem = issue_end_entity(ca_key, ca_pem, &key.public_key(), &spec(cn, org, role)).unwrap();
+    Member {
+        der: CertInfo::from_pem(&pem).unwrap().der.into(),
+        key,
+        pem,
+    }
+}
+
+fn tx(m: &Member, chain: ingot_types::Digest, module: &str, method: &str, a: serde_json::Value, valid_until: u64, salt: u64) -> SignedTransaction {
+    sign_transaction(
+        &m.key,
+        Transaction {
+            version: TX_VERSION,
+            chain_id: chain,
+            certificate: m.der.clone(),
+            valid_until,
+            salt,
+            call: Call {
+                module: module.into(),
+                method: method.into(),
+                args: args::from_json(module, method, &a).unwrap(),
+            },
+        },
+    )
+    .unwrap()
+}
+
+fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
+    let header = Header {
+        version: HEADER_VERSION,
+        parent: sha256(&[&height.to_be_bytes()]),
+        height,
+        timestamp_ms: unix_now() as u64 * 1000,
+        proposer: [0; 32],
+        tx_count: txs.len() as u32,
+        tx_root: Block::compute_tx_root(&txs),
+        exec_height: 0,
+        results: vec![],
+    };
+    Block::new(header, txs)
+}
+
+fn status(s: &Status) -> String {
+    match s {
+        Status::Success => "ok".into(),
+        Status::Failed(r) => r.clone(),
+    }
+}
+
+#[test]
+fn notary_identity_and_refusals() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+        let bolt_key = PrivateKey::generate(Scheme::Sm2).unwrap();
+        let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
+        let trust = Arc::new(TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap());
+        let chain = sha256(&[b"chain"]);
+        let admin = member(&acme_key, &acme_ca, "admin", "acme", Role::Admin, Scheme::Ed25519);
+        let alice = member(&acme_key, &acme_ca, "alice", "acme", Role::Member, Scheme::P256);
+        let bob = member(&bolt_key, &bolt_ca, "bob", "bolt", Role::Member, Scheme::Sm2);
+
+        // Stateless authentication of all three schemes.
+        let t = tx(&alice, chain, "notary", "record", json!({"document_hash": "11".repeat(32), "metadata": "test report"}), 10, 1);
+        authenticate(&trust, &chain, &t).unwrap();
+        let mut forged = t.clone();
+        forged.tx.salt = 99;
+        assert!(authenticate(&trust, &chain, &forged).is_err(), "signature must cover the body");
+        assert!(authenticate(&trust, &sha256(&[b"other"]), &t).is_err(), "wrong chain id");
+        authenticate(&trust, &chain, &tx(&bob, chain, "notary", "record", json!({"document_hash": "22".repeat(32)}), 10, 1)).unwrap();
+
+        let exec = Executor::new(trust.clone());
+        let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
+
+        // Block 1: a record, a duplicate document, a replay of the same tx, an
+        // admin registering alice, bob trying to register into acme.
+        let b1 = block(1, vec![
+            t.clone(),
+            tx(&bob, chain, "notary", "record", json!({"document_hash": "11".repeat(32)}), 10, 2),
+            t.clone(),
+            tx(&admin, chain, "identity", "register", json!({"certificate_pem": alice.pem}), 10, 3),
+            tx(&bob, chain, "identity", "register", json!({"certificate_pem": alice.pem}), 10, 4),
+        ]);
+        let out1 = exec.execute_block(&mut state, &b1).await.unwrap();
+        let s: Vec<String> = out1.receipts.iter().map(|r| status(&r.status)).collect();
+        assert_eq!(s[0], "ok");
+        assert_eq!(s[1], "document already recorded");
+        assert!(s[2].starts_with("replay:"), "{}", s[2]);
+        assert_eq!(s[3], "ok");
+        assert_eq!(s[4], "only an organisation admin may manage identities");
+        assert_eq!(out1.result.state_root, state.root().unwrap());
+        assert_eq!(out1.receipts[0].events[0].kind, "recorded");
+
+        // Block 2: replay across blocks, expired, too-long validity, revoke alice,
+        // then alice's next transaction in the same block is refused.
+        let root_before = state.root().unwrap();
+        let b2 = block(2, vec![
+            t.clone(),
+            tx(&alice, chain, "notary", "record", json!({"document_hash": "33".repeat(32)}), 1, 6),
+            tx(&alice, chain, "notary", "record", json!({"document_hash": "33".repeat(32)}), 2 + MAX_VALIDITY_BLOCKS + 1, 7),
+            tx(&admin, chain, "identity", "revoke", json!({"certificate_pem": alice.pem}), 10, 8),
+            tx(&alice, chain, "notary", "record", json!({"document_hash": "44".repeat(32)}), 10, 9),
+            tx(&alice, chain, "notary", "transfer", json!({"document_hash": "11".repeat(32), "new_owner": "00".repeat(32)}), 10, 10),
+        ]);
+        let out2 = exec.execute_block(&mut state, &b2).await.unwrap();
+        let s: Vec<String> = out2.receipts.iter().map(|r| status(&r.status)).collect();
+        assert!(s[0].starts_with("replay:"), "{}", s[0]);
+        assert!(s[1].starts_with("expired"), "{}", s[1]);
+        assert!(s[2].starts_with("validity window"), "{}", s[2]);
+        assert_eq!(s[3], "ok");
+        assert_eq!(s[4], "certificate revoked");
+        assert_eq!(s[5], "certificate revoked");
+        assert_ne!(root_before, state.root().unwrap());
+        // the refused record did not land
+        assert!(state.get(&ingot_execution::modules::notary::doc_key(&[0x44; 32])).await.unwrap().is_none());
+        assert!(state.get(&ingot_execution::modules::notary::doc_key(&[0x11; 32])).await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn execution_is_deterministic() {
+    let run = || {
+        deterministic::Runner::default().start(|ctx| async move {
+            let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
+            let trust = Arc::new(TrustStore::new(std::iter::empty()).unwrap());
+            let exec = Executor::new(trust);
+            // Empty blocks still advance state deterministically.
+            exec.execute_block(&mut state, &block(1, vec![])).await.unwrap();
+            exec.execute_block(&mut state, &block(2, vec![])).await.unwrap().result
+        })
+    };
+    assert_eq!(run().state_root, run().state_root);
+}
