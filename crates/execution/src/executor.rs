@@ -7,7 +7,7 @@ use crate::{
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_crypto::{Identity, TrustStore};
-use ingot_state::{StateError, StateStore};
+use ingot_state::{Prepared, StateError, StateStore};
 use ingot_types::{
     limits::MAX_VALIDITY_BLOCKS, merkle, sha256, Block, Digest, ExecResult, Receipt,
     SignedTransaction, Status,
@@ -95,6 +95,18 @@ impl Executor {
         state: &mut StateStore<E>,
         block: &Block,
     ) -> Result<BlockOutcome, StateError> {
+        let (outcome, prepared) = self.prepare_block(state, block).await?;
+        state.commit(prepared).await?;
+        Ok(outcome)
+    }
+
+    /// Execute `block` and merkleize its writes without making them durable, so
+    /// the caller can persist the outcome first and then commit.
+    pub async fn prepare_block<E: Storage + Clock + Metrics + Spawner>(
+        &self,
+        state: &StateStore<E>,
+        block: &Block,
+    ) -> Result<(BlockOutcome, Prepared), StateError> {
         let ctx = BlockContext {
             height: block.header.height,
             timestamp_ms: block.header.timestamp_ms,
@@ -137,15 +149,18 @@ impl Executor {
         overlay.commit_tx();
 
         let writes = overlay.into_writes();
-        let state_root = state.apply(ctx.height, &writes).await?;
+        let prepared = state.prepare(ctx.height, &writes).await?;
         let receipt_hashes: Vec<Digest> = receipts.iter().map(receipt_hash).collect();
-        Ok(BlockOutcome {
-            result: ExecResult {
-                state_root,
-                receipts_root: merkle::root(&receipt_hashes),
+        Ok((
+            BlockOutcome {
+                result: ExecResult {
+                    state_root: prepared.root,
+                    receipts_root: merkle::root(&receipt_hashes),
+                },
+                receipts,
             },
-            receipts,
-        })
+            prepared,
+        ))
     }
 
     async fn execute_tx<E: Storage + Clock + Metrics + Spawner>(

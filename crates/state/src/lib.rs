@@ -90,6 +90,17 @@ fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, ((), (Range
     }
 }
 
+type Update = commonware_storage::qmdb::any::ordered::variable::Update<Digest, Vec<u8>>;
+
+/// A block's writes merkleized but not yet durable.
+pub struct Prepared {
+    pub height: u64,
+    pub root: Digest,
+    batch: std::sync::Arc<
+        commonware_storage::qmdb::current::batch::MerkleizedBatch<Family, Digest, Update, CHUNK, Sequential>,
+    >,
+}
+
 /// The authenticated state of one node.
 pub struct StateStore<E: Storage + Clock + Metrics + Spawner> {
     // `None` only if a consuming database operation failed; every later call then
@@ -136,26 +147,50 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
     /// Apply the writes of block `height` (which must be the next one) and make
     /// them durable together with the new height. Returns the new root.
     pub async fn apply(&mut self, height: u64, writes: &WriteSet) -> Result<Digest, StateError> {
+        let prepared = self.prepare(height, writes).await?;
+        self.commit(prepared).await
+    }
+
+    /// Compute the root that applying `writes` as block `height` would give,
+    /// without touching disk. Hand the result to [`Self::commit`].
+    pub async fn prepare(&self, height: u64, writes: &WriteSet) -> Result<Prepared, StateError> {
         if height != self.height + 1 {
             return Err(StateError::OutOfOrder {
                 have: self.height,
                 want: height,
             });
         }
-        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        let db = self.db()?;
         let mut batch = db.new_batch();
         for (k, v) in writes {
             batch = batch.write(hashed_key(k), v.clone());
         }
-        let merkleized = batch
-            .merkleize(&db, Some(height.to_be_bytes().to_vec()), &mut Proportional)
+        let batch = batch
+            .merkleize(db, Some(height.to_be_bytes().to_vec()), &mut Proportional)
             .await
             .map_err(db_err)?;
-        let db = db.apply_batch(merkleized).await.map_err(db_err)?;
+        Ok(Prepared {
+            height,
+            root: batch.root(),
+            batch,
+        })
+    }
+
+    /// Make a prepared block durable.
+    pub async fn commit(&mut self, prepared: Prepared) -> Result<Digest, StateError> {
+        if prepared.height != self.height + 1 {
+            return Err(StateError::OutOfOrder {
+                have: self.height,
+                want: prepared.height,
+            });
+        }
+        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        let db = db.apply_batch(prepared.batch).await.map_err(db_err)?;
         let db = db.commit().await.map_err(db_err)?;
         let root = db.root();
+        debug_assert_eq!(root, prepared.root);
         self.db = Some(db);
-        self.height = height;
+        self.height = prepared.height;
         Ok(root)
     }
 

@@ -1,0 +1,1 @@
+//! HTTP API (placeholder while the engine is brought up).

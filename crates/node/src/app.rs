@@ -1,0 +1,220 @@
+//! The consensus application: propose blocks from the mempool and verify
+//! proposals. Execution happens later, on finalized blocks (see `executor`);
+//! here a header only *anchors* results this node has already executed.
+
+use crate::Shared;
+use commonware_consensus::{
+    marshal::ancestry::Ancestry,
+    simplex::{scheme::ed25519, types::Context},
+};
+use commonware_cryptography::{ed25519::PublicKey, sha256::Digest, Digested, Digestible};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use futures::StreamExt;
+use ingot_execution::authenticate;
+use ingot_types::{
+    block::{ExecResult, Header, HEADER_VERSION, MAX_RESULTS_PER_HEADER},
+    limits::MAX_BLOCK_TXS,
+    Block,
+};
+use std::{collections::HashSet, sync::Arc, time::Duration};
+use tracing::{debug, warn};
+
+/// Most bytes of transactions in one proposal.
+pub const MAX_PROPOSAL_BYTES: usize = 8 * 1024 * 1024;
+/// How far a block's timestamp may run ahead of the verifier's clock.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 2_000;
+/// How many unfinalized ancestors a proposer looks through to avoid
+/// re-proposing their transactions.
+const MAX_ANCESTOR_SCAN: usize = 64;
+
+pub type Ctx = Context<Digest, PublicKey>;
+
+pub struct App<E: Storage + Clock + Metrics + Spawner> {
+    shared: Arc<Shared<E>>,
+    /// Transactions per proposal.
+    pub max_block_txs: usize,
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            max_block_txs: self.max_block_txs,
+        }
+    }
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> App<E> {
+    pub fn new(shared: Arc<Shared<E>>, max_block_txs: usize) -> Self {
+        Self {
+            shared,
+            max_block_txs: max_block_txs.min(MAX_BLOCK_TXS),
+        }
+    }
+
+    /// Results this node can anchor after `parent`: contiguous executed
+    /// heights after the parent's last anchored one.
+    async fn results_after(&self, parent: &Block) -> Vec<ExecResult> {
+        let ledger = self.shared.ledger.lock().await;
+        let from = parent.header.exec_height + 1;
+        // Only heights at or below the parent can have been executed on this branch.
+        let to = ledger
+            .height()
+            .min(parent.header.height)
+            .min(parent.header.exec_height + MAX_RESULTS_PER_HEADER as u64);
+        let mut out = Vec::new();
+        for h in from..=to {
+            match ledger.record(h).await {
+                Ok(Some(r)) => out.push(r.result),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+fn millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl<R, E> commonware_consensus::Application<R> for App<E>
+where
+    R: Clock + Spawner + Metrics,
+    E: Storage + Clock + Metrics + Spawner,
+{
+    type SigningScheme = ed25519::Scheme;
+    type Context = Ctx;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, ctx): (R, Ctx),
+        mut ancestry: impl Ancestry<Block>,
+        _input: (),
+    ) -> Option<Digested<Block>> {
+        let parent = ancestry.next().await?;
+        let parent = parent.inner().clone();
+        let height = parent.header.height + 1;
+
+        // Transactions already in unfinalized ancestors must not be proposed again.
+        let executed = self.shared.executed_height();
+        let mut exclude = HashSet::new();
+        let mut scanned = 0;
+        let mut cursor = Some(parent.clone());
+        while let Some(b) = cursor {
+            if b.header.height <= executed || scanned >= MAX_ANCESTOR_SCAN {
+                break;
+            }
+            exclude.extend(b.txs.iter().map(|t| t.hash()));
+            scanned += 1;
+            cursor = ancestry.next().await.map(|d| d.inner().clone());
+        }
+
+        let txs = self.shared.mempool.lock().unwrap().select(
+            self.max_block_txs,
+            MAX_PROPOSAL_BYTES,
+            height,
+            &exclude,
+        );
+        let results = self.results_after(&parent).await;
+        let header = Header {
+            version: HEADER_VERSION,
+            parent: parent.digest(),
+            height,
+            timestamp_ms: millis(runtime.current()).max(parent.header.timestamp_ms + 1),
+            proposer: ctx.leader.as_ref().try_into().ok()?,
+            tx_count: txs.len() as u32,
+            tx_root: Block::compute_tx_root(&txs),
+            exec_height: parent.header.exec_height + results.len() as u64,
+            results,
+        };
+        let block = Block::new(header, txs);
+        debug!(height, txs = block.txs.len(), "proposing");
+        let digest = block.digest();
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(&mut self, (runtime, ctx): (R, Ctx), mut ancestry: impl Ancestry<Block>) -> bool {
+        let Some(block) = ancestry.next().await else {
+            return false;
+        };
+        let Some(parent) = ancestry.next().await else {
+            return false;
+        };
+        let (block, parent) = (block.inner(), parent.inner());
+        match self.check(&runtime, &ctx, block, parent).await {
+            Ok(()) => true,
+            Err(reason) => {
+                warn!(height = block.header.height, reason, "rejecting proposal");
+                false
+            }
+        }
+    }
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> App<E> {
+    async fn check<R: Clock>(
+        &self,
+        runtime: &R,
+        ctx: &Ctx,
+        block: &Block,
+        parent: &Block,
+    ) -> Result<(), &'static str> {
+        let h = &block.header;
+        if h.version != HEADER_VERSION {
+            return Err("unknown header version");
+        }
+        if h.parent != parent.digest() || h.height != parent.header.height + 1 {
+            return Err("not a child of its parent");
+        }
+        if h.timestamp_ms <= parent.header.timestamp_ms {
+            return Err("timestamp not after parent");
+        }
+        if h.timestamp_ms > millis(runtime.current()) + MAX_CLOCK_DRIFT_MS {
+            return Err("timestamp too far in the future");
+        }
+        if h.proposer[..] != ctx.leader.as_ref()[..] {
+            return Err("proposer is not the round's leader");
+        }
+        if block.txs.len() > MAX_BLOCK_TXS || !block.body_matches_header() {
+            return Err("transactions do not match the header");
+        }
+        for tx in &block.txs {
+            // Transactions we admitted ourselves were authenticated then.
+            if self.shared.mempool.lock().unwrap().contains(&tx.hash()) {
+                continue;
+            }
+            if authenticate(&self.shared.trust, &self.shared.chain_id, tx).is_err() {
+                return Err("a transaction fails authentication");
+            }
+        }
+        if h.exec_height < parent.header.exec_height
+            || h.exec_height - parent.header.exec_height != h.results.len() as u64
+            || h.exec_height >= h.height
+        {
+            return Err("execution results are not contiguous");
+        }
+        // Anchored results must equal our own execution of those (finalized)
+        // heights; wait for our executor if it is behind.
+        let first = parent.header.exec_height + 1;
+        for (i, claimed) in h.results.iter().enumerate() {
+            let height = first + i as u64;
+            loop {
+                if self.shared.executed_height() >= height {
+                    break;
+                }
+                runtime.sleep(Duration::from_millis(20)).await;
+            }
+            let ledger = self.shared.ledger.lock().await;
+            match ledger.record(height).await {
+                Ok(Some(r)) if r.result == *claimed => {}
+                Ok(Some(_)) => return Err("execution results differ from ours"),
+                _ => return Err("execution record unavailable"),
+            }
+        }
+        Ok(())
+    }
+}

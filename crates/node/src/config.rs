@@ -1,0 +1,1 @@
+//! Node configuration (placeholder while the engine is brought up).

@@ -1,0 +1,347 @@
+//! One validator assembled from Commonware parts, generic over the runtime.
+//!
+//! simplex (ordering) → `Inline` marshal wrapper (runs [`App::verify`] before
+//! voting) → marshal (stores finalized blocks and certificates, backfills gaps
+//! from peers, delivers finalized blocks in order) → [`executor`].
+
+use crate::{app::App, executor, gossip, ledger::Ledger, Shared, CONSENSUS_NAMESPACE};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver,
+        standard::{Inline, Standard},
+        Start,
+    },
+    simplex::{
+        self, elector::RoundRobin, scheme::ed25519, types::Finalization, Floor, ForwardPolicy,
+        SkipBudget, SkipPolicy,
+    },
+    types::{Epoch, FixedEpocher, ViewDelta},
+};
+use commonware_cryptography::{
+    certificate::ConstantProvider,
+    ed25519::{PrivateKey, PublicKey},
+    sha256::Digest,
+    Digested, Digestible, Sha256, Signer,
+};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::{
+    buffer::paged::{page_size, CacheRef},
+    Clock, Handle, Metrics, Spawner, Storage, Supervisor, BLOB_PAGE_SIZE,
+};
+use commonware_storage::archive::immutable;
+use commonware_utils::{ordered::Set, NZDuration, NZUsize, NZU64};
+use futures::channel::mpsc;
+use ingot_state::StateStore;
+use ingot_types::{limits::MAX_BLOCK_TXS, Block, Genesis};
+use std::{
+    sync::{atomic::AtomicU64, Arc, Mutex},
+    time::Duration,
+};
+
+/// p2p channel numbers.
+pub mod channel {
+    pub const VOTES: u64 = 0;
+    pub const CERTIFICATES: u64 = 1;
+    pub const RESOLVER: u64 = 2;
+    pub const BACKFILL: u64 = 3;
+    pub const BROADCAST: u64 = 4;
+    pub const MEMPOOL: u64 = 5;
+    pub const ALL: [u64; 6] = [VOTES, CERTIFICATES, RESOLVER, BACKFILL, BROADCAST, MEMPOOL];
+}
+
+/// Consensus timing; defaults suit a LAN or one machine.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub leader_timeout: Duration,
+    pub certification_timeout: Duration,
+    pub timeout_retry: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            leader_timeout: Duration::from_secs(1),
+            certification_timeout: Duration::from_secs(2),
+            timeout_retry: Duration::from_secs(3),
+        }
+    }
+}
+
+pub struct ValidatorConfig {
+    pub signer: PrivateKey,
+    pub genesis: Genesis,
+    /// Prefix of every storage partition of this validator.
+    pub prefix: String,
+    pub max_block_txs: usize,
+    pub timing: Timing,
+}
+
+/// The six p2p channels a validator uses (see [`channel`]).
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub backfill: (S, R),
+    pub broadcast: (S, R),
+    pub mempool: (S, R),
+}
+
+/// Validator set from genesis, in the order consensus uses.
+pub fn participants(genesis: &Genesis) -> anyhow::Result<Set<PublicKey>> {
+    let mut keys = Vec::new();
+    for v in &genesis.validators {
+        keys.push(parse_public_key(&v.public_key)?);
+    }
+    Ok(Set::from_iter_dedup(keys))
+}
+
+pub fn parse_public_key(hex_key: &str) -> anyhow::Result<PublicKey> {
+    use commonware_codec::DecodeExt;
+    let raw = hex::decode(hex_key)?;
+    PublicKey::decode(raw).map_err(|e| anyhow::anyhow!("invalid ed25519 public key: {e}"))
+}
+
+pub type FinalizationOf = Finalization<ed25519::Scheme, Digest>;
+pub type MarshalMailbox = marshal::core::Mailbox<ed25519::Scheme, Standard<Block>>;
+
+/// Open storage and build the shared node state (no networking yet).
+pub async fn open_shared<E>(
+    context: &E,
+    cfg: &ValidatorConfig,
+    gossip: mpsc::UnboundedSender<ingot_types::SignedTransaction>,
+) -> anyhow::Result<Arc<Shared<E>>>
+where
+    E: Storage + Clock + Metrics + Spawner + Supervisor,
+{
+    cfg.genesis.validate()?;
+    let trust = Arc::new(ingot_crypto::TrustStore::new(
+        cfg.genesis
+            .organisations
+            .iter()
+            .map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())),
+    )?);
+    let state = StateStore::open(context.child("state"), &cfg.prefix).await?;
+    let executed = state.height();
+    let ledger = Ledger::open(context.child("ledger"), &cfg.prefix, executed).await?;
+    anyhow::ensure!(
+        ledger.height() == executed,
+        "execution journal ends at {} but state is at {executed}",
+        ledger.height()
+    );
+    Ok(Arc::new(Shared {
+        chain_id: cfg.genesis.chain_id(),
+        genesis_block: crate::shared::genesis_block(&cfg.genesis),
+        genesis: cfg.genesis.clone(),
+        trust,
+        mempool: Mutex::new(Default::default()),
+        state: futures::lock::Mutex::new(state),
+        ledger: futures::lock::Mutex::new(ledger),
+        executed: AtomicU64::new(executed),
+        finalized: AtomicU64::new(executed),
+        events: tokio::sync::broadcast::channel(4096).0,
+        gossip,
+        public_key: hex::encode(cfg.signer.public_key().as_ref()),
+    }))
+}
+
+fn archive_config<C>(prefix: &str, name: &str, cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: 1 << 14,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 1 << 12,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: cache,
+        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_write_buffer: NZUsize!(1 << 20),
+        freezer_value_target_size: 1 << 28,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        ordinal_write_buffer: NZUsize!(1 << 16),
+        items_per_section: NZU64!(4_096),
+        replay_buffer: NZUsize!(1 << 20),
+        codec_config,
+    }
+}
+
+/// Start a validator. Returns its marshal mailbox (for block and certificate
+/// reads) and one handle that ends when any part of the validator stops.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_validator<E, P, B, S, R>(
+    context: E,
+    cfg: ValidatorConfig,
+    shared: Arc<Shared<E>>,
+    gossip_out: mpsc::UnboundedReceiver<ingot_types::SignedTransaction>,
+    peers: P,
+    blocker: B,
+    channels: Channels<S, R>,
+) -> anyhow::Result<(MarshalMailbox, Handle<()>)>
+where
+    E: Storage + Clock + Metrics + Spawner + Supervisor + rand10::CryptoRng + Clone,
+    P: Provider<PublicKey = PublicKey> + Clone,
+    B: Blocker<PublicKey = PublicKey> + Clone,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let me = cfg.signer.public_key();
+    let participants = participants(&cfg.genesis)?;
+    let scheme = ed25519::Scheme::signer(CONSENSUS_NAMESPACE, participants, cfg.signer.clone())
+        .ok_or_else(|| anyhow::anyhow!("this key is not in the genesis validator set"))?;
+    let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(8_192));
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let prefix = cfg.prefix.clone();
+
+    let backfill = marshal_resolver::init(
+        context.child("marshal_resolver"),
+        marshal_resolver::Config {
+            public_key: me.clone(),
+            peer_provider: peers.clone(),
+            blocker: blocker.clone(),
+            mailbox_size: NZUsize!(1024),
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+    let (buffer_engine, buffer) = buffered::Engine::new(
+        context.child("buffer"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: NZUsize!(1024),
+            deque_size: 10,
+            priority: false,
+            codec_config: (),
+            peer_provider: peers.clone(),
+            strategy: Sequential,
+        },
+    );
+    let finalizations = immutable::Archive::<_, Digest, FinalizationOf>::init(
+        context.child("finalizations"),
+        archive_config(
+            &prefix,
+            "finalizations",
+            cache.clone(),
+            <ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
+        ),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("finalizations archive: {e}"))?;
+    let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
+        context.child("blocks"),
+        archive_config(&prefix, "blocks", cache.clone(), ()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("blocks archive: {e}"))?;
+
+    let genesis = shared.genesis_block.clone();
+    let genesis_digest = genesis.digest();
+    let (marshal, mailbox, _floor) = MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone()),
+            epocher: epocher.clone(),
+            start: Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+            partition_prefix: prefix.clone(),
+            mailbox_size: NZUsize!(1024),
+            view_retention: ViewDelta::new(2_560),
+            prunable_items_per_section: NZU64!(4_096),
+            page_cache: cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: (),
+            max_repair: NZUsize!(20),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+
+    let app = App::new(shared.clone(), cfg.max_block_txs.min(MAX_BLOCK_TXS));
+    let (finalized_tx, finalized_rx) = mpsc::unbounded();
+    let wrapped = Inline::new(context.child("inline"), app, mailbox.clone(), epocher);
+
+    let buffer_handle = buffer_engine.start(channels.broadcast);
+    let marshal_handle = marshal.start(executor::FinalizedSink(finalized_tx), buffer, backfill);
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker,
+            automaton: wrapped.clone(),
+            relay: wrapped.clone(),
+            reporter: wrapped,
+            track_historical_votes: false,
+            strategy: Sequential,
+            partition: format!("{prefix}-consensus"),
+            mailbox_size: NZUsize!(1024),
+            epoch: Epoch::zero(),
+            floor: Floor::Genesis(genesis_digest),
+            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: NZUsize!(1 << 20),
+            page_cache: cache,
+            leader_timeout: cfg.timing.leader_timeout,
+            certification_timeout: cfg.timing.certification_timeout,
+            timeout_retry: cfg.timing.timeout_retry,
+            view_retention: ViewDelta::new(256),
+            skip: SkipPolicy::Enabled {
+                timeout: cfg.timing.timeout_retry + Duration::from_secs(2),
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::Disabled,
+        },
+    );
+    let consensus_handle = engine.start(channels.votes, channels.certificates, channels.resolver);
+
+    let exec_shared = shared.clone();
+    let executor_handle = context
+        .child("executor")
+        .spawn(move |_| executor::run(exec_shared, finalized_rx));
+    let (gossip_sender, gossip_receiver) = channels.mempool;
+    let gossip_out_handle = context
+        .child("gossip_out")
+        .spawn(move |ctx| gossip::send_loop(ctx, gossip_sender, gossip_out));
+    let gossip_in_shared = shared.clone();
+    let gossip_in_handle = context
+        .child("gossip_in")
+        .spawn(move |_| gossip::receive_loop(gossip_in_shared, gossip_receiver));
+
+    let all = context.child("validator").spawn(move |_| async move {
+        let handles = vec![
+            buffer_handle,
+            marshal_handle,
+            consensus_handle,
+            executor_handle,
+            gossip_out_handle,
+            gossip_in_handle,
+        ];
+        // Whichever part stops first stops the validator.
+        let (result, _, rest) = futures::future::select_all(handles).await;
+        for h in rest {
+            h.abort();
+        }
+        if let Err(e) = result {
+            tracing::error!(error = ?e, "validator component stopped");
+        }
+    });
+    Ok((mailbox, all))
+}
+
+/// Largest p2p message any channel carries.
+pub fn max_message_size(validators: u32) -> u32 {
+    use commonware_consensus::simplex::max_payload_size as simplex_max;
+    let consensus = simplex_max::<ed25519::Scheme, Digest>(validators) as u32;
+    let block = ingot_types::limits::MAX_BLOCK_BYTES as u32 + 4096;
+    consensus.max(block).max(gossip::MAX_GOSSIP_BYTES)
+}

@@ -1,0 +1,101 @@
+//! Executes finalized blocks in height order, records their outcome, then
+//! acknowledges them to marshal (which redelivers unacknowledged blocks after
+//! a restart, so this must be and is idempotent).
+
+use crate::{ledger::ExecRecord, shared::PublishedEvent, Shared};
+use commonware_actor::Feedback;
+use commonware_consensus::{marshal::Update, Reporter};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_utils::Acknowledgement as _;
+use futures::{channel::mpsc, StreamExt};
+use ingot_execution::Executor;
+use ingot_types::Block;
+use std::sync::{atomic::Ordering, Arc};
+use tracing::{error, info};
+
+/// Marshal's reporter: hands finalized blocks to the executor task.
+#[derive(Clone)]
+pub struct FinalizedSink(pub mpsc::UnboundedSender<Update<Block>>);
+
+impl Reporter for FinalizedSink {
+    type Activity = Update<Block>;
+    fn report(&mut self, activity: Update<Block>) -> Feedback {
+        let _ = self.0.unbounded_send(activity);
+        Feedback::Ok
+    }
+}
+
+pub async fn run<E: Storage + Clock + Metrics + Spawner>(
+    shared: Arc<Shared<E>>,
+    mut updates: mpsc::UnboundedReceiver<Update<Block>>,
+) {
+    let executor = Executor::new(shared.trust.clone());
+    while let Some(update) = updates.next().await {
+        match update {
+            Update::Tip(_, height, _) => {
+                shared.finalized.fetch_max(height.get(), Ordering::AcqRel);
+            }
+            Update::Block(block, ack) => {
+                let block = block.inner();
+                let height = block.header.height;
+                shared.finalized.fetch_max(height, Ordering::AcqRel);
+                if height <= shared.executed_height() {
+                    ack.acknowledge(); // already executed before a restart
+                    continue;
+                }
+                if let Err(e) = execute(&shared, &executor, block).await {
+                    // Storage failed under us: stop rather than diverge. Not
+                    // acknowledging makes marshal redeliver after restart.
+                    error!(height, error = %e, "execution failed; stopping executor");
+                    return;
+                }
+                ack.acknowledge();
+            }
+        }
+    }
+}
+
+async fn execute<E: Storage + Clock + Metrics + Spawner>(
+    shared: &Shared<E>,
+    executor: &Executor,
+    block: &Block,
+) -> anyhow::Result<()> {
+    let height = block.header.height;
+    let mut state = shared.state.lock().await;
+    let (outcome, prepared) = executor.prepare_block(&state, block).await?;
+    // Record first, then commit state: on a crash in between, the ledger is cut
+    // back to the state's height on open and the block runs again.
+    shared
+        .ledger
+        .lock()
+        .await
+        .append(ExecRecord {
+            height,
+            result: outcome.result,
+            receipts: outcome.receipts.clone(),
+        })
+        .await?;
+    state.commit(prepared).await?;
+    drop(state);
+    shared.executed.store(height, Ordering::Release);
+
+    let mut mempool = shared.mempool.lock().unwrap();
+    for tx in &block.txs {
+        mempool.remove(&tx.hash());
+    }
+    mempool.prune_expired(height + 1);
+    drop(mempool);
+    for receipt in &outcome.receipts {
+        for event in &receipt.events {
+            let _ = shared.events.send(PublishedEvent {
+                height,
+                tx_hash: receipt.tx_hash,
+                event: event.clone(),
+            });
+        }
+    }
+    if height % 100 == 0 || !block.txs.is_empty() {
+        info!(height, txs = block.txs.len(), "executed");
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The node's execution record: for every executed height, its
+//! [`ExecResult`] and receipts, plus indexes derived from them.
+//!
+//! Crash safety: a height's record is appended and synced *before* the state
+//! commit of that height. On open, the journal is cut back to the state's
+//! height, so the two always agree: a record without its state commit is
+//! dropped and the block is executed again (execution is deterministic, so the
+//! record comes out identical).
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, Write};
+use commonware_runtime::{
+    buffer::paged::{page_size, CacheRef},
+    Clock, Metrics, Spawner, Storage, BLOB_PAGE_SIZE,
+};
+use commonware_storage::journal::contiguous::{
+    variable::{Config, Journal},
+    Contiguous as _,
+};
+use commonware_utils::{NZUsize, NZU64};
+use ingot_types::{limits::MAX_BLOCK_TXS, Digest, ExecResult, Receipt};
+use std::collections::HashMap;
+
+/// What executing one height produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub height: u64,
+    pub result: ExecResult,
+    pub receipts: Vec<Receipt>,
+}
+
+impl Write for ExecRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.result.write(buf);
+        self.receipts.write(buf);
+    }
+}
+impl EncodeSize for ExecRecord {
+    fn encode_size(&self) -> usize {
+        8 + self.result.encode_size() + self.receipts.encode_size()
+    }
+}
+impl Read for ExecRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        use commonware_codec::ReadExt;
+        Ok(Self {
+            height: u64::read(buf)?,
+            result: ExecResult::read(buf)?,
+            receipts: Vec::<Receipt>::read_cfg(buf, &(RangeCfg::from(0..=MAX_BLOCK_TXS), ()))?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("execution journal: {0}")]
+    Journal(String),
+    #[error("execution journal was lost after an earlier failure")]
+    Poisoned,
+}
+
+fn jerr(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Journal(e.to_string())
+}
+
+/// Where a transaction ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
+    journal: Option<Journal<E, ExecRecord>>,
+    /// Transaction hash → where it was executed. Derived; rebuilt on open.
+    txs: HashMap<Digest, TxLocation>,
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
+    /// Open, keeping at most `executed_height` records (the state's height).
+    pub async fn open(context: E, prefix: &str, executed_height: u64) -> Result<Self, LedgerError> {
+        let cfg = Config {
+            partition: format!("{prefix}-exec"),
+            items_per_section: NZU64!(1_024),
+            compression: None,
+            codec_config: (),
+            page_cache: CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(1_024)),
+            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+        };
+        let journal = Journal::init_at_most(context, cfg, executed_height)
+            .await
+            .map_err(jerr)?;
+        let mut ledger = Self {
+            journal: Some(journal),
+            txs: HashMap::new(),
+        };
+        for h in 1..=ledger.height() {
+            let record = ledger.record(h).await?.expect("record within bounds");
+            ledger.index(&record);
+        }
+        Ok(ledger)
+    }
+
+    fn journal(&self) -> Result<&Journal<E, ExecRecord>, LedgerError> {
+        self.journal.as_ref().ok_or(LedgerError::Poisoned)
+    }
+
+    fn index(&mut self, record: &ExecRecord) {
+        for (i, r) in record.receipts.iter().enumerate() {
+            self.txs.insert(
+                r.tx_hash,
+                TxLocation {
+                    height: record.height,
+                    index: i as u32,
+                },
+            );
+        }
+    }
+
+    /// Highest height with a record.
+    pub fn height(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.size())
+    }
+
+    /// Append and sync the record of the next height.
+    pub async fn append(&mut self, record: ExecRecord) -> Result<(), LedgerError> {
+        assert_eq!(record.height, self.height() + 1, "records are contiguous");
+        let journal = self.journal.take().ok_or(LedgerError::Poisoned)?;
+        let (journal, _) = journal.append(&record).await.map_err(jerr)?;
+        let journal = journal.commit().await.map_err(jerr)?;
+        self.journal = Some(journal);
+        self.index(&record);
+        Ok(())
+    }
+
+    pub async fn record(&self, height: u64) -> Result<Option<ExecRecord>, LedgerError> {
+        if height == 0 || height > self.height() {
+            return Ok(None);
+        }
+        self.journal()?.read(height - 1).await.map(Some).map_err(jerr)
+    }
+
+    pub fn locate(&self, tx: &Digest) -> Option<TxLocation> {
+        self.txs.get(tx).copied()
+    }
+}

@@ -1,0 +1,27 @@
+//! An Ingot validator node.
+//!
+//! * [`engine`] wires Commonware simplex (ordering), marshal (block
+//!   dissemination, storage of finalized blocks and certificates, backfill) and
+//!   the p2p channels into one validator, generic over the runtime so the same
+//!   code runs on tokio in production and in the deterministic simulator.
+//! * [`app`] is the application consensus calls: it proposes blocks from the
+//!   mempool and verifies proposals.
+//! * [`executor`] executes finalized blocks in order and records the outcome.
+//! * [`api`] serves the HTTP API.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod engine;
+pub mod executor;
+pub mod gossip;
+pub mod ledger;
+pub mod mempool;
+pub mod shared;
+
+pub use shared::Shared;
+
+/// Namespace of consensus signatures (so they cannot be replayed elsewhere).
+pub const CONSENSUS_NAMESPACE: &[u8] = b"_INGOT_CONSENSUS";
+/// Namespace of the p2p handshake.
+pub const P2P_NAMESPACE: &[u8] = b"_INGOT_P2P";

@@ -1,0 +1,193 @@
+//! The mempool: authenticated transactions waiting to be proposed.
+//!
+//! Admission checks the signature and certificate chain first (so nothing
+//! unauthenticated takes space), then deduplicates by hash, enforces a
+//! per-sender limit (so one chatty sender cannot crowd out the rest) and a
+//! global bound with a clear "full" error. Transactions leave when a finalized
+//! block includes them or when they expire.
+
+use ingot_types::{Digest, SignedTransaction};
+use std::collections::{BTreeMap, HashMap};
+
+/// Most transactions held at once.
+pub const MAX_MEMPOOL_TXS: usize = 200_000;
+/// Most pending transactions from one certificate.
+pub const MAX_PER_SENDER: usize = 20_000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MempoolError {
+    #[error("mempool full ({MAX_MEMPOOL_TXS} transactions); retry later")]
+    Full,
+    #[error("sender has {MAX_PER_SENDER} pending transactions; retry later")]
+    SenderLimit,
+    #[error("transaction already pending")]
+    Duplicate,
+    #[error("transaction expired at height {0}")]
+    Expired(u64),
+}
+
+struct Entry {
+    tx: SignedTransaction,
+    sender: [u8; 32],
+}
+
+#[derive(Default)]
+pub struct Mempool {
+    /// Arrival order → hash; proposals take the oldest first (fairness).
+    order: BTreeMap<u64, Digest>,
+    entries: HashMap<Digest, (u64, Entry)>,
+    per_sender: HashMap<[u8; 32], usize>,
+    next_seq: u64,
+}
+
+impl Mempool {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, hash: &Digest) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// Admit an already-authenticated transaction.
+    pub fn insert(
+        &mut self,
+        hash: Digest,
+        sender: [u8; 32],
+        tx: SignedTransaction,
+        height: u64,
+    ) -> Result<(), MempoolError> {
+        if self.entries.contains_key(&hash) {
+            return Err(MempoolError::Duplicate);
+        }
+        if tx.tx.valid_until < height {
+            return Err(MempoolError::Expired(tx.tx.valid_until));
+        }
+        if self.entries.len() >= MAX_MEMPOOL_TXS {
+            return Err(MempoolError::Full);
+        }
+        let count = self.per_sender.entry(sender).or_default();
+        if *count >= MAX_PER_SENDER {
+            return Err(MempoolError::SenderLimit);
+        }
+        *count += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert(seq, hash);
+        self.entries.insert(hash, (seq, Entry { tx, sender }));
+        Ok(())
+    }
+
+    /// Up to `max_txs` oldest transactions (within `max_bytes`) not in `exclude`
+    /// and still valid at `height`.
+    pub fn select(
+        &self,
+        max_txs: usize,
+        max_bytes: usize,
+        height: u64,
+        exclude: &std::collections::HashSet<Digest>,
+    ) -> Vec<SignedTransaction> {
+        use commonware_codec::EncodeSize;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for hash in self.order.values() {
+            if out.len() >= max_txs {
+                break;
+            }
+            if exclude.contains(hash) {
+                continue;
+            }
+            let (_, entry) = &self.entries[hash];
+            if entry.tx.tx.valid_until < height {
+                continue;
+            }
+            let size = entry.tx.encode_size();
+            if bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
+    pub fn remove(&mut self, hash: &Digest) {
+        if let Some((seq, entry)) = self.entries.remove(hash) {
+            self.order.remove(&seq);
+            if let Some(c) = self.per_sender.get_mut(&entry.sender) {
+                *c -= 1;
+                if *c == 0 {
+                    self.per_sender.remove(&entry.sender);
+                }
+            }
+        }
+    }
+
+    /// Drop everything that can no longer be included at `height`.
+    pub fn prune_expired(&mut self, height: u64) {
+        let expired: Vec<Digest> = self
+            .entries
+            .iter()
+            .filter(|(_, (_, e))| e.tx.tx.valid_until < height)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in expired {
+            self.remove(&h);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ingot_types::{sha256, tx::TX_VERSION, Call, Transaction};
+
+    fn tx(salt: u64, valid_until: u64) -> SignedTransaction {
+        SignedTransaction {
+            tx: Transaction {
+                version: TX_VERSION,
+                chain_id: sha256(&[b"c"]),
+                certificate: Bytes::new(),
+                valid_until,
+                salt,
+                call: Call {
+                    module: "notary".into(),
+                    method: "record".into(),
+                    args: Bytes::new(),
+                },
+            },
+            signature: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn dedup_order_limits_and_expiry() {
+        let mut m = Mempool::default();
+        let a = tx(1, 10);
+        let b = tx(2, 5);
+        m.insert(a.hash(), [1; 32], a.clone(), 1).unwrap();
+        assert_eq!(m.insert(a.hash(), [1; 32], a.clone(), 1), Err(MempoolError::Duplicate));
+        m.insert(b.hash(), [2; 32], b.clone(), 1).unwrap();
+        let sel = m.select(10, usize::MAX, 1, &Default::default());
+        assert_eq!(sel, vec![a.clone(), b.clone()], "oldest first");
+        let excl = [a.hash()].into_iter().collect();
+        assert_eq!(m.select(10, usize::MAX, 1, &excl), vec![b.clone()]);
+        assert_eq!(m.select(10, usize::MAX, 6, &Default::default()), vec![a.clone()]);
+        m.prune_expired(6);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.insert(b.hash(), [2; 32], b, 6), Err(MempoolError::Expired(5)));
+        m.remove(&a.hash());
+        assert!(m.is_empty());
+        for i in 0..MAX_PER_SENDER as u64 {
+            let t = tx(100 + i, 10);
+            m.insert(t.hash(), [9; 32], t, 1).unwrap();
+        }
+        let t = tx(1, 10);
+        assert_eq!(m.insert(t.hash(), [9; 32], t, 1), Err(MempoolError::SenderLimit));
+    }
+}

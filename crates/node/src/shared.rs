@@ -1,0 +1,94 @@
+//! State shared by the consensus application, the executor and the API.
+
+use crate::{
+    ledger::Ledger,
+    mempool::{Mempool, MempoolError},
+};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use futures::lock::Mutex as AsyncMutex;
+use ingot_crypto::TrustStore;
+use ingot_execution::{authenticate, AuthError};
+use ingot_state::StateStore;
+use ingot_types::{Block, Digest, Event, Genesis, SignedTransaction};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, Mutex,
+};
+
+/// An event as published to subscribers.
+#[derive(Clone, Debug)]
+pub struct PublishedEvent {
+    pub height: u64,
+    pub tx_hash: Digest,
+    pub event: Event,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("rejected: {0}")]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Mempool(#[from] MempoolError),
+}
+
+pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
+    pub genesis: Genesis,
+    pub chain_id: Digest,
+    pub genesis_block: Block,
+    pub trust: Arc<TrustStore>,
+    pub mempool: Mutex<Mempool>,
+    pub state: AsyncMutex<StateStore<E>>,
+    pub ledger: AsyncMutex<Ledger<E>>,
+    /// Highest executed height.
+    pub executed: AtomicU64,
+    /// Highest finalized height known.
+    pub finalized: AtomicU64,
+    pub events: tokio::sync::broadcast::Sender<PublishedEvent>,
+    /// Transactions admitted locally, to be gossiped to peers.
+    pub gossip: futures::channel::mpsc::UnboundedSender<SignedTransaction>,
+    /// Our consensus public key (hex).
+    pub public_key: String,
+}
+
+impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
+    /// Authenticate and admit a transaction. `from_peer` transactions are not gossiped again.
+    pub fn submit(&self, tx: SignedTransaction, from_peer: bool) -> Result<Digest, SubmitError> {
+        let hash = tx.hash();
+        if self.mempool.lock().unwrap().contains(&hash) {
+            return Err(MempoolError::Duplicate.into());
+        }
+        let sender = authenticate(&self.trust, &self.chain_id, &tx)?;
+        let height = self.finalized.load(Ordering::Relaxed) + 1;
+        self.mempool
+            .lock()
+            .unwrap()
+            .insert(hash, sender.cert_hash, tx.clone(), height)?;
+        if !from_peer {
+            let _ = self.gossip.unbounded_send(tx);
+        }
+        Ok(hash)
+    }
+
+    pub fn executed_height(&self) -> u64 {
+        self.executed.load(Ordering::Acquire)
+    }
+}
+
+/// The deterministic height-0 block every node starts from.
+pub fn genesis_block(genesis: &Genesis) -> Block {
+    use ingot_types::{block::HEADER_VERSION, Header};
+    Block::new(
+        Header {
+            version: HEADER_VERSION,
+            parent: genesis.chain_id(),
+            height: 0,
+            timestamp_ms: genesis.timestamp_ms,
+            proposer: [0; 32],
+            tx_count: 0,
+            tx_root: Block::compute_tx_root(&[]),
+            exec_height: 0,
+            results: vec![],
+        },
+        vec![],
+    )
+}
