@@ -181,7 +181,7 @@ pub async fn start_validator<E, P, B, S, R>(
     channels: Channels<S, R>,
 ) -> anyhow::Result<(MarshalMailbox, Handle<()>)>
 where
-    E: Storage + Clock + Metrics + Spawner + Supervisor + rand10::CryptoRng + Clone,
+    E: Storage + Clock + Metrics + Spawner + Supervisor + rand10::CryptoRng,
     P: Provider<PublicKey = PublicKey> + Clone,
     B: Blocker<PublicKey = PublicKey> + Clone,
     S: Sender<PublicKey = PublicKey>,

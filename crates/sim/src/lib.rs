@@ -1,0 +1,230 @@
+//! A harness that runs whole Ingot validators (consensus, marshal, mempool,
+//! executor, storage) on commonware's simulated network inside the
+//! deterministic runtime. A run is a pure function of its seed: a failing seed
+//! is a bug report anyone can replay.
+
+use bytes::Bytes;
+use commonware_cryptography::{ed25519, Signer};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{deterministic, Clock, Handle, Quota, Spawner, Supervisor};
+use commonware_utils::{probability, NZUsize, NZU32};
+use ingot_crypto::{issue_ca, issue_end_entity, CertInfo, CertSpec, PrivateKey, Role, Scheme};
+use ingot_node::{
+    engine::{self, channel, Channels, Timing, ValidatorConfig},
+    Shared,
+};
+use ingot_types::{
+    genesis::{OrgKind, Organisation, ValidatorEntry},
+    tx::TX_VERSION,
+    Call, Genesis, SignedTransaction, Transaction,
+};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+pub type Ctx = deterministic::Context;
+pub type NodeShared = Arc<Shared<Ctx>>;
+
+pub const LINK: Link = Link {
+    latency: Duration::from_millis(20),
+    jitter: Duration::from_millis(5),
+    success_rate: probability!(1.0),
+};
+
+/// Genesis time of simulated chains: the deterministic runtime's clock starts at the epoch.
+const GENESIS_MS: u64 = 0;
+
+/// A member that signs transactions in simulations.
+pub struct Client {
+    pub key: PrivateKey,
+    pub der: Bytes,
+}
+
+pub struct Consortium {
+    pub genesis: Genesis,
+    pub keys: Vec<ed25519::PrivateKey>,
+    pub client: Client,
+}
+
+/// Build a consortium of `n` validators with one organisation (certificates
+/// valid from the epoch so the deterministic clock sees them as valid).
+pub fn consortium(n: usize) -> Consortium {
+    let spec = |cn: &str, role| CertSpec {
+        common_name: cn.into(),
+        organization: "acme".into(),
+        san_uri: None,
+        not_before: 0,
+        not_after: 4_000_000_000,
+        role,
+    };
+    let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let ca_pem = issue_ca(&ca_key, &spec("acme CA", Role::Ca)).unwrap();
+    let member = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let member_pem = issue_end_entity(&ca_key, &ca_pem, &member.public_key(), &spec("sensor-gw", Role::Member)).unwrap();
+    let keys: Vec<_> = (0..n as u64).map(ed25519::PrivateKey::from_seed).collect();
+    let validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ValidatorEntry {
+            name: format!("validator-{i}"),
+            org: "acme".into(),
+            public_key: hex::encode(k.public_key().as_ref()),
+            cert_pem: String::new(),
+            p2p_address: String::new(),
+        })
+        .collect();
+    Consortium {
+        genesis: Genesis {
+            chain_name: "sim".into(),
+            timestamp_ms: GENESIS_MS,
+            organisations: vec![Organisation {
+                name: "acme".into(),
+                kind: OrgKind::Member,
+                ca_cert_pem: ca_pem,
+            }],
+            validators,
+        },
+        keys,
+        client: Client {
+            key: member,
+            der: CertInfo::from_pem(&member_pem).unwrap().der.into(),
+        },
+    }
+}
+
+impl Consortium {
+    /// A signed notary record of document `n`.
+    pub fn notary_tx(&self, n: u64, valid_until: u64) -> SignedTransaction {
+        let args = ingot_execution::args::from_json(
+            "notary",
+            "record",
+            &serde_json::json!({"document_hash": hex::encode(ingot_types::sha256(&[&n.to_be_bytes()])), "metadata": format!("doc {n}")}),
+        )
+        .unwrap();
+        ingot_execution::sign_transaction(
+            &self.client.key,
+            Transaction {
+                version: TX_VERSION,
+                chain_id: self.genesis.chain_id(),
+                certificate: self.client.der.clone(),
+                valid_until,
+                salt: n,
+                call: Call {
+                    module: "notary".into(),
+                    method: "record".into(),
+                    args,
+                },
+            },
+        )
+        .unwrap()
+    }
+}
+
+/// A running simulated validator.
+pub struct Node {
+    pub handle: Handle<()>,
+    pub shared: Arc<Mutex<Option<NodeShared>>>,
+}
+
+impl Node {
+    pub fn shared(&self) -> Option<NodeShared> {
+        self.shared.lock().unwrap().clone()
+    }
+}
+
+pub async fn network(ctx: &Ctx, c: &Consortium) -> Oracle<ed25519::PublicKey, Ctx> {
+    let peers: Vec<_> = c.keys.iter().map(|k| k.public_key()).collect();
+    let (network, oracle) = Network::new_with_peers(
+        ctx.child("network"),
+        simulated::Config {
+            max_size: engine::max_message_size(c.keys.len() as u32),
+            max_peers_per_set: NZUsize!(c.keys.len()),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        peers.clone(),
+    )
+    .await;
+    network.start();
+    for a in &peers {
+        for b in &peers {
+            if a != b {
+                oracle.add_link(a.clone(), b.clone(), LINK).await.unwrap();
+            }
+        }
+    }
+    oracle
+}
+
+/// Start validator `i` (or restart it: same storage prefix, so it recovers).
+pub async fn start_node(ctx: &Ctx, oracle: &Oracle<ed25519::PublicKey, Ctx>, c: &Consortium, i: usize) -> Node {
+    let key = c.keys[i].clone();
+    let control = oracle.control(key.public_key());
+    let quota = Quota::per_second(NZU32!(4_096));
+    let mut regs = Vec::new();
+    for ch in channel::ALL {
+        regs.push(control.register(ch, quota).await.unwrap());
+    }
+    let mut regs = regs.into_iter();
+    let channels = Channels {
+        votes: regs.next().unwrap(),
+        certificates: regs.next().unwrap(),
+        resolver: regs.next().unwrap(),
+        backfill: regs.next().unwrap(),
+        broadcast: regs.next().unwrap(),
+        mempool: regs.next().unwrap(),
+    };
+    let cfg = ValidatorConfig {
+        signer: key,
+        genesis: c.genesis.clone(),
+        prefix: format!("v{i}"),
+        max_block_txs: 1_000,
+        timing: Timing::default(),
+    };
+    let slot = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let manager = oracle.manager();
+    let handle = ctx.child("node").with_attribute("index", i).spawn(move |ctx| async move {
+        let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
+        let shared = engine::open_shared(&ctx, &cfg, gossip_tx).await.expect("open node");
+        *out.lock().unwrap() = Some(shared.clone());
+        let (_mailbox, all) = engine::start_validator(ctx, cfg, shared, gossip_rx, manager, control, channels)
+            .await
+            .expect("start validator");
+        let _ = all.await;
+    });
+    Node { handle, shared: slot }
+}
+
+/// Wait (in simulated time) until every listed node has executed `height`.
+pub async fn wait_executed(ctx: &Ctx, nodes: &[&Node], height: u64) {
+    loop {
+        if nodes
+            .iter()
+            .all(|n| n.shared().is_some_and(|s| s.executed_height() >= height))
+        {
+            return;
+        }
+        ctx.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Assert every node recorded identical execution results (state and receipts
+/// roots) at every height up to `height`.
+pub async fn assert_agree(nodes: &[&Node], height: u64) {
+    let mut reference = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let shared = node.shared().unwrap();
+        let ledger = shared.ledger.lock().await;
+        let mut results = Vec::new();
+        for h in 1..=height {
+            results.push(ledger.record(h).await.unwrap().unwrap().result);
+        }
+        if i == 0 {
+            reference = results;
+        } else {
+            assert_eq!(results, reference, "node {i} diverged");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Whole validators in the deterministic simulator: steady load, crash and
+//! restart, partition. Each scenario runs over several seeds; a failure prints
+//! the seed so it can be replayed.
+
+use commonware_runtime::{deterministic, Clock, Runner};
+use ingot_sim::*;
+use std::time::Duration;
+
+fn run(seed: u64, scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(600)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deterministic::Runner::new(cfg).start(scenario)
+    }));
+    if let Err(e) = outcome {
+        eprintln!("simulation failed with seed {seed}");
+        std::panic::resume_unwind(e);
+    }
+}
+
+async fn steady(ctx: Ctx, n: usize) {
+    let c = consortium(n);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 1).await;
+    // Submit to different nodes; gossip must get every one ordered.
+    let mut hashes = Vec::new();
+    for k in 0..200u64 {
+        let tx = c.notary_tx(k, 500);
+        let node = nodes[k as usize % n].shared().unwrap();
+        hashes.push(node.submit(tx, false).unwrap());
+        if k % 20 == 0 {
+            ctx.sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let refs: Vec<_> = nodes.iter().collect();
+    // Wait until all transactions are executed everywhere.
+    loop {
+        let s = nodes[n - 1].shared().unwrap();
+        let ledger = s.ledger.lock().await;
+        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+            break;
+        }
+        drop(ledger);
+        ctx.sleep(Duration::from_millis(200)).await;
+    }
+    let h = nodes.iter().map(|n| n.shared().unwrap().executed_height()).min().unwrap();
+    wait_executed(&ctx, &refs, h).await;
+    assert_agree(&refs, h).await;
+}
+
+#[test]
+fn steady_load_four_validators() {
+    for seed in [1, 2] {
+        run(seed, |ctx| Box::pin(steady(ctx, 4)));
+    }
+}
+
+#[test]
+fn steady_load_seven_validators() {
+    run(3, |ctx| Box::pin(steady(ctx, 7)));
+}
+
+async fn crash_restart(ctx: Ctx) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    for k in 0..50u64 {
+        nodes[0].shared().unwrap().submit(c.notary_tx(k, 500), false).ok();
+    }
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 5).await;
+    // Crash validator 3: abort its whole task tree, then wait for it to stop.
+    let crashed = nodes.remove(3);
+    crashed.handle.abort();
+    let _ = crashed.handle.await;
+    // Drop our own reference to its storage too, as a real crash would.
+    crashed.shared.lock().unwrap().take();
+    for k in 50..100u64 {
+        nodes[1].shared().unwrap().submit(c.notary_tx(k, 500), false).ok();
+    }
+    let before = nodes[0].shared().unwrap().executed_height();
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), before + 10).await;
+    // Restart from its own storage; it must catch up and agree.
+    nodes.push(start_node(&ctx, &oracle, &c, 3).await);
+    let target = nodes[0].shared().unwrap().executed_height() + 5;
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, target).await;
+    assert_agree(&refs, target).await;
+}
+
+#[test]
+fn crash_and_restart_recovers() {
+    for seed in [4, 5] {
+        run(seed, |ctx| Box::pin(crash_restart(ctx)));
+    }
+}
+
+async fn partition(ctx: Ctx) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, 3).await;
+    // Split 2|2: no side has a quorum, so nothing may finalize.
+    let keys: Vec<_> = c.keys.iter().map(|k| commonware_cryptography::Signer::public_key(k)).collect();
+    for a in 0..2 {
+        for b in 2..4 {
+            oracle.remove_link(keys[a].clone(), keys[b].clone()).await.unwrap();
+            oracle.remove_link(keys[b].clone(), keys[a].clone()).await.unwrap();
+        }
+    }
+    ctx.sleep(Duration::from_secs(3)).await;
+    let stalled: Vec<u64> = nodes.iter().map(|n| n.shared().unwrap().finalized.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    ctx.sleep(Duration::from_secs(10)).await;
+    let later: Vec<u64> = nodes.iter().map(|n| n.shared().unwrap().finalized.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    assert_eq!(stalled, later, "finality must stall without a quorum");
+    // Heal: finality resumes and every node agrees.
+    for a in 0..2 {
+        for b in 2..4 {
+            oracle.add_link(keys[a].clone(), keys[b].clone(), LINK).await.unwrap();
+            oracle.add_link(keys[b].clone(), keys[a].clone(), LINK).await.unwrap();
+        }
+    }
+    let target = later.iter().max().unwrap() + 5;
+    wait_executed(&ctx, &refs, target).await;
+    assert_agree(&refs, target).await;
+}
+
+#[test]
+fn partition_stalls_then_heals() {
+    for seed in [6, 7] {
+        run(seed, |ctx| Box::pin(partition(ctx)));
+    }
+}
