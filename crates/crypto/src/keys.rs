@@ -86,6 +86,14 @@ impl PrivateKey {
         }
     }
 
+    /// The 32-byte seed of an Ed25519 key (what consensus key types are built from).
+    pub fn ed25519_seed(&self) -> Option<[u8; 32]> {
+        match self {
+            PrivateKey::Ed25519(k) => Some(k.to_bytes()),
+            _ => None,
+        }
+    }
+
     /// PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), readable by `openssl pkey`.
     pub fn to_pkcs8_pem(&self) -> Result<String> {
         let pem = match self {

@@ -1,1 +1,427 @@
-//! HTTP API (placeholder while the engine is brought up).
+//! HTTP API (axum, JSON). See `openapi.json` served at `/openapi.json`.
+//!
+//! Every client mistake is a 4xx with `{"error": "..."}`: malformed JSON, wrong
+//! types, oversized bodies (limit [`MAX_BODY_BYTES`]), unknown routes.
+//!
+//! Caller authentication (for reads that later issues restrict by owner, role
+//! or regulator): a caller signs the request with its member key and sends
+//! `x-ingot-cert` (base64-free hex DER certificate), `x-ingot-time` (unix ms)
+//! and `x-ingot-signature` (hex signature over `"ingot/api/v1" | method | path
+//! | time`). [`authenticate_caller`] verifies it against the genesis CAs; today's
+//! reads are public, so it is exercised by `/v1/whoami`.
+
+use crate::{engine::MarshalMailbox, shared::PublishedEvent, Shared};
+use axum::{
+    extract::{DefaultBodyLimit, Path, Query, State},
+    http::{HeaderMap, Method, StatusCode},
+    response::{
+        sse::{Event as SseEvent, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use commonware_codec::Encode;
+use commonware_consensus::types::Height;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use futures::{Stream, StreamExt};
+use ingot_execution::args;
+use ingot_types::{hex_digest, parse_digest, Block, Receipt, SignedTransaction, Status};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Longest a `wait=true` submission waits for execution.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How far a signed API request's time may be from the node's.
+const MAX_REQUEST_SKEW_MS: u64 = 60_000;
+
+pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
+    pub shared: Arc<Shared<E>>,
+    pub marshal: MarshalMailbox,
+    /// Renders Prometheus metrics of the runtime.
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+type St<E> = State<Arc<ApiState<E>>>;
+
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+fn not_found(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, msg.into())
+}
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -> Router {
+    Router::new()
+        .route("/health", get(health::<E>))
+        .route("/metrics", get(metrics::<E>))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/status", get(status::<E>))
+        .route("/v1/tx", post(submit::<E>))
+        .route("/v1/tx/{hash}", get(tx_status::<E>))
+        .route("/v1/blocks/latest", get(latest_block::<E>))
+        .route("/v1/blocks/{id}", get(block::<E>))
+        .route("/v1/state/{key}", get(read_state::<E>))
+        .route("/v1/events", get(events::<E>))
+        .route("/v1/whoami", get(whoami::<E>))
+        .fallback(|| async { not_found("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Json<Value> {
+    Json(json!({"status": "ok", "executed_height": s.shared.executed_height()}))
+}
+
+async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> String {
+    let sh = &s.shared;
+    let mut out = (s.metrics)();
+    out.push_str(&format!(
+        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n",
+        sh.executed_height(),
+        sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
+        sh.mempool.lock().unwrap().len(),
+    ));
+    out
+}
+
+async fn status<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Json<Value> {
+    let sh = &s.shared;
+    Json(json!({
+        "chain_id": hex_digest(&sh.chain_id),
+        "chain_name": sh.genesis.chain_name,
+        "public_key": sh.public_key,
+        "executed_height": sh.executed_height(),
+        "finalized_height": sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
+        "mempool": sh.mempool.lock().unwrap().len(),
+        "validators": sh.genesis.validators.iter().map(|v| json!({"name": v.name, "org": v.org, "public_key": v.public_key, "address": v.p2p_address})).collect::<Vec<_>>(),
+        "organisations": sh.genesis.organisations.iter().map(|o| json!({"name": o.name, "kind": o.kind})).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct SubmitBody {
+    /// Hex of the canonical signed transaction.
+    tx: String,
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn submit<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    Query(q): Query<WaitQuery>,
+    body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let raw = hex::decode(body.tx.trim()).map_err(|e| bad(format!("`tx` is not hex: {e}")))?;
+    let tx = SignedTransaction::decode_untrusted(&raw)
+        .map_err(|e| bad(format!("malformed transaction: {e}")))?;
+    let hash = s.shared.submit(tx, false).map_err(|e| match e {
+        crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Full)
+        | crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::SenderLimit) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Duplicate) => {
+            ApiError(StatusCode::CONFLICT, e.to_string())
+        }
+        other => bad(other.to_string()),
+    })?;
+    if !q.wait {
+        return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+    }
+    let deadline = std::time::Instant::now() + MAX_WAIT;
+    loop {
+        if let Some(v) = receipt_json(&s, &hash).await? {
+            return Ok(Json(v));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn receipt_to_json(r: &Receipt) -> Value {
+    let (status, reason) = match &r.status {
+        Status::Success => ("success", None),
+        Status::Failed(why) => ("failed", Some(why.clone())),
+    };
+    json!({
+        "hash": hex_digest(&r.tx_hash),
+        "status": status,
+        "reason": reason,
+        "work_used": r.work_used,
+        "events": r.events.iter().map(|e| json!({"module": e.module, "kind": e.kind, "attributes": e.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>()})).collect::<Vec<_>>(),
+    })
+}
+
+async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    hash: &ingot_types::Digest,
+) -> Result<Option<Value>, ApiError> {
+    let ledger = s.shared.ledger.lock().await;
+    let Some(loc) = ledger.locate(hash) else {
+        return Ok(None);
+    };
+    let record = ledger.record(loc.height).await.map_err(internal)?.ok_or_else(|| internal("record missing"))?;
+    let receipt = &record.receipts[loc.index as usize];
+    let mut v = receipt_to_json(receipt);
+    v["height"] = json!(loc.height);
+    v["index"] = json!(loc.index);
+    v["final"] = json!(true);
+    Ok(Some(v))
+}
+
+async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let hash = parse_digest(&hash).map_err(bad)?;
+    if let Some(v) = receipt_json(&s, &hash).await? {
+        return Ok(Json(v));
+    }
+    if s.shared.mempool.lock().unwrap().contains(&hash) {
+        return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+    }
+    Err(not_found("unknown transaction"))
+}
+
+fn block_json(b: &Block, finalization: Option<Vec<u8>>) -> Value {
+    let h = &b.header;
+    json!({
+        "hash": hex_digest(&b.hash()),
+        "height": h.height,
+        "parent": hex_digest(&h.parent),
+        "timestamp_ms": h.timestamp_ms,
+        "proposer": hex::encode(h.proposer),
+        "tx_root": hex_digest(&h.tx_root),
+        "exec_height": h.exec_height,
+        "results": h.results.iter().enumerate().map(|(i, r)| json!({
+            "height": h.exec_height + 1 + i as u64 - h.results.len() as u64,
+            "state_root": hex_digest(&r.state_root),
+            "receipts_root": hex_digest(&r.receipts_root),
+        })).collect::<Vec<_>>(),
+        "transactions": b.txs.iter().map(|t| json!({
+            "hash": hex_digest(&t.hash()),
+            "module": t.tx.call.module,
+            "method": t.tx.call.method,
+            "args": args::to_json(&t.tx.call.module, &t.tx.call.method, &t.tx.call.args),
+            "sender": hex::encode(ingot_crypto::cert_hash(&t.tx.certificate)),
+            "valid_until": t.tx.valid_until,
+        })).collect::<Vec<_>>(),
+        "raw": hex::encode(b.encode()),
+        "finalization": finalization.map(hex::encode),
+    })
+}
+
+async fn load_block<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    id: &str,
+) -> Result<Json<Value>, ApiError> {
+    let block = if let Ok(height) = id.parse::<u64>() {
+        s.marshal.get_block(Height::new(height)).await
+    } else {
+        let digest = parse_digest(id).map_err(|e| bad(format!("not a height or block hash: {e}")))?;
+        s.marshal.get_block(&digest).await
+    };
+    let block = block.ok_or_else(|| not_found("no such finalized block"))?;
+    let block = block.inner();
+    let fin = s
+        .marshal
+        .get_finalization(Height::new(block.header.height))
+        .await
+        .map(|f| f.encode().to_vec());
+    Ok(Json(block_json(block, fin)))
+}
+
+async fn latest_block<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Result<Json<Value>, ApiError> {
+    let h = s.shared.finalized.load(std::sync::atomic::Ordering::Relaxed);
+    load_block(&s, &h.to_string()).await
+}
+
+async fn block<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    load_block(&s, &id).await
+}
+
+#[derive(Deserialize)]
+struct ProveQuery {
+    #[serde(default)]
+    prove: bool,
+}
+
+/// Decode a stored value for display when its key is known.
+fn describe(key: &str, value: &[u8]) -> Value {
+    use commonware_codec::Decode;
+    if key.starts_with("notary/doc/") {
+        if let Ok(r) = ingot_execution::modules::notary::NotaryRecord::decode_cfg(value.to_vec(), &()) {
+            return r.to_json();
+        }
+    }
+    if key.starts_with("identity/member/") {
+        if let Ok(r) = ingot_execution::modules::identity::MemberRecord::decode_cfg(value.to_vec(), &()) {
+            return json!({"org": r.org, "role": r.role, "common_name": r.common_name, "height": r.height});
+        }
+    }
+    Value::Null
+}
+
+async fn read_state<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    Path(key): Path<String>,
+    Query(q): Query<ProveQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if key.len() > ingot_types::limits::MAX_KEY_BYTES {
+        return Err(bad("key too long"));
+    }
+    let state = s.shared.state.lock().await;
+    let proof = state.prove(key.as_bytes()).await.map_err(internal)?;
+    drop(state);
+    let mut v = json!({
+        "key": key,
+        "value": proof.value.as_ref().map(hex::encode),
+        "decoded": proof.value.as_ref().map(|v| describe(&key, v)),
+        "height": proof.height,
+    });
+    if q.prove {
+        v["state_root"] = json!(hex_digest(&proof.root));
+        v["proof"] = json!(hex::encode(&proof.proof));
+    }
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct EventFilter {
+    module: Option<String>,
+    kind: Option<String>,
+}
+
+async fn events<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    Query(f): Query<EventFilter>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.shared.events.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
+        let keep = match &item {
+            Ok(PublishedEvent { event, .. }) => {
+                f.module.as_ref().is_none_or(|m| m == &event.module)
+                    && f.kind.as_ref().is_none_or(|k| k == &event.kind)
+            }
+            Err(_) => false,
+        };
+        let out = match item {
+            Ok(e) if keep => Some(Ok(SseEvent::default().event(e.event.kind.clone()).data(
+                json!({
+                    "height": e.height,
+                    "tx_hash": hex_digest(&e.tx_hash),
+                    "module": e.event.module,
+                    "kind": e.event.kind,
+                    "attributes": e.event.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>(),
+                })
+                .to_string(),
+            ))),
+            _ => None,
+        };
+        async move { out }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Domain of signed API requests.
+pub const API_SIGNING_DOMAIN: &str = "ingot/api/v1";
+
+/// The bytes a caller signs for a request.
+pub fn request_message(method: &str, path: &str, time_ms: u64) -> Vec<u8> {
+    format!("{API_SIGNING_DOMAIN}|{method}|{path}|{time_ms}").into_bytes()
+}
+
+/// Verify a signed request's headers; `Ok(None)` if it carries none.
+pub fn authenticate_caller(
+    trust: &ingot_crypto::TrustStore,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    now_ms: u64,
+) -> Result<Option<Arc<ingot_crypto::Identity>>, String> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(cert), Some(time), Some(sig)) = (get("x-ingot-cert"), get("x-ingot-time"), get("x-ingot-signature")) else {
+        return Ok(None);
+    };
+    let time: u64 = time.parse().map_err(|_| "x-ingot-time is not a number")?;
+    if time.abs_diff(now_ms) > MAX_REQUEST_SKEW_MS {
+        return Err("request time too far from the node's clock".into());
+    }
+    let der = hex::decode(cert).map_err(|_| "x-ingot-cert is not hex")?;
+    let sig = hex::decode(sig).map_err(|_| "x-ingot-signature is not hex")?;
+    let id = trust.identify(&der).map_err(|e| e.to_string())?;
+    id.public_key
+        .verify(&request_message(method.as_str(), path, time), &sig)
+        .map_err(|_| "bad request signature")?;
+    Ok(Some(id))
+}
+
+async fn whoami<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    match authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now) {
+        Ok(Some(id)) => Ok(Json(json!({"org": id.org, "role": id.role, "common_name": id.common_name, "certificate": hex::encode(id.cert_hash)}))),
+        Ok(None) => Ok(Json(json!({"anonymous": true}))),
+        Err(e) => Err(ApiError(StatusCode::UNAUTHORIZED, e)),
+    }
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub fn openapi_document() -> Value {
+    let op = |summary: &str| json!({"summary": summary, "responses": {"200": {"description": "OK"}, "400": {"description": "client error, JSON {error}"}, "404": {"description": "not found, JSON {error}"}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Ingot node API", "version": "1"},
+        "paths": {
+            "/health": {"get": op("liveness and executed height")},
+            "/metrics": {"get": op("Prometheus metrics")},
+            "/v1/status": {"get": op("chain id, heights, validators, organisations")},
+            "/v1/tx": {"post": {
+                "summary": "submit a signed transaction (hex of its canonical encoding); ?wait=true waits for its receipt",
+                "parameters": [{"name": "wait", "in": "query", "schema": {"type": "boolean"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["tx"], "properties": {"tx": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "hash and status"}, "400": {"description": "malformed or unauthenticated"}, "409": {"description": "duplicate"}, "413": {"description": "body too large"}, "503": {"description": "mempool full"}}
+            }},
+            "/v1/tx/{hash}": {"get": op("transaction status and receipt")},
+            "/v1/blocks/latest": {"get": op("latest finalized block")},
+            "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate")},
+            "/v1/state/{key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
+            "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
+            "/v1/whoami": {"get": op("the identity of a signed request")},
+        }
+    })
+}

@@ -1,1 +1,57 @@
-//! Node configuration (placeholder while the engine is brought up).
+//! Node configuration (TOML). Every field has a default that works for `ingot up`.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Genesis file (JSON).
+    pub genesis: PathBuf,
+    /// The validator's Ed25519 consensus key, PKCS#8 PEM.
+    pub key: PathBuf,
+    /// Where this node keeps its storage.
+    pub data_dir: PathBuf,
+    /// p2p listen address (peers dial the addresses in genesis).
+    #[serde(default = "default_p2p")]
+    pub p2p_listen: String,
+    /// HTTP API listen address.
+    #[serde(default = "default_api")]
+    pub api_listen: String,
+    /// Transactions per block.
+    #[serde(default = "default_block_txs")]
+    pub max_block_txs: usize,
+    /// Runtime worker threads.
+    #[serde(default = "default_threads")]
+    pub worker_threads: usize,
+}
+
+fn default_p2p() -> String {
+    "127.0.0.1:30300".into()
+}
+fn default_api() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_block_txs() -> usize {
+    5_000
+}
+fn default_threads() -> usize {
+    2
+}
+
+impl NodeConfig {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let mut cfg: NodeConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // Relative paths are relative to the config file.
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        for p in [&mut cfg.genesis, &mut cfg.key, &mut cfg.data_dir] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(cfg)
+    }
+}

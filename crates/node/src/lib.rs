@@ -17,6 +17,7 @@ pub mod executor;
 pub mod gossip;
 pub mod ledger;
 pub mod mempool;
+pub mod run;
 pub mod shared;
 
 pub use shared::Shared;

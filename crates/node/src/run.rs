@@ -1,0 +1,137 @@
+//! Run one validator on the tokio runtime: authenticated p2p on the genesis
+//! addresses, the validator, and the HTTP API.
+
+use crate::{
+    api::{self, ApiState},
+    config::NodeConfig,
+    engine::{self, channel, Channels, Timing, ValidatorConfig},
+    P2P_NAMESPACE,
+};
+use commonware_cryptography::{ed25519, ChaCha20Poly1305, Signer};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
+use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner, Supervisor};
+use commonware_stream::{cups::{self, Cups}, sake::{self, Sake}};
+use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use ingot_types::Genesis;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tracing::info;
+
+/// Load the consensus key from PKCS#8 PEM (as written by `ingot keys gen`).
+pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::PrivateKey> {
+    use commonware_codec::DecodeExt;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read key {}: {e}", path.display()))?;
+    let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&pem)?;
+    let seed = key
+        .ed25519_seed()
+        .ok_or_else(|| anyhow::anyhow!("a validator key must be Ed25519"))?;
+    ed25519::PrivateKey::decode(seed.to_vec())
+        .map_err(|e| anyhow::anyhow!("bad ed25519 key: {e}"))
+}
+
+pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let genesis: Genesis = serde_json::from_slice(&std::fs::read(&cfg.genesis)?)
+        .map_err(|e| anyhow::anyhow!("genesis {}: {e}", cfg.genesis.display()))?;
+    genesis.validate()?;
+    let signer = load_consensus_key(&cfg.key)?;
+    let me = signer.public_key();
+    let listen: SocketAddr = cfg.p2p_listen.parse()?;
+    let api_listen: SocketAddr = cfg.api_listen.parse()?;
+    let mut peers = Vec::new();
+    for v in &genesis.validators {
+        let key = engine::parse_public_key(&v.public_key)?;
+        let addr: SocketAddr = v
+            .p2p_address
+            .parse()
+            .map_err(|e| anyhow::anyhow!("validator {} address: {e}", v.name))?;
+        peers.push((key, Address::Symmetric(addr)));
+    }
+    anyhow::ensure!(
+        peers.iter().any(|(k, _)| k == &me),
+        "this node's key is not a genesis validator"
+    );
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let rt = cw_tokio::Config::new()
+        .with_worker_threads(cfg.worker_threads.max(1))
+        .with_storage_directory(cfg.data_dir.join("storage"))
+        .with_catch_panics(false);
+    let result: anyhow::Result<()> = cw_tokio::Runner::new(rt).start(|context| async move {
+        let n = peers.len();
+        let handshake = Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: signer.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        );
+        let p2p_cfg = lookup::Config::local(
+            handshake,
+            P2P_NAMESPACE,
+            listen,
+            NZUsize!(n),
+            engine::max_message_size(n as u32),
+            NZUsize!(1024),
+        );
+        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
+        let _ = oracle.track(0, Map::from_iter_dedup(peers));
+        let quota = Quota::per_second(NZU32!(1_024));
+        let mut regs = Vec::new();
+        for ch in channel::ALL {
+            regs.push(network.register(ch, quota));
+        }
+        let mut regs = regs.into_iter();
+        let channels = Channels {
+            votes: regs.next().unwrap(),
+            certificates: regs.next().unwrap(),
+            resolver: regs.next().unwrap(),
+            backfill: regs.next().unwrap(),
+            broadcast: regs.next().unwrap(),
+            mempool: regs.next().unwrap(),
+        };
+        let p2p = network.start();
+
+        let vcfg = ValidatorConfig {
+            signer,
+            genesis,
+            prefix: "ingot".into(),
+            max_block_txs: cfg.max_block_txs,
+            timing: Timing::default(),
+        };
+        let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
+        let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;
+        let (marshal, validator) = engine::start_validator(
+            context.child("node"),
+            vcfg,
+            shared.clone(),
+            gossip_rx,
+            oracle.clone(),
+            oracle,
+            channels,
+        )
+        .await?;
+
+        let metrics_ctx = context.child("metrics");
+        let api_state = Arc::new(ApiState {
+            shared,
+            marshal,
+            metrics: Arc::new(move || metrics_ctx.encode()),
+        });
+        let listener = tokio::net::TcpListener::bind(api_listen).await?;
+        info!(%api_listen, "API listening");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, api::router(api_state)).await
+        });
+        tokio::select! {
+            _ = validator => anyhow::bail!("validator stopped"),
+            _ = p2p => anyhow::bail!("p2p stopped"),
+            r = server => anyhow::bail!("API server stopped: {r:?}"),
+            _ = tokio::signal::ctrl_c() => {
+                info!("shutting down");
+                Ok(())
+            }
+        }
+    });
+    result
+}
