@@ -74,7 +74,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/tx/{hash}", get(tx_status::<E>))
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
-        .route("/v1/state/{key}", get(read_state::<E>))
+        .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>))
         .route("/v1/whoami", get(whoami::<E>))
         .fallback(|| async { not_found("no such route") })
@@ -419,7 +419,7 @@ pub fn openapi_document() -> Value {
             "/v1/tx/{hash}": {"get": op("transaction status and receipt")},
             "/v1/blocks/latest": {"get": op("latest finalized block")},
             "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate")},
-            "/v1/state/{key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
+            "/v1/state/{*key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
             "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
             "/v1/whoami": {"get": op("the identity of a signed request")},
         }

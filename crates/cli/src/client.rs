@@ -1,0 +1,215 @@
+//! Talking to a node over HTTP: `ingot tx`, `ingot query`, `ingot block`.
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use commonware_codec::Encode;
+use ingot_crypto::{CertInfo, PrivateKey};
+use ingot_types::{parse_digest, tx::TX_VERSION, Call, SignedTransaction, Transaction};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// How many blocks a CLI transaction stays valid.
+pub const VALIDITY_BLOCKS: u64 = 500;
+
+pub fn get(url: &str) -> anyhow::Result<Value> {
+    let resp = ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    read(resp)
+}
+
+pub fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
+    let resp = ureq::post(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(body)
+        .with_context(|| format!("POST {url}"))?;
+    read(resp)
+}
+
+fn read(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{} ({status})", v.get("error").and_then(Value::as_str).unwrap_or("request failed"));
+    }
+    Ok(v)
+}
+
+#[derive(Subcommand)]
+pub enum TxCommand {
+    /// Sign and submit a call.
+    Send(SendArgs),
+    /// Status and receipt of a transaction.
+    Status {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+        hash: String,
+    },
+}
+
+#[derive(Args)]
+pub struct SendArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// Sender's private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Sender's certificate (PEM).
+    #[arg(long)]
+    pub cert: PathBuf,
+    #[arg(long)]
+    pub module: String,
+    #[arg(long)]
+    pub method: String,
+    /// Arguments as JSON, e.g. '{"document_hash":"..","metadata":".."}'.
+    #[arg(long, default_value = "{}")]
+    pub args: String,
+    /// Wait until the transaction is executed and print its receipt.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub struct Sender {
+    pub key: PrivateKey,
+    pub cert_der: Vec<u8>,
+}
+
+impl Sender {
+    pub fn load(key: &PathBuf, cert: &PathBuf) -> anyhow::Result<Self> {
+        let key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?)?;
+        let cert = CertInfo::from_pem(&std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?)?;
+        Ok(Self { key, cert_der: cert.der })
+    }
+
+    pub fn sign(&self, chain_id: ingot_types::Digest, valid_until: u64, salt: u64, call: Call) -> anyhow::Result<SignedTransaction> {
+        Ok(ingot_execution::sign_transaction(
+            &self.key,
+            Transaction {
+                version: TX_VERSION,
+                chain_id,
+                certificate: self.cert_der.clone().into(),
+                valid_until,
+                salt,
+                call,
+            },
+        )?)
+    }
+}
+
+/// Chain id and finalized height of a node.
+pub fn chain_info(node: &str) -> anyhow::Result<(ingot_types::Digest, u64)> {
+    let status = get(&format!("{node}/v1/status"))?;
+    let chain = parse_digest(status["chain_id"].as_str().ok_or_else(|| anyhow!("node sent no chain id"))?).map_err(|e| anyhow!(e))?;
+    Ok((chain, status["finalized_height"].as_u64().unwrap_or(0)))
+}
+
+pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        TxCommand::Send(a) => {
+            let sender = Sender::load(&a.key, &a.cert)?;
+            let args: Value = serde_json::from_str(&a.args).context("--args is not JSON")?;
+            let call_args = ingot_execution::args::from_json(&a.module, &a.method, &args).map_err(|e| anyhow!(e))?;
+            let (chain, height) = chain_info(&a.node)?;
+            let tx = sender.sign(
+                chain,
+                height + VALIDITY_BLOCKS,
+                rand::random(),
+                Call { module: a.module, method: a.method, args: call_args },
+            )?;
+            let url = format!("{}/v1/tx{}", a.node, if a.wait { "?wait=true" } else { "" });
+            let v = post(&url, &serde_json::json!({"tx": hex::encode(tx.encode())}))?;
+            print(&v, json);
+        }
+        TxCommand::Status { node, hash } => print(&get(&format!("{node}/v1/tx/{hash}"))?, json),
+    }
+    Ok(())
+}
+
+fn print(v: &Value, json: bool) {
+    if json {
+        println!("{v}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    }
+}
+
+#[derive(Args)]
+pub struct QueryArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// State key, e.g. notary/doc/<hash>.
+    pub key: String,
+    /// Fetch a proof and verify it offline against the state root, and check
+    /// that a finalized block header anchors that root.
+    #[arg(long)]
+    pub prove: bool,
+}
+
+pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
+    let mut v = get(&format!("{}/v1/state/{}{}", a.node, a.key, if a.prove { "?prove=true" } else { "" }))?;
+    if a.prove {
+        let root = parse_digest(v["state_root"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+        let proof = hex::decode(v["proof"].as_str().unwrap_or_default())?;
+        let value = match v["value"].as_str() {
+            Some(h) => Some(hex::decode(h)?),
+            None => None,
+        };
+        let ok = ingot_state::verify_proof(&root, a.key.as_bytes(), value.as_deref(), &proof);
+        if !ok {
+            bail!("proof does NOT verify against state root {}", v["state_root"]);
+        }
+        // The root must be anchored in a finalized header: find the block whose
+        // results include the proof's height.
+        let height = v["height"].as_u64().unwrap_or(0);
+        let anchor = find_anchor(&a.node, height, &root)?;
+        v["proof_verified"] = Value::Bool(true);
+        v["anchored_in_block"] = anchor.map(Value::from).unwrap_or(Value::Null);
+    }
+    print(&v, json);
+    Ok(())
+}
+
+/// The height of the finalized block whose header anchors `root` for `height`.
+fn find_anchor(node: &str, height: u64, root: &ingot_types::Digest) -> anyhow::Result<Option<u64>> {
+    for _ in 0..50 {
+        let latest = get(&format!("{node}/v1/blocks/latest"))?["height"].as_u64().unwrap_or(0);
+        for h in (height + 1)..=latest.min(height + 64) {
+            let b = get(&format!("{node}/v1/blocks/{h}"))?;
+            for r in b["results"].as_array().into_iter().flatten() {
+                if r["height"].as_u64() == Some(height) {
+                    if r["state_root"].as_str() != Some(&ingot_types::hex_digest(root)) {
+                        bail!("block {h} anchors a different state root for height {height}");
+                    }
+                    return Ok(Some(h));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(None)
+}
+
+#[derive(Args)]
+pub struct BlockArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// Height, block hash, or `latest`.
+    #[arg(default_value = "latest")]
+    pub id: String,
+}
+
+pub fn block(a: BlockArgs, json: bool) -> anyhow::Result<()> {
+    let mut v = get(&format!("{}/v1/blocks/{}", a.node, a.id))?;
+    if !json {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("raw");
+        }
+    }
+    print(&v, json);
+    Ok(())
+}

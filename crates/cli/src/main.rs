@@ -1,0 +1,118 @@
+//! `ingot`: run Ingot nodes and a local consortium, manage keys and
+//! certificates, send transactions and read the ledger.
+
+mod bench;
+mod client;
+mod pki;
+mod up;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ingot", version, about = "Ingot industrial consortium blockchain")]
+struct Cli {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a complete local consortium (creates it in --data if missing).
+    Up {
+        #[arg(long, default_value = ".ingot")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// First API port; node i listens on base + i.
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+        /// First p2p port; node i listens on base + i.
+        #[arg(long, default_value_t = 30300)]
+        p2p_port: u16,
+    },
+    /// Run one node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Key pairs.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Organisation certificate authorities.
+    Ca {
+        #[command(subcommand)]
+        command: pki::CaCommand,
+    },
+    /// Transactions.
+    Tx {
+        #[command(subcommand)]
+        command: client::TxCommand,
+    },
+    /// Read a state key (optionally with a proof verified offline).
+    Query(client::QueryArgs),
+    /// Show a finalized block by height, hash or `latest`.
+    Block(client::BlockArgs),
+    /// Load a running network with notary transactions and report throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Run a validator from a TOML config.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a key pair (PKCS#8 PEM private key; the public key is printed).
+    Gen {
+        #[arg(long, default_value = "ed25519")]
+        scheme: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,commonware=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let json = cli.json;
+    let result = match cli.command {
+        Command::Up {
+            data,
+            validators,
+            api_port,
+            p2p_port,
+        } => up::run(&data, validators, api_port, p2p_port),
+        Command::Node {
+            command: NodeCommand::Run { config },
+        } => ingot_node::config::NodeConfig::load(&config).and_then(ingot_node::run::run),
+        Command::Keys {
+            command: KeysCommand::Gen { scheme, out },
+        } => pki::keys_gen(&scheme, &out, json),
+        Command::Ca { command } => pki::ca(command, json),
+        Command::Tx { command } => client::tx(command, json),
+        Command::Query(args) => client::query(args, json),
+        Command::Block(args) => client::block(args, json),
+        Command::Bench(args) => bench::run(args, json),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

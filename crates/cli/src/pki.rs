@@ -1,0 +1,162 @@
+//! `ingot keys` and `ingot ca`.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use ingot_crypto::{issue_ca, issue_end_entity, unix_now, CertSpec, PrivateKey, Role, Scheme};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum CaCommand {
+    /// Create an organisation CA: DIR/ca.key and DIR/ca.pem.
+    Init {
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "ed25519")]
+        scheme: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue a member, admin or validator certificate signed by the CA in --ca-dir.
+    Issue {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        cn: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Scheme of a newly generated subject key (ignored with --public-key-from).
+        #[arg(long, default_value = "ed25519")]
+        scheme: String,
+        /// Certify the key in this PKCS#8 PEM file instead of generating one.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Writes NAME.key (if generated) and NAME.pem here.
+        #[arg(long)]
+        out_dir: PathBuf,
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+    },
+}
+
+pub fn parse_scheme(s: &str) -> anyhow::Result<Scheme> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "ed25519" => Scheme::Ed25519,
+        "p256" | "p-256" | "ecdsa" | "secp256r1" => Scheme::P256,
+        "sm2" => Scheme::Sm2,
+        other => bail!("unknown scheme `{other}` (ed25519, p256, sm2)"),
+    })
+}
+
+pub fn parse_role(s: &str) -> anyhow::Result<Role> {
+    Ok(match s {
+        "member" => Role::Member,
+        "admin" => Role::Admin,
+        "validator" => Role::Validator,
+        other => bail!("unknown role `{other}` (member, admin, validator)"),
+    })
+}
+
+pub fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn keys_gen(scheme: &str, out: &Path, json: bool) -> anyhow::Result<()> {
+    let key = PrivateKey::generate(parse_scheme(scheme)?)?;
+    write(out, &key.to_pkcs8_pem()?)?;
+    let public = hex::encode(key.public_key().raw_bytes()?);
+    if json {
+        println!("{}", serde_json::json!({"key": out, "scheme": scheme, "public_key": public}));
+    } else {
+        println!("wrote {} ({scheme}); public key {public}", out.display());
+    }
+    Ok(())
+}
+
+/// Create a CA in `dir`.
+pub fn init_ca(org: &str, scheme: Scheme, dir: &Path, days: i64) -> anyhow::Result<(PrivateKey, String)> {
+    let key = PrivateKey::generate(scheme)?;
+    let now = unix_now();
+    let pem = issue_ca(
+        &key,
+        &CertSpec {
+            common_name: format!("{org} CA"),
+            organization: org.into(),
+            san_uri: Some(format!("urn:ingot:org:{org}")),
+            not_before: now - 3600,
+            not_after: now + days * 86_400,
+            role: Role::Ca,
+        },
+    )?;
+    write(&dir.join("ca.key"), &key.to_pkcs8_pem()?)?;
+    write(&dir.join("ca.pem"), &pem)?;
+    Ok((key, pem))
+}
+
+/// Issue a certificate for `subject` (a new key of `scheme` if `None`).
+pub fn issue(
+    ca_dir: &Path,
+    cn: &str,
+    role: Role,
+    subject: Option<PrivateKey>,
+    scheme: Scheme,
+    out_dir: &Path,
+    days: i64,
+) -> anyhow::Result<(PrivateKey, String)> {
+    let ca_key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(ca_dir.join("ca.key"))?)?;
+    let ca_pem = std::fs::read_to_string(ca_dir.join("ca.pem"))?;
+    let ca = ingot_crypto::CertInfo::from_pem(&ca_pem)?;
+    let org = ca.subject_o.clone().context("CA certificate has no O=")?;
+    let key = match subject {
+        Some(k) => k,
+        None => PrivateKey::generate(scheme)?,
+    };
+    let now = unix_now();
+    let pem = issue_end_entity(
+        &ca_key,
+        &ca_pem,
+        &key.public_key(),
+        &CertSpec {
+            common_name: cn.into(),
+            organization: org.clone(),
+            san_uri: Some(format!("urn:ingot:{org}:{}:{cn}", role.ou().unwrap_or("ca"))),
+            not_before: now - 3600,
+            not_after: now + days * 86_400,
+            role,
+        },
+    )?;
+    write(&out_dir.join(format!("{cn}.key")), &key.to_pkcs8_pem()?)?;
+    write(&out_dir.join(format!("{cn}.pem")), &pem)?;
+    Ok((key, pem))
+}
+
+pub fn ca(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        CaCommand::Init { org, scheme, dir, days } => {
+            init_ca(&org, parse_scheme(&scheme)?, &dir, days)?;
+            if json {
+                println!("{}", serde_json::json!({"ca_key": dir.join("ca.key"), "ca_cert": dir.join("ca.pem")}));
+            } else {
+                println!("created CA of {org}: {} and {}", dir.join("ca.key").display(), dir.join("ca.pem").display());
+            }
+        }
+        CaCommand::Issue { ca_dir, cn, role, scheme, key, out_dir, days } => {
+            let subject = match key {
+                Some(p) => Some(PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&p)?)?),
+                None => None,
+            };
+            issue(&ca_dir, &cn, parse_role(&role)?, subject, parse_scheme(&scheme)?, &out_dir, days)?;
+            let cert = out_dir.join(format!("{cn}.pem"));
+            if json {
+                println!("{}", serde_json::json!({"certificate": cert, "key": out_dir.join(format!("{cn}.key"))}));
+            } else {
+                println!("issued {role} certificate {}", cert.display());
+            }
+        }
+    }
+    Ok(())
+}
