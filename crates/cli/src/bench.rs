@@ -52,15 +52,23 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let senders: Vec<Sender> = (0..a.senders)
         .map(|i| {
             let key = PrivateKey::generate(Scheme::Ed25519)?;
-            let pem = issue_end_entity(&ca_key, &ca_pem, &key.public_key(), &CertSpec {
-                common_name: format!("bench-{i}"),
-                organization: "manufacturer".into(),
-                san_uri: None,
-                not_before: now - 3600,
-                not_after: now + 86_400,
-                role: Role::Member,
-            })?;
-            Ok(Sender { key, cert_der: CertInfo::from_pem(&pem)?.der })
+            let pem = issue_end_entity(
+                &ca_key,
+                &ca_pem,
+                &key.public_key(),
+                &CertSpec {
+                    common_name: format!("bench-{i}"),
+                    organization: "manufacturer".into(),
+                    san_uri: None,
+                    not_before: now - 3600,
+                    not_after: now + 86_400,
+                    role: Role::Member,
+                },
+            )?;
+            Ok(Sender {
+                key,
+                cert_der: CertInfo::from_pem(&pem)?.der,
+            })
         })
         .collect::<anyhow::Result<_>>()?;
     let (chain, height) = client::chain_info(&a.nodes[0])?;
@@ -69,16 +77,35 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let txs: Vec<(String, String)> = (0..a.txs)
         .map(|i| {
             let doc = ingot_types::sha256(&[&run_id.to_be_bytes(), &(i as u64).to_be_bytes()]);
-            let args = ingot_execution::args::from_json("notary", "record", &json!({"document_hash": ingot_types::hex_digest(&doc), "metadata": "bench"})).map_err(anyhow::Error::msg)?;
-            let tx = senders[i % senders.len()].sign(chain, height + VALIDITY_BLOCKS, i as u64, Call { module: "notary".into(), method: "record".into(), args })?;
-            Ok((ingot_types::hex_digest(&tx.hash()), hex::encode(tx.encode())))
+            let args = ingot_execution::args::from_json(
+                "notary",
+                "record",
+                &json!({"document_hash": ingot_types::hex_digest(&doc), "metadata": "bench"}),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let tx = senders[i % senders.len()].sign(
+                chain,
+                height + VALIDITY_BLOCKS,
+                i as u64,
+                Call {
+                    module: "notary".into(),
+                    method: "record".into(),
+                    args,
+                },
+            )?;
+            Ok((
+                ingot_types::hex_digest(&tx.hash()),
+                hex::encode(tx.encode()),
+            ))
         })
         .collect::<anyhow::Result<_>>()?;
 
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
     let seen: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let start_height = client::get(&format!("{}/v1/status", a.nodes[0]))?["finalized_height"].as_u64().unwrap_or(0);
+    let start_height = client::get(&format!("{}/v1/status", a.nodes[0]))?["finalized_height"]
+        .as_u64()
+        .unwrap_or(0);
 
     // Poller: records when each transaction first appears in a finalized block.
     let poller = {
@@ -104,7 +131,10 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     };
 
     let begin = Instant::now();
-    let chunks: Vec<Vec<(String, String)>> = txs.chunks(txs.len().div_ceil(a.concurrency)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<(String, String)>> = txs
+        .chunks(txs.len().div_ceil(a.concurrency))
+        .map(|c| c.to_vec())
+        .collect();
     let mut workers = Vec::new();
     let rejected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (w, chunk) in chunks.into_iter().enumerate() {
@@ -112,7 +142,10 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         let (submitted, rejected) = (submitted.clone(), rejected.clone());
         workers.push(std::thread::spawn(move || {
             for (hash, raw) in chunk {
-                submitted.lock().unwrap().insert(hash.clone(), Instant::now());
+                submitted
+                    .lock()
+                    .unwrap()
+                    .insert(hash.clone(), Instant::now());
                 if client::post(&format!("{node}/v1/tx"), &json!({"tx": raw})).is_err() {
                     rejected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -135,7 +168,11 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let seen = seen.lock().unwrap();
     let mut latencies: Vec<f64> = seen
         .iter()
-        .filter_map(|(h, t)| submitted.get(h).map(|s| t.duration_since(*s).as_secs_f64() * 1000.0))
+        .filter_map(|(h, t)| {
+            submitted
+                .get(h)
+                .map(|s| t.duration_since(*s).as_secs_f64() * 1000.0)
+        })
         .collect();
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let last = seen.values().max().copied().unwrap_or(begin);
@@ -153,12 +190,20 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     if json_out {
         println!("{report}");
     } else {
-        println!("| workload | validators | senders | txs finalized | tx/s | p50 ms | p95 ms | p99 ms |");
+        println!(
+            "| workload | validators | senders | txs finalized | tx/s | p50 ms | p95 ms | p99 ms |"
+        );
         println!("|---|---|---|---|---|---|---|---|");
         println!(
             "| notary | {} | {} | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} |",
-            report["setup"]["validators"], a.senders, seen.len(), a.txs, report["finalized_tx_per_s"].as_f64().unwrap_or(0.0),
-            report["latency_ms"]["p50"].as_f64().unwrap_or(0.0), report["latency_ms"]["p95"].as_f64().unwrap_or(0.0), report["latency_ms"]["p99"].as_f64().unwrap_or(0.0)
+            report["setup"]["validators"],
+            a.senders,
+            seen.len(),
+            a.txs,
+            report["finalized_tx_per_s"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p95"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p99"].as_f64().unwrap_or(0.0)
         );
     }
     Ok(())

@@ -35,7 +35,12 @@ fn read(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
     let status = resp.status();
     let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
     if !status.is_success() {
-        bail!("{} ({status})", v.get("error").and_then(Value::as_str).unwrap_or("request failed"));
+        bail!(
+            "{} ({status})",
+            v.get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("request failed")
+        );
     }
     Ok(v)
 }
@@ -81,12 +86,26 @@ pub struct Sender {
 
 impl Sender {
     pub fn load(key: &PathBuf, cert: &PathBuf) -> anyhow::Result<Self> {
-        let key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?)?;
-        let cert = CertInfo::from_pem(&std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?)?;
-        Ok(Self { key, cert_der: cert.der })
+        let key = PrivateKey::from_pkcs8_pem(
+            &std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?,
+        )?;
+        let cert = CertInfo::from_pem(
+            &std::fs::read_to_string(cert)
+                .with_context(|| format!("reading {}", cert.display()))?,
+        )?;
+        Ok(Self {
+            key,
+            cert_der: cert.der,
+        })
     }
 
-    pub fn sign(&self, chain_id: ingot_types::Digest, valid_until: u64, salt: u64, call: Call) -> anyhow::Result<SignedTransaction> {
+    pub fn sign(
+        &self,
+        chain_id: ingot_types::Digest,
+        valid_until: u64,
+        salt: u64,
+        call: Call,
+    ) -> anyhow::Result<SignedTransaction> {
         Ok(ingot_execution::sign_transaction(
             &self.key,
             Transaction {
@@ -104,7 +123,12 @@ impl Sender {
 /// Chain id and finalized height of a node.
 pub fn chain_info(node: &str) -> anyhow::Result<(ingot_types::Digest, u64)> {
     let status = get(&format!("{node}/v1/status"))?;
-    let chain = parse_digest(status["chain_id"].as_str().ok_or_else(|| anyhow!("node sent no chain id"))?).map_err(|e| anyhow!(e))?;
+    let chain = parse_digest(
+        status["chain_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node sent no chain id"))?,
+    )
+    .map_err(|e| anyhow!(e))?;
     Ok((chain, status["finalized_height"].as_u64().unwrap_or(0)))
 }
 
@@ -113,13 +137,18 @@ pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
         TxCommand::Send(a) => {
             let sender = Sender::load(&a.key, &a.cert)?;
             let args: Value = serde_json::from_str(&a.args).context("--args is not JSON")?;
-            let call_args = ingot_execution::args::from_json(&a.module, &a.method, &args).map_err(|e| anyhow!(e))?;
+            let call_args = ingot_execution::args::from_json(&a.module, &a.method, &args)
+                .map_err(|e| anyhow!(e))?;
             let (chain, height) = chain_info(&a.node)?;
             let tx = sender.sign(
                 chain,
                 height + VALIDITY_BLOCKS,
                 rand::random(),
-                Call { module: a.module, method: a.method, args: call_args },
+                Call {
+                    module: a.module,
+                    method: a.method,
+                    args: call_args,
+                },
             )?;
             let url = format!("{}/v1/tx{}", a.node, if a.wait { "?wait=true" } else { "" });
             let v = post(&url, &serde_json::json!({"tx": hex::encode(tx.encode())}))?;
@@ -151,9 +180,15 @@ pub struct QueryArgs {
 }
 
 pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
-    let mut v = get(&format!("{}/v1/state/{}{}", a.node, a.key, if a.prove { "?prove=true" } else { "" }))?;
+    let mut v = get(&format!(
+        "{}/v1/state/{}{}",
+        a.node,
+        a.key,
+        if a.prove { "?prove=true" } else { "" }
+    ))?;
     if a.prove {
-        let root = parse_digest(v["state_root"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+        let root =
+            parse_digest(v["state_root"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
         let proof = hex::decode(v["proof"].as_str().unwrap_or_default())?;
         let value = match v["value"].as_str() {
             Some(h) => Some(hex::decode(h)?),
@@ -161,7 +196,10 @@ pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
         };
         let ok = ingot_state::verify_proof(&root, a.key.as_bytes(), value.as_deref(), &proof);
         if !ok {
-            bail!("proof does NOT verify against state root {}", v["state_root"]);
+            bail!(
+                "proof does NOT verify against state root {}",
+                v["state_root"]
+            );
         }
         // The root must be anchored in a finalized header: find the block whose
         // results include the proof's height.
@@ -177,7 +215,9 @@ pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
 /// The height of the finalized block whose header anchors `root` for `height`.
 fn find_anchor(node: &str, height: u64, root: &ingot_types::Digest) -> anyhow::Result<Option<u64>> {
     for _ in 0..50 {
-        let latest = get(&format!("{node}/v1/blocks/latest"))?["height"].as_u64().unwrap_or(0);
+        let latest = get(&format!("{node}/v1/blocks/latest"))?["height"]
+            .as_u64()
+            .unwrap_or(0);
         for h in (height + 1)..=latest.min(height + 64) {
             let b = get(&format!("{node}/v1/blocks/{h}"))?;
             for r in b["results"].as_array().into_iter().flatten() {

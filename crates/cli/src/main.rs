@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "ingot", version, about = "Ingot industrial consortium blockchain")]
+#[command(
+    name = "ingot",
+    version,
+    about = "Ingot industrial consortium blockchain"
+)]
 struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]

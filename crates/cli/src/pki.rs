@@ -70,7 +70,10 @@ pub fn keys_gen(scheme: &str, out: &Path, json: bool) -> anyhow::Result<()> {
     write(out, &key.to_pkcs8_pem()?)?;
     let public = hex::encode(key.public_key().raw_bytes()?);
     if json {
-        println!("{}", serde_json::json!({"key": out, "scheme": scheme, "public_key": public}));
+        println!(
+            "{}",
+            serde_json::json!({"key": out, "scheme": scheme, "public_key": public})
+        );
     } else {
         println!("wrote {} ({scheme}); public key {public}", out.display());
     }
@@ -78,7 +81,12 @@ pub fn keys_gen(scheme: &str, out: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 /// Create a CA in `dir`.
-pub fn init_ca(org: &str, scheme: Scheme, dir: &Path, days: i64) -> anyhow::Result<(PrivateKey, String)> {
+pub fn init_ca(
+    org: &str,
+    scheme: Scheme,
+    dir: &Path,
+    days: i64,
+) -> anyhow::Result<(PrivateKey, String)> {
     let key = PrivateKey::generate(scheme)?;
     let now = unix_now();
     let pem = issue_ca(
@@ -123,7 +131,10 @@ pub fn issue(
         &CertSpec {
             common_name: cn.into(),
             organization: org.clone(),
-            san_uri: Some(format!("urn:ingot:{org}:{}:{cn}", role.ou().unwrap_or("ca"))),
+            san_uri: Some(format!(
+                "urn:ingot:{org}:{}:{cn}",
+                role.ou().unwrap_or("ca")
+            )),
             not_before: now - 3600,
             not_after: now + days * 86_400,
             role,
@@ -136,23 +147,54 @@ pub fn issue(
 
 pub fn ca(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        CaCommand::Init { org, scheme, dir, days } => {
+        CaCommand::Init {
+            org,
+            scheme,
+            dir,
+            days,
+        } => {
             init_ca(&org, parse_scheme(&scheme)?, &dir, days)?;
             if json {
-                println!("{}", serde_json::json!({"ca_key": dir.join("ca.key"), "ca_cert": dir.join("ca.pem")}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ca_key": dir.join("ca.key"), "ca_cert": dir.join("ca.pem")})
+                );
             } else {
-                println!("created CA of {org}: {} and {}", dir.join("ca.key").display(), dir.join("ca.pem").display());
+                println!(
+                    "created CA of {org}: {} and {}",
+                    dir.join("ca.key").display(),
+                    dir.join("ca.pem").display()
+                );
             }
         }
-        CaCommand::Issue { ca_dir, cn, role, scheme, key, out_dir, days } => {
+        CaCommand::Issue {
+            ca_dir,
+            cn,
+            role,
+            scheme,
+            key,
+            out_dir,
+            days,
+        } => {
             let subject = match key {
                 Some(p) => Some(PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&p)?)?),
                 None => None,
             };
-            issue(&ca_dir, &cn, parse_role(&role)?, subject, parse_scheme(&scheme)?, &out_dir, days)?;
+            issue(
+                &ca_dir,
+                &cn,
+                parse_role(&role)?,
+                subject,
+                parse_scheme(&scheme)?,
+                &out_dir,
+                days,
+            )?;
             let cert = out_dir.join(format!("{cn}.pem"));
             if json {
-                println!("{}", serde_json::json!({"certificate": cert, "key": out_dir.join(format!("{cn}.key"))}));
+                println!(
+                    "{}",
+                    serde_json::json!({"certificate": cert, "key": out_dir.join(format!("{cn}.key"))})
+                );
             } else {
                 println!("issued {role} certificate {}", cert.display());
             }

@@ -35,7 +35,11 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
         let (_, ca_pem) = pki::init_ca(name, scheme, &dir, 3650)?;
         pki::issue(&dir, "admin", Role::Admin, None, scheme, &dir, 825)?;
         pki::issue(&dir, "member", Role::Member, None, scheme, &dir, 825)?;
-        organisations.push(Organisation { name: name.into(), kind, ca_cert_pem: ca_pem });
+        organisations.push(Organisation {
+            name: name.into(),
+            kind,
+            ca_cert_pem: ca_pem,
+        });
     }
     let mut entries = Vec::new();
     for i in 0..validators {
@@ -43,9 +47,23 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
         let node_dir = data.join(format!("node-{i}"));
         let name = format!("validator-{i}");
         // Consensus keys are Ed25519 whatever the organisation's CA scheme.
-        let (key, cert_pem) = pki::issue(&data.join("orgs").join(org), &name, Role::Validator, None, Scheme::Ed25519, &node_dir, 825)?;
-        std::fs::rename(node_dir.join(format!("{name}.key")), node_dir.join("validator.key"))?;
-        std::fs::rename(node_dir.join(format!("{name}.pem")), node_dir.join("validator.pem"))?;
+        let (key, cert_pem) = pki::issue(
+            &data.join("orgs").join(org),
+            &name,
+            Role::Validator,
+            None,
+            Scheme::Ed25519,
+            &node_dir,
+            825,
+        )?;
+        std::fs::rename(
+            node_dir.join(format!("{name}.key")),
+            node_dir.join("validator.key"),
+        )?;
+        std::fs::rename(
+            node_dir.join(format!("{name}.pem")),
+            node_dir.join("validator.pem"),
+        )?;
         entries.push(ValidatorEntry {
             name,
             org: org.into(),
@@ -64,12 +82,17 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
     }
     let genesis = Genesis {
         chain_name: "ingot-dev".into(),
-        timestamp_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64,
+        timestamp_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as u64,
         organisations,
         validators: entries,
     };
     genesis.validate()?;
-    pki::write(&data.join("genesis.json"), &serde_json::to_string_pretty(&genesis)?)?;
+    pki::write(
+        &data.join("genesis.json"),
+        &serde_json::to_string_pretty(&genesis)?,
+    )?;
     Ok(())
 }
 
@@ -125,7 +148,9 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
             .with_context(|| format!("starting node {i}"))?;
         children.push(child);
     }
-    let apis: Vec<String> = (0..n).map(|i| format!("http://127.0.0.1:{}", api_port as usize + i)).collect();
+    let apis: Vec<String> = (0..n)
+        .map(|i| format!("http://127.0.0.1:{}", api_port as usize + i))
+        .collect();
     let started = Instant::now();
     loop {
         if STOP.load(std::sync::atomic::Ordering::SeqCst) {
@@ -141,23 +166,44 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
         }
         let heights: Vec<u64> = apis
             .iter()
-            .map(|u| client::get(&format!("{u}/health")).ok().and_then(|v| v["executed_height"].as_u64()).unwrap_or(0))
+            .map(|u| {
+                client::get(&format!("{u}/health"))
+                    .ok()
+                    .and_then(|v| v["executed_height"].as_u64())
+                    .unwrap_or(0)
+            })
             .collect();
         if heights.iter().all(|h| *h >= 1) {
             break;
         }
         if started.elapsed() > Duration::from_secs(120) {
             stop(&mut children);
-            bail!("no finalized blocks after 2 minutes; see {}/node-*/node.log", data.display());
+            bail!(
+                "no finalized blocks after 2 minutes; see {}/node-*/node.log",
+                data.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("Ingot consortium `{}` is running ({} validators, blocks are finalizing).", genesis.chain_name, n);
+    println!(
+        "Ingot consortium `{}` is running ({} validators, blocks are finalizing).",
+        genesis.chain_name, n
+    );
     println!("chain id: {}", ingot_types::hex_digest(&genesis.chain_id()));
     for (i, v) in genesis.validators.iter().enumerate() {
-        println!("  {} ({})  API {}  p2p {}  logs {}", v.name, v.org, apis[i], v.p2p_address, data.join(format!("node-{i}/node.log")).display());
+        println!(
+            "  {} ({})  API {}  p2p {}  logs {}",
+            v.name,
+            v.org,
+            apis[i],
+            v.p2p_address,
+            data.join(format!("node-{i}/node.log")).display()
+        );
     }
-    println!("keys and certificates: {}/orgs/<org>/{{ca,admin,member}}.{{key,pem}}", data.display());
+    println!(
+        "keys and certificates: {}/orgs/<org>/{{ca,admin,member}}.{{key,pem}}",
+        data.display()
+    );
     println!("try: ingot tx send --key {0}/orgs/manufacturer/member.key --cert {0}/orgs/manufacturer/member.pem --module notary --method record --args '{{\"document_hash\":\"{1}\",\"metadata\":\"first test report\"}}' --wait", data.display(), "ab".repeat(32));
     println!("Ctrl-C stops all nodes; `ingot up` again resumes the chain.");
     while !STOP.load(std::sync::atomic::Ordering::SeqCst) {

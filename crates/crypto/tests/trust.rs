@@ -37,7 +37,13 @@ fn identifies_members_of_each_scheme_and_refuses_strangers() {
 
     for scheme in Scheme::ALL {
         let member = PrivateKey::generate(scheme).unwrap();
-        let cert = issue_end_entity(&k1, &ca1, &member.public_key(), &spec("alice", "acme", Role::Admin)).unwrap();
+        let cert = issue_end_entity(
+            &k1,
+            &ca1,
+            &member.public_key(),
+            &spec("alice", "acme", Role::Admin),
+        )
+        .unwrap();
         let id = trust.identify(&der(&cert)).unwrap();
         assert_eq!(id.org, "acme");
         assert_eq!(id.role, "admin");
@@ -48,17 +54,35 @@ fn identifies_members_of_each_scheme_and_refuses_strangers() {
     }
 
     let member = PrivateKey::generate(Scheme::Sm2).unwrap();
-    let bolt = issue_end_entity(&k2, &ca2, &member.public_key(), &spec("bob", "bolt", Role::Member)).unwrap();
+    let bolt = issue_end_entity(
+        &k2,
+        &ca2,
+        &member.public_key(),
+        &spec("bob", "bolt", Role::Member),
+    )
+    .unwrap();
     assert_eq!(trust.identify(&der(&bolt)).unwrap().org, "bolt");
 
     // unknown organisation
-    let stranger = issue_end_entity(&k3, &ca3, &member.public_key(), &spec("eve", "outsider", Role::Member)).unwrap();
+    let stranger = issue_end_entity(
+        &k3,
+        &ca3,
+        &member.public_key(),
+        &spec("eve", "outsider", Role::Member),
+    )
+    .unwrap();
     assert!(matches!(
         trust.identify(&der(&stranger)),
         Err(TrustError::UnknownOrganisation(_))
     ));
     // claims acme but signed by another CA
-    let forged = issue_end_entity(&k3, &ca3, &member.public_key(), &spec("eve", "acme", Role::Admin)).unwrap();
+    let forged = issue_end_entity(
+        &k3,
+        &ca3,
+        &member.public_key(),
+        &spec("eve", "acme", Role::Admin),
+    )
+    .unwrap();
     assert!(matches!(
         trust.identify(&der(&forged)),
         Err(TrustError::NotIssuedByOrg(..))

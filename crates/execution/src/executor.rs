@@ -225,7 +225,9 @@ impl Executor {
                 overlay.abort_tx();
                 Ok(Receipt {
                     work_used,
-                    ..fail(format!("work limit exceeded ({work_used} > {MAX_WORK_PER_TX})"))
+                    ..fail(format!(
+                        "work limit exceeded ({work_used} > {MAX_WORK_PER_TX})"
+                    ))
                 })
             }
             Ok(events) => {

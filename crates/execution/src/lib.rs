@@ -12,7 +12,9 @@ pub mod executor;
 pub mod modules;
 pub mod overlay;
 
-pub use executor::{authenticate, receipt_hash, sign_transaction, AuthError, BlockContext, BlockOutcome, Executor};
+pub use executor::{
+    authenticate, receipt_hash, sign_transaction, AuthError, BlockContext, BlockOutcome, Executor,
+};
 pub use overlay::Overlay;
 
 /// Work units charged per transaction before any module work.

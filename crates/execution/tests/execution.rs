@@ -9,8 +9,8 @@ use ingot_crypto::{
 use ingot_execution::{args, authenticate, sign_transaction, Executor};
 use ingot_state::StateStore;
 use ingot_types::{
-    block::HEADER_VERSION, limits::MAX_VALIDITY_BLOCKS, sha256, tx::TX_VERSION, Block, Call, Header,
-    SignedTransaction, Status, Transaction,
+    block::HEADER_VERSION, limits::MAX_VALIDITY_BLOCKS, sha256, tx::TX_VERSION, Block, Call,
+    Header, SignedTransaction, Status, Transaction,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -33,7 +33,14 @@ fn spec(cn: &str, org: &str, role: Role) -> CertSpec {
     }
 }
 
-fn member(ca_key: &PrivateKey, ca_pem: &str, cn: &str, org: &str, role: Role, scheme: Scheme) -> Member {
+fn member(
+    ca_key: &PrivateKey,
+    ca_pem: &str,
+    cn: &str,
+    org: &str,
+    role: Role,
+    scheme: Scheme,
+) -> Member {
     let key = PrivateKey::generate(scheme).unwrap();
     let pem = issue_end_entity(ca_key, ca_pem, &key.public_key(), &spec(cn, org, role)).unwrap();
     Member {
@@ -43,7 +50,15 @@ fn member(ca_key: &PrivateKey, ca_pem: &str, cn: &str, org: &str, role: Role, sc
     }
 }
 
-fn tx(m: &Member, chain: ingot_types::Digest, module: &str, method: &str, a: serde_json::Value, valid_until: u64, salt: u64) -> SignedTransaction {
+fn tx(
+    m: &Member,
+    chain: ingot_types::Digest,
+    module: &str,
+    method: &str,
+    a: serde_json::Value,
+    valid_until: u64,
+    salt: u64,
+) -> SignedTransaction {
     sign_transaction(
         &m.key,
         Transaction {
@@ -91,33 +106,110 @@ fn notary_identity_and_refusals() {
         let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
         let bolt_key = PrivateKey::generate(Scheme::Sm2).unwrap();
         let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
-        let trust = Arc::new(TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap());
+        let trust = Arc::new(
+            TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
+        );
         let chain = sha256(&[b"chain"]);
-        let admin = member(&acme_key, &acme_ca, "admin", "acme", Role::Admin, Scheme::Ed25519);
-        let alice = member(&acme_key, &acme_ca, "alice", "acme", Role::Member, Scheme::P256);
-        let bob = member(&bolt_key, &bolt_ca, "bob", "bolt", Role::Member, Scheme::Sm2);
+        let admin = member(
+            &acme_key,
+            &acme_ca,
+            "admin",
+            "acme",
+            Role::Admin,
+            Scheme::Ed25519,
+        );
+        let alice = member(
+            &acme_key,
+            &acme_ca,
+            "alice",
+            "acme",
+            Role::Member,
+            Scheme::P256,
+        );
+        let bob = member(
+            &bolt_key,
+            &bolt_ca,
+            "bob",
+            "bolt",
+            Role::Member,
+            Scheme::Sm2,
+        );
 
         // Stateless authentication of all three schemes.
-        let t = tx(&alice, chain, "notary", "record", json!({"document_hash": "11".repeat(32), "metadata": "test report"}), 10, 1);
+        let t = tx(
+            &alice,
+            chain,
+            "notary",
+            "record",
+            json!({"document_hash": "11".repeat(32), "metadata": "test report"}),
+            10,
+            1,
+        );
         authenticate(&trust, &chain, &t).unwrap();
         let mut forged = t.clone();
         forged.tx.salt = 99;
-        assert!(authenticate(&trust, &chain, &forged).is_err(), "signature must cover the body");
-        assert!(authenticate(&trust, &sha256(&[b"other"]), &t).is_err(), "wrong chain id");
-        authenticate(&trust, &chain, &tx(&bob, chain, "notary", "record", json!({"document_hash": "22".repeat(32)}), 10, 1)).unwrap();
+        assert!(
+            authenticate(&trust, &chain, &forged).is_err(),
+            "signature must cover the body"
+        );
+        assert!(
+            authenticate(&trust, &sha256(&[b"other"]), &t).is_err(),
+            "wrong chain id"
+        );
+        authenticate(
+            &trust,
+            &chain,
+            &tx(
+                &bob,
+                chain,
+                "notary",
+                "record",
+                json!({"document_hash": "22".repeat(32)}),
+                10,
+                1,
+            ),
+        )
+        .unwrap();
 
         let exec = Executor::new(trust.clone());
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
 
         // Block 1: a record, a duplicate document, a replay of the same tx, an
         // admin registering alice, bob trying to register into acme.
-        let b1 = block(1, vec![
-            t.clone(),
-            tx(&bob, chain, "notary", "record", json!({"document_hash": "11".repeat(32)}), 10, 2),
-            t.clone(),
-            tx(&admin, chain, "identity", "register", json!({"certificate_pem": alice.pem}), 10, 3),
-            tx(&bob, chain, "identity", "register", json!({"certificate_pem": alice.pem}), 10, 4),
-        ]);
+        let b1 = block(
+            1,
+            vec![
+                t.clone(),
+                tx(
+                    &bob,
+                    chain,
+                    "notary",
+                    "record",
+                    json!({"document_hash": "11".repeat(32)}),
+                    10,
+                    2,
+                ),
+                t.clone(),
+                tx(
+                    &admin,
+                    chain,
+                    "identity",
+                    "register",
+                    json!({"certificate_pem": alice.pem}),
+                    10,
+                    3,
+                ),
+                tx(
+                    &bob,
+                    chain,
+                    "identity",
+                    "register",
+                    json!({"certificate_pem": alice.pem}),
+                    10,
+                    4,
+                ),
+            ],
+        );
         let out1 = exec.execute_block(&mut state, &b1).await.unwrap();
         let s: Vec<String> = out1.receipts.iter().map(|r| status(&r.status)).collect();
         assert_eq!(s[0], "ok");
@@ -131,14 +223,57 @@ fn notary_identity_and_refusals() {
         // Block 2: replay across blocks, expired, too-long validity, revoke alice,
         // then alice's next transaction in the same block is refused.
         let root_before = state.root().unwrap();
-        let b2 = block(2, vec![
-            t.clone(),
-            tx(&alice, chain, "notary", "record", json!({"document_hash": "33".repeat(32)}), 1, 6),
-            tx(&alice, chain, "notary", "record", json!({"document_hash": "33".repeat(32)}), 2 + MAX_VALIDITY_BLOCKS + 1, 7),
-            tx(&admin, chain, "identity", "revoke", json!({"certificate_pem": alice.pem}), 10, 8),
-            tx(&alice, chain, "notary", "record", json!({"document_hash": "44".repeat(32)}), 10, 9),
-            tx(&alice, chain, "notary", "transfer", json!({"document_hash": "11".repeat(32), "new_owner": "00".repeat(32)}), 10, 10),
-        ]);
+        let b2 = block(
+            2,
+            vec![
+                t.clone(),
+                tx(
+                    &alice,
+                    chain,
+                    "notary",
+                    "record",
+                    json!({"document_hash": "33".repeat(32)}),
+                    1,
+                    6,
+                ),
+                tx(
+                    &alice,
+                    chain,
+                    "notary",
+                    "record",
+                    json!({"document_hash": "33".repeat(32)}),
+                    2 + MAX_VALIDITY_BLOCKS + 1,
+                    7,
+                ),
+                tx(
+                    &admin,
+                    chain,
+                    "identity",
+                    "revoke",
+                    json!({"certificate_pem": alice.pem}),
+                    10,
+                    8,
+                ),
+                tx(
+                    &alice,
+                    chain,
+                    "notary",
+                    "record",
+                    json!({"document_hash": "44".repeat(32)}),
+                    10,
+                    9,
+                ),
+                tx(
+                    &alice,
+                    chain,
+                    "notary",
+                    "transfer",
+                    json!({"document_hash": "11".repeat(32), "new_owner": "00".repeat(32)}),
+                    10,
+                    10,
+                ),
+            ],
+        );
         let out2 = exec.execute_block(&mut state, &b2).await.unwrap();
         let s: Vec<String> = out2.receipts.iter().map(|r| status(&r.status)).collect();
         assert!(s[0].starts_with("replay:"), "{}", s[0]);
@@ -149,8 +284,16 @@ fn notary_identity_and_refusals() {
         assert_eq!(s[5], "certificate revoked");
         assert_ne!(root_before, state.root().unwrap());
         // the refused record did not land
-        assert!(state.get(&ingot_execution::modules::notary::doc_key(&[0x44; 32])).await.unwrap().is_none());
-        assert!(state.get(&ingot_execution::modules::notary::doc_key(&[0x11; 32])).await.unwrap().is_some());
+        assert!(state
+            .get(&ingot_execution::modules::notary::doc_key(&[0x44; 32]))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(state
+            .get(&ingot_execution::modules::notary::doc_key(&[0x11; 32]))
+            .await
+            .unwrap()
+            .is_some());
     });
 }
 
@@ -162,8 +305,13 @@ fn execution_is_deterministic() {
             let trust = Arc::new(TrustStore::new(std::iter::empty()).unwrap());
             let exec = Executor::new(trust);
             // Empty blocks still advance state deterministically.
-            exec.execute_block(&mut state, &block(1, vec![])).await.unwrap();
-            exec.execute_block(&mut state, &block(2, vec![])).await.unwrap().result
+            exec.execute_block(&mut state, &block(1, vec![]))
+                .await
+                .unwrap();
+            exec.execute_block(&mut state, &block(2, vec![]))
+                .await
+                .unwrap()
+                .result
         })
     };
     assert_eq!(run().state_root, run().state_root);

@@ -144,7 +144,9 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
         other => bad(other.to_string()),
     })?;
     if !q.wait {
-        return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+        return Ok(Json(
+            json!({"hash": hex_digest(&hash), "status": "pending"}),
+        ));
     }
     let deadline = std::time::Instant::now() + MAX_WAIT;
     loop {
@@ -152,7 +154,9 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
             return Ok(Json(v));
         }
         if std::time::Instant::now() > deadline {
-            return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+            return Ok(Json(
+                json!({"hash": hex_digest(&hash), "status": "pending"}),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -180,7 +184,11 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
     let Some(loc) = ledger.locate(hash) else {
         return Ok(None);
     };
-    let record = ledger.record(loc.height).await.map_err(internal)?.ok_or_else(|| internal("record missing"))?;
+    let record = ledger
+        .record(loc.height)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| internal("record missing"))?;
     let receipt = &record.receipts[loc.index as usize];
     let mut v = receipt_to_json(receipt);
     v["height"] = json!(loc.height);
@@ -198,7 +206,9 @@ async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
         return Ok(Json(v));
     }
     if s.shared.mempool.lock().unwrap().contains(&hash) {
-        return Ok(Json(json!({"hash": hex_digest(&hash), "status": "pending"})));
+        return Ok(Json(
+            json!({"hash": hex_digest(&hash), "status": "pending"}),
+        ));
     }
     Err(not_found("unknown transaction"))
 }
@@ -238,7 +248,8 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     let block = if let Ok(height) = id.parse::<u64>() {
         s.marshal.get_block(Height::new(height)).await
     } else {
-        let digest = parse_digest(id).map_err(|e| bad(format!("not a height or block hash: {e}")))?;
+        let digest =
+            parse_digest(id).map_err(|e| bad(format!("not a height or block hash: {e}")))?;
         s.marshal.get_block(&digest).await
     };
     let block = block.ok_or_else(|| not_found("no such finalized block"))?;
@@ -251,8 +262,13 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(block_json(block, fin)))
 }
 
-async fn latest_block<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Result<Json<Value>, ApiError> {
-    let h = s.shared.finalized.load(std::sync::atomic::Ordering::Relaxed);
+async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+) -> Result<Json<Value>, ApiError> {
+    let h = s
+        .shared
+        .finalized
+        .load(std::sync::atomic::Ordering::Relaxed);
     load_block(&s, &h.to_string()).await
 }
 
@@ -273,12 +289,16 @@ struct ProveQuery {
 fn describe(key: &str, value: &[u8]) -> Value {
     use commonware_codec::Decode;
     if key.starts_with("notary/doc/") {
-        if let Ok(r) = ingot_execution::modules::notary::NotaryRecord::decode_cfg(value.to_vec(), &()) {
+        if let Ok(r) =
+            ingot_execution::modules::notary::NotaryRecord::decode_cfg(value.to_vec(), &())
+        {
             return r.to_json();
         }
     }
     if key.starts_with("identity/member/") {
-        if let Ok(r) = ingot_execution::modules::identity::MemberRecord::decode_cfg(value.to_vec(), &()) {
+        if let Ok(r) =
+            ingot_execution::modules::identity::MemberRecord::decode_cfg(value.to_vec(), &())
+        {
             return json!({"org": r.org, "role": r.role, "common_name": r.common_name, "height": r.height});
         }
     }
@@ -363,7 +383,11 @@ pub fn authenticate_caller(
     now_ms: u64,
 ) -> Result<Option<Arc<ingot_crypto::Identity>>, String> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(cert), Some(time), Some(sig)) = (get("x-ingot-cert"), get("x-ingot-time"), get("x-ingot-signature")) else {
+    let (Some(cert), Some(time), Some(sig)) = (
+        get("x-ingot-cert"),
+        get("x-ingot-time"),
+        get("x-ingot-signature"),
+    ) else {
         return Ok(None);
     };
     let time: u64 = time.parse().map_err(|_| "x-ingot-time is not a number")?;
@@ -390,7 +414,9 @@ async fn whoami<E: Storage + Clock + Metrics + Spawner>(
         .unwrap_or_default()
         .as_millis() as u64;
     match authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now) {
-        Ok(Some(id)) => Ok(Json(json!({"org": id.org, "role": id.role, "common_name": id.common_name, "certificate": hex::encode(id.cert_hash)}))),
+        Ok(Some(id)) => Ok(Json(
+            json!({"org": id.org, "role": id.role, "common_name": id.common_name, "certificate": hex::encode(id.cert_hash)}),
+        )),
         Ok(None) => Ok(Json(json!({"anonymous": true}))),
         Err(e) => Err(ApiError(StatusCode::UNAUTHORIZED, e)),
     }

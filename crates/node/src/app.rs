@@ -137,7 +137,11 @@ where
         Some(Digested::precomputed(block, digest))
     }
 
-    async fn verify(&mut self, (runtime, ctx): (R, Ctx), mut ancestry: impl Ancestry<Block>) -> bool {
+    async fn verify(
+        &mut self,
+        (runtime, ctx): (R, Ctx),
+        mut ancestry: impl Ancestry<Block>,
+    ) -> bool {
         let Some(block) = ancestry.next().await else {
             return false;
         };

@@ -8,7 +8,9 @@ use crate::{app::App, executor, gossip, ledger::Ledger, Shared, CONSENSUS_NAMESP
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
-        self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver,
+        self,
+        core::Actor as MarshalActor,
+        resolver::p2p as marshal_resolver,
         standard::{Inline, Standard},
         Start,
     },
@@ -146,7 +148,12 @@ where
     }))
 }
 
-fn archive_config<C>(prefix: &str, name: &str, cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    cache: CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-metadata"),
         freezer_table_partition: format!("{prefix}-{name}-freezer-table"),

@@ -140,7 +140,11 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         if height == 0 || height > self.height() {
             return Ok(None);
         }
-        self.journal()?.read(height - 1).await.map(Some).map_err(jerr)
+        self.journal()?
+            .read(height - 1)
+            .await
+            .map(Some)
+            .map_err(jerr)
     }
 
     pub fn locate(&self, tx: &Digest) -> Option<TxLocation> {

@@ -171,16 +171,25 @@ mod tests {
         let a = tx(1, 10);
         let b = tx(2, 5);
         m.insert(a.hash(), [1; 32], a.clone(), 1).unwrap();
-        assert_eq!(m.insert(a.hash(), [1; 32], a.clone(), 1), Err(MempoolError::Duplicate));
+        assert_eq!(
+            m.insert(a.hash(), [1; 32], a.clone(), 1),
+            Err(MempoolError::Duplicate)
+        );
         m.insert(b.hash(), [2; 32], b.clone(), 1).unwrap();
         let sel = m.select(10, usize::MAX, 1, &Default::default());
         assert_eq!(sel, vec![a.clone(), b.clone()], "oldest first");
         let excl = [a.hash()].into_iter().collect();
         assert_eq!(m.select(10, usize::MAX, 1, &excl), vec![b.clone()]);
-        assert_eq!(m.select(10, usize::MAX, 6, &Default::default()), vec![a.clone()]);
+        assert_eq!(
+            m.select(10, usize::MAX, 6, &Default::default()),
+            vec![a.clone()]
+        );
         m.prune_expired(6);
         assert_eq!(m.len(), 1);
-        assert_eq!(m.insert(b.hash(), [2; 32], b, 6), Err(MempoolError::Expired(5)));
+        assert_eq!(
+            m.insert(b.hash(), [2; 32], b, 6),
+            Err(MempoolError::Expired(5))
+        );
         m.remove(&a.hash());
         assert!(m.is_empty());
         for i in 0..MAX_PER_SENDER as u64 {
@@ -188,6 +197,9 @@ mod tests {
             m.insert(t.hash(), [9; 32], t, 1).unwrap();
         }
         let t = tx(1, 10);
-        assert_eq!(m.insert(t.hash(), [9; 32], t, 1), Err(MempoolError::SenderLimit));
+        assert_eq!(
+            m.insert(t.hash(), [9; 32], t, 1),
+            Err(MempoolError::SenderLimit)
+        );
     }
 }

@@ -10,7 +10,10 @@ use crate::{
 use commonware_cryptography::{ed25519, ChaCha20Poly1305, Signer};
 use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
 use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner, Supervisor};
-use commonware_stream::{cups::{self, Cups}, sake::{self, Sake}};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
 use commonware_utils::{ordered::Map, NZUsize, NZU32};
 use ingot_types::Genesis;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -25,8 +28,7 @@ pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::Pri
     let seed = key
         .ed25519_seed()
         .ok_or_else(|| anyhow::anyhow!("a validator key must be Ed25519"))?;
-    ed25519::PrivateKey::decode(seed.to_vec())
-        .map_err(|e| anyhow::anyhow!("bad ed25519 key: {e}"))
+    ed25519::PrivateKey::decode(seed.to_vec()).map_err(|e| anyhow::anyhow!("bad ed25519 key: {e}"))
 }
 
 pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
@@ -120,9 +122,8 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         });
         let listener = tokio::net::TcpListener::bind(api_listen).await?;
         info!(%api_listen, "API listening");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, api::router(api_state)).await
-        });
+        let server =
+            tokio::spawn(async move { axum::serve(listener, api::router(api_state)).await });
         tokio::select! {
             _ = validator => anyhow::bail!("validator stopped"),
             _ = p2p => anyhow::bail!("p2p stopped"),

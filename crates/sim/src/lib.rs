@@ -61,7 +61,13 @@ pub fn consortium(n: usize) -> Consortium {
     let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let ca_pem = issue_ca(&ca_key, &spec("acme CA", Role::Ca)).unwrap();
     let member = PrivateKey::generate(Scheme::Ed25519).unwrap();
-    let member_pem = issue_end_entity(&ca_key, &ca_pem, &member.public_key(), &spec("sensor-gw", Role::Member)).unwrap();
+    let member_pem = issue_end_entity(
+        &ca_key,
+        &ca_pem,
+        &member.public_key(),
+        &spec("sensor-gw", Role::Member),
+    )
+    .unwrap();
     let keys: Vec<_> = (0..n as u64).map(ed25519::PrivateKey::from_seed).collect();
     let validators = keys
         .iter()
@@ -158,7 +164,12 @@ pub async fn network(ctx: &Ctx, c: &Consortium) -> Oracle<ed25519::PublicKey, Ct
 }
 
 /// Start validator `i` (or restart it: same storage prefix, so it recovers).
-pub async fn start_node(ctx: &Ctx, oracle: &Oracle<ed25519::PublicKey, Ctx>, c: &Consortium, i: usize) -> Node {
+pub async fn start_node(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    i: usize,
+) -> Node {
     let key = c.keys[i].clone();
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
@@ -185,16 +196,25 @@ pub async fn start_node(ctx: &Ctx, oracle: &Oracle<ed25519::PublicKey, Ctx>, c: 
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
     let manager = oracle.manager();
-    let handle = ctx.child("node").with_attribute("index", i).spawn(move |ctx| async move {
-        let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
-        let shared = engine::open_shared(&ctx, &cfg, gossip_tx).await.expect("open node");
-        *out.lock().unwrap() = Some(shared.clone());
-        let (_mailbox, all) = engine::start_validator(ctx, cfg, shared, gossip_rx, manager, control, channels)
-            .await
-            .expect("start validator");
-        let _ = all.await;
-    });
-    Node { handle, shared: slot }
+    let handle = ctx
+        .child("node")
+        .with_attribute("index", i)
+        .spawn(move |ctx| async move {
+            let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
+            let shared = engine::open_shared(&ctx, &cfg, gossip_tx)
+                .await
+                .expect("open node");
+            *out.lock().unwrap() = Some(shared.clone());
+            let (_mailbox, all) =
+                engine::start_validator(ctx, cfg, shared, gossip_rx, manager, control, channels)
+                    .await
+                    .expect("start validator");
+            let _ = all.await;
+        });
+    Node {
+        handle,
+        shared: slot,
+    }
 }
 
 /// Wait (in simulated time) until every listed node has executed `height`.

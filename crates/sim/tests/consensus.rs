@@ -6,7 +6,12 @@ use commonware_runtime::{deterministic, Clock, Runner};
 use ingot_sim::*;
 use std::time::Duration;
 
-fn run(seed: u64, scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+fn run(
+    seed: u64,
+    scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send
+        + 'static,
+) {
     let cfg = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(600)));
@@ -48,7 +53,11 @@ async fn steady(ctx: Ctx, n: usize) {
         drop(ledger);
         ctx.sleep(Duration::from_millis(200)).await;
     }
-    let h = nodes.iter().map(|n| n.shared().unwrap().executed_height()).min().unwrap();
+    let h = nodes
+        .iter()
+        .map(|n| n.shared().unwrap().executed_height())
+        .min()
+        .unwrap();
     wait_executed(&ctx, &refs, h).await;
     assert_agree(&refs, h).await;
 }
@@ -73,7 +82,11 @@ async fn crash_restart(ctx: Ctx) {
         nodes.push(start_node(&ctx, &oracle, &c, i).await);
     }
     for k in 0..50u64 {
-        nodes[0].shared().unwrap().submit(c.notary_tx(k, 500), false).ok();
+        nodes[0]
+            .shared()
+            .unwrap()
+            .submit(c.notary_tx(k, 500), false)
+            .ok();
     }
     wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 5).await;
     // Crash validator 3: abort its whole task tree, then wait for it to stop.
@@ -83,7 +96,11 @@ async fn crash_restart(ctx: Ctx) {
     // Drop our own reference to its storage too, as a real crash would.
     crashed.shared.lock().unwrap().take();
     for k in 50..100u64 {
-        nodes[1].shared().unwrap().submit(c.notary_tx(k, 500), false).ok();
+        nodes[1]
+            .shared()
+            .unwrap()
+            .submit(c.notary_tx(k, 500), false)
+            .ok();
     }
     let before = nodes[0].shared().unwrap().executed_height();
     wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), before + 10).await;
@@ -112,23 +129,55 @@ async fn partition(ctx: Ctx) {
     let refs: Vec<_> = nodes.iter().collect();
     wait_executed(&ctx, &refs, 3).await;
     // Split 2|2: no side has a quorum, so nothing may finalize.
-    let keys: Vec<_> = c.keys.iter().map(|k| commonware_cryptography::Signer::public_key(k)).collect();
+    let keys: Vec<_> = c
+        .keys
+        .iter()
+        .map(|k| commonware_cryptography::Signer::public_key(k))
+        .collect();
     for a in 0..2 {
         for b in 2..4 {
-            oracle.remove_link(keys[a].clone(), keys[b].clone()).await.unwrap();
-            oracle.remove_link(keys[b].clone(), keys[a].clone()).await.unwrap();
+            oracle
+                .remove_link(keys[a].clone(), keys[b].clone())
+                .await
+                .unwrap();
+            oracle
+                .remove_link(keys[b].clone(), keys[a].clone())
+                .await
+                .unwrap();
         }
     }
     ctx.sleep(Duration::from_secs(3)).await;
-    let stalled: Vec<u64> = nodes.iter().map(|n| n.shared().unwrap().finalized.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    let stalled: Vec<u64> = nodes
+        .iter()
+        .map(|n| {
+            n.shared()
+                .unwrap()
+                .finalized
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .collect();
     ctx.sleep(Duration::from_secs(10)).await;
-    let later: Vec<u64> = nodes.iter().map(|n| n.shared().unwrap().finalized.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    let later: Vec<u64> = nodes
+        .iter()
+        .map(|n| {
+            n.shared()
+                .unwrap()
+                .finalized
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .collect();
     assert_eq!(stalled, later, "finality must stall without a quorum");
     // Heal: finality resumes and every node agrees.
     for a in 0..2 {
         for b in 2..4 {
-            oracle.add_link(keys[a].clone(), keys[b].clone(), LINK).await.unwrap();
-            oracle.add_link(keys[b].clone(), keys[a].clone(), LINK).await.unwrap();
+            oracle
+                .add_link(keys[a].clone(), keys[b].clone(), LINK)
+                .await
+                .unwrap();
+            oracle
+                .add_link(keys[b].clone(), keys[a].clone(), LINK)
+                .await
+                .unwrap();
         }
     }
     let target = later.iter().max().unwrap() + 5;

@@ -62,7 +62,10 @@ pub fn hashed_key(raw: &[u8]) -> Digest {
     ingot_types::sha256(&[raw])
 }
 
-fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
+fn config(
+    prefix: &str,
+    cache: CacheRef,
+) -> VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
     VariableConfig {
         merkle_config: MerkleConfig {
             journal_partition: format!("{prefix}-state-mmr"),
@@ -97,7 +100,13 @@ pub struct Prepared {
     pub height: u64,
     pub root: Digest,
     batch: std::sync::Arc<
-        commonware_storage::qmdb::current::batch::MerkleizedBatch<Family, Digest, Update, CHUNK, Sequential>,
+        commonware_storage::qmdb::current::batch::MerkleizedBatch<
+            Family,
+            Digest,
+            Update,
+            CHUNK,
+            Sequential,
+        >,
     >,
 }
 

@@ -65,7 +65,8 @@ pub fn verify_proof(root: &Digest, key: &[u8], value: Option<&[u8]>, proof: &[u8
     let k = hashed_key(key);
     match value {
         Some(v) => {
-            let Ok(p) = KvProof::decode_cfg(proof.to_vec(), &(MAX_PROOF_DIGESTS_PER_ELEMENT, ())) else {
+            let Ok(p) = KvProof::decode_cfg(proof.to_vec(), &(MAX_PROOF_DIGESTS_PER_ELEMENT, ()))
+            else {
                 return false;
             };
             p.verify::<Sha256, VariableEncoding<Vec<u8>>>(k, v.to_vec(), root)

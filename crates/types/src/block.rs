@@ -119,7 +119,10 @@ impl Read for Header {
             exec_height: u64::read(buf)?,
             results: Vec::<ExecResult>::read_cfg(
                 buf,
-                &(commonware_codec::RangeCfg::from(0..=MAX_RESULTS_PER_HEADER), ()),
+                &(
+                    commonware_codec::RangeCfg::from(0..=MAX_RESULTS_PER_HEADER),
+                    (),
+                ),
             )?,
         })
     }

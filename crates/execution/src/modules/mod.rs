@@ -43,6 +43,9 @@ pub(crate) fn event(module: &str, kind: &str, attrs: &[(&str, String)]) -> Event
     Event {
         module: module.into(),
         kind: kind.into(),
-        attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     }
 }

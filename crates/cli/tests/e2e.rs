@@ -1,0 +1,181 @@
+//! End to end with real `ingot` processes on localhost: create a consortium
+//! with `ingot up`, run four validators as separate processes, submit over
+//! HTTP, kill -9 one validator, keep submitting, restart it, and check that
+//! every node converges and every transaction acknowledged final is present.
+
+use serde_json::{json, Value};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ingot");
+
+fn get(url: &str) -> Option<Value> {
+    let mut resp = ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .ok()?;
+    resp.body_mut().read_json().ok()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+struct Nodes(Vec<Option<Child>>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for c in self.0.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(data: &Path, i: usize) -> Child {
+    let log = std::fs::File::create(data.join(format!("node-{i}/e2e.log"))).unwrap();
+    Command::new(BIN)
+        .args(["node", "run", "--config"])
+        .arg(data.join(format!("node-{i}/node.toml")))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn send(data: &Path, api: &str, n: u64, org: &str) -> Value {
+    let out = Command::new(BIN)
+        .args([
+            "--json", "tx", "send", "--node", api, "--module", "notary", "--method", "record",
+            "--wait",
+        ])
+        .arg("--key")
+        .arg(data.join(format!("orgs/{org}/member.key")))
+        .arg("--cert")
+        .arg(data.join(format!("orgs/{org}/member.pem")))
+        .arg("--args")
+        .arg(
+            json!({"document_hash": format!("{n:064x}"), "metadata": format!("report {n}")})
+                .to_string(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tx send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn four_processes_survive_kill_and_converge() {
+    let data: PathBuf = std::env::temp_dir().join(format!("ingot-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (api, p2p) = (18_480u16, 31_480u16);
+    // `ingot up` creates the consortium and brings it to finality; stop it.
+    let mut up = Command::new(BIN)
+        .args([
+            "up",
+            "--api-port",
+            &api.to_string(),
+            "--p2p-port",
+            &p2p.to_string(),
+            "--data",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let apis: Vec<String> = (0..4)
+        .map(|i| format!("http://127.0.0.1:{}", api + i))
+        .collect();
+    wait_for("ingot up", Duration::from_secs(120), || {
+        get(&format!("{}/health", apis[0]))
+            .is_some_and(|v| v["executed_height"].as_u64() >= Some(1))
+    });
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let status = up.wait().unwrap();
+    assert!(status.success(), "ingot up did not stop cleanly: {status}");
+
+    // Now run the four validators ourselves.
+    let mut nodes = Nodes((0..4).map(|i| Some(start(&data, i))).collect());
+    wait_for("resumed chain", Duration::from_secs(60), || {
+        apis.iter().all(|a| {
+            get(&format!("{a}/health")).is_some_and(|v| v["executed_height"].as_u64() >= Some(2))
+        })
+    });
+
+    let mut acknowledged = Vec::new();
+    for n in 0..5u64 {
+        let r = send(
+            &data,
+            &apis[(n % 4) as usize],
+            n,
+            ["manufacturer", "supplier", "logistics", "regulator"][(n % 4) as usize],
+        );
+        assert_eq!(r["status"], "success", "{r}");
+        acknowledged.push(r["hash"].as_str().unwrap().to_string());
+    }
+
+    // kill -9 validator 3, keep submitting to the others.
+    let mut victim = nodes.0[3].take().unwrap();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    for n in 5..10u64 {
+        let r = send(&data, &apis[(n % 3) as usize], n, "supplier");
+        assert_eq!(r["status"], "success", "{r}");
+        acknowledged.push(r["hash"].as_str().unwrap().to_string());
+    }
+
+    // Restart it: it recovers from its storage and catches up.
+    nodes.0[3] = Some(start(&data, 3));
+    let target = get(&format!("{}/health", apis[0])).unwrap()["executed_height"]
+        .as_u64()
+        .unwrap();
+    wait_for(
+        "restarted node to catch up",
+        Duration::from_secs(120),
+        || {
+            get(&format!("{}/health", apis[3]))
+                .is_some_and(|v| v["executed_height"].as_u64() >= Some(target))
+        },
+    );
+    // Every acknowledged transaction is on every node with the same outcome,
+    // and every node has the same block at the target height.
+    for hash in &acknowledged {
+        for a in &apis {
+            let r = get(&format!("{a}/v1/tx/{hash}")).unwrap();
+            assert_eq!(r["status"], "success", "{a}: {r}");
+        }
+    }
+    let blocks: Vec<Value> = apis
+        .iter()
+        .map(|a| get(&format!("{a}/v1/blocks/{target}")).unwrap()["hash"].clone())
+        .collect();
+    assert!(
+        blocks.iter().all(|b| b == &blocks[0] && b.is_string()),
+        "{blocks:?}"
+    );
+
+    // A client mistake is a 4xx with a JSON error, never a 5xx.
+    let resp = ureq::post(&format!("{}/v1/tx", apis[0]))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("content-type", "application/json")
+        .send("{not json")
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let _ = std::fs::remove_dir_all(&data);
+}
