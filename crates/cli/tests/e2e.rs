@@ -30,6 +30,19 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 struct Nodes(Vec<Option<Child>>);
 
 impl Drop for Nodes {
@@ -177,5 +190,48 @@ fn four_processes_survive_kill_and_converge() {
         .send("{not json")
         .unwrap();
     assert_eq!(resp.status(), 400);
+
+    // verify-chain: a cleanly stopped node's chain verifies; one flipped byte
+    // in its stored blocks is found and its height named.
+    let mut node1 = nodes.0[1].take().unwrap();
+    unsafe { libc::kill(node1.id() as i32, libc::SIGINT) };
+    node1.wait().unwrap();
+    let verify = |dir: &Path| {
+        Command::new(BIN)
+            .args(["--json", "verify-chain", "--data"])
+            .arg(dir)
+            .arg("--genesis")
+            .arg(data.join("genesis.json"))
+            .output()
+            .unwrap()
+    };
+    let node_data = data.join("node-1/data");
+    let ok = verify(&node_data);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(report["transactions"].as_u64().unwrap() >= 10, "{report}");
+    let copy = data.join("tampered");
+    copy_dir(&node_data, &copy);
+    let blob = std::fs::read_dir(copy.join("storage/ingot-blocks-freezer-value"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+    let bad = verify(&copy);
+    assert!(!bad.status.success());
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert!(
+        report["error"].as_str().unwrap().starts_with("height "),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

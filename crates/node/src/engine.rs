@@ -148,7 +148,7 @@ where
     }))
 }
 
-fn archive_config<C>(
+pub fn archive_config<C>(
     prefix: &str,
     name: &str,
     cache: CacheRef,

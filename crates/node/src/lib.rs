@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod mempool;
 pub mod run;
 pub mod shared;
+pub mod verify;
 
 pub use shared::Shared;
 

@@ -208,6 +208,12 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
         proof::prove(self.db()?, key, self.height).await
     }
 
+    /// Delete this state's storage entirely.
+    pub async fn destroy(mut self) -> Result<(), StateError> {
+        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        db.destroy().await.map_err(db_err)
+    }
+
     /// Flush everything and shorten recovery on the next open.
     pub async fn sync(&mut self) -> Result<(), StateError> {
         let db = self.db.take().ok_or(StateError::Poisoned)?;

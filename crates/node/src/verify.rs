@@ -1,0 +1,197 @@
+//! Offline re-verification of a stopped node's stored chain
+//! (`ingot verify-chain`): every stored block is read back and checked —
+//! decoding, hash links, transaction root, transaction signatures and
+//! certificates, finalization certificates against the genesis validator set —
+//! and then re-executed from genesis into a scratch state, comparing every
+//! state and receipts root with the one anchored in a later header. The first
+//! bad height is named.
+
+use crate::{
+    engine::{self, FinalizationOf},
+    CONSENSUS_NAMESPACE,
+};
+use commonware_consensus::simplex::scheme::ed25519;
+use commonware_cryptography::{sha256::Digest, Digestible};
+use commonware_parallel::Sequential;
+use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
+use commonware_storage::archive::{immutable, Archive as _, Identifier};
+use ingot_execution::{authenticate, Executor};
+use ingot_state::StateStore;
+use ingot_types::{Block, Genesis};
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+#[derive(Debug)]
+pub struct Report {
+    pub blocks: u64,
+    pub transactions: u64,
+    pub certificates: u64,
+    pub reexecuted: u64,
+    pub anchored_roots_checked: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("height {height}: {reason}")]
+    Bad { height: u64, reason: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn bad(height: u64, reason: impl Into<String>) -> VerifyError {
+    VerifyError::Bad {
+        height,
+        reason: reason.into(),
+    }
+}
+
+/// Verify the chain stored under `data_dir` (a node's `data_dir` from its config).
+pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, VerifyError> {
+    let storage = data_dir.join("storage");
+    if !storage.exists() {
+        return Err(VerifyError::Setup(format!(
+            "no node storage at {}",
+            storage.display()
+        )));
+    }
+    let genesis = genesis.clone();
+    let rt = cw_tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(storage)
+        .with_catch_panics(true);
+    cw_tokio::Runner::new(rt).start(|context| async move {
+        let setup = |e: String| VerifyError::Setup(e);
+        let trust = Arc::new(
+            ingot_crypto::TrustStore::new(genesis.organisations.iter().map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())))
+                .map_err(|e| setup(e.to_string()))?,
+        );
+        let participants = engine::participants(&genesis).map_err(|e| setup(e.to_string()))?;
+        let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
+        let chain_id = genesis.chain_id();
+        let cache = commonware_runtime::buffer::paged::CacheRef::new(
+            commonware_runtime::buffer::paged::page_size(commonware_runtime::BLOB_PAGE_SIZE),
+            commonware_utils::NZUsize!(1024),
+        );
+        let prefix = "ingot";
+        let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
+            context.child("blocks"),
+            engine::archive_config(prefix, "blocks", cache.clone(), ()),
+        )
+        .await
+        .map_err(|e| setup(format!("cannot open block archive: {e}")))?;
+        let finalizations = immutable::Archive::<_, Digest, FinalizationOf>::init(
+            context.child("finalizations"),
+            engine::archive_config(
+                prefix,
+                "finalizations",
+                cache,
+                <ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
+            ),
+        )
+        .await
+        .map_err(|e| setup(format!("cannot open certificate archive: {e}")))?;
+
+        // Pass 1: structure, signatures, certificates.
+        let genesis_block = crate::shared::genesis_block(&genesis);
+        let mut parent = genesis_block.clone();
+        let mut chain: Vec<Arc<Block>> = Vec::new();
+        let mut report = Report { blocks: 0, transactions: 0, certificates: 0, reexecuted: 0, anchored_roots_checked: 0 };
+        let mut rng = context.child("rng");
+        match blocks.get(Identifier::Index(0)).await {
+            Ok(Some(b)) if b.digest() == genesis_block.digest() => {}
+            Ok(Some(_)) => return Err(bad(0, "stored genesis block differs from the genesis file")),
+            Ok(None) => return Err(bad(0, "no genesis block stored")),
+            Err(e) => return Err(bad(0, format!("unreadable: {e}"))),
+        }
+        let mut height = 1u64;
+        loop {
+            let block = match blocks.get(Identifier::Index(height)).await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => return Err(bad(height, format!("stored block unreadable: {e}"))),
+            };
+            if block.header.height != height {
+                return Err(bad(height, format!("block claims height {}", block.header.height)));
+            }
+            if block.header.parent != parent.digest() {
+                return Err(bad(height, "parent hash does not link to the previous block"));
+            }
+            if !block.body_matches_header() {
+                return Err(bad(height, "transactions do not match the header's transaction root"));
+            }
+            for (i, tx) in block.txs.iter().enumerate() {
+                if let Err(e) = authenticate(&trust, &chain_id, tx) {
+                    return Err(bad(height, format!("transaction {i}: {e}")));
+                }
+            }
+            match finalizations.get(Identifier::Index(height)).await {
+                Ok(Some(fin)) => {
+                    if fin.proposal.payload != block.digest() {
+                        return Err(bad(height, "finalization certificate is for another block"));
+                    }
+                    if !fin.verify(&mut rng, &verifier, &Sequential) {
+                        return Err(bad(height, "finalization certificate does not verify"));
+                    }
+                    report.certificates += 1;
+                }
+                Ok(None) => {} // finalized through a descendant's certificate
+                Err(e) => return Err(bad(height, format!("stored certificate unreadable: {e}"))),
+            }
+            report.transactions += block.txs.len() as u64;
+            parent = (*block).clone();
+            chain.push(block);
+            height += 1;
+        }
+        report.blocks = chain.len() as u64;
+        // The tip must be covered by a certificate (blocks below it are linked by hash).
+        if let Some(tip) = chain.last() {
+            if finalizations.get(Identifier::Index(tip.header.height)).await.ok().flatten().is_none() {
+                return Err(bad(tip.header.height, "the last stored block has no finalization certificate"));
+            }
+        }
+
+        // Pass 2: re-execute into a scratch state and compare anchored roots.
+        let scratch = format!("verify-{}", std::process::id());
+        let mut state = StateStore::open(context.child("scratch"), &scratch)
+            .await
+            .map_err(|e| setup(e.to_string()))?;
+        let executor = Executor::new(trust);
+        let mut ours = HashMap::new();
+        let mut failure = None;
+        for block in &chain {
+            let h = block.header.height;
+            for (i, claimed) in block.header.results.iter().enumerate() {
+                let at = block.header.exec_height + 1 + i as u64 - block.header.results.len() as u64;
+                match ours.get(&at) {
+                    Some(r) if r == claimed => report.anchored_roots_checked += 1,
+                    Some(_) => {
+                        failure = Some(bad(at, format!("re-execution gives a different state or receipts root than block {h} anchors")));
+                        break;
+                    }
+                    None => {
+                        failure = Some(bad(h, format!("anchors results of height {at}, which is not before it")));
+                        break;
+                    }
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            match executor.execute_block(&mut state, block).await {
+                Ok(outcome) => {
+                    ours.insert(h, outcome.result);
+                    report.reexecuted += 1;
+                }
+                Err(e) => {
+                    failure = Some(setup(format!("re-execution storage error: {e}")));
+                    break;
+                }
+            }
+        }
+        // Remove the scratch state.
+        let _ = state.destroy().await;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    })
+}
