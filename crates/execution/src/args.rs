@@ -147,7 +147,7 @@ pub fn from_json(module: &str, method: &str, v: &Value) -> Result<Bytes, String>
         .encode(),
         _ => return Err(format!("unknown call {module}.{method}")),
     };
-    Ok(bytes.into())
+    Ok(bytes)
 }
 
 /// Human-readable form of canonical arguments (for block explorers and the CLI).

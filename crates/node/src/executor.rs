@@ -94,7 +94,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
             });
         }
     }
-    if height % 100 == 0 || !block.txs.is_empty() {
+    if height.is_multiple_of(100) || !block.txs.is_empty() {
         info!(height, txs = block.txs.len(), "executed");
     }
     Ok(())

@@ -64,7 +64,7 @@ pub async fn send_loop<C: Clock, S: Sender<PublicKey = PublicKey>>(
                 _ => break,
             }
         }
-        let msg: Bytes = Batch(std::mem::take(&mut pending)).encode().into();
+        let msg: Bytes = Batch(std::mem::take(&mut pending)).encode();
         let _ = sender.send(Recipients::All, msg, false);
     }
 }

@@ -132,7 +132,7 @@ async fn partition(ctx: Ctx) {
     let keys: Vec<_> = c
         .keys
         .iter()
-        .map(|k| commonware_cryptography::Signer::public_key(k))
+        .map(commonware_cryptography::Signer::public_key)
         .collect();
     for a in 0..2 {
         for b in 2..4 {

@@ -62,10 +62,10 @@ pub fn hashed_key(raw: &[u8]) -> Digest {
     ingot_types::sha256(&[raw])
 }
 
-fn config(
-    prefix: &str,
-    cache: CacheRef,
-) -> VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
+/// Codec configuration of stored operations: keys need none, values are length-bounded.
+type OperationCfg = ((), (RangeCfg<usize>, ()));
+
+fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, OperationCfg, Sequential> {
     VariableConfig {
         merkle_config: MerkleConfig {
             journal_partition: format!("{prefix}-state-mmr"),

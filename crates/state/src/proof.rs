@@ -73,7 +73,7 @@ pub fn verify_proof(root: &Digest, key: &[u8], value: Option<&[u8]>, proof: &[u8
         }
         None => {
             let vcfg: (RangeCfg<usize>, ()) = ((0..=MAX_VALUE_BYTES).into(), ());
-            let cfg = (MAX_PROOF_DIGESTS_PER_ELEMENT, ((), vcfg.clone()), vcfg);
+            let cfg = (MAX_PROOF_DIGESTS_PER_ELEMENT, ((), vcfg), vcfg);
             let Ok(p) = ExProof::decode_cfg(proof.to_vec(), &cfg) else {
                 return false;
             };
