@@ -71,6 +71,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         .await
         .append(ExecRecord {
             height,
+            block: block.hash(),
             result: outcome.result,
             receipts: outcome.receipts.clone(),
         })

@@ -25,6 +25,8 @@ use std::collections::HashMap;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecRecord {
     pub height: u64,
+    /// Digest of the executed (finalized) block.
+    pub block: Digest,
     pub result: ExecResult,
     pub receipts: Vec<Receipt>,
 }
@@ -32,13 +34,14 @@ pub struct ExecRecord {
 impl Write for ExecRecord {
     fn write(&self, buf: &mut impl BufMut) {
         self.height.write(buf);
+        self.block.write(buf);
         self.result.write(buf);
         self.receipts.write(buf);
     }
 }
 impl EncodeSize for ExecRecord {
     fn encode_size(&self) -> usize {
-        8 + self.result.encode_size() + self.receipts.encode_size()
+        8 + 32 + self.result.encode_size() + self.receipts.encode_size()
     }
 }
 impl Read for ExecRecord {
@@ -47,6 +50,7 @@ impl Read for ExecRecord {
         use commonware_codec::ReadExt;
         Ok(Self {
             height: u64::read(buf)?,
+            block: Digest::read(buf)?,
             result: ExecResult::read(buf)?,
             receipts: Vec::<Receipt>::read_cfg(buf, &(RangeCfg::from(0..=MAX_BLOCK_TXS), ()))?,
         })

@@ -163,6 +163,51 @@ pub async fn network(ctx: &Ctx, c: &Consortium) -> Oracle<ed25519::PublicKey, Ct
     oracle
 }
 
+/// Which simplex Byzantine mock replaces an honest validator.
+#[derive(Clone, Copy, Debug)]
+pub enum Byzantine {
+    /// Votes for conflicting proposals.
+    Conflicter,
+    /// Proposes different blocks to different peers.
+    Equivocator,
+    /// Votes to nullify every view.
+    Nuller,
+}
+
+/// Run validator `i` as a Byzantine simplex mock instead of an honest node.
+pub async fn start_byzantine(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    i: usize,
+    behaviour: Byzantine,
+) -> Handle<()> {
+    use commonware_consensus::simplex::{elector::RoundRobin, mocks, scheme::ed25519 as scheme};
+    use commonware_cryptography::Sha256;
+    let key = c.keys[i].clone();
+    let control = oracle.control(key.public_key());
+    let quota = Quota::per_second(NZU32!(4_096));
+    let votes = control.register(channel::VOTES, quota).await.unwrap();
+    let certificates = control.register(channel::CERTIFICATES, quota).await.unwrap();
+    let participants = engine::participants(&c.genesis).unwrap();
+    let s = scheme::Scheme::signer(ingot_node::CONSENSUS_NAMESPACE, participants, key).unwrap();
+    let ctx = ctx.child("byzantine");
+    match behaviour {
+        Byzantine::Conflicter => mocks::conflicter::Conflicter::<_, _, Sha256>::new(ctx, mocks::conflicter::Config { scheme: s }).start(votes),
+        Byzantine::Nuller => mocks::nuller::Nuller::<_, _, Sha256>::new(ctx, mocks::nuller::Config { scheme: s }).start(votes),
+        Byzantine::Equivocator => mocks::equivocator::Equivocator::new(
+            ctx,
+            mocks::equivocator::Config::<_, _, Sha256> {
+                scheme: s,
+                elector: RoundRobin::<Sha256>::default(),
+                epoch: commonware_consensus::types::Epoch::zero(),
+                relay: Arc::new(mocks::relay::Relay::new()),
+            },
+        )
+        .start(votes, certificates),
+    }
+}
+
 /// Start validator `i` (or restart it: same storage prefix, so it recovers).
 pub async fn start_node(
     ctx: &Ctx,
@@ -230,8 +275,8 @@ pub async fn wait_executed(ctx: &Ctx, nodes: &[&Node], height: u64) {
     }
 }
 
-/// Assert every node recorded identical execution results (state and receipts
-/// roots) at every height up to `height`.
+/// Assert every node finalized the same block and recorded identical execution
+/// results (state and receipts roots) at every height up to `height`.
 pub async fn assert_agree(nodes: &[&Node], height: u64) {
     let mut reference = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -239,7 +284,8 @@ pub async fn assert_agree(nodes: &[&Node], height: u64) {
         let ledger = shared.ledger.lock().await;
         let mut results = Vec::new();
         for h in 1..=height {
-            results.push(ledger.record(h).await.unwrap().unwrap().result);
+            let r = ledger.record(h).await.unwrap().unwrap();
+            results.push((r.block, r.result));
         }
         if i == 0 {
             reference = results;

@@ -191,3 +191,51 @@ fn partition_stalls_then_heals() {
         run(seed, |ctx| Box::pin(partition(ctx)));
     }
 }
+
+async fn byzantine(ctx: Ctx, behaviour: Byzantine) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let _byzantine = start_byzantine(&ctx, &oracle, &c, 0, behaviour).await;
+    let mut nodes = Vec::new();
+    for i in 1..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, 1).await;
+    let mut hashes = Vec::new();
+    for k in 0..30u64 {
+        hashes.push(nodes[k as usize % 3].shared().unwrap().submit(c.notary_tx(k, 900), false).unwrap());
+    }
+    // The honest three keep finalizing, include every transaction, and agree.
+    wait_executed(&ctx, &refs, 20).await;
+    loop {
+        let s = nodes[2].shared().unwrap();
+        let ledger = s.ledger.lock().await;
+        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+            break;
+        }
+        drop(ledger);
+        ctx.sleep(Duration::from_millis(200)).await;
+    }
+    let h = nodes.iter().map(|n| n.shared().unwrap().executed_height()).min().unwrap();
+    assert_agree(&refs, h).await;
+}
+
+#[test]
+fn byzantine_conflicter_cannot_fork() {
+    for seed in [8, 9] {
+        run(seed, |ctx| Box::pin(byzantine(ctx, Byzantine::Conflicter)));
+    }
+}
+
+#[test]
+fn byzantine_equivocator_cannot_fork() {
+    for seed in [10, 11] {
+        run(seed, |ctx| Box::pin(byzantine(ctx, Byzantine::Equivocator)));
+    }
+}
+
+#[test]
+fn byzantine_nuller_cannot_stall() {
+    run(12, |ctx| Box::pin(byzantine(ctx, Byzantine::Nuller)));
+}
