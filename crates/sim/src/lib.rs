@@ -188,13 +188,23 @@ pub async fn start_byzantine(
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
     let votes = control.register(channel::VOTES, quota).await.unwrap();
-    let certificates = control.register(channel::CERTIFICATES, quota).await.unwrap();
+    let certificates = control
+        .register(channel::CERTIFICATES, quota)
+        .await
+        .unwrap();
     let participants = engine::participants(&c.genesis).unwrap();
     let s = scheme::Scheme::signer(ingot_node::CONSENSUS_NAMESPACE, participants, key).unwrap();
     let ctx = ctx.child("byzantine");
     match behaviour {
-        Byzantine::Conflicter => mocks::conflicter::Conflicter::<_, _, Sha256>::new(ctx, mocks::conflicter::Config { scheme: s }).start(votes),
-        Byzantine::Nuller => mocks::nuller::Nuller::<_, _, Sha256>::new(ctx, mocks::nuller::Config { scheme: s }).start(votes),
+        Byzantine::Conflicter => mocks::conflicter::Conflicter::<_, _, Sha256>::new(
+            ctx,
+            mocks::conflicter::Config { scheme: s },
+        )
+        .start(votes),
+        Byzantine::Nuller => {
+            mocks::nuller::Nuller::<_, _, Sha256>::new(ctx, mocks::nuller::Config { scheme: s })
+                .start(votes)
+        }
         Byzantine::Equivocator => mocks::equivocator::Equivocator::new(
             ctx,
             mocks::equivocator::Config::<_, _, Sha256> {
