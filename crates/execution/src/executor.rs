@@ -37,7 +37,7 @@ pub struct BlockOutcome {
 }
 
 /// Marks a transaction hash as included until it can no longer be valid.
-fn seen_key(hash: &Digest) -> Vec<u8> {
+pub fn seen_key(hash: &Digest) -> Vec<u8> {
     format!("sys/tx/{}", hex::encode(hash)).into_bytes()
 }
 

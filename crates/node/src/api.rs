@@ -133,7 +133,7 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
     let raw = hex::decode(body.tx.trim()).map_err(|e| bad(format!("`tx` is not hex: {e}")))?;
     let tx = SignedTransaction::decode_untrusted(&raw)
         .map_err(|e| bad(format!("malformed transaction: {e}")))?;
-    let hash = s.shared.submit(tx, false).map_err(|e| match e {
+    let hash = s.shared.admit(tx).await.map_err(|e| match e {
         crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Full)
         | crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::SenderLimit) => {
             ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
@@ -141,6 +141,7 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
         crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Duplicate) => {
             ApiError(StatusCode::CONFLICT, e.to_string())
         }
+        crate::shared::SubmitError::State(_) => internal(e),
         other => bad(other.to_string()),
     })?;
     if !q.wait {

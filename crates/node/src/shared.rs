@@ -29,6 +29,14 @@ pub enum SubmitError {
     Auth(#[from] AuthError),
     #[error("{0}")]
     Mempool(#[from] MempoolError),
+    #[error("rejected: certificate revoked")]
+    Revoked,
+    #[error("rejected: transaction already included at height {0}")]
+    AlreadyIncluded(u64),
+    #[error("rejected: expired (valid until height {0})")]
+    Expired(u64),
+    #[error("state unavailable: {0}")]
+    State(String),
 }
 
 pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
@@ -67,6 +75,38 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
             let _ = self.gossip.unbounded_send(tx);
         }
         Ok(hash)
+    }
+
+    /// Admission from a client: besides [`Self::submit`]'s checks, refuse what
+    /// the current state already rules out (revoked sender, replay of an
+    /// included transaction, expiry) so the client hears it now rather than in
+    /// a failed receipt.
+    pub async fn admit(&self, tx: SignedTransaction) -> Result<Digest, SubmitError> {
+        let height = self.finalized.load(Ordering::Relaxed) + 1;
+        if tx.tx.valid_until < height {
+            return Err(SubmitError::Expired(tx.tx.valid_until));
+        }
+        let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
+        let hash = tx.hash();
+        {
+            let state = self.state.lock().await;
+            let revoked = state
+                .get(&ingot_execution::modules::identity::revoked_key(&cert))
+                .await
+                .map_err(|e| SubmitError::State(e.to_string()))?;
+            if revoked.is_some() {
+                return Err(SubmitError::Revoked);
+            }
+            if let Some(at) = state
+                .get(&ingot_execution::executor::seen_key(&hash))
+                .await
+                .map_err(|e| SubmitError::State(e.to_string()))?
+            {
+                let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
+                return Err(SubmitError::AlreadyIncluded(at));
+            }
+        }
+        self.submit(tx, false)
     }
 
     pub fn executed_height(&self) -> u64 {

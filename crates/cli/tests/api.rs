@@ -1,0 +1,379 @@
+//! The HTTP API of a real single-validator network: every kind of bad
+//! transaction is refused with its reason and changes nothing; proofs verify
+//! and tampered proofs do not; client mistakes are 4xx JSON errors.
+
+use bytes::Bytes;
+use commonware_codec::Encode;
+use ingot_crypto::{
+    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
+};
+use ingot_types::{
+    limits::MAX_TX_BYTES, parse_digest, tx::TX_VERSION, Call, Digest, SignedTransaction,
+    Transaction,
+};
+use serde_json::{json, Value};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ingot");
+
+struct Net {
+    up: Child,
+    data: PathBuf,
+    api: String,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.up.id() as i32, libc::SIGINT) };
+        let _ = self.up.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn try_call(method: &str, url: &str, body: Option<&str>) -> Result<(u16, Value), ureq::Error> {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = match (method, body) {
+        ("GET", _) => agent.get(url).call()?,
+        (_, Some(b)) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(b)?,
+        _ => agent.post(url).send_empty()?,
+    };
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    try_call(method, url, body).unwrap()
+}
+
+fn start() -> Net {
+    let data = std::env::temp_dir().join(format!("ingot-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let up = Command::new(BIN)
+        .args([
+            "up",
+            "--validators",
+            "1",
+            "--api-port",
+            "18580",
+            "--p2p-port",
+            "31580",
+            "--data",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let net = Net {
+        up,
+        data,
+        api: "http://127.0.0.1:18580".into(),
+    };
+    let start = Instant::now();
+    loop {
+        let (s, v) =
+            try_call("GET", &format!("{}/health", net.api), None).unwrap_or((0, Value::Null));
+        if s == 200 && v["executed_height"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "network did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    net
+}
+
+struct Member {
+    key: PrivateKey,
+    der: Bytes,
+    pem: String,
+}
+
+fn load(dir: &Path, name: &str) -> Member {
+    let key = PrivateKey::from_pkcs8_pem(
+        &std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap(),
+    )
+    .unwrap();
+    let pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
+    Member {
+        key,
+        der: CertInfo::from_pem(&pem).unwrap().der.into(),
+        pem,
+    }
+}
+
+fn tx(
+    m: &Member,
+    chain: Digest,
+    valid_until: u64,
+    salt: u64,
+    module: &str,
+    method: &str,
+    args: Value,
+) -> SignedTransaction {
+    ingot_execution::sign_transaction(
+        &m.key,
+        Transaction {
+            version: TX_VERSION,
+            chain_id: chain,
+            certificate: m.der.clone(),
+            valid_until,
+            salt,
+            call: Call {
+                module: module.into(),
+                method: method.into(),
+                args: ingot_execution::args::from_json(module, method, &args).unwrap(),
+            },
+        },
+    )
+    .unwrap()
+}
+
+fn record(m: &Member, chain: Digest, height: u64, n: u64) -> SignedTransaction {
+    tx(
+        m,
+        chain,
+        height + 100,
+        n,
+        "notary",
+        "record",
+        json!({"document_hash": format!("{n:064x}"), "metadata": "x"}),
+    )
+}
+
+fn post_tx(api: &str, t: &SignedTransaction, wait: bool) -> (u16, Value) {
+    let body = json!({"tx": hex::encode(t.encode())}).to_string();
+    call(
+        "POST",
+        &format!("{api}/v1/tx{}", if wait { "?wait=true" } else { "" }),
+        Some(&body),
+    )
+}
+
+#[test]
+fn refusals_proofs_and_client_errors() {
+    let net = start();
+    let api = net.api.as_str();
+    let (_, status) = call("GET", &format!("{api}/v1/status"), None);
+    let chain = parse_digest(status["chain_id"].as_str().unwrap()).unwrap();
+    let height = status["finalized_height"].as_u64().unwrap();
+    let orgs = net.data.join("orgs");
+    let admin = load(&orgs.join("supplier"), "admin");
+    let member = load(&orgs.join("supplier"), "member");
+    let sm2_member = load(&orgs.join("logistics"), "member");
+
+    // A good transaction of each CA scheme lands.
+    for (i, m) in [&member, &sm2_member].into_iter().enumerate() {
+        let (s, r) = post_tx(api, &record(m, chain, height, 1 + i as u64), true);
+        assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    }
+    let good = record(&member, chain, height, 100);
+    let (s, r) = post_tx(api, &good, true);
+    assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+
+    let expect_refused = |t: &SignedTransaction, code: u16, reason: &str| {
+        let (s, r) = post_tx(api, t, false);
+        assert_eq!(s, code, "{r}");
+        assert!(
+            r["error"].as_str().unwrap_or("").contains(reason),
+            "expected `{reason}`, got {r}"
+        );
+        // No state change: the transaction is unknown to the node.
+        let (s, _) = call(
+            "GET",
+            &format!("{api}/v1/tx/{}", ingot_types::hex_digest(&t.hash())),
+            None,
+        );
+        assert_eq!(s, 404, "refused transaction must leave no trace");
+    };
+
+    // Replay of an included transaction: refused, and the original receipt stands.
+    let (s, r) = post_tx(api, &good, false);
+    assert_eq!(s, 400, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("already included"),
+        "{r}"
+    );
+    let (_, original) = call(
+        "GET",
+        &format!("{api}/v1/tx/{}", ingot_types::hex_digest(&good.hash())),
+        None,
+    );
+    assert_eq!(original["status"], "success");
+    // Bad signature: body changed after signing.
+    let mut forged = record(&member, chain, height, 200);
+    forged.tx.salt += 1;
+    expect_refused(&forged, 400, "bad signature");
+    // Wrong chain id.
+    expect_refused(
+        &record(
+            &member,
+            ingot_types::sha256(&[b"another chain"]),
+            height,
+            201,
+        ),
+        400,
+        "wrong chain id",
+    );
+    // Certificate from a CA that is not in genesis (claims to be the supplier).
+    let rogue_key = PrivateKey::generate(Scheme::P256).unwrap();
+    let now = unix_now();
+    let spec = |cn: &str, role| CertSpec {
+        common_name: cn.into(),
+        organization: "supplier".into(),
+        san_uri: None,
+        not_before: now - 60,
+        not_after: now + 3600,
+        role,
+    };
+    let rogue_ca = issue_ca(&rogue_key, &spec("fake CA", Role::Ca)).unwrap();
+    let eve_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let eve_pem = issue_end_entity(
+        &rogue_key,
+        &rogue_ca,
+        &eve_key.public_key(),
+        &spec("eve", Role::Member),
+    )
+    .unwrap();
+    let eve = Member {
+        key: eve_key,
+        der: CertInfo::from_pem(&eve_pem).unwrap().der.into(),
+        pem: eve_pem,
+    };
+    expect_refused(
+        &record(&eve, chain, height, 202),
+        400,
+        "not signed by the CA",
+    );
+    // Unknown certificate: garbage in the certificate field.
+    let mut unknown = record(&member, chain, height, 203);
+    unknown.tx.certificate = Bytes::from_static(b"not a certificate");
+    expect_refused(&unknown, 400, "certificate");
+    // Expired validity window.
+    expect_refused(
+        &tx(
+            &member,
+            chain,
+            0,
+            204,
+            "notary",
+            "record",
+            json!({"document_hash": format!("{:064x}", 204)}),
+        ),
+        400,
+        "expired",
+    );
+    // Oversized transaction.
+    let (s, r) = call(
+        "POST",
+        &format!("{api}/v1/tx"),
+        Some(&json!({"tx": "00".repeat(MAX_TX_BYTES + 1)}).to_string()),
+    );
+    assert_eq!(s, 400, "{r}");
+    // Oversized body.
+    let (s, _) = call(
+        "POST",
+        &format!("{api}/v1/tx"),
+        Some(&json!({"tx": "00".repeat(300 * 1024)}).to_string()),
+    );
+    assert_eq!(s, 413);
+    // Malformed encoding, malformed JSON, wrong types, unknown route.
+    let (s, r) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx":"0102"}"#));
+    assert_eq!(s, 400, "{r}");
+    assert!(r["error"]
+        .as_str()
+        .unwrap()
+        .contains("malformed transaction"));
+    let (s, _) = call("POST", &format!("{api}/v1/tx"), Some("{nope"));
+    assert_eq!(s, 400);
+    let (s, _) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx": 5}"#));
+    assert_eq!(s, 422);
+    let (s, r) = call("GET", &format!("{api}/v1/nothing"), None);
+    assert_eq!(s, 404);
+    assert!(r["error"].is_string());
+    let (s, _) = call("GET", &format!("{api}/v1/tx/zz"), None);
+    assert_eq!(s, 400);
+
+    // Revocation: the supplier's admin revokes the member; its next
+    // transaction is refused at admission.
+    let revoke = tx(
+        &admin,
+        chain,
+        height + 100,
+        300,
+        "identity",
+        "revoke",
+        json!({"certificate_pem": member.pem}),
+    );
+    let (s, r) = post_tx(api, &revoke, true);
+    assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    expect_refused(&record(&member, chain, height, 301), 400, "revoked");
+
+    // Proofs through the CLI: a present value and an absent key both verify
+    // offline and are anchored in a finalized header.
+    let key = format!("notary/doc/{:064x}", 100);
+    for k in [key.as_str(), "notary/doc/absent"] {
+        let out = Command::new(BIN)
+            .args(["--json", "query", "--node", api, "--prove", k])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["proof_verified"], true, "{v}");
+        assert!(v["anchored_in_block"].is_u64(), "{v}");
+    }
+    // A tampered value or root does not verify.
+    let (_, v) = call("GET", &format!("{api}/v1/state/{key}?prove=true"), None);
+    let root = parse_digest(v["state_root"].as_str().unwrap()).unwrap();
+    let proof = hex::decode(v["proof"].as_str().unwrap()).unwrap();
+    let value = hex::decode(v["value"].as_str().unwrap()).unwrap();
+    assert!(ingot_state::verify_proof(
+        &root,
+        key.as_bytes(),
+        Some(&value),
+        &proof
+    ));
+    let mut tampered = value.clone();
+    tampered[0] ^= 1;
+    assert!(!ingot_state::verify_proof(
+        &root,
+        key.as_bytes(),
+        Some(&tampered),
+        &proof
+    ));
+    assert!(!ingot_state::verify_proof(
+        &ingot_types::sha256(&[b"x"]),
+        key.as_bytes(),
+        Some(&value),
+        &proof
+    ));
+    assert!(v["decoded"]["metadata"] == "x", "{v}");
+
+    // Metrics and OpenAPI are served.
+    let (s, m) = call("GET", &format!("{api}/metrics"), None);
+    assert_eq!(s, 200);
+    assert!(m.as_str().unwrap().contains("ingot_executed_height"));
+    let (s, doc) = call("GET", &format!("{api}/openapi.json"), None);
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/v1/tx"].is_object());
+}
