@@ -207,10 +207,16 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
     println!("try: ingot tx send --key {0}/orgs/manufacturer/member.key --cert {0}/orgs/manufacturer/member.pem --module notary --method record --args '{{\"document_hash\":\"{1}\",\"metadata\":\"first test report\"}}' --wait", data.display(), "ab".repeat(32));
     println!("Ctrl-C stops all nodes; `ingot up` again resumes the chain.");
     while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
-        for (i, c) in children.iter_mut().enumerate() {
-            if let Ok(Some(status)) = c.try_wait() {
-                eprintln!("node {i} exited ({status})");
-            }
+        let exited = children
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, c)| c.try_wait().ok().flatten().map(|status| (i, status)));
+        if let Some((i, status)) = exited {
+            stop(&mut children);
+            bail!(
+                "node {i} exited ({status}); see {}",
+                data.join(format!("node-{i}/node.log")).display()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -41,9 +41,67 @@ pub fn seen_key(hash: &Digest) -> Vec<u8> {
     format!("sys/tx/{}", hex::encode(hash)).into_bytes()
 }
 
-/// Lists the hashes whose replay markers expire at a height.
-fn expiry_key(height: u64) -> Vec<u8> {
+/// Number of chunks listing the hashes whose replay markers expire at a height.
+fn expiry_count_key(height: u64) -> Vec<u8> {
     format!("sys/txexp/{height:020}").into_bytes()
+}
+
+/// One chunk of that list (at most [`EXPIRY_CHUNK`] hashes, so every stored
+/// value stays far below the state's value size limit however many
+/// transactions share an expiry height).
+fn expiry_chunk_key(height: u64, chunk: u32) -> Vec<u8> {
+    format!("sys/txexp/{height:020}/{chunk:010}").into_bytes()
+}
+
+/// Hashes per expiry chunk.
+pub const EXPIRY_CHUNK: usize = 1024;
+
+async fn read_count<E: Storage + Clock + Metrics + Spawner>(
+    overlay: &mut Overlay<'_, E>,
+    height: u64,
+) -> Result<u32, StateError> {
+    Ok(overlay
+        .get(&expiry_count_key(height))
+        .await?
+        .map(|v| u32::from_be_bytes(v.try_into().unwrap_or_default()))
+        .unwrap_or(0))
+}
+
+/// Append hashes to the expiry list of `height`.
+async fn add_expiries<E: Storage + Clock + Metrics + Spawner>(
+    overlay: &mut Overlay<'_, E>,
+    height: u64,
+    mut hashes: &[u8],
+) -> Result<(), StateError> {
+    let mut count = read_count(overlay, height).await?;
+    let mut last = match count {
+        0 => Vec::new(),
+        n => overlay
+            .get(&expiry_chunk_key(height, n - 1))
+            .await?
+            .unwrap_or_default(),
+    };
+    if count == 0 || last.len() >= EXPIRY_CHUNK * 32 {
+        last.clear();
+        count += 1;
+    }
+    while !hashes.is_empty() {
+        let room = EXPIRY_CHUNK * 32 - last.len();
+        let take = room.min(hashes.len());
+        last.extend_from_slice(&hashes[..take]);
+        hashes = &hashes[take..];
+        overlay.put(
+            expiry_chunk_key(height, count - 1),
+            std::mem::take(&mut last),
+        );
+        if !hashes.is_empty() {
+            count += 1;
+        } else {
+            break;
+        }
+    }
+    overlay.put(expiry_count_key(height), count.to_be_bytes().to_vec());
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +173,21 @@ impl Executor {
 
         // Forget replay markers that can no longer matter: every transaction they
         // guard has expired.
-        let exp = expiry_key(ctx.height);
-        if let Some(list) = overlay.get(&exp).await? {
-            for hash in list.chunks_exact(32) {
+        let chunks = read_count(&mut overlay, ctx.height).await?;
+        for chunk in 0..chunks {
+            let key = expiry_chunk_key(ctx.height, chunk);
+            for hash in overlay
+                .get(&key)
+                .await?
+                .unwrap_or_default()
+                .chunks_exact(32)
+            {
                 overlay.delete(seen_key(&Digest::from(<[u8; 32]>::try_from(hash).unwrap())));
             }
-            overlay.delete(exp);
+            overlay.delete(key);
+        }
+        if chunks > 0 {
+            overlay.delete(expiry_count_key(ctx.height));
         }
         overlay.commit_tx();
 
@@ -141,10 +208,7 @@ impl Executor {
             receipts.push(receipt);
         }
         for (height, hashes) in expiries {
-            let key = expiry_key(height);
-            let mut list = overlay.get(&key).await?.unwrap_or_default();
-            list.extend_from_slice(&hashes);
-            overlay.put(key, list);
+            add_expiries(&mut overlay, height, &hashes).await?;
         }
         overlay.commit_tx();
 

@@ -316,3 +316,66 @@ fn execution_is_deterministic() {
     };
     assert_eq!(run().state_root, run().state_root);
 }
+
+/// Regression: thousands of transactions sharing one expiry height once built a
+/// single state value larger than the store can read back, which stopped the
+/// executor (found by `ingot bench`). Replay markers must expire on time too.
+#[test]
+fn many_transactions_share_an_expiry_height() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+        let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
+        let chain = sha256(&[b"chain"]);
+        let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
+        let exec = Executor::new(trust);
+        let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
+        let n = 2 * ingot_execution::executor::EXPIRY_CHUNK as u64 + 100;
+        let mut height = 1;
+        for batch in 0..3u64 {
+            let txs: Vec<_> = (0..n / 3)
+                .map(|i| {
+                    tx(
+                        &alice,
+                        chain,
+                        "notary",
+                        "record",
+                        json!({"document_hash": format!("{:064x}", batch * n + i)}),
+                        5,
+                        batch * n + i,
+                    )
+                })
+                .collect();
+            let out = exec
+                .execute_block(&mut state, &block(height, txs))
+                .await
+                .unwrap();
+            assert!(out.receipts.iter().all(|r| r.status == Status::Success));
+            height += 1;
+        }
+        let first = tx(
+            &alice,
+            chain,
+            "notary",
+            "record",
+            json!({"document_hash": format!("{:064x}", 0)}),
+            5,
+            0,
+        );
+        let marker = ingot_execution::executor::seen_key(&first.hash());
+        assert!(state.get(&marker).await.unwrap().is_some());
+        // Past the expiry height every marker and list is gone.
+        while height <= 7 {
+            exec.execute_block(&mut state, &block(height, vec![]))
+                .await
+                .unwrap();
+            height += 1;
+        }
+        assert!(state.get(&marker).await.unwrap().is_none());
+        assert!(state
+            .get(b"sys/txexp/00000000000000000006")
+            .await
+            .unwrap()
+            .is_none());
+    });
+}

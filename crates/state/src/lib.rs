@@ -51,6 +51,8 @@ pub enum StateError {
     OutOfOrder { have: u64, want: u64 },
     #[error("state store was lost after an earlier failure; reopen the node")]
     Poisoned,
+    #[error("value of {0} bytes exceeds the limit of {MAX_VALUE_BYTES}")]
+    ValueTooLarge(usize),
 }
 
 fn db_err(e: impl std::fmt::Display) -> StateError {
@@ -168,6 +170,14 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
                 have: self.height,
                 want: height,
             });
+        }
+        // A value the store could not read back must never be written.
+        if let Some(v) = writes
+            .values()
+            .flatten()
+            .find(|v| v.len() > MAX_VALUE_BYTES)
+        {
+            return Err(StateError::ValueTooLarge(v.len()));
         }
         let db = self.db()?;
         let mut batch = db.new_batch();

@@ -53,6 +53,14 @@ fn proofs_verify_and_tampering_fails() {
         assert!(!verify_proof(&r2, b"a", Some(b"1"), &pa.proof));
         assert!(!verify_proof(&r2, b"b", None, &pa.proof));
 
+        // a value the store could not read back is refused without changing state
+        let big: WriteSet = [(
+            b"big".to_vec(),
+            Some(vec![0u8; ingot_types::limits::MAX_VALUE_BYTES + 1]),
+        )]
+        .into();
+        assert!(s.apply(3, &big).await.is_err());
+        assert_eq!(s.root().unwrap(), r2);
         // out-of-order heights are refused without changing state
         assert!(s.apply(5, &writes(&[("x", Some("y"))])).await.is_err());
         assert_eq!(s.root().unwrap(), r2);
@@ -72,4 +80,14 @@ fn reopen_resumes_height_and_root() {
         assert_eq!(s.root().unwrap(), root);
         assert_eq!(s.get(b"k2").await.unwrap(), Some(b"v2".to_vec()));
     });
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Random bytes never verify as a proof (and never panic the verifier).
+    #[test]
+    fn random_proofs_never_verify(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), present: bool) {
+        let root = ingot_types::sha256(&[b"root"]);
+        proptest::prop_assert!(!verify_proof(&root, b"k", present.then_some(&b"v"[..]), &raw));
+    }
 }

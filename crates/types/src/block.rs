@@ -230,11 +230,11 @@ impl commonware_consensus::Block for Block {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use commonware_codec::Decode;
 
-    pub fn header() -> Header {
+    pub(crate) fn header() -> Header {
         Header {
             version: HEADER_VERSION,
             parent: sha256(&[b"p"]),
@@ -270,5 +270,29 @@ mod tests {
         assert_eq!(a.result_for(2), Some(&a.results[0]));
         assert_eq!(a.result_for(1), None);
         assert_eq!(a.result_for(3), None);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use commonware_codec::Decode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decode_never_panics_and_is_canonical(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(b) = Block::decode_cfg(bytes::Bytes::from(raw.clone()), &()) {
+                prop_assert_eq!(b.encode().to_vec(), raw);
+            }
+        }
+
+        #[test]
+        fn truncated_valid_blocks_fail(cut in 0usize..300) {
+            let b = Block::new(tests::header(), vec![]);
+            let enc = b.encode().to_vec();
+            let cut = cut.min(enc.len() - 1);
+            prop_assert!(Block::decode_cfg(bytes::Bytes::from(enc[..cut].to_vec()), &()).is_err());
+        }
     }
 }
