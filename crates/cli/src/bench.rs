@@ -5,7 +5,7 @@
 //! when a poller first sees it in a finalized block (the poller fetches new
 //! blocks every 20 ms, so figures carry up to that much observation delay).
 
-use crate::client::{self, Sender, VALIDITY_BLOCKS};
+use crate::client::{self, Sender};
 use clap::Args;
 use commonware_codec::Encode;
 use ingot_crypto::{issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme};
@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Concurrent HTTP submitters.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Transactions per HTTP request (1 = `/v1/tx`, more = `/v1/txs`).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -85,7 +88,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
             let tx = senders[i % senders.len()].sign(
                 chain,
-                height + VALIDITY_BLOCKS,
+                height + ingot_types::limits::MAX_VALIDITY_BLOCKS,
                 i as u64,
                 Call {
                     module: "notary".into(),
@@ -179,7 +182,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let secs = last.duration_since(begin).as_secs_f64().max(1e-9);
     let report = json!({
         "workload": "notary writes, distinct senders",
-        "setup": {"nodes": a.nodes, "validators": client::get(&format!("{}/v1/status", a.nodes[0]))?["validators"].as_array().map(|v| v.len()), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "senders": a.senders, "concurrency": a.concurrency},
+        "setup": {"nodes": a.nodes, "validators": client::get(&format!("{}/v1/status", a.nodes[0]))?["validators"].as_array().map(|v| v.len()), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "senders": a.senders, "concurrency": a.concurrency, "batch": a.batch},
         "submitted": a.txs,
         "rejected": a.txs - accepted,
         "finalized": seen.len(),

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest a `wait=true` submission waits for execution.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// How far a signed API request's time may be from the node's.
@@ -72,6 +72,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/status", get(status::<E>))
         .route("/v1/tx", post(submit::<E>))
         .route("/v1/tx/{hash}", get(tx_status::<E>))
+        .route("/v1/txs", post(submit_batch::<E>))
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
@@ -161,6 +162,47 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Most transactions in one batch submission.
+pub const MAX_BATCH_TXS: usize = 1_000;
+
+#[derive(Deserialize)]
+struct BatchBody {
+    /// Hex of canonical signed transactions.
+    txs: Vec<String>,
+}
+
+/// Submit many transactions at once (gateways, bulk loaders). Each one is
+/// admitted or refused on its own; the answer lists a hash or an error per
+/// transaction, in order.
+async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    if body.txs.len() > MAX_BATCH_TXS {
+        return Err(bad(format!("at most {MAX_BATCH_TXS} transactions per batch")));
+    }
+    let mut results = Vec::with_capacity(body.txs.len());
+    let mut accepted = 0;
+    for raw in &body.txs {
+        let outcome = match hex::decode(raw.trim()) {
+            Err(e) => Err(format!("not hex: {e}")),
+            Ok(raw) => match SignedTransaction::decode_untrusted(&raw) {
+                Err(e) => Err(format!("malformed transaction: {e}")),
+                Ok(tx) => s.shared.admit(tx).await.map_err(|e| e.to_string()),
+            },
+        };
+        results.push(match outcome {
+            Ok(hash) => {
+                accepted += 1;
+                json!({"hash": hex_digest(&hash)})
+            }
+            Err(error) => json!({"error": error}),
+        });
+    }
+    Ok(Json(json!({"accepted": accepted, "results": results})))
 }
 
 pub fn receipt_to_json(r: &Receipt) -> Value {
@@ -314,7 +356,7 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     if key.len() > ingot_types::limits::MAX_KEY_BYTES {
         return Err(bad("key too long"));
     }
-    let state = s.shared.state.lock().await;
+    let state = s.shared.state.read().await;
     let proof = state.prove(key.as_bytes()).await.map_err(internal)?;
     drop(state);
     let mut v = json!({
@@ -444,6 +486,11 @@ pub fn openapi_document() -> Value {
                 "responses": {"200": {"description": "hash and status"}, "400": {"description": "malformed or unauthenticated"}, "409": {"description": "duplicate"}, "413": {"description": "body too large"}, "503": {"description": "mempool full"}}
             }},
             "/v1/tx/{hash}": {"get": op("transaction status and receipt")},
+            "/v1/txs": {"post": {
+                "summary": "submit up to 1000 signed transactions; per-transaction hash or error, in order",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["txs"], "properties": {"txs": {"type": "array", "items": {"type": "string"}}}}}}},
+                "responses": {"200": {"description": "accepted count and per-transaction results"}, "400": {"description": "malformed or too many"}, "413": {"description": "body too large"}}
+            }},
             "/v1/blocks/latest": {"get": op("latest finalized block")},
             "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate")},
             "/v1/state/{*key}": {"get": op("state value; ?prove=true adds a proof against the state root")},

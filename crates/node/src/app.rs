@@ -33,6 +33,8 @@ pub struct App<E: Storage + Clock + Metrics + Spawner> {
     shared: Arc<Shared<E>>,
     /// Transactions per proposal.
     pub max_block_txs: usize,
+    /// Least time between a parent's timestamp and its child's proposal.
+    pub min_block_interval: Duration,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
@@ -40,15 +42,17 @@ impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
         Self {
             shared: self.shared.clone(),
             max_block_txs: self.max_block_txs,
+            min_block_interval: self.min_block_interval,
         }
     }
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> App<E> {
-    pub fn new(shared: Arc<Shared<E>>, max_block_txs: usize) -> Self {
+    pub fn new(shared: Arc<Shared<E>>, max_block_txs: usize, min_block_interval: Duration) -> Self {
         Self {
             shared,
             max_block_txs: max_block_txs.min(MAX_BLOCK_TXS),
+            min_block_interval,
         }
     }
 
@@ -98,6 +102,14 @@ where
         let parent = ancestry.next().await?;
         let parent = parent.inner().clone();
         let height = parent.header.height + 1;
+
+        // Pace blocks: an empty chain need not commit (and fsync) dozens of
+        // blocks a second, and under load a short wait gathers a fuller block.
+        let earliest = parent.header.timestamp_ms + self.min_block_interval.as_millis() as u64;
+        let now = millis(runtime.current());
+        if earliest > now {
+            runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
 
         // Transactions already in unfinalized ancestors must not be proposed again.
         let executed = self.shared.executed_height();

@@ -21,6 +21,9 @@ pub struct NodeConfig {
     /// Transactions per block.
     #[serde(default = "default_block_txs")]
     pub max_block_txs: usize,
+    /// Least milliseconds between consecutive blocks.
+    #[serde(default = "default_block_interval")]
+    pub min_block_interval_ms: u64,
     /// Runtime worker threads.
     #[serde(default = "default_threads")]
     pub worker_threads: usize,
@@ -34,6 +37,9 @@ fn default_api() -> String {
 }
 fn default_block_txs() -> usize {
     5_000
+}
+fn default_block_interval() -> u64 {
+    100
 }
 fn default_threads() -> usize {
     2

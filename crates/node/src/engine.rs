@@ -59,6 +59,8 @@ pub struct Timing {
     pub leader_timeout: Duration,
     pub certification_timeout: Duration,
     pub timeout_retry: Duration,
+    /// Least time between consecutive blocks.
+    pub min_block_interval: Duration,
 }
 
 impl Default for Timing {
@@ -67,6 +69,7 @@ impl Default for Timing {
             leader_timeout: Duration::from_secs(1),
             certification_timeout: Duration::from_secs(2),
             timeout_retry: Duration::from_secs(3),
+            min_block_interval: Duration::from_millis(100),
         }
     }
 }
@@ -138,7 +141,7 @@ where
         genesis: cfg.genesis.clone(),
         trust,
         mempool: Mutex::new(Default::default()),
-        state: futures::lock::Mutex::new(state),
+        state: tokio::sync::RwLock::new(state),
         ledger: futures::lock::Mutex::new(ledger),
         executed: AtomicU64::new(executed),
         finalized: AtomicU64::new(executed),
@@ -272,7 +275,11 @@ where
     )
     .await;
 
-    let app = App::new(shared.clone(), cfg.max_block_txs.min(MAX_BLOCK_TXS));
+    let app = App::new(
+        shared.clone(),
+        cfg.max_block_txs.min(MAX_BLOCK_TXS),
+        cfg.timing.min_block_interval,
+    );
     let (finalized_tx, finalized_rx) = mpsc::unbounded();
     let wrapped = Inline::new(context.child("inline"), app, mailbox.clone(), epocher);
 

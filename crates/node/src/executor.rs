@@ -61,8 +61,11 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     block: &Block,
 ) -> anyhow::Result<()> {
     let height = block.header.height;
-    let mut state = shared.state.lock().await;
+    // Execute under a shared lock (admission and API reads continue), then
+    // commit under an exclusive one.
+    let state = shared.state.read().await;
     let (outcome, prepared) = executor.prepare_block(&state, block).await?;
+    drop(state);
     // Record first, then commit state: on a crash in between, the ledger is cut
     // back to the state's height on open and the block runs again.
     shared
@@ -76,8 +79,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
             receipts: outcome.receipts.clone(),
         })
         .await?;
-    state.commit(prepared).await?;
-    drop(state);
+    shared.state.write().await.commit(prepared).await?;
     shared.executed.store(height, Ordering::Release);
 
     let mut mempool = shared.mempool.lock().unwrap();

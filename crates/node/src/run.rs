@@ -99,7 +99,10 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             genesis,
             prefix: "ingot".into(),
             max_block_txs: cfg.max_block_txs,
-            timing: Timing::default(),
+            timing: Timing {
+                min_block_interval: Duration::from_millis(cfg.min_block_interval_ms),
+                ..Timing::default()
+            },
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;

@@ -45,7 +45,9 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub genesis_block: Block,
     pub trust: Arc<TrustStore>,
     pub mempool: Mutex<Mempool>,
-    pub state: AsyncMutex<StateStore<E>>,
+    /// Readers (admission, API, execution of the next block) share it; only a
+    /// block commit takes it exclusively.
+    pub state: tokio::sync::RwLock<StateStore<E>>,
     pub ledger: AsyncMutex<Ledger<E>>,
     /// Highest executed height.
     pub executed: AtomicU64,
@@ -89,7 +91,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
         let hash = tx.hash();
         {
-            let state = self.state.lock().await;
+            let state = self.state.read().await;
             let revoked = state
                 .get(&ingot_execution::modules::identity::revoked_key(&cert))
                 .await
