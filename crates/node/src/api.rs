@@ -182,7 +182,9 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     if body.txs.len() > MAX_BATCH_TXS {
-        return Err(bad(format!("at most {MAX_BATCH_TXS} transactions per batch")));
+        return Err(bad(format!(
+            "at most {MAX_BATCH_TXS} transactions per batch"
+        )));
     }
     let mut results = Vec::with_capacity(body.txs.len());
     let mut accepted = 0;
