@@ -290,7 +290,7 @@ fn refusals_proofs_and_client_errors() {
     let (s, _) = call(
         "POST",
         &format!("{api}/v1/tx"),
-        Some(&json!({"tx": "00".repeat(300 * 1024)}).to_string()),
+        Some(&json!({"tx": "00".repeat(ingot_node::api::MAX_BODY_BYTES / 2 + 1024)}).to_string()),
     );
     assert_eq!(s, 413);
     // Malformed encoding, malformed JSON, wrong types, unknown route.
@@ -368,6 +368,69 @@ fn refusals_proofs_and_client_errors() {
         &proof
     ));
     assert!(v["decoded"]["metadata"] == "x", "{v}");
+
+    // A batch larger than a single submission's body limit is accepted whole.
+    let batch: Vec<String> = (500..800u64)
+        .map(|n| hex::encode(record(&sm2_member, chain, height, n).encode()))
+        .collect();
+    let body = json!({ "txs": batch }).to_string();
+    assert!(body.len() > ingot_node::api::MAX_BODY_BYTES);
+    let (s, r) = call("POST", &format!("{api}/v1/txs"), Some(&body));
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(300)), "{r}");
+
+    // Signed requests identify the caller; a bad signature is refused.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let msg = ingot_node::api::request_message("GET", "/v1/whoami", now_ms);
+    let sig = sm2_member.key.sign(&msg).unwrap();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let who = |sig: &[u8]| {
+        let mut r = agent
+            .get(&format!("{api}/v1/whoami"))
+            .header("x-ingot-cert", hex::encode(&sm2_member.der))
+            .header("x-ingot-time", now_ms.to_string())
+            .header("x-ingot-signature", hex::encode(sig))
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_json::<Value>().unwrap(),
+        )
+    };
+    let (s, v) = who(&sig);
+    assert_eq!(
+        (s, v["org"].as_str(), v["common_name"].as_str()),
+        (200, Some("logistics"), Some("member")),
+        "{v}"
+    );
+    let mut bad_sig = sig.clone();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 1;
+    assert_eq!(who(&bad_sig).0, 401);
+
+    // The event stream delivers a new notary record, filtered by module and kind.
+    let mut stream = agent
+        .get(&format!("{api}/v1/events?module=notary&kind=recorded"))
+        .call()
+        .unwrap()
+        .into_body()
+        .into_reader();
+    let (s, r) = post_tx(api, &record(&sm2_member, chain, height, 400), true);
+    assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains(&format!("{:064x}", 400)) {
+        assert!(Instant::now() < deadline, "event not streamed: {seen}");
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("event: recorded"), "{seen}");
 
     // Metrics and OpenAPI are served.
     let (s, m) = call("GET", &format!("{api}/metrics"), None);

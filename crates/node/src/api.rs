@@ -31,7 +31,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Body limit of batch submissions (`/v1/txs`).
+pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest a `wait=true` submission waits for execution.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// How far a signed API request's time may be from the node's.
@@ -72,7 +74,10 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/status", get(status::<E>))
         .route("/v1/tx", post(submit::<E>))
         .route("/v1/tx/{hash}", get(tx_status::<E>))
-        .route("/v1/txs", post(submit_batch::<E>))
+        .route(
+            "/v1/txs",
+            post(submit_batch::<E>).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
