@@ -93,6 +93,27 @@ pub struct Channels<S, R> {
     pub mempool: (S, R),
 }
 
+impl<S, R> Channels<S, R> {
+    /// Build from registrations made in [`channel::ALL`] order.
+    pub fn from_registrations(registrations: Vec<(S, R)>) -> Self {
+        assert_eq!(
+            registrations.len(),
+            channel::ALL.len(),
+            "one registration per channel"
+        );
+        let mut it = registrations.into_iter();
+        let mut next = || it.next().expect("length checked above");
+        Self {
+            votes: next(),
+            certificates: next(),
+            resolver: next(),
+            backfill: next(),
+            broadcast: next(),
+            mempool: next(),
+        }
+    }
+}
+
 /// Validator set from genesis, in the order consensus uses.
 pub fn participants(genesis: &Genesis) -> anyhow::Result<Set<PublicKey>> {
     let mut keys = Vec::new();

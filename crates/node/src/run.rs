@@ -79,19 +79,12 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
         let _ = oracle.track(0, Map::from_iter_dedup(peers));
         let quota = Quota::per_second(NZU32!(1_024));
-        let mut regs = Vec::new();
-        for ch in channel::ALL {
-            regs.push(network.register(ch, quota));
-        }
-        let mut regs = regs.into_iter();
-        let channels = Channels {
-            votes: regs.next().unwrap(),
-            certificates: regs.next().unwrap(),
-            resolver: regs.next().unwrap(),
-            backfill: regs.next().unwrap(),
-            broadcast: regs.next().unwrap(),
-            mempool: regs.next().unwrap(),
-        };
+        let channels = Channels::from_registrations(
+            channel::ALL
+                .iter()
+                .map(|ch| network.register(*ch, quota))
+                .collect(),
+        );
         let p2p = network.start();
 
         let vcfg = ValidatorConfig {

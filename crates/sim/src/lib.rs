@@ -228,19 +228,11 @@ pub async fn start_node(
     let key = c.keys[i].clone();
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
-    let mut regs = Vec::new();
+    let mut registrations = Vec::new();
     for ch in channel::ALL {
-        regs.push(control.register(ch, quota).await.unwrap());
+        registrations.push(control.register(ch, quota).await.unwrap());
     }
-    let mut regs = regs.into_iter();
-    let channels = Channels {
-        votes: regs.next().unwrap(),
-        certificates: regs.next().unwrap(),
-        resolver: regs.next().unwrap(),
-        backfill: regs.next().unwrap(),
-        broadcast: regs.next().unwrap(),
-        mempool: regs.next().unwrap(),
-    };
+    let channels = Channels::from_registrations(registrations);
     let cfg = ValidatorConfig {
         signer: key,
         genesis: c.genesis.clone(),
