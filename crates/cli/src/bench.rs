@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// Transactions per HTTP request (1 = `/v1/tx`, more = `/v1/txs`).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
+    /// Offered load in tx/s over all submitters (0 = as fast as possible).
+    /// Latency is only meaningful below the network's capacity: past it,
+    /// it measures the queue the benchmark itself builds up.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -62,7 +67,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 &CertSpec {
                     common_name: format!("bench-{i}"),
                     organization: "manufacturer".into(),
-                    san_uri: None,
+                    san_uris: vec![],
                     not_before: now - 3600,
                     not_after: now + 86_400,
                     role: Role::Member,
@@ -114,14 +119,15 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let poller = {
         let (node, seen, done) = (a.nodes[0].clone(), seen.clone(), done.clone());
         std::thread::spawn(move || {
+            let http = client::Http::default();
             let mut next = start_height + 1;
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                match client::get(&format!("{node}/v1/blocks/{next}")) {
+                match http.get(&format!("{node}/v1/blocks/{next}?txs=hashes&raw=false")) {
                     Ok(b) => {
                         let t = Instant::now();
                         let mut s = seen.lock().unwrap();
                         for tx in b["transactions"].as_array().into_iter().flatten() {
-                            if let Some(h) = tx["hash"].as_str() {
+                            if let Some(h) = tx.as_str() {
                                 s.entry(h.to_string()).or_insert(t);
                             }
                         }
@@ -143,15 +149,36 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     for (w, chunk) in chunks.into_iter().enumerate() {
         let node = a.nodes[w % a.nodes.len()].clone();
         let (submitted, rejected) = (submitted.clone(), rejected.clone());
+        let batch = a.batch.max(1);
+        // Each submitter sends one batch per `period` to offer `rate` in total.
+        let period = (a.rate > 0)
+            .then(|| Duration::from_secs_f64(batch as f64 * a.concurrency as f64 / a.rate as f64));
         workers.push(std::thread::spawn(move || {
-            for (hash, raw) in chunk {
+            let http = client::Http::default();
+            let started = Instant::now();
+            for (n, group) in chunk.chunks(batch).enumerate() {
+                if let Some(period) = period {
+                    let due = started + period * n as u32;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                let now = Instant::now();
                 submitted
                     .lock()
                     .unwrap()
-                    .insert(hash.clone(), Instant::now());
-                if client::post(&format!("{node}/v1/tx"), &json!({"tx": raw})).is_err() {
-                    rejected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
+                    .extend(group.iter().map(|(hash, _)| (hash.clone(), now)));
+                let refused = if batch == 1 {
+                    usize::from(
+                        http.post(&format!("{node}/v1/tx"), &json!({"tx": group[0].1}))
+                            .is_err(),
+                    )
+                } else {
+                    let raws: Vec<&str> = group.iter().map(|(_, raw)| raw.as_str()).collect();
+                    match http.post(&format!("{node}/v1/txs"), &json!({"txs": raws})) {
+                        Ok(reply) => group.len() - reply["accepted"].as_u64().unwrap_or(0) as usize,
+                        Err(_) => group.len(),
+                    }
+                };
+                rejected.fetch_add(refused, std::sync::atomic::Ordering::SeqCst);
             }
         }));
     }
@@ -182,7 +209,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let secs = last.duration_since(begin).as_secs_f64().max(1e-9);
     let report = json!({
         "workload": "notary writes, distinct senders",
-        "setup": {"nodes": a.nodes, "validators": client::get(&format!("{}/v1/status", a.nodes[0]))?["validators"].as_array().map(|v| v.len()), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "senders": a.senders, "concurrency": a.concurrency, "batch": a.batch},
+        "setup": {"nodes": a.nodes, "validators": client::get(&format!("{}/v1/status", a.nodes[0]))?["validators"].as_array().map(|v| v.len()), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "senders": a.senders, "concurrency": a.concurrency, "batch": a.batch, "offered_tx_per_s": a.rate},
         "submitted": a.txs,
         "rejected": a.txs - accepted,
         "finalized": seen.len(),

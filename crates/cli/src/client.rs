@@ -11,29 +11,59 @@ use std::path::PathBuf;
 /// How many blocks a CLI transaction stays valid.
 pub const VALIDITY_BLOCKS: u64 = 500;
 
+/// A keep-alive HTTP client. Reuse one per thread: a fresh connection per
+/// request costs the node a TCP handshake and teardown each time.
+pub struct Http(ureq::Agent);
+
+impl Default for Http {
+    fn default() -> Self {
+        Self(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+        )
+    }
+}
+
+impl Http {
+    pub fn get(&self, url: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .0
+            .get(url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        read(resp)
+    }
+
+    pub fn post(&self, url: &str, body: &Value) -> anyhow::Result<Value> {
+        let resp = self
+            .0
+            .post(url)
+            .send_json(body)
+            .with_context(|| format!("POST {url}"))?;
+        read(resp)
+    }
+}
+
 pub fn get(url: &str) -> anyhow::Result<Value> {
-    let resp = ureq::get(url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    read(resp)
+    Http::default().get(url)
 }
 
 pub fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
-    let resp = ureq::post(url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send_json(body)
-        .with_context(|| format!("POST {url}"))?;
-    read(resp)
+    Http::default().post(url, body)
 }
 
 fn read(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
     let status = resp.status();
-    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    // Read whole, then parse: serde_json over a reader goes byte by byte.
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if !status.is_success() {
         bail!(
             "{} ({status})",
@@ -174,9 +204,13 @@ pub struct QueryArgs {
     /// State key, e.g. notary/doc/<hash>.
     pub key: String,
     /// Fetch a proof and verify it offline against the state root, and check
-    /// that a finalized block header anchors that root.
+    /// that a block finalized by the genesis validators anchors that root.
     #[arg(long)]
     pub prove: bool,
+    /// Genesis file whose validator set must have finalized the anchoring
+    /// block (only with --prove).
+    #[arg(long, default_value = ".ingot/genesis.json")]
+    pub genesis: PathBuf,
 }
 
 pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
@@ -187,6 +221,11 @@ pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
         if a.prove { "?prove=true" } else { "" }
     ))?;
     if a.prove {
+        let genesis: ingot_types::Genesis = serde_json::from_slice(
+            &std::fs::read(&a.genesis)
+                .with_context(|| format!("reading genesis {}", a.genesis.display()))?,
+        )
+        .context("genesis is not valid JSON")?;
         let root =
             parse_digest(v["state_root"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
         let proof = hex::decode(v["proof"].as_str().unwrap_or_default())?;
@@ -201,37 +240,80 @@ pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
                 v["state_root"]
             );
         }
-        // The root must be anchored in a finalized header: find the block whose
-        // results include the proof's height.
+        // The root must be anchored in a header that the genesis validators
+        // finalized; nothing the node says is taken on trust.
         let height = v["height"].as_u64().unwrap_or(0);
-        let anchor = find_anchor(&a.node, height, &root)?;
+        let anchor = find_anchor(&a.node, &genesis, height, &root)?;
         v["proof_verified"] = Value::Bool(true);
-        v["anchored_in_block"] = anchor.map(Value::from).unwrap_or(Value::Null);
+        v["anchored_in_block"] = Value::from(anchor.anchor);
+        v["finalized_by_certificate_of"] = Value::from(anchor.certified);
     }
     print(&v, json);
     Ok(())
 }
 
-/// The height of the finalized block whose header anchors `root` for `height`.
-fn find_anchor(node: &str, height: u64, root: &ingot_types::Digest) -> anyhow::Result<Option<u64>> {
+struct Anchor {
+    /// Height of the block whose header anchors the root.
+    anchor: u64,
+    /// Height of the block whose finalization certificate covers it (the
+    /// anchor itself, or a descendant linked to it by parent hashes).
+    certified: u64,
+}
+
+/// Most blocks searched after the proof's height for its anchor and a certificate.
+const ANCHOR_SEARCH: u64 = 64;
+
+/// Find the block anchoring `root` for `height` and prove it final: every
+/// block from the anchor up is decoded from its raw bytes and hash-linked to
+/// the previous one until one carries a finalization certificate that
+/// verifies against the genesis validators.
+fn find_anchor(
+    node: &str,
+    genesis: &ingot_types::Genesis,
+    height: u64,
+    root: &ingot_types::Digest,
+) -> anyhow::Result<Anchor> {
+    use commonware_codec::Decode;
+    let http = Http::default();
     for _ in 0..50 {
-        let latest = get(&format!("{node}/v1/blocks/latest"))?["height"]
+        let latest = http.get(&format!("{node}/v1/blocks/latest?raw=false&txs=hashes"))?["height"]
             .as_u64()
             .unwrap_or(0);
-        for h in (height + 1)..=latest.min(height + 64) {
-            let b = get(&format!("{node}/v1/blocks/{h}"))?;
-            for r in b["results"].as_array().into_iter().flatten() {
-                if r["height"].as_u64() == Some(height) {
-                    if r["state_root"].as_str() != Some(&ingot_types::hex_digest(root)) {
-                        bail!("block {h} anchors a different state root for height {height}");
+        let mut anchor: Option<(u64, ingot_types::Digest)> = None;
+        for h in (height + 1)..=latest.min(height + ANCHOR_SEARCH) {
+            let b = http.get(&format!("{node}/v1/blocks/{h}"))?;
+            let raw = hex::decode(b["raw"].as_str().unwrap_or_default())?;
+            let block = ingot_types::Block::decode_cfg(raw.clone(), &())
+                .map_err(|e| anyhow!("block {h} does not decode: {e}"))?;
+            if block.header.height != h {
+                bail!("node served block {} as height {h}", block.header.height);
+            }
+            match anchor {
+                None => match block.header.result_for(height) {
+                    Some(r) if r.state_root == *root => anchor = Some((h, block.hash())),
+                    Some(_) => {
+                        bail!("block {h} anchors a different state root for height {height}")
                     }
-                    return Ok(Some(h));
+                    None => continue,
+                },
+                Some((_, parent)) if block.header.parent != parent => {
+                    bail!("block {h} does not link to its parent")
                 }
+                Some((at, _)) => anchor = Some((at, block.hash())),
+            }
+            if let Some(fin) = b["finalization"].as_str() {
+                ingot_node::verify::verify_finalized_block(genesis, raw, hex::decode(fin)?)
+                    .map_err(|e| anyhow!("block {h}: {e}"))?;
+                let (at, _) = anchor.expect("set above");
+                return Ok(Anchor {
+                    anchor: at,
+                    certified: h,
+                });
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    Ok(None)
+    bail!("no finalized block within {ANCHOR_SEARCH} blocks anchors state root of height {height}")
 }
 
 #[derive(Args)]

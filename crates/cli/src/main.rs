@@ -9,6 +9,12 @@ mod up;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+// glibc malloc showed up as ~12 % of a loaded validator's CPU (many small,
+// short-lived buffers per transaction); mimalloc's thread-local free lists
+// make those nearly free.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ingot",

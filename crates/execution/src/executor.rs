@@ -121,16 +121,61 @@ pub fn authenticate(
     chain_id: &Digest,
     tx: &SignedTransaction,
 ) -> Result<Arc<Identity>, AuthError> {
-    if &tx.tx.chain_id != chain_id {
-        return Err(AuthError::WrongChain);
-    }
-    let id = trust
-        .identify(&tx.tx.certificate)
-        .map_err(|e| AuthError::Certificate(e.to_string()))?;
+    let id = identify_sender(trust, chain_id, tx)?;
     id.public_key
         .verify(&tx.tx.signing_message(), &tx.signature)
         .map_err(|_| AuthError::BadSignature)?;
     Ok(id)
+}
+
+/// [`authenticate`] for many transactions at once: certificates come from the
+/// trust store's cache, Ed25519 signatures are verified as one batch.
+pub fn authenticate_all(
+    trust: &TrustStore,
+    chain_id: &Digest,
+    txs: &[&SignedTransaction],
+) -> Vec<Result<Arc<Identity>, AuthError>> {
+    let mut out: Vec<_> = txs
+        .iter()
+        .map(|tx| identify_sender(trust, chain_id, tx))
+        .collect();
+    let messages: Vec<Vec<u8>> = txs.iter().map(|tx| tx.tx.signing_message()).collect();
+    let (positions, items): (Vec<usize>, Vec<ingot_crypto::batch::Item>) = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let id = id.as_ref().ok()?;
+            Some((
+                i,
+                ingot_crypto::batch::Item {
+                    key: &id.public_key,
+                    message: &messages[i],
+                    signature: &txs[i].signature,
+                },
+            ))
+        })
+        .unzip();
+    let valid = ingot_crypto::batch::verify_all(&items);
+    drop(items);
+    for (i, ok) in positions.into_iter().zip(valid) {
+        if !ok {
+            out[i] = Err(AuthError::BadSignature);
+        }
+    }
+    out
+}
+
+fn identify_sender(
+    trust: &TrustStore,
+    chain_id: &Digest,
+    tx: &SignedTransaction,
+) -> Result<Arc<Identity>, AuthError> {
+    if &tx.tx.chain_id != chain_id {
+        return Err(AuthError::WrongChain);
+    }
+    trust
+        .identify(&tx.tx.certificate)
+        .map_err(|e| AuthError::Certificate(e.to_string()))
 }
 
 pub struct Executor {
@@ -191,10 +236,9 @@ impl Executor {
         }
         overlay.commit_tx();
 
-        let mut receipts = Vec::with_capacity(block.txs.len());
+        let mut receipts = Vec::with_capacity(block.txs().len());
         let mut expiries: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
-        for tx in &block.txs {
-            let hash = tx.hash();
+        for (tx, &hash) in block.txs().iter().zip(block.tx_hashes()) {
             let receipt = self.execute_tx(ctx, &mut overlay, tx, hash).await?;
             if !matches!(&receipt.status, Status::Failed(r) if r.starts_with(REPLAY)) {
                 // Included (successfully or not): it may not be included again.

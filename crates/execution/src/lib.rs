@@ -13,7 +13,8 @@ pub mod modules;
 pub mod overlay;
 
 pub use executor::{
-    authenticate, receipt_hash, sign_transaction, AuthError, BlockContext, BlockOutcome, Executor,
+    authenticate, authenticate_all, receipt_hash, sign_transaction, AuthError, BlockContext,
+    BlockOutcome, Executor,
 };
 pub use overlay::Overlay;
 

@@ -10,11 +10,11 @@ use commonware_consensus::{
 use commonware_cryptography::{ed25519::PublicKey, sha256::Digest, Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::StreamExt;
-use ingot_execution::authenticate;
+use ingot_execution::authenticate_all;
 use ingot_types::{
     block::{ExecResult, Header, HEADER_VERSION, MAX_RESULTS_PER_HEADER},
     limits::MAX_BLOCK_TXS,
-    Block,
+    Block, SignedTransaction,
 };
 use std::{collections::HashSet, sync::Arc, time::Duration};
 use tracing::{debug, warn};
@@ -120,7 +120,7 @@ where
             if b.header.height <= executed || scanned >= MAX_ANCESTOR_SCAN {
                 break;
             }
-            exclude.extend(b.txs.iter().map(|t| t.hash()));
+            exclude.extend(b.tx_hashes().iter().copied());
             scanned += 1;
             cursor = ancestry.next().await.map(|d| d.inner().clone());
         }
@@ -144,7 +144,7 @@ where
             results,
         };
         let block = Block::new(header, txs);
-        debug!(height, txs = block.txs.len(), "proposing");
+        debug!(height, txs = block.txs().len(), "proposing");
         let digest = block.digest();
         Some(Digested::precomputed(block, digest))
     }
@@ -195,17 +195,26 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         if h.proposer[..] != ctx.leader.as_ref()[..] {
             return Err("proposer is not the round's leader");
         }
-        if block.txs.len() > MAX_BLOCK_TXS || !block.body_matches_header() {
+        if block.txs().len() > MAX_BLOCK_TXS || !block.body_matches_header() {
             return Err("transactions do not match the header");
         }
-        for tx in &block.txs {
-            // Transactions we admitted ourselves were authenticated then.
-            if self.shared.mempool.lock().unwrap().contains(&tx.hash()) {
-                continue;
-            }
-            if authenticate(&self.shared.trust, &self.shared.chain_id, tx).is_err() {
-                return Err("a transaction fails authentication");
-            }
+        // Transactions we admitted ourselves were authenticated then; check
+        // the rest as one batch.
+        let unknown: Vec<&SignedTransaction> = {
+            let mempool = self.shared.mempool.lock().unwrap();
+            block
+                .txs()
+                .iter()
+                .zip(block.tx_hashes())
+                .filter(|(_, hash)| !mempool.contains(hash))
+                .map(|(tx, _)| tx)
+                .collect()
+        };
+        if authenticate_all(&self.shared.trust, &self.shared.chain_id, &unknown)
+            .iter()
+            .any(Result::is_err)
+        {
+            return Err("a transaction fails authentication");
         }
         if h.exec_height < parent.header.exec_height
             || h.exec_height - parent.header.exec_height != h.results.len() as u64

@@ -83,8 +83,8 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     shared.executed.store(height, Ordering::Release);
 
     let mut mempool = shared.mempool.lock().unwrap();
-    for tx in &block.txs {
-        mempool.remove(&tx.hash());
+    for hash in block.tx_hashes() {
+        mempool.remove(hash);
     }
     mempool.prune_expired(height + 1);
     drop(mempool);
@@ -97,8 +97,8 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
             });
         }
     }
-    if height.is_multiple_of(100) || !block.txs.is_empty() {
-        info!(height, txs = block.txs.len(), "executed");
+    if height.is_multiple_of(100) || !block.txs().is_empty() {
+        info!(height, txs = block.txs().len(), "executed");
     }
     Ok(())
 }

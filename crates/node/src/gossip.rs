@@ -79,8 +79,6 @@ where
             debug!(?peer, "malformed gossip");
             continue;
         };
-        for tx in batch.0 {
-            let _ = shared.submit(tx, true);
-        }
+        shared.submit_all(batch.0, true);
     }
 }

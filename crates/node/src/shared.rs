@@ -7,7 +7,7 @@ use crate::{
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::lock::Mutex as AsyncMutex;
 use ingot_crypto::TrustStore;
-use ingot_execution::{authenticate, AuthError};
+use ingot_execution::{authenticate_all, AuthError};
 use ingot_state::StateStore;
 use ingot_types::{Block, Digest, Event, Genesis, SignedTransaction};
 use std::sync::{
@@ -63,20 +63,56 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
 impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
     /// Authenticate and admit a transaction. `from_peer` transactions are not gossiped again.
     pub fn submit(&self, tx: SignedTransaction, from_peer: bool) -> Result<Digest, SubmitError> {
-        let hash = tx.hash();
-        if self.mempool.lock().unwrap().contains(&hash) {
-            return Err(MempoolError::Duplicate.into());
+        self.submit_all(vec![tx], from_peer)
+            .pop()
+            .expect("one result per transaction")
+    }
+
+    /// Authenticate and admit many transactions: one batch signature check and
+    /// one mempool lock for all. One result per transaction, in order.
+    pub fn submit_all(
+        &self,
+        txs: Vec<SignedTransaction>,
+        from_peer: bool,
+    ) -> Vec<Result<Digest, SubmitError>> {
+        let hashes: Vec<Digest> = txs.iter().map(SignedTransaction::hash).collect();
+        let mut results: Vec<Result<Digest, SubmitError>> =
+            hashes.iter().copied().map(Ok).collect();
+        {
+            // Skip the signature work for what we already hold.
+            let mempool = self.mempool.lock().unwrap();
+            for (result, hash) in results.iter_mut().zip(&hashes) {
+                if mempool.contains(hash) {
+                    *result = Err(MempoolError::Duplicate.into());
+                }
+            }
         }
-        let sender = authenticate(&self.trust, &self.chain_id, &tx)?;
+        let pending: Vec<usize> = (0..txs.len()).filter(|&i| results[i].is_ok()).collect();
+        let refs: Vec<&SignedTransaction> = pending.iter().map(|&i| &txs[i]).collect();
+        let senders = authenticate_all(&self.trust, &self.chain_id, &refs);
         let height = self.finalized.load(Ordering::Relaxed) + 1;
-        self.mempool
-            .lock()
-            .unwrap()
-            .insert(hash, sender.cert_hash, tx.clone(), height)?;
-        if !from_peer {
-            let _ = self.gossip.unbounded_send(tx);
+        let mut admitted = Vec::new();
+        {
+            let mut mempool = self.mempool.lock().unwrap();
+            for (&i, sender) in pending.iter().zip(senders) {
+                results[i] = sender.map_err(SubmitError::from).and_then(|sender| {
+                    mempool.insert(hashes[i], sender.cert_hash, txs[i].clone(), height)?;
+                    Ok(hashes[i])
+                });
+                if results[i].is_ok() && !from_peer {
+                    admitted.push(i);
+                }
+            }
         }
-        Ok(hash)
+        if !admitted.is_empty() {
+            let mut txs: Vec<Option<SignedTransaction>> = txs.into_iter().map(Some).collect();
+            for i in admitted {
+                let _ = self
+                    .gossip
+                    .unbounded_send(txs[i].take().expect("taken once"));
+            }
+        }
+        results
     }
 
     /// Admission from a client: besides [`Self::submit`]'s checks, refuse what
@@ -84,31 +120,72 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
     /// included transaction, expiry) so the client hears it now rather than in
     /// a failed receipt.
     pub async fn admit(&self, tx: SignedTransaction) -> Result<Digest, SubmitError> {
+        self.admit_all(vec![tx])
+            .await
+            .pop()
+            .expect("one result per transaction")
+    }
+
+    /// [`Self::admit`] for many transactions under one state read lock.
+    pub async fn admit_all(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Digest, SubmitError>> {
         let height = self.finalized.load(Ordering::Relaxed) + 1;
+        let mut refused: Vec<Option<SubmitError>> = Vec::with_capacity(txs.len());
+        {
+            let state = self.state.read().await;
+            for tx in &txs {
+                refused.push(self.state_refusal(&state, tx, height).await.err());
+            }
+        }
+        let (passed, indices): (Vec<SignedTransaction>, Vec<usize>) = txs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| refused[*i].is_none())
+            .map(|(i, tx)| (tx, i))
+            .unzip();
+        let mut admitted = self.submit_all(passed, false).into_iter();
+        let mut indices = indices.into_iter().peekable();
+        refused
+            .into_iter()
+            .enumerate()
+            .map(|(i, refusal)| match refusal {
+                Some(e) => Err(e),
+                None => {
+                    debug_assert_eq!(indices.next(), Some(i));
+                    admitted
+                        .next()
+                        .expect("one result per admitted transaction")
+                }
+            })
+            .collect()
+    }
+
+    /// Why the current state already rules `tx` out, if it does.
+    async fn state_refusal(
+        &self,
+        state: &StateStore<E>,
+        tx: &SignedTransaction,
+        height: u64,
+    ) -> Result<(), SubmitError> {
         if tx.tx.valid_until < height {
             return Err(SubmitError::Expired(tx.tx.valid_until));
         }
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
-        let hash = tx.hash();
-        {
-            let state = self.state.read().await;
-            let revoked = state
-                .get(&ingot_execution::modules::identity::revoked_key(&cert))
-                .await
-                .map_err(|e| SubmitError::State(e.to_string()))?;
-            if revoked.is_some() {
-                return Err(SubmitError::Revoked);
-            }
-            if let Some(at) = state
-                .get(&ingot_execution::executor::seen_key(&hash))
-                .await
-                .map_err(|e| SubmitError::State(e.to_string()))?
-            {
-                let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
-                return Err(SubmitError::AlreadyIncluded(at));
-            }
+        let revoked = state
+            .get(&ingot_execution::modules::identity::revoked_key(&cert))
+            .await
+            .map_err(|e| SubmitError::State(e.to_string()))?;
+        if revoked.is_some() {
+            return Err(SubmitError::Revoked);
         }
-        self.submit(tx, false)
+        if let Some(at) = state
+            .get(&ingot_execution::executor::seen_key(&tx.hash()))
+            .await
+            .map_err(|e| SubmitError::State(e.to_string()))?
+        {
+            let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
+            return Err(SubmitError::AlreadyIncluded(at));
+        }
+        Ok(())
     }
 
     pub fn executed_height(&self) -> u64 {

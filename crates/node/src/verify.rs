@@ -118,7 +118,7 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
             if !block.body_matches_header() {
                 return Err(bad(height, "transactions do not match the header's transaction root"));
             }
-            for (i, tx) in block.txs.iter().enumerate() {
+            for (i, tx) in block.txs().iter().enumerate() {
                 if let Err(e) = authenticate(&trust, &chain_id, tx) {
                     return Err(bad(height, format!("transaction {i}: {e}")));
                 }
@@ -136,7 +136,7 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
                 Ok(None) => {} // finalized through a descendant's certificate
                 Err(e) => return Err(bad(height, format!("stored certificate unreadable: {e}"))),
             }
-            report.transactions += block.txs.len() as u64;
+            report.transactions += block.txs().len() as u64;
             parent = (*block).clone();
             chain.push(block);
             height += 1;
@@ -194,4 +194,38 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
             None => Ok(report),
         }
     })
+}
+
+/// Check offline, with nothing but the genesis file, that `block_raw` is a
+/// block finalized by the genesis validators: it decodes, its body matches its
+/// header, and `finalization_raw` is a certificate for exactly this block with
+/// a quorum of valid validator signatures. `ingot query --prove` uses this so a
+/// proof is trusted only through a certificate, never through the node serving it.
+pub fn verify_finalized_block(
+    genesis: &Genesis,
+    block_raw: Vec<u8>,
+    finalization_raw: Vec<u8>,
+) -> Result<Block, String> {
+    use commonware_codec::Decode;
+    let block =
+        Block::decode_cfg(block_raw, &()).map_err(|e| format!("block does not decode: {e}"))?;
+    if !block.body_matches_header() {
+        return Err("block body does not match its header".into());
+    }
+    let fin = FinalizationOf::decode_cfg(
+        finalization_raw,
+        &<ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
+    )
+    .map_err(|e| format!("finalization certificate does not decode: {e}"))?;
+    if fin.proposal.payload != block.digest() {
+        return Err("finalization certificate is for another block".into());
+    }
+    let participants = engine::participants(genesis).map_err(|e| e.to_string())?;
+    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
+    if !fin.verify(&mut rand10::rng(), &verifier, &Sequential) {
+        return Err(
+            "finalization certificate does not verify against the genesis validators".into(),
+        );
+    }
+    Ok(block)
 }

@@ -147,18 +147,33 @@ impl Header {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     pub header: Header,
-    pub txs: Vec<SignedTransaction>,
+    /// Private so the hashes below always describe them.
+    txs: Vec<SignedTransaction>,
+    /// Transaction hashes, computed once: admission, verification, execution
+    /// and mempool cleanup all need them, and each costs a full encode + SHA-256.
+    tx_hashes: Vec<Digest>,
     digest: Digest,
 }
 
 impl Block {
     pub fn new(header: Header, txs: Vec<SignedTransaction>) -> Self {
         let digest = header.digest();
+        let tx_hashes = txs.iter().map(SignedTransaction::hash).collect();
         Self {
             header,
             txs,
+            tx_hashes,
             digest,
         }
+    }
+
+    pub fn txs(&self) -> &[SignedTransaction] {
+        &self.txs
+    }
+
+    /// `tx_hashes()[i]` is `txs()[i].hash()`.
+    pub fn tx_hashes(&self) -> &[Digest] {
+        &self.tx_hashes
     }
 
     /// Recompute the transaction root from the body.
@@ -170,7 +185,7 @@ impl Block {
     /// Check that the header commits to exactly this body.
     pub fn body_matches_header(&self) -> bool {
         self.header.tx_count as usize == self.txs.len()
-            && Self::compute_tx_root(&self.txs) == self.header.tx_root
+            && merkle::root(&self.tx_hashes) == self.header.tx_root
     }
 
     pub fn height(&self) -> u64 {
