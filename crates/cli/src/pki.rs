@@ -38,6 +38,30 @@ pub enum CaCommand {
         #[arg(long, default_value_t = 825)]
         days: i64,
     },
+    /// Issue a device certificate at manufacture, signed by the CA in --ca-dir
+    /// (the manufacturer's or an industry CA). The device id is
+    /// `<org>:<serial>`, carried as SAN URI `urn:ingot:device:<org>:<serial>`;
+    /// the model as `urn:ingot:model:<model>`; OU=device, CN=<serial>.
+    IssueDevice {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// Serial number, unique within the issuing organisation.
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        model: String,
+        /// Scheme of a newly generated device key (ignored with --key).
+        #[arg(long, default_value = "ed25519")]
+        scheme: String,
+        /// Certify the device's own key (PKCS#8 PEM) instead of generating one.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Writes SERIAL.key (if generated) and SERIAL.pem here.
+        #[arg(long)]
+        out_dir: PathBuf,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
 }
 
 pub fn parse_scheme(s: &str) -> anyhow::Result<Scheme> {
@@ -54,7 +78,9 @@ pub fn parse_role(s: &str) -> anyhow::Result<Role> {
         "member" => Role::Member,
         "admin" => Role::Admin,
         "validator" => Role::Validator,
-        other => bail!("unknown role `{other}` (member, admin, validator)"),
+        other => {
+            bail!("unknown role `{other}` (member, admin, validator; devices: `ca issue-device`)")
+        }
     })
 }
 
@@ -94,7 +120,7 @@ pub fn init_ca(
         &CertSpec {
             common_name: format!("{org} CA"),
             organization: org.into(),
-            san_uri: Some(format!("urn:ingot:org:{org}")),
+            san_uris: vec![format!("urn:ingot:org:{org}")],
             not_before: now - 3600,
             not_after: now + days * 86_400,
             role: Role::Ca,
@@ -115,6 +141,55 @@ pub fn issue(
     out_dir: &Path,
     days: i64,
 ) -> anyhow::Result<(PrivateKey, String)> {
+    issue_with_names(ca_dir, cn, role, subject, scheme, out_dir, days, |org| {
+        vec![format!(
+            "urn:ingot:{org}:{}:{cn}",
+            role.ou().unwrap_or("ca")
+        )]
+    })
+}
+
+/// Issue a device certificate (see `ingot ca issue-device`).
+pub fn issue_device(
+    ca_dir: &Path,
+    serial: &str,
+    model: &str,
+    subject: Option<PrivateKey>,
+    scheme: Scheme,
+    out_dir: &Path,
+    days: i64,
+) -> anyhow::Result<(PrivateKey, String)> {
+    if serial.is_empty() || serial.contains([':', '/']) || model.is_empty() {
+        bail!("--serial must be non-empty without ':' or '/', --model non-empty");
+    }
+    issue_with_names(
+        ca_dir,
+        serial,
+        Role::Device,
+        subject,
+        scheme,
+        out_dir,
+        days,
+        |org| {
+            vec![
+                ingot_crypto::device_uri(org, serial),
+                ingot_crypto::model_uri(model),
+            ]
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn issue_with_names(
+    ca_dir: &Path,
+    cn: &str,
+    role: Role,
+    subject: Option<PrivateKey>,
+    scheme: Scheme,
+    out_dir: &Path,
+    days: i64,
+    san_uris: impl FnOnce(&str) -> Vec<String>,
+) -> anyhow::Result<(PrivateKey, String)> {
     let ca_key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(ca_dir.join("ca.key"))?)?;
     let ca_pem = std::fs::read_to_string(ca_dir.join("ca.pem"))?;
     let ca = ingot_crypto::CertInfo::from_pem(&ca_pem)?;
@@ -131,10 +206,7 @@ pub fn issue(
         &CertSpec {
             common_name: cn.into(),
             organization: org.clone(),
-            san_uri: Some(format!(
-                "urn:ingot:{org}:{}:{cn}",
-                role.ou().unwrap_or("ca")
-            )),
+            san_uris: san_uris(&org),
             not_before: now - 3600,
             not_after: now + days * 86_400,
             role,
@@ -197,6 +269,40 @@ pub fn ca(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("issued {role} certificate {}", cert.display());
+            }
+        }
+        CaCommand::IssueDevice {
+            ca_dir,
+            serial,
+            model,
+            scheme,
+            key,
+            out_dir,
+            days,
+        } => {
+            let subject = match key {
+                Some(p) => Some(PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&p)?)?),
+                None => None,
+            };
+            let (_, pem) = issue_device(
+                &ca_dir,
+                &serial,
+                &model,
+                subject,
+                parse_scheme(&scheme)?,
+                &out_dir,
+                days,
+            )?;
+            let info = ingot_crypto::CertInfo::from_pem(&pem)?;
+            let org = info.subject_o.unwrap_or_default();
+            let cert = out_dir.join(format!("{serial}.pem"));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"device_id": format!("{org}:{serial}"), "certificate": cert, "key": out_dir.join(format!("{serial}.key"))})
+                );
+            } else {
+                println!("issued device {org}:{serial} ({model}): {}", cert.display());
             }
         }
     }

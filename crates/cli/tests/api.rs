@@ -237,7 +237,7 @@ fn refusals_proofs_and_client_errors() {
     let spec = |cn: &str, role| CertSpec {
         common_name: cn.into(),
         organization: "supplier".into(),
-        san_uri: None,
+        san_uris: vec![],
         not_before: now - 60,
         not_after: now + 3600,
         role,
@@ -330,7 +330,8 @@ fn refusals_proofs_and_client_errors() {
     let key = format!("notary/doc/{:064x}", 100);
     for k in [key.as_str(), "notary/doc/absent"] {
         let out = Command::new(BIN)
-            .args(["--json", "query", "--node", api, "--prove", k])
+            .args(["--json", "query", "--node", api, "--prove", k, "--genesis"])
+            .arg(net.data.join("genesis.json"))
             .output()
             .unwrap();
         assert!(
@@ -342,6 +343,8 @@ fn refusals_proofs_and_client_errors() {
         assert_eq!(v["proof_verified"], true, "{v}");
         assert!(v["anchored_in_block"].is_u64(), "{v}");
     }
+    finality_is_checked_against_genesis(api, &net.data.join("genesis.json"));
+
     // A tampered value or root does not verify.
     let (_, v) = call("GET", &format!("{api}/v1/state/{key}?prove=true"), None);
     let root = parse_digest(v["state_root"].as_str().unwrap()).unwrap();
@@ -432,6 +435,8 @@ fn refusals_proofs_and_client_errors() {
     }
     assert!(seen.contains("event: recorded"), "{seen}");
 
+    devices_over_http(api, &net.data, chain, height);
+
     // Metrics and OpenAPI are served.
     let (s, m) = call("GET", &format!("{api}/metrics"), None);
     assert_eq!(s, 200);
@@ -439,4 +444,200 @@ fn refusals_proofs_and_client_errors() {
     let (s, doc) = call("GET", &format!("{api}/openapi.json"), None);
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v1/tx"].is_object());
+}
+
+/// The anchoring block's finalization certificate is verified against the
+/// genesis validator set: a corrupted certificate, a certificate for another
+/// block, or a different validator set are all refused.
+fn finality_is_checked_against_genesis(api: &str, genesis_path: &Path) {
+    use ingot_node::verify::verify_finalized_block;
+    let genesis: ingot_types::Genesis =
+        serde_json::from_slice(&std::fs::read(genesis_path).unwrap()).unwrap();
+    let (_, latest) = call("GET", &format!("{api}/v1/blocks/latest"), None);
+    let mut h = latest["height"].as_u64().unwrap();
+    let (raw, fin) = loop {
+        let (_, b) = call("GET", &format!("{api}/v1/blocks/{h}"), None);
+        if let Some(fin) = b["finalization"].as_str() {
+            break (
+                hex::decode(b["raw"].as_str().unwrap()).unwrap(),
+                hex::decode(fin).unwrap(),
+            );
+        }
+        h -= 1;
+    };
+    assert!(verify_finalized_block(&genesis, raw.clone(), fin.clone()).is_ok());
+
+    let mut corrupted = fin.clone();
+    let last = corrupted.len() - 5;
+    corrupted[last] ^= 1;
+    assert!(verify_finalized_block(&genesis, raw.clone(), corrupted).is_err());
+
+    let (_, parent) = call("GET", &format!("{api}/v1/blocks/{}", h - 1), None);
+    let parent_raw = hex::decode(parent["raw"].as_str().unwrap()).unwrap();
+    let err = verify_finalized_block(&genesis, parent_raw, fin.clone()).unwrap_err();
+    assert!(err.contains("another block"), "{err}");
+
+    let mut strangers = genesis.clone();
+    let ingot_crypto::PublicKey::Ed25519(other) =
+        PrivateKey::generate(Scheme::Ed25519).unwrap().public_key()
+    else {
+        unreachable!()
+    };
+    strangers.validators[0].public_key = hex::encode(other.to_bytes());
+    let err = verify_finalized_block(&strangers, raw, fin).unwrap_err();
+    assert!(err.contains("does not verify"), "{err}");
+}
+
+/// GET `path`, signed by `who` (anonymous if `None`).
+fn signed_get(api: &str, who: Option<&Member>, path: &str) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut req = agent.get(&format!("{api}{path}"));
+    if let Some(m) = who {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let sig = m
+            .key
+            .sign(&ingot_node::api::request_message("GET", path, now_ms))
+            .unwrap();
+        req = req
+            .header("x-ingot-cert", hex::encode(&m.der))
+            .header("x-ingot-time", now_ms.to_string())
+            .header("x-ingot-signature", hex::encode(sig));
+    }
+    let mut r = req.call().unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+    )
+}
+
+/// A device certified with `ingot ca issue-device`, registered and activated
+/// by its owner, signing for itself; resolved by name and certificate, with
+/// the full record and history for the owner and the regulator only.
+fn devices_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
+    let orgs = data.join("orgs");
+    let out = Command::new(BIN)
+        .args(["--json", "ca", "issue-device", "--ca-dir"])
+        .arg(orgs.join("manufacturer"))
+        .args([
+            "--serial",
+            "SN-77",
+            "--model",
+            "CNC-5000",
+            "--scheme",
+            "sm2",
+            "--out-dir",
+        ])
+        .arg(data.join("devices"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let issued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = "manufacturer:SN-77";
+    assert_eq!(issued["device_id"], id);
+    let device = load(&data.join("devices"), "SN-77");
+    let owner = load(&orgs.join("manufacturer"), "member");
+    let outsider = load(&orgs.join("logistics"), "member");
+    let regulator = load(&orgs.join("regulator"), "member");
+    let name = "manufacturer/plant-1/cnc-77";
+
+    let steps = [
+        tx(
+            &owner,
+            chain,
+            height + 100,
+            900,
+            "device",
+            "register",
+            json!({"certificate_pem": device.pem, "name": name, "metadata": "{\"address\":\"10.1.2.3:502\"}"}),
+        ),
+        tx(
+            &outsider,
+            chain,
+            height + 100,
+            901,
+            "device",
+            "register",
+            json!({"certificate_pem": device.pem, "name": "manufacturer/plant-1/other"}),
+        ),
+        tx(
+            &owner,
+            chain,
+            height + 100,
+            902,
+            "device",
+            "activate",
+            json!({"device_id": id}),
+        ),
+        tx(
+            &device,
+            chain,
+            height + 100,
+            903,
+            "device",
+            "report_state",
+            json!({"device_id": id, "state": "running"}),
+        ),
+    ];
+    let expected = ["success", "failed", "success", "success"];
+    for (t, want) in steps.iter().zip(expected) {
+        let (s, r) = post_tx(api, t, true);
+        assert_eq!((s, r["status"].as_str()), (200, Some(want)), "{r}");
+    }
+
+    let by_name = format!("/v1/devices/by-name/{name}");
+    for who in [None, Some(&outsider)] {
+        let (s, v) = signed_get(api, who, &by_name);
+        assert_eq!((s, v["visibility"].as_str()), (200, Some("public")), "{v}");
+        assert_eq!(
+            (v["device_id"].as_str(), v["status"].as_str()),
+            (Some(id), Some("active"))
+        );
+        assert!(
+            v.get("owner_org").is_none() && v.get("metadata").is_none(),
+            "{v}"
+        );
+    }
+    for who in [&owner, &regulator] {
+        let (s, v) = signed_get(api, Some(who), &by_name);
+        assert_eq!((s, v["visibility"].as_str()), (200, Some("full")), "{v}");
+        assert_eq!(v["metadata"]["address"], "10.1.2.3:502");
+        assert_eq!(v["owner_org"], "manufacturer");
+        assert_eq!(
+            v["public_key"],
+            hex::encode(device.key.public_key().raw_bytes().unwrap())
+        );
+    }
+    let cert_hash = hex::encode(ingot_crypto::cert_hash(&device.der));
+    let (s, v) = signed_get(api, None, &format!("/v1/devices/by-cert/{cert_hash}"));
+    assert_eq!((s, v["device_id"].as_str()), (200, Some(id)), "{v}");
+
+    let history = format!("/v1/devices/{id}/history");
+    for who in [None, Some(&outsider)] {
+        assert_eq!(signed_get(api, who, &history).0, 403);
+    }
+    let (s, v) = signed_get(api, Some(&regulator), &history);
+    assert_eq!(s, 200, "{v}");
+    let kinds: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["registered", "activated", "state_reported"]);
+
+    // Raw state reads of the record are guarded the same way.
+    let key = format!("/v1/state/device/rec/{id}");
+    assert_eq!(signed_get(api, None, &key).0, 403);
+    assert_eq!(signed_get(api, Some(&owner), &key).0, 200);
 }

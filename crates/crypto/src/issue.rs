@@ -31,6 +31,9 @@ pub enum Role {
     Admin,
     /// Consensus validator node.
     Validator,
+    /// An industrial device, certified by its manufacturer at manufacture.
+    /// Its subject alternative names carry its id and model (see [`device_uri`]).
+    Device,
 }
 
 impl Role {
@@ -41,17 +44,34 @@ impl Role {
             Role::Member => Some("member"),
             Role::Admin => Some("admin"),
             Role::Validator => Some("validator"),
+            Role::Device => Some("device"),
         }
     }
 }
+
+/// A device's identity URI: `urn:ingot:device:<org>:<serial>`. The id is
+/// unique because the organisation's CA issues at most one serial once (the
+/// chain refuses to register a second device with the same id).
+pub fn device_uri(org: &str, serial: &str) -> String {
+    format!("{DEVICE_URI_PREFIX}{org}:{serial}")
+}
+
+/// A device model URI: `urn:ingot:model:<model>`.
+pub fn model_uri(model: &str) -> String {
+    format!("{MODEL_URI_PREFIX}{model}")
+}
+
+pub const DEVICE_URI_PREFIX: &str = "urn:ingot:device:";
+pub const MODEL_URI_PREFIX: &str = "urn:ingot:model:";
 
 /// Subject and validity of a certificate to issue.
 #[derive(Debug, Clone)]
 pub struct CertSpec {
     pub common_name: String,
     pub organization: String,
-    /// e.g. `ingot://org1/validator/node-1`
-    pub san_uri: Option<String>,
+    /// Subject alternative name URIs, e.g. `ingot://org1/validator/node-1`;
+    /// a device carries `urn:ingot:device:<org>:<serial>` and `urn:ingot:model:<model>`.
+    pub san_uris: Vec<String>,
     /// UNIX seconds.
     pub not_before: i64,
     /// UNIX seconds.
@@ -238,9 +258,11 @@ mod rcgen_backend {
         dn.push(DnType::CommonName, spec.common_name.as_str());
         p.distinguished_name = dn;
 
-        if let Some(uri) = &spec.san_uri {
-            p.subject_alt_names = vec![SanType::URI(uri.as_str().try_into().map_err(issue_err)?)];
-        }
+        p.subject_alt_names = spec
+            .san_uris
+            .iter()
+            .map(|uri| Ok(SanType::URI(uri.as_str().try_into().map_err(issue_err)?)))
+            .collect::<std::result::Result<_, PkiError>>()?;
         match spec.role {
             Role::Ca => {
                 p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -250,7 +272,7 @@ mod rcgen_backend {
                     KeyUsagePurpose::DigitalSignature,
                 ];
             }
-            Role::Member | Role::Admin | Role::Validator => {
+            Role::Member | Role::Admin | Role::Validator | Role::Device => {
                 // ExplicitNoCa => basicConstraints cA=FALSE (+ SKI); NoCa would omit both.
                 p.is_ca = IsCa::ExplicitNoCa;
                 p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -386,7 +408,7 @@ mod x509_cert_backend {
         /// Issuer's SKI; `None` => derived from the signer's SPKI.
         authority_key_id: Option<Vec<u8>>,
         role: Role,
-        san_uri: Option<String>,
+        san_uris: Vec<String>,
     }
 
     impl BuilderProfile for IngotProfile {
@@ -428,7 +450,7 @@ mod x509_cert_backend {
                     },
                     KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature,
                 ),
-                Role::Member | Role::Admin | Role::Validator => (
+                Role::Member | Role::Admin | Role::Validator | Role::Device => (
                     BasicConstraints {
                         ca: false,
                         path_len_constraint: None,
@@ -439,11 +461,13 @@ mod x509_cert_backend {
             exts.push(bc.to_extension(subject, &exts)?);
             exts.push(KeyUsage(ku).to_extension(subject, &exts)?);
 
-            if let Some(uri) = &self.san_uri {
-                let san = SubjectAltName(vec![GeneralName::UniformResourceIdentifier(
-                    Ia5String::new(uri)?,
-                )]);
-                exts.push(san.to_extension(subject, &exts)?);
+            if !self.san_uris.is_empty() {
+                let names = self
+                    .san_uris
+                    .iter()
+                    .map(|uri| Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(uri)?)))
+                    .collect::<std::result::Result<Vec<_>, x509_cert::der::Error>>()?;
+                exts.push(SubjectAltName(names).to_extension(subject, &exts)?);
             }
             Ok(exts)
         }
@@ -485,7 +509,7 @@ mod x509_cert_backend {
             issuer,
             authority_key_id: ca.and_then(|c| c.subject_key_id.clone()),
             role: spec.role,
-            san_uri: spec.san_uri.clone(),
+            san_uris: spec.san_uris.clone(),
         };
         let serial = SerialNumber::new(&random_serial()?).map_err(issue_err)?;
         let validity = Validity::new(time(spec.not_before)?, time(spec.not_after)?);

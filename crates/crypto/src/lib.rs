@@ -8,14 +8,15 @@
 //! * [`verify`] – parse a PEM certificate with `x509-parser`, extract the fields Ingot needs and
 //!   verify a certificate against its CA for all three signature algorithms.
 
+pub mod batch;
 pub mod issue;
 pub mod keys;
 pub mod trust;
 pub mod verify;
 
-pub use issue::{issue_ca, issue_end_entity, Backend, CertSpec, Role};
+pub use issue::{device_uri, issue_ca, issue_end_entity, model_uri, Backend, CertSpec, Role};
 pub use keys::{PrivateKey, PublicKey, Scheme};
-pub use trust::{cert_hash, Identity, TrustError, TrustStore};
+pub use trust::{cert_hash, device_identity, DeviceIdentity, Identity, TrustError, TrustStore};
 pub use verify::{verify_chain, CertInfo};
 
 /// Default SM2 distinguishing identifier (GM/T 0009-2012, also OpenSSL's default).

@@ -30,6 +30,51 @@ pub struct Identity {
     /// Validity window, UNIX seconds.
     pub not_before: i64,
     pub not_after: i64,
+    /// For device certificates (OU=device): the device id `<org>:<serial>`
+    /// and model from the `urn:ingot:device:` / `urn:ingot:model:` SAN URIs.
+    pub device: Option<DeviceIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// `<org>:<serial>`: the organisation whose CA certified it, and its serial.
+    pub id: String,
+    pub model: String,
+}
+
+/// The device identity a certificate of `org` claims through its SAN URIs.
+pub fn device_identity(org: &str, san_uris: &[String]) -> Result<DeviceIdentity, TrustError> {
+    use crate::issue::{DEVICE_URI_PREFIX, MODEL_URI_PREFIX};
+    let mut ids = san_uris
+        .iter()
+        .filter_map(|u| u.strip_prefix(DEVICE_URI_PREFIX));
+    let id = match (ids.next(), ids.next()) {
+        (Some(id), None) => id,
+        _ => {
+            return Err(TrustError::Device(
+                "needs exactly one urn:ingot:device: URI".into(),
+            ))
+        }
+    };
+    let serial = match id.split_once(':') {
+        Some((claimed, serial)) if claimed == org => serial,
+        _ => {
+            return Err(TrustError::Device(format!(
+                "device id {id} is not of the issuing organisation {org}"
+            )))
+        }
+    };
+    if serial.is_empty() || serial.contains([':', '/']) || serial.len() > 128 {
+        return Err(TrustError::Device(format!("bad device serial in {id}")));
+    }
+    let model = san_uris
+        .iter()
+        .find_map(|u| u.strip_prefix(MODEL_URI_PREFIX))
+        .ok_or_else(|| TrustError::Device("no urn:ingot:model: URI".into()))?;
+    Ok(DeviceIdentity {
+        id: id.to_string(),
+        model: model.to_string(),
+    })
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -46,6 +91,8 @@ pub enum TrustError {
     IsCa,
     #[error("certificate unsupported: {0}")]
     Unsupported(String),
+    #[error("device certificate: {0}")]
+    Device(String),
 }
 
 struct Anchor {
@@ -104,10 +151,17 @@ impl TrustStore {
         let public_key = cert
             .public_key()
             .map_err(|e| TrustError::Unsupported(e.to_string()))?;
+        let role = cert.subject_ou.clone().unwrap_or_else(|| "member".into());
+        let device = if role == "device" {
+            Some(device_identity(&org, &cert.san_uris)?)
+        } else {
+            None
+        };
         let id = Arc::new(Identity {
             cert_hash: hash,
+            device,
             org,
-            role: cert.subject_ou.clone().unwrap_or_else(|| "member".into()),
+            role,
             common_name: cert.subject_cn.clone().unwrap_or_default(),
             public_key,
             not_before: cert.not_before,
@@ -119,6 +173,15 @@ impl TrustStore {
         }
         cache.insert(hash, id.clone());
         Ok(id)
+    }
+
+    /// The genesis organisation whose name, lowercased, is `lower` (device
+    /// namespaces are lowercase; organisation names need not be).
+    pub fn org_by_lowercase(&self, lower: &str) -> Option<String> {
+        self.anchors
+            .keys()
+            .find(|name| name.to_lowercase() == lower)
+            .cloned()
     }
 
     /// The CA certificate of an organisation.

@@ -90,6 +90,16 @@ fn verify_args(scheme: Scheme) -> Vec<&'static str> {
 
 /// Creates ca.key/ca.pem (self-signed CA) and node.key/node.pem with openssl.
 fn openssl_chain(dir: &TmpDir, scheme: Scheme) {
+    openssl_chain_with(
+        dir,
+        scheme,
+        "/O=Org1/OU=member/CN=ossl-node",
+        "URI:ingot://org1/member/ossl-node",
+    )
+}
+
+/// [`openssl_chain`] with the end entity's subject and subjectAltName chosen.
+fn openssl_chain_with(dir: &TmpDir, scheme: Scheme, subject: &str, san: &str) {
     let d = &dir.0;
     for f in ["ca.key", "node.key"] {
         let mut a = genpkey_args(scheme);
@@ -118,23 +128,18 @@ fn openssl_chain(dir: &TmpDir, scheme: Scheme) {
     ]);
     openssl(d, &a);
 
-    let mut a = vec![
-        "req",
-        "-new",
-        "-key",
-        "node.key",
-        "-subj",
-        "/O=Org1/OU=member/CN=ossl-node",
-    ];
+    let mut a = vec!["req", "-new", "-key", "node.key", "-subj", subject];
     a.extend(sign_args(scheme));
     a.extend(["-out", "node.csr"]);
     openssl(d, &a);
 
     std::fs::write(
         dir.path("ee.ext"),
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         subjectAltName=URI:ingot://org1/member/ossl-node\nsubjectKeyIdentifier=hash\n\
-         authorityKeyIdentifier=keyid\n",
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             subjectAltName={san}\nsubjectKeyIdentifier=hash\n\
+             authorityKeyIdentifier=keyid\n"
+        ),
     )
     .unwrap();
     let mut a = vec![
@@ -220,7 +225,7 @@ fn our_keys_and_certs_are_accepted_by_openssl() {
         let ca_spec = CertSpec {
             common_name: "Org1 CA".into(),
             organization: "Org1".into(),
-            san_uri: None,
+            san_uris: vec![],
             not_before: now - 60,
             not_after: now + 86_400,
             role: Role::Ca,
@@ -233,7 +238,7 @@ fn our_keys_and_certs_are_accepted_by_openssl() {
             &node_key.public_key(),
             &CertSpec {
                 common_name: "validator-1".into(),
-                san_uri: Some("ingot://org1/validator/validator-1".into()),
+                san_uris: vec!["ingot://org1/validator/validator-1".into()],
                 role: Role::Validator,
                 ..ca_spec.clone()
             },
@@ -291,7 +296,7 @@ fn we_issue_under_an_openssl_ca() {
             &CertSpec {
                 common_name: "rust-node".into(),
                 organization: "Org1".into(),
-                san_uri: Some("ingot://org1/member/rust-node".into()),
+                san_uris: vec!["ingot://org1/member/rust-node".into()],
                 not_before: now - 60,
                 not_after: now + 86_400,
                 role: Role::Member,
@@ -371,5 +376,46 @@ fn raw_signatures_interoperate() {
             out.contains("Verified") || out.contains("Successfully"),
             "{scheme:?}: {out}"
         );
+    }
+}
+
+/// Device certificates made by OpenSSL with Ingot's fields (OU=device, SAN
+/// URIs for id and model) are accepted exactly like Ingot's own, for all three
+/// schemes; the same certificate is refused by a trust store whose CA for
+/// that organisation is a different one.
+#[test]
+fn openssl_device_certificates_are_accepted() {
+    if !have_openssl() {
+        return;
+    }
+    for scheme in Scheme::ALL {
+        let dir = TmpDir::new(&format!("ossl-device-{scheme:?}"));
+        openssl_chain_with(
+            &dir,
+            scheme,
+            "/O=Org1/OU=device/CN=SN-9",
+            "URI:urn:ingot:device:Org1:SN-9,URI:urn:ingot:model:PLC-1",
+        );
+        let der = CertInfo::from_pem(&read(&dir, "node.pem")).unwrap().der;
+        let trust =
+            ingot_crypto::TrustStore::new([("Org1", read(&dir, "ca.pem").as_str())]).unwrap();
+        let id = trust
+            .identify(&der)
+            .unwrap_or_else(|e| panic!("{scheme:?}: {e}"));
+        assert_eq!(id.role, "device");
+        let device = id.device.as_ref().expect("a device identity");
+        assert_eq!(
+            (device.id.as_str(), device.model.as_str()),
+            ("Org1:SN-9", "PLC-1")
+        );
+        let key = PrivateKey::from_pkcs8_pem(&read(&dir, "node.key")).unwrap();
+        assert_eq!(id.public_key, key.public_key());
+
+        // Another CA claiming to be Org1 does not vouch for it.
+        let other = TmpDir::new(&format!("ossl-device-other-{scheme:?}"));
+        openssl_chain(&other, scheme);
+        let strangers =
+            ingot_crypto::TrustStore::new([("Org1", read(&other, "ca.pem").as_str())]).unwrap();
+        assert!(strangers.identify(&der).is_err(), "{scheme:?}");
     }
 }

@@ -11,9 +11,9 @@ fn spec(cn: &str, role: Role, not_before: i64, not_after: i64) -> CertSpec {
     CertSpec {
         common_name: cn.to_string(),
         organization: "Org1".to_string(),
-        san_uri: match role {
-            Role::Ca => None,
-            _ => Some(format!("ingot://org1/{}/{cn}", role.ou().unwrap())),
+        san_uris: match role {
+            Role::Ca => vec![],
+            _ => vec![format!("ingot://org1/{}/{cn}", role.ou().unwrap())],
         },
         not_before,
         not_after,

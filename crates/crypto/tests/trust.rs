@@ -11,7 +11,7 @@ fn spec(cn: &str, org: &str, role: Role) -> CertSpec {
     CertSpec {
         common_name: cn.into(),
         organization: org.into(),
-        san_uri: None,
+        san_uris: vec![],
         not_before: now - 60,
         not_after: now + 3600,
         role,

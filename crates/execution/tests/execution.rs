@@ -1,103 +1,16 @@
 //! Executing blocks against a real state store: module behaviour and every
 //! refusal, each with its reason and without a state change.
 
-use bytes::Bytes;
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
-use ingot_crypto::{
-    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme, TrustStore,
-};
-use ingot_execution::{args, authenticate, sign_transaction, Executor};
+use ingot_crypto::{issue_ca, PrivateKey, Role, Scheme, TrustStore};
+use ingot_execution::{authenticate, Executor};
 use ingot_state::StateStore;
-use ingot_types::{
-    block::HEADER_VERSION, limits::MAX_VALIDITY_BLOCKS, sha256, tx::TX_VERSION, Block, Call,
-    Header, SignedTransaction, Status, Transaction,
-};
+use ingot_types::{limits::MAX_VALIDITY_BLOCKS, sha256, Status};
 use serde_json::json;
 use std::sync::Arc;
 
-struct Member {
-    key: PrivateKey,
-    der: Bytes,
-    pem: String,
-}
-
-fn spec(cn: &str, org: &str, role: Role) -> CertSpec {
-    let now = unix_now();
-    CertSpec {
-        common_name: cn.into(),
-        organization: org.into(),
-        san_uri: None,
-        not_before: now - 60,
-        not_after: now + 3600,
-        role,
-    }
-}
-
-fn member(
-    ca_key: &PrivateKey,
-    ca_pem: &str,
-    cn: &str,
-    org: &str,
-    role: Role,
-    scheme: Scheme,
-) -> Member {
-    let key = PrivateKey::generate(scheme).unwrap();
-    let pem = issue_end_entity(ca_key, ca_pem, &key.public_key(), &spec(cn, org, role)).unwrap();
-    Member {
-        der: CertInfo::from_pem(&pem).unwrap().der.into(),
-        key,
-        pem,
-    }
-}
-
-fn tx(
-    m: &Member,
-    chain: ingot_types::Digest,
-    module: &str,
-    method: &str,
-    a: serde_json::Value,
-    valid_until: u64,
-    salt: u64,
-) -> SignedTransaction {
-    sign_transaction(
-        &m.key,
-        Transaction {
-            version: TX_VERSION,
-            chain_id: chain,
-            certificate: m.der.clone(),
-            valid_until,
-            salt,
-            call: Call {
-                module: module.into(),
-                method: method.into(),
-                args: args::from_json(module, method, &a).unwrap(),
-            },
-        },
-    )
-    .unwrap()
-}
-
-fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
-    let header = Header {
-        version: HEADER_VERSION,
-        parent: sha256(&[&height.to_be_bytes()]),
-        height,
-        timestamp_ms: unix_now() as u64 * 1000,
-        proposer: [0; 32],
-        tx_count: txs.len() as u32,
-        tx_root: Block::compute_tx_root(&txs),
-        exec_height: 0,
-        results: vec![],
-    };
-    Block::new(header, txs)
-}
-
-fn status(s: &Status) -> String {
-    match s {
-        Status::Success => "ok".into(),
-        Status::Failed(r) => r.clone(),
-    }
-}
+mod common;
+use common::*;
 
 #[test]
 fn notary_identity_and_refusals() {

@@ -46,9 +46,9 @@ pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
-type St<E> = State<Arc<ApiState<E>>>;
+pub(crate) type St<E> = State<Arc<ApiState<E>>>;
 
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -56,13 +56,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
-fn not_found(msg: impl Into<String>) -> ApiError {
+pub(crate) fn not_found(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, msg.into())
 }
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
@@ -83,6 +83,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>))
         .route("/v1/whoami", get(whoami::<E>))
+        .merge(crate::api_devices::routes::<E>())
         .fallback(|| async { not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -191,24 +192,43 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
             "at most {MAX_BATCH_TXS} transactions per batch"
         )));
     }
-    let mut results = Vec::with_capacity(body.txs.len());
-    let mut accepted = 0;
+    // Decode everything first, then admit what decoded as one batch.
+    let mut decode_errors: Vec<Option<String>> = Vec::with_capacity(body.txs.len());
+    let mut decoded = Vec::with_capacity(body.txs.len());
     for raw in &body.txs {
-        let outcome = match hex::decode(raw.trim()) {
-            Err(e) => Err(format!("not hex: {e}")),
+        let error = match hex::decode(raw.trim()) {
+            Err(e) => Some(format!("not hex: {e}")),
             Ok(raw) => match SignedTransaction::decode_untrusted(&raw) {
-                Err(e) => Err(format!("malformed transaction: {e}")),
-                Ok(tx) => s.shared.admit(tx).await.map_err(|e| e.to_string()),
+                Err(e) => Some(format!("malformed transaction: {e}")),
+                Ok(tx) => {
+                    decoded.push(tx);
+                    None
+                }
             },
         };
-        results.push(match outcome {
-            Ok(hash) => {
-                accepted += 1;
-                json!({"hash": hex_digest(&hash)})
-            }
-            Err(error) => json!({"error": error}),
-        });
+        decode_errors.push(error);
     }
+    let mut admitted = s.shared.admit_all(decoded).await.into_iter();
+    let mut accepted = 0;
+    let results: Vec<Value> = decode_errors
+        .into_iter()
+        .map(|error| {
+            let outcome = match error {
+                Some(error) => Err(error),
+                None => admitted
+                    .next()
+                    .expect("one result per decoded transaction")
+                    .map_err(|e| e.to_string()),
+            };
+            match outcome {
+                Ok(hash) => {
+                    accepted += 1;
+                    json!({"hash": hex_digest(&hash)})
+                }
+                Err(error) => json!({"error": error}),
+            }
+        })
+        .collect();
     Ok(Json(json!({"accepted": accepted, "results": results})))
 }
 
@@ -263,8 +283,39 @@ async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
     Err(not_found("unknown transaction"))
 }
 
-fn block_json(b: &Block, finalization: Option<Vec<u8>>) -> Value {
+/// How much of a block to return: pollers that only track inclusion ask for
+/// `?txs=hashes&raw=false` and skip megabytes of JSON per block.
+#[derive(Deserialize, Default)]
+struct BlockQuery {
+    /// `full` (default): decoded calls; `hashes`: transaction hashes only.
+    #[serde(default)]
+    txs: Option<String>,
+    /// Include the canonical block bytes as hex (default true).
+    #[serde(default)]
+    raw: Option<bool>,
+}
+
+fn block_json(b: &Block, finalization: Option<Vec<u8>>, view: &BlockQuery) -> Value {
     let h = &b.header;
+    let transactions: Vec<Value> = if view.txs.as_deref() == Some("hashes") {
+        b.tx_hashes().iter().map(|h| json!(hex_digest(h))).collect()
+    } else {
+        b.txs()
+            .iter()
+            .zip(b.tx_hashes())
+            .map(|(t, hash)| {
+                json!({
+                    "hash": hex_digest(hash),
+                    "module": t.tx.call.module,
+                    "method": t.tx.call.method,
+                    "args": args::to_json(&t.tx.call.module, &t.tx.call.method, &t.tx.call.args),
+                    "sender": hex::encode(ingot_crypto::cert_hash(&t.tx.certificate)),
+                    "valid_until": t.tx.valid_until,
+                })
+            })
+            .collect()
+    };
+    let raw = view.raw.unwrap_or(true).then(|| hex::encode(b.encode()));
     json!({
         "hash": hex_digest(&b.hash()),
         "height": h.height,
@@ -278,15 +329,9 @@ fn block_json(b: &Block, finalization: Option<Vec<u8>>) -> Value {
             "state_root": hex_digest(&r.state_root),
             "receipts_root": hex_digest(&r.receipts_root),
         })).collect::<Vec<_>>(),
-        "transactions": b.txs.iter().map(|t| json!({
-            "hash": hex_digest(&t.hash()),
-            "module": t.tx.call.module,
-            "method": t.tx.call.method,
-            "args": args::to_json(&t.tx.call.module, &t.tx.call.method, &t.tx.call.args),
-            "sender": hex::encode(ingot_crypto::cert_hash(&t.tx.certificate)),
-            "valid_until": t.tx.valid_until,
-        })).collect::<Vec<_>>(),
-        "raw": hex::encode(b.encode()),
+        "tx_count": b.txs().len(),
+        "transactions": transactions,
+        "raw": raw,
         "finalization": finalization.map(hex::encode),
     })
 }
@@ -294,6 +339,7 @@ fn block_json(b: &Block, finalization: Option<Vec<u8>>) -> Value {
 async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     id: &str,
+    view: &BlockQuery,
 ) -> Result<Json<Value>, ApiError> {
     let block = if let Ok(height) = id.parse::<u64>() {
         s.marshal.get_block(Height::new(height)).await
@@ -309,24 +355,26 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
         .get_finalization(Height::new(block.header.height))
         .await
         .map(|f| f.encode().to_vec());
-    Ok(Json(block_json(block, fin)))
+    Ok(Json(block_json(block, fin, view)))
 }
 
 async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let h = s
         .shared
         .finalized
         .load(std::sync::atomic::Ordering::Relaxed);
-    load_block(&s, &h.to_string()).await
+    load_block(&s, &h.to_string(), &view).await
 }
 
 async fn block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     Path(id): Path<String>,
+    Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    load_block(&s, &id).await
+    load_block(&s, &id, &view).await
 }
 
 #[derive(Deserialize)]
@@ -359,9 +407,24 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     Path(key): Path<String>,
     Query(q): Query<ProveQuery>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     if key.len() > ingot_types::limits::MAX_KEY_BYTES {
         return Err(bad("key too long"));
+    }
+    // A device's record and history are its owner's and the regulators' only.
+    if let Some(owner) = device_owner_of_key(&s, &key).await? {
+        let now = now_ms();
+        let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now)
+            .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+        if !crate::api_devices::sees_everything(&s, who.as_deref(), &owner) {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "device records are visible to their owner and to regulators only; see /v1/devices for the public part".into(),
+            ));
+        }
     }
     let state = s.shared.state.read().await;
     let proof = state.prove(key.as_bytes()).await.map_err(internal)?;
@@ -379,6 +442,47 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// The owner organisation of the device a `device/rec/<id>` or
+/// `device/hist/<id>/<seq>` key belongs to.
+async fn device_owner_of_key<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    key: &str,
+) -> Result<Option<String>, ApiError> {
+    use commonware_codec::Decode;
+    use ingot_execution::modules::device::{record_key, DeviceRecord};
+    let id = if let Some(id) = key.strip_prefix("device/rec/") {
+        id
+    } else if let Some(rest) = key.strip_prefix("device/hist/") {
+        rest.rsplit_once('/').map_or(rest, |(id, _)| id)
+    } else {
+        return Ok(None);
+    };
+    let raw = s
+        .shared
+        .state
+        .read()
+        .await
+        .get(&record_key(id))
+        .await
+        .map_err(internal)?;
+    Ok(Some(match raw {
+        Some(raw) => {
+            DeviceRecord::decode_cfg(raw, &())
+                .map_err(internal)?
+                .owner_org
+        }
+        // Nothing to protect yet; only a regulator may probe.
+        None => String::new(),
+    }))
+}
+
 #[derive(Deserialize)]
 struct EventFilter {
     module: Option<String>,
@@ -388,13 +492,28 @@ struct EventFilter {
 async fn events<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     Query(f): Query<EventFilter>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
     let rx = s.shared.events.subscribe();
+    let state = s.clone();
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
         let keep = match &item {
             Ok(PublishedEvent { event, .. }) => {
                 f.module.as_ref().is_none_or(|m| m == &event.module)
                     && f.kind.as_ref().is_none_or(|k| k == &event.kind)
+                    // Device events reach only the device's owner and regulators.
+                    && (event.module != ingot_execution::modules::device::NAME
+                        || event
+                            .attributes
+                            .iter()
+                            .find(|(k, _)| k == "owner")
+                            .is_some_and(|(_, owner)| {
+                                crate::api_devices::sees_everything(&state, who.as_deref(), owner)
+                            }))
             }
             Err(_) => false,
         };
@@ -413,7 +532,7 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
         };
         async move { out }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// Domain of signed API requests.
@@ -499,10 +618,14 @@ pub fn openapi_document() -> Value {
                 "responses": {"200": {"description": "accepted count and per-transaction results"}, "400": {"description": "malformed or too many"}, "413": {"description": "body too large"}}
             }},
             "/v1/blocks/latest": {"get": op("latest finalized block")},
-            "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate")},
+            "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate; ?txs=hashes lists only transaction hashes, ?raw=false omits the canonical bytes")},
             "/v1/state/{*key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
             "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
             "/v1/whoami": {"get": op("the identity of a signed request")},
+            "/v1/devices/{id}": {"get": op("a registered device: full record for its owner organisation and regulators (signed request), id/name/model/status for everyone else")},
+            "/v1/devices/by-name/{name}": {"get": op("resolve a hierarchical device name (same visibility as /v1/devices/{id})")},
+            "/v1/devices/by-cert/{hash}": {"get": op("the device whose current certificate has this SHA-256 (reverse lookup)")},
+            "/v1/devices/{id}/history": {"get": op("a device's lifecycle history, ?from=&limit= (owner and regulators only)")},
         }
     })
 }

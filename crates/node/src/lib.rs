@@ -10,6 +10,7 @@
 //! * [`api`] serves the HTTP API.
 
 pub mod api;
+pub mod api_devices;
 pub mod app;
 pub mod config;
 pub mod engine;

@@ -53,7 +53,7 @@ pub fn consortium(n: usize) -> Consortium {
     let spec = |cn: &str, role| CertSpec {
         common_name: cn.into(),
         organization: "acme".into(),
-        san_uri: None,
+        san_uris: vec![],
         not_before: 0,
         not_after: 4_000_000_000,
         role,

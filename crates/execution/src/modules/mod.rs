@@ -1,6 +1,7 @@
 //! Native modules. Each one owns a key prefix in the world state and a set of
 //! methods; [`dispatch`] routes a call by name.
 
+pub mod device;
 pub mod identity;
 pub mod notary;
 
@@ -32,7 +33,13 @@ pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
+    // A device signs only the few calls its role allows (never, e.g., a
+    // transfer of itself), and only with its current key while active.
+    if ctx.sender.device.is_some() {
+        device::authorize_device_sender(ctx, state, call).await?;
+    }
     match call.module.as_str() {
+        device::NAME => device::call(ctx, state, call).await,
         identity::NAME => identity::call(ctx, state, call).await,
         notary::NAME => notary::call(ctx, state, call).await,
         other => reject(format!("unknown module `{other}`")),

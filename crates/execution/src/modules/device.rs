@@ -1,0 +1,892 @@
+//! `device`: registration, naming and lifecycle of industrial devices
+//! (white paper 三.1 device identity, 三.3 device registration).
+//!
+//! A device is certified at manufacture by its manufacturer's CA (OU=device,
+//! SAN `urn:ingot:device:<org>:<serial>` + `urn:ingot:model:<model>`); its id
+//! is `<org>:<serial>`. Its owner registers it on chain under a hierarchical
+//! name in a namespace the owner's organisation holds: every organisation
+//! holds the namespace named after it, and can delegate sub-namespaces
+//! (`acme/plant-3` → supplier). Every lifecycle stage is appended to the
+//! device's history, the basis of its "portrait".
+//!
+//! Ownership is held by an organisation (any of its members or admins act for
+//! it); the member who registered or accepted it is recorded.
+//!
+//! State (all keys start with `device/`):
+//! - `device/rec/<id>` → [`DeviceRecord`]
+//! - `device/name/<name>` → device id
+//! - `device/cert/<cert hash hex>` → device id, for the *current* certificate only
+//! - `device/hist/<id>/<seq as 16 hex digits>` → [`HistoryEntry`]
+//! - `device/ns/<namespace>` → organisation the namespace is delegated to
+
+use super::{event, reject, CallError};
+use crate::{args::decode, executor::TxContext, Overlay};
+use bytes::Bytes;
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_types::{limits::MAX_CERT_BYTES, Call, Event};
+use serde_json::{json, Value};
+
+pub const NAME: &str = "device";
+
+/// Longest device id (`<org>:<serial>`).
+pub const MAX_ID_LEN: usize = 200;
+/// Longest hierarchical name.
+pub const MAX_NAME_LEN: usize = 256;
+/// Most segments in a name.
+pub const MAX_NAME_DEPTH: usize = 8;
+/// Longest metadata (a JSON object) and free-text fields.
+pub const MAX_METADATA_LEN: usize = 4096;
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest firmware version string.
+pub const MAX_VERSION_LEN: usize = 64;
+/// Longest a transfer offer may stay open, in blocks.
+pub const MAX_OFFER_BLOCKS: u64 = 1_000_000;
+
+/// Methods a device may call with its own key; everything else needs a person.
+pub const DEVICE_METHODS: &[&str] = &["report_state", "request_maintenance", "rotate_key"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Registered = 0,
+    Active = 1,
+    Suspended = 2,
+    Decommissioned = 3,
+}
+
+impl DeviceStatus {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Registered,
+            1 => Self::Active,
+            2 => Self::Suspended,
+            3 => Self::Decommissioned,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Decommissioned => "decommissioned",
+        }
+    }
+}
+
+ingot_types::record! {
+    /// An open two-step ownership transfer.
+    pub struct Offer {
+        pub to_org: String = 256,
+        pub expires_height: u64 = (),
+    }
+}
+
+ingot_types::record! {
+    /// A registered device.
+    pub struct DeviceRecord {
+        pub id: String = MAX_ID_LEN,
+        pub model: String = 256,
+        /// Organisation whose CA certified the device (its manufacturer).
+        pub issuer_org: String = 256,
+        /// Current certificate (DER) and its hash; key rotation replaces both.
+        pub certificate: Bytes = MAX_CERT_BYTES,
+        pub cert_hash: [u8; 32] = (),
+        pub name: String = MAX_NAME_LEN,
+        pub owner_org: String = 256,
+        /// Member who registered it or accepted its transfer.
+        pub owner_member: [u8; 32] = (),
+        /// [`DeviceStatus`] as a byte.
+        pub status: u8 = (),
+        /// JSON object: firmware, capabilities / service interfaces, network address, location, ...
+        pub metadata: String = MAX_METADATA_LEN,
+        pub firmware_version: String = MAX_VERSION_LEN,
+        pub firmware_hash: Option<[u8; 32]> = (),
+        pub registered_height: u64 = (),
+        pub history_len: u64 = (),
+        pub offer: Option<Offer> = (),
+    }
+}
+
+ingot_types::record! {
+    /// One lifecycle stage of a device.
+    pub struct HistoryEntry {
+        pub seq: u64 = (),
+        pub height: u64 = (),
+        pub timestamp_ms: u64 = (),
+        pub tx_hash: [u8; 32] = (),
+        pub kind: String = 64,
+        /// Certificate hash of who caused it (a person or the device itself).
+        pub actor: [u8; 32] = (),
+        pub actor_org: String = 256,
+        /// JSON object with the stage's details.
+        pub detail: String = MAX_METADATA_LEN,
+    }
+}
+
+ingot_types::record! {
+    /// device.register
+    pub struct RegisterArg {
+        pub certificate: Bytes = MAX_CERT_BYTES,
+        pub name: String = MAX_NAME_LEN,
+        pub metadata: String = MAX_METADATA_LEN,
+    }
+}
+ingot_types::record! {
+    /// device.activate / reactivate / withdraw_offer / accept_transfer
+    pub struct DeviceArg { pub device_id: String = MAX_ID_LEN }
+}
+ingot_types::record! {
+    /// device.suspend / decommission / record_maintenance / update_metadata /
+    /// report_state / request_maintenance: a device and a text.
+    pub struct DeviceTextArg {
+        pub device_id: String = MAX_ID_LEN,
+        pub text: String = MAX_METADATA_LEN,
+    }
+}
+ingot_types::record! {
+    /// device.offer_transfer
+    pub struct OfferArg {
+        pub device_id: String = MAX_ID_LEN,
+        pub to_org: String = 256,
+        pub expires_height: u64 = (),
+    }
+}
+ingot_types::record! {
+    /// device.update_firmware
+    pub struct FirmwareArg {
+        pub device_id: String = MAX_ID_LEN,
+        pub version: String = MAX_VERSION_LEN,
+        pub image_hash: [u8; 32] = (),
+    }
+}
+ingot_types::record! {
+    /// device.rotate_key
+    pub struct RotateArg {
+        pub device_id: String = MAX_ID_LEN,
+        pub certificate: Bytes = MAX_CERT_BYTES,
+    }
+}
+ingot_types::record! {
+    /// device.delegate_namespace
+    pub struct DelegateArg {
+        pub namespace: String = MAX_NAME_LEN,
+        pub to_org: String = 256,
+    }
+}
+
+pub fn record_key(id: &str) -> Vec<u8> {
+    format!("device/rec/{id}").into_bytes()
+}
+pub fn name_key(name: &str) -> Vec<u8> {
+    format!("device/name/{name}").into_bytes()
+}
+pub fn cert_key(cert_hash: &[u8; 32]) -> Vec<u8> {
+    format!("device/cert/{}", hex::encode(cert_hash)).into_bytes()
+}
+pub fn history_key(id: &str, seq: u64) -> Vec<u8> {
+    format!("device/hist/{id}/{seq:016x}").into_bytes()
+}
+pub fn namespace_key(namespace: &str) -> Vec<u8> {
+    format!("device/ns/{namespace}").into_bytes()
+}
+
+/// A valid hierarchical name: 2..=8 `/`-separated segments of lowercase
+/// letters, digits, `-`, `_` and `.`, the first naming an organisation.
+pub fn check_name(name: &str, min_segments: usize) -> Result<(), String> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("name longer than {MAX_NAME_LEN} bytes"));
+    }
+    let segments: Vec<&str> = name.split('/').collect();
+    if segments.len() < min_segments || segments.len() > MAX_NAME_DEPTH {
+        return Err(format!(
+            "name `{name}` must have {min_segments} to {MAX_NAME_DEPTH} segments"
+        ));
+    }
+    for s in segments {
+        let ok = !s.is_empty()
+            && s.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+            });
+        if !ok {
+            return Err(format!(
+                "name segment `{s}` must be non-empty lowercase letters, digits, '-', '_' or '.'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The organisation that holds the namespace `name` falls in: the one the
+/// longest delegated prefix was given to, else the organisation named by the
+/// first segment (organisation names are compared lowercased).
+async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    name: &str,
+) -> Result<Option<String>, CallError> {
+    let segments: Vec<&str> = name.split('/').collect();
+    for depth in (2..=segments.len()).rev() {
+        let prefix = segments[..depth].join("/");
+        if let Some(org) = state.get(&namespace_key(&prefix)).await? {
+            return Ok(Some(String::from_utf8_lossy(&org).into_owned()));
+        }
+    }
+    Ok(ctx.trust.org_by_lowercase(segments[0]))
+}
+
+async fn load<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    id: &str,
+) -> Result<DeviceRecord, CallError> {
+    match state.get(&record_key(id)).await? {
+        Some(raw) => Ok(DeviceRecord::decode_cfg(raw, &())
+            .map_err(|e| CallError::Rejected(format!("corrupt device record: {e}")))?),
+        None => reject(format!("unknown device {id}")),
+    }
+}
+
+fn status(record: &DeviceRecord) -> DeviceStatus {
+    DeviceStatus::from_u8(record.status).unwrap_or(DeviceStatus::Decommissioned)
+}
+
+/// Append a history entry, store the record, and return the matching event.
+fn append<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    mut record: DeviceRecord,
+    kind: &str,
+    detail: Value,
+) -> Event {
+    let entry = HistoryEntry {
+        seq: record.history_len,
+        height: ctx.block.height,
+        timestamp_ms: ctx.block.timestamp_ms,
+        tx_hash: ctx.tx_hash,
+        kind: kind.into(),
+        actor: ctx.sender.cert_hash,
+        actor_org: ctx.sender.org.clone(),
+        detail: detail.to_string(),
+    };
+    state.put(history_key(&record.id, entry.seq), entry.encode().to_vec());
+    record.history_len += 1;
+    let attrs = [
+        ("device_id", record.id.clone()),
+        ("name", record.name.clone()),
+        ("owner", record.owner_org.clone()),
+        ("status", status(&record).as_str().to_string()),
+        ("detail", entry.detail.clone()),
+    ];
+    state.put(record_key(&record.id), record.encode().to_vec());
+    event(NAME, kind, &attrs)
+}
+
+fn require_owner(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallError> {
+    if ctx.sender.device.is_some() || ctx.sender.org != record.owner_org {
+        return reject(format!(
+            "only the owner organisation {} may do this",
+            record.owner_org
+        ));
+    }
+    Ok(())
+}
+
+fn require_status(record: &DeviceRecord, allowed: &[DeviceStatus]) -> Result<(), CallError> {
+    let s = status(record);
+    if !allowed.contains(&s) {
+        return reject(format!("device {} is {}", record.id, s.as_str()));
+    }
+    Ok(())
+}
+
+fn require_self(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallError> {
+    if ctx.sender.cert_hash != record.cert_hash {
+        return reject("only the device itself, with its current key, may do this");
+    }
+    Ok(())
+}
+
+/// Checks made before any call signed by a device: it may only call
+/// [`DEVICE_METHODS`], with its current registered key, while active.
+pub async fn authorize_device_sender<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<(), CallError> {
+    let Some(device) = &ctx.sender.device else {
+        return Ok(());
+    };
+    if call.module != NAME || !DEVICE_METHODS.contains(&call.method.as_str()) {
+        return reject(format!(
+            "a device may only call device.{{{}}}",
+            DEVICE_METHODS.join(", ")
+        ));
+    }
+    let Some(current) = state.get(&cert_key(&ctx.sender.cert_hash)).await? else {
+        return reject(format!(
+            "device {} is not registered with this key",
+            device.id
+        ));
+    };
+    if current != device.id.as_bytes() {
+        return reject("certificate is registered to another device");
+    }
+    let record = load(state, &device.id).await?;
+    require_status(&record, &[DeviceStatus::Active])
+}
+
+pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    let args = |e: String| CallError::Rejected(e);
+    let h = ctx.block.height;
+    let ev = match call.method.as_str() {
+        "register" => {
+            if ctx.sender.device.is_some() {
+                return reject("a device cannot register devices");
+            }
+            let a: RegisterArg = decode(&call.args).map_err(args)?;
+            check_metadata(&a.metadata).map_err(args)?;
+            check_name(&a.name, 2).map_err(args)?;
+            let subject = ctx
+                .trust
+                .identify(&a.certificate)
+                .map_err(|e| CallError::Rejected(format!("device certificate refused: {e}")))?;
+            let Some(device) = subject.device.clone() else {
+                return reject("not a device certificate (OU=device with urn:ingot:device URI)");
+            };
+            let now = (ctx.block.timestamp_ms / 1000) as i64;
+            if now > subject.not_after || now < subject.not_before {
+                return reject("device certificate is not valid at this block's time");
+            }
+            if state
+                .exists(&super::identity::revoked_key(&subject.cert_hash))
+                .await?
+            {
+                return reject("device certificate is revoked");
+            }
+            if state.exists(&record_key(&device.id)).await? {
+                return reject(format!("device {} is already registered", device.id));
+            }
+            if let Some(taken) = state.get(&name_key(&a.name)).await? {
+                return reject(format!(
+                    "name {} is taken by {}",
+                    a.name,
+                    String::from_utf8_lossy(&taken)
+                ));
+            }
+            match namespace_holder(ctx, state, &a.name).await? {
+                Some(org) if org == ctx.sender.org => {}
+                holder => {
+                    return reject(format!(
+                        "namespace of {} is not held by {} (held by {})",
+                        a.name,
+                        ctx.sender.org,
+                        holder.as_deref().unwrap_or("nobody")
+                    ))
+                }
+            }
+            state.put(name_key(&a.name), device.id.clone().into_bytes());
+            state.put(cert_key(&subject.cert_hash), device.id.clone().into_bytes());
+            let record = DeviceRecord {
+                id: device.id.clone(),
+                model: device.model.clone(),
+                issuer_org: subject.org.clone(),
+                certificate: a.certificate.clone(),
+                cert_hash: subject.cert_hash,
+                name: a.name.clone(),
+                owner_org: ctx.sender.org.clone(),
+                owner_member: ctx.sender.cert_hash,
+                status: DeviceStatus::Registered as u8,
+                metadata: a.metadata.clone(),
+                firmware_version: String::new(),
+                firmware_hash: None,
+                registered_height: h,
+                history_len: 0,
+                offer: None,
+            };
+            append(
+                ctx,
+                state,
+                record,
+                "registered",
+                json!({"name": a.name, "model": device.model, "issuer": subject.org}),
+            )
+        }
+        "activate" | "reactivate" => {
+            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            let from = if call.method == "activate" {
+                DeviceStatus::Registered
+            } else {
+                DeviceStatus::Suspended
+            };
+            require_status(&r, &[from])?;
+            r.status = DeviceStatus::Active as u8;
+            let kind = if call.method == "activate" {
+                "activated"
+            } else {
+                "reactivated"
+            };
+            append(ctx, state, r, kind, json!({}))
+        }
+        "suspend" | "decommission" => {
+            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            let (allowed, to, kind): (&[DeviceStatus], _, _) = if call.method == "suspend" {
+                (
+                    &[DeviceStatus::Active],
+                    DeviceStatus::Suspended,
+                    "suspended",
+                )
+            } else {
+                (
+                    &[
+                        DeviceStatus::Registered,
+                        DeviceStatus::Active,
+                        DeviceStatus::Suspended,
+                    ],
+                    DeviceStatus::Decommissioned,
+                    "decommissioned",
+                )
+            };
+            require_status(&r, allowed)?;
+            r.status = to as u8;
+            r.offer = None;
+            append(ctx, state, r, kind, json!({"reason": a.text}))
+        }
+        "record_maintenance" | "update_metadata" => {
+            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            require_status(
+                &r,
+                &[
+                    DeviceStatus::Registered,
+                    DeviceStatus::Active,
+                    DeviceStatus::Suspended,
+                ],
+            )?;
+            if call.method == "update_metadata" {
+                check_metadata(&a.text).map_err(args)?;
+                r.metadata = a.text.clone();
+                append(
+                    ctx,
+                    state,
+                    r,
+                    "metadata_updated",
+                    json!({"metadata": a.text}),
+                )
+            } else {
+                append(
+                    ctx,
+                    state,
+                    r,
+                    "maintenance_recorded",
+                    json!({"note": a.text}),
+                )
+            }
+        }
+        "report_state" | "request_maintenance" => {
+            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let r = load(state, &a.device_id).await?;
+            require_self(ctx, &r)?;
+            require_status(&r, &[DeviceStatus::Active])?;
+            if call.method == "report_state" {
+                append(ctx, state, r, "state_reported", json!({"state": a.text}))
+            } else {
+                append(
+                    ctx,
+                    state,
+                    r,
+                    "maintenance_requested",
+                    json!({"reason": a.text}),
+                )
+            }
+        }
+        "offer_transfer" => {
+            let a: OfferArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            require_status(
+                &r,
+                &[
+                    DeviceStatus::Registered,
+                    DeviceStatus::Active,
+                    DeviceStatus::Suspended,
+                ],
+            )?;
+            if ctx.trust.ca(&a.to_org).is_none() {
+                return reject(format!("unknown organisation {}", a.to_org));
+            }
+            if a.to_org == r.owner_org {
+                return reject("the device already belongs to that organisation");
+            }
+            if a.expires_height <= h || a.expires_height > h + MAX_OFFER_BLOCKS {
+                return reject(format!(
+                    "offer must expire after this block and within {MAX_OFFER_BLOCKS} blocks"
+                ));
+            }
+            r.offer = Some(Offer {
+                to_org: a.to_org.clone(),
+                expires_height: a.expires_height,
+            });
+            append(
+                ctx,
+                state,
+                r,
+                "transfer_offered",
+                json!({"to": a.to_org, "expires_height": a.expires_height}),
+            )
+        }
+        "withdraw_offer" => {
+            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            let Some(offer) = r.offer.take() else {
+                return reject("no open transfer offer");
+            };
+            append(
+                ctx,
+                state,
+                r,
+                "transfer_withdrawn",
+                json!({"to": offer.to_org}),
+            )
+        }
+        "accept_transfer" => {
+            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            if ctx.sender.device.is_some() {
+                return reject("a device cannot accept transfers");
+            }
+            let offer = match &r.offer {
+                None => return reject("no open transfer offer"),
+                Some(o) if o.to_org != ctx.sender.org => {
+                    return reject(format!(
+                        "the offer is made to {}, not {}",
+                        o.to_org, ctx.sender.org
+                    ))
+                }
+                Some(o) if h > o.expires_height => {
+                    return reject(format!("the offer expired at height {}", o.expires_height))
+                }
+                Some(o) => o.clone(),
+            };
+            let from = std::mem::replace(&mut r.owner_org, offer.to_org.clone());
+            r.owner_member = ctx.sender.cert_hash;
+            r.offer = None;
+            append(
+                ctx,
+                state,
+                r,
+                "ownership_transferred",
+                json!({"from": from, "to": offer.to_org}),
+            )
+        }
+        "update_firmware" => {
+            let a: FirmwareArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            if ctx.sender.device.is_some() || ctx.sender.org != r.issuer_org {
+                return reject(format!(
+                    "only the manufacturer {} may publish firmware for this device",
+                    r.issuer_org
+                ));
+            }
+            if a.version.is_empty() {
+                return reject("empty firmware version");
+            }
+            require_status(
+                &r,
+                &[
+                    DeviceStatus::Registered,
+                    DeviceStatus::Active,
+                    DeviceStatus::Suspended,
+                ],
+            )?;
+            r.firmware_version = a.version.clone();
+            r.firmware_hash = Some(a.image_hash);
+            append(
+                ctx,
+                state,
+                r,
+                "firmware_updated",
+                json!({"version": a.version, "image_hash": hex::encode(a.image_hash)}),
+            )
+        }
+        "rotate_key" => {
+            let a: RotateArg = decode(&call.args).map_err(args)?;
+            let mut r = load(state, &a.device_id).await?;
+            let by_device = ctx.sender.cert_hash == r.cert_hash;
+            let by_issuer = ctx.sender.device.is_none()
+                && ctx.sender.role == "admin"
+                && ctx.sender.org == r.issuer_org;
+            if !by_device && !by_issuer {
+                return reject("a key is rotated by the device's current key or by an admin of its issuing organisation");
+            }
+            require_status(
+                &r,
+                &[
+                    DeviceStatus::Registered,
+                    DeviceStatus::Active,
+                    DeviceStatus::Suspended,
+                ],
+            )?;
+            let subject = ctx
+                .trust
+                .identify(&a.certificate)
+                .map_err(|e| CallError::Rejected(format!("new certificate refused: {e}")))?;
+            if subject.device.as_ref().map(|d| d.id.as_str()) != Some(r.id.as_str()) {
+                return reject("the new certificate names another device");
+            }
+            if subject.cert_hash == r.cert_hash {
+                return reject("the new certificate is the current one");
+            }
+            if state
+                .exists(&super::identity::revoked_key(&subject.cert_hash))
+                .await?
+                || state.exists(&cert_key(&subject.cert_hash)).await?
+            {
+                return reject("the new certificate is revoked or already used");
+            }
+            state.delete(cert_key(&r.cert_hash));
+            state.put(cert_key(&subject.cert_hash), r.id.clone().into_bytes());
+            let old = std::mem::replace(&mut r.cert_hash, subject.cert_hash);
+            r.certificate = a.certificate.clone();
+            append(
+                ctx,
+                state,
+                r,
+                "key_rotated",
+                json!({"old_certificate": hex::encode(old), "new_certificate": hex::encode(subject.cert_hash), "by": if by_device { "device" } else { "issuer" }}),
+            )
+        }
+        "delegate_namespace" => {
+            let a: DelegateArg = decode(&call.args).map_err(args)?;
+            check_name(&a.namespace, 2).map_err(args)?;
+            if ctx.sender.role != "admin" || ctx.sender.device.is_some() {
+                return reject("only an organisation admin may delegate namespaces");
+            }
+            if ctx.trust.ca(&a.to_org).is_none() {
+                return reject(format!("unknown organisation {}", a.to_org));
+            }
+            match namespace_holder(ctx, state, &a.namespace).await? {
+                Some(org) if org == ctx.sender.org => {}
+                _ => {
+                    return reject(format!(
+                        "namespace {} is not held by {}",
+                        a.namespace, ctx.sender.org
+                    ))
+                }
+            }
+            state.put(namespace_key(&a.namespace), a.to_org.clone().into_bytes());
+            event(
+                NAME,
+                "namespace_delegated",
+                &[
+                    ("namespace", a.namespace),
+                    ("from", ctx.sender.org.clone()),
+                    ("to", a.to_org),
+                ],
+            )
+        }
+        other => return reject(format!("unknown method device.{other}")),
+    };
+    Ok(vec![ev])
+}
+
+fn check_metadata(m: &str) -> Result<(), String> {
+    if m.is_empty() {
+        return Ok(());
+    }
+    match serde_json::from_str::<Value>(m) {
+        Ok(Value::Object(_)) => Ok(()),
+        _ => Err("metadata must be a JSON object".into()),
+    }
+}
+
+fn text(v: &Value, field: &str) -> Result<String, String> {
+    match v.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Null) | None => Err(format!("missing string field `{field}`")),
+        Some(other) => Ok(other.to_string()),
+    }
+}
+
+fn optional_text(v: &Value, field: &str) -> String {
+    match v.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn certificate(v: &Value) -> Result<Bytes, String> {
+    let pem = text(v, "certificate_pem")?;
+    let info = ingot_crypto::CertInfo::from_pem(&pem).map_err(|e| e.to_string())?;
+    Ok(Bytes::from(info.der))
+}
+
+/// Canonical arguments from JSON (API and CLI).
+pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
+    let id = || text(v, "device_id");
+    Ok(match method {
+        "register" => RegisterArg {
+            certificate: certificate(v)?,
+            name: text(v, "name")?,
+            metadata: optional_text(v, "metadata"),
+        }
+        .encode(),
+        "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
+            DeviceArg { device_id: id()? }.encode()
+        }
+        "suspend"
+        | "decommission"
+        | "record_maintenance"
+        | "update_metadata"
+        | "report_state"
+        | "request_maintenance" => {
+            let field = match method {
+                "suspend" | "decommission" => "reason",
+                "record_maintenance" => "note",
+                "update_metadata" => "metadata",
+                "report_state" => "state",
+                _ => "reason",
+            };
+            DeviceTextArg {
+                device_id: id()?,
+                text: optional_text(v, field),
+            }
+            .encode()
+        }
+        "offer_transfer" => OfferArg {
+            device_id: id()?,
+            to_org: text(v, "to_org")?,
+            expires_height: v
+                .get("expires_height")
+                .and_then(Value::as_u64)
+                .ok_or("missing integer field `expires_height`")?,
+        }
+        .encode(),
+        "update_firmware" => {
+            let hash =
+                hex::decode(text(v, "image_hash")?).map_err(|e| format!("`image_hash`: {e}"))?;
+            FirmwareArg {
+                device_id: id()?,
+                version: text(v, "version")?,
+                image_hash: hash
+                    .try_into()
+                    .map_err(|_| "`image_hash` must be 32 bytes")?,
+            }
+            .encode()
+        }
+        "rotate_key" => RotateArg {
+            device_id: id()?,
+            certificate: certificate(v)?,
+        }
+        .encode(),
+        "delegate_namespace" => DelegateArg {
+            namespace: text(v, "namespace")?,
+            to_org: text(v, "to_org")?,
+        }
+        .encode(),
+        _ => return Err(format!("unknown call device.{method}")),
+    })
+}
+
+/// JSON form of canonical arguments.
+pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
+    Ok(match method {
+        "register" => {
+            let a: RegisterArg = decode(args)?;
+            json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate)), "name": a.name, "metadata": a.metadata})
+        }
+        "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
+            json!({"device_id": decode::<DeviceArg>(args)?.device_id})
+        }
+        "suspend"
+        | "decommission"
+        | "record_maintenance"
+        | "update_metadata"
+        | "report_state"
+        | "request_maintenance" => {
+            let a: DeviceTextArg = decode(args)?;
+            json!({"device_id": a.device_id, "text": a.text})
+        }
+        "offer_transfer" => {
+            let a: OfferArg = decode(args)?;
+            json!({"device_id": a.device_id, "to_org": a.to_org, "expires_height": a.expires_height})
+        }
+        "update_firmware" => {
+            let a: FirmwareArg = decode(args)?;
+            json!({"device_id": a.device_id, "version": a.version, "image_hash": hex::encode(a.image_hash)})
+        }
+        "rotate_key" => {
+            let a: RotateArg = decode(args)?;
+            json!({"device_id": a.device_id, "certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate))})
+        }
+        "delegate_namespace" => {
+            let a: DelegateArg = decode(args)?;
+            json!({"namespace": a.namespace, "to_org": a.to_org})
+        }
+        _ => return Err(String::new()),
+    })
+}
+
+impl DeviceRecord {
+    /// What anyone may see.
+    pub fn public_json(&self) -> Value {
+        json!({
+            "device_id": self.id,
+            "name": self.name,
+            "model": self.model,
+            "status": status(self).as_str(),
+        })
+    }
+
+    /// What the owner and the regulator see.
+    pub fn full_json(&self) -> Value {
+        let mut v = self.public_json();
+        let public_key = ingot_crypto::CertInfo::from_der(&self.certificate)
+            .ok()
+            .and_then(|c| c.public_key().ok())
+            .and_then(|k| k.raw_bytes().ok())
+            .map(hex::encode);
+        let extra = json!({
+            "issuer_org": self.issuer_org,
+            "owner_org": self.owner_org,
+            "owner_member": hex::encode(self.owner_member),
+            "certificate_hash": hex::encode(self.cert_hash),
+            "public_key": public_key,
+            "metadata": serde_json::from_str::<Value>(&self.metadata).unwrap_or(Value::Null),
+            "firmware_version": self.firmware_version,
+            "firmware_hash": self.firmware_hash.map(hex::encode),
+            "registered_height": self.registered_height,
+            "history_len": self.history_len,
+            "offer": self.offer.as_ref().map(|o| json!({"to_org": o.to_org, "expires_height": o.expires_height})),
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+            a.extend(b);
+        }
+        v
+    }
+}
+
+impl HistoryEntry {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "kind": self.kind,
+            "height": self.height,
+            "timestamp_ms": self.timestamp_ms,
+            "tx_hash": hex::encode(self.tx_hash),
+            "actor": hex::encode(self.actor),
+            "actor_org": self.actor_org,
+            "detail": serde_json::from_str::<Value>(&self.detail).unwrap_or(Value::Null),
+        })
+    }
+}

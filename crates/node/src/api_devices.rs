@@ -1,0 +1,213 @@
+//! Device registry reads: resolve by id, name or certificate, and a device's
+//! history. Visibility (white paper 三.3): the owner organisation and
+//! regulators see everything; everyone else — anonymous or another
+//! organisation — sees only the public part (id, name, model, status), and
+//! no history. Callers identify themselves with a signed request (see
+//! [`crate::api::authenticate_caller`]).
+
+use crate::api::{authenticate_caller, bad, internal, not_found, ApiError, ApiState, St};
+use axum::{
+    extract::{Path, Query},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    routing::get,
+    Json, Router,
+};
+use commonware_codec::Decode;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_crypto::Identity;
+use ingot_execution::modules::device::{
+    cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_ID_LEN,
+    MAX_NAME_LEN,
+};
+use ingot_types::OrgKind;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Most history entries per page.
+pub const MAX_HISTORY_PAGE: u64 = 500;
+
+pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+    Router::new()
+        .route("/v1/devices/by-name/{*name}", get(by_name::<E>))
+        .route("/v1/devices/by-cert/{hash}", get(by_cert::<E>))
+        .route("/v1/devices/{id}/history", get(history::<E>))
+        .route("/v1/devices/{id}", get(by_id::<E>))
+}
+
+/// Who is asking, from the request's signature headers (anonymous if none).
+fn caller<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Identity>>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    authenticate_caller(&s.shared.trust, method, uri.path(), headers, now)
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))
+}
+
+/// Whether `who` may see all of `record`: its owner organisation or a regulator.
+pub fn sees_everything<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    who: Option<&Identity>,
+    owner_org: &str,
+) -> bool {
+    let Some(who) = who else { return false };
+    who.device.is_none()
+        && (who.org == owner_org
+            || s.shared
+                .genesis
+                .organisations
+                .iter()
+                .any(|o| o.name == who.org && o.kind == OrgKind::Regulator))
+}
+
+async fn get_raw<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, ApiError> {
+    s.shared.state.read().await.get(key).await.map_err(internal)
+}
+
+async fn load<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    id: &str,
+) -> Result<DeviceRecord, ApiError> {
+    if id.len() > MAX_ID_LEN {
+        return Err(bad("device id too long"));
+    }
+    let raw = get_raw(s, &record_key(id))
+        .await?
+        .ok_or_else(|| not_found(format!("unknown device {id}")))?;
+    DeviceRecord::decode_cfg(raw, &()).map_err(internal)
+}
+
+async fn view<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    who: Option<&Identity>,
+    record: DeviceRecord,
+) -> Result<Json<Value>, ApiError> {
+    let mut v = if sees_everything(s, who, &record.owner_org) {
+        let mut v = record.full_json();
+        let revoked = get_raw(
+            s,
+            &ingot_execution::modules::identity::revoked_key(&record.cert_hash),
+        )
+        .await?
+        .is_some();
+        v["certificate_revoked"] = json!(revoked);
+        v["visibility"] = json!("full");
+        v
+    } else {
+        let mut v = record.public_json();
+        v["visibility"] = json!("public");
+        v
+    };
+    v["height"] = json!(s.shared.executed_height());
+    Ok(Json(v))
+}
+
+async fn by_id<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller(&s, &method, &uri, &headers)?;
+    let record = load(&s, &id).await?;
+    view(&s, who.as_deref(), record).await
+}
+
+async fn by_name<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(bad("name too long"));
+    }
+    let who = caller(&s, &method, &uri, &headers)?;
+    let id = get_raw(&s, &name_key(&name))
+        .await?
+        .ok_or_else(|| not_found(format!("no device named {name}")))?;
+    let record = load(&s, &String::from_utf8_lossy(&id)).await?;
+    view(&s, who.as_deref(), record).await
+}
+
+async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(hash): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let hash: [u8; 32] = hex::decode(&hash)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad("certificate hash must be 64 hex characters"))?;
+    let who = caller(&s, &method, &uri, &headers)?;
+    let id = get_raw(&s, &cert_key(&hash))
+        .await?
+        .ok_or_else(|| not_found("no device holds this certificate as its current key"))?;
+    let record = load(&s, &String::from_utf8_lossy(&id)).await?;
+    view(&s, who.as_deref(), record).await
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    from: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+fn default_limit() -> u64 {
+    100
+}
+
+async fn history<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller(&s, &method, &uri, &headers)?;
+    let record = load(&s, &id).await?;
+    if !sees_everything(&s, who.as_deref(), &record.owner_org) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "a device's history is visible to its owner and to regulators only".into(),
+        ));
+    }
+    let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
+    let end = record.history_len.min(page.from.saturating_add(limit));
+    let mut entries = Vec::new();
+    let state = s.shared.state.read().await;
+    for seq in page.from..end {
+        let raw = state
+            .get(&history_key(&record.id, seq))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("history entry {seq} missing")))?;
+        entries.push(
+            HistoryEntry::decode_cfg(raw, &())
+                .map_err(internal)?
+                .to_json(),
+        );
+    }
+    Ok(Json(json!({
+        "device_id": record.id,
+        "total": record.history_len,
+        "from": page.from,
+        "entries": entries,
+        "next": (end < record.history_len).then_some(end),
+    })))
+}
