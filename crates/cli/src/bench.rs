@@ -1,16 +1,26 @@
-//! `ingot bench`: load a running network with notary writes from many
-//! senders and measure finalized throughput and submit→final latency.
+//! `ingot bench`: load a running network and measure finalized throughput
+//! and submit→final latency.
+//!
+//! Workloads:
+//! - `notary` (default): notary writes from many distinct senders.
+//! - `devices`: register `--txs` devices (each its own device certificate from
+//!   the manufacturer CA, under `manufacturer/bench-<run>/...`), then measure
+//!   name resolution latency over HTTP with that many devices on chain, then
+//!   activate a sample, grant one group policy, and measure access requests.
 //!
 //! Latency is measured end to end: from just before a transaction is POSTed to
 //! when a poller first sees it in a finalized block (the poller fetches new
 //! blocks every 20 ms, so figures carry up to that much observation delay).
+//! Transactions are signed in waves so none outlives its validity window.
 
 use crate::client::{self, Sender};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use commonware_codec::Encode;
-use ingot_crypto::{issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme};
-use ingot_types::Call;
-use serde_json::json;
+use ingot_crypto::{
+    device_uri, issue_end_entity, model_uri, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
+};
+use ingot_types::{Call, Digest};
+use serde_json::{json, Value};
 use std::{
     collections::HashMap,
     path::PathBuf,
@@ -18,7 +28,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[derive(Args)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    Notary,
+    Devices,
+}
+
+#[derive(Args, Clone)]
 pub struct BenchArgs {
     /// Data directory of an `ingot up` consortium (its manufacturer CA signs the senders).
     #[arg(long, default_value = ".ingot")]
@@ -26,6 +42,9 @@ pub struct BenchArgs {
     /// Node API URLs to spread submissions over.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
     pub nodes: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Workload::Notary)]
+    pub workload: Workload,
+    /// Transactions (notary) or devices to register (devices).
     #[arg(long, default_value_t = 10_000)]
     pub txs: usize,
     /// Distinct senders (each its own key and certificate).
@@ -42,6 +61,10 @@ pub struct BenchArgs {
     /// it measures the queue the benchmark itself builds up.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Transactions signed per wave (each wave must finalize within the
+    /// validity window of 1,000 blocks).
+    #[arg(long, default_value_t = 50_000)]
+    pub wave: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -51,63 +74,136 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
+/// Throughput and latency of one driven phase.
+#[derive(Default)]
+struct Measured {
+    submitted: usize,
+    rejected: usize,
+    finalized: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+}
+
+impl Measured {
+    fn absorb(&mut self, other: Measured) {
+        self.submitted += other.submitted;
+        self.rejected += other.rejected;
+        self.finalized += other.finalized;
+        self.seconds += other.seconds;
+        self.latencies_ms.extend(other.latencies_ms);
+    }
+
+    fn report(&mut self) -> Value {
+        self.latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let l = &self.latencies_ms;
+        json!({
+            "submitted": self.submitted,
+            "rejected": self.rejected,
+            "finalized": self.finalized,
+            "seconds": self.seconds,
+            "finalized_tx_per_s": self.finalized as f64 / self.seconds.max(1e-9),
+            "latency_ms": {"p50": percentile(l, 0.50), "p95": percentile(l, 0.95), "p99": percentile(l, 0.99), "max": l.last().copied().unwrap_or(0.0)},
+        })
+    }
+}
+
+/// A pre-signed transaction: (hash hex, canonical encoding hex).
+type Signed = (String, String);
+
+fn sign(
+    sender: &Sender,
+    chain: Digest,
+    valid_until: u64,
+    salt: u64,
+    module: &str,
+    method: &str,
+    args: Value,
+) -> anyhow::Result<Signed> {
+    let args =
+        ingot_execution::args::from_json(module, method, &args).map_err(anyhow::Error::msg)?;
+    sign_raw(sender, chain, valid_until, salt, module, method, args)
+}
+
+/// [`sign`] with canonical arguments already encoded.
+fn sign_raw(
+    sender: &Sender,
+    chain: Digest,
+    valid_until: u64,
+    salt: u64,
+    module: &str,
+    method: &str,
+    args: bytes::Bytes,
+) -> anyhow::Result<Signed> {
+    let tx = sender.sign(
+        chain,
+        valid_until,
+        salt,
+        Call {
+            module: module.into(),
+            method: method.into(),
+            args,
+        },
+    )?;
+    Ok((
+        ingot_types::hex_digest(&tx.hash()),
+        hex::encode(tx.encode()),
+    ))
+}
+
+/// Issue `n` certificates from the manufacturer CA, on all cores.
+fn issue_many(
+    a: &BenchArgs,
+    n: usize,
+    spec: impl Fn(usize) -> CertSpec + Sync,
+) -> anyhow::Result<Vec<Sender>> {
     let ca_dir = a.data.join("orgs/manufacturer");
     let ca_key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(ca_dir.join("ca.key"))?)?;
     let ca_pem = std::fs::read_to_string(ca_dir.join("ca.pem"))?;
-    let now = unix_now();
-    eprintln!("issuing {} sender certificates...", a.senders);
-    let senders: Vec<Sender> = (0..a.senders)
-        .map(|i| {
-            let key = PrivateKey::generate(Scheme::Ed25519)?;
-            let pem = issue_end_entity(
-                &ca_key,
-                &ca_pem,
-                &key.public_key(),
-                &CertSpec {
-                    common_name: format!("bench-{i}"),
-                    organization: "manufacturer".into(),
-                    san_uris: vec![],
-                    not_before: now - 3600,
-                    not_after: now + 86_400,
-                    role: Role::Member,
-                },
-            )?;
-            Ok(Sender {
-                key,
-                cert_der: CertInfo::from_pem(&pem)?.der,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = n.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let (ca_key, ca_pem, spec) = (&ca_key, &ca_pem, &spec);
+                scope.spawn(move || -> anyhow::Result<Vec<Sender>> {
+                    (start..(start + per).min(n))
+                        .map(|i| {
+                            let key = PrivateKey::generate(Scheme::Ed25519)?;
+                            let pem =
+                                issue_end_entity(ca_key, ca_pem, &key.public_key(), &spec(i))?;
+                            Ok(Sender {
+                                key,
+                                cert_der: CertInfo::from_pem(&pem)?.der,
+                            })
+                        })
+                        .collect()
+                })
             })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let (chain, height) = client::chain_info(&a.nodes[0])?;
-    let run_id: u64 = rand::random();
-    eprintln!("signing {} transactions...", a.txs);
-    let txs: Vec<(String, String)> = (0..a.txs)
-        .map(|i| {
-            let doc = ingot_types::sha256(&[&run_id.to_be_bytes(), &(i as u64).to_be_bytes()]);
-            let args = ingot_execution::args::from_json(
-                "notary",
-                "record",
-                &json!({"document_hash": ingot_types::hex_digest(&doc), "metadata": "bench"}),
-            )
-            .map_err(anyhow::Error::msg)?;
-            let tx = senders[i % senders.len()].sign(
-                chain,
-                height + ingot_types::limits::MAX_VALIDITY_BLOCKS,
-                i as u64,
-                Call {
-                    module: "notary".into(),
-                    method: "record".into(),
-                    args,
-                },
-            )?;
-            Ok((
-                ingot_types::hex_digest(&tx.hash()),
-                hex::encode(tx.encode()),
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for h in handles {
+            out.extend(h.join().expect("issuing thread")?);
+        }
+        Ok(out)
+    })
+}
 
+fn member_spec(i: usize) -> CertSpec {
+    let now = unix_now();
+    CertSpec {
+        common_name: format!("bench-{i}"),
+        organization: "manufacturer".into(),
+        san_uris: vec![],
+        not_before: now - 3600,
+        not_after: now + 86_400,
+        role: Role::Member,
+    }
+}
+
+/// Submit `txs` (spread over nodes and submitters, paced by `--rate`) and
+/// wait until all accepted ones are seen in finalized blocks.
+fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
     let seen: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -139,9 +235,10 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         })
     };
 
+    let total = txs.len();
     let begin = Instant::now();
-    let chunks: Vec<Vec<(String, String)>> = txs
-        .chunks(txs.len().div_ceil(a.concurrency))
+    let chunks: Vec<Vec<Signed>> = txs
+        .chunks(total.div_ceil(a.concurrency).max(1))
         .map(|c| c.to_vec())
         .collect();
     let mut workers = Vec::new();
@@ -185,9 +282,8 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.join();
     }
-    let submit_secs = begin.elapsed().as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let accepted = a.txs - rejected.load(std::sync::atomic::Ordering::SeqCst);
+    let accepted = total - rejected.load(std::sync::atomic::Ordering::SeqCst);
     while seen.lock().unwrap().len() < accepted && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -196,7 +292,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
 
     let submitted = submitted.lock().unwrap();
     let seen = seen.lock().unwrap();
-    let mut latencies: Vec<f64> = seen
+    let latencies_ms: Vec<f64> = seen
         .iter()
         .filter_map(|(h, t)| {
             submitted
@@ -204,37 +300,244 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 .map(|s| t.duration_since(*s).as_secs_f64() * 1000.0)
         })
         .collect();
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let last = seen.values().max().copied().unwrap_or(begin);
-    let secs = last.duration_since(begin).as_secs_f64().max(1e-9);
-    let report = json!({
-        "workload": "notary writes, distinct senders",
-        "setup": {"nodes": a.nodes, "validators": client::get(&format!("{}/v1/status", a.nodes[0]))?["validators"].as_array().map(|v| v.len()), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "senders": a.senders, "concurrency": a.concurrency, "batch": a.batch, "offered_tx_per_s": a.rate},
-        "submitted": a.txs,
-        "rejected": a.txs - accepted,
-        "finalized": seen.len(),
-        "submit_seconds": submit_secs,
-        "finalized_tx_per_s": seen.len() as f64 / secs,
-        "latency_ms": {"p50": percentile(&latencies, 0.50), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99), "max": latencies.last().copied().unwrap_or(0.0)},
-    });
+    Ok(Measured {
+        submitted: total,
+        rejected: total - accepted,
+        finalized: latencies_ms.len(),
+        seconds: last.duration_since(begin).as_secs_f64(),
+        latencies_ms,
+    })
+}
+
+/// Sign and drive `n` transactions in waves; `make(i, sender, chain, valid_until)` signs number `i`.
+fn drive_waves(
+    a: &BenchArgs,
+    senders: &[Sender],
+    n: usize,
+    make: impl Fn(usize, &Sender, Digest, u64) -> anyhow::Result<Signed> + Sync,
+) -> anyhow::Result<Measured> {
+    let mut total = Measured::default();
+    let mut start = 0;
+    while start < n {
+        let end = (start + a.wave.max(1)).min(n);
+        let (chain, height) = client::chain_info(&a.nodes[0])?;
+        let valid_until = height + ingot_types::limits::MAX_VALIDITY_BLOCKS;
+        eprintln!("signing transactions {start}..{end}...");
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = (end - start).div_ceil(threads).max(1);
+        let txs: Vec<Signed> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (start..end)
+                .step_by(per)
+                .map(|s| {
+                    let make = &make;
+                    scope.spawn(move || -> anyhow::Result<Vec<Signed>> {
+                        (s..(s + per).min(end))
+                            .map(|i| make(i, &senders[i % senders.len()], chain, valid_until))
+                            .collect()
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(end - start);
+            for h in handles {
+                out.extend(h.join().expect("signing thread")?);
+            }
+            anyhow::Ok(out)
+        })?;
+        total.absorb(drive(a, txs)?);
+        start = end;
+    }
+    Ok(total)
+}
+
+fn setup(a: &BenchArgs, cores: usize) -> anyhow::Result<Value> {
+    let status = client::get(&format!("{}/v1/status", a.nodes[0]))?;
+    Ok(json!({
+        "nodes": a.nodes,
+        "validators": status["validators"].as_array().map(|v| v.len()),
+        "cores": cores,
+        "senders": a.senders,
+        "concurrency": a.concurrency,
+        "batch": a.batch,
+        "offered_tx_per_s": a.rate,
+        "wave": a.wave,
+    }))
+}
+
+fn row(name: &str, m: &Value) -> String {
+    format!(
+        "| {name} | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        m["finalized"],
+        m["submitted"],
+        m["finalized_tx_per_s"].as_f64().unwrap_or(0.0),
+        m["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+        m["latency_ms"]["p95"].as_f64().unwrap_or(0.0),
+        m["latency_ms"]["p99"].as_f64().unwrap_or(0.0)
+    )
+}
+
+pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!("issuing {} sender certificates...", a.senders);
+    let senders = issue_many(&a, a.senders, member_spec)?;
+    let run_id: u64 = rand::random();
+    let mut report =
+        json!({"workload": format!("{:?}", a.workload).to_lowercase(), "setup": setup(&a, cores)?});
+    let mut rows = Vec::new();
+    match a.workload {
+        Workload::Notary => {
+            let mut m = drive_waves(&a, &senders, a.txs, |i, s, chain, valid_until| {
+                let doc = ingot_types::sha256(&[&run_id.to_be_bytes(), &(i as u64).to_be_bytes()]);
+                sign(
+                    s,
+                    chain,
+                    valid_until,
+                    i as u64,
+                    "notary",
+                    "record",
+                    json!({"document_hash": ingot_types::hex_digest(&doc), "metadata": "bench"}),
+                )
+            })?;
+            let m = m.report();
+            rows.push(row("notary writes", &m));
+            report["notary"] = m;
+        }
+        Workload::Devices => devices(&a, &senders, run_id, &mut report, &mut rows)?,
+    }
     if json_out {
         println!("{report}");
     } else {
-        println!(
-            "| workload | validators | senders | txs finalized | tx/s | p50 ms | p95 ms | p99 ms |"
-        );
-        println!("|---|---|---|---|---|---|---|---|");
-        println!(
-            "| notary | {} | {} | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} |",
-            report["setup"]["validators"],
-            a.senders,
-            seen.len(),
-            a.txs,
-            report["finalized_tx_per_s"].as_f64().unwrap_or(0.0),
-            report["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
-            report["latency_ms"]["p95"].as_f64().unwrap_or(0.0),
-            report["latency_ms"]["p99"].as_f64().unwrap_or(0.0)
+        println!("setup: {}", report["setup"]);
+        println!("| phase | finalized/submitted | tx/s | p50 ms | p95 ms | p99 ms |");
+        println!("|---|---|---|---|---|---|");
+        for r in &rows {
+            println!("{r}");
+        }
+        if let Some(r) = report.get("resolution") {
+            println!("name resolution over HTTP: {r}");
+        }
+    }
+    Ok(())
+}
+
+/// Device names of a run: `manufacturer/bench-<run>/<group>/dev-<i>`, 1,000 per group.
+fn device_name(run: u64, i: usize) -> String {
+    format!("manufacturer/bench-{run:x}/g{}/dev-{i}", i / 1000)
+}
+
+fn devices(
+    a: &BenchArgs,
+    senders: &[Sender],
+    run: u64,
+    report: &mut Value,
+    rows: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let n = a.txs;
+    let mut registered = Measured::default();
+    // Device certificates are issued wave by wave so memory stays bounded.
+    let mut start = 0;
+    while start < n {
+        let end = (start + a.wave.max(1)).min(n);
+        eprintln!("issuing device certificates {start}..{end}...");
+        let devices = issue_many(a, end - start, |j| {
+            let now = unix_now();
+            let serial = format!("b{run:x}-{}", start + j);
+            CertSpec {
+                common_name: serial.clone(),
+                organization: "manufacturer".into(),
+                san_uris: vec![device_uri("manufacturer", &serial), model_uri("BENCH-1")],
+                not_before: now - 3600,
+                not_after: now + 86_400,
+                role: Role::Device,
+            }
+        })?;
+        let wave = BenchArgs {
+            wave: usize::MAX,
+            ..a.clone()
+        };
+        registered.absorb(drive_waves(&wave, senders, end - start, |j, s, chain, valid_until| {
+            let i = start + j;
+            let args = ingot_execution::modules::device::RegisterArg {
+                certificate: devices[j].cert_der.clone().into(),
+                name: device_name(run, i),
+                metadata: json!({"address": format!("10.{}.{}.{}:502", i >> 16 & 255, i >> 8 & 255, i & 255)}).to_string(),
+            }
+            .encode();
+            sign_raw(s, chain, valid_until, (run << 24) ^ i as u64, "device", "register", args)
+        })?);
+        start = end;
+    }
+    let m = registered.report();
+    rows.push(row("device registrations", &m));
+    report["registration"] = m;
+
+    // Name resolution at the node, over keep-alive HTTP, random names.
+    let samples = 10_000.min(n.max(1));
+    let http = client::Http::default();
+    let mut lat = Vec::with_capacity(samples);
+    let mut rng_state = run;
+    for _ in 0..samples {
+        rng_state = rng_state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let i = (rng_state >> 33) as usize % n.max(1);
+        let t = Instant::now();
+        let v = http.get(&format!(
+            "{}/v1/devices/by-name/{}",
+            a.nodes[0],
+            device_name(run, i)
+        ))?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            v["name"] == device_name(run, i),
+            "resolved the wrong device: {v}"
         );
     }
+    lat.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    report["resolution"] = json!({"devices_on_chain": n, "samples": samples,
+        "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat.last()}});
+
+    // Access requests: activate a sample, grant one group policy, then request.
+    let sample = n.min(20_000);
+    let mut act = drive_waves(a, senders, sample, |i, s, chain, valid_until| {
+        sign(
+            s,
+            chain,
+            valid_until,
+            (run << 25) ^ i as u64,
+            "device",
+            "activate",
+            json!({"device_id": format!("manufacturer:b{run:x}-{i}")}),
+        )
+    })?;
+    let act = act.report();
+    rows.push(row("device activations", &act));
+    report["activation"] = act;
+    let grant = drive_waves(a, senders, 1, |_, s, chain, valid_until| {
+        sign(
+            s,
+            chain,
+            valid_until,
+            run << 26,
+            "access",
+            "set_policy",
+            json!({"target": format!("name:manufacturer/bench-{run:x}"), "accessor": "org:manufacturer", "operations": ["read"]}),
+        )
+    })?;
+    anyhow::ensure!(grant.finalized == 1, "policy was not finalized");
+    let mut req = drive_waves(a, senders, sample, |i, s, chain, valid_until| {
+        sign(
+            s,
+            chain,
+            valid_until,
+            (run << 27) ^ i as u64,
+            "access",
+            "request",
+            json!({"device_id": format!("manufacturer:b{run:x}-{i}"), "operation": "read"}),
+        )
+    })?;
+    let req = req.report();
+    rows.push(row("access requests", &req));
+    report["access_requests"] = req;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! and tampered proofs do not; client mistakes are 4xx JSON errors.
 
 use bytes::Bytes;
-use commonware_codec::Encode;
+use commonware_codec::{Decode, Encode};
 use ingot_crypto::{
     issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
 };
@@ -436,6 +436,7 @@ fn refusals_proofs_and_client_errors() {
     assert!(seen.contains("event: recorded"), "{seen}");
 
     devices_over_http(api, &net.data, chain, height);
+    access_over_http(api, &net.data, chain, height);
 
     // Metrics and OpenAPI are served.
     let (s, m) = call("GET", &format!("{api}/metrics"), None);
@@ -636,8 +637,215 @@ fn devices_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
         .collect();
     assert_eq!(kinds, ["registered", "activated", "state_reported"]);
 
+    // Listing by name prefix, paginated, in name order.
+    for (i, serial) in ["SN-78", "SN-79"].iter().enumerate() {
+        let out = Command::new(BIN)
+            .args(["ca", "issue-device", "--ca-dir"])
+            .arg(orgs.join("manufacturer"))
+            .args(["--serial", serial, "--model", "PLC-1", "--out-dir"])
+            .arg(data.join("devices"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let dev = load(&data.join("devices"), serial);
+        let t = tx(
+            &owner,
+            chain,
+            height + 100,
+            910 + i as u64,
+            "device",
+            "register",
+            json!({"certificate_pem": dev.pem, "name": format!("manufacturer/plant-1/plc-{i}")}),
+        );
+        let (s, r) = post_tx(api, &t, true);
+        assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    }
+    let (s, page1) = call(
+        "GET",
+        &format!("{api}/v1/devices?prefix=manufacturer/plant-1/&limit=2"),
+        None,
+    );
+    assert_eq!(s, 200, "{page1}");
+    let names = |v: &Value| -> Vec<String> {
+        v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&page1),
+        ["manufacturer/plant-1/cnc-77", "manufacturer/plant-1/plc-0"]
+    );
+    let next = page1["next"].as_str().unwrap();
+    let (_, page2) = call(
+        "GET",
+        &format!("{api}/v1/devices?prefix=manufacturer/plant-1/&limit=2&after={next}"),
+        None,
+    );
+    assert_eq!(names(&page2), ["manufacturer/plant-1/plc-1"]);
+    assert!(page2["next"].is_null());
+    assert!(
+        page2["devices"][0].get("owner_org").is_none(),
+        "listing shows the public part only"
+    );
+
     // Raw state reads of the record are guarded the same way.
     let key = format!("/v1/state/device/rec/{id}");
     assert_eq!(signed_get(api, None, &key).0, 403);
     assert_eq!(signed_get(api, Some(&owner), &key).0, 200);
+}
+
+/// The access-control flows over HTTP: the owner grants a policy, the
+/// accessor requests and receives a token, fetches its proof bundle, and a
+/// device-side verifier holding only the genesis validator keys accepts it
+/// once — and refuses replays, other devices or operations, expiry and any
+/// tampering. The access log is the owner's and the regulator's.
+fn access_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
+    let orgs = data.join("orgs");
+    let owner = load(&orgs.join("manufacturer"), "member");
+    let accessor = load(&orgs.join("logistics"), "member");
+    let regulator = load(&orgs.join("regulator"), "member");
+    let id = "manufacturer:SN-77";
+    let accessor_name = format!(
+        "member:{}",
+        hex::encode(ingot_crypto::cert_hash(&accessor.der))
+    );
+    let grant = tx(
+        &owner,
+        chain,
+        height + 100,
+        950,
+        "access",
+        "set_policy",
+        json!({"target": format!("device:{id}"), "accessor": accessor_name, "operations": ["read"]}),
+    );
+    let (s, r) = post_tx(api, &grant, true);
+    assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    let ask = |salt: u64, op: &str| {
+        let t = tx(
+            &accessor,
+            chain,
+            height + 100,
+            salt,
+            "access",
+            "request",
+            json!({"device_id": id, "operation": op}),
+        );
+        let (s, r) = post_tx(api, &t, true);
+        assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+        r["events"][0].clone()
+    };
+    let denied = ask(951, "write");
+    assert_eq!(denied["kind"], "denied");
+    assert_eq!(
+        denied["attributes"]["reason"],
+        "operation write is not granted"
+    );
+    let granted = ask(952, "read");
+    assert_eq!(granted["kind"], "granted", "{granted}");
+    assert_eq!(granted["attributes"]["address"], "10.1.2.3:502");
+    let token_id = granted["attributes"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let path = format!("/v1/access/tokens/{token_id}/bundle");
+    assert_eq!(signed_get(api, None, &path).0, 403);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let bundle: ingot_light::TokenBundle = loop {
+        let (s, v) = signed_get(api, Some(&accessor), &path);
+        if s == 200 {
+            break serde_json::from_value(v).unwrap();
+        }
+        assert_eq!(s, 503, "{v}");
+        assert!(Instant::now() < deadline, "bundle never became available");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let genesis: ingot_types::Genesis =
+        serde_json::from_slice(&std::fs::read(data.join("genesis.json")).unwrap()).unwrap();
+    let validators = ingot_light::validators(&genesis).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut device = ingot_light::TokenVerifier::new(validators.clone(), id);
+    let token = device.accept(&bundle, "read", now).unwrap();
+    assert_eq!(hex::encode(token.token_id), token_id);
+    let again = device.accept(&bundle, "read", now).unwrap_err().to_string();
+    assert!(again.contains("already used"), "{again}");
+
+    let mut fresh = ingot_light::TokenVerifier::new(validators.clone(), id);
+    assert!(fresh
+        .accept(&bundle, "write", now)
+        .unwrap_err()
+        .to_string()
+        .contains("operation"));
+    assert!(fresh
+        .accept(&bundle, "read", token.expires_ms)
+        .unwrap_err()
+        .to_string()
+        .contains("expired"));
+    let mut other = ingot_light::TokenVerifier::new(validators.clone(), "manufacturer:SN-78");
+    assert!(other
+        .accept(&bundle, "read", now)
+        .unwrap_err()
+        .to_string()
+        .contains("for device"));
+    // Tampering anywhere breaks the proof: a longer expiry, a receipt byte, a header byte.
+    let mut forged = bundle.clone();
+    let mut t =
+        ingot_types::access::Token::decode_cfg(hex::decode(&bundle.token).unwrap(), &()).unwrap();
+    t.expires_ms += 3_600_000;
+    forged.token = hex::encode(t.encode());
+    assert!(forged.verify(&validators).is_err());
+    for field in 0..2 {
+        let mut forged = bundle.clone();
+        let target = if field == 0 {
+            &mut forged.receipt
+        } else {
+            &mut forged.headers[0]
+        };
+        let mut raw = hex::decode(&*target).unwrap();
+        let last = raw.len() - 3;
+        raw[last] ^= 1;
+        *target = hex::encode(raw);
+        assert!(
+            forged.verify(&validators).is_err(),
+            "tampered field {field} accepted"
+        );
+    }
+    assert!(
+        fresh.accept(&bundle, "read", now).is_ok(),
+        "the untampered bundle still verifies"
+    );
+
+    // Policy update: an empty operation set revokes the grant from the next block on.
+    let revoke = tx(
+        &owner,
+        chain,
+        height + 100,
+        953,
+        "access",
+        "set_policy",
+        json!({"target": format!("device:{id}"), "accessor": accessor_name, "operations": []}),
+    );
+    let (s, r) = post_tx(api, &revoke, true);
+    assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
+    let after = ask(954, "read");
+    assert_eq!(after["kind"], "denied", "{after}");
+
+    let log = format!("/v1/devices/{id}/access-log");
+    assert_eq!(signed_get(api, Some(&accessor), &log).0, 403);
+    let (s, v) = signed_get(api, Some(&regulator), &log);
+    assert_eq!(s, 200, "{v}");
+    let decisions: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["denied", "granted", "denied"]);
 }

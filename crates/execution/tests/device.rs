@@ -135,8 +135,34 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
             c.call(&acme_staff, "register", register(&acme_staff, "acme/plant-3/y")),
             c.call(&cnc, "report_state", json!({"device_id": id, "state": "ok"})),
         ];
+        // A certificate that expired before this block is refused.
+        let expired = {
+            let key = PrivateKey::generate(Scheme::P256).unwrap();
+            let now = unix_now();
+            issue_end_entity(
+                &acme_key,
+                &acme_ca,
+                &key.public_key(),
+                &CertSpec {
+                    common_name: "SN-OLD".into(),
+                    organization: "acme".into(),
+                    san_uris: vec![device_uri("acme", "SN-OLD"), model_uri("CNC-1")],
+                    not_before: now - 7200,
+                    not_after: now - 3600,
+                    role: Role::Device,
+                },
+            )
+            .unwrap()
+        };
+        let mut txs = txs;
+        txs.push(c.call(
+            &acme_staff,
+            "register",
+            json!({"certificate_pem": expired, "name": "acme/plant-3/old"}),
+        ));
         let r = c.run(txs).await;
         assert_eq!(r[0], "ok");
+        assert_refused(&r[6], "not valid at this block's time");
         assert_refused(&r[1], "not held by bolt");
         assert_refused(&r[2], "is taken by acme:SN-1");
         assert_refused(&r[3], "already registered");
@@ -286,5 +312,324 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
         );
         assert_eq!(last_height, rotation_height + 2);
         assert_eq!(record.firmware_version, "2.0");
+    });
+}
+
+/// The access-control flows: policy creation and update, requests granted
+/// with a token or denied with the reason, conditions, group grants, devices
+/// as accessors, one-time redemption, and the access log.
+#[test]
+fn access_policies_requests_tokens_and_log() {
+    use ingot_execution::modules::access::{log_len_key, LogEntry};
+    deterministic::Runner::default().start(|ctx| async move {
+        let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+        let bolt_key = PrivateKey::generate(Scheme::P256).unwrap();
+        let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
+        let trust = Arc::new(
+            TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
+        );
+        let owner = member(
+            &acme_key,
+            &acme_ca,
+            "staff",
+            "acme",
+            Role::Member,
+            Scheme::Ed25519,
+        );
+        let alice = member(
+            &bolt_key,
+            &bolt_ca,
+            "alice",
+            "bolt",
+            Role::Member,
+            Scheme::P256,
+        );
+        let carol = member(
+            &bolt_key,
+            &bolt_ca,
+            "carol",
+            "bolt",
+            Role::Member,
+            Scheme::Ed25519,
+        );
+        let cnc = device(&acme_key, &acme_ca, "SN-1", Scheme::Ed25519);
+        let robot = device(&acme_key, &acme_ca, "SN-2", Scheme::Ed25519);
+        let id = "acme:SN-1";
+        let mut c = Chain {
+            exec: Executor::new(trust.clone()),
+            state: StateStore::open(ctx.child("state"), "acc").await.unwrap(),
+            chain: sha256(&[b"chain"]),
+            height: 0,
+            salt: 0,
+        };
+        let meta = json!({"address": "10.0.0.7:502"}).to_string();
+        let txs = vec![
+            c.call(
+                &owner,
+                "register",
+                json!({"certificate_pem": cnc.pem, "name": "acme/plant-3/cnc-1", "metadata": meta}),
+            ),
+            c.call(
+                &owner,
+                "register",
+                json!({"certificate_pem": robot.pem, "name": "acme/plant-3/robot-1"}),
+            ),
+            c.call(&owner, "activate", json!({"device_id": id})),
+            c.call(&owner, "activate", json!({"device_id": "acme:SN-2"})),
+        ];
+        assert_eq!(c.run(txs).await, ["ok"; 4]);
+
+        let alice_name = format!(
+            "member:{}",
+            hex::encode(ingot_crypto::cert_hash(&alice.der))
+        );
+        let policy = |target: &str, accessor: &str, ops: &[&str], extra: serde_json::Value| {
+            let mut v = json!({"target": target, "accessor": accessor, "operations": ops});
+            if let (Some(v), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                v.extend(e.clone());
+            }
+            v
+        };
+        let now_ms = unix_now() as u64 * 1000;
+        let hour = ((now_ms / 3_600_000) % 24) as u64;
+        let txs = vec![
+            // Only the owner grants.
+            c.call_module(
+                &alice,
+                "access",
+                "set_policy",
+                policy(&format!("device:{id}"), &alice_name, &["read"], json!({})),
+            ),
+            c.call_module(
+                &owner,
+                "access",
+                "set_policy",
+                policy(
+                    &format!("device:{id}"),
+                    &alice_name,
+                    &["read"],
+                    json!({"max_uses": 1}),
+                ),
+            ),
+            c.call_module(
+                &owner,
+                "access",
+                "set_policy",
+                policy(&format!("device:{id}"), "org:nowhere", &["read"], json!({})),
+            ),
+            // The robot (another device) may calibrate the cnc, but only in an hour that is not now.
+            c.call_module(
+                &owner,
+                "access",
+                "set_policy",
+                policy(
+                    &format!("device:{id}"),
+                    "device:acme:SN-2",
+                    &["calibrate"],
+                    json!({"hour_from": (hour + 2) % 24, "hour_to": (hour + 3) % 24}),
+                ),
+            ),
+            // Everyone at bolt may read every device under acme/plant-3, until a window ends in the past.
+            c.call_module(
+                &owner,
+                "access",
+                "set_policy",
+                policy(
+                    "name:acme/plant-3",
+                    "org:bolt",
+                    &["status"],
+                    json!({"not_after_ms": now_ms - 1000}),
+                ),
+            ),
+        ];
+        let r = c.run(txs).await;
+        assert_refused(&r[0], "only the owner organisation acme");
+        assert_eq!(r[1], "ok");
+        assert_refused(&r[2], "must be member:");
+        assert_eq!(r[3..5], ["ok", "ok"]);
+
+        let request = |c: &mut Chain, who: &Member, op: &str| {
+            c.call_module(
+                who,
+                "access",
+                "request",
+                json!({"device_id": id, "operation": op}),
+            )
+        };
+        let txs = vec![
+            request(&mut c, &alice, "read"),
+            request(&mut c, &alice, "write"),
+            request(&mut c, &alice, "read"),
+            request(&mut c, &carol, "status"),
+            request(&mut c, &robot, "calibrate"),
+            request(&mut c, &carol, "read"),
+        ];
+        let grant_tx = txs[0].hash();
+        c.height += 1;
+        let out = c
+            .exec
+            .execute_block(&mut c.state, &block(c.height, txs))
+            .await
+            .unwrap();
+        let decisions: Vec<(String, String)> = out
+            .receipts
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    status(&r.status),
+                    "ok",
+                    "requests are recorded, never failed"
+                );
+                let e = &r.events[0];
+                let reason = e
+                    .attributes
+                    .iter()
+                    .find(|(k, _)| k == "reason")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                (e.kind.clone(), reason)
+            })
+            .collect();
+        assert_eq!(decisions[0].0, "granted");
+        let token_attrs = &out.receipts[0].events[0].attributes;
+        let attr = |k: &str| token_attrs.iter().find(|(a, _)| a == k).unwrap().1.clone();
+        assert_eq!(attr("token_id"), hex::encode(grant_tx));
+        assert_eq!(attr("address"), "10.0.0.7:502");
+        assert_eq!(
+            decisions[1],
+            ("denied".into(), "operation write is not granted".into())
+        );
+        assert_eq!(
+            decisions[2],
+            ("denied".into(), "policy's uses are exhausted".into())
+        );
+        assert_eq!(decisions[3], ("denied".into(), "policy expired".into()));
+        assert_eq!(decisions[4].0, "denied");
+        assert!(
+            decisions[4].1.starts_with("outside allowed hours"),
+            "{:?}",
+            decisions[4]
+        );
+        // The most specific policy that applies explains the refusal.
+        assert_eq!(
+            decisions[5],
+            ("denied".into(), "operation read is not granted".into())
+        );
+
+        // One-time redemption by the device the token is for.
+        let token_id = hex::encode(grant_tx);
+        let txs = vec![
+            c.call_module(&robot, "access", "redeem", json!({"token_id": token_id})),
+            c.call_module(&cnc, "access", "redeem", json!({"token_id": token_id})),
+            c.call_module(&cnc, "access", "redeem", json!({"token_id": token_id})),
+        ];
+        let r = c.run(txs).await;
+        assert_refused(&r[0], "only the device the token is for");
+        assert_eq!(r[1], "ok");
+        assert_refused(&r[2], "token already used");
+
+        // Policy update: a later policy replaces an earlier one; an empty set revokes it;
+        // a suspended device grants nothing.
+        let txs = vec![c.call_module(
+            &owner,
+            "access",
+            "set_policy",
+            policy(
+                &format!("device:{id}"),
+                &alice_name,
+                &["read", "write"],
+                json!({}),
+            ),
+        )];
+        assert_eq!(c.run(txs).await, ["ok"]);
+        let txs = vec![request(&mut c, &alice, "write")];
+        c.height += 1;
+        let out = c
+            .exec
+            .execute_block(&mut c.state, &block(c.height, txs))
+            .await
+            .unwrap();
+        assert_eq!(out.receipts[0].events[0].kind, "granted");
+        let txs = vec![
+            c.call_module(
+                &owner,
+                "access",
+                "set_policy",
+                policy(&format!("device:{id}"), &alice_name, &[], json!({})),
+            ),
+            c.call(
+                &owner,
+                "suspend",
+                json!({"device_id": "acme:SN-2", "reason": "maintenance"}),
+            ),
+        ];
+        assert_eq!(c.run(txs).await, ["ok", "ok"]);
+        let txs = vec![
+            request(&mut c, &alice, "write"),
+            c.call_module(
+                &alice,
+                "access",
+                "request",
+                json!({"device_id": "acme:SN-2", "operation": "read"}),
+            ),
+        ];
+        c.height += 1;
+        let out = c
+            .exec
+            .execute_block(&mut c.state, &block(c.height, txs))
+            .await
+            .unwrap();
+        let reason = |i: usize| {
+            out.receipts[i].events[0]
+                .attributes
+                .iter()
+                .find(|(k, _)| k == "reason")
+                .unwrap()
+                .1
+                .clone()
+        };
+        // Alice's own grant is gone; only bolt's group policy (status) remains.
+        assert_eq!(reason(0), "operation write is not granted");
+        assert_eq!(reason(1), "device is suspended");
+        let txs = vec![request(&mut c, &owner, "read")];
+        c.height += 1;
+        let out = c
+            .exec
+            .execute_block(&mut c.state, &block(c.height, txs))
+            .await
+            .unwrap();
+        let denial = &out.receipts[0].events[0].attributes;
+        assert!(
+            denial
+                .iter()
+                .any(|(k, v)| k == "reason" && v.starts_with("no policy grants member:")),
+            "{denial:?}"
+        );
+
+        // Every request, granted or denied, is in the device's access log, in order.
+        let total = u64::from_be_bytes(
+            c.state
+                .get(&log_len_key(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(total, 9);
+        let mut granted_count = 0;
+        for seq in 0..total {
+            let raw = c
+                .state
+                .get(&ingot_execution::modules::access::log_key(id, seq))
+                .await
+                .unwrap()
+                .unwrap();
+            let e = LogEntry::decode_cfg(raw, &()).unwrap();
+            assert_eq!(e.seq, seq);
+            granted_count += usize::from(e.granted);
+        }
+        assert_eq!(granted_count, 2);
     });
 }

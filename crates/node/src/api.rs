@@ -84,6 +84,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/events", get(events::<E>))
         .route("/v1/whoami", get(whoami::<E>))
         .merge(crate::api_devices::routes::<E>())
+        .merge(crate::api_access::routes::<E>())
         .fallback(|| async { not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -505,8 +506,9 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
             Ok(PublishedEvent { event, .. }) => {
                 f.module.as_ref().is_none_or(|m| m == &event.module)
                     && f.kind.as_ref().is_none_or(|k| k == &event.kind)
-                    // Device events reach only the device's owner and regulators.
-                    && (event.module != ingot_execution::modules::device::NAME
+                    // Device and access events reach only the device's owner and regulators.
+                    && ((event.module != ingot_execution::modules::device::NAME
+                        && event.module != ingot_execution::modules::access::NAME)
                         || event
                             .attributes
                             .iter()
@@ -622,10 +624,13 @@ pub fn openapi_document() -> Value {
             "/v1/state/{*key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
             "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
             "/v1/whoami": {"get": op("the identity of a signed request")},
+            "/v1/devices": {"get": op("devices whose name starts with ?prefix=, in name order, public part; ?after=<name>&limit= paginate (≤ 200)")},
             "/v1/devices/{id}": {"get": op("a registered device: full record for its owner organisation and regulators (signed request), id/name/model/status for everyone else")},
             "/v1/devices/by-name/{name}": {"get": op("resolve a hierarchical device name (same visibility as /v1/devices/{id})")},
             "/v1/devices/by-cert/{hash}": {"get": op("the device whose current certificate has this SHA-256 (reverse lookup)")},
             "/v1/devices/{id}/history": {"get": op("a device's lifecycle history, ?from=&limit= (owner and regulators only)")},
+            "/v1/devices/{id}/access-log": {"get": op("every access request for a device with its decision, ?from=&limit= (owner and regulators only)")},
+            "/v1/access/tokens/{id}/bundle": {"get": op("offline-verifiable proof bundle of a granted access token (accessor, owner, regulators)")},
         }
     })
 }

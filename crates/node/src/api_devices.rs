@@ -26,9 +26,12 @@ use std::sync::Arc;
 
 /// Most history entries per page.
 pub const MAX_HISTORY_PAGE: u64 = 500;
+/// Most devices per listing page.
+pub const MAX_LIST_PAGE: usize = 200;
 
 pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
     Router::new()
+        .route("/v1/devices", get(list::<E>))
         .route("/v1/devices/by-name/{*name}", get(by_name::<E>))
         .route("/v1/devices/by-cert/{hash}", get(by_cert::<E>))
         .route("/v1/devices/{id}/history", get(history::<E>))
@@ -210,4 +213,51 @@ async fn history<E: Storage + Clock + Metrics + Spawner>(
         "entries": entries,
         "next": (end < record.history_len).then_some(end),
     })))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Name prefix, e.g. `acme/plant-3/` (empty lists everything).
+    #[serde(default)]
+    prefix: String,
+    /// Continue after this name (the previous page's `next`).
+    after: Option<String>,
+    #[serde(default = "default_list_limit")]
+    limit: usize,
+}
+fn default_list_limit() -> usize {
+    50
+}
+
+/// Devices whose name starts with a prefix, in name order, paginated; the
+/// public part of each (what anyone may see).
+async fn list<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if q.prefix.len() > MAX_NAME_LEN || q.after.as_ref().is_some_and(|a| a.len() > MAX_NAME_LEN) {
+        return Err(bad("prefix or cursor too long"));
+    }
+    let limit = q.limit.clamp(1, MAX_LIST_PAGE);
+    let page =
+        s.shared
+            .ledger
+            .lock()
+            .await
+            .devices_by_prefix(&q.prefix, q.after.as_deref(), limit + 1);
+    let more = page.len() > limit;
+    let mut devices = Vec::with_capacity(limit);
+    for (_, id) in page.into_iter().take(limit) {
+        devices.push(load(&s, &id).await?.public_json());
+    }
+    let next = more
+        .then(|| {
+            devices
+                .last()
+                .and_then(|d| d["name"].as_str().map(String::from))
+        })
+        .flatten();
+    Ok(Json(
+        json!({"prefix": q.prefix, "devices": devices, "next": next}),
+    ))
 }

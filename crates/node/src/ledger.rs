@@ -19,7 +19,7 @@ use commonware_storage::journal::contiguous::{
 };
 use commonware_utils::{NZUsize, NZU64};
 use ingot_types::{limits::MAX_BLOCK_TXS, Digest, ExecResult, Receipt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What executing one height produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +80,10 @@ pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
     journal: Option<Journal<E, ExecRecord>>,
     /// Transaction hash → where it was executed. Derived; rebuilt on open.
     txs: HashMap<Digest, TxLocation>,
+    /// Device name → device id, in name order, for listing by prefix (state
+    /// keys are hashed, so the authenticated store cannot range over names).
+    /// Derived from `device.registered` events; rebuilt on open.
+    device_names: BTreeMap<String, String>,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
@@ -100,6 +104,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         let mut ledger = Self {
             journal: Some(journal),
             txs: HashMap::new(),
+            device_names: BTreeMap::new(),
         };
         for h in 1..=ledger.height() {
             let record = ledger.record(h).await?.expect("record within bounds");
@@ -113,6 +118,21 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
     }
 
     fn index(&mut self, record: &ExecRecord) {
+        for r in &record.receipts {
+            for e in &r.events {
+                if e.module == ingot_execution::modules::device::NAME && e.kind == "registered" {
+                    let attr = |k: &str| {
+                        e.attributes
+                            .iter()
+                            .find(|(a, _)| a == k)
+                            .map(|(_, v)| v.clone())
+                    };
+                    if let (Some(name), Some(id)) = (attr("name"), attr("device_id")) {
+                        self.device_names.insert(name, id);
+                    }
+                }
+            }
+        }
         for (i, r) in record.receipts.iter().enumerate() {
             self.txs.insert(
                 r.tx_hash,
@@ -153,5 +173,26 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
 
     pub fn locate(&self, tx: &Digest) -> Option<TxLocation> {
         self.txs.get(tx).copied()
+    }
+
+    /// Up to `limit` registered `(name, device id)` in name order whose name
+    /// starts with `prefix` and sorts after `after`.
+    pub fn devices_by_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<(String, String)> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        self.device_names
+            .range((start, Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .take(limit)
+            .map(|(n, id)| (n.clone(), id.clone()))
+            .collect()
     }
 }

@@ -10,6 +10,7 @@
 //! * [`api`] serves the HTTP API.
 
 pub mod api;
+pub mod api_access;
 pub mod api_devices;
 pub mod app;
 pub mod config;
@@ -25,6 +26,6 @@ pub mod verify;
 pub use shared::Shared;
 
 /// Namespace of consensus signatures (so they cannot be replayed elsewhere).
-pub const CONSENSUS_NAMESPACE: &[u8] = b"_INGOT_CONSENSUS";
+pub use ingot_light::CONSENSUS_NAMESPACE;
 /// Namespace of the p2p handshake.
 pub const P2P_NAMESPACE: &[u8] = b"_INGOT_P2P";

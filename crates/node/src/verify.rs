@@ -212,20 +212,8 @@ pub fn verify_finalized_block(
     if !block.body_matches_header() {
         return Err("block body does not match its header".into());
     }
-    let fin = FinalizationOf::decode_cfg(
-        finalization_raw,
-        &<ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
-    )
-    .map_err(|e| format!("finalization certificate does not decode: {e}"))?;
-    if fin.proposal.payload != block.digest() {
-        return Err("finalization certificate is for another block".into());
-    }
-    let participants = engine::participants(genesis).map_err(|e| e.to_string())?;
-    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
-    if !fin.verify(&mut rand10::rng(), &verifier, &Sequential) {
-        return Err(
-            "finalization certificate does not verify against the genesis validators".into(),
-        );
-    }
+    let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
+    ingot_light::verify_certificate(&validators, block.digest(), finalization_raw)
+        .map_err(|e| e.to_string())?;
     Ok(block)
 }

@@ -4,6 +4,7 @@
 //! with an explicit limit on every variable-length field (see [`limits`]).
 //! JSON representations live at the API edge, never here. This crate does no I/O.
 
+pub mod access;
 pub mod block;
 pub mod codec_util;
 pub mod genesis;

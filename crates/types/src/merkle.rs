@@ -2,7 +2,12 @@
 
 use crate::Digest;
 use commonware_cryptography::Sha256;
-use commonware_storage::bmt::{Builder, Proof};
+use commonware_storage::bmt::Builder;
+
+/// An inclusion proof of one leaf.
+pub type Proof = commonware_storage::bmt::Proof<Digest>;
+/// Decoding bound of a single-leaf [`Proof`].
+pub const PROOF_CFG: usize = 1;
 
 /// Root of a list of leaf digests. An empty list has a well-defined root too.
 pub fn root(leaves: &[Digest]) -> Digest {
@@ -14,7 +19,7 @@ pub fn root(leaves: &[Digest]) -> Digest {
 }
 
 /// Inclusion proof for the leaf at `index`.
-pub fn proof(leaves: &[Digest], index: u32) -> Option<Proof<Digest>> {
+pub fn proof(leaves: &[Digest], index: u32) -> Option<Proof> {
     let mut builder = Builder::<Sha256>::new(leaves.len());
     for leaf in leaves {
         builder.add(leaf);
@@ -23,7 +28,7 @@ pub fn proof(leaves: &[Digest], index: u32) -> Option<Proof<Digest>> {
 }
 
 /// Check that `leaf` sits at `index` under `root`.
-pub fn verify(proof: &Proof<Digest>, leaf: &Digest, index: u32, root: &Digest) -> bool {
+pub fn verify(proof: &Proof, leaf: &Digest, index: u32, root: &Digest) -> bool {
     proof
         .verify_element_inclusion::<Sha256>(leaf, index, root)
         .is_ok()

@@ -43,8 +43,14 @@ pub const MAX_VERSION_LEN: usize = 64;
 /// Longest a transfer offer may stay open, in blocks.
 pub const MAX_OFFER_BLOCKS: u64 = 1_000_000;
 
-/// Methods a device may call with its own key; everything else needs a person.
-pub const DEVICE_METHODS: &[&str] = &["report_state", "request_maintenance", "rotate_key"];
+/// Calls a device may make with its own key; everything else needs a person.
+pub const DEVICE_CALLS: &[(&str, &str)] = &[
+    (NAME, "report_state"),
+    (NAME, "request_maintenance"),
+    (NAME, "rotate_key"),
+    ("access", "request"),
+    ("access", "redeem"),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceStatus {
@@ -220,7 +226,7 @@ pub fn check_name(name: &str, min_segments: usize) -> Result<(), String> {
 /// The organisation that holds the namespace `name` falls in: the one the
 /// longest delegated prefix was given to, else the organisation named by the
 /// first segment (organisation names are compared lowercased).
-async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
+pub(crate) async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
     ctx: &TxContext<'_>,
     state: &mut Overlay<'_, E>,
     name: &str,
@@ -235,7 +241,7 @@ async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
     Ok(ctx.trust.org_by_lowercase(segments[0]))
 }
 
-async fn load<E: Storage + Clock + Metrics + Spawner>(
+pub(crate) async fn load<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     id: &str,
 ) -> Result<DeviceRecord, CallError> {
@@ -246,7 +252,7 @@ async fn load<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-fn status(record: &DeviceRecord) -> DeviceStatus {
+pub(crate) fn status(record: &DeviceRecord) -> DeviceStatus {
     DeviceStatus::from_u8(record.status).unwrap_or(DeviceStatus::Decommissioned)
 }
 
@@ -316,11 +322,15 @@ pub async fn authorize_device_sender<E: Storage + Clock + Metrics + Spawner>(
     let Some(device) = &ctx.sender.device else {
         return Ok(());
     };
-    if call.module != NAME || !DEVICE_METHODS.contains(&call.method.as_str()) {
-        return reject(format!(
-            "a device may only call device.{{{}}}",
-            DEVICE_METHODS.join(", ")
-        ));
+    if !DEVICE_CALLS
+        .iter()
+        .any(|(m, f)| *m == call.module && *f == call.method)
+    {
+        let allowed: Vec<String> = DEVICE_CALLS
+            .iter()
+            .map(|(m, f)| format!("{m}.{f}"))
+            .collect();
+        return reject(format!("a device may only call {}", allowed.join(", ")));
     }
     let Some(current) = state.get(&cert_key(&ctx.sender.cert_hash)).await? else {
         return reject(format!(
@@ -888,5 +898,47 @@ impl HistoryEntry {
             "actor_org": self.actor_org,
             "detail": serde_json::from_str::<Value>(&self.detail).unwrap_or(Value::Null),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::access::{Policy, SetPolicyArg};
+
+    fn never_panics(raw: &[u8]) {
+        let b = || Bytes::copy_from_slice(raw);
+        let _ = DeviceRecord::decode_cfg(b(), &());
+        let _ = HistoryEntry::decode_cfg(b(), &());
+        let _ = RegisterArg::decode_cfg(b(), &());
+        let _ = OfferArg::decode_cfg(b(), &());
+        let _ = FirmwareArg::decode_cfg(b(), &());
+        let _ = RotateArg::decode_cfg(b(), &());
+        let _ = Policy::decode_cfg(b(), &());
+        let _ = SetPolicyArg::decode_cfg(b(), &());
+        let _ = args_to_json("register", &b());
+        let _ = crate::modules::access::args_to_json("set_policy", &b());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            never_panics(&raw);
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("acme/plant-3/cnc-07", 2).is_ok());
+        for bad in [
+            "acme",
+            "Acme/x",
+            "acme//x",
+            "acme/x y",
+            "a/b/c/d/e/f/g/h/i",
+            "",
+        ] {
+            assert!(check_name(bad, 2).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Native modules. Each one owns a key prefix in the world state and a set of
 //! methods; [`dispatch`] routes a call by name.
 
+pub mod access;
 pub mod device;
 pub mod identity;
 pub mod notary;
@@ -39,6 +40,7 @@ pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
         device::authorize_device_sender(ctx, state, call).await?;
     }
     match call.module.as_str() {
+        access::NAME => access::call(ctx, state, call).await,
         device::NAME => device::call(ctx, state, call).await,
         identity::NAME => identity::call(ctx, state, call).await,
         notary::NAME => notary::call(ctx, state, call).await,

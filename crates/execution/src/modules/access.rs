@@ -1,0 +1,526 @@
+//! `access`: device access control, the white paper's flows (三.2).
+//!
+//! - *Policy creation / update* (`set_policy`): a device's owner grants an
+//!   accessor — a member (`member:<cert hash>`), a whole organisation
+//!   (`org:<name>`) or another device (`device:<id>`) — a set of operations on
+//!   one device (`device:<id>`) or on every device it owns under a name prefix
+//!   (`name:<prefix>`), with optional conditions: validity window (block time),
+//!   maximum uses, hours of the day (UTC, block time). Setting it again
+//!   replaces it (chain order decides); an empty operation set revokes it.
+//! - *Access request* (`request`): the chain evaluates the policies and
+//!   answers with a one-time [`Token`] (bound to accessor, device, operation,
+//!   expiry and nonce, carrying the device's address from its metadata) or a
+//!   denial with the reason. Both outcomes are logged per device; the request
+//!   transaction itself succeeds so a denial is on the record too.
+//! - *Redemption* (`redeem`): an online device may burn a token on chain; an
+//!   offline device or gateway verifies the token with `ingot-access-token`
+//!   and keeps its own used-nonce set.
+//!
+//! State: `access/policy/<target>/<accessor>` → [`Policy`];
+//! `access/token/<token id hex>` → [`Token`]; `access/used/<token id hex>` →
+//! redemption height; `access/log/<device id>/<seq>` → [`LogEntry`];
+//! `access/loglen/<device id>` → count.
+
+use super::{
+    device::{self, DeviceRecord, DeviceStatus},
+    event, reject, CallError,
+};
+use crate::{args::decode, executor::TxContext, Overlay};
+use bytes::Bytes;
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_types::{Call, Event};
+use serde_json::{json, Value};
+
+pub const NAME: &str = "access";
+
+/// Most operations in one policy, and longest operation name.
+pub const MAX_OPERATIONS: usize = 32;
+pub const MAX_OPERATION_LEN: usize = 64;
+/// Longest a token stays valid after its grant (ms of block time).
+pub const TOKEN_TTL_MS: u64 = 5 * 60 * 1000;
+const MAX_SUBJECT_LEN: usize = 300;
+
+pub use ingot_types::access::Token;
+
+ingot_types::record! {
+    /// A grant of operations on a device or a group of devices to an accessor.
+    pub struct Policy {
+        pub target: String = MAX_SUBJECT_LEN,
+        pub accessor: String = MAX_SUBJECT_LEN,
+        pub operations: Vec<String> = (MAX_OPERATIONS, MAX_OPERATION_LEN),
+        pub not_before_ms: Option<u64> = (),
+        pub not_after_ms: Option<u64> = (),
+        pub max_uses: Option<u64> = (),
+        pub used: u64 = (),
+        /// Allowed hours of the day `[from, to)` in UTC; `from > to` wraps midnight.
+        pub hour_from: Option<u8> = (),
+        pub hour_to: Option<u8> = (),
+        pub granted_by: [u8; 32] = (),
+        pub granted_by_org: String = 256,
+        pub height: u64 = (),
+    }
+}
+
+ingot_types::record! {
+    /// access.set_policy
+    pub struct SetPolicyArg {
+        pub target: String = MAX_SUBJECT_LEN,
+        pub accessor: String = MAX_SUBJECT_LEN,
+        pub operations: Vec<String> = (MAX_OPERATIONS, MAX_OPERATION_LEN),
+        pub not_before_ms: Option<u64> = (),
+        pub not_after_ms: Option<u64> = (),
+        pub max_uses: Option<u64> = (),
+        pub hour_from: Option<u8> = (),
+        pub hour_to: Option<u8> = (),
+    }
+}
+
+ingot_types::record! {
+    /// access.request
+    pub struct RequestArg {
+        pub device_id: String = device::MAX_ID_LEN,
+        pub operation: String = MAX_OPERATION_LEN,
+    }
+}
+
+ingot_types::record! {
+    /// access.redeem
+    pub struct RedeemArg { pub token_id: [u8; 32] = () }
+}
+
+ingot_types::record! {
+    /// One access request and its decision.
+    pub struct LogEntry {
+        pub seq: u64 = (),
+        pub height: u64 = (),
+        pub timestamp_ms: u64 = (),
+        pub tx_hash: [u8; 32] = (),
+        pub accessor: String = MAX_SUBJECT_LEN,
+        pub accessor_org: String = 256,
+        pub operation: String = MAX_OPERATION_LEN,
+        pub granted: bool = (),
+        pub reason: String = 512,
+    }
+}
+
+pub fn policy_key(target: &str, accessor: &str) -> Vec<u8> {
+    format!("access/policy/{target}/{accessor}").into_bytes()
+}
+pub fn token_key(id: &[u8; 32]) -> Vec<u8> {
+    format!("access/token/{}", hex::encode(id)).into_bytes()
+}
+pub fn used_key(id: &[u8; 32]) -> Vec<u8> {
+    format!("access/used/{}", hex::encode(id)).into_bytes()
+}
+pub fn log_key(device_id: &str, seq: u64) -> Vec<u8> {
+    format!("access/log/{device_id}/{seq:016x}").into_bytes()
+}
+pub fn log_len_key(device_id: &str) -> Vec<u8> {
+    format!("access/loglen/{device_id}").into_bytes()
+}
+
+/// The accessor names a sender answers to, most specific first.
+fn accessor_names(ctx: &TxContext<'_>) -> Vec<String> {
+    let mut names = Vec::with_capacity(2);
+    match &ctx.sender.device {
+        Some(d) => names.push(format!("device:{}", d.id)),
+        None => names.push(format!("member:{}", hex::encode(ctx.sender.cert_hash))),
+    }
+    names.push(format!("org:{}", ctx.sender.org));
+    names
+}
+
+fn check_operation(op: &str) -> Result<(), String> {
+    let ok = !op.is_empty()
+        && op.len() <= MAX_OPERATION_LEN
+        && op
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("bad operation name `{op}`"))
+    }
+}
+
+/// Why `policy` does not let its accessor perform `operation` now, if it does not.
+fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<String> {
+    if !policy.operations.iter().any(|o| o == operation) {
+        return Some(format!("operation {operation} is not granted"));
+    }
+    if policy.not_before_ms.is_some_and(|t| now_ms < t) {
+        return Some("policy not yet valid".into());
+    }
+    if policy.not_after_ms.is_some_and(|t| now_ms >= t) {
+        return Some("policy expired".into());
+    }
+    if policy.max_uses.is_some_and(|max| policy.used >= max) {
+        return Some("policy's uses are exhausted".into());
+    }
+    if let (Some(from), Some(to)) = (policy.hour_from, policy.hour_to) {
+        let hour = ((now_ms / 3_600_000) % 24) as u8;
+        let inside = if from < to {
+            from <= hour && hour < to
+        } else {
+            hour >= from || hour < to
+        };
+        if !inside {
+            return Some(format!("outside allowed hours {from}:00-{to}:00 UTC"));
+        }
+    }
+    None
+}
+
+pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    let args = |e: String| CallError::Rejected(e);
+    match call.method.as_str() {
+        "set_policy" => {
+            let a: SetPolicyArg = decode(&call.args).map_err(args)?;
+            set_policy(ctx, state, a).await
+        }
+        "request" => {
+            let a: RequestArg = decode(&call.args).map_err(args)?;
+            request(ctx, state, a).await
+        }
+        "redeem" => {
+            let a: RedeemArg = decode(&call.args).map_err(args)?;
+            let Some(raw) = state.get(&token_key(&a.token_id)).await? else {
+                return reject("unknown token");
+            };
+            let token = Token::decode_cfg(raw, &())
+                .map_err(|e| CallError::Rejected(format!("corrupt token: {e}")))?;
+            if ctx.sender.device.as_ref().map(|d| d.id.as_str()) != Some(token.device_id.as_str()) {
+                return reject("only the device the token is for may redeem it");
+            }
+            if ctx.block.timestamp_ms >= token.expires_ms {
+                return reject("token expired");
+            }
+            if let Some(at) = state.get(&used_key(&a.token_id)).await? {
+                let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
+                return reject(format!("token already used at height {at}"));
+            }
+            state.put(
+                used_key(&a.token_id),
+                ctx.block.height.to_be_bytes().to_vec(),
+            );
+            Ok(vec![event(
+                NAME,
+                "redeemed",
+                &[
+                    ("token_id", hex::encode(a.token_id)),
+                    ("device_id", token.device_id),
+                    ("operation", token.operation),
+                ],
+            )])
+        }
+        other => reject(format!("unknown method access.{other}")),
+    }
+}
+
+async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    a: SetPolicyArg,
+) -> Result<Vec<Event>, CallError> {
+    if ctx.sender.device.is_some() {
+        return reject("a device cannot grant access");
+    }
+    for op in &a.operations {
+        check_operation(op).map_err(CallError::Rejected)?;
+    }
+    match a.accessor.split_once(':') {
+        Some(("member", h)) if h.len() == 64 && hex::decode(h).is_ok() => {}
+        Some(("org", org)) if ctx.trust.ca(org).is_some() => {}
+        Some(("device", id)) if !id.is_empty() && id.len() <= device::MAX_ID_LEN => {}
+        _ => {
+            return reject(format!(
+                "accessor `{}` must be member:<certificate hash>, org:<genesis organisation> or device:<id>",
+                a.accessor
+            ))
+        }
+    }
+    if let (Some(b), Some(e)) = (a.not_before_ms, a.not_after_ms) {
+        if b >= e {
+            return reject("not_before_ms must be before not_after_ms");
+        }
+    }
+    match (a.hour_from, a.hour_to) {
+        (None, None) => {}
+        (Some(f), Some(t)) if f < 24 && t <= 24 && f != t => {}
+        _ => return reject("hours need both hour_from and hour_to in 0..24, different"),
+    }
+    // Only the owner may grant: of the device, or of the namespace of a group.
+    match a.target.split_once(':') {
+        Some(("device", id)) => {
+            let record = device::load(state, id).await?;
+            if record.owner_org != ctx.sender.org {
+                return reject(format!(
+                    "only the owner organisation {} may grant access to {id}",
+                    record.owner_org
+                ));
+            }
+        }
+        Some(("name", prefix)) => {
+            device::check_name(prefix, 1).map_err(CallError::Rejected)?;
+            match device::namespace_holder(ctx, state, prefix).await? {
+                Some(org) if org == ctx.sender.org => {}
+                _ => {
+                    return reject(format!(
+                        "namespace {prefix} is not held by {}",
+                        ctx.sender.org
+                    ))
+                }
+            }
+        }
+        _ => return reject("target must be device:<id> or name:<prefix>"),
+    }
+    let key = policy_key(&a.target, &a.accessor);
+    let attrs = |kind: &str| {
+        event(
+            NAME,
+            kind,
+            &[
+                ("target", a.target.clone()),
+                ("accessor", a.accessor.clone()),
+                ("operations", a.operations.join(",")),
+                ("owner", ctx.sender.org.clone()),
+            ],
+        )
+    };
+    if a.operations.is_empty() {
+        if !state.exists(&key).await? {
+            return reject("no policy to revoke");
+        }
+        state.delete(key);
+        return Ok(vec![attrs("policy_revoked")]);
+    }
+    let policy = Policy {
+        target: a.target.clone(),
+        accessor: a.accessor.clone(),
+        operations: a.operations.clone(),
+        not_before_ms: a.not_before_ms,
+        not_after_ms: a.not_after_ms,
+        max_uses: a.max_uses,
+        used: 0,
+        hour_from: a.hour_from,
+        hour_to: a.hour_to,
+        granted_by: ctx.sender.cert_hash,
+        granted_by_org: ctx.sender.org.clone(),
+        height: ctx.block.height,
+    };
+    state.put(key, policy.encode().to_vec());
+    Ok(vec![attrs("policy_set")])
+}
+
+/// Targets that may cover `record`, most specific first: the device, then
+/// its name and every shorter prefix of it.
+fn targets(record: &DeviceRecord) -> Vec<String> {
+    let mut out = vec![format!("device:{}", record.id)];
+    let segments: Vec<&str> = record.name.split('/').collect();
+    for depth in (1..=segments.len()).rev() {
+        out.push(format!("name:{}", segments[..depth].join("/")));
+    }
+    out
+}
+
+async fn request<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    a: RequestArg,
+) -> Result<Vec<Event>, CallError> {
+    check_operation(&a.operation).map_err(CallError::Rejected)?;
+    let record = device::load(state, &a.device_id).await?;
+    let now = ctx.block.timestamp_ms;
+    let accessors = accessor_names(ctx);
+    let mut decision: Result<(String, Policy), String> = Err(format!(
+        "no policy grants {} access to {}",
+        accessors[0], record.id
+    ));
+    if device::status(&record) != DeviceStatus::Active {
+        decision = Err(format!("device is {}", device::status(&record).as_str()));
+    } else {
+        let mut first_refusal = None;
+        'search: for target in targets(&record) {
+            for accessor in &accessors {
+                let key = policy_key(&target, accessor);
+                let Some(raw) = state.get(&key).await? else {
+                    continue;
+                };
+                let policy = Policy::decode_cfg(raw, &())
+                    .map_err(|e| CallError::Rejected(format!("corrupt policy: {e}")))?;
+                // A group grant covers only devices its grantor still owns.
+                if policy.granted_by_org != record.owner_org {
+                    continue;
+                }
+                match refusal(&policy, &a.operation, now) {
+                    None => {
+                        decision = Ok((target.clone(), policy));
+                        break 'search;
+                    }
+                    Some(why) => {
+                        first_refusal.get_or_insert(why);
+                    }
+                }
+            }
+        }
+        if let (Err(_), Some(why)) = (&decision, first_refusal) {
+            decision = Err(why);
+        }
+    }
+
+    let seq = match state.get(&log_len_key(&record.id)).await? {
+        Some(raw) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
+        None => 0,
+    };
+    let entry = LogEntry {
+        seq,
+        height: ctx.block.height,
+        timestamp_ms: now,
+        tx_hash: ctx.tx_hash,
+        accessor: accessors[0].clone(),
+        accessor_org: ctx.sender.org.clone(),
+        operation: a.operation.clone(),
+        granted: decision.is_ok(),
+        reason: decision.as_ref().err().cloned().unwrap_or_default(),
+    };
+    state.put(log_key(&record.id, seq), entry.encode().to_vec());
+    state.put(log_len_key(&record.id), (seq + 1).to_be_bytes().to_vec());
+
+    let mut attrs = vec![
+        ("device_id", record.id.clone()),
+        ("operation", a.operation.clone()),
+        ("accessor", accessors[0].clone()),
+        ("owner", record.owner_org.clone()),
+    ];
+    match decision {
+        Err(reason) => {
+            attrs.push(("reason", reason));
+            Ok(vec![event(NAME, "denied", &attrs)])
+        }
+        Ok((target, mut policy)) => {
+            policy.used += 1;
+            state.put(
+                policy_key(&target, &policy.accessor),
+                policy.encode().to_vec(),
+            );
+            let expires_ms = policy
+                .not_after_ms
+                .map_or(now + TOKEN_TTL_MS, |end| end.min(now + TOKEN_TTL_MS));
+            let address = serde_json::from_str::<Value>(&record.metadata)
+                .ok()
+                .and_then(|m| m.get("address").and_then(Value::as_str).map(String::from))
+                .unwrap_or_default();
+            let token = Token {
+                token_id: ctx.tx_hash,
+                device_id: record.id.clone(),
+                operation: a.operation.clone(),
+                accessor: accessors[0].clone(),
+                accessor_cert: ctx.sender.cert_hash,
+                issued_height: ctx.block.height,
+                issued_ms: now,
+                expires_ms,
+                device_address: address.clone(),
+            };
+            state.put(token_key(&token.token_id), token.encode().to_vec());
+            attrs.extend([
+                ("token_id", hex::encode(token.token_id)),
+                ("token", hex::encode(token.encode())),
+                ("expires_ms", expires_ms.to_string()),
+                ("address", address),
+            ]);
+            Ok(vec![event(NAME, "granted", &attrs)])
+        }
+    }
+}
+
+fn text(v: &Value, field: &str) -> Result<String, String> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .map(String::from)
+        .ok_or_else(|| format!("missing string field `{field}`"))
+}
+
+/// Canonical arguments from JSON (API and CLI).
+pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
+    let u64_opt = |f: &str| v.get(f).and_then(Value::as_u64);
+    let hour = |f: &str| -> Result<Option<u8>, String> {
+        u64_opt(f)
+            .map(|h| u8::try_from(h).map_err(|_| format!("`{f}` out of range")))
+            .transpose()
+    };
+    Ok(match method {
+        "set_policy" => SetPolicyArg {
+            target: text(v, "target")?,
+            accessor: text(v, "accessor")?,
+            operations: v
+                .get("operations")
+                .and_then(Value::as_array)
+                .ok_or("missing array field `operations`")?
+                .iter()
+                .map(|o| {
+                    o.as_str()
+                        .map(String::from)
+                        .ok_or("operations must be strings")
+                })
+                .collect::<Result<_, _>>()?,
+            not_before_ms: u64_opt("not_before_ms"),
+            not_after_ms: u64_opt("not_after_ms"),
+            max_uses: u64_opt("max_uses"),
+            hour_from: hour("hour_from")?,
+            hour_to: hour("hour_to")?,
+        }
+        .encode(),
+        "request" => RequestArg {
+            device_id: text(v, "device_id")?,
+            operation: text(v, "operation")?,
+        }
+        .encode(),
+        "redeem" => {
+            let raw = hex::decode(text(v, "token_id")?).map_err(|e| format!("`token_id`: {e}"))?;
+            RedeemArg {
+                token_id: raw.try_into().map_err(|_| "`token_id` must be 32 bytes")?,
+            }
+            .encode()
+        }
+        _ => return Err(format!("unknown call access.{method}")),
+    })
+}
+
+/// JSON form of canonical arguments.
+pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
+    Ok(match method {
+        "set_policy" => {
+            let a: SetPolicyArg = decode(args)?;
+            json!({"target": a.target, "accessor": a.accessor, "operations": a.operations,
+                "not_before_ms": a.not_before_ms, "not_after_ms": a.not_after_ms,
+                "max_uses": a.max_uses, "hour_from": a.hour_from, "hour_to": a.hour_to})
+        }
+        "request" => {
+            let a: RequestArg = decode(args)?;
+            json!({"device_id": a.device_id, "operation": a.operation})
+        }
+        "redeem" => json!({"token_id": hex::encode(decode::<RedeemArg>(args)?.token_id)}),
+        _ => return Err(String::new()),
+    })
+}
+
+impl LogEntry {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "height": self.height,
+            "timestamp_ms": self.timestamp_ms,
+            "tx_hash": hex::encode(self.tx_hash),
+            "accessor": self.accessor,
+            "accessor_org": self.accessor_org,
+            "operation": self.operation,
+            "decision": if self.granted { "granted" } else { "denied" },
+            "reason": (!self.granted).then_some(&self.reason),
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Access-control reads: a device's access log (owner and regulators only),
+//! and the offline-verifiable bundle of a granted token
+//! ([`ingot_light::TokenBundle`]) for its accessor to hand to the device.
+
+use crate::api::{authenticate_caller, bad, internal, not_found, ApiError, ApiState, St};
+use crate::api_devices::sees_everything;
+use axum::{
+    extract::{Path, Query},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    routing::get,
+    Json, Router,
+};
+use commonware_codec::{Decode, Encode};
+use commonware_consensus::types::Height;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_execution::modules::{
+    access::{log_key, log_len_key, token_key, LogEntry, Token},
+    device::{record_key, DeviceRecord},
+};
+use ingot_light::{TokenBundle, MAX_BUNDLE_HEADERS};
+use ingot_types::{merkle, Digest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Most log entries per page.
+pub const MAX_LOG_PAGE: u64 = 500;
+
+pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+    Router::new()
+        .route("/v1/devices/{id}/access-log", get(access_log::<E>))
+        .route("/v1/access/tokens/{id}/bundle", get(bundle::<E>))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    from: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+fn default_limit() -> u64 {
+    100
+}
+
+async fn access_log<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+    let state = s.shared.state.read().await;
+    let raw = state
+        .get(&record_key(&id))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("unknown device {id}")))?;
+    let record = DeviceRecord::decode_cfg(raw, &()).map_err(internal)?;
+    if !sees_everything(&s, who.as_deref(), &record.owner_org) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "a device's access log is visible to its owner and to regulators only".into(),
+        ));
+    }
+    let total = match state.get(&log_len_key(&id)).await.map_err(internal)? {
+        Some(raw) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
+        None => 0,
+    };
+    let end = total.min(page.from.saturating_add(page.limit.clamp(1, MAX_LOG_PAGE)));
+    let mut entries = Vec::new();
+    for seq in page.from..end {
+        let raw = state
+            .get(&log_key(&id, seq))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("log entry {seq} missing")))?;
+        entries.push(LogEntry::decode_cfg(raw, &()).map_err(internal)?.to_json());
+    }
+    Ok(Json(json!({
+        "device_id": id,
+        "total": total,
+        "from": page.from,
+        "entries": entries,
+        "next": (end < total).then_some(end),
+    })))
+}
+
+/// The proof bundle of a granted token, for its accessor (or the device's
+/// owner / a regulator). Available once a block anchoring the grant's
+/// execution, and a certified descendant of it, are final.
+async fn bundle<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<TokenBundle>, ApiError> {
+    let token_id: [u8; 32] = hex::decode(&id)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad("token id must be 64 hex characters"))?;
+    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+    let token_raw = {
+        let state = s.shared.state.read().await;
+        let raw = state
+            .get(&token_key(&token_id))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found("unknown token"))?;
+        let token = Token::decode_cfg(raw.clone(), &()).map_err(internal)?;
+        let owner = state
+            .get(&record_key(&token.device_id))
+            .await
+            .map_err(internal)?
+            .map(|r| DeviceRecord::decode_cfg(r, &()).map(|r| r.owner_org))
+            .transpose()
+            .map_err(internal)?
+            .unwrap_or_default();
+        let is_accessor = who
+            .as_ref()
+            .is_some_and(|w| w.cert_hash == token.accessor_cert);
+        if !is_accessor && !sees_everything(&s, who.as_deref(), &owner) {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "a token's bundle is for its accessor, the device's owner and regulators".into(),
+            ));
+        }
+        raw
+    };
+
+    // The granting receipt and its inclusion proof.
+    let tx = Digest::from(token_id);
+    let (height, index, receipt, proof) = {
+        let ledger = s.shared.ledger.lock().await;
+        let loc = ledger
+            .locate(&tx)
+            .ok_or_else(|| not_found("granting transaction not indexed"))?;
+        let record = ledger
+            .record(loc.height)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal("execution record missing"))?;
+        let hashes: Vec<Digest> = record
+            .receipts
+            .iter()
+            .map(ingot_execution::receipt_hash)
+            .collect();
+        let proof = merkle::proof(&hashes, loc.index).ok_or_else(|| internal("no proof"))?;
+        (
+            loc.height,
+            loc.index,
+            record.receipts[loc.index as usize].clone(),
+            proof,
+        )
+    };
+
+    // The header anchoring that height, then hash-linked headers up to one
+    // with its own finalization certificate.
+    let finalized = s
+        .shared
+        .finalized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut headers = Vec::new();
+    let mut at = height + 1;
+    while at <= finalized && headers.len() < MAX_BUNDLE_HEADERS {
+        let block = s
+            .marshal
+            .get_block(Height::new(at))
+            .await
+            .ok_or_else(|| internal(format!("finalized block {at} missing")))?;
+        let header = &block.inner().header;
+        if headers.is_empty() && header.result_for(height).is_none() {
+            at += 1;
+            continue;
+        }
+        headers.push(hex::encode(header.encode()));
+        if let Some(fin) = s.marshal.get_finalization(Height::new(at)).await {
+            return Ok(Json(TokenBundle {
+                token: hex::encode(&token_raw),
+                receipt: hex::encode(receipt.encode()),
+                receipt_index: index,
+                receipt_proof: hex::encode(proof.encode()),
+                exec_height: height,
+                headers,
+                finalization: hex::encode(fin.encode()),
+            }));
+        }
+        at += 1;
+    }
+    Err(ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the grant is not yet anchored in a certified block; retry shortly".into(),
+    ))
+}
