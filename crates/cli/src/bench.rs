@@ -82,6 +82,8 @@ struct Measured {
     finalized: usize,
     seconds: f64,
     latencies_ms: Vec<f64>,
+    /// Highest finalized height the poller read.
+    last_height: u64,
 }
 
 impl Measured {
@@ -91,6 +93,7 @@ impl Measured {
         self.finalized += other.finalized;
         self.seconds += other.seconds;
         self.latencies_ms.extend(other.latencies_ms);
+        self.last_height = self.last_height.max(other.last_height);
     }
 
     fn report(&mut self) -> Value {
@@ -201,6 +204,48 @@ fn member_spec(i: usize) -> CertSpec {
     }
 }
 
+/// Submit one group (one request), resubmitting what the node refused only
+/// because its mempool was full — the backpressure a real client honours —
+/// for up to a minute. Returns how many were refused for good.
+fn submit_with_backpressure(http: &client::Http, node: &str, group: &[Signed]) -> usize {
+    let mut pending: Vec<&str> = group.iter().map(|(_, raw)| raw.as_str()).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut full = Vec::new();
+        let mut refused = 0;
+        if pending.len() == 1 {
+            if let Err(e) = http.post(&format!("{node}/v1/tx"), &json!({"tx": pending[0]})) {
+                if e.to_string().contains("full") {
+                    full.push(pending[0]);
+                } else {
+                    refused += 1;
+                }
+            }
+        } else {
+            match http.post(&format!("{node}/v1/txs"), &json!({"txs": pending})) {
+                Ok(reply) => {
+                    for (raw, r) in pending
+                        .iter()
+                        .zip(reply["results"].as_array().into_iter().flatten())
+                    {
+                        match r["error"].as_str() {
+                            None => {}
+                            Some(e) if e.contains("full") => full.push(*raw),
+                            Some(_) => refused += 1,
+                        }
+                    }
+                }
+                Err(_) => refused += pending.len(),
+            }
+        }
+        if full.is_empty() || Instant::now() > deadline {
+            return refused + full.len();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        pending = full;
+    }
+}
+
 /// Submit `txs` (spread over nodes and submitters, paced by `--rate`) and
 /// wait until all accepted ones are seen in finalized blocks.
 fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
@@ -212,8 +257,10 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
         .unwrap_or(0);
 
     // Poller: records when each transaction first appears in a finalized block.
+    let last_seen = Arc::new(std::sync::atomic::AtomicU64::new(start_height));
     let poller = {
         let (node, seen, done) = (a.nodes[0].clone(), seen.clone(), done.clone());
+        let (last_seen, submitted) = (last_seen.clone(), submitted.clone());
         std::thread::spawn(move || {
             let http = client::Http::default();
             let mut next = start_height + 1;
@@ -221,12 +268,16 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
                 match http.get(&format!("{node}/v1/blocks/{next}?txs=hashes&raw=false")) {
                     Ok(b) => {
                         let t = Instant::now();
+                        // Only this phase's transactions: the poller may start
+                        // below the tip and read an earlier phase's blocks.
+                        let mine = submitted.lock().unwrap();
                         let mut s = seen.lock().unwrap();
                         for tx in b["transactions"].as_array().into_iter().flatten() {
-                            if let Some(h) = tx.as_str() {
+                            if let Some(h) = tx.as_str().filter(|h| mine.contains_key(*h)) {
                                 s.entry(h.to_string()).or_insert(t);
                             }
                         }
+                        last_seen.store(next, std::sync::atomic::Ordering::SeqCst);
                         next += 1;
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -263,18 +314,7 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
                     .lock()
                     .unwrap()
                     .extend(group.iter().map(|(hash, _)| (hash.clone(), now)));
-                let refused = if batch == 1 {
-                    usize::from(
-                        http.post(&format!("{node}/v1/tx"), &json!({"tx": group[0].1}))
-                            .is_err(),
-                    )
-                } else {
-                    let raws: Vec<&str> = group.iter().map(|(_, raw)| raw.as_str()).collect();
-                    match http.post(&format!("{node}/v1/txs"), &json!({"txs": raws})) {
-                        Ok(reply) => group.len() - reply["accepted"].as_u64().unwrap_or(0) as usize,
-                        Err(_) => group.len(),
-                    }
-                };
+                let refused = submit_with_backpressure(&http, &node, group);
                 rejected.fetch_add(refused, std::sync::atomic::Ordering::SeqCst);
             }
         }));
@@ -282,7 +322,7 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
     for w in workers {
         let _ = w.join();
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(600);
     let accepted = total - rejected.load(std::sync::atomic::Ordering::SeqCst);
     while seen.lock().unwrap().len() < accepted && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -307,6 +347,7 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
         finalized: latencies_ms.len(),
         seconds: last.duration_since(begin).as_secs_f64(),
         latencies_ms,
+        last_height: last_seen.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 
@@ -413,9 +454,34 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         for r in &rows {
             println!("{r}");
         }
+        if let Some(r) = report.get("registration") {
+            println!(
+                "registrations executed: {:.0}/s over {:.1} s",
+                r["executed_tx_per_s"].as_f64().unwrap_or(0.0),
+                r["executed_seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
         if let Some(r) = report.get("resolution") {
             println!("name resolution over HTTP: {r}");
         }
+    }
+    Ok(())
+}
+
+/// Wait until `node` has executed height `target` (finalized is not yet
+/// executed: execution is deferred).
+fn wait_executed(node: &str, target: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while client::get(&format!("{node}/v1/status"))?["executed_height"]
+        .as_u64()
+        .unwrap_or(0)
+        < target
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "node did not execute height {target}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
 }
@@ -433,41 +499,57 @@ fn devices(
     rows: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let n = a.txs;
-    let mut registered = Measured::default();
-    // Device certificates are issued wave by wave so memory stays bounded.
-    let mut start = 0;
-    while start < n {
-        let end = (start + a.wave.max(1)).min(n);
-        eprintln!("issuing device certificates {start}..{end}...");
-        let devices = issue_many(a, end - start, |j| {
-            let now = unix_now();
-            let serial = format!("b{run:x}-{}", start + j);
-            CertSpec {
-                common_name: serial.clone(),
-                organization: "manufacturer".into(),
-                san_uris: vec![device_uri("manufacturer", &serial), model_uri("BENCH-1")],
-                not_before: now - 3600,
-                not_after: now + 86_400,
-                role: Role::Device,
-            }
-        })?;
-        let wave = BenchArgs {
-            wave: usize::MAX,
-            ..a.clone()
-        };
-        registered.absorb(drive_waves(&wave, senders, end - start, |j, s, chain, valid_until| {
-            let i = start + j;
-            let args = ingot_execution::modules::device::RegisterArg {
-                certificate: devices[j].cert_der.clone().into(),
-                name: device_name(run, i),
-                metadata: json!({"address": format!("10.{}.{}.{}:502", i >> 16 & 255, i >> 8 & 255, i & 255)}).to_string(),
-            }
-            .encode();
-            sign_raw(s, chain, valid_until, (run << 24) ^ i as u64, "device", "register", args)
-        })?);
-        start = end;
-    }
-    let m = registered.report();
+    eprintln!("issuing {n} device certificates...");
+    let devices: Vec<bytes::Bytes> = issue_many(a, n, |i| {
+        let now = unix_now();
+        let serial = format!("b{run:x}-{i}");
+        CertSpec {
+            common_name: serial.clone(),
+            organization: "manufacturer".into(),
+            san_uris: vec![device_uri("manufacturer", &serial), model_uri("BENCH-1")],
+            not_before: now - 3600,
+            not_after: now + 86_400,
+            role: Role::Device,
+        }
+    })?
+    .into_iter()
+    .map(|d| d.cert_der.into())
+    .collect();
+    // Registration throughput is counted until the node has *executed* them
+    // all (execution is deferred behind finality and is the heavier part here:
+    // each registration verifies a new certificate and writes five keys).
+    let begin = Instant::now();
+    let mut registered = drive_waves(a, senders, n, |i, s, chain, valid_until| {
+        let args = ingot_execution::modules::device::RegisterArg {
+            certificate: devices[i].clone(),
+            name: device_name(run, i),
+            metadata:
+                json!({"address": format!("10.{}.{}.{}:502", i >> 16 & 255, i >> 8 & 255, i & 255)})
+                    .to_string(),
+        }
+        .encode();
+        sign_raw(
+            s,
+            chain,
+            valid_until,
+            (run << 24) ^ i as u64,
+            "device",
+            "register",
+            args,
+        )
+    })?;
+    drop(devices);
+    anyhow::ensure!(
+        registered.rejected == 0 && registered.finalized == n,
+        "only {} of {n} registrations finalized ({} refused at submission)",
+        registered.finalized,
+        registered.rejected
+    );
+    wait_executed(&a.nodes[0], registered.last_height)?;
+    let executed_secs = begin.elapsed().as_secs_f64();
+    let mut m = registered.report();
+    m["executed_seconds"] = json!(executed_secs);
+    m["executed_tx_per_s"] = json!(n as f64 / executed_secs);
     rows.push(row("device registrations", &m));
     report["registration"] = m;
 
@@ -475,6 +557,7 @@ fn devices(
     let samples = 10_000.min(n.max(1));
     let http = client::Http::default();
     let mut lat = Vec::with_capacity(samples);
+    let mut at_node = Vec::with_capacity(samples);
     let mut rng_state = run;
     for _ in 0..samples {
         rng_state = rng_state
@@ -488,18 +571,21 @@ fn devices(
             device_name(run, i)
         ))?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        at_node.push(v["lookup_us"].as_f64().unwrap_or(0.0) / 1000.0);
         anyhow::ensure!(
             v["name"] == device_name(run, i),
             "resolved the wrong device: {v}"
         );
     }
     lat.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    at_node.sort_by(|x, y| x.partial_cmp(y).unwrap());
     report["resolution"] = json!({"devices_on_chain": n, "samples": samples,
-        "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat.last()}});
+        "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat.last()},
+        "at_node_ms": {"p50": percentile(&at_node, 0.5), "p99": percentile(&at_node, 0.99), "max": at_node.last()}});
 
     // Access requests: activate a sample, grant one group policy, then request.
     let sample = n.min(20_000);
-    let mut act = drive_waves(a, senders, sample, |i, s, chain, valid_until| {
+    let mut activated = drive_waves(a, senders, sample, |i, s, chain, valid_until| {
         sign(
             s,
             chain,
@@ -510,9 +596,10 @@ fn devices(
             json!({"device_id": format!("manufacturer:b{run:x}-{i}")}),
         )
     })?;
-    let act = act.report();
+    let act = activated.report();
     rows.push(row("device activations", &act));
     report["activation"] = act;
+    wait_executed(&a.nodes[0], activated.last_height)?;
     let grant = drive_waves(a, senders, 1, |_, s, chain, valid_until| {
         sign(
             s,
@@ -525,6 +612,7 @@ fn devices(
         )
     })?;
     anyhow::ensure!(grant.finalized == 1, "policy was not finalized");
+    wait_executed(&a.nodes[0], grant.last_height)?;
     let mut req = drive_waves(a, senders, sample, |i, s, chain, valid_until| {
         sign(
             s,

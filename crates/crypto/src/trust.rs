@@ -14,7 +14,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-/// Most verified certificates kept in memory.
+/// Most verified certificates kept in memory (two generations of half each).
 const CACHE_LIMIT: usize = 100_000;
 
 /// A verified certificate holder.
@@ -102,7 +102,35 @@ struct Anchor {
 /// Trust anchors plus a cache of verified certificates.
 pub struct TrustStore {
     anchors: HashMap<String, Anchor>,
-    cache: Mutex<HashMap<[u8; 32], Arc<Identity>>>,
+    cache: Mutex<Cache>,
+}
+
+/// A two-generation cache: lookups hit the young generation, then the old
+/// one (and are promoted); when the young one is full it becomes the old one.
+/// So a burst of one-off certificates (a million device registrations) evicts
+/// only what was not used during the last generation, never the busy senders.
+#[derive(Default)]
+struct Cache {
+    young: HashMap<[u8; 32], Arc<Identity>>,
+    old: HashMap<[u8; 32], Arc<Identity>>,
+}
+
+impl Cache {
+    fn get(&mut self, hash: &[u8; 32]) -> Option<Arc<Identity>> {
+        if let Some(id) = self.young.get(hash) {
+            return Some(id.clone());
+        }
+        let id = self.old.remove(hash)?;
+        self.insert(*hash, id.clone());
+        Some(id)
+    }
+
+    fn insert(&mut self, hash: [u8; 32], id: Arc<Identity>) {
+        if self.young.len() >= CACHE_LIMIT / 2 {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(hash, id);
+    }
 }
 
 pub fn cert_hash(der: &[u8]) -> [u8; 32] {
@@ -127,7 +155,7 @@ impl TrustStore {
         }
         Ok(Self {
             anchors,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
         })
     }
 
@@ -135,7 +163,7 @@ impl TrustStore {
     pub fn identify(&self, der: &[u8]) -> Result<Arc<Identity>, TrustError> {
         let hash = cert_hash(der);
         if let Some(id) = self.cache.lock().expect("poisoned").get(&hash) {
-            return Ok(id.clone());
+            return Ok(id);
         }
         let cert = CertInfo::from_der(der).map_err(|e| TrustError::Malformed(e.to_string()))?;
         let org = cert.subject_o.clone().ok_or(TrustError::NoOrganisation)?;
@@ -167,11 +195,10 @@ impl TrustStore {
             not_before: cert.not_before,
             not_after: cert.not_after,
         });
-        let mut cache = self.cache.lock().expect("poisoned");
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(hash, id.clone());
+        self.cache
+            .lock()
+            .expect("poisoned")
+            .insert(hash, id.clone());
         Ok(id)
     }
 
@@ -187,5 +214,41 @@ impl TrustStore {
     /// The CA certificate of an organisation.
     pub fn ca(&self, org: &str) -> Option<&CertInfo> {
         self.anchors.get(org).map(|a| &a.ca)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_entries_survive_a_burst_of_one_off_certificates() {
+        let id = Arc::new(Identity {
+            cert_hash: [0; 32],
+            org: "o".into(),
+            role: "member".into(),
+            common_name: String::new(),
+            public_key: crate::PrivateKey::generate(crate::Scheme::Ed25519)
+                .unwrap()
+                .public_key(),
+            not_before: 0,
+            not_after: 0,
+            device: None,
+        });
+        let mut cache = Cache::default();
+        let busy = [0xAA; 32];
+        cache.insert(busy, id.clone());
+        for i in 0..(3 * CACHE_LIMIT) as u32 {
+            let mut h = [0; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            cache.insert(h, id.clone());
+            if i % 1000 == 0 {
+                assert!(cache.get(&busy).is_some(), "evicted after {i}");
+            }
+        }
+        assert!(cache.young.len() + cache.old.len() <= CACHE_LIMIT);
+        let mut first = [0; 32];
+        first[..4].copy_from_slice(&1u32.to_be_bytes());
+        assert!(cache.get(&first).is_none(), "one-off entries do expire");
     }
 }

@@ -22,8 +22,20 @@ use serde_json::json;
 use std::sync::Arc;
 
 fn device(ca_key: &PrivateKey, ca_pem: &str, serial: &str, scheme: Scheme) -> Member {
-    let key = PrivateKey::generate(scheme).unwrap();
     let now = unix_now();
+    device_valid(ca_key, ca_pem, serial, scheme, now - 60, now + 3600)
+}
+
+/// A device certificate of `acme` valid from `not_before` to `not_after`.
+fn device_valid(
+    ca_key: &PrivateKey,
+    ca_pem: &str,
+    serial: &str,
+    scheme: Scheme,
+    not_before: i64,
+    not_after: i64,
+) -> Member {
+    let key = PrivateKey::generate(scheme).unwrap();
     let pem = issue_end_entity(
         ca_key,
         ca_pem,
@@ -32,8 +44,8 @@ fn device(ca_key: &PrivateKey, ca_pem: &str, serial: &str, scheme: Scheme) -> Me
             common_name: serial.into(),
             organization: "acme".into(),
             san_uris: vec![device_uri("acme", serial), model_uri("CNC-5000")],
-            not_before: now - 60,
-            not_after: now + 3600,
+            not_before,
+            not_after,
             role: Role::Device,
         },
     )
@@ -91,6 +103,31 @@ impl Chain {
     }
 }
 
+/// Two organisations (acme with an Ed25519 CA, bolt with a CA of `bolt_scheme`)
+/// and an empty chain.
+async fn consortium(
+    ctx: &deterministic::Context,
+    bolt_scheme: Scheme,
+) -> (PrivateKey, String, PrivateKey, String, Chain) {
+    let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+    let bolt_key = PrivateKey::generate(bolt_scheme).unwrap();
+    let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
+    let trust = Arc::new(
+        TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
+    );
+    let chain = Chain {
+        exec: Executor::new(trust),
+        state: StateStore::open(ctx.child("state"), "devices")
+            .await
+            .unwrap(),
+        chain: sha256(&[b"chain"]),
+        height: 0,
+        salt: 0,
+    };
+    (acme_key, acme_ca, bolt_key, bolt_ca, chain)
+}
+
 fn assert_refused(got: &str, reason: &str) {
     assert!(
         got.contains(reason),
@@ -101,13 +138,7 @@ fn assert_refused(got: &str, reason: &str) {
 #[test]
 fn device_lifecycle_naming_transfer_rotation_and_refusals() {
     deterministic::Runner::default().start(|ctx| async move {
-        let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-        let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
-        let bolt_key = PrivateKey::generate(Scheme::Sm2).unwrap();
-        let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
-        let trust = Arc::new(
-            TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
-        );
+        let (acme_key, acme_ca, bolt_key, bolt_ca, mut c) = consortium(&ctx, Scheme::Sm2).await;
         let acme_admin = member(&acme_key, &acme_ca, "admin", "acme", Role::Admin, Scheme::Ed25519);
         let acme_staff = member(&acme_key, &acme_ca, "staff", "acme", Role::Member, Scheme::P256);
         let bolt_staff = member(&bolt_key, &bolt_ca, "staff", "bolt", Role::Member, Scheme::Sm2);
@@ -115,13 +146,6 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
         let press = device(&acme_key, &acme_ca, "SN-2", Scheme::P256);
         let id = "acme:SN-1";
         let name = "acme/plant-3/line-a/cnc-07";
-        let mut c = Chain {
-            exec: Executor::new(trust.clone()),
-            state: StateStore::open(ctx.child("state"), "dev").await.unwrap(),
-            chain: sha256(&[b"chain"]),
-            height: 0,
-            salt: 0,
-        };
         let register = |dev: &Member, name: &str| {
             json!({"certificate_pem": dev.pem, "name": name, "metadata": json!({"firmware": "1.0", "address": "10.0.0.7:502", "location": "plant 3"}).to_string()})
         };
@@ -136,24 +160,8 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
             c.call(&cnc, "report_state", json!({"device_id": id, "state": "ok"})),
         ];
         // A certificate that expired before this block is refused.
-        let expired = {
-            let key = PrivateKey::generate(Scheme::P256).unwrap();
-            let now = unix_now();
-            issue_end_entity(
-                &acme_key,
-                &acme_ca,
-                &key.public_key(),
-                &CertSpec {
-                    common_name: "SN-OLD".into(),
-                    organization: "acme".into(),
-                    san_uris: vec![device_uri("acme", "SN-OLD"), model_uri("CNC-1")],
-                    not_before: now - 7200,
-                    not_after: now - 3600,
-                    role: Role::Device,
-                },
-            )
-            .unwrap()
-        };
+        let now = unix_now();
+        let expired = device_valid(&acme_key, &acme_ca, "SN-OLD", Scheme::P256, now - 7200, now - 3600).pem;
         let mut txs = txs;
         txs.push(c.call(
             &acme_staff,
@@ -237,25 +245,7 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
         assert_eq!(c.record(id).await.owner_org, "bolt");
 
         // Key rotation signed by the old key: the old key stops, the new one works.
-        let rotated = {
-            let key = PrivateKey::generate(Scheme::Sm2).unwrap();
-            let now = unix_now();
-            let pem = issue_end_entity(
-                &acme_key,
-                &acme_ca,
-                &key.public_key(),
-                &CertSpec {
-                    common_name: "SN-1".into(),
-                    organization: "acme".into(),
-                    san_uris: vec![device_uri("acme", "SN-1"), model_uri("CNC-5000")],
-                    not_before: now - 60,
-                    not_after: now + 3600,
-                    role: Role::Device,
-                },
-            )
-            .unwrap();
-            Member { der: CertInfo::from_pem(&pem).unwrap().der.into(), key, pem }
-        };
+        let rotated = device(&acme_key, &acme_ca, "SN-1", Scheme::Sm2);
         let txs = vec![
             c.call(&cnc, "rotate_key", json!({"device_id": id, "certificate_pem": press.pem})),
             c.call(&cnc, "rotate_key", json!({"device_id": id, "certificate_pem": rotated.pem})),
@@ -322,13 +312,7 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
 fn access_policies_requests_tokens_and_log() {
     use ingot_execution::modules::access::{log_len_key, LogEntry};
     deterministic::Runner::default().start(|ctx| async move {
-        let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-        let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
-        let bolt_key = PrivateKey::generate(Scheme::P256).unwrap();
-        let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
-        let trust = Arc::new(
-            TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
-        );
+        let (acme_key, acme_ca, bolt_key, bolt_ca, mut c) = consortium(&ctx, Scheme::P256).await;
         let owner = member(
             &acme_key,
             &acme_ca,
@@ -356,13 +340,6 @@ fn access_policies_requests_tokens_and_log() {
         let cnc = device(&acme_key, &acme_ca, "SN-1", Scheme::Ed25519);
         let robot = device(&acme_key, &acme_ca, "SN-2", Scheme::Ed25519);
         let id = "acme:SN-1";
-        let mut c = Chain {
-            exec: Executor::new(trust.clone()),
-            state: StateStore::open(ctx.child("state"), "acc").await.unwrap(),
-            chain: sha256(&[b"chain"]),
-            height: 0,
-            salt: 0,
-        };
         let meta = json!({"address": "10.0.0.7:502"}).to_string();
         let txs = vec![
             c.call(

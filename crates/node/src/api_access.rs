@@ -2,8 +2,8 @@
 //! and the offline-verifiable bundle of a granted token
 //! ([`ingot_light::TokenBundle`]) for its accessor to hand to the device.
 
-use crate::api::{authenticate_caller, bad, internal, not_found, ApiError, ApiState, St};
-use crate::api_devices::sees_everything;
+use crate::api::{internal, not_found, ApiError, ApiState, St};
+use crate::api_devices::{caller, hex32, read_page, sees_everything, Page};
 use axum::{
     extract::{Path, Query},
     http::{HeaderMap, Method, StatusCode, Uri},
@@ -19,8 +19,7 @@ use ingot_execution::modules::{
 };
 use ingot_light::{TokenBundle, MAX_BUNDLE_HEADERS};
 use ingot_types::{merkle, Digest};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Most log entries per page.
@@ -32,24 +31,6 @@ pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E
         .route("/v1/access/tokens/{id}/bundle", get(bundle::<E>))
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-#[derive(Deserialize)]
-struct Page {
-    #[serde(default)]
-    from: u64,
-    #[serde(default = "default_limit")]
-    limit: u64,
-}
-fn default_limit() -> u64 {
-    100
-}
-
 async fn access_log<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
@@ -58,8 +39,7 @@ async fn access_log<E: Storage + Clock + Metrics + Spawner>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
-        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+    let who = caller(&s, &method, &uri, &headers)?;
     let state = s.shared.state.read().await;
     let raw = state
         .get(&record_key(&id))
@@ -77,23 +57,17 @@ async fn access_log<E: Storage + Clock + Metrics + Spawner>(
         Some(raw) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
         None => 0,
     };
-    let end = total.min(page.from.saturating_add(page.limit.clamp(1, MAX_LOG_PAGE)));
-    let mut entries = Vec::new();
-    for seq in page.from..end {
-        let raw = state
-            .get(&log_key(&id, seq))
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("log entry {seq} missing")))?;
-        entries.push(LogEntry::decode_cfg(raw, &()).map_err(internal)?.to_json());
-    }
-    Ok(Json(json!({
-        "device_id": id,
-        "total": total,
-        "from": page.from,
-        "entries": entries,
-        "next": (end < total).then_some(end),
-    })))
+    let entries = read_page(
+        &state,
+        &id,
+        total,
+        &page,
+        MAX_LOG_PAGE,
+        |seq| log_key(&id, seq),
+        |raw| Ok(LogEntry::decode_cfg(raw, &()).map_err(internal)?.to_json()),
+    )
+    .await?;
+    Ok(Json(entries))
 }
 
 /// The proof bundle of a granted token, for its accessor (or the device's
@@ -106,12 +80,8 @@ async fn bundle<E: Storage + Clock + Metrics + Spawner>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<TokenBundle>, ApiError> {
-    let token_id: [u8; 32] = hex::decode(&id)
-        .ok()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| bad("token id must be 64 hex characters"))?;
-    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
-        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+    let token_id = hex32(&id, "token id")?;
+    let who = caller(&s, &method, &uri, &headers)?;
     let token_raw = {
         let state = s.shared.state.read().await;
         let raw = state

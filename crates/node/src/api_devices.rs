@@ -39,7 +39,7 @@ pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E
 }
 
 /// Who is asking, from the request's signature headers (anonymous if none).
-fn caller<E: Storage + Clock + Metrics + Spawner>(
+pub(crate) fn caller<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     method: &Method,
     uri: &Uri,
@@ -137,11 +137,17 @@ async fn by_name<E: Storage + Clock + Metrics + Spawner>(
         return Err(bad("name too long"));
     }
     let who = caller(&s, &method, &uri, &headers)?;
+    // Time the resolution itself (name → id → record in the authenticated
+    // state), so benchmarks can tell it from HTTP and JSON overhead.
+    let started = std::time::Instant::now();
     let id = get_raw(&s, &name_key(&name))
         .await?
         .ok_or_else(|| not_found(format!("no device named {name}")))?;
     let record = load(&s, &String::from_utf8_lossy(&id)).await?;
-    view(&s, who.as_deref(), record).await
+    let lookup_us = started.elapsed().as_secs_f64() * 1e6;
+    let Json(mut v) = view(&s, who.as_deref(), record).await?;
+    v["lookup_us"] = json!(lookup_us);
+    Ok(Json(v))
 }
 
 async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
@@ -151,10 +157,7 @@ async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let hash: [u8; 32] = hex::decode(&hash)
-        .ok()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| bad("certificate hash must be 64 hex characters"))?;
+    let hash = hex32(&hash, "certificate hash")?;
     let who = caller(&s, &method, &uri, &headers)?;
     let id = get_raw(&s, &cert_key(&hash))
         .await?
@@ -163,12 +166,21 @@ async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     view(&s, who.as_deref(), record).await
 }
 
+/// A 32-byte value given as 64 hex characters in a path.
+pub(crate) fn hex32(text: &str, what: &str) -> Result<[u8; 32], ApiError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad(format!("{what} must be 64 hex characters")))
+}
+
+/// `?from=&limit=` of paginated per-device lists.
 #[derive(Deserialize)]
-struct Page {
+pub(crate) struct Page {
     #[serde(default)]
-    from: u64,
+    pub from: u64,
     #[serde(default = "default_limit")]
-    limit: u64,
+    pub limit: u64,
 }
 fn default_limit() -> u64 {
     100
@@ -190,29 +202,53 @@ async fn history<E: Storage + Clock + Metrics + Spawner>(
             "a device's history is visible to its owner and to regulators only".into(),
         ));
     }
-    let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
-    let end = record.history_len.min(page.from.saturating_add(limit));
-    let mut entries = Vec::new();
     let state = s.shared.state.read().await;
+    let entries = read_page(
+        &state,
+        &record.id,
+        record.history_len,
+        &page,
+        MAX_HISTORY_PAGE,
+        |seq| history_key(&record.id, seq),
+        |raw| {
+            Ok(HistoryEntry::decode_cfg(raw, &())
+                .map_err(internal)?
+                .to_json())
+        },
+    )
+    .await?;
+    Ok(Json(entries))
+}
+
+/// One page of a per-device sequence stored under `key(seq)` for
+/// `seq in 0..total`, rendered with `render`, as
+/// `{device_id, total, from, entries, next}`.
+pub(crate) async fn read_page<E: Storage + Clock + Metrics + Spawner>(
+    state: &ingot_state::StateStore<E>,
+    device_id: &str,
+    total: u64,
+    page: &Page,
+    max_page: u64,
+    key: impl Fn(u64) -> Vec<u8>,
+    render: impl Fn(Vec<u8>) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let end = total.min(page.from.saturating_add(page.limit.clamp(1, max_page)));
+    let mut entries = Vec::new();
     for seq in page.from..end {
         let raw = state
-            .get(&history_key(&record.id, seq))
+            .get(&key(seq))
             .await
             .map_err(internal)?
-            .ok_or_else(|| internal(format!("history entry {seq} missing")))?;
-        entries.push(
-            HistoryEntry::decode_cfg(raw, &())
-                .map_err(internal)?
-                .to_json(),
-        );
+            .ok_or_else(|| internal(format!("entry {seq} of {device_id} missing")))?;
+        entries.push(render(raw)?);
     }
-    Ok(Json(json!({
-        "device_id": record.id,
-        "total": record.history_len,
+    Ok(json!({
+        "device_id": device_id,
+        "total": total,
         "from": page.from,
         "entries": entries,
-        "next": (end < record.history_len).then_some(end),
-    })))
+        "next": (end < total).then_some(end),
+    }))
 }
 
 #[derive(Deserialize)]
