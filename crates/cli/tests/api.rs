@@ -712,6 +712,27 @@ fn access_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
         "member:{}",
         hex::encode(ingot_crypto::cert_hash(&accessor.der))
     );
+    // A policy with a forged owner signature is refused at the door; the
+    // write request below is then denied, so it granted nothing.
+    let mut forged = tx(
+        &owner,
+        chain,
+        height + 100,
+        949,
+        "access",
+        "set_policy",
+        json!({"target": format!("device:{id}"), "accessor": "org:logistics", "operations": ["write"]}),
+    );
+    let mut sig = forged.signature.to_vec();
+    sig[3] ^= 1;
+    forged.signature = sig.into();
+    let (s, r) = post_tx(api, &forged, false);
+    assert_eq!(s, 400, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("bad signature"),
+        "{r}"
+    );
+
     let grant = tx(
         &owner,
         chain,
