@@ -87,15 +87,19 @@ impl Chain {
             self.salt,
         )
     }
-    /// Execute the next block; one status per transaction ("ok" or the reason).
-    async fn run(&mut self, txs: Vec<SignedTransaction>) -> Vec<String> {
+    /// Execute the next block; its receipts.
+    async fn execute(&mut self, txs: Vec<SignedTransaction>) -> Vec<ingot_types::Receipt> {
         self.height += 1;
-        let out = self
-            .exec
+        self.exec
             .execute_block(&mut self.state, &block(self.height, txs))
             .await
-            .unwrap();
-        out.receipts.iter().map(|r| status(&r.status)).collect()
+            .unwrap()
+            .receipts
+    }
+    /// Execute the next block; one status per transaction ("ok" or the reason).
+    async fn run(&mut self, txs: Vec<SignedTransaction>) -> Vec<String> {
+        let receipts = self.execute(txs).await;
+        receipts.iter().map(|r| status(&r.status)).collect()
     }
     async fn record(&self, id: &str) -> DeviceRecord {
         let raw = self.state.get(&record_key(id)).await.unwrap().unwrap();
@@ -443,14 +447,8 @@ fn access_policies_requests_tokens_and_log() {
             request(&mut c, &carol, "read"),
         ];
         let grant_tx = txs[0].hash();
-        c.height += 1;
-        let out = c
-            .exec
-            .execute_block(&mut c.state, &block(c.height, txs))
-            .await
-            .unwrap();
-        let decisions: Vec<(String, String)> = out
-            .receipts
+        let receipts = c.execute(txs).await;
+        let decisions: Vec<(String, String)> = receipts
             .iter()
             .map(|r| {
                 assert_eq!(
@@ -469,7 +467,7 @@ fn access_policies_requests_tokens_and_log() {
             })
             .collect();
         assert_eq!(decisions[0].0, "granted");
-        let token_attrs = &out.receipts[0].events[0].attributes;
+        let token_attrs = &receipts[0].events[0].attributes;
         let attr = |k: &str| token_attrs.iter().find(|(a, _)| a == k).unwrap().1.clone();
         assert_eq!(attr("token_id"), hex::encode(grant_tx));
         assert_eq!(attr("address"), "10.0.0.7:502");
@@ -521,13 +519,8 @@ fn access_policies_requests_tokens_and_log() {
         )];
         assert_eq!(c.run(txs).await, ["ok"]);
         let txs = vec![request(&mut c, &alice, "write")];
-        c.height += 1;
-        let out = c
-            .exec
-            .execute_block(&mut c.state, &block(c.height, txs))
-            .await
-            .unwrap();
-        assert_eq!(out.receipts[0].events[0].kind, "granted");
+        let receipts = c.execute(txs).await;
+        assert_eq!(receipts[0].events[0].kind, "granted");
         let txs = vec![
             c.call_module(
                 &owner,
@@ -551,14 +544,9 @@ fn access_policies_requests_tokens_and_log() {
                 json!({"device_id": "acme:SN-2", "operation": "read"}),
             ),
         ];
-        c.height += 1;
-        let out = c
-            .exec
-            .execute_block(&mut c.state, &block(c.height, txs))
-            .await
-            .unwrap();
+        let receipts = c.execute(txs).await;
         let reason = |i: usize| {
-            out.receipts[i].events[0]
+            receipts[i].events[0]
                 .attributes
                 .iter()
                 .find(|(k, _)| k == "reason")
@@ -570,13 +558,8 @@ fn access_policies_requests_tokens_and_log() {
         assert_eq!(reason(0), "operation write is not granted");
         assert_eq!(reason(1), "device is suspended");
         let txs = vec![request(&mut c, &owner, "read")];
-        c.height += 1;
-        let out = c
-            .exec
-            .execute_block(&mut c.state, &block(c.height, txs))
-            .await
-            .unwrap();
-        let denial = &out.receipts[0].events[0].attributes;
+        let receipts = c.execute(txs).await;
+        let denial = &receipts[0].events[0].attributes;
         assert!(
             denial
                 .iter()

@@ -417,9 +417,7 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     }
     // A device's record and history are its owner's and the regulators' only.
     if let Some(owner) = device_owner_of_key(&s, &key).await? {
-        let now = now_ms();
-        let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now)
-            .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+        let who = caller(&s, &method, &uri, &headers)?;
         if !crate::api_devices::sees_everything(&s, who.as_deref(), &owner) {
             return Err(ApiError(
                 StatusCode::FORBIDDEN,
@@ -441,6 +439,18 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
         v["proof"] = json!(hex::encode(&proof.proof));
     }
     Ok(Json(v))
+}
+
+/// Who is asking, from the request's signature headers (anonymous if none);
+/// a bad signature is a 401.
+pub(crate) fn caller<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<ingot_crypto::Identity>>, ApiError> {
+    authenticate_caller(&s.shared.trust, method, uri.path(), headers, now_ms())
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))
 }
 
 fn now_ms() -> u64 {
@@ -497,8 +507,7 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let who = authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms())
-        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))?;
+    let who = caller(&s, &method, &uri, &headers)?;
     let rx = s.shared.events.subscribe();
     let state = s.clone();
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
@@ -580,11 +589,7 @@ async fn whoami<E: Storage + Clock + Metrics + Spawner>(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    match authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now) {
+    match authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms()) {
         Ok(Some(id)) => Ok(Json(
             json!({"org": id.org, "role": id.role, "common_name": id.common_name, "certificate": hex::encode(id.cert_hash)}),
         )),

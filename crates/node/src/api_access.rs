@@ -2,8 +2,8 @@
 //! and the offline-verifiable bundle of a granted token
 //! ([`ingot_light::TokenBundle`]) for its accessor to hand to the device.
 
-use crate::api::{internal, not_found, ApiError, ApiState, St};
-use crate::api_devices::{caller, hex32, read_page, sees_everything, Page};
+use crate::api::{caller, internal, not_found, ApiError, ApiState, St};
+use crate::api_devices::{hex32, read_page, sees_everything, Page};
 use axum::{
     extract::{Path, Query},
     http::{HeaderMap, Method, StatusCode, Uri},

@@ -5,7 +5,7 @@
 //! no history. Callers identify themselves with a signed request (see
 //! [`crate::api::authenticate_caller`]).
 
-use crate::api::{authenticate_caller, bad, internal, not_found, ApiError, ApiState, St};
+use crate::api::{bad, caller, internal, not_found, ApiError, ApiState, St};
 use axum::{
     extract::{Path, Query},
     http::{HeaderMap, Method, StatusCode, Uri},
@@ -36,21 +36,6 @@ pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E
         .route("/v1/devices/by-cert/{hash}", get(by_cert::<E>))
         .route("/v1/devices/{id}/history", get(history::<E>))
         .route("/v1/devices/{id}", get(by_id::<E>))
-}
-
-/// Who is asking, from the request's signature headers (anonymous if none).
-pub(crate) fn caller<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<Option<Arc<Identity>>, ApiError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    authenticate_caller(&s.shared.trust, method, uri.path(), headers, now)
-        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))
 }
 
 /// Whether `who` may see all of `record`: its owner organisation or a regulator.
