@@ -60,6 +60,46 @@ pub fn verify_all(items: &[Item<'_>]) -> Vec<bool> {
     ok
 }
 
+/// [`verify_all`] with the answer every honest node computes identically, for
+/// use *inside execution* (device telemetry signatures, checked by every
+/// validator on every block).
+///
+/// Ed25519 is checked under ZIP-215 rules with `ed25519-consensus`, whose batch
+/// and single checks accept exactly the same signatures (cofactored equation).
+/// dalek's batch check, used by [`verify_all`], can disagree with its strict
+/// single check on crafted signatures and draws random coefficients, so a
+/// malicious device could make validators disagree; this one cannot. If the
+/// batch fails, each signature is checked on its own, deterministically.
+/// P-256 and SM2 are checked one by one as in [`verify_all`].
+pub fn verify_all_deterministic(items: &[Item<'_>]) -> Vec<bool> {
+    let mut ok = vec![false; items.len()];
+    let mut ed: Vec<(usize, ed25519_consensus::batch::Item)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.key {
+            PublicKey::Ed25519(key) => {
+                let Ok(sig) = <[u8; 64]>::try_from(item.signature) else {
+                    continue;
+                };
+                let vk = ed25519_consensus::VerificationKeyBytes::from(key.to_bytes());
+                let sig = ed25519_consensus::Signature::from(sig);
+                ed.push((i, (vk, sig, item.message).into()));
+            }
+            other => ok[i] = other.verify(item.message, item.signature).is_ok(),
+        }
+    }
+    let batch_ok = ed.len() > 1 && {
+        let mut verifier = ed25519_consensus::batch::Verifier::new();
+        for (_, item) in &ed {
+            verifier.queue(item.clone());
+        }
+        verifier.verify(rand_core::OsRng).is_ok()
+    };
+    for (i, item) in ed {
+        ok[i] = batch_ok || item.verify_single().is_ok();
+    }
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +129,17 @@ mod tests {
             verify_all(&items)
         };
         assert_eq!(items(&signatures), vec![true; 12]);
+        let deterministic = |sigs: &[Vec<u8>]| -> Vec<bool> {
+            let items: Vec<Item> = (0..12)
+                .map(|i| Item {
+                    key: &publics[i],
+                    message: &messages[i],
+                    signature: &sigs[i],
+                })
+                .collect();
+            verify_all_deterministic(&items)
+        };
+        assert_eq!(deterministic(&signatures), vec![true; 12]);
 
         // Corrupt one Ed25519 signature, one P-256, and truncate another Ed25519 one.
         signatures[3][5] ^= 1;
@@ -99,6 +150,7 @@ mod tests {
         expected[4] = false;
         expected[6] = false;
         assert_eq!(items(&signatures), expected);
+        assert_eq!(deterministic(&signatures), expected);
     }
 
     #[test]
@@ -117,5 +169,9 @@ mod tests {
             })
             .collect();
         assert_eq!(verify_all(&items), vec![true, true, false, true, true]);
+        assert_eq!(
+            verify_all_deterministic(&items),
+            vec![true, true, false, true, true]
+        );
     }
 }

@@ -256,6 +256,26 @@ impl Executor {
         }
         overlay.commit_tx();
 
+        // Block-level work (timers by block time). Its events ride on one
+        // trailing receipt that no transaction owns.
+        match modules::end_block(ctx, &mut overlay).await {
+            Ok(events) => {
+                overlay.commit_tx();
+                if !events.is_empty() {
+                    receipts.push(Receipt {
+                        tx_hash: block_receipt_id(ctx.height),
+                        status: Status::Success,
+                        events,
+                        work_used: 0,
+                    });
+                }
+            }
+            Err(CallError::State(e)) => return Err(e),
+            // A corrupt record cannot come from a valid history; skip the
+            // block's timers rather than stop the chain.
+            Err(CallError::Rejected(_)) => overlay.abort_tx(),
+        }
+
         let writes = overlay.into_writes();
         let prepared = state.prepare(ctx.height, &writes).await?;
         let receipt_hashes: Vec<Digest> = receipts.iter().map(receipt_hash).collect();
@@ -360,6 +380,12 @@ impl Executor {
 }
 
 const REPLAY: &str = "replay:";
+
+/// The id of a block's trailing receipt of block-level events (it follows
+/// the transactions' receipts; no transaction hashes to it).
+pub fn block_receipt_id(height: u64) -> Digest {
+    sha256(&[b"ingot/block-events/v1", &height.to_be_bytes()])
+}
 
 /// Leaf of the receipts Merkle tree.
 pub fn receipt_hash(r: &Receipt) -> Digest {

@@ -78,7 +78,7 @@ macro_rules! fixed_field {
         }
     )*};
 }
-fixed_field!(u8, u16, u32, u64, bool, [u8; 32]);
+fixed_field!(u8, u16, u32, u64, i64, bool, [u8; 32]);
 
 /// An optional field; the bound applies to the value.
 impl<T: Field> Field for Option<T> {

@@ -11,6 +11,7 @@ pub mod genesis;
 pub mod limits;
 pub mod merkle;
 pub mod receipt;
+pub mod telemetry;
 pub mod tx;
 
 pub use block::{Block, ExecResult, Header};

@@ -17,8 +17,9 @@ pub const MAX_SIGNATURE_BYTES: usize = 128;
 pub const MAX_BLOCK_TXS: usize = 10_000;
 /// Maximum encoded size of one block (transactions included).
 pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
-/// Maximum number of events a receipt may carry.
-pub const MAX_EVENTS: usize = 64;
+/// Maximum number of events a receipt may carry (a telemetry anchor carries one
+/// per refused batch, sequence gap and rule transition).
+pub const MAX_EVENTS: usize = 4096;
 /// Maximum number of attributes on one event.
 pub const MAX_EVENT_ATTRS: usize = 16;
 /// Maximum length of an event attribute key or value, or a failure reason.

@@ -5,6 +5,7 @@ pub mod access;
 pub mod device;
 pub mod identity;
 pub mod notary;
+pub mod telemetry;
 
 use crate::{executor::TxContext, Overlay};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -44,6 +45,7 @@ pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
         device::NAME => device::call(ctx, state, call).await,
         identity::NAME => identity::call(ctx, state, call).await,
         notary::NAME => notary::call(ctx, state, call).await,
+        telemetry::NAME => telemetry::call(ctx, state, call).await,
         other => reject(format!("unknown module `{other}`")),
     }
 }
@@ -57,4 +59,13 @@ pub(crate) fn event(module: &str, kind: &str, attrs: &[(&str, String)]) -> Event
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
     }
+}
+
+/// Work done at the end of every block, after its transactions: timers that
+/// fire by block time. Returns the events of the block's trailing receipt.
+pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
+    block: crate::executor::BlockContext,
+    state: &mut Overlay<'_, E>,
+) -> Result<Vec<Event>, CallError> {
+    telemetry::end_block(block, state).await
 }

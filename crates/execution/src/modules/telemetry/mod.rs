@@ -1,0 +1,494 @@
+//! `telemetry`: signed device readings anchored with bounded state growth
+//! (white paper 二.1 安全的数据连接 / 智能的边缘计算, 三.4 设备运营状态监管).
+//!
+//! - `anchor`: a gateway (any member) submits [`ReadingBatch`]es of any
+//!   devices. Every batch is judged on its own — one bad device never sinks the
+//!   others: the device must be registered and active with an unrevoked,
+//!   unexpired certificate; its signature must verify (all batches of a
+//!   transaction in one deterministic batch check); its sequence numbers must
+//!   continue the device's (a lower one is a replay or reorder and is refused,
+//!   a higher one is accepted and the skipped numbers become a `gap` event);
+//!   timestamps may not go backwards or lie in the future.
+//! - State keeps, per accepted batch, its [`BatchCommitment`] and, per device,
+//!   a [`DeviceSummary`] (last sequence, last seen, counts, latest values).
+//!   The readings themselves stay in the block and go to the node's telemetry
+//!   store; the receipt's `anchored` event carries the Merkle root of the
+//!   transaction's commitments, so each reading is provable back to a
+//!   finalized header (reading → batch root → commitment → receipt).
+//! - `set_rule` / `remove_rule`: owners' deterministic edge rules, evaluated
+//!   here on verified readings (see [`rules`]); missing heartbeats are found
+//!   by block time at the end of every block ([`end_block`]).
+//!
+//! State: `telemetry/summary/<device>`, `telemetry/batch/<device>/<seq hex>`,
+//! `telemetry/rules/<target>`, `telemetry/rulestate/<device>/<rule>`,
+//! `telemetry/hb/...` (heartbeat schedule).
+
+pub mod rules;
+
+use super::{
+    device::{self, DeviceStatus},
+    event, reject, CallError,
+};
+use crate::{args::decode, executor::BlockContext, executor::TxContext, Overlay};
+use bytes::Bytes;
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_crypto::batch::{verify_all_deterministic, Item};
+use ingot_types::{
+    merkle,
+    telemetry::{AnchorArg, BatchCommitment, ReadingBatch, MAX_DEVICE_ID_LEN, MAX_SCALE},
+    Call, Digest, Event,
+};
+use rules::Rule;
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "telemetry";
+
+/// How far a reading's timestamp may lie ahead of block time.
+pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
+/// Distinct measurements whose latest value a summary keeps.
+pub const MAX_LATEST: usize = 32;
+/// Work charged per reading (hashing) and per batch (a signature check).
+const WORK_PER_READING: u64 = 30;
+const WORK_PER_BATCH: u64 = 3_000;
+
+ingot_types::record! {
+    /// The latest value of one measurement of a device.
+    pub struct Latest {
+        pub name: String = 32,
+        pub value: i64 = (),
+        pub scale: u8 = (),
+        pub unit: String = 16,
+        pub ts_ms: u64 = (),
+        pub seq: u64 = (),
+    }
+}
+
+ingot_types::record! {
+    /// What consensus state remembers about a device's telemetry.
+    pub struct DeviceSummary {
+        pub device_id: String = MAX_DEVICE_ID_LEN,
+        /// Highest anchored sequence number.
+        pub last_seq: u64 = (),
+        /// Device timestamp of the last reading.
+        pub last_ts_ms: u64 = (),
+        pub last_height: u64 = (),
+        /// Block time when the device was last heard of (for heartbeats).
+        pub last_block_ms: u64 = (),
+        pub batches: u64 = (),
+        pub readings: u64 = (),
+        /// Sequence numbers skipped in total, and gaps seen.
+        pub missing: u64 = (),
+        pub gaps: u64 = (),
+        pub latest: Vec<Latest> = (MAX_LATEST, ()),
+    }
+}
+
+ingot_types::record! {
+    /// A batch commitment as stored in state, with where it was anchored.
+    pub struct StoredCommitment {
+        pub commitment: BatchCommitment = (),
+        pub height: u64 = (),
+        pub tx_hash: [u8; 32] = (),
+    }
+}
+
+pub fn summary_key(device_id: &str) -> Vec<u8> {
+    format!("telemetry/summary/{device_id}").into_bytes()
+}
+pub fn batch_key(device_id: &str, first_seq: u64) -> Vec<u8> {
+    format!("telemetry/batch/{device_id}/{first_seq:016x}").into_bytes()
+}
+
+pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    let args = CallError::Rejected;
+    match call.method.as_str() {
+        "anchor" => anchor(ctx, state, decode(&call.args).map_err(args)?).await,
+        "set_rule" => rules::set_rule(ctx, state, decode(&call.args).map_err(args)?).await,
+        "remove_rule" => rules::remove_rule(ctx, state, decode(&call.args).map_err(args)?).await,
+        other => reject(format!("unknown method telemetry.{other}")),
+    }
+}
+
+/// Why one batch is refused before its signature is checked, or `None`.
+fn shape_refusal(batch: &ReadingBatch, block: BlockContext) -> Option<String> {
+    if batch.readings.is_empty() {
+        return Some("empty batch".into());
+    }
+    if batch.first_seq == 0 {
+        return Some("sequence numbers start at 1".into());
+    }
+    if batch
+        .first_seq
+        .checked_add(batch.readings.len() as u64)
+        .is_none()
+    {
+        return Some("sequence number overflows".into());
+    }
+    let mut prev = 0;
+    for r in &batch.readings {
+        if r.timestamp_ms < prev {
+            return Some("timestamps go backwards within the batch".into());
+        }
+        prev = r.timestamp_ms;
+        if r.measurements.iter().any(|m| m.scale > MAX_SCALE) {
+            return Some(format!("scale above {MAX_SCALE}"));
+        }
+    }
+    if prev > block.timestamp_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Some("timestamp lies in the future".into());
+    }
+    None
+}
+
+/// A device as the anchor sees it: its current key, or why it may not report.
+struct Reporter {
+    key: Result<ingot_crypto::PublicKey, String>,
+    model: String,
+    owner: String,
+}
+
+async fn reporter<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    id: &str,
+) -> Result<Reporter, CallError> {
+    let Some(raw) = state.get(&device::record_key(id)).await? else {
+        return Ok(Reporter {
+            key: Err(format!("unknown device {id}")),
+            model: String::new(),
+            owner: String::new(),
+        });
+    };
+    let record = device::DeviceRecord::decode_cfg(raw, &())
+        .map_err(|e| CallError::Rejected(format!("corrupt device record: {e}")))?;
+    let key = match device::status(&record) {
+        DeviceStatus::Active => {
+            if state
+                .exists(&super::identity::revoked_key(&record.cert_hash))
+                .await?
+            {
+                Err("device certificate is revoked".to_string())
+            } else {
+                match ctx.trust.identify(&record.certificate) {
+                    Ok(id) if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after => {
+                        Err("device certificate expired".into())
+                    }
+                    Ok(id) => Ok(id.public_key.clone()),
+                    Err(e) => Err(format!("device certificate refused: {e}")),
+                }
+            }
+        }
+        other => Err(format!("device is {}", other.as_str())),
+    };
+    Ok(Reporter {
+        key,
+        model: record.model,
+        owner: record.owner_org,
+    })
+}
+
+async fn load_summary<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    id: &str,
+) -> Result<DeviceSummary, CallError> {
+    Ok(match state.get(&summary_key(id)).await? {
+        Some(raw) => DeviceSummary::decode_cfg(raw, &())
+            .map_err(|e| CallError::Rejected(format!("corrupt summary: {e}")))?,
+        None => DeviceSummary {
+            device_id: id.to_string(),
+            last_seq: 0,
+            last_ts_ms: 0,
+            last_height: 0,
+            last_block_ms: 0,
+            batches: 0,
+            readings: 0,
+            missing: 0,
+            gaps: 0,
+            latest: Vec::new(),
+        },
+    })
+}
+
+fn refused(index: usize, batch: &ReadingBatch, reason: &str) -> Event {
+    event(
+        NAME,
+        "refused",
+        &[
+            ("index", index.to_string()),
+            ("device_id", batch.device_id.clone()),
+            ("first_seq", batch.first_seq.to_string()),
+            ("count", batch.readings.len().to_string()),
+            ("reason", reason.to_string()),
+        ],
+    )
+}
+
+async fn anchor<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    arg: AnchorArg,
+) -> Result<Vec<Event>, CallError> {
+    if arg.batches.is_empty() {
+        return reject("no batches");
+    }
+    let readings: usize = arg.batches.iter().map(|b| b.readings.len()).sum();
+    state.work += WORK_PER_BATCH * arg.batches.len() as u64 + WORK_PER_READING * readings as u64;
+
+    // 1. Who reports, in what shape; then every signature in one check.
+    let mut reporters: BTreeMap<String, Reporter> = BTreeMap::new();
+    let mut verdict: Vec<Result<(Digest, Vec<u8>), String>> = Vec::new();
+    for batch in &arg.batches {
+        if let Some(why) = shape_refusal(batch, ctx.block) {
+            verdict.push(Err(why));
+            continue;
+        }
+        if !reporters.contains_key(&batch.device_id) {
+            let r = reporter(ctx, state, &batch.device_id).await?;
+            reporters.insert(batch.device_id.clone(), r);
+        }
+        match &reporters[&batch.device_id].key {
+            Err(why) => verdict.push(Err(why.clone())),
+            Ok(_) => verdict.push(Ok(batch.root_and_message())),
+        }
+    }
+    let (positions, items): (Vec<usize>, Vec<Item>) = verdict
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let (_, msg) = v.as_ref().ok()?;
+            let batch = &arg.batches[i];
+            let key = reporters[&batch.device_id].key.as_ref().ok()?;
+            Some((
+                i,
+                Item {
+                    key,
+                    message: msg,
+                    signature: &batch.signature,
+                },
+            ))
+        })
+        .unzip();
+    let valid = verify_all_deterministic(&items);
+    drop(items);
+    let bad: Vec<usize> = positions
+        .into_iter()
+        .zip(valid)
+        .filter(|(_, ok)| !ok)
+        .map(|(i, _)| i)
+        .collect();
+    for i in bad {
+        verdict[i] = Err("device signature does not verify".into());
+    }
+
+    // 2. In order: sequence continuity, commitments, summaries, rules.
+    let mut events = Vec::new();
+    let mut summaries: BTreeMap<String, DeviceSummary> = BTreeMap::new();
+    let mut rule_cache: BTreeMap<String, Vec<(String, Rule)>> = BTreeMap::new();
+    let mut commitments = Vec::new();
+    let mut heartbeat_devices = Vec::new();
+    for (i, batch) in arg.batches.iter().enumerate() {
+        let root = match &verdict[i] {
+            Err(why) => {
+                events.push(refused(i, batch, why));
+                continue;
+            }
+            Ok((root, _)) => *root,
+        };
+        if !summaries.contains_key(&batch.device_id) {
+            let s = load_summary(state, &batch.device_id).await?;
+            summaries.insert(batch.device_id.clone(), s);
+        }
+        let summary = summaries.get_mut(&batch.device_id).expect("just loaded");
+        if batch.first_seq <= summary.last_seq {
+            let why = format!(
+                "sequence {} already anchored (last is {}): replayed or reordered",
+                batch.first_seq, summary.last_seq
+            );
+            events.push(refused(i, batch, &why));
+            continue;
+        }
+        let first_ts = batch.readings[0].timestamp_ms;
+        if first_ts < summary.last_ts_ms {
+            let why = format!(
+                "timestamp {first_ts} is before the device's last reading at {}",
+                summary.last_ts_ms
+            );
+            events.push(refused(i, batch, &why));
+            continue;
+        }
+        if batch.first_seq > summary.last_seq + 1 {
+            let (from, to) = (summary.last_seq + 1, batch.first_seq - 1);
+            summary.missing += to - from + 1;
+            summary.gaps += 1;
+            events.push(event(
+                NAME,
+                "gap",
+                &[
+                    ("device_id", batch.device_id.clone()),
+                    ("from_seq", from.to_string()),
+                    ("to_seq", to.to_string()),
+                    ("missing", (to - from + 1).to_string()),
+                    ("owner", reporters[&batch.device_id].owner.clone()),
+                ],
+            ));
+        }
+        let commitment = batch.commitment(&root);
+        state.put(
+            batch_key(&batch.device_id, batch.first_seq),
+            StoredCommitment {
+                commitment: commitment.clone(),
+                height: ctx.block.height,
+                tx_hash: ctx.tx_hash,
+            }
+            .encode()
+            .to_vec(),
+        );
+        commitments.push(commitment.leaf());
+
+        // Rules see each reading against the summary before it.
+        if !rule_cache.contains_key(&batch.device_id) {
+            let r = &reporters[&batch.device_id];
+            let set = rules::rules_for(state, &batch.device_id, &r.model, &r.owner).await?;
+            rule_cache.insert(batch.device_id.clone(), set);
+        }
+        let device_rules = &rule_cache[&batch.device_id];
+        if !device_rules.is_empty() {
+            let mut evaluator =
+                rules::Evaluator::load(state, &batch.device_id, device_rules, ctx.block.height)
+                    .await?;
+            for (k, reading) in batch.readings.iter().enumerate() {
+                let seq = batch.first_seq + k as u64;
+                evaluator.observe(summary, seq, reading, &mut events);
+                update_latest(summary, seq, reading);
+            }
+            evaluator.heard(ctx.block.timestamp_ms, &mut events);
+            evaluator.store(state);
+            if device_rules.iter().any(|(_, r)| r.is_heartbeat()) {
+                heartbeat_devices.push(batch.device_id.clone());
+            }
+        } else {
+            for (k, reading) in batch.readings.iter().enumerate() {
+                update_latest(summary, batch.first_seq + k as u64, reading);
+            }
+        }
+        summary.last_seq = batch.last_seq();
+        summary.last_ts_ms = batch.readings.last().expect("non-empty").timestamp_ms;
+        summary.last_height = ctx.block.height;
+        summary.last_block_ms = ctx.block.timestamp_ms;
+        summary.batches += 1;
+        summary.readings += batch.readings.len() as u64;
+    }
+    for (id, summary) in summaries {
+        state.put(summary_key(&id), summary.encode().to_vec());
+    }
+    if !heartbeat_devices.is_empty() {
+        heartbeat_devices.dedup();
+        rules::schedule_heartbeats(
+            state,
+            ctx.block.timestamp_ms,
+            &rule_cache,
+            &heartbeat_devices,
+        )
+        .await?;
+    }
+    let refused_count = events.iter().filter(|e| e.kind == "refused").count();
+    events.insert(
+        0,
+        event(
+            NAME,
+            "anchored",
+            &[
+                ("batches", commitments.len().to_string()),
+                ("refused", refused_count.to_string()),
+                (
+                    "readings",
+                    arg.batches
+                        .iter()
+                        .zip(&verdict)
+                        .filter(|(_, v)| v.is_ok())
+                        .map(|(b, _)| b.readings.len())
+                        .sum::<usize>()
+                        .to_string(),
+                ),
+                ("commitments_root", hex::encode(merkle::root(&commitments))),
+            ],
+        ),
+    );
+    Ok(events)
+}
+
+fn update_latest(summary: &mut DeviceSummary, seq: u64, reading: &ingot_types::telemetry::Reading) {
+    for m in &reading.measurements {
+        let latest = Latest {
+            name: m.name.clone(),
+            value: m.value,
+            scale: m.scale,
+            unit: m.unit.clone(),
+            ts_ms: reading.timestamp_ms,
+            seq,
+        };
+        match summary.latest.iter().position(|l| l.name == m.name) {
+            Some(i) => summary.latest[i] = latest,
+            None if summary.latest.len() < MAX_LATEST => summary.latest.push(latest),
+            None => {} // more distinct measurements than a summary keeps
+        }
+    }
+}
+
+/// Block-level work after the transactions: missing-heartbeat rules.
+pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
+    block: BlockContext,
+    state: &mut Overlay<'_, E>,
+) -> Result<Vec<Event>, CallError> {
+    rules::check_heartbeats(block, state).await
+}
+
+impl DeviceSummary {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "device_id": self.device_id,
+            "last_seq": self.last_seq,
+            "last_ts_ms": self.last_ts_ms,
+            "last_height": self.last_height,
+            "last_block_ms": self.last_block_ms,
+            "batches": self.batches,
+            "readings": self.readings,
+            "missing": self.missing,
+            "gaps": self.gaps,
+            "latest": self.latest.iter().map(|l| serde_json::json!({
+                "name": l.name,
+                "value": ingot_types::telemetry::format_fixed(l.value, l.scale),
+                "unit": l.unit,
+                "ts_ms": l.ts_ms,
+                "seq": l.seq,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Signed telemetry arguments arrive binary from gateways; only rules have a
+/// JSON form.
+pub fn args_from_json(method: &str, v: &serde_json::Value) -> Result<Bytes, String> {
+    rules::args_from_json(method, v)
+}
+
+pub fn args_to_json(method: &str, args: &Bytes) -> Result<serde_json::Value, String> {
+    match method {
+        "anchor" => {
+            let a = AnchorArg::decode_cfg(args.clone(), &()).map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({
+                "batches": a.batches.iter().map(|b| serde_json::json!({
+                    "device_id": b.device_id,
+                    "first_seq": b.first_seq,
+                    "readings": b.readings.len(),
+                })).collect::<Vec<_>>()
+            }))
+        }
+        other => rules::args_to_json(other, args),
+    }
+}

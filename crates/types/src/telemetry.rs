@@ -1,0 +1,265 @@
+//! Signed device telemetry: the canonical encoding device firmware produces.
+//!
+//! A device measures [`Reading`]s, numbers them with its own sequence number
+//! (1, 2, 3, ... never reused) and signs them in a [`ReadingBatch`]: one or
+//! many readings under a single signature. The signature covers a Merkle root
+//! over the readings, so a 1 kHz probe signs once per batch while every
+//! reading stays individually provable.
+//!
+//! # Encoding (all integers big-endian, `varint` = LEB128 u32)
+//!
+//! ```text
+//! Measurement  = name:str(≤32) value:i64 scale:u8 unit:str(≤16)
+//!                (the value is value × 10^-scale: fixed point, no floats)
+//! Reading      = timestamp_ms:u64 count:varint Measurement{count ≤ 16}
+//! ReadingBatch = device_id:str(≤200) first_seq:u64
+//!                count:varint Reading{1 ≤ count ≤ 4096} signature:bytes(≤128)
+//! str / bytes  = len:varint raw
+//! ```
+//!
+//! Reading `i` of a batch has sequence number `first_seq + i`. Its leaf hash is
+//! `SHA-256("ingot/reading/v1" ‖ str(device_id) ‖ seq:u64 ‖ Reading)`; the
+//! batch root is the binary Merkle tree (commonware BMT, SHA-256) over those
+//! leaves in order; the device signs
+//!
+//! ```text
+//! "ingot/telemetry/v1" ‖ str(device_id) ‖ first_seq:u64 ‖ count:u32 ‖ root
+//! ```
+//!
+//! with the key of its registered device certificate (Ed25519, ECDSA P-256 or
+//! SM2, as for transactions). Published over MQTT, the payload is exactly one
+//! encoded `ReadingBatch` on topic `ingot/telemetry/<device_id>`.
+
+use crate::{limits::MAX_SIGNATURE_BYTES, merkle, sha256, Digest};
+use bytes::Bytes;
+use commonware_codec::Encode;
+
+/// Longest device id (as in the device registry).
+pub const MAX_DEVICE_ID_LEN: usize = 200;
+/// Longest measurement name and unit.
+pub const MAX_MEASUREMENT_NAME: usize = 32;
+pub const MAX_UNIT_LEN: usize = 16;
+/// Most measurements in one reading.
+pub const MAX_MEASUREMENTS: usize = 16;
+/// Most readings under one signature.
+pub const MAX_BATCH_READINGS: usize = 4096;
+/// Largest decimal scale (10^-18).
+pub const MAX_SCALE: u8 = 18;
+/// Most signed batches one anchoring transaction carries.
+pub const MAX_ANCHOR_BATCHES: usize = 512;
+
+const READING_DOMAIN: &[u8] = b"ingot/reading/v1";
+const BATCH_DOMAIN: &[u8] = b"ingot/telemetry/v1";
+const COMMITMENT_DOMAIN: &[u8] = b"ingot/commitment/v1";
+
+crate::record! {
+    /// One measured quantity: `value × 10^-scale` in `unit`.
+    pub struct Measurement {
+        pub name: String = MAX_MEASUREMENT_NAME,
+        pub value: i64 = (),
+        pub scale: u8 = (),
+        pub unit: String = MAX_UNIT_LEN,
+    }
+}
+
+crate::record! {
+    /// What a device measured at one instant (its own clock, ms since epoch).
+    pub struct Reading {
+        pub timestamp_ms: u64 = (),
+        pub measurements: Vec<Measurement> = (MAX_MEASUREMENTS, ()),
+    }
+}
+
+crate::record! {
+    /// Consecutive readings of one device under one signature.
+    pub struct ReadingBatch {
+        pub device_id: String = MAX_DEVICE_ID_LEN,
+        pub first_seq: u64 = (),
+        pub readings: Vec<Reading> = (MAX_BATCH_READINGS, ()),
+        pub signature: Bytes = MAX_SIGNATURE_BYTES,
+    }
+}
+
+crate::record! {
+    /// telemetry.anchor: batches of any devices, collected by a gateway.
+    pub struct AnchorArg {
+        pub batches: Vec<ReadingBatch> = (MAX_ANCHOR_BATCHES, ()),
+    }
+}
+
+crate::record! {
+    /// What the chain commits to for one accepted batch. The commitments of one
+    /// anchoring transaction form a Merkle tree whose root its receipt carries.
+    pub struct BatchCommitment {
+        pub device_id: String = MAX_DEVICE_ID_LEN,
+        pub first_seq: u64 = (),
+        pub count: u32 = (),
+        pub first_ts_ms: u64 = (),
+        pub last_ts_ms: u64 = (),
+        /// Merkle root over the batch's reading leaves.
+        pub root: [u8; 32] = (),
+    }
+}
+
+/// Leaf hash of the reading numbered `seq` of `device_id`.
+pub fn reading_leaf(device_id: &str, seq: u64, reading: &Reading) -> Digest {
+    let mut id = Vec::with_capacity(device_id.len() + 2);
+    crate::codec_util::write_str(device_id, &mut id);
+    sha256(&[READING_DOMAIN, &id, &seq.to_be_bytes(), &reading.encode()])
+}
+
+/// Merkle root over the readings of a batch starting at `first_seq`.
+pub fn readings_root(device_id: &str, first_seq: u64, readings: &[Reading]) -> Digest {
+    merkle::root(&reading_leaves(device_id, first_seq, readings))
+}
+
+/// Leaf hashes of consecutive readings.
+pub fn reading_leaves(device_id: &str, first_seq: u64, readings: &[Reading]) -> Vec<Digest> {
+    readings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| reading_leaf(device_id, first_seq + i as u64, r))
+        .collect()
+}
+
+/// The bytes a device signs for a batch.
+pub fn signing_message(device_id: &str, first_seq: u64, count: u32, root: &Digest) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(BATCH_DOMAIN.len() + device_id.len() + 48);
+    msg.extend_from_slice(BATCH_DOMAIN);
+    crate::codec_util::write_str(device_id, &mut msg);
+    msg.extend_from_slice(&first_seq.to_be_bytes());
+    msg.extend_from_slice(&count.to_be_bytes());
+    msg.extend_from_slice(root.as_ref());
+    msg
+}
+
+impl ReadingBatch {
+    /// Sequence number of the last reading (`first_seq` for an empty batch).
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq
+            .saturating_add((self.readings.len() as u64).saturating_sub(1))
+    }
+
+    /// The batch's Merkle root and the message its signature must cover.
+    pub fn root_and_message(&self) -> (Digest, Vec<u8>) {
+        let root = readings_root(&self.device_id, self.first_seq, &self.readings);
+        let msg = signing_message(
+            &self.device_id,
+            self.first_seq,
+            self.readings.len() as u32,
+            &root,
+        );
+        (root, msg)
+    }
+
+    /// Its commitment, given its root.
+    pub fn commitment(&self, root: &Digest) -> BatchCommitment {
+        BatchCommitment {
+            device_id: self.device_id.clone(),
+            first_seq: self.first_seq,
+            count: self.readings.len() as u32,
+            first_ts_ms: self.readings.first().map_or(0, |r| r.timestamp_ms),
+            last_ts_ms: self.readings.last().map_or(0, |r| r.timestamp_ms),
+            root: root.as_ref().try_into().expect("32-byte digest"),
+        }
+    }
+}
+
+impl BatchCommitment {
+    /// Leaf of the per-transaction commitments tree.
+    pub fn leaf(&self) -> Digest {
+        sha256(&[COMMITMENT_DOMAIN, &self.encode()])
+    }
+}
+
+/// Decimal text of a fixed-point value (`1234`, scale 2 → `"12.34"`).
+pub fn format_fixed(value: i64, scale: u8) -> String {
+    if scale == 0 {
+        return value.to_string();
+    }
+    let p = 10i128.pow(scale.min(MAX_SCALE) as u32);
+    let v = value as i128;
+    let sign = if v < 0 { "-" } else { "" };
+    let (int, frac) = (v.abs() / p, v.abs() % p);
+    format!("{sign}{int}.{frac:0width$}", width = scale as usize)
+}
+
+/// Compare `a × 10^-sa` with `b × 10^-sb` exactly.
+pub fn cmp_fixed(a: i64, sa: u8, b: i64, sb: u8) -> std::cmp::Ordering {
+    let (a, b) = align(a, sa, b, sb);
+    a.cmp(&b)
+}
+
+/// Both values at the larger scale, as i128 (no overflow: |i64| × 10^18 < 2^127).
+pub fn align(a: i64, sa: u8, b: i64, sb: u8) -> (i128, i128) {
+    let (sa, sb) = (sa.min(MAX_SCALE), sb.min(MAX_SCALE));
+    let s = sa.max(sb);
+    (
+        a as i128 * 10i128.pow((s - sa) as u32),
+        b as i128 * 10i128.pow((s - sb) as u32),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::Decode;
+
+    fn sample() -> ReadingBatch {
+        ReadingBatch {
+            device_id: "acme:probe-1".into(),
+            first_seq: 7,
+            readings: (0..3)
+                .map(|i| Reading {
+                    timestamp_ms: 1_000 + i,
+                    measurements: vec![Measurement {
+                        name: "temp".into(),
+                        value: 2150 + i as i64,
+                        scale: 2,
+                        unit: "C".into(),
+                    }],
+                })
+                .collect(),
+            signature: Bytes::from_static(&[1; 64]),
+        }
+    }
+
+    #[test]
+    fn batch_roundtrips_and_truncations_fail() {
+        let b = sample();
+        let enc = b.encode();
+        assert_eq!(ReadingBatch::decode_cfg(enc.clone(), &()).unwrap(), b);
+        for cut in 0..enc.len() {
+            assert!(ReadingBatch::decode_cfg(enc.slice(..cut), &()).is_err());
+        }
+    }
+
+    #[test]
+    fn leaves_bind_device_sequence_and_content() {
+        let b = sample();
+        let r = &b.readings[0];
+        let leaf = reading_leaf("acme:probe-1", 7, r);
+        assert_ne!(leaf, reading_leaf("acme:probe-2", 7, r));
+        assert_ne!(leaf, reading_leaf("acme:probe-1", 8, r));
+        let mut other = r.clone();
+        other.measurements[0].value += 1;
+        assert_ne!(leaf, reading_leaf("acme:probe-1", 7, &other));
+        let (root, msg) = b.root_and_message();
+        let mut moved = b.clone();
+        moved.first_seq = 8;
+        assert_ne!(moved.root_and_message().0, root);
+        assert_ne!(moved.root_and_message().1, msg);
+    }
+
+    #[test]
+    fn fixed_point_compares_and_formats_exactly() {
+        use std::cmp::Ordering::*;
+        assert_eq!(cmp_fixed(150, 1, 15, 0), Equal);
+        assert_eq!(cmp_fixed(151, 1, 15, 0), Greater);
+        assert_eq!(cmp_fixed(-1, 0, 0, 18), Less);
+        assert_eq!(cmp_fixed(i64::MAX, 0, i64::MAX, 18), Greater);
+        assert_eq!(format_fixed(1234, 2), "12.34");
+        assert_eq!(format_fixed(-5, 3), "-0.005");
+        assert_eq!(format_fixed(42, 0), "42");
+    }
+}
