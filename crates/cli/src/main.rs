@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod edge;
 mod pki;
 mod up;
 
@@ -79,6 +80,8 @@ enum Command {
     },
     /// Load a running network with notary transactions and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Run the edge gateway: devices publish signed readings over MQTT.
+    Edge(edge::EdgeArgs),
 }
 
 #[derive(Subcommand)]
@@ -162,6 +165,7 @@ fn main() {
         Command::Query(args) => client::query(args, json),
         Command::Block(args) => client::block(args, json),
         Command::Bench(args) => bench::run(args, json),
+        Command::Edge(args) => edge::run(args),
         Command::VerifyChain { data, genesis } => verify_chain(&data, &genesis, json),
     };
     if let Err(e) = result {

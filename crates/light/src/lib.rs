@@ -11,6 +11,13 @@
 //!   validator keys checks all of it without talking to any node, and refuses
 //!   a token twice (it remembers used nonces until they expire).
 //!
+//! - [`ReadingProof`] / [`BatchArchive`]: a device reading (white paper 二.1)
+//!   is proven by its Merkle path to the batch root the device signed, the
+//!   batch commitment's path to the commitments root in the anchoring
+//!   receipt, and that receipt's [`ReceiptChain`] to a finalized header — so
+//!   readings fetched from an archive, long after the node dropped them,
+//!   still verify.
+//!
 //! This crate has no dependency on Ingot's node, execution, storage engine or
 //! networking; it uses Commonware's consensus types only to decode and check
 //! certificates.
@@ -20,8 +27,22 @@ use commonware_consensus::simplex::{scheme::ed25519, types::Finalization};
 use commonware_cryptography::{ed25519::PublicKey, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_utils::ordered::Set;
-use ingot_types::{access::Token, merkle, sha256, Genesis, Header, Receipt, Status};
+use ingot_types::{
+    access::Token,
+    merkle, sha256,
+    telemetry::{reading_leaf, reading_leaves, BatchCommitment, Reading, ReadingBatch},
+    Genesis, Header, Receipt, Status,
+};
 use std::collections::BTreeMap;
+
+/// Domain of signed API requests.
+pub const API_SIGNING_DOMAIN: &str = "ingot/api/v1";
+
+/// The bytes a client signs to authenticate an API request (sent as the
+/// `x-ingot-cert`, `x-ingot-time` and `x-ingot-signature` headers).
+pub fn request_message(method: &str, path: &str, time_ms: u64) -> Vec<u8> {
+    format!("{API_SIGNING_DOMAIN}|{method}|{path}|{time_ms}").into_bytes()
+}
 
 /// The namespace validators sign consensus messages under.
 pub const CONSENSUS_NAMESPACE: &[u8] = b"_INGOT_CONSENSUS";
@@ -153,47 +174,223 @@ impl TokenBundle {
             ));
         }
 
-        // Receipt → receipts root anchored in the first header.
-        if self.headers.is_empty() || self.headers.len() > MAX_BUNDLE_HEADERS {
-            return Err(LightError::Broken(format!(
-                "need 1 to {MAX_BUNDLE_HEADERS} headers"
-            )));
-        }
-        let mut headers = Vec::with_capacity(self.headers.len());
-        for h in &self.headers {
-            headers
-                .push(Header::decode_cfg(unhex("header", h)?, &()).map_err(malformed("header"))?);
-        }
-        let anchored = headers[0].result_for(self.exec_height).ok_or_else(|| {
-            LightError::Broken("first header does not anchor the receipt's height".into())
-        })?;
-        let proof = commonware_storage_proof(&unhex("receipt proof", &self.receipt_proof)?)?;
-        let leaf = sha256(&[&receipt.encode()]);
-        if !merkle::verify(&proof, &leaf, self.receipt_index, &anchored.receipts_root) {
-            return Err(LightError::NotIncluded);
-        }
-
-        // Anchor → certified descendant, by parent hashes.
-        for pair in headers.windows(2) {
-            if pair[1].parent != pair[0].digest() || pair[1].height != pair[0].height + 1 {
-                return Err(LightError::Broken(format!(
-                    "header {} is not the child of {}",
-                    pair[1].height, pair[0].height
-                )));
-            }
-        }
-        let last = headers.last().expect("non-empty");
-        verify_certificate(
+        verify_receipt_chain(
             validators,
-            last.digest(),
-            unhex("finalization", &self.finalization)?,
+            &receipt,
+            self.receipt_index,
+            &self.receipt_proof,
+            self.exec_height,
+            &self.headers,
+            &self.finalization,
         )?;
         Ok(token)
     }
 }
 
-fn commonware_storage_proof(raw: &[u8]) -> Result<merkle::Proof, LightError> {
-    merkle::Proof::decode_cfg(raw.to_vec(), &merkle::PROOF_CFG).map_err(malformed("receipt proof"))
+fn bmt_proof(what: &'static str, hex_proof: &str) -> Result<merkle::Proof, LightError> {
+    merkle::Proof::decode_cfg(unhex(what, hex_proof)?, &merkle::PROOF_CFG).map_err(malformed(what))
+}
+
+/// Check that `receipt` sits at `index` under the receipts root of
+/// `exec_height` anchored in the first of `headers`, that the headers are
+/// hash-linked, and that the last one carries a finalization certificate of
+/// `validators`.
+pub fn verify_receipt_chain(
+    validators: &Set<PublicKey>,
+    receipt: &Receipt,
+    index: u32,
+    receipt_proof: &str,
+    exec_height: u64,
+    headers: &[String],
+    finalization: &str,
+) -> Result<(), LightError> {
+    if headers.is_empty() || headers.len() > MAX_BUNDLE_HEADERS {
+        return Err(LightError::Broken(format!(
+            "need 1 to {MAX_BUNDLE_HEADERS} headers"
+        )));
+    }
+    let mut decoded = Vec::with_capacity(headers.len());
+    for h in headers {
+        decoded.push(Header::decode_cfg(unhex("header", h)?, &()).map_err(malformed("header"))?);
+    }
+    let anchored = decoded[0].result_for(exec_height).ok_or_else(|| {
+        LightError::Broken("first header does not anchor the receipt's height".into())
+    })?;
+    let proof = bmt_proof("receipt proof", receipt_proof)?;
+    let leaf = sha256(&[&receipt.encode()]);
+    if !merkle::verify(&proof, &leaf, index, &anchored.receipts_root) {
+        return Err(LightError::NotIncluded);
+    }
+    for pair in decoded.windows(2) {
+        if pair[1].parent != pair[0].digest() || pair[1].height != pair[0].height + 1 {
+            return Err(LightError::Broken(format!(
+                "header {} is not the child of {}",
+                pair[1].height, pair[0].height
+            )));
+        }
+    }
+    let last = decoded.last().expect("non-empty");
+    verify_certificate(
+        validators,
+        last.digest(),
+        unhex("finalization", finalization)?,
+    )
+}
+
+/// A receipt and the proof chain that anchors it in a finalized block (hex in
+/// JSON; see [`verify_receipt_chain`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ReceiptChain {
+    pub receipt: String,
+    pub receipt_index: u32,
+    pub receipt_proof: String,
+    pub exec_height: u64,
+    pub headers: Vec<String>,
+    pub finalization: String,
+}
+
+impl ReceiptChain {
+    /// The receipt, once its chain checks out against `validators`.
+    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Receipt, LightError> {
+        let receipt = Receipt::decode_cfg(unhex("receipt", &self.receipt)?, &())
+            .map_err(malformed("receipt"))?;
+        verify_receipt_chain(
+            validators,
+            &receipt,
+            self.receipt_index,
+            &self.receipt_proof,
+            self.exec_height,
+            &self.headers,
+            &self.finalization,
+        )?;
+        Ok(receipt)
+    }
+}
+
+/// Everything needed to check one device reading offline: the reading, its
+/// path to its batch's Merkle root, the batch commitment and its path to the
+/// commitments root in the anchoring receipt, and that receipt's chain to a
+/// finalized header. Valid forever: archives keep it beside the reading.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ReadingProof {
+    pub device_id: String,
+    pub seq: u64,
+    /// Canonical [`Reading`](ingot_types::telemetry::Reading).
+    pub reading: String,
+    pub reading_proof: String,
+    /// Canonical [`BatchCommitment`].
+    pub commitment: String,
+    pub commitment_index: u32,
+    pub commitment_proof: String,
+    pub chain: ReceiptChain,
+}
+
+impl ReadingProof {
+    /// The reading, once everything from it to a finalization certificate of
+    /// `validators` checks out.
+    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Reading, LightError> {
+        let reading = Reading::decode_cfg(unhex("reading", &self.reading)?, &())
+            .map_err(malformed("reading"))?;
+        let commitment = BatchCommitment::decode_cfg(unhex("commitment", &self.commitment)?, &())
+            .map_err(malformed("commitment"))?;
+        if commitment.device_id != self.device_id
+            || self.seq < commitment.first_seq
+            || self.seq - commitment.first_seq >= commitment.count as u64
+        {
+            return Err(LightError::NotIncluded);
+        }
+        let leaf = reading_leaf(&self.device_id, self.seq, &reading);
+        let index = (self.seq - commitment.first_seq) as u32;
+        let proof = bmt_proof("reading proof", &self.reading_proof)?;
+        if !merkle::verify(&proof, &leaf, index, &Digest::from(commitment.root)) {
+            return Err(LightError::NotIncluded);
+        }
+        let receipt = self.chain.verify(validators)?;
+        if receipt.status != Status::Success {
+            return Err(LightError::NotIncluded);
+        }
+        let root = receipt
+            .events
+            .iter()
+            .find(|e| e.module == "telemetry" && e.kind == "anchored")
+            .and_then(|e| e.attributes.iter().find(|(k, _)| k == "commitments_root"))
+            .map(|(_, v)| v.clone())
+            .ok_or(LightError::NotIncluded)?;
+        let proof = bmt_proof("commitment proof", &self.commitment_proof)?;
+        let ok = hex::decode(&root)
+            .ok()
+            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+            .is_some_and(|r| {
+                merkle::verify(
+                    &proof,
+                    &commitment.leaf(),
+                    self.commitment_index,
+                    &Digest::from(r),
+                )
+            });
+        if !ok {
+            return Err(LightError::NotIncluded);
+        }
+        Ok(reading)
+    }
+}
+
+/// A whole anchored batch with its proof chain: what the telemetry store
+/// returns on request and writes to its archive before retention drops the
+/// batch. Every reading's [`ReadingProof`] can be derived from it offline.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BatchArchive {
+    /// Canonical [`ReadingBatch`] as the device signed it.
+    pub batch: String,
+    pub commitment_index: u32,
+    pub commitment_proof: String,
+    pub chain: ReceiptChain,
+}
+
+impl BatchArchive {
+    /// The batch, once its root is the committed one and the commitment is
+    /// proven under a finalized block.
+    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<ReadingBatch, LightError> {
+        let (batch, first) = self.first_reading_proof()?;
+        first.verify(validators)?;
+        Ok(batch)
+    }
+
+    fn decode(&self) -> Result<ReadingBatch, LightError> {
+        ReadingBatch::decode_cfg(unhex("batch", &self.batch)?, &()).map_err(malformed("batch"))
+    }
+
+    fn first_reading_proof(&self) -> Result<(ReadingBatch, ReadingProof), LightError> {
+        let batch = self.decode()?;
+        let proof = self.proof_in(&batch, batch.first_seq)?;
+        Ok((batch, proof))
+    }
+
+    /// The offline proof of reading `seq` of this batch.
+    pub fn reading_proof(&self, seq: u64) -> Result<ReadingProof, LightError> {
+        let batch = self.decode()?;
+        self.proof_in(&batch, seq)
+    }
+
+    fn proof_in(&self, batch: &ReadingBatch, seq: u64) -> Result<ReadingProof, LightError> {
+        let index = seq
+            .checked_sub(batch.first_seq)
+            .filter(|i| *i < batch.readings.len() as u64)
+            .ok_or(LightError::NotIncluded)?;
+        let leaves = reading_leaves(&batch.device_id, batch.first_seq, &batch.readings);
+        let root = merkle::root(&leaves);
+        let proof = merkle::proof(&leaves, index as u32).ok_or(LightError::NotIncluded)?;
+        Ok(ReadingProof {
+            device_id: batch.device_id.clone(),
+            seq,
+            reading: hex::encode(batch.readings[index as usize].encode()),
+            reading_proof: hex::encode(proof.encode()),
+            commitment: hex::encode(batch.commitment(&root).encode()),
+            commitment_index: self.commitment_index,
+            commitment_proof: self.commitment_proof.clone(),
+            chain: self.chain.clone(),
+        })
+    }
 }
 
 /// What a device (or its gateway) runs: checks tokens presented to it and

@@ -85,6 +85,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/whoami", get(whoami::<E>))
         .merge(crate::api_devices::routes::<E>())
         .merge(crate::api_access::routes::<E>())
+        .merge(crate::api_telemetry::routes::<E>())
         .fallback(|| async { not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -515,16 +516,23 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
             Ok(PublishedEvent { event, .. }) => {
                 f.module.as_ref().is_none_or(|m| m == &event.module)
                     && f.kind.as_ref().is_none_or(|k| k == &event.kind)
-                    // Device and access events reach only the device's owner and regulators.
-                    && ((event.module != ingot_execution::modules::device::NAME
-                        && event.module != ingot_execution::modules::access::NAME)
-                        || event
-                            .attributes
-                            .iter()
-                            .find(|(k, _)| k == "owner")
-                            .is_some_and(|(_, owner)| {
-                                crate::api_devices::sees_everything(&state, who.as_deref(), owner)
-                            }))
+                    // Device, access and telemetry events reach only the
+                    // device's owner and regulators (without an owner named:
+                    // regulators only).
+                    && (![
+                        ingot_execution::modules::device::NAME,
+                        ingot_execution::modules::access::NAME,
+                        ingot_execution::modules::telemetry::NAME,
+                    ]
+                    .contains(&event.module.as_str())
+                        || {
+                            let owner = event
+                                .attributes
+                                .iter()
+                                .find(|(k, _)| k == "owner")
+                                .map_or("", |(_, o)| o.as_str());
+                            crate::api_devices::sees_everything(&state, who.as_deref(), owner)
+                        })
             }
             Err(_) => false,
         };
@@ -546,13 +554,7 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// Domain of signed API requests.
-pub const API_SIGNING_DOMAIN: &str = "ingot/api/v1";
-
-/// The bytes a caller signs for a request.
-pub fn request_message(method: &str, path: &str, time_ms: u64) -> Vec<u8> {
-    format!("{API_SIGNING_DOMAIN}|{method}|{path}|{time_ms}").into_bytes()
-}
+pub use ingot_light::{request_message, API_SIGNING_DOMAIN};
 
 /// Verify a signed request's headers; `Ok(None)` if it carries none.
 pub fn authenticate_caller(

@@ -17,7 +17,7 @@ use ingot_execution::modules::{
     access::{log_key, log_len_key, token_key, LogEntry, Token},
     device::{record_key, DeviceRecord},
 };
-use ingot_light::{TokenBundle, MAX_BUNDLE_HEADERS};
+use ingot_light::{ReceiptChain, TokenBundle, MAX_BUNDLE_HEADERS};
 use ingot_types::{merkle, Digest};
 use serde_json::Value;
 use std::sync::Arc;
@@ -110,13 +110,30 @@ async fn bundle<E: Storage + Clock + Metrics + Spawner>(
         raw
     };
 
-    // The granting receipt and its inclusion proof.
-    let tx = Digest::from(token_id);
+    let chain = receipt_chain(&s, &Digest::from(token_id)).await?;
+    Ok(Json(TokenBundle {
+        token: hex::encode(&token_raw),
+        receipt: chain.receipt,
+        receipt_index: chain.receipt_index,
+        receipt_proof: chain.receipt_proof,
+        exec_height: chain.exec_height,
+        headers: chain.headers,
+        finalization: chain.finalization,
+    }))
+}
+
+/// The receipt of transaction `tx`, its path to the receipts root, and the
+/// hash-linked headers from the block anchoring that root up to one with a
+/// finalization certificate. 503 until such a block is final.
+pub(crate) async fn receipt_chain<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    tx: &Digest,
+) -> Result<ReceiptChain, ApiError> {
     let (height, index, receipt, proof) = {
         let ledger = s.shared.ledger.lock().await;
         let loc = ledger
-            .locate(&tx)
-            .ok_or_else(|| not_found("granting transaction not indexed"))?;
+            .locate(tx)
+            .ok_or_else(|| not_found("transaction not indexed"))?;
         let record = ledger
             .record(loc.height)
             .await
@@ -157,20 +174,19 @@ async fn bundle<E: Storage + Clock + Metrics + Spawner>(
         }
         headers.push(hex::encode(header.encode()));
         if let Some(fin) = s.marshal.get_finalization(Height::new(at)).await {
-            return Ok(Json(TokenBundle {
-                token: hex::encode(&token_raw),
+            return Ok(ReceiptChain {
                 receipt: hex::encode(receipt.encode()),
                 receipt_index: index,
                 receipt_proof: hex::encode(proof.encode()),
                 exec_height: height,
                 headers,
                 finalization: hex::encode(fin.encode()),
-            }));
+            });
         }
         at += 1;
     }
     Err(ApiError(
         StatusCode::SERVICE_UNAVAILABLE,
-        "the grant is not yet anchored in a certified block; retry shortly".into(),
+        "not yet anchored in a certified block; retry shortly".into(),
     ))
 }

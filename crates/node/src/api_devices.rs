@@ -88,6 +88,8 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
         .await?
         .is_some();
         v["certificate_revoked"] = json!(revoked);
+        // Gateways check device signatures early with it.
+        v["certificate"] = json!(hex::encode(&record.certificate));
         v["visibility"] = json!("full");
         v
     } else {

@@ -27,6 +27,17 @@ pub struct NodeConfig {
     /// Runtime worker threads.
     #[serde(default = "default_threads")]
     pub worker_threads: usize,
+    /// Days the telemetry store keeps readings (by device timestamp); 0 keeps
+    /// them forever. Commitments and summaries stay in consensus state always.
+    #[serde(default = "default_retention_days")]
+    pub telemetry_retention_days: u64,
+    /// Where readings past retention are archived with their proofs, one
+    /// JSON-lines file per UTC day (`data_dir/telemetry-archive` by default).
+    #[serde(default)]
+    pub telemetry_archive_dir: Option<PathBuf>,
+    /// Archive before dropping (default); `false` drops without a copy.
+    #[serde(default = "default_true")]
+    pub telemetry_archive_enabled: bool,
 }
 
 fn default_p2p() -> String {
@@ -44,6 +55,12 @@ fn default_block_interval() -> u64 {
 fn default_threads() -> usize {
     2
 }
+fn default_retention_days() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
 
 impl NodeConfig {
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
@@ -53,7 +70,10 @@ impl NodeConfig {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(std::path::Path::new("."));
-        for p in [&mut cfg.genesis, &mut cfg.key, &mut cfg.data_dir] {
+        for p in [&mut cfg.genesis, &mut cfg.key, &mut cfg.data_dir]
+            .into_iter()
+            .chain(cfg.telemetry_archive_dir.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -81,6 +81,8 @@ pub struct ValidatorConfig {
     pub prefix: String,
     pub max_block_txs: usize,
     pub timing: Timing,
+    /// File of the telemetry store; in memory when `None` (simulations).
+    pub telemetry_store: Option<std::path::PathBuf>,
 }
 
 /// The six p2p channels a validator uses (see [`channel`]).
@@ -156,7 +158,10 @@ where
         "execution journal ends at {} but state is at {executed}",
         ledger.height()
     );
+    let telemetry = crate::telemetry_store::TelemetryStore::open(cfg.telemetry_store.as_deref())?;
     Ok(Arc::new(Shared {
+        telemetry,
+        readings: tokio::sync::broadcast::channel(1024).0,
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),
         genesis: cfg.genesis.clone(),

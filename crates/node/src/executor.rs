@@ -40,7 +40,13 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
                 let height = block.header.height;
                 shared.finalized.fetch_max(height, Ordering::AcqRel);
                 if height <= shared.executed_height() {
-                    ack.acknowledge(); // already executed before a restart
+                    // Executed before a restart; the telemetry store may not
+                    // have taken it yet (it is fed after the state commit).
+                    if let Err(e) = catch_up_telemetry(&shared, block).await {
+                        error!(height, error = %e, "telemetry store failed; stopping executor");
+                        return;
+                    }
+                    ack.acknowledge();
                     continue;
                 }
                 if let Err(e) = execute(&shared, &executor, block).await {
@@ -53,6 +59,21 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
             }
         }
     }
+}
+
+async fn catch_up_telemetry<E: Storage + Clock + Metrics + Spawner>(
+    shared: &Shared<E>,
+    block: &Block,
+) -> anyhow::Result<()> {
+    let height = block.header.height;
+    if height <= shared.telemetry.height()? {
+        return Ok(());
+    }
+    let record = shared.ledger.lock().await.record(height).await?;
+    let receipts = record.map(|r| r.receipts).unwrap_or_default();
+    let batches = crate::telemetry_store::anchored_batches(block, &receipts);
+    shared.telemetry.ingest(height, &batches)?;
+    Ok(())
 }
 
 async fn execute<E: Storage + Clock + Metrics + Spawner>(
@@ -81,6 +102,11 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         .await?;
     shared.state.write().await.commit(prepared).await?;
     shared.executed.store(height, Ordering::Release);
+    let batches = crate::telemetry_store::anchored_batches(block, &outcome.receipts);
+    shared.telemetry.ingest(height, &batches)?;
+    for batch in batches {
+        let _ = shared.readings.send(Arc::new(batch));
+    }
 
     let mut mempool = shared.mempool.lock().unwrap();
     for hash in block.tx_hashes() {

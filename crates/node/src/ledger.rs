@@ -52,7 +52,8 @@ impl Read for ExecRecord {
             height: u64::read(buf)?,
             block: Digest::read(buf)?,
             result: ExecResult::read(buf)?,
-            receipts: Vec::<Receipt>::read_cfg(buf, &(RangeCfg::from(0..=MAX_BLOCK_TXS), ()))?,
+            // One more than the transactions: the block's trailing event receipt.
+            receipts: Vec::<Receipt>::read_cfg(buf, &(RangeCfg::from(0..=MAX_BLOCK_TXS + 1), ()))?,
         })
     }
 }

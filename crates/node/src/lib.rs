@@ -12,6 +12,7 @@
 pub mod api;
 pub mod api_access;
 pub mod api_devices;
+pub mod api_telemetry;
 pub mod app;
 pub mod config;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod ledger;
 pub mod mempool;
 pub mod run;
 pub mod shared;
+pub mod telemetry_store;
 pub mod verify;
 
 pub use shared::Shared;

@@ -96,6 +96,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 min_block_interval: Duration::from_millis(cfg.min_block_interval_ms),
                 ..Timing::default()
             },
+            telemetry_store: Some(cfg.data_dir.join("telemetry.redb")),
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;
@@ -116,6 +117,28 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             marshal,
             metrics: Arc::new(move || metrics_ctx.encode()),
         });
+        // Telemetry retention: sweep the store every 30 s.
+        if cfg.telemetry_retention_days > 0 {
+            let keep_ms = cfg.telemetry_retention_days * 86_400_000;
+            let archive = cfg.telemetry_archive_enabled.then(|| {
+                cfg.telemetry_archive_dir
+                    .clone()
+                    .unwrap_or_else(|| cfg.data_dir.join("telemetry-archive"))
+            });
+            let sweeper = api_state.clone();
+            tokio::spawn(async move {
+                loop {
+                    match crate::api_telemetry::sweep(&sweeper, keep_ms, archive.as_deref()).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            info!(batches = n, "telemetry past retention archived and dropped")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "telemetry retention sweep failed"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            });
+        }
         let listener = tokio::net::TcpListener::bind(api_listen).await?;
         info!(%api_listen, "API listening");
         let server =

@@ -54,6 +54,10 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     /// Highest finalized height known.
     pub finalized: AtomicU64,
     pub events: tokio::sync::broadcast::Sender<PublishedEvent>,
+    /// Device readings taken from executed blocks (derived; see the module).
+    pub telemetry: crate::telemetry_store::TelemetryStore,
+    /// Accepted batches as they are executed, for live streams.
+    pub readings: tokio::sync::broadcast::Sender<Arc<crate::telemetry_store::StoredBatch>>,
     /// Transactions admitted locally, to be gossiped to peers.
     pub gossip: futures::channel::mpsc::UnboundedSender<SignedTransaction>,
     /// Our consensus public key (hex).

@@ -239,6 +239,7 @@ pub async fn start_node(
         prefix: format!("v{i}"),
         max_block_txs: 1_000,
         timing: Timing::default(),
+        telemetry_store: None,
     };
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();

@@ -122,12 +122,17 @@ pub fn log_len_key(device_id: &str) -> Vec<u8> {
 
 /// The accessor names a sender answers to, most specific first.
 fn accessor_names(ctx: &TxContext<'_>) -> Vec<String> {
+    accessor_names_of(&ctx.sender)
+}
+
+/// The accessor names a policy may grant `who` under, most specific first.
+pub fn accessor_names_of(who: &ingot_crypto::Identity) -> Vec<String> {
     let mut names = Vec::with_capacity(2);
-    match &ctx.sender.device {
+    match &who.device {
         Some(d) => names.push(format!("device:{}", d.id)),
-        None => names.push(format!("member:{}", hex::encode(ctx.sender.cert_hash))),
+        None => names.push(format!("member:{}", hex::encode(who.cert_hash))),
     }
-    names.push(format!("org:{}", ctx.sender.org));
+    names.push(format!("org:{}", who.org));
     names
 }
 
@@ -145,7 +150,8 @@ fn check_operation(op: &str) -> Result<(), String> {
 }
 
 /// Why `policy` does not let its accessor perform `operation` now, if it does not.
-fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<String> {
+/// Why `policy` does not grant `operation` at `now_ms`, or `None` if it does.
+pub fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<String> {
     if !policy.operations.iter().any(|o| o == operation) {
         return Some(format!("operation {operation} is not granted"));
     }
@@ -319,7 +325,7 @@ async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
 
 /// Targets that may cover `record`, most specific first: the device, then
 /// its name and every shorter prefix of it.
-fn targets(record: &DeviceRecord) -> Vec<String> {
+pub fn targets(record: &DeviceRecord) -> Vec<String> {
     let mut out = vec![format!("device:{}", record.id)];
     let segments: Vec<&str> = record.name.split('/').collect();
     for depth in (1..=segments.len()).rev() {

@@ -44,6 +44,10 @@ use std::collections::BTreeMap;
 
 pub const NAME: &str = "telemetry";
 
+/// The access-control operation that lets a non-owner read a device's
+/// readings, summary and rule events (granted with `access.set_policy`).
+pub const READ_OPERATION: &str = "telemetry.read";
+
 /// How far a reading's timestamp may lie ahead of block time.
 pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 /// Distinct measurements whose latest value a summary keeps.

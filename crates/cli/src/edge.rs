@@ -1,0 +1,73 @@
+//! `ingot edge`: run the edge gateway (see the `ingot-edge` crate).
+
+use anyhow::Context;
+use clap::Args;
+use ingot_edge::{EdgeConfig, Source, DEFAULT_MAX_PACKET};
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Args, Debug)]
+pub struct EdgeArgs {
+    /// Node API to forward to.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// The gateway's member certificate (PEM), of the devices' owner organisation.
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where the durable queue lives.
+    #[arg(long, default_value = ".ingot-edge")]
+    pub data: PathBuf,
+    /// Embedded MQTT endpoint address (ignored with --broker).
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub listen: SocketAddr,
+    /// Subscribe to this external broker (host:port) instead of listening.
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// Client id for the external broker's persistent session.
+    #[arg(long, default_value = "ingot-edge")]
+    pub client_id: String,
+    /// Status endpoint (GET /status).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub status: SocketAddr,
+    /// Largest MQTT packet accepted, bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_PACKET)]
+    pub max_packet: usize,
+    /// Anchoring transactions in flight per forwarding round.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
+}
+
+pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let source = match &a.broker {
+        Some(b) => {
+            let (host, port) = b
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow::anyhow!("--broker must be host:port"))?;
+            Source::External {
+                host: host.to_string(),
+                port: port.parse().context("--broker port")?,
+                client_id: a.client_id.clone(),
+            }
+        }
+        None => Source::Embedded(a.listen),
+    };
+    let cfg = EdgeConfig {
+        node: a.node.clone(),
+        cert_pem: read(&a.cert)?,
+        key_pem: read(&a.key)?,
+        data_dir: a.data.clone(),
+        source,
+        status_listen: a.status,
+        max_packet: a.max_packet,
+        inflight: a.inflight,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(ingot_edge::run(cfg))
+}

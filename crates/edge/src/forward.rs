@@ -1,0 +1,312 @@
+//! Store-and-forward to the chain.
+//!
+//! In rounds: take the oldest queued batches, pack them into up to
+//! `inflight` anchoring transactions such that all batches of one device in
+//! the round sit in the *same* transaction (in queue order) — so whatever
+//! order the chain executes the transactions in, each device's sequence
+//! numbers arrive in order — submit them, wait until each is executed, and
+//! only then drop its batches from the queue. A transaction that never
+//! executes (node restarted, chain stalled past its validity) leaves its
+//! batches queued for the next round. While the node is unreachable the queue
+//! simply grows on disk; readings keep their original timestamps and
+//! signatures because they are forwarded exactly as the devices signed them.
+//!
+//! Re-sending after a crash is harmless: the chain refuses a sequence number
+//! it already anchored, so nothing is duplicated.
+
+use crate::ingest::Stats;
+use crate::node::NodeClient;
+use crate::queue::Queue;
+use commonware_codec::{Encode, EncodeSize};
+use ingot_types::{
+    limits::MAX_ARGS_BYTES,
+    telemetry::{AnchorArg, ReadingBatch, MAX_ANCHOR_BATCHES},
+    Call, Digest,
+};
+use serde_json::Value;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
+use tracing::{info, warn};
+
+/// Blocks a gateway transaction stays valid.
+const VALIDITY_BLOCKS: u64 = 100;
+/// Room left in a transaction's arguments for the vector length prefix.
+const ARGS_BUDGET: usize = MAX_ARGS_BYTES - 64;
+
+pub struct Forwarder {
+    pub queue: Arc<Queue>,
+    pub node: Arc<NodeClient>,
+    pub stats: Arc<Stats>,
+    /// Transactions in flight per round.
+    pub inflight: usize,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One transaction being assembled.
+struct Pack {
+    ids: Vec<u64>,
+    batches: Vec<ReadingBatch>,
+    size: usize,
+}
+
+/// Pack queued batches into at most `max_txs` transactions, each device's
+/// batches all in one transaction and in order. Returns (ids, batches) per tx.
+pub fn pack(items: Vec<(u64, ReadingBatch)>, max_txs: usize) -> Vec<(Vec<u64>, Vec<ReadingBatch>)> {
+    let mut packs: Vec<Pack> = Vec::new();
+    let mut home: HashMap<String, Option<usize>> = HashMap::new(); // device → its pack, or blocked
+    for (id, batch) in items {
+        let size = batch.encode_size();
+        let slot = match home.get(&batch.device_id) {
+            Some(None) => continue, // an earlier batch of this device waits: keep order
+            Some(Some(p)) => Some(*p),
+            None => None,
+        };
+        let fits = |p: &Pack| p.size + size <= ARGS_BUDGET && p.batches.len() < MAX_ANCHOR_BATCHES;
+        let target = match slot {
+            Some(p) if fits(&packs[p]) => Some(p),
+            Some(_) => None,
+            None => match packs.iter().position(|p| fits(p)) {
+                Some(p) => Some(p),
+                None if packs.len() < max_txs && size <= ARGS_BUDGET => {
+                    packs.push(Pack {
+                        ids: vec![],
+                        batches: vec![],
+                        size: 0,
+                    });
+                    Some(packs.len() - 1)
+                }
+                None => None,
+            },
+        };
+        match target {
+            Some(p) => {
+                packs[p].ids.push(id);
+                packs[p].batches.push(batch.clone());
+                packs[p].size += size;
+                home.insert(batch.device_id.clone(), Some(p));
+            }
+            None => {
+                home.insert(batch.device_id.clone(), None);
+            }
+        }
+    }
+    packs.into_iter().map(|p| (p.ids, p.batches)).collect()
+}
+
+impl Forwarder {
+    fn note_error(&self, e: &anyhow::Error) {
+        self.stats.node_reachable.store(false, Ordering::Relaxed);
+        *self.stats.last_error.lock().unwrap() = format!("{e:#}");
+    }
+
+    /// Run rounds until stopped.
+    pub fn run(self) {
+        let mut backoff = Duration::from_millis(50);
+        let mut salt: u64 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.round(&mut salt) {
+                Ok(true) => backoff = Duration::from_millis(50),
+                Ok(false) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => {
+                    self.note_error(&e);
+                    warn!(error = %format!("{e:#}"), "forwarding paused; readings stay queued");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One round; `Ok(false)` when the queue was empty.
+    fn round(&self, salt: &mut u64) -> anyhow::Result<bool> {
+        let items = self.queue.head(self.inflight * MAX_ANCHOR_BATCHES)?;
+        if items.is_empty() {
+            return Ok(false);
+        }
+        let (chain, height) = self.node.status()?;
+        self.stats.node_reachable.store(true, Ordering::Relaxed);
+        let valid_until = height + VALIDITY_BLOCKS;
+        let mut txs = Vec::new();
+        let mut packs = Vec::new();
+        for (ids, batches) in pack(items, self.inflight) {
+            *salt += 1;
+            let call = Call {
+                module: "telemetry".into(),
+                method: "anchor".into(),
+                args: AnchorArg {
+                    batches: batches.clone(),
+                }
+                .encode(),
+            };
+            txs.push(self.node.sign(chain, valid_until, *salt, call)?);
+            packs.push((ids, batches));
+        }
+        let admitted = self.node.submit(&txs)?;
+        let mut waiting: BTreeMap<usize, Digest> = BTreeMap::new();
+        for (i, (tx, err)) in txs.iter().zip(&admitted).enumerate() {
+            match err {
+                None => {
+                    waiting.insert(i, tx.hash());
+                }
+                Some(e) => {
+                    warn!(error = %e, "anchor transaction not admitted; retrying next round")
+                }
+            }
+        }
+        self.stats
+            .transactions
+            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+
+        // Wait for execution (or for the validity window to pass).
+        let started = Instant::now();
+        while !waiting.is_empty() {
+            std::thread::sleep(Duration::from_millis(25));
+            let mut done = Vec::new();
+            for (&i, hash) in &waiting {
+                if let Some(receipt) = self.node.receipt(hash)? {
+                    self.settle(&packs[i], &receipt)?;
+                    done.push(i);
+                }
+            }
+            for i in done {
+                waiting.remove(&i);
+            }
+            if !waiting.is_empty() && started.elapsed() > Duration::from_secs(5) {
+                let (_, now) = self.node.status()?;
+                if now > valid_until {
+                    warn!(
+                        lost = waiting.len(),
+                        "anchor transactions expired unexecuted; resending"
+                    );
+                    break;
+                }
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    /// A transaction executed: its batches leave the queue, whatever the chain
+    /// said of each (refusals are counted and logged, never retried).
+    fn settle(&self, pack: &(Vec<u64>, Vec<ReadingBatch>), receipt: &Value) -> anyhow::Result<()> {
+        let (ids, batches) = pack;
+        if receipt["status"] != "success" {
+            // The whole transaction failed (e.g. expired): keep the batches.
+            warn!(reason = %receipt["reason"], "anchor transaction failed; resending");
+            return Ok(());
+        }
+        let mut refused = 0;
+        for e in receipt["events"].as_array().into_iter().flatten() {
+            if e["module"] == "telemetry" && e["kind"] == "refused" {
+                refused += 1;
+                let reason = e["attributes"]["reason"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string();
+                let key = if reason.contains("already anchored") {
+                    "already anchored (resent after a restart)".to_string()
+                } else {
+                    reason
+                };
+                *self
+                    .stats
+                    .chain_refused
+                    .lock()
+                    .unwrap()
+                    .entry(key)
+                    .or_default() += 1;
+            }
+        }
+        self.queue.remove(ids)?;
+        let readings: usize = batches.iter().map(|b| b.readings.len()).sum();
+        self.stats
+            .forwarded_batches
+            .fetch_add(batches.len() as u64, Ordering::Relaxed);
+        self.stats
+            .forwarded_readings
+            .fetch_add(readings as u64, Ordering::Relaxed);
+        if refused > 0 {
+            info!(refused, "the chain refused some forwarded batches");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ingot_types::telemetry::{Measurement, Reading};
+
+    fn batch(device: &str, first_seq: u64, readings: usize) -> ReadingBatch {
+        ReadingBatch {
+            device_id: device.into(),
+            first_seq,
+            readings: vec![
+                Reading {
+                    timestamp_ms: 1,
+                    measurements: vec![Measurement {
+                        name: "v".into(),
+                        value: 1,
+                        scale: 0,
+                        unit: "g".into()
+                    }],
+                };
+                readings
+            ],
+            signature: Bytes::from_static(&[1; 64]),
+        }
+    }
+
+    #[test]
+    fn a_device_never_spans_two_transactions_of_a_round() {
+        // Big batches: two fit a transaction.
+        let big = 1200;
+        let items: Vec<(u64, ReadingBatch)> = vec![
+            (1, batch("a", 1, big)),
+            (2, batch("b", 1, big)),
+            (3, batch("a", 1 + big as u64, big)), // no room beside a's first: a blocks
+            (4, batch("c", 1, big)),
+            (5, batch("b", 1 + big as u64, 1)),
+        ];
+        let packs = pack(items, 4);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (p, (_, batches)) in packs.iter().enumerate() {
+            for b in batches {
+                assert_eq!(
+                    *seen.entry(b.device_id.clone()).or_insert(p),
+                    p,
+                    "device {} split",
+                    b.device_id
+                );
+            }
+        }
+        let ids: Vec<u64> = packs.iter().flat_map(|(ids, _)| ids.clone()).collect();
+        assert!(
+            !ids.contains(&3),
+            "a's second batch waits for the next round"
+        );
+        assert!(ids.contains(&1) && ids.contains(&2) && ids.contains(&4));
+        // Within a pack, a device's batches stay in queue order.
+        for (_, batches) in &packs {
+            let b_seqs: Vec<u64> = batches
+                .iter()
+                .filter(|b| b.device_id == "b")
+                .map(|b| b.first_seq)
+                .collect();
+            assert!(b_seqs.windows(2).all(|w| w[0] < w[1]));
+        }
+        for (_, batches) in &packs {
+            let size: usize = batches.iter().map(|b| b.encode_size()).sum();
+            assert!(size <= ARGS_BUDGET);
+        }
+    }
+}

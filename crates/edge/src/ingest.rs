@@ -1,0 +1,393 @@
+//! Early checks and durable acceptance of published batches.
+//!
+//! Messages from every MQTT connection (or the external broker) meet in one
+//! pipeline that takes them in groups: decode, topic/device match, device key
+//! and status (cached from the chain), one batched signature check, sequence
+//! numbers against what this gateway already accepted, then a single durable
+//! append for the whole group — and only then the verdicts go back, so a PUBACK
+//! always means "on disk". Nothing here is trusted by the chain, which checks
+//! it all again; the point is to refuse early, with a reason, and keep junk
+//! out of blocks.
+
+use crate::node::{DeviceInfo, NodeClient};
+use crate::queue::{batch_digest, Queue};
+use bytes::Bytes;
+use commonware_codec::Decode;
+use ingot_crypto::batch::{verify_all, Item};
+use ingot_types::telemetry::ReadingBatch;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// The topic prefix devices publish under; the device id follows.
+pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
+/// How long a device's key and status are trusted from cache.
+const KEY_TTL: Duration = Duration::from_secs(30);
+/// Most messages judged (and committed) together.
+const MAX_GROUP: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    Malformed,
+    TooLarge,
+    TopicMismatch,
+    UnknownDevice,
+    Inactive,
+    BadSignature,
+    Replay,
+}
+
+impl RefusalKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::TopicMismatch => "topic_mismatch",
+            Self::UnknownDevice => "unknown_device",
+            Self::Inactive => "inactive_device",
+            Self::BadSignature => "bad_signature",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// On disk; will be forwarded.
+    Accepted,
+    /// The same batch was accepted before (a QoS 1 redelivery).
+    Duplicate,
+    Refused(RefusalKind, String),
+    /// The gateway could not store it; the device should retry.
+    Unavailable(String),
+}
+
+/// One published message and where its verdict goes.
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Bytes,
+    pub reply: oneshot::Sender<Verdict>,
+}
+
+/// Counters for `/status` and tests.
+#[derive(Default)]
+pub struct Stats {
+    pub accepted: AtomicU64,
+    pub accepted_readings: AtomicU64,
+    pub duplicates: AtomicU64,
+    /// Accepted while the chain was unreachable and the device not yet known:
+    /// not checked early (the chain still checks).
+    pub unverified: AtomicU64,
+    pub refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub forwarded_batches: AtomicU64,
+    pub forwarded_readings: AtomicU64,
+    /// Batches the chain refused (reason → count).
+    pub chain_refused: Mutex<BTreeMap<String, u64>>,
+    pub transactions: AtomicU64,
+    pub node_reachable: AtomicBool,
+    pub last_error: Mutex<String>,
+}
+
+impl Stats {
+    pub fn refuse(&self, kind: RefusalKind) {
+        *self
+            .refused
+            .lock()
+            .unwrap()
+            .entry(kind.label())
+            .or_default() += 1;
+    }
+
+    pub fn to_json(&self, queued: u64) -> serde_json::Value {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "queued": queued,
+            "accepted": load(&self.accepted),
+            "accepted_readings": load(&self.accepted_readings),
+            "duplicates": load(&self.duplicates),
+            "unverified": load(&self.unverified),
+            "refused": *self.refused.lock().unwrap(),
+            "forwarded_batches": load(&self.forwarded_batches),
+            "forwarded_readings": load(&self.forwarded_readings),
+            "transactions": load(&self.transactions),
+            "chain_refused": *self.chain_refused.lock().unwrap(),
+            "node_reachable": self.node_reachable.load(Ordering::Relaxed),
+            "last_error": *self.last_error.lock().unwrap(),
+        })
+    }
+}
+
+struct CachedDevice {
+    info: DeviceInfo,
+    fetched: Instant,
+}
+
+pub struct Ingest {
+    pub queue: Arc<Queue>,
+    pub node: Arc<NodeClient>,
+    pub stats: Arc<Stats>,
+    pub max_payload: usize,
+    devices: Mutex<HashMap<String, CachedDevice>>,
+    /// Marks of devices the queue has not seen yet, from the chain.
+    chain_marks: Mutex<HashMap<String, u64>>,
+}
+
+impl Ingest {
+    pub fn new(
+        queue: Arc<Queue>,
+        node: Arc<NodeClient>,
+        stats: Arc<Stats>,
+        max_payload: usize,
+    ) -> Self {
+        Self {
+            queue,
+            node,
+            stats,
+            max_payload,
+            devices: Mutex::default(),
+            chain_marks: Mutex::default(),
+        }
+    }
+
+    /// The device's key and status: cached, else from the chain. `None` when
+    /// the chain cannot be asked.
+    fn device(&self, id: &str) -> Option<DeviceInfo> {
+        if let Some(c) = self.devices.lock().unwrap().get(id) {
+            if c.fetched.elapsed() < KEY_TTL {
+                return Some(c.info.clone());
+            }
+        }
+        match self.node.device(id) {
+            Ok(info) => {
+                self.stats.node_reachable.store(true, Ordering::Relaxed);
+                self.devices.lock().unwrap().insert(
+                    id.to_string(),
+                    CachedDevice {
+                        info: info.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
+                Some(info)
+            }
+            Err(e) => {
+                *self.stats.last_error.lock().unwrap() = format!("{e:#}");
+                // Unreachable: an expired cache entry is better than nothing.
+                self.devices.lock().unwrap().get(id).map(|c| c.info.clone())
+            }
+        }
+    }
+
+    /// Highest sequence accepted for a device: the queue's mark, else what the
+    /// chain anchored (0 if unknown or unreachable).
+    fn last_seq(&self, id: &str) -> anyhow::Result<(u64, Option<[u8; 32]>)> {
+        if let Some(m) = self.queue.mark(id)? {
+            return Ok((m.last_seq, Some(m.last_digest)));
+        }
+        if let Some(seq) = self.chain_marks.lock().unwrap().get(id) {
+            return Ok((*seq, None));
+        }
+        let seq = self.node.last_seq(id).unwrap_or(0);
+        self.chain_marks.lock().unwrap().insert(id.to_string(), seq);
+        Ok((seq, None))
+    }
+
+    /// Judge a group of messages and store the accepted ones durably.
+    pub fn process(&self, msgs: &[(String, Bytes)]) -> Vec<Verdict> {
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; msgs.len()];
+        let mut batches: Vec<Option<ReadingBatch>> = Vec::with_capacity(msgs.len());
+        for (i, (topic, payload)) in msgs.iter().enumerate() {
+            let refused = |kind, why: String| Some(Verdict::Refused(kind, why));
+            if payload.len() > self.max_payload {
+                verdicts[i] = refused(
+                    RefusalKind::TooLarge,
+                    format!(
+                        "payload of {} bytes exceeds {}",
+                        payload.len(),
+                        self.max_payload
+                    ),
+                );
+                batches.push(None);
+                continue;
+            }
+            let batch = match ReadingBatch::decode_cfg(payload.clone(), &()) {
+                Ok(b) => b,
+                Err(e) => {
+                    verdicts[i] =
+                        refused(RefusalKind::Malformed, format!("malformed payload: {e}"));
+                    batches.push(None);
+                    continue;
+                }
+            };
+            if topic.strip_prefix(TOPIC_PREFIX) != Some(batch.device_id.as_str()) {
+                verdicts[i] = refused(
+                    RefusalKind::TopicMismatch,
+                    format!("topic {topic} does not name device {}", batch.device_id),
+                );
+            } else if batch.readings.is_empty() || batch.first_seq == 0 {
+                verdicts[i] = refused(RefusalKind::Malformed, "empty batch or sequence 0".into());
+            }
+            batches.push(Some(batch));
+        }
+
+        // Keys and status, then one signature check for the group.
+        let mut infos: HashMap<String, Option<DeviceInfo>> = HashMap::new();
+        for (i, b) in batches.iter().enumerate() {
+            let (Some(b), None) = (b, &verdicts[i]) else {
+                continue;
+            };
+            let info = infos
+                .entry(b.device_id.clone())
+                .or_insert_with(|| self.device(&b.device_id));
+            match info {
+                Some(DeviceInfo::Unknown) => {
+                    verdicts[i] = Some(Verdict::Refused(
+                        RefusalKind::UnknownDevice,
+                        format!("unknown device {}", b.device_id),
+                    ))
+                }
+                Some(DeviceInfo::Known {
+                    refusal: Some(why), ..
+                }) => verdicts[i] = Some(Verdict::Refused(RefusalKind::Inactive, why.clone())),
+                _ => {}
+            }
+        }
+        let messages: Vec<Option<Vec<u8>>> = batches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match (b, &verdicts[i]) {
+                (Some(b), None) => Some(b.root_and_message().1),
+                _ => None,
+            })
+            .collect();
+        let (positions, items): (Vec<usize>, Vec<Item>) = batches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let b = b.as_ref()?;
+                let msg = messages[i].as_ref()?;
+                match infos.get(&b.device_id)? {
+                    Some(DeviceInfo::Known { key, refusal: None }) => Some((
+                        i,
+                        Item {
+                            key,
+                            message: msg,
+                            signature: &b.signature,
+                        },
+                    )),
+                    _ => None,
+                }
+            })
+            .unzip();
+        let valid = verify_all(&items);
+        drop(items);
+        for (i, ok) in positions.into_iter().zip(valid) {
+            if !ok {
+                verdicts[i] = Some(Verdict::Refused(
+                    RefusalKind::BadSignature,
+                    "device signature does not verify".into(),
+                ));
+            }
+        }
+
+        // Sequence numbers, in arrival order, across the group.
+        let mut marks: HashMap<String, (u64, Option<[u8; 32]>)> = HashMap::new();
+        let mut accepted = Vec::new();
+        let mut accepted_at = Vec::new();
+        for (i, b) in batches.iter().enumerate() {
+            let (Some(b), None) = (b, &verdicts[i]) else {
+                continue;
+            };
+            let mark = match marks.get(&b.device_id) {
+                Some(m) => *m,
+                None => match self.last_seq(&b.device_id) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        verdicts[i] = Some(Verdict::Unavailable(e.to_string()));
+                        continue;
+                    }
+                },
+            };
+            if b.first_seq <= mark.0 {
+                verdicts[i] = Some(if mark.1 == Some(batch_digest(b)) {
+                    Verdict::Duplicate
+                } else {
+                    Verdict::Refused(
+                        RefusalKind::Replay,
+                        format!(
+                            "sequence {} already received (last is {}): replayed or reordered",
+                            b.first_seq, mark.0
+                        ),
+                    )
+                });
+                continue;
+            }
+            if matches!(infos.get(&b.device_id), Some(None)) {
+                self.stats.unverified.fetch_add(1, Ordering::Relaxed);
+            }
+            marks.insert(b.device_id.clone(), (b.last_seq(), Some(batch_digest(b))));
+            accepted.push(b.clone());
+            accepted_at.push(i);
+        }
+        match self.queue.append(&accepted) {
+            Ok(()) => {
+                for (i, b) in accepted_at.iter().zip(&accepted) {
+                    verdicts[*i] = Some(Verdict::Accepted);
+                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .accepted_readings
+                        .fetch_add(b.readings.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                for i in accepted_at {
+                    verdicts[i] = Some(Verdict::Unavailable(e.to_string()));
+                }
+            }
+        }
+        verdicts
+            .into_iter()
+            .map(|v| {
+                let v = v.expect("every message judged");
+                match &v {
+                    Verdict::Refused(kind, _) => self.stats.refuse(*kind),
+                    Verdict::Duplicate => {
+                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                v
+            })
+            .collect()
+    }
+}
+
+/// Run the pipeline until every sender is gone.
+pub async fn run(ingest: Arc<Ingest>, mut rx: mpsc::Receiver<Incoming>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(m) => group.push(m),
+                Err(_) => break,
+            }
+        }
+        let msgs: Vec<(String, Bytes)> = group
+            .iter()
+            .map(|m| (m.topic.clone(), m.payload.clone()))
+            .collect();
+        let ing = ingest.clone();
+        let verdicts = match tokio::task::spawn_blocking(move || ing.process(&msgs)).await {
+            Ok(v) => v,
+            Err(e) => vec![Verdict::Unavailable(e.to_string()); group.len()],
+        };
+        for (m, v) in group.into_iter().zip(verdicts) {
+            let _ = m.reply.send(v);
+        }
+    }
+}

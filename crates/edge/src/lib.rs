@@ -1,0 +1,135 @@
+//! `ingot edge`: the edge gateway between devices and the chain (white paper
+//! 二.1 安全的数据连接, 智能的边缘计算; 七.1's "middleman" made untrusted).
+//!
+//! ```text
+//!  devices ──MQTT 3.1.1/5──▶ embedded endpoint ─┐
+//!  devices ──▶ Mosquitto ──▶ bridge (subscribe) ─┴▶ ingest (checks, durable queue)
+//!                                                       │ PUBACK after fsync
+//!                                                       ▼
+//!                                        forwarder ──telemetry.anchor──▶ node
+//! ```
+//!
+//! The gateway is never trusted: devices sign their readings
+//! ([`ingot_types::telemetry`]) and every validator verifies them again. It
+//! only refuses early, stores durably, batches many devices' readings into
+//! few transactions, and keeps going when the chain is unreachable.
+
+pub mod forward;
+pub mod ingest;
+pub mod mqtt_bridge;
+pub mod mqtt_server;
+pub mod node;
+pub mod queue;
+
+use axum::{routing::get, Json, Router};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{atomic::AtomicBool, Arc},
+};
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// Where devices' messages come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// The embedded MQTT endpoint, listening here.
+    Embedded(SocketAddr),
+    /// An external broker to subscribe to.
+    External {
+        host: String,
+        port: u16,
+        client_id: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// Node API base URL.
+    pub node: String,
+    /// The gateway's member certificate and key (PEM).
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub data_dir: PathBuf,
+    pub source: Source,
+    /// Status endpoint (`GET /status`).
+    pub status_listen: SocketAddr,
+    /// Largest MQTT packet accepted.
+    pub max_packet: usize,
+    /// Anchoring transactions in flight per forwarding round.
+    pub inflight: usize,
+}
+
+/// Default largest MQTT packet: a full batch of small readings fits.
+pub const DEFAULT_MAX_PACKET: usize = 256 * 1024;
+
+/// Run the gateway until the process ends.
+pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let queue = Arc::new(queue::Queue::open(&cfg.data_dir.join("queue.redb"))?);
+    let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&cfg.key_pem)?;
+    let node = Arc::new(node::NodeClient::new(&cfg.node, key, &cfg.cert_pem)?);
+    let stats = Arc::new(ingest::Stats::default());
+    info!(queued = queue.len()?, "gateway queue opened");
+
+    let (tx, rx) = mpsc::channel(8192);
+    let pipeline = Arc::new(ingest::Ingest::new(
+        queue.clone(),
+        node.clone(),
+        stats.clone(),
+        cfg.max_packet,
+    ));
+    tokio::spawn(ingest::run(pipeline, rx));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let forwarder = forward::Forwarder {
+        queue: queue.clone(),
+        node,
+        stats: stats.clone(),
+        inflight: cfg.inflight.max(1),
+        stop: stop.clone(),
+    };
+    std::thread::Builder::new()
+        .name("forwarder".into())
+        .spawn(move || forwarder.run())?;
+
+    let status_queue = queue.clone();
+    let status_stats = stats.clone();
+    let app = Router::new().route(
+        "/status",
+        get(move || {
+            let (q, s) = (status_queue.clone(), status_stats.clone());
+            async move { Json(s.to_json(q.len().unwrap_or(0))) }
+        }),
+    );
+    let status = tokio::net::TcpListener::bind(cfg.status_listen).await?;
+    info!(addr = %cfg.status_listen, "gateway status listening");
+    tokio::spawn(async move { axum::serve(status, app).await });
+
+    let result = match cfg.source {
+        Source::Embedded(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            mqtt_server::serve(listener, tx, cfg.max_packet)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        Source::External {
+            host,
+            port,
+            client_id,
+        } => {
+            mqtt_bridge::run(
+                mqtt_bridge::BridgeConfig {
+                    host,
+                    port,
+                    client_id,
+                    max_packet: cfg.max_packet,
+                },
+                tx,
+            )
+            .await
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    result
+}

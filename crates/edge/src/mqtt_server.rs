@@ -1,0 +1,302 @@
+//! The embedded MQTT endpoint devices publish to (MQTT 3.1.1 and 5).
+//!
+//! An ingest-only server: it accepts CONNECT, PUBLISH (QoS 0 and 1), PINGREQ
+//! and DISCONNECT; SUBSCRIBE is answered with a failure code (devices have
+//! nothing to receive here). A QoS 1 PUBACK is sent only after the batch is
+//! durably queued — or refused: under MQTT 5 a refusal carries a reason code
+//! and a reason string; MQTT 3.1.1 has no negative acknowledgement, so the
+//! refusal is acknowledged (the device must not resend it forever) and counted
+//! in the gateway's status. A packet larger than the maximum is answered per
+//! the protocol (MQTT 5: DISCONNECT 0x95 "packet too large"; 3.1.1: the
+//! connection is closed). Packet encoding and decoding use `rumqttc`'s codecs.
+//!
+//! Each connection is its own task; a misbehaving device only loses its own
+//! connection.
+
+use crate::ingest::{Incoming, RefusalKind, Verdict};
+use bytes::{Bytes, BytesMut};
+use rumqttc::mqttbytes::{v4, QoS};
+use rumqttc::v5::mqttbytes::{v5, Error as V5Error, QoS as V5QoS};
+use std::time::Duration;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, oneshot},
+};
+use tracing::{debug, info};
+
+/// How long a client may take to send CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(
+    listener: TcpListener,
+    ingest: mpsc::Sender<Incoming>,
+    max_packet: usize,
+) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, "embedded MQTT endpoint listening");
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, ingest, max_packet).await {
+                debug!(%peer, error = %e, "MQTT connection closed");
+            }
+        });
+    }
+}
+
+/// The protocol level in a CONNECT packet (4 = 3.1.1, 5 = 5.0), if `buf`
+/// holds enough of it.
+fn protocol_level(buf: &[u8]) -> Option<u8> {
+    // Fixed header: type byte + 1..4 bytes of remaining length.
+    let mut i = 1;
+    while i < buf.len() && i <= 4 && buf[i] & 0x80 != 0 {
+        i += 1;
+    }
+    // Then: protocol name length (2) + "MQTT" (4) + level.
+    buf.get(i + 1 + 2 + 4).copied()
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<()> {
+    let n = stream.read_buf(buf).await?;
+    anyhow::ensure!(n > 0, "peer closed");
+    Ok(())
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    ingest: mpsc::Sender<Incoming>,
+    max_packet: usize,
+) -> anyhow::Result<()> {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let level = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            if buf.len() > 7 {
+                if let Some(level) = protocol_level(&buf) {
+                    return Ok::<u8, anyhow::Error>(level);
+                }
+            }
+            read_more(&mut stream, &mut buf).await?;
+        }
+    })
+    .await??;
+    match level {
+        5 => v5_session(stream, buf, ingest, max_packet).await,
+        3 | 4 => v4_session(stream, buf, ingest, max_packet).await,
+        other => anyhow::bail!("unsupported MQTT protocol level {other}"),
+    }
+}
+
+async fn judge(ingest: &mpsc::Sender<Incoming>, topic: String, payload: Bytes) -> Verdict {
+    let (reply, rx) = oneshot::channel();
+    if ingest
+        .send(Incoming {
+            topic,
+            payload,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return Verdict::Unavailable("gateway shutting down".into());
+    }
+    rx.await
+        .unwrap_or_else(|_| Verdict::Unavailable("gateway shutting down".into()))
+}
+
+async fn v4_session(
+    mut stream: TcpStream,
+    mut buf: BytesMut,
+    ingest: mpsc::Sender<Incoming>,
+    max_packet: usize,
+) -> anyhow::Result<()> {
+    let mut out = BytesMut::new();
+    let mut connected = false;
+    loop {
+        let packet = match v4::Packet::read(&mut buf, max_packet) {
+            Ok(p) => p,
+            Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+                read_more(&mut stream, &mut buf).await?;
+                continue;
+            }
+            // Too large or malformed: 3.1.1 can only close the connection.
+            Err(e) => anyhow::bail!("closing: {e}"),
+        };
+        match packet {
+            v4::Packet::Connect(_) if !connected => {
+                connected = true;
+                v4::ConnAck::new(v4::ConnectReturnCode::Success, false).write(&mut out)?;
+            }
+            v4::Packet::Publish(p) if connected => {
+                let verdict = judge(&ingest, p.topic.clone(), p.payload.clone()).await;
+                match (&verdict, p.qos) {
+                    // Not stored: no PUBACK, so the device sends it again.
+                    (Verdict::Unavailable(_), _) => {}
+                    (_, QoS::AtLeastOnce) => {
+                        v4::PubAck::new(p.pkid).write(&mut out)?;
+                    }
+                    (_, QoS::AtMostOnce) => {}
+                    (_, QoS::ExactlyOnce) => anyhow::bail!("QoS 2 is not supported"),
+                }
+            }
+            v4::Packet::PingReq if connected => {
+                v4::PingResp.write(&mut out)?;
+            }
+            v4::Packet::Subscribe(s) if connected => {
+                let codes = s
+                    .filters
+                    .iter()
+                    .map(|_| v4::SubscribeReasonCode::Failure)
+                    .collect();
+                v4::SubAck::new(s.pkid, codes).write(&mut out)?;
+            }
+            v4::Packet::Disconnect => return Ok(()),
+            other => anyhow::bail!("unexpected packet {other:?}"),
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+}
+
+fn v5_reason(kind: RefusalKind) -> v5::PubAckReason {
+    match kind {
+        RefusalKind::Malformed => v5::PubAckReason::PayloadFormatInvalid,
+        RefusalKind::TooLarge => v5::PubAckReason::QuotaExceeded,
+        RefusalKind::TopicMismatch => v5::PubAckReason::TopicNameInvalid,
+        RefusalKind::UnknownDevice | RefusalKind::Inactive | RefusalKind::BadSignature => {
+            v5::PubAckReason::NotAuthorized
+        }
+        RefusalKind::Replay => v5::PubAckReason::ImplementationSpecificError,
+    }
+}
+
+async fn v5_session(
+    mut stream: TcpStream,
+    mut buf: BytesMut,
+    ingest: mpsc::Sender<Incoming>,
+    max_packet: usize,
+) -> anyhow::Result<()> {
+    let mut out = BytesMut::new();
+    let mut connected = false;
+    loop {
+        let packet = match v5::Packet::read(&mut buf, Some(max_packet as u32)) {
+            Ok(p) => p,
+            Err(V5Error::InsufficientBytes(_)) => {
+                read_more(&mut stream, &mut buf).await?;
+                continue;
+            }
+            Err(e) => {
+                let (code, why) = match e {
+                    V5Error::PayloadSizeLimitExceeded { .. } => (
+                        v5::DisconnectReasonCode::PacketTooLarge,
+                        format!("packet exceeds the gateway's maximum of {max_packet} bytes"),
+                    ),
+                    other => (v5::DisconnectReasonCode::MalformedPacket, other.to_string()),
+                };
+                let d = v5::Disconnect {
+                    reason_code: code,
+                    properties: Some(v5::DisconnectProperties {
+                        session_expiry_interval: None,
+                        reason_string: Some(why.clone()),
+                        user_properties: vec![],
+                        server_reference: None,
+                    }),
+                };
+                d.write(&mut out)?;
+                stream.write_all(&out).await?;
+                anyhow::bail!("closing: {why}");
+            }
+        };
+        match packet {
+            v5::Packet::Connect(..) if !connected => {
+                connected = true;
+                let ack = v5::ConnAck {
+                    session_present: false,
+                    code: v5::ConnectReturnCode::Success,
+                    properties: Some(v5::ConnAckProperties {
+                        session_expiry_interval: None,
+                        receive_max: None,
+                        max_qos: Some(1),
+                        retain_available: Some(0),
+                        max_packet_size: Some(max_packet as u32),
+                        assigned_client_identifier: None,
+                        topic_alias_max: None,
+                        reason_string: None,
+                        user_properties: vec![],
+                        wildcard_subscription_available: Some(0),
+                        subscription_identifiers_available: Some(0),
+                        shared_subscription_available: Some(0),
+                        server_keep_alive: None,
+                        response_information: None,
+                        server_reference: None,
+                        authentication_method: None,
+                        authentication_data: None,
+                    }),
+                };
+                ack.write(&mut out)?;
+            }
+            v5::Packet::Publish(p) if connected => {
+                let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                let verdict = judge(&ingest, topic, p.payload.clone()).await;
+                let (reason, text) = match verdict {
+                    Verdict::Unavailable(_) => (None, None),
+                    Verdict::Accepted | Verdict::Duplicate => {
+                        (Some(v5::PubAckReason::Success), None)
+                    }
+                    Verdict::Refused(kind, why) => (Some(v5_reason(kind)), Some(why)),
+                };
+                match (reason, p.qos) {
+                    (None, _) | (_, V5QoS::AtMostOnce) => {}
+                    (Some(reason), V5QoS::AtLeastOnce) => {
+                        let mut ack = v5::PubAck::new(p.pkid, None);
+                        ack.reason = reason;
+                        ack.properties = text.map(|t| v5::PubAckProperties {
+                            reason_string: Some(t),
+                            user_properties: vec![],
+                        });
+                        ack.write(&mut out)?;
+                    }
+                    (_, V5QoS::ExactlyOnce) => anyhow::bail!("QoS 2 is not supported"),
+                }
+            }
+            v5::Packet::PingReq(_) if connected => {
+                v5::PingResp::write(&mut out)?;
+            }
+            v5::Packet::Subscribe(s) if connected => {
+                let codes = s
+                    .filters
+                    .iter()
+                    .map(|_| v5::SubscribeReasonCode::Unspecified)
+                    .collect();
+                let ack = v5::SubAck {
+                    pkid: s.pkid,
+                    return_codes: codes,
+                    properties: None,
+                };
+                ack.write(&mut out)?;
+            }
+            v5::Packet::Disconnect(_) => return Ok(()),
+            other => anyhow::bail!("unexpected packet {other:?}"),
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_protocol_level_of_a_connect() {
+        // CONNECT, remaining length 16, "MQTT", level 5.
+        let v5 = [0x10, 16, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 60];
+        assert_eq!(super::protocol_level(&v5), Some(5));
+        let v4_long = [0x10, 0x80, 0x01, 0, 4, b'M', b'Q', b'T', b'T', 4];
+        assert_eq!(super::protocol_level(&v4_long), Some(4));
+        assert_eq!(super::protocol_level(&[0x10, 16, 0, 4]), None);
+    }
+}

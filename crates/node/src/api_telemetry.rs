@@ -1,0 +1,386 @@
+//! Telemetry reads (white paper 三.4, supervision): a device's summary and
+//! rules, its readings by time range, sequence and measurement (with offline
+//! proofs on request), whole batches as archive records, and a live stream.
+//!
+//! Visible to the device's owner, to regulators, and to anyone an owner's
+//! access policy grants [`READ_OPERATION`] (`telemetry.read`); everyone else
+//! gets 403.
+
+use crate::api::{caller, internal, not_found, ApiError, ApiState, St};
+use crate::api_access::receipt_chain;
+use crate::api_devices::sees_everything;
+use crate::telemetry_store::StoredBatch;
+use axum::{
+    extract::{Path, Query},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::sse::{Event as SseEvent, KeepAlive, Sse},
+    routing::get,
+    Json, Router,
+};
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use futures::Stream;
+use ingot_execution::modules::{
+    access::{self, policy_key, Policy},
+    device::{record_key, DeviceRecord},
+    telemetry::{
+        rules::{rules_key, RuleSet},
+        summary_key, DeviceSummary, READ_OPERATION,
+    },
+};
+use ingot_light::BatchArchive;
+use ingot_types::{telemetry::format_fixed, Digest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::{convert::Infallible, sync::Arc};
+use tokio_stream::StreamExt as _;
+
+/// Most readings one page returns.
+pub const MAX_READINGS_PAGE: usize = 5_000;
+/// Most readings one page returns with proofs (each carries a receipt chain).
+pub const MAX_PROVEN_PAGE: usize = 100;
+
+pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+    Router::new()
+        .route("/v1/telemetry/devices/{id}", get(summary::<E>))
+        .route("/v1/telemetry/devices/{id}/readings", get(readings::<E>))
+        .route(
+            "/v1/telemetry/devices/{id}/readings/{seq}/proof",
+            get(reading_proof::<E>),
+        )
+        .route(
+            "/v1/telemetry/devices/{id}/batches/{seq}/archive",
+            get(batch_archive::<E>),
+        )
+        .route("/v1/telemetry/devices/{id}/stream", get(stream::<E>))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// The device's record, if the caller may read its telemetry.
+async fn readable<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    id: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<DeviceRecord, ApiError> {
+    let who = caller(s, method, uri, headers)?;
+    let state = s.shared.state.read().await;
+    let raw = state
+        .get(&record_key(id))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("unknown device {id}")))?;
+    let record = DeviceRecord::decode_cfg(raw, &()).map_err(internal)?;
+    if sees_everything(s, who.as_deref(), &record.owner_org) {
+        return Ok(record);
+    }
+    if let Some(who) = who.as_deref() {
+        let now = now_ms();
+        for target in access::targets(&record) {
+            for accessor in access::accessor_names_of(who) {
+                let Some(raw) = state
+                    .get(&policy_key(&target, &accessor))
+                    .await
+                    .map_err(internal)?
+                else {
+                    continue;
+                };
+                let policy = Policy::decode_cfg(raw, &()).map_err(internal)?;
+                if policy.granted_by_org == record.owner_org
+                    && access::refusal(&policy, READ_OPERATION, now).is_none()
+                {
+                    return Ok(record);
+                }
+            }
+        }
+    }
+    Err(ApiError(
+        StatusCode::FORBIDDEN,
+        format!(
+            "telemetry of a device is visible to its owner, regulators and parties granted {READ_OPERATION}"
+        ),
+    ))
+}
+
+async fn summary<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let record = readable(&s, &id, &method, &uri, &headers).await?;
+    let state = s.shared.state.read().await;
+    let summary = match state.get(&summary_key(&id)).await.map_err(internal)? {
+        Some(raw) => DeviceSummary::decode_cfg(raw, &())
+            .map_err(internal)?
+            .to_json(),
+        None => Value::Null,
+    };
+    let mut rules = Vec::new();
+    for target in [
+        format!("device:{id}"),
+        format!("model:{}/{}", record.owner_org, record.model),
+    ] {
+        if let Some(raw) = state.get(&rules_key(&target)).await.map_err(internal)? {
+            let set = RuleSet::decode_cfg(raw, &()).map_err(internal)?;
+            rules.extend(set.rules.iter().map(|r| r.to_json()));
+        }
+    }
+    Ok(Json(json!({
+        "device_id": id,
+        "owner": record.owner_org,
+        "model": record.model,
+        "summary": summary,
+        "rules": rules,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReadingQuery {
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+    measurement: Option<String>,
+    /// Continue after this sequence number (paging).
+    after_seq: Option<u64>,
+    limit: Option<usize>,
+    #[serde(default)]
+    prove: bool,
+}
+
+fn reading_json(
+    device: &str,
+    seq: u64,
+    r: &ingot_types::telemetry::Reading,
+    only: Option<&str>,
+) -> Value {
+    json!({
+        "device_id": device,
+        "seq": seq,
+        "timestamp_ms": r.timestamp_ms,
+        "measurements": r.measurements.iter()
+            .filter(|m| only.is_none_or(|n| n == m.name))
+            .map(|m| json!({"name": m.name, "value": format_fixed(m.value, m.scale), "unit": m.unit}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+async fn archive_of<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    stored: &StoredBatch,
+) -> Result<BatchArchive, ApiError> {
+    let chain = receipt_chain(s, &Digest::from(stored.tx_hash)).await?;
+    Ok(BatchArchive {
+        batch: hex::encode(stored.batch.encode()),
+        commitment_index: stored.commitment_index,
+        commitment_proof: hex::encode(&stored.commitment_proof),
+        chain,
+    })
+}
+
+async fn readings<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    Query(q): Query<ReadingQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    readable(&s, &id, &method, &uri, &headers).await?;
+    let cap = if q.prove {
+        MAX_PROVEN_PAGE
+    } else {
+        MAX_READINGS_PAGE
+    };
+    let limit = q.limit.unwrap_or(cap).clamp(1, cap);
+    let (from, to) = (q.from_ms.unwrap_or(0), q.to_ms.unwrap_or(u64::MAX));
+    let after = q.after_seq.unwrap_or(0);
+    let batches = s
+        .shared
+        .telemetry
+        .batches_between(&id, from, to, after, limit)
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    let mut last_seq = None;
+    'batches: for stored in &batches {
+        let b = &stored.batch;
+        let archive = match q.prove {
+            true => Some(archive_of(&s, stored).await?),
+            false => None,
+        };
+        for (i, r) in b.readings.iter().enumerate() {
+            let seq = b.first_seq + i as u64;
+            if seq <= after || r.timestamp_ms < from || r.timestamp_ms > to {
+                continue;
+            }
+            if out.len() == limit {
+                break 'batches;
+            }
+            last_seq = Some(seq);
+            if let Some(m) = &q.measurement {
+                if !r.measurements.iter().any(|x| &x.name == m) {
+                    continue;
+                }
+            }
+            let mut v = reading_json(&id, seq, r, q.measurement.as_deref());
+            v["height"] = json!(stored.height);
+            v["tx_hash"] = json!(hex::encode(stored.tx_hash));
+            if let Some(a) = &archive {
+                let proof = a.reading_proof(seq).map_err(internal)?;
+                v["proof"] = serde_json::to_value(proof).map_err(internal)?;
+            }
+            out.push(v);
+        }
+    }
+    Ok(Json(json!({
+        "device_id": id,
+        "readings": out,
+        // Pass as after_seq for the next page; null when this was the last.
+        "next_after_seq": if out.len() == limit { last_seq } else { None },
+    })))
+}
+
+async fn stored_batch<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    id: &str,
+    seq: u64,
+) -> Result<StoredBatch, ApiError> {
+    s.shared
+        .telemetry
+        .batch_with(id, seq)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            not_found(format!(
+                "reading {seq} of {id} is not in this node's telemetry store (never anchored, or past retention: see the archive)"
+            ))
+        })
+}
+
+async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path((id, seq)): Path<(String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<ingot_light::ReadingProof>, ApiError> {
+    readable(&s, &id, &method, &uri, &headers).await?;
+    let stored = stored_batch(&s, &id, seq).await?;
+    let archive = archive_of(&s, &stored).await?;
+    Ok(Json(archive.reading_proof(seq).map_err(internal)?))
+}
+
+async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path((id, seq)): Path<(String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<BatchArchive>, ApiError> {
+    readable(&s, &id, &method, &uri, &headers).await?;
+    let stored = stored_batch(&s, &id, seq).await?;
+    Ok(Json(archive_of(&s, &stored).await?))
+}
+
+/// Server-sent `readings` events: each batch of the device as it is executed.
+async fn stream<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    readable(&s, &id, &method, &uri, &headers).await?;
+    let rx = s.shared.readings.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
+        let stored = item.ok()?;
+        let b = &stored.batch;
+        if b.device_id != id {
+            return None;
+        }
+        let readings: Vec<Value> = b
+            .readings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| reading_json(&b.device_id, b.first_seq + i as u64, r, None))
+            .collect();
+        Some(Ok(SseEvent::default().event("readings").data(
+            json!({"height": stored.height, "device_id": b.device_id, "readings": readings})
+                .to_string(),
+        )))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Retention: drop batches whose last reading is older than `keep_ms`,
+/// writing each first (when `archive_dir` is set) as a [`BatchArchive`] JSON
+/// line to `archive_dir/telemetry-<UTC day>.jsonl`, which still verifies
+/// offline against the genesis validators. Returns how many were dropped.
+pub async fn sweep<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    keep_ms: u64,
+    archive_dir: Option<&std::path::Path>,
+) -> anyhow::Result<usize> {
+    let cutoff = now_ms().saturating_sub(keep_ms);
+    let mut dropped = 0;
+    loop {
+        let expired = s.shared.telemetry.expired(cutoff, 256)?;
+        if expired.is_empty() {
+            return Ok(dropped);
+        }
+        if let Some(dir) = archive_dir {
+            use std::io::Write;
+            std::fs::create_dir_all(dir)?;
+            let mut files: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+            for stored in &expired {
+                let archive = archive_of(s, stored)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("archiving: {}", e.1))?;
+                let day = stored.batch.readings.last().map_or(0, |r| r.timestamp_ms) / 86_400_000;
+                let line = files.entry(day).or_default();
+                serde_json::to_writer(&mut *line, &archive)?;
+                line.push(b'\n');
+            }
+            for (day, lines) in files {
+                let path = dir.join(format!("telemetry-{}.jsonl", day_name(day)));
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                f.write_all(&lines)?;
+                f.sync_all()?;
+            }
+        }
+        s.shared.telemetry.remove(&expired)?;
+        dropped += expired.len();
+    }
+}
+
+/// `YYYYMMDD` (UTC) of a day number since the epoch.
+fn day_name(day: u64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(day as i64 * 86_400)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
+    format!(
+        "{:04}{:02}{:02}",
+        date.year(),
+        date.month() as u8,
+        date.day()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn day_names_are_civil_dates() {
+        assert_eq!(super::day_name(0), "19700101");
+        assert_eq!(super::day_name(20_416), "20251124");
+        assert_eq!(super::day_name(11_016), "20000229");
+    }
+}

@@ -1,0 +1,298 @@
+//! The node's telemetry store: device readings taken from finalized, executed
+//! blocks, indexed for queries by device, time and sequence, and dropped after
+//! the retention period (consensus state keeps only commitments and
+//! summaries; the blocks carry the readings once).
+//!
+//! It is derived data: every accepted batch of every `telemetry.anchor`
+//! transaction, with the Merkle path of its commitment inside that
+//! transaction's commitments tree, so proofs can be built without the block.
+//! It records the last height it ingested; the executor feeds it after each
+//! state commit and acknowledges the block to marshal only afterwards, so a
+//! crash in between makes marshal redeliver the block and the store catch up.
+//!
+//! Tables (redb, one write transaction per block):
+//! - `batches`: (device, first_seq) → [`StoredBatch`]
+//! - `by_time`: (device, last_ts, first_seq) → () — time-range queries
+//!   (timestamps never go backwards per device; the chain enforces it)
+//! - `expiry`: (last_ts, device, first_seq) → () — retention sweeps
+
+use bytes::Bytes;
+use commonware_codec::{Decode, Encode};
+use ingot_execution::modules::telemetry::NAME as TELEMETRY;
+use ingot_types::{
+    merkle,
+    telemetry::{AnchorArg, ReadingBatch},
+    Block, Receipt, Status,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+
+const BATCHES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("batches");
+const BY_TIME: TableDefinition<(&str, u64, u64), ()> = TableDefinition::new("by_time");
+const EXPIRY: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("expiry");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+ingot_types::record! {
+    /// One accepted batch and where its commitment sits on chain.
+    pub struct StoredBatch {
+        pub batch: ReadingBatch = (),
+        pub height: u64 = (),
+        pub tx_index: u32 = (),
+        pub tx_hash: [u8; 32] = (),
+        pub commitment_index: u32 = (),
+        /// Encoded BMT path of the commitment in its transaction's tree.
+        pub commitment_proof: Bytes = 4096,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry store: {0}")]
+pub struct StoreError(String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+pub struct TelemetryStore {
+    db: Database,
+}
+
+/// The accepted batches of one block's anchoring transactions.
+pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch> {
+    let mut out = Vec::new();
+    for (i, (tx, hash)) in block.txs().iter().zip(block.tx_hashes()).enumerate() {
+        let call = &tx.tx.call;
+        if call.module != TELEMETRY || call.method != "anchor" {
+            continue;
+        }
+        let Some(receipt) = receipts.get(i) else {
+            continue;
+        };
+        if receipt.status != Status::Success {
+            continue;
+        }
+        let Ok(arg) = AnchorArg::decode_cfg(call.args.clone(), &()) else {
+            continue;
+        };
+        let refused: std::collections::BTreeSet<usize> = receipt
+            .events
+            .iter()
+            .filter(|e| e.module == TELEMETRY && e.kind == "refused")
+            .filter_map(|e| e.attributes.iter().find(|(k, _)| k == "index"))
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect();
+        let accepted: Vec<ReadingBatch> = arg
+            .batches
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| !refused.contains(j))
+            .map(|(_, b)| b)
+            .collect();
+        let leaves: Vec<_> = accepted
+            .iter()
+            .map(|b| b.commitment(&b.root_and_message().0).leaf())
+            .collect();
+        for (j, batch) in accepted.into_iter().enumerate() {
+            let proof = merkle::proof(&leaves, j as u32).expect("index in range");
+            out.push(StoredBatch {
+                batch,
+                height: block.header.height,
+                tx_index: i as u32,
+                tx_hash: hash.as_ref().try_into().expect("32 bytes"),
+                commitment_index: j as u32,
+                commitment_proof: proof.encode(),
+            });
+        }
+    }
+    out
+}
+
+impl TelemetryStore {
+    /// Open (or create) the store at `path`, or in memory.
+    pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
+        let db = match path {
+            Some(path) => Database::create(path).map_err(err)?,
+            None => Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(err)?,
+        };
+        let tx = db.begin_write().map_err(err)?;
+        {
+            tx.open_table(BATCHES).map_err(err)?;
+            tx.open_table(BY_TIME).map_err(err)?;
+            tx.open_table(EXPIRY).map_err(err)?;
+            tx.open_table(META).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(Self { db })
+    }
+
+    fn meta(&self, key: &str) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(META).map_err(err)?;
+        Ok(t.get(key).map_err(err)?.map_or(0, |v| v.value()))
+    }
+
+    /// Last height ingested.
+    pub fn height(&self) -> Result<u64, StoreError> {
+        self.meta("height")
+    }
+
+    /// Batches and readings held now.
+    pub fn counts(&self) -> Result<(u64, u64), StoreError> {
+        Ok((self.meta("batches")?, self.meta("readings")?))
+    }
+
+    /// Store the accepted batches of `height` (idempotent: a height at or
+    /// below the recorded one is skipped).
+    pub fn ingest(&self, height: u64, batches: &[StoredBatch]) -> Result<(), StoreError> {
+        if height <= self.height()? {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut main = tx.open_table(BATCHES).map_err(err)?;
+            let mut by_time = tx.open_table(BY_TIME).map_err(err)?;
+            let mut expiry = tx.open_table(EXPIRY).map_err(err)?;
+            let mut meta = tx.open_table(META).map_err(err)?;
+            let mut readings = 0;
+            for stored in batches {
+                let b = &stored.batch;
+                let last_ts = b.readings.last().map_or(0, |r| r.timestamp_ms);
+                let key = (b.device_id.as_str(), b.first_seq);
+                main.insert(key, stored.encode().as_ref()).map_err(err)?;
+                by_time
+                    .insert((b.device_id.as_str(), last_ts, b.first_seq), ())
+                    .map_err(err)?;
+                expiry
+                    .insert((last_ts, b.device_id.as_str(), b.first_seq), ())
+                    .map_err(err)?;
+                readings += b.readings.len() as u64;
+            }
+            let get = |m: &redb::Table<&str, u64>, k: &str| -> Result<u64, StoreError> {
+                Ok(m.get(k).map_err(err)?.map_or(0, |v| v.value()))
+            };
+            let (nb, nr) = (get(&meta, "batches")?, get(&meta, "readings")?);
+            meta.insert("batches", nb + batches.len() as u64)
+                .map_err(err)?;
+            meta.insert("readings", nr + readings).map_err(err)?;
+            meta.insert("height", height).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+
+    fn decode(raw: &[u8]) -> Result<StoredBatch, StoreError> {
+        StoredBatch::decode_cfg(raw.to_vec(), &()).map_err(err)
+    }
+
+    /// The batch holding reading `seq` of `device`.
+    pub fn batch_with(&self, device: &str, seq: u64) -> Result<Option<StoredBatch>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(BATCHES).map_err(err)?;
+        let mut range = t.range((device, 0)..=(device, seq)).map_err(err)?;
+        let Some(entry) = range.next_back() else {
+            return Ok(None);
+        };
+        let stored = Self::decode(entry.map_err(err)?.1.value())?;
+        Ok((seq <= stored.batch.last_seq()).then_some(stored))
+    }
+
+    /// Batches of `device` with readings in `[from_ms, to_ms]` and sequence
+    /// numbers above `after_seq`, in order, until `max_readings` are covered.
+    pub fn batches_between(
+        &self,
+        device: &str,
+        from_ms: u64,
+        to_ms: u64,
+        after_seq: u64,
+        max_readings: usize,
+    ) -> Result<Vec<StoredBatch>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let by_time = tx.open_table(BY_TIME).map_err(err)?;
+        let main = tx.open_table(BATCHES).map_err(err)?;
+        let mut out = Vec::new();
+        let mut covered = 0;
+        for entry in by_time
+            .range((device, from_ms, 0)..=(device, u64::MAX, u64::MAX))
+            .map_err(err)?
+        {
+            let entry = entry.map_err(err)?;
+            let (_, _, first_seq) = entry.0.value();
+            let Some(raw) = main.get((device, first_seq)).map_err(err)? else {
+                continue;
+            };
+            let stored = Self::decode(raw.value())?;
+            if stored.batch.readings.first().map_or(0, |r| r.timestamp_ms) > to_ms {
+                break;
+            }
+            if stored.batch.last_seq() <= after_seq {
+                continue;
+            }
+            covered += stored.batch.readings.len();
+            out.push(stored);
+            if covered >= max_readings {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` batches whose last reading is older than `cutoff_ms`.
+    pub fn expired(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<StoredBatch>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let expiry = tx.open_table(EXPIRY).map_err(err)?;
+        let main = tx.open_table(BATCHES).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in expiry
+            .range((0, "", 0)..(cutoff_ms, "", 0))
+            .map_err(err)?
+            .take(limit)
+        {
+            let entry = entry.map_err(err)?;
+            let (_, device, seq) = entry.0.value();
+            if let Some(raw) = main.get((device, seq)).map_err(err)? {
+                out.push(Self::decode(raw.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drop batches (after the caller archived them if it keeps an archive).
+    pub fn remove(&self, batches: &[StoredBatch]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut main = tx.open_table(BATCHES).map_err(err)?;
+            let mut by_time = tx.open_table(BY_TIME).map_err(err)?;
+            let mut expiry = tx.open_table(EXPIRY).map_err(err)?;
+            let mut meta = tx.open_table(META).map_err(err)?;
+            let (mut nb, mut nr) = (0u64, 0u64);
+            for stored in batches {
+                let b = &stored.batch;
+                let last_ts = b.readings.last().map_or(0, |r| r.timestamp_ms);
+                if main
+                    .remove((b.device_id.as_str(), b.first_seq))
+                    .map_err(err)?
+                    .is_some()
+                {
+                    nb += 1;
+                    nr += b.readings.len() as u64;
+                }
+                by_time
+                    .remove((b.device_id.as_str(), last_ts, b.first_seq))
+                    .map_err(err)?;
+                expiry
+                    .remove((last_ts, b.device_id.as_str(), b.first_seq))
+                    .map_err(err)?;
+            }
+            let get = |m: &redb::Table<&str, u64>, k: &str| -> Result<u64, StoreError> {
+                Ok(m.get(k).map_err(err)?.map_or(0, |v| v.value()))
+            };
+            let (b, r) = (get(&meta, "batches")?, get(&meta, "readings")?);
+            meta.insert("batches", b.saturating_sub(nb)).map_err(err)?;
+            meta.insert("readings", r.saturating_sub(nr)).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+}
