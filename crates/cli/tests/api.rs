@@ -2,173 +2,25 @@
 //! transaction is refused with its reason and changes nothing; proofs verify
 //! and tampered proofs do not; client mistakes are 4xx JSON errors.
 
+mod common;
+
 use bytes::Bytes;
+use common::*;
 use commonware_codec::{Decode, Encode};
 use ingot_crypto::{
     issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
 };
-use ingot_types::{
-    limits::MAX_TX_BYTES, parse_digest, tx::TX_VERSION, Call, Digest, SignedTransaction,
-    Transaction,
-};
+use ingot_types::{limits::MAX_TX_BYTES, parse_digest, Digest, SignedTransaction};
 use serde_json::{json, Value};
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
     time::{Duration, Instant},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingot");
-
-struct Net {
-    up: Child,
-    data: PathBuf,
-    api: String,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.up.id() as i32, libc::SIGINT) };
-        let _ = self.up.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
-
-fn try_call(method: &str, url: &str, body: Option<&str>) -> Result<(u16, Value), ureq::Error> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut resp = match (method, body) {
-        ("GET", _) => agent.get(url).call()?,
-        (_, Some(b)) => agent
-            .post(url)
-            .header("content-type", "application/json")
-            .send(b)?,
-        _ => agent.post(url).send_empty()?,
-    };
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
-}
-
-fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
-    try_call(method, url, body).unwrap()
-}
-
-fn start() -> Net {
-    let data = std::env::temp_dir().join(format!("ingot-api-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let up = Command::new(BIN)
-        .args([
-            "up",
-            "--validators",
-            "1",
-            "--api-port",
-            "18580",
-            "--p2p-port",
-            "31580",
-            "--data",
-        ])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let net = Net {
-        up,
-        data,
-        api: "http://127.0.0.1:18580".into(),
-    };
-    let start = Instant::now();
-    loop {
-        let (s, v) =
-            try_call("GET", &format!("{}/health", net.api), None).unwrap_or((0, Value::Null));
-        if s == 200 && v["executed_height"].as_u64() >= Some(1) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "network did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    net
-}
-
-struct Member {
-    key: PrivateKey,
-    der: Bytes,
-    pem: String,
-}
-
-fn load(dir: &Path, name: &str) -> Member {
-    let key = PrivateKey::from_pkcs8_pem(
-        &std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap(),
-    )
-    .unwrap();
-    let pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
-    Member {
-        key,
-        der: CertInfo::from_pem(&pem).unwrap().der.into(),
-        pem,
-    }
-}
-
-fn tx(
-    m: &Member,
-    chain: Digest,
-    valid_until: u64,
-    salt: u64,
-    module: &str,
-    method: &str,
-    args: Value,
-) -> SignedTransaction {
-    ingot_execution::sign_transaction(
-        &m.key,
-        Transaction {
-            version: TX_VERSION,
-            chain_id: chain,
-            certificate: m.der.clone(),
-            valid_until,
-            salt,
-            call: Call {
-                module: module.into(),
-                method: method.into(),
-                args: ingot_execution::args::from_json(module, method, &args).unwrap(),
-            },
-        },
-    )
-    .unwrap()
-}
-
-fn record(m: &Member, chain: Digest, height: u64, n: u64) -> SignedTransaction {
-    tx(
-        m,
-        chain,
-        height + 100,
-        n,
-        "notary",
-        "record",
-        json!({"document_hash": format!("{n:064x}"), "metadata": "x"}),
-    )
-}
-
-fn post_tx(api: &str, t: &SignedTransaction, wait: bool) -> (u16, Value) {
-    let body = json!({"tx": hex::encode(t.encode())}).to_string();
-    call(
-        "POST",
-        &format!("{api}/v1/tx{}", if wait { "?wait=true" } else { "" }),
-        Some(&body),
-    )
-}
-
 #[test]
 fn refusals_proofs_and_client_errors() {
-    let net = start();
+    let net = start_net("api", 1, 18580, 31580);
     let api = net.api.as_str();
     let (_, status) = call("GET", &format!("{api}/v1/status"), None);
     let chain = parse_digest(status["chain_id"].as_str().unwrap()).unwrap();
@@ -490,34 +342,6 @@ fn finality_is_checked_against_genesis(api: &str, genesis_path: &Path) {
 }
 
 /// GET `path`, signed by `who` (anonymous if `None`).
-fn signed_get(api: &str, who: Option<&Member>, path: &str) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut req = agent.get(&format!("{api}{path}"));
-    if let Some(m) = who {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let sig = m
-            .key
-            .sign(&ingot_node::api::request_message("GET", path, now_ms))
-            .unwrap();
-        req = req
-            .header("x-ingot-cert", hex::encode(&m.der))
-            .header("x-ingot-time", now_ms.to_string())
-            .header("x-ingot-signature", hex::encode(sig));
-    }
-    let mut r = req.call().unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
-    )
-}
-
 /// A device certified with `ingot ca issue-device`, registered and activated
 /// by its owner, signing for itself; resolved by name and certificate, with
 /// the full record and history for the owner and the regulator only.

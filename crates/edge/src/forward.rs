@@ -1,13 +1,14 @@
 //! Store-and-forward to the chain.
 //!
-//! In rounds: take the oldest queued batches, pack them into up to
-//! `inflight` anchoring transactions such that all batches of one device in
-//! the round sit in the *same* transaction (in queue order) — so whatever
-//! order the chain executes the transactions in, each device's sequence
-//! numbers arrive in order — submit them, wait until each is executed, and
-//! only then drop its batches from the queue. A transaction that never
-//! executes (node restarted, chain stalled past its validity) leaves its
-//! batches queued for the next round. While the node is unreachable the queue
+//! A window of up to `inflight` anchoring transactions. Whenever there is
+//! room, the oldest queued batches not already in flight are packed into new
+//! transactions, with one rule that keeps every device's sequence numbers in
+//! order on chain whatever order the chain executes transactions in: a device
+//! is in at most one transaction in flight, and a batch waits while an
+//! earlier batch of its device waits. Batches leave the queue only when their
+//! transaction is executed. A transaction that never executes (node
+//! restarted, chain stalled past its validity) is forgotten and its batches
+//! are packed again. While the node is unreachable the queue
 //! simply grows on disk; readings keep their original timestamps and
 //! signatures because they are forwarded exactly as the devices signed them.
 //!
@@ -25,9 +26,9 @@ use ingot_types::{
 };
 use serde_json::Value;
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{HashMap, HashSet},
     sync::{atomic::Ordering, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tracing::{info, warn};
 
@@ -53,11 +54,21 @@ struct Pack {
 }
 
 /// Pack queued batches into at most `max_txs` transactions, each device's
-/// batches all in one transaction and in order. Returns (ids, batches) per tx.
-pub fn pack(items: Vec<(u64, ReadingBatch)>, max_txs: usize) -> Vec<(Vec<u64>, Vec<ReadingBatch>)> {
+/// batches all in one transaction and in order, skipping batches already in
+/// flight and devices `busy` in flight. Returns (ids, batches) per tx.
+pub fn pack(
+    items: Vec<(u64, ReadingBatch)>,
+    max_txs: usize,
+    in_flight: &HashSet<u64>,
+    busy: &HashSet<String>,
+) -> Vec<(Vec<u64>, Vec<ReadingBatch>)> {
     let mut packs: Vec<Pack> = Vec::new();
-    let mut home: HashMap<String, Option<usize>> = HashMap::new(); // device → its pack, or blocked
+    // device → its pack, or None when it must wait (busy, or an earlier batch waits)
+    let mut home: HashMap<String, Option<usize>> = busy.iter().map(|d| (d.clone(), None)).collect();
     for (id, batch) in items {
+        if in_flight.contains(&id) {
+            continue;
+        }
         let size = batch.encode_size();
         let slot = match home.get(&batch.device_id) {
             Some(None) => continue, // an earlier batch of this device waits: keep order
@@ -96,22 +107,34 @@ pub fn pack(items: Vec<(u64, ReadingBatch)>, max_txs: usize) -> Vec<(Vec<u64>, V
     packs.into_iter().map(|p| (p.ids, p.batches)).collect()
 }
 
+/// A transaction in flight.
+struct Flight {
+    hash: Digest,
+    ids: Vec<u64>,
+    batches: Vec<ReadingBatch>,
+    valid_until: u64,
+}
+
 impl Forwarder {
     fn note_error(&self, e: &anyhow::Error) {
         self.stats.node_reachable.store(false, Ordering::Relaxed);
         *self.stats.last_error.lock().unwrap() = format!("{e:#}");
     }
 
-    /// Run rounds until stopped.
+    /// Run until stopped.
     pub fn run(self) {
         let mut backoff = Duration::from_millis(50);
         let mut salt: u64 = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos() as u64;
+        let mut flights: Vec<Flight> = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.round(&mut salt) {
-                Ok(true) => backoff = Duration::from_millis(50),
+            match self.step(&mut flights, &mut salt) {
+                Ok(true) => {
+                    backoff = Duration::from_millis(50);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 Ok(false) => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) => {
                     self.note_error(&e);
@@ -123,18 +146,45 @@ impl Forwarder {
         }
     }
 
-    /// One round; `Ok(false)` when the queue was empty.
-    fn round(&self, salt: &mut u64) -> anyhow::Result<bool> {
-        let items = self.queue.head(self.inflight * MAX_ANCHOR_BATCHES)?;
-        if items.is_empty() {
+    /// Settle executed transactions, forget expired ones, fill the window.
+    /// `Ok(false)` when there was nothing to do.
+    fn step(&self, flights: &mut Vec<Flight>, salt: &mut u64) -> anyhow::Result<bool> {
+        if flights.is_empty() && self.queue.is_empty()? {
             return Ok(false);
         }
         let (chain, height) = self.node.status()?;
         self.stats.node_reachable.store(true, Ordering::Relaxed);
+        let mut still = Vec::with_capacity(flights.len());
+        for f in flights.drain(..) {
+            match self.node.receipt(&f.hash)? {
+                Some(receipt) => self.settle(&f, &receipt)?,
+                None if height > f.valid_until => {
+                    warn!("an anchor transaction expired unexecuted; its batches go again");
+                }
+                None => still.push(f),
+            }
+        }
+        *flights = still;
+
+        let room = self.inflight.saturating_sub(flights.len());
+        if room == 0 {
+            return Ok(true);
+        }
+        let in_flight: HashSet<u64> = flights.iter().flat_map(|f| f.ids.iter().copied()).collect();
+        let busy: HashSet<String> = flights
+            .iter()
+            .flat_map(|f| f.batches.iter().map(|b| b.device_id.clone()))
+            .collect();
+        let items = self
+            .queue
+            .head(in_flight.len() + room * MAX_ANCHOR_BATCHES)?;
+        let packs = pack(items, room, &in_flight, &busy);
+        if packs.is_empty() {
+            return Ok(!flights.is_empty());
+        }
         let valid_until = height + VALIDITY_BLOCKS;
-        let mut txs = Vec::new();
-        let mut packs = Vec::new();
-        for (ids, batches) in pack(items, self.inflight) {
+        let mut txs = Vec::with_capacity(packs.len());
+        for (_, batches) in &packs {
             *salt += 1;
             let call = Call {
                 module: "telemetry".into(),
@@ -145,61 +195,32 @@ impl Forwarder {
                 .encode(),
             };
             txs.push(self.node.sign(chain, valid_until, *salt, call)?);
-            packs.push((ids, batches));
         }
         let admitted = self.node.submit(&txs)?;
-        let mut waiting: BTreeMap<usize, Digest> = BTreeMap::new();
-        for (i, (tx, err)) in txs.iter().zip(&admitted).enumerate() {
+        for ((tx, err), (ids, batches)) in txs.iter().zip(admitted).zip(packs) {
             match err {
-                None => {
-                    waiting.insert(i, tx.hash());
-                }
-                Some(e) => {
-                    warn!(error = %e, "anchor transaction not admitted; retrying next round")
-                }
+                None => flights.push(Flight {
+                    hash: tx.hash(),
+                    ids,
+                    batches,
+                    valid_until,
+                }),
+                Some(e) => warn!(error = %e, "anchor transaction not admitted; retrying"),
             }
         }
         self.stats
             .transactions
-            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
-
-        // Wait for execution (or for the validity window to pass).
-        let started = Instant::now();
-        while !waiting.is_empty() {
-            std::thread::sleep(Duration::from_millis(25));
-            let mut done = Vec::new();
-            for (&i, hash) in &waiting {
-                if let Some(receipt) = self.node.receipt(hash)? {
-                    self.settle(&packs[i], &receipt)?;
-                    done.push(i);
-                }
-            }
-            for i in done {
-                waiting.remove(&i);
-            }
-            if !waiting.is_empty() && started.elapsed() > Duration::from_secs(5) {
-                let (_, now) = self.node.status()?;
-                if now > valid_until {
-                    warn!(
-                        lost = waiting.len(),
-                        "anchor transactions expired unexecuted; resending"
-                    );
-                    break;
-                }
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-        }
+            .fetch_add(txs.len() as u64, Ordering::Relaxed);
         Ok(true)
     }
 
     /// A transaction executed: its batches leave the queue, whatever the chain
     /// said of each (refusals are counted and logged, never retried).
-    fn settle(&self, pack: &(Vec<u64>, Vec<ReadingBatch>), receipt: &Value) -> anyhow::Result<()> {
-        let (ids, batches) = pack;
+    fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<()> {
+        let (ids, batches) = (&flight.ids, &flight.batches);
         if receipt["status"] != "success" {
-            // The whole transaction failed (e.g. expired): keep the batches.
+            // The whole transaction failed (e.g. expired): the batches stay
+            // queued and are packed again.
             warn!(reason = %receipt["reason"], "anchor transaction failed; resending");
             return Ok(());
         }
@@ -277,7 +298,7 @@ mod tests {
             (4, batch("c", 1, big)),
             (5, batch("b", 1 + big as u64, 1)),
         ];
-        let packs = pack(items, 4);
+        let packs = pack(items, 4, &HashSet::new(), &HashSet::new());
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (p, (_, batches)) in packs.iter().enumerate() {
             for b in batches {
@@ -308,5 +329,17 @@ mod tests {
             let size: usize = batches.iter().map(|b| b.encode_size()).sum();
             assert!(size <= ARGS_BUDGET);
         }
+
+        // With "a" in flight and batch 4 already sent, only b's go out.
+        let items = vec![
+            (1, batch("a", 1, 1)),
+            (2, batch("b", 1, 1)),
+            (3, batch("a", 2, 1)),
+            (4, batch("c", 1, 1)),
+        ];
+        let busy: HashSet<String> = ["a".to_string()].into();
+        let packs = pack(items, 4, &[4].into(), &busy);
+        let ids: Vec<u64> = packs.iter().flat_map(|(ids, _)| ids.clone()).collect();
+        assert_eq!(ids, [2]);
     }
 }

@@ -31,6 +31,8 @@ pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
 const KEY_TTL: Duration = Duration::from_secs(30);
 /// Most messages judged (and committed) together.
 const MAX_GROUP: usize = 4096;
+/// Parallel lookups of devices new to the gateway.
+const PREFETCH_THREADS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefusalKind {
@@ -197,6 +199,36 @@ impl Ingest {
         Ok((seq, None))
     }
 
+    /// Look up devices not in the cache (and their anchored sequence), in
+    /// parallel: a fleet coming online must not wait on one request at a time.
+    fn prefetch<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        let mut missing: Vec<&str> = {
+            let cache = self.devices.lock().unwrap();
+            ids.filter(|id| {
+                cache
+                    .get(*id)
+                    .is_none_or(|c| c.fetched.elapsed() >= KEY_TTL)
+            })
+            .collect()
+        };
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.len() < 2 {
+            return;
+        }
+        let per_thread = missing.len().div_ceil(PREFETCH_THREADS);
+        std::thread::scope(|scope| {
+            for chunk in missing.chunks(per_thread) {
+                scope.spawn(move || {
+                    for id in chunk {
+                        let _ = self.device(id);
+                        let _ = self.last_seq(id);
+                    }
+                });
+            }
+        });
+    }
+
     /// Judge a group of messages and store the accepted ones durably.
     pub fn process(&self, msgs: &[(String, Bytes)]) -> Vec<Verdict> {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; msgs.len()];
@@ -235,7 +267,9 @@ impl Ingest {
             batches.push(Some(batch));
         }
 
-        // Keys and status, then one signature check for the group.
+        // Keys and status (new devices looked up in parallel), then one
+        // signature check for the group.
+        self.prefetch(batches.iter().flatten().map(|b| b.device_id.as_str()));
         let mut infos: HashMap<String, Option<DeviceInfo>> = HashMap::new();
         for (i, b) in batches.iter().enumerate() {
             let (Some(b), None) = (b, &verdicts[i]) else {

@@ -108,8 +108,16 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
 
     let result = match cfg.source {
         Source::Embedded(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            mqtt_server::serve(listener, tx, cfg.max_packet)
+            // A fleet reconnecting after an outage arrives at once: a deep
+            // accept backlog keeps their SYNs from being dropped.
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            let listener = socket.listen(4096)?;
+            mqtt_server::serve(listener, tx, cfg.max_packet, stats.clone())
                 .await
                 .map_err(anyhow::Error::from)
         }

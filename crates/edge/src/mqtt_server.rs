@@ -13,10 +13,11 @@
 //! Each connection is its own task; a misbehaving device only loses its own
 //! connection.
 
-use crate::ingest::{Incoming, RefusalKind, Verdict};
+use crate::ingest::{Incoming, RefusalKind, Stats, Verdict};
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::{v4, QoS};
 use rumqttc::v5::mqttbytes::{v5, Error as V5Error, QoS as V5QoS};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -28,18 +29,24 @@ use tracing::{debug, info};
 /// How long a client may take to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most bytes of an oversized packet read and discarded so the MQTT 5 client
+/// gets its DISCONNECT reason instead of a reset connection.
+const MAX_DISCARD: usize = 16 << 20;
+
 pub async fn serve(
     listener: TcpListener,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
+    stats: Arc<Stats>,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, "embedded MQTT endpoint listening");
     loop {
         let (stream, peer) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, ingest, max_packet).await {
+            if let Err(e) = connection(stream, ingest, max_packet, &stats).await {
                 debug!(%peer, error = %e, "MQTT connection closed");
             }
         });
@@ -68,6 +75,7 @@ async fn connection(
     mut stream: TcpStream,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
+    stats: &Stats,
 ) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let level = tokio::time::timeout(CONNECT_TIMEOUT, async {
@@ -82,8 +90,8 @@ async fn connection(
     })
     .await??;
     match level {
-        5 => v5_session(stream, buf, ingest, max_packet).await,
-        3 | 4 => v4_session(stream, buf, ingest, max_packet).await,
+        5 => v5_session(stream, buf, ingest, max_packet, stats).await,
+        3 | 4 => v4_session(stream, buf, ingest, max_packet, stats).await,
         other => anyhow::bail!("unsupported MQTT protocol level {other}"),
     }
 }
@@ -110,6 +118,7 @@ async fn v4_session(
     mut buf: BytesMut,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
+    stats: &Stats,
 ) -> anyhow::Result<()> {
     let mut out = BytesMut::new();
     let mut connected = false;
@@ -121,7 +130,13 @@ async fn v4_session(
                 continue;
             }
             // Too large or malformed: 3.1.1 can only close the connection.
-            Err(e) => anyhow::bail!("closing: {e}"),
+            Err(e) => {
+                stats.refuse(match e {
+                    rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(_) => RefusalKind::TooLarge,
+                    _ => RefusalKind::Malformed,
+                });
+                anyhow::bail!("closing: {e}")
+            }
         };
         match packet {
             v4::Packet::Connect(_) if !connected => {
@@ -178,6 +193,7 @@ async fn v5_session(
     mut buf: BytesMut,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
+    stats: &Stats,
 ) -> anyhow::Result<()> {
     let mut out = BytesMut::new();
     let mut connected = false;
@@ -190,11 +206,28 @@ async fn v5_session(
             }
             Err(e) => {
                 let (code, why) = match e {
-                    V5Error::PayloadSizeLimitExceeded { .. } => (
-                        v5::DisconnectReasonCode::PacketTooLarge,
-                        format!("packet exceeds the gateway's maximum of {max_packet} bytes"),
-                    ),
-                    other => (v5::DisconnectReasonCode::MalformedPacket, other.to_string()),
+                    V5Error::PayloadSizeLimitExceeded { pkt_size, .. } => {
+                        stats.refuse(RefusalKind::TooLarge);
+                        // Read the packet off the wire first, so the client
+                        // reads our reason rather than a reset.
+                        let mut left = pkt_size.min(MAX_DISCARD);
+                        while left > 0 {
+                            if buf.is_empty() {
+                                read_more(&mut stream, &mut buf).await?;
+                            }
+                            let n = left.min(buf.len());
+                            let _ = buf.split_to(n);
+                            left -= n;
+                        }
+                        (
+                            v5::DisconnectReasonCode::PacketTooLarge,
+                            format!("packet of {pkt_size} bytes exceeds the gateway's maximum of {max_packet}"),
+                        )
+                    }
+                    other => {
+                        stats.refuse(RefusalKind::Malformed);
+                        (v5::DisconnectReasonCode::MalformedPacket, other.to_string())
+                    }
                 };
                 let d = v5::Disconnect {
                     reason_code: code,
@@ -207,6 +240,7 @@ async fn v5_session(
                 };
                 d.write(&mut out)?;
                 stream.write_all(&out).await?;
+                stream.shutdown().await?;
                 anyhow::bail!("closing: {why}");
             }
         };
@@ -290,6 +324,60 @@ async fn v5_session(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// An MQTT 5 PUBLISH larger than the maximum gets DISCONNECT 0x95 with a
+    /// reason string, and the endpoint keeps accepting other connections.
+    #[tokio::test]
+    async fn oversized_v5_publish_is_told_packet_too_large() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, _rx) = mpsc::channel(8);
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(serve(listener, tx, 1024, stats.clone()));
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut out = BytesMut::new();
+            let connect = v5::Connect {
+                keep_alive: 30,
+                client_id: "big".into(),
+                clean_start: true,
+                properties: None,
+            };
+            v5::Packet::Connect(connect, None, None)
+                .write(&mut out, None)
+                .unwrap();
+            let publish = v5::Publish::new(
+                "ingot/telemetry/x",
+                V5QoS::AtLeastOnce,
+                vec![0u8; 4096],
+                None,
+            );
+            let mut publish = publish;
+            publish.pkid = 1;
+            v5::Packet::Publish(publish).write(&mut out, None).unwrap();
+            s.write_all(&out).await.unwrap();
+            let mut got = BytesMut::new();
+            let disconnect = loop {
+                let n = s.read_buf(&mut got).await.unwrap();
+                assert!(n > 0, "connection closed without a DISCONNECT");
+                match v5::Packet::read(&mut got, None) {
+                    Ok(v5::Packet::ConnAck(_)) => continue,
+                    Ok(v5::Packet::Disconnect(d)) => break d,
+                    Ok(other) => panic!("unexpected {other:?}"),
+                    Err(_) => continue,
+                }
+            };
+            assert_eq!(
+                disconnect.reason_code,
+                v5::DisconnectReasonCode::PacketTooLarge
+            );
+            let why = disconnect.properties.unwrap().reason_string.unwrap();
+            assert!(why.contains("exceeds"), "{why}");
+        }
+        assert_eq!(stats.refused.lock().unwrap()["too_large"], 2);
+    }
+
     #[test]
     fn finds_the_protocol_level_of_a_connect() {
         // CONNECT, remaining length 16, "MQTT", level 5.

@@ -117,7 +117,8 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             marshal,
             metrics: Arc::new(move || metrics_ctx.encode()),
         });
-        // Telemetry retention: sweep the store every 30 s.
+        // Telemetry retention: sweep the store every 2 s (a range read when
+        // nothing is due).
         if cfg.telemetry_retention_days > 0 {
             let keep_ms = cfg.telemetry_retention_days * 86_400_000;
             let archive = cfg.telemetry_archive_enabled.then(|| {
@@ -135,7 +136,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                         }
                         Err(e) => tracing::warn!(error = %e, "telemetry retention sweep failed"),
                     }
-                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             });
         }
