@@ -32,6 +32,8 @@ use std::{
 pub enum Workload {
     Notary,
     Devices,
+    /// Signed device readings through the edge gateway (MQTT) to the chain.
+    Telemetry,
 }
 
 #[derive(Args, Clone)]
@@ -65,9 +67,18 @@ pub struct BenchArgs {
     /// validity window of 1,000 blocks).
     #[arg(long, default_value_t = 50_000)]
     pub wave: usize,
+    /// Telemetry: devices publishing (`--txs` is then the number of readings).
+    #[arg(long, default_value_t = 1_000)]
+    pub devices: usize,
+    /// Telemetry: readings under one device signature (1 = every reading signed).
+    #[arg(long, default_value_t = 100)]
+    pub readings_per_batch: usize,
+    /// Telemetry: anchoring transactions the gateway keeps in flight.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -76,14 +87,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Throughput and latency of one driven phase.
 #[derive(Default)]
-struct Measured {
+pub(crate) struct Measured {
     submitted: usize,
     rejected: usize,
-    finalized: usize,
+    pub(crate) finalized: usize,
     seconds: f64,
     latencies_ms: Vec<f64>,
     /// Highest finalized height the poller read.
-    last_height: u64,
+    pub(crate) last_height: u64,
 }
 
 impl Measured {
@@ -113,7 +124,7 @@ impl Measured {
 /// A pre-signed transaction: (hash hex, canonical encoding hex).
 type Signed = (String, String);
 
-fn sign(
+pub(crate) fn sign(
     sender: &Sender,
     chain: Digest,
     valid_until: u64,
@@ -128,7 +139,7 @@ fn sign(
 }
 
 /// [`sign`] with canonical arguments already encoded.
-fn sign_raw(
+pub(crate) fn sign_raw(
     sender: &Sender,
     chain: Digest,
     valid_until: u64,
@@ -154,7 +165,7 @@ fn sign_raw(
 }
 
 /// Issue `n` certificates from the manufacturer CA, on all cores.
-fn issue_many(
+pub(crate) fn issue_many(
     a: &BenchArgs,
     n: usize,
     spec: impl Fn(usize) -> CertSpec + Sync,
@@ -352,7 +363,7 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
 }
 
 /// Sign and drive `n` transactions in waves; `make(i, sender, chain, valid_until)` signs number `i`.
-fn drive_waves(
+pub(crate) fn drive_waves(
     a: &BenchArgs,
     senders: &[Sender],
     n: usize,
@@ -444,6 +455,9 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
             report["notary"] = m;
         }
         Workload::Devices => devices(&a, &senders, run_id, &mut report, &mut rows)?,
+        Workload::Telemetry => {
+            crate::bench_telemetry::run(&a, &senders, run_id, &mut report, &mut rows)?
+        }
     }
     if json_out {
         println!("{report}");
@@ -470,7 +484,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
 
 /// Wait until `node` has executed height `target` (finalized is not yet
 /// executed: execution is deferred).
-fn wait_executed(node: &str, target: u64) -> anyhow::Result<()> {
+pub(crate) fn wait_executed(node: &str, target: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
     while client::get(&format!("{node}/v1/status"))?["executed_height"]
         .as_u64()

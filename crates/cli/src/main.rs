@@ -2,6 +2,7 @@
 //! certificates, send transactions and read the ledger.
 
 mod bench;
+mod bench_telemetry;
 mod client;
 mod edge;
 mod pki;

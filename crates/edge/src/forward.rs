@@ -79,7 +79,7 @@ pub fn pack(
         let target = match slot {
             Some(p) if fits(&packs[p]) => Some(p),
             Some(_) => None,
-            None => match packs.iter().position(|p| fits(p)) {
+            None => match packs.iter().position(fits) {
                 Some(p) => Some(p),
                 None if packs.len() < max_txs && size <= ARGS_BUDGET => {
                     packs.push(Pack {

@@ -51,14 +51,13 @@ pub async fn run(cfg: BridgeConfig, ingest: mpsc::Sender<Incoming>) -> anyhow::R
                     .map_err(|_| anyhow::anyhow!("gateway shutting down"))?;
                 let client = client.clone();
                 tokio::spawn(async move {
-                    match rx.await {
-                        // Stored or refused: the broker may forget it.
-                        Ok(Verdict::Accepted | Verdict::Duplicate | Verdict::Refused(..)) => {
-                            let _ = client.ack(&p).await;
-                        }
-                        // Not stored: leave it unacknowledged; the broker
-                        // redelivers after reconnecting.
-                        _ => {}
+                    // Stored or refused: the broker may forget it. Not stored:
+                    // leave it unacknowledged; the broker redelivers it after
+                    // reconnecting.
+                    if let Ok(Verdict::Accepted | Verdict::Duplicate | Verdict::Refused(..)) =
+                        rx.await
+                    {
+                        let _ = client.ack(&p).await;
                     }
                 });
             }

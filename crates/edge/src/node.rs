@@ -14,7 +14,7 @@ use std::time::Duration;
 pub enum DeviceInfo {
     /// Registered: its current key, and why it may not report, if so.
     Known {
-        key: PublicKey,
+        key: Box<PublicKey>,
         refusal: Option<String>,
     },
     Unknown,
@@ -112,7 +112,10 @@ impl NodeClient {
             (Some(other), _) => Some(format!("device is {other}")),
             (None, _) => Some("device status unknown".into()),
         };
-        Ok(DeviceInfo::Known { key, refusal })
+        Ok(DeviceInfo::Known {
+            key: Box::new(key),
+            refusal,
+        })
     }
 
     /// The highest sequence number the chain has anchored for a device.
