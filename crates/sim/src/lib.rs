@@ -45,6 +45,9 @@ pub struct Consortium {
     pub genesis: Genesis,
     pub keys: Vec<ed25519::PrivateKey>,
     pub client: Client,
+    /// The organisation's CA, to certify simulated devices.
+    pub ca_key: PrivateKey,
+    pub ca_pem: String,
 }
 
 /// Build a consortium of `n` validators with one organisation (certificates
@@ -60,6 +63,7 @@ pub fn consortium(n: usize) -> Consortium {
     };
     let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let ca_pem = issue_ca(&ca_key, &spec("acme CA", Role::Ca)).unwrap();
+    let (ca_key_kept, ca_pem_kept) = (ca_key.clone(), ca_pem.clone());
     let member = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let member_pem = issue_end_entity(
         &ca_key,
@@ -96,6 +100,8 @@ pub fn consortium(n: usize) -> Consortium {
             key: member,
             der: CertInfo::from_pem(&member_pem).unwrap().der.into(),
         },
+        ca_key: ca_key_kept,
+        ca_pem: ca_pem_kept,
     }
 }
 
@@ -108,6 +114,18 @@ impl Consortium {
             &serde_json::json!({"document_hash": hex::encode(ingot_types::sha256(&[&n.to_be_bytes()])), "metadata": format!("doc {n}")}),
         )
         .unwrap();
+        self.call_tx("notary", "record", args, n, valid_until)
+    }
+
+    /// The member's call of `module.method` with canonical `args`.
+    pub fn call_tx(
+        &self,
+        module: &str,
+        method: &str,
+        args: Bytes,
+        salt: u64,
+        valid_until: u64,
+    ) -> SignedTransaction {
         ingot_execution::sign_transaction(
             &self.client.key,
             Transaction {
@@ -115,15 +133,39 @@ impl Consortium {
                 chain_id: self.genesis.chain_id(),
                 certificate: self.client.der.clone(),
                 valid_until,
-                salt: n,
+                salt,
                 call: Call {
-                    module: "notary".into(),
-                    method: "record".into(),
+                    module: module.into(),
+                    method: method.into(),
                     args,
                 },
             },
         )
         .unwrap()
+    }
+
+    /// A device of the organisation: its key and certificate (PEM), valid
+    /// from the epoch like everything in simulations.
+    pub fn device(&self, serial: &str) -> (PrivateKey, String) {
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let pem = issue_end_entity(
+            &self.ca_key,
+            &self.ca_pem,
+            &key.public_key(),
+            &CertSpec {
+                common_name: serial.into(),
+                organization: "acme".into(),
+                san_uris: vec![
+                    ingot_crypto::device_uri("acme", serial),
+                    ingot_crypto::model_uri("sim-probe"),
+                ],
+                not_before: 0,
+                not_after: 4_000_000_000,
+                role: Role::Device,
+            },
+        )
+        .unwrap();
+        (key, pem)
     }
 }
 

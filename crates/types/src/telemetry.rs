@@ -251,6 +251,21 @@ mod tests {
         assert_ne!(moved.root_and_message().1, msg);
     }
 
+    proptest::proptest! {
+        /// Whatever a device, gateway or peer sends, decoding answers with an
+        /// error or a value — never a panic or an unbounded allocation.
+        #[test]
+        fn telemetry_decoders_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..800)) {
+            let b = bytes::Bytes::from(raw);
+            let _ = ReadingBatch::decode_cfg(b.clone(), &());
+            let _ = AnchorArg::decode_cfg(b.clone(), &());
+            let _ = BatchCommitment::decode_cfg(b.clone(), &());
+            if let Ok(batch) = ReadingBatch::decode_cfg(b, &()) {
+                let _ = batch.root_and_message();
+            }
+        }
+    }
+
     #[test]
     fn fixed_point_compares_and_formats_exactly() {
         use std::cmp::Ordering::*;
