@@ -250,6 +250,6 @@ fn telemetry_agrees_across_validators_through_a_crash() {
         let cfg = deterministic::Config::new()
             .with_seed(seed)
             .with_timeout(Some(Duration::from_secs(600)));
-        deterministic::Runner::new(cfg).start(|ctx| scenario(ctx));
+        deterministic::Runner::new(cfg).start(scenario);
     }
 }
