@@ -67,6 +67,8 @@ pub enum LightError {
     NotIncluded,
     #[error("token refused: {0}")]
     Token(String),
+    #[error("reading refused: {0}")]
+    Reading(&'static str),
 }
 
 fn malformed(what: &'static str) -> impl Fn(commonware_codec::Error) -> LightError {
@@ -297,17 +299,19 @@ impl ReadingProof {
             || self.seq < commitment.first_seq
             || self.seq - commitment.first_seq >= commitment.count as u64
         {
-            return Err(LightError::NotIncluded);
+            return Err(LightError::Reading(
+                "sequence number outside the committed batch",
+            ));
         }
         let leaf = reading_leaf(&self.device_id, self.seq, &reading);
         let index = (self.seq - commitment.first_seq) as u32;
         let proof = bmt_proof("reading proof", &self.reading_proof)?;
         if !merkle::verify(&proof, &leaf, index, &Digest::from(commitment.root)) {
-            return Err(LightError::NotIncluded);
+            return Err(LightError::Reading("reading is not under the batch root"));
         }
         let receipt = self.chain.verify(validators)?;
         if receipt.status != Status::Success {
-            return Err(LightError::NotIncluded);
+            return Err(LightError::Reading("the anchoring transaction failed"));
         }
         let root = receipt
             .events
@@ -315,7 +319,7 @@ impl ReadingProof {
             .find(|e| e.module == "telemetry" && e.kind == "anchored")
             .and_then(|e| e.attributes.iter().find(|(k, _)| k == "commitments_root"))
             .map(|(_, v)| v.clone())
-            .ok_or(LightError::NotIncluded)?;
+            .ok_or(LightError::Reading("the receipt anchors no commitments"))?;
         let proof = bmt_proof("commitment proof", &self.commitment_proof)?;
         let ok = hex::decode(&root)
             .ok()
@@ -329,7 +333,9 @@ impl ReadingProof {
                 )
             });
         if !ok {
-            return Err(LightError::NotIncluded);
+            return Err(LightError::Reading(
+                "the batch commitment is not under the anchored commitments root",
+            ));
         }
         Ok(reading)
     }

@@ -49,6 +49,14 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
                     ack.acknowledge();
                     continue;
                 }
+                // Final now: its transactions must not be proposed again
+                // while execution catches up (execution trails finality).
+                {
+                    let mut mempool = shared.mempool.lock().unwrap();
+                    for hash in block.tx_hashes() {
+                        mempool.remove(hash);
+                    }
+                }
                 if let Err(e) = execute(&shared, &executor, block).await {
                     // Storage failed under us: stop rather than diverge. Not
                     // acknowledging makes marshal redeliver after restart.

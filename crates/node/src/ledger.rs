@@ -135,13 +135,13 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             }
         }
         for (i, r) in record.receipts.iter().enumerate() {
-            self.txs.insert(
-                r.tx_hash,
-                TxLocation {
-                    height: record.height,
-                    index: i as u32,
-                },
-            );
+            // The first inclusion is the one that counts: a later inclusion of
+            // the same transaction can only be a failed replay, and must not
+            // hide the original receipt.
+            self.txs.entry(r.tx_hash).or_insert(TxLocation {
+                height: record.height,
+                index: i as u32,
+            });
         }
     }
 
@@ -195,5 +195,56 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             .take(limit)
             .map(|(n, id)| (n.clone(), id.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+    use ingot_types::{sha256, Status};
+
+    fn receipt(tx: Digest, status: Status) -> Receipt {
+        Receipt {
+            tx_hash: tx,
+            status,
+            events: vec![],
+            work_used: 1,
+        }
+    }
+
+    /// A transaction included again later (a failed replay) still resolves to
+    /// its first, real receipt — also after reopening.
+    #[test]
+    fn a_replayed_inclusion_does_not_hide_the_original_receipt() {
+        deterministic::Runner::default().start(|ctx| async move {
+            let tx = sha256(&[b"tx"]);
+            let result = ExecResult {
+                state_root: sha256(&[b"s"]),
+                receipts_root: sha256(&[b"r"]),
+            };
+            let mut ledger = Ledger::open(ctx.child("l1"), "t", 0).await.unwrap();
+            for (height, status) in [
+                (1, Status::Success),
+                (
+                    2,
+                    Status::Failed("replay: already included at height 1".into()),
+                ),
+            ] {
+                ledger
+                    .append(ExecRecord {
+                        height,
+                        block: sha256(&[&height.to_be_bytes()]),
+                        result: result.clone(),
+                        receipts: vec![receipt(tx, status)],
+                    })
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(ledger.locate(&tx).unwrap().height, 1);
+            drop(ledger);
+            let ledger = Ledger::open(ctx.child("l2"), "t", 2).await.unwrap();
+            assert_eq!(ledger.locate(&tx).unwrap().height, 1);
+        });
     }
 }
