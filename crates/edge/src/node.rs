@@ -9,6 +9,49 @@ use ingot_types::{parse_digest, tx::TX_VERSION, Call, Digest, SignedTransaction,
 use serde_json::Value;
 use std::time::Duration;
 
+/// Largest request body the gateway sends (the node accepts 4 MiB batches).
+const SUBMIT_BODY_BUDGET: usize = 3 * 1024 * 1024;
+
+/// Consecutive ranges of `items` whose JSON (item plus quotes and comma)
+/// stays within `budget` bytes; an item larger than the budget goes alone.
+pub fn request_ranges(items: &[String], budget: usize) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < items.len() {
+        let (mut end, mut size) = (start, 0);
+        while end < items.len() && (end == start || size + items[end].len() + 3 <= budget) {
+            size += items[end].len() + 3;
+            end += 1;
+        }
+        ranges.push((start, end));
+        start = end;
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    /// The 2026-11-24 benchmark found 64 full anchoring transactions (6 MiB of
+    /// hex) sent in one request the node refuses with 413, stalling the
+    /// gateway; requests are now split under the budget.
+    #[test]
+    fn requests_stay_under_the_body_budget() {
+        let items: Vec<String> = (0..64).map(|_| "a".repeat(98_000)).collect();
+        let ranges = super::request_ranges(&items, 3 * 1024 * 1024);
+        assert!(ranges.len() >= 2);
+        assert_eq!(ranges.first().unwrap().0, 0);
+        assert_eq!(ranges.last().unwrap().1, 64);
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "contiguous, in order");
+        }
+        for (a, b) in &ranges {
+            assert!((b - a) * 98_003 <= 3 * 1024 * 1024);
+        }
+        assert_eq!(super::request_ranges(&["x".repeat(10)], 5), vec![(0, 1)]);
+        assert!(super::request_ranges(&[], 5).is_empty());
+    }
+}
+
 /// What the chain says about a device.
 #[derive(Clone, Debug)]
 pub enum DeviceInfo {
@@ -146,17 +189,38 @@ impl NodeClient {
     }
 
     /// Submit transactions; per transaction, `None` if admitted or the reason.
+    /// Split into requests that stay under the node's batch body limit.
     pub fn submit(&self, txs: &[SignedTransaction]) -> anyhow::Result<Vec<Option<String>>> {
-        let body = serde_json::json!({
-            "txs": txs.iter().map(|t| hex::encode(t.encode())).collect::<Vec<_>>()
-        });
-        let (status, v) = self.post("/v1/txs", &body)?;
-        anyhow::ensure!(status == 200, "submit: HTTP {status}: {v}");
-        let results = v["results"].as_array().cloned().unwrap_or_default();
-        Ok(results
-            .iter()
-            .map(|r| r["error"].as_str().map(String::from))
-            .collect())
+        let encoded: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
+        let mut out = Vec::with_capacity(txs.len());
+        let mut start = 0;
+        while start < encoded.len() {
+            let mut end = start;
+            let mut size = 0;
+            while end < encoded.len()
+                && (end == start || size + encoded[end].len() + 4 <= SUBMIT_BODY_BUDGET)
+            {
+                size += encoded[end].len() + 4;
+                end += 1;
+            }
+            let body = serde_json::json!({ "txs": &encoded[start..end] });
+            let (status, v) = self.post("/v1/txs", &body)?;
+            anyhow::ensure!(status == 200, "submit: HTTP {status}: {v}");
+            let results = v["results"].as_array().cloned().unwrap_or_default();
+            anyhow::ensure!(
+                results.len() == end - start,
+                "submit: {} results for {} transactions",
+                results.len(),
+                end - start
+            );
+            out.extend(
+                results
+                    .iter()
+                    .map(|r| r["error"].as_str().map(String::from)),
+            );
+            start = end;
+        }
+        Ok(out)
     }
 
     /// The receipt of `hash` once executed; `Ok(None)` while pending or unknown.
