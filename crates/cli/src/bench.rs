@@ -78,6 +78,19 @@ pub struct BenchArgs {
     pub inflight: usize,
 }
 
+/// A device certificate of the manufacturer, valid for a day.
+pub(crate) fn device_spec(serial: &str, model: &str) -> CertSpec {
+    let now = unix_now();
+    CertSpec {
+        common_name: serial.into(),
+        organization: "manufacturer".into(),
+        san_uris: vec![device_uri("manufacturer", serial), model_uri(model)],
+        not_before: now - 3600,
+        not_after: now + 86_400,
+        role: Role::Device,
+    }
+}
+
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -514,21 +527,11 @@ fn devices(
 ) -> anyhow::Result<()> {
     let n = a.txs;
     eprintln!("issuing {n} device certificates...");
-    let devices: Vec<bytes::Bytes> = issue_many(a, n, |i| {
-        let now = unix_now();
-        let serial = format!("b{run:x}-{i}");
-        CertSpec {
-            common_name: serial.clone(),
-            organization: "manufacturer".into(),
-            san_uris: vec![device_uri("manufacturer", &serial), model_uri("BENCH-1")],
-            not_before: now - 3600,
-            not_after: now + 86_400,
-            role: Role::Device,
-        }
-    })?
-    .into_iter()
-    .map(|d| d.cert_der.into())
-    .collect();
+    let devices: Vec<bytes::Bytes> =
+        issue_many(a, n, |i| device_spec(&format!("b{run:x}-{i}"), "BENCH-1"))?
+            .into_iter()
+            .map(|d| d.cert_der.into())
+            .collect();
     // Registration throughput is counted until the node has *executed* them
     // all (execution is deferred behind finality and is the heavier part here:
     // each registration verifies a new certificate and writes five keys).

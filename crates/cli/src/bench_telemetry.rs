@@ -7,7 +7,7 @@
 
 use crate::bench::{issue_many, percentile, BenchArgs};
 use crate::client::Sender;
-use ingot_crypto::{device_uri, model_uri, unix_now, CertSpec, Role};
+use ingot_crypto::unix_now;
 use ingot_device::{measurement, DeviceSigner, Reading, ReadingBatch};
 use serde_json::{json, Value};
 use std::{
@@ -19,21 +19,6 @@ use std::{
 
 /// Devices followed live for latency.
 const LATENCY_DEVICES: usize = 16;
-
-fn device_spec(run: u64) -> impl Fn(usize) -> CertSpec + Sync {
-    move |i| {
-        let now = unix_now();
-        let serial = format!("t{run:x}-{i}");
-        CertSpec {
-            common_name: serial.clone(),
-            organization: "manufacturer".into(),
-            san_uris: vec![device_uri("manufacturer", &serial), model_uri("PROBE-1")],
-            not_before: now - 3600,
-            not_after: now + 86_400,
-            role: Role::Device,
-        }
-    }
-}
 
 fn file_size(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
@@ -74,7 +59,9 @@ pub fn run(
     let batches_per_device = a.txs.div_ceil(n * per_batch).max(1);
     let total_readings = n * batches_per_device * per_batch;
     eprintln!("issuing {n} device certificates...");
-    let devices = issue_many(a, n, device_spec(run))?;
+    let devices = issue_many(a, n, |i| {
+        crate::bench::device_spec(&format!("t{run:x}-{i}"), "PROBE-1")
+    })?;
     let ids: Vec<String> = (0..n)
         .map(|i| format!("manufacturer:t{run:x}-{i}"))
         .collect();

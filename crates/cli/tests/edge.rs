@@ -169,6 +169,30 @@ fn readings(t0: u64, n: usize) -> Vec<Reading> {
         .collect()
 }
 
+/// For each of `which`, `n` batches of `per` readings, 10 ms apart from `from`.
+fn sign_streams(
+    devices: &mut [Device],
+    which: &[usize],
+    n: u64,
+    from: u64,
+    per: usize,
+) -> Vec<(usize, Vec<ReadingBatch>)> {
+    which
+        .iter()
+        .map(|&i| {
+            let batches = (0..n)
+                .map(|k| {
+                    devices[i]
+                        .signer
+                        .sign(readings(from + k * 10, per))
+                        .unwrap()
+                })
+                .collect();
+            (i, batches)
+        })
+        .collect()
+}
+
 /// Publish batches as a QoS 1 device would: each until acknowledged,
 /// reconnecting and sending again (DUP) when the connection breaks. MQTT 3.1.1.
 async fn publish_reliably(port: u16, client_id: String, batches: Vec<ReadingBatch>) {
@@ -549,22 +573,7 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     // 3. The gateway killed mid-stream: nothing acknowledged is lost, nothing
     //    is anchored twice.
     let movers: Vec<usize> = (10..60).collect();
-    let streams: Vec<(usize, Vec<ReadingBatch>)> = movers
-        .iter()
-        .map(|&i| {
-            (
-                i,
-                (0..10)
-                    .map(|k| {
-                        devices[i]
-                            .signer
-                            .sign(readings(t0 + 100 + k * 10, 3))
-                            .unwrap()
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let streams = sign_streams(&mut devices, &movers, 10, t0 + 100, 3);
     rt.block_on(async {
         let tasks: Vec<_> = streams
             .into_iter()
@@ -603,22 +612,7 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     net.keep = true;
     interrupt(&mut net.up);
     let offline: Vec<usize> = (100..120).collect();
-    let offline_batches: Vec<(usize, Vec<ReadingBatch>)> = offline
-        .iter()
-        .map(|&i| {
-            (
-                i,
-                (0..2)
-                    .map(|k| {
-                        devices[i]
-                            .signer
-                            .sign(readings(t0 + 500 + k * 10, 2))
-                            .unwrap()
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let offline_batches = sign_streams(&mut devices, &offline, 2, t0 + 500, 2);
     rt.block_on(async {
         let tasks: Vec<_> = offline_batches
             .into_iter()

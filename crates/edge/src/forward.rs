@@ -56,8 +56,8 @@ struct Pack {
 /// Pack queued batches into at most `max_txs` transactions, each device's
 /// batches all in one transaction and in order, skipping batches already in
 /// flight and devices `busy` in flight. Returns (ids, batches) per tx.
-pub fn pack(
-    items: Vec<(u64, ReadingBatch)>,
+pub fn pack<'a>(
+    items: impl IntoIterator<Item = (u64, &'a ReadingBatch, usize)>,
     max_txs: usize,
     in_flight: &HashSet<u64>,
     busy: &HashSet<String>,
@@ -65,11 +65,17 @@ pub fn pack(
     let mut packs: Vec<Pack> = Vec::new();
     // device → its pack, or None when it must wait (busy, or an earlier batch waits)
     let mut home: HashMap<String, Option<usize>> = busy.iter().map(|d| (d.clone(), None)).collect();
-    for (id, batch) in items {
+    for (id, batch, size) in items {
         if in_flight.contains(&id) {
             continue;
         }
-        let size = batch.encode_size();
+        if packs.len() == max_txs
+            && packs
+                .iter()
+                .all(|p| p.size + size > ARGS_BUDGET || p.batches.len() >= MAX_ANCHOR_BATCHES)
+        {
+            break; // no room left this step; later batches wait (order kept)
+        }
         let slot = match home.get(&batch.device_id) {
             Some(None) => continue, // an earlier batch of this device waits: keep order
             Some(Some(p)) => Some(*p),
@@ -107,6 +113,16 @@ pub fn pack(
     packs.into_iter().map(|p| (p.ids, p.batches)).collect()
 }
 
+/// Queued batches the forwarder has loaded (decoded once), by queue id, with
+/// their encoded size; and the highest id loaded.
+#[derive(Default)]
+struct Loaded {
+    items: std::collections::BTreeMap<u64, (ReadingBatch, usize)>,
+    last: Option<u64>,
+    /// Executed height at which receipts were last polled.
+    polled_at: u64,
+}
+
 /// A transaction in flight.
 struct Flight {
     hash: Digest,
@@ -129,8 +145,9 @@ impl Forwarder {
             .unwrap_or_default()
             .as_nanos() as u64;
         let mut flights: Vec<Flight> = Vec::new();
+        let mut loaded = Loaded::default();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.step(&mut flights, &mut salt) {
+            match self.step(&mut flights, &mut loaded, &mut salt) {
                 Ok(true) => {
                     backoff = Duration::from_millis(50);
                     std::thread::sleep(Duration::from_millis(10));
@@ -148,23 +165,47 @@ impl Forwarder {
 
     /// Settle executed transactions, forget expired ones, fill the window.
     /// `Ok(false)` when there was nothing to do.
-    fn step(&self, flights: &mut Vec<Flight>, salt: &mut u64) -> anyhow::Result<bool> {
-        if flights.is_empty() && self.queue.is_empty()? {
+    fn step(
+        &self,
+        flights: &mut Vec<Flight>,
+        loaded: &mut Loaded,
+        salt: &mut u64,
+    ) -> anyhow::Result<bool> {
+        // Newly queued batches, decoded once (bounded window in memory).
+        let window = self.inflight * MAX_ANCHOR_BATCHES * 2;
+        if loaded.items.len() < window {
+            for (id, batch) in self.queue.after(loaded.last, window - loaded.items.len())? {
+                let size = batch.encode_size();
+                loaded.items.insert(id, (batch, size));
+                loaded.last = Some(id);
+            }
+        }
+        if flights.is_empty() && loaded.items.is_empty() {
             return Ok(false);
         }
         let (chain, height) = self.node.status()?;
         self.stats.node_reachable.store(true, Ordering::Relaxed);
-        let mut still = Vec::with_capacity(flights.len());
-        for f in flights.drain(..) {
-            match self.node.receipt(&f.hash)? {
-                Some(receipt) => self.settle(&f, &receipt)?,
-                None if height > f.valid_until => {
-                    warn!("an anchor transaction expired unexecuted; its batches go again");
+        // Receipts can only appear when the executed height moves.
+        if height > loaded.polled_at {
+            loaded.polled_at = height;
+            let mut still = Vec::with_capacity(flights.len());
+            for f in flights.drain(..) {
+                match self.node.receipt(&f.hash)? {
+                    Some(receipt) => {
+                        if self.settle(&f, &receipt)? {
+                            for id in &f.ids {
+                                loaded.items.remove(id);
+                            }
+                        }
+                    }
+                    None if height > f.valid_until => {
+                        warn!("an anchor transaction expired unexecuted; its batches go again");
+                    }
+                    None => still.push(f),
                 }
-                None => still.push(f),
             }
+            *flights = still;
         }
-        *flights = still;
 
         let room = self.inflight.saturating_sub(flights.len());
         if room == 0 {
@@ -175,10 +216,12 @@ impl Forwarder {
             .iter()
             .flat_map(|f| f.batches.iter().map(|b| b.device_id.clone()))
             .collect();
-        let items = self
-            .queue
-            .head(in_flight.len() + room * MAX_ANCHOR_BATCHES)?;
-        let packs = pack(items, room, &in_flight, &busy);
+        let packs = pack(
+            loaded.items.iter().map(|(id, (b, size))| (*id, b, *size)),
+            room,
+            &in_flight,
+            &busy,
+        );
         if packs.is_empty() {
             return Ok(!flights.is_empty());
         }
@@ -215,14 +258,15 @@ impl Forwarder {
     }
 
     /// A transaction executed: its batches leave the queue, whatever the chain
-    /// said of each (refusals are counted and logged, never retried).
-    fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<()> {
+    /// said of each (refusals are counted and logged, never retried). Returns
+    /// whether they left.
+    fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<bool> {
         let (ids, batches) = (&flight.ids, &flight.batches);
         if receipt["status"] != "success" {
             // The whole transaction failed (e.g. expired): the batches stay
             // queued and are packed again.
             warn!(reason = %receipt["reason"], "anchor transaction failed; resending");
-            return Ok(());
+            return Ok(false);
         }
         let mut refused = 0;
         for e in receipt["events"].as_array().into_iter().flatten() {
@@ -257,7 +301,7 @@ impl Forwarder {
         if refused > 0 {
             info!(refused, "the chain refused some forwarded batches");
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -298,7 +342,19 @@ mod tests {
             (4, batch("c", 1, big)),
             (5, batch("b", 1 + big as u64, 1)),
         ];
-        let packs = pack(items, 4, &HashSet::new(), &HashSet::new());
+        let sized = |items: &[(u64, ReadingBatch)]| -> Vec<(u64, ReadingBatch, usize)> {
+            items
+                .iter()
+                .map(|(i, b)| (*i, b.clone(), b.encode_size()))
+                .collect()
+        };
+        let owned = sized(&items);
+        let packs = pack(
+            owned.iter().map(|(i, b, s)| (*i, b, *s)),
+            4,
+            &HashSet::new(),
+            &HashSet::new(),
+        );
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (p, (_, batches)) in packs.iter().enumerate() {
             for b in batches {
@@ -338,7 +394,13 @@ mod tests {
             (4, batch("c", 1, 1)),
         ];
         let busy: HashSet<String> = ["a".to_string()].into();
-        let packs = pack(items, 4, &[4].into(), &busy);
+        let owned = sized(&items);
+        let packs = pack(
+            owned.iter().map(|(i, b, s)| (*i, b, *s)),
+            4,
+            &[4].into(),
+            &busy,
+        );
         let ids: Vec<u64> = packs.iter().flat_map(|(ids, _)| ids.clone()).collect();
         assert_eq!(ids, [2]);
     }

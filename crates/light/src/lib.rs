@@ -152,9 +152,7 @@ impl TokenBundle {
     pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Token, LightError> {
         let token_raw = unhex("token", &self.token)?;
         let token = Token::decode_cfg(token_raw.clone(), &()).map_err(malformed("token"))?;
-        let receipt_raw = unhex("receipt", &self.receipt)?;
-        let receipt =
-            Receipt::decode_cfg(receipt_raw.clone(), &()).map_err(malformed("receipt"))?;
+        let receipt = self.chain().verify(validators)?;
 
         // The receipt is the successful request that granted exactly this token.
         if receipt.tx_hash.as_ref() != token.token_id || receipt.status != Status::Success {
@@ -176,16 +174,19 @@ impl TokenBundle {
             ));
         }
 
-        verify_receipt_chain(
-            validators,
-            &receipt,
-            self.receipt_index,
-            &self.receipt_proof,
-            self.exec_height,
-            &self.headers,
-            &self.finalization,
-        )?;
         Ok(token)
+    }
+
+    /// The bundle's receipt and its proof chain.
+    pub fn chain(&self) -> ReceiptChain {
+        ReceiptChain {
+            receipt: self.receipt.clone(),
+            receipt_index: self.receipt_index,
+            receipt_proof: self.receipt_proof.clone(),
+            exec_height: self.exec_height,
+            headers: self.headers.clone(),
+            finalization: self.finalization.clone(),
+        }
     }
 }
 

@@ -235,7 +235,7 @@ mod tests {
                     .append(ExecRecord {
                         height,
                         block: sha256(&[&height.to_be_bytes()]),
-                        result: result.clone(),
+                        result,
                         receipts: vec![receipt(tx, status)],
                     })
                     .await
