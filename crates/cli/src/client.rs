@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use commonware_codec::Encode;
 use ingot_crypto::{CertInfo, PrivateKey};
-use ingot_types::{parse_digest, tx::TX_VERSION, Call, SignedTransaction, Transaction};
+use ingot_types::{parse_digest, Call, SignedTransaction};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -136,16 +136,13 @@ impl Sender {
         salt: u64,
         call: Call,
     ) -> anyhow::Result<SignedTransaction> {
-        Ok(ingot_execution::sign_transaction(
+        Ok(ingot_execution::sign_call(
             &self.key,
-            Transaction {
-                version: TX_VERSION,
-                chain_id,
-                certificate: self.cert_der.clone().into(),
-                valid_until,
-                salt,
-                call,
-            },
+            self.cert_der.clone().into(),
+            chain_id,
+            valid_until,
+            salt,
+            call,
         )?)
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! ```no_run
 //! use ingot_device::{DeviceSigner, measurement, Reading};
-//! # fn key() -> ingot_crypto::PrivateKey { unimplemented!() }
-//! let mut probe = DeviceSigner::new("acme:probe-7", key(), 1);
+//! # let key = ingot_device::PrivateKey::generate(ingot_crypto::Scheme::Ed25519).unwrap();
+//! let mut probe = DeviceSigner::new("acme:probe-7", key, 1);
 //! let batch = probe.sign(vec![Reading {
 //!     timestamp_ms: 1_700_000_000_000,
 //!     measurements: vec![measurement("vibration", 1234, 3, "mm/s")],

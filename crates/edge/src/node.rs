@@ -5,7 +5,7 @@
 use anyhow::{anyhow, Context};
 use commonware_codec::Encode;
 use ingot_crypto::{CertInfo, PrivateKey, PublicKey};
-use ingot_types::{parse_digest, tx::TX_VERSION, Call, Digest, SignedTransaction, Transaction};
+use ingot_types::{parse_digest, Call, Digest, SignedTransaction};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -175,16 +175,13 @@ impl NodeClient {
         salt: u64,
         call: Call,
     ) -> anyhow::Result<SignedTransaction> {
-        Ok(ingot_execution::sign_transaction(
+        Ok(ingot_execution::sign_call(
             &self.key,
-            Transaction {
-                version: TX_VERSION,
-                chain_id: chain,
-                certificate: self.cert_der.clone().into(),
-                valid_until,
-                salt,
-                call,
-            },
+            self.cert_der.clone().into(),
+            chain,
+            valid_until,
+            salt,
+            call,
         )?)
     }
 

@@ -408,3 +408,26 @@ pub fn sign_transaction(
         signature: signature.into(),
     })
 }
+
+/// Build and sign the current-version transaction of `call` for the holder of
+/// `certificate` (DER) and `key`.
+pub fn sign_call(
+    key: &ingot_crypto::PrivateKey,
+    certificate: bytes::Bytes,
+    chain_id: Digest,
+    valid_until: u64,
+    salt: u64,
+    call: ingot_types::Call,
+) -> Result<SignedTransaction, ingot_crypto::PkiError> {
+    sign_transaction(
+        key,
+        ingot_types::Transaction {
+            version: ingot_types::tx::TX_VERSION,
+            chain_id,
+            certificate,
+            valid_until,
+            salt,
+            call,
+        },
+    )
+}

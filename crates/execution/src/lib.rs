@@ -13,8 +13,8 @@ pub mod modules;
 pub mod overlay;
 
 pub use executor::{
-    authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_transaction, AuthError,
-    BlockContext, BlockOutcome, Executor,
+    authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_call, sign_transaction,
+    AuthError, BlockContext, BlockOutcome, Executor,
 };
 pub use overlay::Overlay;
 

@@ -15,8 +15,7 @@ use ingot_node::{
 };
 use ingot_types::{
     genesis::{OrgKind, Organisation, ValidatorEntry},
-    tx::TX_VERSION,
-    Call, Genesis, SignedTransaction, Transaction,
+    Call, Genesis, SignedTransaction,
 };
 use std::{
     sync::{Arc, Mutex},
@@ -126,19 +125,16 @@ impl Consortium {
         salt: u64,
         valid_until: u64,
     ) -> SignedTransaction {
-        ingot_execution::sign_transaction(
+        ingot_execution::sign_call(
             &self.client.key,
-            Transaction {
-                version: TX_VERSION,
-                chain_id: self.genesis.chain_id(),
-                certificate: self.client.der.clone(),
-                valid_until,
-                salt,
-                call: Call {
-                    module: module.into(),
-                    method: method.into(),
-                    args,
-                },
+            self.client.der.clone(),
+            self.genesis.chain_id(),
+            valid_until,
+            salt,
+            Call {
+                module: module.into(),
+                method: method.into(),
+                args,
             },
         )
         .unwrap()
