@@ -7,6 +7,7 @@ mod client;
 mod edge;
 mod pki;
 mod up;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -83,6 +84,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the edge gateway: devices publish signed readings over MQTT.
     Edge(edge::EdgeArgs),
+    /// BPMN processes as contracts: validate, deploy, start, complete, show.
+    Workflow {
+        #[command(subcommand)]
+        command: workflow::WorkflowCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +173,7 @@ fn main() {
         Command::Block(args) => client::block(args, json),
         Command::Bench(args) => bench::run(args, json),
         Command::Edge(args) => edge::run(args),
+        Command::Workflow { command } => workflow::run(command, json),
         Command::VerifyChain { data, genesis } => verify_chain(&data, &genesis, json),
     };
     if let Err(e) = result {

@@ -122,6 +122,7 @@ pub fn from_json(module: &str, method: &str, v: &Value) -> Result<Bytes, String>
         ("device", method) => crate::modules::device::args_from_json(method, v)?,
         ("access", method) => crate::modules::access::args_from_json(method, v)?,
         ("telemetry", method) => crate::modules::telemetry::args_from_json(method, v)?,
+        ("workflow", method) => crate::modules::workflow::args_from_json(method, v)?,
         ("identity", "register" | "revoke") => CertificateArg {
             certificate: cert_der(v)?,
         }
@@ -159,6 +160,7 @@ pub fn to_json(module: &str, method: &str, args: &Bytes) -> Value {
         ("device", method) => crate::modules::device::args_to_json(method, args),
         ("access", method) => crate::modules::access::args_to_json(method, args),
         ("telemetry", method) => crate::modules::telemetry::args_to_json(method, args),
+        ("workflow", method) => crate::modules::workflow::args_to_json(method, args),
         ("identity", "register" | "revoke") => decode::<CertificateArg>(args)
             .map(|a| json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate))})),
         ("notary", "record") => decode::<RecordArg>(args).map(|a| {

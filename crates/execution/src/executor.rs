@@ -27,6 +27,8 @@ pub struct TxContext<'a> {
     pub sender: Arc<Identity>,
     pub tx_hash: [u8; 32],
     pub trust: &'a TrustStore,
+    /// The sender's certificate (DER), as carried by the transaction.
+    pub certificate: bytes::Bytes,
 }
 
 /// The result of executing one block.
@@ -258,7 +260,7 @@ impl Executor {
 
         // Block-level work (timers by block time). Its events ride on one
         // trailing receipt that no transaction owns.
-        match modules::end_block(ctx, &mut overlay).await {
+        match modules::end_block(ctx, &mut overlay, &self.trust).await {
             Ok(events) => {
                 overlay.commit_tx();
                 if !events.is_empty() {
@@ -344,6 +346,7 @@ impl Executor {
             sender,
             tx_hash: hash.as_ref().try_into().unwrap(),
             trust: &self.trust,
+            certificate: tx.tx.certificate.clone(),
         };
         overlay.work = BASE_WORK + tx.tx.call.args.len() as u64;
         let result = modules::dispatch(&ctx, overlay, &tx.tx.call).await;

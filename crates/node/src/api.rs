@@ -86,6 +86,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .merge(crate::api_devices::routes::<E>())
         .merge(crate::api_access::routes::<E>())
         .merge(crate::api_telemetry::routes::<E>())
+        .merge(crate::api_workflow::routes::<E>())
         .fallback(|| async { not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -13,6 +13,7 @@ pub mod api;
 pub mod api_access;
 pub mod api_devices;
 pub mod api_telemetry;
+pub mod api_workflow;
 pub mod app;
 pub mod config;
 pub mod engine;

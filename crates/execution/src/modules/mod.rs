@@ -6,6 +6,7 @@ pub mod device;
 pub mod identity;
 pub mod notary;
 pub mod telemetry;
+pub mod workflow;
 
 use crate::{executor::TxContext, Overlay};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -35,19 +36,42 @@ pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
-    // A device signs only the few calls its role allows (never, e.g., a
-    // transfer of itself), and only with its current key while active.
-    if ctx.sender.device.is_some() {
-        device::authorize_device_sender(ctx, state, call).await?;
-    }
-    match call.module.as_str() {
-        access::NAME => access::call(ctx, state, call).await,
-        device::NAME => device::call(ctx, state, call).await,
-        identity::NAME => identity::call(ctx, state, call).await,
-        notary::NAME => notary::call(ctx, state, call).await,
-        telemetry::NAME => telemetry::call(ctx, state, call).await,
-        other => reject(format!("unknown module `{other}`")),
-    }
+    dispatch_nested(ctx, state, call, 0).await
+}
+
+/// [`dispatch`] at a depth: service tasks of workflows call native modules
+/// through here, and the events any call emits may move workflow instances
+/// waiting for them (which may call services again, up to a bounded depth).
+pub fn dispatch_nested<'a, E: Storage + Clock + Metrics + Spawner>(
+    ctx: &'a TxContext<'a>,
+    state: &'a mut Overlay<'_, E>,
+    call: &'a Call,
+    depth: u8,
+) -> workflow::BoxFuture<'a, Result<Vec<Event>, CallError>> {
+    Box::pin(async move {
+        // A device signs only the few calls its role allows (never, e.g., a
+        // transfer of itself), and only with its current key while active.
+        if ctx.sender.device.is_some() {
+            device::authorize_device_sender(ctx, state, call).await?;
+        }
+        let mut events = match call.module.as_str() {
+            access::NAME => access::call(ctx, state, call).await,
+            device::NAME => device::call(ctx, state, call).await,
+            identity::NAME => identity::call(ctx, state, call).await,
+            notary::NAME => notary::call(ctx, state, call).await,
+            telemetry::NAME => telemetry::call(ctx, state, call).await,
+            workflow::NAME if depth > 0 => {
+                reject("a service task may not call the workflow module")
+            }
+            workflow::NAME => workflow::call(ctx, state, call).await,
+            other => reject(format!("unknown module `{other}`")),
+        }?;
+        if call.module != workflow::NAME {
+            let moved = workflow::on_events(ctx, state, &events, depth).await?;
+            events.extend(moved);
+        }
+        Ok(events)
+    })
 }
 
 pub(crate) fn event(module: &str, kind: &str, attrs: &[(&str, String)]) -> Event {
@@ -66,6 +90,10 @@ pub(crate) fn event(module: &str, kind: &str, attrs: &[(&str, String)]) -> Event
 pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
     block: crate::executor::BlockContext,
     state: &mut Overlay<'_, E>,
+    trust: &ingot_crypto::TrustStore,
 ) -> Result<Vec<Event>, CallError> {
-    telemetry::end_block(block, state).await
+    let mut events = telemetry::end_block(block, state).await?;
+    state.commit_tx();
+    events.extend(workflow::end_block(block, state, trust).await?);
+    Ok(events)
 }

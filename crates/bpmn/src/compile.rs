@@ -1,0 +1,961 @@
+//! Validation and compilation: [`Model`] + [`Bindings`] → [`Machine`].
+//!
+//! Every problem is collected (not just the first) and names its element, so
+//! a designer can fix a model in one pass.
+
+use crate::{
+    binding::{Bindings, SERVICE_MODULES},
+    error::{ErrorKind, Problem, Problems},
+    expr::{self, Type},
+    machine::{self as m, Machine},
+    model::*,
+    timer,
+};
+use bytes::Bytes;
+use commonware_codec::EncodeSize;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+/// Parse, validate and compile a document with its bindings.
+pub fn compile_xml(xml: &str, bindings: &serde_json::Value) -> Result<Machine, Problems> {
+    let model = crate::xml::parse(xml)?;
+    let bindings = Bindings::from_json(bindings)?;
+    compile(&model, &bindings)
+}
+
+pub fn compile(model: &Model, b: &Bindings) -> Result<Machine, Problems> {
+    let mut c = Compiler {
+        model,
+        b,
+        problems: Vec::new(),
+        vars: BTreeMap::new(),
+    };
+    c.limits();
+    if !c.problems.is_empty() {
+        return Err(Problems(c.problems));
+    }
+    c.variables();
+    c.structure();
+    c.reachability();
+    c.automatic_loops();
+    let machine = c.build();
+    if !c.problems.is_empty() {
+        return Err(Problems(c.problems));
+    }
+    let size = machine.encode_size();
+    if size > ingot_types::limits::MAX_VALUE_BYTES - 1024 {
+        return Err(Problem::new(
+            ErrorKind::Limit,
+            "",
+            "",
+            format!("compiled process is {size} bytes; split it into smaller processes"),
+        )
+        .into());
+    }
+    Ok(machine)
+}
+
+struct Compiler<'a> {
+    model: &'a Model,
+    b: &'a Bindings,
+    problems: Vec<Problem>,
+    /// Variable name → type, in a stable order (their indices in the machine).
+    vars: BTreeMap<String, Type>,
+}
+
+fn is_end(k: &NodeKind) -> bool {
+    matches!(k, NodeKind::End(_))
+}
+
+/// Elements that fire as soon as a token reaches them.
+fn is_automatic(k: &NodeKind) -> bool {
+    matches!(
+        k,
+        NodeKind::Gateway(GatewayKind::Exclusive | GatewayKind::Parallel | GatewayKind::Inclusive)
+            | NodeKind::Throw(_)
+            | NodeKind::Task(TaskKind::Service | TaskKind::Send)
+    )
+}
+
+fn can_send(k: &NodeKind) -> bool {
+    matches!(
+        k,
+        NodeKind::Throw(Trigger::Message)
+            | NodeKind::End(EndKind::Message)
+            | NodeKind::Task(TaskKind::Send | TaskKind::User | TaskKind::Manual | TaskKind::Plain)
+    )
+}
+
+fn can_receive(k: &NodeKind) -> bool {
+    matches!(
+        k,
+        NodeKind::Catch(Trigger::Message)
+            | NodeKind::Start(Trigger::Message)
+            | NodeKind::Task(TaskKind::Receive)
+    )
+}
+
+impl<'a> Compiler<'a> {
+    fn problem(&mut self, kind: ErrorKind, node: &Node, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(kind, &node.id, &node.name, message));
+    }
+
+    fn limits(&mut self) {
+        let m = self.model;
+        for (what, n, max) in [
+            ("flow nodes", m.nodes.len(), m::MAX_NODES),
+            ("sequence flows", m.flows.len(), m::MAX_FLOWS),
+            ("message flows", m.message_flows.len(), m::MAX_MESSAGES),
+        ] {
+            if n > max {
+                self.problems.push(Problem::new(
+                    ErrorKind::Limit,
+                    "",
+                    "",
+                    format!("{n} {what}; at most {max}"),
+                ));
+            }
+        }
+        for n in &m.nodes {
+            if n.id.len() > m::MAX_ID_LEN || n.name.len() > m::MAX_LABEL_LEN {
+                self.problem(ErrorKind::Limit, n, "id or name too long");
+            }
+        }
+    }
+
+    /// Types of process variables: data objects, form fields, then bindings.
+    fn variables(&mut self) {
+        let mut untyped = Vec::new();
+        for (id, name, ty) in &self.model.variables {
+            match ty.or_else(|| self.b.variables.get(name).copied()) {
+                Some(t) => {
+                    self.vars.insert(name.clone(), t);
+                }
+                None => untyped.push((id.clone(), name.clone())),
+            }
+        }
+        for n in &self.model.nodes {
+            for (name, ty) in &n.outputs {
+                if let Some(t) = ty {
+                    self.vars.entry(name.clone()).or_insert(*t);
+                } else if !self.vars.contains_key(name) && !self.b.variables.contains_key(name) {
+                    untyped.push((n.id.clone(), name.clone()));
+                }
+            }
+        }
+        for (name, t) in &self.b.variables {
+            self.vars.insert(name.clone(), *t);
+        }
+        for (id, name) in untyped {
+            if !self.vars.contains_key(&name) {
+                self.problems.push(Problem::new(
+                    ErrorKind::Invalid,
+                    id,
+                    "",
+                    format!("variable `{name}` has no type: give its data object an itemDefinition or declare it in bindings.variables"),
+                ));
+            }
+        }
+        for (task, outs) in &self.b.outputs {
+            if self.model.node(task).is_none() {
+                self.problems.push(Problem::new(
+                    ErrorKind::Bindings,
+                    task,
+                    "",
+                    "outputs names an element that is not in the model",
+                ));
+            }
+            for o in outs {
+                if !self.vars.contains_key(o) {
+                    self.problems.push(Problem::new(
+                        ErrorKind::Bindings,
+                        task,
+                        "",
+                        format!("output `{o}` has no type: declare it in bindings.variables"),
+                    ));
+                }
+            }
+        }
+        if self.vars.len() > m::MAX_VARIABLES {
+            self.problems.push(Problem::new(
+                ErrorKind::Limit,
+                "",
+                "",
+                format!(
+                    "{} variables; at most {}",
+                    self.vars.len(),
+                    m::MAX_VARIABLES
+                ),
+            ));
+        }
+    }
+
+    fn var_type(&self) -> impl Fn(&str) -> Option<Type> + '_ {
+        |name| self.vars.get(name).copied()
+    }
+
+    /// Per-element checks: kinds, flows, conditions, bindings.
+    fn structure(&mut self) {
+        let model = self.model;
+        for n in &model.nodes {
+            if let NodeKind::Unsupported(tag) = &n.kind {
+                self.problem(
+                    ErrorKind::Unsupported,
+                    n,
+                    format!("`{tag}` is not supported on chain"),
+                );
+                continue;
+            }
+            if n.looped {
+                self.problem(
+                    ErrorKind::Unsupported,
+                    n,
+                    "loop and multi-instance markers are not supported on chain",
+                );
+            }
+            if n.outgoing.is_empty() && !is_end(&n.kind) {
+                self.problem(
+                    ErrorKind::DeadEnd,
+                    n,
+                    format!(
+                        "this {} has no outgoing sequence flow and is not an end event",
+                        n.kind.describe()
+                    ),
+                );
+            }
+            if is_end(&n.kind) && !n.outgoing.is_empty() {
+                self.problem(ErrorKind::Invalid, n, "an end event has outgoing flows");
+            }
+            if matches!(n.kind, NodeKind::Start(_)) && !n.incoming.is_empty() {
+                self.problem(ErrorKind::Invalid, n, "a start event has incoming flows");
+            }
+            if n.parent.is_some()
+                && !matches!(n.kind, NodeKind::Start(Trigger::None) | NodeKind::End(_))
+                && n.incoming.is_empty()
+                && n.outgoing.is_empty()
+            {
+                self.problem(ErrorKind::Unreachable, n, "not connected");
+            }
+            if let Some(t) = &n.timer {
+                if let Err(e) = timer::resolve(t) {
+                    let kind = if matches!(t, TimerDef::Cycle(_)) {
+                        ErrorKind::Unsupported
+                    } else {
+                        ErrorKind::Invalid
+                    };
+                    self.problem(kind, n, e);
+                }
+            }
+            self.conditions(n);
+            self.binding_of(n);
+        }
+        // Subprocesses need a none start event of their own.
+        for (ix, n) in model.nodes.iter().enumerate() {
+            if n.kind == NodeKind::SubProcess
+                && !model
+                    .nodes
+                    .iter()
+                    .any(|c| c.parent == Some(ix) && c.kind == NodeKind::Start(Trigger::None))
+            {
+                self.problem(ErrorKind::NoStart, n, "subprocess has no none start event");
+            }
+        }
+        let top_starts = model
+            .nodes
+            .iter()
+            .filter(|n| n.parent.is_none())
+            .filter(|n| matches!(n.kind, NodeKind::Start(Trigger::None | Trigger::Timer)))
+            .count();
+        if top_starts == 0 {
+            let (id, name) = model
+                .pools
+                .first()
+                .map(|p| (p.process_id.clone(), p.process_name.clone()))
+                .unwrap_or_default();
+            self.problems.push(Problem::new(
+                ErrorKind::NoStart,
+                id,
+                name,
+                "no none or timer start event: nothing can start an instance",
+            ));
+        }
+        self.message_flows();
+        for (id, _) in self.b.services.iter() {
+            match model.node(id) {
+                Some(ix) if model.nodes[ix].kind == NodeKind::Task(TaskKind::Service) => {}
+                _ => self.problems.push(Problem::new(
+                    ErrorKind::Bindings,
+                    id,
+                    "",
+                    "services names an element that is not a service task of the model",
+                )),
+            }
+        }
+        for id in self.b.messages.keys() {
+            match model.node(id) {
+                Some(ix)
+                    if can_receive(&model.nodes[ix].kind)
+                        && !matches!(model.nodes[ix].kind, NodeKind::Start(_)) => {}
+                _ => self.problems.push(Problem::new(
+                    ErrorKind::Bindings,
+                    id,
+                    "",
+                    "messages names an element that is not a message catch event or receive task",
+                )),
+            }
+        }
+        for (what, ids) in [
+            ("participants", &self.b.participants),
+            ("lanes", &self.b.lanes),
+        ] {
+            for id in ids.keys() {
+                let known = if what == "lanes" {
+                    model.lanes.iter().any(|l| &l.id == id)
+                } else {
+                    model.pools.iter().any(|p| &p.id == id)
+                };
+                if !known {
+                    self.problems.push(Problem::new(
+                        ErrorKind::Bindings,
+                        id,
+                        "",
+                        format!("{what} names an element that is not in the model"),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn conditions(&mut self, n: &Node) {
+        let model = self.model;
+        let gateway = match n.kind {
+            NodeKind::Gateway(g) => Some(g),
+            _ => None,
+        };
+        let default = n.default_flow.as_ref().and_then(|d| model.flow(d));
+        if let Some(d) = &n.default_flow {
+            if default.is_none_or(|f| !n.outgoing.contains(&f)) {
+                self.problem(
+                    ErrorKind::Invalid,
+                    n,
+                    format!("default flow `{d}` is not an outgoing flow of this element"),
+                );
+            }
+        }
+        let mut parsed = Vec::new();
+        for &f in &n.outgoing {
+            let flow = &model.flows[f];
+            let Some(src) = &flow.condition else { continue };
+            if !matches!(
+                gateway,
+                Some(GatewayKind::Exclusive | GatewayKind::Inclusive)
+            ) {
+                self.problems.push(Problem::new(
+                    ErrorKind::Invalid,
+                    &flow.id,
+                    &flow.name,
+                    format!("condition on a flow leaving a {}; put an exclusive or inclusive gateway before it", n.kind.describe()),
+                ));
+                continue;
+            }
+            if Some(f) == default {
+                continue;
+            }
+            match expr::parse(src).and_then(|e| {
+                let t = e.check(&self.var_type())?;
+                Ok((e, t))
+            }) {
+                Ok((e, Type::Bool)) => parsed.push(e),
+                Ok((_, t)) => self.problems.push(Problem::new(
+                    ErrorKind::Condition,
+                    &flow.id,
+                    &flow.name,
+                    format!("condition `{src}` is {t}, not boolean"),
+                )),
+                Err(e) => self.problems.push(Problem::new(
+                    ErrorKind::Condition,
+                    &flow.id,
+                    &flow.name,
+                    format!("`{src}`: {e}"),
+                )),
+            }
+        }
+        let Some(g @ (GatewayKind::Exclusive | GatewayKind::Inclusive)) = gateway else {
+            return;
+        };
+        if n.outgoing.len() < 2 || default.is_some() {
+            return;
+        }
+        let unconditional = n
+            .outgoing
+            .iter()
+            .any(|&f| model.flows[f].condition.is_none());
+        if unconditional || parsed.len() != n.outgoing.len() {
+            return;
+        }
+        let cex = expr::find_all_false(&parsed, &self.var_type());
+        if let Some(cex) = cex {
+            let values: Vec<String> = cex.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let which = if g == GatewayKind::Inclusive {
+                "inclusive gateway: "
+            } else {
+                ""
+            };
+            self.problem(
+                ErrorKind::RouteNowhere,
+                n,
+                format!(
+                    "{which}every condition is false when {} and there is no default flow",
+                    values.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// The lane or pool binding a person-task (or start) needs.
+    fn actor_binding(&self, n: &Node) -> Option<&'a str> {
+        if let Some(lane) = &n.lane {
+            if let Some(b) = self.b.lanes.get(lane) {
+                return Some(b);
+            }
+        }
+        let pool = &self.model.pools[n.pool];
+        self.b.participants.get(&pool.id).map(String::as_str)
+    }
+
+    fn binding_of(&mut self, n: &Node) {
+        let needs_actor = matches!(
+            n.kind,
+            NodeKind::Task(TaskKind::User | TaskKind::Manual | TaskKind::Plain)
+        );
+        if needs_actor {
+            match self.actor_binding(n) {
+                None => {
+                    let where_ = match &n.lane {
+                        Some(l) => {
+                            format!("its lane `{l}` and pool `{}`", self.model.pools[n.pool].id)
+                        }
+                        None => format!("its pool `{}`", self.model.pools[n.pool].id),
+                    };
+                    self.problem(
+                        ErrorKind::UnboundLane,
+                        n,
+                        format!("nobody may complete this task: bind {where_} to an organisation or role"),
+                    );
+                }
+                Some(spec) => {
+                    if let Err(e) = self.b.resolve(spec) {
+                        self.problem(ErrorKind::Bindings, n, e);
+                    }
+                }
+            }
+        }
+        if n.kind == NodeKind::Task(TaskKind::Service) {
+            match self.b.services.get(&n.id) {
+                None => self.problem(
+                    ErrorKind::UnboundService,
+                    n,
+                    "bind this service task to a chain action in bindings.services",
+                ),
+                Some(s) => {
+                    if !SERVICE_MODULES.contains(&s.module.as_str()) {
+                        self.problem(
+                            ErrorKind::Bindings,
+                            n,
+                            format!(
+                                "service tasks may call {}, not `{}`",
+                                SERVICE_MODULES.join(", "),
+                                s.module
+                            ),
+                        );
+                    }
+                    for (arg, src) in &s.args {
+                        if let Err(e) = expr::parse(src).and_then(|e| e.check(&self.var_type())) {
+                            self.problem(
+                                ErrorKind::Condition,
+                                n,
+                                format!("argument `{arg}` = `{src}`: {e}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(eb) = self.b.messages.get(&n.id) {
+            if !self.vars.contains_key(&eb.variable) {
+                self.problem(
+                    ErrorKind::Bindings,
+                    n,
+                    format!(
+                        "message binding correlates on unknown variable `{}`",
+                        eb.variable
+                    ),
+                );
+            }
+        }
+    }
+
+    fn message_flows(&mut self) {
+        let model = self.model;
+        for mf in &model.message_flows {
+            let source = model.node(&mf.source);
+            let target = self.message_target(&mf.target);
+            let fail = |msg: String| Problem::new(ErrorKind::Invalid, &mf.id, &mf.name, msg);
+            match source {
+                Some(s) if can_send(&model.nodes[s].kind) => {}
+                Some(s) => self.problems.push(fail(format!(
+                    "a {} cannot send a message",
+                    model.nodes[s].kind.describe()
+                ))),
+                None => self.problems.push(fail(format!(
+                    "message flows must leave a task or event, not `{}`",
+                    mf.source
+                ))),
+            }
+            match target {
+                Ok(_) => {}
+                Err(e) => self.problems.push(fail(e)),
+            }
+        }
+        // Every message receiver must be reachable by a message flow or a binding.
+        for n in &model.nodes {
+            if !can_receive(&n.kind) {
+                continue;
+            }
+            let fed = model
+                .message_flows
+                .iter()
+                .any(|mf| self.message_target(&mf.target).ok().flatten() == model.node(&n.id))
+                || self.b.messages.contains_key(&n.id);
+            if !fed {
+                self.problem(
+                    ErrorKind::Invalid,
+                    n,
+                    "never receives a message: connect a message flow or bind it in bindings.messages",
+                );
+            }
+        }
+    }
+
+    /// The node a message flow delivers to (a pool resolves to its message start event).
+    fn message_target(&self, id: &str) -> Result<Option<usize>, String> {
+        let model = self.model;
+        if let Some(t) = model.node(id) {
+            return if can_receive(&model.nodes[t].kind) {
+                Ok(Some(t))
+            } else {
+                Err(format!(
+                    "a {} cannot receive a message",
+                    model.nodes[t].kind.describe()
+                ))
+            };
+        }
+        if let Some(p) = model.pool_of_participant(id) {
+            let starts: Vec<usize> = (0..model.nodes.len())
+                .filter(|&i| model.nodes[i].pool == p && model.nodes[i].parent.is_none())
+                .filter(|&i| model.nodes[i].kind == NodeKind::Start(Trigger::Message))
+                .collect();
+            return match starts.as_slice() {
+                [one] => Ok(Some(*one)),
+                _ => Err(format!(
+                    "pool `{id}` needs exactly one message start event to receive a message"
+                )),
+            };
+        }
+        Err(format!("message flow target `{id}` is not in the model"))
+    }
+
+    /// Every element must be reachable from a start event.
+    fn reachability(&mut self) {
+        let model = self.model;
+        let mut seen = vec![false; model.nodes.len()];
+        let mut queue: VecDeque<usize> = (0..model.nodes.len())
+            .filter(|&i| {
+                model.nodes[i].parent.is_none() && matches!(model.nodes[i].kind, NodeKind::Start(_))
+            })
+            .collect();
+        for &q in &queue {
+            seen[q] = true;
+        }
+        while let Some(n) = queue.pop_front() {
+            let mut next: Vec<usize> = model.nodes[n]
+                .outgoing
+                .iter()
+                .filter_map(|&f| model.node(&model.flows[f].target))
+                .collect();
+            if model.nodes[n].kind == NodeKind::SubProcess {
+                next.extend(
+                    (0..model.nodes.len())
+                        .filter(|&c| model.nodes[c].parent == Some(n))
+                        .filter(|&c| matches!(model.nodes[c].kind, NodeKind::Start(_))),
+                );
+            }
+            for t in next {
+                if !seen[t] {
+                    seen[t] = true;
+                    queue.push_back(t);
+                }
+            }
+        }
+        for (i, n) in model.nodes.iter().enumerate() {
+            if !seen[i] && !matches!(n.kind, NodeKind::Unsupported(_)) {
+                self.problem(
+                    ErrorKind::Unreachable,
+                    n,
+                    "no path from a start event reaches this element",
+                );
+            }
+        }
+    }
+
+    /// A cycle of elements that fire without waiting would spin forever.
+    fn automatic_loops(&mut self) {
+        let model = self.model;
+        let auto: Vec<bool> = model.nodes.iter().map(|n| is_automatic(&n.kind)).collect();
+        // Colours: 0 unvisited, 1 on stack, 2 done. Iterative DFS.
+        let mut colour = vec![0u8; model.nodes.len()];
+        let mut reported = HashSet::new();
+        for root in 0..model.nodes.len() {
+            if !auto[root] || colour[root] != 0 {
+                continue;
+            }
+            let mut stack = vec![(root, 0usize)];
+            colour[root] = 1;
+            while let Some((n, i)) = stack.pop() {
+                let outs = &model.nodes[n].outgoing;
+                if i < outs.len() {
+                    stack.push((n, i + 1));
+                    let Some(t) = model.node(&model.flows[outs[i]].target) else {
+                        continue;
+                    };
+                    if !auto[t] {
+                        continue;
+                    }
+                    match colour[t] {
+                        0 => {
+                            colour[t] = 1;
+                            stack.push((t, 0));
+                        }
+                        1 if reported.insert(t) => {
+                            let node = &model.nodes[t];
+                            self.problem(
+                                ErrorKind::Invalid,
+                                node,
+                                "loop of automatic elements (gateways, service/send tasks, throw events) with no task or event to wait at: it would never stop",
+                            );
+                        }
+                        _ => {}
+                    }
+                } else {
+                    colour[n] = 2;
+                }
+            }
+        }
+    }
+
+    fn allowed(&mut self, spec: Option<&str>, fallback: &[String]) -> Vec<String> {
+        match spec {
+            Some(s) => self.b.resolve(s).unwrap_or_else(|e| {
+                self.problems
+                    .push(Problem::new(ErrorKind::Bindings, "", "", e));
+                Vec::new()
+            }),
+            None => fallback.to_vec(),
+        }
+    }
+
+    fn build(&mut self) -> Machine {
+        let model = self.model;
+        let var_ix: BTreeMap<&str, u16> = self
+            .vars
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i as u16))
+            .collect();
+        let node_ix = |id: &str| model.node(id).map(|i| i as u16);
+        let mut nodes = Vec::with_capacity(model.nodes.len());
+        for n in &model.nodes {
+            let (kind, sub) = encode_kind(&n.kind);
+            let mut outputs: Vec<u16> = n
+                .outputs
+                .iter()
+                .filter_map(|(o, _)| var_ix.get(o.as_str()).copied())
+                .collect();
+            for o in self.b.outputs.get(&n.id).into_iter().flatten() {
+                if let Some(&v) = var_ix.get(o.as_str()) {
+                    if !outputs.contains(&v) {
+                        outputs.push(v);
+                    }
+                }
+            }
+            let allowed = match self.actor_binding(n) {
+                Some(spec) if matches!(n.kind, NodeKind::Task(_) | NodeKind::Start(_)) => {
+                    self.b.resolve(spec).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let sends = model
+                .message_flows
+                .iter()
+                .enumerate()
+                .filter(|(_, mf)| mf.source == n.id)
+                .map(|(i, _)| i as u16)
+                .collect();
+            nodes.push(m::MNode {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                kind,
+                sub,
+                pool: n.pool as u16,
+                parent: n.parent.map(|p| p as u16),
+                incoming: n.incoming.iter().map(|&f| f as u16).collect(),
+                outgoing: n.outgoing.iter().map(|&f| f as u16).collect(),
+                default_flow: n
+                    .default_flow
+                    .as_ref()
+                    .and_then(|d| model.flow(d))
+                    .map(|f| f as u16),
+                allowed,
+                outputs,
+                timer: n.timer.as_ref().and_then(|t| timer::resolve(t).ok()),
+                service: self.b.services.get(&n.id).map(|s| m::Service {
+                    module: s.module.clone(),
+                    method: s.method.clone(),
+                    args: s
+                        .args
+                        .iter()
+                        .map(|(name, e)| m::ServiceArg {
+                            name: name.clone(),
+                            expr: e.clone(),
+                        })
+                        .collect(),
+                }),
+                subscription: self.b.messages.get(&n.id).and_then(|e| {
+                    Some(m::Subscription {
+                        module: e.module.clone(),
+                        kind: e.kind.clone(),
+                        attribute: e.attribute.clone(),
+                        variable: *var_ix.get(e.variable.as_str())?,
+                    })
+                }),
+                sends,
+                upstream: Vec::new(),
+            });
+        }
+        let flows: Vec<m::MFlow> = model
+            .flows
+            .iter()
+            .map(|f| m::MFlow {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                source: node_ix(&f.source).unwrap_or(0),
+                target: node_ix(&f.target).unwrap_or(0),
+                condition: f.condition.clone(),
+            })
+            .collect();
+        let messages = model
+            .message_flows
+            .iter()
+            .map(|mf| m::MMessage {
+                id: mf.id.clone(),
+                name: mf.name.clone(),
+                source: node_ix(&mf.source).unwrap_or(0),
+                target: self.message_target(&mf.target).ok().flatten().unwrap_or(0) as u16,
+            })
+            .collect();
+        let starts: Vec<u16> = (0..model.nodes.len())
+            .filter(|&i| model.nodes[i].parent.is_none())
+            .filter(|&i| {
+                matches!(
+                    model.nodes[i].kind,
+                    NodeKind::Start(Trigger::None | Trigger::Timer)
+                )
+            })
+            .map(|i| i as u16)
+            .collect();
+        let mut start_outputs: Vec<u16> = Vec::new();
+        for &s in &starts {
+            for o in &nodes[s as usize].outputs {
+                if !start_outputs.contains(o) {
+                    start_outputs.push(*o);
+                }
+            }
+        }
+        let start_fallback = starts
+            .first()
+            .and_then(|&s| self.actor_binding(&model.nodes[s as usize]))
+            .and_then(|spec| self.b.resolve(spec).ok())
+            .unwrap_or_default();
+        let start_allowed = self.allowed(self.b.start.as_deref(), &start_fallback);
+        if start_allowed.is_empty() && !starts.is_empty() {
+            let n = &model.nodes[starts[0] as usize];
+            self.problem(
+                ErrorKind::UnboundLane,
+                n,
+                "nobody may start the process: set bindings.start or bind the start event's lane or pool",
+            );
+        }
+        let cancel_allowed = self.allowed(self.b.cancel.as_deref(), &["starter".to_string()]);
+        let mut machine = Machine {
+            name: self.b.name.clone().unwrap_or_else(|| default_name(model)),
+            nodes,
+            flows,
+            messages,
+            variables: self
+                .vars
+                .iter()
+                .map(|(name, t)| m::Variable {
+                    name: name.clone(),
+                    ty: t.code(),
+                })
+                .collect(),
+            starts,
+            start_outputs,
+            start_allowed,
+            cancel_allowed,
+        };
+        if let Err(e) = crate::engine::check_name(&machine.name) {
+            self.problems
+                .push(Problem::new(ErrorKind::Bindings, "", "", e));
+        }
+        upstream_sets(&mut machine);
+        machine
+    }
+}
+
+fn encode_kind(k: &NodeKind) -> (u8, u8) {
+    use m::{gateway, kind, task, trigger};
+    let t = |t: &Trigger| match t {
+        Trigger::None => trigger::NONE,
+        Trigger::Message => trigger::MESSAGE,
+        Trigger::Timer => trigger::TIMER,
+    };
+    match k {
+        NodeKind::Start(tr) => (kind::START, t(tr)),
+        NodeKind::End(e) => (
+            kind::END,
+            match e {
+                EndKind::None => trigger::NONE,
+                EndKind::Message => trigger::MESSAGE,
+                EndKind::Terminate => trigger::TERMINATE,
+            },
+        ),
+        NodeKind::Catch(tr) => (kind::CATCH, t(tr)),
+        NodeKind::Throw(tr) => (kind::THROW, t(tr)),
+        NodeKind::Task(tk) => (
+            kind::TASK,
+            match tk {
+                TaskKind::User => task::USER,
+                TaskKind::Manual => task::MANUAL,
+                TaskKind::Plain => task::PLAIN,
+                TaskKind::Service => task::SERVICE,
+                TaskKind::Send => task::SEND,
+                TaskKind::Receive => task::RECEIVE,
+            },
+        ),
+        NodeKind::Gateway(g) => (
+            kind::GATEWAY,
+            match g {
+                GatewayKind::Exclusive => gateway::EXCLUSIVE,
+                GatewayKind::Parallel => gateway::PARALLEL,
+                GatewayKind::Inclusive => gateway::INCLUSIVE,
+                GatewayKind::EventBased => gateway::EVENT,
+            },
+        ),
+        NodeKind::SubProcess => (kind::SUBPROCESS, 0),
+        // Never compiled: validation refuses it first.
+        NodeKind::Unsupported(_) => (u8::MAX, 0),
+    }
+}
+
+/// Definition name from the first process: lower case, `-` between words.
+fn default_name(model: &Model) -> String {
+    let raw = model
+        .pools
+        .first()
+        .map(|p| {
+            if p.process_name.is_empty() {
+                p.process_id.clone()
+            } else {
+                p.process_name.clone()
+            }
+        })
+        .unwrap_or_default();
+    let mut out = String::new();
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(64).collect()
+}
+
+/// For each inclusive join, the places upstream of each incoming flow.
+fn upstream_sets(machine: &mut Machine) {
+    let f_count = machine.flows.len();
+    let n_count = machine.nodes.len();
+    for j in 0..n_count {
+        let node = &machine.nodes[j];
+        if node.kind != m::kind::GATEWAY
+            || node.sub != m::gateway::INCLUSIVE
+            || node.incoming.len() < 2
+        {
+            continue;
+        }
+        let mut sets = Vec::new();
+        for &inc in &node.incoming {
+            let mut bits = vec![0u8; (f_count + n_count).div_ceil(8)];
+            let set = |bits: &mut Vec<u8>, i: usize| -> bool {
+                let was = bits[i / 8] & (1 << (i % 8)) != 0;
+                bits[i / 8] |= 1 << (i % 8);
+                !was
+            };
+            let mut queue = VecDeque::from([inc as usize]);
+            set(&mut bits, inc as usize);
+            while let Some(f) = queue.pop_front() {
+                let src = machine.flows[f].source as usize;
+                if src == j {
+                    continue;
+                }
+                let visit_node = |n: usize, bits: &mut Vec<u8>, queue: &mut VecDeque<usize>| {
+                    if set(bits, f_count + n) {
+                        for &i in &machine.nodes[n].incoming {
+                            if set(bits, i as usize) {
+                                queue.push_back(i as usize);
+                            }
+                        }
+                        // A start inside a subprocess is fed by the subprocess's
+                        // incoming flows; messages are ignored (conservative
+                        // would be to wait, but a message can always arrive).
+                        if let Some(p) = machine.nodes[n].parent {
+                            if machine.nodes[n].kind == m::kind::START {
+                                for &i in &machine.nodes[p as usize].incoming {
+                                    if set(bits, i as usize) {
+                                        queue.push_back(i as usize);
+                                    }
+                                }
+                                set(bits, f_count + p as usize);
+                            }
+                        }
+                    }
+                };
+                visit_node(src, &mut bits, &mut queue);
+                // Tokens inside a subprocess reach its outgoing flows.
+                if machine.nodes[src].kind == m::kind::SUBPROCESS {
+                    for c in 0..n_count {
+                        if machine.within(c, src) {
+                            visit_node(c, &mut bits, &mut queue);
+                            for &o in &machine.nodes[c].outgoing {
+                                set(&mut bits, o as usize);
+                            }
+                        }
+                    }
+                }
+            }
+            sets.push(Bytes::from(bits));
+        }
+        machine.nodes[j].upstream = sets;
+    }
+}

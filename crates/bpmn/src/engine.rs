@@ -1,0 +1,864 @@
+//! The token game: how a compiled [`Machine`] moves an [`Instance`].
+//!
+//! Every entry point (start, complete, timer, message, cancel) changes the
+//! instance and then *advances*: fires enabled automatic elements in node
+//! order until none is enabled, at most [`MAX_STEPS`] times, so the work of a
+//! transaction is bounded and the result is the same on every validator.
+//! An error leaves the caller to discard the instance (the transaction fails).
+
+use crate::{
+    binding::{allows, Actor},
+    expr::{self, Type, Value},
+    machine::{
+        gateway, kind, state, task, trigger, Assigned, Due, Instance, Machine, Mark, MAX_STEPS,
+        MAX_TOKENS,
+    },
+};
+use serde_json::Value as Json;
+
+/// One step of an instance: what the chain emits as an event and keeps in history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub element: String,
+    pub name: String,
+    /// started, activated, completed, service, sent, received, timer, routed,
+    /// joined, ended, terminated, cancelled.
+    pub action: &'static str,
+    /// Flows taken by a gateway, or other detail.
+    pub detail: String,
+    pub vars: Vec<(String, Value)>,
+}
+
+/// A native call a service task asks the chain to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceCall {
+    pub element: String,
+    pub module: String,
+    pub method: String,
+    pub args: Json,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    pub calls: Vec<ServiceCall>,
+}
+
+/// Definition names: used in keys and URLs.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "definition name `{name}`: 1-64 characters of a-z, 0-9, - and _"
+        ))
+    }
+}
+
+/// Start a new instance.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    m: &Machine,
+    version: u32,
+    id: String,
+    actor: &Actor,
+    vars: &Json,
+    now_ms: u64,
+    height: u64,
+) -> Result<(Instance, Outcome), String> {
+    if !allows(&m.start_allowed, actor, &actor.cert) {
+        return Err(format!(
+            "{} is not allowed to start `{}` (allowed: {})",
+            actor.describe(),
+            m.name,
+            m.start_allowed.join(", ")
+        ));
+    }
+    let assigned = parse_vars(m, &m.start_outputs, vars)?;
+    let mut inst = Instance {
+        id,
+        definition: m.name.clone(),
+        version,
+        state: state::RUNNING,
+        marks: Vec::new(),
+        active: Vec::new(),
+        pending: Vec::new(),
+        timers: Vec::new(),
+        vars: Vec::new(),
+        starter: actor.cert,
+        starter_org: actor.org.clone(),
+        created_ms: now_ms,
+        updated_ms: now_ms,
+        created_height: height,
+        steps: 0,
+        terminated: false,
+    };
+    let mut run = Run::new(m, &mut inst, now_ms);
+    run.assign(&assigned);
+    run.step_vars(
+        m.starts.first().copied().unwrap_or(0) as usize,
+        "started",
+        actor.describe(),
+        assigned,
+    );
+    for &s in &m.starts {
+        let s = s as usize;
+        if m.nodes[s].sub == trigger::TIMER {
+            run.activate(s)?;
+        } else {
+            run.produce_all(s)?;
+        }
+    }
+    run.advance()?;
+    let out = run.out;
+    Ok((inst, out))
+}
+
+/// A person completes an active task with its output variables.
+pub fn complete(
+    m: &Machine,
+    inst: &mut Instance,
+    element: &str,
+    actor: &Actor,
+    vars: &Json,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    let node = m.node_index(element).ok_or_else(|| {
+        format!(
+            "`{element}` is not an element of {} v{}",
+            m.name, inst.version
+        )
+    })?;
+    if !m.waits_for_person(node) {
+        return Err(format!(
+            "`{element}` is not a task a person completes (it moves on its own or by a message or timer)"
+        ));
+    }
+    if !inst.active.contains(&(node as u16)) {
+        return Err(format!(
+            "task `{element}` is not active in instance {}",
+            inst.id
+        ));
+    }
+    let n = &m.nodes[node];
+    if !allows(&n.allowed, actor, &inst.starter) {
+        return Err(format!(
+            "{} is not allowed to complete `{element}` (allowed: {})",
+            actor.describe(),
+            n.allowed.join(", ")
+        ));
+    }
+    let assigned = parse_vars(m, &n.outputs, vars)?;
+    let mut run = Run::new(m, inst, now_ms);
+    run.deactivate(node);
+    run.assign(&assigned);
+    run.step_vars(node, "completed", actor.describe(), assigned);
+    run.send(node)?;
+    run.produce_all(node)?;
+    run.advance()?;
+    Ok(run.out)
+}
+
+/// A due timer of `node` fires (block time reached it).
+pub fn fire_timer(
+    m: &Machine,
+    inst: &mut Instance,
+    node: usize,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    let mut run = Run::new(m, inst, now_ms);
+    if run.trigger(node, "timer")? {
+        run.advance()?;
+    }
+    Ok(run.out)
+}
+
+/// A chain event matched the subscription of `node`.
+pub fn deliver(
+    m: &Machine,
+    inst: &mut Instance,
+    node: usize,
+    detail: String,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    let mut run = Run::new(m, inst, now_ms);
+    if run.trigger(node, "received")? {
+        if let Some(s) = run.out.steps.last_mut() {
+            s.detail = detail;
+        }
+        run.advance()?;
+    }
+    Ok(run.out)
+}
+
+/// Stop a running instance.
+pub fn cancel(
+    m: &Machine,
+    inst: &mut Instance,
+    actor: &Actor,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    if !allows(&m.cancel_allowed, actor, &inst.starter) {
+        return Err(format!(
+            "{} is not allowed to cancel instance {} (allowed: {})",
+            actor.describe(),
+            inst.id,
+            m.cancel_allowed.join(", ")
+        ));
+    }
+    let mut run = Run::new(m, inst, now_ms);
+    run.inst.marks.clear();
+    run.inst.active.clear();
+    run.inst.timers.clear();
+    run.inst.pending.clear();
+    run.inst.state = state::CANCELLED;
+    let first = m.starts.first().copied().unwrap_or(0) as usize;
+    run.step(first, "cancelled", actor.describe());
+    Ok(run.out)
+}
+
+fn running(inst: &Instance) -> Result<(), String> {
+    if inst.state != state::RUNNING {
+        return Err(format!(
+            "instance {} is {}",
+            inst.id,
+            state::name(inst.state)
+        ));
+    }
+    Ok(())
+}
+
+/// Nodes currently waiting for a timer or message: active catch events,
+/// receive tasks and timer starts, and the targets of armed event gateways.
+pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
+    let mut out = Vec::new();
+    for &a in &inst.active {
+        let a = a as usize;
+        let n = &m.nodes[a];
+        if n.kind == kind::GATEWAY && n.sub == gateway::EVENT {
+            out.extend(
+                n.outgoing
+                    .iter()
+                    .map(|&f| m.flows[f as usize].target as usize),
+            );
+        } else if is_catching(m, a) {
+            out.push(a);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Ids of the elements an instance waits at (tasks, catch events, armed
+/// event-gateway targets), sorted.
+pub fn waiting(m: &Machine, inst: &Instance) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for &a in &inst.active {
+        let n = &m.nodes[a as usize];
+        if n.kind == kind::GATEWAY && n.sub == gateway::EVENT {
+            out.extend(
+                n.outgoing
+                    .iter()
+                    .map(|&f| m.nodes[m.flows[f as usize].target as usize].id.clone()),
+            );
+        } else if n.kind != kind::SUBPROCESS {
+            out.push(n.id.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Variables of an instance by name.
+pub fn variables(m: &Machine, inst: &Instance) -> Vec<(String, Value)> {
+    inst.vars
+        .iter()
+        .filter_map(|a| {
+            Some((
+                m.variables.get(a.variable as usize)?.name.clone(),
+                a.value.clone(),
+            ))
+        })
+        .collect()
+}
+
+fn is_catching(m: &Machine, n: usize) -> bool {
+    let node = &m.nodes[n];
+    matches!(
+        (node.kind, node.sub),
+        (kind::CATCH, _) | (kind::TASK, task::RECEIVE) | (kind::START, trigger::TIMER)
+    )
+}
+
+/// Typed output variables from a client's JSON object: exactly `allowed`, all required.
+fn parse_vars(m: &Machine, allowed: &[u16], vars: &Json) -> Result<Vec<(u16, Value)>, String> {
+    let empty = serde_json::Map::new();
+    let obj = match vars {
+        Json::Null => &empty,
+        Json::Object(o) => o,
+        _ => return Err("variables must be a JSON object".into()),
+    };
+    for key in obj.keys() {
+        match m.variable_index(key) {
+            Some(i) if allowed.contains(&(i as u16)) => {}
+            Some(_) => return Err(format!("variable `{key}` is not an output of this step")),
+            None => return Err(format!("unknown variable `{key}`")),
+        }
+    }
+    let mut out = Vec::with_capacity(allowed.len());
+    for &i in allowed {
+        let var = &m.variables[i as usize];
+        let ty = Type::from_code(var.ty).ok_or("corrupt variable type")?;
+        let raw = obj
+            .get(&var.name)
+            .ok_or_else(|| format!("missing variable `{}` ({ty})", var.name))?;
+        let value =
+            Value::from_json(ty, raw).map_err(|e| format!("variable `{}`: {e}", var.name))?;
+        out.push((i, value));
+    }
+    Ok(out)
+}
+
+struct Run<'a> {
+    m: &'a Machine,
+    inst: &'a mut Instance,
+    now: u64,
+    out: Outcome,
+    auto_steps: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(m: &'a Machine, inst: &'a mut Instance, now: u64) -> Self {
+        inst.updated_ms = now;
+        Self {
+            m,
+            inst,
+            now,
+            out: Outcome::default(),
+            auto_steps: 0,
+        }
+    }
+
+    fn step(&mut self, node: usize, action: &'static str, detail: String) {
+        self.step_vars(node, action, detail, Vec::new());
+    }
+
+    fn step_vars(
+        &mut self,
+        node: usize,
+        action: &'static str,
+        detail: String,
+        vars: Vec<(u16, Value)>,
+    ) {
+        let n = &self.m.nodes[node];
+        self.out.steps.push(Step {
+            element: n.id.clone(),
+            name: n.name.clone(),
+            action,
+            detail,
+            vars: vars
+                .into_iter()
+                .filter_map(|(i, v)| Some((self.m.variables.get(i as usize)?.name.clone(), v)))
+                .collect(),
+        });
+    }
+
+    fn assign(&mut self, values: &[(u16, Value)]) {
+        for (i, v) in values {
+            match self.inst.vars.iter_mut().find(|a| a.variable == *i) {
+                Some(a) => a.value = v.clone(),
+                None => self.inst.vars.push(Assigned {
+                    variable: *i,
+                    value: v.clone(),
+                }),
+            }
+        }
+        self.inst.vars.sort_by_key(|a| a.variable);
+    }
+
+    fn var(&self, name: &str) -> Option<Value> {
+        let i = self.m.variable_index(name)? as u16;
+        self.inst
+            .vars
+            .iter()
+            .find(|a| a.variable == i)
+            .map(|a| a.value.clone())
+    }
+
+    fn tokens(&self, flow: u16) -> u16 {
+        self.inst
+            .marks
+            .iter()
+            .find(|k| k.flow == flow)
+            .map_or(0, |k| k.count)
+    }
+
+    fn token_total(&self) -> usize {
+        self.inst
+            .marks
+            .iter()
+            .map(|k| k.count as usize)
+            .sum::<usize>()
+            + self.inst.active.len()
+    }
+
+    fn add_token(&mut self, flow: u16) -> Result<(), String> {
+        if self.token_total() >= MAX_TOKENS {
+            return Err(format!("instance would hold more than {MAX_TOKENS} tokens"));
+        }
+        match self.inst.marks.iter_mut().find(|k| k.flow == flow) {
+            Some(k) => k.count += 1,
+            None => {
+                self.inst.marks.push(Mark { flow, count: 1 });
+                self.inst.marks.sort_by_key(|k| k.flow);
+            }
+        }
+        Ok(())
+    }
+
+    fn take_token(&mut self, flow: u16) {
+        if let Some(pos) = self.inst.marks.iter().position(|k| k.flow == flow) {
+            self.inst.marks[pos].count -= 1;
+            if self.inst.marks[pos].count == 0 {
+                self.inst.marks.remove(pos);
+            }
+        }
+    }
+
+    fn produce_all(&mut self, node: usize) -> Result<(), String> {
+        for &f in &self.m.nodes[node].outgoing {
+            self.add_token(f)?;
+        }
+        Ok(())
+    }
+
+    /// Make `node` wait: add it to the active set, arm its timer, and take a
+    /// message that arrived early.
+    fn activate(&mut self, node: usize) -> Result<(), String> {
+        if self.token_total() >= MAX_TOKENS {
+            return Err(format!("instance would hold more than {MAX_TOKENS} tokens"));
+        }
+        self.inst.active.push(node as u16);
+        let n = &self.m.nodes[node];
+        let targets: Vec<usize> = if n.kind == kind::GATEWAY && n.sub == gateway::EVENT {
+            n.outgoing
+                .iter()
+                .map(|&f| self.m.flows[f as usize].target as usize)
+                .collect()
+        } else {
+            vec![node]
+        };
+        for &t in &targets {
+            self.arm_timer(t);
+        }
+        self.step(node, "activated", String::new());
+        // A message that came before its receiver waited is consumed now.
+        for t in targets {
+            if let Some(pos) = self
+                .inst
+                .pending
+                .iter()
+                .position(|&msg| self.m.messages[msg as usize].target as usize == t)
+            {
+                let msg = self.inst.pending.remove(pos);
+                let detail = self.m.messages[msg as usize].id.clone();
+                self.trigger(t, "received")?;
+                if let Some(s) = self.out.steps.last_mut() {
+                    s.detail = detail;
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn arm_timer(&mut self, node: usize) {
+        if let Some(t) = &self.m.nodes[node].timer {
+            let at_ms = match (t.after_ms, t.at_ms) {
+                (Some(after), _) => self.now.saturating_add(after),
+                (None, Some(at)) => at,
+                (None, None) => return,
+            };
+            self.inst.timers.push(Due {
+                node: node as u16,
+                at_ms,
+            });
+        }
+    }
+
+    fn disarm_timer(&mut self, node: usize) {
+        if let Some(pos) = self
+            .inst
+            .timers
+            .iter()
+            .position(|d| d.node as usize == node)
+        {
+            self.inst.timers.remove(pos);
+        }
+    }
+
+    fn deactivate(&mut self, node: usize) {
+        if let Some(pos) = self.inst.active.iter().position(|&a| a as usize == node) {
+            self.inst.active.remove(pos);
+        }
+        self.disarm_timer(node);
+    }
+
+    /// A timer or message reaches `node`. Returns false if nothing waits there.
+    fn trigger(&mut self, node: usize, action: &'static str) -> Result<bool, String> {
+        if self.inst.active.contains(&(node as u16)) && is_catching(self.m, node) {
+            self.deactivate(node);
+        } else if let Some(g) = self.armed_gateway(node) {
+            // The first event after an event-based gateway wins; the others are disarmed.
+            self.deactivate(g);
+            for f in self.m.nodes[g].outgoing.clone() {
+                let t = self.m.flows[f as usize].target as usize;
+                self.disarm_timer(t);
+            }
+        } else {
+            return Ok(false);
+        }
+        self.step(node, action, String::new());
+        self.produce_all(node)?;
+        Ok(true)
+    }
+
+    fn armed_gateway(&self, target: usize) -> Option<usize> {
+        self.inst.active.iter().map(|&a| a as usize).find(|&a| {
+            let n = &self.m.nodes[a];
+            n.kind == kind::GATEWAY
+                && n.sub == gateway::EVENT
+                && n.outgoing
+                    .iter()
+                    .any(|&f| self.m.flows[f as usize].target as usize == target)
+        })
+    }
+
+    /// Send along the message flows of `node`.
+    fn send(&mut self, node: usize) -> Result<(), String> {
+        for &msg in &self.m.nodes[node].sends {
+            let mf = &self.m.messages[msg as usize];
+            let target = mf.target as usize;
+            let id = mf.id.clone();
+            let t = &self.m.nodes[target];
+            if t.kind == kind::START && t.sub == trigger::MESSAGE {
+                self.step(target, "started", id);
+                self.produce_all(target)?;
+            } else if self.trigger(target, "received")? {
+                if let Some(s) = self.out.steps.last_mut() {
+                    s.detail = id;
+                }
+            } else {
+                if self.inst.pending.len() >= MAX_TOKENS {
+                    return Err("too many undelivered messages".into());
+                }
+                self.inst.pending.push(msg);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fire enabled automatic elements until none is left.
+    fn advance(&mut self) -> Result<(), String> {
+        loop {
+            let mut fired = false;
+            for node in 0..self.m.nodes.len() {
+                if self.try_fire(node)? {
+                    fired = true;
+                    break;
+                }
+            }
+            if !fired && !self.finish_subprocesses()? {
+                break;
+            }
+            self.auto_steps += 1;
+            if self.auto_steps > MAX_STEPS {
+                return Err(format!(
+                    "more than {MAX_STEPS} automatic steps in one transaction"
+                ));
+            }
+        }
+        if self.inst.marks.is_empty() && self.inst.active.is_empty() {
+            self.inst.state = if self.inst.terminated {
+                state::TERMINATED
+            } else {
+                state::COMPLETED
+            };
+            self.inst.timers.clear();
+            self.inst.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// The lowest incoming flow of `node` holding a token.
+    fn marked_incoming(&self, node: usize) -> Option<u16> {
+        self.m.nodes[node]
+            .incoming
+            .iter()
+            .copied()
+            .find(|&f| self.tokens(f) > 0)
+    }
+
+    fn try_fire(&mut self, node: usize) -> Result<bool, String> {
+        let n = &self.m.nodes[node];
+        if n.kind == kind::GATEWAY && n.sub == gateway::PARALLEL {
+            if n.incoming.is_empty() || n.incoming.iter().any(|&f| self.tokens(f) == 0) {
+                return Ok(false);
+            }
+            for f in n.incoming.clone() {
+                self.take_token(f);
+            }
+            let detail = if n.incoming.len() > 1 {
+                "joined"
+            } else {
+                "routed"
+            };
+            self.step(
+                node,
+                if detail == "joined" {
+                    "joined"
+                } else {
+                    "routed"
+                },
+                String::new(),
+            );
+            self.produce_all(node)?;
+            return Ok(true);
+        }
+        if n.kind == kind::GATEWAY && n.sub == gateway::INCLUSIVE && n.incoming.len() > 1 {
+            if !self.inclusive_join_ready(node) {
+                return Ok(false);
+            }
+            for f in n.incoming.clone() {
+                if self.tokens(f) > 0 {
+                    self.take_token(f);
+                }
+            }
+            return self.route(node, true).map(|_| true);
+        }
+        let Some(flow) = self.marked_incoming(node) else {
+            return Ok(false);
+        };
+        self.take_token(flow);
+        match (n.kind, n.sub) {
+            (kind::GATEWAY, gateway::EXCLUSIVE) => self.route(node, false)?,
+            (kind::GATEWAY, gateway::INCLUSIVE) => self.route(node, true)?,
+            (kind::GATEWAY, _) => self.activate(node)?, // event-based
+            (kind::TASK, task::SERVICE) => {
+                self.service(node)?;
+                self.produce_all(node)?;
+            }
+            (kind::TASK, task::SEND) | (kind::THROW, _) => {
+                self.step(node, "sent", String::new());
+                self.send(node)?;
+                self.produce_all(node)?;
+            }
+            (kind::END, sub) => {
+                self.step(
+                    node,
+                    if sub == trigger::TERMINATE {
+                        "terminated"
+                    } else {
+                        "ended"
+                    },
+                    String::new(),
+                );
+                self.send(node)?;
+                if sub == trigger::TERMINATE {
+                    self.terminate(node);
+                }
+            }
+            (kind::SUBPROCESS, _) => {
+                self.inst.active.push(node as u16);
+                self.step(node, "started", String::new());
+                let inner: Vec<usize> = (0..self.m.nodes.len())
+                    .filter(|&c| {
+                        self.m.nodes[c].parent == Some(node as u16)
+                            && self.m.nodes[c].kind == kind::START
+                    })
+                    .collect();
+                for s in inner {
+                    self.produce_all(s)?;
+                }
+            }
+            // Tasks for people, receive tasks and catch events wait.
+            _ => self.activate(node)?,
+        }
+        Ok(true)
+    }
+
+    fn inclusive_join_ready(&self, node: usize) -> bool {
+        let n = &self.m.nodes[node];
+        if self.marked_incoming(node).is_none() {
+            return false;
+        }
+        let flows = self.m.flows.len();
+        for (i, &inc) in n.incoming.iter().enumerate() {
+            if self.tokens(inc) > 0 {
+                continue;
+            }
+            let Some(bits) = n.upstream.get(i) else {
+                continue;
+            };
+            let has = |p: usize| bits.get(p / 8).is_some_and(|b| b & (1 << (p % 8)) != 0);
+            let live_flow = self
+                .inst
+                .marks
+                .iter()
+                .any(|k| !n.incoming.contains(&k.flow) && has(k.flow as usize));
+            let live_node = self.inst.active.iter().any(|&a| has(flows + a as usize));
+            if live_flow || live_node {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Exclusive or inclusive split.
+    fn route(&mut self, node: usize, inclusive: bool) -> Result<(), String> {
+        let n = &self.m.nodes[node];
+        let mut chosen = Vec::new();
+        for &f in &n.outgoing {
+            if Some(f) == n.default_flow {
+                continue;
+            }
+            let flow = &self.m.flows[f as usize];
+            let holds = match &flow.condition {
+                None => true,
+                Some(src) => self
+                    .condition(src)
+                    .map_err(|e| format!("condition of flow `{}` ({src}): {e}", flow.id))?,
+            };
+            if holds {
+                chosen.push(f);
+                if !inclusive {
+                    break;
+                }
+            }
+        }
+        if chosen.is_empty() {
+            match n.default_flow {
+                Some(d) => chosen.push(d),
+                None => {
+                    return Err(format!(
+                        "gateway `{}`: no condition holds and there is no default flow",
+                        n.id
+                    ))
+                }
+            }
+        }
+        let detail = chosen
+            .iter()
+            .map(|&f| self.m.flows[f as usize].id.clone())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.step(node, "routed", detail);
+        for f in chosen {
+            self.add_token(f)?;
+        }
+        Ok(())
+    }
+
+    fn condition(&self, src: &str) -> Result<bool, String> {
+        let e = expr::parse(src).map_err(|e| e.to_string())?;
+        match e.eval(&|name| self.var(name)).map_err(|e| e.to_string())? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("gave {other}, not a boolean")),
+        }
+    }
+
+    fn service(&mut self, node: usize) -> Result<(), String> {
+        let n = &self.m.nodes[node];
+        let s = n
+            .service
+            .as_ref()
+            .ok_or_else(|| format!("service task `{}` has no binding", n.id))?;
+        let mut args = serde_json::Map::new();
+        for a in &s.args {
+            let e = expr::parse(&a.expr).map_err(|e| e.to_string())?;
+            let v = e
+                .eval(&|name| self.var(name))
+                .map_err(|e| format!("service task `{}`, argument `{}`: {e}", n.id, a.name))?;
+            args.insert(a.name.clone(), v.to_json());
+        }
+        self.out.calls.push(ServiceCall {
+            element: n.id.clone(),
+            module: s.module.clone(),
+            method: s.method.clone(),
+            args: Json::Object(args),
+        });
+        self.step(node, "service", format!("{}.{}", s.module, s.method));
+        Ok(())
+    }
+
+    /// Terminate end event: remove every token of its scope.
+    fn terminate(&mut self, end: usize) {
+        let m = self.m;
+        let scope = m.nodes[end].parent;
+        let pool = m.nodes[end].pool;
+        let inside = |n: usize| match scope {
+            Some(s) => m.within(n, s as usize),
+            None => m.nodes[n].pool == pool,
+        };
+        self.inst
+            .marks
+            .retain(|k| !inside(m.flows[k.flow as usize].source as usize));
+        let removed: Vec<u16> = self
+            .inst
+            .active
+            .iter()
+            .copied()
+            .filter(|&a| inside(a as usize))
+            .collect();
+        for a in removed {
+            self.deactivate(a as usize);
+            let n = &m.nodes[a as usize];
+            if n.kind == kind::GATEWAY && n.sub == gateway::EVENT {
+                for &f in &n.outgoing {
+                    self.disarm_timer(m.flows[f as usize].target as usize);
+                }
+            }
+        }
+        if scope.is_none() {
+            self.inst.terminated = true;
+        }
+    }
+
+    /// Complete running subprocesses with no token left inside.
+    fn finish_subprocesses(&mut self) -> Result<bool, String> {
+        let m = self.m;
+        let running: Vec<usize> = self
+            .inst
+            .active
+            .iter()
+            .map(|&a| a as usize)
+            .filter(|&a| m.nodes[a].kind == kind::SUBPROCESS)
+            .collect();
+        for s in running {
+            let busy = self
+                .inst
+                .marks
+                .iter()
+                .any(|k| m.within(m.flows[k.flow as usize].source as usize, s))
+                || self.inst.active.iter().any(|&a| m.within(a as usize, s));
+            if !busy {
+                self.deactivate(s);
+                self.step(s, "completed", String::new());
+                self.produce_all(s)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

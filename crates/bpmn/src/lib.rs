@@ -1,0 +1,25 @@
+//! BPMN 2.0 processes as on-chain contracts (docs/workflows.md).
+//!
+//! - [`xml`] reads BPMN XML as modelers save it into a [`model::Model`];
+//! - [`binding`] reads the deployment bindings (who plays which lane, what
+//!   each service task calls, which chain event a message event waits for);
+//! - [`compile`] validates both and compiles them into a [`machine::Machine`],
+//!   the compact token machine stored on chain;
+//! - [`engine`] is the machine's semantics: start, complete, timers,
+//!   messages, cancel — bounded work per call, deterministic;
+//! - [`expr`] is the condition language (typed, no floats, no loops).
+
+pub mod binding;
+pub mod compile;
+pub mod engine;
+pub mod error;
+pub mod expr;
+pub mod machine;
+pub mod model;
+pub mod timer;
+pub mod xml;
+
+pub use binding::{Actor, Bindings};
+pub use compile::{compile, compile_xml};
+pub use error::{ErrorKind, Problem, Problems};
+pub use machine::{Instance, Machine};

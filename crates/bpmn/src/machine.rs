@@ -1,0 +1,272 @@
+//! The compiled form of a process, stored on chain, and the state of one
+//! running instance. Both have canonical encodings; the chain executes only
+//! these, never the XML.
+//!
+//! Places are the sequence flows (tokens travel on flows, as in the
+//! Caterpillar translation) plus *active* flow nodes: tasks waiting for
+//! completion, catch events waiting for their trigger, armed event-based
+//! gateways and running subprocesses.
+
+use crate::expr::Value;
+use bytes::Bytes;
+use ingot_types::record;
+
+/// Limits of a compiled process (see docs/workflows.md).
+pub const MAX_NODES: usize = 256;
+pub const MAX_FLOWS: usize = 512;
+pub const MAX_MESSAGES: usize = 128;
+pub const MAX_VARIABLES: usize = 64;
+pub const MAX_ALLOWED: usize = 16;
+pub const MAX_ARGS: usize = 16;
+pub const MAX_ID_LEN: usize = 128;
+pub const MAX_LABEL_LEN: usize = 256;
+pub const MAX_EXPR_BYTES: usize = 1024;
+/// Automatic steps one transaction may take before it is refused.
+pub const MAX_STEPS: usize = 256;
+/// Tokens (on flows and active nodes) one instance may hold.
+pub const MAX_TOKENS: usize = 64;
+
+/// Node kinds (`MNode::kind`).
+pub mod kind {
+    pub const START: u8 = 0;
+    pub const END: u8 = 1;
+    pub const CATCH: u8 = 2;
+    pub const THROW: u8 = 3;
+    pub const TASK: u8 = 4;
+    pub const GATEWAY: u8 = 5;
+    pub const SUBPROCESS: u8 = 6;
+}
+/// `MNode::sub` for events: trigger.
+pub mod trigger {
+    pub const NONE: u8 = 0;
+    pub const MESSAGE: u8 = 1;
+    pub const TIMER: u8 = 2;
+    /// End events only.
+    pub const TERMINATE: u8 = 3;
+}
+/// `MNode::sub` for tasks.
+pub mod task {
+    pub const USER: u8 = 0;
+    pub const MANUAL: u8 = 1;
+    pub const PLAIN: u8 = 2;
+    pub const SERVICE: u8 = 3;
+    pub const SEND: u8 = 4;
+    pub const RECEIVE: u8 = 5;
+}
+/// `MNode::sub` for gateways.
+pub mod gateway {
+    pub const EXCLUSIVE: u8 = 0;
+    pub const PARALLEL: u8 = 1;
+    pub const INCLUSIVE: u8 = 2;
+    pub const EVENT: u8 = 3;
+}
+
+record! {
+    /// A timer: relative to the moment the token arrives, or absolute.
+    pub struct Timer {
+        pub after_ms: Option<u64> = (),
+        pub at_ms: Option<u64> = (),
+    }
+}
+
+record! {
+    /// One argument of a service call: name and expression source.
+    pub struct ServiceArg {
+        pub name: String = MAX_ID_LEN,
+        pub expr: String = MAX_EXPR_BYTES,
+    }
+}
+
+record! {
+    /// The native call a service task makes.
+    pub struct Service {
+        pub module: String = 32,
+        pub method: String = 32,
+        pub args: Vec<ServiceArg> = (MAX_ARGS, ()),
+    }
+}
+
+record! {
+    /// A chain event a message event waits for: `module.kind` with attribute
+    /// `attribute` equal to the value of variable `variable` (its index).
+    pub struct Subscription {
+        pub module: String = 32,
+        pub kind: String = 32,
+        pub attribute: String = MAX_ID_LEN,
+        pub variable: u16 = (),
+    }
+}
+
+record! {
+    pub struct MNode {
+        pub id: String = MAX_ID_LEN,
+        pub name: String = MAX_LABEL_LEN,
+        pub kind: u8 = (),
+        pub sub: u8 = (),
+        pub pool: u16 = (),
+        /// Enclosing subprocess (node index).
+        pub parent: Option<u16> = (),
+        pub incoming: Vec<u16> = (MAX_FLOWS, ()),
+        pub outgoing: Vec<u16> = (MAX_FLOWS, ()),
+        pub default_flow: Option<u16> = (),
+        /// Who may complete it (tasks waiting for a person).
+        pub allowed: Vec<String> = (MAX_ALLOWED, crate::binding::MAX_ACTOR_LEN),
+        /// Variables that completing it must supply (indices).
+        pub outputs: Vec<u16> = (MAX_VARIABLES, ()),
+        pub timer: Option<Timer> = (),
+        pub service: Option<Service> = (),
+        pub subscription: Option<Subscription> = (),
+        /// Message flows it sends along (indices).
+        pub sends: Vec<u16> = (MAX_MESSAGES, ()),
+        /// Inclusive joins: for each incoming flow (same order), the places
+        /// from which a token can still reach it without passing this join,
+        /// as a bit set over flows then nodes.
+        pub upstream: Vec<Bytes> = (MAX_FLOWS, (MAX_FLOWS + MAX_NODES) / 8 + 1),
+    }
+}
+
+record! {
+    pub struct MFlow {
+        pub id: String = MAX_ID_LEN,
+        pub name: String = MAX_LABEL_LEN,
+        pub source: u16 = (),
+        pub target: u16 = (),
+        pub condition: Option<String> = MAX_EXPR_BYTES,
+    }
+}
+
+record! {
+    pub struct MMessage {
+        pub id: String = MAX_ID_LEN,
+        pub name: String = MAX_LABEL_LEN,
+        pub source: u16 = (),
+        pub target: u16 = (),
+    }
+}
+
+record! {
+    pub struct Variable {
+        pub name: String = MAX_ID_LEN,
+        pub ty: u8 = (),
+    }
+}
+
+record! {
+    /// A compiled process definition.
+    pub struct Machine {
+        pub name: String = MAX_ID_LEN,
+        pub nodes: Vec<MNode> = (MAX_NODES, ()),
+        pub flows: Vec<MFlow> = (MAX_FLOWS, ()),
+        pub messages: Vec<MMessage> = (MAX_MESSAGES, ()),
+        pub variables: Vec<Variable> = (MAX_VARIABLES, ()),
+        /// None and timer start events of the pools that start with the instance.
+        pub starts: Vec<u16> = (MAX_NODES, ()),
+        /// Variables `start` must supply.
+        pub start_outputs: Vec<u16> = (MAX_VARIABLES, ()),
+        pub start_allowed: Vec<String> = (MAX_ALLOWED, crate::binding::MAX_ACTOR_LEN),
+        pub cancel_allowed: Vec<String> = (MAX_ALLOWED, crate::binding::MAX_ACTOR_LEN),
+    }
+}
+
+impl Machine {
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    pub fn variable_index(&self, name: &str) -> Option<usize> {
+        self.variables.iter().position(|v| v.name == name)
+    }
+
+    /// Is `node` inside subprocess `scope` (at any depth)?
+    pub fn within(&self, node: usize, scope: usize) -> bool {
+        let mut at = self.nodes[node].parent;
+        // Depth is bounded by the node count; a corrupt parent cycle must not hang.
+        for _ in 0..self.nodes.len() {
+            match at {
+                Some(p) if p as usize == scope => return true,
+                Some(p) => at = self.nodes.get(p as usize).and_then(|n| n.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Is `node` a place that waits (tasks for a person or message, catch events)?
+    pub fn waits_for_person(&self, node: usize) -> bool {
+        let n = &self.nodes[node];
+        n.kind == kind::TASK && matches!(n.sub, task::USER | task::MANUAL | task::PLAIN)
+    }
+}
+
+/// Instance states.
+pub mod state {
+    pub const RUNNING: u8 = 0;
+    pub const COMPLETED: u8 = 1;
+    pub const TERMINATED: u8 = 2;
+    pub const CANCELLED: u8 = 3;
+
+    pub fn name(s: u8) -> &'static str {
+        match s {
+            RUNNING => "running",
+            COMPLETED => "completed",
+            TERMINATED => "terminated",
+            CANCELLED => "cancelled",
+            _ => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<u8> {
+        [RUNNING, COMPLETED, TERMINATED, CANCELLED]
+            .into_iter()
+            .find(|c| name(*c) == s)
+    }
+}
+
+record! {
+    /// Tokens on one flow.
+    pub struct Mark {
+        pub flow: u16 = (),
+        pub count: u16 = (),
+    }
+}
+
+record! {
+    /// An armed timer.
+    pub struct Due {
+        pub node: u16 = (),
+        pub at_ms: u64 = (),
+    }
+}
+
+record! {
+    pub struct Assigned {
+        pub variable: u16 = (),
+        pub value: Value = (),
+    }
+}
+
+record! {
+    /// One running (or finished) process instance.
+    pub struct Instance {
+        pub id: String = MAX_ID_LEN + 24,
+        pub definition: String = MAX_ID_LEN,
+        pub version: u32 = (),
+        pub state: u8 = (),
+        pub marks: Vec<Mark> = (MAX_TOKENS, ()),
+        /// Active nodes (a node may be active more than once).
+        pub active: Vec<u16> = (MAX_TOKENS, ()),
+        /// Messages that arrived before their receiver was waiting.
+        pub pending: Vec<u16> = (MAX_TOKENS, ()),
+        pub timers: Vec<Due> = (MAX_TOKENS, ()),
+        pub vars: Vec<Assigned> = (MAX_VARIABLES, ()),
+        pub starter: [u8; 32] = (),
+        pub starter_org: String = 256,
+        pub created_ms: u64 = (),
+        pub updated_ms: u64 = (),
+        pub created_height: u64 = (),
+        /// Number of history entries.
+        pub steps: u32 = (),
+        /// A top-level terminate end event fired.
+        pub terminated: bool = (),
+    }
+}

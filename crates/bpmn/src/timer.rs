@@ -1,0 +1,196 @@
+//! BPMN timer definitions (ISO 8601) into block-time milliseconds.
+//!
+//! Durations with years or months are refused: their length depends on the
+//! calendar position, and a contract deadline should say what it means in
+//! days. Recurring timers (`timeCycle`) are not supported.
+
+use crate::{machine::Timer, model::TimerDef};
+
+const MS: [(char, u64); 4] = [
+    ('D', 86_400_000),
+    ('H', 3_600_000),
+    ('M', 60_000),
+    ('S', 1_000),
+];
+/// Longest timer accepted: ten years.
+pub const MAX_TIMER_MS: u64 = 10 * 366 * 86_400_000;
+
+pub fn resolve(def: &TimerDef) -> Result<Timer, String> {
+    match def {
+        TimerDef::Duration(d) => Ok(Timer {
+            after_ms: Some(duration_ms(d)?),
+            at_ms: None,
+        }),
+        TimerDef::Date(d) => Ok(Timer {
+            after_ms: None,
+            at_ms: Some(date_ms(d)?),
+        }),
+        TimerDef::Cycle(c) => Err(format!(
+            "recurring timer `{c}` (timeCycle) is not supported"
+        )),
+        TimerDef::Missing => Err("timer event has no timeDuration or timeDate".into()),
+    }
+}
+
+/// `P2DT3H30M`, `PT48H`, `P1W`, `PT0.5S` is refused (whole units only).
+pub fn duration_ms(s: &str) -> Result<u64, String> {
+    let bad = |why: &str| format!("timer duration `{s}`: {why} (ISO 8601, e.g. PT48H or P3DT12H)");
+    let rest = s
+        .trim()
+        .strip_prefix('P')
+        .ok_or_else(|| bad("must start with P"))?;
+    if rest.is_empty() {
+        return Err(bad("no amount"));
+    }
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, t),
+        Some(_) => return Err(bad("nothing after T")),
+        None => (rest, ""),
+    };
+    let mut total: u64 = 0;
+    let mut add = |part: &str, units: &[(char, u64)]| -> Result<(), String> {
+        let mut number = String::new();
+        let mut last = 0usize;
+        for c in part.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let pos = units
+                .iter()
+                .position(|(u, _)| *u == c)
+                .ok_or_else(|| bad(&format!("unit `{c}` not allowed here")))?;
+            if pos < last || number.is_empty() || number.len() > 12 {
+                return Err(bad("units out of order or missing number"));
+            }
+            last = pos + 1;
+            let n: u64 = number.parse().map_err(|_| bad("bad number"))?;
+            total = n
+                .checked_mul(units[pos].1)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| bad("too long"))?;
+            number.clear();
+        }
+        if number.is_empty() {
+            Ok(())
+        } else {
+            Err(bad("number without unit"))
+        }
+    };
+    add(date, &[('W', 7 * 86_400_000), MS[0]])?;
+    add(time, &MS[1..])?;
+    if total > MAX_TIMER_MS {
+        return Err(bad("longer than ten years"));
+    }
+    Ok(total)
+}
+
+/// `2026-12-01T10:00:00Z` or with an offset `+08:00`; milliseconds since the epoch.
+pub fn date_ms(s: &str) -> Result<u64, String> {
+    let bad = || format!("timer date `{s}`: expected YYYY-MM-DDThh:mm:ss with Z or ±hh:mm");
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |from: usize, to: usize| -> Result<i64, String> {
+        s.get(from..to)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (y, mo, d, h, mi, sec) = (
+        num(0, 4)?,
+        num(5, 7)?,
+        num(8, 10)?,
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    );
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    {
+        return Err(bad());
+    }
+    let offset_s = match &s[19..] {
+        "Z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let sign = if tz.starts_with('-') { -1 } else { 1 };
+            sign * (num(20, 22)? * 3600 + num(23, 25)? * 60)
+        }
+        _ => return Err(bad()),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    u64::try_from(secs)
+        .map(|v| v * 1000)
+        .map_err(|_| format!("timer date `{s}` is before 1970"))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms("PT48H").unwrap(), 48 * 3_600_000);
+        assert_eq!(duration_ms("P1DT2H3M4S").unwrap(), 93_784_000);
+        assert_eq!(duration_ms("P2W").unwrap(), 14 * 86_400_000);
+        assert_eq!(duration_ms("P30D").unwrap(), 30 * 86_400_000);
+        for bad in [
+            "48H",
+            "P",
+            "PT",
+            "P1Y",
+            "P1M",
+            "PT1.5S",
+            "PT5",
+            "PT1S2M",
+            "P99999999999999D",
+        ] {
+            assert!(duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_ms("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(
+            date_ms("2026-11-24T08:00:00+08:00").unwrap(),
+            1_795_478_400_000
+        );
+        assert_eq!(date_ms("2000-02-29T12:00:00Z").unwrap(), 951_825_600_000);
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-11-24 08:00:00Z",
+            "2026-11-24T08:00:00",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert!(date_ms(bad).is_err(), "{bad}");
+        }
+    }
+}

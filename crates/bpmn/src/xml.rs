@@ -1,0 +1,490 @@
+//! Reading BPMN 2.0 XML as modelers save it into a [`Model`].
+//!
+//! Elements are matched by namespace URI and local name, never by prefix, so
+//! bpmn-js (`bpmn:` prefix), Signavio (default namespace) and hand-written
+//! files read the same. DTDs are refused (roxmltree's default), so entity
+//! expansion cannot blow up a validator.
+
+use crate::{
+    error::{ErrorKind, Problem},
+    expr::Type,
+    model::*,
+};
+use roxmltree::{Document, Node as XmlNode};
+use std::collections::HashMap;
+
+pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+pub const CAMUNDA_NS: &str = "http://camunda.org/schema/1.0/bpmn";
+/// Largest XML document accepted (it is stored on chain with the definition).
+pub const MAX_XML_BYTES: usize = 40 * 1024;
+
+fn is_bpmn(n: &XmlNode, local: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(BPMN_NS) && n.tag_name().name() == local
+}
+
+fn bpmn_children<'a, 'i>(n: XmlNode<'a, 'i>) -> impl Iterator<Item = XmlNode<'a, 'i>> {
+    n.children()
+        .filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN_NS))
+}
+
+fn attr(n: &XmlNode, name: &str) -> String {
+    n.attribute(name).unwrap_or_default().to_string()
+}
+
+fn text_of(n: &XmlNode) -> String {
+    n.descendants()
+        .filter(|d| d.is_text())
+        .filter_map(|d| d.text())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The type an XML Schema `structureRef` (`xsd:decimal`, `xs:int`, ...) names.
+fn xsd_type(structure_ref: &str) -> Option<Type> {
+    let local = structure_ref.rsplit(':').next().unwrap_or(structure_ref);
+    match local.to_ascii_lowercase().as_str() {
+        "integer" | "int" | "long" | "short" => Some(Type::Int),
+        "decimal" => Some(Type::Decimal),
+        "string" => Some(Type::Text),
+        "boolean" => Some(Type::Bool),
+        _ => None,
+    }
+}
+
+/// The type a Camunda form field declares.
+fn form_type(t: &str) -> Option<Type> {
+    match t {
+        "long" | "integer" => Some(Type::Int),
+        "decimal" => Some(Type::Decimal),
+        "string" | "enum" | "date" => Some(Type::Text),
+        "boolean" => Some(Type::Bool),
+        _ => None,
+    }
+}
+
+const TASKS: &[(&str, TaskKind)] = &[
+    ("task", TaskKind::Plain),
+    ("userTask", TaskKind::User),
+    ("manualTask", TaskKind::Manual),
+    ("serviceTask", TaskKind::Service),
+    ("sendTask", TaskKind::Send),
+    ("receiveTask", TaskKind::Receive),
+];
+const GATEWAYS: &[(&str, GatewayKind)] = &[
+    ("exclusiveGateway", GatewayKind::Exclusive),
+    ("parallelGateway", GatewayKind::Parallel),
+    ("inclusiveGateway", GatewayKind::Inclusive),
+    ("eventBasedGateway", GatewayKind::EventBased),
+];
+/// Flow nodes Ingot recognises but does not run.
+const UNSUPPORTED: &[&str] = &[
+    "scriptTask",
+    "businessRuleTask",
+    "callActivity",
+    "boundaryEvent",
+    "complexGateway",
+    "transaction",
+    "adHocSubProcess",
+    "callChoreography",
+    "subChoreography",
+    "choreographyTask",
+    "implicitThrowEvent",
+];
+
+/// Parse a BPMN document. Problems here are about the document itself
+/// (malformed XML, broken references); modelling errors are the validator's.
+pub fn parse(xml: &str) -> Result<Model, Problem> {
+    if xml.len() > MAX_XML_BYTES {
+        return Err(Problem::new(
+            ErrorKind::Limit,
+            "",
+            "",
+            format!(
+                "document of {} bytes is larger than {MAX_XML_BYTES}",
+                xml.len()
+            ),
+        ));
+    }
+    let doc = Document::parse(xml)
+        .map_err(|e| Problem::new(ErrorKind::MalformedXml, "", "", e.to_string()))?;
+    let root = doc.root_element();
+    if !is_bpmn(&root, "definitions") {
+        return Err(Problem::new(
+            ErrorKind::MalformedXml,
+            "",
+            "",
+            format!(
+                "root element is `{}`, not BPMN 2.0 `definitions` ({BPMN_NS})",
+                root.tag_name().name()
+            ),
+        ));
+    }
+    let mut reader = Reader::default();
+    for item in bpmn_children(root).filter(|c| is_bpmn(c, "itemDefinition")) {
+        if let Some(ty) = xsd_type(item.attribute("structureRef").unwrap_or_default()) {
+            reader.item_types.insert(attr(&item, "id"), ty);
+        }
+    }
+    // Pools come from the collaboration's participants; processes no
+    // participant refers to are pools of their own.
+    let mut process_pool: HashMap<String, (String, String)> = HashMap::new();
+    for collab in bpmn_children(root).filter(|c| is_bpmn(c, "collaboration")) {
+        for child in bpmn_children(collab) {
+            if is_bpmn(&child, "participant") {
+                if let Some(process) = child.attribute("processRef") {
+                    process_pool.insert(
+                        process.to_string(),
+                        (attr(&child, "id"), attr(&child, "name")),
+                    );
+                }
+            } else if is_bpmn(&child, "messageFlow") {
+                reader.model.message_flows.push(MessageFlow {
+                    id: attr(&child, "id"),
+                    name: attr(&child, "name"),
+                    source: attr(&child, "sourceRef"),
+                    target: attr(&child, "targetRef"),
+                });
+            }
+        }
+    }
+    for process in bpmn_children(root).filter(|c| is_bpmn(c, "process")) {
+        let process_id = attr(&process, "id");
+        let (id, name) = process_pool
+            .get(&process_id)
+            .cloned()
+            .unwrap_or_else(|| (process_id.clone(), attr(&process, "name")));
+        let pool = reader.model.pools.len();
+        reader.model.pools.push(Pool {
+            id,
+            name,
+            process_id,
+            process_name: attr(&process, "name"),
+        });
+        reader.scope(process, pool, None);
+    }
+    reader.finish()
+}
+
+#[derive(Default)]
+struct Reader {
+    model: Model,
+    item_types: HashMap<String, Type>,
+    /// dataObjectReference id -> dataObject id.
+    object_refs: HashMap<String, String>,
+    /// node id -> lane id.
+    lane_of: HashMap<String, String>,
+    /// node index -> ids of the data objects (or references) it writes.
+    writes: Vec<(NodeIx, String)>,
+}
+
+impl Reader {
+    /// Read the contents of a process or embedded subprocess.
+    fn scope(&mut self, scope: XmlNode, pool: usize, parent: Option<NodeIx>) {
+        for child in bpmn_children(scope) {
+            let tag = child.tag_name().name();
+            match tag {
+                "laneSet" => self.lanes(child, pool),
+                "sequenceFlow" => self.model.flows.push(Flow {
+                    id: attr(&child, "id"),
+                    name: attr(&child, "name"),
+                    source: attr(&child, "sourceRef"),
+                    target: attr(&child, "targetRef"),
+                    condition: bpmn_children(child)
+                        .find(|c| is_bpmn(c, "conditionExpression"))
+                        .map(|c| text_of(&c)),
+                }),
+                "dataObject" => {
+                    let ty = child
+                        .attribute("itemSubjectRef")
+                        .and_then(|r| self.item_types.get(r).copied());
+                    self.model
+                        .variables
+                        .push((attr(&child, "id"), attr(&child, "name"), ty));
+                }
+                "dataObjectReference" => {
+                    self.object_refs
+                        .insert(attr(&child, "id"), attr(&child, "dataObjectRef"));
+                }
+                _ => {
+                    if let Some(kind) = self.node_kind(child) {
+                        let ix = self.node(child, kind, pool, parent);
+                        if tag == "subProcess"
+                            && !matches!(self.model.nodes[ix].kind, NodeKind::Unsupported(_))
+                        {
+                            self.scope(child, pool, Some(ix));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn lanes(&mut self, lane_set: XmlNode, pool: usize) {
+        for lane in bpmn_children(lane_set).filter(|c| is_bpmn(c, "lane")) {
+            let id = attr(&lane, "id");
+            for r in bpmn_children(lane).filter(|c| is_bpmn(c, "flowNodeRef")) {
+                self.lane_of.insert(text_of(&r), id.clone());
+            }
+            self.model.lanes.push(Lane {
+                id,
+                name: attr(&lane, "name"),
+                pool,
+            });
+            // Nested lanes: a node listed in a child lane belongs to the
+            // innermost one (it is read after, and overwrites).
+            for child_set in bpmn_children(lane).filter(|c| is_bpmn(c, "childLaneSet")) {
+                self.lanes(child_set, pool);
+            }
+        }
+    }
+
+    /// The kind of a flow node element, or None for elements that are not flow nodes.
+    fn node_kind(&self, n: XmlNode) -> Option<NodeKind> {
+        let tag = n.tag_name().name();
+        if let Some((_, k)) = TASKS.iter().find(|(t, _)| *t == tag) {
+            return Some(NodeKind::Task(*k));
+        }
+        if let Some((_, g)) = GATEWAYS.iter().find(|(t, _)| *t == tag) {
+            return Some(NodeKind::Gateway(*g));
+        }
+        if UNSUPPORTED.contains(&tag) {
+            return Some(NodeKind::Unsupported(tag.to_string()));
+        }
+        let event = |make: fn(Trigger) -> NodeKind| -> NodeKind {
+            let defs: Vec<&str> = bpmn_children(n)
+                .map(|c| c.tag_name().name())
+                .filter(|t| t.ends_with("EventDefinition"))
+                .collect();
+            match defs.as_slice() {
+                [] => make(Trigger::None),
+                ["messageEventDefinition"] => make(Trigger::Message),
+                ["timerEventDefinition"] => make(Trigger::Timer),
+                [one] => NodeKind::Unsupported(format!("{tag} ({one})")),
+                _ => NodeKind::Unsupported(format!("{tag} with several event definitions")),
+            }
+        };
+        match tag {
+            "startEvent" => Some(event(NodeKind::Start)),
+            "intermediateCatchEvent" => Some(event(NodeKind::Catch)),
+            "intermediateThrowEvent" => match event(NodeKind::Throw) {
+                NodeKind::Throw(Trigger::Timer) => Some(NodeKind::Unsupported(
+                    "intermediateThrowEvent (timerEventDefinition)".into(),
+                )),
+                k => Some(k),
+            },
+            "endEvent" => {
+                let defs: Vec<&str> = bpmn_children(n)
+                    .map(|c| c.tag_name().name())
+                    .filter(|t| t.ends_with("EventDefinition"))
+                    .collect();
+                Some(match defs.as_slice() {
+                    [] => NodeKind::End(EndKind::None),
+                    ["messageEventDefinition"] => NodeKind::End(EndKind::Message),
+                    ["terminateEventDefinition"] => NodeKind::End(EndKind::Terminate),
+                    [one] => NodeKind::Unsupported(format!("endEvent ({one})")),
+                    _ => NodeKind::Unsupported("endEvent with several event definitions".into()),
+                })
+            }
+            "subProcess" => Some(if n.attribute("triggeredByEvent") == Some("true") {
+                NodeKind::Unsupported("event subProcess".into())
+            } else {
+                NodeKind::SubProcess
+            }),
+            _ => None,
+        }
+    }
+
+    fn node(&mut self, n: XmlNode, kind: NodeKind, pool: usize, parent: Option<NodeIx>) -> NodeIx {
+        let ix = self.model.nodes.len();
+        let timer = bpmn_children(n)
+            .find(|c| is_bpmn(c, "timerEventDefinition"))
+            .map(|t| {
+                let part = |name| {
+                    bpmn_children(t)
+                        .find(|c| is_bpmn(c, name))
+                        .map(|c| text_of(&c))
+                };
+                if let Some(d) = part("timeDuration") {
+                    TimerDef::Duration(d)
+                } else if let Some(d) = part("timeDate") {
+                    TimerDef::Date(d)
+                } else if let Some(c) = part("timeCycle") {
+                    TimerDef::Cycle(c)
+                } else {
+                    TimerDef::Missing
+                }
+            });
+        let mut outputs = Vec::new();
+        for assoc in bpmn_children(n).filter(|c| is_bpmn(c, "dataOutputAssociation")) {
+            if let Some(target) = bpmn_children(assoc).find(|c| is_bpmn(c, "targetRef")) {
+                self.writes.push((ix, text_of(&target)));
+            }
+        }
+        for field in n
+            .descendants()
+            .filter(|d| d.tag_name().namespace() == Some(CAMUNDA_NS))
+            .filter(|d| d.tag_name().name() == "formField")
+        {
+            let ty = field.attribute("type").and_then(form_type);
+            outputs.push((attr(&field, "id"), ty));
+        }
+        let looped = bpmn_children(n).any(|c| {
+            is_bpmn(&c, "standardLoopCharacteristics")
+                || is_bpmn(&c, "multiInstanceLoopCharacteristics")
+        });
+        self.model.nodes.push(Node {
+            id: attr(&n, "id"),
+            name: attr(&n, "name"),
+            kind,
+            pool,
+            parent,
+            lane: None,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            default_flow: n.attribute("default").map(str::to_string),
+            timer,
+            outputs,
+            looped,
+        });
+        ix
+    }
+
+    /// Resolve references: lanes, flow endpoints, data associations.
+    fn finish(mut self) -> Result<Model, Problem> {
+        let index: HashMap<String, NodeIx> = self
+            .model
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        if index.len() != self.model.nodes.len() {
+            let dup = self
+                .model
+                .nodes
+                .iter()
+                .enumerate()
+                .find(|(i, n)| index.get(&n.id) != Some(i))
+                .map(|(_, n)| n.clone());
+            if let Some(n) = dup {
+                return Err(Problem::new(
+                    ErrorKind::Invalid,
+                    n.id,
+                    n.name,
+                    "two elements share this id",
+                ));
+            }
+        }
+        for node in &mut self.model.nodes {
+            node.lane = self.lane_of.get(&node.id).cloned();
+        }
+        for (fx, flow) in self.model.flows.iter().enumerate() {
+            let (Some(&s), Some(&t)) = (index.get(&flow.source), index.get(&flow.target)) else {
+                return Err(Problem::new(
+                    ErrorKind::Invalid,
+                    &flow.id,
+                    &flow.name,
+                    format!(
+                        "sequence flow connects `{}` to `{}`, and one of them is not a flow node",
+                        flow.source, flow.target
+                    ),
+                ));
+            };
+            self.model.nodes[s].outgoing.push(fx);
+            self.model.nodes[t].incoming.push(fx);
+        }
+        let names: HashMap<String, (String, Option<Type>)> = self
+            .model
+            .variables
+            .iter()
+            .map(|(id, name, ty)| (id.clone(), (name.clone(), *ty)))
+            .collect();
+        for (ix, target) in std::mem::take(&mut self.writes) {
+            let object = self.object_refs.get(&target).unwrap_or(&target);
+            let Some((name, ty)) = names.get(object) else {
+                let n = &self.model.nodes[ix];
+                return Err(Problem::new(
+                    ErrorKind::Invalid,
+                    &n.id,
+                    &n.name,
+                    format!("data output association to unknown data object `{target}`"),
+                ));
+            };
+            let outputs = &mut self.model.nodes[ix].outputs;
+            if !outputs.iter().any(|(o, _)| o == name) {
+                outputs.push((name.clone(), *ty));
+            }
+        }
+        Ok(self.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D1">
+  <bpmn:itemDefinition id="Item_int" structureRef="xsd:integer" />
+  <bpmn:process id="P1" name="Minimal" isExecutable="true">
+    <bpmn:laneSet><bpmn:lane id="L1" name="Ops"><bpmn:flowNodeRef>T1</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="S1"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="T1" name="Check">
+      <bpmn:dataOutputAssociation id="A1"><bpmn:targetRef>R1</bpmn:targetRef></bpmn:dataOutputAssociation>
+    </bpmn:userTask>
+    <bpmn:endEvent id="E1"><bpmn:terminateEventDefinition /></bpmn:endEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S1" targetRef="T1" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T1" targetRef="E1"><bpmn:conditionExpression>${n &gt; 1}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:dataObject id="O1" name="n" itemSubjectRef="Item_int" />
+    <bpmn:dataObjectReference id="R1" dataObjectRef="O1" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+    #[test]
+    fn reads_nodes_flows_lanes_and_outputs() {
+        let m = parse(MINIMAL).unwrap();
+        assert_eq!(m.pools.len(), 1);
+        assert_eq!(m.pools[0].id, "P1");
+        assert_eq!(m.nodes.len(), 3);
+        let t = &m.nodes[m.node("T1").unwrap()];
+        assert_eq!(t.kind, NodeKind::Task(TaskKind::User));
+        assert_eq!(t.lane.as_deref(), Some("L1"));
+        assert_eq!(t.outputs, vec![("n".to_string(), Some(Type::Int))]);
+        assert_eq!(t.incoming, vec![0]);
+        assert_eq!(m.flows[1].condition.as_deref(), Some("${n > 1}"));
+        assert_eq!(
+            m.nodes[m.node("E1").unwrap()].kind,
+            NodeKind::End(EndKind::Terminate)
+        );
+    }
+
+    #[test]
+    fn default_namespace_reads_the_same() {
+        let unprefixed = MINIMAL
+            .replace("xmlns:bpmn=", "xmlns=")
+            .replace("bpmn:", "");
+        let m = parse(&unprefixed).unwrap();
+        assert_eq!(m.nodes.len(), 3);
+        assert_eq!(m.flows.len(), 2);
+    }
+
+    #[test]
+    fn refuses_malformed_and_foreign_documents() {
+        let e = parse("<bpmn:definitions").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MalformedXml);
+        let e = parse("<definitions xmlns=\"urn:other\"/>").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MalformedXml);
+        let dtd = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaa\">]><x>&a;</x>";
+        assert_eq!(parse(dtd).unwrap_err().kind, ErrorKind::MalformedXml);
+        let big = " ".repeat(MAX_XML_BYTES + 1);
+        assert_eq!(parse(&big).unwrap_err().kind, ErrorKind::Limit);
+    }
+
+    #[test]
+    fn dangling_flow_is_reported_with_its_id() {
+        let broken = MINIMAL.replace("targetRef=\"E1\"", "targetRef=\"Nowhere\"");
+        let e = parse(&broken).unwrap_err();
+        assert_eq!(e.element, "F2");
+    }
+}

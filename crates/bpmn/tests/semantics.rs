@@ -1,0 +1,305 @@
+//! Gateway, event and scope semantics of the token machine.
+
+mod common;
+
+use common::*;
+use ingot_bpmn::{engine, machine::state};
+use serde_json::json;
+
+#[test]
+fn parallel_join_waits_for_every_branch() {
+    let mut d = Doc::new();
+    d.start("S")
+        .gateway("parallel", "Split", None)
+        .task("A")
+        .task("B")
+        .task("C")
+        .gateway("parallel", "Join", None)
+        .task("After")
+        .end("E");
+    d.flow("f1", "S", "Split")
+        .flow("f2", "Split", "A")
+        .flow("f3", "Split", "B")
+        .flow("f4", "Split", "C")
+        .flow("f5", "A", "Join")
+        .flow("f6", "B", "Join")
+        .flow("f7", "C", "Join")
+        .flow("f8", "Join", "After")
+        .flow("f9", "After", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["A", "B", "C"]));
+    complete(&m, &mut i, "B");
+    assert_eq!(active(&m, &i), ids(&["A", "C"]));
+    complete(&m, &mut i, "A");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["C"]),
+        "join fired before all branches arrived"
+    );
+    complete(&m, &mut i, "C");
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    complete(&m, &mut i, "After");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+fn inclusive() -> ingot_bpmn::Machine {
+    let mut d = Doc::new();
+    d.variables = json!({"paint": "boolean", "pack": "boolean"});
+    d.outputs = json!({"S": ["paint", "pack"]});
+    d.start("S")
+        .gateway("inclusive", "Split", Some("f_none"))
+        .task("Paint1")
+        .task("Paint2")
+        .task("Pack")
+        .task("Nothing")
+        .gateway("inclusive", "Join", None)
+        .task("Inspect")
+        .end("E");
+    d.flow("f1", "S", "Split")
+        .cond("f_paint", "Split", "Paint1", "paint")
+        .cond("f_pack", "Split", "Pack", "${pack == true}")
+        .flow("f_none", "Split", "Nothing")
+        .flow("p12", "Paint1", "Paint2")
+        .flow("j1", "Paint2", "Join")
+        .flow("j2", "Pack", "Join")
+        .flow("j3", "Nothing", "Join")
+        .flow("f8", "Join", "Inspect")
+        .flow("f9", "Inspect", "E");
+    d.compile()
+}
+
+#[test]
+fn inclusive_join_waits_only_for_activated_branches() {
+    let m = inclusive();
+    // Only one branch activated: the join fires as soon as it arrives.
+    let mut i = start(&m, json!({"paint": false, "pack": true}));
+    assert_eq!(active(&m, &i), ids(&["Pack"]));
+    complete(&m, &mut i, "Pack");
+    assert_eq!(active(&m, &i), ids(&["Inspect"]));
+
+    // Two branches: the join waits for the second, even while it is still
+    // upstream (Paint1 → Paint2), not just one flow away.
+    let mut i = start(&m, json!({"paint": true, "pack": true}));
+    assert_eq!(active(&m, &i), ids(&["Paint1", "Pack"]));
+    complete(&m, &mut i, "Pack");
+    assert_eq!(active(&m, &i), ids(&["Paint1"]));
+    complete(&m, &mut i, "Paint1");
+    assert_eq!(active(&m, &i), ids(&["Paint2"]));
+    complete(&m, &mut i, "Paint2");
+    assert_eq!(active(&m, &i), ids(&["Inspect"]));
+
+    // No condition holds: the default flow.
+    let mut i = start(&m, json!({"paint": false, "pack": false}));
+    assert_eq!(active(&m, &i), ids(&["Nothing"]));
+    complete(&m, &mut i, "Nothing");
+    assert_eq!(active(&m, &i), ids(&["Inspect"]));
+}
+
+#[test]
+fn exclusive_gateway_takes_first_true_condition_else_default() {
+    let mut d = Doc::new();
+    d.variables = json!({"amount": "decimal"});
+    d.outputs = json!({"S": ["amount"]});
+    d.start("S")
+        .gateway("exclusive", "G", Some("f_default"))
+        .task("Big")
+        .task("Huge")
+        .task("Normal")
+        .end("E");
+    d.flow("f1", "S", "G")
+        .cond("f_big", "G", "Big", "amount > 1000.00")
+        .cond("f_huge", "G", "Huge", "amount > 1000000")
+        .flow("f_default", "G", "Normal")
+        .flow("a", "Big", "E")
+        .flow("b", "Huge", "E")
+        .flow("c", "Normal", "E");
+    let m = d.compile();
+    // Both conditions hold: document order decides, exactly one branch.
+    let i = start(&m, json!({"amount": "2000000"}));
+    assert_eq!(active(&m, &i), ids(&["Big"]));
+    let i = start(&m, json!({"amount": "1000.01"}));
+    assert_eq!(active(&m, &i), ids(&["Big"]));
+    let i = start(&m, json!({"amount": "1000.00"}));
+    assert_eq!(active(&m, &i), ids(&["Normal"]));
+}
+
+fn event_race() -> ingot_bpmn::Machine {
+    let mut d = Doc::new();
+    d.variables = json!({"doc": "string"});
+    d.outputs = json!({"S": ["doc"]});
+    d.messages = json!({"Confirmed": {"event": "notary.recorded", "attribute": "document_hash", "variable": "doc"}});
+    d.start("S")
+        .gateway("eventBased", "Race", None)
+        .message_catch("Confirmed")
+        .timer("Timeout", "PT1H")
+        .task("Close")
+        .task("Escalate")
+        .end("E1")
+        .end("E2");
+    d.flow("f1", "S", "Race")
+        .flow("f2", "Race", "Confirmed")
+        .flow("f3", "Race", "Timeout")
+        .flow("f4", "Confirmed", "Close")
+        .flow("f5", "Timeout", "Escalate")
+        .flow("f6", "Close", "E1")
+        .flow("f7", "Escalate", "E2");
+    d.compile()
+}
+
+#[test]
+fn event_based_gateway_takes_the_first_event() {
+    let m = event_race();
+    let confirmed = m.node_index("Confirmed").unwrap();
+    let timeout = m.node_index("Timeout").unwrap();
+
+    // The message comes first: the timer is disarmed and cannot fire later.
+    let mut i = start(&m, json!({"doc": "ab"}));
+    assert_eq!(active(&m, &i), ids(&["Confirmed", "Timeout"]));
+    assert_eq!(i.timers.len(), 1);
+    assert_eq!(i.timers[0].at_ms, 1_000_000 + 3_600_000);
+    let out = engine::deliver(&m, &mut i, confirmed, "x".into(), 1_500_000).unwrap();
+    assert!(!out.steps.is_empty());
+    assert_eq!(active(&m, &i), ids(&["Close"]));
+    assert!(i.timers.is_empty());
+    let late = engine::fire_timer(&m, &mut i, timeout, 5_000_000).unwrap();
+    assert!(late.steps.is_empty(), "a disarmed timer fired");
+    assert_eq!(active(&m, &i), ids(&["Close"]));
+
+    // The timer comes first: a later message changes nothing.
+    let mut i = start(&m, json!({"doc": "ab"}));
+    engine::fire_timer(&m, &mut i, timeout, 4_700_000).unwrap();
+    assert_eq!(active(&m, &i), ids(&["Escalate"]));
+    let late = engine::deliver(&m, &mut i, confirmed, "x".into(), 5_000_000).unwrap();
+    assert!(late.steps.is_empty());
+    assert_eq!(active(&m, &i), ids(&["Escalate"]));
+}
+
+#[test]
+fn subprocess_completes_when_its_inside_is_empty() {
+    let mut d = Doc::new();
+    d.start("S").end("E").task("After");
+    d.node(
+        "subProcess",
+        "Sub",
+        "",
+        r#"<bpmn:startEvent id="s2"/><bpmn:userTask id="In1"/><bpmn:userTask id="In2"/>
+           <bpmn:parallelGateway id="ps"/><bpmn:parallelGateway id="pj"/><bpmn:endEvent id="e2"/>
+           <bpmn:sequenceFlow id="i1" sourceRef="s2" targetRef="ps"/>
+           <bpmn:sequenceFlow id="i2" sourceRef="ps" targetRef="In1"/>
+           <bpmn:sequenceFlow id="i3" sourceRef="ps" targetRef="In2"/>
+           <bpmn:sequenceFlow id="i4" sourceRef="In1" targetRef="pj"/>
+           <bpmn:sequenceFlow id="i5" sourceRef="In2" targetRef="pj"/>
+           <bpmn:sequenceFlow id="i6" sourceRef="pj" targetRef="e2"/>"#,
+    );
+    d.flow("f1", "S", "Sub")
+        .flow("f2", "Sub", "After")
+        .flow("f3", "After", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["In1", "In2"]));
+    complete(&m, &mut i, "In2");
+    assert_eq!(active(&m, &i), ids(&["In1"]));
+    complete(&m, &mut i, "In1");
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    complete(&m, &mut i, "After");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn terminate_end_removes_every_token() {
+    let mut d = Doc::new();
+    d.start("S")
+        .gateway("parallel", "Split", None)
+        .task("A")
+        .task("B")
+        .end("E")
+        .node("endEvent", "Stop", "", "<bpmn:terminateEventDefinition/>");
+    d.flow("f1", "S", "Split")
+        .flow("f2", "Split", "A")
+        .flow("f3", "Split", "B")
+        .flow("f4", "A", "Stop")
+        .flow("f5", "B", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    complete(&m, &mut i, "A");
+    assert_eq!(i.state, state::TERMINATED);
+    assert!(active(&m, &i).is_empty());
+    let err = engine::complete(&m, &mut i, "B", &acme(), &json!({}), 3).unwrap_err();
+    assert!(err.contains("terminated"), "{err}");
+}
+
+#[test]
+fn refusals_leave_the_reason() {
+    let mut d = Doc::new();
+    d.variables = json!({"n": "integer"});
+    d.outputs = json!({"A": ["n"]});
+    d.start("S").task("A").task("B").end("E");
+    d.flow("f1", "S", "A")
+        .flow("f2", "A", "B")
+        .flow("f3", "B", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    let outsider = ingot_bpmn::Actor {
+        org: "Other".into(),
+        role: "member".into(),
+        cert: [9; 32],
+    };
+    let cases = [
+        (
+            engine::complete(&m, &mut i.clone(), "A", &outsider, &json!({"n": 1}), 5),
+            "not allowed",
+        ),
+        (
+            engine::complete(&m, &mut i.clone(), "B", &acme(), &json!({}), 5),
+            "not active",
+        ),
+        (
+            engine::complete(&m, &mut i.clone(), "A", &acme(), &json!({}), 5),
+            "missing variable `n`",
+        ),
+        (
+            engine::complete(&m, &mut i.clone(), "A", &acme(), &json!({"n": "x"}), 5),
+            "variable `n`",
+        ),
+        (
+            engine::complete(
+                &m,
+                &mut i.clone(),
+                "A",
+                &acme(),
+                &json!({"n": 1, "m": 2}),
+                5,
+            ),
+            "unknown variable `m`",
+        ),
+        (
+            engine::complete(&m, &mut i.clone(), "Nope", &acme(), &json!({}), 5),
+            "not an element",
+        ),
+        (
+            engine::complete(&m, &mut i.clone(), "S", &acme(), &json!({}), 5),
+            "not a task",
+        ),
+    ];
+    for (got, needle) in cases {
+        let e = got.unwrap_err();
+        assert!(e.contains(needle), "{e} lacks {needle}");
+    }
+    complete_with(&m, &mut i, "A", json!({"n": 7}));
+    assert_eq!(
+        engine::variables(&m, &i)[0].1,
+        ingot_bpmn::expr::Value::Int(7)
+    );
+}
+
+#[test]
+fn encodings_round_trip() {
+    use commonware_codec::{Decode, Encode};
+    let m = inclusive();
+    let back = ingot_bpmn::Machine::decode_cfg(m.encode(), &()).unwrap();
+    assert_eq!(back, m);
+    let i = start(&m, json!({"paint": true, "pack": false}));
+    let back = ingot_bpmn::Instance::decode_cfg(i.encode(), &()).unwrap();
+    assert_eq!(back, i);
+}

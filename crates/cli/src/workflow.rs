@@ -1,0 +1,290 @@
+//! `ingot workflow`: BPMN processes on chain (docs/workflows.md).
+
+use crate::client::{chain_info, get, post, Sender, VALIDITY_BLOCKS};
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use commonware_codec::Encode;
+use ingot_types::Call;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum WorkflowCommand {
+    /// Check a BPMN file and its bindings locally; lists every problem.
+    Validate {
+        file: PathBuf,
+        /// Bindings JSON (default: FILE with `.bindings.json`, or
+        /// `bindings.json` beside it, if present).
+        #[arg(long)]
+        bindings: Option<PathBuf>,
+    },
+    /// Deploy a BPMN file as the next version of its definition.
+    Deploy {
+        file: PathBuf,
+        #[arg(long)]
+        bindings: Option<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Start an instance of a definition.
+    Start {
+        definition: String,
+        /// Version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Start variables as a JSON object.
+        #[arg(long, default_value = "{}")]
+        vars: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Complete an active task with its output variables.
+    Complete {
+        instance: String,
+        element: String,
+        #[arg(long, default_value = "{}")]
+        vars: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Cancel a running instance.
+    Cancel {
+        instance: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Show an instance (state, active elements, variables, history) or, given
+    /// a definition name, the definition and its instances.
+    Show {
+        id: String,
+        /// With a definition: only instances in this state.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+    },
+}
+
+#[derive(Args)]
+pub struct SignerArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// Private key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Certificate (PEM).
+    #[arg(long)]
+    pub cert: PathBuf,
+}
+
+fn bindings_for(file: &Path, explicit: Option<PathBuf>) -> anyhow::Result<Value> {
+    let path = explicit.or_else(|| {
+        let sibling = file.with_extension("bindings.json");
+        let beside = file.with_file_name("bindings.json");
+        [sibling, beside].into_iter().find(|p| p.exists())
+    });
+    match path {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not JSON", p.display())),
+        None => Ok(json!({})),
+    }
+}
+
+fn read_xml(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+fn vars(text: &str) -> anyhow::Result<Value> {
+    let v: Value = serde_json::from_str(text).context("--vars is not JSON")?;
+    if !v.is_object() {
+        bail!("--vars must be a JSON object");
+    }
+    Ok(v)
+}
+
+/// Sign, submit, wait for execution; a refused call is an error.
+fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> anyhow::Result<Value> {
+    let sender = Sender::load(&signer.key, &signer.cert)?;
+    let call_args =
+        ingot_execution::args::from_json("workflow", method, &args).map_err(|e| anyhow!(e))?;
+    let (chain, height) = chain_info(&signer.node)?;
+    let tx = sender.sign(
+        chain,
+        height + VALIDITY_BLOCKS,
+        rand::random(),
+        Call {
+            module: "workflow".into(),
+            method: method.into(),
+            args: call_args,
+        },
+    )?;
+    let receipt = post(
+        &format!("{}/v1/tx?wait=true", signer.node),
+        &json!({"tx": hex::encode(tx.encode())}),
+    )?;
+    match receipt["status"].as_str() {
+        Some("success") => {
+            if json_out {
+                println!("{receipt}");
+            } else {
+                for e in receipt["events"].as_array().into_iter().flatten() {
+                    let a = &e["attributes"];
+                    match e["kind"].as_str() {
+                        Some("step") => println!(
+                            "{:<10} {} {}{}",
+                            a["action"].as_str().unwrap_or(""),
+                            a["element"].as_str().unwrap_or(""),
+                            a["name"]
+                                .as_str()
+                                .map(|n| format!("\"{n}\""))
+                                .unwrap_or_default(),
+                            a["detail"]
+                                .as_str()
+                                .filter(|d| !d.is_empty())
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default(),
+                        ),
+                        Some(kind) => {
+                            println!("{}.{kind} {}", e["module"].as_str().unwrap_or(""), a)
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Ok(receipt)
+        }
+        Some("failed") => bail!("refused: {}", receipt["reason"].as_str().unwrap_or("")),
+        _ => bail!("not executed yet (transaction {})", receipt["hash"]),
+    }
+}
+
+pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
+    match cmd {
+        WorkflowCommand::Validate { file, bindings } => {
+            let xml = read_xml(&file)?;
+            let b = bindings_for(&file, bindings)?;
+            match ingot_bpmn::compile_xml(&xml, &b) {
+                Ok(m) => {
+                    if json_out {
+                        println!(
+                            "{}",
+                            json!({"valid": true, "name": m.name, "elements": m.nodes.len()})
+                        );
+                    } else {
+                        println!(
+                            "valid: `{}` — {} elements, {} flows, {} variables, {} bytes compiled",
+                            m.name,
+                            m.nodes.len(),
+                            m.flows.len(),
+                            m.variables.len(),
+                            commonware_codec::EncodeSize::encode_size(&m)
+                        );
+                    }
+                    Ok(())
+                }
+                Err(ps) => {
+                    if json_out {
+                        println!(
+                            "{}",
+                            json!({"valid": false, "problems": ps.0.iter().map(|p| p.to_json()).collect::<Vec<_>>()})
+                        );
+                    } else {
+                        for p in &ps.0 {
+                            eprintln!("{}: {p}", file.display());
+                        }
+                    }
+                    bail!("{} problem(s) in {}", ps.0.len(), file.display())
+                }
+            }
+        }
+        WorkflowCommand::Deploy {
+            file,
+            bindings,
+            signer,
+        } => {
+            let xml = read_xml(&file)?;
+            let b = bindings_for(&file, bindings)?;
+            // Validate locally first: the same checks the chain makes, with
+            // every problem listed instead of the first in a receipt.
+            if let Err(ps) = ingot_bpmn::compile_xml(&xml, &b) {
+                for p in &ps.0 {
+                    eprintln!("{}: {p}", file.display());
+                }
+                bail!("{} problem(s); nothing deployed", ps.0.len());
+            }
+            submit(
+                &signer,
+                "deploy",
+                json!({"xml": xml, "bindings": b}),
+                json_out,
+            )?;
+            Ok(())
+        }
+        WorkflowCommand::Start {
+            definition,
+            version,
+            vars: v,
+            signer,
+        } => {
+            let mut args = json!({"definition": definition, "vars": vars(&v)?});
+            if let Some(version) = version {
+                args["version"] = json!(version);
+            }
+            let receipt = submit(&signer, "start", args, json_out)?;
+            if !json_out {
+                if let Some(id) = receipt["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|e| e["attributes"]["instance"].as_str())
+                {
+                    println!("instance {id}");
+                }
+            }
+            Ok(())
+        }
+        WorkflowCommand::Complete {
+            instance,
+            element,
+            vars: v,
+            signer,
+        } => {
+            submit(
+                &signer,
+                "complete",
+                json!({"instance": instance, "element": element, "vars": vars(&v)?}),
+                json_out,
+            )?;
+            Ok(())
+        }
+        WorkflowCommand::Cancel { instance, signer } => {
+            submit(&signer, "cancel", json!({"instance": instance}), json_out)?;
+            Ok(())
+        }
+        WorkflowCommand::Show { id, state, node } => {
+            let v = match get(&format!("{node}/v1/workflow/instances/{id}")) {
+                Ok(v) => v,
+                Err(_) => {
+                    let mut def = get(&format!("{node}/v1/workflow/definitions/{id}"))
+                        .with_context(|| {
+                            format!("`{id}` is neither an instance nor a definition")
+                        })?;
+                    let filter = state.map(|s| format!("?state={s}")).unwrap_or_default();
+                    def["instances"] = get(&format!(
+                        "{node}/v1/workflow/definitions/{id}/instances{filter}"
+                    ))?["instances"]
+                        .clone();
+                    def
+                }
+            };
+            if json_out {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,965 @@
+//! `workflow`: BPMN processes as contracts (white paper 二.1 可视化智能合约).
+//!
+//! - `deploy` parses, validates and compiles BPMN XML with its bindings on
+//!   every validator (`ingot-bpmn`), and stores the compiled machine as the
+//!   next version of the definition, with the XML (diagram included) and the
+//!   bindings beside it. Only the organisation that deployed version 1 may
+//!   deploy further versions; running instances keep their version.
+//! - `start`, `complete`, `cancel` move instances (see `ingot_bpmn::engine`).
+//! - Timers fire at the end of blocks by block time; message events bound to
+//!   chain events fire when any transaction emits the event ([`on_events`]).
+//! - Service tasks call native modules as the actor whose step reached them
+//!   (for steps after a timer: the instance's starter, re-identified from
+//!   the certificate kept at start).
+//!
+//! Every step is a `workflow.step` event (actor, time, changed variables) and
+//! a history entry.
+//!
+//! State: `workflow/def/<name>/<version>` → [`Definition`];
+//! `workflow/xml/...`, `workflow/bind/...` → XML and bindings;
+//! `workflow/latest/<name>` → latest version; `workflow/names/<i>` → names;
+//! `workflow/count/<name>` → instances started; `workflow/inst/<id>` →
+//! [`Instance`]; `workflow/starter/<id>` → starter certificate;
+//! `workflow/hist/<id>/<seq>` → [`HistoryEntry`]; `workflow/timers/<second>`
+//! → due timers; `workflow/sub/<module.kind>/<attribute>/<value>` →
+//! waiting message events; `workflow/subattrs/<module.kind>` → attributes
+//! subscribed on.
+
+use super::{event, reject, CallError};
+use crate::{args::decode, executor::TxContext, Overlay};
+use bytes::Bytes;
+use commonware_codec::{Decode, Encode};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_bpmn::{
+    engine::{self, Outcome},
+    machine::{state as istate, Instance, Machine},
+    Actor,
+};
+use ingot_crypto::TrustStore;
+use ingot_types::{Call, Event};
+use serde_json::{json, Value};
+use std::{future::Future, pin::Pin};
+
+pub const NAME: &str = "workflow";
+/// Largest bindings document and variables object.
+pub const MAX_BINDINGS_BYTES: usize = 6 * 1024;
+pub const MAX_VARS_BYTES: usize = 8 * 1024;
+const MAX_DEF_NAME: usize = 64;
+const MAX_INSTANCE_ID: usize = 96;
+/// Entries per timer second and per subscription list.
+const MAX_TIMER_ENTRIES: usize = 512;
+const MAX_SUBSCRIBERS: usize = 256;
+/// Seconds of timer schedule one block walks (catch-up after a pause).
+pub const MAX_CATCHUP_S: u64 = 3_600;
+/// How deep service calls may trigger message events that call services.
+const MAX_DEPTH: u8 = 4;
+const TIMER_CURSOR: &[u8] = b"workflow/timer_cursor";
+
+ingot_types::record! {
+    /// workflow.deploy
+    pub struct DeployArg {
+        pub xml: String = ingot_bpmn::xml::MAX_XML_BYTES,
+        pub bindings: String = MAX_BINDINGS_BYTES,
+    }
+}
+
+ingot_types::record! {
+    /// workflow.start
+    pub struct StartArg {
+        pub definition: String = MAX_DEF_NAME,
+        pub version: Option<u32> = (),
+        pub vars: String = MAX_VARS_BYTES,
+    }
+}
+
+ingot_types::record! {
+    /// workflow.complete
+    pub struct CompleteArg {
+        pub instance: String = MAX_INSTANCE_ID,
+        pub element: String = ingot_bpmn::machine::MAX_ID_LEN,
+        pub vars: String = MAX_VARS_BYTES,
+    }
+}
+
+ingot_types::record! {
+    /// workflow.cancel
+    pub struct CancelArg { pub instance: String = MAX_INSTANCE_ID }
+}
+
+ingot_types::record! {
+    /// One deployed version of a process.
+    pub struct Definition {
+        pub name: String = MAX_DEF_NAME,
+        pub version: u32 = (),
+        pub owner_org: String = 256,
+        pub deployer: [u8; 32] = (),
+        pub height: u64 = (),
+        pub timestamp_ms: u64 = (),
+        pub tx_hash: [u8; 32] = (),
+        pub xml_hash: [u8; 32] = (),
+        pub machine: Bytes = ingot_types::limits::MAX_VALUE_BYTES,
+    }
+}
+
+ingot_types::record! {
+    /// One step in an instance's history.
+    pub struct HistoryEntry {
+        pub seq: u32 = (),
+        pub element: String = ingot_bpmn::machine::MAX_ID_LEN,
+        pub name: String = ingot_bpmn::machine::MAX_LABEL_LEN,
+        pub action: String = 32,
+        pub detail: String = 1024,
+        /// Certificate hash of the actor (zero for the chain itself: timers).
+        pub actor: [u8; 32] = (),
+        pub actor_org: String = 256,
+        pub height: u64 = (),
+        pub timestamp_ms: u64 = (),
+        pub tx_hash: [u8; 32] = (),
+        /// Changed variables as a JSON object.
+        pub vars: String = MAX_VARS_BYTES,
+    }
+}
+
+ingot_types::record! {
+    pub struct TimerRef {
+        pub instance: String = MAX_INSTANCE_ID,
+        pub node: u16 = (),
+        pub at_ms: u64 = (),
+    }
+}
+
+ingot_types::record! {
+    pub struct TimerList { pub entries: Vec<TimerRef> = (MAX_TIMER_ENTRIES, ()) }
+}
+
+ingot_types::record! {
+    pub struct SubRef {
+        pub instance: String = MAX_INSTANCE_ID,
+        pub node: u16 = (),
+    }
+}
+
+ingot_types::record! {
+    pub struct SubList { pub entries: Vec<SubRef> = (MAX_SUBSCRIBERS, ()) }
+}
+
+ingot_types::record! {
+    pub struct Names { pub items: Vec<String> = (64, 128) }
+}
+
+pub fn def_key(name: &str, version: u32) -> Vec<u8> {
+    format!("workflow/def/{name}/{version:010}").into_bytes()
+}
+pub fn xml_key(name: &str, version: u32) -> Vec<u8> {
+    format!("workflow/xml/{name}/{version:010}").into_bytes()
+}
+pub fn bindings_key(name: &str, version: u32) -> Vec<u8> {
+    format!("workflow/bind/{name}/{version:010}").into_bytes()
+}
+pub fn latest_key(name: &str) -> Vec<u8> {
+    format!("workflow/latest/{name}").into_bytes()
+}
+pub const NAMES_COUNT_KEY: &[u8] = b"workflow/names";
+pub fn name_key(i: u32) -> Vec<u8> {
+    format!("workflow/names/{i:010}").into_bytes()
+}
+pub fn count_key(name: &str) -> Vec<u8> {
+    format!("workflow/count/{name}").into_bytes()
+}
+pub fn instance_key(id: &str) -> Vec<u8> {
+    format!("workflow/inst/{id}").into_bytes()
+}
+fn starter_key(id: &str) -> Vec<u8> {
+    format!("workflow/starter/{id}").into_bytes()
+}
+pub fn history_key(id: &str, seq: u32) -> Vec<u8> {
+    format!("workflow/hist/{id}/{seq:010}").into_bytes()
+}
+fn timers_key(second: u64) -> Vec<u8> {
+    format!("workflow/timers/{second:020}").into_bytes()
+}
+fn sub_key(event: &str, attribute: &str, value: &str) -> Vec<u8> {
+    format!("workflow/sub/{event}/{attribute}/{}", hex::encode(value)).into_bytes()
+}
+fn subattrs_key(event: &str) -> Vec<u8> {
+    format!("workflow/subattrs/{event}").into_bytes()
+}
+/// Instance ids: `<definition>-<n>`, n counting from 1.
+pub fn instance_id(name: &str, n: u64) -> String {
+    format!("{name}-{n}")
+}
+
+fn corrupt(what: &'static str) -> impl Fn(commonware_codec::Error) -> CallError {
+    move |e| CallError::Rejected(format!("corrupt {what}: {e}"))
+}
+
+fn u32_of(raw: Option<Vec<u8>>) -> u32 {
+    raw.and_then(|v| v.try_into().ok())
+        .map_or(0, u32::from_be_bytes)
+}
+
+fn u64_of(raw: Option<Vec<u8>>) -> u64 {
+    raw.and_then(|v| v.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+fn actor_of(ctx: &TxContext<'_>) -> Actor {
+    Actor {
+        org: ctx.sender.org.clone(),
+        role: ctx.sender.role.clone(),
+        cert: ctx.sender.cert_hash,
+    }
+}
+
+fn parse_json(text: &str, what: &str) -> Result<Value, CallError> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text)
+        .map_err(|e| CallError::Rejected(format!("{what}: invalid JSON: {e}")))
+}
+
+/// Read a definition version and decode its machine.
+pub async fn load_definition<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    name: &str,
+    version: u32,
+) -> Result<Option<(Definition, Machine)>, CallError> {
+    let Some(raw) = state.get(&def_key(name, version)).await? else {
+        return Ok(None);
+    };
+    let def = Definition::decode_cfg(raw, &()).map_err(corrupt("definition"))?;
+    let machine = Machine::decode_cfg(def.machine.clone(), &()).map_err(corrupt("machine"))?;
+    Ok(Some((def, machine)))
+}
+
+pub async fn latest_version<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    name: &str,
+) -> Result<u32, CallError> {
+    Ok(u32_of(state.get(&latest_key(name)).await?))
+}
+
+async fn load_instance<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    id: &str,
+) -> Result<(Instance, Machine), CallError> {
+    let Some(raw) = state.get(&instance_key(id)).await? else {
+        return reject(format!("no workflow instance `{id}`"));
+    };
+    let inst = Instance::decode_cfg(raw, &()).map_err(corrupt("instance"))?;
+    let (_, machine) = load_definition(state, &inst.definition, inst.version)
+        .await?
+        .ok_or_else(|| CallError::Rejected(format!("definition of `{id}` is missing")))?;
+    Ok((inst, machine))
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
+    ctx: &'a TxContext<'a>,
+    state: &'a mut Overlay<'_, E>,
+    call: &'a Call,
+) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
+    Box::pin(async move {
+        let actor = actor_of(ctx);
+        match call.method.as_str() {
+            "deploy" => deploy(ctx, state, decode(&call.args).map_err(CallError::Rejected)?).await,
+            "start" => {
+                let arg: StartArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let vars = parse_json(&arg.vars, "vars")?;
+                let version = match arg.version {
+                    Some(v) => v,
+                    None => latest_version(state, &arg.definition).await?,
+                };
+                let Some((_, machine)) = load_definition(state, &arg.definition, version).await?
+                else {
+                    return reject(format!(
+                        "no workflow definition `{}` version {version}",
+                        arg.definition
+                    ));
+                };
+                let n = u64_of(state.get(&count_key(&arg.definition)).await?) + 1;
+                let id = instance_id(&arg.definition, n);
+                let (inst, outcome) = engine::start(
+                    &machine,
+                    version,
+                    id.clone(),
+                    &actor,
+                    &vars,
+                    ctx.block.timestamp_ms,
+                    ctx.block.height,
+                )
+                .map_err(CallError::Rejected)?;
+                state.put(count_key(&arg.definition), n.to_be_bytes().to_vec());
+                state.put(starter_key(&id), ctx.certificate.to_vec());
+                let before = Instance {
+                    active: vec![],
+                    timers: vec![],
+                    ..inst.clone()
+                };
+                let step_ctx = StepContext::tx(ctx, &actor);
+                apply(&step_ctx, state, &machine, &before, inst, outcome, 0).await
+            }
+            "complete" => {
+                let arg: CompleteArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let vars = parse_json(&arg.vars, "vars")?;
+                let (mut inst, machine) = load_instance(state, &arg.instance).await?;
+                let before = inst.clone();
+                let outcome = engine::complete(
+                    &machine,
+                    &mut inst,
+                    &arg.element,
+                    &actor,
+                    &vars,
+                    ctx.block.timestamp_ms,
+                )
+                .map_err(CallError::Rejected)?;
+                apply(
+                    &StepContext::tx(ctx, &actor),
+                    state,
+                    &machine,
+                    &before,
+                    inst,
+                    outcome,
+                    0,
+                )
+                .await
+            }
+            "cancel" => {
+                let arg: CancelArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let (mut inst, machine) = load_instance(state, &arg.instance).await?;
+                let before = inst.clone();
+                let outcome = engine::cancel(&machine, &mut inst, &actor, ctx.block.timestamp_ms)
+                    .map_err(CallError::Rejected)?;
+                apply(
+                    &StepContext::tx(ctx, &actor),
+                    state,
+                    &machine,
+                    &before,
+                    inst,
+                    outcome,
+                    0,
+                )
+                .await
+            }
+            other => reject(format!("unknown method workflow.{other}")),
+        }
+    })
+}
+
+async fn deploy<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    arg: DeployArg,
+) -> Result<Vec<Event>, CallError> {
+    let bindings = parse_json(&arg.bindings, "bindings")?;
+    let bindings = if bindings.is_null() {
+        json!({})
+    } else {
+        bindings
+    };
+    // Parsing is charged like reading the document several times over.
+    state.work += 4 * arg.xml.len() as u64;
+    let machine = ingot_bpmn::compile_xml(&arg.xml, &bindings)
+        .map_err(|p| CallError::Rejected(format!("invalid process: {p}")))?;
+    let name = machine.name.clone();
+    let latest = latest_version(state, &name).await?;
+    if latest > 0 {
+        let (first, _) = load_definition(state, &name, 1)
+            .await?
+            .ok_or_else(|| CallError::Rejected(format!("definition `{name}` v1 is missing")))?;
+        if first.owner_org != ctx.sender.org {
+            return reject(format!(
+                "definition `{name}` belongs to {}; {} may not deploy new versions of it",
+                first.owner_org, ctx.sender.org
+            ));
+        }
+    } else {
+        let count = u32_of(state.get(NAMES_COUNT_KEY).await?);
+        state.put(name_key(count), name.clone().into_bytes());
+        state.put(NAMES_COUNT_KEY.to_vec(), (count + 1).to_be_bytes().to_vec());
+    }
+    let version = latest + 1;
+    let def = Definition {
+        name: name.clone(),
+        version,
+        owner_org: ctx.sender.org.clone(),
+        deployer: ctx.sender.cert_hash,
+        height: ctx.block.height,
+        timestamp_ms: ctx.block.timestamp_ms,
+        tx_hash: ctx.tx_hash,
+        xml_hash: ingot_types::sha256(&[arg.xml.as_bytes()])
+            .as_ref()
+            .try_into()
+            .unwrap_or([0; 32]),
+        machine: machine.encode(),
+    };
+    state.put(def_key(&name, version), def.encode().to_vec());
+    state.put(xml_key(&name, version), arg.xml.into_bytes());
+    state.put(
+        bindings_key(&name, version),
+        bindings.to_string().into_bytes(),
+    );
+    state.put(latest_key(&name), version.to_be_bytes().to_vec());
+    Ok(vec![event(
+        NAME,
+        "deployed",
+        &[
+            ("definition", name),
+            ("version", version.to_string()),
+            ("org", ctx.sender.org.clone()),
+            ("xml_hash", hex::encode(def.xml_hash)),
+        ],
+    )])
+}
+
+/// Who a step happens for: a transaction (with its sender) or the chain at
+/// the end of a block (timers).
+pub struct StepContext<'a> {
+    pub tx: Option<&'a TxContext<'a>>,
+    pub actor: [u8; 32],
+    pub actor_org: String,
+    pub height: u64,
+    pub timestamp_ms: u64,
+    pub tx_hash: [u8; 32],
+}
+
+impl<'a> StepContext<'a> {
+    fn tx(ctx: &'a TxContext<'a>, actor: &Actor) -> Self {
+        Self {
+            tx: Some(ctx),
+            actor: actor.cert,
+            actor_org: actor.org.clone(),
+            height: ctx.block.height,
+            timestamp_ms: ctx.block.timestamp_ms,
+            tx_hash: ctx.tx_hash,
+        }
+    }
+}
+
+/// Persist an instance after a move: history, events, timer and message
+/// indexes, then the service calls the move asked for.
+#[allow(clippy::too_many_arguments)]
+fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
+    sc: &'a StepContext<'a>,
+    state: &'a mut Overlay<'_, E>,
+    machine: &'a Machine,
+    before: &'a Instance,
+    mut inst: Instance,
+    outcome: Outcome,
+    depth: u8,
+) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
+    Box::pin(async move {
+        let mut events = Vec::with_capacity(outcome.steps.len());
+        for step in &outcome.steps {
+            let vars: serde_json::Map<String, Value> = step
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            let vars = Value::Object(vars).to_string();
+            let entry = HistoryEntry {
+                seq: inst.steps,
+                element: step.element.clone(),
+                name: step.name.clone(),
+                action: step.action.to_string(),
+                detail: step.detail.chars().take(1000).collect(),
+                actor: sc.actor,
+                actor_org: sc.actor_org.clone(),
+                height: sc.height,
+                timestamp_ms: sc.timestamp_ms,
+                tx_hash: sc.tx_hash,
+                vars: vars.clone(),
+            };
+            state.put(history_key(&inst.id, inst.steps), entry.encode().to_vec());
+            inst.steps += 1;
+            events.push(event(
+                NAME,
+                "step",
+                &[
+                    ("instance", inst.id.clone()),
+                    ("definition", inst.definition.clone()),
+                    ("version", inst.version.to_string()),
+                    ("element", step.element.clone()),
+                    ("name", step.name.clone()),
+                    ("action", step.action.to_string()),
+                    ("detail", entry.detail.clone()),
+                    ("actor", hex::encode(sc.actor)),
+                    ("actor_org", sc.actor_org.clone()),
+                    ("time_ms", sc.timestamp_ms.to_string()),
+                    ("vars", vars.chars().take(1000).collect()),
+                ],
+            ));
+        }
+        if inst.state != before.state {
+            events.push(event(
+                NAME,
+                istate::name(inst.state),
+                &[
+                    ("instance", inst.id.clone()),
+                    ("definition", inst.definition.clone()),
+                ],
+            ));
+        }
+        // New timers go into their second's bucket; stale entries of
+        // disarmed timers are skipped when their second comes.
+        for due in &inst.timers {
+            if !before.timers.contains(due) {
+                schedule_timer(state, &inst.id, due.node, due.at_ms).await?;
+            }
+        }
+        let was = engine::armed(machine, before);
+        let now = if inst.state == istate::RUNNING {
+            engine::armed(machine, &inst)
+        } else {
+            Vec::new()
+        };
+        for &node in was.iter().filter(|n| !now.contains(n)) {
+            if let Some(s) = &machine.nodes[node].subscription {
+                unsubscribe(state, machine, before, node, s).await?;
+            }
+        }
+        for &node in now.iter().filter(|n| !was.contains(n)) {
+            if let Some(s) = &machine.nodes[node].subscription {
+                subscribe(state, machine, &inst, node, s).await?;
+            }
+        }
+        state.put(instance_key(&inst.id), inst.encode().to_vec());
+        for call in outcome.calls {
+            let Some(tx) = sc.tx else {
+                return reject(format!(
+                    "service task `{}` has no transaction to run in",
+                    call.element
+                ));
+            };
+            let args =
+                crate::args::from_json(&call.module, &call.method, &call.args).map_err(|e| {
+                    CallError::Rejected(format!("service task `{}`: {e}", call.element))
+                })?;
+            let native = Call {
+                module: call.module.clone(),
+                method: call.method.clone(),
+                args,
+            };
+            let produced = super::dispatch_nested(tx, state, &native, depth + 1)
+                .await
+                .map_err(|e| match e {
+                    CallError::Rejected(r) => CallError::Rejected(format!(
+                        "service task `{}` ({}.{}): {r}",
+                        call.element, call.module, call.method
+                    )),
+                    other => other,
+                })?;
+            events.extend(produced);
+        }
+        Ok(events)
+    })
+}
+
+async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    instance: &str,
+    node: u16,
+    at_ms: u64,
+) -> Result<(), CallError> {
+    // A full second spills into the next ones: the timer fires a little late
+    // rather than not at all.
+    for second in at_ms / 1000..at_ms / 1000 + 60 {
+        let key = timers_key(second);
+        let mut list = match state.get(&key).await? {
+            Some(raw) => TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?,
+            None => TimerList { entries: vec![] },
+        };
+        if list.entries.len() < MAX_TIMER_ENTRIES {
+            list.entries.push(TimerRef {
+                instance: instance.to_string(),
+                node,
+                at_ms,
+            });
+            state.put(key, list.encode().to_vec());
+            return Ok(());
+        }
+    }
+    reject("too many workflow timers due in the same minute")
+}
+
+fn correlation(machine: &Machine, inst: &Instance, variable: u16) -> Option<String> {
+    let v = inst.vars.iter().find(|a| a.variable == variable)?;
+    let _ = machine;
+    Some(match &v.value {
+        ingot_bpmn::expr::Value::Text(s) => s.clone(),
+        other => other.to_json().to_string().trim_matches('"').to_string(),
+    })
+}
+
+async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    machine: &Machine,
+    inst: &Instance,
+    node: usize,
+    s: &ingot_bpmn::machine::Subscription,
+) -> Result<(), CallError> {
+    let Some(value) = correlation(machine, inst, s.variable) else {
+        let var = machine
+            .variables
+            .get(s.variable as usize)
+            .map(|v| v.name.as_str())
+            .unwrap_or("?");
+        return reject(format!(
+            "`{}` waits for {}.{} with {} = variable `{var}`, which is not set",
+            machine.nodes[node].id, s.module, s.kind, s.attribute
+        ));
+    };
+    let event = format!("{}.{}", s.module, s.kind);
+    let key = sub_key(&event, &s.attribute, &value);
+    let mut list = match state.get(&key).await? {
+        Some(raw) => SubList::decode_cfg(raw, &()).map_err(corrupt("subscriptions"))?,
+        None => SubList { entries: vec![] },
+    };
+    if list.entries.len() >= MAX_SUBSCRIBERS {
+        return reject(format!(
+            "too many instances wait for {event} {} = {value}",
+            s.attribute
+        ));
+    }
+    list.entries.push(SubRef {
+        instance: inst.id.clone(),
+        node: node as u16,
+    });
+    state.put(key, list.encode().to_vec());
+    let akey = subattrs_key(&event);
+    let mut attrs = match state.get(&akey).await? {
+        Some(raw) => Names::decode_cfg(raw, &()).map_err(corrupt("subscribed attributes"))?,
+        None => Names { items: vec![] },
+    };
+    if !attrs.items.contains(&s.attribute) {
+        if attrs.items.len() >= 64 {
+            return reject(format!("too many attributes subscribed on {event}"));
+        }
+        attrs.items.push(s.attribute.clone());
+        state.put(akey, attrs.encode().to_vec());
+    }
+    Ok(())
+}
+
+async fn unsubscribe<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    machine: &Machine,
+    inst: &Instance,
+    node: usize,
+    s: &ingot_bpmn::machine::Subscription,
+) -> Result<(), CallError> {
+    let Some(value) = correlation(machine, inst, s.variable) else {
+        return Ok(());
+    };
+    let key = sub_key(&format!("{}.{}", s.module, s.kind), &s.attribute, &value);
+    let Some(raw) = state.get(&key).await? else {
+        return Ok(());
+    };
+    let mut list = SubList::decode_cfg(raw, &()).map_err(corrupt("subscriptions"))?;
+    if let Some(pos) = list
+        .entries
+        .iter()
+        .position(|e| e.instance == inst.id && e.node as usize == node)
+    {
+        list.entries.remove(pos);
+    }
+    if list.entries.is_empty() {
+        state.delete(key);
+    } else {
+        state.put(key, list.encode().to_vec());
+    }
+    Ok(())
+}
+
+/// Deliver the events a successful call emitted to the message events
+/// waiting for them. Returns the events of the steps this caused.
+pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
+    ctx: &'a TxContext<'a>,
+    state: &'a mut Overlay<'_, E>,
+    emitted: &'a [Event],
+    depth: u8,
+) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
+    Box::pin(async move {
+        let mut out = Vec::new();
+        for ev in emitted {
+            if ev.module == NAME {
+                continue;
+            }
+            let name = format!("{}.{}", ev.module, ev.kind);
+            let Some(raw) = state.get(&subattrs_key(&name)).await? else {
+                continue;
+            };
+            let attrs = Names::decode_cfg(raw, &()).map_err(corrupt("subscribed attributes"))?;
+            for attr in attrs.items {
+                let Some((_, value)) = ev.attributes.iter().find(|(k, _)| *k == attr) else {
+                    continue;
+                };
+                let Some(raw) = state.get(&sub_key(&name, &attr, value)).await? else {
+                    continue;
+                };
+                let list = SubList::decode_cfg(raw, &()).map_err(corrupt("subscriptions"))?;
+                if depth >= MAX_DEPTH {
+                    return reject("workflow message events nested too deeply");
+                }
+                for sub in list.entries {
+                    let (mut inst, machine) = load_instance(state, &sub.instance).await?;
+                    let before = inst.clone();
+                    let detail = format!("{name} {attr}={value}");
+                    let outcome = engine::deliver(
+                        &machine,
+                        &mut inst,
+                        sub.node as usize,
+                        detail,
+                        ctx.block.timestamp_ms,
+                    )
+                    .map_err(|e| CallError::Rejected(format!("instance {}: {e}", inst.id)))?;
+                    if outcome.steps.is_empty() {
+                        continue;
+                    }
+                    let actor = actor_of(ctx);
+                    let sc = StepContext::tx(ctx, &actor);
+                    out.extend(apply(&sc, state, &machine, &before, inst, outcome, depth).await?);
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Fire due timers (end of block). Each instance's timer is its own unit:
+/// one that fails (its continuation is refused) is reported as an event and
+/// leaves the instance waiting, without holding back the others.
+pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
+    block: crate::executor::BlockContext,
+    state: &mut Overlay<'_, E>,
+    trust: &TrustStore,
+) -> Result<Vec<Event>, CallError> {
+    let now_s = block.timestamp_ms / 1000;
+    let cursor = match state.get(TIMER_CURSOR).await? {
+        Some(raw) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
+        None => {
+            state.put(TIMER_CURSOR.to_vec(), now_s.to_be_bytes().to_vec());
+            state.commit_tx();
+            return Ok(vec![]);
+        }
+    };
+    if now_s <= cursor {
+        return Ok(vec![]);
+    }
+    let end = now_s.min(cursor + MAX_CATCHUP_S);
+    let mut events = Vec::new();
+    for second in cursor + 1..=end {
+        let key = timers_key(second);
+        let Some(raw) = state.get(&key).await? else {
+            continue;
+        };
+        let list = TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?;
+        state.delete(key);
+        state.commit_tx();
+        for t in list.entries {
+            match fire_one(block, state, trust, &t).await {
+                Ok(evs) => {
+                    state.commit_tx();
+                    events.extend(evs);
+                }
+                Err(CallError::Rejected(reason)) => {
+                    state.abort_tx();
+                    events.push(event(
+                        NAME,
+                        "timer_failed",
+                        &[("instance", t.instance.clone()), ("reason", reason)],
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    state.put(TIMER_CURSOR.to_vec(), end.to_be_bytes().to_vec());
+    Ok(events)
+}
+
+async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
+    block: crate::executor::BlockContext,
+    state: &mut Overlay<'_, E>,
+    trust: &TrustStore,
+    t: &TimerRef,
+) -> Result<Vec<Event>, CallError> {
+    let (mut inst, machine) = load_instance(state, &t.instance).await?;
+    let due = inst
+        .timers
+        .iter()
+        .any(|d| d.node == t.node && d.at_ms == t.at_ms);
+    if inst.state != istate::RUNNING || !due {
+        return Ok(vec![]); // disarmed since it was scheduled
+    }
+    let before = inst.clone();
+    let outcome = engine::fire_timer(&machine, &mut inst, t.node as usize, block.timestamp_ms)
+        .map_err(CallError::Rejected)?;
+    let zero = [0u8; 32];
+    if outcome.calls.is_empty() {
+        let sc = StepContext {
+            tx: None,
+            actor: zero,
+            actor_org: String::new(),
+            height: block.height,
+            timestamp_ms: block.timestamp_ms,
+            tx_hash: crate::executor::block_receipt_id(block.height)
+                .as_ref()
+                .try_into()
+                .unwrap_or(zero),
+        };
+        return apply(&sc, state, &machine, &before, inst, outcome, 0).await;
+    }
+    // Service calls after a timer run as the instance's starter.
+    let der = state
+        .get(&starter_key(&inst.id))
+        .await?
+        .ok_or_else(|| CallError::Rejected("starter certificate missing".into()))?;
+    let sender = trust
+        .identify(&der)
+        .map_err(|e| CallError::Rejected(format!("starter certificate: {e}")))?;
+    if state
+        .exists(&super::identity::revoked_key(&sender.cert_hash))
+        .await?
+    {
+        return reject("the starter's certificate is revoked");
+    }
+    let ctx = TxContext {
+        block,
+        sender,
+        tx_hash: crate::executor::block_receipt_id(block.height)
+            .as_ref()
+            .try_into()
+            .unwrap_or(zero),
+        trust,
+        certificate: Bytes::from(der),
+    };
+    let actor = actor_of(&ctx);
+    let sc = StepContext::tx(&ctx, &actor);
+    apply(&sc, state, &machine, &before, inst, outcome, 0).await
+}
+
+/// JSON arguments (CLI, API) to canonical ones.
+pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
+    let text = |k: &str| -> Result<String, String> {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("missing string field `{k}`"))
+    };
+    let object = |k: &str, max: usize| -> Result<String, String> {
+        let s = match v.get(k) {
+            None | Some(Value::Null) => String::new(),
+            Some(o @ Value::Object(_)) => o.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(format!("`{k}` must be a JSON object")),
+        };
+        if s.len() > max {
+            return Err(format!("`{k}` longer than {max} bytes"));
+        }
+        Ok(s)
+    };
+    Ok(match method {
+        "deploy" => {
+            let xml = text("xml")?;
+            if xml.len() > ingot_bpmn::xml::MAX_XML_BYTES {
+                return Err(format!(
+                    "BPMN XML larger than {} bytes",
+                    ingot_bpmn::xml::MAX_XML_BYTES
+                ));
+            }
+            DeployArg {
+                xml,
+                bindings: object("bindings", MAX_BINDINGS_BYTES)?,
+            }
+            .encode()
+        }
+        "start" => StartArg {
+            definition: text("definition")?,
+            version: v.get("version").and_then(Value::as_u64).map(|n| n as u32),
+            vars: object("vars", MAX_VARS_BYTES)?,
+        }
+        .encode(),
+        "complete" => CompleteArg {
+            instance: text("instance")?,
+            element: text("element")?,
+            vars: object("vars", MAX_VARS_BYTES)?,
+        }
+        .encode(),
+        "cancel" => CancelArg {
+            instance: text("instance")?,
+        }
+        .encode(),
+        other => return Err(format!("unknown method workflow.{other}")),
+    })
+}
+
+pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
+    let vars = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    Ok(match method {
+        "deploy" => {
+            let a: DeployArg = decode(args)?;
+            json!({"xml_hash": hex::encode(ingot_types::sha256(&[a.xml.as_bytes()])), "xml_bytes": a.xml.len(), "bindings": vars(&a.bindings)})
+        }
+        "start" => {
+            let a: StartArg = decode(args)?;
+            json!({"definition": a.definition, "version": a.version, "vars": vars(&a.vars)})
+        }
+        "complete" => {
+            let a: CompleteArg = decode(args)?;
+            json!({"instance": a.instance, "element": a.element, "vars": vars(&a.vars)})
+        }
+        "cancel" => {
+            let a: CancelArg = decode(args)?;
+            json!({"instance": a.instance})
+        }
+        _ => return Err(String::new()),
+    })
+}
+
+/// The JSON view of an instance for queries.
+pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
+    let vars: serde_json::Map<String, Value> = engine::variables(machine, inst)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_json()))
+        .collect();
+    json!({
+        "id": inst.id,
+        "definition": inst.definition,
+        "version": inst.version,
+        "state": istate::name(inst.state),
+        "active": engine::waiting(machine, inst),
+        "variables": vars,
+        "timers": inst.timers.iter().map(|d| json!({
+            "element": machine.nodes.get(d.node as usize).map(|n| n.id.clone()),
+            "due_ms": d.at_ms,
+        })).collect::<Vec<_>>(),
+        "pending_messages": inst.pending.iter().filter_map(|&m| machine.messages.get(m as usize).map(|m| m.id.clone())).collect::<Vec<_>>(),
+        "starter": hex::encode(inst.starter),
+        "starter_org": inst.starter_org,
+        "created_ms": inst.created_ms,
+        "updated_ms": inst.updated_ms,
+        "created_height": inst.created_height,
+        "steps": inst.steps,
+    })
+}
+
+impl HistoryEntry {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "element": self.element,
+            "name": self.name,
+            "action": self.action,
+            "detail": self.detail,
+            "actor": hex::encode(self.actor),
+            "actor_org": self.actor_org,
+            "height": self.height,
+            "timestamp_ms": self.timestamp_ms,
+            "tx_hash": hex::encode(self.tx_hash),
+            "vars": serde_json::from_str::<Value>(&self.vars).unwrap_or(Value::Null),
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! Workflow queries and validation over HTTP (moves are signed transactions
+//! on `POST /v1/tx`, like every other call):
+//!
+//! - `POST /v1/workflow/validate` `{xml, bindings}` → problems, or the
+//!   compiled elements (nothing is stored);
+//! - `GET /v1/workflow/definitions` → names, latest versions, owners;
+//! - `GET /v1/workflow/definitions/{name}?version=` → one version: elements,
+//!   variables, bindings;
+//! - `GET /v1/workflow/definitions/{name}/xml?version=` → the XML as deployed
+//!   (diagram included), for a modeler to redraw;
+//! - `GET /v1/workflow/definitions/{name}/instances?state=&after=&limit=`;
+//! - `GET /v1/workflow/instances/{id}` → state, active elements, variables,
+//!   timers and the full history.
+//!
+//! Like `/v1/state`, these are open to API clients: processes hold references
+//! (document hashes, order numbers), private data stays in private stores.
+
+use crate::api::{bad, internal, not_found, ApiError, ApiState, St};
+use axum::{
+    extract::{Path, Query},
+    http::header,
+    response::IntoResponse,
+    routing::{get, post},
+    Json, Router,
+};
+use commonware_codec::Decode;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_bpmn::{
+    machine::{state as istate, Instance, Machine},
+    Problems,
+};
+use ingot_execution::modules::workflow::{
+    bindings_key, count_key, def_key, history_key, instance_id, instance_json, instance_key,
+    latest_key, name_key, xml_key, Definition, HistoryEntry, NAMES_COUNT_KEY,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Most instances one page lists, and most history entries one view returns.
+pub const MAX_PAGE: u64 = 200;
+pub const MAX_HISTORY: u32 = 2_000;
+
+pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+    Router::new()
+        .route("/v1/workflow/validate", post(validate))
+        .route("/v1/workflow/definitions", get(definitions::<E>))
+        .route("/v1/workflow/definitions/{name}", get(definition::<E>))
+        .route(
+            "/v1/workflow/definitions/{name}/xml",
+            get(definition_xml::<E>),
+        )
+        .route(
+            "/v1/workflow/definitions/{name}/instances",
+            get(instances::<E>),
+        )
+        .route("/v1/workflow/instances/{id}", get(instance::<E>))
+}
+
+#[derive(Deserialize)]
+struct ValidateBody {
+    xml: String,
+    #[serde(default)]
+    bindings: Value,
+}
+
+/// A compiled machine as JSON: elements with their kind and who may act.
+pub fn machine_json(m: &Machine) -> Value {
+    use ingot_bpmn::machine::{gateway, kind, task, trigger};
+    let kind_name = |k: u8, sub: u8| -> &'static str {
+        match (k, sub) {
+            (kind::START, trigger::TIMER) => "timer start event",
+            (kind::START, trigger::MESSAGE) => "message start event",
+            (kind::START, _) => "start event",
+            (kind::END, trigger::TERMINATE) => "terminate end event",
+            (kind::END, trigger::MESSAGE) => "message end event",
+            (kind::END, _) => "end event",
+            (kind::CATCH, trigger::TIMER) => "timer catch event",
+            (kind::CATCH, _) => "message catch event",
+            (kind::THROW, trigger::MESSAGE) => "message throw event",
+            (kind::THROW, _) => "throw event",
+            (kind::TASK, task::USER) => "user task",
+            (kind::TASK, task::MANUAL) => "manual task",
+            (kind::TASK, task::SERVICE) => "service task",
+            (kind::TASK, task::SEND) => "send task",
+            (kind::TASK, task::RECEIVE) => "receive task",
+            (kind::TASK, _) => "task",
+            (kind::GATEWAY, gateway::EXCLUSIVE) => "exclusive gateway",
+            (kind::GATEWAY, gateway::PARALLEL) => "parallel gateway",
+            (kind::GATEWAY, gateway::INCLUSIVE) => "inclusive gateway",
+            (kind::GATEWAY, _) => "event-based gateway",
+            _ => "subprocess",
+        }
+    };
+    json!({
+        "name": m.name,
+        "elements": m.nodes.iter().map(|n| {
+            let mut e = json!({"id": n.id, "name": n.name, "type": kind_name(n.kind, n.sub)});
+            if !n.allowed.is_empty() { e["allowed"] = json!(n.allowed); }
+            if !n.outputs.is_empty() {
+                e["outputs"] = json!(n.outputs.iter().filter_map(|&v| m.variables.get(v as usize).map(|v| v.name.clone())).collect::<Vec<_>>());
+            }
+            if let Some(s) = &n.service { e["call"] = json!(format!("{}.{}", s.module, s.method)); }
+            if let Some(s) = &n.subscription { e["waits_for"] = json!(format!("{}.{}", s.module, s.kind)); }
+            e
+        }).collect::<Vec<_>>(),
+        "variables": m.variables.iter().map(|v| json!({
+            "name": v.name,
+            "type": ingot_bpmn::expr::Type::from_code(v.ty).map(|t| t.to_string()),
+        })).collect::<Vec<_>>(),
+        "start_allowed": m.start_allowed,
+        "cancel_allowed": m.cancel_allowed,
+    })
+}
+
+async fn validate(Json(body): Json<ValidateBody>) -> Json<Value> {
+    let bindings = if body.bindings.is_null() {
+        json!({})
+    } else {
+        body.bindings
+    };
+    Json(match ingot_bpmn::compile_xml(&body.xml, &bindings) {
+        Ok(m) => json!({"valid": true, "problems": [], "definition": machine_json(&m)}),
+        Err(Problems(ps)) => json!({
+            "valid": false,
+            "problems": ps.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+async fn get_raw<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let state = s.shared.state.read().await;
+    state.get(key).await.map_err(internal)
+}
+
+fn u32_of(raw: Option<Vec<u8>>) -> u32 {
+    raw.and_then(|v| v.try_into().ok())
+        .map_or(0, u32::from_be_bytes)
+}
+
+async fn definitions<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+) -> Result<Json<Value>, ApiError> {
+    let count = u32_of(get_raw(&s, NAMES_COUNT_KEY).await?);
+    let mut out = Vec::new();
+    for i in 0..count.min(10_000) {
+        let Some(name) = get_raw(&s, &name_key(i)).await? else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(&name).to_string();
+        let latest = u32_of(get_raw(&s, &latest_key(&name)).await?);
+        let owner = match get_raw(&s, &def_key(&name, 1)).await? {
+            Some(raw) => {
+                Definition::decode_cfg(raw, &())
+                    .map_err(internal)?
+                    .owner_org
+            }
+            None => String::new(),
+        };
+        let instances = get_raw(&s, &count_key(&name))
+            .await?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+        out.push(json!({"name": name, "latest_version": latest, "owner_org": owner, "instances": instances}));
+    }
+    Ok(Json(json!({ "definitions": out })))
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<u32>,
+}
+
+async fn load_def<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    name: &str,
+    version: Option<u32>,
+) -> Result<(Definition, Machine), ApiError> {
+    let version = match version {
+        Some(v) => v,
+        None => u32_of(get_raw(s, &latest_key(name)).await?),
+    };
+    let raw = get_raw(s, &def_key(name, version))
+        .await?
+        .ok_or_else(|| not_found(format!("no workflow definition {name} version {version}")))?;
+    let def = Definition::decode_cfg(raw, &()).map_err(internal)?;
+    let machine = Machine::decode_cfg(def.machine.clone(), &()).map_err(internal)?;
+    Ok((def, machine))
+}
+
+async fn definition<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (def, machine) = load_def(&s, &name, q.version).await?;
+    let bindings = get_raw(&s, &bindings_key(&name, def.version))
+        .await?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
+    let mut v = machine_json(&machine);
+    v["version"] = json!(def.version);
+    v["owner_org"] = json!(def.owner_org);
+    v["deployer"] = json!(hex::encode(def.deployer));
+    v["height"] = json!(def.height);
+    v["timestamp_ms"] = json!(def.timestamp_ms);
+    v["tx_hash"] = json!(hex::encode(def.tx_hash));
+    v["xml_hash"] = json!(hex::encode(def.xml_hash));
+    v["compiled_bytes"] = json!(def.machine.len());
+    v["bindings"] = bindings;
+    Ok(Json(v))
+}
+
+async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (def, _) = load_def(&s, &name, q.version).await?;
+    let xml = get_raw(&s, &xml_key(&name, def.version))
+        .await?
+        .ok_or_else(|| not_found("XML missing"))?;
+    Ok(([(header::CONTENT_TYPE, "application/xml")], xml))
+}
+
+#[derive(Deserialize)]
+struct InstancesQuery {
+    state: Option<String>,
+    /// Instance number to continue after (paging).
+    #[serde(default)]
+    after: u64,
+    limit: Option<u64>,
+}
+
+async fn instances<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(name): Path<String>,
+    Query(q): Query<InstancesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = match q.state.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some(st) => Some(istate::parse(st).ok_or_else(|| {
+            bad(format!(
+                "state must be running, completed, terminated, cancelled or all, not `{st}`"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let count = get_raw(&s, &count_key(&name))
+        .await?
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    let mut out = Vec::new();
+    let mut last = q.after;
+    // Scanning is bounded: at most ten pages of instances are read per call.
+    for n in q.after + 1..=count.min(q.after + limit * 10) {
+        last = n;
+        let id = instance_id(&name, n);
+        let Some(raw) = get_raw(&s, &instance_key(&id)).await? else {
+            continue;
+        };
+        let inst = Instance::decode_cfg(raw, &()).map_err(internal)?;
+        if wanted.is_some_and(|w| w != inst.state) {
+            continue;
+        }
+        let (_, machine) = load_def(&s, &inst.definition, Some(inst.version)).await?;
+        out.push(instance_json(&machine, &inst));
+        if out.len() as u64 >= limit {
+            break;
+        }
+    }
+    Ok(Json(json!({
+        "definition": name,
+        "instances": out,
+        "next_after": if last < count { Some(last) } else { None },
+        "total": count,
+    })))
+}
+
+async fn instance<E: Storage + Clock + Metrics + Spawner>(
+    axum::extract::State(s): St<E>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = get_raw(&s, &instance_key(&id))
+        .await?
+        .ok_or_else(|| not_found(format!("no workflow instance {id}")))?;
+    let inst = Instance::decode_cfg(raw, &()).map_err(internal)?;
+    let (_, machine) = load_def(&s, &inst.definition, Some(inst.version)).await?;
+    let mut v = instance_json(&machine, &inst);
+    let mut history = Vec::new();
+    for seq in 0..inst.steps.min(MAX_HISTORY) {
+        if let Some(raw) = get_raw(&s, &history_key(&id, seq)).await? {
+            history.push(
+                HistoryEntry::decode_cfg(raw, &())
+                    .map_err(internal)?
+                    .to_json(),
+            );
+        }
+    }
+    v["history"] = json!(history);
+    Ok(Json(v))
+}
