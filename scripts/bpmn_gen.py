@@ -226,6 +226,8 @@ def layout(proc):
                 cx = colx[r] + colw[r] // 2
                 cy = y + sum(rowh[: n["_row"]]) + rowh[n["_row"]] // 2
                 n["_b"] = (cx - w // 2, cy - h // 2, w, h)
+                # free vertical corridors left and right of the node's column
+                n["_gaps"] = (colx[r] - GAP // 2, colx[r] + colw[r] + GAP // 2)
                 if n["kind"] == "sub":
                     place_inner(n)
             per_writer = {}
@@ -233,7 +235,8 @@ def layout(proc):
                 k = per_writer.get(n["id"], 0)
                 per_writer[n["id"]] = k + 1
                 b = n["_b"]
-                p.setdefault("_data", {})[v] = (b[0] + b[2] // 2 - 18 + 50 * k, y + sum(rowh) + 15, 36, 50)
+                # right of the writer's centre, clear of message flows leaving it
+                p.setdefault("_data", {})[v] = (b[0] + b[2] // 2 + 14 + 50 * k, y + sum(rowh) + 15, 36, 50)
             if lane_id is not None:
                 p["_lanes"].append((lane_id, (POOL_X + 30, y, pool_w - 30, lane_h)))
             y += lane_h
@@ -449,25 +452,46 @@ class Writer:
         for p in pr["pools"]:
             self.flow_edges(p["nodes"], p["flows"])
         index = {n["id"]: (n, p) for p in pr["pools"] for n in p["nodes"]}
+        boxes = [(n["id"], n["_b"]) for p in pr["pools"] for n in p["nodes"]]
+        boxes += [(v, b) for p in pr["pools"] for v, b in p.get("_data", {}).items()]
+
+        def blocked(x, y0, y1, skip):
+            lo, hi = min(y0, y1), max(y0, y1)
+            return any(b[0] <= x <= b[0] + b[2] and b[1] < hi and lo < b[1] + b[3]
+                       for i, b in boxes if i not in skip)
+
         for k, (mid, _, src, tgt) in enumerate(pr["messages"]):
             (s, sp), (t, tp) = index[src], index[tgt]
             sb, tb = s["_b"], t["_b"]
             scx, tcx = sb[0] + sb[2] // 2, tb[0] + tb[2] // 2
-            off = 8 * (k % 3)
-            if tb[1] > sb[1]:
-                my = tp["_b"][1] - POOL_GAP // 2 + off - 8
-                pts = [(scx, sb[1] + sb[3]), (scx, my), (tcx, my), (tcx, tb[1])]
-            else:
-                my = sp["_b"][1] - POOL_GAP // 2 + off - 8
-                pts = [(scx, sb[1]), (scx, my), (tcx, my), (tcx, tb[1] + tb[3])]
-            if scx == tcx:
+            down = tb[1] > sb[1]
+            # the horizontal run lies in the gap above the lower of the two pools
+            my = (tp if down else sp)["_b"][1] - POOL_GAP // 2 + 8 * (k % 3) - 8
+            s_edge = sb[1] + sb[3] if down else sb[1]
+            t_edge = tb[1] if down else tb[1] + tb[3]
+            step = 15 if down else -15
+            skip = {src, tgt}
+            if not blocked(scx, s_edge, my, skip):
+                head = [(scx, s_edge), (scx, my)]
+            else:  # leave towards the free corridor right of the source column
+                gx = s["_gaps"][1]
+                head = [(scx, s_edge), (scx, s_edge + step), (gx, s_edge + step), (gx, my)]
+            if not blocked(tcx, my, t_edge, skip):
+                tail = [(tcx, my), (tcx, t_edge)]
+            else:  # come in along the free corridor left of the target column
+                gx = t["_gaps"][0]
+                tail = [(gx, my), (gx, t_edge - step), (tcx, t_edge - step), (tcx, t_edge)]
+            pts = head + tail
+            if scx == tcx and head[-1][0] == tail[0][0] == scx:
                 pts = [pts[0], pts[-1]]
             self.edge(mid, pts)
         for p in pr["pools"]:
             for n in p["nodes"]:
                 for aid, v in n.get("_assoc", []):
                     b, d = n["_b"], p["_data"][v]
-                    self.edge(aid, [(b[0] + b[2] // 2, b[1] + b[3]), (d[0] + d[2] // 2, d[1])])
+                    dx = d[0] + d[2] // 2
+                    sx = dx if b[0] < dx < b[0] + b[2] and n["kind"] in TASKS else b[0] + b[2] // 2
+                    self.edge(aid, [(sx, b[1] + b[3]), (dx, d[1])])
         self.w(2, "</bpmndi:BPMNPlane>")
         self.w(1, "</bpmndi:BPMNDiagram>")
 
@@ -516,6 +540,8 @@ def check(proc):
                 assert any(f["id"] == n["default"] and f["src"] == n["id"] for f in flows), n["id"]
         return local
 
+    names = [v for p in proc["pools"] for v, _ in p.get("data", [])]
+    assert len(names) == len(set(names)), "data object names must be unique across pools"
     every = {}
     for p in proc["pools"]:
         lanes = {l for l, _ in p.get("lanes", [])}
@@ -743,7 +769,7 @@ PROCESSES.append(dict(
              nodes=[
                  node("Event_shipment_requested", "start_msg", "Shipment requested"),
                  node("Task_pickup_goods", "user", "Pick up goods", out=["tracking_no"]),
-                 node("Task_deliver_goods", "user", "Deliver goods to buyer"),
+                 node("Task_deliver_goods", "task", "Deliver goods to buyer"),
                  node("Event_delivery_done", "end_msg", "Delivery reported"),
              ],
              flows=[

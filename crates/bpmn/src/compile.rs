@@ -926,19 +926,9 @@ fn upstream_sets(machine: &mut Machine) {
                                 queue.push_back(i as usize);
                             }
                         }
-                        // A start inside a subprocess is fed by the subprocess's
-                        // incoming flows; messages are ignored (conservative
-                        // would be to wait, but a message can always arrive).
-                        if let Some(p) = machine.nodes[n].parent {
-                            if machine.nodes[n].kind == m::kind::START {
-                                for &i in &machine.nodes[p as usize].incoming {
-                                    if set(bits, i as usize) {
-                                        queue.push_back(i as usize);
-                                    }
-                                }
-                                set(bits, f_count + p as usize);
-                            }
-                        }
+                        // Inside a subprocess the search stops at its start
+                        // event: the running subprocess itself is not
+                        // upstream of its own contents.
                     }
                 };
                 visit_node(src, &mut bits, &mut queue);

@@ -1960,6 +1960,47 @@ mod tests {
         }
     }
 
+    /// Syntactically valid expressions (not necessarily well typed).
+    fn well_formed() -> impl Strategy<Value = String> {
+        let fixed = prop::sample::select(vec![
+            "a",
+            "b",
+            "n",
+            "amount",
+            "kind",
+            "ok",
+            "urgent",
+            "zz",
+            "0",
+            "1",
+            "-1",
+            "0.5",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854.775807",
+            "'x'",
+            "''",
+            "true",
+            "false",
+        ]);
+        let leaf = prop_oneof![
+            fixed.prop_map(String::from),
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<i64>().prop_map(|d| Value::Decimal(d).to_string()),
+        ];
+        let ops = prop::sample::select(vec![
+            "+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or", "&&", "||",
+        ]);
+        leaf.prop_recursive(6, 48, 2, move |inner| {
+            prop_oneof![
+                (inner.clone(), ops.clone(), inner.clone())
+                    .prop_map(|(l, op, r)| format!("({l} {op} {r})")),
+                inner.clone().prop_map(|e| format!("(not ({e}))")),
+                inner.prop_map(|e| format!("(-({e}))")),
+            ]
+        })
+    }
+
     proptest! {
         #[test]
         fn arbitrary_strings_never_panic(src in "\\PC{0,80}") {
@@ -1975,6 +2016,24 @@ mod tests {
         fn token_sequences_never_panic(picks in proptest::collection::vec(0..TOKENS.len(), 0..60), glue in any::<bool>()) {
             let words: Vec<&str> = picks.iter().filter_map(|&i| TOKENS.get(i).copied()).collect();
             poke(&words.join(if glue { "" } else { " " }));
+        }
+
+        #[test]
+        fn checked_types_are_what_evaluation_gives(src in well_formed()) {
+            let e = parse(&src).unwrap();
+            let checked = e.check(&types);
+            if let (Ok(t), Ok(v)) = (&checked, e.eval(&values)) {
+                prop_assert_eq!(*t, v.ty(), "{}", src);
+            }
+            if checked == Ok(Type::Bool) {
+                let conditions = [e];
+                if let Some(cex) = find_all_false(&conditions, &types) {
+                    let lookup = |name: &str| {
+                        cex.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+                    };
+                    prop_assert_ne!(conditions[0].eval(&lookup), Ok(Value::Bool(true)));
+                }
+            }
         }
 
         #[test]

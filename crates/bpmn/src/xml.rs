@@ -321,8 +321,11 @@ impl Reader {
                 self.writes.push((ix, text_of(&target)));
             }
         }
-        for field in n
-            .descendants()
+        // Only the element's own extensions: a subprocess must not take the
+        // form fields of the tasks inside it.
+        for field in bpmn_children(n)
+            .filter(|c| is_bpmn(c, "extensionElements"))
+            .flat_map(|ext| ext.descendants())
             .filter(|d| d.tag_name().namespace() == Some(CAMUNDA_NS))
             .filter(|d| d.tag_name().name() == "formField")
         {

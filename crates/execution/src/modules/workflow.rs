@@ -175,6 +175,10 @@ fn starter_key(id: &str) -> Vec<u8> {
 pub fn history_key(id: &str, seq: u32) -> Vec<u8> {
     format!("workflow/hist/{id}/{seq:010}").into_bytes()
 }
+/// Timers scheduled in one hour of block time: the walk skips empty hours.
+fn timer_hour_key(hour: u64) -> Vec<u8> {
+    format!("workflow/timerhours/{hour:020}").into_bytes()
+}
 fn timers_key(second: u64) -> Vec<u8> {
     format!("workflow/timers/{second:020}").into_bytes()
 }
@@ -231,6 +235,21 @@ pub async fn load_definition<E: Storage + Clock + Metrics + Spawner>(
     let def = Definition::decode_cfg(raw, &()).map_err(corrupt("definition"))?;
     let machine = Machine::decode_cfg(def.machine.clone(), &()).map_err(corrupt("machine"))?;
     Ok(Some((def, machine)))
+}
+
+/// [`load_definition`] on committed state (queries, tests).
+pub async fn load_definition_raw<E: Storage + Clock + Metrics + Spawner>(
+    state: &ingot_state::StateStore<E>,
+    name: &str,
+    version: u32,
+) -> Result<Machine, String> {
+    let raw = state
+        .get(&def_key(name, version))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no definition {name} v{version}"))?;
+    let def = Definition::decode_cfg(raw, &()).map_err(|e| e.to_string())?;
+    Machine::decode_cfg(def.machine, &()).map_err(|e| e.to_string())
 }
 
 pub async fn latest_version<E: Storage + Clock + Metrics + Spawner>(
@@ -563,9 +582,12 @@ async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
     node: u16,
     at_ms: u64,
 ) -> Result<(), CallError> {
+    // Never behind the walk: a timer already due fires at the end of this block.
+    let cursor = u64_of(state.get(TIMER_CURSOR).await?);
+    let first = (at_ms / 1000).max(cursor + 1);
     // A full second spills into the next ones: the timer fires a little late
     // rather than not at all.
-    for second in at_ms / 1000..at_ms / 1000 + 60 {
+    for second in first..first + 60 {
         let key = timers_key(second);
         let mut list = match state.get(&key).await? {
             Some(raw) => TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?,
@@ -578,6 +600,9 @@ async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
                 at_ms,
             });
             state.put(key, list.encode().to_vec());
+            let hour = timer_hour_key(second / 3600);
+            let count = u64_of(state.get(&hour).await?);
+            state.put(hour, (count + 1).to_be_bytes().to_vec());
             return Ok(());
         }
     }
@@ -748,34 +773,66 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
     if now_s <= cursor {
         return Ok(vec![]);
     }
-    let end = now_s.min(cursor + MAX_CATCHUP_S);
     let mut events = Vec::new();
-    for second in cursor + 1..=end {
-        let key = timers_key(second);
-        let Some(raw) = state.get(&key).await? else {
+    // Walk second by second only through hours that hold timers; an empty
+    // hour costs one read. At most MAX_CATCHUP_S seconds are walked per
+    // block, so a long pause is caught up over a few blocks.
+    let mut at = cursor;
+    let mut walked = 0u64;
+    while at < now_s && walked < MAX_CATCHUP_S {
+        let hour = (at + 1) / 3600;
+        let hour_end = (hour + 1) * 3600 - 1;
+        let hour_key = timer_hour_key(hour);
+        let mut scheduled = u64_of(state.get(&hour_key).await?);
+        if scheduled == 0 {
+            at = hour_end.min(now_s);
             continue;
-        };
-        let list = TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?;
-        state.delete(key);
-        state.commit_tx();
-        for t in list.entries {
-            match fire_one(block, state, trust, &t).await {
-                Ok(evs) => {
-                    state.commit_tx();
-                    events.extend(evs);
+        }
+        while at < now_s.min(hour_end) && walked < MAX_CATCHUP_S {
+            at += 1;
+            walked += 1;
+            let key = timers_key(at);
+            let Some(raw) = state.get(&key).await? else {
+                continue;
+            };
+            let list = TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?;
+            state.delete(key);
+            scheduled = scheduled.saturating_sub(list.entries.len() as u64);
+            if scheduled == 0 {
+                state.delete(hour_key.clone());
+            } else {
+                state.put(hour_key.clone(), scheduled.to_be_bytes().to_vec());
+            }
+            state.commit_tx();
+            for t in list.entries {
+                match fire_one(block, state, trust, &t).await {
+                    Ok(evs) => {
+                        state.commit_tx();
+                        events.extend(evs);
+                    }
+                    Err(CallError::Rejected(reason)) => {
+                        // Retried a minute later (the instance keeps waiting;
+                        // e.g. its starter's certificate may be renewed).
+                        state.abort_tx();
+                        schedule_timer(state, &t.instance, t.node, block.timestamp_ms + 60_000)
+                            .await?;
+                        state.commit_tx();
+                        events.push(event(
+                            NAME,
+                            "timer_failed",
+                            &[("instance", t.instance.clone()), ("reason", reason)],
+                        ));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(CallError::Rejected(reason)) => {
-                    state.abort_tx();
-                    events.push(event(
-                        NAME,
-                        "timer_failed",
-                        &[("instance", t.instance.clone()), ("reason", reason)],
-                    ));
-                }
-                Err(e) => return Err(e),
+            }
+            if scheduled == 0 {
+                at = hour_end.min(now_s);
+                break;
             }
         }
     }
+    let end = at;
     state.put(TIMER_CURSOR.to_vec(), end.to_be_bytes().to_vec());
     Ok(events)
 }
@@ -790,7 +847,7 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
     let due = inst
         .timers
         .iter()
-        .any(|d| d.node == t.node && d.at_ms == t.at_ms);
+        .any(|d| d.node == t.node && d.at_ms <= t.at_ms);
     if inst.state != istate::RUNNING || !due {
         return Ok(vec![]); // disarmed since it was scheduled
     }

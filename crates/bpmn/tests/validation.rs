@@ -1,0 +1,114 @@
+//! Invalid models produce each error kind, naming the element; the example
+//! processes validate; condition errors carry their column.
+
+use ingot_bpmn::{compile_xml, ErrorKind};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/invalid")
+}
+
+#[test]
+fn every_error_kind_names_its_element() {
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("cases.json")).unwrap()).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for case in cases.as_array().unwrap() {
+        let file = case["file"].as_str().unwrap();
+        let xml = std::fs::read_to_string(dir().join(file)).unwrap();
+        let result = compile_xml(&xml, &case["bindings"]);
+        let Some(kind) = case["error"].as_str() else {
+            assert!(result.is_ok(), "{file}: {}", result.unwrap_err());
+            continue;
+        };
+        let problems = result.expect_err(file).0;
+        let elements: Vec<&str> = match &case["element"] {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            v => vec![v.as_str().unwrap_or("")],
+        };
+        let hit = problems
+            .iter()
+            .find(|p| p.kind.as_str() == kind && elements.contains(&p.element.as_str()));
+        assert!(
+            hit.is_some(),
+            "{file}: expected `{kind}` at {elements:?}, got: {}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        kinds.insert(kind.to_string());
+    }
+    for k in [
+        ErrorKind::Unsupported,
+        ErrorKind::NoStart,
+        ErrorKind::Unreachable,
+        ErrorKind::DeadEnd,
+        ErrorKind::RouteNowhere,
+        ErrorKind::UnboundLane,
+        ErrorKind::UnboundService,
+        ErrorKind::Condition,
+        ErrorKind::Invalid,
+        ErrorKind::MalformedXml,
+    ] {
+        assert!(kinds.contains(k.as_str()), "no case for {}", k.as_str());
+    }
+}
+
+#[test]
+fn route_nowhere_shows_values_that_make_every_condition_false() {
+    let xml = std::fs::read_to_string(dir().join("route_nowhere.bpmn")).unwrap();
+    let e = compile_xml(&xml, &json!({"lanes": {"Lane_1": "org:AcmeCo"}})).unwrap_err();
+    let p =
+        e.0.iter()
+            .find(|p| p.kind == ErrorKind::RouteNowhere)
+            .unwrap();
+    assert!(p.message.contains("amount = 100"), "{}", p.message);
+}
+
+#[test]
+fn condition_errors_carry_the_column() {
+    let xml = std::fs::read_to_string(dir().join("condition_syntax.bpmn")).unwrap();
+    let e = compile_xml(&xml, &json!({"lanes": {"Lane_1": "org:AcmeCo"}})).unwrap_err();
+    let p = e.0.iter().find(|p| p.kind == ErrorKind::Condition).unwrap();
+    assert!(p.message.contains("column"), "{}", p.message);
+}
+
+#[test]
+fn the_example_processes_validate() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let d = entry.unwrap().path();
+        let xml = std::fs::read_to_string(d.join("process.bpmn")).unwrap();
+        let b: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("bindings.json")).unwrap())
+                .unwrap();
+        let m = compile_xml(&xml, &b).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        assert_eq!(Some(m.name.as_str()), b["name"].as_str());
+        n += 1;
+    }
+    assert_eq!(n, 6);
+}
+
+#[test]
+fn bad_bindings_are_refused_with_the_element() {
+    let xml = std::fs::read_to_string(dir().join("valid_minimal.bpmn")).unwrap();
+    for (b, needle) in [
+        (json!({"lanes": {"Lane_1": "role:ghost"}}), "role `ghost`"),
+        (
+            json!({"lanes": {"Lane_1": "org:AcmeCo", "Lane_9": "org:X"}}),
+            "Lane_9",
+        ),
+        (json!({"lanes": {"Lane_1": "boss"}}), "actor `boss`"),
+        (
+            json!({"lanes": {"Lane_1": "org:AcmeCo"}, "name": "Bad Name"}),
+            "definition name",
+        ),
+    ] {
+        let e = compile_xml(&xml, &b).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e} lacks {needle}");
+    }
+}

@@ -1,0 +1,380 @@
+//! The six industrial processes of `examples/workflows`, each deployed and
+//! driven through the executor (signed transactions, blocks, state) by its
+//! `scenario.json`, with allowed and forbidden actors; plus deployment rules
+//! (versions, ownership) and service tasks.
+
+mod common;
+
+use common::*;
+use commonware_codec::Decode;
+use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use ingot_bpmn::{engine, machine::Instance, Machine};
+use ingot_crypto::{
+    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme, TrustStore,
+};
+use ingot_execution::{
+    modules::workflow::{instance_key, load_definition_raw},
+    Executor,
+};
+use ingot_state::StateStore;
+use ingot_types::sha256;
+use serde_json::{json, Value};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows")
+}
+
+/// A chain whose genesis has one CA per organisation the scenario names.
+pub struct World {
+    pub chain: Chain,
+    pub actors: BTreeMap<String, Member>,
+}
+
+fn long_spec(cn: &str, org: &str, role: Role) -> CertSpec {
+    let now = unix_now();
+    CertSpec {
+        common_name: cn.into(),
+        organization: org.into(),
+        san_uris: vec![],
+        not_before: now - 60,
+        // Scenarios wait for timers of weeks of block time.
+        not_after: now + 400 * 86_400,
+        role,
+    }
+}
+
+pub async fn world(ctx: &deterministic::Context, actors: &Value) -> World {
+    let mut cas: BTreeMap<String, (PrivateKey, String)> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (name, a) in actors.as_object().expect("actors object") {
+        let org = a["org"].as_str().expect("actor org").to_string();
+        let role = match a["role"].as_str().unwrap_or("member") {
+            "admin" => Role::Admin,
+            _ => Role::Member,
+        };
+        let (ca_key, ca_pem) = cas.entry(org.clone()).or_insert_with(|| {
+            let k = PrivateKey::generate(Scheme::Ed25519).unwrap();
+            let pem = issue_ca(&k, &long_spec(&format!("{org} CA"), &org, Role::Ca)).unwrap();
+            (k, pem)
+        });
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let pem = issue_end_entity(
+            ca_key,
+            ca_pem,
+            &key.public_key(),
+            &long_spec(name, &org, role),
+        )
+        .unwrap();
+        out.insert(
+            name.clone(),
+            Member {
+                der: CertInfo::from_pem(&pem).unwrap().der.into(),
+                key,
+                pem,
+            },
+        );
+    }
+    let trust = Arc::new(
+        TrustStore::new(cas.iter().map(|(o, (_, pem))| (o.as_str(), pem.as_str()))).unwrap(),
+    );
+    let chain = Chain {
+        exec: Executor::new(trust),
+        state: StateStore::open(ctx.child("state"), "workflow")
+            .await
+            .unwrap(),
+        chain: sha256(&[b"chain"]),
+        height: 0,
+        salt: 0,
+        clock_ms: Some(unix_now() as u64 * 1000),
+    };
+    World { chain, actors: out }
+}
+
+impl World {
+    /// One transaction in its own block, one second after the last.
+    pub async fn send(
+        &mut self,
+        who: &str,
+        module: &str,
+        method: &str,
+        args: Value,
+    ) -> ingot_types::Receipt {
+        let member = self
+            .actors
+            .get(who)
+            .unwrap_or_else(|| panic!("unknown actor {who}"));
+        let tx = self.chain.call_module(member, module, method, args);
+        self.tick(1000);
+        self.chain.execute(vec![tx]).await.remove(0)
+    }
+
+    pub fn tick(&mut self, ms: u64) {
+        if let Some(t) = self.chain.clock_ms.as_mut() {
+            *t += ms;
+        }
+    }
+
+    pub async fn instance(&self, id: &str) -> (Instance, Machine) {
+        let raw = self
+            .chain
+            .state
+            .get(&instance_key(id))
+            .await
+            .unwrap()
+            .expect("instance stored");
+        let inst = Instance::decode_cfg(raw, &()).unwrap();
+        let machine = load_definition_raw(&self.chain.state, &inst.definition, inst.version)
+            .await
+            .unwrap();
+        (inst, machine)
+    }
+}
+
+fn outcome(r: &ingot_types::Receipt) -> String {
+    status(&r.status)
+}
+
+fn check_expect(step: &Value, got: &str, i: usize, name: &str) {
+    match step.get("expect") {
+        None => assert_eq!(got, "ok", "{name} step {i}: {step}"),
+        Some(Value::String(s)) if s == "ok" => assert_eq!(got, "ok", "{name} step {i}: {step}"),
+        Some(e) => {
+            let needle = e["refused"]
+                .as_str()
+                .unwrap_or_else(|| panic!("bad expect in {name} step {i}"));
+            assert!(
+                got != "ok",
+                "{name} step {i} should be refused ({needle}) but succeeded: {step}"
+            );
+            assert!(
+                got.contains(needle),
+                "{name} step {i}: refusal `{got}` lacks `{needle}`"
+            );
+        }
+    }
+}
+
+/// Deploy a process and play its scenario.
+async fn play(ctx: &deterministic::Context, name: &str) {
+    let dir = examples().join(name);
+    let xml = std::fs::read_to_string(dir.join("process.bpmn")).unwrap();
+    let bindings: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bindings.json")).unwrap()).unwrap();
+    let scenario: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scenario.json")).unwrap()).unwrap();
+    let mut w = world(ctx, &scenario["actors"]).await;
+    let deployer = w.actors.keys().next().unwrap().clone();
+    let r = w
+        .send(
+            &deployer,
+            "workflow",
+            "deploy",
+            json!({"xml": xml, "bindings": bindings}),
+        )
+        .await;
+    assert_eq!(outcome(&r), "ok", "{name}: deploy");
+    let definition = bindings["name"].as_str().unwrap_or(name).to_string();
+    let mut instances: Vec<String> = Vec::new();
+    for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
+        let who = step["as"].as_str().unwrap_or("");
+        let target = |instances: &Vec<String>| -> String {
+            match step.get("instance").and_then(Value::as_u64) {
+                Some(n) => instances[n as usize - 1].clone(),
+                None => instances.last().cloned().unwrap_or_default(),
+            }
+        };
+        if let Some(start) = step.get("start") {
+            let r = w
+                .send(
+                    who,
+                    "workflow",
+                    "start",
+                    json!({"definition": definition, "vars": start["vars"].clone()}),
+                )
+                .await;
+            let got = outcome(&r);
+            check_expect(step, &got, i, name);
+            if got == "ok" {
+                let id = r
+                    .events
+                    .iter()
+                    .find_map(|e| {
+                        e.attributes
+                            .iter()
+                            .find(|(k, _)| k == "instance")
+                            .map(|(_, v)| v.clone())
+                    })
+                    .unwrap();
+                instances.push(id);
+            }
+        } else if let Some(task) = step.get("complete").and_then(Value::as_str) {
+            let args = json!({"instance": target(&instances), "element": task, "vars": step.get("vars").cloned().unwrap_or(json!({}))});
+            let r = w.send(who, "workflow", "complete", args).await;
+            check_expect(step, &outcome(&r), i, name);
+        } else if step.get("cancel").is_some() {
+            let r = w
+                .send(
+                    who,
+                    "workflow",
+                    "cancel",
+                    json!({"instance": target(&instances)}),
+                )
+                .await;
+            check_expect(step, &outcome(&r), i, name);
+        } else if let Some(call) = step.get("call") {
+            let r = w
+                .send(
+                    who,
+                    call["module"].as_str().unwrap(),
+                    call["method"].as_str().unwrap(),
+                    call["args"].clone(),
+                )
+                .await;
+            check_expect(step, &outcome(&r), i, name);
+        } else if let Some(ms) = step.get("wait_ms").and_then(Value::as_u64) {
+            w.tick(ms);
+            w.chain.execute(vec![]).await;
+        } else if let Some(check) = step.get("check") {
+            let (inst, machine) = w.instance(&target(&instances)).await;
+            if let Some(s) = check.get("state").and_then(Value::as_str) {
+                assert_eq!(
+                    ingot_bpmn::machine::state::name(inst.state),
+                    s,
+                    "{name} step {i}: state"
+                );
+            }
+            if let Some(active) = check.get("active").and_then(Value::as_array) {
+                let mut want: Vec<String> = active
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect();
+                want.sort();
+                assert_eq!(
+                    engine::waiting(&machine, &inst),
+                    want,
+                    "{name} step {i}: active elements"
+                );
+            }
+            if let Some(vars) = check.get("vars").and_then(Value::as_object) {
+                let have: BTreeMap<String, Value> = engine::variables(&machine, &inst)
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_json()))
+                    .collect();
+                for (k, v) in vars {
+                    let got = have
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{name} step {i}: variable {k} unset"));
+                    let same = got == v
+                        || got.as_str().zip(v.as_str()).is_some_and(|(a, b)| {
+                            a.trim_end_matches('0') == b.trim_end_matches('0')
+                        })
+                        || Some(got.to_string()) == v.as_str().map(str::to_string);
+                    assert!(same, "{name} step {i}: variable {k} = {got}, expected {v}");
+                }
+            }
+        } else {
+            panic!("{name} step {i}: unknown step {step}");
+        }
+    }
+    assert!(
+        !instances.is_empty(),
+        "{name}: the scenario started nothing"
+    );
+}
+
+fn run(name: &'static str) {
+    deterministic::Runner::default().start(|ctx| async move { play(&ctx, name).await });
+}
+
+#[test]
+fn logistics_relay() {
+    run("logistics-relay");
+}
+
+#[test]
+fn maintenance_order() {
+    run("maintenance-order");
+}
+
+#[test]
+fn purchase_order() {
+    run("purchase-order");
+}
+
+#[test]
+fn production_split() {
+    run("production-split");
+}
+
+#[test]
+fn receivable_financing() {
+    run("receivable-financing");
+}
+
+#[test]
+fn battery_recycling() {
+    run("battery-recycling");
+}
+
+/// A minimal process for deployment rules and service tasks.
+const NOTARISE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Notarise" name="Notarise report" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Review" name="Review report"/>
+    <bpmn:serviceTask id="Record" name="Record on chain"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Review" targetRef="Record"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Record" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+fn notarise_bindings() -> Value {
+    json!({
+        "participants": {"Notarise": "org:Acme"},
+        "variables": {"report": "string"},
+        "outputs": {"Review": ["report"]},
+        "services": {"Record": {"call": "notary.record", "args": {"document_hash": "report", "metadata": "'reviewed report'"}}}
+    })
+}
+
+#[test]
+fn versions_ownership_and_service_tasks() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
+        let mut w = world(&ctx, &actors).await;
+        let deploy = json!({"xml": NOTARISE, "bindings": notarise_bindings()});
+        assert_eq!(outcome(&w.send("acme", "workflow", "deploy", deploy.clone()).await), "ok");
+        // Another organisation may not publish a version of Acme's process.
+        let r = w.send("rival", "workflow", "deploy", deploy.clone()).await;
+        assert_refused(&outcome(&r), "belongs to Acme");
+        assert_eq!(outcome(&w.send("acme", "workflow", "start", json!({"definition": "notarise-report"})).await), "ok");
+        // Version 2 does not move instance 1 off version 1.
+        assert_eq!(outcome(&w.send("acme", "workflow", "deploy", deploy).await), "ok");
+        assert_eq!(outcome(&w.send("acme", "workflow", "start", json!({"definition": "notarise-report"})).await), "ok");
+        let (i1, _) = w.instance("notarise-report-1").await;
+        let (i2, _) = w.instance("notarise-report-2").await;
+        assert_eq!((i1.version, i2.version), (1, 2));
+
+        // The service task records the document as the completing actor;
+        // its failure (a malformed hash) fails the whole completion.
+        let bad = json!({"instance": "notarise-report-1", "element": "Review", "vars": {"report": "not-hex"}});
+        let r = w.send("acme", "workflow", "complete", bad).await;
+        assert_refused(&outcome(&r), "service task `Record`");
+        let (still, _) = w.instance("notarise-report-1").await;
+        assert_eq!(still.active.len(), 1, "a failed completion changed the instance");
+        let hash = hex::encode([7u8; 32]);
+        let good = json!({"instance": "notarise-report-1", "element": "Review", "vars": {"report": hash}});
+        let r = w.send("acme", "workflow", "complete", good).await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(r.events.iter().any(|e| e.module == "notary" && e.kind == "recorded"));
+        let (done, _) = w.instance("notarise-report-1").await;
+        assert_eq!(done.state, ingot_bpmn::machine::state::COMPLETED);
+        // Invalid models are refused with the validator's reasons.
+        let broken = NOTARISE.replace(r#"<bpmn:sequenceFlow id="f3" sourceRef="Record" targetRef="E"/>"#, "");
+        let r = w.send("acme", "workflow", "deploy", json!({"xml": broken, "bindings": notarise_bindings()})).await;
+        assert_refused(&outcome(&r), "dead end at Record");
+    });
+}
