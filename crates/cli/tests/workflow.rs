@@ -1,0 +1,309 @@
+//! BPMN workflows end to end with real processes: `ingot up` (four
+//! validators), then every move through the `ingot workflow` CLI over HTTP —
+//! validate, deploy, start, complete, cancel, show — playing the
+//! purchase-order and maintenance-order scenarios of `examples/workflows`
+//! (organisations mapped onto the ones `ingot up` creates), plus the HTTP
+//! views: validation, definitions, the stored XML with its diagram, instance
+//! lists filtered by state.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+const API: u16 = 18_780;
+const P2P: u16 = 31_780;
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows")
+}
+
+/// Run `ingot <args> --json`; (success, stdout JSON or text, stderr).
+fn ingot(args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(BIN).args(args).arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::String(stdout.clone()));
+    (
+        out.status.success(),
+        v,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+struct Actor {
+    key: PathBuf,
+    cert: PathBuf,
+}
+
+/// Play one example through the CLI, its organisations renamed by `orgs`.
+fn play(net: &Net, name: &str, orgs: &[(&str, &str)]) {
+    let dir = examples().join(name);
+    let rename = |text: String| orgs.iter().fold(text, |t, (from, to)| t.replace(from, to));
+    let bindings = rename(std::fs::read_to_string(dir.join("bindings.json")).unwrap());
+    let scenario: Value = serde_json::from_str(&rename(
+        std::fs::read_to_string(dir.join("scenario.json")).unwrap(),
+    ))
+    .unwrap();
+    let work = net.data.join(format!("wf-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let bpmn = work.join("process.bpmn");
+    std::fs::copy(dir.join("process.bpmn"), &bpmn).unwrap();
+    std::fs::write(work.join("bindings.json"), &bindings).unwrap();
+
+    let mut actors = BTreeMap::new();
+    for (a, spec) in scenario["actors"].as_object().unwrap() {
+        let org = spec["org"].as_str().unwrap();
+        let role = if spec["role"] == "admin" {
+            "admin"
+        } else {
+            "member"
+        };
+        let d = net.data.join("orgs").join(org);
+        actors.insert(
+            a.clone(),
+            Actor {
+                key: d.join(format!("{role}.key")),
+                cert: d.join(format!("{role}.pem")),
+            },
+        );
+    }
+    let signer = |a: &str| -> Vec<String> {
+        let act = actors.get(a).unwrap_or_else(|| panic!("actor {a}"));
+        vec![
+            "--node".into(),
+            net.api.clone(),
+            "--key".into(),
+            act.key.display().to_string(),
+            "--cert".into(),
+            act.cert.display().to_string(),
+        ]
+    };
+    let path = |p: &Path| p.display().to_string();
+
+    let (ok, v, err) = ingot(&["workflow", "validate", &path(&bpmn)]);
+    assert!(ok, "validate: {v} {err}");
+    let first = scenario["actors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let mut args = vec!["workflow".to_string(), "deploy".into(), path(&bpmn)];
+    args.extend(signer(&first));
+    let (ok, v, err) = ingot(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "deploy: {v} {err}");
+
+    let definition = serde_json::from_str::<Value>(&bindings).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut instances: Vec<String> = Vec::new();
+    for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
+        let target = match step.get("instance").and_then(Value::as_u64) {
+            Some(n) => instances[n as usize - 1].clone(),
+            None => instances.last().cloned().unwrap_or_default(),
+        };
+        let who = step["as"].as_str().unwrap_or("");
+        let mut args: Vec<String> = vec!["workflow".into()];
+        if let Some(start) = step.get("start") {
+            args.extend([
+                "start".into(),
+                definition.clone(),
+                "--vars".into(),
+                start["vars"].to_string(),
+            ]);
+        } else if let Some(task) = step.get("complete").and_then(Value::as_str) {
+            let vars = step.get("vars").cloned().unwrap_or(json!({}));
+            args.extend([
+                "complete".into(),
+                target.clone(),
+                task.into(),
+                "--vars".into(),
+                vars.to_string(),
+            ]);
+        } else if step.get("cancel").is_some() {
+            args.extend(["cancel".into(), target.clone()]);
+        } else if let Some(call) = step.get("call") {
+            args = vec![
+                "tx".into(),
+                "send".into(),
+                "--module".into(),
+                call["module"].as_str().unwrap().into(),
+                "--method".into(),
+                call["method"].as_str().unwrap().into(),
+                "--args".into(),
+                call["args"].to_string(),
+                "--wait".into(),
+            ];
+        } else if let Some(check) = step.get("check") {
+            let (ok, v, err) = ingot(&["workflow", "show", &target, "--node", &net.api]);
+            assert!(ok, "{name} step {i}: show: {err}");
+            if let Some(s) = check.get("state") {
+                assert_eq!(&v["state"], s, "{name} step {i}: {v}");
+            }
+            if let Some(active) = check.get("active").and_then(Value::as_array) {
+                let mut want: Vec<&str> = active.iter().filter_map(Value::as_str).collect();
+                want.sort();
+                let got: Vec<&str> = v["active"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert_eq!(got, want, "{name} step {i}: active elements");
+            }
+            assert_eq!(
+                v["history"].as_array().unwrap().len() as u64,
+                v["steps"].as_u64().unwrap()
+            );
+            continue;
+        } else {
+            panic!("{name} step {i}: not playable over the CLI: {step}");
+        }
+        args.extend(signer(who));
+        let (ok, v, err) = ingot(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        match step.get("expect") {
+            None => {
+                assert!(ok, "{name} step {i} failed: {err} {v}");
+                if args[0] == "tx" {
+                    assert_eq!(v["status"], "success", "{name} step {i}: {v}");
+                }
+            }
+            Some(e) => {
+                let needle = e["refused"].as_str().unwrap();
+                assert!(!ok, "{name} step {i} should be refused ({needle})");
+                assert!(
+                    err.contains(needle),
+                    "{name} step {i}: `{err}` lacks `{needle}`"
+                );
+            }
+        }
+        if step.get("start").is_some() && ok {
+            let id = v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|e| e["attributes"]["instance"].as_str())
+                .unwrap()
+                .to_string();
+            instances.push(id);
+        }
+    }
+}
+
+#[test]
+fn workflows_over_the_cli_and_http() {
+    let net = start_net("workflow", 4, API, P2P);
+    play(
+        &net,
+        "purchase-order",
+        &[
+            ("BuyerCo", "manufacturer"),
+            ("SellerCo", "supplier"),
+            ("LogiCo", "logistics"),
+            ("OtherCo", "regulator"),
+        ],
+    );
+    play(
+        &net,
+        "maintenance-order",
+        &[
+            ("CustomerCo", "manufacturer"),
+            ("ServiceCo", "supplier"),
+            ("OtherCo", "regulator"),
+        ],
+    );
+
+    // Definitions, the XML as deployed (diagram kept), instances by state.
+    let (s, defs) = call("GET", &format!("{}/v1/workflow/definitions", net.api), None);
+    assert_eq!(s, 200);
+    let names: Vec<&str> = defs["definitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["purchase-order", "maintenance-order"]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let xml = agent
+        .get(&format!(
+            "{}/v1/workflow/definitions/purchase-order/xml",
+            net.api
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(
+        xml,
+        std::fs::read_to_string(examples().join("purchase-order/process.bpmn")).unwrap()
+    );
+    assert!(xml.contains("BPMNDiagram"));
+    let (_, done) = call(
+        "GET",
+        &format!(
+            "{}/v1/workflow/definitions/purchase-order/instances?state=completed",
+            net.api
+        ),
+        None,
+    );
+    let (_, ended) = call(
+        "GET",
+        &format!(
+            "{}/v1/workflow/definitions/purchase-order/instances?state=terminated",
+            net.api
+        ),
+        None,
+    );
+    assert_eq!(done["instances"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(ended["instances"].as_array().unwrap().len(), 1, "{ended}");
+    let (s, _) = call(
+        "GET",
+        &format!(
+            "{}/v1/workflow/definitions/purchase-order/instances?state=bogus",
+            net.api
+        ),
+        None,
+    );
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        "GET",
+        &format!("{}/v1/workflow/instances/nope-1", net.api),
+        None,
+    );
+    assert_eq!(s, 404);
+
+    // Validation over HTTP and the CLI lists every problem with its element.
+    let bad = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpmn/tests/invalid/route_nowhere.bpmn"),
+    )
+    .unwrap();
+    let body = json!({"xml": bad, "bindings": {"lanes": {"Lane_1": "org:AcmeCo"}}}).to_string();
+    let (s, v) = call(
+        "POST",
+        &format!("{}/v1/workflow/validate", net.api),
+        Some(&body),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["element"], "Gateway_check", "{v}");
+    let bad_file = net.data.join("bad.bpmn");
+    std::fs::write(&bad_file, bad).unwrap();
+    let (ok, v, _) = ingot(&["workflow", "validate", &bad_file.display().to_string()]);
+    assert!(!ok);
+    assert!(v.to_string().contains("can route nowhere"), "{v}");
+}
