@@ -112,3 +112,50 @@ fn bad_bindings_are_refused_with_the_element() {
         assert!(e.contains(needle), "{e} lacks {needle}");
     }
 }
+
+mod mutations {
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn examples() -> Vec<(String, serde_json::Value)> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(root).unwrap() {
+            let d = entry.unwrap().path();
+            out.push((
+                std::fs::read_to_string(d.join("process.bpmn")).unwrap(),
+                serde_json::from_str(&std::fs::read_to_string(d.join("bindings.json")).unwrap())
+                    .unwrap(),
+            ));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Damaged documents (cut, spliced, bytes changed) compile or are
+        /// refused with problems; never a panic.
+        #[test]
+        fn damaged_documents_never_panic(
+            which in 0usize..6,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..6),
+        ) {
+            let docs = examples();
+            let (xml, bindings) = &docs[which % docs.len()];
+            let mut bytes = xml.as_bytes().to_vec();
+            for (at, other, op, b) in edits {
+                if bytes.is_empty() { break; }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => { bytes.remove(i); }
+                    1 => { let j = other.index(bytes.len()); let chunk = bytes[i.min(j)..i.max(j)].to_vec(); bytes.splice(i..i, chunk); }
+                    _ => bytes[i] = b,
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = ingot_bpmn::compile_xml(&text, bindings);
+        }
+    }
+}
