@@ -7,6 +7,8 @@
 //!   the manufacturer CA, under `manufacturer/bench-<run>/...`), then measure
 //!   name resolution latency over HTTP with that many devices on chain, then
 //!   activate a sample, grant one group policy, and measure access requests.
+//! - `telemetry`: signed readings through the edge gateway (`bench_telemetry`).
+//! - `workflow`: BPMN instances started and their tasks completed (`bench_workflow`).
 //!
 //! Latency is measured end to end: from just before a transaction is POSTed to
 //! when a poller first sees it in a finalized block (the poller fetches new
@@ -34,6 +36,8 @@ pub enum Workload {
     Devices,
     /// Signed device readings through the edge gateway (MQTT) to the chain.
     Telemetry,
+    /// BPMN task completions (`--txs` instances, three completions each).
+    Workflow,
 }
 
 #[derive(Args, Clone)]
@@ -120,7 +124,7 @@ impl Measured {
         self.last_height = self.last_height.max(other.last_height);
     }
 
-    fn report(&mut self) -> Value {
+    pub(crate) fn report(&mut self) -> Value {
         self.latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let l = &self.latencies_ms;
         json!({
@@ -429,7 +433,7 @@ fn setup(a: &BenchArgs, cores: usize) -> anyhow::Result<Value> {
     }))
 }
 
-fn row(name: &str, m: &Value) -> String {
+pub(crate) fn row(name: &str, m: &Value) -> String {
     format!(
         "| {name} | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} |",
         m["finalized"],
@@ -470,6 +474,9 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         Workload::Devices => devices(&a, &senders, run_id, &mut report, &mut rows)?,
         Workload::Telemetry => {
             crate::bench_telemetry::run(&a, &senders, run_id, &mut report, &mut rows)?
+        }
+        Workload::Workflow => {
+            crate::bench_workflow::run(&a, &senders, run_id, &mut report, &mut rows)?
         }
     }
     if json_out {

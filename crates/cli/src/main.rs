@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_telemetry;
+mod bench_workflow;
 mod client;
 mod edge;
 mod pki;

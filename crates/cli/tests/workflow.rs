@@ -162,9 +162,10 @@ fn play(net: &Net, name: &str, orgs: &[(&str, &str)]) {
                     .collect();
                 assert_eq!(got, want, "{name} step {i}: active elements");
             }
-            assert_eq!(
-                v["history"].as_array().unwrap().len() as u64,
-                v["steps"].as_u64().unwrap()
+            // Every move left at least one step in the history.
+            assert!(
+                v["history"].as_array().unwrap().len() as u64
+                    >= v["history_entries"].as_u64().unwrap()
             );
             continue;
         } else {

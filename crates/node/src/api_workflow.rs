@@ -293,10 +293,10 @@ async fn instance<E: Storage + Clock + Metrics + Spawner>(
     let mut history = Vec::new();
     for seq in 0..inst.steps.min(MAX_HISTORY) {
         if let Some(raw) = get_raw(&s, &history_key(&id, seq)).await? {
-            history.push(
+            history.extend(
                 HistoryEntry::decode_cfg(raw, &())
                     .map_err(internal)?
-                    .to_json(),
+                    .to_json_steps(),
             );
         }
     }

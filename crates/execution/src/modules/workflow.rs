@@ -20,7 +20,7 @@
 //! `workflow/latest/<name>` → latest version; `workflow/names/<i>` → names;
 //! `workflow/count/<name>` → instances started; `workflow/inst/<id>` →
 //! [`Instance`]; `workflow/starter/<id>` → starter certificate;
-//! `workflow/hist/<id>/<seq>` → [`HistoryEntry`]; `workflow/timers/<second>`
+//! `workflow/hist/<id>/<n>` → [`HistoryEntry`] (the steps of one move); `workflow/timers/<second>`
 //! → due timers; `workflow/sub/<module.kind>/<attribute>/<value>` →
 //! waiting message events; `workflow/subattrs/<module.kind>` → attributes
 //! subscribed on.
@@ -102,21 +102,29 @@ ingot_types::record! {
 }
 
 ingot_types::record! {
-    /// One step in an instance's history.
-    pub struct HistoryEntry {
-        pub seq: u32 = (),
+    /// One step of an instance.
+    pub struct StepRecord {
         pub element: String = ingot_bpmn::machine::MAX_ID_LEN,
         pub name: String = ingot_bpmn::machine::MAX_LABEL_LEN,
         pub action: String = 32,
-        pub detail: String = 1024,
+        pub detail: String = 256,
+        /// Changed variables as a JSON object (empty when none changed).
+        pub vars: String = MAX_VARS_BYTES,
+    }
+}
+
+ingot_types::record! {
+    /// The steps one transaction (or one timer) made an instance take: one
+    /// history key per move, not per step, keeps writes per completion low.
+    pub struct HistoryEntry {
+        pub seq: u32 = (),
         /// Certificate hash of the actor (zero for the chain itself: timers).
         pub actor: [u8; 32] = (),
         pub actor_org: String = 256,
         pub height: u64 = (),
         pub timestamp_ms: u64 = (),
         pub tx_hash: [u8; 32] = (),
-        /// Changed variables as a JSON object.
-        pub vars: String = MAX_VARS_BYTES,
+        pub steps: Vec<StepRecord> = (ingot_bpmn::machine::MAX_STEPS * 2 + 8, ()),
     }
 }
 
@@ -471,28 +479,27 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
 ) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
     Box::pin(async move {
         let mut events = Vec::with_capacity(outcome.steps.len());
+        let mut entry = HistoryEntry {
+            seq: inst.steps,
+            actor: sc.actor,
+            actor_org: sc.actor_org.clone(),
+            height: sc.height,
+            timestamp_ms: sc.timestamp_ms,
+            tx_hash: sc.tx_hash,
+            steps: Vec::with_capacity(outcome.steps.len()),
+        };
         for step in &outcome.steps {
-            let vars: serde_json::Map<String, Value> = step
-                .vars
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect();
-            let vars = Value::Object(vars).to_string();
-            let entry = HistoryEntry {
-                seq: inst.steps,
-                element: step.element.clone(),
-                name: step.name.clone(),
-                action: step.action.to_string(),
-                detail: step.detail.chars().take(1000).collect(),
-                actor: sc.actor,
-                actor_org: sc.actor_org.clone(),
-                height: sc.height,
-                timestamp_ms: sc.timestamp_ms,
-                tx_hash: sc.tx_hash,
-                vars: vars.clone(),
+            let vars = if step.vars.is_empty() {
+                String::new()
+            } else {
+                let vars: serde_json::Map<String, Value> = step
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
+                Value::Object(vars).to_string()
             };
-            state.put(history_key(&inst.id, inst.steps), entry.encode().to_vec());
-            inst.steps += 1;
+            let detail: String = step.detail.chars().take(200).collect();
             events.push(event(
                 NAME,
                 "step",
@@ -503,13 +510,24 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
                     ("element", step.element.clone()),
                     ("name", step.name.clone()),
                     ("action", step.action.to_string()),
-                    ("detail", entry.detail.clone()),
+                    ("detail", detail.clone()),
                     ("actor", hex::encode(sc.actor)),
                     ("actor_org", sc.actor_org.clone()),
                     ("time_ms", sc.timestamp_ms.to_string()),
                     ("vars", vars.chars().take(1000).collect()),
                 ],
             ));
+            entry.steps.push(StepRecord {
+                element: step.element.clone(),
+                name: step.name.clone(),
+                action: step.action.to_string(),
+                detail,
+                vars,
+            });
+        }
+        if !entry.steps.is_empty() {
+            state.put(history_key(&inst.id, inst.steps), entry.encode().to_vec());
+            inst.steps += 1;
         }
         if inst.state != before.state {
             events.push(event(
@@ -999,24 +1017,30 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
         "created_ms": inst.created_ms,
         "updated_ms": inst.updated_ms,
         "created_height": inst.created_height,
-        "steps": inst.steps,
+        "history_entries": inst.steps,
     })
 }
 
 impl HistoryEntry {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "seq": self.seq,
-            "element": self.element,
-            "name": self.name,
-            "action": self.action,
-            "detail": self.detail,
-            "actor": hex::encode(self.actor),
-            "actor_org": self.actor_org,
-            "height": self.height,
-            "timestamp_ms": self.timestamp_ms,
-            "tx_hash": hex::encode(self.tx_hash),
-            "vars": serde_json::from_str::<Value>(&self.vars).unwrap_or(Value::Null),
-        })
+    /// One JSON object per step, each with the move's actor, time and transaction.
+    pub fn to_json_steps(&self) -> Vec<Value> {
+        self.steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "entry": self.seq,
+                    "element": s.element,
+                    "name": s.name,
+                    "action": s.action,
+                    "detail": s.detail,
+                    "actor": hex::encode(self.actor),
+                    "actor_org": self.actor_org,
+                    "height": self.height,
+                    "timestamp_ms": self.timestamp_ms,
+                    "tx_hash": hex::encode(self.tx_hash),
+                    "vars": serde_json::from_str::<Value>(&s.vars).unwrap_or(Value::Null),
+                })
+            })
+            .collect()
     }
 }
