@@ -639,6 +639,16 @@ pub fn openapi_document() -> Value {
             "/v1/devices/{id}/history": {"get": op("a device's lifecycle history, ?from=&limit= (owner and regulators only)")},
             "/v1/devices/{id}/access-log": {"get": op("every access request for a device with its decision, ?from=&limit= (owner and regulators only)")},
             "/v1/access/tokens/{id}/bundle": {"get": op("offline-verifiable proof bundle of a granted access token (accessor, owner, regulators)")},
+            "/v1/workflow/validate": {"post": {
+                "summary": "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["xml"], "properties": {"xml": {"type": "string"}, "bindings": {"type": "object"}}}}}},
+                "responses": {"200": {"description": "{valid, problems, definition}"}}
+            }},
+            "/v1/workflow/definitions": {"get": op("deployed workflow definitions: name, latest version, owner organisation, instances started")},
+            "/v1/workflow/definitions/{name}": {"get": op("one version (?version=, default latest): elements, who may act, variables, bindings")},
+            "/v1/workflow/definitions/{name}/xml": {"get": op("the BPMN XML as deployed, diagram included (application/xml)")},
+            "/v1/workflow/definitions/{name}/instances": {"get": op("instances of a definition, ?state=running|completed|terminated|cancelled, ?after=<n>&limit= paginate (≤ 200)")},
+            "/v1/workflow/instances/{id}": {"get": op("an instance: state, active elements, variables, timers, pending messages and its full history")},
         }
     })
 }
