@@ -304,6 +304,19 @@ pub async fn start_node(
 }
 
 /// Wait (in simulated time) until every listed node has executed `height`.
+/// Wait until `node`'s ledger has located every transaction of `hashes`.
+pub async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[ingot_types::Digest]) {
+    loop {
+        let s = node.shared().unwrap();
+        let ledger = s.ledger.lock().await;
+        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+            return;
+        }
+        drop(ledger);
+        ctx.sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn wait_executed(ctx: &Ctx, nodes: &[&Node], height: u64) {
     loop {
         if nodes

@@ -9,21 +9,9 @@ use commonware_codec::Encode;
 use commonware_runtime::{deterministic, Clock, Runner};
 use ingot_device::{measurement, DeviceSigner, Reading};
 use ingot_sim::*;
-use ingot_types::{telemetry::AnchorArg, Digest};
+use ingot_types::telemetry::AnchorArg;
 use serde_json::json;
 use std::time::Duration;
-
-async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[Digest]) {
-    loop {
-        let s = node.shared().unwrap();
-        let ledger = s.ledger.lock().await;
-        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
-            return;
-        }
-        drop(ledger);
-        ctx.sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn json_tx(
     c: &Consortium,

@@ -9,7 +9,6 @@ use commonware_runtime::{deterministic, Clock, Runner};
 use ingot_bpmn::machine::{state as istate, Instance};
 use ingot_execution::modules::{notary::doc_key, workflow::instance_key};
 use ingot_sim::*;
-use ingot_types::Digest;
 use serde_json::json;
 use std::time::Duration;
 
@@ -36,18 +35,6 @@ const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f8" sourceRef="Record" targetRef="E"/>
   </bpmn:process>
 </bpmn:definitions>"#;
-
-async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[Digest]) {
-    loop {
-        let s = node.shared().unwrap();
-        let ledger = s.ledger.lock().await;
-        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
-            return;
-        }
-        drop(ledger);
-        ctx.sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn instance_on(node: &Node) -> (Vec<u8>, Instance) {
     let s = node.shared().unwrap();

@@ -331,48 +331,46 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
             "complete" => {
                 let arg: CompleteArg = decode(&call.args).map_err(CallError::Rejected)?;
                 let vars = parse_json(&arg.vars, "vars")?;
-                let (mut inst, machine) = load_instance(state, &arg.instance).await?;
-                let before = inst.clone();
-                let outcome = engine::complete(
-                    &machine,
-                    &mut inst,
-                    &arg.element,
-                    &actor,
-                    &vars,
-                    ctx.block.timestamp_ms,
-                )
-                .map_err(CallError::Rejected)?;
-                apply(
-                    &StepContext::tx(ctx, &actor),
-                    state,
-                    &machine,
-                    &before,
-                    inst,
-                    outcome,
-                    0,
-                )
+                let now = ctx.block.timestamp_ms;
+                move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
+                    engine::complete(m, inst, &arg.element, &actor, &vars, now)
+                })
                 .await
             }
             "cancel" => {
                 let arg: CancelArg = decode(&call.args).map_err(CallError::Rejected)?;
-                let (mut inst, machine) = load_instance(state, &arg.instance).await?;
-                let before = inst.clone();
-                let outcome = engine::cancel(&machine, &mut inst, &actor, ctx.block.timestamp_ms)
-                    .map_err(CallError::Rejected)?;
-                apply(
-                    &StepContext::tx(ctx, &actor),
-                    state,
-                    &machine,
-                    &before,
-                    inst,
-                    outcome,
-                    0,
-                )
+                let now = ctx.block.timestamp_ms;
+                move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
+                    engine::cancel(m, inst, &actor, now)
+                })
                 .await
             }
             other => reject(format!("unknown method workflow.{other}")),
         }
     })
+}
+
+/// Load an instance, let `step` move it, and persist the move.
+async fn move_instance<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    actor: &Actor,
+    id: &str,
+    step: impl FnOnce(&Machine, &mut Instance) -> Result<Outcome, String>,
+) -> Result<Vec<Event>, CallError> {
+    let (mut inst, machine) = load_instance(state, id).await?;
+    let before = inst.clone();
+    let outcome = step(&machine, &mut inst).map_err(CallError::Rejected)?;
+    apply(
+        &StepContext::tx(ctx, actor),
+        state,
+        &machine,
+        &before,
+        inst,
+        outcome,
+        0,
+    )
+    .await
 }
 
 async fn deploy<E: Storage + Clock + Metrics + Spawner>(
