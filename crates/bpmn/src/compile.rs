@@ -12,7 +12,7 @@ use crate::{
     timer,
 };
 use bytes::Bytes;
-use commonware_codec::EncodeSize;
+use commonware_codec::{Decode, Encode, EncodeSize};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// Parse, validate and compile a document with its bindings.
@@ -40,6 +40,16 @@ pub fn compile(model: &Model, b: &Bindings) -> Result<Machine, Problems> {
     let machine = c.build();
     if !c.problems.is_empty() {
         return Err(Problems(c.problems));
+    }
+    // Whatever was missed above: what the chain stores must decode again.
+    if let Err(e) = Machine::decode_cfg(machine.encode(), &()) {
+        return Err(Problem::new(
+            ErrorKind::Limit,
+            "",
+            "",
+            format!("the compiled process exceeds a limit of the stored form: {e}"),
+        )
+        .into());
     }
     let size = machine.encode_size();
     if size > ingot_types::limits::MAX_VALUE_BYTES - 1024 {
@@ -116,10 +126,62 @@ impl<'a> Compiler<'a> {
                 ));
             }
         }
+        let too_long =
+            |id: &str, name: &str| id.len() > m::MAX_ID_LEN || name.len() > m::MAX_LABEL_LEN;
+        let mut long: Vec<(String, String)> = Vec::new();
+        long.extend(
+            m.nodes
+                .iter()
+                .filter(|n| too_long(&n.id, &n.name))
+                .map(|n| (n.id.clone(), n.name.clone())),
+        );
+        long.extend(
+            m.flows
+                .iter()
+                .filter(|f| too_long(&f.id, &f.name))
+                .map(|f| (f.id.clone(), f.name.clone())),
+        );
+        long.extend(
+            m.message_flows
+                .iter()
+                .filter(|f| too_long(&f.id, &f.name))
+                .map(|f| (f.id.clone(), f.name.clone())),
+        );
+        long.extend(
+            m.variables
+                .iter()
+                .filter(|(id, name, _)| too_long(id, name) || name.len() > m::MAX_ID_LEN)
+                .map(|(id, name, _)| (id.clone(), name.clone())),
+        );
         for n in &m.nodes {
-            if n.id.len() > m::MAX_ID_LEN || n.name.len() > m::MAX_LABEL_LEN {
-                self.problem(ErrorKind::Limit, n, "id or name too long");
+            for (out, _) in &n.outputs {
+                if out.len() > m::MAX_ID_LEN {
+                    long.push((n.id.clone(), out.clone()));
+                }
             }
+        }
+        for f in &m.flows {
+            if f.condition
+                .as_ref()
+                .is_some_and(|c| c.len() > m::MAX_EXPR_BYTES)
+            {
+                long.push((f.id.clone(), f.name.clone()));
+            }
+        }
+        for (id, name) in long {
+            let id: String = id.chars().take(m::MAX_ID_LEN / 4).collect();
+            let name: String = name.chars().take(m::MAX_LABEL_LEN / 4).collect();
+            self.problems.push(Problem::new(
+                ErrorKind::Limit,
+                id,
+                name,
+                format!(
+                    "id or variable name longer than {} bytes, name longer than {}, or condition longer than {}",
+                    m::MAX_ID_LEN,
+                    m::MAX_LABEL_LEN,
+                    m::MAX_EXPR_BYTES
+                ),
+            ));
         }
     }
 

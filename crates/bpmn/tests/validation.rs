@@ -159,3 +159,19 @@ mod mutations {
         }
     }
 }
+
+/// Found by the fuzzer: a flow id of 66 characters but 158 bytes compiled
+/// into a machine the chain could not decode again.
+#[test]
+fn multibyte_ids_beyond_the_limit_are_refused_not_stored() {
+    let raw = std::fs::read(dir().join("fuzz_long_flow_id.input")).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (bindings, xml) = text.split_once('\n').unwrap();
+    let bindings: Value = serde_json::from_str(bindings).unwrap_or(json!({}));
+    let e = compile_xml(xml, &bindings).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.kind == ErrorKind::Limit && p.element.starts_with("Flow")),
+        "{e}"
+    );
+}

@@ -6,6 +6,11 @@ use ingot_state::{StateError, StateStore, WriteSet};
 
 pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
     base: &'a StateStore<E>,
+    /// Committed values already read during this block. The base does not
+    /// change while a block executes, so a key read by many transactions
+    /// (a workflow definition, the event-subscription registry, a hot
+    /// record) costs one storage read per block.
+    read_cache: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
     block: WriteSet,
     tx: WriteSet,
     /// Work charged to the current transaction (bytes read and written).
@@ -16,6 +21,7 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
     pub fn new(base: &'a StateStore<E>) -> Self {
         Self {
             base,
+            read_cache: std::collections::HashMap::new(),
             block: WriteSet::new(),
             tx: WriteSet::new(),
             work: 0,
@@ -27,8 +33,12 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
             v.clone()
         } else if let Some(v) = self.block.get(key) {
             v.clone()
+        } else if let Some(v) = self.read_cache.get(key) {
+            v.clone()
         } else {
-            self.base.get(key).await?
+            let v = self.base.get(key).await?;
+            self.read_cache.insert(key.to_vec(), v.clone());
+            v
         };
         self.work += 100 + key.len() as u64 + value.as_ref().map_or(0, |v| v.len() as u64);
         Ok(value)
