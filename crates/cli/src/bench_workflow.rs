@@ -44,6 +44,9 @@ fn bindings(name: &str) -> Value {
     })
 }
 
+/// The task a stage completes for instance `i`, with its output variables.
+type Stage = dyn Fn(usize) -> (String, Value) + Sync;
+
 pub fn run(
     a: &BenchArgs,
     senders: &[Sender],
@@ -86,7 +89,7 @@ pub fn run(
     // Instances are numbered in execution order; which order number went
     // where does not matter, each instance is moved exactly once per stage.
     let id = |i: usize| format!("{name}-{}", i + 1);
-    let stages: [(&str, Box<dyn Fn(usize) -> (String, Value) + Sync>); 3] = [
+    let stages: [(&str, Box<Stage>); 3] = [
         (
             "complete Register",
             Box::new(|i| {
