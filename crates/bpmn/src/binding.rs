@@ -27,7 +27,15 @@ pub struct EventBinding {
     pub module: String,
     pub kind: String,
     pub attribute: String,
-    pub variable: String,
+    /// Catch events and receive tasks: the attribute must equal this
+    /// instance variable (correlation).
+    pub variable: Option<String>,
+    /// Message start events: the attribute must equal this constant; each
+    /// matching event starts a new instance.
+    pub value: Option<String>,
+    /// Message start events: process variables set from event attributes
+    /// (variable, attribute).
+    pub vars: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -189,13 +197,38 @@ impl Bindings {
                     .ok_or_else(|| bad(format!("messages.{node}: missing string `{k}`")))
             };
             let (module, kind) = split_call(&field("event")?, "event")?;
+            let optional = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+            let (variable, value) = (optional("variable"), optional("value"));
+            if variable.is_some() == value.is_some() {
+                return Err(bad(format!(
+                    "messages.{node}: give `variable` (a waiting event, correlated with the instance) or `value` (a start event)"
+                )));
+            }
+            let vars = match m.get("vars") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Object(o)) => o
+                    .iter()
+                    .map(|(var, attr)| {
+                        attr.as_str()
+                            .map(|a| (var.clone(), a.to_string()))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "messages.{node}.vars.{var} must name an event attribute"
+                                ))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(bad(format!("messages.{node}.vars must be an object"))),
+            };
             b.messages.insert(
                 node.clone(),
                 EventBinding {
                     module,
                     kind,
                     attribute: field("attribute")?,
-                    variable: field("variable")?,
+                    variable,
+                    value,
+                    vars,
                 },
             );
         }

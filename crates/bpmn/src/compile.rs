@@ -326,7 +326,15 @@ impl<'a> Compiler<'a> {
             .nodes
             .iter()
             .filter(|n| n.parent.is_none())
-            .filter(|n| matches!(n.kind, NodeKind::Start(Trigger::None | Trigger::Timer)))
+            .filter(|n| {
+                matches!(n.kind, NodeKind::Start(Trigger::None | Trigger::Timer))
+                    || (n.kind == NodeKind::Start(Trigger::Message)
+                        && self
+                            .b
+                            .messages
+                            .get(&n.id)
+                            .is_some_and(|e| e.value.is_some()))
+            })
             .count();
         if top_starts == 0 {
             let (id, name) = model
@@ -338,7 +346,7 @@ impl<'a> Compiler<'a> {
                 ErrorKind::NoStart,
                 id,
                 name,
-                "no none or timer start event: nothing can start an instance",
+                "no none or timer start event, and no message start event bound to a chain event: nothing can start an instance",
             ));
         }
         self.message_flows();
@@ -353,17 +361,28 @@ impl<'a> Compiler<'a> {
                 )),
             }
         }
-        for id in self.b.messages.keys() {
-            match model.node(id) {
-                Some(ix)
-                    if can_receive(&model.nodes[ix].kind)
-                        && !matches!(model.nodes[ix].kind, NodeKind::Start(_)) => {}
-                _ => self.problems.push(Problem::new(
-                    ErrorKind::Bindings,
-                    id,
-                    "",
-                    "messages names an element that is not a message catch event or receive task",
-                )),
+        for (id, eb) in &self.b.messages {
+            let node = model.node(id).map(|ix| &model.nodes[ix]);
+            let problem = match node {
+                Some(n) if matches!(n.kind, NodeKind::Start(Trigger::Message)) => {
+                    if n.parent.is_some() {
+                        Some("only a top-level message start event can be started by a chain event")
+                    } else if eb.value.is_none() {
+                        Some("a message start event is bound with `value` (the attribute value that starts an instance), not `variable`")
+                    } else {
+                        None
+                    }
+                }
+                Some(n) if can_receive(&n.kind) && !matches!(n.kind, NodeKind::Start(_)) => {
+                    eb.variable.is_none().then_some(
+                        "a waiting message event is bound with `variable` (correlation with the instance), not `value`",
+                    )
+                }
+                _ => Some("messages names an element that is not a message catch event, receive task or message start event"),
+            };
+            if let Some(p) = problem {
+                self.problems
+                    .push(Problem::new(ErrorKind::Bindings, id, "", p));
             }
         }
         for (what, ids) in [
@@ -544,14 +563,17 @@ impl<'a> Compiler<'a> {
             }
         }
         if let Some(eb) = self.b.messages.get(&n.id) {
-            if !self.vars.contains_key(&eb.variable) {
+            let unknown: Vec<&String> = eb
+                .variable
+                .iter()
+                .chain(eb.vars.iter().map(|(v, _)| v))
+                .filter(|v| !self.vars.contains_key(*v))
+                .collect();
+            for v in unknown {
                 self.problem(
                     ErrorKind::Bindings,
                     n,
-                    format!(
-                        "message binding correlates on unknown variable `{}`",
-                        eb.variable
-                    ),
+                    format!("message binding names unknown variable `{v}`"),
                 );
             }
         }
@@ -797,7 +819,25 @@ impl<'a> Compiler<'a> {
                         module: e.module.clone(),
                         kind: e.kind.clone(),
                         attribute: e.attribute.clone(),
-                        variable: *var_ix.get(e.variable.as_str())?,
+                        variable: *var_ix.get(e.variable.as_deref()?)?,
+                    })
+                }),
+                start_trigger: self.b.messages.get(&n.id).and_then(|e| {
+                    Some(m::StartTrigger {
+                        module: e.module.clone(),
+                        kind: e.kind.clone(),
+                        attribute: e.attribute.clone(),
+                        value: e.value.clone()?,
+                        vars: e
+                            .vars
+                            .iter()
+                            .filter_map(|(v, a)| {
+                                Some(m::EventVar {
+                                    variable: *var_ix.get(v.as_str())?,
+                                    attribute: a.clone(),
+                                })
+                            })
+                            .collect(),
                     })
                 }),
                 sends,

@@ -71,6 +71,12 @@ pub fn start(
     now_ms: u64,
     height: u64,
 ) -> Result<(Instance, Outcome), String> {
+    if m.starts.is_empty() {
+        return Err(format!(
+            "`{}` starts only when its bound chain event occurs",
+            m.name
+        ));
+    }
     if !allows(&m.start_allowed, actor, &actor.cert) {
         return Err(format!(
             "{} is not allowed to start `{}` (allowed: {})",
@@ -80,24 +86,7 @@ pub fn start(
         ));
     }
     let assigned = parse_vars(m, &m.start_outputs, vars)?;
-    let mut inst = Instance {
-        id,
-        definition: m.name.clone(),
-        version,
-        state: state::RUNNING,
-        marks: Vec::new(),
-        active: Vec::new(),
-        pending: Vec::new(),
-        timers: Vec::new(),
-        vars: Vec::new(),
-        starter: actor.cert,
-        starter_org: actor.org.clone(),
-        created_ms: now_ms,
-        updated_ms: now_ms,
-        created_height: height,
-        steps: 0,
-        terminated: false,
-    };
+    let mut inst = new_instance(m, version, id, actor, now_ms, height);
     let mut run = Run::new(m, &mut inst, now_ms);
     run.assign(&assigned);
     run.step_vars(
@@ -117,6 +106,88 @@ pub fn start(
     run.advance()?;
     let out = run.out;
     Ok((inst, out))
+}
+
+/// Start a new instance at message start event `node` because a chain event
+/// matched its trigger; `attributes` are the event's, some of which become
+/// variables. The transaction that emitted the event is the starter.
+#[allow(clippy::too_many_arguments)]
+pub fn start_by_event(
+    m: &Machine,
+    version: u32,
+    id: String,
+    actor: &Actor,
+    node: usize,
+    attributes: &[(String, String)],
+    detail: String,
+    now_ms: u64,
+    height: u64,
+) -> Result<(Instance, Outcome), String> {
+    let trigger = m.nodes[node]
+        .start_trigger
+        .as_ref()
+        .ok_or_else(|| format!("`{}` is not started by a chain event", m.nodes[node].id))?;
+    let mut assigned = Vec::with_capacity(trigger.vars.len());
+    for ev in &trigger.vars {
+        let var = &m.variables[ev.variable as usize];
+        let ty = Type::from_code(var.ty).ok_or("corrupt variable type")?;
+        let raw = attributes
+            .iter()
+            .find(|(k, _)| *k == ev.attribute)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "the event has no attribute `{}` for variable `{}`",
+                    ev.attribute, var.name
+                )
+            })?;
+        let value = match ty {
+            Type::Bool => match raw {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(format!("variable `{}`: `{raw}` is not a boolean", var.name)),
+            },
+            _ => Value::from_json(ty, &Json::String(raw.to_string()))
+                .map_err(|e| format!("variable `{}`: {e}", var.name))?,
+        };
+        assigned.push((ev.variable, value));
+    }
+    let mut inst = new_instance(m, version, id, actor, now_ms, height);
+    let mut run = Run::new(m, &mut inst, now_ms);
+    run.assign(&assigned);
+    run.step_vars(node, "started", detail, assigned);
+    run.produce_all(node)?;
+    run.advance()?;
+    let out = run.out;
+    Ok((inst, out))
+}
+
+fn new_instance(
+    m: &Machine,
+    version: u32,
+    id: String,
+    actor: &Actor,
+    now_ms: u64,
+    height: u64,
+) -> Instance {
+    Instance {
+        id,
+        definition: m.name.clone(),
+        version,
+        state: state::RUNNING,
+        marks: Vec::new(),
+        active: Vec::new(),
+        pending: Vec::new(),
+        timers: Vec::new(),
+        vars: Vec::new(),
+        starter: actor.cert,
+        starter_org: actor.org.clone(),
+        created_ms: now_ms,
+        updated_ms: now_ms,
+        created_height: height,
+        steps: 0,
+        terminated: false,
+    }
 }
 
 /// A person completes an active task with its output variables.

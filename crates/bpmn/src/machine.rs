@@ -98,6 +98,26 @@ record! {
 }
 
 record! {
+    /// A process variable set from an event attribute.
+    pub struct EventVar {
+        pub variable: u16 = (),
+        pub attribute: String = MAX_ID_LEN,
+    }
+}
+
+record! {
+    /// A chain event that starts a new instance at a message start event:
+    /// `module.kind` with attribute `attribute` equal to `value`.
+    pub struct StartTrigger {
+        pub module: String = 32,
+        pub kind: String = 32,
+        pub attribute: String = MAX_ID_LEN,
+        pub value: String = MAX_LABEL_LEN,
+        pub vars: Vec<EventVar> = (MAX_VARIABLES, ()),
+    }
+}
+
+record! {
     pub struct MNode {
         pub id: String = MAX_ID_LEN,
         pub name: String = MAX_LABEL_LEN,
@@ -116,6 +136,7 @@ record! {
         pub timer: Option<Timer> = (),
         pub service: Option<Service> = (),
         pub subscription: Option<Subscription> = (),
+        pub start_trigger: Option<StartTrigger> = (),
         /// Message flows it sends along (indices).
         pub sends: Vec<u16> = (MAX_MESSAGES, ()),
         /// Inclusive joins: for each incoming flow (same order), the places

@@ -378,3 +378,54 @@ fn versions_ownership_and_service_tasks() {
         assert_refused(&outcome(&r), "dead end at Record");
     });
 }
+
+/// A process started by a chain event: every document Acme records opens an
+/// inspection (the white paper's work orders opened by device rules use the
+/// same binding with `telemetry.rule`).
+const ON_RECORD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Inspect" name="Inspect records" isExecutable="true">
+    <bpmn:startEvent id="Recorded" name="Document recorded"><bpmn:messageEventDefinition/></bpmn:startEvent>
+    <bpmn:userTask id="Check" name="Check the document"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Recorded" targetRef="Check"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Check" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[test]
+fn chain_events_start_instances() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
+        let mut w = world(&ctx, &actors).await;
+        let bindings = json!({
+            "participants": {"Inspect": "org:Acme"},
+            "variables": {"doc": "string"},
+            "messages": {"Recorded": {"event": "notary.recorded", "attribute": "org", "value": "Acme", "vars": {"doc": "document_hash"}}}
+        });
+        let r = w.send("acme", "workflow", "deploy", json!({"xml": ON_RECORD, "bindings": bindings})).await;
+        assert_eq!(outcome(&r), "ok");
+        // Not startable by hand.
+        let r = w.send("acme", "workflow", "start", json!({"definition": "inspect-records"})).await;
+        assert_refused(&outcome(&r), "starts only when its bound chain event occurs");
+        // Rival's record does not match; Acme's starts an instance in the same transaction.
+        let other = hex::encode([1u8; 32]);
+        let r = w.send("rival", "notary", "record", json!({"document_hash": other, "metadata": "x"})).await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(!r.events.iter().any(|e| e.module == "workflow"));
+        let doc = hex::encode([2u8; 32]);
+        let r = w.send("acme", "notary", "record", json!({"document_hash": doc, "metadata": "x"})).await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(r.events.iter().any(|e| e.module == "workflow" && e.kind == "step"));
+        let (inst, machine) = w.instance("inspect-records-1").await;
+        assert_eq!(engine::waiting(&machine, &inst), vec!["Check".to_string()]);
+        assert_eq!(
+            engine::variables(&machine, &inst),
+            vec![("doc".to_string(), ingot_bpmn::expr::Value::Text(doc))]
+        );
+        let r = w.send("acme", "workflow", "complete", json!({"instance": "inspect-records-1", "element": "Check"})).await;
+        assert_eq!(outcome(&r), "ok");
+        let (inst, _) = w.instance("inspect-records-1").await;
+        assert_eq!(inst.state, ingot_bpmn::machine::state::COMPLETED);
+    });
+}

@@ -427,6 +427,7 @@ async fn deploy<E: Storage + Clock + Metrics + Spawner>(
         bindings.to_string().into_bytes(),
     );
     state.put(latest_key(&name), version.to_be_bytes().to_vec());
+    register_start_triggers(state, &name, &machine).await?;
     Ok(vec![event(
         NAME,
         "deployed",
@@ -669,19 +670,130 @@ async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
         node: node as u16,
     });
     state.put(key, list.encode().to_vec());
-    let akey = subattrs_key(&event);
+    watch_attribute(state, &event, &s.attribute).await
+}
+
+/// Remember that events `event` are looked at by `attribute` (what
+/// [`on_events`] reads first, so events nobody waits for cost one read).
+async fn watch_attribute<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    event: &str,
+    attribute: &str,
+) -> Result<(), CallError> {
+    let akey = subattrs_key(event);
     let mut attrs = match state.get(&akey).await? {
         Some(raw) => Names::decode_cfg(raw, &()).map_err(corrupt("subscribed attributes"))?,
         None => Names { items: vec![] },
     };
-    if !attrs.items.contains(&s.attribute) {
+    if !attrs.items.iter().any(|a| a == attribute) {
         if attrs.items.len() >= 64 {
             return reject(format!("too many attributes subscribed on {event}"));
         }
-        attrs.items.push(s.attribute.clone());
+        attrs.items.push(attribute.to_string());
         state.put(akey, attrs.encode().to_vec());
     }
     Ok(())
+}
+
+fn start_sub_key(event: &str, attribute: &str, value: &str) -> Vec<u8> {
+    format!(
+        "workflow/startsub/{event}/{attribute}/{}",
+        hex::encode(value)
+    )
+    .into_bytes()
+}
+
+/// Register the chain events that start instances of `name`.
+async fn register_start_triggers<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    name: &str,
+    machine: &Machine,
+) -> Result<(), CallError> {
+    for t in machine
+        .nodes
+        .iter()
+        .filter_map(|n| n.start_trigger.as_ref())
+    {
+        let event = format!("{}.{}", t.module, t.kind);
+        let key = start_sub_key(&event, &t.attribute, &t.value);
+        let mut names = match state.get(&key).await? {
+            Some(raw) => Names::decode_cfg(raw, &()).map_err(corrupt("start subscriptions"))?,
+            None => Names { items: vec![] },
+        };
+        if !names.items.iter().any(|n| n == name) {
+            if names.items.len() >= 64 {
+                return reject(format!(
+                    "too many definitions start on {event} {}",
+                    t.attribute
+                ));
+            }
+            names.items.push(name.to_string());
+            state.put(key, names.encode().to_vec());
+        }
+        watch_attribute(state, &event, &t.attribute).await?;
+    }
+    Ok(())
+}
+
+/// Start instances of the definitions whose message start event waits for
+/// this event (their latest version decides).
+async fn start_from_event<E: Storage + Clock + Metrics + Spawner>(
+    ctx: &TxContext<'_>,
+    state: &mut Overlay<'_, E>,
+    event: &Event,
+    attr: &str,
+    value: &str,
+    depth: u8,
+) -> Result<Vec<Event>, CallError> {
+    let name = format!("{}.{}", event.module, event.kind);
+    let Some(raw) = state.get(&start_sub_key(&name, attr, value)).await? else {
+        return Ok(Vec::new());
+    };
+    let definitions = Names::decode_cfg(raw, &()).map_err(corrupt("start subscriptions"))?;
+    let actor = actor_of(ctx);
+    let mut out = Vec::new();
+    for definition in definitions.items {
+        let version = latest_version(state, &definition).await?;
+        let Some((_, machine)) = load_definition(state, &definition, version).await? else {
+            continue;
+        };
+        let starts: Vec<usize> = (0..machine.nodes.len())
+            .filter(|&i| {
+                machine.nodes[i].start_trigger.as_ref().is_some_and(|t| {
+                    t.module == event.module
+                        && t.kind == event.kind
+                        && t.attribute == attr
+                        && t.value == value
+                })
+            })
+            .collect();
+        for node in starts {
+            let n = u64_of(state.get(&count_key(&definition)).await?) + 1;
+            let id = instance_id(&definition, n);
+            let (inst, outcome) = engine::start_by_event(
+                &machine,
+                version,
+                id.clone(),
+                &actor,
+                node,
+                &event.attributes,
+                format!("{name} {attr}={value}"),
+                ctx.block.timestamp_ms,
+                ctx.block.height,
+            )
+            .map_err(|e| CallError::Rejected(format!("starting {definition} on {name}: {e}")))?;
+            state.put(count_key(&definition), n.to_be_bytes().to_vec());
+            state.put(starter_key(&id), ctx.certificate.to_vec());
+            let before = Instance {
+                active: vec![],
+                timers: vec![],
+                ..inst.clone()
+            };
+            let sc = StepContext::tx(ctx, &actor);
+            out.extend(apply(&sc, state, &machine, &before, inst, outcome, depth).await?);
+        }
+    }
+    Ok(out)
 }
 
 async fn unsubscribe<E: Storage + Clock + Metrics + Spawner>(
@@ -737,6 +849,10 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                 let Some((_, value)) = ev.attributes.iter().find(|(k, _)| *k == attr) else {
                     continue;
                 };
+                if depth >= MAX_DEPTH {
+                    return reject("workflow message events nested too deeply");
+                }
+                out.extend(start_from_event(ctx, state, ev, &attr, value, depth).await?);
                 let Some(raw) = state.get(&sub_key(&name, &attr, value)).await? else {
                     continue;
                 };
