@@ -9,6 +9,9 @@
 //!   activate a sample, grant one group policy, and measure access requests.
 //! - `telemetry`: signed readings through the edge gateway (`bench_telemetry`).
 //! - `workflow`: BPMN instances started and their tasks completed (`bench_workflow`).
+//! - `hot-keys`, `mixed`: contention on a few records, and a mix (`bench_hot`).
+//!
+//! Every run reports CPU and memory per validator process (`bench_resources`).
 //!
 //! Latency is measured end to end: from just before a transaction is POSTed to
 //! when a poller first sees it in a finalized block (the poller fetches new
@@ -38,6 +41,10 @@ pub enum Workload {
     Telemetry,
     /// BPMN task completions (`--txs` instances, three completions each).
     Workflow,
+    /// Hot keys: every sender updates the same `--hot-keys` access policies.
+    HotKeys,
+    /// Mixed: notary writes, hot-key policy updates and workflow starts, in turn.
+    Mixed,
 }
 
 #[derive(Args, Clone)]
@@ -80,6 +87,9 @@ pub struct BenchArgs {
     /// Telemetry: anchoring transactions the gateway keeps in flight.
     #[arg(long, default_value_t = 16)]
     pub inflight: usize,
+    /// Hot keys / mixed: how many records all senders update.
+    #[arg(long, default_value_t = 4)]
+    pub hot_keys: usize,
 }
 
 /// A device certificate of the manufacturer, valid for a day.
@@ -453,6 +463,8 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let mut report =
         json!({"workload": format!("{:?}", a.workload).to_lowercase(), "setup": setup(&a, cores)?});
     let mut rows = Vec::new();
+    // CPU and memory of every validator under --data, over the whole run.
+    let sampler = crate::bench_resources::Sampler::start(&a.data);
     match a.workload {
         Workload::Notary => {
             let mut m = drive_waves(&a, &senders, a.txs, |i, s, chain, valid_until| {
@@ -478,7 +490,13 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         Workload::Workflow => {
             crate::bench_workflow::run(&a, &senders, run_id, &mut report, &mut rows)?
         }
+        Workload::HotKeys | Workload::Mixed => {
+            crate::bench_hot::run(&a, &senders, run_id, &mut report, &mut rows)?
+        }
     }
+    let resources = sampler.finish();
+    let resource_rows = crate::bench_resources::rows(&resources);
+    report["resources"] = resources;
     if json_out {
         println!("{report}");
     } else {
@@ -497,6 +515,16 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         }
         if let Some(r) = report.get("resolution") {
             println!("name resolution over HTTP: {r}");
+        }
+        if !resource_rows.is_empty() {
+            println!();
+            println!(
+                "| validator | CPU s | CPU (one core = 100 %) | RSS MiB at end | RSS MiB min–max |"
+            );
+            println!("|---|---|---|---|---|");
+            for r in &resource_rows {
+                println!("{r}");
+            }
         }
     }
     Ok(())

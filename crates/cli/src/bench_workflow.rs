@@ -13,7 +13,7 @@ use crate::client::{self, Sender};
 use serde_json::{json, Value};
 use std::time::Instant;
 
-const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Bench">
   <bpmn:process id="Order" name="Bench order" isExecutable="true">
     <bpmn:startEvent id="Start"/>
@@ -35,7 +35,7 @@ const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
-fn bindings(name: &str) -> Value {
+pub(crate) fn bindings(name: &str) -> Value {
     json!({
         "name": name,
         "participants": {"Order": "org:manufacturer"},

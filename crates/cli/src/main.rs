@@ -2,6 +2,8 @@
 //! certificates, send transactions and read the ledger.
 
 mod bench;
+mod bench_hot;
+mod bench_resources;
 mod bench_telemetry;
 mod bench_workflow;
 mod client;
