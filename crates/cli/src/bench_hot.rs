@@ -39,19 +39,7 @@ pub fn run(
     };
     let definition = format!("mix-{:x}", run & 0xffff_ffff);
     if mixed {
-        let deploy = drive_waves(a, senders, 1, |_, s, chain, valid_until| {
-            sign(
-                s,
-                chain,
-                valid_until,
-                run,
-                "workflow",
-                "deploy",
-                json!({"xml": crate::bench_workflow::PROCESS, "bindings": crate::bench_workflow::bindings(&definition)}),
-            )
-        })?;
-        anyhow::ensure!(deploy.finalized == 1, "deployment was not finalized");
-        wait_executed(&a.nodes[0], deploy.last_height)?;
+        crate::bench_workflow::deploy(a, senders, run, &definition)?;
     }
     let every = (a.txs / SAMPLE).max(1);
     let sampled: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());

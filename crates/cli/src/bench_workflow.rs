@@ -13,7 +13,7 @@ use crate::client::{self, Sender};
 use serde_json::{json, Value};
 use std::time::Instant;
 
-pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Bench">
   <bpmn:process id="Order" name="Bench order" isExecutable="true">
     <bpmn:startEvent id="Start"/>
@@ -35,7 +35,7 @@ pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
-pub(crate) fn bindings(name: &str) -> Value {
+fn bindings(name: &str) -> Value {
     json!({
         "name": name,
         "participants": {"Order": "org:manufacturer"},
@@ -47,6 +47,28 @@ pub(crate) fn bindings(name: &str) -> Value {
 /// The task a stage completes for instance `i`, with its output variables.
 type Stage = dyn Fn(usize) -> (String, Value) + Sync;
 
+/// Deploy the benchmark's order process as `name` and wait until executed.
+pub(crate) fn deploy(
+    a: &BenchArgs,
+    senders: &[Sender],
+    run: u64,
+    name: &str,
+) -> anyhow::Result<()> {
+    let deploy = drive_waves(a, senders, 1, |_, s, chain, valid_until| {
+        sign(
+            s,
+            chain,
+            valid_until,
+            run,
+            "workflow",
+            "deploy",
+            json!({"xml": PROCESS, "bindings": bindings(name)}),
+        )
+    })?;
+    anyhow::ensure!(deploy.finalized == 1, "deployment was not finalized");
+    wait_executed(&a.nodes[0], deploy.last_height)
+}
+
 pub fn run(
     a: &BenchArgs,
     senders: &[Sender],
@@ -56,19 +78,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let name = format!("bench-{:x}", run & 0xffff_ffff);
     let n = a.txs;
-    let deploy = drive_waves(a, senders, 1, |_, s, chain, valid_until| {
-        sign(
-            s,
-            chain,
-            valid_until,
-            run,
-            "workflow",
-            "deploy",
-            json!({"xml": PROCESS, "bindings": bindings(&name)}),
-        )
-    })?;
-    anyhow::ensure!(deploy.finalized == 1, "deployment was not finalized");
-    wait_executed(&a.nodes[0], deploy.last_height)?;
+    deploy(a, senders, run, &name)?;
 
     let mut starts = drive_waves(a, senders, n, |i, s, chain, valid_until| {
         sign(
