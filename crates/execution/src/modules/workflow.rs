@@ -553,7 +553,7 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
         };
         for &node in was.iter().filter(|n| !now.contains(n)) {
             if let Some(s) = &machine.nodes[node].subscription {
-                unsubscribe(state, machine, before, node, s).await?;
+                unsubscribe(state, before, node, s).await?;
             }
         }
         for &node in now.iter().filter(|n| !was.contains(n)) {
@@ -626,9 +626,9 @@ async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
     reject("too many workflow timers due in the same minute")
 }
 
-fn correlation(machine: &Machine, inst: &Instance, variable: u16) -> Option<String> {
+/// The text an event attribute must equal for a waiting message event.
+fn correlation(inst: &Instance, variable: u16) -> Option<String> {
     let v = inst.vars.iter().find(|a| a.variable == variable)?;
-    let _ = machine;
     Some(match &v.value {
         ingot_bpmn::expr::Value::Text(s) => s.clone(),
         other => other.to_json().to_string().trim_matches('"').to_string(),
@@ -642,7 +642,7 @@ async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
     node: usize,
     s: &ingot_bpmn::machine::Subscription,
 ) -> Result<(), CallError> {
-    let Some(value) = correlation(machine, inst, s.variable) else {
+    let Some(value) = correlation(inst, s.variable) else {
         let var = machine
             .variables
             .get(s.variable as usize)
@@ -798,12 +798,11 @@ async fn start_from_event<E: Storage + Clock + Metrics + Spawner>(
 
 async fn unsubscribe<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
-    machine: &Machine,
     inst: &Instance,
     node: usize,
     s: &ingot_bpmn::machine::Subscription,
 ) -> Result<(), CallError> {
-    let Some(value) = correlation(machine, inst, s.variable) else {
+    let Some(value) = correlation(inst, s.variable) else {
         return Ok(());
     };
     let key = sub_key(&format!("{}.{}", s.module, s.kind), &s.attribute, &value);
