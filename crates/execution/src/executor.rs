@@ -2,6 +2,7 @@
 
 use crate::{
     modules::{self, CallError},
+    recent::{counts_as_inclusion, RecentTxs, EXPIRED, REPLAY, WINDOW},
     Overlay, BASE_WORK, MAX_WORK_PER_TX,
 };
 use commonware_codec::{Decode, Encode};
@@ -12,7 +13,7 @@ use ingot_types::{
     limits::MAX_VALIDITY_BLOCKS, merkle, sha256, Block, Digest, ExecResult, Receipt,
     SignedTransaction, Status,
 };
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 /// What a transaction may know about the block it runs in.
 #[derive(Clone, Copy, Debug)]
@@ -36,74 +37,9 @@ pub struct TxContext<'a> {
 pub struct BlockOutcome {
     pub result: ExecResult,
     pub receipts: Vec<Receipt>,
-}
-
-/// Marks a transaction hash as included until it can no longer be valid.
-pub fn seen_key(hash: &Digest) -> Vec<u8> {
-    format!("sys/tx/{}", hex::encode(hash)).into_bytes()
-}
-
-/// Number of chunks listing the hashes whose replay markers expire at a height.
-fn expiry_count_key(height: u64) -> Vec<u8> {
-    format!("sys/txexp/{height:020}").into_bytes()
-}
-
-/// One chunk of that list (at most [`EXPIRY_CHUNK`] hashes, so every stored
-/// value stays far below the state's value size limit however many
-/// transactions share an expiry height).
-fn expiry_chunk_key(height: u64, chunk: u32) -> Vec<u8> {
-    format!("sys/txexp/{height:020}/{chunk:010}").into_bytes()
-}
-
-/// Hashes per expiry chunk.
-pub const EXPIRY_CHUNK: usize = 1024;
-
-async fn read_count<E: Storage + Clock + Metrics + Spawner>(
-    overlay: &mut Overlay<'_, E>,
-    height: u64,
-) -> Result<u32, StateError> {
-    Ok(overlay
-        .get(&expiry_count_key(height))
-        .await?
-        .map(|v| u32::from_be_bytes(v.try_into().unwrap_or_default()))
-        .unwrap_or(0))
-}
-
-/// Append hashes to the expiry list of `height`.
-async fn add_expiries<E: Storage + Clock + Metrics + Spawner>(
-    overlay: &mut Overlay<'_, E>,
-    height: u64,
-    mut hashes: &[u8],
-) -> Result<(), StateError> {
-    let mut count = read_count(overlay, height).await?;
-    let mut last = match count {
-        0 => Vec::new(),
-        n => overlay
-            .get(&expiry_chunk_key(height, n - 1))
-            .await?
-            .unwrap_or_default(),
-    };
-    if count == 0 || last.len() >= EXPIRY_CHUNK * 32 {
-        last.clear();
-        count += 1;
-    }
-    while !hashes.is_empty() {
-        let room = EXPIRY_CHUNK * 32 - last.len();
-        let take = room.min(hashes.len());
-        last.extend_from_slice(&hashes[..take]);
-        hashes = &hashes[take..];
-        overlay.put(
-            expiry_chunk_key(height, count - 1),
-            std::mem::take(&mut last),
-        );
-        if !hashes.is_empty() {
-            count += 1;
-        } else {
-            break;
-        }
-    }
-    overlay.put(expiry_count_key(height), count.to_be_bytes().to_vec());
-    Ok(())
+    /// Hashes this block included (see [`crate::recent`]): record them in the
+    /// executor's [`RecentTxs`] once the block is committed.
+    pub included: Vec<Digest>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,11 +118,23 @@ fn identify_sender(
 
 pub struct Executor {
     trust: Arc<TrustStore>,
+    recent: Arc<RecentTxs>,
 }
 
 impl Executor {
+    /// An executor with an empty replay window (a chain executed from genesis).
     pub fn new(trust: Arc<TrustStore>) -> Self {
-        Self { trust }
+        Self::with_recent(trust, Arc::new(RecentTxs::new()))
+    }
+
+    /// An executor whose replay window is `recent` (rebuilt by a node from
+    /// its execution journal; shared with mempool admission).
+    pub fn with_recent(trust: Arc<TrustStore>, recent: Arc<RecentTxs>) -> Self {
+        Self { trust, recent }
+    }
+
+    pub fn recent(&self) -> &Arc<RecentTxs> {
+        &self.recent
     }
 
     pub fn trust(&self) -> &Arc<TrustStore> {
@@ -202,6 +150,8 @@ impl Executor {
     ) -> Result<BlockOutcome, StateError> {
         let (outcome, prepared) = self.prepare_block(state, block).await?;
         state.commit(prepared).await?;
+        self.recent
+            .record(block.header.height, outcome.included.clone());
         Ok(outcome)
     }
 
@@ -218,45 +168,20 @@ impl Executor {
         };
         let mut overlay = Overlay::new(state);
 
-        // Forget replay markers that can no longer matter: every transaction they
-        // guard has expired.
-        let chunks = read_count(&mut overlay, ctx.height).await?;
-        for chunk in 0..chunks {
-            let key = expiry_chunk_key(ctx.height, chunk);
-            for hash in overlay
-                .get(&key)
-                .await?
-                .unwrap_or_default()
-                .chunks_exact(32)
-            {
-                overlay.delete(seen_key(&Digest::from(<[u8; 32]>::try_from(hash).unwrap())));
-            }
-            overlay.delete(key);
-        }
-        if chunks > 0 {
-            overlay.delete(expiry_count_key(ctx.height));
-        }
-        overlay.commit_tx();
-
         let mut receipts = Vec::with_capacity(block.txs().len());
-        let mut expiries: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+        let mut included = Vec::with_capacity(block.txs().len());
+        let mut in_block = HashSet::with_capacity(block.txs().len());
         for (tx, &hash) in block.txs().iter().zip(block.tx_hashes()) {
-            let receipt = self.execute_tx(ctx, &mut overlay, tx, hash).await?;
-            if !matches!(&receipt.status, Status::Failed(r) if r.starts_with(REPLAY)) {
+            let receipt = self
+                .execute_tx(ctx, &mut overlay, tx, hash, &in_block)
+                .await?;
+            if counts_as_inclusion(&receipt) {
                 // Included (successfully or not): it may not be included again.
-                overlay.put(seen_key(&hash), ctx.height.to_be_bytes().to_vec());
-                expiries
-                    .entry(tx.tx.valid_until + 1)
-                    .or_default()
-                    .extend_from_slice(hash.as_ref());
-                overlay.commit_tx();
+                in_block.insert(hash);
+                included.push(hash);
             }
             receipts.push(receipt);
         }
-        for (height, hashes) in expiries {
-            add_expiries(&mut overlay, height, &hashes).await?;
-        }
-        overlay.commit_tx();
 
         // Block-level work (timers by block time). Its events ride on one
         // trailing receipt that no transaction owns.
@@ -288,6 +213,7 @@ impl Executor {
                     receipts_root: merkle::root(&receipt_hashes),
                 },
                 receipts,
+                included,
             },
             prepared,
         ))
@@ -299,6 +225,7 @@ impl Executor {
         overlay: &mut Overlay<'_, E>,
         tx: &SignedTransaction,
         hash: Digest,
+        in_block: &HashSet<Digest>,
     ) -> Result<Receipt, StateError> {
         let fail = |reason: String| Receipt {
             tx_hash: hash,
@@ -306,20 +233,26 @@ impl Executor {
             events: vec![],
             work_used: BASE_WORK,
         };
+        // Block verification keeps both out of finalized blocks; a block
+        // that carries them anyway (verify-chain of a foreign history) gets a
+        // failed receipt, and the hash is not marked as included.
         if tx.tx.valid_until < block.height {
             return Ok(fail(format!(
-                "expired: valid until height {}",
+                "{EXPIRED} valid until height {}",
                 tx.tx.valid_until
             )));
         }
-        if tx.tx.valid_until > block.height + MAX_VALIDITY_BLOCKS {
+        if tx.tx.valid_until - block.height > MAX_VALIDITY_BLOCKS {
             return Ok(fail(format!(
-                "validity window longer than {MAX_VALIDITY_BLOCKS} blocks"
+                "{WINDOW} longer than {MAX_VALIDITY_BLOCKS} blocks"
             )));
         }
-        if let Some(at) = overlay.get(&seen_key(&hash)).await? {
-            let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
-            overlay.abort_tx();
+        let earlier = if in_block.contains(&hash) {
+            Some(block.height)
+        } else {
+            self.recent.included_at(&hash)
+        };
+        if let Some(at) = earlier {
             return Ok(fail(format!("{REPLAY} already included at height {at}")));
         }
         let sender = match self.trust.identify(&tx.tx.certificate) {
@@ -381,8 +314,6 @@ impl Executor {
         }
     }
 }
-
-const REPLAY: &str = "replay:";
 
 /// The id of a block's trailing receipt of block-level events (it follows
 /// the transactions' receipts; no transaction hashes to it).

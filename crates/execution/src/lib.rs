@@ -4,19 +4,22 @@
 //! for each transaction it checks what only state can tell (replay, expiry,
 //! revocation, certificate validity at *block* time), dispatches the call to a
 //! native module, and records a [`Receipt`](ingot_types::Receipt). A failed
-//! transaction changes nothing but its replay marker. Nothing here reads the
+//! transaction changes nothing (its hash still may not be included again, see
+//! [`recent`]). Nothing here reads the
 //! wall clock, uses floating point, or iterates an unordered map.
 
 pub mod args;
 pub mod executor;
 pub mod modules;
 pub mod overlay;
+pub mod recent;
 
 pub use executor::{
     authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_call, sign_transaction,
     AuthError, BlockContext, BlockOutcome, Executor,
 };
 pub use overlay::Overlay;
+pub use recent::RecentTxs;
 
 /// Work units charged per transaction before any module work.
 pub const BASE_WORK: u64 = 1_000;

@@ -230,11 +230,12 @@ fn execution_is_deterministic() {
     assert_eq!(run().state_root, run().state_root);
 }
 
-/// Regression: thousands of transactions sharing one expiry height once built a
-/// single state value larger than the store can read back, which stopped the
-/// executor (found by `ingot bench`). Replay markers must expire on time too.
+/// Replays are refused while the original could still be valid, then as
+/// expired — across blocks, however many transactions share an expiry height
+/// (that once built a state value too large to read back, found by `ingot
+/// bench`) — and without an authenticated state entry per transaction.
 #[test]
-fn many_transactions_share_an_expiry_height() {
+fn replays_are_refused_for_the_whole_validity_window() {
     deterministic::Runner::default().start(|ctx| async move {
         let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
         let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
@@ -243,52 +244,93 @@ fn many_transactions_share_an_expiry_height() {
         let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
         let exec = Executor::new(trust);
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
-        let n = 2 * ingot_execution::executor::EXPIRY_CHUNK as u64 + 100;
-        let mut height = 1;
-        for batch in 0..3u64 {
+        let record = |i: u64| {
+            tx(
+                &alice,
+                chain,
+                "notary",
+                "record",
+                json!({"document_hash": format!("{i:064x}")}),
+                5,
+                i,
+            )
+        };
+        let n = 3_000u64;
+        for height in 1..=3u64 {
             let txs: Vec<_> = (0..n / 3)
-                .map(|i| {
-                    tx(
-                        &alice,
-                        chain,
-                        "notary",
-                        "record",
-                        json!({"document_hash": format!("{:064x}", batch * n + i)}),
-                        5,
-                        batch * n + i,
-                    )
-                })
+                .map(|i| record((height - 1) * n / 3 + i))
                 .collect();
             let out = exec
                 .execute_block(&mut state, &block(height, txs))
                 .await
                 .unwrap();
             assert!(out.receipts.iter().all(|r| r.status == Status::Success));
-            height += 1;
+            assert_eq!(out.included.len() as u64, n / 3);
         }
-        let first = tx(
+        assert_eq!(exec.recent().len() as u64, n);
+        // Height 4 and 5: still valid, so a replay.
+        for height in 4..=5u64 {
+            let out = exec
+                .execute_block(&mut state, &block(height, vec![record(0), record(n - 1)]))
+                .await
+                .unwrap();
+            for r in &out.receipts {
+                assert!(status(&r.status).starts_with("replay:"), "{:?}", r.status);
+            }
+            assert!(out.included.is_empty());
+        }
+        // Height 6: past `valid_until`, refused as expired.
+        let out = exec
+            .execute_block(&mut state, &block(6, vec![record(0)]))
+            .await
+            .unwrap();
+        assert!(status(&out.receipts[0].status).starts_with("expired"));
+        // 3,000 transactions, one authenticated entry each (their documents).
+        let mut missing = 0;
+        for i in 0..n {
+            if state
+                .get(&ingot_execution::modules::notary::doc_key(&{
+                    let mut d = [0u8; 32];
+                    d[24..].copy_from_slice(&i.to_be_bytes());
+                    d
+                }))
+                .await
+                .unwrap()
+                .is_none()
+            {
+                missing += 1;
+            }
+        }
+        assert_eq!(missing, 0);
+    });
+}
+
+/// Regression: `valid_until = u64::MAX` overflowed the expiry arithmetic and
+/// panicked every validator executing the block.
+#[test]
+fn a_huge_validity_bound_is_refused_without_panicking() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+        let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
+        let chain = sha256(&[b"chain"]);
+        let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
+        let exec = Executor::new(trust);
+        let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
+        let t = tx(
             &alice,
             chain,
             "notary",
             "record",
-            json!({"document_hash": format!("{:064x}", 0)}),
-            5,
-            0,
+            json!({"document_hash": "55".repeat(32)}),
+            u64::MAX,
+            1,
         );
-        let marker = ingot_execution::executor::seen_key(&first.hash());
-        assert!(state.get(&marker).await.unwrap().is_some());
-        // Past the expiry height every marker and list is gone.
-        while height <= 7 {
-            exec.execute_block(&mut state, &block(height, vec![]))
-                .await
-                .unwrap();
-            height += 1;
-        }
-        assert!(state.get(&marker).await.unwrap().is_none());
-        assert!(state
-            .get(b"sys/txexp/00000000000000000006")
+        let out = exec
+            .execute_block(&mut state, &block(1, vec![t]))
             .await
-            .unwrap()
-            .is_none());
+            .unwrap();
+        assert!(status(&out.receipts[0].status).starts_with("validity window"));
+        assert!(out.included.is_empty());
     });
 }

@@ -254,7 +254,7 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
     hash: &ingot_types::Digest,
 ) -> Result<Option<Value>, ApiError> {
     let ledger = s.shared.ledger.lock().await;
-    let Some(loc) = ledger.locate(hash) else {
+    let Some(loc) = ledger.locate(hash).map_err(internal)? else {
         return Ok(None);
     };
     let record = ledger

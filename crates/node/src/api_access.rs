@@ -133,6 +133,7 @@ pub(crate) async fn receipt_chain<E: Storage + Clock + Metrics + Spawner>(
         let ledger = s.shared.ledger.lock().await;
         let loc = ledger
             .locate(tx)
+            .map_err(internal)?
             .ok_or_else(|| not_found("transaction not indexed"))?;
         let record = ledger
             .record(loc.height)

@@ -262,12 +262,13 @@ async fn list<E: Storage + Clock + Metrics + Spawner>(
         return Err(bad("prefix or cursor too long"));
     }
     let limit = q.limit.clamp(1, MAX_LIST_PAGE);
-    let page =
-        s.shared
-            .ledger
-            .lock()
-            .await
-            .devices_by_prefix(&q.prefix, q.after.as_deref(), limit + 1);
+    let page = s
+        .shared
+        .ledger
+        .lock()
+        .await
+        .devices_by_prefix(&q.prefix, q.after.as_deref(), limit + 1)
+        .map_err(internal)?;
     let more = page.len() > limit;
     let mut devices = Vec::with_capacity(limit);
     for (_, id) in page.into_iter().take(limit) {

@@ -2,7 +2,7 @@
 //! proposals. Execution happens later, on finalized blocks (see `executor`);
 //! here a header only *anchors* results this node has already executed.
 
-use crate::Shared;
+use crate::{mempool::within_validity_window, Shared};
 use commonware_consensus::{
     marshal::ancestry::Ancestry,
     simplex::{scheme::ed25519, types::Context},
@@ -197,6 +197,14 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         }
         if block.txs().len() > MAX_BLOCK_TXS || !block.body_matches_header() {
             return Err("transactions do not match the header");
+        }
+        // Replay protection remembers only this window (`ingot_execution::recent`).
+        if !block
+            .txs()
+            .iter()
+            .all(|tx| within_validity_window(tx.tx.valid_until, h.height))
+        {
+            return Err("a transaction is outside its validity window");
         }
         // Transactions we admitted ourselves were authenticated then; check
         // the rest as one batch.

@@ -38,6 +38,10 @@ pub struct NodeConfig {
     /// Archive before dropping (default); `false` drops without a copy.
     #[serde(default = "default_true")]
     pub telemetry_archive_enabled: bool,
+    /// MiB of the state store's page cache. The storage engine reads with
+    /// direct I/O, so state that does not fit here is read from the device.
+    #[serde(default = "default_state_cache_mib")]
+    pub state_cache_mib: u64,
 }
 
 fn default_p2p() -> String {
@@ -58,6 +62,11 @@ fn default_threads() -> usize {
 fn default_retention_days() -> u64 {
     30
 }
+fn default_state_cache_mib() -> u64 {
+    STATE_CACHE_MIB
+}
+/// Default state page cache.
+pub const STATE_CACHE_MIB: u64 = 256;
 fn default_true() -> bool {
     true
 }

@@ -83,6 +83,11 @@ pub struct ValidatorConfig {
     pub timing: Timing,
     /// File of the telemetry store; in memory when `None` (simulations).
     pub telemetry_store: Option<std::path::PathBuf>,
+    /// File of the ledger's derived index; in memory when `None` (rebuilt
+    /// from the execution journal on open).
+    pub ledger_index: Option<std::path::PathBuf>,
+    /// Pages (4 KiB) of the state store's page cache.
+    pub state_cache_pages: std::num::NonZeroUsize,
 }
 
 /// The six p2p channels a validator uses (see [`channel`]).
@@ -150,16 +155,42 @@ where
             .iter()
             .map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())),
     )?);
-    let state = StateStore::open(context.child("state"), &cfg.prefix).await?;
+    let state =
+        StateStore::open_with_cache(context.child("state"), &cfg.prefix, cfg.state_cache_pages)
+            .await?;
     let executed = state.height();
-    let ledger = Ledger::open(context.child("ledger"), &cfg.prefix, executed).await?;
+    let ledger = Ledger::open(
+        context.child("ledger"),
+        &cfg.prefix,
+        executed,
+        cfg.ledger_index.as_deref(),
+    )
+    .await?;
     anyhow::ensure!(
         ledger.height() == executed,
         "execution journal ends at {} but state is at {executed}",
         ledger.height()
     );
     let telemetry = crate::telemetry_store::TelemetryStore::open(cfg.telemetry_store.as_deref())?;
+    let recent = Arc::new(ingot_execution::RecentTxs::new());
+    for height in ingot_execution::RecentTxs::horizon(executed + 1)..=executed {
+        let record = ledger
+            .record(height)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("execution record {height} missing"))?;
+        recent.record(
+            height,
+            record
+                .receipts
+                .iter()
+                .filter(|r| ingot_execution::recent::counts_as_inclusion(r))
+                .filter(|r| r.tx_hash != ingot_execution::block_receipt_id(height))
+                .map(|r| r.tx_hash)
+                .collect(),
+        );
+    }
     Ok(Arc::new(Shared {
+        recent,
         telemetry,
         readings: tokio::sync::broadcast::channel(1024).0,
         chain_id: cfg.genesis.chain_id(),

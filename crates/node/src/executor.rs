@@ -29,7 +29,7 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
     shared: Arc<Shared<E>>,
     mut updates: mpsc::UnboundedReceiver<Update<Block>>,
 ) {
-    let executor = Executor::new(shared.trust.clone());
+    let executor = Executor::with_recent(shared.trust.clone(), shared.recent.clone());
     while let Some(update) = updates.next().await {
         match update {
             Update::Tip(_, height, _) => {
@@ -92,9 +92,11 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     let height = block.header.height;
     // Execute under a shared lock (admission and API reads continue), then
     // commit under an exclusive one.
+    let started = std::time::Instant::now();
     let state = shared.state.read().await;
     let (outcome, prepared) = executor.prepare_block(&state, block).await?;
     drop(state);
+    let prepared_at = std::time::Instant::now();
     // Record first, then commit state: on a crash in between, the ledger is cut
     // back to the state's height on open and the block runs again.
     shared
@@ -108,7 +110,10 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
             receipts: outcome.receipts.clone(),
         })
         .await?;
+    let recorded_at = std::time::Instant::now();
     shared.state.write().await.commit(prepared).await?;
+    let committed_at = std::time::Instant::now();
+    shared.recent.record(height, outcome.included);
     shared.executed.store(height, Ordering::Release);
     let batches = crate::telemetry_store::anchored_batches(block, &outcome.receipts);
     shared.telemetry.ingest(height, &batches)?;
@@ -132,7 +137,14 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         }
     }
     if height.is_multiple_of(100) || !block.txs().is_empty() {
-        info!(height, txs = block.txs().len(), "executed");
+        info!(
+            height,
+            txs = block.txs().len(),
+            prepare_ms = (prepared_at - started).as_millis() as u64,
+            journal_ms = (recorded_at - prepared_at).as_millis() as u64,
+            commit_ms = (committed_at - recorded_at).as_millis() as u64,
+            "executed"
+        );
     }
     Ok(())
 }

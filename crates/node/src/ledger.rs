@@ -7,6 +7,8 @@
 //! dropped and the block is executed again (execution is deterministic, so the
 //! record comes out identical).
 
+pub use crate::ledger_index::TxLocation;
+use crate::ledger_index::{LedgerIndex, DURABLE_EVERY};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, Write};
 use commonware_runtime::{
@@ -19,7 +21,7 @@ use commonware_storage::journal::contiguous::{
 };
 use commonware_utils::{NZUsize, NZU64};
 use ingot_types::{limits::MAX_BLOCK_TXS, Digest, ExecResult, Receipt};
-use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 /// What executing one height produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,32 +66,30 @@ pub enum LedgerError {
     Journal(String),
     #[error("execution journal was lost after an earlier failure")]
     Poisoned,
+    #[error(transparent)]
+    Index(#[from] crate::ledger_index::IndexError),
 }
 
 fn jerr(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Journal(e.to_string())
 }
 
-/// Where a transaction ended up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxLocation {
-    pub height: u64,
-    pub index: u32,
-}
-
 pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
     journal: Option<Journal<E, ExecRecord>>,
-    /// Transaction hash → where it was executed. Derived; rebuilt on open.
-    txs: HashMap<Digest, TxLocation>,
-    /// Device name → device id, in name order, for listing by prefix (state
-    /// keys are hashed, so the authenticated store cannot range over names).
-    /// Derived from `device.registered` events; rebuilt on open.
-    device_names: BTreeMap<String, String>,
+    /// Transaction locations and device names (state keys are hashed, so the
+    /// authenticated store cannot range over names), derived from the records.
+    index: LedgerIndex,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
-    /// Open, keeping at most `executed_height` records (the state's height).
-    pub async fn open(context: E, prefix: &str, executed_height: u64) -> Result<Self, LedgerError> {
+    /// Open, keeping at most `executed_height` records (the state's height),
+    /// with the derived index in the file `index` (in memory if `None`).
+    pub async fn open(
+        context: E,
+        prefix: &str,
+        executed_height: u64,
+        index: Option<&Path>,
+    ) -> Result<Self, LedgerError> {
         let cfg = Config {
             partition: format!("{prefix}-exec"),
             items_per_section: NZU64!(1_024),
@@ -102,47 +102,20 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         let journal = Journal::init_at_most(context, cfg, executed_height)
             .await
             .map_err(jerr)?;
-        let mut ledger = Self {
+        let ledger = Self {
             journal: Some(journal),
-            txs: HashMap::new(),
-            device_names: BTreeMap::new(),
+            index: LedgerIndex::open(index)?,
         };
-        for h in 1..=ledger.height() {
+        let top = ledger.height();
+        for h in ledger.index.height()?.min(top) + 1..=top {
             let record = ledger.record(h).await?.expect("record within bounds");
-            ledger.index(&record);
+            ledger.index.index(&record, h == top)?;
         }
         Ok(ledger)
     }
 
     fn journal(&self) -> Result<&Journal<E, ExecRecord>, LedgerError> {
         self.journal.as_ref().ok_or(LedgerError::Poisoned)
-    }
-
-    fn index(&mut self, record: &ExecRecord) {
-        for r in &record.receipts {
-            for e in &r.events {
-                if e.module == ingot_execution::modules::device::NAME && e.kind == "registered" {
-                    let attr = |k: &str| {
-                        e.attributes
-                            .iter()
-                            .find(|(a, _)| a == k)
-                            .map(|(_, v)| v.clone())
-                    };
-                    if let (Some(name), Some(id)) = (attr("name"), attr("device_id")) {
-                        self.device_names.insert(name, id);
-                    }
-                }
-            }
-        }
-        for (i, r) in record.receipts.iter().enumerate() {
-            // The first inclusion is the one that counts: a later inclusion of
-            // the same transaction can only be a failed replay, and must not
-            // hide the original receipt.
-            self.txs.entry(r.tx_hash).or_insert(TxLocation {
-                height: record.height,
-                index: i as u32,
-            });
-        }
     }
 
     /// Highest height with a record.
@@ -157,7 +130,8 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         let (journal, _) = journal.append(&record).await.map_err(jerr)?;
         let journal = journal.commit().await.map_err(jerr)?;
         self.journal = Some(journal);
-        self.index(&record);
+        self.index
+            .index(&record, record.height.is_multiple_of(DURABLE_EVERY))?;
         Ok(())
     }
 
@@ -172,8 +146,8 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             .map_err(jerr)
     }
 
-    pub fn locate(&self, tx: &Digest) -> Option<TxLocation> {
-        self.txs.get(tx).copied()
+    pub fn locate(&self, tx: &Digest) -> Result<Option<TxLocation>, LedgerError> {
+        Ok(self.index.locate(tx)?)
     }
 
     /// Up to `limit` registered `(name, device id)` in name order whose name
@@ -183,18 +157,8 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Vec<(String, String)> {
-        use std::ops::Bound;
-        let start = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
-            _ => Bound::Included(prefix.to_string()),
-        };
-        self.device_names
-            .range((start, Bound::Unbounded))
-            .take_while(|(name, _)| name.starts_with(prefix))
-            .take(limit)
-            .map(|(n, id)| (n.clone(), id.clone()))
-            .collect()
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        Ok(self.index.devices_by_prefix(prefix, after, limit)?)
     }
 }
 
@@ -223,7 +187,11 @@ mod tests {
                 state_root: sha256(&[b"s"]),
                 receipts_root: sha256(&[b"r"]),
             };
-            let mut ledger = Ledger::open(ctx.child("l1"), "t", 0).await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("index.redb");
+            let mut ledger = Ledger::open(ctx.child("l1"), "t", 0, Some(&path))
+                .await
+                .unwrap();
             for (height, status) in [
                 (1, Status::Success),
                 (
@@ -241,10 +209,16 @@ mod tests {
                     .await
                     .unwrap();
             }
-            assert_eq!(ledger.locate(&tx).unwrap().height, 1);
+            assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
             drop(ledger);
-            let ledger = Ledger::open(ctx.child("l2"), "t", 2).await.unwrap();
-            assert_eq!(ledger.locate(&tx).unwrap().height, 1);
+            // Reopened with its index file, and with the index rebuilt.
+            let ledger = Ledger::open(ctx.child("l2"), "t", 2, Some(&path))
+                .await
+                .unwrap();
+            assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
+            drop(ledger);
+            let ledger = Ledger::open(ctx.child("l3"), "t", 2, None).await.unwrap();
+            assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
         });
     }
 }

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod executor;
 pub mod gossip;
 pub mod ledger;
+pub mod ledger_index;
 pub mod mempool;
 pub mod run;
 pub mod shared;
@@ -32,3 +33,4 @@ pub use shared::Shared;
 pub use ingot_light::CONSENSUS_NAMESPACE;
 /// Namespace of the p2p handshake.
 pub const P2P_NAMESPACE: &[u8] = b"_INGOT_P2P";
+pub use ingot_state::DEFAULT_CACHE_PAGES as DEFAULT_STATE_CACHE_PAGES;

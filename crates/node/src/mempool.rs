@@ -102,7 +102,7 @@ impl Mempool {
                 continue;
             }
             let (_, entry) = &self.entries[hash];
-            if entry.tx.tx.valid_until < height {
+            if !within_validity_window(entry.tx.tx.valid_until, height) {
                 continue;
             }
             let size = entry.tx.encode_size();
@@ -139,6 +139,12 @@ impl Mempool {
             self.remove(&h);
         }
     }
+}
+
+/// Whether a transaction valid until `valid_until` may go into a block at
+/// `height` (block verification refuses proposals with any other).
+pub fn within_validity_window(valid_until: u64, height: u64) -> bool {
+    valid_until >= height && valid_until - height <= ingot_types::limits::MAX_VALIDITY_BLOCKS
 }
 
 #[cfg(test)]
@@ -201,5 +207,15 @@ mod tests {
             m.insert(t.hash(), [9; 32], t, 1),
             Err(MempoolError::SenderLimit)
         );
+    }
+
+    #[test]
+    fn validity_window_bounds() {
+        use ingot_types::limits::MAX_VALIDITY_BLOCKS as MAX;
+        assert!(within_validity_window(10, 10));
+        assert!(within_validity_window(10 + MAX, 10));
+        assert!(!within_validity_window(9, 10));
+        assert!(!within_validity_window(11 + MAX, 10));
+        assert!(!within_validity_window(u64::MAX, 10));
     }
 }

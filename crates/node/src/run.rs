@@ -97,6 +97,11 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 ..Timing::default()
             },
             telemetry_store: Some(cfg.data_dir.join("telemetry.redb")),
+            ledger_index: Some(cfg.data_dir.join("ledger-index.redb")),
+            state_cache_pages: std::num::NonZeroUsize::new(
+                (cfg.state_cache_mib as usize * 1024 * 1024 / 4096).max(1),
+            )
+            .expect("at least one page"),
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;

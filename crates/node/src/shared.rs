@@ -35,6 +35,8 @@ pub enum SubmitError {
     AlreadyIncluded(u64),
     #[error("rejected: expired (valid until height {0})")]
     Expired(u64),
+    #[error("rejected: valid until height {0}, more than {max} blocks ahead", max = ingot_types::limits::MAX_VALIDITY_BLOCKS)]
+    WindowTooLong(u64),
     #[error("state unavailable: {0}")]
     State(String),
 }
@@ -49,6 +51,9 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     /// block commit takes it exclusively.
     pub state: tokio::sync::RwLock<StateStore<E>>,
     pub ledger: AsyncMutex<Ledger<E>>,
+    /// Transactions included in the last `MAX_VALIDITY_BLOCKS` heights (replay
+    /// protection; the executor records, admission reads).
+    pub recent: Arc<ingot_execution::RecentTxs>,
     /// Highest executed height.
     pub executed: AtomicU64,
     /// Highest finalized height known.
@@ -173,6 +178,9 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         if tx.tx.valid_until < height {
             return Err(SubmitError::Expired(tx.tx.valid_until));
         }
+        if tx.tx.valid_until - height > ingot_types::limits::MAX_VALIDITY_BLOCKS {
+            return Err(SubmitError::WindowTooLong(tx.tx.valid_until));
+        }
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
         let revoked = state
             .get(&ingot_execution::modules::identity::revoked_key(&cert))
@@ -181,12 +189,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         if revoked.is_some() {
             return Err(SubmitError::Revoked);
         }
-        if let Some(at) = state
-            .get(&ingot_execution::executor::seen_key(&tx.hash()))
-            .await
-            .map_err(|e| SubmitError::State(e.to_string()))?
-        {
-            let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
+        if let Some(at) = self.recent.included_at(&tx.hash()) {
             return Err(SubmitError::AlreadyIncluded(at));
         }
         Ok(())

@@ -278,6 +278,8 @@ pub async fn start_node(
         max_block_txs: 1_000,
         timing: Timing::default(),
         telemetry_store: None,
+        ledger_index: None,
+        state_cache_pages: ingot_node::DEFAULT_STATE_CACHE_PAGES,
     };
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
@@ -309,7 +311,10 @@ pub async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[ingot_types::Digest]
     loop {
         let s = node.shared().unwrap();
         let ledger = s.ledger.lock().await;
-        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+        if hashes
+            .iter()
+            .all(|h| matches!(ledger.locate(h), Ok(Some(_))))
+        {
             return;
         }
         drop(ledger);

@@ -47,7 +47,10 @@ async fn steady(ctx: Ctx, n: usize) {
     loop {
         let s = nodes[n - 1].shared().unwrap();
         let ledger = s.ledger.lock().await;
-        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+        if hashes
+            .iter()
+            .all(|h| matches!(ledger.locate(h), Ok(Some(_))))
+        {
             break;
         }
         drop(ledger);
@@ -217,7 +220,10 @@ async fn byzantine(ctx: Ctx, behaviour: Byzantine) {
     loop {
         let s = nodes[2].shared().unwrap();
         let ledger = s.ledger.lock().await;
-        if hashes.iter().all(|h| ledger.locate(h).is_some()) {
+        if hashes
+            .iter()
+            .all(|h| matches!(ledger.locate(h), Ok(Some(_))))
+        {
             break;
         }
         drop(ledger);

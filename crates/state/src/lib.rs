@@ -33,9 +33,12 @@ use commonware_storage::{
 use commonware_utils::{NZUsize, NZU64};
 use ingot_types::limits::MAX_VALUE_BYTES;
 pub use proof::{verify_proof, StateProof};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, num::NonZeroUsize};
 
 type Family = mmr::Family;
+
+/// Default page cache: 16 MiB.
+pub const DEFAULT_CACHE_PAGES: NonZeroUsize = NZUsize!(4_096);
 const CHUNK: usize = 32;
 pub type StateDb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
 
@@ -121,9 +124,21 @@ pub struct StateStore<E: Storage + Clock + Metrics + Spawner> {
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
-    /// Open (or create) the state under partitions named with `prefix`.
+    /// Open (or create) the state under partitions named with `prefix`, with
+    /// the default page cache ([`DEFAULT_CACHE_PAGES`]).
     pub async fn open(context: E, prefix: &str) -> Result<Self, StateError> {
-        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(4_096));
+        Self::open_with_cache(context, prefix, DEFAULT_CACHE_PAGES).await
+    }
+
+    /// Open with a page cache of `cache_pages` pages of [`BLOB_PAGE_SIZE`]
+    /// bytes. The storage engine reads with direct I/O (no OS page cache), so
+    /// every miss here is a device read: size it to the hot part of the state.
+    pub async fn open_with_cache(
+        context: E,
+        prefix: &str,
+        cache_pages: NonZeroUsize,
+    ) -> Result<Self, StateError> {
+        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), cache_pages);
         let db = StateDb::init(context, config(prefix, cache), None)
             .await
             .map_err(db_err)?;
