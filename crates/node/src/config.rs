@@ -66,7 +66,7 @@ fn default_state_cache_mib() -> u64 {
     STATE_CACHE_MIB
 }
 /// Default state page cache.
-pub const STATE_CACHE_MIB: u64 = 256;
+pub const STATE_CACHE_MIB: u64 = 64;
 fn default_true() -> bool {
     true
 }
