@@ -60,7 +60,12 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 
 impl Queue {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let db = Database::create(path).map_err(err)?;
+        // Bounded cache (redb's default is 1 GiB): the queue is written once
+        // and read back once per batch.
+        let db = Database::builder()
+            .set_cache_size(16 << 20)
+            .create(path)
+            .map_err(err)?;
         let tx = db.begin_write().map_err(err)?;
         {
             tx.open_table(ITEMS).map_err(err)?;

@@ -16,10 +16,7 @@
 //! same finalized blocks, so it is as deterministic as the state itself.
 
 use ingot_types::{limits::MAX_VALIDITY_BLOCKS, Digest, Receipt, Status};
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::RwLock,
-};
+use std::{collections::HashMap, sync::RwLock};
 
 /// Failure reasons of transactions a block carried but did not *include*: a
 /// replay, or one outside its validity window. Every other receipt (success
@@ -38,15 +35,33 @@ pub fn counts_as_inclusion(receipt: &Receipt) -> bool {
     }
 }
 
+/// Bytes of a hash kept: 128 bits. A false "replay" would need a second
+/// preimage of another sender's transaction hash on 128 bits; colliding two
+/// of one's own transactions (2^64 work) only refuses one's own.
+const KEY_BYTES: usize = 16;
+/// Heights between sweeps of entries that left the window.
+const SWEEP_EVERY: u64 = 32;
+
+fn key(hash: &Digest) -> [u8; KEY_BYTES] {
+    hash.as_ref()[..KEY_BYTES]
+        .try_into()
+        .expect("digest is longer than a key")
+}
+
 #[derive(Default)]
 struct Window {
-    by_hash: HashMap<Digest, u64>,
-    /// Inclusions per height, oldest first.
-    by_height: VecDeque<(u64, Vec<Digest>)>,
+    /// Hash prefix → height of its inclusion. Entries that left the window
+    /// are swept every [`SWEEP_EVERY`] heights; until then they are harmless:
+    /// a transaction included before `height - MAX_VALIDITY_BLOCKS` has
+    /// expired, and expiry is checked before replay.
+    by_hash: HashMap<[u8; KEY_BYTES], u64>,
+    last: u64,
+    swept: u64,
 }
 
 /// Hashes of the transactions included in the last `MAX_VALIDITY_BLOCKS`
-/// heights, with the height of each inclusion.
+/// heights, with the height of each inclusion: ~40 bytes per transaction,
+/// at most `MAX_VALIDITY_BLOCKS × MAX_BLOCK_TXS` of them.
 #[derive(Default)]
 pub struct RecentTxs {
     window: RwLock<Window>,
@@ -63,33 +78,27 @@ impl RecentTxs {
             .read()
             .expect("window lock")
             .by_hash
-            .get(hash)
+            .get(&key(hash))
             .copied()
     }
 
-    /// Remember the inclusions of `height` and forget those that can no
-    /// longer be replayed at `height + 1`. Heights must increase; a height
+    /// Remember the inclusions of `height`. Heights must increase; a height
     /// already recorded (redelivery after a restart) is ignored.
     pub fn record(&self, height: u64, hashes: Vec<Digest>) {
         let mut w = self.window.write().expect("window lock");
-        if w.by_height.back().is_some_and(|(h, _)| *h >= height) {
+        if w.last >= height {
             return;
         }
-        while let Some((h, _)) = w.by_height.front() {
-            if h + MAX_VALIDITY_BLOCKS > height {
-                break;
-            }
-            let (h, old) = w.by_height.pop_front().expect("front exists");
-            for hash in old {
-                if w.by_hash.get(&hash) == Some(&h) {
-                    w.by_hash.remove(&hash);
-                }
-            }
+        w.last = height;
+        if height >= w.swept + SWEEP_EVERY {
+            // Keep what a block at `height + 1` may still need.
+            let horizon = Self::horizon(height + 1);
+            w.by_hash.retain(|_, h| *h >= horizon);
+            w.swept = height;
         }
         for hash in &hashes {
-            w.by_hash.entry(*hash).or_insert(height);
+            w.by_hash.entry(key(hash)).or_insert(height);
         }
-        w.by_height.push_back((height, hashes));
     }
 
     /// Lowest height whose inclusions a replay check at `height` needs.
@@ -97,7 +106,8 @@ impl RecentTxs {
         height.saturating_sub(MAX_VALIDITY_BLOCKS).max(1)
     }
 
-    /// Hashes remembered.
+    /// Hashes remembered (including some just past the window until the
+    /// next sweep).
     pub fn len(&self) -> usize {
         self.window.read().expect("window lock").by_hash.len()
     }
@@ -126,12 +136,16 @@ mod tests {
         // block of height MAX + 1 executes, i.e. after recording MAX.
         recent.record(MAX_VALIDITY_BLOCKS, vec![]);
         assert_eq!(recent.included_at(&h(1)), Some(1));
-        // After recording MAX + 1, the next block is MAX + 2 > 1 + MAX.
+        // After recording MAX + 1, the next block is MAX + 2 > 1 + MAX: the
+        // entry may go (at the next sweep, every 32 heights).
         recent.record(MAX_VALIDITY_BLOCKS + 1, vec![h(3)]);
-        assert_eq!(recent.included_at(&h(1)), None);
         assert_eq!(recent.included_at(&h(2)), Some(2));
         assert_eq!(recent.included_at(&h(3)), Some(MAX_VALIDITY_BLOCKS + 1));
-        assert_eq!(recent.len(), 2);
+        recent.record(MAX_VALIDITY_BLOCKS + SWEEP_EVERY + 1, vec![]);
+        assert_eq!(recent.included_at(&h(1)), None);
+        assert_eq!(recent.included_at(&h(2)), None);
+        assert_eq!(recent.included_at(&h(3)), Some(MAX_VALIDITY_BLOCKS + 1));
+        assert_eq!(recent.len(), 1);
     }
 
     #[test]

@@ -230,6 +230,15 @@ fn execution_is_deterministic() {
     assert_eq!(run().state_root, run().state_root);
 }
 
+/// An executor trusting one organisation, its chain id, and a member of it.
+fn acme_with_alice() -> (Executor, ingot_types::Digest, Member) {
+    let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+    let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
+    let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
+    (Executor::new(trust), sha256(&[b"chain"]), alice)
+}
+
 /// Replays are refused while the original could still be valid, then as
 /// expired — across blocks, however many transactions share an expiry height
 /// (that once built a state value too large to read back, found by `ingot
@@ -237,12 +246,7 @@ fn execution_is_deterministic() {
 #[test]
 fn replays_are_refused_for_the_whole_validity_window() {
     deterministic::Runner::default().start(|ctx| async move {
-        let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-        let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
-        let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
-        let chain = sha256(&[b"chain"]);
-        let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
-        let exec = Executor::new(trust);
+        let (exec, chain, alice) = acme_with_alice();
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
         let record = |i: u64| {
             tx(
@@ -310,12 +314,7 @@ fn replays_are_refused_for_the_whole_validity_window() {
 #[test]
 fn a_huge_validity_bound_is_refused_without_panicking() {
     deterministic::Runner::default().start(|ctx| async move {
-        let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-        let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
-        let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
-        let chain = sha256(&[b"chain"]);
-        let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
-        let exec = Executor::new(trust);
+        let (exec, chain, alice) = acme_with_alice();
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
         let t = tx(
             &alice,

@@ -100,10 +100,11 @@ async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Str
     let sh = &s.shared;
     let mut out = (s.metrics)();
     out.push_str(&format!(
-        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n",
+        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n",
         sh.executed_height(),
         sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
         sh.mempool.lock().unwrap().len(),
+        sh.recent.len(),
     ));
     out
 }
@@ -254,7 +255,11 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
     hash: &ingot_types::Digest,
 ) -> Result<Option<Value>, ApiError> {
     let ledger = s.shared.ledger.lock().await;
-    let Some(loc) = ledger.locate(hash).map_err(internal)? else {
+    let Some(loc) = ledger
+        .locate_recent(&s.shared.recent, hash)
+        .await
+        .map_err(internal)?
+    else {
         return Ok(None);
     };
     let record = ledger

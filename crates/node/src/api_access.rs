@@ -132,7 +132,8 @@ pub(crate) async fn receipt_chain<E: Storage + Clock + Metrics + Spawner>(
     let (height, index, receipt, proof) = {
         let ledger = s.shared.ledger.lock().await;
         let loc = ledger
-            .locate(tx)
+            .locate_recent(&s.shared.recent, tx)
+            .await
             .map_err(internal)?
             .ok_or_else(|| not_found("transaction not indexed"))?;
         let record = ledger

@@ -27,6 +27,11 @@ pub struct NodeConfig {
     /// Runtime worker threads.
     #[serde(default = "default_threads")]
     pub worker_threads: usize,
+    /// Most threads for blocking work (the storage engine's reads and
+    /// syncs). Tokio's default of 512 let a loaded validator grow to ~460
+    /// threads, each with its own allocator heap and stack.
+    #[serde(default = "default_blocking_threads")]
+    pub blocking_threads: usize,
     /// Days the telemetry store keeps readings (by device timestamp); 0 keeps
     /// them forever. Commitments and summaries stay in consensus state always.
     #[serde(default = "default_retention_days")]
@@ -58,6 +63,9 @@ fn default_block_interval() -> u64 {
 }
 fn default_threads() -> usize {
     2
+}
+fn default_blocking_threads() -> usize {
+    64
 }
 fn default_retention_days() -> u64 {
     30

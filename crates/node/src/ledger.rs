@@ -8,7 +8,7 @@
 //! record comes out identical).
 
 pub use crate::ledger_index::TxLocation;
-use crate::ledger_index::{LedgerIndex, DURABLE_EVERY};
+use crate::ledger_index::{IndexWriter, LedgerIndex, DURABLE_EVERY};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, Write};
 use commonware_runtime::{
@@ -78,7 +78,10 @@ pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
     journal: Option<Journal<E, ExecRecord>>,
     /// Transaction locations and device names (state keys are hashed, so the
     /// authenticated store cannot range over names), derived from the records.
-    index: LedgerIndex,
+    index: std::sync::Arc<LedgerIndex>,
+    /// The thread that indexes appended records (a node with an index file);
+    /// without one, `append` indexes inline (simulations, tests).
+    writer: Option<IndexWriter>,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
@@ -102,14 +105,18 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         let journal = Journal::init_at_most(context, cfg, executed_height)
             .await
             .map_err(jerr)?;
-        let ledger = Self {
+        let mut ledger = Self {
             journal: Some(journal),
-            index: LedgerIndex::open(index)?,
+            index: std::sync::Arc::new(LedgerIndex::open(index)?),
+            writer: None,
         };
         let top = ledger.height();
         for h in ledger.index.height()?.min(top) + 1..=top {
             let record = ledger.record(h).await?.expect("record within bounds");
             ledger.index.index(&record, h == top)?;
+        }
+        if index.is_some() {
+            ledger.writer = Some(IndexWriter::spawn(ledger.index.clone()));
         }
         Ok(ledger)
     }
@@ -130,8 +137,12 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         let (journal, _) = journal.append(&record).await.map_err(jerr)?;
         let journal = journal.commit().await.map_err(jerr)?;
         self.journal = Some(journal);
-        self.index
-            .index(&record, record.height.is_multiple_of(DURABLE_EVERY))?;
+        match &self.writer {
+            Some(writer) => writer.send(record)?,
+            None => self
+                .index
+                .index(&record, record.height.is_multiple_of(DURABLE_EVERY))?,
+        }
         Ok(())
     }
 
@@ -146,8 +157,35 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             .map_err(jerr)
     }
 
+    /// Where `tx` was executed, from the index (which may trail the journal
+    /// by a few records; [`Self::locate_recent`] also finds those).
     pub fn locate(&self, tx: &Digest) -> Result<Option<TxLocation>, LedgerError> {
         Ok(self.index.locate(tx)?)
+    }
+
+    /// [`Self::locate`], falling back to the replay window (hash → height)
+    /// and that height's receipts for what the index thread has not taken yet.
+    pub async fn locate_recent(
+        &self,
+        recent: &ingot_execution::RecentTxs,
+        tx: &Digest,
+    ) -> Result<Option<TxLocation>, LedgerError> {
+        if let Some(found) = self.locate(tx)? {
+            return Ok(Some(found));
+        }
+        let Some(height) = recent.included_at(tx) else {
+            return Ok(None);
+        };
+        Ok(self.record(height).await?.and_then(|record| {
+            record
+                .receipts
+                .iter()
+                .position(|r| r.tx_hash == *tx)
+                .map(|i| TxLocation {
+                    height,
+                    index: i as u32,
+                })
+        }))
     }
 
     /// Up to `limit` registered `(name, device id)` in name order whose name
@@ -209,7 +247,7 @@ mod tests {
                     .await
                     .unwrap();
             }
-            assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
+            // Dropping waits for the index thread.
             drop(ledger);
             // Reopened with its index file, and with the index rebuilt.
             let ledger = Ledger::open(ctx.child("l2"), "t", 2, Some(&path))

@@ -55,6 +55,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)?;
     let rt = cw_tokio::Config::new()
         .with_worker_threads(cfg.worker_threads.max(1))
+        .with_max_blocking_threads(cfg.blocking_threads.max(8))
         .with_storage_directory(cfg.data_dir.join("storage"))
         .with_catch_panics(false);
     let result: anyhow::Result<()> = cw_tokio::Runner::new(rt).start(|context| async move {

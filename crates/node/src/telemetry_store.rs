@@ -31,6 +31,9 @@ const BATCHES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("batch
 const BY_TIME: TableDefinition<(&str, u64, u64), ()> = TableDefinition::new("by_time");
 const EXPIRY: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("expiry");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Page cache of the store (redb's default, 1 GiB, would grow a node's memory
+/// with every reading written).
+const CACHE_BYTES: usize = 64 << 20;
 
 ingot_types::record! {
     /// One accepted batch and where its commitment sits on chain.
@@ -111,7 +114,12 @@ impl TelemetryStore {
     /// Open (or create) the store at `path`, or in memory.
     pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
         let db = match path {
-            Some(path) => Database::create(path).map_err(err)?,
+            // redb's default cache is 1 GiB, which a node would fill with
+            // pages of readings it has already written: bound it.
+            Some(path) => Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)
+                .map_err(err)?,
             None => Database::builder()
                 .create_with_backend(redb::backends::InMemoryBackend::new())
                 .map_err(err)?,
