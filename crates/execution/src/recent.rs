@@ -101,6 +101,21 @@ impl RecentTxs {
         }
     }
 
+    /// Record a height from its receipts (the execution journal), as after a
+    /// restart: the transactions its receipts count as included, without the
+    /// block's trailing event receipt.
+    pub fn record_receipts(&self, height: u64, receipts: &[Receipt]) {
+        let block_events = crate::block_receipt_id(height);
+        self.record(
+            height,
+            receipts
+                .iter()
+                .filter(|r| counts_as_inclusion(r) && r.tx_hash != block_events)
+                .map(|r| r.tx_hash)
+                .collect(),
+        );
+    }
+
     /// Lowest height whose inclusions a replay check at `height` needs.
     pub fn horizon(height: u64) -> u64 {
         height.saturating_sub(MAX_VALIDITY_BLOCKS).max(1)

@@ -309,6 +309,49 @@ fn replays_are_refused_for_the_whole_validity_window() {
     });
 }
 
+/// After a restart the replay window is rebuilt from the journal's receipts:
+/// the included transaction is still refused, the one refused as a replay
+/// does not count, and a new one passes.
+#[test]
+fn a_replay_window_rebuilt_from_receipts_still_refuses_replays() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (exec, chain, alice) = acme_with_alice();
+        let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
+        let record = |i: u64| {
+            tx(
+                &alice,
+                chain,
+                "notary",
+                "record",
+                json!({"document_hash": format!("{i:064x}")}),
+                50,
+                i,
+            )
+        };
+        let out = exec
+            .execute_block(&mut state, &block(1, vec![record(1), record(1)]))
+            .await
+            .unwrap();
+        assert!(status(&out.receipts[1].status).starts_with("replay:"));
+
+        // "Restart": a new executor whose window comes from the receipts.
+        let recent = Arc::new(ingot_execution::RecentTxs::new());
+        recent.record_receipts(1, &out.receipts);
+        assert_eq!(recent.len(), 1);
+        let restarted = Executor::with_recent(exec.trust().clone(), recent);
+        let out = restarted
+            .execute_block(&mut state, &block(2, vec![record(1), record(2)]))
+            .await
+            .unwrap();
+        assert!(
+            status(&out.receipts[0].status).starts_with("replay: already included at height 1"),
+            "{:?}",
+            out.receipts[0].status
+        );
+        assert_eq!(out.receipts[1].status, Status::Success);
+    });
+}
+
 /// Regression: `valid_until = u64::MAX` overflowed the expiry arithmetic and
 /// panicked every validator executing the block.
 #[test]

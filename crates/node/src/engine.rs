@@ -178,16 +178,7 @@ where
             .record(height)
             .await?
             .ok_or_else(|| anyhow::anyhow!("execution record {height} missing"))?;
-        recent.record(
-            height,
-            record
-                .receipts
-                .iter()
-                .filter(|r| ingot_execution::recent::counts_as_inclusion(r))
-                .filter(|r| r.tx_hash != ingot_execution::block_receipt_id(height))
-                .map(|r| r.tx_hash)
-                .collect(),
-        );
+        recent.record_receipts(height, &record.receipts);
     }
     Ok(Arc::new(Shared {
         recent,
