@@ -239,6 +239,24 @@ fn acme_with_alice() -> (Executor, ingot_types::Digest, Member) {
     (Executor::new(trust), sha256(&[b"chain"]), alice)
 }
 
+/// Alice's notary record of document `i` (salt `i`), valid until `valid_until`.
+fn notary_record(
+    alice: &Member,
+    chain: ingot_types::Digest,
+    i: u64,
+    valid_until: u64,
+) -> ingot_types::SignedTransaction {
+    tx(
+        alice,
+        chain,
+        "notary",
+        "record",
+        json!({"document_hash": format!("{i:064x}")}),
+        valid_until,
+        i,
+    )
+}
+
 /// Replays are refused while the original could still be valid, then as
 /// expired — across blocks, however many transactions share an expiry height
 /// (that once built a state value too large to read back, found by `ingot
@@ -248,17 +266,7 @@ fn replays_are_refused_for_the_whole_validity_window() {
     deterministic::Runner::default().start(|ctx| async move {
         let (exec, chain, alice) = acme_with_alice();
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
-        let record = |i: u64| {
-            tx(
-                &alice,
-                chain,
-                "notary",
-                "record",
-                json!({"document_hash": format!("{i:064x}")}),
-                5,
-                i,
-            )
-        };
+        let record = |i: u64| notary_record(&alice, chain, i, 5);
         let n = 3_000u64;
         for height in 1..=3u64 {
             let txs: Vec<_> = (0..n / 3)
@@ -317,17 +325,7 @@ fn a_replay_window_rebuilt_from_receipts_still_refuses_replays() {
     deterministic::Runner::default().start(|ctx| async move {
         let (exec, chain, alice) = acme_with_alice();
         let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
-        let record = |i: u64| {
-            tx(
-                &alice,
-                chain,
-                "notary",
-                "record",
-                json!({"document_hash": format!("{i:064x}")}),
-                50,
-                i,
-            )
-        };
+        let record = |i: u64| notary_record(&alice, chain, i, 50);
         let out = exec
             .execute_block(&mut state, &block(1, vec![record(1), record(1)]))
             .await
