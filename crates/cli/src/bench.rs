@@ -401,7 +401,9 @@ pub(crate) fn drive_waves(
     while start < n {
         let end = (start + a.wave.max(1)).min(n);
         let (chain, height) = client::chain_info(&a.nodes[0])?;
-        let valid_until = height + ingot_types::limits::MAX_VALIDITY_BLOCKS;
+        // A margin below the full window: the node that receives a
+        // transaction may be a few blocks behind the one asked for the tip.
+        let valid_until = height + ingot_types::limits::MAX_VALIDITY_BLOCKS - 20;
         eprintln!("signing transactions {start}..{end}...");
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per = (end - start).div_ceil(threads).max(1);

@@ -13,6 +13,14 @@ use std::collections::{BTreeMap, HashMap};
 pub const MAX_MEMPOOL_TXS: usize = 200_000;
 /// Most pending transactions from one certificate.
 pub const MAX_PER_SENDER: usize = 20_000;
+/// How far past the validity window a transaction may start and still be held.
+/// A client reads the tip from one node and may submit to another a few blocks
+/// behind it (or to one whose execution trails finality): with
+/// `valid_until = tip + MAX_VALIDITY_BLOCKS` the lagging node would see a
+/// window one block too long. Such a transaction waits here until the chain
+/// reaches it ([`within_validity_window`] gates proposals); anything further
+/// ahead is refused, so peers cannot park never-proposable transactions.
+pub const ADMISSION_LEAD_BLOCKS: u64 = 100;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MempoolError {
@@ -24,6 +32,8 @@ pub enum MempoolError {
     Duplicate,
     #[error("transaction expired at height {0}")]
     Expired(u64),
+    #[error("rejected: valid until height {0}, beyond the {max}-block validity window", max = ingot_types::limits::MAX_VALIDITY_BLOCKS)]
+    WindowTooLong(u64),
 }
 
 struct Entry {
@@ -66,6 +76,9 @@ impl Mempool {
         }
         if tx.tx.valid_until < height {
             return Err(MempoolError::Expired(tx.tx.valid_until));
+        }
+        if !admissible_window(tx.tx.valid_until, height) {
+            return Err(MempoolError::WindowTooLong(tx.tx.valid_until));
         }
         if self.entries.len() >= MAX_MEMPOOL_TXS {
             return Err(MempoolError::Full);
@@ -147,6 +160,14 @@ pub fn within_validity_window(valid_until: u64, height: u64) -> bool {
     valid_until >= height && valid_until - height <= ingot_types::limits::MAX_VALIDITY_BLOCKS
 }
 
+/// Whether a transaction valid until `valid_until` may wait in the mempool at
+/// `height`: within the validity window, or at most [`ADMISSION_LEAD_BLOCKS`]
+/// before it starts.
+pub fn admissible_window(valid_until: u64, height: u64) -> bool {
+    valid_until >= height
+        && valid_until - height <= ingot_types::limits::MAX_VALIDITY_BLOCKS + ADMISSION_LEAD_BLOCKS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +228,30 @@ mod tests {
             m.insert(t.hash(), [9; 32], t, 1),
             Err(MempoolError::SenderLimit)
         );
+    }
+
+    /// A node a few blocks behind the client's view of the tip holds a
+    /// transaction whose window has not reached it yet, and proposes it once
+    /// it has; a transaction beyond the lead is refused, from peers too.
+    #[test]
+    fn a_window_starting_slightly_ahead_waits_for_the_chain() {
+        use ingot_types::limits::MAX_VALIDITY_BLOCKS as MAX;
+        let mut m = Mempool::default();
+        let early = tx(1, 10 + MAX + 5);
+        m.insert(early.hash(), [1; 32], early.clone(), 10).unwrap();
+        assert!(m.select(10, usize::MAX, 10, &Default::default()).is_empty());
+        assert_eq!(
+            m.select(10, usize::MAX, 15, &Default::default()),
+            vec![early]
+        );
+        let far = tx(2, 10 + MAX + ADMISSION_LEAD_BLOCKS + 1);
+        assert_eq!(
+            m.insert(far.hash(), [1; 32], far.clone(), 10),
+            Err(MempoolError::WindowTooLong(far.tx.valid_until))
+        );
+        let forever = tx(3, u64::MAX);
+        assert!(m.insert(forever.hash(), [1; 32], forever, 10).is_err());
+        assert_eq!(m.len(), 1);
     }
 
     #[test]

@@ -35,8 +35,6 @@ pub enum SubmitError {
     AlreadyIncluded(u64),
     #[error("rejected: expired (valid until height {0})")]
     Expired(u64),
-    #[error("rejected: valid until height {0}, more than {max} blocks ahead", max = ingot_types::limits::MAX_VALIDITY_BLOCKS)]
-    WindowTooLong(u64),
     #[error("state unavailable: {0}")]
     State(String),
 }
@@ -178,8 +176,8 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         if tx.tx.valid_until < height {
             return Err(SubmitError::Expired(tx.tx.valid_until));
         }
-        if tx.tx.valid_until - height > ingot_types::limits::MAX_VALIDITY_BLOCKS {
-            return Err(SubmitError::WindowTooLong(tx.tx.valid_until));
+        if !crate::mempool::admissible_window(tx.tx.valid_until, height) {
+            return Err(MempoolError::WindowTooLong(tx.tx.valid_until).into());
         }
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
         let revoked = state
