@@ -40,6 +40,18 @@ pub struct BlockOutcome {
     /// Hashes this block included (see [`crate::recent`]): record them in the
     /// executor's [`RecentTxs`] once the block is committed.
     pub included: Vec<Digest>,
+    /// The telemetry batches each successful `telemetry.anchor` accepted, in
+    /// order, with their reading roots (derived output for reading stores).
+    pub anchored: Vec<AnchoredTx>,
+}
+
+/// The accepted batches of one anchoring transaction.
+#[derive(Clone, Debug)]
+pub struct AnchoredTx {
+    /// Position of the transaction in its block.
+    pub tx_index: u32,
+    /// Accepted batches in order, each with its readings' Merkle root.
+    pub batches: Vec<(ingot_types::telemetry::ReadingBatch, Digest)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,10 +183,18 @@ impl Executor {
         let mut receipts = Vec::with_capacity(block.txs().len());
         let mut included = Vec::with_capacity(block.txs().len());
         let mut in_block = HashSet::with_capacity(block.txs().len());
-        for (tx, &hash) in block.txs().iter().zip(block.tx_hashes()) {
+        let mut anchored = Vec::new();
+        for (index, (tx, &hash)) in block.txs().iter().zip(block.tx_hashes()).enumerate() {
             let receipt = self
                 .execute_tx(ctx, &mut overlay, tx, hash, &in_block)
                 .await?;
+            let batches = overlay.take_anchored();
+            if receipt.status == Status::Success && !batches.is_empty() {
+                anchored.push(AnchoredTx {
+                    tx_index: index as u32,
+                    batches,
+                });
+            }
             if counts_as_inclusion(&receipt) {
                 // Included (successfully or not): it may not be included again.
                 in_block.insert(hash);
@@ -214,6 +234,7 @@ impl Executor {
                 },
                 receipts,
                 included,
+                anchored,
             },
             prepared,
         ))

@@ -16,7 +16,7 @@ pub mod recent;
 
 pub use executor::{
     authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_call, sign_transaction,
-    AuthError, BlockContext, BlockOutcome, Executor,
+    AnchoredTx, AuthError, BlockContext, BlockOutcome, Executor,
 };
 pub use overlay::Overlay;
 pub use recent::RecentTxs;

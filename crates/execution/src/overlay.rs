@@ -3,6 +3,7 @@
 
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_state::{StateError, StateStore, WriteSet};
+use ingot_types::{telemetry::ReadingBatch, Digest};
 
 pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
     base: &'a StateStore<E>,
@@ -15,6 +16,10 @@ pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
     tx: WriteSet,
     /// Work charged to the current transaction (bytes read and written).
     pub work: u64,
+    /// Telemetry batches the current transaction anchored, with their reading
+    /// roots: derived output for the node's reading store, which would
+    /// otherwise decode and hash every reading a second time.
+    anchored: Vec<(ReadingBatch, Digest)>,
 }
 
 impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
@@ -25,6 +30,7 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
             block: WriteSet::new(),
             tx: WriteSet::new(),
             work: 0,
+            anchored: Vec::new(),
         }
     }
 
@@ -65,10 +71,21 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
         self.work = 0;
     }
 
-    /// Drop the current transaction's writes.
+    /// Drop the current transaction's writes (and its derived output).
     pub fn abort_tx(&mut self) {
         self.tx.clear();
+        self.anchored.clear();
         self.work = 0;
+    }
+
+    /// Note a batch the current transaction anchored, under its reading root.
+    pub fn record_anchored(&mut self, batch: ReadingBatch, root: Digest) {
+        self.anchored.push((batch, root));
+    }
+
+    /// The batches the current transaction anchored (empty after an abort).
+    pub fn take_anchored(&mut self) -> Vec<(ReadingBatch, Digest)> {
+        std::mem::take(&mut self.anchored)
     }
 
     /// The block's accumulated writes (the current transaction must be settled).

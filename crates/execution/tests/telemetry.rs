@@ -281,7 +281,25 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
             );
         }
         let anchored = events(&r[0], "anchored")[0];
-        assert_eq!(attr(anchored, "batches"), "3");
+        // Only accepted batches count: signed and well-formed but refused for
+        // their sequence or time (2, 3, 5) are not readings on record.
+        assert_eq!(
+            (attr(anchored, "batches"), attr(anchored, "readings")),
+            ("3", "3")
+        );
+        // The reading store receives exactly the accepted batches, in order,
+        // under the roots their commitments carry.
+        assert_eq!(c.last_anchored.len(), 1);
+        assert_eq!(c.last_anchored[0].tx_index, 0);
+        let handed: Vec<_> = c.last_anchored[0]
+            .batches
+            .iter()
+            .map(|(b, root)| {
+                assert_eq!(*root, b.root_and_message().0);
+                (b.device_id.as_str(), b.first_seq)
+            })
+            .collect();
+        assert_eq!(handed, [("acme:ED", 101), ("acme:P", 2), ("acme:SM", 10)]);
         let gaps = events(&r[0], "gap");
         assert_eq!(gaps.len(), 1);
         assert_eq!(
@@ -310,6 +328,7 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
         let tx = c.anchor(&gateway, vec![b1.clone()]);
         let r = c.execute(vec![tx]).await;
         assert_eq!(events(&r[0], "refused").len(), 1);
+        assert!(c.last_anchored.is_empty());
         assert_eq!(summary(&c, "acme:ED").await, before);
     });
 }

@@ -115,7 +115,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     let committed_at = std::time::Instant::now();
     shared.recent.record(height, outcome.included);
     shared.executed.store(height, Ordering::Release);
-    let batches = crate::telemetry_store::anchored_batches(block, &outcome.receipts);
+    let batches = crate::telemetry_store::stored_batches(block, outcome.anchored);
     shared.telemetry.ingest(height, &batches)?;
     for batch in batches {
         let _ = shared.readings.send(Arc::new(batch));

@@ -18,11 +18,11 @@
 
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use ingot_execution::modules::telemetry::NAME as TELEMETRY;
+use ingot_execution::{modules::telemetry::NAME as TELEMETRY, AnchoredTx};
 use ingot_types::{
     merkle,
     telemetry::{AnchorArg, ReadingBatch},
-    Block, Receipt, Status,
+    Block, Digest, Receipt, Status,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
@@ -60,10 +60,41 @@ pub struct TelemetryStore {
     db: Database,
 }
 
-/// The accepted batches of one block's anchoring transactions.
-pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch> {
+/// The accepted batches of one block's anchoring transactions, as the
+/// executor handed them over (already decoded, roots already computed).
+pub fn stored_batches(block: &Block, anchored: Vec<AnchoredTx>) -> Vec<StoredBatch> {
+    let hashes = block.tx_hashes();
     let mut out = Vec::new();
-    for (i, (tx, hash)) in block.txs().iter().zip(block.tx_hashes()).enumerate() {
+    for tx in anchored {
+        let Some(hash) = hashes.get(tx.tx_index as usize) else {
+            continue;
+        };
+        let leaves: Vec<_> = tx
+            .batches
+            .iter()
+            .map(|(b, root)| b.commitment(root).leaf())
+            .collect();
+        let proofs = merkle::proofs(&leaves);
+        for (j, ((batch, _), proof)) in tx.batches.into_iter().zip(proofs).enumerate() {
+            out.push(StoredBatch {
+                batch,
+                height: block.header.height,
+                tx_index: tx.tx_index,
+                tx_hash: hash.as_ref().try_into().expect("32 bytes"),
+                commitment_index: j as u32,
+                commitment_proof: proof.encode(),
+            });
+        }
+    }
+    out
+}
+
+/// [`stored_batches`] recovered from a block and its receipts (after a
+/// restart, when the executor's output is gone): decode the anchors again
+/// and drop the batches their receipts refused.
+pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch> {
+    let mut anchored = Vec::new();
+    for (i, tx) in block.txs().iter().enumerate() {
         let call = &tx.tx.call;
         if call.module != TELEMETRY || call.method != "anchor" {
             continue;
@@ -84,30 +115,24 @@ pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch>
             .filter_map(|e| e.attributes.iter().find(|(k, _)| k == "index"))
             .filter_map(|(_, v)| v.parse().ok())
             .collect();
-        let accepted: Vec<ReadingBatch> = arg
+        let batches: Vec<(ReadingBatch, Digest)> = arg
             .batches
             .into_iter()
             .enumerate()
             .filter(|(j, _)| !refused.contains(j))
-            .map(|(_, b)| b)
+            .map(|(_, b)| {
+                let root = b.root_and_message().0;
+                (b, root)
+            })
             .collect();
-        let leaves: Vec<_> = accepted
-            .iter()
-            .map(|b| b.commitment(&b.root_and_message().0).leaf())
-            .collect();
-        for (j, batch) in accepted.into_iter().enumerate() {
-            let proof = merkle::proof(&leaves, j as u32).expect("index in range");
-            out.push(StoredBatch {
-                batch,
-                height: block.header.height,
+        if !batches.is_empty() {
+            anchored.push(AnchoredTx {
                 tx_index: i as u32,
-                tx_hash: hash.as_ref().try_into().expect("32 bytes"),
-                commitment_index: j as u32,
-                commitment_proof: proof.encode(),
+                batches,
             });
         }
     }
-    out
+    stored_batches(block, anchored)
 }
 
 impl TelemetryStore {
@@ -302,5 +327,130 @@ impl TelemetryStore {
         }
         tx.commit().map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingot_types::{
+        block::HEADER_VERSION,
+        telemetry::{Measurement, Reading},
+        tx::TX_VERSION,
+        Call, Event, Header, SignedTransaction, Transaction,
+    };
+
+    fn batch(device: &str, first_seq: u64, n: u64) -> ReadingBatch {
+        ReadingBatch {
+            device_id: device.into(),
+            first_seq,
+            readings: (0..n)
+                .map(|i| Reading {
+                    timestamp_ms: 1_000 + first_seq + i,
+                    measurements: vec![Measurement {
+                        name: "vib".into(),
+                        value: i as i64,
+                        scale: 1,
+                        unit: "mm/s".into(),
+                    }],
+                })
+                .collect(),
+            signature: Bytes::from_static(&[7; 64]),
+        }
+    }
+
+    fn anchor_tx(batches: Vec<ReadingBatch>, salt: u64) -> SignedTransaction {
+        SignedTransaction {
+            tx: Transaction {
+                version: TX_VERSION,
+                chain_id: ingot_types::sha256(&[b"chain"]),
+                certificate: Bytes::new(),
+                valid_until: 10,
+                salt,
+                call: Call {
+                    module: TELEMETRY.into(),
+                    method: "anchor".into(),
+                    args: AnchorArg { batches }.encode(),
+                },
+            },
+            signature: Bytes::new(),
+        }
+    }
+
+    fn receipt(tx: &SignedTransaction, refused: &[usize]) -> Receipt {
+        Receipt {
+            tx_hash: tx.hash(),
+            status: Status::Success,
+            events: refused
+                .iter()
+                .map(|i| Event {
+                    module: TELEMETRY.into(),
+                    kind: "refused".into(),
+                    attributes: vec![("index".into(), i.to_string())],
+                })
+                .collect(),
+            work_used: 0,
+        }
+    }
+
+    /// The executor's hand-over and the recovery from receipts (after a
+    /// restart) must store the same batches with the same proofs, and every
+    /// proof must lead to the commitments root of its transaction.
+    #[test]
+    fn handed_over_and_recovered_batches_agree() {
+        let first = vec![batch("a:1", 1, 3), batch("a:2", 5, 1), batch("a:1", 4, 2)];
+        let second = vec![batch("a:3", 1, 2)];
+        let (t0, t1) = (anchor_tx(first.clone(), 1), anchor_tx(second.clone(), 2));
+        let txs = vec![t0.clone(), t1.clone()];
+        let hashes: Vec<Digest> = txs.iter().map(|t| t.hash()).collect();
+        let tx_root = Block::compute_tx_root(&txs);
+        let block = Block::new(
+            Header {
+                version: HEADER_VERSION,
+                parent: ingot_types::sha256(&[b"parent"]),
+                height: 7,
+                timestamp_ms: 5_000,
+                proposer: [0; 32],
+                tx_count: 2,
+                tx_root,
+                exec_height: 0,
+                results: vec![],
+            },
+            txs,
+        );
+        // The second batch of the first transaction was refused.
+        let with_root = |b: &ReadingBatch| (b.clone(), b.root_and_message().0);
+        let anchored = vec![
+            AnchoredTx {
+                tx_index: 0,
+                batches: vec![with_root(&first[0]), with_root(&first[2])],
+            },
+            AnchoredTx {
+                tx_index: 1,
+                batches: vec![with_root(&second[0])],
+            },
+        ];
+        let receipts = vec![receipt(&t0, &[1]), receipt(&t1, &[])];
+
+        let handed = stored_batches(&block, anchored);
+        let recovered = anchored_batches(&block, &receipts);
+        assert_eq!(handed, recovered);
+        assert_eq!(handed.len(), 3);
+        for tx in [0u32, 1] {
+            let mine: Vec<&StoredBatch> = handed.iter().filter(|s| s.tx_index == tx).collect();
+            let leaves: Vec<Digest> = mine
+                .iter()
+                .map(|s| s.batch.commitment(&s.batch.root_and_message().0).leaf())
+                .collect();
+            let root = merkle::root(&leaves);
+            for (j, s) in mine.iter().enumerate() {
+                assert_eq!(s.commitment_index, j as u32);
+                assert_eq!(s.tx_hash, *hashes[tx as usize].as_ref());
+                let proof =
+                    merkle::Proof::decode_cfg(s.commitment_proof.clone(), &merkle::PROOF_CFG)
+                        .unwrap();
+                assert!(merkle::verify(&proof, &leaves[j], j as u32, &root));
+            }
+        }
     }
 }

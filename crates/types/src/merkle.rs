@@ -27,6 +27,18 @@ pub fn proof(leaves: &[Digest], index: u32) -> Option<Proof> {
     builder.build().proof(index).ok()
 }
 
+/// Inclusion proofs of every leaf, from one tree.
+pub fn proofs(leaves: &[Digest]) -> Vec<Proof> {
+    let mut builder = Builder::<Sha256>::new(leaves.len());
+    for leaf in leaves {
+        builder.add(leaf);
+    }
+    let tree = builder.build();
+    (0..leaves.len() as u32)
+        .map(|i| tree.proof(i).expect("index in range"))
+        .collect()
+}
+
 /// Check that `leaf` sits at `index` under `root`.
 pub fn verify(proof: &Proof, leaf: &Digest, index: u32, root: &Digest) -> bool {
     proof

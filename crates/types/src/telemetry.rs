@@ -113,12 +113,22 @@ pub fn readings_root(device_id: &str, first_seq: u64, readings: &[Reading]) -> D
     merkle::root(&reading_leaves(device_id, first_seq, readings))
 }
 
-/// Leaf hashes of consecutive readings.
+/// Leaf hashes of consecutive readings (each equal to [`reading_leaf`]; one
+/// encoding buffer for the whole batch, since validators hash every reading).
 pub fn reading_leaves(device_id: &str, first_seq: u64, readings: &[Reading]) -> Vec<Digest> {
+    use commonware_codec::Write;
+    let mut id = Vec::with_capacity(device_id.len() + 2);
+    crate::codec_util::write_str(device_id, &mut id);
+    let mut encoded = Vec::with_capacity(64);
     readings
         .iter()
         .enumerate()
-        .map(|(i, r)| reading_leaf(device_id, first_seq + i as u64, r))
+        .map(|(i, r)| {
+            encoded.clear();
+            r.write(&mut encoded);
+            let seq = (first_seq + i as u64).to_be_bytes();
+            sha256(&[READING_DOMAIN, &id, &seq, &encoded])
+        })
         .collect()
 }
 
@@ -244,6 +254,18 @@ mod tests {
         let mut other = r.clone();
         other.measurements[0].value += 1;
         assert_ne!(leaf, reading_leaf("acme:probe-1", 7, &other));
+        // The batch path (one reused buffer) hashes exactly what the
+        // documented single-reading leaf does.
+        let singles: Vec<Digest> = b
+            .readings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| reading_leaf(&b.device_id, b.first_seq + i as u64, r))
+            .collect();
+        assert_eq!(
+            reading_leaves(&b.device_id, b.first_seq, &b.readings),
+            singles
+        );
         let (root, msg) = b.root_and_message();
         let mut moved = b.clone();
         moved.first_seq = 8;

@@ -204,6 +204,8 @@ pub struct Chain {
     pub salt: u64,
     /// Block time of the next blocks; the wall clock when `None`.
     pub clock_ms: Option<u64>,
+    /// The telemetry batches the last executed block anchored.
+    pub last_anchored: Vec<ingot_execution::AnchoredTx>,
 }
 
 impl Chain {
@@ -231,7 +233,8 @@ impl Chain {
     /// Execute the next block; its receipts.
     pub async fn execute(&mut self, txs: Vec<SignedTransaction>) -> Vec<ingot_types::Receipt> {
         self.height += 1;
-        self.exec
+        let outcome = self
+            .exec
             .execute_block(
                 &mut self.state,
                 &match self.clock_ms {
@@ -240,8 +243,9 @@ impl Chain {
                 },
             )
             .await
-            .unwrap()
-            .receipts
+            .unwrap();
+        self.last_anchored = outcome.anchored;
+        outcome.receipts
     }
     /// Execute the next block; one status per transaction ("ok" or the reason).
     pub async fn run(&mut self, txs: Vec<SignedTransaction>) -> Vec<String> {
@@ -276,6 +280,7 @@ pub async fn consortium(
         height: 0,
         salt: 0,
         clock_ms: None,
+        last_anchored: Vec::new(),
     };
     (acme_key, acme_ca, bolt_key, bolt_ca, chain)
 }

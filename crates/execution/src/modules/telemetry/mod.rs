@@ -294,6 +294,7 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
     let mut summaries: BTreeMap<String, DeviceSummary> = BTreeMap::new();
     let mut rule_cache: BTreeMap<String, Vec<(String, Rule)>> = BTreeMap::new();
     let mut commitments = Vec::new();
+    let mut accepted = Vec::new();
     let mut heartbeat_devices = Vec::new();
     for (i, batch) in arg.batches.iter().enumerate() {
         let root = match &verdict[i] {
@@ -353,6 +354,7 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
             .to_vec(),
         );
         commitments.push(commitment.leaf());
+        accepted.push((i, root));
 
         // Rules see each reading against the summary before it.
         if !rule_cache.contains_key(&batch.device_id) {
@@ -401,6 +403,10 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
         .await?;
     }
     let refused_count = events.iter().filter(|e| e.kind == "refused").count();
+    let accepted_readings: usize = accepted
+        .iter()
+        .map(|&(i, _)| arg.batches[i].readings.len())
+        .sum();
     events.insert(
         0,
         event(
@@ -409,20 +415,18 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
             &[
                 ("batches", commitments.len().to_string()),
                 ("refused", refused_count.to_string()),
-                (
-                    "readings",
-                    arg.batches
-                        .iter()
-                        .zip(&verdict)
-                        .filter(|(_, v)| v.is_ok())
-                        .map(|(b, _)| b.readings.len())
-                        .sum::<usize>()
-                        .to_string(),
-                ),
+                ("readings", accepted_readings.to_string()),
                 ("commitments_root", hex::encode(merkle::root(&commitments))),
             ],
         ),
     );
+    // Hand the accepted batches (moved, not copied) to the reading store.
+    let mut roots = accepted.into_iter().peekable();
+    for (i, batch) in arg.batches.into_iter().enumerate() {
+        if let Some((_, root)) = roots.next_if(|&(j, _)| j == i) {
+            state.record_anchored(batch, root);
+        }
+    }
     Ok(events)
 }
 
