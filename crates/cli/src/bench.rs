@@ -85,7 +85,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     pub readings_per_batch: usize,
     /// Telemetry: anchoring transactions the gateway keeps in flight.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     pub inflight: usize,
     /// Hot keys / mixed: how many records all senders update.
     #[arg(long, default_value_t = 4)]

@@ -34,8 +34,8 @@ pub struct EdgeArgs {
     /// Largest MQTT packet accepted, bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_PACKET)]
     pub max_packet: usize,
-    /// Anchoring transactions in flight per forwarding round.
-    #[arg(long, default_value_t = 16)]
+    /// Anchoring transactions in flight (each at most 48 KiB of readings; the gateway holds about four rounds of them in memory).
+    #[arg(long, default_value_t = 64)]
     pub inflight: usize,
 }
 

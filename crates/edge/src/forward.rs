@@ -18,15 +18,14 @@
 use crate::ingest::Stats;
 use crate::node::NodeClient;
 use crate::queue::Queue;
-use commonware_codec::{Encode, EncodeSize};
 use ingot_types::{
     limits::MAX_ARGS_BYTES,
-    telemetry::{AnchorArg, ReadingBatch, MAX_ANCHOR_BATCHES},
+    telemetry::{anchor_args, peek_batch, MAX_ANCHOR_BATCHES},
     Call, Digest,
 };
 use serde_json::Value;
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
@@ -49,48 +48,44 @@ pub struct Forwarder {
 /// One transaction being assembled.
 struct Pack {
     ids: Vec<u64>,
-    batches: Vec<ReadingBatch>,
+    count: usize,
     size: usize,
 }
 
-/// Pack queued batches into at most `max_txs` transactions, each device's
-/// batches all in one transaction and in order, skipping batches already in
-/// flight and devices `busy` in flight. Returns (ids, batches) per tx.
+/// Pack waiting batches into at most `max_txs` transactions, each device's
+/// batches all in one transaction and in order, skipping devices `busy` in
+/// flight. Returns the queue ids of each transaction's batches, in order.
 pub fn pack<'a>(
-    items: impl IntoIterator<Item = (u64, &'a ReadingBatch, usize)>,
+    items: impl IntoIterator<Item = (u64, &'a str, usize)>,
     max_txs: usize,
-    in_flight: &HashSet<u64>,
-    busy: &HashSet<String>,
-) -> Vec<(Vec<u64>, Vec<ReadingBatch>)> {
+    busy: impl Fn(&str) -> bool,
+) -> Vec<Vec<u64>> {
     let mut packs: Vec<Pack> = Vec::new();
     // device → its pack, or None when it must wait (busy, or an earlier batch waits)
-    let mut home: HashMap<String, Option<usize>> = busy.iter().map(|d| (d.clone(), None)).collect();
-    for (id, batch, size) in items {
-        if in_flight.contains(&id) {
-            continue;
-        }
-        if packs.len() == max_txs
-            && packs
-                .iter()
-                .all(|p| p.size + size > ARGS_BUDGET || p.batches.len() >= MAX_ANCHOR_BATCHES)
-        {
+    let mut home: HashMap<&'a str, Option<usize>> = HashMap::new();
+    let fits = |p: &Pack, size: usize| p.size + size <= ARGS_BUDGET && p.count < MAX_ANCHOR_BATCHES;
+    for (id, device, size) in items {
+        if packs.len() == max_txs && !packs.iter().any(|p| fits(p, size)) {
             break; // no room left this step; later batches wait (order kept)
         }
-        let slot = match home.get(&batch.device_id) {
+        let slot = match home.get(device) {
             Some(None) => continue, // an earlier batch of this device waits: keep order
             Some(Some(p)) => Some(*p),
+            None if busy(device) => {
+                home.insert(device, None);
+                continue;
+            }
             None => None,
         };
-        let fits = |p: &Pack| p.size + size <= ARGS_BUDGET && p.batches.len() < MAX_ANCHOR_BATCHES;
         let target = match slot {
-            Some(p) if fits(&packs[p]) => Some(p),
+            Some(p) if fits(&packs[p], size) => Some(p),
             Some(_) => None,
-            None => match packs.iter().position(fits) {
+            None => match packs.iter().position(|p| fits(p, size)) {
                 Some(p) => Some(p),
                 None if packs.len() < max_txs && size <= ARGS_BUDGET => {
                     packs.push(Pack {
                         ids: vec![],
-                        batches: vec![],
+                        count: 0,
                         size: 0,
                     });
                     Some(packs.len() - 1)
@@ -101,33 +96,74 @@ pub fn pack<'a>(
         match target {
             Some(p) => {
                 packs[p].ids.push(id);
-                packs[p].batches.push(batch.clone());
+                packs[p].count += 1;
                 packs[p].size += size;
-                home.insert(batch.device_id.clone(), Some(p));
+                home.insert(device, Some(p));
             }
             None => {
-                home.insert(batch.device_id.clone(), None);
+                home.insert(device, None);
             }
         }
     }
-    packs.into_iter().map(|p| (p.ids, p.batches)).collect()
+    packs.into_iter().map(|p| p.ids).collect()
 }
 
-/// Queued batches the forwarder has loaded (decoded once), by queue id, with
-/// their encoded size; and the highest id loaded.
+/// What the forwarder keeps of a queued batch: enough to pack it (device,
+/// encoded size) and count it. The readings stay on disk until the batch is
+/// packed, so the window costs tens of bytes per batch, whatever its size.
+struct Queued {
+    device_id: String,
+    readings: usize,
+    size: usize,
+}
+
+/// Queued batches the forwarder has loaded and that are not in flight, by
+/// queue id; and the highest id loaded.
 #[derive(Default)]
 struct Loaded {
-    items: std::collections::BTreeMap<u64, (ReadingBatch, usize)>,
+    waiting: std::collections::BTreeMap<u64, Queued>,
+    /// Batches in flight (they moved into their [`Flight`]).
+    flying: usize,
+    /// Devices with batches in flight, and in how many transactions.
+    busy: HashMap<String, usize>,
     last: Option<u64>,
     /// Executed height at which receipts were last polled.
     polled_at: u64,
+    /// Whether anything a packing depends on (waiting batches, busy devices)
+    /// changed since the last one. Packing scans the whole window, so with
+    /// every device busy it would rescan it every step for nothing.
+    changed: bool,
 }
 
-/// A transaction in flight.
+impl Loaded {
+    /// A flight came back without executing: its batches wait again, in
+    /// queue order (ids order the map).
+    fn land(&mut self, flight: Flight) {
+        self.release(&flight);
+        for (id, queued) in flight.items {
+            self.waiting.insert(id, queued);
+        }
+    }
+
+    /// A flight is over, one way or the other: its devices are free again.
+    fn release(&mut self, flight: &Flight) {
+        self.changed = true;
+        self.flying -= flight.items.len();
+        for (_, queued) in &flight.items {
+            if let Some(n) = self.busy.get_mut(&queued.device_id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.busy.remove(&queued.device_id);
+                }
+            }
+        }
+    }
+}
+
+/// A transaction in flight with its batches (queue id, what is known of it).
 struct Flight {
     hash: Digest,
-    ids: Vec<u64>,
-    batches: Vec<ReadingBatch>,
+    items: Vec<(u64, Queued)>,
     valid_until: u64,
 }
 
@@ -171,16 +207,26 @@ impl Forwarder {
         loaded: &mut Loaded,
         salt: &mut u64,
     ) -> anyhow::Result<bool> {
-        // Newly queued batches, decoded once (bounded window in memory).
+        // Newly queued batches: only their heads are read (bounded window).
         let window = self.inflight * MAX_ANCHOR_BATCHES * 2;
-        if loaded.items.len() < window {
-            for (id, batch) in self.queue.after(loaded.last, window - loaded.items.len())? {
-                let size = batch.encode_size();
-                loaded.items.insert(id, (batch, size));
+        let held = loaded.waiting.len() + loaded.flying;
+        if held < window {
+            for (id, raw) in self.queue.after_raw(loaded.last, window - held)? {
+                let head = peek_batch(&raw)
+                    .map_err(|e| anyhow::anyhow!("gateway queue: batch {id}: {e}"))?;
+                loaded.waiting.insert(
+                    id,
+                    Queued {
+                        device_id: head.device_id,
+                        readings: head.count,
+                        size: raw.len(),
+                    },
+                );
                 loaded.last = Some(id);
+                loaded.changed = true;
             }
         }
-        if flights.is_empty() && loaded.items.is_empty() {
+        if flights.is_empty() && loaded.waiting.is_empty() {
             return Ok(false);
         }
         let (chain, height) = self.node.status()?;
@@ -193,13 +239,14 @@ impl Forwarder {
                 match self.node.receipt(&f.hash)? {
                     Some(receipt) => {
                         if self.settle(&f, &receipt)? {
-                            for id in &f.ids {
-                                loaded.items.remove(id);
-                            }
+                            loaded.release(&f);
+                        } else {
+                            loaded.land(f);
                         }
                     }
                     None if height > f.valid_until => {
                         warn!("an anchor transaction expired unexecuted; its batches go again");
+                        loaded.land(f);
                     }
                     None => still.push(f),
                 }
@@ -208,47 +255,69 @@ impl Forwarder {
         }
 
         let room = self.inflight.saturating_sub(flights.len());
-        if room == 0 {
-            return Ok(true);
+        if room == 0 || !loaded.changed {
+            return Ok(!flights.is_empty());
         }
-        let in_flight: HashSet<u64> = flights.iter().flat_map(|f| f.ids.iter().copied()).collect();
-        let busy: HashSet<String> = flights
-            .iter()
-            .flat_map(|f| f.batches.iter().map(|b| b.device_id.clone()))
-            .collect();
+        loaded.changed = false;
         let packs = pack(
-            loaded.items.iter().map(|(id, (b, size))| (*id, b, *size)),
+            loaded
+                .waiting
+                .iter()
+                .map(|(id, q)| (*id, q.device_id.as_str(), q.size)),
             room,
-            &in_flight,
-            &busy,
+            |device| loaded.busy.contains_key(device),
         );
         if packs.is_empty() {
             return Ok(!flights.is_empty());
         }
         let valid_until = height + VALIDITY_BLOCKS;
         let mut txs = Vec::with_capacity(packs.len());
-        for (_, batches) in &packs {
+        let mut packed = Vec::with_capacity(packs.len());
+        for ids in packs {
+            // The arguments are the stored encodings, concatenated: the
+            // readings are never decoded on the way out.
+            let raw = self.queue.get_raw(&ids)?;
+            let encoded: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
             *salt += 1;
             let call = Call {
                 module: "telemetry".into(),
                 method: "anchor".into(),
-                args: AnchorArg {
-                    batches: batches.clone(),
-                }
-                .encode(),
+                args: anchor_args(&encoded),
             };
             txs.push(self.node.sign(chain, valid_until, *salt, call)?);
+            let items: Vec<(u64, Queued)> = ids
+                .into_iter()
+                .map(|id| {
+                    let q = loaded.waiting.remove(&id).expect("packed from the window");
+                    (id, q)
+                })
+                .collect();
+            loaded.flying += items.len();
+            for (_, q) in &items {
+                *loaded.busy.entry(q.device_id.clone()).or_default() += 1;
+            }
+            packed.push(Flight {
+                hash: txs.last().expect("just signed").hash(),
+                items,
+                valid_until,
+            });
         }
-        let admitted = self.node.submit(&txs)?;
-        for ((tx, err), (ids, batches)) in txs.iter().zip(admitted).zip(packs) {
+        let admitted = match self.node.submit(&txs) {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                for f in packed {
+                    loaded.land(f);
+                }
+                return Err(e);
+            }
+        };
+        for (flight, err) in packed.into_iter().zip(admitted) {
             match err {
-                None => flights.push(Flight {
-                    hash: tx.hash(),
-                    ids,
-                    batches,
-                    valid_until,
-                }),
-                Some(e) => warn!(error = %e, "anchor transaction not admitted; retrying"),
+                None => flights.push(flight),
+                Some(e) => {
+                    warn!(error = %e, "anchor transaction not admitted; retrying");
+                    loaded.land(flight);
+                }
             }
         }
         self.stats
@@ -261,7 +330,7 @@ impl Forwarder {
     /// said of each (refusals are counted and logged, never retried). Returns
     /// whether they left.
     fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<bool> {
-        let (ids, batches) = (&flight.ids, &flight.batches);
+        let ids: Vec<u64> = flight.items.iter().map(|(id, _)| *id).collect();
         if receipt["status"] != "success" {
             // The whole transaction failed (e.g. expired): the batches stay
             // queued and are packed again.
@@ -290,11 +359,11 @@ impl Forwarder {
                     .or_default() += 1;
             }
         }
-        self.queue.remove(ids)?;
-        let readings: usize = batches.iter().map(|b| b.readings.len()).sum();
+        self.queue.remove(&ids)?;
+        let readings: usize = flight.items.iter().map(|(_, q)| q.readings).sum();
         self.stats
             .forwarded_batches
-            .fetch_add(batches.len() as u64, Ordering::Relaxed);
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
         self.stats
             .forwarded_readings
             .fetch_add(readings as u64, Ordering::Relaxed);
@@ -309,7 +378,8 @@ impl Forwarder {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use ingot_types::telemetry::{Measurement, Reading};
+    use commonware_codec::EncodeSize;
+    use ingot_types::telemetry::{Measurement, Reading, ReadingBatch};
 
     fn batch(device: &str, first_seq: u64, readings: usize) -> ReadingBatch {
         ReadingBatch {
@@ -349,12 +419,18 @@ mod tests {
                 .collect()
         };
         let owned = sized(&items);
-        let packs = pack(
-            owned.iter().map(|(i, b, s)| (*i, b, *s)),
+        let by_id: HashMap<u64, &ReadingBatch> = items.iter().map(|(i, b)| (*i, b)).collect();
+        let packs: Vec<(Vec<u64>, Vec<&ReadingBatch>)> = pack(
+            owned.iter().map(|(i, b, s)| (*i, b.device_id.as_str(), *s)),
             4,
-            &HashSet::new(),
-            &HashSet::new(),
-        );
+            |_| false,
+        )
+        .into_iter()
+        .map(|ids| {
+            let batches = ids.iter().map(|i| by_id[i]).collect();
+            (ids, batches)
+        })
+        .collect();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (p, (_, batches)) in packs.iter().enumerate() {
             for b in batches {
@@ -386,22 +462,68 @@ mod tests {
             assert!(size <= ARGS_BUDGET);
         }
 
-        // With "a" in flight and batch 4 already sent, only b's go out.
+        // With "a" and "c" in flight, only b's go out.
         let items = vec![
             (1, batch("a", 1, 1)),
             (2, batch("b", 1, 1)),
             (3, batch("a", 2, 1)),
             (4, batch("c", 1, 1)),
         ];
-        let busy: HashSet<String> = ["a".to_string()].into();
         let owned = sized(&items);
         let packs = pack(
-            owned.iter().map(|(i, b, s)| (*i, b, *s)),
+            owned.iter().map(|(i, b, s)| (*i, b.device_id.as_str(), *s)),
             4,
-            &[4].into(),
-            &busy,
+            |d| d == "a" || d == "c",
         );
-        let ids: Vec<u64> = packs.iter().flat_map(|(ids, _)| ids.clone()).collect();
-        assert_eq!(ids, [2]);
+        assert_eq!(packs, [vec![2]]);
+    }
+
+    /// A flight that comes back unexecuted puts its batches back in queue
+    /// order and frees its devices; a settled one only frees them.
+    #[test]
+    fn landed_flights_wait_again_in_order_and_free_their_devices() {
+        let mut loaded = Loaded::default();
+        for (id, dev) in [(1, "a"), (2, "b"), (3, "a"), (4, "c")] {
+            let queued = Queued {
+                device_id: dev.into(),
+                readings: 1,
+                size: 100,
+            };
+            loaded.waiting.insert(id, queued);
+        }
+        let take = |loaded: &mut Loaded, ids: &[u64]| {
+            let items: Vec<_> = ids
+                .iter()
+                .map(|id| (*id, loaded.waiting.remove(id).unwrap()))
+                .collect();
+            loaded.flying += items.len();
+            for (_, q) in &items {
+                *loaded.busy.entry(q.device_id.clone()).or_default() += 1;
+            }
+            Flight {
+                hash: ingot_types::sha256(&[&ids[0].to_be_bytes()]),
+                items,
+                valid_until: 0,
+            }
+        };
+        let first = take(&mut loaded, &[1, 3]);
+        let second = take(&mut loaded, &[2]);
+        assert_eq!(loaded.busy.len(), 2);
+        let packs = pack(
+            loaded
+                .waiting
+                .iter()
+                .map(|(id, q)| (*id, q.device_id.as_str(), q.size)),
+            4,
+            |d| loaded.busy.contains_key(d),
+        );
+        assert_eq!(packs, [vec![4]], "busy devices wait");
+
+        loaded.land(first);
+        loaded.release(&second);
+        assert_eq!(loaded.flying, 0);
+        assert!(loaded.busy.is_empty());
+        let ids: Vec<u64> = loaded.waiting.keys().copied().collect();
+        assert_eq!(ids, [1, 3, 4], "a's batches wait again, in order");
     }
 }

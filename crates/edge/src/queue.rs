@@ -140,6 +140,35 @@ impl Queue {
         Ok(out)
     }
 
+    /// Up to `n` queued batches with ids above `after`, in order, as stored
+    /// (canonical encoding, not decoded).
+    pub fn after_raw(&self, after: Option<u64>, n: usize) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(ITEMS).map_err(err)?;
+        let start = after.map_or(0, |a| a + 1);
+        let mut out = Vec::new();
+        for entry in t.range(start..).map_err(err)?.take(n) {
+            let (id, raw) = entry.map_err(err)?;
+            out.push((id.value(), raw.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The stored encodings of the batches `ids` (all must be queued).
+    pub fn get_raw(&self, ids: &[u64]) -> anyhow::Result<Vec<Vec<u8>>> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(ITEMS).map_err(err)?;
+        ids.iter()
+            .map(|id| {
+                Ok(t.get(id)
+                    .map_err(err)?
+                    .ok_or_else(|| anyhow::anyhow!("queued batch {id} is missing"))?
+                    .value()
+                    .to_vec())
+            })
+            .collect()
+    }
+
     pub fn remove(&self, ids: &[u64]) -> anyhow::Result<()> {
         let tx = self.db.begin_write().map_err(err)?;
         {

@@ -143,6 +143,50 @@ pub fn signing_message(device_id: &str, first_seq: u64, count: u32, root: &Diges
     msg
 }
 
+/// Who sent an encoded batch and how many readings it holds, read from its
+/// first fields without decoding the readings (a forwarder packs batches by
+/// device and size and never needs the readings themselves).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchHead {
+    pub device_id: String,
+    pub first_seq: u64,
+    pub count: usize,
+}
+
+/// Read the [`BatchHead`] of a [`ReadingBatch`] in canonical encoding.
+pub fn peek_batch(raw: &[u8]) -> Result<BatchHead, commonware_codec::Error> {
+    use commonware_codec::ReadExt;
+    // Only the head is read: device id (length prefix + at most
+    // MAX_DEVICE_ID_LEN bytes), sequence number, readings count.
+    let head = raw.len().min(MAX_DEVICE_ID_LEN + 5 + 8 + 5);
+    let mut raw = Bytes::copy_from_slice(&raw[..head]);
+    let device_id = crate::codec_util::read_str(&mut raw, MAX_DEVICE_ID_LEN)?;
+    let first_seq = u64::read(&mut raw)?;
+    let count: u32 = commonware_codec::varint::UInt::<u32>::read(&mut raw)?.into();
+    if count as usize > MAX_BATCH_READINGS {
+        return Err(commonware_codec::Error::InvalidLength(count as usize));
+    }
+    Ok(BatchHead {
+        device_id,
+        first_seq,
+        count: count as usize,
+    })
+}
+
+/// `telemetry.anchor` arguments built from batches already in canonical
+/// encoding: byte for byte what [`AnchorArg::encode`] gives for them decoded.
+pub fn anchor_args(encoded: &[&[u8]]) -> Bytes {
+    use commonware_codec::{EncodeSize, Write};
+    let len = commonware_codec::varint::UInt(encoded.len() as u32);
+    let mut out =
+        Vec::with_capacity(len.encode_size() + encoded.iter().map(|b| b.len()).sum::<usize>());
+    len.write(&mut out);
+    for batch in encoded {
+        out.extend_from_slice(batch);
+    }
+    out.into()
+}
+
 impl ReadingBatch {
     /// Sequence number of the last reading (`first_seq` for an empty batch).
     pub fn last_seq(&self) -> u64 {
@@ -241,6 +285,32 @@ mod tests {
         assert_eq!(ReadingBatch::decode_cfg(enc.clone(), &()).unwrap(), b);
         for cut in 0..enc.len() {
             assert!(ReadingBatch::decode_cfg(enc.slice(..cut), &()).is_err());
+        }
+    }
+
+    #[test]
+    fn anchor_arguments_from_encoded_batches_match_the_decoded_encoding() {
+        let a = sample();
+        let mut b = sample();
+        b.device_id = "acme:probe-2".into();
+        b.first_seq = 40;
+        b.readings.truncate(1);
+        let (ea, eb) = (a.encode(), b.encode());
+        let arg = AnchorArg {
+            batches: vec![a.clone(), b.clone()],
+        };
+        assert_eq!(anchor_args(&[&ea, &eb]), arg.encode());
+        assert_eq!(anchor_args(&[]), AnchorArg { batches: vec![] }.encode());
+        assert_eq!(
+            peek_batch(&eb).unwrap(),
+            BatchHead {
+                device_id: "acme:probe-2".into(),
+                first_seq: 40,
+                count: 1
+            }
+        );
+        for cut in 0..12 {
+            assert!(peek_batch(&ea[..cut]).is_err(), "cut at {cut}");
         }
     }
 
