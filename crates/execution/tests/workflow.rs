@@ -87,6 +87,7 @@ pub async fn world(ctx: &deterministic::Context, actors: &Value) -> World {
         height: 0,
         salt: 0,
         clock_ms: Some(unix_now() as u64 * 1000),
+        last_anchored: Vec::new(),
     };
     World { chain, actors: out }
 }
