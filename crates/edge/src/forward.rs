@@ -14,6 +14,13 @@
 //!
 //! Re-sending after a crash is harmless: the chain refuses a sequence number
 //! it already anchored, so nothing is duplicated.
+//!
+//! The window is deep (up to `inflight × 2 × MAX_ANCHOR_BATCHES` batches)
+//! because a device in flight can only send again once its transaction
+//! executes: depth lets each transaction carry the whole backlog of the
+//! devices that are free. It stays cheap: only each batch's head (device,
+//! readings, size) is in memory; a transaction's arguments are the stored
+//! encodings concatenated, so readings are never decoded on the way out.
 
 use crate::ingest::Stats;
 use crate::node::NodeClient;
