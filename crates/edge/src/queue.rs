@@ -126,20 +126,6 @@ impl Queue {
         Ok(out)
     }
 
-    /// Up to `n` queued batches with ids above `after`, in order.
-    pub fn after(&self, after: Option<u64>, n: usize) -> anyhow::Result<Vec<(u64, ReadingBatch)>> {
-        let tx = self.db.begin_read().map_err(err)?;
-        let t = tx.open_table(ITEMS).map_err(err)?;
-        let start = after.map_or(0, |a| a + 1);
-        let mut out = Vec::new();
-        for entry in t.range(start..).map_err(err)?.take(n) {
-            let (id, raw) = entry.map_err(err)?;
-            let batch = ReadingBatch::decode_cfg(raw.value().to_vec(), &()).map_err(err)?;
-            out.push((id.value(), batch));
-        }
-        Ok(out)
-    }
-
     /// Up to `n` queued batches with ids above `after`, in order, as stored
     /// (canonical encoding, not decoded).
     pub fn after_raw(&self, after: Option<u64>, n: usize) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {

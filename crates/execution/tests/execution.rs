@@ -217,11 +217,13 @@ fn execution_is_deterministic() {
             let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
             let trust = Arc::new(TrustStore::new(std::iter::empty()).unwrap());
             let exec = Executor::new(trust);
-            // Empty blocks still advance state deterministically.
-            exec.execute_block(&mut state, &block(1, vec![]))
+            // Empty blocks still advance state deterministically. Fixed block
+            // times: state records block time (the heartbeat cursor), so two
+            // runs on the wall clock differ whenever a second ticks between.
+            exec.execute_block(&mut state, &block_at(1, 1_700_000_000_000, vec![]))
                 .await
                 .unwrap();
-            exec.execute_block(&mut state, &block(2, vec![]))
+            exec.execute_block(&mut state, &block_at(2, 1_700_000_001_000, vec![]))
                 .await
                 .unwrap()
                 .result
