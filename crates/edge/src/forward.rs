@@ -167,6 +167,46 @@ impl Loaded {
     }
 }
 
+/// Poll the receipts of `flights` (the executed height is `height`):
+/// executed ones are settled and leave, failed or expired-unexecuted ones
+/// land back in the window. On the first error every flight not yet settled
+/// stays in flight — nothing is dropped, no device is left marked busy — and
+/// the error is returned (the next step polls again).
+fn poll_flights(
+    flights: &mut Vec<Flight>,
+    loaded: &mut Loaded,
+    height: u64,
+    mut receipt: impl FnMut(&Digest) -> anyhow::Result<Option<Value>>,
+    mut settle: impl FnMut(&Flight, &Value) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut pending = std::mem::take(flights).into_iter();
+    let mut still = Vec::new();
+    let mut failure = None;
+    for f in pending.by_ref() {
+        let outcome = receipt(&f.hash).and_then(|r| match r {
+            Some(r) => settle(&f, &r).map(Some),
+            None => Ok(None),
+        });
+        match outcome {
+            Ok(Some(true)) => loaded.release(&f),
+            Ok(Some(false)) => loaded.land(f),
+            Ok(None) if height > f.valid_until => {
+                warn!("an anchor transaction expired unexecuted; its batches go again");
+                loaded.land(f);
+            }
+            Ok(None) => still.push(f),
+            Err(e) => {
+                still.push(f);
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    still.extend(pending);
+    *flights = still;
+    failure.map_or(Ok(()), Err)
+}
+
 /// A transaction in flight with its batches (queue id, what is known of it).
 struct Flight {
     hash: Digest,
@@ -240,25 +280,14 @@ impl Forwarder {
         self.stats.node_reachable.store(true, Ordering::Relaxed);
         // Receipts can only appear when the executed height moves.
         if height > loaded.polled_at {
+            poll_flights(
+                flights,
+                loaded,
+                height,
+                |hash| self.node.receipt(hash),
+                |flight, receipt| self.settle(flight, receipt),
+            )?;
             loaded.polled_at = height;
-            let mut still = Vec::with_capacity(flights.len());
-            for f in flights.drain(..) {
-                match self.node.receipt(&f.hash)? {
-                    Some(receipt) => {
-                        if self.settle(&f, &receipt)? {
-                            loaded.release(&f);
-                        } else {
-                            loaded.land(f);
-                        }
-                    }
-                    None if height > f.valid_until => {
-                        warn!("an anchor transaction expired unexecuted; its batches go again");
-                        loaded.land(f);
-                    }
-                    None => still.push(f),
-                }
-            }
-            *flights = still;
         }
 
         let room = self.inflight.saturating_sub(flights.len());
@@ -279,8 +308,8 @@ impl Forwarder {
         }
         let valid_until = height + VALIDITY_BLOCKS;
         let mut txs = Vec::with_capacity(packs.len());
-        let mut packed = Vec::with_capacity(packs.len());
-        for ids in packs {
+        let mut packed: Vec<Flight> = Vec::with_capacity(packs.len());
+        let mut prepare = |ids: Vec<u64>, packed: &mut Vec<Flight>| -> anyhow::Result<()> {
             // The arguments are the stored encodings, concatenated: the
             // readings are never decoded on the way out.
             let raw = self.queue.get_raw(&ids)?;
@@ -308,6 +337,17 @@ impl Forwarder {
                 items,
                 valid_until,
             });
+            Ok(())
+        };
+        for ids in packs {
+            if let Err(e) = prepare(ids, &mut packed) {
+                // What was taken from the window goes back: nothing is lost
+                // and no device stays marked busy.
+                for f in packed {
+                    loaded.land(f);
+                }
+                return Err(e);
+            }
         }
         let admitted = match self.node.submit(&txs) {
             Ok(admitted) => admitted,
@@ -532,5 +572,58 @@ mod tests {
         assert!(loaded.busy.is_empty());
         let ids: Vec<u64> = loaded.waiting.keys().copied().collect();
         assert_eq!(ids, [1, 3, 4], "a's batches wait again, in order");
+    }
+
+    /// A node that stops answering while receipts are polled loses no
+    /// flight: the settled one leaves, the rest stay in flight, busy.
+    #[test]
+    fn a_failing_receipt_poll_keeps_every_unsettled_flight() {
+        let mut loaded = Loaded::default();
+        let mut flights = Vec::new();
+        for (id, dev) in [(1u64, "a"), (2, "b"), (3, "c")] {
+            *loaded.busy.entry(dev.to_string()).or_default() += 1;
+            loaded.flying += 1;
+            flights.push(Flight {
+                hash: ingot_types::sha256(&[&id.to_be_bytes()]),
+                items: vec![(
+                    id,
+                    Queued {
+                        device_id: dev.into(),
+                        readings: 1,
+                        size: 100,
+                    },
+                )],
+                valid_until: 100,
+            });
+        }
+        let first = flights[0].hash;
+        let polled = poll_flights(
+            &mut flights,
+            &mut loaded,
+            10,
+            |hash| {
+                if *hash == first {
+                    Ok(Some(serde_json::json!({"status": "success"})))
+                } else {
+                    Err(anyhow::anyhow!("connection refused"))
+                }
+            },
+            |_, _| Ok(true),
+        );
+        assert!(polled.is_err());
+        let left: Vec<u64> = flights.iter().map(|f| f.items[0].0).collect();
+        assert_eq!(left, [2, 3]);
+        assert_eq!(loaded.flying, 2);
+        assert!(!loaded.busy.contains_key("a"));
+        assert!(loaded.busy.contains_key("b") && loaded.busy.contains_key("c"));
+        assert!(loaded.waiting.is_empty());
+
+        // Polled again once the node is back: an expired, unexecuted flight
+        // lands back in the window; one still pending stays.
+        flights[0].valid_until = 5;
+        poll_flights(&mut flights, &mut loaded, 10, |_| Ok(None), |_, _| Ok(true)).unwrap();
+        assert_eq!(flights.len(), 1);
+        assert_eq!(loaded.waiting.keys().copied().collect::<Vec<_>>(), [2]);
+        assert!(!loaded.busy.contains_key("b"));
     }
 }
