@@ -143,6 +143,23 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// Take the waiting batches `ids` into a flight: they leave the window
+    /// and their devices are busy until the flight lands or is released.
+    fn board(&mut self, ids: Vec<u64>) -> Vec<(u64, Queued)> {
+        let items: Vec<(u64, Queued)> = ids
+            .into_iter()
+            .map(|id| {
+                let q = self.waiting.remove(&id).expect("packed from the window");
+                (id, q)
+            })
+            .collect();
+        self.flying += items.len();
+        for (_, q) in &items {
+            *self.busy.entry(q.device_id.clone()).or_default() += 1;
+        }
+        items
+    }
+
     /// A flight came back without executing: its batches wait again, in
     /// queue order (ids order the map).
     fn land(&mut self, flight: Flight) {
@@ -321,17 +338,7 @@ impl Forwarder {
                 args: anchor_args(&encoded),
             };
             txs.push(self.node.sign(chain, valid_until, *salt, call)?);
-            let items: Vec<(u64, Queued)> = ids
-                .into_iter()
-                .map(|id| {
-                    let q = loaded.waiting.remove(&id).expect("packed from the window");
-                    (id, q)
-                })
-                .collect();
-            loaded.flying += items.len();
-            for (_, q) in &items {
-                *loaded.busy.entry(q.device_id.clone()).or_default() += 1;
-            }
+            let items = loaded.board(ids);
             packed.push(Flight {
                 hash: txs.last().expect("just signed").hash(),
                 items,
@@ -538,20 +545,10 @@ mod tests {
             };
             loaded.waiting.insert(id, queued);
         }
-        let take = |loaded: &mut Loaded, ids: &[u64]| {
-            let items: Vec<_> = ids
-                .iter()
-                .map(|id| (*id, loaded.waiting.remove(id).unwrap()))
-                .collect();
-            loaded.flying += items.len();
-            for (_, q) in &items {
-                *loaded.busy.entry(q.device_id.clone()).or_default() += 1;
-            }
-            Flight {
-                hash: ingot_types::sha256(&[&ids[0].to_be_bytes()]),
-                items,
-                valid_until: 0,
-            }
+        let take = |loaded: &mut Loaded, ids: &[u64]| Flight {
+            hash: ingot_types::sha256(&[&ids[0].to_be_bytes()]),
+            items: loaded.board(ids.to_vec()),
+            valid_until: 0,
         };
         let first = take(&mut loaded, &[1, 3]);
         let second = take(&mut loaded, &[2]);
@@ -581,18 +578,15 @@ mod tests {
         let mut loaded = Loaded::default();
         let mut flights = Vec::new();
         for (id, dev) in [(1u64, "a"), (2, "b"), (3, "c")] {
-            *loaded.busy.entry(dev.to_string()).or_default() += 1;
-            loaded.flying += 1;
+            let queued = Queued {
+                device_id: dev.into(),
+                readings: 1,
+                size: 100,
+            };
+            loaded.waiting.insert(id, queued);
             flights.push(Flight {
                 hash: ingot_types::sha256(&[&id.to_be_bytes()]),
-                items: vec![(
-                    id,
-                    Queued {
-                        device_id: dev.into(),
-                        readings: 1,
-                        size: 100,
-                    },
-                )],
+                items: loaded.board(vec![id]),
                 valid_until: 100,
             });
         }

@@ -102,10 +102,10 @@ crate::record! {
 }
 
 /// Leaf hash of the reading numbered `seq` of `device_id`.
+/// `sha256(READING_DOMAIN ‖ device id (length-prefixed) ‖ seq (u64 BE) ‖
+/// reading encoding)`; written once, in [`reading_leaves`].
 pub fn reading_leaf(device_id: &str, seq: u64, reading: &Reading) -> Digest {
-    let mut id = Vec::with_capacity(device_id.len() + 2);
-    crate::codec_util::write_str(device_id, &mut id);
-    sha256(&[READING_DOMAIN, &id, &seq.to_be_bytes(), &reading.encode()])
+    reading_leaves(device_id, seq, std::slice::from_ref(reading))[0]
 }
 
 /// Merkle root over the readings of a batch starting at `first_seq`.
@@ -113,8 +113,8 @@ pub fn readings_root(device_id: &str, first_seq: u64, readings: &[Reading]) -> D
     merkle::root(&reading_leaves(device_id, first_seq, readings))
 }
 
-/// Leaf hashes of consecutive readings (each equal to [`reading_leaf`]; one
-/// encoding buffer for the whole batch, since validators hash every reading).
+/// Leaf hashes of consecutive readings (one encoding buffer for the whole
+/// batch, since validators hash every reading).
 pub fn reading_leaves(device_id: &str, first_seq: u64, readings: &[Reading]) -> Vec<Digest> {
     use commonware_codec::Write;
     let mut id = Vec::with_capacity(device_id.len() + 2);
@@ -324,13 +324,18 @@ mod tests {
         let mut other = r.clone();
         other.measurements[0].value += 1;
         assert_ne!(leaf, reading_leaf("acme:probe-1", 7, &other));
-        // The batch path (one reused buffer) hashes exactly what the
-        // documented single-reading leaf does.
+        // The batch path (one reused buffer) hashes exactly the documented
+        // layout, reading by reading.
+        let mut id = Vec::new();
+        crate::codec_util::write_str(&b.device_id, &mut id);
         let singles: Vec<Digest> = b
             .readings
             .iter()
             .enumerate()
-            .map(|(i, r)| reading_leaf(&b.device_id, b.first_seq + i as u64, r))
+            .map(|(i, r)| {
+                let seq = (b.first_seq + i as u64).to_be_bytes();
+                sha256(&[READING_DOMAIN, &id, &seq, &r.encode()])
+            })
             .collect();
         assert_eq!(
             reading_leaves(&b.device_id, b.first_seq, &b.readings),
