@@ -230,6 +230,18 @@ pub(crate) fn issue_many(
     })
 }
 
+/// A client that reads as the consortium's manufacturer member: receipts,
+/// blocks and state are members-only, so the benchmark's polling is signed
+/// (one signature per request, as any real client's).
+pub(crate) fn reader(a: &BenchArgs) -> anyhow::Result<client::Http> {
+    let dir = a.data.join("orgs/manufacturer");
+    client::ReadAs {
+        key: Some(dir.join("member.key")),
+        cert: Some(dir.join("member.pem")),
+    }
+    .http()
+}
+
 fn member_spec(i: usize) -> CertSpec {
     let now = unix_now();
     CertSpec {
@@ -299,8 +311,8 @@ fn drive(a: &BenchArgs, txs: Vec<Signed>) -> anyhow::Result<Measured> {
     let poller = {
         let (node, seen, done) = (a.nodes[0].clone(), seen.clone(), done.clone());
         let (last_seen, submitted) = (last_seen.clone(), submitted.clone());
+        let http = reader(a)?;
         std::thread::spawn(move || {
-            let http = client::Http::default();
             let mut next = start_height + 1;
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
                 match http.get(&format!("{node}/v1/blocks/{next}?txs=hashes&raw=false")) {

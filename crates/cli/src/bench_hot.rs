@@ -11,7 +11,7 @@
 //! a BPMN instance start.
 
 use crate::bench::{drive_waves, row, sign, wait_executed, BenchArgs, Workload};
-use crate::client::{self, Sender};
+use crate::client::Sender;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
@@ -104,7 +104,7 @@ pub fn run(
     report[if mixed { "mixed" } else { "hot_keys" }] = r;
 
     // Starvation check: sampled transactions of every kind executed successfully.
-    let http = client::Http::default();
+    let http = crate::bench::reader(a)?;
     let mut ok = 0;
     let mut failed = Vec::new();
     let sampled = sampled.into_inner().unwrap();

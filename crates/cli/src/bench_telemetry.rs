@@ -24,25 +24,20 @@ fn file_size(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-/// Sign a GET for `path` as `who` (the telemetry API is owner-only).
+/// Sign a GET for `path` as `who` (the telemetry API is owner-only); the
+/// raw response, for streams.
 fn signed_get(
     agent: &ureq::Agent,
     base: &str,
     path: &str,
     who: &Sender,
 ) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as u64;
-    let sig = who
-        .key
-        .sign(&ingot_light::request_message("GET", path, now))?;
-    Ok(agent
-        .get(format!("{base}{path}"))
-        .header("x-ingot-cert", hex::encode(&who.cert_der))
-        .header("x-ingot-time", now.to_string())
-        .header("x-ingot-signature", hex::encode(sig))
-        .call()?)
+    let signer = ingot_client::Signer::new(who.key.clone(), who.cert_der.clone());
+    let mut req = agent.get(format!("{base}{path}"));
+    for (name, value) in signer.headers("GET", path, b"")? {
+        req = req.header(name, value);
+    }
+    Ok(req.call()?)
 }
 
 pub fn run(

@@ -9,7 +9,7 @@
 //! written).
 
 use crate::bench::{drive_waves, row, sign, wait_executed, BenchArgs};
-use crate::client::{self, Sender};
+use crate::client::Sender;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -154,7 +154,7 @@ pub fn run(
     });
 
     // Storage of one finished instance: its record, history and starter certificate.
-    let http = client::Http::default();
+    let http = crate::bench::reader(a)?;
     let size_of = |key: &str| -> anyhow::Result<usize> {
         let v = http.get(&format!("{}/v1/state/{key}", a.nodes[0]))?;
         Ok(v["value"].as_str().map_or(0, |h| h.len() / 2))

@@ -11,41 +11,33 @@ use std::path::PathBuf;
 /// How many blocks a CLI transaction stays valid.
 pub const VALIDITY_BLOCKS: u64 = 500;
 
-/// A keep-alive HTTP client. Reuse one per thread: a fresh connection per
-/// request costs the node a TCP handshake and teardown each time.
-pub struct Http(ureq::Agent);
+/// A keep-alive HTTP client over absolute URLs, anonymous or signing every
+/// request as a member (`ingot_client` does the signing). Reuse one per
+/// thread: a fresh connection per request costs the node a TCP handshake.
+pub struct Http(ingot_client::Client);
 
 impl Default for Http {
     fn default() -> Self {
-        Self(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
-        )
+        Self(ingot_client::Client::new(""))
     }
 }
 
 impl Http {
+    /// Sign every request as `signer`.
+    pub fn as_member(signer: ingot_client::Signer) -> Self {
+        Self(ingot_client::Client::new("").signed(signer))
+    }
+
     pub fn get(&self, url: &str) -> anyhow::Result<Value> {
-        let resp = self
-            .0
-            .get(url)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        read(resp)
+        Ok(self.0.get(url)?)
     }
 
     pub fn post(&self, url: &str, body: &Value) -> anyhow::Result<Value> {
-        let resp = self
-            .0
-            .post(url)
-            .send_json(body)
-            .with_context(|| format!("POST {url}"))?;
-        read(resp)
+        Ok(self.0.post(url, body)?)
     }
 }
 
+/// An anonymous GET (public routes: status, health, device resolution).
 pub fn get(url: &str) -> anyhow::Result<Value> {
     Http::default().get(url)
 }
@@ -54,25 +46,33 @@ pub fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
     Http::default().post(url, body)
 }
 
-fn read(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
-    let status = resp.status();
-    // Read whole, then parse: serde_json over a reader goes byte by byte.
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .unwrap_or_default();
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "{} ({status})",
-            v.get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("request failed")
-        );
+/// Who a read is made as: chain data is members-only, so reads are signed
+/// with a member key and certificate (or INGOT_KEY / INGOT_CERT).
+#[derive(Args, Clone, Debug)]
+pub struct ReadAs {
+    /// Member private key (PKCS#8 PEM) that signs the request.
+    #[arg(long = "key", id = "read_key", env = "INGOT_KEY")]
+    pub key: Option<PathBuf>,
+    /// Member certificate (PEM) sent with the request.
+    #[arg(long = "cert", id = "read_cert", env = "INGOT_CERT")]
+    pub cert: Option<PathBuf>,
+}
+
+impl ReadAs {
+    /// A client signing as this member, or anonymous without key and certificate.
+    pub fn http(&self) -> anyhow::Result<Http> {
+        match (&self.key, &self.cert) {
+            (Some(key), Some(cert)) => {
+                let sender = Sender::load(key, cert)?;
+                Ok(Http::as_member(ingot_client::Signer::new(
+                    sender.key,
+                    sender.cert_der,
+                )))
+            }
+            (None, None) => Ok(Http::default()),
+            _ => bail!("--key and --cert go together"),
+        }
     }
-    Ok(v)
 }
 
 #[derive(Subcommand)]
@@ -84,6 +84,8 @@ pub enum TxCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
         hash: String,
+        #[command(flatten)]
+        read_as: ReadAs,
     },
 }
 
@@ -181,7 +183,11 @@ pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
             let v = post(&url, &serde_json::json!({"tx": hex::encode(tx.encode())}))?;
             print(&v, json);
         }
-        TxCommand::Status { node, hash } => print(&get(&format!("{node}/v1/tx/{hash}"))?, json),
+        TxCommand::Status {
+            node,
+            hash,
+            read_as,
+        } => print(&read_as.http()?.get(&format!("{node}/v1/tx/{hash}"))?, json),
     }
     Ok(())
 }
@@ -208,10 +214,13 @@ pub struct QueryArgs {
     /// block (only with --prove).
     #[arg(long, default_value = ".ingot/genesis.json")]
     pub genesis: PathBuf,
+    #[command(flatten)]
+    pub read_as: ReadAs,
 }
 
 pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
-    let mut v = get(&format!(
+    let http = a.read_as.http()?;
+    let mut v = http.get(&format!(
         "{}/v1/state/{}{}",
         a.node,
         a.key,
@@ -240,7 +249,7 @@ pub fn query(a: QueryArgs, json: bool) -> anyhow::Result<()> {
         // The root must be anchored in a header that the genesis validators
         // finalized; nothing the node says is taken on trust.
         let height = v["height"].as_u64().unwrap_or(0);
-        let anchor = find_anchor(&a.node, &genesis, height, &root)?;
+        let anchor = find_anchor(&http, &a.node, &genesis, height, &root)?;
         v["proof_verified"] = Value::Bool(true);
         v["anchored_in_block"] = Value::from(anchor.anchor);
         v["finalized_by_certificate_of"] = Value::from(anchor.certified);
@@ -265,41 +274,43 @@ const ANCHOR_SEARCH: u64 = 64;
 /// the previous one until one carries a finalization certificate that
 /// verifies against the genesis validators.
 fn find_anchor(
+    http: &Http,
     node: &str,
     genesis: &ingot_types::Genesis,
     height: u64,
     root: &ingot_types::Digest,
 ) -> anyhow::Result<Anchor> {
     use commonware_codec::Decode;
-    let http = Http::default();
     for _ in 0..50 {
         let latest = http.get(&format!("{node}/v1/blocks/latest?raw=false&txs=hashes"))?["height"]
             .as_u64()
             .unwrap_or(0);
         let mut anchor: Option<(u64, ingot_types::Digest)> = None;
         for h in (height + 1)..=latest.min(height + ANCHOR_SEARCH) {
-            let b = http.get(&format!("{node}/v1/blocks/{h}"))?;
-            let raw = hex::decode(b["raw"].as_str().unwrap_or_default())?;
-            let block = ingot_types::Block::decode_cfg(raw.clone(), &())
-                .map_err(|e| anyhow!("block {h} does not decode: {e}"))?;
-            if block.header.height != h {
-                bail!("node served block {} as height {h}", block.header.height);
+            // Headers suffice (and are what every member may read): the
+            // block hash is the header's digest.
+            let b = http.get(&format!("{node}/v1/blocks/{h}?txs=hashes&raw=false"))?;
+            let raw = hex::decode(b["header"].as_str().unwrap_or_default())?;
+            let header = ingot_types::Header::decode_cfg(raw.clone(), &())
+                .map_err(|e| anyhow!("header {h} does not decode: {e}"))?;
+            if header.height != h {
+                bail!("node served header {} as height {h}", header.height);
             }
             match anchor {
-                None => match block.header.result_for(height) {
-                    Some(r) if r.state_root == *root => anchor = Some((h, block.hash())),
+                None => match header.result_for(height) {
+                    Some(r) if r.state_root == *root => anchor = Some((h, header.digest())),
                     Some(_) => {
                         bail!("block {h} anchors a different state root for height {height}")
                     }
                     None => continue,
                 },
-                Some((_, parent)) if block.header.parent != parent => {
+                Some((_, parent)) if header.parent != parent => {
                     bail!("block {h} does not link to its parent")
                 }
-                Some((at, _)) => anchor = Some((at, block.hash())),
+                Some((at, _)) => anchor = Some((at, header.digest())),
             }
             if let Some(fin) = b["finalization"].as_str() {
-                ingot_node::verify::verify_finalized_block(genesis, raw, hex::decode(fin)?)
+                ingot_node::verify::verify_finalized_header(genesis, raw, hex::decode(fin)?)
                     .map_err(|e| anyhow!("block {h}: {e}"))?;
                 let (at, _) = anchor.expect("set above");
                 return Ok(Anchor {
@@ -320,10 +331,15 @@ pub struct BlockArgs {
     /// Height, block hash, or `latest`.
     #[arg(default_value = "latest")]
     pub id: String,
+    #[command(flatten)]
+    pub read_as: ReadAs,
 }
 
 pub fn block(a: BlockArgs, json: bool) -> anyhow::Result<()> {
-    let mut v = get(&format!("{}/v1/blocks/{}", a.node, a.id))?;
+    let mut v = a
+        .read_as
+        .http()?
+        .get(&format!("{}/v1/blocks/{}", a.node, a.id))?;
     if !json {
         if let Some(o) = v.as_object_mut() {
             o.remove("raw");

@@ -1,6 +1,6 @@
 //! `ingot workflow`: BPMN processes on chain (docs/workflows.md).
 
-use crate::client::{chain_info, get, post, Sender, VALIDITY_BLOCKS};
+use crate::client::{chain_info, post, ReadAs, Sender, VALIDITY_BLOCKS};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use commonware_codec::Encode;
@@ -62,6 +62,8 @@ pub enum WorkflowCommand {
         state: Option<String>,
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
+        #[command(flatten)]
+        read_as: ReadAs,
     },
 }
 
@@ -263,7 +265,14 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             submit(&signer, "cancel", json!({"instance": instance}), json_out)?;
             Ok(())
         }
-        WorkflowCommand::Show { id, state, node } => {
+        WorkflowCommand::Show {
+            id,
+            state,
+            node,
+            read_as,
+        } => {
+            let http = read_as.http()?;
+            let get = |url: &str| http.get(url);
             let v = match get(&format!("{node}/v1/workflow/instances/{id}")) {
                 Ok(v) => v,
                 Err(_) => {

@@ -47,10 +47,10 @@ fn refusals_proofs_and_client_errors() {
             "expected `{reason}`, got {r}"
         );
         // No state change: the transaction is unknown to the node.
-        let (s, _) = call(
-            "GET",
-            &format!("{api}/v1/tx/{}", ingot_types::hex_digest(&t.hash())),
-            None,
+        let (s, _) = signed_get(
+            api,
+            Some(&admin),
+            &format!("/v1/tx/{}", ingot_types::hex_digest(&t.hash())),
         );
         assert_eq!(s, 404, "refused transaction must leave no trace");
     };
@@ -62,12 +62,12 @@ fn refusals_proofs_and_client_errors() {
         r["error"].as_str().unwrap().contains("already included"),
         "{r}"
     );
-    let (_, original) = call(
-        "GET",
-        &format!("{api}/v1/tx/{}", ingot_types::hex_digest(&good.hash())),
-        None,
+    let (_, original) = signed_get(
+        api,
+        Some(&admin),
+        &format!("/v1/tx/{}", ingot_types::hex_digest(&good.hash())),
     );
-    assert_eq!(original["status"], "success");
+    assert_eq!(original["status"], "success", "{original}");
     // Bad signature: body changed after signing.
     let mut forged = record(&member, chain, height, 200);
     forged.tx.salt += 1;
@@ -152,15 +152,27 @@ fn refusals_proofs_and_client_errors() {
         .as_str()
         .unwrap()
         .contains("malformed transaction"));
-    let (s, _) = call("POST", &format!("{api}/v1/tx"), Some("{nope"));
-    assert_eq!(s, 400);
-    let (s, _) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx": 5}"#));
-    assert_eq!(s, 422);
+    // Every client error is JSON with a stable code, the framework's own
+    // refusals included.
+    let (s, r) = call("POST", &format!("{api}/v1/tx"), Some("{nope"));
+    assert_eq!((s, r["code"].as_str()), (400, Some("bad_json")), "{r}");
+    let (s, r) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx": 5}"#));
+    assert_eq!((s, r["code"].as_str()), (422, Some("bad_json")), "{r}");
     let (s, r) = call("GET", &format!("{api}/v1/nothing"), None);
-    assert_eq!(s, 404);
+    assert_eq!((s, r["code"].as_str()), (404, Some("not_found")), "{r}");
     assert!(r["error"].is_string());
-    let (s, _) = call("GET", &format!("{api}/v1/tx/zz"), None);
-    assert_eq!(s, 400);
+    let (s, r) = call("GET", &format!("{api}/v1/tx"), None);
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{r}"
+    );
+    let (s, r) = call("GET", &format!("{api}/v1/tx/zz"), None);
+    assert_eq!((s, r["code"].as_str()), (401, Some("auth_required")), "{r}");
+    let (s, r) = signed_get(api, Some(&admin), "/v1/tx/zz");
+    assert_eq!((s, r["code"].as_str()), (400, Some("bad_request")), "{r}");
+    let (s, r) = signed_get(api, Some(&admin), "/v1/blocks/1?txs=full&raw=maybe");
+    assert_eq!((s, r["code"].as_str()), (400, Some("bad_request")), "{r}");
 
     // Revocation: the supplier's admin revokes the member; its next
     // transaction is refused at admission.
@@ -184,6 +196,10 @@ fn refusals_proofs_and_client_errors() {
         let out = Command::new(BIN)
             .args(["--json", "query", "--node", api, "--prove", k, "--genesis"])
             .arg(net.data.join("genesis.json"))
+            .arg("--key")
+            .arg(orgs.join("supplier/admin.key"))
+            .arg("--cert")
+            .arg(orgs.join("supplier/admin.pem"))
             .output()
             .unwrap();
         assert!(
@@ -195,10 +211,10 @@ fn refusals_proofs_and_client_errors() {
         assert_eq!(v["proof_verified"], true, "{v}");
         assert!(v["anchored_in_block"].is_u64(), "{v}");
     }
-    finality_is_checked_against_genesis(api, &net.data.join("genesis.json"));
+    finality_is_checked_against_genesis(api, &admin, &net.data.join("genesis.json"));
 
     // A tampered value or root does not verify.
-    let (_, v) = call("GET", &format!("{api}/v1/state/{key}?prove=true"), None);
+    let (_, v) = signed_get(api, Some(&admin), &format!("/v1/state/{key}?prove=true"));
     let root = parse_digest(v["state_root"].as_str().unwrap()).unwrap();
     let proof = hex::decode(v["proof"].as_str().unwrap()).unwrap();
     let value = hex::decode(v["value"].as_str().unwrap()).unwrap();
@@ -233,48 +249,22 @@ fn refusals_proofs_and_client_errors() {
     let (s, r) = call("POST", &format!("{api}/v1/txs"), Some(&body));
     assert_eq!((s, r["accepted"].as_u64()), (200, Some(300)), "{r}");
 
-    // Signed requests identify the caller; a bad signature is refused.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let msg = ingot_node::api::request_message("GET", "/v1/whoami", now_ms);
-    let sig = sm2_member.key.sign(&msg).unwrap();
+    signed_requests_are_bound_and_used_once(api, &sm2_member, &member);
+
+    // The event stream delivers a new notary record, filtered by module and kind.
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let who = |sig: &[u8]| {
-        let mut r = agent
-            .get(&format!("{api}/v1/whoami"))
-            .header("x-ingot-cert", hex::encode(&sm2_member.der))
-            .header("x-ingot-time", now_ms.to_string())
-            .header("x-ingot-signature", hex::encode(sig))
-            .call()
-            .unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_json::<Value>().unwrap(),
-        )
-    };
-    let (s, v) = who(&sig);
-    assert_eq!(
-        (s, v["org"].as_str(), v["common_name"].as_str()),
-        (200, Some("logistics"), Some("member")),
-        "{v}"
-    );
-    let mut bad_sig = sig.clone();
-    let last = bad_sig.len() - 1;
-    bad_sig[last] ^= 1;
-    assert_eq!(who(&bad_sig).0, 401);
-
-    // The event stream delivers a new notary record, filtered by module and kind.
-    let mut stream = agent
-        .get(&format!("{api}/v1/events?module=notary&kind=recorded"))
-        .call()
+    let events_path = "/v1/events?module=notary&kind=recorded";
+    let mut req = agent.get(&format!("{api}{events_path}"));
+    for (k, v) in signer(&sm2_member)
+        .headers("GET", events_path, b"")
         .unwrap()
-        .into_body()
-        .into_reader();
+    {
+        req = req.header(k, v);
+    }
+    let mut stream = req.call().unwrap().into_body().into_reader();
     let (s, r) = post_tx(api, &record(&sm2_member, chain, height, 400), true);
     assert_eq!((s, r["status"].as_str()), (200, Some("success")), "{r}");
     let mut seen = String::new();
@@ -299,35 +289,154 @@ fn refusals_proofs_and_client_errors() {
     assert!(doc["paths"]["/v1/tx"].is_object());
 }
 
+/// Signed requests (docs/api-auth.md): the signature binds method, path
+/// with query, body, time and nonce; a nonce is used once; a partial header
+/// set is refused, not treated as anonymous; a revoked caller is refused.
+fn signed_requests_are_bound_and_used_once(api: &str, caller: &Member, revoked: &Member) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let nonce = "0123456789abcdef0123456789abcdef";
+    let headers = signer(caller)
+        .headers_at("GET", "/v1/whoami", b"", now_ms, nonce)
+        .unwrap();
+    let url = format!("{api}/v1/whoami");
+    let (s, v) = raw_call("GET", &url, None, &headers);
+    assert_eq!(
+        (s, v["org"].as_str(), v["common_name"].as_str()),
+        (200, Some("logistics"), Some("member")),
+        "{v}"
+    );
+    // The same request again: a replay.
+    let (s, v) = raw_call("GET", &url, None, &headers);
+    assert_eq!((s, v["code"].as_str()), (401, Some("auth_replayed")), "{v}");
+    // Headers signed for one target, sent with a changed query string, method
+    // or body: the signature does not match (fresh nonces, so not a replay).
+    let fresh = |method: &str, target: &str, body: &[u8], n: u8| {
+        signer(caller)
+            .headers_at(method, target, body, now_ms, &format!("{n:032x}"))
+            .unwrap()
+    };
+    let (s, v) = raw_call(
+        "GET",
+        &format!("{url}?x=1"),
+        None,
+        &fresh("GET", "/v1/whoami", b"", 1),
+    );
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("auth_signature")),
+        "{v}"
+    );
+    let (s, v) = raw_call(
+        "POST",
+        &format!("{api}/v1/workflow/validate"),
+        Some(r#"{"xml":"<a/>"}"#),
+        &fresh("POST", "/v1/workflow/validate", br#"{"xml":"<b/>"}"#, 2),
+    );
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("auth_signature")),
+        "{v}"
+    );
+    let (s, v) = raw_call(
+        "POST",
+        &format!("{api}/v1/workflow/validate"),
+        Some(r#"{"xml":"<a/>"}"#),
+        &fresh("GET", "/v1/workflow/validate", br#"{"xml":"<a/>"}"#, 3),
+    );
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("auth_signature")),
+        "{v}"
+    );
+    // The body as signed: accepted.
+    let (s, v) = raw_call(
+        "POST",
+        &format!("{api}/v1/workflow/validate"),
+        Some(r#"{"xml":"<a/>"}"#),
+        &fresh("POST", "/v1/workflow/validate", br#"{"xml":"<a/>"}"#, 4),
+    );
+    assert_eq!(s, 200, "{v}");
+    // A flipped signature bit, a stale time, a malformed nonce.
+    let mut bad = fresh("GET", "/v1/whoami", b"", 5);
+    let sig = &mut bad[3].1;
+    let flipped = if sig.ends_with('0') { '1' } else { '0' };
+    sig.pop();
+    sig.push(flipped);
+    let (s, v) = raw_call("GET", &url, None, &bad);
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("auth_signature")),
+        "{v}"
+    );
+    let stale = signer(caller)
+        .headers_at(
+            "GET",
+            "/v1/whoami",
+            b"",
+            now_ms - 120_000,
+            &format!("{:032x}", 6),
+        )
+        .unwrap();
+    let (s, v) = raw_call("GET", &url, None, &stale);
+    assert_eq!((s, v["code"].as_str()), (401, Some("auth_time")), "{v}");
+    let short = signer(caller)
+        .headers_at("GET", "/v1/whoami", b"", now_ms, "abc")
+        .unwrap();
+    let (s, v) = raw_call("GET", &url, None, &short);
+    assert_eq!((s, v["code"].as_str()), (401, Some("auth_nonce")), "{v}");
+    // Only the certificate: refused, not served as anonymous.
+    let partial = &fresh("GET", "/v1/whoami", b"", 7)[..1];
+    let (s, v) = raw_call("GET", &url, None, partial);
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("auth_incomplete")),
+        "{v}"
+    );
+    // No headers at all: anonymous.
+    let (s, v) = raw_call("GET", &url, None, &[]);
+    assert_eq!((s, v["anonymous"].as_bool()), (200, Some(true)), "{v}");
+    // A revoked member's correctly signed request.
+    let (s, v) = signed_get(api, Some(revoked), "/v1/whoami");
+    assert_eq!((s, v["code"].as_str()), (401, Some("auth_revoked")), "{v}");
+}
+
 /// The anchoring block's finalization certificate is verified against the
 /// genesis validator set: a corrupted certificate, a certificate for another
-/// block, or a different validator set are all refused.
-fn finality_is_checked_against_genesis(api: &str, genesis_path: &Path) {
-    use ingot_node::verify::verify_finalized_block;
+/// block, or a different validator set are all refused. Members check it from
+/// the canonical header, which every member may read.
+fn finality_is_checked_against_genesis(api: &str, reader: &Member, genesis_path: &Path) {
+    use ingot_node::verify::{verify_finalized_block, verify_finalized_header};
     let genesis: ingot_types::Genesis =
         serde_json::from_slice(&std::fs::read(genesis_path).unwrap()).unwrap();
-    let (_, latest) = call("GET", &format!("{api}/v1/blocks/latest"), None);
+    let (_, latest) = signed_get(api, Some(reader), "/v1/blocks/latest");
     let mut h = latest["height"].as_u64().unwrap();
-    let (raw, fin) = loop {
-        let (_, b) = call("GET", &format!("{api}/v1/blocks/{h}"), None);
+    let (header, raw, fin) = loop {
+        let (_, b) = signed_get(api, Some(reader), &format!("/v1/blocks/{h}"));
         if let Some(fin) = b["finalization"].as_str() {
             break (
-                hex::decode(b["raw"].as_str().unwrap()).unwrap(),
+                hex::decode(b["header"].as_str().unwrap()).unwrap(),
+                b["raw"].as_str().map(|r| hex::decode(r).unwrap()),
                 hex::decode(fin).unwrap(),
             );
         }
         h -= 1;
     };
-    assert!(verify_finalized_block(&genesis, raw.clone(), fin.clone()).is_ok());
+    assert!(verify_finalized_header(&genesis, header.clone(), fin.clone()).is_ok());
+    if let Some(raw) = raw {
+        assert!(verify_finalized_block(&genesis, raw, fin.clone()).is_ok());
+    }
 
     let mut corrupted = fin.clone();
     let last = corrupted.len() - 5;
     corrupted[last] ^= 1;
-    assert!(verify_finalized_block(&genesis, raw.clone(), corrupted).is_err());
+    assert!(verify_finalized_header(&genesis, header.clone(), corrupted).is_err());
 
-    let (_, parent) = call("GET", &format!("{api}/v1/blocks/{}", h - 1), None);
-    let parent_raw = hex::decode(parent["raw"].as_str().unwrap()).unwrap();
-    let err = verify_finalized_block(&genesis, parent_raw, fin.clone()).unwrap_err();
+    let (_, parent) = signed_get(api, Some(reader), &format!("/v1/blocks/{}", h - 1));
+    let parent_header = hex::decode(parent["header"].as_str().unwrap()).unwrap();
+    let err = verify_finalized_header(&genesis, parent_header, fin.clone()).unwrap_err();
     assert!(err.contains("another block"), "{err}");
 
     let mut strangers = genesis.clone();
@@ -337,7 +446,7 @@ fn finality_is_checked_against_genesis(api: &str, genesis_path: &Path) {
         unreachable!()
     };
     strangers.validators[0].public_key = hex::encode(other.to_bytes());
-    let err = verify_finalized_block(&strangers, raw, fin).unwrap_err();
+    let err = verify_finalized_header(&strangers, header, fin).unwrap_err();
     assert!(err.contains("does not verify"), "{err}");
 }
 
@@ -448,9 +557,9 @@ fn devices_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
     assert_eq!((s, v["device_id"].as_str()), (200, Some(id)), "{v}");
 
     let history = format!("/v1/devices/{id}/history");
-    for who in [None, Some(&outsider)] {
-        assert_eq!(signed_get(api, who, &history).0, 403);
-    }
+    // Anonymous: members-only route (401); another organisation: 403.
+    assert_eq!(signed_get(api, None, &history).0, 401);
+    assert_eq!(signed_get(api, Some(&outsider), &history).0, 403);
     let (s, v) = signed_get(api, Some(&regulator), &history);
     assert_eq!(s, 200, "{v}");
     let kinds: Vec<&str> = v["entries"]
@@ -517,7 +626,8 @@ fn devices_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
 
     // Raw state reads of the record are guarded the same way.
     let key = format!("/v1/state/device/rec/{id}");
-    assert_eq!(signed_get(api, None, &key).0, 403);
+    assert_eq!(signed_get(api, None, &key).0, 401);
+    assert_eq!(signed_get(api, Some(&outsider), &key).0, 403);
     assert_eq!(signed_get(api, Some(&owner), &key).0, 200);
 }
 
@@ -597,7 +707,7 @@ fn access_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
         .to_string();
 
     let path = format!("/v1/access/tokens/{token_id}/bundle");
-    assert_eq!(signed_get(api, None, &path).0, 403);
+    assert_eq!(signed_get(api, None, &path).0, 401);
     let deadline = Instant::now() + Duration::from_secs(30);
     let bundle: ingot_light::TokenBundle = loop {
         let (s, v) = signed_get(api, Some(&accessor), &path);

@@ -146,7 +146,19 @@ fn play(net: &Net, name: &str, orgs: &[(&str, &str)]) {
                 "--wait".into(),
             ];
         } else if let Some(check) = step.get("check") {
-            let (ok, v, err) = ingot(&["workflow", "show", &target, "--node", &net.api]);
+            let orgs = net.data.join("orgs/regulator");
+            let (key, cert) = (orgs.join("member.key"), orgs.join("member.pem"));
+            let (ok, v, err) = ingot(&[
+                "workflow",
+                "show",
+                &target,
+                "--node",
+                &net.api,
+                "--key",
+                &key.display().to_string(),
+                "--cert",
+                &cert.display().to_string(),
+            ]);
             assert!(ok, "{name} step {i}: show: {err}");
             if let Some(s) = check.get("state") {
                 assert_eq!(&v["state"], s, "{name} step {i}: {v}");
@@ -226,7 +238,12 @@ fn workflows_over_the_cli_and_http() {
     );
 
     // Definitions, the XML as deployed (diagram kept), instances by state.
-    let (s, defs) = call("GET", &format!("{}/v1/workflow/definitions", net.api), None);
+    // Read as the regulator, who may read every instance; an organisation the
+    // definition does not name sees none of its instances.
+    let regulator = load(&net.data.join("orgs/regulator"), "member");
+    let outsider = load(&net.data.join("orgs/logistics"), "member");
+    let get = |path: &str| signed_get(&net.api, Some(&regulator), path);
+    let (s, defs) = get("/v1/workflow/definitions");
     assert_eq!(s, 200);
     let names: Vec<&str> = defs["definitions"]
         .as_array()
@@ -235,57 +252,27 @@ fn workflows_over_the_cli_and_http() {
         .filter_map(|d| d["name"].as_str())
         .collect();
     assert_eq!(names, ["purchase-order", "maintenance-order"]);
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let xml = agent
-        .get(&format!(
-            "{}/v1/workflow/definitions/purchase-order/xml",
-            net.api
-        ))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, xml) = get("/v1/workflow/definitions/purchase-order/xml");
+    let xml = xml.as_str().unwrap().to_string();
     assert_eq!(
         xml,
         std::fs::read_to_string(examples().join("purchase-order/process.bpmn")).unwrap()
     );
     assert!(xml.contains("BPMNDiagram"));
-    let (_, done) = call(
-        "GET",
-        &format!(
-            "{}/v1/workflow/definitions/purchase-order/instances?state=completed",
-            net.api
-        ),
-        None,
-    );
-    let (_, ended) = call(
-        "GET",
-        &format!(
-            "{}/v1/workflow/definitions/purchase-order/instances?state=terminated",
-            net.api
-        ),
-        None,
-    );
+    let (_, done) = get("/v1/workflow/definitions/purchase-order/instances?state=completed");
+    let (_, ended) = get("/v1/workflow/definitions/purchase-order/instances?state=terminated");
     assert_eq!(done["instances"].as_array().unwrap().len(), 1, "{done}");
     assert_eq!(ended["instances"].as_array().unwrap().len(), 1, "{ended}");
-    let (s, _) = call(
-        "GET",
-        &format!(
-            "{}/v1/workflow/definitions/purchase-order/instances?state=bogus",
-            net.api
-        ),
-        None,
-    );
+    // maintenance-order names the manufacturer, the supplier and the
+    // regulator, not the logistics firm.
+    let all = "/v1/workflow/definitions/maintenance-order/instances";
+    let (_, seen) = get(all);
+    let (_, hidden) = signed_get(&net.api, Some(&outsider), all);
+    assert!(!seen["instances"].as_array().unwrap().is_empty(), "{seen}");
+    assert_eq!(hidden["instances"], json!([]), "{hidden}");
+    let (s, _) = get("/v1/workflow/definitions/purchase-order/instances?state=bogus");
     assert_eq!(s, 400);
-    let (s, _) = call(
-        "GET",
-        &format!("{}/v1/workflow/instances/nope-1", net.api),
-        None,
-    );
+    let (s, _) = get("/v1/workflow/instances/nope-1");
     assert_eq!(s, 404);
 
     // Validation over HTTP and the CLI lists every problem with its element.
@@ -294,10 +281,12 @@ fn workflows_over_the_cli_and_http() {
     )
     .unwrap();
     let body = json!({"xml": bad, "bindings": {"lanes": {"Lane_1": "org:AcmeCo"}}}).to_string();
-    let (s, v) = call(
+    let (s, v) = signed_call(
         "POST",
-        &format!("{}/v1/workflow/validate", net.api),
+        &net.api,
+        "/v1/workflow/validate",
         Some(&body),
+        Some(&regulator),
     );
     assert_eq!(s, 200);
     assert_eq!(v["valid"], false);

@@ -2,7 +2,7 @@
 //! by the gateway's member certificate (so it sees its organisation's
 //! devices in full: certificate, status, revocation).
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use commonware_codec::Encode;
 use ingot_crypto::{CertInfo, PrivateKey, PublicKey};
 use ingot_types::{parse_digest, Call, Digest, SignedTransaction};
@@ -64,70 +64,37 @@ pub enum DeviceInfo {
 }
 
 pub struct NodeClient {
-    base: String,
-    http: ureq::Agent,
+    client: ingot_client::Client,
     key: PrivateKey,
     cert_der: Vec<u8>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
+/// Longest one request to the node may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl NodeClient {
     pub fn new(base: &str, key: PrivateKey, cert_pem: &str) -> anyhow::Result<Self> {
         let cert = CertInfo::from_pem(cert_pem)?;
-        let http = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let client = ingot_client::Client::new(base)
+            .with_timeout(REQUEST_TIMEOUT)
+            .signed(ingot_client::Signer::new(key.clone(), cert.der.clone()));
         Ok(Self {
-            base: base.trim_end_matches('/').to_string(),
-            http,
+            client,
             key,
             cert_der: cert.der,
         })
     }
 
-    fn signed(&self, method: &str, path: &str) -> anyhow::Result<[(String, String); 3]> {
-        let time = now_ms();
-        let path_only = path.split('?').next().unwrap_or(path);
-        let sig = self
-            .key
-            .sign(&ingot_light::request_message(method, path_only, time))?;
-        Ok([
-            ("x-ingot-cert".into(), hex::encode(&self.cert_der)),
-            ("x-ingot-time".into(), time.to_string()),
-            ("x-ingot-signature".into(), hex::encode(sig)),
-        ])
-    }
-
-    fn read(resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<(u16, Value)> {
-        let status = resp.status().as_u16();
-        let text = resp.into_body().read_to_string()?;
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, v))
-    }
-
     /// GET `path`, signed. Errors only when the node cannot be reached.
     pub fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        for (k, v) in self.signed("GET", path)? {
-            req = req.header(k, v);
-        }
-        Self::read(req.call().with_context(|| format!("GET {path}"))?)
+        let a = self.client.get_answer(path)?;
+        Ok((a.status, a.body))
     }
 
+    /// POST `path`, signed. Errors only when the node cannot be reached.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let req = self.http.post(format!("{}{path}", self.base));
-        Self::read(
-            req.send_json(body)
-                .with_context(|| format!("POST {path}"))?,
-        )
+        let a = self.client.post_answer(path, body)?;
+        Ok((a.status, a.body))
     }
 
     /// Chain id and executed height.

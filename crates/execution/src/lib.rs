@@ -13,6 +13,7 @@ pub mod executor;
 pub mod modules;
 pub mod overlay;
 pub mod recent;
+pub mod visibility;
 
 pub use executor::{
     authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_call, sign_transaction,

@@ -35,14 +35,9 @@ use ingot_types::{
 };
 use std::collections::BTreeMap;
 
-/// Domain of signed API requests.
-pub const API_SIGNING_DOMAIN: &str = "ingot/api/v1";
-
-/// The bytes a client signs to authenticate an API request (sent as the
-/// `x-ingot-cert`, `x-ingot-time` and `x-ingot-signature` headers).
-pub fn request_message(method: &str, path: &str, time_ms: u64) -> Vec<u8> {
-    format!("{API_SIGNING_DOMAIN}|{method}|{path}|{time_ms}").into_bytes()
-}
+/// The signed API request (layout, headers, limits): re-exported so device
+/// firmware and auditors that link only this crate can sign requests.
+pub use ingot_types::api_request::{self, request_message, API_SIGNING_DOMAIN};
 
 /// The namespace validators sign consensus messages under.
 pub const CONSENSUS_NAMESPACE: &[u8] = b"_INGOT_CONSENSUS";

@@ -1,19 +1,23 @@
 //! HTTP API (axum, JSON). See `openapi.json` served at `/openapi.json`.
 //!
-//! Every client mistake is a 4xx with `{"error": "..."}`: malformed JSON, wrong
-//! types, oversized bodies (limit [`MAX_BODY_BYTES`]), unknown routes.
+//! Every error is JSON `{"code": <stable code>, "error": <message>}`:
+//! handler errors ([`ApiError`]) and the framework's own refusals (bad path
+//! or query, wrong method, oversized body, unknown route), rewritten by
+//! [`json_errors`].
 //!
-//! Caller authentication (for reads that later issues restrict by owner, role
-//! or regulator): a caller signs the request with its member key and sends
-//! `x-ingot-cert` (base64-free hex DER certificate), `x-ingot-time` (unix ms)
-//! and `x-ingot-signature` (hex signature over `"ingot/api/v1" | method | path
-//! | time`). [`authenticate_caller`] verifies it against the genesis CAs; today's
-//! reads are public, so it is exercised by `/v1/whoami`.
+//! Who may call what: [`crate::auth`] authenticates signed requests once per
+//! request; routes are members-only unless registered in the public router
+//! (`/health`, `/openapi.json`, `/metrics` when `public_metrics`,
+//! `/v1/status`, `/v1/whoami`, submissions — a transaction authenticates
+//! itself —, and what modules declare public). What a member may read of each
+//! datum is decided by [`crate::read_model`].
 
-use crate::{engine::MarshalMailbox, shared::PublishedEvent, Shared};
+use crate::{auth::Viewer, read_model};
+use crate::{engine::MarshalMailbox, Shared};
 use axum::{
-    extract::{DefaultBodyLimit, Path, Query, State},
-    http::{HeaderMap, Method, StatusCode},
+    extract::{DefaultBodyLimit, Path, Query, Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
     response::{
         sse::{Event as SseEvent, KeepAlive, Sse},
         IntoResponse, Response,
@@ -36,59 +40,172 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest a `wait=true` submission waits for execution.
 const MAX_WAIT: Duration = Duration::from_secs(30);
-/// How far a signed API request's time may be from the node's.
-const MAX_REQUEST_SKEW_MS: u64 = 60_000;
 
 pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
     pub shared: Arc<Shared<E>>,
     pub marshal: MarshalMailbox,
     /// Renders Prometheus metrics of the runtime.
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Serve `/metrics` to anonymous callers (a Prometheus scraper).
+    pub public_metrics: bool,
+    /// Nonces of signed requests seen recently (replay protection).
+    pub nonces: crate::auth::NonceCache,
 }
 
 pub(crate) type St<E> = State<Arc<ApiState<E>>>;
 
-pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
+/// A refused request: HTTP status, a stable machine-readable code, and a
+/// message for people. Codes are part of the API: clients branch on them.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (
+            self.status,
+            Json(json!({ "code": self.code, "error": self.message })),
+        )
+            .into_response()
     }
 }
 
 pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg)
 }
 pub(crate) fn not_found(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, msg.into())
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
+}
+pub(crate) fn forbidden(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
 }
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+/// A JSON body the extractor refused (syntax, types, size, content type).
+pub(crate) fn json_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    let code = match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_json",
+    };
+    ApiError::new(e.status(), code, e.body_text())
+}
+
+/// The stable code of a framework refusal with this status.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "auth_required",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "client_error",
+    }
+}
+
+/// Largest framework error text kept when rewriting it as JSON.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// Middleware: an error answer that is not JSON already (axum's extractor
+/// rejections are plain text; 405 and some 413s have no body) becomes
+/// `{code, error}` with the same status.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code_of(status), message).into_response();
+    // Keep headers that matter to the client (e.g. `allow` on a 405).
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -> Router {
-    Router::new()
+    // Public: what an anonymous caller may use. Everything else is members-only.
+    let mut public = Router::new()
         .route("/health", get(health::<E>))
-        .route("/metrics", get(metrics::<E>))
         .route("/openapi.json", get(openapi))
         .route("/v1/status", get(status::<E>))
+        .route("/v1/whoami", get(whoami))
         .route("/v1/tx", post(submit::<E>))
-        .route("/v1/tx/{hash}", get(tx_status::<E>))
         .route(
             "/v1/txs",
             post(submit_batch::<E>).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
         )
+        .merge(crate::api_devices::public_routes::<E>());
+    let mut members = Router::new()
+        .route("/v1/tx/{hash}", get(tx_status::<E>))
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>))
-        .route("/v1/whoami", get(whoami::<E>))
         .merge(crate::api_devices::routes::<E>())
         .merge(crate::api_access::routes::<E>())
         .merge(crate::api_telemetry::routes::<E>())
-        .merge(crate::api_workflow::routes::<E>())
+        .merge(crate::api_workflow::routes::<E>());
+    if state.public_metrics {
+        public = public.route("/metrics", get(metrics::<E>));
+    } else {
+        members = members.route("/metrics", get(metrics::<E>));
+    }
+    let members = members.route_layer(middleware::from_fn(crate::auth::require_member));
+    public
+        .merge(members)
         .fallback(|| async { not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate::<E>,
+        ))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 
@@ -140,21 +257,14 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
     Query(q): Query<WaitQuery>,
     body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let Json(body) = body.map_err(json_rejection)?;
     let raw = hex::decode(body.tx.trim()).map_err(|e| bad(format!("`tx` is not hex: {e}")))?;
     let tx = SignedTransaction::decode_untrusted(&raw)
         .map_err(|e| bad(format!("malformed transaction: {e}")))?;
-    let hash = s.shared.admit(tx).await.map_err(|e| match e {
-        crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Full)
-        | crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::SenderLimit) => {
-            ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
-        crate::shared::SubmitError::Mempool(crate::mempool::MempoolError::Duplicate) => {
-            ApiError(StatusCode::CONFLICT, e.to_string())
-        }
-        crate::shared::SubmitError::State(_) => internal(e),
-        other => bad(other.to_string()),
-    })?;
+    // The submitter holds the signed transaction, which only its sender can
+    // make: a waiting submitter sees the receipt as the sender would.
+    let sender = s.shared.trust.identify(&tx.tx.certificate).ok();
+    let hash = s.shared.admit(tx).await.map_err(submit_error)?;
     if !q.wait {
         return Ok(Json(
             json!({"hash": hex_digest(&hash), "status": "pending"}),
@@ -162,7 +272,13 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
     }
     let deadline = std::time::Instant::now() + MAX_WAIT;
     loop {
-        if let Some(v) = receipt_json(&s, &hash).await? {
+        let viewer = Viewer(sender.clone().map(|identity| {
+            Arc::new(crate::auth::Caller {
+                reader: crate::auth::reader_of(&s.shared.genesis, &identity),
+                identity,
+            })
+        }));
+        if let Some(v) = receipt_json(&s, &viewer, &hash).await? {
             return Ok(Json(v));
         }
         if std::time::Instant::now() > deadline {
@@ -172,6 +288,23 @@ async fn submit<E: Storage + Clock + Metrics + Spawner>(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A refused submission with its stable code.
+fn submit_error(e: crate::shared::SubmitError) -> ApiError {
+    use crate::{mempool::MempoolError, shared::SubmitError};
+    let (status, code) = match &e {
+        SubmitError::Mempool(MempoolError::Full) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
+        }
+        SubmitError::Mempool(MempoolError::SenderLimit) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "sender_limit")
+        }
+        SubmitError::Mempool(MempoolError::Duplicate) => (StatusCode::CONFLICT, "duplicate"),
+        SubmitError::State(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        other => (StatusCode::BAD_REQUEST, other.code()),
+    };
+    ApiError::new(status, code, e.to_string())
 }
 
 /// Most transactions in one batch submission.
@@ -190,7 +323,7 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let Json(body) = body.map_err(json_rejection)?;
     if body.txs.len() > MAX_BATCH_TXS {
         return Err(bad(format!(
             "at most {MAX_BATCH_TXS} transactions per batch"
@@ -218,22 +351,36 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
         .into_iter()
         .map(|error| {
             let outcome = match error {
-                Some(error) => Err(error),
+                Some(error) => Err(("malformed", error)),
                 None => admitted
                     .next()
                     .expect("one result per decoded transaction")
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| {
+                        let code = submit_error_code(&e);
+                        (code, e.to_string())
+                    }),
             };
             match outcome {
                 Ok(hash) => {
                     accepted += 1;
                     json!({"hash": hex_digest(&hash)})
                 }
-                Err(error) => json!({"error": error}),
+                Err((code, error)) => json!({"code": code, "error": error}),
             }
         })
         .collect();
     Ok(Json(json!({"accepted": accepted, "results": results})))
+}
+
+fn submit_error_code(e: &crate::shared::SubmitError) -> &'static str {
+    use crate::{mempool::MempoolError, shared::SubmitError};
+    match e {
+        SubmitError::Mempool(MempoolError::Full) => "mempool_full",
+        SubmitError::Mempool(MempoolError::SenderLimit) => "sender_limit",
+        SubmitError::Mempool(MempoolError::Duplicate) => "duplicate",
+        SubmitError::State(_) => "internal",
+        other => other.code(),
+    }
 }
 
 pub fn receipt_to_json(r: &Receipt) -> Value {
@@ -250,37 +397,90 @@ pub fn receipt_to_json(r: &Receipt) -> Value {
     })
 }
 
+/// The receipt of `hash` as `viewer` may see it: in full for the audience
+/// of its call, otherwise what any member may know (hash, sender
+/// organisation, module, method, status, position).
 async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
+    viewer: &Viewer,
     hash: &ingot_types::Digest,
 ) -> Result<Option<Value>, ApiError> {
-    let ledger = s.shared.ledger.lock().await;
-    let Some(loc) = ledger
-        .locate_recent(&s.shared.recent, hash)
-        .await
-        .map_err(internal)?
-    else {
-        return Ok(None);
+    let (loc, receipt) = {
+        let ledger = s.shared.ledger.lock().await;
+        let Some(loc) = ledger
+            .locate_recent(&s.shared.recent, hash)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        let record = ledger
+            .record(loc.height)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal("record missing"))?;
+        (loc, record.receipts[loc.index as usize].clone())
     };
-    let record = ledger
-        .record(loc.height)
+    let block = s
+        .marshal
+        .get_block(Height::new(loc.height))
         .await
-        .map_err(internal)?
-        .ok_or_else(|| internal("record missing"))?;
-    let receipt = &record.receipts[loc.index as usize];
-    let mut v = receipt_to_json(receipt);
+        .ok_or_else(|| internal("executed block missing from the archive"))?;
+    let mut v = match block.inner().txs().get(loc.index as usize) {
+        Some(tx) => {
+            let (full, summary) = read_model::tx_readable(s, viewer, tx, &receipt.events).await?;
+            let mut v = if full {
+                receipt_to_json(&receipt)
+            } else {
+                summary_receipt_json(&receipt)
+            };
+            v["sender_org"] = json!(summary.sender_org);
+            v["module"] = json!(summary.module);
+            v["method"] = json!(summary.method);
+            v["visibility"] = json!(if full { "full" } else { "summary" });
+            v
+        }
+        // The block's trailing receipt (end-of-block events): each event to
+        // its own audience.
+        None => {
+            let mut shown = Vec::new();
+            for e in &receipt.events {
+                if read_model::event_readable(s, viewer, e).await? {
+                    shown.push(e.clone());
+                }
+            }
+            let full = shown.len() == receipt.events.len();
+            let mut v = receipt_to_json(&Receipt {
+                events: shown,
+                ..receipt
+            });
+            v["visibility"] = json!(if full { "full" } else { "partial" });
+            v
+        }
+    };
     v["height"] = json!(loc.height);
     v["index"] = json!(loc.index);
     v["final"] = json!(true);
     Ok(Some(v))
 }
 
+/// A receipt without content: status only (the failure reason may quote
+/// arguments, so it is content too).
+fn summary_receipt_json(r: &Receipt) -> Value {
+    let status = match &r.status {
+        Status::Success => "success",
+        Status::Failed(_) => "failed",
+    };
+    json!({"hash": hex_digest(&r.tx_hash), "status": status})
+}
+
 async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    viewer: Viewer,
     Path(hash): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let hash = parse_digest(&hash).map_err(bad)?;
-    if let Some(v) = receipt_json(&s, &hash).await? {
+    if let Some(v) = receipt_json(&s, &viewer, &hash).await? {
         return Ok(Json(v));
     }
     if s.shared.mempool.lock().unwrap().contains(&hash) {
@@ -303,28 +503,65 @@ struct BlockQuery {
     raw: Option<bool>,
 }
 
-fn block_json(b: &Block, finalization: Option<Vec<u8>>, view: &BlockQuery) -> Value {
+/// A block as `viewer` may see it: header fields and the canonical header
+/// bytes (enough to check its finalization certificate and the roots it
+/// anchors) for every member; each transaction in full for its call's
+/// audience, otherwise its summary (hash, sender organisation, module,
+/// method); the canonical block bytes only when every transaction is shown
+/// in full.
+async fn block_json<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    viewer: &Viewer,
+    b: &Block,
+    finalization: Option<Vec<u8>>,
+    view: &BlockQuery,
+) -> Result<Value, ApiError> {
     let h = &b.header;
-    let transactions: Vec<Value> = if view.txs.as_deref() == Some("hashes") {
+    let hashes_only = view.txs.as_deref() == Some("hashes");
+    let mut all_full = true;
+    let transactions: Vec<Value> = if hashes_only {
+        all_full = b.txs().is_empty();
         b.tx_hashes().iter().map(|h| json!(hex_digest(h))).collect()
     } else {
-        b.txs()
-            .iter()
-            .zip(b.tx_hashes())
-            .map(|(t, hash)| {
-                json!({
-                    "hash": hex_digest(hash),
-                    "module": t.tx.call.module,
-                    "method": t.tx.call.method,
-                    "args": args::to_json(&t.tx.call.module, &t.tx.call.method, &t.tx.call.args),
-                    "sender": hex::encode(ingot_crypto::cert_hash(&t.tx.certificate)),
-                    "valid_until": t.tx.valid_until,
-                })
-            })
-            .collect()
+        // Events decide some audiences (a device's owner); they are known
+        // once the block is executed.
+        let record = if h.height <= s.shared.executed_height() {
+            s.shared
+                .ledger
+                .lock()
+                .await
+                .record(h.height)
+                .await
+                .map_err(internal)?
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(b.txs().len());
+        for (i, (t, hash)) in b.txs().iter().zip(b.tx_hashes()).enumerate() {
+            let events = record
+                .as_ref()
+                .and_then(|r| r.receipts.get(i))
+                .map_or(&[][..], |r| &r.events[..]);
+            let (full, summary) = read_model::tx_readable(s, viewer, t, events).await?;
+            let mut v = json!({
+                "hash": hex_digest(hash),
+                "module": summary.module,
+                "method": summary.method,
+                "sender_org": summary.sender_org,
+                "visibility": if full { "full" } else { "summary" },
+            });
+            if full {
+                v["args"] = args::to_json(&t.tx.call.module, &t.tx.call.method, &t.tx.call.args);
+                v["sender"] = json!(hex::encode(ingot_crypto::cert_hash(&t.tx.certificate)));
+                v["valid_until"] = json!(t.tx.valid_until);
+            }
+            all_full &= full;
+            out.push(v);
+        }
+        out
     };
-    let raw = view.raw.unwrap_or(true).then(|| hex::encode(b.encode()));
-    json!({
+    let raw = (view.raw.unwrap_or(true) && all_full).then(|| hex::encode(b.encode()));
+    Ok(json!({
         "hash": hex_digest(&b.hash()),
         "height": h.height,
         "parent": hex_digest(&h.parent),
@@ -339,13 +576,15 @@ fn block_json(b: &Block, finalization: Option<Vec<u8>>, view: &BlockQuery) -> Va
         })).collect::<Vec<_>>(),
         "tx_count": b.txs().len(),
         "transactions": transactions,
+        "header": hex::encode(h.encode()),
         "raw": raw,
         "finalization": finalization.map(hex::encode),
-    })
+    }))
 }
 
 async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
+    viewer: &Viewer,
     id: &str,
     view: &BlockQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -363,26 +602,28 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
         .get_finalization(Height::new(block.header.height))
         .await
         .map(|f| f.encode().to_vec());
-    Ok(Json(block_json(block, fin, view)))
+    Ok(Json(block_json(s, viewer, block, fin, view).await?))
 }
 
 async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    viewer: Viewer,
     Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let h = s
         .shared
         .finalized
         .load(std::sync::atomic::Ordering::Relaxed);
-    load_block(&s, &h.to_string(), &view).await
+    load_block(&s, &viewer, &h.to_string(), &view).await
 }
 
 async fn block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    viewer: Viewer,
     Path(id): Path<String>,
     Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    load_block(&s, &id, &view).await
+    load_block(&s, &viewer, &id, &view).await
 }
 
 #[derive(Deserialize)]
@@ -413,24 +654,20 @@ fn describe(key: &str, value: &[u8]) -> Value {
 
 async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    viewer: Viewer,
     Path(key): Path<String>,
     Query(q): Query<ProveQuery>,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     if key.len() > ingot_types::limits::MAX_KEY_BYTES {
         return Err(bad("key too long"));
     }
-    // A device's record and history are its owner's and the regulators' only.
-    if let Some(owner) = device_owner_of_key(&s, &key).await? {
-        let who = caller(&s, &method, &uri, &headers)?;
-        if !crate::api_devices::sees_everything(&s, who.as_deref(), &owner) {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "device records are visible to their owner and to regulators only; see /v1/devices for the public part".into(),
-            ));
-        }
+    // Every key passes through its owning module's rule; keys of no module
+    // are for regulators only. A value and a proof of its absence are the
+    // same datum.
+    if !read_model::may_read_key(&s, &viewer, &key).await? {
+        return Err(forbidden(format!(
+            "`{key}` is not readable by this caller (see ARCHITECTURE.md, \"Who reads what\")"
+        )));
     }
     let state = s.shared.state.read().await;
     let proof = state.prove(key.as_bytes()).await.map_err(internal)?;
@@ -448,59 +685,6 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
-/// Who is asking, from the request's signature headers (anonymous if none);
-/// a bad signature is a 401.
-pub(crate) fn caller<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-) -> Result<Option<Arc<ingot_crypto::Identity>>, ApiError> {
-    authenticate_caller(&s.shared.trust, method, uri.path(), headers, now_ms())
-        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-/// The owner organisation of the device a `device/rec/<id>` or
-/// `device/hist/<id>/<seq>` key belongs to.
-async fn device_owner_of_key<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    key: &str,
-) -> Result<Option<String>, ApiError> {
-    use commonware_codec::Decode;
-    use ingot_execution::modules::device::{record_key, DeviceRecord};
-    let id = if let Some(id) = key.strip_prefix("device/rec/") {
-        id
-    } else if let Some(rest) = key.strip_prefix("device/hist/") {
-        rest.rsplit_once('/').map_or(rest, |(id, _)| id)
-    } else {
-        return Ok(None);
-    };
-    let raw = s
-        .shared
-        .state
-        .read()
-        .await
-        .get(&record_key(id))
-        .await
-        .map_err(internal)?;
-    Ok(Some(match raw {
-        Some(raw) => {
-            DeviceRecord::decode_cfg(raw, &())
-                .map_err(internal)?
-                .owner_org
-        }
-        // Nothing to protect yet; only a regulator may probe.
-        None => String::new(),
-    }))
-}
-
 #[derive(Deserialize)]
 struct EventFilter {
     module: Option<String>,
@@ -509,41 +693,23 @@ struct EventFilter {
 
 async fn events<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
+    viewer: Viewer,
     Query(f): Query<EventFilter>,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let who = caller(&s, &method, &uri, &headers)?;
     let rx = s.shared.events.subscribe();
     let state = s.clone();
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
-        let keep = match &item {
-            Ok(PublishedEvent { event, .. }) => {
-                f.module.as_ref().is_none_or(|m| m == &event.module)
-                    && f.kind.as_ref().is_none_or(|k| k == &event.kind)
-                    // Device, access and telemetry events reach only the
-                    // device's owner and regulators (without an owner named:
-                    // regulators only).
-                    && (![
-                        ingot_execution::modules::device::NAME,
-                        ingot_execution::modules::access::NAME,
-                        ingot_execution::modules::telemetry::NAME,
-                    ]
-                    .contains(&event.module.as_str())
-                        || {
-                            let owner = event
-                                .attributes
-                                .iter()
-                                .find(|(k, _)| k == "owner")
-                                .map_or("", |(_, o)| o.as_str());
-                            crate::api_devices::sees_everything(&state, who.as_deref(), owner)
-                        })
+        let state = state.clone();
+        let viewer = viewer.clone();
+        let f = (f.module.clone(), f.kind.clone());
+        async move {
+            let e = item.ok()?;
+            let wanted = f.0.as_ref().is_none_or(|m| m == &e.event.module)
+                && f.1.as_ref().is_none_or(|k| k == &e.event.kind);
+            if !wanted || !read_model::event_readable(&state, &viewer, &e.event).await.ok()? {
+                return None;
             }
-            Err(_) => false,
-        };
-        let out = match item {
-            Ok(e) if keep => Some(Ok(SseEvent::default().event(e.event.kind.clone()).data(
+            Some(Ok(SseEvent::default().event(e.event.kind.clone()).data(
                 json!({
                     "height": e.height,
                     "tx_hash": hex_digest(&e.tx_hash),
@@ -552,57 +718,23 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
                     "attributes": e.event.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>(),
                 })
                 .to_string(),
-            ))),
-            _ => None,
-        };
-        async move { out }
+            )))
+        }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-pub use ingot_light::{request_message, API_SIGNING_DOMAIN};
-
-/// Verify a signed request's headers; `Ok(None)` if it carries none.
-pub fn authenticate_caller(
-    trust: &ingot_crypto::TrustStore,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    now_ms: u64,
-) -> Result<Option<Arc<ingot_crypto::Identity>>, String> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(cert), Some(time), Some(sig)) = (
-        get("x-ingot-cert"),
-        get("x-ingot-time"),
-        get("x-ingot-signature"),
-    ) else {
-        return Ok(None);
-    };
-    let time: u64 = time.parse().map_err(|_| "x-ingot-time is not a number")?;
-    if time.abs_diff(now_ms) > MAX_REQUEST_SKEW_MS {
-        return Err("request time too far from the node's clock".into());
-    }
-    let der = hex::decode(cert).map_err(|_| "x-ingot-cert is not hex")?;
-    let sig = hex::decode(sig).map_err(|_| "x-ingot-signature is not hex")?;
-    let id = trust.identify(&der).map_err(|e| e.to_string())?;
-    id.public_key
-        .verify(&request_message(method.as_str(), path, time), &sig)
-        .map_err(|_| "bad request signature")?;
-    Ok(Some(id))
-}
-
-async fn whoami<E: Storage + Clock + Metrics + Spawner>(
-    State(s): St<E>,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    match authenticate_caller(&s.shared.trust, &method, uri.path(), &headers, now_ms()) {
-        Ok(Some(id)) => Ok(Json(
-            json!({"org": id.org, "role": id.role, "common_name": id.common_name, "certificate": hex::encode(id.cert_hash)}),
-        )),
-        Ok(None) => Ok(Json(json!({"anonymous": true}))),
-        Err(e) => Err(ApiError(StatusCode::UNAUTHORIZED, e)),
+async fn whoami(viewer: Viewer) -> Json<Value> {
+    match viewer.0 {
+        Some(c) => Json(json!({
+            "org": c.identity.org,
+            "role": c.identity.role,
+            "common_name": c.identity.common_name,
+            "certificate": hex::encode(c.identity.cert_hash),
+            "regulator": c.reader.regulator,
+            "device": c.reader.device,
+        })),
+        None => Json(json!({"anonymous": true})),
     }
 }
 

@@ -2,11 +2,12 @@
 //! and the offline-verifiable bundle of a granted token
 //! ([`ingot_light::TokenBundle`]) for its accessor to hand to the device.
 
-use crate::api::{caller, internal, not_found, ApiError, ApiState, St};
-use crate::api_devices::{hex32, read_page, sees_everything, Page};
+use crate::api::{forbidden, internal, not_found, ApiError, ApiState, St};
+use crate::api_devices::{hex32, read_page, Page};
+use crate::{auth::Viewer, read_model::may_read_key};
 use axum::{
     extract::{Path, Query},
-    http::{HeaderMap, Method, StatusCode, Uri},
+    http::StatusCode,
     routing::get,
     Json, Router,
 };
@@ -15,7 +16,7 @@ use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_execution::modules::{
     access::{log_key, log_len_key, token_key, LogEntry, Token},
-    device::{record_key, DeviceRecord},
+    device::record_key,
 };
 use ingot_light::{ReceiptChain, TokenBundle, MAX_BUNDLE_HEADERS};
 use ingot_types::{merkle, Digest};
@@ -35,23 +36,26 @@ async fn access_log<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = caller(&s, &method, &uri, &headers)?;
+    if id.len() > ingot_execution::modules::device::MAX_ID_LEN {
+        return Err(crate::api::bad("device id too long"));
+    }
+    // The access module's rule for the log (decided before the state lock:
+    // the rule reads state itself).
+    if !may_read_key(&s, &viewer, &String::from_utf8_lossy(&log_len_key(&id))).await? {
+        return Err(forbidden(
+            "a device's access log is visible to its owner and to regulators only",
+        ));
+    }
     let state = s.shared.state.read().await;
-    let raw = state
+    if state
         .get(&record_key(&id))
         .await
         .map_err(internal)?
-        .ok_or_else(|| not_found(format!("unknown device {id}")))?;
-    let record = DeviceRecord::decode_cfg(raw, &()).map_err(internal)?;
-    if !sees_everything(&s, who.as_deref(), &record.owner_org) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "a device's access log is visible to its owner and to regulators only".into(),
-        ));
+        .is_none()
+    {
+        return Err(not_found(format!("unknown device {id}")));
     }
     let total = match state.get(&log_len_key(&id)).await.map_err(internal)? {
         Some(raw) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
@@ -70,45 +74,32 @@ async fn access_log<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(entries))
 }
 
-/// The proof bundle of a granted token, for its accessor (or the device's
-/// owner / a regulator). Available once a block anchoring the grant's
+/// The proof bundle of a granted token, for its accessor or the device's
+/// owner (the access module's rule for the token: a bearer credential). Available once a block anchoring the grant's
 /// execution, and a certified descendant of it, are final.
 async fn bundle<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<TokenBundle>, ApiError> {
     let token_id = hex32(&id, "token id")?;
-    let who = caller(&s, &method, &uri, &headers)?;
-    let token_raw = {
-        let state = s.shared.state.read().await;
-        let raw = state
-            .get(&token_key(&token_id))
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found("unknown token"))?;
-        let token = Token::decode_cfg(raw.clone(), &()).map_err(internal)?;
-        let owner = state
-            .get(&record_key(&token.device_id))
-            .await
-            .map_err(internal)?
-            .map(|r| DeviceRecord::decode_cfg(r, &()).map(|r| r.owner_org))
-            .transpose()
-            .map_err(internal)?
-            .unwrap_or_default();
-        let is_accessor = who
-            .as_ref()
-            .is_some_and(|w| w.cert_hash == token.accessor_cert);
-        if !is_accessor && !sees_everything(&s, who.as_deref(), &owner) {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "a token's bundle is for its accessor, the device's owner and regulators".into(),
-            ));
-        }
-        raw
-    };
+    let key = token_key(&token_id);
+    if !may_read_key(&s, &viewer, &String::from_utf8_lossy(&key)).await? {
+        // Unknown tokens answer the same: a token id is not to be probed.
+        return Err(forbidden(
+            "a token's bundle is for its requester and the device's owner only",
+        ));
+    }
+    let token_raw = s
+        .shared
+        .state
+        .read()
+        .await
+        .get(&key)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("unknown token"))?;
+    Token::decode_cfg(token_raw.clone(), &()).map_err(internal)?;
 
     let chain = receipt_chain(&s, &Digest::from(token_id)).await?;
     Ok(Json(TokenBundle {
@@ -187,8 +178,9 @@ pub(crate) async fn receipt_chain<E: Storage + Clock + Metrics + Spawner>(
         }
         at += 1;
     }
-    Err(ApiError(
+    Err(ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "not yet anchored in a certified block; retry shortly".into(),
+        "not_yet_certified",
+        "not yet anchored in a certified block; retry shortly",
     ))
 }

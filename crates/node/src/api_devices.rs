@@ -3,23 +3,21 @@
 //! regulators see everything; everyone else — anonymous or another
 //! organisation — sees only the public part (id, name, model, status), and
 //! no history. Callers identify themselves with a signed request (see
-//! [`crate::api::authenticate_caller`]).
+//! [`crate::auth`]); the decision is the device module's read model.
 
-use crate::api::{bad, caller, internal, not_found, ApiError, ApiState, St};
+use crate::api::{bad, forbidden, internal, not_found, ApiError, ApiState, St};
+use crate::auth::Viewer;
 use axum::{
     extract::{Path, Query},
-    http::{HeaderMap, Method, StatusCode, Uri},
     routing::get,
     Json, Router,
 };
 use commonware_codec::Decode;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use ingot_crypto::Identity;
 use ingot_execution::modules::device::{
     cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_ID_LEN,
     MAX_NAME_LEN,
 };
-use ingot_types::OrgKind;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -29,29 +27,30 @@ pub const MAX_HISTORY_PAGE: u64 = 500;
 /// Most devices per listing page.
 pub const MAX_LIST_PAGE: usize = 200;
 
-pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+/// Resolution of ids, names and certificates: the public part, for anyone
+/// (white paper 三.3: identifier resolution); the full record for the owner
+/// and regulators.
+pub fn public_routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
     Router::new()
         .route("/v1/devices", get(list::<E>))
         .route("/v1/devices/by-name/{*name}", get(by_name::<E>))
         .route("/v1/devices/by-cert/{hash}", get(by_cert::<E>))
-        .route("/v1/devices/{id}/history", get(history::<E>))
         .route("/v1/devices/{id}", get(by_id::<E>))
 }
 
-/// Whether `who` may see all of `record`: its owner organisation or a regulator.
-pub fn sees_everything<E: Storage + Clock + Metrics + Spawner>(
+/// Members-only device routes.
+pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
+    Router::new().route("/v1/devices/{id}/history", get(history::<E>))
+}
+
+/// Whether the viewer may read a device's full record (the device module's
+/// rule for `device/rec/<id>`).
+pub async fn sees_record<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
-    who: Option<&Identity>,
-    owner_org: &str,
-) -> bool {
-    let Some(who) = who else { return false };
-    who.device.is_none()
-        && (who.org == owner_org
-            || s.shared
-                .genesis
-                .organisations
-                .iter()
-                .any(|o| o.name == who.org && o.kind == OrgKind::Regulator))
+    viewer: &Viewer,
+    device_id: &str,
+) -> Result<bool, ApiError> {
+    crate::read_model::may_read_key(s, viewer, &format!("device/rec/{device_id}")).await
 }
 
 async fn get_raw<E: Storage + Clock + Metrics + Spawner>(
@@ -76,10 +75,10 @@ async fn load<E: Storage + Clock + Metrics + Spawner>(
 
 async fn view<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
-    who: Option<&Identity>,
+    viewer: &Viewer,
     record: DeviceRecord,
 ) -> Result<Json<Value>, ApiError> {
-    let mut v = if sees_everything(s, who, &record.owner_org) {
+    let mut v = if sees_record(s, viewer, &record.id).await? {
         let mut v = record.full_json();
         let revoked = get_raw(
             s,
@@ -104,26 +103,20 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
 async fn by_id<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = caller(&s, &method, &uri, &headers)?;
     let record = load(&s, &id).await?;
-    view(&s, who.as_deref(), record).await
+    view(&s, &viewer, record).await
 }
 
 async fn by_name<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
     if name.len() > MAX_NAME_LEN {
         return Err(bad("name too long"));
     }
-    let who = caller(&s, &method, &uri, &headers)?;
     // Time the resolution itself (name → id → record in the authenticated
     // state), so benchmarks can tell it from HTTP and JSON overhead.
     let started = std::time::Instant::now();
@@ -132,7 +125,7 @@ async fn by_name<E: Storage + Clock + Metrics + Spawner>(
         .ok_or_else(|| not_found(format!("no device named {name}")))?;
     let record = load(&s, &String::from_utf8_lossy(&id)).await?;
     let lookup_us = started.elapsed().as_secs_f64() * 1e6;
-    let Json(mut v) = view(&s, who.as_deref(), record).await?;
+    let Json(mut v) = view(&s, &viewer, record).await?;
     v["lookup_us"] = json!(lookup_us);
     Ok(Json(v))
 }
@@ -140,17 +133,14 @@ async fn by_name<E: Storage + Clock + Metrics + Spawner>(
 async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(hash): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
     let hash = hex32(&hash, "certificate hash")?;
-    let who = caller(&s, &method, &uri, &headers)?;
     let id = get_raw(&s, &cert_key(&hash))
         .await?
         .ok_or_else(|| not_found("no device holds this certificate as its current key"))?;
     let record = load(&s, &String::from_utf8_lossy(&id)).await?;
-    view(&s, who.as_deref(), record).await
+    view(&s, &viewer, record).await
 }
 
 /// A 32-byte value given as 64 hex characters in a path.
@@ -177,16 +167,12 @@ async fn history<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = caller(&s, &method, &uri, &headers)?;
     let record = load(&s, &id).await?;
-    if !sees_everything(&s, who.as_deref(), &record.owner_org) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "a device's history is visible to its owner and to regulators only".into(),
+    if !sees_record(&s, &viewer, &record.id).await? {
+        return Err(forbidden(
+            "a device's history is visible to its owner and to regulators only",
         ));
     }
     let state = s.shared.state.read().await;

@@ -6,13 +6,12 @@
 //! access policy grants [`READ_OPERATION`] (`telemetry.read`); everyone else
 //! gets 403.
 
-use crate::api::{caller, internal, not_found, ApiError, ApiState, St};
+use crate::api::{forbidden, internal, not_found, ApiError, ApiState, St};
 use crate::api_access::receipt_chain;
-use crate::api_devices::sees_everything;
+use crate::auth::Viewer;
 use crate::telemetry_store::StoredBatch;
 use axum::{
     extract::{Path, Query},
-    http::{HeaderMap, Method, StatusCode, Uri},
     response::sse::{Event as SseEvent, KeepAlive, Sse},
     routing::get,
     Json, Router,
@@ -21,8 +20,7 @@ use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::Stream;
 use ingot_execution::modules::{
-    access::{self, policy_key, Policy},
-    device::{record_key, DeviceRecord},
+    device::{record_key, DeviceRecord, MAX_ID_LEN},
     telemetry::{
         rules::{rules_key, RuleSet},
         summary_key, DeviceSummary, READ_OPERATION,
@@ -62,61 +60,41 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// The device's record, if the caller may read its telemetry.
+/// The device's record, if the caller may read its telemetry (the telemetry
+/// module's rule for the device's summary: owner, regulators, grantees of
+/// `telemetry.read`).
 async fn readable<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     id: &str,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    viewer: &Viewer,
 ) -> Result<DeviceRecord, ApiError> {
-    let who = caller(s, method, uri, headers)?;
-    let state = s.shared.state.read().await;
-    let raw = state
+    if id.len() > MAX_ID_LEN {
+        return Err(crate::api::bad("device id too long"));
+    }
+    let key = String::from_utf8_lossy(&summary_key(id)).into_owned();
+    if !crate::read_model::may_read_key(s, viewer, &key).await? {
+        return Err(forbidden(format!(
+            "telemetry of a device is visible to its owner, regulators and parties granted {READ_OPERATION}"
+        )));
+    }
+    let raw = s
+        .shared
+        .state
+        .read()
+        .await
         .get(&record_key(id))
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("unknown device {id}")))?;
-    let record = DeviceRecord::decode_cfg(raw, &()).map_err(internal)?;
-    if sees_everything(s, who.as_deref(), &record.owner_org) {
-        return Ok(record);
-    }
-    if let Some(who) = who.as_deref() {
-        let now = now_ms();
-        for target in access::targets(&record) {
-            for accessor in access::accessor_names_of(who) {
-                let Some(raw) = state
-                    .get(&policy_key(&target, &accessor))
-                    .await
-                    .map_err(internal)?
-                else {
-                    continue;
-                };
-                let policy = Policy::decode_cfg(raw, &()).map_err(internal)?;
-                if policy.granted_by_org == record.owner_org
-                    && access::refusal(&policy, READ_OPERATION, now).is_none()
-                {
-                    return Ok(record);
-                }
-            }
-        }
-    }
-    Err(ApiError(
-        StatusCode::FORBIDDEN,
-        format!(
-            "telemetry of a device is visible to its owner, regulators and parties granted {READ_OPERATION}"
-        ),
-    ))
+    DeviceRecord::decode_cfg(raw, &()).map_err(internal)
 }
 
 async fn summary<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    let record = readable(&s, &id, &method, &uri, &headers).await?;
+    let record = readable(&s, &id, &viewer).await?;
     let state = s.shared.state.read().await;
     let summary = match state.get(&summary_key(&id)).await.map_err(internal)? {
         Some(raw) => DeviceSummary::decode_cfg(raw, &())
@@ -189,11 +167,9 @@ async fn readings<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(q): Query<ReadingQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    readable(&s, &id, &method, &uri, &headers).await?;
+    readable(&s, &id, &viewer).await?;
     let cap = if q.prove {
         MAX_PROVEN_PAGE
     } else {
@@ -266,11 +242,9 @@ async fn stored_batch<E: Storage + Clock + Metrics + Spawner>(
 async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path((id, seq)): Path<(String, u64)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<ingot_light::ReadingProof>, ApiError> {
-    readable(&s, &id, &method, &uri, &headers).await?;
+    readable(&s, &id, &viewer).await?;
     let stored = stored_batch(&s, &id, seq).await?;
     let archive = archive_of(&s, &stored).await?;
     Ok(Json(archive.reading_proof(seq).map_err(internal)?))
@@ -279,11 +253,9 @@ async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
 async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path((id, seq)): Path<(String, u64)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Json<BatchArchive>, ApiError> {
-    readable(&s, &id, &method, &uri, &headers).await?;
+    readable(&s, &id, &viewer).await?;
     let stored = stored_batch(&s, &id, seq).await?;
     Ok(Json(archive_of(&s, &stored).await?))
 }
@@ -292,11 +264,9 @@ async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
 async fn stream<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    readable(&s, &id, &method, &uri, &headers).await?;
+    readable(&s, &id, &viewer).await?;
     let rx = s.shared.readings.subscribe();
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
         let stored = item.ok()?;
@@ -341,7 +311,7 @@ pub async fn sweep<E: Storage + Clock + Metrics + Spawner>(
             for stored in &expired {
                 let archive = archive_of(s, stored)
                     .await
-                    .map_err(|e| anyhow::anyhow!("archiving: {}", e.1))?;
+                    .map_err(|e| anyhow::anyhow!("archiving: {}", e.message))?;
                 let day = stored.batch.readings.last().map_or(0, |r| r.timestamp_ms) / 86_400_000;
                 let line = files.entry(day).or_default();
                 serde_json::to_writer(&mut *line, &archive)?;

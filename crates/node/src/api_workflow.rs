@@ -237,6 +237,7 @@ struct InstancesQuery {
 
 async fn instances<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
+    viewer: crate::auth::Viewer,
     Path(name): Path<String>,
     Query(q): Query<InstancesQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -259,6 +260,12 @@ async fn instances<E: Storage + Clock + Metrics + Spawner>(
     for n in q.after + 1..=count.min(q.after + limit * 10) {
         last = n;
         let id = instance_id(&name, n);
+        // Only the instances the caller may read (the workflow module's rule:
+        // participants and regulators) are listed.
+        let key = String::from_utf8_lossy(&instance_key(&id)).into_owned();
+        if !crate::read_model::may_read_key(&s, &viewer, &key).await? {
+            continue;
+        }
         let Some(raw) = get_raw(&s, &instance_key(&id)).await? else {
             continue;
         };
@@ -282,8 +289,15 @@ async fn instances<E: Storage + Clock + Metrics + Spawner>(
 
 async fn instance<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
+    viewer: crate::auth::Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let key = String::from_utf8_lossy(&instance_key(&id)).into_owned();
+    if !crate::read_model::may_read_key(&s, &viewer, &key).await? {
+        return Err(crate::api::forbidden(
+            "a workflow instance is visible to the organisations its definition names, its starter and regulators",
+        ));
+    }
     let raw = get_raw(&s, &instance_key(&id))
         .await?
         .ok_or_else(|| not_found(format!("no workflow instance {id}")))?;

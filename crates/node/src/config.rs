@@ -47,6 +47,10 @@ pub struct NodeConfig {
     /// direct I/O, so state that does not fit here is read from the device.
     #[serde(default = "default_state_cache_mib")]
     pub state_cache_mib: u64,
+    /// Serve `/metrics` to anonymous callers (a Prometheus scraper without a
+    /// member certificate); `false` makes it members-only like chain data.
+    #[serde(default = "default_true")]
+    pub public_metrics: bool,
 }
 
 fn default_p2p() -> String {

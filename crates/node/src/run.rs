@@ -122,6 +122,8 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             shared,
             marshal,
             metrics: Arc::new(move || metrics_ctx.encode()),
+            public_metrics: cfg.public_metrics,
+            nonces: Default::default(),
         });
         // Telemetry retention: sweep the store every 2 s (a range read when
         // nothing is due).

@@ -35,8 +35,35 @@ pub enum SubmitError {
     AlreadyIncluded(u64),
     #[error("rejected: expired (valid until height {0})")]
     Expired(u64),
+    #[error("rejected: sender certificate expired (not after {0})")]
+    CertificateExpired(i64),
+    #[error("rejected: sender certificate not valid before {0}")]
+    CertificateNotYetValid(i64),
     #[error("state unavailable: {0}")]
     State(String),
+}
+
+impl SubmitError {
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        use ingot_execution::executor::AuthError as A;
+        match self {
+            SubmitError::Auth(A::WrongChain) => "wrong_chain",
+            SubmitError::Auth(A::Certificate(_)) => "certificate_refused",
+            SubmitError::Auth(A::BadSignature) => "bad_signature",
+            SubmitError::Mempool(MempoolError::Full) => "mempool_full",
+            SubmitError::Mempool(MempoolError::SenderLimit) => "sender_limit",
+            SubmitError::Mempool(MempoolError::Duplicate) => "duplicate",
+            SubmitError::Mempool(MempoolError::Expired(_)) => "expired",
+            SubmitError::Mempool(MempoolError::WindowTooLong(_)) => "window_too_long",
+            SubmitError::Revoked => "certificate_revoked",
+            SubmitError::AlreadyIncluded(_) => "already_included",
+            SubmitError::Expired(_) => "expired",
+            SubmitError::CertificateExpired(_) => "certificate_expired",
+            SubmitError::CertificateNotYetValid(_) => "certificate_not_yet_valid",
+            SubmitError::State(_) => "internal",
+        }
+    }
 }
 
 pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
@@ -178,6 +205,18 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         }
         if !crate::mempool::admissible_window(tx.tx.valid_until, height) {
             return Err(MempoolError::WindowTooLong(tx.tx.valid_until).into());
+        }
+        // Execution judges validity dates at block time; a certificate already
+        // outside them by the node's clock would only fail there, so the
+        // client hears it now (certificate parsing is cached per certificate).
+        if let Ok(sender) = self.trust.identify(&tx.tx.certificate) {
+            let now_s = (crate::auth::now_ms() / 1000) as i64;
+            if now_s > sender.not_after {
+                return Err(SubmitError::CertificateExpired(sender.not_after));
+            }
+            if now_s < sender.not_before {
+                return Err(SubmitError::CertificateNotYetValid(sender.not_before));
+            }
         }
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
         let revoked = state

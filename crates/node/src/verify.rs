@@ -217,3 +217,20 @@ pub fn verify_finalized_block(
         .map_err(|e| e.to_string())?;
     Ok(block)
 }
+
+/// Check a header's finalization certificate against the genesis validators
+/// (what a member who may not read every transaction of the block can
+/// check: the block hash is the header's digest).
+pub fn verify_finalized_header(
+    genesis: &Genesis,
+    header_raw: Vec<u8>,
+    finalization_raw: Vec<u8>,
+) -> Result<ingot_types::Header, String> {
+    use commonware_codec::Decode;
+    let header = ingot_types::Header::decode_cfg(header_raw, &())
+        .map_err(|e| format!("header does not decode: {e}"))?;
+    let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
+    ingot_light::verify_certificate(&validators, header.digest(), finalization_raw)
+        .map_err(|e| e.to_string())?;
+    Ok(header)
+}

@@ -5,6 +5,7 @@
 //! JSON representations live at the API edge, never here. This crate does no I/O.
 
 pub mod access;
+pub mod api_request;
 pub mod block;
 pub mod codec_util;
 pub mod genesis;

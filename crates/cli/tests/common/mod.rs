@@ -174,34 +174,64 @@ pub fn post_tx(api: &str, t: &SignedTransaction, wait: bool) -> (u16, Value) {
     )
 }
 
-pub fn signed_get(api: &str, who: Option<&Member>, path: &str) -> (u16, Value) {
+/// The request signer of a member (signing lives in `ingot-client`).
+pub fn signer(m: &Member) -> ingot_client::Signer {
+    ingot_client::Signer::new(m.key.clone(), m.der.to_vec())
+}
+
+/// `method` `api``path` (path with query), signed by `who` (anonymous if
+/// `None`), with an optional JSON body.
+pub fn signed_call(
+    method: &str,
+    api: &str,
+    path: &str,
+    body: Option<&str>,
+    who: Option<&Member>,
+) -> (u16, Value) {
+    let headers = match who {
+        Some(m) => signer(m)
+            .headers(method, path, body.unwrap_or_default().as_bytes())
+            .unwrap(),
+        None => Vec::new(),
+    };
+    raw_call(method, &format!("{api}{path}"), body, &headers)
+}
+
+/// A request with exactly these headers (replays, tampering, partial sets).
+pub fn raw_call(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, String)],
+) -> (u16, Value) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let mut req = agent.get(&format!("{api}{path}"));
-    if let Some(m) = who {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let sig = m
-            .key
-            .sign(&ingot_light::request_message(
-                "GET",
-                path.split('?').next().unwrap_or(path),
-                now_ms,
-            ))
-            .unwrap();
-        req = req
-            .header("x-ingot-cert", hex::encode(&m.der))
-            .header("x-ingot-time", now_ms.to_string())
-            .header("x-ingot-signature", hex::encode(sig));
-    }
-    let mut r = req.call().unwrap();
+    let mut r = match (method, body) {
+        ("GET", _) => {
+            let mut req = agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            req.call().unwrap()
+        }
+        (_, body) => {
+            let mut req = agent.post(url).header("content-type", "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            req.send(body.unwrap_or_default()).unwrap()
+        }
+    };
     let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
     (
         status,
-        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+pub fn signed_get(api: &str, who: Option<&Member>, path: &str) -> (u16, Value) {
+    signed_call("GET", api, path, None, who)
 }

@@ -530,3 +530,170 @@ impl LogEntry {
         })
     }
 }
+
+// ---- Read model (see `crate::visibility`) ---------------------------------
+//
+// A policy is read by its grantor organisation, its accessor and regulators.
+// A device's access log by the device's owner and regulators. A one-time
+// token (and the receipt and event that carry it) only by its requester and
+// the device's owner: it is a bearer credential, so not even regulators see
+// it; they audit the decision in the access log instead.
+
+/// The parties an accessor name (`member:<hash>`, `org:<name>`, `device:<id>`) denotes.
+fn accessor_parties(accessor: &str, into: &mut crate::visibility::Parties) {
+    if let Some(org) = accessor.strip_prefix("org:") {
+        into.orgs.insert(org.to_string());
+    } else if let Some(h) = accessor.strip_prefix("member:") {
+        if let Some(hash) = hex::decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            into.members.insert(hash);
+        }
+    } else if let Some(id) = accessor.strip_prefix("device:") {
+        into.devices.insert(id.to_string());
+    }
+}
+
+/// Whether a policy grants `who` `operation` on the device `device_id` at
+/// `now_ms` (the published service the read model and other modules use).
+pub async fn grants<S: crate::visibility::StateRead>(
+    state: &S,
+    device_id: &str,
+    who: &ingot_crypto::Identity,
+    operation: &str,
+    now_ms: u64,
+) -> Result<bool, ingot_state::StateError> {
+    if device_id.len() > super::device::MAX_ID_LEN {
+        return Ok(false);
+    }
+    let Some(raw) = state.get(&super::device::record_key(device_id)).await? else {
+        return Ok(false);
+    };
+    let Ok(record) = DeviceRecord::decode_cfg(raw, &()) else {
+        return Ok(false);
+    };
+    for target in targets(&record) {
+        for accessor in accessor_names_of(who) {
+            let Some(raw) = state.get(&policy_key(&target, &accessor)).await? else {
+                continue;
+            };
+            let Ok(policy) = Policy::decode_cfg(raw, &()) else {
+                continue;
+            };
+            if policy.granted_by_org == record.owner_org
+                && refusal(&policy, operation, now_ms).is_none()
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The audience of an `access/...` key (`rest` is the part after `access/`).
+pub async fn key_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    rest: &str,
+) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
+    use crate::visibility::{Audience, Parties};
+    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok(Some(match kind {
+        "policy" => {
+            let key = format!("access/{rest}");
+            match state.get(key.as_bytes()).await? {
+                Some(raw) => match Policy::decode_cfg(raw, &()) {
+                    Ok(p) => {
+                        let mut parties = Parties::org_and_regulators(p.granted_by_org);
+                        accessor_parties(&p.accessor, &mut parties);
+                        Audience::Parties(parties)
+                    }
+                    Err(_) => Audience::regulators_only(),
+                },
+                None => Audience::regulators_only(),
+            }
+        }
+        "token" | "used" => match hex::decode(tail)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(id) => Audience::Parties(token_parties(state, &id).await?),
+            None => Audience::Parties(Parties::default()),
+        },
+        "log" => {
+            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
+            Audience::Parties(super::device::owner_audience(state, id).await?)
+        }
+        "loglen" => Audience::Parties(super::device::owner_audience(state, tail).await?),
+        _ => return Ok(None),
+    }))
+}
+
+/// A token's requester and the device's owner (nobody for an unknown token).
+async fn token_parties<S: crate::visibility::StateRead>(
+    state: &S,
+    id: &[u8; 32],
+) -> Result<crate::visibility::Parties, ingot_state::StateError> {
+    let mut parties = crate::visibility::Parties::default();
+    if let Some(token) = state
+        .get(&token_key(id))
+        .await?
+        .and_then(|raw| Token::decode_cfg(raw, &()).ok())
+    {
+        parties.members.insert(token.accessor_cert);
+        accessor_parties(&token.accessor, &mut parties);
+        if let Some(owner) = super::device::owner_org(state, &token.device_id).await? {
+            parties.orgs.insert(owner);
+        }
+    }
+    Ok(parties)
+}
+
+/// Who reads the content of an access call: requests and redemptions carry
+/// (or burn) a bearer token — the requester and the device's owner only;
+/// policy changes — the grantor, the accessor and regulators.
+pub fn call_audience(
+    call: &Call,
+    sender: &ingot_crypto::Identity,
+    events: &[Event],
+) -> crate::visibility::Audience {
+    use crate::visibility::{attribute, Audience, Parties};
+    let mut parties = if matches!(call.method.as_str(), "request" | "redeem") {
+        let mut p = Parties::default();
+        match &sender.device {
+            Some(d) => p.devices.insert(d.id.clone()),
+            None => p.members.insert(sender.cert_hash),
+        };
+        p
+    } else {
+        Parties::org_and_regulators(sender.org.clone())
+    };
+    for e in events {
+        if let Some(owner) = attribute(e, "owner") {
+            parties.orgs.insert(owner.to_string());
+        }
+        if call.method != "request" {
+            if let Some(accessor) = attribute(e, "accessor") {
+                accessor_parties(accessor, &mut parties);
+            }
+        }
+    }
+    Audience::Parties(parties)
+}
+
+/// Who receives an access event: a `granted` event carries the token — its
+/// accessor and the device's owner only; other events also regulators.
+pub fn event_audience(e: &Event) -> crate::visibility::Audience {
+    use crate::visibility::{attribute, Audience, Parties};
+    let mut parties = Parties {
+        regulators: e.kind != "granted" && e.kind != "redeemed",
+        ..Parties::default()
+    };
+    if let Some(owner) = attribute(e, "owner") {
+        parties.orgs.insert(owner.to_string());
+    }
+    if let Some(accessor) = attribute(e, "accessor") {
+        accessor_parties(accessor, &mut parties);
+    }
+    Audience::Parties(parties)
+}

@@ -901,6 +901,60 @@ impl HistoryEntry {
     }
 }
 
+// ---- Read model (see `crate::visibility`) ---------------------------------
+//
+// Names, certificate hashes and the public part of a record (id, name, model,
+// status) are the identifier-resolution service (white paper 三.3): public.
+// A device's record and lifecycle history are its owner organisation's and
+// the regulators'. Delegated namespaces are consortium-wide: members.
+
+/// The owner organisation of a registered device: the published service other
+/// modules use instead of reading `device/rec/` themselves.
+pub async fn owner_org<S: crate::visibility::StateRead>(
+    state: &S,
+    device_id: &str,
+) -> Result<Option<String>, ingot_state::StateError> {
+    if device_id.len() > MAX_ID_LEN {
+        return Ok(None);
+    }
+    Ok(state
+        .get(&record_key(device_id))
+        .await?
+        .and_then(|raw| DeviceRecord::decode_cfg(raw, &()).ok())
+        .map(|r| r.owner_org))
+}
+
+/// The device's owner and the regulators (regulators alone for an unknown device).
+pub async fn owner_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    device_id: &str,
+) -> Result<crate::visibility::Parties, ingot_state::StateError> {
+    use crate::visibility::Parties;
+    Ok(match owner_org(state, device_id).await? {
+        Some(owner) => Parties::org_and_regulators(owner),
+        None => Parties::regulators_only(),
+    })
+}
+
+/// The audience of a `device/...` key (`rest` is the part after `device/`).
+pub async fn key_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    rest: &str,
+) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
+    use crate::visibility::Audience;
+    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok(Some(match kind {
+        "name" | "cert" => Audience::Public,
+        "ns" => Audience::Members,
+        "rec" => Audience::Parties(owner_audience(state, tail).await?),
+        "hist" => {
+            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
+            Audience::Parties(owner_audience(state, id).await?)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

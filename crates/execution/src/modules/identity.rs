@@ -128,3 +128,10 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
         other => reject(format!("unknown method identity.{other}")),
     }
 }
+
+/// Read model: membership records and revocations are the consortium's
+/// shared registry — every member reads them (a verifier must be able to
+/// check any signer), anonymous callers do not.
+pub fn key_audience(_rest: &str) -> crate::visibility::Audience {
+    crate::visibility::Audience::Members
+}

@@ -139,3 +139,10 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
         other => reject(format!("unknown method notary.{other}")),
     }
 }
+
+/// Read model: a notarised record exists to be checked by other parties (a
+/// customer holding the document verifies it was recorded, and when), so
+/// every member reads it; anonymous callers do not.
+pub fn key_audience(_rest: &str) -> crate::visibility::Audience {
+    crate::visibility::Audience::Members
+}

@@ -1157,3 +1157,163 @@ impl HistoryEntry {
             .collect()
     }
 }
+
+// ---- Read model (see `crate::visibility`) ---------------------------------
+//
+// Definitions (machine, XML, bindings, counts) are the consortium's shared
+// process library: every member reads them, so any organisation can check
+// the rules it is asked to play by. An instance (its variables — order
+// amounts, prices —, history and starter) is its participants' business:
+// every organisation or member a lane, the start or the cancel right of its
+// definition names, its starter's organisation, and regulators. A definition
+// that lets `any` member act makes its instances readable by every member.
+// Timer and subscription indexes are bookkeeping: regulators only.
+
+/// The participants a definition names, or `Members` when it admits `any`.
+pub fn machine_audience(machine: &Machine) -> crate::visibility::Audience {
+    use crate::visibility::{Audience, Parties};
+    let mut parties = Parties {
+        regulators: true,
+        ..Parties::default()
+    };
+    let specs = machine
+        .nodes
+        .iter()
+        .flat_map(|n| n.allowed.iter())
+        .chain(&machine.start_allowed)
+        .chain(&machine.cancel_allowed);
+    for spec in specs {
+        if spec == "any" {
+            return Audience::Members;
+        }
+        if let Some(rest) = spec.strip_prefix("org:") {
+            let org = rest.split_once('/').map_or(rest, |(org, _)| org);
+            parties.orgs.insert(org.to_string());
+        } else if let Some(h) = spec.strip_prefix("member:") {
+            if let Some(hash) = hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            {
+                parties.members.insert(hash);
+            }
+        }
+    }
+    Audience::Parties(parties)
+}
+
+async fn stored_machine<S: crate::visibility::StateRead>(
+    state: &S,
+    name: &str,
+    version: u32,
+) -> Result<Option<Machine>, ingot_state::StateError> {
+    Ok(state
+        .get(&def_key(name, version))
+        .await?
+        .and_then(|raw| Definition::decode_cfg(raw, &()).ok())
+        .and_then(|def| Machine::decode_cfg(def.machine, &()).ok()))
+}
+
+/// The audience of an instance's data (regulators alone for an unknown one).
+pub async fn instance_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    id: &str,
+) -> Result<crate::visibility::Audience, ingot_state::StateError> {
+    use crate::visibility::Audience;
+    if id.len() > MAX_INSTANCE_ID {
+        return Ok(Audience::regulators_only());
+    }
+    let Some(inst) = state
+        .get(&instance_key(id))
+        .await?
+        .and_then(|raw| Instance::decode_cfg(raw, &()).ok())
+    else {
+        return Ok(Audience::regulators_only());
+    };
+    let Some(machine) = stored_machine(state, &inst.definition, inst.version).await? else {
+        return Ok(Audience::regulators_only());
+    };
+    Ok(match machine_audience(&machine) {
+        Audience::Parties(mut p) => {
+            p.orgs.insert(inst.starter_org.clone());
+            p.members.insert(inst.starter);
+            Audience::Parties(p)
+        }
+        other => other,
+    })
+}
+
+/// The audience of a `workflow/...` key (`rest` is the part after `workflow/`).
+pub async fn key_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    rest: &str,
+) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
+    use crate::visibility::Audience;
+    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok(Some(match kind {
+        "def" | "xml" | "bind" | "latest" | "names" | "count" => Audience::Members,
+        "inst" | "starter" => instance_audience(state, tail).await?,
+        "hist" => {
+            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
+            instance_audience(state, id).await?
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Who reads a workflow call: a deployment every member (it publishes a
+/// definition); a start, completion or cancellation the instance's audience.
+pub async fn call_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    call: &Call,
+    sender: &ingot_crypto::Identity,
+) -> Result<crate::visibility::Audience, ingot_state::StateError> {
+    use crate::visibility::{Audience, Parties};
+    let fallback = Audience::Parties(Parties::org_and_regulators(sender.org.clone()));
+    Ok(match call.method.as_str() {
+        "deploy" => Audience::Members,
+        "start" => match decode::<StartArg>(&call.args) {
+            Ok(arg) => {
+                let version = match arg.version {
+                    Some(v) => v,
+                    None => u32_of(state.get(&latest_key(&arg.definition)).await?),
+                };
+                match stored_machine(state, &arg.definition, version).await? {
+                    Some(m) => match machine_audience(&m) {
+                        Audience::Parties(mut p) => {
+                            p.orgs.insert(sender.org.clone());
+                            Audience::Parties(p)
+                        }
+                        other => other,
+                    },
+                    None => fallback,
+                }
+            }
+            Err(_) => fallback,
+        },
+        "complete" => match decode::<CompleteArg>(&call.args) {
+            Ok(arg) => instance_audience(state, &arg.instance).await?,
+            Err(_) => fallback,
+        },
+        "cancel" => match decode::<CancelArg>(&call.args) {
+            Ok(arg) => instance_audience(state, &arg.instance).await?,
+            Err(_) => fallback,
+        },
+        _ => fallback,
+    })
+}
+
+/// Who receives a workflow event: `deployed` every member; an instance's
+/// events its audience.
+pub async fn event_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    e: &Event,
+) -> Result<crate::visibility::Audience, ingot_state::StateError> {
+    use crate::visibility::{attribute, Audience};
+    if e.kind == "deployed" {
+        return Ok(Audience::Members);
+    }
+    match attribute(e, "instance") {
+        Some(id) => instance_audience(state, id).await,
+        None => Ok(Audience::regulators_only()),
+    }
+}

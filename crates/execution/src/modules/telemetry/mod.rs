@@ -500,3 +500,40 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<serde_json::Value, Str
         other => rules::args_to_json(other, args),
     }
 }
+
+// ---- Read model (see `crate::visibility`) ---------------------------------
+//
+// A device's summary, batch commitments and rule states are its owner's, the
+// regulators' and those an `access` policy grants `telemetry.read` on it.
+// Rules on a target are the target owner's and the regulators'. Heartbeat
+// schedules are bookkeeping: regulators only.
+
+/// The audience of a `telemetry/...` key (`rest` is the part after `telemetry/`).
+pub async fn key_audience<S: crate::visibility::StateRead>(
+    state: &S,
+    rest: &str,
+) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
+    use crate::visibility::{Audience, Parties};
+    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let device_id = match kind {
+        "summary" => tail,
+        "batch" | "rulestate" => tail.rsplit_once('/').map_or(tail, |(id, _)| id),
+        "rules" => {
+            return Ok(Some(Audience::Parties(
+                if let Some(id) = tail.strip_prefix("device:") {
+                    super::device::owner_audience(state, id).await?
+                } else if let Some(prefix) = tail.strip_prefix("name:") {
+                    // A name's first segment is its owning organisation.
+                    Parties::org_and_regulators(prefix.split('/').next().unwrap_or_default())
+                } else {
+                    Parties::regulators_only()
+                },
+            )));
+        }
+        "hbn" | "hb" => return Ok(Some(Audience::regulators_only())),
+        _ => return Ok(None),
+    };
+    let mut parties = super::device::owner_audience(state, device_id).await?;
+    parties.grantees = Some((device_id.to_string(), READ_OPERATION));
+    Ok(Some(Audience::Parties(parties)))
+}
