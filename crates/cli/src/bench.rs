@@ -592,6 +592,7 @@ fn devices(
             metadata:
                 json!({"address": format!("10.{}.{}.{}:502", i >> 16 & 255, i >> 8 & 255, i & 255)})
                     .to_string(),
+            possession: None,
         }
         .encode();
         sign_raw(

@@ -71,6 +71,7 @@ pub fn run(
                         certificate: devices[i].cert_der.clone().into(),
                         name: format!("manufacturer/tbench-{run:x}/d-{i}"),
                         metadata: "{}".into(),
+                        possession: None,
                     };
                     crate::bench::sign_raw(
                         s,

@@ -62,6 +62,24 @@ pub enum CaCommand {
         #[arg(long, default_value_t = 3650)]
         days: i64,
     },
+    /// A device's consent to be registered by another organisation's member:
+    /// the device key signs the chain, the registrant's certificate and the
+    /// device's certificate. Pass the printed `possession_signature` in the
+    /// `device.register` arguments.
+    DeviceConsent {
+        /// The device's private key (PKCS#8 PEM).
+        #[arg(long)]
+        device_key: PathBuf,
+        /// The device's certificate (PEM).
+        #[arg(long)]
+        device_cert: PathBuf,
+        /// The certificate (PEM) of the member who will register it.
+        #[arg(long)]
+        registrant_cert: PathBuf,
+        /// A node of the chain (for its chain id).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+    },
 }
 
 pub fn parse_scheme(s: &str) -> anyhow::Result<Scheme> {
@@ -303,6 +321,32 @@ pub fn ca(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("issued device {org}:{serial} ({model}): {}", cert.display());
+            }
+        }
+        CaCommand::DeviceConsent {
+            device_key,
+            device_cert,
+            registrant_cert,
+            node,
+        } => {
+            let key = PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&device_key)?)?;
+            let device = ingot_crypto::CertInfo::from_pem(&std::fs::read_to_string(&device_cert)?)?;
+            let registrant =
+                ingot_crypto::CertInfo::from_pem(&std::fs::read_to_string(&registrant_cert)?)?;
+            let (chain, _) = crate::client::chain_info(&node)?;
+            let message = ingot_types::consent::possession_message(
+                &chain,
+                &ingot_crypto::cert_hash(&registrant.der),
+                &ingot_crypto::cert_hash(&device.der),
+            );
+            let signature = hex::encode(key.sign(&message)?);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "possession_signature": signature })
+                );
+            } else {
+                println!("{signature}");
             }
         }
     }

@@ -30,6 +30,9 @@ pub struct TxContext<'a> {
     pub trust: &'a TrustStore,
     /// The sender's certificate (DER), as carried by the transaction.
     pub certificate: bytes::Bytes,
+    /// The transaction's chain id (checked equal to this chain's before
+    /// execution); zero in block-end continuations, which have no transaction.
+    pub chain_id: Digest,
 }
 
 /// The result of executing one block.
@@ -301,6 +304,7 @@ impl Executor {
             tx_hash: hash.as_ref().try_into().unwrap(),
             trust: &self.trust,
             certificate: tx.tx.certificate.clone(),
+            chain_id: tx.tx.chain_id,
         };
         overlay.work = BASE_WORK + tx.tx.call.args.len() as u64;
         let result = modules::dispatch(&ctx, overlay, &tx.tx.call).await;

@@ -12,6 +12,167 @@ use ingot_crypto::{unix_now, Role, Scheme};
 use ingot_execution::modules::device::{history_key, name_key, HistoryEntry};
 use serde_json::json;
 
+/// Registration needs consent (white paper 三.3): the organisation whose CA
+/// certified a device registers it, or the registrant proves it holds the
+/// device. A supplier can no longer squat on a manufacturer's device.
+#[test]
+fn registration_needs_the_issuer_or_the_devices_consent() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (acme_key, acme_ca, bolt_key, bolt_ca, mut c) = consortium(&ctx, Scheme::P256).await;
+        let acme_admin = member(
+            &acme_key,
+            &acme_ca,
+            "admin",
+            "acme",
+            Role::Admin,
+            Scheme::Ed25519,
+        );
+        let acme_staff = member(
+            &acme_key,
+            &acme_ca,
+            "staff",
+            "acme",
+            Role::Member,
+            Scheme::P256,
+        );
+        let bolt_staff = member(
+            &bolt_key,
+            &bolt_ca,
+            "staff",
+            "bolt",
+            Role::Member,
+            Scheme::Sm2,
+        );
+        let bolt_other = member(
+            &bolt_key,
+            &bolt_ca,
+            "other",
+            "bolt",
+            Role::Member,
+            Scheme::Ed25519,
+        );
+        let sm2_dev = device(&acme_key, &acme_ca, "SN-S", Scheme::Sm2);
+        let p256_dev = device(&acme_key, &acme_ca, "SN-P", Scheme::P256);
+        let ed_dev = device(&acme_key, &acme_ca, "SN-E", Scheme::Ed25519);
+        let setup = vec![c.call(
+            &acme_admin,
+            "delegate_namespace",
+            json!({"namespace": "acme/leased", "to_org": "bolt"}),
+        )];
+        assert_eq!(c.run(setup).await, ["ok"]);
+        let reg = |dev: &Member, name: &str, proof: Option<String>| {
+            let mut a = json!({"certificate_pem": dev.pem, "name": name});
+            if let Some(p) = proof {
+                a["possession_signature"] = json!(p);
+            }
+            a
+        };
+        let other_chain = ingot_types::sha256(&[b"another consortium"]);
+        let txs = vec![
+            // Squatting: bolt registers acme's device without its consent.
+            c.call(&bolt_staff, "register", reg(&ed_dev, "acme/leased/e", None)),
+            // A proof made for another registrant, for another chain, or
+            // signed by another device: refused.
+            c.call(
+                &bolt_staff,
+                "register",
+                reg(
+                    &ed_dev,
+                    "acme/leased/e",
+                    Some(consent(&ed_dev, &bolt_other, &c.chain)),
+                ),
+            ),
+            c.call(
+                &bolt_staff,
+                "register",
+                reg(
+                    &ed_dev,
+                    "acme/leased/e",
+                    Some(consent(&ed_dev, &bolt_staff, &other_chain)),
+                ),
+            ),
+            c.call(
+                &bolt_staff,
+                "register",
+                reg(
+                    &ed_dev,
+                    "acme/leased/e",
+                    Some(consent(&p256_dev, &bolt_staff, &c.chain)),
+                ),
+            ),
+            // Consent does not override naming: acme's namespace is acme's.
+            c.call(
+                &bolt_staff,
+                "register",
+                reg(
+                    &ed_dev,
+                    "acme/plant/e",
+                    Some(consent(&ed_dev, &bolt_staff, &c.chain)),
+                ),
+            ),
+        ];
+        let r = c.run(txs).await;
+        assert_refused(
+            &r[0],
+            "only acme registers it, or the registrant proves possession",
+        );
+        for (i, got) in r[1..4].iter().enumerate() {
+            assert!(
+                got.contains("proof of possession does not verify"),
+                "{i}: {got}"
+            );
+        }
+        assert_refused(&r[4], "not held by bolt");
+        let bad = ingot_execution::args::from_json(
+            "device",
+            "register",
+            &reg(&ed_dev, "acme/leased/e", Some("zz".into())),
+        );
+        assert!(bad.unwrap_err().contains("not hex"));
+        assert!(c
+            .state
+            .get(&ingot_execution::modules::device::record_key("acme:SN-E"))
+            .await
+            .unwrap()
+            .is_none());
+
+        // With the device's consent (every scheme), and by the issuer itself.
+        let txs = vec![
+            c.call(
+                &bolt_staff,
+                "register",
+                reg(
+                    &ed_dev,
+                    "acme/leased/e",
+                    Some(consent(&ed_dev, &bolt_staff, &c.chain)),
+                ),
+            ),
+            c.call(
+                &bolt_other,
+                "register",
+                reg(
+                    &sm2_dev,
+                    "acme/leased/s",
+                    Some(consent(&sm2_dev, &bolt_other, &c.chain)),
+                ),
+            ),
+            c.call(
+                &acme_staff,
+                "register",
+                reg(&p256_dev, "acme/plant/p", None),
+            ),
+        ];
+        assert_eq!(c.run(txs).await, ["ok", "ok", "ok"]);
+        assert_eq!(c.record("acme:SN-E").await.owner_org, "bolt");
+        assert_eq!(c.record("acme:SN-P").await.owner_org, "acme");
+
+        // A device already held: the refusal names its holder, even for the issuer.
+        let txs = vec![c.call(&acme_staff, "register", reg(&ed_dev, "acme/plant/e2", None))];
+        let r = c.run(txs).await;
+        assert_refused(&r[0], "already registered, held by bolt");
+    });
+}
+
 #[test]
 fn device_lifecycle_naming_transfer_rotation_and_refusals() {
     deterministic::Runner::default().start(|ctx| async move {
@@ -48,7 +209,7 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
         let r = c.run(txs).await;
         assert_eq!(r[0], "ok");
         assert_refused(&r[6], "not valid at this block's time");
-        assert_refused(&r[1], "not held by bolt");
+        assert_refused(&r[1], "only acme registers it"); // no consent from the device
         assert_refused(&r[2], "is taken by acme:SN-1");
         assert_refused(&r[3], "already registered");
         assert_refused(&r[4], "not a device certificate");
@@ -62,7 +223,12 @@ fn device_lifecycle_naming_transfer_rotation_and_refusals() {
         let txs = vec![
             c.call(&acme_staff, "delegate_namespace", json!({"namespace": "acme/plant-9", "to_org": "bolt"})),
             c.call(&acme_admin, "delegate_namespace", json!({"namespace": "acme/plant-9", "to_org": "bolt"})),
-            c.call(&bolt_staff, "register", register(&press, "acme/plant-9/press-1")),
+            c.call(&bolt_staff, "register", {
+                // bolt holds the press: the press consents (acme certified it).
+                let mut a = register(&press, "acme/plant-9/press-1");
+                a["possession_signature"] = json!(consent(&press, &bolt_staff, &c.chain));
+                a
+            }),
             c.call(&bolt_staff, "activate", json!({"device_id": id})),
             c.call(&acme_staff, "activate", json!({"device_id": id})),
         ];

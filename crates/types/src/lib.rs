@@ -8,6 +8,7 @@ pub mod access;
 pub mod api_request;
 pub mod block;
 pub mod codec_util;
+pub mod consent;
 pub mod genesis;
 pub mod limits;
 pub mod merkle;

@@ -136,6 +136,10 @@ ingot_types::record! {
         pub certificate: Bytes = MAX_CERT_BYTES,
         pub name: String = MAX_NAME_LEN,
         pub metadata: String = MAX_METADATA_LEN,
+        /// The device's consent when the registrant's organisation did not
+        /// certify it: its signature over
+        /// `ingot_types::consent::possession_message`.
+        pub possession: Option<Bytes> = ingot_types::limits::MAX_SIGNATURE_BYTES,
     }
 }
 ingot_types::record! {
@@ -377,8 +381,42 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             {
                 return reject("device certificate is revoked");
             }
-            if state.exists(&record_key(&device.id)).await? {
-                return reject(format!("device {} is already registered", device.id));
+            // Consent (白皮书 三.3): the organisation that certified the device
+            // registers it (and may transfer it later), or the registrant
+            // proves it holds the device: the device key signed the chain,
+            // the registrant's certificate and its own.
+            if subject.org != ctx.sender.org {
+                let Some(proof) = &a.possession else {
+                    return reject(format!(
+                        "device {} was certified by {}: only {} registers it, or the registrant proves possession (a signature of the device key over the possession message)",
+                        device.id, subject.org, subject.org
+                    ));
+                };
+                let message = ingot_types::consent::possession_message(
+                    &ctx.chain_id,
+                    &ctx.sender.cert_hash,
+                    &subject.cert_hash,
+                );
+                if subject.public_key.verify(&message, proof).is_err() {
+                    return reject(
+                        "proof of possession does not verify for this chain, registrant and device certificate",
+                    );
+                }
+            }
+            if let Some(raw) = state.get(&record_key(&device.id)).await? {
+                let holder = DeviceRecord::decode_cfg(raw, &())
+                    .map(|r| r.owner_org)
+                    .unwrap_or_default();
+                return reject(format!(
+                    "device {} is already registered, held by {holder}",
+                    device.id
+                ));
+            }
+            if let Some(other) = state.get(&cert_key(&subject.cert_hash)).await? {
+                return reject(format!(
+                    "this certificate is already the key of device {}",
+                    String::from_utf8_lossy(&other)
+                ));
             }
             if let Some(taken) = state.get(&name_key(&a.name)).await? {
                 return reject(format!(
@@ -749,6 +787,15 @@ pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
             certificate: certificate(v)?,
             name: text(v, "name")?,
             metadata: optional_text(v, "metadata"),
+            possession: match v.get("possession_signature") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(h)) => {
+                    Some(Bytes::from(hex::decode(h).map_err(|e| {
+                        format!("`possession_signature` is not hex: {e}")
+                    })?))
+                }
+                Some(_) => return Err("`possession_signature` must be a hex string".into()),
+            },
         }
         .encode(),
         "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
@@ -813,7 +860,7 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
     Ok(match method {
         "register" => {
             let a: RegisterArg = decode(args)?;
-            json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate)), "name": a.name, "metadata": a.metadata})
+            json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate)), "name": a.name, "metadata": a.metadata, "possession_signature": a.possession.map(hex::encode)})
         }
         "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
             json!({"device_id": decode::<DeviceArg>(args)?.device_id})

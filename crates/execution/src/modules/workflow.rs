@@ -1023,6 +1023,7 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
             .unwrap_or(zero),
         trust,
         certificate: Bytes::from(der),
+        chain_id: ingot_types::Digest::from([0u8; 32]),
     };
     let actor = actor_of(&ctx);
     let sc = StepContext::tx(&ctx, &actor);

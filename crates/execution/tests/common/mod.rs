@@ -285,6 +285,17 @@ pub async fn consortium(
     (acme_key, acme_ca, bolt_key, bolt_ca, chain)
 }
 
+/// The device's consent to registration by `registrant` on `chain`: the hex
+/// signature of its key over the possession message.
+pub fn consent(device: &Member, registrant: &Member, chain: &Digest) -> String {
+    let message = ingot_types::consent::possession_message(
+        chain,
+        &ingot_crypto::cert_hash(&registrant.der),
+        &ingot_crypto::cert_hash(&device.der),
+    );
+    hex::encode(device.key.sign(&message).unwrap())
+}
+
 pub fn assert_refused(got: &str, reason: &str) {
     assert!(
         got.contains(reason),
