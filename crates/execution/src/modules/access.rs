@@ -591,46 +591,41 @@ pub async fn grants<S: crate::visibility::StateRead>(
     Ok(false)
 }
 
-/// The audience of an `access/...` key (`rest` is the part after `access/`).
-pub async fn key_audience<S: crate::visibility::StateRead>(
+/// The key prefixes this module owns and who reads each (see
+/// [`crate::visibility::KeyDecl`]).
+pub const KEYS: &[crate::visibility::KeyDecl] = {
+    use crate::visibility::{IdAt, KeyDecl, Rule};
+    &[
+        KeyDecl::new("access/policy/", Rule::Policy),
+        KeyDecl::new("access/token/", Rule::Token),
+        KeyDecl::new("access/used/", Rule::Token),
+        KeyDecl::new("access/log/", Rule::DeviceOwner(IdAt::BeforeLastSegment)),
+        KeyDecl::new("access/loglen/", Rule::DeviceOwner(IdAt::Whole)),
+    ]
+};
+
+/// A policy's grantor organisation, its accessor and regulators (regulators
+/// alone for a policy that does not exist).
+pub async fn policy_audience<S: crate::visibility::StateRead>(
     state: &S,
-    rest: &str,
-) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
+    key: &str,
+) -> Result<crate::visibility::Audience, ingot_state::StateError> {
     use crate::visibility::{Audience, Parties};
-    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Some(match kind {
-        "policy" => {
-            let key = format!("access/{rest}");
-            match state.get(key.as_bytes()).await? {
-                Some(raw) => match Policy::decode_cfg(raw, &()) {
-                    Ok(p) => {
-                        let mut parties = Parties::org_and_regulators(p.granted_by_org);
-                        accessor_parties(&p.accessor, &mut parties);
-                        Audience::Parties(parties)
-                    }
-                    Err(_) => Audience::regulators_only(),
-                },
-                None => Audience::regulators_only(),
+    Ok(match state.get(key.as_bytes()).await? {
+        Some(raw) => match Policy::decode_cfg(raw, &()) {
+            Ok(p) => {
+                let mut parties = Parties::org_and_regulators(p.granted_by_org);
+                accessor_parties(&p.accessor, &mut parties);
+                Audience::Parties(parties)
             }
-        }
-        "token" | "used" => match hex::decode(tail)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        {
-            Some(id) => Audience::Parties(token_parties(state, &id).await?),
-            None => Audience::Parties(Parties::default()),
+            Err(_) => Audience::regulators_only(),
         },
-        "log" => {
-            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
-            Audience::Parties(super::device::owner_audience(state, id).await?)
-        }
-        "loglen" => Audience::Parties(super::device::owner_audience(state, tail).await?),
-        _ => return Ok(None),
-    }))
+        None => Audience::regulators_only(),
+    })
 }
 
 /// A token's requester and the device's owner (nobody for an unknown token).
-async fn token_parties<S: crate::visibility::StateRead>(
+pub async fn token_parties<S: crate::visibility::StateRead>(
     state: &S,
     id: &[u8; 32],
 ) -> Result<crate::visibility::Parties, ingot_state::StateError> {

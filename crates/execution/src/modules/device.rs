@@ -983,24 +983,18 @@ pub async fn owner_audience<S: crate::visibility::StateRead>(
     })
 }
 
-/// The audience of a `device/...` key (`rest` is the part after `device/`).
-pub async fn key_audience<S: crate::visibility::StateRead>(
-    state: &S,
-    rest: &str,
-) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
-    use crate::visibility::Audience;
-    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Some(match kind {
-        "name" | "cert" => Audience::Public,
-        "ns" => Audience::Members,
-        "rec" => Audience::Parties(owner_audience(state, tail).await?),
-        "hist" => {
-            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
-            Audience::Parties(owner_audience(state, id).await?)
-        }
-        _ => return Ok(None),
-    }))
-}
+/// The key prefixes this module owns and who reads each (see
+/// [`crate::visibility::KeyDecl`]).
+pub const KEYS: &[crate::visibility::KeyDecl] = {
+    use crate::visibility::{IdAt, KeyDecl, Rule};
+    &[
+        KeyDecl::new("device/name/", Rule::Public),
+        KeyDecl::new("device/cert/", Rule::Public),
+        KeyDecl::new("device/ns/", Rule::Members),
+        KeyDecl::new("device/rec/", Rule::DeviceOwner(IdAt::Whole)),
+        KeyDecl::new("device/hist/", Rule::DeviceOwner(IdAt::BeforeLastSegment)),
+    ]
+};
 
 #[cfg(test)]
 mod tests {

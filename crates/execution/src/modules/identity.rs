@@ -129,9 +129,11 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-/// Read model: membership records and revocations are the consortium's
-/// shared registry — every member reads them (a verifier must be able to
-/// check any signer), anonymous callers do not.
-pub fn key_audience(_rest: &str) -> crate::visibility::Audience {
-    crate::visibility::Audience::Members
-}
+/// The key prefixes this module owns and who reads each: membership records
+/// and revocations are the consortium's shared registry — every member
+/// reads them (a verifier must be able to check any signer), anonymous
+/// callers do not.
+pub const KEYS: &[crate::visibility::KeyDecl] = &[
+    crate::visibility::KeyDecl::new("identity/member/", crate::visibility::Rule::Members),
+    crate::visibility::KeyDecl::new("identity/revoked/", crate::visibility::Rule::Members),
+];

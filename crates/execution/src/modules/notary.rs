@@ -140,9 +140,11 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-/// Read model: a notarised record exists to be checked by other parties (a
-/// customer holding the document verifies it was recorded, and when), so
-/// every member reads it; anonymous callers do not.
-pub fn key_audience(_rest: &str) -> crate::visibility::Audience {
-    crate::visibility::Audience::Members
-}
+/// The key prefixes this module owns and who reads each: a notarised record
+/// exists to be checked by other parties (a customer holding the document
+/// verifies it was recorded, and when), so every member reads it; anonymous
+/// callers do not.
+pub const KEYS: &[crate::visibility::KeyDecl] = &[crate::visibility::KeyDecl::new(
+    "notary/doc/",
+    crate::visibility::Rule::Members,
+)];

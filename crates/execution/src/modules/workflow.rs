@@ -1243,23 +1243,27 @@ pub async fn instance_audience<S: crate::visibility::StateRead>(
     })
 }
 
-/// The audience of a `workflow/...` key (`rest` is the part after `workflow/`).
-pub async fn key_audience<S: crate::visibility::StateRead>(
-    state: &S,
-    rest: &str,
-) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
-    use crate::visibility::Audience;
-    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Some(match kind {
-        "def" | "xml" | "bind" | "latest" | "names" | "count" => Audience::Members,
-        "inst" | "starter" => instance_audience(state, tail).await?,
-        "hist" => {
-            let id = tail.rsplit_once('/').map_or(tail, |(id, _)| id);
-            instance_audience(state, id).await?
-        }
-        _ => return Ok(None),
-    }))
-}
+/// The key prefixes this module owns and who reads each (see
+/// [`crate::visibility::KeyDecl`]).
+pub const KEYS: &[crate::visibility::KeyDecl] = {
+    use crate::visibility::{IdAt, KeyDecl, Rule};
+    &[
+        KeyDecl::new("workflow/def/", Rule::Members),
+        KeyDecl::new("workflow/xml/", Rule::Members),
+        KeyDecl::new("workflow/bind/", Rule::Members),
+        KeyDecl::new("workflow/latest/", Rule::Members),
+        KeyDecl::new("workflow/names/", Rule::Members),
+        KeyDecl::new("workflow/count/", Rule::Members),
+        KeyDecl::new("workflow/inst/", Rule::Instance(IdAt::Whole)),
+        KeyDecl::new("workflow/starter/", Rule::Instance(IdAt::Whole)),
+        KeyDecl::new("workflow/hist/", Rule::Instance(IdAt::BeforeLastSegment)),
+        KeyDecl::new("workflow/timerhours/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/timers/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/sub/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/subattrs/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/startsub/", Rule::RegulatorsOnly),
+    ]
+};
 
 /// Who reads a workflow call: a deployment every member (it publishes a
 /// definition); a start, completion or cancellation the instance's audience.

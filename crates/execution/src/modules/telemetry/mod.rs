@@ -508,32 +508,35 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<serde_json::Value, Str
 // Rules on a target are the target owner's and the regulators'. Heartbeat
 // schedules are bookkeeping: regulators only.
 
-/// The audience of a `telemetry/...` key (`rest` is the part after `telemetry/`).
-pub async fn key_audience<S: crate::visibility::StateRead>(
+/// The key prefixes this module owns and who reads each (see
+/// [`crate::visibility::KeyDecl`]).
+pub const KEYS: &[crate::visibility::KeyDecl] = {
+    use crate::visibility::{IdAt, KeyDecl, Rule};
+    &[
+        KeyDecl::new("telemetry/summary/", Rule::Telemetry(IdAt::Whole)),
+        KeyDecl::new("telemetry/batch/", Rule::Telemetry(IdAt::BeforeLastSegment)),
+        KeyDecl::new(
+            "telemetry/rulestate/",
+            Rule::Telemetry(IdAt::BeforeLastSegment),
+        ),
+        KeyDecl::new("telemetry/rules/", Rule::RuleTarget),
+        KeyDecl::new("telemetry/hbn/", Rule::RegulatorsOnly),
+        KeyDecl::new("telemetry/hb/", Rule::RegulatorsOnly),
+    ]
+};
+
+/// The owner of a rule target (`device:<id>`: the device's owner; `name:<prefix>`:
+/// the organisation the name's first segment names) and regulators.
+pub async fn rule_target_audience<S: crate::visibility::StateRead>(
     state: &S,
-    rest: &str,
-) -> Result<Option<crate::visibility::Audience>, ingot_state::StateError> {
-    use crate::visibility::{Audience, Parties};
-    let (kind, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let device_id = match kind {
-        "summary" => tail,
-        "batch" | "rulestate" => tail.rsplit_once('/').map_or(tail, |(id, _)| id),
-        "rules" => {
-            return Ok(Some(Audience::Parties(
-                if let Some(id) = tail.strip_prefix("device:") {
-                    super::device::owner_audience(state, id).await?
-                } else if let Some(prefix) = tail.strip_prefix("name:") {
-                    // A name's first segment is its owning organisation.
-                    Parties::org_and_regulators(prefix.split('/').next().unwrap_or_default())
-                } else {
-                    Parties::regulators_only()
-                },
-            )));
-        }
-        "hbn" | "hb" => return Ok(Some(Audience::regulators_only())),
-        _ => return Ok(None),
-    };
-    let mut parties = super::device::owner_audience(state, device_id).await?;
-    parties.grantees = Some((device_id.to_string(), READ_OPERATION));
-    Ok(Some(Audience::Parties(parties)))
+    target: &str,
+) -> Result<crate::visibility::Parties, ingot_state::StateError> {
+    use crate::visibility::Parties;
+    Ok(if let Some(id) = target.strip_prefix("device:") {
+        super::device::owner_audience(state, id).await?
+    } else if let Some(prefix) = target.strip_prefix("name:") {
+        Parties::org_and_regulators(prefix.split('/').next().unwrap_or_default())
+    } else {
+        Parties::regulators_only()
+    })
 }
