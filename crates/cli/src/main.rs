@@ -184,3 +184,15 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks argument definitions only when a command is built: two
+    /// arguments with one id (`query`'s state key and a `--key` flag) made
+    /// `ingot query` panic at start. Check every subcommand here.
+    #[test]
+    fn command_line_definitions_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -694,10 +694,7 @@ fn access_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
     };
     let denied = ask(951, "write");
     assert_eq!(denied["kind"], "denied");
-    assert_eq!(
-        denied["attributes"]["reason"],
-        "operation write is not granted"
-    );
+    assert_eq!(denied["attributes"]["reason"], "access.not_granted");
     let granted = ask(952, "read");
     assert_eq!(granted["kind"], "granted", "{granted}");
     assert_eq!(granted["attributes"]["address"], "10.1.2.3:502");

@@ -80,7 +80,8 @@ const INSPECTION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn permission_matrix() {
-    let net = start_net("readmodel", 1, 18680, 31680);
+    // Ports of its own: every test network runs beside the others.
+    let net = start_net("readmodel", 1, 19_080, 32_080);
     let api = net.api.as_str();
     let orgs = net.data.join("orgs");
     let (_, status) = call("GET", &format!("{api}/v1/status"), None);

@@ -95,6 +95,22 @@ pub enum TrustError {
     Device(String),
 }
 
+impl TrustError {
+    /// A stable word for the kind of refusal, without any library text: what
+    /// may be recorded in consensus (a receipt's failure detail).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TrustError::Malformed(_) => "malformed",
+            TrustError::NoOrganisation => "no_organisation",
+            TrustError::UnknownOrganisation(_) => "unknown_organisation",
+            TrustError::NotIssuedByOrg(..) => "not_issued_by_organisation_ca",
+            TrustError::IsCa => "ca_certificate",
+            TrustError::Unsupported(_) => "unsupported",
+            TrustError::Device(_) => "bad_device_identity",
+        }
+    }
+}
+
 struct Anchor {
     ca: CertInfo,
 }

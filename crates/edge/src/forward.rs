@@ -399,10 +399,14 @@ impl Forwarder {
                     .as_str()
                     .unwrap_or("?")
                     .to_string();
-                let key = if reason.contains("already anchored") {
-                    "already anchored (resent after a restart)".to_string()
-                } else {
-                    reason
+                // `reason` is the failure's stable code name; a device's
+                // status, when it is the cause, is its detail.
+                let key = match (reason.as_str(), e["attributes"]["status"].as_str()) {
+                    ("telemetry.already_anchored", _) => {
+                        "already anchored (resent after a restart)".to_string()
+                    }
+                    (_, Some(status)) => format!("{reason} ({status})"),
+                    _ => reason,
                 };
                 *self
                     .stats

@@ -2,7 +2,7 @@
 
 use crate::{
     modules::{self, CallError},
-    recent::{counts_as_inclusion, RecentTxs, EXPIRED, REPLAY, WINDOW},
+    recent::{counts_as_inclusion, RecentTxs},
     Overlay, BASE_WORK, MAX_WORK_PER_TX,
 };
 use commonware_codec::{Decode, Encode};
@@ -251,9 +251,10 @@ impl Executor {
         hash: Digest,
         in_block: &HashSet<Digest>,
     ) -> Result<Receipt, StateError> {
-        let fail = |reason: String| Receipt {
+        use crate::failure::tx;
+        let fail = |failure: ingot_types::Failure| Receipt {
             tx_hash: hash,
-            status: Status::Failed(reason),
+            status: Status::Failed(failure),
             events: vec![],
             work_used: BASE_WORK,
         };
@@ -261,15 +262,14 @@ impl Executor {
         // that carries them anyway (verify-chain of a foreign history) gets a
         // failed receipt, and the hash is not marked as included.
         if tx.tx.valid_until < block.height {
-            return Ok(fail(format!(
-                "{EXPIRED} valid until height {}",
-                tx.tx.valid_until
-            )));
+            return Ok(fail(
+                tx::EXPIRED.with(&[("valid_until", tx.tx.valid_until.to_string())]),
+            ));
         }
         if tx.tx.valid_until - block.height > MAX_VALIDITY_BLOCKS {
-            return Ok(fail(format!(
-                "{WINDOW} longer than {MAX_VALIDITY_BLOCKS} blocks"
-            )));
+            return Ok(fail(
+                tx::WINDOW_TOO_LONG.with(&[("max", MAX_VALIDITY_BLOCKS.to_string())]),
+            ));
         }
         let earlier = if in_block.contains(&hash) {
             Some(block.height)
@@ -277,25 +277,29 @@ impl Executor {
             self.recent.included_at(&hash)
         };
         if let Some(at) = earlier {
-            return Ok(fail(format!("{REPLAY} already included at height {at}")));
+            return Ok(fail(tx::REPLAY.with(&[("height", at.to_string())])));
         }
         let sender = match self.trust.identify(&tx.tx.certificate) {
             Ok(id) => id,
-            Err(e) => return Ok(fail(format!("certificate refused: {e}"))),
+            Err(e) => {
+                return Ok(fail(
+                    tx::CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
+                ))
+            }
         };
         let now = (block.timestamp_ms / 1000) as i64;
         if now > sender.not_after {
-            return Ok(fail("certificate expired".into()));
+            return Ok(fail(tx::CERTIFICATE_EXPIRED.bare()));
         }
         if now < sender.not_before {
-            return Ok(fail("certificate not yet valid".into()));
+            return Ok(fail(tx::CERTIFICATE_NOT_YET_VALID.bare()));
         }
         if overlay
             .exists(&modules::identity::revoked_key(&sender.cert_hash))
             .await?
         {
             overlay.abort_tx();
-            return Ok(fail("certificate revoked".into()));
+            return Ok(fail(tx::CERTIFICATE_REVOKED.bare()));
         }
         overlay.abort_tx(); // reads above are not the call's work
         let ctx = TxContext {
@@ -314,9 +318,10 @@ impl Executor {
                 overlay.abort_tx();
                 Ok(Receipt {
                     work_used,
-                    ..fail(format!(
-                        "work limit exceeded ({work_used} > {MAX_WORK_PER_TX})"
-                    ))
+                    ..fail(tx::WORK_EXCEEDED.with(&[
+                        ("used", work_used.to_string()),
+                        ("max", MAX_WORK_PER_TX.to_string()),
+                    ]))
                 })
             }
             Ok(events) => {

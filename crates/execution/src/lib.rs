@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod executor;
+pub mod failure;
 pub mod modules;
 pub mod overlay;
 pub mod recent;

@@ -18,20 +18,18 @@
 use ingot_types::{limits::MAX_VALIDITY_BLOCKS, Digest, Receipt, Status};
 use std::{collections::HashMap, sync::RwLock};
 
-/// Failure reasons of transactions a block carried but did not *include*: a
-/// replay, or one outside its validity window. Every other receipt (success
-/// or failure) makes its hash unusable until it expires.
-pub const REPLAY: &str = "replay:";
-pub const EXPIRED: &str = "expired:";
-pub const WINDOW: &str = "validity window";
-
-/// Whether `receipt` marks its transaction hash as included.
+/// Whether `receipt` marks its transaction hash as included. A block may
+/// carry a transaction it does not *include* — a replay, or one outside its
+/// validity window (the executor's `tx` codes); every other receipt, success
+/// or failure, makes its hash unusable until it expires. Decided by code, so
+/// no module's failure can be mistaken for one of these.
 pub fn counts_as_inclusion(receipt: &Receipt) -> bool {
+    use crate::failure::tx;
     match &receipt.status {
         Status::Success => true,
-        Status::Failed(reason) => ![REPLAY, EXPIRED, WINDOW]
+        Status::Failed(f) => ![tx::REPLAY, tx::EXPIRED, tx::WINDOW_TOO_LONG]
             .iter()
-            .any(|prefix| reason.starts_with(prefix)),
+            .any(|c| c.module == f.module && c.code == f.code),
     }
 }
 
@@ -184,14 +182,15 @@ mod tests {
         };
         assert!(counts_as_inclusion(&r(Status::Success)));
         assert!(counts_as_inclusion(&r(Status::Failed(
-            "document already recorded".into()
+            crate::modules::notary::failures::ALREADY_RECORDED.bare()
         ))));
-        for reason in [
-            "replay: already included at height 3",
-            "expired: valid until height 2",
-            "validity window longer than 1000 blocks",
-        ] {
-            assert!(!counts_as_inclusion(&r(Status::Failed(reason.into()))));
+        // A module failure with the same number as a `tx` code still includes.
+        let mut lookalike = crate::failure::tx::REPLAY.bare();
+        lookalike.module = "notary".into();
+        assert!(counts_as_inclusion(&r(Status::Failed(lookalike))));
+        use crate::failure::tx;
+        for code in [tx::REPLAY, tx::EXPIRED, tx::WINDOW_TOO_LONG] {
+            assert!(!counts_as_inclusion(&r(Status::Failed(code.bare()))));
         }
     }
 }

@@ -510,26 +510,23 @@ fn access_policies_requests_tokens_and_log() {
         let attr = |k: &str| token_attrs.iter().find(|(a, _)| a == k).unwrap().1.clone();
         assert_eq!(attr("token_id"), hex::encode(grant_tx));
         assert_eq!(attr("address"), "10.0.0.7:502");
-        assert_eq!(
-            decisions[1],
-            ("denied".into(), "operation write is not granted".into())
-        );
+        assert_eq!(decisions[1], ("denied".into(), "access.not_granted".into()));
         assert_eq!(
             decisions[2],
-            ("denied".into(), "policy's uses are exhausted".into())
+            ("denied".into(), "access.uses_exhausted".into())
         );
-        assert_eq!(decisions[3], ("denied".into(), "policy expired".into()));
+        assert_eq!(
+            decisions[3],
+            ("denied".into(), "access.policy_expired".into())
+        );
         assert_eq!(decisions[4].0, "denied");
         assert!(
-            decisions[4].1.starts_with("outside allowed hours"),
+            decisions[4].1 == "access.outside_hours",
             "{:?}",
             decisions[4]
         );
         // The most specific policy that applies explains the refusal.
-        assert_eq!(
-            decisions[5],
-            ("denied".into(), "operation read is not granted".into())
-        );
+        assert_eq!(decisions[5], ("denied".into(), "access.not_granted".into()));
 
         // One-time redemption by the device the token is for.
         let token_id = hex::encode(grant_tx);
@@ -594,15 +591,15 @@ fn access_policies_requests_tokens_and_log() {
                 .clone()
         };
         // Alice's own grant is gone; only bolt's group policy (status) remains.
-        assert_eq!(reason(0), "operation write is not granted");
-        assert_eq!(reason(1), "device is suspended");
+        assert_eq!(reason(0), "access.not_granted");
+        assert_eq!(reason(1), "access.device_not_active");
         let txs = vec![request(&mut c, &owner, "read")];
         let receipts = c.execute(txs).await;
         let denial = &receipts[0].events[0].attributes;
         assert!(
             denial
                 .iter()
-                .any(|(k, v)| k == "reason" && v.starts_with("no policy grants member:")),
+                .any(|(k, v)| k == "reason" && v == "access.no_policy_for"),
             "{denial:?}"
         );
 

@@ -250,35 +250,43 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
         let tx = c.anchor(&gateway, batches);
         let r = c.execute(vec![tx]).await;
         assert_eq!(status(&r[0].status), "ok");
-        let reasons: std::collections::BTreeMap<usize, String> = events(&r[0], "refused")
-            .iter()
-            .map(|e| {
-                (
-                    attr(e, "index").parse().unwrap(),
-                    attr(e, "reason").to_string(),
-                )
-            })
+        // Each refused batch names its failure by stable code (no prose in
+        // the receipt), with the failure's detail as attributes.
+        let refused: std::collections::BTreeMap<usize, &Event> = events(&r[0], "refused")
+            .into_iter()
+            .map(|e| (attr(e, "index").parse().unwrap(), e))
             .collect();
         let expect = [
-            (0, "signature does not verify"),
-            (2, "already anchored"),
-            (3, "already anchored"),
-            (5, "before the device's last reading"),
-            (6, "in the future"),
-            (8, "decommissioned"),
-            (9, "revoked"),
-            (10, "suspended"),
-            (11, "unknown device"),
-            (12, "empty batch"),
-            (13, "signature does not verify"),
+            (0, "telemetry.bad_signature", None),
+            (2, "telemetry.already_anchored", None),
+            (3, "telemetry.already_anchored", None),
+            (5, "telemetry.time_before_last", None),
+            (6, "telemetry.future_timestamp", None),
+            (
+                8,
+                "telemetry.device_not_active",
+                Some(("status", "decommissioned")),
+            ),
+            (9, "telemetry.certificate_revoked", None),
+            (
+                10,
+                "telemetry.device_not_active",
+                Some(("status", "suspended")),
+            ),
+            (
+                11,
+                "telemetry.unknown_device",
+                Some(("device", "acme:GHOST")),
+            ),
+            (12, "telemetry.empty_batch", None),
+            (13, "telemetry.bad_signature", None),
         ];
-        assert_eq!(reasons.len(), expect.len(), "{reasons:?}");
-        for (i, why) in expect {
-            assert!(
-                reasons[&i].contains(why),
-                "batch {i}: expected `{why}`, got `{}`",
-                reasons[&i]
-            );
+        assert_eq!(refused.len(), expect.len(), "{refused:?}");
+        for (i, code, detail) in expect {
+            assert_eq!(attr(refused[&i], "reason"), code, "batch {i}");
+            if let Some((k, v)) = detail {
+                assert_eq!(attr(refused[&i], k), v, "batch {i}");
+            }
         }
         let anchored = events(&r[0], "anchored")[0];
         // Only accepted batches count: signed and well-formed but refused for

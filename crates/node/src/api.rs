@@ -383,15 +383,29 @@ fn submit_error_code(e: &crate::shared::SubmitError) -> &'static str {
     }
 }
 
+/// A receipt as JSON. A failure is shown as recorded — `failure`: module,
+/// numeric code, stable name and detail — and as `reason`, the message
+/// rendered from them here, outside consensus.
 pub fn receipt_to_json(r: &Receipt) -> Value {
-    let (status, reason) = match &r.status {
-        Status::Success => ("success", None),
-        Status::Failed(why) => ("failed", Some(why.clone())),
+    use ingot_execution::failure;
+    let (status, reason, recorded) = match &r.status {
+        Status::Success => ("success", None, None),
+        Status::Failed(f) => (
+            "failed",
+            Some(failure::render(f)),
+            Some(json!({
+                "module": f.module,
+                "code": f.code,
+                "name": failure::name(f),
+                "detail": f.detail.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            })),
+        ),
     };
     json!({
         "hash": hex_digest(&r.tx_hash),
         "status": status,
         "reason": reason,
+        "failure": recorded,
         "work_used": r.work_used,
         "events": r.events.iter().map(|e| json!({"module": e.module, "kind": e.kind, "attributes": e.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>()})).collect::<Vec<_>>(),
     })

@@ -234,7 +234,9 @@ mod tests {
                 (1, Status::Success),
                 (
                     2,
-                    Status::Failed("replay: already included at height 1".into()),
+                    Status::Failed(
+                        ingot_execution::failure::tx::REPLAY.with(&[("height", "1".into())]),
+                    ),
                 ),
             ] {
                 ledger

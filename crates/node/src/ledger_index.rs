@@ -287,8 +287,9 @@ mod tests {
     #[test]
     fn a_group_indexes_like_its_records_one_by_one() {
         let (x, y, z) = (sha256(&[b"x"]), sha256(&[b"y"]), sha256(&[b"z"]));
-        let replay = || Status::Failed("replay: already included at height 1".into());
-        let expired = Status::Failed("expired: valid until height 1".into());
+        use ingot_execution::failure::tx;
+        let replay = || Status::Failed(tx::REPLAY.with(&[("height", "1".into())]));
+        let expired = Status::Failed(tx::EXPIRED.with(&[("valid_until", "1".into())]));
         let records = vec![
             record(1, vec![(y, Status::Success), (x, Status::Success)]),
             record(2, vec![(x, replay()), (z, expired)]),

@@ -19,7 +19,7 @@ pub mod tx;
 pub use block::{Block, ExecResult, Header};
 pub use commonware_cryptography::sha256::Digest;
 pub use genesis::{Genesis, OrgKind, Organisation, ValidatorEntry};
-pub use receipt::{Event, Receipt, Status};
+pub use receipt::{Event, Failure, Receipt, Status};
 pub use tx::{Call, SignedTransaction, Transaction};
 
 /// Hash arbitrary parts with SHA-256, the one hash Ingot uses for ids and roots.

@@ -22,8 +22,10 @@ pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_EVENTS: usize = 4096;
 /// Maximum number of attributes on one event.
 pub const MAX_EVENT_ATTRS: usize = 16;
-/// Maximum length of an event attribute key or value, or a failure reason.
+/// Maximum length of an event attribute key or value, or a failure detail value.
 pub const MAX_TEXT_LEN: usize = 1024;
+/// Maximum number of detail fields of a failure.
+pub const MAX_FAILURE_DETAILS: usize = 8;
 /// How far ahead of the current height a transaction's `valid_until` may point.
 /// Together with deduplication by hash inside that window this is Ingot's replay
 /// protection (see `tx.rs`).

@@ -12,8 +12,31 @@ use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Success,
-    /// The transaction was included but changed no state; the reason says why.
-    Failed(String),
+    /// The transaction was included but changed no state; the failure says why.
+    Failed(Failure),
+}
+
+/// Why a transaction failed, as consensus records it: a numeric code scoped
+/// by the module that refused it (`tx` for the executor's own checks) and
+/// structured detail made of chain data only (ids, names, heights) — never
+/// text from a library, and never prose. People read a message rendered from
+/// these outside consensus (`ingot_execution::failure::render`), so a
+/// reworded message or an upgraded dependency leaves `receipts_root` as it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub module: String,
+    pub code: u16,
+    pub detail: Vec<(String, String)>,
+}
+
+impl Failure {
+    /// The value of a detail field.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.detail
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Something a module announces; clients subscribe to these by module and kind.
@@ -34,13 +57,74 @@ pub struct Receipt {
     pub work_used: u64,
 }
 
+impl Write for Failure {
+    fn write(&self, buf: &mut impl BufMut) {
+        write_str(&self.module, buf);
+        self.code.write(buf);
+        (self.detail.len() as u8).write(buf);
+        for (k, v) in &self.detail {
+            write_str(k, buf);
+            write_str(v, buf);
+        }
+    }
+}
+
+impl EncodeSize for Failure {
+    fn encode_size(&self) -> usize {
+        str_size(&self.module)
+            + 2
+            + 1
+            + self
+                .detail
+                .iter()
+                .map(|(k, v)| str_size(k) + str_size(v))
+                .sum::<usize>()
+    }
+}
+
+impl Read for Failure {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        let module = read_str(buf, MAX_NAME_LEN)?;
+        let code = u16::read(buf)?;
+        let n = u8::read(buf)? as usize;
+        if n > MAX_FAILURE_DETAILS {
+            return Err(Error::InvalidLength(n));
+        }
+        let mut detail = Vec::with_capacity(n);
+        for _ in 0..n {
+            detail.push((read_str(buf, MAX_NAME_LEN)?, read_str(buf, MAX_TEXT_LEN)?));
+        }
+        Ok(Self {
+            module,
+            code,
+            detail,
+        })
+    }
+}
+
+/// A failure can be a field of a stored record (e.g. an access log entry's
+/// denial): its own limits apply.
+impl crate::codec_util::Field for Failure {
+    type Bound = ();
+    fn write_field(&self, buf: &mut impl BufMut) {
+        self.write(buf)
+    }
+    fn field_size(&self) -> usize {
+        self.encode_size()
+    }
+    fn read_field(buf: &mut impl Buf, _: ()) -> Result<Self, Error> {
+        Self::read(buf)
+    }
+}
+
 impl Write for Status {
     fn write(&self, buf: &mut impl BufMut) {
         match self {
             Status::Success => 0u8.write(buf),
-            Status::Failed(reason) => {
+            Status::Failed(failure) => {
                 1u8.write(buf);
-                write_str(reason, buf);
+                failure.write(buf);
             }
         }
     }
@@ -50,7 +134,7 @@ impl EncodeSize for Status {
     fn encode_size(&self) -> usize {
         1 + match self {
             Status::Success => 0,
-            Status::Failed(r) => str_size(r),
+            Status::Failed(f) => f.encode_size(),
         }
     }
 }
@@ -60,7 +144,7 @@ impl Read for Status {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
             0 => Ok(Status::Success),
-            1 => Ok(Status::Failed(read_str(buf, MAX_TEXT_LEN)?)),
+            1 => Ok(Status::Failed(Failure::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }
@@ -151,7 +235,11 @@ mod tests {
     fn roundtrip() {
         let r = Receipt {
             tx_hash: crate::sha256(&[b"x"]),
-            status: Status::Failed("nope".into()),
+            status: Status::Failed(Failure {
+                module: "device".into(),
+                code: 7,
+                detail: vec![("device".into(), "acme:1".into())],
+            }),
             events: vec![Event {
                 module: "notary".into(),
                 kind: "recorded".into(),

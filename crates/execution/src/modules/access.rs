@@ -22,8 +22,9 @@
 //! `access/loglen/<device id>` → count.
 
 use super::{
+    decode_args,
     device::{self, DeviceRecord, DeviceStatus},
-    event, reject, CallError,
+    event, reject, unknown_method, CallError,
 };
 use crate::{args::decode, executor::TxContext, Overlay};
 use bytes::Bytes;
@@ -100,7 +101,8 @@ ingot_types::record! {
         pub accessor_org: String = 256,
         pub operation: String = MAX_OPERATION_LEN,
         pub granted: bool = (),
-        pub reason: String = 512,
+        /// Why it was denied (a failure code with its detail, never prose).
+        pub denial: Option<ingot_types::Failure> = (),
     }
 }
 
@@ -136,7 +138,33 @@ pub fn accessor_names_of(who: &ingot_crypto::Identity) -> Vec<String> {
     names
 }
 
-fn check_operation(op: &str) -> Result<(), String> {
+/// Why an access call fails, or why a request is denied (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        BAD_OPERATION = 1, "bad_operation", "bad operation name `{operation}`";
+        NOT_GRANTED = 2, "not_granted", "operation {operation} is not granted";
+        NOT_YET_VALID = 3, "not_yet_valid", "policy not yet valid";
+        POLICY_EXPIRED = 4, "policy_expired", "policy expired";
+        USES_EXHAUSTED = 5, "uses_exhausted", "policy's uses are exhausted";
+        OUTSIDE_HOURS = 6, "outside_hours", "outside allowed hours {from}:00-{to}:00 UTC";
+        UNKNOWN_TOKEN = 7, "unknown_token", "unknown token";
+        NOT_TOKEN_DEVICE = 8, "not_token_device", "only the device the token is for may redeem it";
+        TOKEN_EXPIRED = 9, "token_expired", "token expired";
+        TOKEN_USED = 10, "token_used", "token already used at height {height}";
+        DEVICE_CANNOT_GRANT = 11, "device_cannot_grant", "a device cannot grant access";
+        BAD_ACCESSOR = 12, "bad_accessor", "accessor `{accessor}` must be member:<certificate hash>, org:<genesis organisation> or device:<id>";
+        BAD_WINDOW = 13, "bad_window", "not_before_ms must be before not_after_ms";
+        BAD_HOURS = 14, "bad_hours", "hours need both hour_from and hour_to in 0..24, different";
+        NOT_OWNER = 15, "not_owner", "only the owner organisation {owner} may grant access to {device}";
+        NAMESPACE_NOT_HELD = 16, "namespace_not_held", "namespace {namespace} is not held by {org}";
+        BAD_TARGET = 17, "bad_target", "target must be device:<id> or name:<prefix>";
+        NO_POLICY = 18, "no_policy", "no policy to revoke";
+        NO_POLICY_FOR = 19, "no_policy_for", "no policy grants {accessor} access to {device}";
+        DEVICE_NOT_ACTIVE = 20, "device_not_active", "device is {status}";
+    }
+}
+
+fn check_operation(op: &str) -> Result<(), ingot_types::Failure> {
     let ok = !op.is_empty()
         && op.len() <= MAX_OPERATION_LEN
         && op
@@ -145,24 +173,24 @@ fn check_operation(op: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("bad operation name `{op}`"))
+        Err(failures::BAD_OPERATION.with(&[("operation", op.to_string())]))
     }
 }
 
 /// Why `policy` does not let its accessor perform `operation` now, if it does not.
 /// Why `policy` does not grant `operation` at `now_ms`, or `None` if it does.
-pub fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<String> {
+pub fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<ingot_types::Failure> {
     if !policy.operations.iter().any(|o| o == operation) {
-        return Some(format!("operation {operation} is not granted"));
+        return Some(failures::NOT_GRANTED.with(&[("operation", operation.to_string())]));
     }
     if policy.not_before_ms.is_some_and(|t| now_ms < t) {
-        return Some("policy not yet valid".into());
+        return Some(failures::NOT_YET_VALID.bare());
     }
     if policy.not_after_ms.is_some_and(|t| now_ms >= t) {
-        return Some("policy expired".into());
+        return Some(failures::POLICY_EXPIRED.bare());
     }
     if policy.max_uses.is_some_and(|max| policy.used >= max) {
-        return Some("policy's uses are exhausted".into());
+        return Some(failures::USES_EXHAUSTED.bare());
     }
     if let (Some(from), Some(to)) = (policy.hour_from, policy.hour_to) {
         let hour = ((now_ms / 3_600_000) % 24) as u8;
@@ -172,7 +200,9 @@ pub fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<String> 
             hour >= from || hour < to
         };
         if !inside {
-            return Some(format!("outside allowed hours {from}:00-{to}:00 UTC"));
+            return Some(
+                failures::OUTSIDE_HOURS.with(&[("from", from.to_string()), ("to", to.to_string())]),
+            );
         }
     }
     None
@@ -183,37 +213,37 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
-    let args = |e: String| CallError::Rejected(e);
     match call.method.as_str() {
         "set_policy" => {
-            let a: SetPolicyArg = decode(&call.args).map_err(args)?;
+            let a: SetPolicyArg = decode_args(call)?;
             set_policy(ctx, state, a).await
         }
         "request" => {
-            let a: RequestArg = decode(&call.args).map_err(args)?;
+            let a: RequestArg = decode_args(call)?;
             request(ctx, state, a).await
         }
         "redeem" => {
-            let a: RedeemArg = decode(&call.args).map_err(args)?;
+            let a: RedeemArg = decode_args(call)?;
             let Some(raw) = state.get(&token_key(&a.token_id)).await? else {
-                return reject("unknown token");
+                return reject(failures::UNKNOWN_TOKEN.bare());
             };
-            let token = Token::decode_cfg(raw, &())
-                .map_err(|e| CallError::Rejected(format!("corrupt token: {e}")))?;
+            let token = Token::decode_cfg(raw, &()).map_err(super::corrupt("token"))?;
             if ctx.sender.device.as_ref().map(|d| d.id.as_str()) != Some(token.device_id.as_str()) {
-                return reject("only the device the token is for may redeem it");
+                return reject(failures::NOT_TOKEN_DEVICE.bare());
             }
             if ctx.block.timestamp_ms >= token.expires_ms {
-                return reject("token expired");
+                return reject(failures::TOKEN_EXPIRED.bare());
             }
             if let Some(at) = state.get(&used_key(&a.token_id)).await? {
                 let at = u64::from_be_bytes(at.try_into().unwrap_or_default());
-                return reject(format!("token already used at height {at}"));
+                return reject(failures::TOKEN_USED.with(&[("height", at.to_string())]));
             }
             state.put(
                 used_key(&a.token_id),
                 ctx.block.height.to_be_bytes().to_vec(),
             );
+            // The owner reads its device's redemptions (read model).
+            let owner = device::load(state, &token.device_id).await?.owner_org;
             Ok(vec![event(
                 NAME,
                 "redeemed",
@@ -221,10 +251,11 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                     ("token_id", hex::encode(a.token_id)),
                     ("device_id", token.device_id),
                     ("operation", token.operation),
+                    ("owner", owner),
                 ],
             )])
         }
-        other => reject(format!("unknown method access.{other}")),
+        _ => unknown_method(call),
     }
 }
 
@@ -234,7 +265,7 @@ async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
     a: SetPolicyArg,
 ) -> Result<Vec<Event>, CallError> {
     if ctx.sender.device.is_some() {
-        return reject("a device cannot grant access");
+        return reject(failures::DEVICE_CANNOT_GRANT.bare());
     }
     for op in &a.operations {
         check_operation(op).map_err(CallError::Rejected)?;
@@ -243,32 +274,27 @@ async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
         Some(("member", h)) if h.len() == 64 && hex::decode(h).is_ok() => {}
         Some(("org", org)) if ctx.trust.ca(org).is_some() => {}
         Some(("device", id)) if !id.is_empty() && id.len() <= device::MAX_ID_LEN => {}
-        _ => {
-            return reject(format!(
-                "accessor `{}` must be member:<certificate hash>, org:<genesis organisation> or device:<id>",
-                a.accessor
-            ))
-        }
+        _ => return reject(failures::BAD_ACCESSOR.with(&[("accessor", a.accessor.clone())])),
     }
     if let (Some(b), Some(e)) = (a.not_before_ms, a.not_after_ms) {
         if b >= e {
-            return reject("not_before_ms must be before not_after_ms");
+            return reject(failures::BAD_WINDOW.bare());
         }
     }
     match (a.hour_from, a.hour_to) {
         (None, None) => {}
         (Some(f), Some(t)) if f < 24 && t <= 24 && f != t => {}
-        _ => return reject("hours need both hour_from and hour_to in 0..24, different"),
+        _ => return reject(failures::BAD_HOURS.bare()),
     }
     // Only the owner may grant: of the device, or of the namespace of a group.
     match a.target.split_once(':') {
         Some(("device", id)) => {
             let record = device::load(state, id).await?;
             if record.owner_org != ctx.sender.org {
-                return reject(format!(
-                    "only the owner organisation {} may grant access to {id}",
-                    record.owner_org
-                ));
+                return reject(failures::NOT_OWNER.with(&[
+                    ("owner", record.owner_org.clone()),
+                    ("device", id.to_string()),
+                ]));
             }
         }
         Some(("name", prefix)) => {
@@ -276,14 +302,14 @@ async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
             match device::namespace_holder(ctx, state, prefix).await? {
                 Some(org) if org == ctx.sender.org => {}
                 _ => {
-                    return reject(format!(
-                        "namespace {prefix} is not held by {}",
-                        ctx.sender.org
-                    ))
+                    return reject(failures::NAMESPACE_NOT_HELD.with(&[
+                        ("namespace", prefix.to_string()),
+                        ("org", ctx.sender.org.clone()),
+                    ]))
                 }
             }
         }
-        _ => return reject("target must be device:<id> or name:<prefix>"),
+        _ => return reject(failures::BAD_TARGET.bare()),
     }
     let key = policy_key(&a.target, &a.accessor);
     let attrs = |kind: &str| {
@@ -300,7 +326,7 @@ async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
     };
     if a.operations.is_empty() {
         if !state.exists(&key).await? {
-            return reject("no policy to revoke");
+            return reject(failures::NO_POLICY.bare());
         }
         state.delete(key);
         return Ok(vec![attrs("policy_revoked")]);
@@ -343,12 +369,14 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
     let record = device::load(state, &a.device_id).await?;
     let now = ctx.block.timestamp_ms;
     let accessors = accessor_names(ctx);
-    let mut decision: Result<(String, Policy), String> = Err(format!(
-        "no policy grants {} access to {}",
-        accessors[0], record.id
-    ));
+    let mut decision: Result<(String, Policy), ingot_types::Failure> = Err(failures::NO_POLICY_FOR
+        .with(&[
+            ("accessor", accessors[0].clone()),
+            ("device", record.id.clone()),
+        ]));
     if device::status(&record) != DeviceStatus::Active {
-        decision = Err(format!("device is {}", device::status(&record).as_str()));
+        decision = Err(failures::DEVICE_NOT_ACTIVE
+            .with(&[("status", device::status(&record).as_str().to_string())]));
     } else {
         let mut first_refusal = None;
         'search: for target in targets(&record) {
@@ -357,8 +385,7 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
                 let Some(raw) = state.get(&key).await? else {
                     continue;
                 };
-                let policy = Policy::decode_cfg(raw, &())
-                    .map_err(|e| CallError::Rejected(format!("corrupt policy: {e}")))?;
+                let policy = Policy::decode_cfg(raw, &()).map_err(super::corrupt("policy"))?;
                 // A group grant covers only devices its grantor still owns.
                 if policy.granted_by_org != record.owner_org {
                     continue;
@@ -392,7 +419,7 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
         accessor_org: ctx.sender.org.clone(),
         operation: a.operation.clone(),
         granted: decision.is_ok(),
-        reason: decision.as_ref().err().cloned().unwrap_or_default(),
+        denial: decision.as_ref().err().cloned(),
     };
     state.put(log_key(&record.id, seq), entry.encode().to_vec());
     state.put(log_len_key(&record.id), (seq + 1).to_be_bytes().to_vec());
@@ -404,8 +431,10 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
         ("owner", record.owner_org.clone()),
     ];
     match decision {
-        Err(reason) => {
-            attrs.push(("reason", reason));
+        Err(denial) => {
+            // The stable name of the denial (its detail is in the other
+            // attributes and in the access log); text is rendered at the API.
+            attrs.push(("reason", crate::failure::name(&denial)));
             Ok(vec![event(NAME, "denied", &attrs)])
         }
         Ok((target, mut policy)) => {
@@ -526,7 +555,8 @@ impl LogEntry {
             "accessor_org": self.accessor_org,
             "operation": self.operation,
             "decision": if self.granted { "granted" } else { "denied" },
-            "reason": (!self.granted).then_some(&self.reason),
+            "reason": self.denial.as_ref().map(crate::failure::render),
+            "reason_code": self.denial.as_ref().map(crate::failure::name),
         })
     }
 }
@@ -689,6 +719,10 @@ pub fn event_audience(e: &Event) -> crate::visibility::Audience {
     }
     if let Some(accessor) = attribute(e, "accessor") {
         accessor_parties(accessor, &mut parties);
+    }
+    // A redemption is the device's own act: the device sees it.
+    if let Some(device) = attribute(e, "device_id") {
+        parties.devices.insert(device.to_string());
     }
     Audience::Parties(parties)
 }

@@ -19,7 +19,7 @@
 //! - `device/hist/<id>/<seq as 16 hex digits>` → [`HistoryEntry`]
 //! - `device/ns/<namespace>` → organisation the namespace is delegated to
 
-use super::{event, reject, CallError};
+use super::{decode_args, event, reject, unknown_method, CallError};
 use crate::{args::decode, executor::TxContext, Overlay};
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
@@ -201,17 +201,63 @@ pub fn namespace_key(namespace: &str) -> Vec<u8> {
     format!("device/ns/{namespace}").into_bytes()
 }
 
+/// Why a device call fails (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        NAME_TOO_LONG = 1, "name_too_long", "name longer than {max} bytes";
+        NAME_SEGMENTS = 2, "name_segments", "name `{name}` must have {min} to {max} segments";
+        NAME_SEGMENT_CHARS = 3, "name_segment_chars", "name segment `{segment}` must be non-empty lowercase letters, digits, '-', '_' or '.'";
+        UNKNOWN_DEVICE = 4, "unknown_device", "unknown device {device}";
+        NOT_OWNER = 5, "not_owner", "only the owner organisation {owner} may do this";
+        WRONG_STATUS = 6, "wrong_status", "device {device} is {status}";
+        NOT_SELF = 7, "not_self", "only the device itself, with its current key, may do this";
+        DEVICE_CALL_NOT_ALLOWED = 8, "device_call_not_allowed", "a device may only call {allowed}";
+        KEY_NOT_REGISTERED = 9, "key_not_registered", "device {device} is not registered with this key";
+        KEY_OF_ANOTHER_DEVICE = 10, "key_of_another_device", "certificate is registered to another device";
+        DEVICE_CANNOT_REGISTER = 11, "device_cannot_register", "a device cannot register devices";
+        METADATA_NOT_OBJECT = 12, "metadata_not_object", "metadata must be a JSON object";
+        CERTIFICATE_REFUSED = 13, "certificate_refused", "device certificate refused: {reason}";
+        NOT_A_DEVICE = 14, "not_a_device", "not a device certificate (OU=device with urn:ingot:device URI)";
+        CERTIFICATE_NOT_VALID_NOW = 15, "certificate_not_valid_now", "device certificate is not valid at this block's time";
+        CERTIFICATE_REVOKED = 16, "certificate_revoked", "device certificate is revoked";
+        NEEDS_CONSENT = 17, "needs_consent", "device {device} was certified by {issuer}: only {issuer} registers it, or the registrant proves possession (a signature of the device key over the possession message)";
+        BAD_POSSESSION_PROOF = 18, "bad_possession_proof", "proof of possession does not verify for this chain, registrant and device certificate";
+        ALREADY_REGISTERED = 19, "already_registered", "device {device} is already registered, held by {holder}";
+        CERTIFICATE_IN_USE = 20, "certificate_in_use", "this certificate is already the key of device {device}";
+        NAME_TAKEN = 21, "name_taken", "name {name} is taken by {device}";
+        NAMESPACE_NOT_HELD = 22, "namespace_not_held", "namespace of {name} is not held by {org} (held by {holder})";
+        UNKNOWN_ORGANISATION = 23, "unknown_organisation", "unknown organisation {org}";
+        ALREADY_OWNED = 24, "already_owned", "the device already belongs to that organisation";
+        OFFER_EXPIRY = 25, "offer_expiry", "offer must expire after this block and within {max} blocks";
+        NO_OFFER = 26, "no_offer", "no open transfer offer";
+        DEVICE_CANNOT_ACCEPT = 27, "device_cannot_accept", "a device cannot accept transfers";
+        OFFER_TO_OTHER = 28, "offer_to_other", "the offer is made to {to}, not {org}";
+        OFFER_EXPIRED = 29, "offer_expired", "the offer expired at height {height}";
+        NOT_MANUFACTURER = 30, "not_manufacturer", "only the manufacturer {issuer} may publish firmware for this device";
+        EMPTY_FIRMWARE_VERSION = 31, "empty_firmware_version", "empty firmware version";
+        ROTATION_NOT_ALLOWED = 32, "rotation_not_allowed", "a key is rotated by the device's current key or by an admin of its issuing organisation";
+        NEW_CERTIFICATE_REFUSED = 33, "new_certificate_refused", "new certificate refused: {reason}";
+        NEW_CERTIFICATE_OTHER_DEVICE = 34, "new_certificate_other_device", "the new certificate names another device";
+        NEW_CERTIFICATE_SAME = 35, "new_certificate_same", "the new certificate is the current one";
+        NEW_CERTIFICATE_UNUSABLE = 36, "new_certificate_unusable", "the new certificate is revoked or already used";
+        NOT_ADMIN = 37, "not_admin", "only an organisation admin may delegate namespaces";
+        DELEGATOR_NOT_HOLDER = 38, "delegator_not_holder", "namespace {namespace} is not held by {org}";
+    }
+}
+
 /// A valid hierarchical name: 2..=8 `/`-separated segments of lowercase
 /// letters, digits, `-`, `_` and `.`, the first naming an organisation.
-pub fn check_name(name: &str, min_segments: usize) -> Result<(), String> {
+pub fn check_name(name: &str, min_segments: usize) -> Result<(), ingot_types::Failure> {
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("name longer than {MAX_NAME_LEN} bytes"));
+        return Err(failures::NAME_TOO_LONG.with(&[("max", MAX_NAME_LEN.to_string())]));
     }
     let segments: Vec<&str> = name.split('/').collect();
     if segments.len() < min_segments || segments.len() > MAX_NAME_DEPTH {
-        return Err(format!(
-            "name `{name}` must have {min_segments} to {MAX_NAME_DEPTH} segments"
-        ));
+        return Err(failures::NAME_SEGMENTS.with(&[
+            ("name", name.to_string()),
+            ("min", min_segments.to_string()),
+            ("max", MAX_NAME_DEPTH.to_string()),
+        ]));
     }
     for s in segments {
         let ok = !s.is_empty()
@@ -219,9 +265,7 @@ pub fn check_name(name: &str, min_segments: usize) -> Result<(), String> {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
             });
         if !ok {
-            return Err(format!(
-                "name segment `{s}` must be non-empty lowercase letters, digits, '-', '_' or '.'"
-            ));
+            return Err(failures::NAME_SEGMENT_CHARS.with(&[("segment", s.to_string())]));
         }
     }
     Ok(())
@@ -250,9 +294,10 @@ pub(crate) async fn load<E: Storage + Clock + Metrics + Spawner>(
     id: &str,
 ) -> Result<DeviceRecord, CallError> {
     match state.get(&record_key(id)).await? {
-        Some(raw) => Ok(DeviceRecord::decode_cfg(raw, &())
-            .map_err(|e| CallError::Rejected(format!("corrupt device record: {e}")))?),
-        None => reject(format!("unknown device {id}")),
+        Some(raw) => {
+            Ok(DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?)
+        }
+        None => reject(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
     }
 }
 
@@ -293,10 +338,7 @@ fn append<E: Storage + Clock + Metrics + Spawner>(
 
 fn require_owner(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallError> {
     if ctx.sender.device.is_some() || ctx.sender.org != record.owner_org {
-        return reject(format!(
-            "only the owner organisation {} may do this",
-            record.owner_org
-        ));
+        return reject(failures::NOT_OWNER.with(&[("owner", record.owner_org.clone())]));
     }
     Ok(())
 }
@@ -304,14 +346,17 @@ fn require_owner(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallE
 fn require_status(record: &DeviceRecord, allowed: &[DeviceStatus]) -> Result<(), CallError> {
     let s = status(record);
     if !allowed.contains(&s) {
-        return reject(format!("device {} is {}", record.id, s.as_str()));
+        return reject(failures::WRONG_STATUS.with(&[
+            ("device", record.id.clone()),
+            ("status", s.as_str().to_string()),
+        ]));
     }
     Ok(())
 }
 
 fn require_self(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallError> {
     if ctx.sender.cert_hash != record.cert_hash {
-        return reject("only the device itself, with its current key, may do this");
+        return reject(failures::NOT_SELF.bare());
     }
     Ok(())
 }
@@ -334,16 +379,13 @@ pub async fn authorize_device_sender<E: Storage + Clock + Metrics + Spawner>(
             .iter()
             .map(|(m, f)| format!("{m}.{f}"))
             .collect();
-        return reject(format!("a device may only call {}", allowed.join(", ")));
+        return reject(failures::DEVICE_CALL_NOT_ALLOWED.with(&[("allowed", allowed.join(", "))]));
     }
     let Some(current) = state.get(&cert_key(&ctx.sender.cert_hash)).await? else {
-        return reject(format!(
-            "device {} is not registered with this key",
-            device.id
-        ));
+        return reject(failures::KEY_NOT_REGISTERED.with(&[("device", device.id.clone())]));
     };
     if current != device.id.as_bytes() {
-        return reject("certificate is registered to another device");
+        return reject(failures::KEY_OF_ANOTHER_DEVICE.bare());
     }
     let record = load(state, &device.id).await?;
     require_status(&record, &[DeviceStatus::Active])
@@ -354,32 +396,32 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
-    let args = |e: String| CallError::Rejected(e);
     let h = ctx.block.height;
     let ev = match call.method.as_str() {
         "register" => {
             if ctx.sender.device.is_some() {
-                return reject("a device cannot register devices");
+                return reject(failures::DEVICE_CANNOT_REGISTER.bare());
             }
-            let a: RegisterArg = decode(&call.args).map_err(args)?;
-            check_metadata(&a.metadata).map_err(args)?;
-            check_name(&a.name, 2).map_err(args)?;
-            let subject = ctx
-                .trust
-                .identify(&a.certificate)
-                .map_err(|e| CallError::Rejected(format!("device certificate refused: {e}")))?;
+            let a: RegisterArg = decode_args(call)?;
+            check_metadata(&a.metadata).map_err(CallError::Rejected)?;
+            check_name(&a.name, 2).map_err(CallError::Rejected)?;
+            let subject = ctx.trust.identify(&a.certificate).map_err(|e| {
+                CallError::Rejected(
+                    failures::CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
+                )
+            })?;
             let Some(device) = subject.device.clone() else {
-                return reject("not a device certificate (OU=device with urn:ingot:device URI)");
+                return reject(failures::NOT_A_DEVICE.bare());
             };
             let now = (ctx.block.timestamp_ms / 1000) as i64;
             if now > subject.not_after || now < subject.not_before {
-                return reject("device certificate is not valid at this block's time");
+                return reject(failures::CERTIFICATE_NOT_VALID_NOW.bare());
             }
             if state
                 .exists(&super::identity::revoked_key(&subject.cert_hash))
                 .await?
             {
-                return reject("device certificate is revoked");
+                return reject(failures::CERTIFICATE_REVOKED.bare());
             }
             // Consent (白皮书 三.3): the organisation that certified the device
             // registers it (and may transfer it later), or the registrant
@@ -387,10 +429,10 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             // the registrant's certificate and its own.
             if subject.org != ctx.sender.org {
                 let Some(proof) = &a.possession else {
-                    return reject(format!(
-                        "device {} was certified by {}: only {} registers it, or the registrant proves possession (a signature of the device key over the possession message)",
-                        device.id, subject.org, subject.org
-                    ));
+                    return reject(failures::NEEDS_CONSENT.with(&[
+                        ("device", device.id.clone()),
+                        ("issuer", subject.org.clone()),
+                    ]));
                 };
                 let message = ingot_types::consent::possession_message(
                     &ctx.chain_id,
@@ -398,42 +440,38 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                     &subject.cert_hash,
                 );
                 if subject.public_key.verify(&message, proof).is_err() {
-                    return reject(
-                        "proof of possession does not verify for this chain, registrant and device certificate",
-                    );
+                    return reject(failures::BAD_POSSESSION_PROOF.bare());
                 }
             }
             if let Some(raw) = state.get(&record_key(&device.id)).await? {
                 let holder = DeviceRecord::decode_cfg(raw, &())
                     .map(|r| r.owner_org)
                     .unwrap_or_default();
-                return reject(format!(
-                    "device {} is already registered, held by {holder}",
-                    device.id
-                ));
+                return reject(
+                    failures::ALREADY_REGISTERED
+                        .with(&[("device", device.id.clone()), ("holder", holder)]),
+                );
             }
             if let Some(other) = state.get(&cert_key(&subject.cert_hash)).await? {
-                return reject(format!(
-                    "this certificate is already the key of device {}",
-                    String::from_utf8_lossy(&other)
-                ));
+                return reject(
+                    failures::CERTIFICATE_IN_USE
+                        .with(&[("device", String::from_utf8_lossy(&other).into_owned())]),
+                );
             }
             if let Some(taken) = state.get(&name_key(&a.name)).await? {
-                return reject(format!(
-                    "name {} is taken by {}",
-                    a.name,
-                    String::from_utf8_lossy(&taken)
-                ));
+                return reject(failures::NAME_TAKEN.with(&[
+                    ("name", a.name.clone()),
+                    ("device", String::from_utf8_lossy(&taken).into_owned()),
+                ]));
             }
             match namespace_holder(ctx, state, &a.name).await? {
                 Some(org) if org == ctx.sender.org => {}
                 holder => {
-                    return reject(format!(
-                        "namespace of {} is not held by {} (held by {})",
-                        a.name,
-                        ctx.sender.org,
-                        holder.as_deref().unwrap_or("nobody")
-                    ))
+                    return reject(failures::NAMESPACE_NOT_HELD.with(&[
+                        ("name", a.name.clone()),
+                        ("org", ctx.sender.org.clone()),
+                        ("holder", holder.unwrap_or_else(|| "nobody".into())),
+                    ]))
                 }
             }
             state.put(name_key(&a.name), device.id.clone().into_bytes());
@@ -464,7 +502,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "activate" | "reactivate" => {
-            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let a: DeviceArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             require_owner(ctx, &r)?;
             let from = if call.method == "activate" {
@@ -482,7 +520,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             append(ctx, state, r, kind, json!({}))
         }
         "suspend" | "decommission" => {
-            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let a: DeviceTextArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             require_owner(ctx, &r)?;
             let (allowed, to, kind): (&[DeviceStatus], _, _) = if call.method == "suspend" {
@@ -508,7 +546,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             append(ctx, state, r, kind, json!({"reason": a.text}))
         }
         "record_maintenance" | "update_metadata" => {
-            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let a: DeviceTextArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             require_owner(ctx, &r)?;
             require_status(
@@ -520,7 +558,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                 ],
             )?;
             if call.method == "update_metadata" {
-                check_metadata(&a.text).map_err(args)?;
+                check_metadata(&a.text).map_err(CallError::Rejected)?;
                 r.metadata = a.text.clone();
                 append(
                     ctx,
@@ -540,7 +578,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             }
         }
         "report_state" | "request_maintenance" => {
-            let a: DeviceTextArg = decode(&call.args).map_err(args)?;
+            let a: DeviceTextArg = decode_args(call)?;
             let r = load(state, &a.device_id).await?;
             require_self(ctx, &r)?;
             require_status(&r, &[DeviceStatus::Active])?;
@@ -557,7 +595,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             }
         }
         "offer_transfer" => {
-            let a: OfferArg = decode(&call.args).map_err(args)?;
+            let a: OfferArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             require_owner(ctx, &r)?;
             require_status(
@@ -569,15 +607,15 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                 ],
             )?;
             if ctx.trust.ca(&a.to_org).is_none() {
-                return reject(format!("unknown organisation {}", a.to_org));
+                return reject(failures::UNKNOWN_ORGANISATION.with(&[("org", a.to_org.clone())]));
             }
             if a.to_org == r.owner_org {
-                return reject("the device already belongs to that organisation");
+                return reject(failures::ALREADY_OWNED.bare());
             }
             if a.expires_height <= h || a.expires_height > h + MAX_OFFER_BLOCKS {
-                return reject(format!(
-                    "offer must expire after this block and within {MAX_OFFER_BLOCKS} blocks"
-                ));
+                return reject(
+                    failures::OFFER_EXPIRY.with(&[("max", MAX_OFFER_BLOCKS.to_string())]),
+                );
             }
             r.offer = Some(Offer {
                 to_org: a.to_org.clone(),
@@ -592,11 +630,11 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "withdraw_offer" => {
-            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let a: DeviceArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             require_owner(ctx, &r)?;
             let Some(offer) = r.offer.take() else {
-                return reject("no open transfer offer");
+                return reject(failures::NO_OFFER.bare());
             };
             append(
                 ctx,
@@ -607,21 +645,23 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "accept_transfer" => {
-            let a: DeviceArg = decode(&call.args).map_err(args)?;
+            let a: DeviceArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             if ctx.sender.device.is_some() {
-                return reject("a device cannot accept transfers");
+                return reject(failures::DEVICE_CANNOT_ACCEPT.bare());
             }
             let offer = match &r.offer {
-                None => return reject("no open transfer offer"),
+                None => return reject(failures::NO_OFFER.bare()),
                 Some(o) if o.to_org != ctx.sender.org => {
-                    return reject(format!(
-                        "the offer is made to {}, not {}",
-                        o.to_org, ctx.sender.org
-                    ))
+                    return reject(
+                        failures::OFFER_TO_OTHER
+                            .with(&[("to", o.to_org.clone()), ("org", ctx.sender.org.clone())]),
+                    )
                 }
                 Some(o) if h > o.expires_height => {
-                    return reject(format!("the offer expired at height {}", o.expires_height))
+                    return reject(
+                        failures::OFFER_EXPIRED.with(&[("height", o.expires_height.to_string())]),
+                    )
                 }
                 Some(o) => o.clone(),
             };
@@ -637,16 +677,15 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "update_firmware" => {
-            let a: FirmwareArg = decode(&call.args).map_err(args)?;
+            let a: FirmwareArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             if ctx.sender.device.is_some() || ctx.sender.org != r.issuer_org {
-                return reject(format!(
-                    "only the manufacturer {} may publish firmware for this device",
-                    r.issuer_org
-                ));
+                return reject(
+                    failures::NOT_MANUFACTURER.with(&[("issuer", r.issuer_org.clone())]),
+                );
             }
             if a.version.is_empty() {
-                return reject("empty firmware version");
+                return reject(failures::EMPTY_FIRMWARE_VERSION.bare());
             }
             require_status(
                 &r,
@@ -667,14 +706,14 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "rotate_key" => {
-            let a: RotateArg = decode(&call.args).map_err(args)?;
+            let a: RotateArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
             let by_device = ctx.sender.cert_hash == r.cert_hash;
             let by_issuer = ctx.sender.device.is_none()
                 && ctx.sender.role == "admin"
                 && ctx.sender.org == r.issuer_org;
             if !by_device && !by_issuer {
-                return reject("a key is rotated by the device's current key or by an admin of its issuing organisation");
+                return reject(failures::ROTATION_NOT_ALLOWED.bare());
             }
             require_status(
                 &r,
@@ -684,22 +723,23 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                     DeviceStatus::Suspended,
                 ],
             )?;
-            let subject = ctx
-                .trust
-                .identify(&a.certificate)
-                .map_err(|e| CallError::Rejected(format!("new certificate refused: {e}")))?;
+            let subject = ctx.trust.identify(&a.certificate).map_err(|e| {
+                CallError::Rejected(
+                    failures::NEW_CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
+                )
+            })?;
             if subject.device.as_ref().map(|d| d.id.as_str()) != Some(r.id.as_str()) {
-                return reject("the new certificate names another device");
+                return reject(failures::NEW_CERTIFICATE_OTHER_DEVICE.bare());
             }
             if subject.cert_hash == r.cert_hash {
-                return reject("the new certificate is the current one");
+                return reject(failures::NEW_CERTIFICATE_SAME.bare());
             }
             if state
                 .exists(&super::identity::revoked_key(&subject.cert_hash))
                 .await?
                 || state.exists(&cert_key(&subject.cert_hash)).await?
             {
-                return reject("the new certificate is revoked or already used");
+                return reject(failures::NEW_CERTIFICATE_UNUSABLE.bare());
             }
             state.delete(cert_key(&r.cert_hash));
             state.put(cert_key(&subject.cert_hash), r.id.clone().into_bytes());
@@ -714,21 +754,21 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )
         }
         "delegate_namespace" => {
-            let a: DelegateArg = decode(&call.args).map_err(args)?;
-            check_name(&a.namespace, 2).map_err(args)?;
+            let a: DelegateArg = decode_args(call)?;
+            check_name(&a.namespace, 2).map_err(CallError::Rejected)?;
             if ctx.sender.role != "admin" || ctx.sender.device.is_some() {
-                return reject("only an organisation admin may delegate namespaces");
+                return reject(failures::NOT_ADMIN.bare());
             }
             if ctx.trust.ca(&a.to_org).is_none() {
-                return reject(format!("unknown organisation {}", a.to_org));
+                return reject(failures::UNKNOWN_ORGANISATION.with(&[("org", a.to_org.clone())]));
             }
             match namespace_holder(ctx, state, &a.namespace).await? {
                 Some(org) if org == ctx.sender.org => {}
                 _ => {
-                    return reject(format!(
-                        "namespace {} is not held by {}",
-                        a.namespace, ctx.sender.org
-                    ))
+                    return reject(failures::DELEGATOR_NOT_HOLDER.with(&[
+                        ("namespace", a.namespace.clone()),
+                        ("org", ctx.sender.org.clone()),
+                    ]))
                 }
             }
             state.put(namespace_key(&a.namespace), a.to_org.clone().into_bytes());
@@ -742,18 +782,18 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                 ],
             )
         }
-        other => return reject(format!("unknown method device.{other}")),
+        _ => return unknown_method(call),
     };
     Ok(vec![ev])
 }
 
-fn check_metadata(m: &str) -> Result<(), String> {
+fn check_metadata(m: &str) -> Result<(), ingot_types::Failure> {
     if m.is_empty() {
         return Ok(());
     }
     match serde_json::from_str::<Value>(m) {
         Ok(Value::Object(_)) => Ok(()),
-        _ => Err("metadata must be a JSON object".into()),
+        _ => Err(failures::METADATA_NOT_OBJECT.bare()),
     }
 }
 

@@ -5,12 +5,8 @@
 //! `identity/revoked/<cert hash>` → revocation height (u64). A revoked
 //! certificate can sign nothing from the block after its revocation on.
 
-use super::{event, reject, CallError};
-use crate::{
-    args::{decode, CertificateArg},
-    executor::TxContext,
-    Overlay,
-};
+use super::{decode_args, event, reject, unknown_method, CallError};
+use crate::{args::CertificateArg, executor::TxContext, Overlay};
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error, Read, ReadExt, Write};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -65,34 +61,48 @@ impl Read for MemberRecord {
     }
 }
 
+/// Why an identity call fails (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        NOT_ADMIN = 1, "not_admin", "only an organisation admin may manage identities";
+        CERTIFICATE_REFUSED = 2, "certificate_refused", "certificate refused: {reason}";
+        OTHER_ORGANISATION = 3, "other_organisation", "certificate belongs to {org}, not to the admin's organisation {admin_org}";
+        ALREADY_REGISTERED = 4, "already_registered", "certificate already registered";
+        REVOKED = 5, "revoked", "certificate is revoked";
+        ALREADY_REVOKED = 6, "already_revoked", "certificate already revoked";
+    }
+}
+
 pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     ctx: &TxContext<'_>,
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     if ctx.sender.role != "admin" {
-        return reject("only an organisation admin may manage identities");
+        return reject(failures::NOT_ADMIN.bare());
     }
-    let arg: CertificateArg = decode(&call.args).map_err(CallError::Rejected)?;
+    let arg: CertificateArg = decode_args(call)?;
     let subject = match ctx.trust.identify(&arg.certificate) {
         Ok(id) => id,
-        Err(e) => return reject(format!("certificate refused: {e}")),
+        Err(e) => {
+            return reject(failures::CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]))
+        }
     };
     if subject.org != ctx.sender.org {
-        return reject(format!(
-            "certificate belongs to {}, not to the admin's organisation {}",
-            subject.org, ctx.sender.org
-        ));
+        return reject(failures::OTHER_ORGANISATION.with(&[
+            ("org", subject.org.clone()),
+            ("admin_org", ctx.sender.org.clone()),
+        ]));
     }
     let hash_hex = hex::encode(subject.cert_hash);
     match call.method.as_str() {
         "register" => {
             let key = member_key(&subject.cert_hash);
             if state.exists(&key).await? {
-                return reject("certificate already registered");
+                return reject(failures::ALREADY_REGISTERED.bare());
             }
             if state.exists(&revoked_key(&subject.cert_hash)).await? {
-                return reject("certificate is revoked");
+                return reject(failures::REVOKED.bare());
             }
             let record = MemberRecord {
                 org: subject.org.clone(),
@@ -116,7 +126,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
         "revoke" => {
             let key = revoked_key(&subject.cert_hash);
             if state.exists(&key).await? {
-                return reject("certificate already revoked");
+                return reject(failures::ALREADY_REVOKED.bare());
             }
             state.put(key, ctx.block.height.to_be_bytes().to_vec());
             Ok(vec![event(
@@ -125,7 +135,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                 &[("certificate", hash_hex), ("org", subject.org.clone())],
             )])
         }
-        other => reject(format!("unknown method identity.{other}")),
+        _ => unknown_method(call),
     }
 }
 

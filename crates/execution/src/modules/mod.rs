@@ -17,7 +17,7 @@ use ingot_types::{Call, Event};
 /// must stop execution (it is not the transaction's fault).
 #[derive(Debug)]
 pub enum CallError {
-    Rejected(String),
+    Rejected(ingot_types::Failure),
     State(StateError),
 }
 
@@ -27,8 +27,35 @@ impl From<StateError> for CallError {
     }
 }
 
-pub fn reject<T>(reason: impl Into<String>) -> Result<T, CallError> {
-    Err(CallError::Rejected(reason.into()))
+pub fn reject<T>(failure: ingot_types::Failure) -> Result<T, CallError> {
+    Err(CallError::Rejected(failure))
+}
+
+/// A call's arguments, decoded, or the failure that they do not decode (the
+/// codec's own error text stays out of consensus).
+pub fn decode_args<T: commonware_codec::Decode<Cfg = ()>>(call: &Call) -> Result<T, CallError> {
+    crate::args::decode(&call.args).map_err(|_| {
+        CallError::Rejected(crate::failure::tx::MALFORMED_ARGUMENTS.with(&[
+            ("module", call.module.clone()),
+            ("method", call.method.clone()),
+        ]))
+    })
+}
+
+/// The failure for a method a module does not have.
+pub fn unknown_method<T>(call: &Call) -> Result<T, CallError> {
+    reject(crate::failure::tx::UNKNOWN_METHOD.with(&[
+        ("module", call.module.clone()),
+        ("method", call.method.clone()),
+    ]))
+}
+
+/// The failure for a stored record that does not decode (a bug or damage,
+/// named by what it is; the codec's text stays out of consensus).
+pub fn corrupt(what: &'static str) -> impl Fn(commonware_codec::Error) -> CallError {
+    move |_| {
+        CallError::Rejected(crate::failure::tx::CORRUPT_STATE.with(&[("what", what.to_string())]))
+    }
 }
 
 pub async fn dispatch<E: Storage + Clock + Metrics + Spawner>(
@@ -60,11 +87,11 @@ pub fn dispatch_nested<'a, E: Storage + Clock + Metrics + Spawner>(
             identity::NAME => identity::call(ctx, state, call).await,
             notary::NAME => notary::call(ctx, state, call).await,
             telemetry::NAME => telemetry::call(ctx, state, call).await,
-            workflow::NAME if depth > 0 => {
-                reject("a service task may not call the workflow module")
-            }
+            workflow::NAME if depth > 0 => reject(crate::failure::tx::NESTED_WORKFLOW.bare()),
             workflow::NAME => workflow::call(ctx, state, call).await,
-            other => reject(format!("unknown module `{other}`")),
+            other => {
+                reject(crate::failure::tx::UNKNOWN_MODULE.with(&[("module", other.to_string())]))
+            }
         }?;
         if call.module != workflow::NAME {
             let moved = workflow::on_events(ctx, state, &events, depth).await?;

@@ -4,9 +4,9 @@
 //!
 //! State: `notary/doc/<document hash>` → [`NotaryRecord`].
 
-use super::{event, reject, CallError};
+use super::{corrupt, decode_args, event, reject, unknown_method, CallError};
 use crate::{
-    args::{decode, RecordArg, TransferArg, MAX_METADATA_LEN},
+    args::{RecordArg, TransferArg, MAX_METADATA_LEN},
     executor::TxContext,
     Overlay,
 };
@@ -81,6 +81,15 @@ impl NotaryRecord {
     }
 }
 
+/// Why a notary call fails (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        ALREADY_RECORDED = 1, "already_recorded", "document already recorded";
+        NO_SUCH_DOCUMENT = 2, "no_such_document", "no such document";
+        NOT_OWNER = 3, "not_owner", "only the current owner may transfer a document";
+    }
+}
+
 pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     ctx: &TxContext<'_>,
     state: &mut Overlay<'_, E>,
@@ -88,10 +97,10 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Vec<Event>, CallError> {
     match call.method.as_str() {
         "record" => {
-            let arg: RecordArg = decode(&call.args).map_err(CallError::Rejected)?;
+            let arg: RecordArg = decode_args(call)?;
             let key = doc_key(&arg.document_hash);
             if state.exists(&key).await? {
-                return reject("document already recorded");
+                return reject(failures::ALREADY_RECORDED.bare());
             }
             let record = NotaryRecord {
                 document_hash: arg.document_hash,
@@ -114,15 +123,15 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             )])
         }
         "transfer" => {
-            let arg: TransferArg = decode(&call.args).map_err(CallError::Rejected)?;
+            let arg: TransferArg = decode_args(call)?;
             let key = doc_key(&arg.document_hash);
             let Some(raw) = state.get(&key).await? else {
-                return reject("no such document");
+                return reject(failures::NO_SUCH_DOCUMENT.bare());
             };
             let mut record = NotaryRecord::decode_cfg(raw.as_slice().to_vec(), &())
-                .map_err(|e| CallError::Rejected(format!("corrupt record: {e}")))?;
+                .map_err(corrupt("notary record"))?;
             if record.owner != ctx.sender.cert_hash {
-                return reject("only the current owner may transfer a document");
+                return reject(failures::NOT_OWNER.bare());
             }
             record.owner = arg.new_owner;
             state.put(key, record.encode().to_vec());
@@ -136,7 +145,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
                 ],
             )])
         }
-        other => reject(format!("unknown method notary.{other}")),
+        _ => unknown_method(call),
     }
 }
 

@@ -25,7 +25,7 @@
 //! waiting message events; `workflow/subattrs/<module.kind>` → attributes
 //! subscribed on.
 
-use super::{event, reject, CallError};
+use super::{corrupt, decode_args, event, reject, unknown_method, CallError};
 use crate::{args::decode, executor::TxContext, Overlay};
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
@@ -201,8 +201,38 @@ pub fn instance_id(name: &str, n: u64) -> String {
     format!("{name}-{n}")
 }
 
-fn corrupt(what: &'static str) -> impl Fn(commonware_codec::Error) -> CallError {
-    move |e| CallError::Rejected(format!("corrupt {what}: {e}"))
+/// Why a workflow call fails (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        INVALID_JSON = 1, "invalid_json", "{what}: invalid JSON";
+        NO_INSTANCE = 2, "no_instance", "no workflow instance `{instance}`";
+        DEFINITION_MISSING = 3, "definition_missing", "definition of `{instance}` is missing";
+        NO_DEFINITION = 4, "no_definition", "no workflow definition `{definition}` version {version}";
+        /// The BPMN engine refused the move. Its reason is text of our own
+        /// engine (ingot-bpmn), kept as detail until the engine reports codes.
+        ENGINE_REFUSED = 5, "engine_refused", "{detail}";
+        INVALID_PROCESS = 6, "invalid_process", "invalid process: {kind} at {element} ({problems} problems)";
+        NOT_DEFINITION_OWNER = 7, "not_definition_owner", "definition `{definition}` belongs to {owner}; {org} may not deploy new versions of it";
+        NO_TRANSACTION = 8, "no_transaction", "service task `{element}` has no transaction to run in";
+        SERVICE_ARGUMENTS = 9, "service_arguments", "service task `{element}`: arguments for {call} do not build";
+        SERVICE_FAILED = 10, "service_failed", "service task `{element}` ({call}) failed: {cause}";
+        TOO_MANY_TIMERS = 11, "too_many_timers", "too many workflow timers due in the same minute";
+        CORRELATION_UNSET = 12, "correlation_unset", "`{element}` waits for {event} with {attribute} = variable `{variable}`, which is not set";
+        TOO_MANY_WAITING = 13, "too_many_waiting", "too many instances wait for {event} {attribute} = {value}";
+        TOO_MANY_ATTRIBUTES = 14, "too_many_attributes", "too many attributes subscribed on {event}";
+        TOO_MANY_STARTS = 15, "too_many_starts", "too many definitions start on {event} {attribute}";
+        EVENT_START_REFUSED = 16, "event_start_refused", "starting {definition} on {event}: {detail}";
+        NESTED_TOO_DEEPLY = 17, "nested_too_deeply", "workflow message events nested too deeply";
+        DELIVERY_REFUSED = 18, "delivery_refused", "instance {instance}: {detail}";
+        STARTER_CERTIFICATE_MISSING = 19, "starter_certificate_missing", "starter certificate missing";
+        STARTER_CERTIFICATE_REFUSED = 20, "starter_certificate_refused", "starter certificate: {reason}";
+        STARTER_REVOKED = 21, "starter_revoked", "the starter's certificate is revoked";
+    }
+}
+
+/// The engine's refusal as a failure.
+fn engine_refused(detail: String) -> CallError {
+    CallError::Rejected(failures::ENGINE_REFUSED.with(&[("detail", detail)]))
 }
 
 fn u32_of(raw: Option<Vec<u8>>) -> u32 {
@@ -227,8 +257,9 @@ fn parse_json(text: &str, what: &str) -> Result<Value, CallError> {
     if text.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(text)
-        .map_err(|e| CallError::Rejected(format!("{what}: invalid JSON: {e}")))
+    serde_json::from_str(text).map_err(|_| {
+        CallError::Rejected(failures::INVALID_JSON.with(&[("what", what.to_string())]))
+    })
 }
 
 /// Read a definition version and decode its machine.
@@ -272,12 +303,14 @@ async fn load_instance<E: Storage + Clock + Metrics + Spawner>(
     id: &str,
 ) -> Result<(Instance, Machine), CallError> {
     let Some(raw) = state.get(&instance_key(id)).await? else {
-        return reject(format!("no workflow instance `{id}`"));
+        return reject(failures::NO_INSTANCE.with(&[("instance", id.to_string())]));
     };
     let inst = Instance::decode_cfg(raw, &()).map_err(corrupt("instance"))?;
     let (_, machine) = load_definition(state, &inst.definition, inst.version)
         .await?
-        .ok_or_else(|| CallError::Rejected(format!("definition of `{id}` is missing")))?;
+        .ok_or_else(|| {
+            CallError::Rejected(failures::DEFINITION_MISSING.with(&[("instance", id.to_string())]))
+        })?;
     Ok((inst, machine))
 }
 
@@ -291,9 +324,9 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
     Box::pin(async move {
         let actor = actor_of(ctx);
         match call.method.as_str() {
-            "deploy" => deploy(ctx, state, decode(&call.args).map_err(CallError::Rejected)?).await,
+            "deploy" => deploy(ctx, state, decode_args(call)?).await,
             "start" => {
-                let arg: StartArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let arg: StartArg = decode_args(call)?;
                 let vars = parse_json(&arg.vars, "vars")?;
                 let version = match arg.version {
                     Some(v) => v,
@@ -301,10 +334,10 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
                 };
                 let Some((_, machine)) = load_definition(state, &arg.definition, version).await?
                 else {
-                    return reject(format!(
-                        "no workflow definition `{}` version {version}",
-                        arg.definition
-                    ));
+                    return reject(failures::NO_DEFINITION.with(&[
+                        ("definition", arg.definition.clone()),
+                        ("version", version.to_string()),
+                    ]));
                 };
                 let n = u64_of(state.get(&count_key(&arg.definition)).await?) + 1;
                 let id = instance_id(&arg.definition, n);
@@ -317,7 +350,7 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
                     ctx.block.timestamp_ms,
                     ctx.block.height,
                 )
-                .map_err(CallError::Rejected)?;
+                .map_err(engine_refused)?;
                 state.put(count_key(&arg.definition), n.to_be_bytes().to_vec());
                 state.put(starter_key(&id), ctx.certificate.to_vec());
                 let before = Instance {
@@ -329,7 +362,7 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
                 apply(&step_ctx, state, &machine, &before, inst, outcome, 0).await
             }
             "complete" => {
-                let arg: CompleteArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let arg: CompleteArg = decode_args(call)?;
                 let vars = parse_json(&arg.vars, "vars")?;
                 let now = ctx.block.timestamp_ms;
                 move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
@@ -338,14 +371,14 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
                 .await
             }
             "cancel" => {
-                let arg: CancelArg = decode(&call.args).map_err(CallError::Rejected)?;
+                let arg: CancelArg = decode_args(call)?;
                 let now = ctx.block.timestamp_ms;
                 move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
                     engine::cancel(m, inst, &actor, now)
                 })
                 .await
             }
-            other => reject(format!("unknown method workflow.{other}")),
+            _ => unknown_method(call),
         }
     })
 }
@@ -360,7 +393,7 @@ async fn move_instance<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Vec<Event>, CallError> {
     let (mut inst, machine) = load_instance(state, id).await?;
     let before = inst.clone();
-    let outcome = step(&machine, &mut inst).map_err(CallError::Rejected)?;
+    let outcome = step(&machine, &mut inst).map_err(engine_refused)?;
     apply(
         &StepContext::tx(ctx, actor),
         state,
@@ -386,19 +419,34 @@ async fn deploy<E: Storage + Clock + Metrics + Spawner>(
     };
     // Parsing is charged like reading the document several times over.
     state.work += 4 * arg.xml.len() as u64;
-    let machine = ingot_bpmn::compile_xml(&arg.xml, &bindings)
-        .map_err(|p| CallError::Rejected(format!("invalid process: {p}")))?;
+    let machine = ingot_bpmn::compile_xml(&arg.xml, &bindings).map_err(|p| {
+        let first = p.0.first();
+        CallError::Rejected(failures::INVALID_PROCESS.with(&[
+            (
+                "kind",
+                first.map_or("unknown", |f| f.kind.as_str()).to_string(),
+            ),
+            (
+                "element",
+                first.map_or_else(String::new, |f| f.element.clone()),
+            ),
+            ("problems", p.0.len().to_string()),
+        ]))
+    })?;
     let name = machine.name.clone();
     let latest = latest_version(state, &name).await?;
     if latest > 0 {
-        let (first, _) = load_definition(state, &name, 1)
-            .await?
-            .ok_or_else(|| CallError::Rejected(format!("definition `{name}` v1 is missing")))?;
+        let (first, _) = load_definition(state, &name, 1).await?.ok_or_else(|| {
+            CallError::Rejected(
+                failures::DEFINITION_MISSING.with(&[("instance", format!("{name} v1"))]),
+            )
+        })?;
         if first.owner_org != ctx.sender.org {
-            return reject(format!(
-                "definition `{name}` belongs to {}; {} may not deploy new versions of it",
-                first.owner_org, ctx.sender.org
-            ));
+            return reject(failures::NOT_DEFINITION_OWNER.with(&[
+                ("definition", name.clone()),
+                ("owner", first.owner_org.clone()),
+                ("org", ctx.sender.org.clone()),
+            ]));
         }
     } else {
         let count = u32_of(state.get(NAMES_COUNT_KEY).await?);
@@ -564,14 +612,14 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
         state.put(instance_key(&inst.id), inst.encode().to_vec());
         for call in outcome.calls {
             let Some(tx) = sc.tx else {
-                return reject(format!(
-                    "service task `{}` has no transaction to run in",
-                    call.element
-                ));
+                return reject(failures::NO_TRANSACTION.with(&[("element", call.element.clone())]));
             };
             let args =
-                crate::args::from_json(&call.module, &call.method, &call.args).map_err(|e| {
-                    CallError::Rejected(format!("service task `{}`: {e}", call.element))
+                crate::args::from_json(&call.module, &call.method, &call.args).map_err(|_| {
+                    CallError::Rejected(failures::SERVICE_ARGUMENTS.with(&[
+                        ("element", call.element.clone()),
+                        ("call", format!("{}.{}", call.module, call.method)),
+                    ]))
                 })?;
             let native = Call {
                 module: call.module.clone(),
@@ -581,10 +629,22 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
             let produced = super::dispatch_nested(tx, state, &native, depth + 1)
                 .await
                 .map_err(|e| match e {
-                    CallError::Rejected(r) => CallError::Rejected(format!(
-                        "service task `{}` ({}.{}): {r}",
-                        call.element, call.module, call.method
-                    )),
+                    // The inner failure's stable name and detail, not its text.
+                    CallError::Rejected(inner) => {
+                        let mut detail = vec![
+                            ("element", call.element.clone()),
+                            ("call", format!("{}.{}", call.module, call.method)),
+                            ("cause", crate::failure::name(&inner)),
+                        ];
+                        detail.extend(
+                            inner
+                                .detail
+                                .iter()
+                                .take(4)
+                                .map(|(k, v)| (k.as_str(), v.clone())),
+                        );
+                        CallError::Rejected(failures::SERVICE_FAILED.with(&detail))
+                    }
                     other => other,
                 })?;
             events.extend(produced);
@@ -623,7 +683,7 @@ async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
             return Ok(());
         }
     }
-    reject("too many workflow timers due in the same minute")
+    reject(failures::TOO_MANY_TIMERS.bare())
 }
 
 /// The text an event attribute must equal for a waiting message event.
@@ -648,10 +708,12 @@ async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
             .get(s.variable as usize)
             .map(|v| v.name.as_str())
             .unwrap_or("?");
-        return reject(format!(
-            "`{}` waits for {}.{} with {} = variable `{var}`, which is not set",
-            machine.nodes[node].id, s.module, s.kind, s.attribute
-        ));
+        return reject(failures::CORRELATION_UNSET.with(&[
+            ("element", machine.nodes[node].id.clone()),
+            ("event", format!("{}.{}", s.module, s.kind)),
+            ("attribute", s.attribute.clone()),
+            ("variable", var.to_string()),
+        ]));
     };
     let event = format!("{}.{}", s.module, s.kind);
     let key = sub_key(&event, &s.attribute, &value);
@@ -660,10 +722,11 @@ async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
         None => SubList { entries: vec![] },
     };
     if list.entries.len() >= MAX_SUBSCRIBERS {
-        return reject(format!(
-            "too many instances wait for {event} {} = {value}",
-            s.attribute
-        ));
+        return reject(failures::TOO_MANY_WAITING.with(&[
+            ("event", event.clone()),
+            ("attribute", s.attribute.clone()),
+            ("value", value.clone()),
+        ]));
     }
     list.entries.push(SubRef {
         instance: inst.id.clone(),
@@ -687,7 +750,7 @@ async fn watch_attribute<E: Storage + Clock + Metrics + Spawner>(
     };
     if !attrs.items.iter().any(|a| a == attribute) {
         if attrs.items.len() >= 64 {
-            return reject(format!("too many attributes subscribed on {event}"));
+            return reject(failures::TOO_MANY_ATTRIBUTES.with(&[("event", event.to_string())]));
         }
         attrs.items.push(attribute.to_string());
         state.put(akey, attrs.encode().to_vec());
@@ -722,10 +785,10 @@ async fn register_start_triggers<E: Storage + Clock + Metrics + Spawner>(
         };
         if !names.items.iter().any(|n| n == name) {
             if names.items.len() >= 64 {
-                return reject(format!(
-                    "too many definitions start on {event} {}",
-                    t.attribute
-                ));
+                return reject(failures::TOO_MANY_STARTS.with(&[
+                    ("event", event.to_string()),
+                    ("attribute", t.attribute.clone()),
+                ]));
             }
             names.items.push(name.to_string());
             state.put(key, names.encode().to_vec());
@@ -781,7 +844,13 @@ async fn start_from_event<E: Storage + Clock + Metrics + Spawner>(
                 ctx.block.timestamp_ms,
                 ctx.block.height,
             )
-            .map_err(|e| CallError::Rejected(format!("starting {definition} on {name}: {e}")))?;
+            .map_err(|e| {
+                CallError::Rejected(failures::EVENT_START_REFUSED.with(&[
+                    ("definition", definition.clone()),
+                    ("event", name.to_string()),
+                    ("detail", e),
+                ]))
+            })?;
             state.put(count_key(&definition), n.to_be_bytes().to_vec());
             state.put(starter_key(&id), ctx.certificate.to_vec());
             let before = Instance {
@@ -849,7 +918,7 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                     continue;
                 };
                 if depth >= MAX_DEPTH {
-                    return reject("workflow message events nested too deeply");
+                    return reject(failures::NESTED_TOO_DEEPLY.bare());
                 }
                 out.extend(start_from_event(ctx, state, ev, &attr, value, depth).await?);
                 let Some(raw) = state.get(&sub_key(&name, &attr, value)).await? else {
@@ -857,7 +926,7 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                 };
                 let list = SubList::decode_cfg(raw, &()).map_err(corrupt("subscriptions"))?;
                 if depth >= MAX_DEPTH {
-                    return reject("workflow message events nested too deeply");
+                    return reject(failures::NESTED_TOO_DEEPLY.bare());
                 }
                 for sub in list.entries {
                     let (mut inst, machine) = load_instance(state, &sub.instance).await?;
@@ -870,7 +939,12 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                         detail,
                         ctx.block.timestamp_ms,
                     )
-                    .map_err(|e| CallError::Rejected(format!("instance {}: {e}", inst.id)))?;
+                    .map_err(|e| {
+                        CallError::Rejected(
+                            failures::DELIVERY_REFUSED
+                                .with(&[("instance", inst.id.clone()), ("detail", e)]),
+                        )
+                    })?;
                     if outcome.steps.is_empty() {
                         continue;
                     }
@@ -951,7 +1025,10 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
                         events.push(event(
                             NAME,
                             "timer_failed",
-                            &[("instance", t.instance.clone()), ("reason", reason)],
+                            &[
+                                ("instance", t.instance.clone()),
+                                ("reason", crate::failure::name(&reason)),
+                            ],
                         ));
                     }
                     Err(e) => return Err(e),
@@ -984,7 +1061,7 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
     }
     let before = inst.clone();
     let outcome = engine::fire_timer(&machine, &mut inst, t.node as usize, block.timestamp_ms)
-        .map_err(CallError::Rejected)?;
+        .map_err(engine_refused)?;
     let zero = [0u8; 32];
     if outcome.calls.is_empty() {
         let sc = StepContext {
@@ -1004,15 +1081,17 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
     let der = state
         .get(&starter_key(&inst.id))
         .await?
-        .ok_or_else(|| CallError::Rejected("starter certificate missing".into()))?;
-    let sender = trust
-        .identify(&der)
-        .map_err(|e| CallError::Rejected(format!("starter certificate: {e}")))?;
+        .ok_or_else(|| CallError::Rejected(failures::STARTER_CERTIFICATE_MISSING.bare()))?;
+    let sender = trust.identify(&der).map_err(|e| {
+        CallError::Rejected(
+            failures::STARTER_CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
+        )
+    })?;
     if state
         .exists(&super::identity::revoked_key(&sender.cert_hash))
         .await?
     {
-        return reject("the starter's certificate is revoked");
+        return reject(failures::STARTER_REVOKED.bare());
     }
     let ctx = TxContext {
         block,

@@ -90,7 +90,7 @@ pub fn block_at(height: u64, timestamp_ms: u64, txs: Vec<SignedTransaction>) -> 
 pub fn status(s: &Status) -> String {
     match s {
         Status::Success => "ok".into(),
-        Status::Failed(r) => r.clone(),
+        Status::Failed(f) => ingot_execution::failure::render(f),
     }
 }
 

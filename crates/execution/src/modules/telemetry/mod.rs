@@ -26,10 +26,11 @@
 pub mod rules;
 
 use super::{
+    decode_args,
     device::{self, DeviceStatus},
-    event, reject, CallError,
+    event, reject, unknown_method, CallError,
 };
-use crate::{args::decode, executor::BlockContext, executor::TxContext, Overlay};
+use crate::{executor::BlockContext, executor::TxContext, Overlay};
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -37,7 +38,7 @@ use ingot_crypto::batch::{verify_all_deterministic, Item};
 use ingot_types::{
     merkle,
     telemetry::{AnchorArg, BatchCommitment, ReadingBatch, MAX_DEVICE_ID_LEN, MAX_SCALE},
-    Call, Digest, Event,
+    Call, Digest, Event, Failure,
 };
 use rules::Rule;
 use std::collections::BTreeMap;
@@ -104,54 +105,85 @@ pub fn batch_key(device_id: &str, first_seq: u64) -> Vec<u8> {
     format!("telemetry/batch/{device_id}/{first_seq:016x}").into_bytes()
 }
 
+/// Why a telemetry call fails, or why one batch of an anchor is refused
+/// (see [`crate::failure`]).
+pub mod failures {
+    crate::failures! { super::NAME;
+        NO_BATCHES = 1, "no_batches", "no batches";
+        EMPTY_BATCH = 2, "empty_batch", "empty batch";
+        SEQUENCE_STARTS_AT_ONE = 3, "sequence_starts_at_one", "sequence numbers start at 1";
+        SEQUENCE_OVERFLOW = 4, "sequence_overflow", "sequence number overflows";
+        TIME_BACKWARDS_IN_BATCH = 5, "time_backwards_in_batch", "timestamps go backwards within the batch";
+        SCALE_TOO_LARGE = 6, "scale_too_large", "scale above {max}";
+        FUTURE_TIMESTAMP = 7, "future_timestamp", "timestamp lies in the future";
+        UNKNOWN_DEVICE = 8, "unknown_device", "unknown device {device}";
+        CERTIFICATE_REVOKED = 9, "certificate_revoked", "device certificate is revoked";
+        CERTIFICATE_EXPIRED = 10, "certificate_expired", "device certificate expired";
+        CERTIFICATE_REFUSED = 11, "certificate_refused", "device certificate refused: {reason}";
+        DEVICE_NOT_ACTIVE = 12, "device_not_active", "device is {status}";
+        BAD_SIGNATURE = 13, "bad_signature", "device signature does not verify";
+        ALREADY_ANCHORED = 14, "already_anchored", "sequence {first_seq} already anchored (last is {last_seq}): replayed or reordered";
+        TIME_BEFORE_LAST = 15, "time_before_last", "timestamp {first_ts} is before the device's last reading at {last_ts}";
+        BAD_RULE_ID = 16, "bad_rule_id", "rule id `{id}` must be 1 to {max} of a-z 0-9 - _ .";
+        DEVICE_CANNOT_SET_RULES = 17, "device_cannot_set_rules", "a device cannot set rules";
+        NOT_OWNER = 18, "not_owner", "only the owner organisation {owner} may set rules on {device}";
+        BAD_TARGET = 19, "bad_target", "target must be device:<id> or model:<model>";
+        UNKNOWN_RULE_KIND = 20, "unknown_rule_kind", "unknown rule kind `{kind}`; one of {kinds}";
+        MEASUREMENT_REQUIRED = 21, "measurement_required", "a measurement is required";
+        DURATION_REQUIRED = 22, "duration_required", "duration_ms must be positive";
+        RATE_NOT_POSITIVE = 23, "rate_not_positive", "a rate limit must be positive";
+        TOO_MANY_RULES = 24, "too_many_rules", "at most {max} rules per target";
+        NO_SUCH_RULE = 25, "no_such_rule", "no rule {id} on {target}";
+    }
+}
+
 pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     ctx: &TxContext<'_>,
     state: &mut Overlay<'_, E>,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
-    let args = CallError::Rejected;
     match call.method.as_str() {
-        "anchor" => anchor(ctx, state, decode(&call.args).map_err(args)?).await,
-        "set_rule" => rules::set_rule(ctx, state, decode(&call.args).map_err(args)?).await,
-        "remove_rule" => rules::remove_rule(ctx, state, decode(&call.args).map_err(args)?).await,
-        other => reject(format!("unknown method telemetry.{other}")),
+        "anchor" => anchor(ctx, state, decode_args(call)?).await,
+        "set_rule" => rules::set_rule(ctx, state, decode_args(call)?).await,
+        "remove_rule" => rules::remove_rule(ctx, state, decode_args(call)?).await,
+        _ => unknown_method(call),
     }
 }
 
 /// Why one batch is refused before its signature is checked, or `None`.
-fn shape_refusal(batch: &ReadingBatch, block: BlockContext) -> Option<String> {
+fn shape_refusal(batch: &ReadingBatch, block: BlockContext) -> Option<Failure> {
     if batch.readings.is_empty() {
-        return Some("empty batch".into());
+        return Some(failures::EMPTY_BATCH.bare());
     }
     if batch.first_seq == 0 {
-        return Some("sequence numbers start at 1".into());
+        return Some(failures::SEQUENCE_STARTS_AT_ONE.bare());
     }
     if batch
         .first_seq
         .checked_add(batch.readings.len() as u64)
         .is_none()
     {
-        return Some("sequence number overflows".into());
+        return Some(failures::SEQUENCE_OVERFLOW.bare());
     }
     let mut prev = 0;
     for r in &batch.readings {
         if r.timestamp_ms < prev {
-            return Some("timestamps go backwards within the batch".into());
+            return Some(failures::TIME_BACKWARDS_IN_BATCH.bare());
         }
         prev = r.timestamp_ms;
         if r.measurements.iter().any(|m| m.scale > MAX_SCALE) {
-            return Some(format!("scale above {MAX_SCALE}"));
+            return Some(failures::SCALE_TOO_LARGE.with(&[("max", MAX_SCALE.to_string())]));
         }
     }
     if prev > block.timestamp_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
-        return Some("timestamp lies in the future".into());
+        return Some(failures::FUTURE_TIMESTAMP.bare());
     }
     None
 }
 
 /// A device as the anchor sees it: its current key, or why it may not report.
 struct Reporter {
-    key: Result<ingot_crypto::PublicKey, String>,
+    key: Result<ingot_crypto::PublicKey, Failure>,
     model: String,
     owner: String,
 }
@@ -163,31 +195,33 @@ async fn reporter<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Reporter, CallError> {
     let Some(raw) = state.get(&device::record_key(id)).await? else {
         return Ok(Reporter {
-            key: Err(format!("unknown device {id}")),
+            key: Err(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
             model: String::new(),
             owner: String::new(),
         });
     };
-    let record = device::DeviceRecord::decode_cfg(raw, &())
-        .map_err(|e| CallError::Rejected(format!("corrupt device record: {e}")))?;
+    let record =
+        device::DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?;
     let key = match device::status(&record) {
         DeviceStatus::Active => {
             if state
                 .exists(&super::identity::revoked_key(&record.cert_hash))
                 .await?
             {
-                Err("device certificate is revoked".to_string())
+                Err(failures::CERTIFICATE_REVOKED.bare())
             } else {
                 match ctx.trust.identify(&record.certificate) {
                     Ok(id) if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after => {
-                        Err("device certificate expired".into())
+                        Err(failures::CERTIFICATE_EXPIRED.bare())
                     }
                     Ok(id) => Ok(id.public_key.clone()),
-                    Err(e) => Err(format!("device certificate refused: {e}")),
+                    Err(e) => {
+                        Err(failures::CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]))
+                    }
                 }
             }
         }
-        other => Err(format!("device is {}", other.as_str())),
+        other => Err(failures::DEVICE_NOT_ACTIVE.with(&[("status", other.as_str().to_string())])),
     };
     Ok(Reporter {
         key,
@@ -201,8 +235,9 @@ async fn load_summary<E: Storage + Clock + Metrics + Spawner>(
     id: &str,
 ) -> Result<DeviceSummary, CallError> {
     Ok(match state.get(&summary_key(id)).await? {
-        Some(raw) => DeviceSummary::decode_cfg(raw, &())
-            .map_err(|e| CallError::Rejected(format!("corrupt summary: {e}")))?,
+        Some(raw) => {
+            DeviceSummary::decode_cfg(raw, &()).map_err(super::corrupt("telemetry summary"))?
+        }
         None => DeviceSummary {
             device_id: id.to_string(),
             last_seq: 0,
@@ -218,18 +253,23 @@ async fn load_summary<E: Storage + Clock + Metrics + Spawner>(
     })
 }
 
-fn refused(index: usize, batch: &ReadingBatch, reason: &str) -> Event {
-    event(
-        NAME,
-        "refused",
-        &[
-            ("index", index.to_string()),
-            ("device_id", batch.device_id.clone()),
-            ("first_seq", batch.first_seq.to_string()),
-            ("count", batch.readings.len().to_string()),
-            ("reason", reason.to_string()),
-        ],
-    )
+/// The event of one refused batch: `reason` is the failure's stable name
+/// (`telemetry.already_anchored`), its detail fields follow as attributes;
+/// no prose enters the receipt.
+fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
+    let mut attrs = vec![
+        ("index", index.to_string()),
+        ("device_id", batch.device_id.clone()),
+        ("first_seq", batch.first_seq.to_string()),
+        ("count", batch.readings.len().to_string()),
+        ("reason", crate::failure::name(why)),
+    ];
+    for (k, v) in &why.detail {
+        if !attrs.iter().any(|(a, _)| a == k) {
+            attrs.push((k.as_str(), v.clone()));
+        }
+    }
+    event(NAME, "refused", &attrs)
 }
 
 async fn anchor<E: Storage + Clock + Metrics + Spawner>(
@@ -238,14 +278,14 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
     arg: AnchorArg,
 ) -> Result<Vec<Event>, CallError> {
     if arg.batches.is_empty() {
-        return reject("no batches");
+        return reject(failures::NO_BATCHES.bare());
     }
     let readings: usize = arg.batches.iter().map(|b| b.readings.len()).sum();
     state.work += WORK_PER_BATCH * arg.batches.len() as u64 + WORK_PER_READING * readings as u64;
 
     // 1. Who reports, in what shape; then every signature in one check.
     let mut reporters: BTreeMap<String, Reporter> = BTreeMap::new();
-    let mut verdict: Vec<Result<(Digest, Vec<u8>), String>> = Vec::new();
+    let mut verdict: Vec<Result<(Digest, Vec<u8>), Failure>> = Vec::new();
     for batch in &arg.batches {
         if let Some(why) = shape_refusal(batch, ctx.block) {
             verdict.push(Err(why));
@@ -286,7 +326,7 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
         .map(|(i, _)| i)
         .collect();
     for i in bad {
-        verdict[i] = Err("device signature does not verify".into());
+        verdict[i] = Err(failures::BAD_SIGNATURE.bare());
     }
 
     // 2. In order: sequence continuity, commitments, summaries, rules.
@@ -310,19 +350,19 @@ async fn anchor<E: Storage + Clock + Metrics + Spawner>(
         }
         let summary = summaries.get_mut(&batch.device_id).expect("just loaded");
         if batch.first_seq <= summary.last_seq {
-            let why = format!(
-                "sequence {} already anchored (last is {}): replayed or reordered",
-                batch.first_seq, summary.last_seq
-            );
+            let why = failures::ALREADY_ANCHORED.with(&[
+                ("first_seq", batch.first_seq.to_string()),
+                ("last_seq", summary.last_seq.to_string()),
+            ]);
             events.push(refused(i, batch, &why));
             continue;
         }
         let first_ts = batch.readings[0].timestamp_ms;
         if first_ts < summary.last_ts_ms {
-            let why = format!(
-                "timestamp {first_ts} is before the device's last reading at {}",
-                summary.last_ts_ms
-            );
+            let why = failures::TIME_BEFORE_LAST.with(&[
+                ("first_ts", first_ts.to_string()),
+                ("last_ts", summary.last_ts_ms.to_string()),
+            ]);
             events.push(refused(i, batch, &why));
             continue;
         }
@@ -525,8 +565,8 @@ pub const KEYS: &[crate::visibility::KeyDecl] = {
     ]
 };
 
-/// The owner of a rule target (`device:<id>`: the device's owner; `name:<prefix>`:
-/// the organisation the name's first segment names) and regulators.
+/// The owner of a rule target (`device:<id>`: the device's owner;
+/// `model:<organisation>/<model>`: that organisation) and regulators.
 pub async fn rule_target_audience<S: crate::visibility::StateRead>(
     state: &S,
     target: &str,
@@ -534,8 +574,9 @@ pub async fn rule_target_audience<S: crate::visibility::StateRead>(
     use crate::visibility::Parties;
     Ok(if let Some(id) = target.strip_prefix("device:") {
         super::device::owner_audience(state, id).await?
-    } else if let Some(prefix) = target.strip_prefix("name:") {
-        Parties::org_and_regulators(prefix.split('/').next().unwrap_or_default())
+    } else if let Some(model) = target.strip_prefix("model:") {
+        // `model:<organisation>/<model>`: the organisation that set it.
+        Parties::org_and_regulators(model.split('/').next().unwrap_or_default())
     } else {
         Parties::regulators_only()
     })

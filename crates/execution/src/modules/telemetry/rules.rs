@@ -136,9 +136,8 @@ fn hb_chunk_key(second: u64, chunk: u32) -> Vec<u8> {
 }
 const HB_CURSOR: &[u8] = b"telemetry/hbcursor";
 
-fn corrupt(what: &str) -> impl Fn(commonware_codec::Error) -> CallError + '_ {
-    move |e| CallError::Rejected(format!("corrupt {what}: {e}"))
-}
+use super::super::corrupt;
+use super::failures;
 
 async fn load_set<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
@@ -464,7 +463,7 @@ async fn check_device<E: Storage + Clock + Metrics + Spawner>(
     Ok(())
 }
 
-fn check_rule_id(id: &str) -> Result<(), String> {
+fn check_rule_id(id: &str) -> Result<(), ingot_types::Failure> {
     let ok = !id.is_empty()
         && id.len() <= MAX_RULE_ID
         && id
@@ -473,9 +472,7 @@ fn check_rule_id(id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "rule id `{id}` must be 1 to {MAX_RULE_ID} of a-z 0-9 - _ ."
-        ))
+        Err(failures::BAD_RULE_ID.with(&[("id", id.to_string()), ("max", MAX_RULE_ID.to_string())]))
     }
 }
 
@@ -487,23 +484,23 @@ async fn own_target<E: Storage + Clock + Metrics + Spawner>(
     target: &str,
 ) -> Result<String, CallError> {
     if ctx.sender.device.is_some() {
-        return reject("a device cannot set rules");
+        return reject(failures::DEVICE_CANNOT_SET_RULES.bare());
     }
     match target.split_once(':') {
         Some(("device", id)) => {
             let record = device::load(state, id).await?;
             if record.owner_org != ctx.sender.org {
-                return reject(format!(
-                    "only the owner organisation {} may set rules on {id}",
-                    record.owner_org
-                ));
+                return reject(failures::NOT_OWNER.with(&[
+                    ("owner", record.owner_org.clone()),
+                    ("device", id.to_string()),
+                ]));
             }
             Ok(target.to_string())
         }
         Some(("model", model)) if !model.is_empty() && !model.contains('/') => {
             Ok(format!("model:{}/{model}", ctx.sender.org))
         }
-        _ => reject("target must be device:<id> or model:<model>"),
+        _ => reject(failures::BAD_TARGET.bare()),
     }
 }
 
@@ -514,24 +511,23 @@ pub async fn set_rule<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Vec<Event>, CallError> {
     check_rule_id(&a.id).map_err(CallError::Rejected)?;
     let Some(kind) = KINDS.iter().position(|k| *k == a.kind) else {
-        return reject(format!(
-            "unknown rule kind `{}`; one of {}",
-            a.kind,
-            KINDS.join(", ")
-        ));
+        return reject(
+            failures::UNKNOWN_RULE_KIND
+                .with(&[("kind", a.kind.clone()), ("kinds", KINDS.join(", "))]),
+        );
     };
     let kind = kind as u8;
     if a.scale > MAX_SCALE {
-        return reject(format!("scale above {MAX_SCALE}"));
+        return reject(failures::SCALE_TOO_LARGE.with(&[("max", MAX_SCALE.to_string())]));
     }
     if kind != HEARTBEAT && a.measurement.is_empty() {
-        return reject("a measurement is required");
+        return reject(failures::MEASUREMENT_REQUIRED.bare());
     }
     if (kind == 3 || kind == HEARTBEAT) && a.duration_ms == 0 {
-        return reject("duration_ms must be positive");
+        return reject(failures::DURATION_REQUIRED.bare());
     }
     if kind == 2 && a.value <= 0 {
-        return reject("a rate limit must be positive");
+        return reject(failures::RATE_NOT_POSITIVE.bare());
     }
     let target = own_target(ctx, state, &a.target).await?;
     let mut set = load_set(state, &target).await?;
@@ -551,7 +547,7 @@ pub async fn set_rule<E: Storage + Clock + Metrics + Spawner>(
     match set.rules.iter().position(|r| r.id == a.id) {
         Some(i) => set.rules[i] = rule,
         None if set.rules.len() < MAX_RULES => set.rules.push(rule),
-        None => return reject(format!("at most {MAX_RULES} rules per target")),
+        None => return reject(failures::TOO_MANY_RULES.with(&[("max", MAX_RULES.to_string())])),
     }
     state.put(rules_key(&target), set.encode().to_vec());
     if kind == HEARTBEAT {
@@ -585,7 +581,9 @@ pub async fn remove_rule<E: Storage + Clock + Metrics + Spawner>(
     let before = set.rules.len();
     set.rules.retain(|r| r.id != a.id);
     if set.rules.len() == before {
-        return reject(format!("no rule {} on {target}", a.id));
+        return reject(
+            failures::NO_SUCH_RULE.with(&[("id", a.id.clone()), ("target", target.clone())]),
+        );
     }
     if set.rules.is_empty() {
         state.delete(rules_key(&target));

@@ -1,0 +1,310 @@
+//! Golden conformance of the modules' consensus bytes: every call's
+//! canonical arguments (from a fixed JSON form), the stored records, and the
+//! failure a receipt hashes. A failure here is a CONSENSUS-BREAKING CHANGE:
+//! validators of two versions would disagree on blocks, state or receipts.
+//! `INGOT_GOLDEN_BLESS=1` prints every value (to re-pin a deliberate change).
+
+use bytes::Bytes;
+use commonware_codec::Encode;
+use ingot_execution::{
+    failure::{self, tx, Code},
+    modules::{access, device, notary},
+};
+use ingot_types::{sha256, Receipt, Status};
+use serde_json::{json, Value};
+
+/// A fixed device certificate (made once with OpenSSL; never changes).
+const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBoDCCAVKgAwIBAgIBATAFBgMrZXAwLzENMAsGA1UECgwEYWNtZTEPMA0GA1UE
+CwwGZGV2aWNlMQ0wCwYDVQQDDARTTi0xMCAXDTI2MTIwNTE1MDcyMloYDzIxMjYx
+MTExMTUwNzIyWjAvMQ0wCwYDVQQKDARhY21lMQ8wDQYDVQQLDAZkZXZpY2UxDTAL
+BgNVBAMMBFNOLTEwKjAFBgMrZXADIQDDJQXAum8dv3/2dZdkjTVJn49scXOdUkNa
+y1EjuOXzG6OBkDCBjTAdBgNVHQ4EFgQUlXaeq3ZEAP3V+ftkcLLuxjo/ccowHwYD
+VR0jBBgwFoAUlXaeq3ZEAP3V+ftkcLLuxjo/ccowDwYDVR0TAQH/BAUwAwEB/zA6
+BgNVHREEMzAxhhp1cm46aW5nb3Q6ZGV2aWNlOmFjbWU6U04tMYYTdXJuOmluZ290
+Om1vZGVsOkNOQzAFBgMrZXADQQDagUKns92P38GOGCo3rayT9DvnyvXB3bnIZCjv
+uonUWFoOdMqgw31OX+TOaYHmgxQCQfD2WqC1+Of9JRnbfD8B
+-----END CERTIFICATE-----
+";
+
+fn check(name: &str, bytes: &[u8], want: &str) {
+    let got = hex::encode(sha256(&[bytes]));
+    if std::env::var_os("INGOT_GOLDEN_BLESS").is_some() {
+        println!("PIN {name} = {got}");
+        return;
+    }
+    assert_eq!(
+        got,
+        want,
+        "CONSENSUS-BREAKING CHANGE: the canonical bytes of {name} changed ({})",
+        hex::encode(bytes)
+    );
+}
+
+/// Every call of every native module, in its JSON form.
+fn calls() -> Vec<(&'static str, &'static str, Value)> {
+    let h = |b: u8| hex::encode([b; 32]);
+    let id = "acme:SN-1";
+    vec![
+        ("identity", "register", json!({"certificate_pem": CERT})),
+        ("identity", "revoke", json!({"certificate_pem": CERT})),
+        (
+            "notary",
+            "record",
+            json!({"document_hash": h(1), "metadata": "QC report 42"}),
+        ),
+        (
+            "notary",
+            "transfer",
+            json!({"document_hash": h(1), "new_owner": h(2)}),
+        ),
+        (
+            "device",
+            "register",
+            json!({"certificate_pem": CERT, "name": "acme/plant/cnc-1", "metadata": "{\"address\":\"10.0.0.7:502\"}"}),
+        ),
+        (
+            "device",
+            "register",
+            json!({"certificate_pem": CERT, "name": "acme/plant/cnc-1", "possession_signature": hex::encode([3u8; 64])}),
+        ),
+        ("device", "activate", json!({"device_id": id})),
+        ("device", "reactivate", json!({"device_id": id})),
+        ("device", "withdraw_offer", json!({"device_id": id})),
+        ("device", "accept_transfer", json!({"device_id": id})),
+        (
+            "device",
+            "suspend",
+            json!({"device_id": id, "reason": "audit"}),
+        ),
+        (
+            "device",
+            "decommission",
+            json!({"device_id": id, "reason": "end of life"}),
+        ),
+        (
+            "device",
+            "record_maintenance",
+            json!({"device_id": id, "note": "spindle"}),
+        ),
+        (
+            "device",
+            "update_metadata",
+            json!({"device_id": id, "metadata": "{}"}),
+        ),
+        (
+            "device",
+            "report_state",
+            json!({"device_id": id, "state": "running"}),
+        ),
+        (
+            "device",
+            "request_maintenance",
+            json!({"device_id": id, "reason": "vibration"}),
+        ),
+        (
+            "device",
+            "offer_transfer",
+            json!({"device_id": id, "to_org": "bolt", "expires_height": 500}),
+        ),
+        (
+            "device",
+            "update_firmware",
+            json!({"device_id": id, "version": "2.1", "image_hash": h(4)}),
+        ),
+        (
+            "device",
+            "rotate_key",
+            json!({"device_id": id, "certificate_pem": CERT}),
+        ),
+        (
+            "device",
+            "delegate_namespace",
+            json!({"namespace": "acme/plant-9", "to_org": "bolt"}),
+        ),
+        (
+            "access",
+            "set_policy",
+            json!({"target": format!("device:{id}"), "accessor": "org:bolt", "operations": ["read"], "not_before_ms": 1, "not_after_ms": 2, "max_uses": 3, "hour_from": 8, "hour_to": 18}),
+        ),
+        (
+            "access",
+            "request",
+            json!({"device_id": id, "operation": "read"}),
+        ),
+        ("access", "redeem", json!({"token_id": h(5)})),
+        (
+            "telemetry",
+            "set_rule",
+            json!({"id": "hot", "target": format!("device:{id}"), "measurement": "temp", "kind": "above", "value": "80.5"}),
+        ),
+        (
+            "telemetry",
+            "set_rule",
+            json!({"id": "hb", "target": "name:acme/plant", "kind": "heartbeat", "duration_ms": 60000}),
+        ),
+        (
+            "telemetry",
+            "remove_rule",
+            json!({"target": format!("device:{id}"), "id": "hot"}),
+        ),
+        (
+            "workflow",
+            "deploy",
+            json!({"xml": "<bpmn/>", "bindings": {"name": "x"}}),
+        ),
+        (
+            "workflow",
+            "start",
+            json!({"definition": "x", "version": 2, "vars": {"amount": "1.5"}}),
+        ),
+        (
+            "workflow",
+            "complete",
+            json!({"instance": "x-1", "element": "Task_1", "vars": {"ok": true}}),
+        ),
+        ("workflow", "cancel", json!({"instance": "x-1"})),
+    ]
+}
+
+#[test]
+fn golden_call_arguments() {
+    let pins: &[&str] = &[
+        "e3d796ba7dd5a27578f4a0935acce616785d7422801e83b5b1bcca098eedb703",
+        "e3d796ba7dd5a27578f4a0935acce616785d7422801e83b5b1bcca098eedb703",
+        "4e9cd53aaaca67b050d30156e507de1c77df30ea2b9dc457151cc20a364bc5fb",
+        "f818afd37a6dc3bc92fb44731011277006db4efa6e9023cd7468c02335d22a4d",
+        "81f10d43ce0fe653c88e38b6999dde79ee57b787457d643e012d774e11a41da6",
+        "a11e789aa2e255b0cb749e0662afaa9e888afc9430992fff9b14f926c077112e",
+        "3977b113e13e12bf6c77906c20cd5c952604ff248baf484b07f9ee7559084db9",
+        "3977b113e13e12bf6c77906c20cd5c952604ff248baf484b07f9ee7559084db9",
+        "3977b113e13e12bf6c77906c20cd5c952604ff248baf484b07f9ee7559084db9",
+        "3977b113e13e12bf6c77906c20cd5c952604ff248baf484b07f9ee7559084db9",
+        "49436a19f98e7779356e25e3591d3dd816ed5811c069ed184e4a22eb209c15bc",
+        "4b243623dae7e40c9e050476647dde6497f6f6f959e64577492afc8cdb4b468e",
+        "34468b2996cf61811c4684fc0bf8f19c071e6495072cd21ae5068111b842410c",
+        "39dada6c9edec20e201875fbddf2c2632860720d79611092bf983a86e91a24aa",
+        "3086b51e0c5ca4f53fd03dab77048fb10c52cb8760f4fdaffabbc09912eef938",
+        "f32c6fa60b5c19d542742af64687f1ba02d671a4045b6da98b4ab4d5d961e60c",
+        "99804ec7c178fa4e8404e0732f9c5513d8a2ff6c2fc0c01c1bc71f4b713beab2",
+        "64708bc6f6fbb790a58dd775e2e27ed658af2bde6030ae35a184404ed14f6361",
+        "5e8f1c0fec564196697ea1e7ea798a4cf60d4eb7781eeb21a70c3c1a8bad11f3",
+        "a8e3324b0b6df03ba9ac28e8fdaa9082f9d7857bb6b216f064b6e33702dc222a",
+        "8841d82c92ae88885052980cb87db1a560e4415cae36cc6717879eb47aef9876",
+        "e349dad6ffe9e508c06211b057f6588926a49487552b8b5a17cb1d0997903518",
+        "f849d67325facf04177bc663b2dc544051831c589ef581d412f2eba44834e77c",
+        "54cb0881eb9449fded6e01a08201044a12ec9caf06bc07547ea4382e98b5177e",
+        "c166eef37c89598a5cd23bcbe98ba429302ade33ff76f48b96fe80bcafbe849b",
+        "b80f5d5f9a689cf0fe000a3e226bc909938bf12a6d2a46a37eeb49d90c6c74a2",
+        "427963a9f85d5440dada588d7c156d6502993ce07491c02b0c6f001b857e9996",
+        "e77bcff193bbe531e2eed492c37ba2be03694609d683cc1638825a2c2d0caed9",
+        "803f90611d46d6722d11d78338a0d9c113a4db88f1ee7d82987f3c73e51806d3",
+        "fe63d36a27a73e25275f7d48a25eb72787fd5e3b2622bac8ed395fb475aef39d",
+    ];
+    let calls = calls();
+    let bless = std::env::var_os("INGOT_GOLDEN_BLESS").is_some();
+    assert!(bless || pins.len() == calls.len(), "one pin per call");
+    for (i, (module, method, v)) in calls.iter().enumerate() {
+        let want = pins.get(i).copied().unwrap_or_default();
+        let bytes = ingot_execution::args::from_json(module, method, v)
+            .unwrap_or_else(|e| panic!("{module}.{method}: {e}"));
+        check(&format!("{module}.{method} arguments"), &bytes, want);
+    }
+}
+
+#[test]
+fn golden_records() {
+    let notary = notary::NotaryRecord {
+        document_hash: [1; 32],
+        metadata: "QC report 42".into(),
+        owner: [2; 32],
+        recorded_by_org: "acme".into(),
+        height: 7,
+        timestamp_ms: 1_700_000_000_000,
+        tx_hash: [3; 32],
+    };
+    check(
+        "NotaryRecord",
+        &notary.encode(),
+        "1239db600a561a9b9eb27f03df3864e75760ff1e1bbaaa0281e4a8d77e7bbeb7",
+    );
+    let cert = Bytes::from(ingot_crypto::CertInfo::from_pem(CERT).unwrap().der);
+    let record = device::DeviceRecord {
+        id: "acme:SN-1".into(),
+        model: "CNC".into(),
+        issuer_org: "acme".into(),
+        certificate: cert.clone(),
+        cert_hash: ingot_crypto::cert_hash(&cert),
+        name: "acme/plant/cnc-1".into(),
+        owner_org: "acme".into(),
+        owner_member: [4; 32],
+        status: 1,
+        metadata: "{}".into(),
+        firmware_version: "2.1".into(),
+        firmware_hash: Some([5; 32]),
+        registered_height: 9,
+        history_len: 2,
+        offer: None,
+    };
+    check(
+        "DeviceRecord",
+        &record.encode(),
+        "56cefd1402b6749294801c06137863dbeece45994de874428bf4bc7a175a2d1b",
+    );
+    let policy = access::Policy {
+        target: "device:acme:SN-1".into(),
+        accessor: "org:bolt".into(),
+        operations: vec!["read".into()],
+        not_before_ms: Some(1),
+        not_after_ms: None,
+        max_uses: Some(3),
+        used: 1,
+        hour_from: Some(8),
+        hour_to: Some(18),
+        granted_by: [6; 32],
+        granted_by_org: "acme".into(),
+        height: 11,
+    };
+    check(
+        "Policy",
+        &policy.encode(),
+        "ee5339e164831210e268b7955104d060bbd507c7d80181d296cc1f98655d616e",
+    );
+}
+
+/// A failed receipt hashes the module, the code and the detail — never the
+/// message. Rewording a template (or a library's error text changing)
+/// leaves the receipt, hence `receipts_root`, unchanged.
+#[test]
+fn rewording_leaves_receipts_root_unchanged() {
+    let reworded = Code {
+        template: "this transaction was seen before, at block {height}",
+        ..tx::REPLAY
+    };
+    let original = tx::REPLAY.with(&[("height", "12".into())]);
+    let after = reworded.with(&[("height", "12".into())]);
+    assert_ne!(failure::render(&original), {
+        // what the reworded template would show
+        "this transaction was seen before, at block 12".to_string()
+    });
+    let receipt = |f| Receipt {
+        tx_hash: sha256(&[b"tx"]),
+        status: Status::Failed(f),
+        events: vec![],
+        work_used: 100,
+    };
+    let (a, b) = (receipt(original.clone()), receipt(after));
+    assert_eq!(a.encode(), b.encode());
+    let root =
+        |r: &Receipt| ingot_types::merkle::root(&[ingot_execution::executor::receipt_hash(r)]);
+    assert_eq!(root(&a), root(&b));
+    assert!(
+        !String::from_utf8_lossy(&a.encode()).contains("already included"),
+        "no message text in the receipt bytes"
+    );
+    check(
+        "Receipt of a replay",
+        &a.encode(),
+        "889fb17724093ad249b4e5c18af3206374c9a172af93188f53f64b29af032a5d",
+    );
+}
