@@ -758,13 +758,14 @@ async fn openapi() -> Json<Value> {
 
 /// The OpenAPI 3.1 description of this API.
 pub fn openapi_document() -> Value {
-    let op = |summary: &str| json!({"summary": summary, "responses": {"200": {"description": "OK"}, "400": {"description": "client error, JSON {error}"}, "404": {"description": "not found, JSON {error}"}}});
-    json!({
+    let op = |summary: &str| json!({"summary": summary, "responses": {"200": {"description": "OK"}, "400": {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "signed request needed or refused (docs/api-auth.md)"}, "403": {"description": "not readable by this caller"}, "404": {"description": "not found"}}});
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "Ingot node API", "version": "1"},
         "paths": {
             "/health": {"get": op("liveness and executed height")},
             "/metrics": {"get": op("Prometheus metrics")},
+            "/openapi.json": {"get": op("this document")},
             "/v1/status": {"get": op("chain id, heights, validators, organisations")},
             "/v1/tx": {"post": {
                 "summary": "submit a signed transaction (hex of its canonical encoding); ?wait=true waits for its receipt",
@@ -780,7 +781,7 @@ pub fn openapi_document() -> Value {
             }},
             "/v1/blocks/latest": {"get": op("latest finalized block")},
             "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate; ?txs=hashes lists only transaction hashes, ?raw=false omits the canonical bytes")},
-            "/v1/state/{*key}": {"get": op("state value; ?prove=true adds a proof against the state root")},
+            "/v1/state/{key}": {"get": op("state value; ?prove=true adds a proof against the state root; the key may contain `/`")},
             "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
             "/v1/whoami": {"get": op("the identity of a signed request")},
             "/v1/devices": {"get": op("devices whose name starts with ?prefix=, in name order, public part; ?after=<name>&limit= paginate (≤ 200)")},
@@ -789,6 +790,11 @@ pub fn openapi_document() -> Value {
             "/v1/devices/by-cert/{hash}": {"get": op("the device whose current certificate has this SHA-256 (reverse lookup)")},
             "/v1/devices/{id}/history": {"get": op("a device's lifecycle history, ?from=&limit= (owner and regulators only)")},
             "/v1/devices/{id}/access-log": {"get": op("every access request for a device with its decision, ?from=&limit= (owner and regulators only)")},
+            "/v1/telemetry/devices/{id}": {"get": op("a device's telemetry summary and rules (owner, regulators, telemetry.read grantees)")},
+            "/v1/telemetry/devices/{id}/readings": {"get": op("readings by time range, measurement and sequence; ?prove=true adds reading proofs")},
+            "/v1/telemetry/devices/{id}/readings/{seq}/proof": {"get": op("the offline proof of one reading (ingot_light::ReadingProof)")},
+            "/v1/telemetry/devices/{id}/batches/{seq}/archive": {"get": op("a whole batch as a self-verifying archive record")},
+            "/v1/telemetry/devices/{id}/stream": {"get": op("the device's readings as server-sent events")},
             "/v1/access/tokens/{id}/bundle": {"get": op("offline-verifiable proof bundle of a granted access token (accessor, owner, regulators)")},
             "/v1/workflow/validate": {"post": {
                 "summary": "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
@@ -801,5 +807,131 @@ pub fn openapi_document() -> Value {
             "/v1/workflow/definitions/{name}/instances": {"get": op("instances of a definition, ?state=running|completed|terminated|cancelled, ?after=<n>&limit= paginate (≤ 200)")},
             "/v1/workflow/instances/{id}": {"get": op("an instance: state, active elements, variables, timers, pending messages and its full history")},
         }
-    })
+    });
+    complete_parameters(&mut doc);
+    doc
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    /// Every route the node registers is in `/openapi.json` (a route added
+    /// without its entry fails here), and every documented path is routed.
+    #[test]
+    fn the_document_lists_every_route() {
+        let doc = super::openapi_document();
+        let documented: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let mut routed = std::collections::BTreeSet::new();
+        for src in [
+            include_str!("api.rs"),
+            include_str!("api_devices.rs"),
+            include_str!("api_access.rs"),
+            include_str!("api_telemetry.rs"),
+            include_str!("api_workflow.rs"),
+        ] {
+            for (i, _) in src.match_indices(".route(") {
+                let rest = src[i..].trim_start_matches(".route(").trim_start();
+                let Some(rest) = rest.strip_prefix("\"/") else {
+                    continue;
+                };
+                let path = &rest[..rest.find('"').unwrap()];
+                routed.insert(format!("/{}", path.replace("{*", "{")));
+            }
+        }
+        assert!(routed.len() >= 25, "{routed:?}");
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from /openapi.json: {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
+}
+
+/// Declare every `{name}` of a path as a string path parameter, the query
+/// parameters routes read, the error body and the request-signing scheme, so
+/// generated clients and fuzzers (schemathesis in CI) can call every route.
+fn complete_parameters(doc: &mut Value) {
+    const QUERY: &[(&str, &str, &str)] = &[
+        ("/v1/tx", "wait", "boolean"),
+        ("/v1/state/{key}", "prove", "boolean"),
+        ("/v1/blocks/{id}", "txs", "string"),
+        ("/v1/blocks/{id}", "raw", "boolean"),
+        ("/v1/blocks/latest", "txs", "string"),
+        ("/v1/blocks/latest", "raw", "boolean"),
+        ("/v1/devices", "prefix", "string"),
+        ("/v1/devices", "after", "string"),
+        ("/v1/devices", "limit", "integer"),
+        ("/v1/devices/{id}/history", "from", "integer"),
+        ("/v1/devices/{id}/history", "limit", "integer"),
+        ("/v1/devices/{id}/access-log", "from", "integer"),
+        ("/v1/devices/{id}/access-log", "limit", "integer"),
+        ("/v1/workflow/definitions/{name}", "version", "integer"),
+        (
+            "/v1/workflow/definitions/{name}/instances",
+            "state",
+            "string",
+        ),
+        (
+            "/v1/workflow/definitions/{name}/instances",
+            "after",
+            "integer",
+        ),
+        (
+            "/v1/workflow/definitions/{name}/instances",
+            "limit",
+            "integer",
+        ),
+        ("/v1/telemetry/devices/{id}/readings", "from_ms", "integer"),
+        ("/v1/telemetry/devices/{id}/readings", "to_ms", "integer"),
+        (
+            "/v1/telemetry/devices/{id}/readings",
+            "measurement",
+            "string",
+        ),
+        (
+            "/v1/telemetry/devices/{id}/readings",
+            "after_seq",
+            "integer",
+        ),
+        ("/v1/telemetry/devices/{id}/readings", "limit", "integer"),
+        ("/v1/telemetry/devices/{id}/readings", "prove", "boolean"),
+    ];
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let names: Vec<String> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}').map(String::from))
+            .collect();
+        let Some(ops) = item.as_object_mut() else {
+            continue;
+        };
+        for op in ops.values_mut() {
+            let mut params: Vec<Value> = op["parameters"].as_array().cloned().unwrap_or_default();
+            for name in &names {
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            }
+            for (p, name, ty) in QUERY {
+                let declared = params.iter().any(|x| x["name"] == *name);
+                if p == path && !declared {
+                    params.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}}));
+                }
+            }
+            op["parameters"] = json!(params);
+            op["security"] = json!([{}, {"signedRequest": []}]);
+        }
+    }
+    doc["components"] = json!({
+        "schemas": {"Error": {"type": "object", "required": ["code", "error"], "properties": {
+            "code": {"type": "string", "description": "stable machine-readable code"},
+            "error": {"type": "string", "description": "message for people"}}}},
+        "securitySchemes": {"signedRequest": {"type": "apiKey", "in": "header", "name": "x-ingot-signature",
+            "description": "with x-ingot-cert, x-ingot-time and x-ingot-nonce; see docs/api-auth.md"}}
+    });
 }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! An Ingot validator node.
 //!
 //! * [`engine`] wires Commonware simplex (ordering), marshal (block
