@@ -812,46 +812,6 @@ pub fn openapi_document() -> Value {
     doc
 }
 
-#[cfg(test)]
-mod openapi_tests {
-    /// Every route the node registers is in `/openapi.json` (a route added
-    /// without its entry fails here), and every documented path is routed.
-    #[test]
-    fn the_document_lists_every_route() {
-        let doc = super::openapi_document();
-        let documented: std::collections::BTreeSet<String> =
-            doc["paths"].as_object().unwrap().keys().cloned().collect();
-        let mut routed = std::collections::BTreeSet::new();
-        for src in [
-            include_str!("api.rs"),
-            include_str!("api_devices.rs"),
-            include_str!("api_access.rs"),
-            include_str!("api_telemetry.rs"),
-            include_str!("api_workflow.rs"),
-        ] {
-            for (i, _) in src.match_indices(".route(") {
-                let rest = src[i..].trim_start_matches(".route(").trim_start();
-                let Some(rest) = rest.strip_prefix("\"/") else {
-                    continue;
-                };
-                let path = &rest[..rest.find('"').unwrap()];
-                routed.insert(format!("/{}", path.replace("{*", "{")));
-            }
-        }
-        assert!(routed.len() >= 25, "{routed:?}");
-        let undocumented: Vec<_> = routed.difference(&documented).collect();
-        assert!(
-            undocumented.is_empty(),
-            "routes missing from /openapi.json: {undocumented:?}"
-        );
-        let unrouted: Vec<_> = documented.difference(&routed).collect();
-        assert!(
-            unrouted.is_empty(),
-            "documented but not routed: {unrouted:?}"
-        );
-    }
-}
-
 /// Declare every `{name}` of a path as a string path parameter, the query
 /// parameters routes read, the error body and the request-signing scheme, so
 /// generated clients and fuzzers (schemathesis in CI) can call every route.
@@ -934,4 +894,44 @@ fn complete_parameters(doc: &mut Value) {
         "securitySchemes": {"signedRequest": {"type": "apiKey", "in": "header", "name": "x-ingot-signature",
             "description": "with x-ingot-cert, x-ingot-time and x-ingot-nonce; see docs/api-auth.md"}}
     });
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    /// Every route the node registers is in `/openapi.json` (a route added
+    /// without its entry fails here), and every documented path is routed.
+    #[test]
+    fn the_document_lists_every_route() {
+        let doc = super::openapi_document();
+        let documented: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let mut routed = std::collections::BTreeSet::new();
+        for src in [
+            include_str!("api.rs"),
+            include_str!("api_devices.rs"),
+            include_str!("api_access.rs"),
+            include_str!("api_telemetry.rs"),
+            include_str!("api_workflow.rs"),
+        ] {
+            for (i, _) in src.match_indices(".route(") {
+                let rest = src[i..].trim_start_matches(".route(").trim_start();
+                let Some(rest) = rest.strip_prefix("\"/") else {
+                    continue;
+                };
+                let path = &rest[..rest.find('"').unwrap()];
+                routed.insert(format!("/{}", path.replace("{*", "{")));
+            }
+        }
+        assert!(routed.len() >= 25, "{routed:?}");
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from /openapi.json: {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
 }
