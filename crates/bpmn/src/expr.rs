@@ -27,7 +27,7 @@ pub const MAX_EXPR_LEN: usize = 1024;
 /// operator.
 pub const MAX_DEPTH: usize = 32;
 /// Longest string value, in bytes.
-pub const MAX_TEXT_LEN: usize = 1024;
+pub const MAX_STRING_VALUE_LEN: usize = 1024;
 
 /// One decimal unit, `10^DECIMAL_SCALE`.
 const SCALE: i64 = 10i64.pow(DECIMAL_SCALE);
@@ -250,8 +250,8 @@ fn decimal_from_json(v: &serde_json::Value) -> Result<i64, String> {
 
 fn text_from_json(v: &serde_json::Value) -> Result<String, String> {
     match v {
-        serde_json::Value::String(s) if s.len() > MAX_TEXT_LEN => {
-            Err(format!("string longer than {MAX_TEXT_LEN} bytes"))
+        serde_json::Value::String(s) if s.len() > MAX_STRING_VALUE_LEN => {
+            Err(format!("string longer than {MAX_STRING_VALUE_LEN} bytes"))
         }
         serde_json::Value::String(s) => Ok(s.clone()),
         other => Err(format!("expected a string, found {}", json_kind(other))),
@@ -318,7 +318,7 @@ fn decimal_magnitude(int: &str, frac: &str) -> Option<u64> {
 // ---------------------------------------------------------------------------
 
 /// Tag byte ([`Type::code`]), then a big-endian `i64`, a length-prefixed UTF-8
-/// string of at most [`MAX_TEXT_LEN`] bytes, or a bool byte.
+/// string of at most [`MAX_STRING_VALUE_LEN`] bytes, or a bool byte.
 impl Field for Value {
     type Bound = ();
 
@@ -344,7 +344,7 @@ impl Field for Value {
         match Type::from_code(u8::read(buf)?) {
             Some(Type::Int) => Ok(Value::Int(i64::read(buf)?)),
             Some(Type::Decimal) => Ok(Value::Decimal(i64::read(buf)?)),
-            Some(Type::Text) => Ok(Value::Text(read_str(buf, MAX_TEXT_LEN)?)),
+            Some(Type::Text) => Ok(Value::Text(read_str(buf, MAX_STRING_VALUE_LEN)?)),
             Some(Type::Bool) => Ok(Value::Bool(bool::read(buf)?)),
             None => Err(CodecError::Invalid("Value", "unknown type tag")),
         }
@@ -1097,8 +1097,8 @@ impl Expr {
 fn variable(name: &str, vars: &dyn Fn(&str) -> Option<Value>) -> Result<Value, String> {
     match vars(name) {
         None => Err(format!("variable '{name}' is not set")),
-        Some(Value::Text(s)) if s.len() > MAX_TEXT_LEN => Err(format!(
-            "variable '{name}' holds a string longer than {MAX_TEXT_LEN} bytes"
+        Some(Value::Text(s)) if s.len() > MAX_STRING_VALUE_LEN => Err(format!(
+            "variable '{name}' holds a string longer than {MAX_STRING_VALUE_LEN} bytes"
         )),
         Some(v) => Ok(v),
     }
@@ -1142,8 +1142,8 @@ fn apply(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
 
 fn concat(a: &Value, b: &Value) -> Result<Value, String> {
     let s = a.plain() + &b.plain();
-    if s.len() > MAX_TEXT_LEN {
-        return Err(format!("string longer than {MAX_TEXT_LEN} bytes"));
+    if s.len() > MAX_STRING_VALUE_LEN {
+        return Err(format!("string longer than {MAX_STRING_VALUE_LEN} bytes"));
     }
     Ok(Value::Text(s))
 }
@@ -1529,7 +1529,7 @@ mod tests {
         // Exactly MAX_DEPTH levels is fine, one more is not.
         assert!(parse(&(vec!["a"; MAX_DEPTH].join("+"))).is_ok());
         assert!(parse(&(vec!["a"; MAX_DEPTH + 1].join("+"))).is_err());
-        let big = format!("'{}' + 'y'", "x".repeat(MAX_TEXT_LEN));
+        let big = format!("'{}' + 'y'", "x".repeat(MAX_STRING_VALUE_LEN));
         assert!(big.len() > MAX_EXPR_LEN);
         assert!(parse(&big).is_err());
     }
@@ -1681,7 +1681,7 @@ mod tests {
             (e.position, e.message.as_str()),
             (2, "string longer than 1024 bytes")
         );
-        let huge = |_: &str| Some(Value::Text("x".repeat(MAX_TEXT_LEN + 1)));
+        let huge = |_: &str| Some(Value::Text("x".repeat(MAX_STRING_VALUE_LEN + 1)));
         assert!(parse("s").unwrap().eval(&huge).is_err());
         // Unchecked misuse is an error at evaluation too.
         assert_eq!(err_at(eval("1 and true")).0, 1);
@@ -1776,7 +1776,9 @@ mod tests {
         assert!(Value::from_json(Type::Text, &json!(5))
             .unwrap_err()
             .contains("expected a string"));
-        assert!(Value::from_json(Type::Text, &json!("x".repeat(MAX_TEXT_LEN + 1))).is_err());
+        assert!(
+            Value::from_json(Type::Text, &json!("x".repeat(MAX_STRING_VALUE_LEN + 1))).is_err()
+        );
         assert!(Value::from_json(Type::Bool, &json!("true"))
             .unwrap_err()
             .contains("boolean"));
@@ -1823,7 +1825,7 @@ mod tests {
             Err(CodecError::Invalid(..))
         ));
         let mut long = Vec::new();
-        Value::Text("x".repeat(MAX_TEXT_LEN + 1)).write_field(&mut long);
+        Value::Text("x".repeat(MAX_STRING_VALUE_LEN + 1)).write_field(&mut long);
         assert!(Value::read_field(&mut bytes::Bytes::from(long), ()).is_err());
     }
 

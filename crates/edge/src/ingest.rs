@@ -29,6 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
 /// How long a device's key and status are trusted from cache.
 const KEY_TTL: Duration = Duration::from_secs(30);
+/// Most devices whose key and status, or chain mark, the gateway caches.
+/// Topics name devices, so anyone who can publish could otherwise grow the
+/// caches without bound; past the limit, expired entries go first, then the
+/// whole cache (it is refilled from the chain on demand).
+pub const MAX_CACHED_DEVICES: usize = 200_000;
 /// Most messages judged (and committed) together.
 const MAX_GROUP: usize = 4096;
 /// Parallel lookups of devices new to the gateway.
@@ -168,7 +173,14 @@ impl Ingest {
         match self.node.device(id) {
             Ok(info) => {
                 self.stats.node_reachable.store(true, Ordering::Relaxed);
-                self.devices.lock().unwrap().insert(
+                let mut cache = self.devices.lock().unwrap();
+                if cache.len() >= MAX_CACHED_DEVICES {
+                    cache.retain(|_, c| c.fetched.elapsed() < KEY_TTL);
+                    if cache.len() >= MAX_CACHED_DEVICES {
+                        cache.clear();
+                    }
+                }
+                cache.insert(
                     id.to_string(),
                     CachedDevice {
                         info: info.clone(),
@@ -195,7 +207,11 @@ impl Ingest {
             return Ok((*seq, None));
         }
         let seq = self.node.last_seq(id).unwrap_or(0);
-        self.chain_marks.lock().unwrap().insert(id.to_string(), seq);
+        let mut marks = self.chain_marks.lock().unwrap();
+        if marks.len() >= MAX_CACHED_DEVICES {
+            marks.clear(); // refetched from the chain on demand
+        }
+        marks.insert(id.to_string(), seq);
         Ok((seq, None))
     }
 

@@ -15,8 +15,8 @@ use axum::{
 use commonware_codec::Decode;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_execution::modules::device::{
-    cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_ID_LEN,
-    MAX_NAME_LEN,
+    cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_DEVICE_NAME_LEN,
+    MAX_ID_LEN,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -114,7 +114,7 @@ async fn by_name<E: Storage + Clock + Metrics + Spawner>(
     Path(name): Path<String>,
     viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
-    if name.len() > MAX_NAME_LEN {
+    if name.len() > MAX_DEVICE_NAME_LEN {
         return Err(bad("name too long"));
     }
     // Time the resolution itself (name → id → record in the authenticated
@@ -244,7 +244,11 @@ async fn list<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if q.prefix.len() > MAX_NAME_LEN || q.after.as_ref().is_some_and(|a| a.len() > MAX_NAME_LEN) {
+    if q.prefix.len() > MAX_DEVICE_NAME_LEN
+        || q.after
+            .as_ref()
+            .is_some_and(|a| a.len() > MAX_DEVICE_NAME_LEN)
+    {
         return Err(bad("prefix or cursor too long"));
     }
     let limit = q.limit.clamp(1, MAX_LIST_PAGE);

@@ -26,6 +26,10 @@ pub const MAX_EVENT_ATTRS: usize = 16;
 pub const MAX_TEXT_LEN: usize = 1024;
 /// Maximum number of detail fields of a failure.
 pub const MAX_FAILURE_DETAILS: usize = 8;
+// A refused batch's event carries 5 attributes of its own plus the detail.
+const _: () = assert!(5 + MAX_FAILURE_DETAILS <= MAX_EVENT_ATTRS);
+// A failure's detail keys are names.
+const _: () = assert!(MAX_NAME_LEN <= MAX_TEXT_LEN);
 /// How far ahead of the current height a transaction's `valid_until` may point.
 /// Together with deduplication by hash inside that window this is Ingot's replay
 /// protection (see `tx.rs`).

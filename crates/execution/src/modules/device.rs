@@ -31,13 +31,18 @@ pub const NAME: &str = "device";
 
 /// Longest device id (`<org>:<serial>`).
 pub const MAX_ID_LEN: usize = 200;
-/// Longest hierarchical name.
-pub const MAX_NAME_LEN: usize = 256;
+/// Longest hierarchical device name (not a module or method name:
+/// `ingot_types::limits::MAX_NAME_LEN`).
+pub const MAX_DEVICE_NAME_LEN: usize = 256;
 /// Most segments in a name.
 pub const MAX_NAME_DEPTH: usize = 8;
 /// Longest metadata (a JSON object) and free-text fields.
 pub const MAX_METADATA_LEN: usize = 4096;
-pub const MAX_TEXT_LEN: usize = 1024;
+// A device's id and name travel as event attributes and failure detail.
+const _: () = assert!(MAX_ID_LEN <= ingot_types::limits::MAX_TEXT_LEN);
+const _: () = assert!(MAX_DEVICE_NAME_LEN <= ingot_types::limits::MAX_TEXT_LEN);
+// A name's segments each hold at least one character and a separator.
+const _: () = assert!(MAX_NAME_DEPTH * 2 <= MAX_DEVICE_NAME_LEN);
 /// Longest firmware version string.
 pub const MAX_VERSION_LEN: usize = 64;
 /// Longest a transfer offer may stay open, in blocks.
@@ -98,7 +103,7 @@ ingot_types::record! {
         /// Current certificate (DER) and its hash; key rotation replaces both.
         pub certificate: Bytes = MAX_CERT_BYTES,
         pub cert_hash: [u8; 32] = (),
-        pub name: String = MAX_NAME_LEN,
+        pub name: String = MAX_DEVICE_NAME_LEN,
         pub owner_org: String = 256,
         /// Member who registered it or accepted its transfer.
         pub owner_member: [u8; 32] = (),
@@ -134,7 +139,7 @@ ingot_types::record! {
     /// device.register
     pub struct RegisterArg {
         pub certificate: Bytes = MAX_CERT_BYTES,
-        pub name: String = MAX_NAME_LEN,
+        pub name: String = MAX_DEVICE_NAME_LEN,
         pub metadata: String = MAX_METADATA_LEN,
         /// The device's consent when the registrant's organisation did not
         /// certify it: its signature over
@@ -180,7 +185,7 @@ ingot_types::record! {
 ingot_types::record! {
     /// device.delegate_namespace
     pub struct DelegateArg {
-        pub namespace: String = MAX_NAME_LEN,
+        pub namespace: String = MAX_DEVICE_NAME_LEN,
         pub to_org: String = 256,
     }
 }
@@ -248,8 +253,8 @@ pub mod failures {
 /// A valid hierarchical name: 2..=8 `/`-separated segments of lowercase
 /// letters, digits, `-`, `_` and `.`, the first naming an organisation.
 pub fn check_name(name: &str, min_segments: usize) -> Result<(), ingot_types::Failure> {
-    if name.len() > MAX_NAME_LEN {
-        return Err(failures::NAME_TOO_LONG.with(&[("max", MAX_NAME_LEN.to_string())]));
+    if name.len() > MAX_DEVICE_NAME_LEN {
+        return Err(failures::NAME_TOO_LONG.with(&[("max", MAX_DEVICE_NAME_LEN.to_string())]));
     }
     let segments: Vec<&str> = name.split('/').collect();
     if segments.len() < min_segments || segments.len() > MAX_NAME_DEPTH {
