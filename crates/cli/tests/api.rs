@@ -193,21 +193,15 @@ fn refusals_proofs_and_client_errors() {
     // offline and are anchored in a finalized header.
     let key = format!("notary/doc/{:064x}", 100);
     for k in [key.as_str(), "notary/doc/absent"] {
-        let out = Command::new(BIN)
-            .args(["--json", "query", "--node", api, "--prove", k, "--genesis"])
-            .arg(net.data.join("genesis.json"))
-            .arg("--key")
-            .arg(orgs.join("supplier/admin.key"))
-            .arg("--cert")
-            .arg(orgs.join("supplier/admin.pem"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v = run_json(
+            Command::new(BIN)
+                .args(["--json", "query", "--node", api, "--prove", k, "--genesis"])
+                .arg(net.data.join("genesis.json"))
+                .arg("--key")
+                .arg(orgs.join("supplier/admin.key"))
+                .arg("--cert")
+                .arg(orgs.join("supplier/admin.pem")),
         );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["proof_verified"], true, "{v}");
         assert!(v["anchored_in_block"].is_u64(), "{v}");
     }

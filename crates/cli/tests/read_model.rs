@@ -540,28 +540,22 @@ fn permission_matrix() {
     );
     let (_, r) = post_tx(api, &t, true);
     assert_eq!(r["status"], "failed", "{r}");
-    let out = Command::new(BIN)
-        .args([
-            "--json",
-            "ca",
-            "device-consent",
-            "--node",
-            api,
-            "--device-key",
-        ])
-        .arg(net.data.join("RM-2.key"))
-        .arg("--device-cert")
-        .arg(net.data.join("RM-2.pem"))
-        .arg("--registrant-cert")
-        .arg(orgs.join("logistics/member.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let consent = run_json(
+        Command::new(BIN)
+            .args([
+                "--json",
+                "ca",
+                "device-consent",
+                "--node",
+                api,
+                "--device-key",
+            ])
+            .arg(net.data.join("RM-2.key"))
+            .arg("--device-cert")
+            .arg(net.data.join("RM-2.pem"))
+            .arg("--registrant-cert")
+            .arg(orgs.join("logistics/member.pem")),
     );
-    let consent: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut with_consent = args;
     with_consent["possession_signature"] = consent["possession_signature"].clone();
     let t = tx(

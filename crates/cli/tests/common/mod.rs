@@ -235,3 +235,15 @@ pub fn raw_call(
 pub fn signed_get(api: &str, who: Option<&Member>, path: &str) -> (u16, Value) {
     signed_call("GET", api, path, None, who)
 }
+
+/// Run an `ingot` command (with `--json`), require success, and parse the
+/// JSON it prints.
+pub fn run_json(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
