@@ -517,7 +517,62 @@ fn permission_matrix() {
         assert_eq!(sees_token, role == "owner", "{role}: {access_events}");
     }
 
-    // 5. Consent on the way in: the logistics firm registers a manufacturer
+    // 5. A subscriber revoked after it connected stops receiving: streams
+    // re-check their reader (every STREAM_RECHECK, 5 s).
+    let watcher = issue_member(&net.data, "manufacturer", "watcher", now - 60, now + 86_400);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let path = "/v1/events?module=notary";
+    let mut req = agent.get(&format!("{api}{path}"));
+    for (k, v) in signer(&watcher).headers("GET", path, b"").unwrap() {
+        req = req.header(k, v);
+    }
+    let mut reader = req.call().unwrap().into_body().into_reader();
+    let collector = std::thread::spawn(move || {
+        let (mut seen, mut buf, started) = (String::new(), [0u8; 4096], std::time::Instant::now());
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+            if n == 0 {
+                return (seen, true, started.elapsed());
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        (seen, false, started.elapsed())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send(
+        &other,
+        "notary",
+        "record",
+        json!({"document_hash": "01".repeat(32), "metadata": "before"}),
+    );
+    send(
+        &owner_admin,
+        "identity",
+        "revoke",
+        json!({"certificate_pem": watcher.pem}),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    send(
+        &other,
+        "notary",
+        "record",
+        json!({"document_hash": "02".repeat(32), "metadata": "after"}),
+    );
+    let (seen, ended, _) = collector.join().unwrap();
+    assert!(
+        seen.contains(&"01".repeat(32)),
+        "delivered before revocation: {seen}"
+    );
+    assert!(
+        !seen.contains(&"02".repeat(32)),
+        "delivered after revocation: {seen}"
+    );
+    assert!(ended, "the stream of a revoked member ends");
+
+    // 6. Consent on the way in: the logistics firm registers a manufacturer
     // device it holds, with the device's signature made by the CLI.
     let out = Command::new(BIN)
         .args(["--json", "ca", "issue-device", "--ca-dir"])

@@ -712,29 +712,44 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let rx = s.shared.events.subscribe();
     let state = s.clone();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
-        let state = state.clone();
-        let viewer = viewer.clone();
-        let f = (f.module.clone(), f.kind.clone());
-        async move {
-            let e = item.ok()?;
-            let wanted = f.0.as_ref().is_none_or(|m| m == &e.event.module)
-                && f.1.as_ref().is_none_or(|k| k == &e.event.kind);
-            if !wanted || !read_model::event_readable(&state, &viewer, &e.event).await.ok()? {
-                return None;
+    let recheck = Arc::new(std::sync::Mutex::new(read_model::Recheck::default()));
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
+        .then(move |item| {
+            let (state, viewer, recheck) = (state.clone(), viewer.clone(), recheck.clone());
+            let f = (f.module.clone(), f.kind.clone());
+            async move {
+                // A subscriber revoked or expired since it connected stops here.
+                let due = recheck.lock().unwrap().due();
+                if due && !read_model::caller_still_valid(&state, &viewer).await.unwrap_or(false) {
+                    return None;
+                }
+                let e = match item {
+                    Ok(e) => e,
+                    Err(_) => return Some(None),
+                };
+                let wanted = f.0.as_ref().is_none_or(|m| m == &e.event.module)
+                    && f.1.as_ref().is_none_or(|k| k == &e.event.kind);
+                if !wanted
+                    || !read_model::event_readable(&state, &viewer, &e.event)
+                        .await
+                        .unwrap_or(false)
+                {
+                    return Some(None);
+                }
+                Some(Some(Ok(SseEvent::default().event(e.event.kind.clone()).data(
+                    json!({
+                        "height": e.height,
+                        "tx_hash": hex_digest(&e.tx_hash),
+                        "module": e.event.module,
+                        "kind": e.event.kind,
+                        "attributes": e.event.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>(),
+                    })
+                    .to_string(),
+                ))))
             }
-            Some(Ok(SseEvent::default().event(e.event.kind.clone()).data(
-                json!({
-                    "height": e.height,
-                    "tx_hash": hex_digest(&e.tx_hash),
-                    "module": e.event.module,
-                    "kind": e.event.kind,
-                    "attributes": e.event.attributes.iter().cloned().collect::<std::collections::BTreeMap<_,_>>(),
-                })
-                .to_string(),
-            )))
-        }
-    });
+        })
+        .take_while(|step| futures::future::ready(step.is_some()))
+        .filter_map(|step| futures::future::ready(step.flatten()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

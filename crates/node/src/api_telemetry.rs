@@ -268,23 +268,43 @@ async fn stream<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     readable(&s, &id, &viewer).await?;
     let rx = s.shared.readings.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
-        let stored = item.ok()?;
-        let b = &stored.batch;
-        if b.device_id != id {
-            return None;
-        }
-        let readings: Vec<Value> = b
-            .readings
-            .iter()
-            .enumerate()
-            .map(|(i, r)| reading_json(&b.device_id, b.first_seq + i as u64, r, None))
-            .collect();
-        Some(Ok(SseEvent::default().event("readings").data(
-            json!({"height": stored.height, "device_id": b.device_id, "readings": readings})
-                .to_string(),
-        )))
-    });
+    let state = s.clone();
+    let recheck = Arc::new(std::sync::Mutex::new(crate::read_model::Recheck::default()));
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
+        .then(move |item| {
+            let (state, viewer, recheck, id) =
+                (state.clone(), viewer.clone(), recheck.clone(), id.clone());
+            async move {
+                // The reader is re-checked while the stream lives: a caller
+                // revoked or expired, or whose telemetry.read grant ended,
+                // stops receiving.
+                if recheck.lock().unwrap().due() {
+                    let valid = crate::read_model::caller_still_valid(&state, &viewer)
+                        .await
+                        .unwrap_or(false);
+                    if !valid || readable(&state, &id, &viewer).await.is_err() {
+                        return None;
+                    }
+                }
+                let Ok(stored) = item else { return Some(None) };
+                let b = &stored.batch;
+                if b.device_id != id {
+                    return Some(None);
+                }
+                let readings: Vec<Value> = b
+                    .readings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| reading_json(&b.device_id, b.first_seq + i as u64, r, None))
+                    .collect();
+                Some(Some(Ok(SseEvent::default().event("readings").data(
+                    json!({"height": stored.height, "device_id": b.device_id, "readings": readings})
+                        .to_string(),
+                ))))
+            }
+        })
+        .take_while(|step| step.is_some())
+        .filter_map(|step| step.flatten());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

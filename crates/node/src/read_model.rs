@@ -90,6 +90,62 @@ pub async fn tx_readable<E: Storage + Clock + Metrics + Spawner>(
     Ok((may_read(s, viewer, &audience).await?, summary))
 }
 
+/// How often a long-lived stream (server-sent events) re-checks its reader:
+/// a member revoked or expired after subscribing, or whose grant ended, stops
+/// receiving within this time.
+pub const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a signed caller is still inside its certificate's dates and not
+/// revoked on chain (streams outlive the request that authenticated them).
+pub async fn caller_still_valid<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    viewer: &Viewer,
+) -> Result<bool, ApiError> {
+    let Some(id) = viewer.identity() else {
+        return Ok(true);
+    };
+    let now_s = (now_ms() / 1000) as i64;
+    if now_s > id.not_after {
+        return Ok(false);
+    }
+    let revoked = s
+        .shared
+        .state
+        .read()
+        .await
+        .get(&ingot_execution::modules::identity::revoked_key(
+            &id.cert_hash,
+        ))
+        .await
+        .map_err(internal)?
+        .is_some();
+    Ok(!revoked)
+}
+
+/// Tracks when a stream last re-checked its reader.
+pub struct Recheck {
+    at: std::time::Instant,
+}
+
+impl Default for Recheck {
+    fn default() -> Self {
+        Self {
+            at: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Recheck {
+    /// Whether a re-check is due now (and mark it done).
+    pub fn due(&mut self) -> bool {
+        if self.at.elapsed() < STREAM_RECHECK {
+            return false;
+        }
+        self.at = std::time::Instant::now();
+        true
+    }
+}
+
 /// Whether the viewer may receive `event`.
 pub async fn event_readable<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
