@@ -139,12 +139,31 @@ fn refusals_proofs_and_client_errors() {
     );
     assert_eq!(s, 400, "{r}");
     // Oversized body.
-    let (s, _) = call(
+    let (s, r) = call(
         "POST",
         &format!("{api}/v1/tx"),
         Some(&json!({"tx": "00".repeat(ingot_node::api::MAX_BODY_BYTES / 2 + 1024)}).to_string()),
     );
-    assert_eq!(s, 413);
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{r}"
+    );
+    // Signed, the same oversized body is refused the same way (the signature
+    // check reads the body first).
+    let big = json!({"xml": "x".repeat(ingot_node::api::MAX_BODY_BYTES + 1)}).to_string();
+    let (s, r) = signed_call(
+        "POST",
+        api,
+        "/v1/workflow/validate",
+        Some(&big),
+        Some(&admin),
+    );
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{r}"
+    );
     // Malformed encoding, malformed JSON, wrong types, unknown route.
     let (s, r) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx":"0102"}"#));
     assert_eq!(s, 400, "{r}");
