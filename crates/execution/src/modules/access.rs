@@ -594,13 +594,7 @@ pub async fn grants<S: crate::visibility::StateRead>(
     operation: &str,
     now_ms: u64,
 ) -> Result<bool, ingot_state::StateError> {
-    if device_id.len() > super::device::MAX_ID_LEN {
-        return Ok(false);
-    }
-    let Some(raw) = state.get(&super::device::record_key(device_id)).await? else {
-        return Ok(false);
-    };
-    let Ok(record) = DeviceRecord::decode_cfg(raw, &()) else {
+    let Some(record) = super::device::find_committed(state, device_id).await? else {
         return Ok(false);
     };
     for target in targets(&record) {

@@ -294,14 +294,27 @@ pub(crate) async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
     Ok(ctx.trust.org_by_lowercase(segments[0]))
 }
 
+/// A registered device, or `None` (the published read service other modules
+/// use during execution instead of the `device/rec/` layout).
+pub(crate) async fn find<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    id: &str,
+) -> Result<Option<DeviceRecord>, CallError> {
+    match state.get(&record_key(id)).await? {
+        Some(raw) => Ok(Some(
+            DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A registered device, or the `unknown_device` failure.
 pub(crate) async fn load<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     id: &str,
 ) -> Result<DeviceRecord, CallError> {
-    match state.get(&record_key(id)).await? {
-        Some(raw) => {
-            Ok(DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?)
-        }
+    match find(state, id).await? {
+        Some(record) => Ok(record),
         None => reject(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
     }
 }
@@ -422,10 +435,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             if now > subject.not_after || now < subject.not_before {
                 return reject(failures::CERTIFICATE_NOT_VALID_NOW.bare());
             }
-            if state
-                .exists(&super::identity::revoked_key(&subject.cert_hash))
-                .await?
-            {
+            if super::identity::is_revoked(state, &subject.cert_hash).await? {
                 return reject(failures::CERTIFICATE_REVOKED.bare());
             }
             // Consent (白皮书 三.3): the organisation that certified the device
@@ -739,9 +749,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             if subject.cert_hash == r.cert_hash {
                 return reject(failures::NEW_CERTIFICATE_SAME.bare());
             }
-            if state
-                .exists(&super::identity::revoked_key(&subject.cert_hash))
-                .await?
+            if super::identity::is_revoked(state, &subject.cert_hash).await?
                 || state.exists(&cert_key(&subject.cert_hash)).await?
             {
                 return reject(failures::NEW_CERTIFICATE_UNUSABLE.bare());
@@ -1006,14 +1014,22 @@ pub async fn owner_org<S: crate::visibility::StateRead>(
     state: &S,
     device_id: &str,
 ) -> Result<Option<String>, ingot_state::StateError> {
+    Ok(find_committed(state, device_id).await?.map(|r| r.owner_org))
+}
+
+/// A registered device in committed state (the published read service for
+/// the read model and other modules' published services), or `None`.
+pub async fn find_committed<S: crate::visibility::StateRead>(
+    state: &S,
+    device_id: &str,
+) -> Result<Option<DeviceRecord>, ingot_state::StateError> {
     if device_id.len() > MAX_ID_LEN {
         return Ok(None);
     }
     Ok(state
         .get(&record_key(device_id))
         .await?
-        .and_then(|raw| DeviceRecord::decode_cfg(raw, &()).ok())
-        .map(|r| r.owner_org))
+        .and_then(|raw| DeviceRecord::decode_cfg(raw, &()).ok()))
 }
 
 /// The device's owner and the regulators (regulators alone for an unknown device).

@@ -61,6 +61,15 @@ impl Read for MemberRecord {
     }
 }
 
+/// Whether a certificate is revoked on chain: the published service other
+/// modules and the executor use instead of the `identity/revoked/` layout.
+pub async fn is_revoked<E: Storage + Clock + Metrics + Spawner>(
+    state: &mut Overlay<'_, E>,
+    cert_hash: &[u8; 32],
+) -> Result<bool, ingot_state::StateError> {
+    state.exists(&revoked_key(cert_hash)).await
+}
+
 /// Why an identity call fails (see [`crate::failure`]).
 pub mod failures {
     crate::failures! { super::NAME;

@@ -124,3 +124,45 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
     events.extend(workflow::end_block(block, state, trust).await?);
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Modules use each other through published services (`device::find`,
+    /// `device::owner_org`, `identity::is_revoked`, `access::grants`, ...),
+    /// never through each other's storage layout: no module calls another
+    /// module's `*_key` function.
+    #[test]
+    fn no_module_reads_another_modules_keys() {
+        let sources = [
+            ("identity", include_str!("identity.rs")),
+            ("notary", include_str!("notary.rs")),
+            ("device", include_str!("device.rs")),
+            ("access", include_str!("access.rs")),
+            ("telemetry", include_str!("telemetry/mod.rs")),
+            ("telemetry", include_str!("telemetry/rules.rs")),
+            ("workflow", include_str!("workflow.rs")),
+        ];
+        let modules = [
+            "identity",
+            "notary",
+            "device",
+            "access",
+            "telemetry",
+            "workflow",
+        ];
+        for (own, src) in sources {
+            for other in modules.iter().filter(|m| **m != own) {
+                for (i, _) in src.match_indices(&format!("{other}::")) {
+                    let ident: String = src[i + other.len() + 2..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        !ident.ends_with("_key"),
+                        "{own} uses {other}::{ident}: go through a published service"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1087,10 +1087,7 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
             failures::STARTER_CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
         )
     })?;
-    if state
-        .exists(&super::identity::revoked_key(&sender.cert_hash))
-        .await?
-    {
+    if super::identity::is_revoked(state, &sender.cert_hash).await? {
         return reject(failures::STARTER_REVOKED.bare());
     }
     let ctx = TxContext {

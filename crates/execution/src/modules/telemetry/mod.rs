@@ -193,21 +193,16 @@ async fn reporter<E: Storage + Clock + Metrics + Spawner>(
     state: &mut Overlay<'_, E>,
     id: &str,
 ) -> Result<Reporter, CallError> {
-    let Some(raw) = state.get(&device::record_key(id)).await? else {
+    let Some(record) = device::find(state, id).await? else {
         return Ok(Reporter {
             key: Err(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
             model: String::new(),
             owner: String::new(),
         });
     };
-    let record =
-        device::DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?;
     let key = match device::status(&record) {
         DeviceStatus::Active => {
-            if state
-                .exists(&super::identity::revoked_key(&record.cert_hash))
-                .await?
-            {
+            if super::identity::is_revoked(state, &record.cert_hash).await? {
                 Err(failures::CERTIFICATE_REVOKED.bare())
             } else {
                 match ctx.trust.identify(&record.certificate) {

@@ -426,10 +426,9 @@ async fn check_device<E: Storage + Clock + Metrics + Spawner>(
     id: &str,
     events: &mut Vec<Event>,
 ) -> Result<(), CallError> {
-    let Some(raw) = state.get(&device::record_key(id)).await? else {
+    let Some(record) = device::find(state, id).await? else {
         return Ok(());
     };
-    let record = device::DeviceRecord::decode_cfg(raw, &()).map_err(corrupt("device record"))?;
     if device::status(&record) == device::DeviceStatus::Decommissioned {
         return Ok(());
     }
