@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use ingot_crypto::{issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme};
-use ingot_execution::visibility::{Rule, MODULE_KEYS};
+use ingot_execution::visibility::{module_keys, Rule};
 use ingot_types::parse_digest;
 use serde_json::{json, Value};
 use std::{collections::BTreeMap, path::Path, process::Command};
@@ -278,7 +278,7 @@ fn permission_matrix() {
     // 1. Raw state: every declared prefix × every role.
     let mut checked = 0;
     let mut failures = Vec::new();
-    for decl in MODULE_KEYS.iter().flat_map(|m| m.iter()) {
+    for decl in module_keys().flat_map(|(_, decls)| decls.iter()) {
         let key = fixtures.get(decl.prefix).unwrap_or_else(|| {
             panic!(
                 "declared prefix {} has no fixture in the permission matrix",

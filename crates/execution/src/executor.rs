@@ -1,9 +1,11 @@
 //! Block execution.
 
+pub use ingot_module::{block_receipt_id, BlockContext, TxContext};
+
 use crate::{
     modules::{self, CallError},
     recent::{counts_as_inclusion, RecentTxs},
-    Overlay, BASE_WORK, MAX_WORK_PER_TX,
+    registry, Overlay, BASE_WORK, MAX_WORK_PER_TX,
 };
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -14,26 +16,6 @@ use ingot_types::{
     SignedTransaction, Status,
 };
 use std::{collections::HashSet, sync::Arc};
-
-/// What a transaction may know about the block it runs in.
-#[derive(Clone, Copy, Debug)]
-pub struct BlockContext {
-    pub height: u64,
-    pub timestamp_ms: u64,
-}
-
-/// What a module sees while executing one transaction.
-pub struct TxContext<'a> {
-    pub block: BlockContext,
-    pub sender: Arc<Identity>,
-    pub tx_hash: [u8; 32],
-    pub trust: &'a TrustStore,
-    /// The sender's certificate (DER), as carried by the transaction.
-    pub certificate: bytes::Bytes,
-    /// The transaction's chain id (checked equal to this chain's before
-    /// execution); zero in block-end continuations, which have no transaction.
-    pub chain_id: Digest,
-}
 
 /// The result of executing one block.
 #[derive(Clone, Debug)]
@@ -208,7 +190,7 @@ impl Executor {
 
         // Block-level work (timers by block time). Its events ride on one
         // trailing receipt that no transaction owns.
-        match modules::end_block(ctx, &mut overlay, &self.trust).await {
+        match registry::end_block(ctx, &mut overlay, &self.trust).await {
             Ok(events) => {
                 overlay.commit_tx();
                 if !events.is_empty() {
@@ -308,7 +290,7 @@ impl Executor {
             chain_id: tx.tx.chain_id,
         };
         overlay.work = BASE_WORK + tx.tx.call.args.len() as u64;
-        let result = modules::dispatch(&ctx, overlay, &tx.tx.call).await;
+        let result = registry::dispatch(&ctx, overlay, &tx.tx.call, 0).await;
         let work_used = overlay.work;
         match result {
             Ok(_) if work_used > MAX_WORK_PER_TX => {
@@ -340,12 +322,6 @@ impl Executor {
             Err(CallError::State(e)) => Err(e),
         }
     }
-}
-
-/// The id of a block's trailing receipt of block-level events (it follows
-/// the transactions' receipts; no transaction hashes to it).
-pub fn block_receipt_id(height: u64) -> Digest {
-    sha256(&[b"ingot/block-events/v1", &height.to_be_bytes()])
 }
 
 /// Leaf of the receipts Merkle tree.

@@ -2,8 +2,8 @@
 //!
 //! [`Executor::execute_block`] applies one finalized block to the world state:
 //! for each transaction it checks what only state can tell (replay, expiry,
-//! revocation, certificate validity at *block* time), dispatches the call to a
-//! native module, and records a [`Receipt`](ingot_types::Receipt). A failed
+//! revocation, certificate validity at *block* time), dispatches the call to
+//! its module through the [`registry`], and records a [`Receipt`](ingot_types::Receipt). A failed
 //! transaction changes nothing (its hash still may not be included again, see
 //! [`recent`]). Nothing here reads the
 //! wall clock, uses floating point, or iterates an unordered map.
@@ -14,12 +14,14 @@ pub mod failure;
 pub mod modules;
 pub mod overlay;
 pub mod recent;
+pub mod registry;
 pub mod visibility;
 
 pub use executor::{
-    authenticate, authenticate_all, block_receipt_id, receipt_hash, sign_call, sign_transaction,
-    AnchoredTx, AuthError, BlockContext, BlockOutcome, Executor,
+    authenticate, authenticate_all, receipt_hash, sign_call, sign_transaction, AnchoredTx,
+    AuthError, BlockOutcome, Executor,
 };
+pub use ingot_module::{block_receipt_id, BlockContext, TxContext};
 pub use overlay::Overlay;
 pub use recent::RecentTxs;
 

@@ -94,3 +94,36 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
         self.block
     }
 }
+
+impl<E: Storage + Clock + Metrics + Spawner> ingot_module::Store for Overlay<'_, E> {
+    fn get<'a>(
+        &'a mut self,
+        key: &'a [u8],
+    ) -> ingot_module::BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
+        Box::pin(Overlay::get(self, key))
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        Overlay::put(self, key, value)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        Overlay::delete(self, key)
+    }
+
+    fn charge(&mut self, work: u64) {
+        self.work += work;
+    }
+
+    fn commit_tx(&mut self) {
+        Overlay::commit_tx(self)
+    }
+
+    fn abort_tx(&mut self) {
+        Overlay::abort_tx(self)
+    }
+
+    fn record_anchored(&mut self, batch: ReadingBatch, root: Digest) {
+        Overlay::record_anchored(self, batch, root)
+    }
+}

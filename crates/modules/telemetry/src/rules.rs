@@ -22,14 +22,10 @@
 //! A stale entry (the device reported again) finds its condition false.
 
 use super::{load_summary, NAME};
-use crate::{
-    executor::{BlockContext, TxContext},
-    modules::{device, event, reject, CallError},
-    Overlay,
-};
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_module::{event, reject, BlockContext, CallError, Store, TxContext};
+use ingot_module_device as device;
 use ingot_types::{
     telemetry::{
         align, cmp_fixed, format_fixed, Reading, MAX_ANCHOR_BATCHES, MAX_DEVICE_ID_LEN,
@@ -136,13 +132,10 @@ fn hb_chunk_key(second: u64, chunk: u32) -> Vec<u8> {
 }
 const HB_CURSOR: &[u8] = b"telemetry/hbcursor";
 
-use super::super::corrupt;
 use super::failures;
+use ingot_module::corrupt;
 
-async fn load_set<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    target: &str,
-) -> Result<RuleSet, CallError> {
+async fn load_set(state: &mut dyn Store, target: &str) -> Result<RuleSet, CallError> {
     Ok(match state.get(&rules_key(target)).await? {
         Some(raw) => RuleSet::decode_cfg(raw, &()).map_err(corrupt("rule set"))?,
         None => RuleSet { rules: vec![] },
@@ -150,8 +143,8 @@ async fn load_set<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// Rules that apply to a device: its own, then its owner's for its model.
-pub async fn rules_for<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+pub async fn rules_for(
+    state: &mut dyn Store,
     device_id: &str,
     model: &str,
     owner: &str,
@@ -191,8 +184,8 @@ fn rule_event(rule: &Rule, device_id: &str, fired: bool, detail: &[(&str, String
 }
 
 impl Evaluator {
-    pub async fn load<E: Storage + Clock + Metrics + Spawner>(
-        state: &mut Overlay<'_, E>,
+    pub async fn load(
+        state: &mut dyn Store,
         device_id: &str,
         rules: &[(String, Rule)],
         height: u64,
@@ -314,7 +307,7 @@ impl Evaluator {
         }
     }
 
-    pub fn store<E: Storage + Clock + Metrics + Spawner>(self, state: &mut Overlay<'_, E>) {
+    pub fn store(self, state: &mut dyn Store) {
         for (i, (handle, _)) in self.rules.iter().enumerate() {
             if self.dirty[i] {
                 state.put(
@@ -327,8 +320,8 @@ impl Evaluator {
 }
 
 /// Schedule heartbeat checks for devices heard of at `now_ms`.
-pub async fn schedule_heartbeats<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+pub async fn schedule_heartbeats(
+    state: &mut dyn Store,
     now_ms: u64,
     rules: &BTreeMap<String, Vec<(String, Rule)>>,
     devices: &[String],
@@ -349,11 +342,7 @@ pub async fn schedule_heartbeats<E: Storage + Clock + Metrics + Spawner>(
     Ok(())
 }
 
-async fn schedule<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    second: u64,
-    ids: Vec<String>,
-) -> Result<(), CallError> {
+async fn schedule(state: &mut dyn Store, second: u64, ids: Vec<String>) -> Result<(), CallError> {
     let count = read_u32(state, &hb_count_key(second)).await?;
     let list = HeartbeatChunk { devices: ids };
     state.put(hb_chunk_key(second, count), list.encode().to_vec());
@@ -368,10 +357,7 @@ ingot_types::record! {
     }
 }
 
-async fn read_u32<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    key: &[u8],
-) -> Result<u32, CallError> {
+async fn read_u32(state: &mut dyn Store, key: &[u8]) -> Result<u32, CallError> {
     Ok(state
         .get(key)
         .await?
@@ -380,9 +366,9 @@ async fn read_u32<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// Fire `missing_heartbeat` rules whose silence has lasted long enough.
-pub async fn check_heartbeats<E: Storage + Clock + Metrics + Spawner>(
+pub async fn check_heartbeats(
     block: BlockContext,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
 ) -> Result<Vec<Event>, CallError> {
     let now_s = block.timestamp_ms / 1000;
     let cursor = match state.get(HB_CURSOR).await? {
@@ -420,9 +406,9 @@ pub async fn check_heartbeats<E: Storage + Clock + Metrics + Spawner>(
     Ok(events)
 }
 
-async fn check_device<E: Storage + Clock + Metrics + Spawner>(
+async fn check_device(
     block: BlockContext,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     id: &str,
     events: &mut Vec<Event>,
 ) -> Result<(), CallError> {
@@ -477,9 +463,9 @@ fn check_rule_id(id: &str) -> Result<(), ingot_types::Failure> {
 
 /// The stored target of `target` for `ctx`'s organisation, after checking it
 /// may set rules there.
-async fn own_target<E: Storage + Clock + Metrics + Spawner>(
+async fn own_target(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     target: &str,
 ) -> Result<String, CallError> {
     if ctx.sender.device.is_some() {
@@ -503,9 +489,9 @@ async fn own_target<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-pub async fn set_rule<E: Storage + Clock + Metrics + Spawner>(
+pub async fn set_rule(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     a: SetRuleArg,
 ) -> Result<Vec<Event>, CallError> {
     check_rule_id(&a.id).map_err(CallError::Rejected)?;
@@ -570,9 +556,9 @@ pub async fn set_rule<E: Storage + Clock + Metrics + Spawner>(
     )])
 }
 
-pub async fn remove_rule<E: Storage + Clock + Metrics + Spawner>(
+pub async fn remove_rule(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     a: RemoveRuleArg,
 ) -> Result<Vec<Event>, CallError> {
     let target = own_target(ctx, state, &a.target).await?;

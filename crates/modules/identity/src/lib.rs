@@ -5,15 +5,18 @@
 //! `identity/revoked/<cert hash>` → revocation height (u64). A revoked
 //! certificate can sign nothing from the block after its revocation on.
 
-use super::{decode_args, event, reject, unknown_method, CallError};
-use crate::{args::CertificateArg, executor::TxContext, Overlay};
+pub mod args;
+mod module;
+
+pub use args::CertificateArg;
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error, Read, ReadExt, Write};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_module::{decode_args, event, reject, unknown_method, CallError, Store, TxContext};
 use ingot_types::{
     codec_util::{read_str, str_size, write_str},
     Call, Event,
 };
+pub use module::IdentityModule;
 
 pub const NAME: &str = "identity";
 
@@ -63,8 +66,8 @@ impl Read for MemberRecord {
 
 /// Whether a certificate is revoked on chain: the published service other
 /// modules and the executor use instead of the `identity/revoked/` layout.
-pub async fn is_revoked<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+pub async fn is_revoked(
+    state: &mut dyn Store,
     cert_hash: &[u8; 32],
 ) -> Result<bool, ingot_state::StateError> {
     state.exists(&revoked_key(cert_hash)).await
@@ -72,7 +75,7 @@ pub async fn is_revoked<E: Storage + Clock + Metrics + Spawner>(
 
 /// Why an identity call fails (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         NOT_ADMIN = 1, "not_admin", "only an organisation admin may manage identities";
         CERTIFICATE_REFUSED = 2, "certificate_refused", "certificate refused: {reason}";
         OTHER_ORGANISATION = 3, "other_organisation", "certificate belongs to {org}, not to the admin's organisation {admin_org}";
@@ -82,9 +85,9 @@ pub mod failures {
     }
 }
 
-pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+pub async fn call(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     if ctx.sender.role != "admin" {
@@ -152,7 +155,13 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
 /// and revocations are the consortium's shared registry — every member
 /// reads them (a verifier must be able to check any signer), anonymous
 /// callers do not.
-pub const KEYS: &[crate::visibility::KeyDecl] = &[
-    crate::visibility::KeyDecl::new("identity/member/", crate::visibility::Rule::Members),
-    crate::visibility::KeyDecl::new("identity/revoked/", crate::visibility::Rule::Members),
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = &[
+    ingot_module::visibility::KeyDecl::new(
+        "identity/member/",
+        ingot_module::visibility::Rule::Members,
+    ),
+    ingot_module::visibility::KeyDecl::new(
+        "identity/revoked/",
+        ingot_module::visibility::Rule::Members,
+    ),
 ];

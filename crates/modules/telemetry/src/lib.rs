@@ -23,18 +23,18 @@
 //! `telemetry/rules/<target>`, `telemetry/rulestate/<device>/<rule>`,
 //! `telemetry/hb/...` (heartbeat schedule).
 
+mod module;
 pub mod rules;
 
-use super::{
-    decode_args,
-    device::{self, DeviceStatus},
-    event, reject, unknown_method, CallError,
-};
-use crate::{executor::BlockContext, executor::TxContext, Overlay};
+pub use module::TelemetryModule;
+
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_crypto::batch::{verify_all_deterministic, Item};
+use ingot_module::{
+    decode_args, event, reject, unknown_method, BlockContext, CallError, Store, TxContext,
+};
+use ingot_module_device::{self as device, DeviceStatus};
 use ingot_types::{
     merkle,
     telemetry::{AnchorArg, BatchCommitment, ReadingBatch, MAX_DEVICE_ID_LEN, MAX_SCALE},
@@ -108,7 +108,7 @@ pub fn batch_key(device_id: &str, first_seq: u64) -> Vec<u8> {
 /// Why a telemetry call fails, or why one batch of an anchor is refused
 /// (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         NO_BATCHES = 1, "no_batches", "no batches";
         EMPTY_BATCH = 2, "empty_batch", "empty batch";
         SEQUENCE_STARTS_AT_ONE = 3, "sequence_starts_at_one", "sequence numbers start at 1";
@@ -137,9 +137,9 @@ pub mod failures {
     }
 }
 
-pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+pub async fn call(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     match call.method.as_str() {
@@ -188,9 +188,9 @@ struct Reporter {
     owner: String,
 }
 
-async fn reporter<E: Storage + Clock + Metrics + Spawner>(
+async fn reporter(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     id: &str,
 ) -> Result<Reporter, CallError> {
     let Some(record) = device::find(state, id).await? else {
@@ -202,7 +202,7 @@ async fn reporter<E: Storage + Clock + Metrics + Spawner>(
     };
     let key = match device::status(&record) {
         DeviceStatus::Active => {
-            if super::identity::is_revoked(state, &record.cert_hash).await? {
+            if ingot_module_identity::is_revoked(state, &record.cert_hash).await? {
                 Err(failures::CERTIFICATE_REVOKED.bare())
             } else {
                 match ctx.trust.identify(&record.certificate) {
@@ -225,14 +225,10 @@ async fn reporter<E: Storage + Clock + Metrics + Spawner>(
     })
 }
 
-async fn load_summary<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    id: &str,
-) -> Result<DeviceSummary, CallError> {
+async fn load_summary(state: &mut dyn Store, id: &str) -> Result<DeviceSummary, CallError> {
     Ok(match state.get(&summary_key(id)).await? {
-        Some(raw) => {
-            DeviceSummary::decode_cfg(raw, &()).map_err(super::corrupt("telemetry summary"))?
-        }
+        Some(raw) => DeviceSummary::decode_cfg(raw, &())
+            .map_err(ingot_module::corrupt("telemetry summary"))?,
         None => DeviceSummary {
             device_id: id.to_string(),
             last_seq: 0,
@@ -257,7 +253,10 @@ fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
         ("device_id", batch.device_id.clone()),
         ("first_seq", batch.first_seq.to_string()),
         ("count", batch.readings.len().to_string()),
-        ("reason", crate::failure::name(why)),
+        (
+            "reason",
+            ingot_module::failure::own_name(failures::ALL, why),
+        ),
     ];
     for (k, v) in &why.detail {
         if !attrs.iter().any(|(a, _)| a == k) {
@@ -267,16 +266,16 @@ fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
     event(NAME, "refused", &attrs)
 }
 
-async fn anchor<E: Storage + Clock + Metrics + Spawner>(
+async fn anchor(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     arg: AnchorArg,
 ) -> Result<Vec<Event>, CallError> {
     if arg.batches.is_empty() {
         return reject(failures::NO_BATCHES.bare());
     }
     let readings: usize = arg.batches.iter().map(|b| b.readings.len()).sum();
-    state.work += WORK_PER_BATCH * arg.batches.len() as u64 + WORK_PER_READING * readings as u64;
+    state.charge(WORK_PER_BATCH * arg.batches.len() as u64 + WORK_PER_READING * readings as u64);
 
     // 1. Who reports, in what shape; then every signature in one check.
     let mut reporters: BTreeMap<String, Reporter> = BTreeMap::new();
@@ -484,9 +483,9 @@ fn update_latest(summary: &mut DeviceSummary, seq: u64, reading: &ingot_types::t
 }
 
 /// Block-level work after the transactions: missing-heartbeat rules.
-pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
+pub async fn end_block(
     block: BlockContext,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
 ) -> Result<Vec<Event>, CallError> {
     rules::check_heartbeats(block, state).await
 }
@@ -544,9 +543,9 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<serde_json::Value, Str
 // schedules are bookkeeping: regulators only.
 
 /// The key prefixes this module owns and who reads each (see
-/// [`crate::visibility::KeyDecl`]).
-pub const KEYS: &[crate::visibility::KeyDecl] = {
-    use crate::visibility::{IdAt, KeyDecl, Rule};
+/// [`ingot_module::visibility::KeyDecl`]).
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
+    use ingot_module::visibility::{IdAt, KeyDecl, Rule};
     &[
         KeyDecl::new("telemetry/summary/", Rule::Telemetry(IdAt::Whole)),
         KeyDecl::new("telemetry/batch/", Rule::Telemetry(IdAt::BeforeLastSegment)),
@@ -562,13 +561,13 @@ pub const KEYS: &[crate::visibility::KeyDecl] = {
 
 /// The owner of a rule target (`device:<id>`: the device's owner;
 /// `model:<organisation>/<model>`: that organisation) and regulators.
-pub async fn rule_target_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn rule_target_audience(
+    state: &dyn ingot_module::StateRead,
     target: &str,
-) -> Result<crate::visibility::Parties, ingot_state::StateError> {
-    use crate::visibility::Parties;
+) -> Result<ingot_module::visibility::Parties, ingot_state::StateError> {
+    use ingot_module::visibility::Parties;
     Ok(if let Some(id) = target.strip_prefix("device:") {
-        super::device::owner_audience(state, id).await?
+        ingot_module_device::owner_audience(state, id).await?
     } else if let Some(model) = target.strip_prefix("model:") {
         // `model:<organisation>/<model>`: the organisation that set it.
         Parties::org_and_regulators(model.split('/').next().unwrap_or_default())

@@ -21,16 +21,17 @@
 //! redemption height; `access/log/<device id>/<seq>` → [`LogEntry`];
 //! `access/loglen/<device id>` → count.
 
-use super::{
-    decode_args,
-    device::{self, DeviceRecord, DeviceStatus},
-    event, reject, unknown_method, CallError,
+use ingot_module::{
+    decode, decode_args, event, reject, unknown_method, CallError, Store, TxContext,
 };
-use crate::{args::decode, executor::TxContext, Overlay};
+use ingot_module_device::{self as device, DeviceRecord, DeviceStatus};
+
+mod module;
+
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_types::{Call, Event};
+pub use module::AccessModule;
 use serde_json::{json, Value};
 
 pub const NAME: &str = "access";
@@ -140,7 +141,7 @@ pub fn accessor_names_of(who: &ingot_crypto::Identity) -> Vec<String> {
 
 /// Why an access call fails, or why a request is denied (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         BAD_OPERATION = 1, "bad_operation", "bad operation name `{operation}`";
         NOT_GRANTED = 2, "not_granted", "operation {operation} is not granted";
         NOT_YET_VALID = 3, "not_yet_valid", "policy not yet valid";
@@ -208,9 +209,9 @@ pub fn refusal(policy: &Policy, operation: &str, now_ms: u64) -> Option<ingot_ty
     None
 }
 
-pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+pub async fn call(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     match call.method.as_str() {
@@ -227,7 +228,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             let Some(raw) = state.get(&token_key(&a.token_id)).await? else {
                 return reject(failures::UNKNOWN_TOKEN.bare());
             };
-            let token = Token::decode_cfg(raw, &()).map_err(super::corrupt("token"))?;
+            let token = Token::decode_cfg(raw, &()).map_err(ingot_module::corrupt("token"))?;
             if ctx.sender.device.as_ref().map(|d| d.id.as_str()) != Some(token.device_id.as_str()) {
                 return reject(failures::NOT_TOKEN_DEVICE.bare());
             }
@@ -259,9 +260,9 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-async fn set_policy<E: Storage + Clock + Metrics + Spawner>(
+async fn set_policy(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     a: SetPolicyArg,
 ) -> Result<Vec<Event>, CallError> {
     if ctx.sender.device.is_some() {
@@ -360,9 +361,9 @@ pub fn targets(record: &DeviceRecord) -> Vec<String> {
     out
 }
 
-async fn request<E: Storage + Clock + Metrics + Spawner>(
+async fn request(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     a: RequestArg,
 ) -> Result<Vec<Event>, CallError> {
     check_operation(&a.operation).map_err(CallError::Rejected)?;
@@ -385,7 +386,8 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
                 let Some(raw) = state.get(&key).await? else {
                     continue;
                 };
-                let policy = Policy::decode_cfg(raw, &()).map_err(super::corrupt("policy"))?;
+                let policy =
+                    Policy::decode_cfg(raw, &()).map_err(ingot_module::corrupt("policy"))?;
                 // A group grant covers only devices its grantor still owns.
                 if policy.granted_by_org != record.owner_org {
                     continue;
@@ -434,7 +436,10 @@ async fn request<E: Storage + Clock + Metrics + Spawner>(
         Err(denial) => {
             // The stable name of the denial (its detail is in the other
             // attributes and in the access log); text is rendered at the API.
-            attrs.push(("reason", crate::failure::name(&denial)));
+            attrs.push((
+                "reason",
+                ingot_module::failure::own_name(failures::ALL, &denial),
+            ));
             Ok(vec![event(NAME, "denied", &attrs)])
         }
         Ok((target, mut policy)) => {
@@ -555,8 +560,8 @@ impl LogEntry {
             "accessor_org": self.accessor_org,
             "operation": self.operation,
             "decision": if self.granted { "granted" } else { "denied" },
-            "reason": self.denial.as_ref().map(crate::failure::render),
-            "reason_code": self.denial.as_ref().map(crate::failure::name),
+            "reason": self.denial.as_ref().map(|f| ingot_module::failure::own_render(failures::ALL, f)),
+            "reason_code": self.denial.as_ref().map(|f| ingot_module::failure::own_name(failures::ALL, f)),
         })
     }
 }
@@ -570,7 +575,7 @@ impl LogEntry {
 // it; they audit the decision in the access log instead.
 
 /// The parties an accessor name (`member:<hash>`, `org:<name>`, `device:<id>`) denotes.
-fn accessor_parties(accessor: &str, into: &mut crate::visibility::Parties) {
+fn accessor_parties(accessor: &str, into: &mut ingot_module::visibility::Parties) {
     if let Some(org) = accessor.strip_prefix("org:") {
         into.orgs.insert(org.to_string());
     } else if let Some(h) = accessor.strip_prefix("member:") {
@@ -587,14 +592,14 @@ fn accessor_parties(accessor: &str, into: &mut crate::visibility::Parties) {
 
 /// Whether a policy grants `who` `operation` on the device `device_id` at
 /// `now_ms` (the published service the read model and other modules use).
-pub async fn grants<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn grants(
+    state: &dyn ingot_module::StateRead,
     device_id: &str,
     who: &ingot_crypto::Identity,
     operation: &str,
     now_ms: u64,
 ) -> Result<bool, ingot_state::StateError> {
-    let Some(record) = super::device::find_committed(state, device_id).await? else {
+    let Some(record) = ingot_module_device::find_committed(state, device_id).await? else {
         return Ok(false);
     };
     for target in targets(&record) {
@@ -616,9 +621,9 @@ pub async fn grants<S: crate::visibility::StateRead>(
 }
 
 /// The key prefixes this module owns and who reads each (see
-/// [`crate::visibility::KeyDecl`]).
-pub const KEYS: &[crate::visibility::KeyDecl] = {
-    use crate::visibility::{IdAt, KeyDecl, Rule};
+/// [`ingot_module::visibility::KeyDecl`]).
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
+    use ingot_module::visibility::{IdAt, KeyDecl, Rule};
     &[
         KeyDecl::new("access/policy/", Rule::Policy),
         KeyDecl::new("access/token/", Rule::Token),
@@ -630,11 +635,11 @@ pub const KEYS: &[crate::visibility::KeyDecl] = {
 
 /// A policy's grantor organisation, its accessor and regulators (regulators
 /// alone for a policy that does not exist).
-pub async fn policy_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn policy_audience(
+    state: &dyn ingot_module::StateRead,
     key: &str,
-) -> Result<crate::visibility::Audience, ingot_state::StateError> {
-    use crate::visibility::{Audience, Parties};
+) -> Result<ingot_module::visibility::Audience, ingot_state::StateError> {
+    use ingot_module::visibility::{Audience, Parties};
     Ok(match state.get(key.as_bytes()).await? {
         Some(raw) => match Policy::decode_cfg(raw, &()) {
             Ok(p) => {
@@ -649,11 +654,11 @@ pub async fn policy_audience<S: crate::visibility::StateRead>(
 }
 
 /// A token's requester and the device's owner (nobody for an unknown token).
-pub async fn token_parties<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn token_parties(
+    state: &dyn ingot_module::StateRead,
     id: &[u8; 32],
-) -> Result<crate::visibility::Parties, ingot_state::StateError> {
-    let mut parties = crate::visibility::Parties::default();
+) -> Result<ingot_module::visibility::Parties, ingot_state::StateError> {
+    let mut parties = ingot_module::visibility::Parties::default();
     if let Some(token) = state
         .get(&token_key(id))
         .await?
@@ -661,7 +666,7 @@ pub async fn token_parties<S: crate::visibility::StateRead>(
     {
         parties.members.insert(token.accessor_cert);
         accessor_parties(&token.accessor, &mut parties);
-        if let Some(owner) = super::device::owner_org(state, &token.device_id).await? {
+        if let Some(owner) = ingot_module_device::owner_org(state, &token.device_id).await? {
             parties.orgs.insert(owner);
         }
     }
@@ -675,8 +680,8 @@ pub fn call_audience(
     call: &Call,
     sender: &ingot_crypto::Identity,
     events: &[Event],
-) -> crate::visibility::Audience {
-    use crate::visibility::{attribute, Audience, Parties};
+) -> ingot_module::visibility::Audience {
+    use ingot_module::visibility::{attribute, Audience, Parties};
     let mut parties = if matches!(call.method.as_str(), "request" | "redeem") {
         let mut p = Parties::default();
         match &sender.device {
@@ -702,8 +707,8 @@ pub fn call_audience(
 
 /// Who receives an access event: a `granted` event carries the token — its
 /// accessor and the device's owner only; other events also regulators.
-pub fn event_audience(e: &Event) -> crate::visibility::Audience {
-    use crate::visibility::{attribute, Audience, Parties};
+pub fn event_audience(e: &Event) -> ingot_module::visibility::Audience {
+    use ingot_module::visibility::{attribute, Audience, Parties};
     let mut parties = Parties {
         regulators: e.kind != "granted" && e.kind != "redeemed",
         ..Parties::default()
@@ -719,4 +724,29 @@ pub fn event_audience(e: &Event) -> crate::visibility::Audience {
         parties.devices.insert(device.to_string());
     }
     Audience::Parties(parties)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never_panics(raw: &[u8]) {
+        let b = || Bytes::copy_from_slice(raw);
+        let _ = Policy::decode_cfg(b(), &());
+        let _ = SetPolicyArg::decode_cfg(b(), &());
+        let _ = RequestArg::decode_cfg(b(), &());
+        let _ = RedeemArg::decode_cfg(b(), &());
+        let _ = LogEntry::decode_cfg(b(), &());
+        let _ = Token::decode_cfg(b(), &());
+        for method in ["set_policy", "request", "redeem"] {
+            let _ = args_to_json(method, &b());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            never_panics(&raw);
+        }
+    }
 }

@@ -4,19 +4,20 @@
 //!
 //! State: `notary/doc/<document hash>` → [`NotaryRecord`].
 
-use super::{corrupt, decode_args, event, reject, unknown_method, CallError};
-use crate::{
-    args::{RecordArg, TransferArg, MAX_METADATA_LEN},
-    executor::TxContext,
-    Overlay,
-};
+pub mod args;
+mod module;
+
+pub use args::{RecordArg, TransferArg, MAX_METADATA_LEN};
 use bytes::BufMut;
 use commonware_codec::{Buf, Decode, Encode, EncodeSize, Error, Read, ReadExt, Write};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_module::{
+    corrupt, decode_args, event, reject, unknown_method, CallError, Store, TxContext,
+};
 use ingot_types::{
     codec_util::{read_str, str_size, write_str},
     Call, Event,
 };
+pub use module::NotaryModule;
 
 pub const NAME: &str = "notary";
 
@@ -83,16 +84,16 @@ impl NotaryRecord {
 
 /// Why a notary call fails (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         ALREADY_RECORDED = 1, "already_recorded", "document already recorded";
         NO_SUCH_DOCUMENT = 2, "no_such_document", "no such document";
         NOT_OWNER = 3, "not_owner", "only the current owner may transfer a document";
     }
 }
 
-pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+pub async fn call(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     match call.method.as_str() {
@@ -153,7 +154,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
 /// exists to be checked by other parties (a customer holding the document
 /// verifies it was recorded, and when), so every member reads it; anonymous
 /// callers do not.
-pub const KEYS: &[crate::visibility::KeyDecl] = &[crate::visibility::KeyDecl::new(
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = &[ingot_module::visibility::KeyDecl::new(
     "notary/doc/",
-    crate::visibility::Rule::Members,
+    ingot_module::visibility::Rule::Members,
 )];

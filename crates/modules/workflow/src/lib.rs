@@ -25,20 +25,23 @@
 //! waiting message events; `workflow/subattrs/<module.kind>` → attributes
 //! subscribed on.
 
-use super::{corrupt, decode_args, event, reject, unknown_method, CallError};
-use crate::{args::decode, executor::TxContext, Overlay};
+mod module;
+
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_bpmn::{
     engine::{self, Outcome},
     machine::{state as istate, Instance, Machine},
     Actor,
 };
 use ingot_crypto::TrustStore;
+use ingot_module::{
+    corrupt, decode, decode_args, event, reject, unknown_method, BoxFuture, CallError, Host, Store,
+    TxContext,
+};
 use ingot_types::{Call, Event};
+pub use module::WorkflowModule;
 use serde_json::{json, Value};
-use std::{future::Future, pin::Pin};
 
 pub const NAME: &str = "workflow";
 /// Largest bindings document and variables object.
@@ -203,7 +206,7 @@ pub fn instance_id(name: &str, n: u64) -> String {
 
 /// Why a workflow call fails (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         INVALID_JSON = 1, "invalid_json", "{what}: invalid JSON";
         NO_INSTANCE = 2, "no_instance", "no workflow instance `{instance}`";
         DEFINITION_MISSING = 3, "definition_missing", "definition of `{instance}` is missing";
@@ -263,8 +266,8 @@ fn parse_json(text: &str, what: &str) -> Result<Value, CallError> {
 }
 
 /// Read a definition version and decode its machine.
-pub async fn load_definition<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+pub async fn load_definition(
+    state: &mut dyn Store,
     name: &str,
     version: u32,
 ) -> Result<Option<(Definition, Machine)>, CallError> {
@@ -277,8 +280,8 @@ pub async fn load_definition<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// [`load_definition`] on committed state (queries, tests).
-pub async fn load_definition_raw<E: Storage + Clock + Metrics + Spawner>(
-    state: &ingot_state::StateStore<E>,
+pub async fn load_definition_raw(
+    state: &dyn ingot_module::StateRead,
     name: &str,
     version: u32,
 ) -> Result<Machine, String> {
@@ -291,17 +294,11 @@ pub async fn load_definition_raw<E: Storage + Clock + Metrics + Spawner>(
     Machine::decode_cfg(def.machine, &()).map_err(|e| e.to_string())
 }
 
-pub async fn latest_version<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    name: &str,
-) -> Result<u32, CallError> {
+pub async fn latest_version(state: &mut dyn Store, name: &str) -> Result<u32, CallError> {
     Ok(u32_of(state.get(&latest_key(name)).await?))
 }
 
-async fn load_instance<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    id: &str,
-) -> Result<(Instance, Machine), CallError> {
+async fn load_instance(state: &mut dyn Store, id: &str) -> Result<(Instance, Machine), CallError> {
     let Some(raw) = state.get(&instance_key(id)).await? else {
         return reject(failures::NO_INSTANCE.with(&[("instance", id.to_string())]));
     };
@@ -314,11 +311,10 @@ async fn load_instance<E: Storage + Clock + Metrics + Spawner>(
     Ok((inst, machine))
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
+pub fn call<'a>(
     ctx: &'a TxContext<'a>,
-    state: &'a mut Overlay<'_, E>,
+    state: &'a mut dyn Store,
+    host: &'a dyn Host,
     call: &'a Call,
 ) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
     Box::pin(async move {
@@ -358,14 +354,14 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
                     timers: vec![],
                     ..inst.clone()
                 };
-                let step_ctx = StepContext::tx(ctx, &actor);
+                let step_ctx = StepContext::tx(ctx, host, &actor);
                 apply(&step_ctx, state, &machine, &before, inst, outcome, 0).await
             }
             "complete" => {
                 let arg: CompleteArg = decode_args(call)?;
                 let vars = parse_json(&arg.vars, "vars")?;
                 let now = ctx.block.timestamp_ms;
-                move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
+                move_instance(ctx, state, host, &actor, &arg.instance, |m, inst| {
                     engine::complete(m, inst, &arg.element, &actor, &vars, now)
                 })
                 .await
@@ -373,7 +369,7 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
             "cancel" => {
                 let arg: CancelArg = decode_args(call)?;
                 let now = ctx.block.timestamp_ms;
-                move_instance(ctx, state, &actor, &arg.instance, |m, inst| {
+                move_instance(ctx, state, host, &actor, &arg.instance, |m, inst| {
                     engine::cancel(m, inst, &actor, now)
                 })
                 .await
@@ -384,9 +380,10 @@ pub fn call<'a, E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// Load an instance, let `step` move it, and persist the move.
-async fn move_instance<E: Storage + Clock + Metrics + Spawner>(
+async fn move_instance(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
+    host: &dyn Host,
     actor: &Actor,
     id: &str,
     step: impl FnOnce(&Machine, &mut Instance) -> Result<Outcome, String>,
@@ -395,7 +392,7 @@ async fn move_instance<E: Storage + Clock + Metrics + Spawner>(
     let before = inst.clone();
     let outcome = step(&machine, &mut inst).map_err(engine_refused)?;
     apply(
-        &StepContext::tx(ctx, actor),
+        &StepContext::tx(ctx, host, actor),
         state,
         &machine,
         &before,
@@ -406,9 +403,9 @@ async fn move_instance<E: Storage + Clock + Metrics + Spawner>(
     .await
 }
 
-async fn deploy<E: Storage + Clock + Metrics + Spawner>(
+async fn deploy(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     arg: DeployArg,
 ) -> Result<Vec<Event>, CallError> {
     let bindings = parse_json(&arg.bindings, "bindings")?;
@@ -418,7 +415,7 @@ async fn deploy<E: Storage + Clock + Metrics + Spawner>(
         bindings
     };
     // Parsing is charged like reading the document several times over.
-    state.work += 4 * arg.xml.len() as u64;
+    state.charge(4 * arg.xml.len() as u64);
     let machine = ingot_bpmn::compile_xml(&arg.xml, &bindings).map_err(|p| {
         let first = p.0.first();
         CallError::Rejected(failures::INVALID_PROCESS.with(&[
@@ -492,6 +489,8 @@ async fn deploy<E: Storage + Clock + Metrics + Spawner>(
 /// the end of a block (timers).
 pub struct StepContext<'a> {
     pub tx: Option<&'a TxContext<'a>>,
+    /// Service tasks call other modules through the host.
+    pub host: &'a dyn Host,
     pub actor: [u8; 32],
     pub actor_org: String,
     pub height: u64,
@@ -500,9 +499,10 @@ pub struct StepContext<'a> {
 }
 
 impl<'a> StepContext<'a> {
-    fn tx(ctx: &'a TxContext<'a>, actor: &Actor) -> Self {
+    fn tx(ctx: &'a TxContext<'a>, host: &'a dyn Host, actor: &Actor) -> Self {
         Self {
             tx: Some(ctx),
+            host,
             actor: actor.cert,
             actor_org: actor.org.clone(),
             height: ctx.block.height,
@@ -515,9 +515,9 @@ impl<'a> StepContext<'a> {
 /// Persist an instance after a move: history, events, timer and message
 /// indexes, then the service calls the move asked for.
 #[allow(clippy::too_many_arguments)]
-fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
+fn apply<'a>(
     sc: &'a StepContext<'a>,
-    state: &'a mut Overlay<'_, E>,
+    state: &'a mut dyn Store,
     machine: &'a Machine,
     before: &'a Instance,
     mut inst: Instance,
@@ -614,8 +614,10 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
             let Some(tx) = sc.tx else {
                 return reject(failures::NO_TRANSACTION.with(&[("element", call.element.clone())]));
             };
-            let args =
-                crate::args::from_json(&call.module, &call.method, &call.args).map_err(|_| {
+            let args = sc
+                .host
+                .args_from_json(&call.module, &call.method, &call.args)
+                .map_err(|_| {
                     CallError::Rejected(failures::SERVICE_ARGUMENTS.with(&[
                         ("element", call.element.clone()),
                         ("call", format!("{}.{}", call.module, call.method)),
@@ -626,7 +628,9 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
                 method: call.method.clone(),
                 args,
             };
-            let produced = super::dispatch_nested(tx, state, &native, depth + 1)
+            let produced = sc
+                .host
+                .dispatch(tx, state, &native, depth + 1)
                 .await
                 .map_err(|e| match e {
                     // The inner failure's stable name and detail, not its text.
@@ -634,7 +638,7 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
                         let mut detail = vec![
                             ("element", call.element.clone()),
                             ("call", format!("{}.{}", call.module, call.method)),
-                            ("cause", crate::failure::name(&inner)),
+                            ("cause", sc.host.failure_name(&inner)),
                         ];
                         detail.extend(
                             inner
@@ -653,8 +657,8 @@ fn apply<'a, E: Storage + Clock + Metrics + Spawner>(
     })
 }
 
-async fn schedule_timer<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+async fn schedule_timer(
+    state: &mut dyn Store,
     instance: &str,
     node: u16,
     at_ms: u64,
@@ -695,8 +699,8 @@ fn correlation(inst: &Instance, variable: u16) -> Option<String> {
     })
 }
 
-async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+async fn subscribe(
+    state: &mut dyn Store,
     machine: &Machine,
     inst: &Instance,
     node: usize,
@@ -738,8 +742,8 @@ async fn subscribe<E: Storage + Clock + Metrics + Spawner>(
 
 /// Remember that events `event` are looked at by `attribute` (what
 /// [`on_events`] reads first, so events nobody waits for cost one read).
-async fn watch_attribute<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+async fn watch_attribute(
+    state: &mut dyn Store,
     event: &str,
     attribute: &str,
 ) -> Result<(), CallError> {
@@ -767,8 +771,8 @@ fn start_sub_key(event: &str, attribute: &str, value: &str) -> Vec<u8> {
 }
 
 /// Register the chain events that start instances of `name`.
-async fn register_start_triggers<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+async fn register_start_triggers(
+    state: &mut dyn Store,
     name: &str,
     machine: &Machine,
 ) -> Result<(), CallError> {
@@ -800,9 +804,10 @@ async fn register_start_triggers<E: Storage + Clock + Metrics + Spawner>(
 
 /// Start instances of the definitions whose message start event waits for
 /// this event (their latest version decides).
-async fn start_from_event<E: Storage + Clock + Metrics + Spawner>(
+async fn start_from_event(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
+    host: &dyn Host,
     event: &Event,
     attr: &str,
     value: &str,
@@ -858,15 +863,15 @@ async fn start_from_event<E: Storage + Clock + Metrics + Spawner>(
                 timers: vec![],
                 ..inst.clone()
             };
-            let sc = StepContext::tx(ctx, &actor);
+            let sc = StepContext::tx(ctx, host, &actor);
             out.extend(apply(&sc, state, &machine, &before, inst, outcome, depth).await?);
         }
     }
     Ok(out)
 }
 
-async fn unsubscribe<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
+async fn unsubscribe(
+    state: &mut dyn Store,
     inst: &Instance,
     node: usize,
     s: &ingot_bpmn::machine::Subscription,
@@ -896,9 +901,10 @@ async fn unsubscribe<E: Storage + Clock + Metrics + Spawner>(
 
 /// Deliver the events a successful call emitted to the message events
 /// waiting for them. Returns the events of the steps this caused.
-pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
+pub fn on_events<'a>(
     ctx: &'a TxContext<'a>,
-    state: &'a mut Overlay<'_, E>,
+    state: &'a mut dyn Store,
+    host: &'a dyn Host,
     emitted: &'a [Event],
     depth: u8,
 ) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
@@ -920,7 +926,7 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                 if depth >= MAX_DEPTH {
                     return reject(failures::NESTED_TOO_DEEPLY.bare());
                 }
-                out.extend(start_from_event(ctx, state, ev, &attr, value, depth).await?);
+                out.extend(start_from_event(ctx, state, host, ev, &attr, value, depth).await?);
                 let Some(raw) = state.get(&sub_key(&name, &attr, value)).await? else {
                     continue;
                 };
@@ -949,7 +955,7 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
                         continue;
                     }
                     let actor = actor_of(ctx);
-                    let sc = StepContext::tx(ctx, &actor);
+                    let sc = StepContext::tx(ctx, host, &actor);
                     out.extend(apply(&sc, state, &machine, &before, inst, outcome, depth).await?);
                 }
             }
@@ -961,10 +967,11 @@ pub fn on_events<'a, E: Storage + Clock + Metrics + Spawner>(
 /// Fire due timers (end of block). Each instance's timer is its own unit:
 /// one that fails (its continuation is refused) is reported as an event and
 /// leaves the instance waiting, without holding back the others.
-pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
-    block: crate::executor::BlockContext,
-    state: &mut Overlay<'_, E>,
+pub async fn end_block(
+    block: ingot_module::BlockContext,
+    state: &mut dyn Store,
     trust: &TrustStore,
+    host: &dyn Host,
 ) -> Result<Vec<Event>, CallError> {
     let now_s = block.timestamp_ms / 1000;
     let cursor = match state.get(TIMER_CURSOR).await? {
@@ -1010,7 +1017,7 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
             }
             state.commit_tx();
             for t in list.entries {
-                match fire_one(block, state, trust, &t).await {
+                match fire_one(block, state, trust, host, &t).await {
                     Ok(evs) => {
                         state.commit_tx();
                         events.extend(evs);
@@ -1027,7 +1034,7 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
                             "timer_failed",
                             &[
                                 ("instance", t.instance.clone()),
-                                ("reason", crate::failure::name(&reason)),
+                                ("reason", host.failure_name(&reason)),
                             ],
                         ));
                     }
@@ -1045,10 +1052,11 @@ pub async fn end_block<E: Storage + Clock + Metrics + Spawner>(
     Ok(events)
 }
 
-async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
-    block: crate::executor::BlockContext,
-    state: &mut Overlay<'_, E>,
+async fn fire_one(
+    block: ingot_module::BlockContext,
+    state: &mut dyn Store,
     trust: &TrustStore,
+    host: &dyn Host,
     t: &TimerRef,
 ) -> Result<Vec<Event>, CallError> {
     let (mut inst, machine) = load_instance(state, &t.instance).await?;
@@ -1066,11 +1074,12 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
     if outcome.calls.is_empty() {
         let sc = StepContext {
             tx: None,
+            host,
             actor: zero,
             actor_org: String::new(),
             height: block.height,
             timestamp_ms: block.timestamp_ms,
-            tx_hash: crate::executor::block_receipt_id(block.height)
+            tx_hash: ingot_module::block_receipt_id(block.height)
                 .as_ref()
                 .try_into()
                 .unwrap_or(zero),
@@ -1087,13 +1096,13 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
             failures::STARTER_CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
         )
     })?;
-    if super::identity::is_revoked(state, &sender.cert_hash).await? {
+    if ingot_module_identity::is_revoked(state, &sender.cert_hash).await? {
         return reject(failures::STARTER_REVOKED.bare());
     }
     let ctx = TxContext {
         block,
         sender,
-        tx_hash: crate::executor::block_receipt_id(block.height)
+        tx_hash: ingot_module::block_receipt_id(block.height)
             .as_ref()
             .try_into()
             .unwrap_or(zero),
@@ -1102,7 +1111,7 @@ async fn fire_one<E: Storage + Clock + Metrics + Spawner>(
         chain_id: ingot_types::Digest::from([0u8; 32]),
     };
     let actor = actor_of(&ctx);
-    let sc = StepContext::tx(&ctx, &actor);
+    let sc = StepContext::tx(&ctx, host, &actor);
     apply(&sc, state, &machine, &before, inst, outcome, 0).await
 }
 
@@ -1247,8 +1256,8 @@ impl HistoryEntry {
 // Timer and subscription indexes are bookkeeping: regulators only.
 
 /// The participants a definition names, or `Members` when it admits `any`.
-pub fn machine_audience(machine: &Machine) -> crate::visibility::Audience {
-    use crate::visibility::{Audience, Parties};
+pub fn machine_audience(machine: &Machine) -> ingot_module::visibility::Audience {
+    use ingot_module::visibility::{Audience, Parties};
     let mut parties = Parties {
         regulators: true,
         ..Parties::default()
@@ -1278,8 +1287,8 @@ pub fn machine_audience(machine: &Machine) -> crate::visibility::Audience {
     Audience::Parties(parties)
 }
 
-async fn stored_machine<S: crate::visibility::StateRead>(
-    state: &S,
+async fn stored_machine(
+    state: &dyn ingot_module::StateRead,
     name: &str,
     version: u32,
 ) -> Result<Option<Machine>, ingot_state::StateError> {
@@ -1291,11 +1300,11 @@ async fn stored_machine<S: crate::visibility::StateRead>(
 }
 
 /// The audience of an instance's data (regulators alone for an unknown one).
-pub async fn instance_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn instance_audience(
+    state: &dyn ingot_module::StateRead,
     id: &str,
-) -> Result<crate::visibility::Audience, ingot_state::StateError> {
-    use crate::visibility::Audience;
+) -> Result<ingot_module::visibility::Audience, ingot_state::StateError> {
+    use ingot_module::visibility::Audience;
     if id.len() > MAX_INSTANCE_ID {
         return Ok(Audience::regulators_only());
     }
@@ -1320,9 +1329,9 @@ pub async fn instance_audience<S: crate::visibility::StateRead>(
 }
 
 /// The key prefixes this module owns and who reads each (see
-/// [`crate::visibility::KeyDecl`]).
-pub const KEYS: &[crate::visibility::KeyDecl] = {
-    use crate::visibility::{IdAt, KeyDecl, Rule};
+/// [`ingot_module::visibility::KeyDecl`]).
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
+    use ingot_module::visibility::{IdAt, KeyDecl, Rule};
     &[
         KeyDecl::new("workflow/def/", Rule::Members),
         KeyDecl::new("workflow/xml/", Rule::Members),
@@ -1343,12 +1352,12 @@ pub const KEYS: &[crate::visibility::KeyDecl] = {
 
 /// Who reads a workflow call: a deployment every member (it publishes a
 /// definition); a start, completion or cancellation the instance's audience.
-pub async fn call_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn call_audience(
+    state: &dyn ingot_module::StateRead,
     call: &Call,
     sender: &ingot_crypto::Identity,
-) -> Result<crate::visibility::Audience, ingot_state::StateError> {
-    use crate::visibility::{Audience, Parties};
+) -> Result<ingot_module::visibility::Audience, ingot_state::StateError> {
+    use ingot_module::visibility::{Audience, Parties};
     let fallback = Audience::Parties(Parties::org_and_regulators(sender.org.clone()));
     Ok(match call.method.as_str() {
         "deploy" => Audience::Members,
@@ -1385,11 +1394,11 @@ pub async fn call_audience<S: crate::visibility::StateRead>(
 
 /// Who receives a workflow event: `deployed` every member; an instance's
 /// events its audience.
-pub async fn event_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn event_audience(
+    state: &dyn ingot_module::StateRead,
     e: &Event,
-) -> Result<crate::visibility::Audience, ingot_state::StateError> {
-    use crate::visibility::{attribute, Audience};
+) -> Result<ingot_module::visibility::Audience, ingot_state::StateError> {
+    use ingot_module::visibility::{attribute, Audience};
     if e.kind == "deployed" {
         return Ok(Audience::Members);
     }

@@ -19,12 +19,15 @@
 //! - `device/hist/<id>/<seq as 16 hex digits>` → [`HistoryEntry`]
 //! - `device/ns/<namespace>` → organisation the namespace is delegated to
 
-use super::{decode_args, event, reject, unknown_method, CallError};
-use crate::{args::decode, executor::TxContext, Overlay};
+mod module;
+
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_module::{
+    decode, decode_args, event, reject, unknown_method, CallError, Store, TxContext,
+};
 use ingot_types::{limits::MAX_CERT_BYTES, Call, Event};
+pub use module::DeviceModule;
 use serde_json::{json, Value};
 
 pub const NAME: &str = "device";
@@ -48,14 +51,10 @@ pub const MAX_VERSION_LEN: usize = 64;
 /// Longest a transfer offer may stay open, in blocks.
 pub const MAX_OFFER_BLOCKS: u64 = 1_000_000;
 
-/// Calls a device may make with its own key; everything else needs a person.
-pub const DEVICE_CALLS: &[(&str, &str)] = &[
-    (NAME, "report_state"),
-    (NAME, "request_maintenance"),
-    (NAME, "rotate_key"),
-    ("access", "request"),
-    ("access", "redeem"),
-];
+/// Methods of this module a device may call with its own key; every other
+/// module declares its own (`Module::device_methods`), and the executor
+/// collects them into the list [`authorize_device_sender`] checks.
+pub const DEVICE_METHODS: &[&str] = &["report_state", "request_maintenance", "rotate_key"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceStatus {
@@ -208,7 +207,7 @@ pub fn namespace_key(namespace: &str) -> Vec<u8> {
 
 /// Why a device call fails (see [`crate::failure`]).
 pub mod failures {
-    crate::failures! { super::NAME;
+    ingot_module::failures! { super::NAME;
         NAME_TOO_LONG = 1, "name_too_long", "name longer than {max} bytes";
         NAME_SEGMENTS = 2, "name_segments", "name `{name}` must have {min} to {max} segments";
         NAME_SEGMENT_CHARS = 3, "name_segment_chars", "name segment `{segment}` must be non-empty lowercase letters, digits, '-', '_' or '.'";
@@ -279,9 +278,9 @@ pub fn check_name(name: &str, min_segments: usize) -> Result<(), ingot_types::Fa
 /// The organisation that holds the namespace `name` falls in: the one the
 /// longest delegated prefix was given to, else the organisation named by the
 /// first segment (organisation names are compared lowercased).
-pub(crate) async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
+pub async fn namespace_holder(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     name: &str,
 ) -> Result<Option<String>, CallError> {
     let segments: Vec<&str> = name.split('/').collect();
@@ -296,37 +295,31 @@ pub(crate) async fn namespace_holder<E: Storage + Clock + Metrics + Spawner>(
 
 /// A registered device, or `None` (the published read service other modules
 /// use during execution instead of the `device/rec/` layout).
-pub(crate) async fn find<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    id: &str,
-) -> Result<Option<DeviceRecord>, CallError> {
+pub async fn find(state: &mut dyn Store, id: &str) -> Result<Option<DeviceRecord>, CallError> {
     match state.get(&record_key(id)).await? {
         Some(raw) => Ok(Some(
-            DeviceRecord::decode_cfg(raw, &()).map_err(super::corrupt("device record"))?,
+            DeviceRecord::decode_cfg(raw, &()).map_err(ingot_module::corrupt("device record"))?,
         )),
         None => Ok(None),
     }
 }
 
 /// A registered device, or the `unknown_device` failure.
-pub(crate) async fn load<E: Storage + Clock + Metrics + Spawner>(
-    state: &mut Overlay<'_, E>,
-    id: &str,
-) -> Result<DeviceRecord, CallError> {
+pub async fn load(state: &mut dyn Store, id: &str) -> Result<DeviceRecord, CallError> {
     match find(state, id).await? {
         Some(record) => Ok(record),
         None => reject(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
     }
 }
 
-pub(crate) fn status(record: &DeviceRecord) -> DeviceStatus {
+pub fn status(record: &DeviceRecord) -> DeviceStatus {
     DeviceStatus::from_u8(record.status).unwrap_or(DeviceStatus::Decommissioned)
 }
 
 /// Append a history entry, store the record, and return the matching event.
-fn append<E: Storage + Clock + Metrics + Spawner>(
+fn append(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     mut record: DeviceRecord,
     kind: &str,
     detail: Value,
@@ -379,24 +372,23 @@ fn require_self(ctx: &TxContext<'_>, record: &DeviceRecord) -> Result<(), CallEr
     Ok(())
 }
 
-/// Checks made before any call signed by a device: it may only call
-/// [`DEVICE_METHODS`], with its current registered key, while active.
-pub async fn authorize_device_sender<E: Storage + Clock + Metrics + Spawner>(
+/// Checks made before any call signed by a device: it may only call the
+/// `allowed` methods (`(module, method)`, every module's `device_methods`),
+/// with its current registered key, while active.
+pub async fn authorize_device_sender(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
+    allowed: &[(&str, &str)],
 ) -> Result<(), CallError> {
     let Some(device) = &ctx.sender.device else {
         return Ok(());
     };
-    if !DEVICE_CALLS
+    if !allowed
         .iter()
         .any(|(m, f)| *m == call.module && *f == call.method)
     {
-        let allowed: Vec<String> = DEVICE_CALLS
-            .iter()
-            .map(|(m, f)| format!("{m}.{f}"))
-            .collect();
+        let allowed: Vec<String> = allowed.iter().map(|(m, f)| format!("{m}.{f}")).collect();
         return reject(failures::DEVICE_CALL_NOT_ALLOWED.with(&[("allowed", allowed.join(", "))]));
     }
     let Some(current) = state.get(&cert_key(&ctx.sender.cert_hash)).await? else {
@@ -409,9 +401,9 @@ pub async fn authorize_device_sender<E: Storage + Clock + Metrics + Spawner>(
     require_status(&record, &[DeviceStatus::Active])
 }
 
-pub async fn call<E: Storage + Clock + Metrics + Spawner>(
+pub async fn call(
     ctx: &TxContext<'_>,
-    state: &mut Overlay<'_, E>,
+    state: &mut dyn Store,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     let h = ctx.block.height;
@@ -435,7 +427,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             if now > subject.not_after || now < subject.not_before {
                 return reject(failures::CERTIFICATE_NOT_VALID_NOW.bare());
             }
-            if super::identity::is_revoked(state, &subject.cert_hash).await? {
+            if ingot_module_identity::is_revoked(state, &subject.cert_hash).await? {
                 return reject(failures::CERTIFICATE_REVOKED.bare());
             }
             // Consent (白皮书 三.3): the organisation that certified the device
@@ -749,7 +741,7 @@ pub async fn call<E: Storage + Clock + Metrics + Spawner>(
             if subject.cert_hash == r.cert_hash {
                 return reject(failures::NEW_CERTIFICATE_SAME.bare());
             }
-            if super::identity::is_revoked(state, &subject.cert_hash).await?
+            if ingot_module_identity::is_revoked(state, &subject.cert_hash).await?
                 || state.exists(&cert_key(&subject.cert_hash)).await?
             {
                 return reject(failures::NEW_CERTIFICATE_UNUSABLE.bare());
@@ -1010,8 +1002,8 @@ impl HistoryEntry {
 
 /// The owner organisation of a registered device: the published service other
 /// modules use instead of reading `device/rec/` themselves.
-pub async fn owner_org<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn owner_org(
+    state: &dyn ingot_module::StateRead,
     device_id: &str,
 ) -> Result<Option<String>, ingot_state::StateError> {
     Ok(find_committed(state, device_id).await?.map(|r| r.owner_org))
@@ -1019,8 +1011,8 @@ pub async fn owner_org<S: crate::visibility::StateRead>(
 
 /// A registered device in committed state (the published read service for
 /// the read model and other modules' published services), or `None`.
-pub async fn find_committed<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn find_committed(
+    state: &dyn ingot_module::StateRead,
     device_id: &str,
 ) -> Result<Option<DeviceRecord>, ingot_state::StateError> {
     if device_id.len() > MAX_ID_LEN {
@@ -1033,11 +1025,11 @@ pub async fn find_committed<S: crate::visibility::StateRead>(
 }
 
 /// The device's owner and the regulators (regulators alone for an unknown device).
-pub async fn owner_audience<S: crate::visibility::StateRead>(
-    state: &S,
+pub async fn owner_audience(
+    state: &dyn ingot_module::StateRead,
     device_id: &str,
-) -> Result<crate::visibility::Parties, ingot_state::StateError> {
-    use crate::visibility::Parties;
+) -> Result<ingot_module::visibility::Parties, ingot_state::StateError> {
+    use ingot_module::visibility::Parties;
     Ok(match owner_org(state, device_id).await? {
         Some(owner) => Parties::org_and_regulators(owner),
         None => Parties::regulators_only(),
@@ -1045,9 +1037,9 @@ pub async fn owner_audience<S: crate::visibility::StateRead>(
 }
 
 /// The key prefixes this module owns and who reads each (see
-/// [`crate::visibility::KeyDecl`]).
-pub const KEYS: &[crate::visibility::KeyDecl] = {
-    use crate::visibility::{IdAt, KeyDecl, Rule};
+/// [`ingot_module::visibility::KeyDecl`]).
+pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
+    use ingot_module::visibility::{IdAt, KeyDecl, Rule};
     &[
         KeyDecl::new("device/name/", Rule::Public),
         KeyDecl::new("device/cert/", Rule::Public),
@@ -1060,7 +1052,6 @@ pub const KEYS: &[crate::visibility::KeyDecl] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::access::{Policy, SetPolicyArg};
 
     fn never_panics(raw: &[u8]) {
         let b = || Bytes::copy_from_slice(raw);
@@ -1070,10 +1061,7 @@ mod tests {
         let _ = OfferArg::decode_cfg(b(), &());
         let _ = FirmwareArg::decode_cfg(b(), &());
         let _ = RotateArg::decode_cfg(b(), &());
-        let _ = Policy::decode_cfg(b(), &());
-        let _ = SetPolicyArg::decode_cfg(b(), &());
         let _ = args_to_json("register", &b());
-        let _ = crate::modules::access::args_to_json("set_policy", &b());
     }
 
     proptest::proptest! {

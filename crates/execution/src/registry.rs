@@ -1,0 +1,208 @@
+//! The registry of modules: the one list that says which modules this chain
+//! runs, and the host that routes calls, end-of-block work, JSON forms,
+//! failure names and read rules to them.
+//!
+//! Adding a module is one crate under `crates/modules/` and one line in
+//! [`MODULES`]. The order is consensus: end-of-block work runs in it, and
+//! the list of calls a device may make (a failure detail) is built in it.
+
+use ingot_crypto::TrustStore;
+use ingot_module::{
+    failure::tx, reject, BlockContext, BoxFuture, CallResult, Host, Module, Store, TxContext,
+};
+use ingot_module_access::AccessModule;
+use ingot_module_device::DeviceModule;
+use ingot_module_identity::IdentityModule;
+use ingot_module_notary::NotaryModule;
+use ingot_module_telemetry::TelemetryModule;
+use ingot_module_workflow::WorkflowModule;
+use ingot_types::{Call, Failure};
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// Every module this chain runs, in consensus order.
+pub static MODULES: &[&dyn Module] = &[
+    &IdentityModule,
+    &NotaryModule,
+    &DeviceModule,
+    &AccessModule,
+    &TelemetryModule,
+    &WorkflowModule,
+];
+
+/// The module called `name`, if this chain runs it.
+pub fn module(name: &str) -> Option<&'static dyn Module> {
+    MODULES.iter().copied().find(|m| m.name() == name)
+}
+
+/// Every `(module, method)` a device may call with its own key, in registry
+/// order.
+static DEVICE_CALLS: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+    MODULES
+        .iter()
+        .flat_map(|m| m.device_methods().iter().map(move |f| (m.name(), *f)))
+        .collect()
+});
+
+/// The executor as modules see it (see [`Host`]).
+pub struct Registry;
+
+/// The one host.
+pub const REGISTRY: Registry = Registry;
+
+impl Host for Registry {
+    fn dispatch<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        call: &'a Call,
+        depth: u8,
+    ) -> BoxFuture<'a, CallResult> {
+        dispatch(ctx, state, call, depth)
+    }
+
+    fn args_from_json(
+        &self,
+        module: &str,
+        method: &str,
+        v: &Value,
+    ) -> Result<bytes::Bytes, String> {
+        crate::args::from_json(module, method, v)
+    }
+
+    fn failure_name(&self, f: &Failure) -> String {
+        crate::failure::name(f)
+    }
+
+    fn render(&self, f: &Failure) -> String {
+        crate::failure::render(f)
+    }
+}
+
+/// Route a call to its module, at nesting `depth` (0 for a transaction's
+/// own call; service tasks of workflows call deeper). A device signs only
+/// the few calls modules allow it (never, e.g., a transfer of itself), and
+/// only with its current key while active. The events a call emits are
+/// offered to every other module (workflow instances waiting for them move,
+/// and may call services again, up to a bounded depth).
+pub fn dispatch<'a>(
+    ctx: &'a TxContext<'a>,
+    state: &'a mut dyn Store,
+    call: &'a Call,
+    depth: u8,
+) -> BoxFuture<'a, CallResult> {
+    Box::pin(async move {
+        if ctx.sender.device.is_some() {
+            ingot_module_device::authorize_device_sender(ctx, state, call, &DEVICE_CALLS).await?;
+        }
+        let Some(target) = module(&call.module) else {
+            return reject(tx::UNKNOWN_MODULE.with(&[("module", call.module.clone())]));
+        };
+        if depth > 0 && !target.nestable() {
+            return reject(tx::NESTED_WORKFLOW.bare());
+        }
+        let mut events = target.call(ctx, state, &REGISTRY, call).await?;
+        for other in MODULES.iter().filter(|m| m.name() != target.name()) {
+            let moved = other
+                .on_events(ctx, state, &REGISTRY, &events, depth)
+                .await?;
+            events.extend(moved);
+        }
+        Ok(events)
+    })
+}
+
+/// Work at the end of every block, after its transactions, module by module
+/// in registry order; each module's work is kept once it succeeds. Returns
+/// the events of the block's trailing receipt.
+pub async fn end_block(
+    block: BlockContext,
+    state: &mut dyn Store,
+    trust: &TrustStore,
+) -> CallResult {
+    let mut events = Vec::new();
+    for m in MODULES {
+        events.extend(m.end_block(block, trust, state, &REGISTRY).await?);
+        state.commit_tx();
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Every source file of every registered module (`crates/modules/<name>/src`),
+    /// for the tests that read them: a new module is read without a list.
+    pub(crate) fn sources() -> Vec<(&'static str, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules");
+        let mut out = Vec::new();
+        for m in MODULES {
+            let dir = root.join(m.name()).join("src");
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|entry| entry.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+                .collect();
+            files.sort();
+            for f in files {
+                out.push((m.name(), std::fs::read_to_string(&f).unwrap()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn names_are_unique_and_every_module_lives_in_its_crate() {
+        let mut names = std::collections::BTreeSet::new();
+        let sources = sources();
+        for m in MODULES {
+            assert!(names.insert(m.name()), "{} registered twice", m.name());
+            assert!(
+                sources.iter().any(|(n, _)| *n == m.name()),
+                "{}: no sources under crates/modules/{}/src",
+                m.name(),
+                m.name()
+            );
+        }
+    }
+
+    /// The list a refused device call names is consensus data (a failure
+    /// detail): it must not change when modules are reorganised.
+    #[test]
+    fn device_calls_keep_their_order() {
+        let listed: Vec<String> = DEVICE_CALLS
+            .iter()
+            .map(|(m, f)| format!("{m}.{f}"))
+            .collect();
+        assert_eq!(
+            listed.join(", "),
+            "device.report_state, device.request_maintenance, device.rotate_key, \
+             access.request, access.redeem"
+        );
+    }
+
+    /// Modules use each other through published services (`device::find`,
+    /// `device::owner_org`, `identity::is_revoked`, `access::grants`, ...),
+    /// never through each other's storage layout: no module calls another
+    /// module's `*_key` function.
+    #[test]
+    fn no_module_reads_another_modules_keys() {
+        for (own, src) in sources() {
+            for other in MODULES.iter().map(|m| m.name()).filter(|m| *m != own) {
+                for needle in [format!("{other}::"), format!("ingot_module_{other}::")] {
+                    for (i, _) in src.match_indices(&needle) {
+                        let ident: String = src[i + needle.len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        assert!(
+                            !ident.ends_with("_key"),
+                            "{own} uses {other}::{ident}: go through a published service"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

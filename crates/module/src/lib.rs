@@ -1,0 +1,169 @@
+//! The module interface (DESIGN.md decision 10, ARCHITECTURE.md "Adding a
+//! module").
+//!
+//! A module is a crate under `crates/modules/` that implements [`Module`]
+//! once: its name, the state key prefixes it owns with their read rules, its
+//! failure codes, its calls (canonical codec, with their JSON forms), what a
+//! device may call with its own key, end-of-block work, and who reads its
+//! calls and events. The executor (`ingot-execution`) holds the registry of
+//! modules and is the only [`Host`]; modules reach each other only through
+//! the small services they publish (e.g. `ingot_module_device::find`) or
+//! through the host's dispatch, never through each other's keys.
+//!
+//! Everything a module does while executing is deterministic: it sees the
+//! block, the transaction and the state, never the wall clock.
+
+pub mod call;
+pub mod context;
+pub mod failure;
+pub mod store;
+pub mod visibility;
+
+pub use call::{corrupt, decode, decode_args, event, reject, unknown_method, CallError};
+pub use context::{block_receipt_id, BlockContext, TxContext};
+pub use failure::Code;
+pub use store::{StateRead, Store};
+pub use visibility::{Audience, IdAt, KeyDecl, Parties, Reader, Rule};
+
+use bytes::Bytes;
+use ingot_crypto::{Identity, TrustStore};
+use ingot_state::StateError;
+use ingot_types::{Call, Event, Failure};
+use serde_json::Value;
+use std::{future::Future, pin::Pin};
+
+/// A boxed future, so [`Module`] and [`Store`] can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The result of a call or of block-level work: its events, or why not.
+pub type CallResult = Result<Vec<Event>, CallError>;
+
+/// What the executor offers a module beyond its own state: calls into other
+/// modules (a workflow's service tasks), the JSON forms of other modules'
+/// calls, and the stable names of any module's failures.
+pub trait Host: Sync {
+    /// Dispatch `call` as a nested call at `depth` (checks included: device
+    /// senders, modules that may not be nested, event hooks).
+    fn dispatch<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        call: &'a Call,
+        depth: u8,
+    ) -> BoxFuture<'a, CallResult>;
+
+    /// Canonical arguments of any module's call from their JSON form.
+    fn args_from_json(&self, module: &str, method: &str, v: &Value) -> Result<Bytes, String>;
+
+    /// The stable name of any module's failure (`module.name`): recorded in
+    /// events, so it is consensus data.
+    fn failure_name(&self, f: &Failure) -> String;
+
+    /// The message people read for any module's failure (never hashed).
+    fn render(&self, f: &Failure) -> String;
+}
+
+/// One Ingot module. Implemented by a unit struct in the module's crate and
+/// listed once in the executor's registry.
+pub trait Module: Send + Sync + 'static {
+    /// The module's name: calls address it, its keys start with `name/`.
+    fn name(&self) -> &'static str;
+
+    /// The state key prefixes the module owns, each with its read rule.
+    fn keys(&self) -> &'static [KeyDecl];
+
+    /// Every failure the module reports (see [`failures!`]).
+    fn failures(&self) -> &'static [Code];
+
+    /// Methods a device may call with its own key (everything else needs a
+    /// person). Empty by default.
+    fn device_methods(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether another module (a workflow's service task) may call this one.
+    fn nestable(&self) -> bool {
+        true
+    }
+
+    /// Execute one call addressed to this module.
+    fn call<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        host: &'a dyn Host,
+        call: &'a Call,
+    ) -> BoxFuture<'a, CallResult>;
+
+    /// React to the events another module's call emitted (at nesting
+    /// `depth`); the events returned join that call's receipt.
+    fn on_events<'a>(
+        &'a self,
+        _ctx: &'a TxContext<'a>,
+        _state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+        _events: &'a [Event],
+        _depth: u8,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Work at the end of every block, after its transactions (timers by
+    /// block time). The events join the block's trailing receipt.
+    fn end_block<'a>(
+        &'a self,
+        _block: BlockContext,
+        _trust: &'a TrustStore,
+        _state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Canonical arguments of `method` from their JSON form.
+    fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String>;
+
+    /// The JSON form of canonical arguments (explorers, the CLI).
+    fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String>;
+
+    /// Who reads the keys under `decl` (only the module's own rules reach
+    /// here: [`Rule::Public`], [`Rule::Members`] and
+    /// [`Rule::RegulatorsOnly`] are decided by the registry). `rest` is the
+    /// key after the prefix.
+    fn key_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _decl: &'a KeyDecl,
+        _rest: &'a str,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async { Ok(Audience::regulators_only()) })
+    }
+
+    /// Who reads a call's content (arguments, events, keys it touched).
+    /// By default: the sender's organisation, the owners its events name,
+    /// and regulators.
+    fn call_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _call: &'a Call,
+        sender: &'a Identity,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        let parties = visibility::sender_and_owners(sender, events);
+        Box::pin(async move { Ok(Audience::Parties(parties)) })
+    }
+
+    /// Who reads one of the module's events. By default: the organisation
+    /// its `owner` attribute names, and regulators.
+    fn event_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        let audience = match visibility::attribute(event, "owner") {
+            Some(owner) => Audience::Parties(Parties::org_and_regulators(owner)),
+            None => Audience::regulators_only(),
+        };
+        Box::pin(async move { Ok(audience) })
+    }
+}

@@ -1,0 +1,98 @@
+//! `access` as the executor sees it.
+
+use crate::{failures, policy_audience, token_parties, KEYS, NAME};
+use bytes::Bytes;
+use ingot_crypto::Identity;
+use ingot_module::{
+    Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Parties, Rule, StateRead, Store,
+    TxContext,
+};
+use ingot_state::StateError;
+use ingot_types::{Call, Event};
+use serde_json::Value;
+
+/// The `access` module.
+pub struct AccessModule;
+
+/// A device asks for access and redeems tokens itself.
+const DEVICE_METHODS: &[&str] = &["request", "redeem"];
+
+impl Module for AccessModule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn keys(&self) -> &'static [KeyDecl] {
+        KEYS
+    }
+
+    fn failures(&self) -> &'static [Code] {
+        failures::ALL
+    }
+
+    fn device_methods(&self) -> &'static [&'static str] {
+        DEVICE_METHODS
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+        call: &'a Call,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(crate::call(ctx, state, call))
+    }
+
+    fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String> {
+        crate::args_from_json(method, v)
+    }
+
+    fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String> {
+        crate::args_to_json(method, args)
+    }
+
+    fn key_audience<'a>(
+        &'a self,
+        state: &'a dyn StateRead,
+        decl: &'a KeyDecl,
+        rest: &'a str,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async move {
+            Ok(match decl.rule {
+                Rule::Policy => policy_audience(state, &format!("{}{rest}", decl.prefix)).await?,
+                Rule::Token => match hex::decode(rest)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                {
+                    Some(id) => Audience::Parties(token_parties(state, &id).await?),
+                    None => Audience::Parties(Parties::default()),
+                },
+                Rule::DeviceOwner(at) => Audience::Parties(
+                    ingot_module_device::owner_audience(state, at.id(rest)).await?,
+                ),
+                _ => Audience::regulators_only(),
+            })
+        })
+    }
+
+    fn call_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        call: &'a Call,
+        sender: &'a Identity,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        let audience = crate::call_audience(call, sender, events);
+        Box::pin(async move { Ok(audience) })
+    }
+
+    fn event_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        let audience = crate::event_audience(event);
+        Box::pin(async move { Ok(audience) })
+    }
+}

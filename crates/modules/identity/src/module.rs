@@ -1,0 +1,79 @@
+//! `identity` as the executor sees it.
+
+use crate::{args::cert_der, failures, CertificateArg, KEYS, NAME};
+use bytes::Bytes;
+use commonware_codec::Encode;
+use ingot_crypto::Identity;
+use ingot_module::{
+    decode, Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, StateRead, Store,
+    TxContext,
+};
+use ingot_state::StateError;
+use ingot_types::{Call, Event};
+use serde_json::{json, Value};
+
+/// The `identity` module.
+pub struct IdentityModule;
+
+impl Module for IdentityModule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn keys(&self) -> &'static [KeyDecl] {
+        KEYS
+    }
+
+    fn failures(&self) -> &'static [Code] {
+        failures::ALL
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+        call: &'a Call,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(crate::call(ctx, state, call))
+    }
+
+    fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String> {
+        match method {
+            "register" | "revoke" => Ok(CertificateArg {
+                certificate: cert_der(v)?,
+            }
+            .encode()),
+            _ => Err(format!("unknown call {NAME}.{method}")),
+        }
+    }
+
+    fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String> {
+        match method {
+            "register" | "revoke" => decode::<CertificateArg>(args).map(|a| {
+                json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate))})
+            }),
+            _ => Err(String::new()),
+        }
+    }
+
+    /// The membership registry is every member's to read: a verifier must be
+    /// able to check any signer.
+    fn call_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _call: &'a Call,
+        _sender: &'a Identity,
+        _events: &'a [Event],
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async { Ok(Audience::Members) })
+    }
+
+    fn event_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _event: &'a Event,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async { Ok(Audience::Members) })
+    }
+}

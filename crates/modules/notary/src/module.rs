@@ -1,0 +1,99 @@
+//! `notary` as the executor sees it.
+
+use crate::{args::hex32, failures, RecordArg, TransferArg, KEYS, MAX_METADATA_LEN, NAME};
+use bytes::Bytes;
+use commonware_codec::Encode;
+use ingot_crypto::Identity;
+use ingot_module::{
+    decode, Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, StateRead, Store,
+    TxContext,
+};
+use ingot_state::StateError;
+use ingot_types::{Call, Event};
+use serde_json::{json, Value};
+
+/// The `notary` module.
+pub struct NotaryModule;
+
+impl Module for NotaryModule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn keys(&self) -> &'static [KeyDecl] {
+        KEYS
+    }
+
+    fn failures(&self) -> &'static [Code] {
+        failures::ALL
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+        call: &'a Call,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(crate::call(ctx, state, call))
+    }
+
+    fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String> {
+        match method {
+            "record" => {
+                let metadata = v
+                    .get("metadata")
+                    .map(|m| match m {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                if metadata.len() > MAX_METADATA_LEN {
+                    return Err(format!("metadata longer than {MAX_METADATA_LEN} bytes"));
+                }
+                Ok(RecordArg {
+                    document_hash: hex32(v, "document_hash")?,
+                    metadata,
+                }
+                .encode())
+            }
+            "transfer" => Ok(TransferArg {
+                document_hash: hex32(v, "document_hash")?,
+                new_owner: hex32(v, "new_owner")?,
+            }
+            .encode()),
+            _ => Err(format!("unknown call {NAME}.{method}")),
+        }
+    }
+
+    fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String> {
+        match method {
+            "record" => decode::<RecordArg>(args).map(|a| {
+                json!({"document_hash": hex::encode(a.document_hash), "metadata": a.metadata})
+            }),
+            "transfer" => decode::<TransferArg>(args).map(|a| {
+                json!({"document_hash": hex::encode(a.document_hash), "new_owner": hex::encode(a.new_owner)})
+            }),
+            _ => Err(String::new()),
+        }
+    }
+
+    /// A notarised record exists to be checked by other parties.
+    fn call_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _call: &'a Call,
+        _sender: &'a Identity,
+        _events: &'a [Event],
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async { Ok(Audience::Members) })
+    }
+
+    fn event_audience<'a>(
+        &'a self,
+        _state: &'a dyn StateRead,
+        _event: &'a Event,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async { Ok(Audience::Members) })
+    }
+}

@@ -1,0 +1,78 @@
+//! `telemetry` as the executor sees it.
+
+use crate::{failures, rule_target_audience, KEYS, NAME, READ_OPERATION};
+use bytes::Bytes;
+use ingot_crypto::TrustStore;
+use ingot_module::{
+    Audience, BlockContext, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Rule, StateRead,
+    Store, TxContext,
+};
+use ingot_state::StateError;
+use ingot_types::Call;
+use serde_json::Value;
+
+/// The `telemetry` module.
+pub struct TelemetryModule;
+
+impl Module for TelemetryModule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn keys(&self) -> &'static [KeyDecl] {
+        KEYS
+    }
+
+    fn failures(&self) -> &'static [Code] {
+        failures::ALL
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a TxContext<'a>,
+        state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+        call: &'a Call,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(crate::call(ctx, state, call))
+    }
+
+    /// Missing-heartbeat rules fire by block time.
+    fn end_block<'a>(
+        &'a self,
+        block: BlockContext,
+        _trust: &'a TrustStore,
+        state: &'a mut dyn Store,
+        _host: &'a dyn Host,
+    ) -> BoxFuture<'a, CallResult> {
+        Box::pin(crate::end_block(block, state))
+    }
+
+    fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String> {
+        crate::args_from_json(method, v)
+    }
+
+    fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String> {
+        crate::args_to_json(method, args)
+    }
+
+    fn key_audience<'a>(
+        &'a self,
+        state: &'a dyn StateRead,
+        decl: &'a KeyDecl,
+        rest: &'a str,
+    ) -> BoxFuture<'a, Result<Audience, StateError>> {
+        Box::pin(async move {
+            Ok(match decl.rule {
+                Rule::Telemetry(at) => {
+                    let id = at.id(rest);
+                    let mut parties = ingot_module_device::owner_audience(state, id).await?;
+                    parties.grantees = Some((id.to_string(), READ_OPERATION));
+                    Audience::Parties(parties)
+                }
+                Rule::RuleTarget => Audience::Parties(rule_target_audience(state, rest).await?),
+                _ => Audience::regulators_only(),
+            })
+        })
+    }
+}
