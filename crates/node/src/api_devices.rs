@@ -80,12 +80,12 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
 ) -> Result<Json<Value>, ApiError> {
     let mut v = if sees_record(s, viewer, &record.id).await? {
         let mut v = record.full_json();
-        let revoked = get_raw(
-            s,
-            &ingot_execution::modules::identity::revoked_key(&record.cert_hash),
-        )
-        .await?
-        .is_some();
+        let revoked = {
+            let state = s.shared.state.read().await;
+            ingot_execution::modules::identity::is_revoked_committed(&*state, &record.cert_hash)
+                .await
+                .map_err(internal)?
+        };
         v["certificate_revoked"] = json!(revoked);
         // Gateways check device signatures early with it.
         v["certificate"] = json!(hex::encode(&record.certificate));

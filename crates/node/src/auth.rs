@@ -198,6 +198,37 @@ pub async fn authenticate<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
+/// Whether a caller's certificate is in good standing at `now_ms`: inside its
+/// validity dates and not revoked on chain. Checked when a signed request
+/// arrives and again by long-lived streams (which outlive that request).
+pub async fn standing<E: Storage + Clock + Metrics + Spawner>(
+    s: &ApiState<E>,
+    identity: &Identity,
+    now_ms: u64,
+) -> Result<(), ApiError> {
+    let now_s = (now_ms / 1000) as i64;
+    if now_s > identity.not_after {
+        return Err(unauthorized(
+            "auth_expired",
+            format!("certificate expired (not after {})", identity.not_after),
+        ));
+    }
+    if now_s < identity.not_before {
+        return Err(unauthorized(
+            "auth_not_yet_valid",
+            format!("certificate not valid before {}", identity.not_before),
+        ));
+    }
+    let state = s.shared.state.read().await;
+    if ingot_execution::modules::identity::is_revoked_committed(&*state, &identity.cert_hash)
+        .await
+        .map_err(crate::api::internal)?
+    {
+        return Err(unauthorized("auth_revoked", "certificate revoked on chain"));
+    }
+    Ok(())
+}
+
 async fn verify<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     parts: &Parts,
@@ -271,33 +302,7 @@ async fn verify<E: Storage + Clock + Metrics + Spawner>(
                 "signature does not match this method, path and query, body, time and nonce",
             )
         })?;
-    let now_s = (now / 1000) as i64;
-    if now_s > identity.not_after {
-        return Err(unauthorized(
-            "auth_expired",
-            format!("certificate expired (not after {})", identity.not_after),
-        ));
-    }
-    if now_s < identity.not_before {
-        return Err(unauthorized(
-            "auth_not_yet_valid",
-            format!("certificate not valid before {}", identity.not_before),
-        ));
-    }
-    let revoked = s
-        .shared
-        .state
-        .read()
-        .await
-        .get(&ingot_execution::modules::identity::revoked_key(
-            &identity.cert_hash,
-        ))
-        .await
-        .map_err(crate::api::internal)?
-        .is_some();
-    if revoked {
-        return Err(unauthorized("auth_revoked", "certificate revoked on chain"));
-    }
+    standing(s, &identity, now).await?;
     match s.nonces.check_and_remember(&identity.cert_hash, nonce, now) {
         Ok(()) => {}
         Err(NonceError::Replayed) => {

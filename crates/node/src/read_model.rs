@@ -104,22 +104,11 @@ pub async fn caller_still_valid<E: Storage + Clock + Metrics + Spawner>(
     let Some(id) = viewer.identity() else {
         return Ok(true);
     };
-    let now_s = (now_ms() / 1000) as i64;
-    if now_s > id.not_after {
-        return Ok(false);
+    match crate::auth::standing(s, id, now_ms()).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => Ok(false),
+        Err(e) => Err(e),
     }
-    let revoked = s
-        .shared
-        .state
-        .read()
-        .await
-        .get(&ingot_execution::modules::identity::revoked_key(
-            &id.cert_hash,
-        ))
-        .await
-        .map_err(internal)?
-        .is_some();
-    Ok(!revoked)
 }
 
 /// Tracks when a stream last re-checked its reader.

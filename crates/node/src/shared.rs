@@ -219,11 +219,10 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
             }
         }
         let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
-        let revoked = state
-            .get(&ingot_execution::modules::identity::revoked_key(&cert))
+        let revoked = ingot_execution::modules::identity::is_revoked_committed(state, &cert)
             .await
             .map_err(|e| SubmitError::State(e.to_string()))?;
-        if revoked.is_some() {
+        if revoked {
             return Err(SubmitError::Revoked);
         }
         if let Some(at) = self.recent.included_at(&tx.hash()) {

@@ -73,6 +73,15 @@ pub async fn is_revoked(
     state.exists(&revoked_key(cert_hash)).await
 }
 
+/// [`is_revoked`] on committed state (the node's authentication and
+/// admission, outside execution).
+pub async fn is_revoked_committed(
+    state: &dyn ingot_module::StateRead,
+    cert_hash: &[u8; 32],
+) -> Result<bool, ingot_state::StateError> {
+    Ok(state.get(&revoked_key(cert_hash)).await?.is_some())
+}
+
 /// Why an identity call fails (see [`crate::failure`]).
 pub mod failures {
     ingot_module::failures! { super::NAME;

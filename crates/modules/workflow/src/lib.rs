@@ -230,6 +230,9 @@ pub mod failures {
         STARTER_CERTIFICATE_MISSING = 19, "starter_certificate_missing", "starter certificate missing";
         STARTER_CERTIFICATE_REFUSED = 20, "starter_certificate_refused", "starter certificate: {reason}";
         STARTER_REVOKED = 21, "starter_revoked", "the starter's certificate is revoked";
+        /// Later versions exist but version 1 (whose deployer owns the name)
+        /// does not: damaged state, never a valid history.
+        FIRST_VERSION_MISSING = 22, "first_version_missing", "definition `{definition}` has version {latest} but no version 1";
     }
 }
 
@@ -435,7 +438,8 @@ async fn deploy(
     if latest > 0 {
         let (first, _) = load_definition(state, &name, 1).await?.ok_or_else(|| {
             CallError::Rejected(
-                failures::DEFINITION_MISSING.with(&[("instance", format!("{name} v1"))]),
+                failures::FIRST_VERSION_MISSING
+                    .with(&[("definition", name.clone()), ("latest", latest.to_string())]),
             )
         })?;
         if first.owner_org != ctx.sender.org {
