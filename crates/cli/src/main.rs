@@ -83,6 +83,14 @@ enum Command {
         #[arg(long)]
         genesis: PathBuf,
     },
+    /// Rebuild a stopped node's derived stores (ledger index, telemetry
+    /// store) from its block archive and execution journal; a file that does
+    /// not open is set aside, not deleted.
+    RebuildDerived {
+        /// The node's data directory (`data_dir` in its node.toml).
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Load a running network with notary transactions and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Run the edge gateway: devices publish signed readings over MQTT.
@@ -112,6 +120,26 @@ enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+fn rebuild_derived(data: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let r = ingot_node::rebuild::rebuild_derived(data)
+        .map_err(|e| anyhow::anyhow!("rebuild FAILED: {e}"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "height": r.height, "transactions": r.transactions, "batches": r.batches, "readings": r.readings, "set_aside": r.set_aside})
+        );
+    } else {
+        println!(
+            "derived stores rebuilt to height {}: {} transactions indexed, {} telemetry batches ({} readings)",
+            r.height, r.transactions, r.batches, r.readings
+        );
+        for f in &r.set_aside {
+            println!("set aside (did not open): {f}");
+        }
+    }
+    Ok(())
 }
 
 fn verify_chain(
@@ -178,6 +206,7 @@ fn main() {
         Command::Edge(args) => edge::run(args),
         Command::Workflow { command } => workflow::run(command, json),
         Command::VerifyChain { data, genesis } => verify_chain(&data, &genesis, json),
+        Command::RebuildDerived { data } => rebuild_derived(&data, json),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

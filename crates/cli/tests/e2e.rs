@@ -228,6 +228,7 @@ fn four_processes_survive_kill_and_converge() {
     );
     let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert!(report["transactions"].as_u64().unwrap() >= 10, "{report}");
+    let verified_transactions = report["transactions"].as_u64().unwrap();
     let copy = data.join("tampered");
     copy_dir(&node_data, &copy);
     let blob = std::fs::read_dir(copy.join("storage/ingot-blocks-freezer-value"))
@@ -247,5 +248,45 @@ fn four_processes_survive_kill_and_converge() {
         report["error"].as_str().unwrap().starts_with("height "),
         "{report}"
     );
+
+    // rebuild-derived: node 1's ledger index is damaged (its header
+    // overwritten, so it no longer opens); the rebuild sets it aside, builds
+    // a new one from the node's own journal, and the restarted node answers
+    // every acknowledged transaction from it.
+    let index = node_data.join("ledger-index.redb");
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[..64].fill(0xAB);
+    std::fs::write(&index, bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["--json", "rebuild-derived", "--data"])
+        .arg(&node_data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rebuilt["set_aside"].as_array().unwrap().len(),
+        1,
+        "{rebuilt}"
+    );
+    assert!(
+        rebuilt["transactions"].as_u64().unwrap() >= verified_transactions,
+        "{rebuilt}: verify-chain saw {verified_transactions}"
+    );
+    assert!(rebuilt["height"].as_u64() >= Some(target), "{rebuilt}");
+    nodes.0[1] = Some(start(&data, 1));
+    wait_for("node 1 back", Duration::from_secs(60), || {
+        get(&format!("{}/health", apis[1]))
+            .is_some_and(|v| v["executed_height"].as_u64() >= Some(target))
+    });
+    for hash in &acknowledged {
+        let r = get_as_regulator(&data, &format!("{}/v1/tx/{hash}", apis[1])).unwrap();
+        assert_eq!(r["status"], "success", "{r}");
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

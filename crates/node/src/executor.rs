@@ -2,7 +2,7 @@
 //! acknowledges them to marshal (which redelivers unacknowledged blocks after
 //! a restart, so this must be and is idempotent).
 
-use crate::{ledger::ExecRecord, shared::PublishedEvent, Shared};
+use crate::{derived::Executed, ledger::ExecRecord, shared::PublishedEvent, Shared};
 use commonware_actor::Feedback;
 use commonware_consensus::{marshal::Update, Reporter};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -77,10 +77,15 @@ async fn catch_up_telemetry<E: Storage + Clock + Metrics + Spawner>(
     if height <= shared.telemetry.height()? {
         return Ok(());
     }
-    let record = shared.ledger.lock().await.record(height).await?;
-    let receipts = record.map(|r| r.receipts).unwrap_or_default();
-    let batches = crate::telemetry_store::anchored_batches(block, &receipts);
-    shared.telemetry.ingest(height, &batches)?;
+    let Some(record) = shared.ledger.lock().await.record(height).await? else {
+        anyhow::bail!("no execution record of height {height} to re-derive readings from");
+    };
+    shared.telemetry.ingest_executed(&Executed {
+        block,
+        record: &record,
+        anchored: None,
+        durable: true,
+    })?;
     Ok(())
 }
 
@@ -99,24 +104,24 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     let prepared_at = std::time::Instant::now();
     // Record first, then commit state: on a crash in between, the ledger is cut
     // back to the state's height on open and the block runs again.
-    shared
-        .ledger
-        .lock()
-        .await
-        .append(ExecRecord {
-            height,
-            block: block.hash(),
-            result: outcome.result,
-            receipts: outcome.receipts.clone(),
-        })
-        .await?;
+    let record = ExecRecord {
+        height,
+        block: block.hash(),
+        result: outcome.result,
+        receipts: outcome.receipts,
+    };
+    shared.ledger.lock().await.append(record.clone()).await?;
     let recorded_at = std::time::Instant::now();
     shared.state.write().await.commit(prepared).await?;
     let committed_at = std::time::Instant::now();
     shared.recent.record(height, outcome.included);
     shared.executed.store(height, Ordering::Release);
-    let batches = crate::telemetry_store::stored_batches(block, outcome.anchored);
-    shared.telemetry.ingest(height, &batches)?;
+    let batches = shared.telemetry.ingest_executed(&Executed {
+        block,
+        record: &record,
+        anchored: Some(&outcome.anchored),
+        durable: true,
+    })?;
     for batch in batches {
         let _ = shared.readings.send(Arc::new(batch));
     }
@@ -127,7 +132,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     }
     mempool.prune_expired(height + 1);
     drop(mempool);
-    for receipt in &outcome.receipts {
+    for receipt in &record.receipts {
         for event in &receipt.events {
             let _ = shared.events.send(PublishedEvent {
                 height,

@@ -188,6 +188,11 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
         }))
     }
 
+    /// Transactions the index holds.
+    pub fn index_transactions(&self) -> Result<u64, LedgerError> {
+        Ok(self.index.transactions()?)
+    }
+
     /// Up to `limit` registered `(name, device id)` in name order whose name
     /// starts with `prefix` and sorts after `after`.
     pub fn devices_by_prefix(

@@ -16,7 +16,9 @@
 use crate::ledger::ExecRecord;
 use ingot_execution::recent::counts_as_inclusion;
 use ingot_types::Digest;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use std::path::Path;
 
 /// Transaction hash → (height, receipt index).
@@ -216,6 +218,24 @@ impl LedgerIndex {
         tx.commit().map_err(err)
     }
 
+    /// Drop every table and start empty (the heights are taken again).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.delete_table(TXS).map_err(err)?;
+        tx.delete_table(NAMES).map_err(err)?;
+        tx.delete_table(META).map_err(err)?;
+        tx.open_table(TXS).map_err(err)?;
+        tx.open_table(NAMES).map_err(err)?;
+        tx.open_table(META).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Transactions indexed (for reports).
+    pub fn transactions(&self) -> Result<u64, IndexError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        tx.open_table(TXS).map_err(err)?.len().map_err(err)
+    }
+
     pub fn locate(&self, hash: &Digest) -> Result<Option<TxLocation>, IndexError> {
         let tx = self.db.begin_read().map_err(err)?;
         let txs = tx.open_table(TXS).map_err(err)?;
@@ -253,6 +273,36 @@ impl LedgerIndex {
             out.push((name.to_string(), id.to_string()));
         }
         Ok(out)
+    }
+}
+
+impl crate::derived::Derived for LedgerIndex {
+    fn name(&self) -> &'static str {
+        "ledger-index"
+    }
+
+    fn height(&self) -> Result<u64, crate::derived::DerivedError> {
+        LedgerIndex::height(self).map_err(derived_error)
+    }
+
+    /// Indexing is idempotent; a height already taken is skipped anyway so
+    /// a rebuild costs one pass.
+    fn take(&self, e: &crate::derived::Executed<'_>) -> Result<(), crate::derived::DerivedError> {
+        if e.record.height <= LedgerIndex::height(self).map_err(derived_error)? {
+            return Ok(());
+        }
+        self.index(e.record, e.durable).map_err(derived_error)
+    }
+
+    fn clear(&self) -> Result<(), crate::derived::DerivedError> {
+        LedgerIndex::clear(self).map_err(derived_error)
+    }
+}
+
+fn derived_error(e: IndexError) -> crate::derived::DerivedError {
+    crate::derived::DerivedError {
+        store: "ledger-index",
+        message: e.0,
     }
 }
 

@@ -62,7 +62,7 @@ pub struct TelemetryStore {
 
 /// The accepted batches of one block's anchoring transactions, as the
 /// executor handed them over (already decoded, roots already computed).
-pub fn stored_batches(block: &Block, anchored: Vec<AnchoredTx>) -> Vec<StoredBatch> {
+pub fn stored_batches(block: &Block, anchored: &[AnchoredTx]) -> Vec<StoredBatch> {
     let hashes = block.tx_hashes();
     let mut out = Vec::new();
     for tx in anchored {
@@ -75,9 +75,9 @@ pub fn stored_batches(block: &Block, anchored: Vec<AnchoredTx>) -> Vec<StoredBat
             .map(|(b, root)| b.commitment(root).leaf())
             .collect();
         let proofs = merkle::proofs(&leaves);
-        for (j, ((batch, _), proof)) in tx.batches.into_iter().zip(proofs).enumerate() {
+        for (j, ((batch, _), proof)) in tx.batches.iter().zip(proofs).enumerate() {
             out.push(StoredBatch {
-                batch,
+                batch: batch.clone(),
                 height: block.header.height,
                 tx_index: tx.tx_index,
                 tx_hash: hash.as_ref().try_into().expect("32 bytes"),
@@ -132,7 +132,7 @@ pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch>
             });
         }
     }
-    stored_batches(block, anchored)
+    stored_batches(block, &anchored)
 }
 
 impl TelemetryStore {
@@ -213,6 +213,34 @@ impl TelemetryStore {
         }
         tx.commit().map_err(err)?;
         Ok(())
+    }
+
+    /// Store the accepted batches of one executed height and return them
+    /// (the node streams them to subscribers).
+    pub fn ingest_executed(
+        &self,
+        e: &crate::derived::Executed<'_>,
+    ) -> Result<Vec<StoredBatch>, StoreError> {
+        let batches = match e.anchored {
+            Some(anchored) => stored_batches(e.block, anchored),
+            None => anchored_batches(e.block, &e.record.receipts),
+        };
+        self.ingest(e.record.height, &batches)?;
+        Ok(batches)
+    }
+
+    /// Drop every table and start empty.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.delete_table(BATCHES).map_err(err)?;
+        tx.delete_table(BY_TIME).map_err(err)?;
+        tx.delete_table(EXPIRY).map_err(err)?;
+        tx.delete_table(META).map_err(err)?;
+        tx.open_table(BATCHES).map_err(err)?;
+        tx.open_table(BY_TIME).map_err(err)?;
+        tx.open_table(EXPIRY).map_err(err)?;
+        tx.open_table(META).map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     fn decode(raw: &[u8]) -> Result<StoredBatch, StoreError> {
@@ -330,6 +358,31 @@ impl TelemetryStore {
     }
 }
 
+impl crate::derived::Derived for TelemetryStore {
+    fn name(&self) -> &'static str {
+        "telemetry"
+    }
+
+    fn height(&self) -> Result<u64, crate::derived::DerivedError> {
+        TelemetryStore::height(self).map_err(derived_error)
+    }
+
+    fn take(&self, e: &crate::derived::Executed<'_>) -> Result<(), crate::derived::DerivedError> {
+        self.ingest_executed(e).map(drop).map_err(derived_error)
+    }
+
+    fn clear(&self) -> Result<(), crate::derived::DerivedError> {
+        TelemetryStore::clear(self).map_err(derived_error)
+    }
+}
+
+fn derived_error(e: StoreError) -> crate::derived::DerivedError {
+    crate::derived::DerivedError {
+        store: "telemetry",
+        message: e.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +485,7 @@ mod tests {
         ];
         let receipts = vec![receipt(&t0, &[1]), receipt(&t1, &[])];
 
-        let handed = stored_batches(&block, anchored);
+        let handed = stored_batches(&block, &anchored);
         let recovered = anchored_batches(&block, &receipts);
         assert_eq!(handed, recovered);
         assert_eq!(handed.len(), 3);

@@ -1,0 +1,157 @@
+//! `ingot rebuild-derived`: rebuild a stopped node's derived stores (the
+//! ledger index and the telemetry store) from its own block archive and
+//! execution journal. For an operator whose derived file is damaged (the
+//! node refuses to open it) or suspect: nothing in them is an input to
+//! consensus, so a rebuild loses nothing. A damaged file is kept beside the
+//! new one (`<name>.damaged-<unix seconds>`) for inspection.
+
+use crate::{
+    derived::{Derived, Executed},
+    engine,
+    ledger::Ledger,
+    ledger_index::LedgerIndex,
+    telemetry_store::TelemetryStore,
+};
+use commonware_cryptography::sha256::Digest;
+use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
+use commonware_storage::archive::{immutable, Archive as _, Identifier};
+use ingot_types::Block;
+use std::{path::Path, sync::Arc};
+
+/// The derived files of a node's data directory (as `ingot node run` names them).
+pub const LEDGER_INDEX_FILE: &str = "ledger-index.redb";
+pub const TELEMETRY_FILE: &str = "telemetry.redb";
+
+/// What a rebuild did.
+#[derive(Debug)]
+pub struct RebuildReport {
+    /// Heights taken (the execution journal's length).
+    pub height: u64,
+    pub transactions: u64,
+    pub batches: u64,
+    pub readings: u64,
+    /// Files that did not open and were set aside.
+    pub set_aside: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("height {height}: {reason}")]
+    Bad { height: u64, reason: String },
+}
+
+/// Open a derived file, or set a file that does not open aside and start a
+/// new one; then empty it.
+fn fresh<T: Derived>(
+    path: &Path,
+    open: impl Fn(&Path) -> Result<T, String>,
+    set_aside: &mut Vec<String>,
+) -> Result<T, RebuildError> {
+    let store = match open(path) {
+        Ok(store) => store,
+        Err(_) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = path.with_extension(format!("redb.damaged-{now}"));
+            std::fs::rename(path, &aside).map_err(|e| {
+                RebuildError::Setup(format!("cannot set {} aside: {e}", path.display()))
+            })?;
+            set_aside.push(aside.display().to_string());
+            open(path).map_err(RebuildError::Setup)?
+        }
+    };
+    store
+        .clear()
+        .map_err(|e| RebuildError::Setup(e.to_string()))?;
+    Ok(store)
+}
+
+/// Rebuild the derived stores under `data_dir` (a stopped node's `data_dir`).
+pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
+    let storage = data_dir.join("storage");
+    if !storage.exists() {
+        return Err(RebuildError::Setup(format!(
+            "no node storage at {}",
+            storage.display()
+        )));
+    }
+    let mut set_aside = Vec::new();
+    let index_path = data_dir.join(LEDGER_INDEX_FILE);
+    let telemetry_path = data_dir.join(TELEMETRY_FILE);
+    // Emptied here; the ledger re-indexes every record when it opens it.
+    drop(fresh(
+        &index_path,
+        |p| LedgerIndex::open(Some(p)).map_err(|e| e.to_string()),
+        &mut set_aside,
+    )?);
+    let telemetry = fresh(
+        &telemetry_path,
+        |p| TelemetryStore::open(Some(p)).map_err(|e| e.to_string()),
+        &mut set_aside,
+    )?;
+    let rt = cw_tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(storage)
+        .with_catch_panics(true);
+    cw_tokio::Runner::new(rt).start(|context| async move {
+        let setup = |e: String| RebuildError::Setup(e);
+        // No height cap: an offline rebuild never cuts the journal.
+        let ledger = Ledger::open(
+            context.child("ledger"),
+            "ingot",
+            u64::MAX,
+            Some(&index_path),
+        )
+        .await
+        .map_err(|e| setup(format!("cannot open the execution journal: {e}")))?;
+        let cache = commonware_runtime::buffer::paged::CacheRef::new(
+            commonware_runtime::buffer::paged::page_size(commonware_runtime::BLOB_PAGE_SIZE),
+            commonware_utils::NZUsize!(1024),
+        );
+        let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
+            context.child("blocks"),
+            engine::archive_config("ingot", "blocks", cache, ()),
+        )
+        .await
+        .map_err(|e| setup(format!("cannot open block archive: {e}")))?;
+        let top = ledger.height();
+        for height in 1..=top {
+            let bad = |reason: String| RebuildError::Bad { height, reason };
+            let record = ledger
+                .record(height)
+                .await
+                .map_err(|e| bad(format!("execution record unreadable: {e}")))?
+                .ok_or_else(|| bad("no execution record".into()))?;
+            let block = blocks
+                .get(Identifier::Index(height))
+                .await
+                .map_err(|e| bad(format!("stored block unreadable: {e}")))?
+                .ok_or_else(|| bad("no stored block".into()))?;
+            if block.hash() != record.block {
+                return Err(bad("the execution record is of another block".into()));
+            }
+            telemetry
+                .take(&Executed {
+                    block: &block,
+                    record: &record,
+                    anchored: None,
+                    durable: height == top,
+                })
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        let transactions = ledger
+            .index_transactions()
+            .map_err(|e| setup(e.to_string()))?;
+        let (batches, readings) = telemetry.counts().map_err(|e| setup(e.to_string()))?;
+        Ok(RebuildReport {
+            height: top,
+            transactions,
+            batches,
+            readings,
+            set_aside,
+        })
+    })
+}
