@@ -254,6 +254,12 @@ fn member_spec(i: usize) -> CertSpec {
     }
 }
 
+/// Refusals a client retries later: the node's mempool, or this sender's
+/// share of it, is full (stable codes of the API).
+fn retry_later(code: &str) -> bool {
+    matches!(code, "mempool_full" | "sender_limit")
+}
+
 /// Submit one group (one request), resubmitting what the node refused only
 /// because its mempool was full — the backpressure a real client honours —
 /// for up to a minute. Returns how many were refused for good.
@@ -265,7 +271,11 @@ fn submit_with_backpressure(http: &client::Http, node: &str, group: &[Signed]) -
         let mut refused = 0;
         if pending.len() == 1 {
             if let Err(e) = http.post(&format!("{node}/v1/tx"), &json!({"tx": pending[0]})) {
-                if e.to_string().contains("full") {
+                let code = match e.downcast_ref::<ingot_client::ClientError>() {
+                    Some(ingot_client::ClientError::Api { code, .. }) => code.as_str(),
+                    _ => "",
+                };
+                if retry_later(code) {
                     full.push(pending[0]);
                 } else {
                     refused += 1;
@@ -273,18 +283,18 @@ fn submit_with_backpressure(http: &client::Http, node: &str, group: &[Signed]) -
             }
         } else {
             match http.post(&format!("{node}/v1/txs"), &json!({"txs": pending})) {
-                Ok(reply) => {
-                    for (raw, r) in pending
-                        .iter()
-                        .zip(reply["results"].as_array().into_iter().flatten())
-                    {
-                        match r["error"].as_str() {
-                            None => {}
-                            Some(e) if e.contains("full") => full.push(*raw),
-                            Some(_) => refused += 1,
+                Ok(reply) => match serde_json::from_value::<ingot_api::core::Submitted>(reply) {
+                    Ok(submitted) => {
+                        for (raw, r) in pending.iter().zip(submitted.results) {
+                            match r.code.as_deref() {
+                                None => {}
+                                Some(code) if retry_later(code) => full.push(*raw),
+                                Some(_) => refused += 1,
+                            }
                         }
                     }
-                }
+                    Err(_) => refused += pending.len(),
+                },
                 Err(_) => refused += pending.len(),
             }
         }

@@ -35,6 +35,10 @@ pub enum ClientError {
     },
     #[error("signing the request: {0}")]
     Signing(String),
+    /// A 2xx answer that is not the documented body (a node of another
+    /// version, or a bug).
+    #[error("unexpected answer to {what}: {message}")]
+    Decode { what: &'static str, message: String },
 }
 
 /// The request target (path and query) of an absolute URL, as it goes on
@@ -64,6 +68,20 @@ impl Answer {
             status: self.status,
             code: text("code").unwrap_or_else(|| "unknown".into()),
             message: text("error").unwrap_or_else(|| "request failed".into()),
+        })
+    }
+}
+
+impl Answer {
+    /// The body of a 2xx answer as the API type `what` documents, or the
+    /// node's error.
+    pub fn ok_as<T: serde::de::DeserializeOwned>(
+        self,
+        what: &'static str,
+    ) -> Result<T, ClientError> {
+        serde_json::from_value(self.ok()?).map_err(|e| ClientError::Decode {
+            what,
+            message: e.to_string(),
         })
     }
 }
@@ -137,6 +155,36 @@ impl Client {
     }
 
     /// GET returning the raw body (e.g. BPMN XML) of a 2xx answer.
+    /// `GET /health`.
+    pub fn health(&self) -> Result<ingot_api::core::Health, ClientError> {
+        self.get_answer("/health")?.ok_as("GET /health")
+    }
+
+    /// `GET /v1/status`.
+    pub fn status(&self) -> Result<ingot_api::core::NodeStatus, ClientError> {
+        self.get_answer("/v1/status")?.ok_as("GET /v1/status")
+    }
+
+    /// `POST /v1/txs`: hex-encoded signed transactions; a result per
+    /// transaction, in order.
+    pub fn submit_txs(&self, txs: &[String]) -> Result<ingot_api::core::Submitted, ClientError> {
+        let body = serde_json::to_value(ingot_api::core::SubmitTxs { txs: txs.to_vec() })
+            .expect("serialisable");
+        let submitted: ingot_api::core::Submitted =
+            self.post_answer("/v1/txs", &body)?.ok_as("POST /v1/txs")?;
+        if submitted.results.len() != txs.len() {
+            return Err(ClientError::Decode {
+                what: "POST /v1/txs",
+                message: format!(
+                    "{} results for {} transactions",
+                    submitted.results.len(),
+                    txs.len()
+                ),
+            });
+        }
+        Ok(submitted)
+    }
+
     pub fn get_text(&self, path_and_query: &str) -> Result<String, ClientError> {
         let (status, text) = self.exchange("GET", path_and_query, None)?;
         if (200..300).contains(&status) {

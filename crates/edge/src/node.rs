@@ -99,10 +99,9 @@ impl NodeClient {
 
     /// Chain id and executed height.
     pub fn status(&self) -> anyhow::Result<(Digest, u64)> {
-        let (_, v) = self.get("/v1/status")?;
-        let chain =
-            parse_digest(v["chain_id"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-        Ok((chain, v["executed_height"].as_u64().unwrap_or(0)))
+        let status = self.client.status()?;
+        let chain = parse_digest(&status.chain_id).map_err(|e| anyhow!(e))?;
+        Ok((chain, status.executed_height))
     }
 
     pub fn device(&self, id: &str) -> anyhow::Result<DeviceInfo> {
@@ -167,21 +166,8 @@ impl NodeClient {
                 size += encoded[end].len() + 4;
                 end += 1;
             }
-            let body = serde_json::json!({ "txs": &encoded[start..end] });
-            let (status, v) = self.post("/v1/txs", &body)?;
-            anyhow::ensure!(status == 200, "submit: HTTP {status}: {v}");
-            let results = v["results"].as_array().cloned().unwrap_or_default();
-            anyhow::ensure!(
-                results.len() == end - start,
-                "submit: {} results for {} transactions",
-                results.len(),
-                end - start
-            );
-            out.extend(
-                results
-                    .iter()
-                    .map(|r| r["error"].as_str().map(String::from)),
-            );
+            let submitted = self.client.submit_txs(&encoded[start..end])?;
+            out.extend(submitted.results.into_iter().map(|r| r.error));
             start = end;
         }
         Ok(out)

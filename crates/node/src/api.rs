@@ -29,9 +29,13 @@ use commonware_codec::Encode;
 use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::{Stream, StreamExt};
+use ingot_api::{
+    core::{Health, NodeStatus, SubmitResult, SubmitTx, SubmitTxs, Submitted, WhoAmI},
+    query::{BlockQuery, EventFilter, ProveQuery, WaitQuery},
+    ErrorBody, ErrorResponses,
+};
 use ingot_execution::args;
 use ingot_types::{hex_digest, parse_digest, Block, Receipt, SignedTransaction, Status};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -172,7 +176,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
     // Public: what an anonymous caller may use. Everything else is members-only.
     let mut public = Router::new()
         .route("/health", get(health::<E>))
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get(openapi::<E>))
         .route("/v1/status", get(status::<E>))
         .route("/v1/whoami", get(whoami))
         .route("/v1/tx", post(submit::<E>))
@@ -209,11 +213,32 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .with_state(state)
 }
 
-async fn health<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Json<Value> {
-    Json(json!({"status": "ok", "executed_height": s.shared.executed_height()}))
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "node",
+    summary = "liveness and executed height",
+    responses((status = 200, description = "alive", body = Health), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn health<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        executed_height: s.shared.executed_height(),
+    })
 }
 
-async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> String {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    summary = "Prometheus metrics (members only, or anyone when the node sets public_metrics: this node's document says which)",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> String {
     let sh = &s.shared;
     let mut out = (s.metrics)();
     out.push_str(&format!(
@@ -226,36 +251,67 @@ async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Str
     out
 }
 
-async fn status<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    summary = "chain id, heights, validators, organisations",
+    responses((status = 200, description = "status", body = NodeStatus), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+) -> Json<NodeStatus> {
     let sh = &s.shared;
-    Json(json!({
-        "chain_id": hex_digest(&sh.chain_id),
-        "chain_name": sh.genesis.chain_name,
-        "public_key": sh.public_key,
-        "executed_height": sh.executed_height(),
-        "finalized_height": sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
-        "mempool": sh.mempool.lock().unwrap().len(),
-        "validators": sh.genesis.validators.iter().map(|v| json!({"name": v.name, "org": v.org, "public_key": v.public_key, "address": v.p2p_address})).collect::<Vec<_>>(),
-        "organisations": sh.genesis.organisations.iter().map(|o| json!({"name": o.name, "kind": o.kind})).collect::<Vec<_>>(),
-    }))
+    let mempool = sh.mempool.lock().unwrap().len() as u64;
+    Json(NodeStatus {
+        chain_id: hex_digest(&sh.chain_id),
+        chain_name: sh.genesis.chain_name.clone(),
+        public_key: sh.public_key.clone(),
+        executed_height: sh.executed_height(),
+        finalized_height: sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
+        mempool,
+        validators: sh
+            .genesis
+            .validators
+            .iter()
+            .map(|v| ingot_api::core::Validator {
+                name: v.name.clone(),
+                org: v.org.clone(),
+                public_key: v.public_key.clone(),
+                address: v.p2p_address.clone(),
+            })
+            .collect(),
+        organisations: sh
+            .genesis
+            .organisations
+            .iter()
+            .map(|o| ingot_api::core::Organisation {
+                name: o.name.clone(),
+                kind: match o.kind {
+                    ingot_types::OrgKind::Member => "member",
+                    ingot_types::OrgKind::Regulator => "regulator",
+                }
+                .into(),
+            })
+            .collect(),
+    })
 }
 
-#[derive(Deserialize)]
-struct SubmitBody {
-    /// Hex of the canonical signed transaction.
-    tx: String,
-}
-
-#[derive(Deserialize)]
-struct WaitQuery {
-    #[serde(default)]
-    wait: bool,
-}
-
-async fn submit<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    post,
+    path = "/v1/tx",
+    tag = "chain",
+    summary = "submit a signed transaction (hex of its canonical encoding); ?wait=true waits for its receipt",
+    params(ingot_api::query::WaitQuery),
+    request_body = SubmitTx,
+    responses((status = 200, description = "hash and `pending`, or (waiting) the receipt as the sender sees it", body = serde_json::Value), (status = 409, description = "already in the mempool", body = ErrorBody), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     Query(q): Query<WaitQuery>,
-    body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<SubmitTx>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
     let raw = hex::decode(body.tx.trim()).map_err(|e| bad(format!("`tx` is not hex: {e}")))?;
@@ -310,19 +366,22 @@ fn submit_error(e: crate::shared::SubmitError) -> ApiError {
 /// Most transactions in one batch submission.
 pub const MAX_BATCH_TXS: usize = 1_000;
 
-#[derive(Deserialize)]
-struct BatchBody {
-    /// Hex of canonical signed transactions.
-    txs: Vec<String>,
-}
-
 /// Submit many transactions at once (gateways, bulk loaders). Each one is
 /// admitted or refused on its own; the answer lists a hash or an error per
 /// transaction, in order.
-async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    post,
+    path = "/v1/txs",
+    tag = "chain",
+    summary = "submit up to 1,000 signed transactions; a hash or an error per transaction, in order",
+    request_body = SubmitTxs,
+    responses((status = 200, description = "per-transaction results", body = Submitted), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
-    body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+    body: Result<Json<SubmitTxs>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Submitted>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
     if body.txs.len() > MAX_BATCH_TXS {
         return Err(bad(format!(
@@ -347,7 +406,7 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
     }
     let mut admitted = s.shared.admit_all(decoded).await.into_iter();
     let mut accepted = 0;
-    let results: Vec<Value> = decode_errors
+    let results: Vec<SubmitResult> = decode_errors
         .into_iter()
         .map(|error| {
             let outcome = match error {
@@ -363,13 +422,20 @@ async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
             match outcome {
                 Ok(hash) => {
                     accepted += 1;
-                    json!({"hash": hex_digest(&hash)})
+                    SubmitResult {
+                        hash: Some(hex_digest(&hash)),
+                        ..SubmitResult::default()
+                    }
                 }
-                Err((code, error)) => json!({"code": code, "error": error}),
+                Err((code, error)) => SubmitResult {
+                    code: Some(code.to_string()),
+                    error: Some(error),
+                    ..SubmitResult::default()
+                },
             }
         })
         .collect();
-    Ok(Json(json!({"accepted": accepted, "results": results})))
+    Ok(Json(Submitted { accepted, results }))
 }
 
 fn submit_error_code(e: &crate::shared::SubmitError) -> &'static str {
@@ -488,7 +554,16 @@ fn summary_receipt_json(r: &Receipt) -> Value {
     json!({"hash": hex_digest(&r.tx_hash), "status": status})
 }
 
-async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/tx/{hash}",
+    tag = "chain",
+    summary = "transaction status and receipt (content for the call's audience, a summary for other members)",
+    params(("hash" = String, Path, description = "transaction hash (hex)")),
+    responses((status = 200, description = "status and receipt", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     viewer: Viewer,
     Path(hash): Path<String>,
@@ -507,16 +582,6 @@ async fn tx_status<E: Storage + Clock + Metrics + Spawner>(
 
 /// How much of a block to return: pollers that only track inclusion ask for
 /// `?txs=hashes&raw=false` and skip megabytes of JSON per block.
-#[derive(Deserialize, Default)]
-struct BlockQuery {
-    /// `full` (default): decoded calls; `hashes`: transaction hashes only.
-    #[serde(default)]
-    txs: Option<String>,
-    /// Include the canonical block bytes as hex (default true).
-    #[serde(default)]
-    raw: Option<bool>,
-}
-
 /// A block as `viewer` may see it: header fields and the canonical header
 /// bytes (enough to check its finalization certificate and the roots it
 /// anchors) for every member; each transaction in full for its call's
@@ -619,7 +684,16 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(block_json(s, viewer, block, fin, view).await?))
 }
 
-async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/latest",
+    tag = "chain",
+    summary = "latest finalized block",
+    params(ingot_api::query::BlockQuery),
+    responses((status = 200, description = "block, header and finalization certificate", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     viewer: Viewer,
     Query(view): Query<BlockQuery>,
@@ -631,19 +705,22 @@ async fn latest_block<E: Storage + Clock + Metrics + Spawner>(
     load_block(&s, &viewer, &h.to_string(), &view).await
 }
 
-async fn block<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{id}",
+    tag = "chain",
+    summary = "finalized block by height or hash, with its finalization certificate; transactions the caller may not read are summaries",
+    params(("id" = String, Path, description = "height or block hash (hex)"), ingot_api::query::BlockQuery),
+    responses((status = 200, description = "block, header and finalization certificate", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn block<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     load_block(&s, &viewer, &id, &view).await
-}
-
-#[derive(Deserialize)]
-struct ProveQuery {
-    #[serde(default)]
-    prove: bool,
 }
 
 /// Decode a stored value for display when its key is known.
@@ -666,7 +743,16 @@ fn describe(key: &str, value: &[u8]) -> Value {
     Value::Null
 }
 
-async fn read_state<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/state/{key}",
+    tag = "chain",
+    summary = "a state value under its module's read rule; ?prove=true adds a proof against a finalized state root; the key may contain `/`",
+    params(("key" = String, Path, description = "state key, e.g. notary/doc/<hash>"), ingot_api::query::ProveQuery),
+    responses((status = 200, description = "value (and proof)", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     viewer: Viewer,
     Path(key): Path<String>,
@@ -699,13 +785,16 @@ async fn read_state<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
-struct EventFilter {
-    module: Option<String>,
-    kind: Option<String>,
-}
-
-async fn events<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "chain",
+    summary = "server-sent events the caller may read, filtered by ?module= and ?kind=",
+    params(ingot_api::query::EventFilter),
+    responses((status = 200, description = "an event stream", body = String, content_type = "text/event-stream"), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn events<E: Storage + Clock + Metrics + Spawner>(
     State(s): St<E>,
     viewer: Viewer,
     Query(f): Query<EventFilter>,
@@ -753,200 +842,42 @@ async fn events<E: Storage + Clock + Metrics + Spawner>(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-async fn whoami(viewer: Viewer) -> Json<Value> {
-    match viewer.0 {
-        Some(c) => Json(json!({
-            "org": c.identity.org,
-            "role": c.identity.role,
-            "common_name": c.identity.common_name,
-            "certificate": hex::encode(c.identity.cert_hash),
-            "regulator": c.reader.regulator,
-            "device": c.reader.device,
-        })),
-        None => Json(json!({"anonymous": true})),
-    }
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "node",
+    summary = "the identity the node takes the caller for",
+    responses((status = 200, description = "identity, or anonymous", body = WhoAmI), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn whoami(viewer: Viewer) -> Json<WhoAmI> {
+    Json(match viewer.0 {
+        Some(c) => WhoAmI {
+            org: Some(c.identity.org.clone()),
+            role: Some(c.identity.role.clone()),
+            common_name: Some(c.identity.common_name.clone()),
+            certificate: Some(hex::encode(c.identity.cert_hash)),
+            regulator: Some(c.reader.regulator),
+            device: Some(c.reader.device.clone()),
+            ..WhoAmI::default()
+        },
+        None => WhoAmI {
+            anonymous: Some(true),
+            ..WhoAmI::default()
+        },
+    })
 }
 
-async fn openapi() -> Json<Value> {
-    Json(openapi_document())
-}
-
-/// The OpenAPI 3.1 description of this API.
-pub fn openapi_document() -> Value {
-    let op = |summary: &str| json!({"summary": summary, "responses": {"200": {"description": "OK"}, "400": {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "signed request needed or refused (docs/api-auth.md)"}, "403": {"description": "not readable by this caller"}, "404": {"description": "not found"}}});
-    let mut doc = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Ingot node API", "version": "1"},
-        "paths": {
-            "/health": {"get": op("liveness and executed height")},
-            "/metrics": {"get": op("Prometheus metrics")},
-            "/openapi.json": {"get": op("this document")},
-            "/v1/status": {"get": op("chain id, heights, validators, organisations")},
-            "/v1/tx": {"post": {
-                "summary": "submit a signed transaction (hex of its canonical encoding); ?wait=true waits for its receipt",
-                "parameters": [{"name": "wait", "in": "query", "schema": {"type": "boolean"}}],
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["tx"], "properties": {"tx": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "hash and status"}, "400": {"description": "malformed or unauthenticated"}, "409": {"description": "duplicate"}, "413": {"description": "body too large"}, "503": {"description": "mempool full"}}
-            }},
-            "/v1/tx/{hash}": {"get": op("transaction status and receipt")},
-            "/v1/txs": {"post": {
-                "summary": "submit up to 1000 signed transactions; per-transaction hash or error, in order",
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["txs"], "properties": {"txs": {"type": "array", "items": {"type": "string"}}}}}}},
-                "responses": {"200": {"description": "accepted count and per-transaction results"}, "400": {"description": "malformed or too many"}, "413": {"description": "body too large"}}
-            }},
-            "/v1/blocks/latest": {"get": op("latest finalized block")},
-            "/v1/blocks/{id}": {"get": op("finalized block by height or hash, with its finalization certificate; ?txs=hashes lists only transaction hashes, ?raw=false omits the canonical bytes")},
-            "/v1/state/{key}": {"get": op("state value; ?prove=true adds a proof against the state root; the key may contain `/`")},
-            "/v1/events": {"get": op("server-sent events, filtered by ?module= and ?kind=")},
-            "/v1/whoami": {"get": op("the identity of a signed request")},
-            "/v1/devices": {"get": op("devices whose name starts with ?prefix=, in name order, public part; ?after=<name>&limit= paginate (≤ 200)")},
-            "/v1/devices/{id}": {"get": op("a registered device: full record for its owner organisation and regulators (signed request), id/name/model/status for everyone else")},
-            "/v1/devices/by-name/{name}": {"get": op("resolve a hierarchical device name (same visibility as /v1/devices/{id})")},
-            "/v1/devices/by-cert/{hash}": {"get": op("the device whose current certificate has this SHA-256 (reverse lookup)")},
-            "/v1/devices/{id}/history": {"get": op("a device's lifecycle history, ?from=&limit= (owner and regulators only)")},
-            "/v1/devices/{id}/access-log": {"get": op("every access request for a device with its decision, ?from=&limit= (owner and regulators only)")},
-            "/v1/telemetry/devices/{id}": {"get": op("a device's telemetry summary and rules (owner, regulators, telemetry.read grantees)")},
-            "/v1/telemetry/devices/{id}/readings": {"get": op("readings by time range, measurement and sequence; ?prove=true adds reading proofs")},
-            "/v1/telemetry/devices/{id}/readings/{seq}/proof": {"get": op("the offline proof of one reading (ingot_light::ReadingProof)")},
-            "/v1/telemetry/devices/{id}/batches/{seq}/archive": {"get": op("a whole batch as a self-verifying archive record")},
-            "/v1/telemetry/devices/{id}/stream": {"get": op("the device's readings as server-sent events")},
-            "/v1/access/tokens/{id}/bundle": {"get": op("offline-verifiable proof bundle of a granted access token (accessor, owner, regulators)")},
-            "/v1/workflow/validate": {"post": {
-                "summary": "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["xml"], "properties": {"xml": {"type": "string"}, "bindings": {"type": "object"}}}}}},
-                "responses": {"200": {"description": "{valid, problems, definition}"}}
-            }},
-            "/v1/workflow/definitions": {"get": op("deployed workflow definitions: name, latest version, owner organisation, instances started")},
-            "/v1/workflow/definitions/{name}": {"get": op("one version (?version=, default latest): elements, who may act, variables, bindings")},
-            "/v1/workflow/definitions/{name}/xml": {"get": op("the BPMN XML as deployed, diagram included (application/xml)")},
-            "/v1/workflow/definitions/{name}/instances": {"get": op("instances of a definition, ?state=running|completed|terminated|cancelled, ?after=<n>&limit= paginate (≤ 200)")},
-            "/v1/workflow/instances/{id}": {"get": op("an instance: state, active elements, variables, timers, pending messages and its full history")},
-        }
-    });
-    complete_parameters(&mut doc);
-    doc
-}
-
-/// Declare every `{name}` of a path as a string path parameter, the query
-/// parameters routes read, the error body and the request-signing scheme, so
-/// generated clients and fuzzers (schemathesis in CI) can call every route.
-fn complete_parameters(doc: &mut Value) {
-    const QUERY: &[(&str, &str, &str)] = &[
-        ("/v1/tx", "wait", "boolean"),
-        ("/v1/state/{key}", "prove", "boolean"),
-        ("/v1/blocks/{id}", "txs", "string"),
-        ("/v1/blocks/{id}", "raw", "boolean"),
-        ("/v1/blocks/latest", "txs", "string"),
-        ("/v1/blocks/latest", "raw", "boolean"),
-        ("/v1/devices", "prefix", "string"),
-        ("/v1/devices", "after", "string"),
-        ("/v1/devices", "limit", "integer"),
-        ("/v1/devices/{id}/history", "from", "integer"),
-        ("/v1/devices/{id}/history", "limit", "integer"),
-        ("/v1/devices/{id}/access-log", "from", "integer"),
-        ("/v1/devices/{id}/access-log", "limit", "integer"),
-        ("/v1/workflow/definitions/{name}", "version", "integer"),
-        (
-            "/v1/workflow/definitions/{name}/instances",
-            "state",
-            "string",
-        ),
-        (
-            "/v1/workflow/definitions/{name}/instances",
-            "after",
-            "integer",
-        ),
-        (
-            "/v1/workflow/definitions/{name}/instances",
-            "limit",
-            "integer",
-        ),
-        ("/v1/telemetry/devices/{id}/readings", "from_ms", "integer"),
-        ("/v1/telemetry/devices/{id}/readings", "to_ms", "integer"),
-        (
-            "/v1/telemetry/devices/{id}/readings",
-            "measurement",
-            "string",
-        ),
-        (
-            "/v1/telemetry/devices/{id}/readings",
-            "after_seq",
-            "integer",
-        ),
-        ("/v1/telemetry/devices/{id}/readings", "limit", "integer"),
-        ("/v1/telemetry/devices/{id}/readings", "prove", "boolean"),
-    ];
-    let Some(paths) = doc["paths"].as_object_mut() else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        let names: Vec<String> = path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}').map(String::from))
-            .collect();
-        let Some(ops) = item.as_object_mut() else {
-            continue;
-        };
-        for op in ops.values_mut() {
-            let mut params: Vec<Value> = op["parameters"].as_array().cloned().unwrap_or_default();
-            for name in &names {
-                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
-            }
-            for (p, name, ty) in QUERY {
-                let declared = params.iter().any(|x| x["name"] == *name);
-                if p == path && !declared {
-                    params.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}}));
-                }
-            }
-            op["parameters"] = json!(params);
-            op["security"] = json!([{}, {"signedRequest": []}]);
-        }
-    }
-    doc["components"] = json!({
-        "schemas": {"Error": {"type": "object", "required": ["code", "error"], "properties": {
-            "code": {"type": "string", "description": "stable machine-readable code"},
-            "error": {"type": "string", "description": "message for people"}}}},
-        "securitySchemes": {"signedRequest": {"type": "apiKey", "in": "header", "name": "x-ingot-signature",
-            "description": "with x-ingot-cert, x-ingot-time and x-ingot-nonce; see docs/api-auth.md"}}
-    });
-}
-
-#[cfg(test)]
-mod openapi_tests {
-    /// Every route the node registers is in `/openapi.json` (a route added
-    /// without its entry fails here), and every documented path is routed.
-    #[test]
-    fn the_document_lists_every_route() {
-        let doc = super::openapi_document();
-        let documented: std::collections::BTreeSet<String> =
-            doc["paths"].as_object().unwrap().keys().cloned().collect();
-        let mut routed = std::collections::BTreeSet::new();
-        for src in [
-            include_str!("api.rs"),
-            include_str!("api_devices.rs"),
-            include_str!("api_access.rs"),
-            include_str!("api_telemetry.rs"),
-            include_str!("api_workflow.rs"),
-        ] {
-            for (i, _) in src.match_indices(".route(") {
-                let rest = src[i..].trim_start_matches(".route(").trim_start();
-                let Some(rest) = rest.strip_prefix("\"/") else {
-                    continue;
-                };
-                let path = &rest[..rest.find('"').unwrap()];
-                routed.insert(format!("/{}", path.replace("{*", "{")));
-            }
-        }
-        assert!(routed.len() >= 25, "{routed:?}");
-        let undocumented: Vec<_> = routed.difference(&documented).collect();
-        assert!(
-            undocumented.is_empty(),
-            "routes missing from /openapi.json: {undocumented:?}"
-        );
-        let unrouted: Vec<_> = documented.difference(&routed).collect();
-        assert!(
-            unrouted.is_empty(),
-            "documented but not routed: {unrouted:?}"
-        );
-    }
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "node",
+    summary = "this document",
+    responses((status = 200, description = "OpenAPI 3.1", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn openapi<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+) -> Json<Value> {
+    Json(crate::openapi::document(s.public_metrics))
 }

@@ -14,6 +14,7 @@ use axum::{
 use commonware_codec::{Decode, Encode};
 use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_api::ErrorResponses;
 use ingot_execution::modules::{
     access::{log_key, log_len_key, token_key, LogEntry, Token},
     device::record_key,
@@ -32,7 +33,16 @@ pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E
         .route("/v1/access/tokens/{id}/bundle", get(bundle::<E>))
 }
 
-async fn access_log<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices/{id}/access-log",
+    tag = "access",
+    summary = "every access request for a device with its decision (owner and regulators only)",
+    params(("id" = String, Path, description = "device id"), ingot_api::query::Page),
+    responses((status = 200, description = "a page of access log entries", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn access_log<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
@@ -77,7 +87,16 @@ async fn access_log<E: Storage + Clock + Metrics + Spawner>(
 /// The proof bundle of a granted token, for its accessor or the device's
 /// owner (the access module's rule for the token: a bearer credential). Available once a block anchoring the grant's
 /// execution, and a certified descendant of it, are final.
-async fn bundle<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/access/tokens/{id}/bundle",
+    tag = "access",
+    summary = "offline-verifiable proof bundle of a granted access token (requester and the device's owner)",
+    params(("id" = String, Path, description = "token id (hex)")),
+    responses((status = 200, description = "the token bundle (ingot_light::TokenBundle)", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn bundle<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     viewer: Viewer,

@@ -14,11 +14,12 @@ use axum::{
 };
 use commonware_codec::Decode;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+pub use ingot_api::query::Page;
+use ingot_api::{query::DeviceListQuery, ErrorResponses};
 use ingot_execution::modules::device::{
     cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_DEVICE_NAME_LEN,
     MAX_ID_LEN,
 };
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -100,7 +101,16 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
-async fn by_id<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices/{id}",
+    tag = "devices",
+    summary = "a registered device: the full record for its owner organisation and regulators (signed request), id, name, model and status for everyone else",
+    params(("id" = String, Path, description = "device id")),
+    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn by_id<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     viewer: Viewer,
@@ -109,7 +119,16 @@ async fn by_id<E: Storage + Clock + Metrics + Spawner>(
     view(&s, &viewer, record).await
 }
 
-async fn by_name<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices/by-name/{name}",
+    tag = "devices",
+    summary = "resolve a hierarchical device name (same visibility as /v1/devices/{id})",
+    params(("name" = String, Path, description = "device name, e.g. acme/plant-3/cnc-07")),
+    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn by_name<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(name): Path<String>,
     viewer: Viewer,
@@ -130,7 +149,16 @@ async fn by_name<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
-async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices/by-cert/{hash}",
+    tag = "devices",
+    summary = "the device whose current certificate has this SHA-256 (reverse lookup)",
+    params(("hash" = String, Path, description = "certificate SHA-256 (hex)")),
+    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(hash): Path<String>,
     viewer: Viewer,
@@ -152,18 +180,16 @@ pub(crate) fn hex32(text: &str, what: &str) -> Result<[u8; 32], ApiError> {
 }
 
 /// `?from=&limit=` of paginated per-device lists.
-#[derive(Deserialize)]
-pub(crate) struct Page {
-    #[serde(default)]
-    pub from: u64,
-    #[serde(default = "default_limit")]
-    pub limit: u64,
-}
-fn default_limit() -> u64 {
-    100
-}
-
-async fn history<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices/{id}/history",
+    tag = "devices",
+    summary = "a device's lifecycle history (owner and regulators only)",
+    params(("id" = String, Path, description = "device id"), ingot_api::query::Page),
+    responses((status = 200, description = "a page of history entries", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
@@ -224,25 +250,20 @@ pub(crate) async fn read_page<E: Storage + Clock + Metrics + Spawner>(
     }))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    /// Name prefix, e.g. `acme/plant-3/` (empty lists everything).
-    #[serde(default)]
-    prefix: String,
-    /// Continue after this name (the previous page's `next`).
-    after: Option<String>,
-    #[serde(default = "default_list_limit")]
-    limit: usize,
-}
-fn default_list_limit() -> usize {
-    50
-}
-
 /// Devices whose name starts with a prefix, in name order, paginated; the
 /// public part of each (what anyone may see).
-async fn list<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    tag = "devices",
+    summary = "devices whose name starts with ?prefix=, in name order, public part; ?after=<name>&limit= paginate (at most 200)",
+    params(ingot_api::query::DeviceListQuery),
+    responses((status = 200, description = "a page of devices", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn list<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<DeviceListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if q.prefix.len() > MAX_DEVICE_NAME_LEN
         || q.after

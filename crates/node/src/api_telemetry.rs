@@ -19,6 +19,7 @@ use axum::{
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::Stream;
+use ingot_api::{query::ReadingQuery, ErrorResponses};
 use ingot_execution::modules::{
     device::{record_key, DeviceRecord, MAX_ID_LEN},
     telemetry::{
@@ -28,7 +29,6 @@ use ingot_execution::modules::{
 };
 use ingot_light::BatchArchive;
 use ingot_types::{telemetry::format_fixed, Digest};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc};
 use tokio_stream::StreamExt as _;
@@ -89,7 +89,16 @@ async fn readable<E: Storage + Clock + Metrics + Spawner>(
     DeviceRecord::decode_cfg(raw, &()).map_err(internal)
 }
 
-async fn summary<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/telemetry/devices/{id}",
+    tag = "telemetry",
+    summary = "a device's telemetry summary and rules (owner, regulators, telemetry.read grantees)",
+    params(("id" = String, Path, description = "device id")),
+    responses((status = 200, description = "summary and rules", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn summary<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     viewer: Viewer,
@@ -119,18 +128,6 @@ async fn summary<E: Storage + Clock + Metrics + Spawner>(
         "summary": summary,
         "rules": rules,
     })))
-}
-
-#[derive(Deserialize)]
-struct ReadingQuery {
-    from_ms: Option<u64>,
-    to_ms: Option<u64>,
-    measurement: Option<String>,
-    /// Continue after this sequence number (paging).
-    after_seq: Option<u64>,
-    limit: Option<usize>,
-    #[serde(default)]
-    prove: bool,
 }
 
 fn reading_json(
@@ -163,7 +160,16 @@ async fn archive_of<E: Storage + Clock + Metrics + Spawner>(
     })
 }
 
-async fn readings<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/telemetry/devices/{id}/readings",
+    tag = "telemetry",
+    summary = "readings by time range, measurement and sequence; ?prove=true adds reading proofs",
+    params(("id" = String, Path, description = "device id"), ingot_api::query::ReadingQuery),
+    responses((status = 200, description = "a page of readings", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn readings<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     Query(q): Query<ReadingQuery>,
@@ -239,7 +245,16 @@ async fn stored_batch<E: Storage + Clock + Metrics + Spawner>(
         })
 }
 
-async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/telemetry/devices/{id}/readings/{seq}/proof",
+    tag = "telemetry",
+    summary = "the offline proof of one reading (ingot_light::ReadingProof)",
+    params(("id" = String, Path, description = "device id"), ("seq" = String, Path, description = "reading sequence number")),
+    responses((status = 200, description = "the proof", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path((id, seq)): Path<(String, u64)>,
     viewer: Viewer,
@@ -250,7 +265,16 @@ async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(archive.reading_proof(seq).map_err(internal)?))
 }
 
-async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/telemetry/devices/{id}/batches/{seq}/archive",
+    tag = "telemetry",
+    summary = "a whole batch as a self-verifying archive record",
+    params(("id" = String, Path, description = "device id"), ("seq" = String, Path, description = "sequence number of a reading of the batch")),
+    responses((status = 200, description = "the archive record", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path((id, seq)): Path<(String, u64)>,
     viewer: Viewer,
@@ -261,7 +285,16 @@ async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// Server-sent `readings` events: each batch of the device as it is executed.
-async fn stream<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/telemetry/devices/{id}/stream",
+    tag = "telemetry",
+    summary = "the device's readings as server-sent events",
+    params(("id" = String, Path, description = "device id")),
+    responses((status = 200, description = "a reading stream", body = String, content_type = "text/event-stream"), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(id): Path<String>,
     viewer: Viewer,

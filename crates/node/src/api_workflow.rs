@@ -25,6 +25,11 @@ use axum::{
 };
 use commonware_codec::Decode;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_api::{
+    core::ValidateProcess,
+    query::{InstancesQuery, VersionQuery},
+    ErrorResponses,
+};
 use ingot_bpmn::{
     machine::{state as istate, Instance, Machine},
     Problems,
@@ -33,7 +38,6 @@ use ingot_execution::modules::workflow::{
     bindings_key, count_key, def_key, history_key, instance_id, instance_json, instance_key,
     latest_key, name_key, xml_key, Definition, HistoryEntry, NAMES_COUNT_KEY,
 };
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -55,13 +59,6 @@ pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E
             get(instances::<E>),
         )
         .route("/v1/workflow/instances/{id}", get(instance::<E>))
-}
-
-#[derive(Deserialize)]
-struct ValidateBody {
-    xml: String,
-    #[serde(default)]
-    bindings: Value,
 }
 
 /// A compiled machine as JSON: elements with their kind and who may act.
@@ -113,7 +110,16 @@ pub fn machine_json(m: &Machine) -> Value {
     })
 }
 
-async fn validate(Json(body): Json<ValidateBody>) -> Json<Value> {
+#[utoipa::path(
+    post,
+    path = "/v1/workflow/validate",
+    tag = "workflow",
+    summary = "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
+    request_body = ValidateProcess,
+    responses((status = 200, description = "{valid, problems, definition}", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
     let bindings = if body.bindings.is_null() {
         json!({})
     } else {
@@ -141,7 +147,15 @@ fn u32_of(raw: Option<Vec<u8>>) -> u32 {
         .map_or(0, u32::from_be_bytes)
 }
 
-async fn definitions<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/workflow/definitions",
+    tag = "workflow",
+    summary = "deployed definitions: name, latest version, owner organisation, instances started",
+    responses((status = 200, description = "definitions", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn definitions<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
 ) -> Result<Json<Value>, ApiError> {
     let count = u32_of(get_raw(&s, NAMES_COUNT_KEY).await?);
@@ -169,11 +183,6 @@ async fn definitions<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(json!({ "definitions": out })))
 }
 
-#[derive(Deserialize)]
-struct VersionQuery {
-    version: Option<u32>,
-}
-
 async fn load_def<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     name: &str,
@@ -191,7 +200,16 @@ async fn load_def<E: Storage + Clock + Metrics + Spawner>(
     Ok((def, machine))
 }
 
-async fn definition<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/workflow/definitions/{name}",
+    tag = "workflow",
+    summary = "one version (?version=, default latest): elements, who may act, variables, bindings",
+    params(("name" = String, Path, description = "definition name"), ingot_api::query::VersionQuery),
+    responses((status = 200, description = "the definition", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn definition<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
@@ -214,7 +232,16 @@ async fn definition<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(v))
 }
 
-async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/workflow/definitions/{name}/xml",
+    tag = "workflow",
+    summary = "the BPMN XML as deployed, diagram included",
+    params(("name" = String, Path, description = "definition name"), ingot_api::query::VersionQuery),
+    responses((status = 200, description = "BPMN 2.0 XML", body = String, content_type = "application/xml"), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
@@ -226,16 +253,16 @@ async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
     Ok(([(header::CONTENT_TYPE, "application/xml")], xml))
 }
 
-#[derive(Deserialize)]
-struct InstancesQuery {
-    state: Option<String>,
-    /// Instance number to continue after (paging).
-    #[serde(default)]
-    after: u64,
-    limit: Option<u64>,
-}
-
-async fn instances<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/workflow/definitions/{name}/instances",
+    tag = "workflow",
+    summary = "instances of a definition the caller may read, by state, paginated (at most 200)",
+    params(("name" = String, Path, description = "definition name"), ingot_api::query::InstancesQuery),
+    responses((status = 200, description = "a page of instances", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn instances<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     viewer: crate::auth::Viewer,
     Path(name): Path<String>,
@@ -287,7 +314,16 @@ async fn instances<E: Storage + Clock + Metrics + Spawner>(
     })))
 }
 
-async fn instance<E: Storage + Clock + Metrics + Spawner>(
+#[utoipa::path(
+    get,
+    path = "/v1/workflow/instances/{id}",
+    tag = "workflow",
+    summary = "an instance: state, active elements, variables, timers, pending messages and its full history",
+    params(("id" = String, Path, description = "instance id")),
+    responses((status = 200, description = "the instance", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn instance<E: Storage + Clock + Metrics + Spawner>(
     axum::extract::State(s): St<E>,
     viewer: crate::auth::Viewer,
     Path(id): Path<String>,

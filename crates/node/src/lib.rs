@@ -25,6 +25,7 @@ pub mod gossip;
 pub mod ledger;
 pub mod ledger_index;
 pub mod mempool;
+pub mod openapi;
 pub mod read_model;
 pub mod rebuild;
 pub mod run;

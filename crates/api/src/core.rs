@@ -1,0 +1,116 @@
+//! Bodies of the chain-wide routes (health, status, identity, submission).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /health`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the node answers.
+    pub status: String,
+    /// The last height this node executed.
+    pub executed_height: u64,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeStatus {
+    /// The genesis hash (hex): the chain every signed request and
+    /// transaction names.
+    pub chain_id: String,
+    pub chain_name: String,
+    /// This validator's consensus public key (hex).
+    pub public_key: String,
+    pub executed_height: u64,
+    pub finalized_height: u64,
+    /// Transactions waiting in this node's mempool.
+    pub mempool: u64,
+    pub validators: Vec<Validator>,
+    pub organisations: Vec<Organisation>,
+}
+
+/// A validator of the genesis.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Validator {
+    pub name: String,
+    pub org: String,
+    pub public_key: String,
+    /// Its p2p address.
+    pub address: String,
+}
+
+/// An organisation of the genesis.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Organisation {
+    pub name: String,
+    /// `member` or `regulator`.
+    #[schema(pattern = "^(member|regulator)$")]
+    pub kind: String,
+}
+
+/// `GET /v1/whoami`: who the node takes the caller for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    /// Present (true) for a request without a signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
+    /// SHA-256 of the caller's certificate (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// A member of a regulator organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regulator: Option<bool>,
+    /// The device id, for a device's certificate (null for people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Option<String>>,
+}
+
+/// `POST /v1/tx`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitTx {
+    /// Hex of the canonical signed transaction.
+    pub tx: String,
+}
+
+/// `POST /v1/txs`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitTxs {
+    /// Hex of canonical signed transactions (at most 1,000).
+    pub txs: Vec<String>,
+}
+
+/// The answer to `POST /v1/txs`: one result per transaction, in order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Submitted {
+    /// How many were admitted to the mempool.
+    pub accepted: u64,
+    pub results: Vec<SubmitResult>,
+}
+
+/// One transaction of a batch: its hash, or why it was refused.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct SubmitResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Stable code of the refusal (`malformed`, `duplicate`, `mempool_full`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /v1/workflow/validate`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidateProcess {
+    /// The BPMN 2.0 XML document.
+    pub xml: String,
+    /// Deployment bindings (who may act, service calls, message events).
+    #[serde(default)]
+    pub bindings: serde_json::Value,
+}
