@@ -2,6 +2,9 @@
 //! with `ingot up`, run four validators as separate processes, submit over
 //! HTTP, kill -9 one validator, keep submitting, restart it, and check that
 //! every node converges and every transaction acknowledged final is present.
+//! An anonymous client floods one validator's API with half-sent requests
+//! and a slow body: the flood is refused and timed out, and the chain keeps
+//! finalizing.
 
 use serde_json::{json, Value};
 use std::{
@@ -133,6 +136,14 @@ fn four_processes_survive_kill_and_converge() {
     let status = up.wait().unwrap();
     assert!(status.success(), "ingot up did not stop cleanly: {status}");
 
+    // Node 0 gets small API limits, so the flood below reaches them quickly.
+    let mut toml = std::fs::read_to_string(data.join("node-0/node.toml")).unwrap();
+    toml.push_str(&format!(
+        "api_max_connections = {FLOOD_CAP}\napi_max_connections_per_ip = {FLOOD_PER_IP}\n\
+         api_header_timeout_ms = 2000\napi_body_timeout_ms = 2000\n"
+    ));
+    std::fs::write(data.join("node-0/node.toml"), toml).unwrap();
+
     // Now run the four validators ourselves.
     let mut nodes = Nodes((0..4).map(|i| Some(start(&data, i))).collect());
     wait_for("resumed chain", Duration::from_secs(60), || {
@@ -152,6 +163,8 @@ fn four_processes_survive_kill_and_converge() {
         assert_eq!(r["status"], "success", "{r}");
         acknowledged.push(r["hash"].as_str().unwrap().to_string());
     }
+
+    flood_is_refused_and_the_chain_goes_on(&apis);
 
     // kill -9 validator 3, keep submitting to the others.
     let mut victim = nodes.0[3].take().unwrap();
@@ -289,4 +302,107 @@ fn four_processes_survive_kill_and_converge() {
         assert_eq!(r["status"], "success", "{r}");
     }
     let _ = std::fs::remove_dir_all(&data);
+}
+
+const FLOOD_CAP: usize = 200;
+const FLOOD_PER_IP: usize = 100;
+const FLOOD_PORT: u16 = 18_480;
+
+/// The highest executed height any node reports.
+fn top_height(apis: &[String]) -> u64 {
+    apis.iter()
+        .filter_map(|a| get(&format!("{a}/health"))?["executed_height"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// An anonymous adversary opens 1,000 connections to node 0, each with a
+/// request whose headers never end, and one request whose body never
+/// arrives. Only the per-address cap of them is held (the rest get a 503
+/// and are closed at once), the chain keeps finalizing, the held ones are
+/// closed after the header timeout, the slow body gets an answer, and node
+/// 0 serves again.
+fn flood_is_refused_and_the_chain_goes_on(apis: &[String]) {
+    use std::io::{ErrorKind, Read, Write};
+    // The flood needs a descriptor per connection in this process too.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let before = top_height(apis);
+    let mut slow_body = std::net::TcpStream::connect(("127.0.0.1", FLOOD_PORT)).unwrap();
+    slow_body
+        .write_all(b"POST /v1/tx HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"tx\":")
+        .unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..1_000 {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", FLOOD_PORT)) else {
+            continue;
+        };
+        let _ = c.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n");
+        flood.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut held = 0;
+    let mut refused = 0;
+    for c in &mut flood {
+        c.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 256];
+        match c.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => held += 1,
+            Ok(n) => {
+                assert!(
+                    n == 0 || buf[..n].starts_with(b"HTTP/1.1 503"),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                refused += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        (1..=FLOOD_PER_IP).contains(&held),
+        "{held} flood connections held open, {refused} refused"
+    );
+    assert!(
+        refused >= flood.len() - FLOOD_PER_IP,
+        "{refused} refused of {}",
+        flood.len()
+    );
+    // Consensus goes on meanwhile: the others execute new blocks.
+    wait_for("blocks during the flood", Duration::from_secs(20), || {
+        top_height(&apis[1..]) > before + 3
+    });
+    // The header timeout closes every held connection.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let mut still_open = 0;
+    for c in &mut flood {
+        let mut buf = [0u8; 256];
+        if let Err(e) = c.read(&mut buf) {
+            if e.kind() == ErrorKind::WouldBlock {
+                still_open += 1;
+            }
+        }
+    }
+    assert_eq!(still_open, 0, "connections outlived the header timeout");
+    // The request whose body never came was answered, not left hanging.
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow_body.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "slow body: {answer:?}");
+    drop(flood);
+    // Node 0 serves again and kept up with the chain.
+    wait_for("node 0 after the flood", Duration::from_secs(20), || {
+        get(&format!("{}/health", apis[0]))
+            .and_then(|v| v["executed_height"].as_u64())
+            .is_some_and(|h| h > before + 3)
+    });
 }

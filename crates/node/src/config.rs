@@ -51,6 +51,34 @@ pub struct NodeConfig {
     /// member certificate); `false` makes it members-only like chain data.
     #[serde(default = "default_true")]
     pub public_metrics: bool,
+    /// Most API connections open at once (server-sent event streams
+    /// included); lowered at start if the descriptor limit cannot hold it
+    /// next to storage and p2p. Over it, a connection gets a 503 and is closed.
+    #[serde(default = "default_api_max_connections")]
+    pub api_max_connections: usize,
+    /// Most API connections open at once from one client address.
+    #[serde(default = "default_api_max_connections_per_ip")]
+    pub api_max_connections_per_ip: usize,
+    /// Milliseconds a client has to send a request's headers, or an idle
+    /// keep-alive connection stays open, before it is closed.
+    #[serde(default = "default_api_header_timeout_ms")]
+    pub api_header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's body.
+    #[serde(default = "default_api_body_timeout_ms")]
+    pub api_body_timeout_ms: u64,
+}
+
+fn default_api_max_connections() -> usize {
+    1_024
+}
+fn default_api_max_connections_per_ip() -> usize {
+    256
+}
+fn default_api_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_api_body_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_p2p() -> String {
@@ -84,6 +112,18 @@ fn default_true() -> bool {
 }
 
 impl NodeConfig {
+    /// The API's connection limits.
+    pub fn api_limits(&self) -> crate::http_server::Limits {
+        crate::http_server::Limits {
+            max_connections: self.api_max_connections.max(1),
+            max_connections_per_ip: self
+                .api_max_connections_per_ip
+                .clamp(1, self.api_max_connections.max(1)),
+            header_timeout: std::time::Duration::from_millis(self.api_header_timeout_ms.max(100)),
+            body_timeout: std::time::Duration::from_millis(self.api_body_timeout_ms.max(100)),
+        }
+    }
+
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;

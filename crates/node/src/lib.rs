@@ -22,6 +22,7 @@ pub mod derived;
 pub mod engine;
 pub mod executor;
 pub mod gossip;
+pub mod http_server;
 pub mod ledger;
 pub mod ledger_index;
 pub mod mempool;

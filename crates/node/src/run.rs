@@ -150,8 +150,13 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(api_listen).await?;
         info!(%api_listen, "API listening");
-        let server =
-            tokio::spawn(async move { axum::serve(listener, api::router(api_state)).await });
+        let mut limits = cfg.api_limits();
+        crate::http_server::fit_descriptor_budget(&mut limits);
+        let server = tokio::spawn(crate::http_server::serve(
+            listener,
+            api::router(api_state),
+            limits,
+        ));
         tokio::select! {
             _ = validator => anyhow::bail!("validator stopped"),
             _ = p2p => anyhow::bail!("p2p stopped"),

@@ -1,0 +1,176 @@
+//! The API's accept loop, with the limits a public endpoint needs
+//! (DESIGN.md decision 10: no client can take a validator down).
+//!
+//! `axum::serve` accepts every connection and waits for headers forever, so
+//! an anonymous client holding thousands of half-sent requests exhausted a
+//! validator's file descriptors and its consensus journal could not open a
+//! file. Here: a cap on open connections, a smaller cap per client address,
+//! a timeout for reading request headers and one for request bodies, and a
+//! file-descriptor budget that keeps room for storage and p2p whatever the
+//! API does. A connection over a cap gets a one-line 503 and is closed at
+//! once, so refusing costs no descriptor for long.
+
+use axum::Router;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tracing::{info, warn};
+
+/// File descriptors kept for everything but API connections: storage blobs
+/// (journals, archives, the state store, redb files), p2p peers, the
+/// runtime. A validator with a few years of chain holds a few hundred.
+pub const FD_RESERVE: u64 = 2_048;
+/// Largest request head (request line and headers) read.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Headers per request.
+pub const MAX_HEADERS: usize = 64;
+
+/// The API's connection limits (node.toml, with defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+/// Raise this process's descriptor limit to its hard limit and fit the
+/// connection cap under it, keeping [`FD_RESERVE`] for storage and p2p.
+pub fn fit_descriptor_budget(limits: &mut Limits) {
+    let available = raise_nofile_limit();
+    let budget = available.saturating_sub(FD_RESERVE) as usize;
+    if budget < limits.max_connections {
+        warn!(
+            descriptors = available,
+            configured = limits.max_connections,
+            allowed = budget,
+            "API connection cap lowered to keep descriptors for storage and p2p"
+        );
+        limits.max_connections = budget.max(1);
+    }
+    limits.max_connections_per_ip = limits.max_connections_per_ip.min(limits.max_connections);
+    info!(
+        descriptors = available,
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        "API connection limits"
+    );
+}
+
+/// The soft `RLIMIT_NOFILE` after raising it to the hard limit.
+fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1_024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// The answer to a connection over a cap (then closed).
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 73\r\n\r\n{\"code\":\"too_many_connections\",\"error\":\"connection limit reached; retry\"}";
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's claim on its address's share; released on drop.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn claim(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut t = self.0.lock().unwrap();
+        let n = t.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap();
+        if let Some(n) = t.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Serve `app` on `listener` under `limits` until the listener fails.
+pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<()> {
+    assert!(limits.max_connections_per_ip <= limits.max_connections);
+    assert!(limits.max_connections >= 1);
+    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_timeout,
+    ));
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or a transient accept error: wait
+                // rather than spin; connections already open go on.
+                warn!(error = %e, "API accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            let _ = stream.try_write(REFUSAL);
+            continue;
+        };
+        let Some(slot) = per_address.claim(peer.ip(), limits.max_connections_per_ip) else {
+            let _ = stream.try_write(REFUSAL);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(MAX_HEADER_BYTES.max(8_192))
+                .max_headers(MAX_HEADERS);
+            // Errors here are the client's (reset, timeout, bad request).
+            let _ = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
