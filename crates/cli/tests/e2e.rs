@@ -166,6 +166,38 @@ fn four_processes_survive_kill_and_converge() {
 
     flood_is_refused_and_the_chain_goes_on(&apis);
 
+    // Offline tools refuse a live node's data directory at once, naming the
+    // holder (they used to wait forever on the storage engine).
+    let started = Instant::now();
+    let live = Command::new(BIN)
+        .args(["--json", "verify-chain", "--data"])
+        .arg(data.join("node-2/data"))
+        .arg("--genesis")
+        .arg(data.join("genesis.json"))
+        .output()
+        .unwrap();
+    assert!(!live.status.success());
+    let refusal: Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("in use by another process (ingot node run, pid"),
+        "{refusal}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let second = Command::new(BIN)
+        .args(["node", "run", "--config"])
+        .arg(data.join("node-2/node.toml"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("in use by another process"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
     // kill -9 validator 3, keep submitting to the others.
     let mut victim = nodes.0[3].take().unwrap();
     victim.kill().unwrap();

@@ -18,6 +18,7 @@ pub mod api_workflow;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod data_lock;
 pub mod derived;
 pub mod engine;
 pub mod executor;

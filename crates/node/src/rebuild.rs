@@ -78,6 +78,8 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
             storage.display()
         )));
     }
+    let _lock = crate::data_lock::lock(data_dir, "ingot rebuild-derived")
+        .map_err(|e| RebuildError::Setup(e.to_string()))?;
     let mut set_aside = Vec::new();
     let index_path = data_dir.join(LEDGER_INDEX_FILE);
     let telemetry_path = data_dir.join(TELEMETRY_FILE);

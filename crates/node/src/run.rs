@@ -53,6 +53,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         "this node's key is not a genesis validator"
     );
     std::fs::create_dir_all(&cfg.data_dir)?;
+    let _lock = crate::data_lock::lock(&cfg.data_dir, "ingot node run")?;
     let rt = cw_tokio::Config::new()
         .with_worker_threads(cfg.worker_threads.max(1))
         .with_max_blocking_threads(cfg.blocking_threads.max(8))

@@ -53,6 +53,8 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
             storage.display()
         )));
     }
+    let _lock = crate::data_lock::lock(data_dir, "ingot verify-chain")
+        .map_err(|e| VerifyError::Setup(e.to_string()))?;
     let genesis = genesis.clone();
     let rt = cw_tokio::Config::new()
         .with_worker_threads(1)
