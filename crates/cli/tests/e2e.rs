@@ -333,6 +333,35 @@ fn four_processes_survive_kill_and_converge() {
         let r = get_as_regulator(&data, &format!("{}/v1/tx/{hash}", apis[1])).unwrap();
         assert_eq!(r["status"], "success", "{r}");
     }
+
+    // Without the operator: node 2's derived files are damaged while it is
+    // stopped; it sets them aside, rebuilds them from its own journal and
+    // blocks, and serves every acknowledged transaction.
+    let mut node2 = nodes.0[2].take().unwrap();
+    unsafe { libc::kill(node2.id() as i32, libc::SIGINT) };
+    node2.wait().unwrap();
+    let node2_data = data.join("node-2/data");
+    for file in ["ledger-index.redb", "telemetry.redb"] {
+        let path = node2_data.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[..64].fill(0xCD);
+        std::fs::write(&path, bytes).unwrap();
+    }
+    nodes.0[2] = Some(start(&data, 2));
+    wait_for("node 2 repaired", Duration::from_secs(60), || {
+        get(&format!("{}/health", apis[2]))
+            .is_some_and(|v| v["executed_height"].as_u64() >= Some(target))
+    });
+    for hash in &acknowledged {
+        let r = get_as_regulator(&data, &format!("{}/v1/tx/{hash}", apis[2])).unwrap();
+        assert_eq!(r["status"], "success", "{r}");
+    }
+    let aside: Vec<String> = std::fs::read_dir(&node2_data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 2, "{aside:?}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

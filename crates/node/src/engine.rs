@@ -171,7 +171,18 @@ where
         "execution journal ends at {} but state is at {executed}",
         ledger.height()
     );
-    let telemetry = crate::telemetry_store::TelemetryStore::open(cfg.telemetry_store.as_deref())?;
+    // A damaged telemetry store is set aside; the executor refills it from
+    // the block archive before it executes anything new.
+    let telemetry = match cfg.telemetry_store.as_deref() {
+        Some(path) => {
+            crate::derived::open_or_set_aside(path, |p| {
+                crate::telemetry_store::TelemetryStore::open(Some(p)).map_err(|e| e.to_string())
+            })
+            .map_err(|e| anyhow::anyhow!(e))?
+            .0
+        }
+        None => crate::telemetry_store::TelemetryStore::open(None)?,
+    };
     let recent = Arc::new(ingot_execution::RecentTxs::new());
     for height in ingot_execution::RecentTxs::horizon(executed + 1)..=executed {
         let record = ledger
@@ -367,9 +378,10 @@ where
     let consensus_handle = engine.start(channels.votes, channels.certificates, channels.resolver);
 
     let exec_shared = shared.clone();
+    let exec_marshal = mailbox.clone();
     let executor_handle = context
         .child("executor")
-        .spawn(move |_| executor::run(exec_shared, finalized_rx));
+        .spawn(move |_| executor::run(exec_shared, finalized_rx, exec_marshal));
     let (gossip_sender, gossip_receiver) = channels.mempool;
     let gossip_out_handle = context
         .child("gossip_out")

@@ -28,7 +28,12 @@ impl Reporter for FinalizedSink {
 pub async fn run<E: Storage + Clock + Metrics + Spawner>(
     shared: Arc<Shared<E>>,
     mut updates: mpsc::UnboundedReceiver<Update<Block>>,
+    marshal: crate::engine::MarshalMailbox,
 ) {
+    if let Err(e) = refill_telemetry(&shared, &marshal).await {
+        error!(error = %e, "telemetry store cannot catch up; stopping executor");
+        return;
+    }
     let executor = Executor::with_recent(shared.trust.clone(), shared.recent.clone());
     while let Some(update) = updates.next().await {
         match update {
@@ -67,6 +72,36 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
             }
         }
     }
+}
+
+/// Bring the telemetry store up to the executed height from the node's own
+/// block archive and execution journal (a store set aside as damaged starts
+/// empty; a crash between a state commit and the store's write leaves it one
+/// height behind).
+async fn refill_telemetry<E: Storage + Clock + Metrics + Spawner>(
+    shared: &Shared<E>,
+    marshal: &crate::engine::MarshalMailbox,
+) -> anyhow::Result<()> {
+    let executed = shared.executed_height();
+    let from = shared.telemetry.height()? + 1;
+    if from > executed {
+        return Ok(());
+    }
+    info!(
+        from,
+        to = executed,
+        "telemetry store catching up from the block archive"
+    );
+    for height in from..=executed {
+        let Some(block) = marshal
+            .get_block(commonware_consensus::types::Height::new(height))
+            .await
+        else {
+            anyhow::bail!("finalized block {height} is not in the archive");
+        };
+        catch_up_telemetry(shared, block.inner()).await?;
+    }
+    Ok(())
 }
 
 async fn catch_up_telemetry<E: Storage + Clock + Metrics + Spawner>(

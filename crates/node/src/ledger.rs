@@ -107,7 +107,18 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             .map_err(jerr)?;
         let mut ledger = Self {
             journal: Some(journal),
-            index: std::sync::Arc::new(LedgerIndex::open(index)?),
+            index: std::sync::Arc::new(match index {
+                // A damaged index is set aside and rebuilt from the journal
+                // below (it is derived data).
+                Some(path) => {
+                    crate::derived::open_or_set_aside(path, |p| {
+                        LedgerIndex::open(Some(p)).map_err(|e| e.to_string())
+                    })
+                    .map_err(crate::ledger_index::IndexError::from_message)?
+                    .0
+                }
+                None => LedgerIndex::open(None)?,
+            }),
             writer: None,
         };
         let top = ledger.height();

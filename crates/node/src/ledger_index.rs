@@ -44,6 +44,12 @@ pub struct TxLocation {
 #[error("ledger index: {0}")]
 pub struct IndexError(String);
 
+impl IndexError {
+    pub fn from_message(message: String) -> Self {
+        IndexError(message)
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> IndexError {
     IndexError(e.to_string())
 }

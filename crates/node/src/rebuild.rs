@@ -42,27 +42,15 @@ pub enum RebuildError {
     Bad { height: u64, reason: String },
 }
 
-/// Open a derived file, or set a file that does not open aside and start a
-/// new one; then empty it.
+/// Open a derived file (setting one that does not open aside) and empty it.
 fn fresh<T: Derived>(
     path: &Path,
     open: impl Fn(&Path) -> Result<T, String>,
     set_aside: &mut Vec<String>,
 ) -> Result<T, RebuildError> {
-    let store = match open(path) {
-        Ok(store) => store,
-        Err(_) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let aside = path.with_extension(format!("redb.damaged-{now}"));
-            std::fs::rename(path, &aside).map_err(|e| {
-                RebuildError::Setup(format!("cannot set {} aside: {e}", path.display()))
-            })?;
-            set_aside.push(aside.display().to_string());
-            open(path).map_err(RebuildError::Setup)?
-        }
-    };
+    let (store, aside) =
+        crate::derived::open_or_set_aside(path, open).map_err(RebuildError::Setup)?;
+    set_aside.extend(aside.map(|p| p.display().to_string()));
     store
         .clear()
         .map_err(|e| RebuildError::Setup(e.to_string()))?;
