@@ -9,6 +9,7 @@ mod bench_workflow;
 mod client;
 mod edge;
 mod pki;
+mod supervise;
 mod up;
 mod workflow;
 

@@ -8,6 +8,7 @@
 //! everything is, and on Ctrl-C stops them all cleanly. Running it again resumes
 //! the same chain.
 
+use crate::supervise::Supervisor;
 use crate::{client, pki};
 use anyhow::{bail, Context};
 use ingot_crypto::{Role, Scheme};
@@ -17,7 +18,6 @@ use ingot_types::{
 };
 use std::{
     path::Path,
-    process::{Child, Command},
     time::{Duration, Instant},
 };
 
@@ -96,24 +96,6 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
     Ok(())
 }
 
-fn stop(children: &mut [Child]) {
-    for c in children.iter() {
-        // SIGINT lets each node shut down cleanly.
-        unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for c in children.iter_mut() {
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-}
-
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -134,35 +116,19 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for i in 0..n {
-        let dir = data.join(format!("node-{i}"));
-        let log = std::fs::File::create(dir.join("node.log"))?;
-        let child = Command::new(&exe)
-            .args(["node", "run", "--config"])
-            .arg(dir.join("node.toml"))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting node {i}"))?;
-        children.push(child);
-    }
+    let mut nodes = Supervisor::start(data, n)?;
     let apis: Vec<String> = (0..n)
         .map(|i| format!("http://127.0.0.1:{}", api_port as usize + i))
         .collect();
     let started = Instant::now();
     loop {
         if STOP.load(std::sync::atomic::Ordering::SeqCst) {
-            stop(&mut children);
+            nodes.stop();
             return Ok(());
         }
-        for (i, c) in children.iter_mut().enumerate() {
-            if let Ok(Some(status)) = c.try_wait() {
-                let log = data.join(format!("node-{i}/node.log"));
-                stop(&mut children);
-                bail!("node {i} exited ({status}); see {}", log.display());
-            }
+        if let Err(e) = nodes.poll(false) {
+            nodes.stop();
+            return Err(e);
         }
         let heights: Vec<u64> = apis
             .iter()
@@ -177,7 +143,7 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
             break;
         }
         if started.elapsed() > Duration::from_secs(120) {
-            stop(&mut children);
+            nodes.stop();
             bail!(
                 "no finalized blocks after 2 minutes; see {}/node-*/node.log",
                 data.display()
@@ -205,22 +171,16 @@ pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyh
         data.display()
     );
     println!("try: ingot tx send --key {0}/orgs/manufacturer/member.key --cert {0}/orgs/manufacturer/member.pem --module notary --method record --args '{{\"document_hash\":\"{1}\",\"metadata\":\"first test report\"}}' --wait", data.display(), "ab".repeat(32));
+    println!("A validator that exits is restarted (with backoff); the others keep running.");
     println!("Ctrl-C stops all nodes; `ingot up` again resumes the chain.");
     while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
-        let exited = children
-            .iter_mut()
-            .enumerate()
-            .find_map(|(i, c)| c.try_wait().ok().flatten().map(|status| (i, status)));
-        if let Some((i, status)) = exited {
-            stop(&mut children);
-            bail!(
-                "node {i} exited ({status}); see {}",
-                data.join(format!("node-{i}/node.log")).display()
-            );
+        if let Err(e) = nodes.poll(true) {
+            nodes.stop();
+            return Err(e);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop(&mut children);
+    nodes.stop();
     println!("stopped");
     Ok(())
 }

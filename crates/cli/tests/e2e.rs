@@ -132,9 +132,40 @@ fn four_processes_survive_kill_and_converge() {
         get(&format!("{}/health", apis[0]))
             .is_some_and(|v| v["executed_height"].as_u64() >= Some(1))
     });
+    // kill -9 one validator under `ingot up`: it is restarted, the others
+    // keep running, and `ingot up` itself keeps going.
+    let lock = std::fs::read_to_string(data.join("node-3/data/LOCK")).unwrap();
+    let pid: i32 = lock.rsplit("pid ").next().unwrap().trim().parse().unwrap();
+    let height_before = get(&format!("{}/health", apis[0])).unwrap()["executed_height"]
+        .as_u64()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_for(
+        "validator 3 restarted by ingot up",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(data.join("node-3/data/LOCK"))
+                .is_ok_and(|l| !l.ends_with(&format!("pid {pid}")))
+                && get(&format!("{}/health", apis[3]))
+                    .is_some_and(|v| v["executed_height"].as_u64() > Some(height_before))
+        },
+    );
+    assert!(
+        up.try_wait().unwrap().is_none(),
+        "ingot up stopped with a validator"
+    );
     unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
-    let status = up.wait().unwrap();
-    assert!(status.success(), "ingot up did not stop cleanly: {status}");
+    let out = up.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ingot up did not stop cleanly: {}",
+        out.status
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("node 3 exited") && said.contains("node 3 restarted"),
+        "{said}"
+    );
 
     // Node 0 gets small API limits, so the flood below reaches them quickly.
     let mut toml = std::fs::read_to_string(data.join("node-0/node.toml")).unwrap();
