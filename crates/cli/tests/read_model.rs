@@ -518,7 +518,9 @@ fn permission_matrix() {
     }
 
     // 5. A subscriber revoked after it connected stops receiving: streams
-    // re-check their reader (every STREAM_RECHECK, 5 s).
+    // re-check their reader (every STREAM_RECHECK, 5 s), even when nothing
+    // arrives for them (an idle stream used to stay open until its next
+    // event).
     let watcher = issue_member(&net.data, "manufacturer", "watcher", now - 60, now + 86_400);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -554,7 +556,15 @@ fn permission_matrix() {
         "revoke",
         json!({"certificate_pem": watcher.pem}),
     );
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    // Nothing more happens on chain: the idle stream must end by itself.
+    let revoked_at = std::time::Instant::now();
+    while !collector.is_finished() && revoked_at.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        collector.is_finished(),
+        "an idle stream of a revoked member is still open 15 s later"
+    );
     send(
         &other,
         "notary",

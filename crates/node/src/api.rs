@@ -802,12 +802,22 @@ pub(crate) async fn events<E: Storage + Clock + Metrics + Spawner>(
     let rx = s.shared.events.subscribe();
     let state = s.clone();
     let recheck = Arc::new(std::sync::Mutex::new(read_model::Recheck::default()));
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
-        .then(move |item| {
+    let stream = read_model::paced(tokio_stream::wrappers::BroadcastStream::new(rx))
+        .then(move |input| {
             let (state, viewer, recheck) = (state.clone(), viewer.clone(), recheck.clone());
             let f = (f.module.clone(), f.kind.clone());
             async move {
-                // A subscriber revoked or expired since it connected stops here.
+                // A subscriber revoked or expired since it connected stops
+                // here, at the next tick if nothing arrives.
+                let item = match input {
+                    read_model::Paced::Tick => {
+                        let valid = read_model::caller_still_valid(&state, &viewer)
+                            .await
+                            .unwrap_or(false);
+                        return valid.then_some(None);
+                    }
+                    read_model::Paced::Item(item) => item,
+                };
                 let due = recheck.lock().unwrap().due();
                 if due && !read_model::caller_still_valid(&state, &viewer).await.unwrap_or(false) {
                     return None;

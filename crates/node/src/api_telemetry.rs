@@ -303,15 +303,20 @@ pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
     let rx = s.shared.readings.subscribe();
     let state = s.clone();
     let recheck = Arc::new(std::sync::Mutex::new(crate::read_model::Recheck::default()));
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
-        .then(move |item| {
+    let stream = crate::read_model::paced(tokio_stream::wrappers::BroadcastStream::new(rx))
+        .then(move |input| {
             let (state, viewer, recheck, id) =
                 (state.clone(), viewer.clone(), recheck.clone(), id.clone());
             async move {
-                // The reader is re-checked while the stream lives: a caller
-                // revoked or expired, or whose telemetry.read grant ended,
-                // stops receiving.
-                if recheck.lock().unwrap().due() {
+                // The reader is re-checked while the stream lives (at every
+                // tick, and before an item once due): a caller revoked or
+                // expired, or whose telemetry.read grant ended, stops
+                // receiving.
+                let (tick, item) = match input {
+                    crate::read_model::Paced::Tick => (true, None),
+                    crate::read_model::Paced::Item(item) => (false, Some(item)),
+                };
+                if tick || recheck.lock().unwrap().due() {
                     let valid = crate::read_model::caller_still_valid(&state, &viewer)
                         .await
                         .unwrap_or(false);
@@ -319,7 +324,9 @@ pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
                         return None;
                     }
                 }
-                let Ok(stored) = item else { return Some(None) };
+                let Some(Ok(stored)) = item else {
+                    return Some(None);
+                };
                 let b = &stored.batch;
                 if b.device_id != id {
                     return Some(None);

@@ -135,6 +135,26 @@ impl Recheck {
     }
 }
 
+/// What a long-lived stream takes in: an item from its source, or a tick
+/// every [`STREAM_RECHECK`] so it re-checks its reader even when nothing
+/// arrives for it.
+pub enum Paced<T> {
+    Item(T),
+    Tick,
+}
+
+/// `source`, interleaved with re-check ticks.
+pub fn paced<S: futures::Stream + Unpin>(source: S) -> impl futures::Stream<Item = Paced<S::Item>> {
+    use tokio_stream::StreamExt as _;
+    let start = tokio::time::Instant::now() + STREAM_RECHECK;
+    let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+        start,
+        STREAM_RECHECK,
+    ))
+    .map(|_| Paced::Tick);
+    source.map(Paced::Item).merge(ticks)
+}
+
 /// Whether the viewer may receive `event`.
 pub async fn event_readable<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
