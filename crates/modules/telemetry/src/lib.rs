@@ -119,7 +119,7 @@ pub mod failures {
         UNKNOWN_DEVICE = 8, "unknown_device", "unknown device {device}";
         CERTIFICATE_REVOKED = 9, "certificate_revoked", "device certificate is revoked";
         CERTIFICATE_EXPIRED = 10, "certificate_expired", "device certificate expired";
-        CERTIFICATE_REFUSED = 11, "certificate_refused", "device certificate refused: {reason}";
+        CERTIFICATE_REFUSED = 11, "certificate_refused", "device certificate refused: {cause}";
         DEVICE_NOT_ACTIVE = 12, "device_not_active", "device is {status}";
         BAD_SIGNATURE = 13, "bad_signature", "device signature does not verify";
         ALREADY_ANCHORED = 14, "already_anchored", "sequence {first_seq} already anchored (last is {last_seq}): replayed or reordered";
@@ -211,7 +211,7 @@ async fn reporter(
                     }
                     Ok(id) => Ok(id.public_key.clone()),
                     Err(e) => {
-                        Err(failures::CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]))
+                        Err(failures::CERTIFICATE_REFUSED.with(&[("cause", e.kind().to_string())]))
                     }
                 }
             }
@@ -248,6 +248,13 @@ async fn load_summary(state: &mut dyn Store, id: &str) -> Result<DeviceSummary, 
 /// (`telemetry.already_anchored`), its detail fields follow as attributes;
 /// no prose enters the receipt.
 fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
+    debug_assert!(
+        why.detail.iter().all(|(k, _)| !matches!(
+            k.as_str(),
+            "index" | "device_id" | "first_seq" | "count" | "reason"
+        )),
+        "a telemetry refusal's detail would be hidden by the event's own attribute: {why:?}"
+    );
     let mut attrs = vec![
         ("index", index.to_string()),
         ("device_id", batch.device_id.clone()),
