@@ -248,13 +248,6 @@ async fn load_summary(state: &mut dyn Store, id: &str) -> Result<DeviceSummary, 
 /// (`telemetry.already_anchored`), its detail fields follow as attributes;
 /// no prose enters the receipt.
 fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
-    debug_assert!(
-        why.detail.iter().all(|(k, _)| !matches!(
-            k.as_str(),
-            "index" | "device_id" | "first_seq" | "count" | "reason"
-        )),
-        "a telemetry refusal's detail would be hidden by the event's own attribute: {why:?}"
-    );
     let mut attrs = vec![
         ("index", index.to_string()),
         ("device_id", batch.device_id.clone()),
@@ -266,8 +259,13 @@ fn refused(index: usize, batch: &ReadingBatch, why: &Failure) -> Event {
         ),
     ];
     for (k, v) in &why.detail {
-        if !attrs.iter().any(|(a, _)| a == k) {
-            attrs.push((k.as_str(), v.clone()));
+        match attrs.iter().find(|(a, _)| a == k) {
+            // The same fact under the same name (e.g. the batch's first_seq).
+            Some((_, shown)) => debug_assert_eq!(
+                shown, v,
+                "a telemetry refusal's `{k}` would be hidden by the event's own attribute"
+            ),
+            None => attrs.push((k.as_str(), v.clone())),
         }
     }
     event(NAME, "refused", &attrs)
