@@ -58,47 +58,9 @@ pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
 
 pub(crate) type St<E> = State<Arc<ApiState<E>>>;
 
-/// A refused request: HTTP status, a stable machine-readable code, and a
-/// message for people. Codes are part of the API: clients branch on them.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
+pub use ingot_module_api::ApiError;
+pub(crate) use ingot_module_api::{bad, forbidden, internal, not_found};
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "code": self.code, "error": self.message })),
-        )
-            .into_response()
-    }
-}
-
-pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg)
-}
-pub(crate) fn not_found(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-}
-pub(crate) fn forbidden(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
-}
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-}
 /// A JSON body the extractor refused (syntax, types, size, content type).
 pub(crate) fn json_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
     let code = match e.status() {
@@ -193,8 +155,13 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/events", get(events::<E>))
         .merge(crate::api_devices::routes::<E>())
         .merge(crate::api_access::routes::<E>())
-        .merge(crate::api_telemetry::routes::<E>())
-        .merge(crate::api_workflow::routes::<E>());
+        .merge(crate::api_telemetry::routes::<E>());
+    // Routes modules contribute, with the node as their host.
+    let host: ingot_module_api::Host = state.clone();
+    for module in crate::module_routes::MODULE_APIS {
+        public = public.merge(module.public_routes().with_state(host.clone()));
+        members = members.merge(module.member_routes().with_state(host.clone()));
+    }
     if state.public_metrics {
         public = public.route("/metrics", get(metrics::<E>));
     } else {

@@ -17,7 +17,7 @@
 use crate::api::{ApiError, ApiState};
 use axum::{
     body::Body,
-    extract::{FromRequestParts, Request, State},
+    extract::{Request, State},
     http::{request::Parts, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -43,36 +43,7 @@ pub const NONCE_MEMORY_MS: u64 = 2 * MAX_REQUEST_SKEW_MS;
 const _: () = assert!(NONCE_MEMORY_MS >= 2 * MAX_REQUEST_SKEW_MS);
 const _: () = assert!(MAX_REMEMBERED_NONCES as u64 >= NONCE_MEMORY_MS / 1000 * 1000);
 
-/// An authenticated caller.
-#[derive(Debug)]
-pub struct Caller {
-    pub identity: Arc<Identity>,
-    pub reader: Reader,
-}
-
-/// Who is asking (None: anonymous), as set by [`authenticate`].
-#[derive(Clone, Default)]
-pub struct Viewer(pub Option<Arc<Caller>>);
-
-impl Viewer {
-    pub fn reader(&self) -> Option<&Reader> {
-        self.0.as_ref().map(|c| &c.reader)
-    }
-    pub fn identity(&self) -> Option<&Identity> {
-        self.0.as_ref().map(|c| &*c.identity)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Viewer {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Viewer>()
-            .cloned()
-            .unwrap_or_default())
-    }
-}
+pub use ingot_module_api::{Caller, Viewer};
 
 /// Nonces seen within [`NONCE_MEMORY_MS`], bounded by [`MAX_REMEMBERED_NONCES`].
 #[derive(Default)]

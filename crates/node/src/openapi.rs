@@ -46,12 +46,6 @@ use utoipa::{
         crate::api_telemetry::reading_proof,
         crate::api_telemetry::batch_archive,
         crate::api_telemetry::stream,
-        crate::api_workflow::validate,
-        crate::api_workflow::definitions,
-        crate::api_workflow::definition,
-        crate::api_workflow::definition_xml,
-        crate::api_workflow::instances,
-        crate::api_workflow::instance,
     ),
     components(schemas(
         ErrorBody, Health, NodeStatus, Validator, Organisation, WhoAmI, SubmitTx, SubmitTxs,
@@ -87,7 +81,11 @@ impl Modify for SignedRequests {
 
 /// The document as JSON, for a node whose metrics are public or not.
 pub fn document(public_metrics: bool) -> serde_json::Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let mut api = ApiDoc::openapi();
+    for module in crate::module_routes::MODULE_APIS {
+        api.merge(module.openapi());
+    }
+    let mut doc = serde_json::to_value(api).expect("the OpenAPI document serialises");
     if public_metrics {
         doc["paths"]["/metrics"]["get"]["security"] =
             serde_json::json!([{}, { SIGNED_REQUEST: [] }]);
@@ -110,7 +108,7 @@ mod tests {
             include_str!("api_devices.rs"),
             include_str!("api_access.rs"),
             include_str!("api_telemetry.rs"),
-            include_str!("api_workflow.rs"),
+            include_str!("../../modules/workflow/src/api.rs"),
         ] {
             for (i, _) in src.match_indices(".route(") {
                 let rest = src[i..].trim_start_matches(".route(").trim_start();

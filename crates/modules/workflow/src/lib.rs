@@ -25,6 +25,7 @@
 //! waiting message events; `workflow/subattrs/<module.kind>` → attributes
 //! subscribed on.
 
+pub mod api;
 mod module;
 
 use bytes::Bytes;

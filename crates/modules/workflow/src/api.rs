@@ -12,54 +12,56 @@
 //! - `GET /v1/workflow/instances/{id}` → state, active elements, variables,
 //!   timers and the full history.
 //!
-//! Like `/v1/state`, these are open to API clients: processes hold references
-//! (document hashes, order numbers), private data stays in private stores.
+//! Instances are shown to their audience only (the module's read rule for
+//! `workflow/inst/`); definitions to every member.
 
-use crate::api::{bad, internal, not_found, ApiError, ApiState, St};
+use crate::{
+    bindings_key, count_key, def_key, history_key, instance_id, instance_json, instance_key,
+    latest_key, name_key, xml_key, Definition, HistoryEntry, WorkflowModule, NAMES_COUNT_KEY,
+};
 use axum::{
-    extract::{Path, Query},
+    extract::{Path, Query, State},
     http::header,
     response::IntoResponse,
     routing::{get, post},
     Json, Router,
 };
 use commonware_codec::Decode;
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_api::{
     core::ValidateProcess,
     query::{InstancesQuery, VersionQuery},
-    ErrorResponses,
 };
 use ingot_bpmn::{
     machine::{state as istate, Instance, Machine},
     Problems,
 };
-use ingot_execution::modules::workflow::{
-    bindings_key, count_key, def_key, history_key, instance_id, instance_json, instance_key,
-    latest_key, name_key, xml_key, Definition, HistoryEntry, NAMES_COUNT_KEY,
-};
+use ingot_module_api::{bad, forbidden, internal, not_found, ApiError, Host, ModuleApi, Viewer};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(validate, definitions, definition, definition_xml, instances, instance))]
+struct WorkflowApi;
+
+impl ModuleApi for WorkflowModule {
+    fn member_routes(&self) -> Router<Host> {
+        Router::new()
+            .route("/v1/workflow/validate", post(validate))
+            .route("/v1/workflow/definitions", get(definitions))
+            .route("/v1/workflow/definitions/{name}", get(definition))
+            .route("/v1/workflow/definitions/{name}/xml", get(definition_xml))
+            .route("/v1/workflow/definitions/{name}/instances", get(instances))
+            .route("/v1/workflow/instances/{id}", get(instance))
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        WorkflowApi::openapi()
+    }
+}
 
 /// Most instances one page lists, and most history entries one view returns.
 pub const MAX_PAGE: u64 = 200;
 pub const MAX_HISTORY: u32 = 2_000;
-
-pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
-    Router::new()
-        .route("/v1/workflow/validate", post(validate))
-        .route("/v1/workflow/definitions", get(definitions::<E>))
-        .route("/v1/workflow/definitions/{name}", get(definition::<E>))
-        .route(
-            "/v1/workflow/definitions/{name}/xml",
-            get(definition_xml::<E>),
-        )
-        .route(
-            "/v1/workflow/definitions/{name}/instances",
-            get(instances::<E>),
-        )
-        .route("/v1/workflow/instances/{id}", get(instance::<E>))
-}
 
 /// A compiled machine as JSON: elements with their kind and who may act.
 pub fn machine_json(m: &Machine) -> Value {
@@ -116,10 +118,10 @@ pub fn machine_json(m: &Machine) -> Value {
     tag = "workflow",
     summary = "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
     request_body = ValidateProcess,
-    responses((status = 200, description = "{valid, problems, definition}", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "{valid, problems, definition}", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
+async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
     let bindings = if body.bindings.is_null() {
         json!({})
     } else {
@@ -134,12 +136,8 @@ pub(crate) async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
     })
 }
 
-async fn get_raw<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>, ApiError> {
-    let state = s.shared.state.read().await;
-    state.get(key).await.map_err(internal)
+async fn get_raw(host: &Host, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+    host.get(key).await
 }
 
 fn u32_of(raw: Option<Vec<u8>>) -> u32 {
@@ -152,12 +150,10 @@ fn u32_of(raw: Option<Vec<u8>>) -> u32 {
     path = "/v1/workflow/definitions",
     tag = "workflow",
     summary = "deployed definitions: name, latest version, owner organisation, instances started",
-    responses((status = 200, description = "definitions", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "definitions", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn definitions<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
-) -> Result<Json<Value>, ApiError> {
+async fn definitions(State(s): State<Host>) -> Result<Json<Value>, ApiError> {
     let count = u32_of(get_raw(&s, NAMES_COUNT_KEY).await?);
     let mut out = Vec::new();
     for i in 0..count.min(10_000) {
@@ -183,8 +179,8 @@ pub(crate) async fn definitions<E: Storage + Clock + Metrics + Spawner>(
     Ok(Json(json!({ "definitions": out })))
 }
 
-async fn load_def<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
+async fn load_def(
+    s: &Host,
     name: &str,
     version: Option<u32>,
 ) -> Result<(Definition, Machine), ApiError> {
@@ -206,11 +202,11 @@ async fn load_def<E: Storage + Clock + Metrics + Spawner>(
     tag = "workflow",
     summary = "one version (?version=, default latest): elements, who may act, variables, bindings",
     params(("name" = String, Path, description = "definition name"), ingot_api::query::VersionQuery),
-    responses((status = 200, description = "the definition", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the definition", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn definition<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn definition(
+    State(s): State<Host>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -238,11 +234,11 @@ pub(crate) async fn definition<E: Storage + Clock + Metrics + Spawner>(
     tag = "workflow",
     summary = "the BPMN XML as deployed, diagram included",
     params(("name" = String, Path, description = "definition name"), ingot_api::query::VersionQuery),
-    responses((status = 200, description = "BPMN 2.0 XML", body = String, content_type = "application/xml"), ErrorResponses),
+    responses((status = 200, description = "BPMN 2.0 XML", body = String, content_type = "application/xml"), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn definition_xml(
+    State(s): State<Host>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -259,12 +255,12 @@ pub(crate) async fn definition_xml<E: Storage + Clock + Metrics + Spawner>(
     tag = "workflow",
     summary = "instances of a definition the caller may read, by state, paginated (at most 200)",
     params(("name" = String, Path, description = "definition name"), ingot_api::query::InstancesQuery),
-    responses((status = 200, description = "a page of instances", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "a page of instances", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn instances<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
-    viewer: crate::auth::Viewer,
+async fn instances(
+    State(s): State<Host>,
+    viewer: Viewer,
     Path(name): Path<String>,
     Query(q): Query<InstancesQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -290,7 +286,7 @@ pub(crate) async fn instances<E: Storage + Clock + Metrics + Spawner>(
         // Only the instances the caller may read (the workflow module's rule:
         // participants and regulators) are listed.
         let key = String::from_utf8_lossy(&instance_key(&id)).into_owned();
-        if !crate::read_model::may_read_key(&s, &viewer, &key).await? {
+        if !s.may_read_key(&viewer, &key).await? {
             continue;
         }
         let Some(raw) = get_raw(&s, &instance_key(&id)).await? else {
@@ -320,17 +316,17 @@ pub(crate) async fn instances<E: Storage + Clock + Metrics + Spawner>(
     tag = "workflow",
     summary = "an instance: state, active elements, variables, timers, pending messages and its full history",
     params(("id" = String, Path, description = "instance id")),
-    responses((status = 200, description = "the instance", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the instance", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn instance<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
-    viewer: crate::auth::Viewer,
+async fn instance(
+    State(s): State<Host>,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = String::from_utf8_lossy(&instance_key(&id)).into_owned();
-    if !crate::read_model::may_read_key(&s, &viewer, &key).await? {
-        return Err(crate::api::forbidden(
+    if !s.may_read_key(&viewer, &key).await? {
+        return Err(forbidden(
             "a workflow instance is visible to the organisations its definition names, its starter and regulators",
         ));
     }
