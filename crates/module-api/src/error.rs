@@ -49,6 +49,14 @@ pub fn forbidden(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
 }
 
+/// A 32-byte value given as 64 hex characters in a path (400 otherwise).
+pub fn hex32(text: &str, what: &str) -> Result<[u8; 32], ApiError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad(format!("{what} must be 64 hex characters")))
+}
+
 /// 500 `internal` (storage faults; never the client's fault).
 pub fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())

@@ -6,9 +6,11 @@
 //! decided by the same rules as `/v1/state`.
 
 pub mod error;
+pub mod page;
 pub mod viewer;
 
-pub use error::{bad, forbidden, internal, not_found, ApiError};
+pub use error::{bad, forbidden, hex32, internal, not_found, ApiError};
+pub use page::read_page;
 pub use viewer::{Caller, Viewer};
 
 pub use ingot_module::BoxFuture;
@@ -18,6 +20,19 @@ use std::sync::Arc;
 pub trait ApiHost: Send + Sync + 'static {
     /// A committed state value (the executed height's state).
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, ApiError>>;
+
+    /// Committed state for other modules' published read services (e.g.
+    /// `ingot_module_device::find_committed`).
+    fn state(&self) -> &dyn ingot_module::StateRead;
+
+    /// The receipt of transaction `tx`, its path to the receipts root, and
+    /// the hash-linked headers up to one with a finalization certificate:
+    /// what an offline verifier needs (`ingot_light`). 404 for an unknown
+    /// transaction, 503 `not_yet_certified` until such a block is final.
+    fn receipt_chain(
+        &self,
+        tx: ingot_types::Digest,
+    ) -> BoxFuture<'_, Result<ingot_light::ReceiptChain, ApiError>>;
 
     /// Whether `viewer` may read the state key `key`, by the owning module's
     /// rule (the read model of `/v1/state`, `/v1/tx`, blocks and events).

@@ -154,7 +154,6 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>))
         .merge(crate::api_devices::routes::<E>())
-        .merge(crate::api_access::routes::<E>())
         .merge(crate::api_telemetry::routes::<E>());
     // Routes modules contribute, with the node as their host.
     let host: ingot_module_api::Host = state.clone();

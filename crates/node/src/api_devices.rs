@@ -20,6 +20,7 @@ use ingot_execution::modules::device::{
     cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_DEVICE_NAME_LEN,
     MAX_ID_LEN,
 };
+use ingot_module_api::{hex32, read_page};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -171,14 +172,6 @@ pub(crate) async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     view(&s, &viewer, record).await
 }
 
-/// A 32-byte value given as 64 hex characters in a path.
-pub(crate) fn hex32(text: &str, what: &str) -> Result<[u8; 32], ApiError> {
-    hex::decode(text)
-        .ok()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| bad(format!("{what} must be 64 hex characters")))
-}
-
 /// `?from=&limit=` of paginated per-device lists.
 #[utoipa::path(
     get,
@@ -201,9 +194,8 @@ pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
             "a device's history is visible to its owner and to regulators only",
         ));
     }
-    let state = s.shared.state.read().await;
     let entries = read_page(
-        &state,
+        &*s,
         &record.id,
         record.history_len,
         &page,
@@ -217,37 +209,6 @@ pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
     )
     .await?;
     Ok(Json(entries))
-}
-
-/// One page of a per-device sequence stored under `key(seq)` for
-/// `seq in 0..total`, rendered with `render`, as
-/// `{device_id, total, from, entries, next}`.
-pub(crate) async fn read_page<E: Storage + Clock + Metrics + Spawner>(
-    state: &ingot_state::StateStore<E>,
-    device_id: &str,
-    total: u64,
-    page: &Page,
-    max_page: u64,
-    key: impl Fn(u64) -> Vec<u8>,
-    render: impl Fn(Vec<u8>) -> Result<Value, ApiError>,
-) -> Result<Value, ApiError> {
-    let end = total.min(page.from.saturating_add(page.limit.clamp(1, max_page)));
-    let mut entries = Vec::new();
-    for seq in page.from..end {
-        let raw = state
-            .get(&key(seq))
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("entry {seq} of {device_id} missing")))?;
-        entries.push(render(raw)?);
-    }
-    Ok(json!({
-        "device_id": device_id,
-        "total": total,
-        "from": page.from,
-        "entries": entries,
-        "next": (end < total).then_some(end),
-    }))
 }
 
 /// Devices whose name starts with a prefix, in name order, paginated; the

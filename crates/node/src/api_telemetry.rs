@@ -7,8 +7,8 @@
 //! gets 403.
 
 use crate::api::{forbidden, internal, not_found, ApiError, ApiState, St};
-use crate::api_access::receipt_chain;
 use crate::auth::Viewer;
+use crate::module_routes::receipt_chain;
 use crate::telemetry_store::StoredBatch;
 use axum::{
     extract::{Path, Query},

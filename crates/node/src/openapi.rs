@@ -39,8 +39,6 @@ use utoipa::{
         crate::api_devices::by_name,
         crate::api_devices::by_cert,
         crate::api_devices::history,
-        crate::api_access::access_log,
-        crate::api_access::bundle,
         crate::api_telemetry::summary,
         crate::api_telemetry::readings,
         crate::api_telemetry::reading_proof,
@@ -106,7 +104,7 @@ mod tests {
         for src in [
             include_str!("api.rs"),
             include_str!("api_devices.rs"),
-            include_str!("api_access.rs"),
+            include_str!("../../modules/access/src/api.rs"),
             include_str!("api_telemetry.rs"),
             include_str!("../../modules/workflow/src/api.rs"),
         ] {

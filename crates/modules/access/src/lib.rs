@@ -26,6 +26,7 @@ use ingot_module::{
 };
 use ingot_module_device::{self as device, DeviceRecord, DeviceStatus};
 
+pub mod api;
 mod module;
 
 use bytes::Bytes;
