@@ -164,6 +164,22 @@ fn refusals_proofs_and_client_errors() {
         (413, Some("payload_too_large")),
         "{r}"
     );
+    // An over-long target and an oversized header block: JSON refusals too
+    // (they used to be the HTTP parser's empty 414/431).
+    let long = format!("{api}/v1/devices/{}", "a".repeat(9 * 1024));
+    let (s, r) = raw_call("GET", &long, None, &[]);
+    assert_eq!((s, r["code"].as_str()), (414, Some("uri_too_long")), "{r}");
+    let (s, r) = raw_call(
+        "GET",
+        &format!("{api}/health"),
+        None,
+        &[("x-padding", "p".repeat(20 * 1024))],
+    );
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (431, Some("headers_too_large")),
+        "{r}"
+    );
     // Malformed encoding, malformed JSON, wrong types, unknown route.
     let (s, r) = call("POST", &format!("{api}/v1/tx"), Some(r#"{"tx":"0102"}"#));
     assert_eq!(s, 400, "{r}");

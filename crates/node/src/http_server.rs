@@ -28,8 +28,16 @@ use tracing::{info, warn};
 /// (journals, archives, the state store, redb files), p2p peers, the
 /// runtime. A validator with a few years of chain holds a few hundred.
 pub const FD_RESERVE: u64 = 2_048;
-/// Largest request head (request line and headers) read.
+/// Largest request head (headers) the API accepts: larger ones get a JSON
+/// 431 `headers_too_large`.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest request target (path and query): longer ones get a JSON 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// What the HTTP parser buffers for a request head. Heads between
+/// [`MAX_HEADER_BYTES`] and this reach [`limit_request_head`] and get a JSON
+/// answer; beyond it the parser itself answers 431 without a body.
+pub const MAX_HEAD_BUFFER: usize = 4 * MAX_HEADER_BYTES;
+const _: () = assert!(MAX_URI_BYTES < MAX_HEADER_BYTES && MAX_HEADER_BYTES < MAX_HEAD_BUFFER);
 /// Headers per request.
 pub const MAX_HEADERS: usize = 64;
 
@@ -129,13 +137,47 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Refuse an over-long target (414) or header block (431) with the JSON
+/// error body every other refusal has.
+async fn limit_request_head(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return crate::api::ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("request target longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if head > MAX_HEADER_BYTES {
+        return crate::api::ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers larger than {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Serve `app` on `listener` under `limits` until the listener fails.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<()> {
     assert!(limits.max_connections_per_ip <= limits.max_connections);
     assert!(limits.max_connections >= 1);
-    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        limits.body_timeout,
-    ));
+    let app = app
+        .layer(axum::middleware::from_fn(limit_request_head))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_timeout,
+        ));
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     loop {
@@ -164,7 +206,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::i
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(MAX_HEADER_BYTES.max(8_192))
+                .max_buf_size(MAX_HEAD_BUFFER)
                 .max_headers(MAX_HEADERS);
             // Errors here are the client's (reset, timeout, bad request).
             let _ = http
