@@ -393,7 +393,56 @@ fn four_processes_survive_kill_and_converge() {
         .filter(|n| n.contains(".damaged-"))
         .collect();
     assert_eq!(aside.len(), 2, "{aside:?}");
+
+    // Low disk: node 3 restarts believing its disk is below the minimum; it
+    // refuses new transactions with 503 disk_low and says so in its metrics,
+    // while it keeps following the chain.
+    let mut node3 = nodes.0[3].take().unwrap();
+    unsafe { libc::kill(node3.id() as i32, libc::SIGINT) };
+    node3.wait().unwrap();
+    let mut toml = std::fs::read_to_string(data.join("node-3/node.toml")).unwrap();
+    toml.push_str("min_free_disk_mib = 1000000000000\n");
+    std::fs::write(data.join("node-3/node.toml"), toml).unwrap();
+    nodes.0[3] = Some(start(&data, 3));
+    wait_for("node 3 back", Duration::from_secs(60), || {
+        get(&format!("{}/health", apis[3])).is_some()
+    });
+    let (s, r) = post_json(&format!("{}/v1/tx", apis[3]), &json!({"tx": "00"}));
+    assert_eq!((s, r["code"].as_str()), (503, Some("disk_low")), "{r}");
+    let metrics = ureq::get(&format!("{}/metrics", apis[3]))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("ingot_admission_paused 1"), "{metrics}");
+    let followed = get(&format!("{}/health", apis[3])).unwrap()["executed_height"]
+        .as_u64()
+        .unwrap();
+    let r = send(&data, &apis[0], 99, "manufacturer");
+    assert_eq!(r["status"], "success", "{r}");
+    wait_for(
+        "node 3 follows while paused",
+        Duration::from_secs(30),
+        || {
+            get(&format!("{}/health", apis[3]))
+                .is_some_and(|v| v["executed_height"].as_u64() > Some(followed))
+        },
+    );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// POST a JSON body; status and JSON answer, whatever the status.
+fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    let mut resp = ureq::post(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
 }
 
 const FLOOD_CAP: usize = 200;

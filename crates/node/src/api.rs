@@ -54,6 +54,8 @@ pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
     pub public_metrics: bool,
     /// Nonces of signed requests seen recently (replay protection).
     pub nonces: crate::auth::NonceCache,
+    /// Free space of the data directory; admission pauses when it is low.
+    pub disk: Arc<crate::disk::DiskGuard>,
 }
 
 pub(crate) type St<E> = State<Arc<ApiState<E>>>;
@@ -208,11 +210,13 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
     let sh = &s.shared;
     let mut out = (s.metrics)();
     out.push_str(&format!(
-        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n",
+        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n",
         sh.executed_height(),
         sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
         sh.mempool.lock().unwrap().len(),
         sh.recent.len(),
+        s.disk.free_bytes(),
+        u8::from(s.disk.is_low()),
     ));
     out
 }
@@ -280,6 +284,7 @@ pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
     body: Result<Json<SubmitTx>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
+    admission_open(&s)?;
     let raw = hex::decode(body.tx.trim()).map_err(|e| bad(format!("`tx` is not hex: {e}")))?;
     let tx = SignedTransaction::decode_untrusted(&raw)
         .map_err(|e| bad(format!("malformed transaction: {e}")))?;
@@ -310,6 +315,23 @@ pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// New transactions are admitted unless the data directory's disk is low
+/// (503 `disk_low`: the node goes on following the chain).
+fn admission_open<E: Storage + Clock + Metrics + Spawner>(s: &ApiState<E>) -> Result<(), ApiError> {
+    if !s.disk.is_low() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "disk_low",
+        format!(
+            "the node's disk has {} MiB free, below its {} MiB minimum: new transactions are refused until space returns",
+            s.disk.free_bytes() >> 20,
+            s.disk.min_free_bytes() >> 20
+        ),
+    ))
 }
 
 /// A refused submission with its stable code.
@@ -349,6 +371,7 @@ pub(crate) async fn submit_batch<E: Storage + Clock + Metrics + Spawner>(
     body: Result<Json<SubmitTxs>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Submitted>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
+    admission_open(&s)?;
     if body.txs.len() > MAX_BATCH_TXS {
         return Err(bad(format!(
             "at most {MAX_BATCH_TXS} transactions per batch"

@@ -66,6 +66,14 @@ pub struct NodeConfig {
     /// Milliseconds a client has to send a request's body.
     #[serde(default = "default_api_body_timeout_ms")]
     pub api_body_timeout_ms: u64,
+    /// Below this many MiB free on the data directory's filesystem the API
+    /// refuses new transactions (503 `disk_low`) until space returns.
+    #[serde(default = "default_min_free_disk_mib")]
+    pub min_free_disk_mib: u64,
+}
+
+fn default_min_free_disk_mib() -> u64 {
+    512
 }
 
 fn default_api_max_connections() -> usize {

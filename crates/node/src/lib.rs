@@ -18,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod data_lock;
 pub mod derived;
+pub mod disk;
 pub mod engine;
 pub mod executor;
 pub mod gossip;

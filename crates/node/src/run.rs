@@ -119,12 +119,23 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .await?;
 
         let metrics_ctx = context.child("metrics");
+        let disk = Arc::new(crate::disk::DiskGuard::new(
+            cfg.data_dir.clone(),
+            cfg.min_free_disk_mib.saturating_mul(1 << 20),
+        ));
         let api_state = Arc::new(ApiState {
             shared,
             marshal,
             metrics: Arc::new(move || metrics_ctx.encode()),
             public_metrics: cfg.public_metrics,
             nonces: Default::default(),
+            disk: disk.clone(),
+        });
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(crate::disk::DISK_CHECK_INTERVAL).await;
+                disk.refresh();
+            }
         });
         // Telemetry retention: sweep the store every 2 s (a range read when
         // nothing is due).
