@@ -63,27 +63,46 @@ pub trait Host: Sync {
     fn render(&self, f: &Failure) -> String;
 }
 
+/// What a module declares about itself, as data (one `const` per module).
+#[derive(Clone, Copy, Debug)]
+pub struct ModuleInfo {
+    /// The module's name: calls address it, its keys start with `name/`.
+    pub name: &'static str,
+    /// The state key prefixes the module owns, each with its read rule.
+    pub keys: &'static [KeyDecl],
+    /// Every failure the module reports (see [`failures!`]).
+    pub failures: &'static [Code],
+    /// Methods a device may call with its own key (everything else needs a
+    /// person).
+    pub device_methods: &'static [&'static str],
+    /// Whether another module (a workflow's service task) may call this one.
+    pub nestable: bool,
+}
+
 /// One Ingot module. Implemented by a unit struct in the module's crate and
 /// listed once in the executor's registry.
 pub trait Module: Send + Sync + 'static {
-    /// The module's name: calls address it, its keys start with `name/`.
-    fn name(&self) -> &'static str;
+    /// The module's declarations.
+    fn info(&self) -> &'static ModuleInfo;
 
-    /// The state key prefixes the module owns, each with its read rule.
-    fn keys(&self) -> &'static [KeyDecl];
-
-    /// Every failure the module reports (see [`failures!`]).
-    fn failures(&self) -> &'static [Code];
-
-    /// Methods a device may call with its own key (everything else needs a
-    /// person). Empty by default.
-    fn device_methods(&self) -> &'static [&'static str] {
-        &[]
+    fn name(&self) -> &'static str {
+        self.info().name
     }
 
-    /// Whether another module (a workflow's service task) may call this one.
+    fn keys(&self) -> &'static [KeyDecl] {
+        self.info().keys
+    }
+
+    fn failures(&self) -> &'static [Code] {
+        self.info().failures
+    }
+
+    fn device_methods(&self) -> &'static [&'static str] {
+        self.info().device_methods
+    }
+
     fn nestable(&self) -> bool {
-        true
+        self.info().nestable
     }
 
     /// Execute one call addressed to this module.

@@ -4,8 +4,8 @@ use crate::{failures, policy_audience, token_parties, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::Identity;
 use ingot_module::{
-    Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Parties, Rule, StateRead, Store,
-    TxContext,
+    Audience, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Parties, Rule, StateRead,
+    Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -14,24 +14,20 @@ use serde_json::Value;
 /// The `access` module.
 pub struct AccessModule;
 
+const INFO: ModuleInfo = ModuleInfo {
+    name: NAME,
+    keys: KEYS,
+    failures: failures::ALL,
+    device_methods: DEVICE_METHODS,
+    nestable: true,
+};
+
 /// A device asks for access and redeems tokens itself.
 const DEVICE_METHODS: &[&str] = &["request", "redeem"];
 
 impl Module for AccessModule {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn keys(&self) -> &'static [KeyDecl] {
-        KEYS
-    }
-
-    fn failures(&self) -> &'static [Code] {
-        failures::ALL
-    }
-
-    fn device_methods(&self) -> &'static [&'static str] {
-        DEVICE_METHODS
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
     }
 
     fn call<'a>(

@@ -3,7 +3,8 @@
 use crate::{failures, owner_audience, DEVICE_METHODS, KEYS, NAME};
 use bytes::Bytes;
 use ingot_module::{
-    Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Rule, StateRead, Store, TxContext,
+    Audience, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule, StateRead, Store,
+    TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::Call;
@@ -12,21 +13,17 @@ use serde_json::Value;
 /// The `device` module.
 pub struct DeviceModule;
 
+const INFO: ModuleInfo = ModuleInfo {
+    name: NAME,
+    keys: KEYS,
+    failures: failures::ALL,
+    device_methods: DEVICE_METHODS,
+    nestable: true,
+};
+
 impl Module for DeviceModule {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn keys(&self) -> &'static [KeyDecl] {
-        KEYS
-    }
-
-    fn failures(&self) -> &'static [Code] {
-        failures::ALL
-    }
-
-    fn device_methods(&self) -> &'static [&'static str] {
-        DEVICE_METHODS
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
     }
 
     fn call<'a>(

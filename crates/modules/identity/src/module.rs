@@ -5,8 +5,7 @@ use bytes::Bytes;
 use commonware_codec::Encode;
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BoxFuture, CallResult, Code, Host, KeyDecl, Module, StateRead, Store,
-    TxContext,
+    decode, Audience, BoxFuture, CallResult, Host, Module, ModuleInfo, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -15,17 +14,17 @@ use serde_json::{json, Value};
 /// The `identity` module.
 pub struct IdentityModule;
 
+const INFO: ModuleInfo = ModuleInfo {
+    name: NAME,
+    keys: KEYS,
+    failures: failures::ALL,
+    device_methods: &[],
+    nestable: true,
+};
+
 impl Module for IdentityModule {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn keys(&self) -> &'static [KeyDecl] {
-        KEYS
-    }
-
-    fn failures(&self) -> &'static [Code] {
-        failures::ALL
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
     }
 
     fn call<'a>(

@@ -4,8 +4,8 @@ use crate::{failures, rule_target_audience, KEYS, NAME, READ_OPERATION};
 use bytes::Bytes;
 use ingot_crypto::TrustStore;
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Rule, StateRead,
-    Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule,
+    StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::Call;
@@ -14,17 +14,17 @@ use serde_json::Value;
 /// The `telemetry` module.
 pub struct TelemetryModule;
 
+const INFO: ModuleInfo = ModuleInfo {
+    name: NAME,
+    keys: KEYS,
+    failures: failures::ALL,
+    device_methods: &[],
+    nestable: true,
+};
+
 impl Module for TelemetryModule {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn keys(&self) -> &'static [KeyDecl] {
-        KEYS
-    }
-
-    fn failures(&self) -> &'static [Code] {
-        failures::ALL
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
     }
 
     fn call<'a>(

@@ -4,8 +4,8 @@ use crate::{failures, instance_audience, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::{Identity, TrustStore};
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, Code, Host, KeyDecl, Module, Rule, StateRead,
-    Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule,
+    StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -14,23 +14,19 @@ use serde_json::Value;
 /// The `workflow` module.
 pub struct WorkflowModule;
 
+/// A service task may not start or move another process: nesting stays one
+/// level deep and bounded.
+const INFO: ModuleInfo = ModuleInfo {
+    name: NAME,
+    keys: KEYS,
+    failures: failures::ALL,
+    device_methods: &[],
+    nestable: false,
+};
+
 impl Module for WorkflowModule {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn keys(&self) -> &'static [KeyDecl] {
-        KEYS
-    }
-
-    fn failures(&self) -> &'static [Code] {
-        failures::ALL
-    }
-
-    /// A service task may not start or move another process: nesting stays
-    /// one level deep and bounded.
-    fn nestable(&self) -> bool {
-        false
+    fn info(&self) -> &'static ModuleInfo {
+        &INFO
     }
 
     fn call<'a>(
