@@ -30,14 +30,7 @@ pub struct BlockOutcome {
     pub anchored: Vec<AnchoredTx>,
 }
 
-/// The accepted batches of one anchoring transaction.
-#[derive(Clone, Debug)]
-pub struct AnchoredTx {
-    /// Position of the transaction in its block.
-    pub tx_index: u32,
-    /// Accepted batches in order, each with its readings' Merkle root.
-    pub batches: Vec<(ingot_types::telemetry::ReadingBatch, Digest)>,
-}
+pub use ingot_module::derived::AnchoredTx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -6,10 +6,12 @@
 //! decided by the same rules as `/v1/state`.
 
 pub mod error;
+mod files;
 pub mod page;
 pub mod viewer;
 
 pub use error::{bad, forbidden, hex32, internal, not_found, ApiError};
+pub use files::open_or_set_aside;
 pub use page::read_page;
 pub use viewer::{Caller, Viewer};
 
@@ -44,6 +46,16 @@ pub trait ApiHost: Send + Sync + 'static {
 
     /// The last executed height.
     fn executed_height(&self) -> u64;
+
+    /// A derived store a module declared, by its name.
+    fn derived(&self, name: &str) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
+}
+
+/// The derived store `name` of type `T` (what a module's own routes read).
+pub fn store<T: Send + Sync + 'static>(host: &dyn ApiHost, name: &str) -> Result<Arc<T>, ApiError> {
+    host.derived(name)
+        .and_then(|s| s.downcast::<T>().ok())
+        .ok_or_else(|| internal(format!("derived store {name} is not open")))
 }
 
 /// The host a route's handlers take as axum state.
@@ -51,6 +63,17 @@ pub type Host = Arc<dyn ApiHost>;
 
 /// The routes a module contributes.
 pub trait ModuleApi: Send + Sync + 'static {
+    /// The stores this module derives from executed blocks, each opened as
+    /// `<dir>/<name>.redb` (in memory without a `dir`). The node feeds them,
+    /// refills one that is behind from its block archive, rebuilds them with
+    /// `ingot rebuild-derived`, and hands them to the routes by name.
+    fn derived_stores(
+        &self,
+        _dir: Option<&std::path::Path>,
+    ) -> Result<Vec<Arc<dyn ingot_module::derived::Derived>>, String> {
+        Ok(Vec::new())
+    }
+
     /// Routes anyone may call (the module's public resolution services).
     fn public_routes(&self) -> axum::Router<Host> {
         axum::Router::new()

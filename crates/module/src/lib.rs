@@ -15,6 +15,7 @@
 
 pub mod call;
 pub mod context;
+pub mod derived;
 pub mod failure;
 pub mod store;
 pub mod visibility;

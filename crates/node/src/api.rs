@@ -147,15 +147,13 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route(
             "/v1/txs",
             post(submit_batch::<E>).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
-        )
-        .merge(crate::api_devices::public_routes::<E>());
+        );
     let mut members = Router::new()
         .route("/v1/tx/{hash}", get(tx_status::<E>))
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>))
-        .merge(crate::api_devices::routes::<E>())
         .merge(crate::api_telemetry::routes::<E>());
     // Routes modules contribute, with the node as their host.
     let host: ingot_module_api::Host = state.clone();

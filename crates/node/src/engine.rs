@@ -86,6 +86,9 @@ pub struct ValidatorConfig {
     /// File of the ledger's derived index; in memory when `None` (rebuilt
     /// from the execution journal on open).
     pub ledger_index: Option<std::path::PathBuf>,
+    /// Where modules keep their derived stores (`<dir>/<name>.redb`); in
+    /// memory when `None`.
+    pub derived_dir: Option<std::path::PathBuf>,
     /// Pages (4 KiB) of the state store's page cache.
     pub state_cache_pages: std::num::NonZeroUsize,
 }
@@ -183,6 +186,14 @@ where
         }
         None => crate::telemetry_store::TelemetryStore::open(None)?,
     };
+    let mut module_stores = Vec::new();
+    for module in crate::module_routes::MODULE_APIS {
+        module_stores.extend(
+            module
+                .derived_stores(cfg.derived_dir.as_deref())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
     let recent = Arc::new(ingot_execution::RecentTxs::new());
     for height in ingot_execution::RecentTxs::horizon(executed + 1)..=executed {
         let record = ledger
@@ -194,6 +205,7 @@ where
     Ok(Arc::new(Shared {
         recent,
         telemetry,
+        module_stores,
         readings: tokio::sync::broadcast::channel(1024).0,
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),

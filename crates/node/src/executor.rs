@@ -30,8 +30,8 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
     mut updates: mpsc::UnboundedReceiver<Update<Block>>,
     marshal: crate::engine::MarshalMailbox,
 ) {
-    if let Err(e) = refill_telemetry(&shared, &marshal).await {
-        error!(error = %e, "telemetry store cannot catch up; stopping executor");
+    if let Err(e) = refill_derived(&shared, &marshal).await {
+        error!(error = %e, "derived stores cannot catch up; stopping executor");
         return;
     }
     let executor = Executor::with_recent(shared.trust.clone(), shared.recent.clone());
@@ -47,8 +47,8 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
                 if height <= shared.executed_height() {
                     // Executed before a restart; the telemetry store may not
                     // have taken it yet (it is fed after the state commit).
-                    if let Err(e) = catch_up_telemetry(&shared, block).await {
-                        error!(height, error = %e, "telemetry store failed; stopping executor");
+                    if let Err(e) = catch_up_derived(&shared, block).await {
+                        error!(height, error = %e, "derived store failed; stopping executor");
                         return;
                     }
                     ack.acknowledge();
@@ -74,23 +74,27 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-/// Bring the telemetry store up to the executed height from the node's own
-/// block archive and execution journal (a store set aside as damaged starts
-/// empty; a crash between a state commit and the store's write leaves it one
-/// height behind).
-async fn refill_telemetry<E: Storage + Clock + Metrics + Spawner>(
+/// Bring every derived store (the telemetry store, the modules' stores) up
+/// to the executed height from the node's own block archive and execution
+/// journal: a store set aside as damaged, or new, starts empty; a crash
+/// between a state commit and a store's write leaves it one height behind.
+async fn refill_derived<E: Storage + Clock + Metrics + Spawner>(
     shared: &Shared<E>,
     marshal: &crate::engine::MarshalMailbox,
 ) -> anyhow::Result<()> {
     let executed = shared.executed_height();
-    let from = shared.telemetry.height()? + 1;
+    let mut from = shared.telemetry.height()?;
+    for store in &shared.module_stores {
+        from = from.min(store.height()?);
+    }
+    let from = from + 1;
     if from > executed {
         return Ok(());
     }
     info!(
         from,
         to = executed,
-        "telemetry store catching up from the block archive"
+        "derived stores catching up from the block archive"
     );
     for height in from..=executed {
         let Some(block) = marshal
@@ -99,28 +103,39 @@ async fn refill_telemetry<E: Storage + Clock + Metrics + Spawner>(
         else {
             anyhow::bail!("finalized block {height} is not in the archive");
         };
-        catch_up_telemetry(shared, block.inner()).await?;
+        catch_up_derived(shared, block.inner()).await?;
     }
     Ok(())
 }
 
-async fn catch_up_telemetry<E: Storage + Clock + Metrics + Spawner>(
+/// Re-derive one executed height into every derived store that does not
+/// have it yet (each skips a height it has).
+async fn catch_up_derived<E: Storage + Clock + Metrics + Spawner>(
     shared: &Shared<E>,
     block: &Block,
 ) -> anyhow::Result<()> {
     let height = block.header.height;
-    if height <= shared.telemetry.height()? {
+    let mut behind = shared.telemetry.height()? < height;
+    for store in &shared.module_stores {
+        behind |= store.height()? < height;
+    }
+    if !behind {
         return Ok(());
     }
     let Some(record) = shared.ledger.lock().await.record(height).await? else {
-        anyhow::bail!("no execution record of height {height} to re-derive readings from");
+        anyhow::bail!("no execution record of height {height} to re-derive from");
     };
-    shared.telemetry.ingest_executed(&Executed {
+    let executed = Executed {
+        height,
         block,
-        record: &record,
+        receipts: &record.receipts,
         anchored: None,
         durable: true,
-    })?;
+    };
+    shared.telemetry.ingest_executed(&executed)?;
+    for store in &shared.module_stores {
+        store.take(&executed)?;
+    }
     Ok(())
 }
 
@@ -151,12 +166,17 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     let committed_at = std::time::Instant::now();
     shared.recent.record(height, outcome.included);
     shared.executed.store(height, Ordering::Release);
-    let batches = shared.telemetry.ingest_executed(&Executed {
+    let executed = Executed {
+        height,
         block,
-        record: &record,
+        receipts: &record.receipts,
         anchored: Some(&outcome.anchored),
         durable: true,
-    })?;
+    };
+    let batches = shared.telemetry.ingest_executed(&executed)?;
+    for store in &shared.module_stores {
+        store.take(&executed)?;
+    }
     for batch in batches {
         let _ = shared.readings.send(Arc::new(batch));
     }

@@ -76,8 +76,7 @@ fn jerr(e: impl std::fmt::Display) -> LedgerError {
 
 pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
     journal: Option<Journal<E, ExecRecord>>,
-    /// Transaction locations and device names (state keys are hashed, so the
-    /// authenticated store cannot range over names), derived from the records.
+    /// Transaction locations, derived from the records.
     index: std::sync::Arc<LedgerIndex>,
     /// The thread that indexes appended records (a node with an index file);
     /// without one, `append` indexes inline (simulations, tests).
@@ -202,17 +201,6 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
     /// Transactions the index holds.
     pub fn index_transactions(&self) -> Result<u64, LedgerError> {
         Ok(self.index.transactions()?)
-    }
-
-    /// Up to `limit` registered `(name, device id)` in name order whose name
-    /// starts with `prefix` and sorts after `after`.
-    pub fn devices_by_prefix(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>, LedgerError> {
-        Ok(self.index.devices_by_prefix(prefix, after, limit)?)
     }
 }
 

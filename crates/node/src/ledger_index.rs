@@ -1,7 +1,8 @@
-//! Lookups derived from the execution journal, kept on disk: where each
-//! transaction was executed, and registered device names in name order.
+//! Where each transaction was executed, derived from the execution journal
+//! and kept on disk (device names moved to the device module's own store,
+//! `ingot_module_device::names`).
 //!
-//! Both once lived in memory, rebuilt by reading every record since genesis
+//! It once lived in memory, rebuilt by reading every record since genesis
 //! on open: memory grew by ~60 bytes per transaction forever and start-up
 //! slowed with the chain's length. Here they are redb tables written with
 //! each appended record (one write transaction per height); the index stores
@@ -15,7 +16,7 @@
 
 use crate::ledger::ExecRecord;
 use ingot_execution::recent::counts_as_inclusion;
-use ingot_types::Digest;
+use ingot_types::{Digest, Receipt};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
@@ -23,8 +24,6 @@ use std::path::Path;
 
 /// Transaction hash → (height, receipt index).
 const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("txs");
-/// Device name → device id (hex).
-const NAMES: TableDefinition<&str, &str> = TableDefinition::new("device_names");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const HEIGHT: &str = "height";
 /// Page cache (redb's default of 1 GiB would let a node's memory grow with
@@ -141,7 +140,6 @@ impl LedgerIndex {
         };
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(TXS).map_err(err)?;
-        tx.open_table(NAMES).map_err(err)?;
         tx.open_table(META).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Self { db })
@@ -166,7 +164,20 @@ impl LedgerIndex {
     /// earlier write survive a crash; without it the write is cheaper and a
     /// crash may lose it.
     pub fn index_all(&self, records: &[ExecRecord], durable: bool) -> Result<(), IndexError> {
-        let Some(top) = records.iter().map(|r| r.height).max() else {
+        let heights: Vec<(u64, &[Receipt])> = records
+            .iter()
+            .map(|r| (r.height, r.receipts.as_slice()))
+            .collect();
+        self.index_receipts(&heights, durable)
+    }
+
+    /// [`Self::index_all`] of `(height, receipts)` pairs.
+    fn index_receipts(
+        &self,
+        records: &[(u64, &[Receipt])],
+        durable: bool,
+    ) -> Result<(), IndexError> {
+        let Some(top) = records.iter().map(|(h, _)| *h).max() else {
             return Ok(());
         };
         let mut tx = self.db.begin_write().map_err(err)?;
@@ -180,10 +191,10 @@ impl LedgerIndex {
             // relies on).
             let mut entries: Vec<(&[u8; 32], u64, u32, bool)> = records
                 .iter()
-                .flat_map(|record| {
-                    record.receipts.iter().enumerate().map(move |(i, r)| {
+                .flat_map(|(height, receipts)| {
+                    receipts.iter().enumerate().map(move |(i, r)| {
                         let key: &[u8; 32] = r.tx_hash.as_ref().try_into().expect("32-byte digest");
-                        (key, record.height, i as u32, counts_as_inclusion(r))
+                        (key, *height, i as u32, counts_as_inclusion(r))
                     })
                 })
                 .collect();
@@ -198,25 +209,6 @@ impl LedgerIndex {
                 }
                 txs.insert(key, (height, index)).map_err(err)?;
             }
-            let mut names = tx.open_table(NAMES).map_err(err)?;
-            let events = records
-                .iter()
-                .flat_map(|record| &record.receipts)
-                .flat_map(|r| &r.events);
-            for e in events {
-                if e.module != ingot_execution::modules::device::NAME || e.kind != "registered" {
-                    continue;
-                }
-                let attr = |k: &str| {
-                    e.attributes
-                        .iter()
-                        .find(|(a, _)| a == k)
-                        .map(|(_, v)| v.as_str())
-                };
-                if let (Some(name), Some(id)) = (attr("name"), attr("device_id")) {
-                    names.insert(name, id).map_err(err)?;
-                }
-            }
             let mut meta = tx.open_table(META).map_err(err)?;
             let height = meta.get(HEIGHT).map_err(err)?.map_or(0, |v| v.value());
             meta.insert(HEIGHT, height.max(top)).map_err(err)?;
@@ -228,10 +220,8 @@ impl LedgerIndex {
     pub fn clear(&self) -> Result<(), IndexError> {
         let tx = self.db.begin_write().map_err(err)?;
         tx.delete_table(TXS).map_err(err)?;
-        tx.delete_table(NAMES).map_err(err)?;
         tx.delete_table(META).map_err(err)?;
         tx.open_table(TXS).map_err(err)?;
-        tx.open_table(NAMES).map_err(err)?;
         tx.open_table(META).map_err(err)?;
         tx.commit().map_err(err)
     }
@@ -251,35 +241,6 @@ impl LedgerIndex {
             TxLocation { height, index }
         }))
     }
-
-    /// Up to `limit` registered `(name, device id)` in name order whose name
-    /// starts with `prefix` and sorts after `after`.
-    pub fn devices_by_prefix(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>, IndexError> {
-        let tx = self.db.begin_read().map_err(err)?;
-        let names = tx.open_table(NAMES).map_err(err)?;
-        let range = match after {
-            Some(a) if a >= prefix => names.range::<&str>(a..).map_err(err)?,
-            _ => names.range::<&str>(prefix..).map_err(err)?,
-        };
-        let mut out = Vec::new();
-        for entry in range {
-            let (name, id) = entry.map_err(err)?;
-            let (name, id) = (name.value(), id.value());
-            if after.is_some_and(|a| name == a) {
-                continue;
-            }
-            if !name.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push((name.to_string(), id.to_string()));
-        }
-        Ok(out)
-    }
 }
 
 impl crate::derived::Derived for LedgerIndex {
@@ -294,14 +255,19 @@ impl crate::derived::Derived for LedgerIndex {
     /// Indexing is idempotent; a height already taken is skipped anyway so
     /// a rebuild costs one pass.
     fn take(&self, e: &crate::derived::Executed<'_>) -> Result<(), crate::derived::DerivedError> {
-        if e.record.height <= LedgerIndex::height(self).map_err(derived_error)? {
+        if e.height <= LedgerIndex::height(self).map_err(derived_error)? {
             return Ok(());
         }
-        self.index(e.record, e.durable).map_err(derived_error)
+        self.index_receipts(&[(e.height, e.receipts)], e.durable)
+            .map_err(derived_error)
     }
 
     fn clear(&self) -> Result<(), crate::derived::DerivedError> {
         LedgerIndex::clear(self).map_err(derived_error)
+    }
+
+    fn as_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 

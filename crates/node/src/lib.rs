@@ -11,7 +11,6 @@
 //! * [`api`] serves the HTTP API.
 
 pub mod api;
-pub mod api_devices;
 pub mod api_telemetry;
 pub mod app;
 pub mod auth;

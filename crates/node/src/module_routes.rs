@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use commonware_codec::Encode;
 use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use ingot_execution::modules::{access::AccessModule, workflow::WorkflowModule};
+use ingot_execution::modules::{
+    access::AccessModule, device::DeviceModule, workflow::WorkflowModule,
+};
 use ingot_light::{ReceiptChain, MAX_BUNDLE_HEADERS};
 use ingot_module_api::BoxFuture;
 use ingot_module_api::{internal, not_found, ApiError, ApiHost, ModuleApi};
@@ -15,7 +17,7 @@ use ingot_state::StateError;
 use ingot_types::{merkle, Digest};
 
 /// Every module that serves routes of its own.
-pub static MODULE_APIS: &[&dyn ModuleApi] = &[&AccessModule, &WorkflowModule];
+pub static MODULE_APIS: &[&dyn ModuleApi] = &[&DeviceModule, &AccessModule, &WorkflowModule];
 
 impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, ApiError>> {
@@ -43,6 +45,14 @@ impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
 
     fn executed_height(&self) -> u64 {
         self.shared.executed_height()
+    }
+
+    fn derived(&self, name: &str) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        self.shared
+            .module_stores
+            .iter()
+            .find(|s| s.name() == name)
+            .map(|s| s.clone().as_any())
     }
 }
 

@@ -34,11 +34,6 @@ use utoipa::{
         crate::api::block,
         crate::api::read_state,
         crate::api::events,
-        crate::api_devices::list,
-        crate::api_devices::by_id,
-        crate::api_devices::by_name,
-        crate::api_devices::by_cert,
-        crate::api_devices::history,
         crate::api_telemetry::summary,
         crate::api_telemetry::readings,
         crate::api_telemetry::reading_proof,
@@ -103,7 +98,7 @@ mod tests {
         let mut routed = std::collections::BTreeSet::new();
         for src in [
             include_str!("api.rs"),
-            include_str!("api_devices.rs"),
+            include_str!("../../modules/device/src/api.rs"),
             include_str!("../../modules/access/src/api.rs"),
             include_str!("api_telemetry.rs"),
             include_str!("../../modules/workflow/src/api.rs"),

@@ -1,5 +1,6 @@
 //! `ingot rebuild-derived`: rebuild a stopped node's derived stores (the
-//! ledger index and the telemetry store) from its own block archive and
+//! ledger index, the telemetry store and every module's own, e.g. device
+//! names) from its own block archive and
 //! execution journal. For an operator whose derived file is damaged (the
 //! node refuses to open it) or suspect: nothing in them is an input to
 //! consensus, so a rebuild loses nothing. A damaged file is kept beside the
@@ -57,6 +58,20 @@ fn fresh<T: Derived>(
     Ok(store)
 }
 
+/// The files set aside as damaged in `dir`.
+fn damaged_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains(".damaged-"))
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Rebuild the derived stores under `data_dir` (a stopped node's `data_dir`).
 pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
     let storage = data_dir.join("storage");
@@ -82,6 +97,26 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
         |p| TelemetryStore::open(Some(p)).map_err(|e| e.to_string()),
         &mut set_aside,
     )?;
+    // The modules' own stores (a damaged one is set aside as it opens).
+    let damaged_before = damaged_files(data_dir);
+    let mut module_stores = Vec::new();
+    for module in crate::module_routes::MODULE_APIS {
+        module_stores.extend(
+            module
+                .derived_stores(Some(data_dir))
+                .map_err(RebuildError::Setup)?,
+        );
+    }
+    set_aside.extend(
+        damaged_files(data_dir)
+            .into_iter()
+            .filter(|f| !damaged_before.contains(f)),
+    );
+    for store in &module_stores {
+        store
+            .clear()
+            .map_err(|e| RebuildError::Setup(e.to_string()))?;
+    }
     let rt = cw_tokio::Config::new()
         .with_worker_threads(1)
         .with_storage_directory(storage)
@@ -123,14 +158,17 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
             if block.hash() != record.block {
                 return Err(bad("the execution record is of another block".into()));
             }
-            telemetry
-                .take(&Executed {
-                    block: &block,
-                    record: &record,
-                    anchored: None,
-                    durable: height == top,
-                })
-                .map_err(|e| bad(e.to_string()))?;
+            let executed = Executed {
+                height,
+                block: &block,
+                receipts: &record.receipts,
+                anchored: None,
+                durable: height == top,
+            };
+            telemetry.take(&executed).map_err(|e| bad(e.to_string()))?;
+            for store in &module_stores {
+                store.take(&executed).map_err(|e| bad(e.to_string()))?;
+            }
         }
         let transactions = ledger
             .index_transactions()

@@ -100,6 +100,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             },
             telemetry_store: Some(cfg.data_dir.join("telemetry.redb")),
             ledger_index: Some(cfg.data_dir.join("ledger-index.redb")),
+            derived_dir: Some(cfg.data_dir.clone()),
             state_cache_pages: std::num::NonZeroUsize::new(
                 (cfg.state_cache_mib as usize * 1024 * 1024 / 4096).max(1),
             )

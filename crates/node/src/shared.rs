@@ -86,6 +86,9 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub events: tokio::sync::broadcast::Sender<PublishedEvent>,
     /// Device readings taken from executed blocks (derived; see the module).
     pub telemetry: crate::telemetry_store::TelemetryStore,
+    /// The stores modules derive from executed blocks (e.g. device names),
+    /// fed after each state commit like the telemetry store.
+    pub module_stores: Vec<Arc<dyn ingot_module::derived::Derived>>,
     /// Accepted batches as they are executed, for live streams.
     pub readings: tokio::sync::broadcast::Sender<Arc<crate::telemetry_store::StoredBatch>>,
     /// Transactions admitted locally, to be gossiped to peers.

@@ -223,9 +223,9 @@ impl TelemetryStore {
     ) -> Result<Vec<StoredBatch>, StoreError> {
         let batches = match e.anchored {
             Some(anchored) => stored_batches(e.block, anchored),
-            None => anchored_batches(e.block, &e.record.receipts),
+            None => anchored_batches(e.block, e.receipts),
         };
-        self.ingest(e.record.height, &batches)?;
+        self.ingest(e.height, &batches)?;
         Ok(batches)
     }
 
@@ -373,6 +373,10 @@ impl crate::derived::Derived for TelemetryStore {
 
     fn clear(&self) -> Result<(), crate::derived::DerivedError> {
         TelemetryStore::clear(self).map_err(derived_error)
+    }
+
+    fn as_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 

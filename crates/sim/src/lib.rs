@@ -279,6 +279,7 @@ pub async fn start_node(
         timing: Timing::default(),
         telemetry_store: None,
         ledger_index: None,
+        derived_dir: None,
         state_cache_pages: ingot_node::DEFAULT_STATE_CACHE_PAGES,
     };
     let slot = Arc::new(Mutex::new(None));

@@ -19,7 +19,9 @@
 //! - `device/hist/<id>/<seq as 16 hex digits>` → [`HistoryEntry`]
 //! - `device/ns/<namespace>` → organisation the namespace is delegated to
 
+pub mod api;
 mod module;
+pub mod names;
 
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};

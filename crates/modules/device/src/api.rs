@@ -3,69 +3,87 @@
 //! regulators see everything; everyone else — anonymous or another
 //! organisation — sees only the public part (id, name, model, status), and
 //! no history. Callers identify themselves with a signed request (see
-//! [`crate::auth`]); the decision is the device module's read model.
+//! the node's authentication); the decision is the device module's read model.
 
-use crate::api::{bad, forbidden, internal, not_found, ApiError, ApiState, St};
-use crate::auth::Viewer;
+use crate::{
+    cert_key, history_key, name_key,
+    names::{self, DeviceNames},
+    record_key, DeviceModule, DeviceRecord, HistoryEntry, MAX_DEVICE_NAME_LEN, MAX_ID_LEN,
+};
 use axum::{
-    extract::{Path, Query},
+    extract::{Path, Query, State},
     routing::get,
     Json, Router,
 };
 use commonware_codec::Decode;
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-pub use ingot_api::query::Page;
-use ingot_api::{query::DeviceListQuery, ErrorResponses};
-use ingot_execution::modules::device::{
-    cert_key, history_key, name_key, record_key, DeviceRecord, HistoryEntry, MAX_DEVICE_NAME_LEN,
-    MAX_ID_LEN,
+use ingot_api::query::{DeviceListQuery, Page};
+use ingot_module::derived::Derived;
+use ingot_module_api::{
+    bad, forbidden, hex32, internal, not_found, read_page, store, ApiError, Host, ModuleApi, Viewer,
 };
-use ingot_module_api::{hex32, read_page};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(list, by_id, by_name, by_cert, history))]
+struct DeviceApi;
+
+impl ModuleApi for DeviceModule {
+    fn derived_stores(
+        &self,
+        dir: Option<&std::path::Path>,
+    ) -> Result<Vec<Arc<dyn Derived>>, String> {
+        let names = match dir {
+            Some(dir) => {
+                ingot_module_api::open_or_set_aside(
+                    &dir.join(format!("{}.redb", names::STORE)),
+                    |p| DeviceNames::open(Some(p)).map_err(|e| e.to_string()),
+                )?
+                .0
+            }
+            None => DeviceNames::open(None).map_err(|e| e.to_string())?,
+        };
+        Ok(vec![Arc::new(names)])
+    }
+
+    /// Resolution of ids, names and certificates: the public part, for
+    /// anyone (white paper 三.3: identifier resolution); the full record for
+    /// the owner and regulators.
+    fn public_routes(&self) -> Router<Host> {
+        Router::new()
+            .route("/v1/devices", get(list))
+            .route("/v1/devices/by-name/{*name}", get(by_name))
+            .route("/v1/devices/by-cert/{hash}", get(by_cert))
+            .route("/v1/devices/{id}", get(by_id))
+    }
+
+    fn member_routes(&self) -> Router<Host> {
+        Router::new().route("/v1/devices/{id}/history", get(history))
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        DeviceApi::openapi()
+    }
+}
 
 /// Most history entries per page.
 pub const MAX_HISTORY_PAGE: u64 = 500;
 /// Most devices per listing page.
 pub const MAX_LIST_PAGE: usize = 200;
 
-/// Resolution of ids, names and certificates: the public part, for anyone
-/// (white paper 三.3: identifier resolution); the full record for the owner
-/// and regulators.
-pub fn public_routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
-    Router::new()
-        .route("/v1/devices", get(list::<E>))
-        .route("/v1/devices/by-name/{*name}", get(by_name::<E>))
-        .route("/v1/devices/by-cert/{hash}", get(by_cert::<E>))
-        .route("/v1/devices/{id}", get(by_id::<E>))
-}
-
-/// Members-only device routes.
-pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
-    Router::new().route("/v1/devices/{id}/history", get(history::<E>))
-}
-
 /// Whether the viewer may read a device's full record (the device module's
 /// rule for `device/rec/<id>`).
-pub async fn sees_record<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    viewer: &Viewer,
-    device_id: &str,
-) -> Result<bool, ApiError> {
-    crate::read_model::may_read_key(s, viewer, &format!("device/rec/{device_id}")).await
+pub async fn sees_record(s: &Host, viewer: &Viewer, device_id: &str) -> Result<bool, ApiError> {
+    s.may_read_key(viewer, &format!("device/rec/{device_id}"))
+        .await
 }
 
-async fn get_raw<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>, ApiError> {
-    s.shared.state.read().await.get(key).await.map_err(internal)
+async fn get_raw(s: &Host, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+    s.get(key).await
 }
 
-async fn load<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    id: &str,
-) -> Result<DeviceRecord, ApiError> {
+async fn load(s: &Host, id: &str) -> Result<DeviceRecord, ApiError> {
     if id.len() > MAX_ID_LEN {
         return Err(bad("device id too long"));
     }
@@ -75,19 +93,12 @@ async fn load<E: Storage + Clock + Metrics + Spawner>(
     DeviceRecord::decode_cfg(raw, &()).map_err(internal)
 }
 
-async fn view<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    viewer: &Viewer,
-    record: DeviceRecord,
-) -> Result<Json<Value>, ApiError> {
+async fn view(s: &Host, viewer: &Viewer, record: DeviceRecord) -> Result<Json<Value>, ApiError> {
     let mut v = if sees_record(s, viewer, &record.id).await? {
         let mut v = record.full_json();
-        let revoked = {
-            let state = s.shared.state.read().await;
-            ingot_execution::modules::identity::is_revoked_committed(&*state, &record.cert_hash)
-                .await
-                .map_err(internal)?
-        };
+        let revoked = ingot_module_identity::is_revoked_committed(s.state(), &record.cert_hash)
+            .await
+            .map_err(internal)?;
         v["certificate_revoked"] = json!(revoked);
         // Gateways check device signatures early with it.
         v["certificate"] = json!(hex::encode(&record.certificate));
@@ -98,7 +109,7 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
         v["visibility"] = json!("public");
         v
     };
-    v["height"] = json!(s.shared.executed_height());
+    v["height"] = json!(s.executed_height());
     Ok(Json(v))
 }
 
@@ -108,11 +119,11 @@ async fn view<E: Storage + Clock + Metrics + Spawner>(
     tag = "devices",
     summary = "a registered device: the full record for its owner organisation and regulators (signed request), id, name, model and status for everyone else",
     params(("id" = String, Path, description = "device id")),
-    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the device", body = serde_json::Value), ingot_api::ErrorResponses),
     security((), ("signedRequest" = []))
 )]
-pub(crate) async fn by_id<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn by_id(
+    State(s): State<Host>,
     Path(id): Path<String>,
     viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
@@ -126,11 +137,11 @@ pub(crate) async fn by_id<E: Storage + Clock + Metrics + Spawner>(
     tag = "devices",
     summary = "resolve a hierarchical device name (same visibility as /v1/devices/{id})",
     params(("name" = String, Path, description = "device name, e.g. acme/plant-3/cnc-07")),
-    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the device", body = serde_json::Value), ingot_api::ErrorResponses),
     security((), ("signedRequest" = []))
 )]
-pub(crate) async fn by_name<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn by_name(
+    State(s): State<Host>,
     Path(name): Path<String>,
     viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
@@ -156,11 +167,11 @@ pub(crate) async fn by_name<E: Storage + Clock + Metrics + Spawner>(
     tag = "devices",
     summary = "the device whose current certificate has this SHA-256 (reverse lookup)",
     params(("hash" = String, Path, description = "certificate SHA-256 (hex)")),
-    responses((status = 200, description = "the device", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the device", body = serde_json::Value), ingot_api::ErrorResponses),
     security((), ("signedRequest" = []))
 )]
-pub(crate) async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn by_cert(
+    State(s): State<Host>,
     Path(hash): Path<String>,
     viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
@@ -179,11 +190,11 @@ pub(crate) async fn by_cert<E: Storage + Clock + Metrics + Spawner>(
     tag = "devices",
     summary = "a device's lifecycle history (owner and regulators only)",
     params(("id" = String, Path, description = "device id"), ingot_api::query::Page),
-    responses((status = 200, description = "a page of history entries", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "a page of history entries", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn history(
+    State(s): State<Host>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
     viewer: Viewer,
@@ -195,7 +206,7 @@ pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
         ));
     }
     let entries = read_page(
-        &*s,
+        s.as_ref(),
         &record.id,
         record.history_len,
         &page,
@@ -219,11 +230,11 @@ pub(crate) async fn history<E: Storage + Clock + Metrics + Spawner>(
     tag = "devices",
     summary = "devices whose name starts with ?prefix=, in name order, public part; ?after=<name>&limit= paginate (at most 200)",
     params(ingot_api::query::DeviceListQuery),
-    responses((status = 200, description = "a page of devices", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "a page of devices", body = serde_json::Value), ingot_api::ErrorResponses),
     security((), ("signedRequest" = []))
 )]
-pub(crate) async fn list<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn list(
+    State(s): State<Host>,
     Query(q): Query<DeviceListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if q.prefix.len() > MAX_DEVICE_NAME_LEN
@@ -234,12 +245,8 @@ pub(crate) async fn list<E: Storage + Clock + Metrics + Spawner>(
         return Err(bad("prefix or cursor too long"));
     }
     let limit = q.limit.clamp(1, MAX_LIST_PAGE);
-    let page = s
-        .shared
-        .ledger
-        .lock()
-        .await
-        .devices_by_prefix(&q.prefix, q.after.as_deref(), limit + 1)
+    let page = store::<DeviceNames>(s.as_ref(), names::STORE)?
+        .by_prefix(&q.prefix, q.after.as_deref(), limit + 1)
         .map_err(internal)?;
     let more = page.len() > limit;
     let mut devices = Vec::with_capacity(limit);
