@@ -8,6 +8,7 @@
 pub mod error;
 mod files;
 pub mod page;
+pub mod stream;
 pub mod viewer;
 
 pub use error::{bad, forbidden, hex32, internal, not_found, ApiError};
@@ -46,6 +47,14 @@ pub trait ApiHost: Send + Sync + 'static {
 
     /// The last executed height.
     fn executed_height(&self) -> u64;
+
+    /// Whether a signed caller is still inside its certificate's dates and
+    /// not revoked on chain (streams outlive the request that authenticated
+    /// them; anonymous callers are always "still valid").
+    fn caller_still_valid<'a>(
+        &'a self,
+        viewer: &'a Viewer,
+    ) -> BoxFuture<'a, Result<bool, ApiError>>;
 
     /// A derived store a module declared, by its name.
     fn derived(&self, name: &str) -> Option<Arc<dyn std::any::Any + Send + Sync>>;

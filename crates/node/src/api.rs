@@ -153,8 +153,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
-        .route("/v1/events", get(events::<E>))
-        .merge(crate::api_telemetry::routes::<E>());
+        .route("/v1/events", get(events::<E>));
     // Routes modules contribute, with the node as their host.
     let host: ingot_module_api::Host = state.clone();
     for module in crate::module_routes::MODULE_APIS {

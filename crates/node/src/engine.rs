@@ -81,8 +81,6 @@ pub struct ValidatorConfig {
     pub prefix: String,
     pub max_block_txs: usize,
     pub timing: Timing,
-    /// File of the telemetry store; in memory when `None` (simulations).
-    pub telemetry_store: Option<std::path::PathBuf>,
     /// File of the ledger's derived index; in memory when `None` (rebuilt
     /// from the execution journal on open).
     pub ledger_index: Option<std::path::PathBuf>,
@@ -174,18 +172,9 @@ where
         "execution journal ends at {} but state is at {executed}",
         ledger.height()
     );
-    // A damaged telemetry store is set aside; the executor refills it from
-    // the block archive before it executes anything new.
-    let telemetry = match cfg.telemetry_store.as_deref() {
-        Some(path) => {
-            crate::derived::open_or_set_aside(path, |p| {
-                crate::telemetry_store::TelemetryStore::open(Some(p)).map_err(|e| e.to_string())
-            })
-            .map_err(|e| anyhow::anyhow!(e))?
-            .0
-        }
-        None => crate::telemetry_store::TelemetryStore::open(None)?,
-    };
+    // A module's damaged store is set aside as it opens; the executor
+    // refills every store from the block archive before it executes anything
+    // new.
     let mut module_stores = Vec::new();
     for module in crate::module_routes::MODULE_APIS {
         module_stores.extend(
@@ -204,9 +193,7 @@ where
     }
     Ok(Arc::new(Shared {
         recent,
-        telemetry,
         module_stores,
-        readings: tokio::sync::broadcast::channel(1024).0,
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),
         genesis: cfg.genesis.clone(),

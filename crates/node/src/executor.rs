@@ -45,7 +45,7 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
                 let height = block.header.height;
                 shared.finalized.fetch_max(height, Ordering::AcqRel);
                 if height <= shared.executed_height() {
-                    // Executed before a restart; the telemetry store may not
+                    // Executed before a restart; a derived store may not
                     // have taken it yet (it is fed after the state commit).
                     if let Err(e) = catch_up_derived(&shared, block).await {
                         error!(height, error = %e, "derived store failed; stopping executor");
@@ -74,7 +74,7 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
     }
 }
 
-/// Bring every derived store (the telemetry store, the modules' stores) up
+/// Bring every derived store (device names, telemetry readings, ...) up
 /// to the executed height from the node's own block archive and execution
 /// journal: a store set aside as damaged, or new, starts empty; a crash
 /// between a state commit and a store's write leaves it one height behind.
@@ -83,7 +83,7 @@ async fn refill_derived<E: Storage + Clock + Metrics + Spawner>(
     marshal: &crate::engine::MarshalMailbox,
 ) -> anyhow::Result<()> {
     let executed = shared.executed_height();
-    let mut from = shared.telemetry.height()?;
+    let mut from = executed;
     for store in &shared.module_stores {
         from = from.min(store.height()?);
     }
@@ -115,7 +115,7 @@ async fn catch_up_derived<E: Storage + Clock + Metrics + Spawner>(
     block: &Block,
 ) -> anyhow::Result<()> {
     let height = block.header.height;
-    let mut behind = shared.telemetry.height()? < height;
+    let mut behind = false;
     for store in &shared.module_stores {
         behind |= store.height()? < height;
     }
@@ -132,7 +132,6 @@ async fn catch_up_derived<E: Storage + Clock + Metrics + Spawner>(
         anchored: None,
         durable: true,
     };
-    shared.telemetry.ingest_executed(&executed)?;
     for store in &shared.module_stores {
         store.take(&executed)?;
     }
@@ -173,12 +172,8 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         anchored: Some(&outcome.anchored),
         durable: true,
     };
-    let batches = shared.telemetry.ingest_executed(&executed)?;
     for store in &shared.module_stores {
         store.take(&executed)?;
-    }
-    for batch in batches {
-        let _ = shared.readings.send(Arc::new(batch));
     }
 
     let mut mempool = shared.mempool.lock().unwrap();

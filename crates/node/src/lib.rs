@@ -11,7 +11,6 @@
 //! * [`api`] serves the HTTP API.
 
 pub mod api;
-pub mod api_telemetry;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -31,7 +30,6 @@ pub mod read_model;
 pub mod rebuild;
 pub mod run;
 pub mod shared;
-pub mod telemetry_store;
 pub mod verify;
 
 pub use shared::Shared;

@@ -8,7 +8,8 @@ use commonware_codec::Encode;
 use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_execution::modules::{
-    access::AccessModule, device::DeviceModule, workflow::WorkflowModule,
+    access::AccessModule, device::DeviceModule, telemetry::TelemetryModule,
+    workflow::WorkflowModule,
 };
 use ingot_light::{ReceiptChain, MAX_BUNDLE_HEADERS};
 use ingot_module_api::BoxFuture;
@@ -17,7 +18,12 @@ use ingot_state::StateError;
 use ingot_types::{merkle, Digest};
 
 /// Every module that serves routes of its own.
-pub static MODULE_APIS: &[&dyn ModuleApi] = &[&DeviceModule, &AccessModule, &WorkflowModule];
+pub static MODULE_APIS: &[&dyn ModuleApi] = &[
+    &DeviceModule,
+    &AccessModule,
+    &TelemetryModule,
+    &WorkflowModule,
+];
 
 impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, ApiError>> {
@@ -45,6 +51,13 @@ impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
 
     fn executed_height(&self) -> u64 {
         self.shared.executed_height()
+    }
+
+    fn caller_still_valid<'a>(
+        &'a self,
+        viewer: &'a Viewer,
+    ) -> BoxFuture<'a, Result<bool, ApiError>> {
+        Box::pin(read_model::caller_still_valid(self, viewer))
     }
 
     fn derived(&self, name: &str) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {

@@ -34,11 +34,6 @@ use utoipa::{
         crate::api::block,
         crate::api::read_state,
         crate::api::events,
-        crate::api_telemetry::summary,
-        crate::api_telemetry::readings,
-        crate::api_telemetry::reading_proof,
-        crate::api_telemetry::batch_archive,
-        crate::api_telemetry::stream,
     ),
     components(schemas(
         ErrorBody, Health, NodeStatus, Validator, Organisation, WhoAmI, SubmitTx, SubmitTxs,
@@ -100,7 +95,7 @@ mod tests {
             include_str!("api.rs"),
             include_str!("../../modules/device/src/api.rs"),
             include_str!("../../modules/access/src/api.rs"),
-            include_str!("api_telemetry.rs"),
+            include_str!("../../modules/telemetry/src/api.rs"),
             include_str!("../../modules/workflow/src/api.rs"),
         ] {
             for (i, _) in src.match_indices(".route(") {

@@ -11,17 +11,16 @@ use crate::{
     engine,
     ledger::Ledger,
     ledger_index::LedgerIndex,
-    telemetry_store::TelemetryStore,
 };
 use commonware_cryptography::sha256::Digest;
 use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
 use commonware_storage::archive::{immutable, Archive as _, Identifier};
+use ingot_execution::modules::telemetry::store::{self as telemetry_store, TelemetryStore};
 use ingot_types::Block;
 use std::{path::Path, sync::Arc};
 
 /// The derived files of a node's data directory (as `ingot node run` names them).
 pub const LEDGER_INDEX_FILE: &str = "ledger-index.redb";
-pub const TELEMETRY_FILE: &str = "telemetry.redb";
 
 /// What a rebuild did.
 #[derive(Debug)]
@@ -85,18 +84,12 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
         .map_err(|e| RebuildError::Setup(e.to_string()))?;
     let mut set_aside = Vec::new();
     let index_path = data_dir.join(LEDGER_INDEX_FILE);
-    let telemetry_path = data_dir.join(TELEMETRY_FILE);
     // Emptied here; the ledger re-indexes every record when it opens it.
     drop(fresh(
         &index_path,
         |p| LedgerIndex::open(Some(p)).map_err(|e| e.to_string()),
         &mut set_aside,
     )?);
-    let telemetry = fresh(
-        &telemetry_path,
-        |p| TelemetryStore::open(Some(p)).map_err(|e| e.to_string()),
-        &mut set_aside,
-    )?;
     // The modules' own stores (a damaged one is set aside as it opens).
     let damaged_before = damaged_files(data_dir);
     let mut module_stores = Vec::new();
@@ -165,7 +158,6 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
                 anchored: None,
                 durable: height == top,
             };
-            telemetry.take(&executed).map_err(|e| bad(e.to_string()))?;
             for store in &module_stores {
                 store.take(&executed).map_err(|e| bad(e.to_string()))?;
             }
@@ -173,7 +165,14 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
         let transactions = ledger
             .index_transactions()
             .map_err(|e| setup(e.to_string()))?;
-        let (batches, readings) = telemetry.counts().map_err(|e| setup(e.to_string()))?;
+        let telemetry = module_stores
+            .iter()
+            .find(|s| s.name() == telemetry_store::STORE)
+            .and_then(|s| s.clone().as_any().downcast::<TelemetryStore>().ok());
+        let (batches, readings) = match telemetry {
+            Some(t) => t.counts().map_err(|e| setup(e.to_string()))?,
+            None => (0, 0),
+        };
         Ok(RebuildReport {
             height: top,
             transactions,

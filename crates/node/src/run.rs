@@ -98,7 +98,6 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 min_block_interval: Duration::from_millis(cfg.min_block_interval_ms),
                 ..Timing::default()
             },
-            telemetry_store: Some(cfg.data_dir.join("telemetry.redb")),
             ledger_index: Some(cfg.data_dir.join("ledger-index.redb")),
             derived_dir: Some(cfg.data_dir.clone()),
             state_cache_pages: std::num::NonZeroUsize::new(
@@ -147,10 +146,16 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                     .clone()
                     .unwrap_or_else(|| cfg.data_dir.join("telemetry-archive"))
             });
-            let sweeper = api_state.clone();
+            let sweeper: ingot_module_api::Host = api_state.clone();
             tokio::spawn(async move {
                 loop {
-                    match crate::api_telemetry::sweep(&sweeper, keep_ms, archive.as_deref()).await {
+                    match ingot_execution::modules::telemetry::api::sweep(
+                        &sweeper,
+                        keep_ms,
+                        archive.as_deref(),
+                    )
+                    .await
+                    {
                         Ok(0) => {}
                         Ok(n) => {
                             info!(batches = n, "telemetry past retention archived and dropped")

@@ -84,13 +84,9 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     /// Highest finalized height known.
     pub finalized: AtomicU64,
     pub events: tokio::sync::broadcast::Sender<PublishedEvent>,
-    /// Device readings taken from executed blocks (derived; see the module).
-    pub telemetry: crate::telemetry_store::TelemetryStore,
-    /// The stores modules derive from executed blocks (e.g. device names),
-    /// fed after each state commit like the telemetry store.
+    /// The stores modules derive from executed blocks (device names,
+    /// telemetry readings), fed after each state commit.
     pub module_stores: Vec<Arc<dyn ingot_module::derived::Derived>>,
-    /// Accepted batches as they are executed, for live streams.
-    pub readings: tokio::sync::broadcast::Sender<Arc<crate::telemetry_store::StoredBatch>>,
     /// Transactions admitted locally, to be gossiped to peers.
     pub gossip: futures::channel::mpsc::UnboundedSender<SignedTransaction>,
     /// Our consensus public key (hex).
@@ -98,6 +94,14 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
+    /// A module's derived store of type `T` by its name.
+    pub fn module_store<T: Send + Sync + 'static>(&self, name: &str) -> Option<Arc<T>> {
+        self.module_stores
+            .iter()
+            .find(|s| s.name() == name)
+            .and_then(|s| s.clone().as_any().downcast::<T>().ok())
+    }
+
     /// Authenticate and admit a transaction. `from_peer` transactions are not gossiped again.
     pub fn submit(&self, tx: SignedTransaction, from_peer: bool) -> Result<Digest, SubmitError> {
         self.submit_all(vec![tx], from_peer)

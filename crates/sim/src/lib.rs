@@ -277,7 +277,6 @@ pub async fn start_node(
         prefix: format!("v{i}"),
         max_block_txs: 1_000,
         timing: Timing::default(),
-        telemetry_store: None,
         ledger_index: None,
         derived_dir: None,
         state_cache_pages: ingot_node::DEFAULT_STATE_CACHE_PAGES,

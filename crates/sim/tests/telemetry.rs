@@ -226,7 +226,16 @@ async fn scenario(ctx: Ctx) {
     assert_eq!((gaps, forged_refused), (1, 1));
     let counts: Vec<_> = nodes[..3]
         .iter()
-        .map(|n| n.shared().unwrap().telemetry.counts().unwrap())
+        .map(|n| {
+            n.shared()
+                .unwrap()
+                .module_store::<ingot_execution::modules::telemetry::store::TelemetryStore>(
+                    ingot_execution::modules::telemetry::store::STORE,
+                )
+                .unwrap()
+                .counts()
+                .unwrap()
+        })
         .collect();
     assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
     assert_eq!(counts[0], (4 * 3 + 1 + 4, (4 * 3 + 4) * 5 + 1));

@@ -23,8 +23,10 @@
 //! `telemetry/rules/<target>`, `telemetry/rulestate/<device>/<rule>`,
 //! `telemetry/hb/...` (heartbeat schedule).
 
+pub mod api;
 mod module;
 pub mod rules;
+pub mod store;
 
 pub use module::TelemetryModule;
 

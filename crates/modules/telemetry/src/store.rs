@@ -16,16 +16,17 @@
 //!   (timestamps never go backwards per device; the chain enforces it)
 //! - `expiry`: (last_ts, device, first_seq) → () — retention sweeps
 
+use crate::NAME as TELEMETRY;
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
-use ingot_execution::{modules::telemetry::NAME as TELEMETRY, AnchoredTx};
+use ingot_module::derived::{AnchoredTx, Derived, DerivedError, Executed};
 use ingot_types::{
     merkle,
     telemetry::{AnchorArg, ReadingBatch},
     Block, Digest, Receipt, Status,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::Path;
+use std::{any::Any, path::Path, sync::Arc};
 
 const BATCHES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("batches");
 const BY_TIME: TableDefinition<(&str, u64, u64), ()> = TableDefinition::new("by_time");
@@ -56,8 +57,16 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// The store's name; its file is `<data_dir>/telemetry.redb`.
+pub const STORE: &str = "telemetry";
+/// Batches a slow stream subscriber may fall behind before it skips.
+pub const STREAM_BUFFER: usize = 1_024;
+
 pub struct TelemetryStore {
     db: Database,
+    /// Every batch taken, for live streams (subscribers that fall behind
+    /// skip what they missed).
+    readings: tokio::sync::broadcast::Sender<Arc<StoredBatch>>,
 }
 
 /// The accepted batches of one block's anchoring transactions, as the
@@ -157,7 +166,10 @@ impl TelemetryStore {
             tx.open_table(META).map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            readings: tokio::sync::broadcast::channel(STREAM_BUFFER).0,
+        })
     }
 
     fn meta(&self, key: &str) -> Result<u64, StoreError> {
@@ -217,16 +229,27 @@ impl TelemetryStore {
 
     /// Store the accepted batches of one executed height and return them
     /// (the node streams them to subscribers).
-    pub fn ingest_executed(
-        &self,
-        e: &crate::derived::Executed<'_>,
-    ) -> Result<Vec<StoredBatch>, StoreError> {
+    ///
+    /// The batches go to live streams too (a height already taken is
+    /// skipped, so nothing is streamed twice).
+    pub fn ingest_executed(&self, e: &Executed<'_>) -> Result<(), StoreError> {
+        if e.height <= self.height()? {
+            return Ok(());
+        }
         let batches = match e.anchored {
             Some(anchored) => stored_batches(e.block, anchored),
             None => anchored_batches(e.block, e.receipts),
         };
         self.ingest(e.height, &batches)?;
-        Ok(batches)
+        for batch in batches {
+            let _ = self.readings.send(Arc::new(batch));
+        }
+        Ok(())
+    }
+
+    /// Batches as they are taken, for a live stream.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StoredBatch>> {
+        self.readings.subscribe()
     }
 
     /// Drop every table and start empty.
@@ -358,31 +381,31 @@ impl TelemetryStore {
     }
 }
 
-impl crate::derived::Derived for TelemetryStore {
+impl Derived for TelemetryStore {
     fn name(&self) -> &'static str {
-        "telemetry"
+        STORE
     }
 
-    fn height(&self) -> Result<u64, crate::derived::DerivedError> {
+    fn height(&self) -> Result<u64, DerivedError> {
         TelemetryStore::height(self).map_err(derived_error)
     }
 
-    fn take(&self, e: &crate::derived::Executed<'_>) -> Result<(), crate::derived::DerivedError> {
-        self.ingest_executed(e).map(drop).map_err(derived_error)
+    fn take(&self, e: &Executed<'_>) -> Result<(), DerivedError> {
+        self.ingest_executed(e).map_err(derived_error)
     }
 
-    fn clear(&self) -> Result<(), crate::derived::DerivedError> {
+    fn clear(&self) -> Result<(), DerivedError> {
         TelemetryStore::clear(self).map_err(derived_error)
     }
 
-    fn as_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
 }
 
-fn derived_error(e: StoreError) -> crate::derived::DerivedError {
-    crate::derived::DerivedError {
-        store: "telemetry",
+fn derived_error(e: StoreError) -> DerivedError {
+    DerivedError {
+        store: STORE,
         message: e.0,
     }
 }

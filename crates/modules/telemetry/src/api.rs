@@ -6,52 +6,85 @@
 //! access policy grants [`READ_OPERATION`] (`telemetry.read`); everyone else
 //! gets 403.
 
-use crate::api::{forbidden, internal, not_found, ApiError, ApiState, St};
-use crate::auth::Viewer;
-use crate::module_routes::receipt_chain;
-use crate::telemetry_store::StoredBatch;
+use crate::{
+    rules::{rules_key, RuleSet},
+    store::{self, StoredBatch, TelemetryStore},
+    summary_key, DeviceSummary, TelemetryModule, READ_OPERATION,
+};
 use axum::{
-    extract::{Path, Query},
+    extract::{Path, Query, State},
     response::sse::{Event as SseEvent, KeepAlive, Sse},
     routing::get,
     Json, Router,
 };
 use commonware_codec::{Decode, Encode};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::Stream;
-use ingot_api::{query::ReadingQuery, ErrorResponses};
-use ingot_execution::modules::{
-    device::{record_key, DeviceRecord, MAX_ID_LEN},
-    telemetry::{
-        rules::{rules_key, RuleSet},
-        summary_key, DeviceSummary, READ_OPERATION,
-    },
-};
+use ingot_api::query::ReadingQuery;
 use ingot_light::BatchArchive;
+use ingot_module::derived::Derived;
+use ingot_module_api::{
+    bad, forbidden, internal, not_found,
+    stream::{paced, Paced, Recheck},
+    ApiError, Host, ModuleApi, Viewer,
+};
+use ingot_module_device::{DeviceRecord, MAX_ID_LEN};
 use ingot_types::{telemetry::format_fixed, Digest};
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc};
 use tokio_stream::StreamExt as _;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(summary, readings, reading_proof, batch_archive, stream))]
+struct TelemetryApi;
+
+impl ModuleApi for TelemetryModule {
+    fn derived_stores(
+        &self,
+        dir: Option<&std::path::Path>,
+    ) -> Result<Vec<Arc<dyn Derived>>, String> {
+        let store = match dir {
+            Some(dir) => {
+                ingot_module_api::open_or_set_aside(
+                    &dir.join(format!("{}.redb", store::STORE)),
+                    |p| TelemetryStore::open(Some(p)).map_err(|e| e.to_string()),
+                )?
+                .0
+            }
+            None => TelemetryStore::open(None).map_err(|e| e.to_string())?,
+        };
+        Ok(vec![Arc::new(store)])
+    }
+
+    fn member_routes(&self) -> Router<Host> {
+        Router::new()
+            .route("/v1/telemetry/devices/{id}", get(summary))
+            .route("/v1/telemetry/devices/{id}/readings", get(readings))
+            .route(
+                "/v1/telemetry/devices/{id}/readings/{seq}/proof",
+                get(reading_proof),
+            )
+            .route(
+                "/v1/telemetry/devices/{id}/batches/{seq}/archive",
+                get(batch_archive),
+            )
+            .route("/v1/telemetry/devices/{id}/stream", get(stream))
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        TelemetryApi::openapi()
+    }
+}
+
+/// This node's telemetry store (the module's derived store).
+fn readings_store(s: &Host) -> Result<Arc<TelemetryStore>, ApiError> {
+    ingot_module_api::store::<TelemetryStore>(s.as_ref(), store::STORE)
+}
 
 /// Most readings one page returns.
 pub const MAX_READINGS_PAGE: usize = 5_000;
 /// Most readings one page returns with proofs (each carries a receipt chain).
 pub const MAX_PROVEN_PAGE: usize = 100;
-
-pub fn routes<E: Storage + Clock + Metrics + Spawner>() -> Router<Arc<ApiState<E>>> {
-    Router::new()
-        .route("/v1/telemetry/devices/{id}", get(summary::<E>))
-        .route("/v1/telemetry/devices/{id}/readings", get(readings::<E>))
-        .route(
-            "/v1/telemetry/devices/{id}/readings/{seq}/proof",
-            get(reading_proof::<E>),
-        )
-        .route(
-            "/v1/telemetry/devices/{id}/batches/{seq}/archive",
-            get(batch_archive::<E>),
-        )
-        .route("/v1/telemetry/devices/{id}/stream", get(stream::<E>))
-}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -63,30 +96,20 @@ fn now_ms() -> u64 {
 /// The device's record, if the caller may read its telemetry (the telemetry
 /// module's rule for the device's summary: owner, regulators, grantees of
 /// `telemetry.read`).
-async fn readable<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    id: &str,
-    viewer: &Viewer,
-) -> Result<DeviceRecord, ApiError> {
+async fn readable(s: &Host, id: &str, viewer: &Viewer) -> Result<DeviceRecord, ApiError> {
     if id.len() > MAX_ID_LEN {
-        return Err(crate::api::bad("device id too long"));
+        return Err(bad("device id too long"));
     }
     let key = String::from_utf8_lossy(&summary_key(id)).into_owned();
-    if !crate::read_model::may_read_key(s, viewer, &key).await? {
+    if !s.may_read_key(viewer, &key).await? {
         return Err(forbidden(format!(
             "telemetry of a device is visible to its owner, regulators and parties granted {READ_OPERATION}"
         )));
     }
-    let raw = s
-        .shared
-        .state
-        .read()
-        .await
-        .get(&record_key(id))
+    ingot_module_device::find_committed(s.state(), id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| not_found(format!("unknown device {id}")))?;
-    DeviceRecord::decode_cfg(raw, &()).map_err(internal)
+        .ok_or_else(|| not_found(format!("unknown device {id}")))
 }
 
 #[utoipa::path(
@@ -95,17 +118,16 @@ async fn readable<E: Storage + Clock + Metrics + Spawner>(
     tag = "telemetry",
     summary = "a device's telemetry summary and rules (owner, regulators, telemetry.read grantees)",
     params(("id" = String, Path, description = "device id")),
-    responses((status = 200, description = "summary and rules", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "summary and rules", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn summary<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn summary(
+    State(s): State<Host>,
     Path(id): Path<String>,
     viewer: Viewer,
 ) -> Result<Json<Value>, ApiError> {
     let record = readable(&s, &id, &viewer).await?;
-    let state = s.shared.state.read().await;
-    let summary = match state.get(&summary_key(&id)).await.map_err(internal)? {
+    let summary = match s.get(&summary_key(&id)).await? {
         Some(raw) => DeviceSummary::decode_cfg(raw, &())
             .map_err(internal)?
             .to_json(),
@@ -116,7 +138,7 @@ pub(crate) async fn summary<E: Storage + Clock + Metrics + Spawner>(
         format!("device:{id}"),
         format!("model:{}/{}", record.owner_org, record.model),
     ] {
-        if let Some(raw) = state.get(&rules_key(&target)).await.map_err(internal)? {
+        if let Some(raw) = s.get(&rules_key(&target)).await? {
             let set = RuleSet::decode_cfg(raw, &()).map_err(internal)?;
             rules.extend(set.rules.iter().map(|r| r.to_json()));
         }
@@ -147,11 +169,8 @@ fn reading_json(
     })
 }
 
-async fn archive_of<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    stored: &StoredBatch,
-) -> Result<BatchArchive, ApiError> {
-    let chain = receipt_chain(s, &Digest::from(stored.tx_hash)).await?;
+async fn archive_of(s: &Host, stored: &StoredBatch) -> Result<BatchArchive, ApiError> {
+    let chain = s.receipt_chain(Digest::from(stored.tx_hash)).await?;
     Ok(BatchArchive {
         batch: hex::encode(stored.batch.encode()),
         commitment_index: stored.commitment_index,
@@ -166,11 +185,11 @@ async fn archive_of<E: Storage + Clock + Metrics + Spawner>(
     tag = "telemetry",
     summary = "readings by time range, measurement and sequence; ?prove=true adds reading proofs",
     params(("id" = String, Path, description = "device id"), ingot_api::query::ReadingQuery),
-    responses((status = 200, description = "a page of readings", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "a page of readings", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn readings<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn readings(
+    State(s): State<Host>,
     Path(id): Path<String>,
     Query(q): Query<ReadingQuery>,
     viewer: Viewer,
@@ -184,9 +203,7 @@ pub(crate) async fn readings<E: Storage + Clock + Metrics + Spawner>(
     let limit = q.limit.unwrap_or(cap).clamp(1, cap);
     let (from, to) = (q.from_ms.unwrap_or(0), q.to_ms.unwrap_or(u64::MAX));
     let after = q.after_seq.unwrap_or(0);
-    let batches = s
-        .shared
-        .telemetry
+    let batches = readings_store(&s)?
         .batches_between(&id, from, to, after, limit)
         .map_err(internal)?;
     let mut out = Vec::new();
@@ -229,13 +246,8 @@ pub(crate) async fn readings<E: Storage + Clock + Metrics + Spawner>(
     })))
 }
 
-async fn stored_batch<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
-    id: &str,
-    seq: u64,
-) -> Result<StoredBatch, ApiError> {
-    s.shared
-        .telemetry
+async fn stored_batch(s: &Host, id: &str, seq: u64) -> Result<StoredBatch, ApiError> {
+    readings_store(s)?
         .batch_with(id, seq)
         .map_err(internal)?
         .ok_or_else(|| {
@@ -251,11 +263,11 @@ async fn stored_batch<E: Storage + Clock + Metrics + Spawner>(
     tag = "telemetry",
     summary = "the offline proof of one reading (ingot_light::ReadingProof)",
     params(("id" = String, Path, description = "device id"), ("seq" = String, Path, description = "reading sequence number")),
-    responses((status = 200, description = "the proof", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the proof", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn reading_proof(
+    State(s): State<Host>,
     Path((id, seq)): Path<(String, u64)>,
     viewer: Viewer,
 ) -> Result<Json<ingot_light::ReadingProof>, ApiError> {
@@ -271,11 +283,11 @@ pub(crate) async fn reading_proof<E: Storage + Clock + Metrics + Spawner>(
     tag = "telemetry",
     summary = "a whole batch as a self-verifying archive record",
     params(("id" = String, Path, description = "device id"), ("seq" = String, Path, description = "sequence number of a reading of the batch")),
-    responses((status = 200, description = "the archive record", body = serde_json::Value), ErrorResponses),
+    responses((status = 200, description = "the archive record", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn batch_archive(
+    State(s): State<Host>,
     Path((id, seq)): Path<(String, u64)>,
     viewer: Viewer,
 ) -> Result<Json<BatchArchive>, ApiError> {
@@ -291,19 +303,19 @@ pub(crate) async fn batch_archive<E: Storage + Clock + Metrics + Spawner>(
     tag = "telemetry",
     summary = "the device's readings as server-sent events",
     params(("id" = String, Path, description = "device id")),
-    responses((status = 200, description = "a reading stream", body = String, content_type = "text/event-stream"), ErrorResponses),
+    responses((status = 200, description = "a reading stream", body = String, content_type = "text/event-stream"), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]
-pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
-    axum::extract::State(s): St<E>,
+async fn stream(
+    State(s): State<Host>,
     Path(id): Path<String>,
     viewer: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     readable(&s, &id, &viewer).await?;
-    let rx = s.shared.readings.subscribe();
+    let rx = readings_store(&s)?.subscribe();
     let state = s.clone();
-    let recheck = Arc::new(std::sync::Mutex::new(crate::read_model::Recheck::default()));
-    let stream = crate::read_model::paced(tokio_stream::wrappers::BroadcastStream::new(rx))
+    let recheck = Arc::new(std::sync::Mutex::new(Recheck::default()));
+    let stream = paced(tokio_stream::wrappers::BroadcastStream::new(rx))
         .then(move |input| {
             let (state, viewer, recheck, id) =
                 (state.clone(), viewer.clone(), recheck.clone(), id.clone());
@@ -313,13 +325,11 @@ pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
                 // expired, or whose telemetry.read grant ended, stops
                 // receiving.
                 let (tick, item) = match input {
-                    crate::read_model::Paced::Tick => (true, None),
-                    crate::read_model::Paced::Item(item) => (false, Some(item)),
+                    Paced::Tick => (true, None),
+                    Paced::Item(item) => (false, Some(item)),
                 };
                 if tick || recheck.lock().unwrap().due() {
-                    let valid = crate::read_model::caller_still_valid(&state, &viewer)
-                        .await
-                        .unwrap_or(false);
+                    let valid = state.caller_still_valid(&viewer).await.unwrap_or(false);
                     if !valid || readable(&state, &id, &viewer).await.is_err() {
                         return None;
                     }
@@ -352,29 +362,31 @@ pub(crate) async fn stream<E: Storage + Clock + Metrics + Spawner>(
 /// writing each first (when `archive_dir` is set) as a [`BatchArchive`] JSON
 /// line to `archive_dir/telemetry-<UTC day>.jsonl`, which still verifies
 /// offline against the genesis validators. Returns how many were dropped.
-pub async fn sweep<E: Storage + Clock + Metrics + Spawner>(
-    s: &ApiState<E>,
+pub async fn sweep(
+    s: &Host,
     keep_ms: u64,
     archive_dir: Option<&std::path::Path>,
-) -> anyhow::Result<usize> {
+) -> Result<usize, String> {
+    let io = |e: std::io::Error| e.to_string();
+    let store = readings_store(s).map_err(|e| e.message)?;
     let cutoff = now_ms().saturating_sub(keep_ms);
     let mut dropped = 0;
     loop {
-        let expired = s.shared.telemetry.expired(cutoff, 256)?;
+        let expired = store.expired(cutoff, 256).map_err(|e| e.to_string())?;
         if expired.is_empty() {
             return Ok(dropped);
         }
         if let Some(dir) = archive_dir {
             use std::io::Write;
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
             let mut files: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
             for stored in &expired {
                 let archive = archive_of(s, stored)
                     .await
-                    .map_err(|e| anyhow::anyhow!("archiving: {}", e.message))?;
+                    .map_err(|e| format!("archiving: {}", e.message))?;
                 let day = stored.batch.readings.last().map_or(0, |r| r.timestamp_ms) / 86_400_000;
                 let line = files.entry(day).or_default();
-                serde_json::to_writer(&mut *line, &archive)?;
+                serde_json::to_writer(&mut *line, &archive).map_err(|e| e.to_string())?;
                 line.push(b'\n');
             }
             for (day, lines) in files {
@@ -382,12 +394,13 @@ pub async fn sweep<E: Storage + Clock + Metrics + Spawner>(
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(path)?;
-                f.write_all(&lines)?;
-                f.sync_all()?;
+                    .open(path)
+                    .map_err(io)?;
+                f.write_all(&lines).map_err(io)?;
+                f.sync_all().map_err(io)?;
             }
         }
-        s.shared.telemetry.remove(&expired)?;
+        store.remove(&expired).map_err(|e| e.to_string())?;
         dropped += expired.len();
     }
 }
