@@ -313,6 +313,32 @@ fn refusals_proofs_and_client_errors() {
     let (s, m) = call("GET", &format!("{api}/metrics"), None);
     assert_eq!(s, 200);
     assert!(m.as_str().unwrap().contains("ingot_executed_height"));
+    // The module catalogue: what a client needs to read receipts and events.
+    let (s, cat) = call("GET", &format!("{api}/v1/modules"), None);
+    assert_eq!(s, 200, "{cat}");
+    let modules = cat["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 6, "{cat}");
+    let device = modules.iter().find(|m| m["name"] == "device").unwrap();
+    let registered = device["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "registered")
+        .unwrap();
+    assert!(registered["attributes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("device_id")));
+    assert!(device["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "device.unknown_device"));
+    assert!(cat["tx_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "tx.replay"));
     let (s, doc) = call("GET", &format!("{api}/openapi.json"), None);
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v1/tx"].is_object());

@@ -108,8 +108,25 @@ pub fn dispatch<'a>(
                 .await?;
             events.extend(moved);
         }
+        check_declared(&events);
         Ok(events)
     })
+}
+
+/// Every event is one its module declares (`ModuleInfo::events`): checked
+/// in debug builds, so tests and simulations fail on an undeclared event
+/// kind or attribute; release builds do not pay for it.
+fn check_declared(events: &[ingot_types::Event]) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    for e in events {
+        let problem = match module(&e.module) {
+            Some(m) => m.info().undeclared(e),
+            None => Some(format!("an event of unknown module `{}`", e.module)),
+        };
+        assert!(problem.is_none(), "{}", problem.unwrap_or_default());
+    }
 }
 
 /// Work at the end of every block, after its transactions, module by module
@@ -122,7 +139,9 @@ pub async fn end_block(
 ) -> CallResult {
     let mut events = Vec::new();
     for m in MODULES {
-        events.extend(m.end_block(block, trust, state, &REGISTRY).await?);
+        let produced = m.end_block(block, trust, state, &REGISTRY).await?;
+        check_declared(&produced);
+        events.extend(produced);
         state.commit_tx();
     }
     Ok(events)
@@ -164,6 +183,27 @@ pub(crate) mod tests {
                 m.name(),
                 m.name()
             );
+        }
+    }
+
+    /// Event declarations are well formed: kinds unique per module, each
+    /// documented, attribute names unique.
+    #[test]
+    fn events_are_declared_once_and_documented() {
+        for m in MODULES {
+            let mut kinds = std::collections::BTreeSet::new();
+            for e in m.info().events {
+                assert!(
+                    kinds.insert(e.kind),
+                    "{}.{} declared twice",
+                    m.name(),
+                    e.kind
+                );
+                assert!(!e.doc.is_empty(), "{}.{} has no doc", m.name(), e.kind);
+                let attrs: std::collections::BTreeSet<_> = e.attributes.iter().collect();
+                assert_eq!(attrs.len(), e.attributes.len(), "{}.{}", m.name(), e.kind);
+            }
+            assert!(!kinds.is_empty(), "{} declares no events", m.name());
         }
     }
 

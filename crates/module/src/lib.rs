@@ -78,6 +78,70 @@ pub struct ModuleInfo {
     pub device_methods: &'static [&'static str],
     /// Whether another module (a workflow's service task) may call this one.
     pub nestable: bool,
+    /// Every kind of event the module emits, with its attributes.
+    pub events: &'static [EventDecl],
+}
+
+/// One kind of event a module emits: what its receipts carry, what clients
+/// and workflows subscribe to. The registry checks, in every debug build
+/// (tests, simulations), that each emitted event is declared.
+#[derive(Clone, Copy, Debug)]
+pub struct EventDecl {
+    pub kind: &'static str,
+    /// The attributes it may carry (an event carries a subset of them).
+    pub attributes: &'static [&'static str],
+    /// It also carries the detail fields of a failure (a refusal event).
+    pub failure_detail: bool,
+    /// What it means.
+    pub doc: &'static str,
+}
+
+impl EventDecl {
+    pub const fn new(
+        kind: &'static str,
+        attributes: &'static [&'static str],
+        doc: &'static str,
+    ) -> Self {
+        Self {
+            kind,
+            attributes,
+            failure_detail: false,
+            doc,
+        }
+    }
+
+    /// An event that also carries a failure's detail fields.
+    pub const fn with_failure_detail(self) -> Self {
+        Self {
+            failure_detail: true,
+            ..self
+        }
+    }
+}
+
+impl ModuleInfo {
+    /// Why `event` is not one this module declares, if it is not.
+    pub fn undeclared(&self, event: &Event) -> Option<String> {
+        let Some(decl) = self.events.iter().find(|d| d.kind == event.kind) else {
+            return Some(format!(
+                "{}.{} is not a declared event",
+                self.name, event.kind
+            ));
+        };
+        if decl.failure_detail {
+            return None;
+        }
+        event
+            .attributes
+            .iter()
+            .find(|(k, _)| !decl.attributes.contains(&k.as_str()))
+            .map(|(k, _)| {
+                format!(
+                    "{}.{} carries undeclared attribute `{k}`",
+                    self.name, event.kind
+                )
+            })
+    }
 }
 
 /// One Ingot module. Implemented by a unit struct in the module's crate and
@@ -185,5 +249,53 @@ pub trait Module: Send + Sync + 'static {
             None => Audience::regulators_only(),
         };
         Box::pin(async move { Ok(audience) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: &[EventDecl] = &[
+        EventDecl::new("done", &["id", "owner"], "finished"),
+        EventDecl::new("refused", &["id", "reason"], "refused").with_failure_detail(),
+    ];
+    const INFO: ModuleInfo = ModuleInfo {
+        name: "m",
+        keys: &[],
+        failures: &[],
+        device_methods: &[],
+        nestable: true,
+        events: EVENTS,
+    };
+
+    fn ev(kind: &str, attrs: &[&str]) -> Event {
+        call::event(
+            "m",
+            kind,
+            &attrs
+                .iter()
+                .map(|a| (*a, String::new()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn only_declared_kinds_and_attributes_pass() {
+        assert_eq!(INFO.undeclared(&ev("done", &["id"])), None);
+        assert_eq!(INFO.undeclared(&ev("done", &["id", "owner"])), None);
+        assert!(INFO
+            .undeclared(&ev("finished", &["id"]))
+            .unwrap()
+            .contains("not a declared event"));
+        assert!(INFO
+            .undeclared(&ev("done", &["id", "price"]))
+            .unwrap()
+            .contains("undeclared attribute `price`"));
+        // A refusal may carry its failure's detail fields.
+        assert_eq!(
+            INFO.undeclared(&ev("refused", &["id", "reason", "max"])),
+            None
+        );
     }
 }

@@ -143,6 +143,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/openapi.json", get(openapi::<E>))
         .route("/v1/status", get(status::<E>))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/modules", get(modules))
         .route("/v1/tx", post(submit::<E>))
         .route(
             "/v1/txs",
@@ -216,6 +217,42 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
         u8::from(s.disk.is_low()),
     ));
     out
+}
+
+/// The modules this chain runs, as they declare themselves: calls a device
+/// may make, key prefixes with their read rules, failure codes with their
+/// message templates, event kinds with their attributes. What a client, a
+/// device SDK or the console needs to interpret receipts and events.
+#[utoipa::path(
+    get,
+    path = "/v1/modules",
+    tag = "node",
+    summary = "the modules this chain runs: key prefixes with read rules, failure codes, event kinds with attributes, device-callable methods",
+    responses((status = 200, description = "the module catalogue", body = serde_json::Value), ErrorResponses),
+    security((), ("signedRequest" = []))
+)]
+pub(crate) async fn modules() -> Json<Value> {
+    let modules: Vec<Value> = ingot_execution::registry::MODULES
+        .iter()
+        .map(|m| {
+            let info = m.info();
+            json!({
+                "name": info.name,
+                "nestable": info.nestable,
+                "device_methods": info.device_methods,
+                "keys": info.keys.iter().map(|k| json!({"prefix": k.prefix, "rule": format!("{:?}", k.rule)})).collect::<Vec<_>>(),
+                "failures": info.failures.iter().map(|f| json!({"code": f.code, "name": format!("{}.{}", f.module, f.name), "template": f.template})).collect::<Vec<_>>(),
+                "events": info.events.iter().map(|e| json!({"kind": e.kind, "attributes": e.attributes, "failure_detail": e.failure_detail, "doc": e.doc})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    // The executor's own checks (replay, expiry, certificates, work) fail
+    // transactions under module `tx`.
+    let tx: Vec<Value> = ingot_execution::failure::tx::ALL
+        .iter()
+        .map(|f| json!({"code": f.code, "name": format!("tx.{}", f.name), "template": f.template}))
+        .collect();
+    Json(json!({ "modules": modules, "tx_failures": tx }))
 }
 
 #[utoipa::path(

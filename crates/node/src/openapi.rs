@@ -27,6 +27,7 @@ use utoipa::{
         crate::api::openapi,
         crate::api::status,
         crate::api::whoami,
+        crate::api::modules,
         crate::api::submit,
         crate::api::submit_batch,
         crate::api::tx_status,

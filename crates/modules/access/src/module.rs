@@ -4,12 +4,50 @@ use crate::{failures, policy_audience, token_parties, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::Identity;
 use ingot_module::{
-    Audience, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Parties, Rule, StateRead,
-    Store, TxContext,
+    Audience, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo, Parties, Rule,
+    StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
 use serde_json::Value;
+
+/// The events `access` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "policy_set",
+        &["target", "accessor", "operations", "owner"],
+        "a device's owner granted access",
+    ),
+    EventDecl::new(
+        "policy_revoked",
+        &["target", "accessor", "operations", "owner"],
+        "a device's owner withdrew access",
+    ),
+    EventDecl::new(
+        "granted",
+        &[
+            "device_id",
+            "operation",
+            "accessor",
+            "owner",
+            "token_id",
+            "token",
+            "expires_ms",
+            "address",
+        ],
+        "an access request was granted with a one-time token (requester and owner only)",
+    ),
+    EventDecl::new(
+        "denied",
+        &["device_id", "operation", "accessor", "owner", "reason"],
+        "an access request was denied (reason: the failure's stable name)",
+    ),
+    EventDecl::new(
+        "redeemed",
+        &["token_id", "device_id", "operation", "owner"],
+        "a device redeemed a one-time token",
+    ),
+];
 
 /// The `access` module.
 pub struct AccessModule;
@@ -20,6 +58,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: DEVICE_METHODS,
     nestable: true,
+    events: EVENTS,
 };
 
 /// A device asks for access and redeems tokens itself.

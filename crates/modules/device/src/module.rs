@@ -3,12 +3,90 @@
 use crate::{failures, owner_audience, DEVICE_METHODS, KEYS, NAME};
 use bytes::Bytes;
 use ingot_module::{
-    Audience, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule, StateRead, Store,
-    TxContext,
+    Audience, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo, Rule, StateRead,
+    Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::Call;
 use serde_json::Value;
+
+/// Attributes of every lifecycle event (one history entry each).
+const LIFECYCLE: &[&str] = &["device_id", "name", "owner", "status", "detail"];
+
+/// The events `device` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "registered",
+        LIFECYCLE,
+        "a device was registered under its name",
+    ),
+    EventDecl::new(
+        "activated",
+        LIFECYCLE,
+        "a registered device was put into service",
+    ),
+    EventDecl::new(
+        "reactivated",
+        LIFECYCLE,
+        "a suspended device was put back into service",
+    ),
+    EventDecl::new(
+        "suspended",
+        LIFECYCLE,
+        "a device was suspended (detail: reason)",
+    ),
+    EventDecl::new(
+        "decommissioned",
+        LIFECYCLE,
+        "a device was decommissioned for good (detail: reason)",
+    ),
+    EventDecl::new("metadata_updated", LIFECYCLE, "a device's metadata changed"),
+    EventDecl::new(
+        "firmware_updated",
+        LIFECYCLE,
+        "a device reported new firmware",
+    ),
+    EventDecl::new(
+        "key_rotated",
+        LIFECYCLE,
+        "a device's certificate was replaced",
+    ),
+    EventDecl::new(
+        "state_reported",
+        LIFECYCLE,
+        "a device reported its operating state",
+    ),
+    EventDecl::new(
+        "maintenance_requested",
+        LIFECYCLE,
+        "a device asked for maintenance",
+    ),
+    EventDecl::new(
+        "maintenance_recorded",
+        LIFECYCLE,
+        "maintenance was recorded on a device",
+    ),
+    EventDecl::new(
+        "transfer_offered",
+        LIFECYCLE,
+        "the owner offered the device to another organisation",
+    ),
+    EventDecl::new(
+        "transfer_withdrawn",
+        LIFECYCLE,
+        "the owner withdrew a transfer offer",
+    ),
+    EventDecl::new(
+        "ownership_transferred",
+        LIFECYCLE,
+        "the receiving organisation accepted a transfer",
+    ),
+    EventDecl::new(
+        "namespace_delegated",
+        &["namespace", "from", "to"],
+        "a name prefix was delegated to another organisation",
+    ),
+];
 
 /// The `device` module.
 pub struct DeviceModule;
@@ -19,6 +97,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: DEVICE_METHODS,
     nestable: true,
+    events: EVENTS,
 };
 
 impl Module for DeviceModule {

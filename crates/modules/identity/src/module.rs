@@ -5,11 +5,26 @@ use bytes::Bytes;
 use commonware_codec::Encode;
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BoxFuture, CallResult, Host, Module, ModuleInfo, StateRead, Store, TxContext,
+    decode, Audience, BoxFuture, CallResult, EventDecl, Host, Module, ModuleInfo, StateRead, Store,
+    TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
 use serde_json::{json, Value};
+
+/// The events `identity` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "registered",
+        &["certificate", "org", "common_name", "role"],
+        "a member certificate was registered by its organisation's admin",
+    ),
+    EventDecl::new(
+        "revoked",
+        &["certificate", "org"],
+        "a member certificate was revoked: it signs nothing from the next block on",
+    ),
+];
 
 /// The `identity` module.
 pub struct IdentityModule;
@@ -20,6 +35,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: &[],
     nestable: true,
+    events: EVENTS,
 };
 
 impl Module for IdentityModule {

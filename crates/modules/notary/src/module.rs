@@ -5,11 +5,26 @@ use bytes::Bytes;
 use commonware_codec::Encode;
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BoxFuture, CallResult, Host, Module, ModuleInfo, StateRead, Store, TxContext,
+    decode, Audience, BoxFuture, CallResult, EventDecl, Host, Module, ModuleInfo, StateRead, Store,
+    TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
 use serde_json::{json, Value};
+
+/// The events `notary` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "recorded",
+        &["document_hash", "owner", "org"],
+        "a document hash was recorded",
+    ),
+    EventDecl::new(
+        "transferred",
+        &["document_hash", "from", "to"],
+        "a record's ownership was transferred",
+    ),
+];
 
 /// The `notary` module.
 pub struct NotaryModule;
@@ -20,6 +35,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: &[],
     nestable: true,
+    events: EVENTS,
 };
 
 impl Module for NotaryModule {

@@ -4,12 +4,68 @@ use crate::{failures, rule_target_audience, KEYS, NAME, READ_OPERATION};
 use bytes::Bytes;
 use ingot_crypto::TrustStore;
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule,
-    StateRead, Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
+    Rule, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::Call;
 use serde_json::Value;
+
+/// The events `telemetry` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "anchored",
+        &["batches", "refused", "readings", "commitments_root"],
+        "a gateway anchored reading batches",
+    ),
+    EventDecl::new(
+        "refused",
+        &["index", "device_id", "first_seq", "count", "reason"],
+        "one batch of an anchor was refused (reason: the failure's stable name, then its detail)",
+    )
+    .with_failure_detail(),
+    EventDecl::new(
+        "gap",
+        &["device_id", "from_seq", "to_seq", "missing", "owner"],
+        "a device's readings skipped sequence numbers",
+    ),
+    EventDecl::new(
+        "rule",
+        &[
+            "rule_id",
+            "target",
+            "device_id",
+            "kind",
+            "state",
+            "owner",
+            "measurement",
+            "value",
+            "unit",
+            "seq",
+            "silent_since_ms",
+            "at_ms",
+        ],
+        "a rule's condition started (state fired) or stopped (state cleared) holding",
+    ),
+    EventDecl::new(
+        "rule_set",
+        &[
+            "rule_id",
+            "target",
+            "kind",
+            "measurement",
+            "value",
+            "duration_ms",
+            "owner",
+        ],
+        "a rule was set on a device or a model",
+    ),
+    EventDecl::new(
+        "rule_removed",
+        &["rule_id", "target", "owner"],
+        "a rule was removed",
+    ),
+];
 
 /// The `telemetry` module.
 pub struct TelemetryModule;
@@ -20,6 +76,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: &[],
     nestable: true,
+    events: EVENTS,
 };
 
 impl Module for TelemetryModule {

@@ -4,12 +4,53 @@ use crate::{failures, instance_audience, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::{Identity, TrustStore};
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, Host, KeyDecl, Module, ModuleInfo, Rule,
-    StateRead, Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
+    Rule, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
 use serde_json::Value;
+
+/// Attributes of an instance's end events.
+const ENDED: &[&str] = &["instance", "definition"];
+
+/// The events `workflow` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        "deployed",
+        &["definition", "version", "org", "xml_hash"],
+        "a process definition version was deployed",
+    ),
+    EventDecl::new(
+        "step",
+        &[
+            "instance",
+            "definition",
+            "version",
+            "element",
+            "name",
+            "action",
+            "detail",
+            "actor",
+            "actor_org",
+            "time_ms",
+            "vars",
+        ],
+        "an instance moved through one element",
+    ),
+    EventDecl::new("completed", ENDED, "an instance reached its end"),
+    EventDecl::new(
+        "terminated",
+        ENDED,
+        "an instance reached a terminate end event",
+    ),
+    EventDecl::new("cancelled", ENDED, "an instance was cancelled"),
+    EventDecl::new(
+        "timer_failed",
+        &["instance", "reason"],
+        "a due timer's continuation was refused; retried a minute later",
+    ),
+];
 
 /// The `workflow` module.
 pub struct WorkflowModule;
@@ -22,6 +63,7 @@ const INFO: ModuleInfo = ModuleInfo {
     failures: failures::ALL,
     device_methods: &[],
     nestable: false,
+    events: EVENTS,
 };
 
 impl Module for WorkflowModule {
