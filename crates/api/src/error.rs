@@ -38,6 +38,9 @@ pub enum ErrorResponses {
     /// The body is larger than the node accepts.
     #[response(status = 413)]
     PayloadTooLarge(ErrorBody),
+    /// Too many requests from this address (see `retry-after`).
+    #[response(status = 429)]
+    TooManyRequests(ErrorBody),
     /// The node cannot take more now (mempool full, nonce cache full): retry.
     #[response(status = 503)]
     Unavailable(ErrorBody),

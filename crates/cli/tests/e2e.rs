@@ -171,7 +171,8 @@ fn four_processes_survive_kill_and_converge() {
     let mut toml = std::fs::read_to_string(data.join("node-0/node.toml")).unwrap();
     toml.push_str(&format!(
         "api_max_connections = {FLOOD_CAP}\napi_max_connections_per_ip = {FLOOD_PER_IP}\n\
-         api_header_timeout_ms = 2000\napi_body_timeout_ms = 2000\n"
+         api_header_timeout_ms = 2000\napi_body_timeout_ms = 2000\n\
+         api_requests_per_second_per_ip = {FLOOD_RATE}\n"
     ));
     std::fs::write(data.join("node-0/node.toml"), toml).unwrap();
 
@@ -196,6 +197,7 @@ fn four_processes_survive_kill_and_converge() {
     }
 
     flood_is_refused_and_the_chain_goes_on(&apis);
+    rate_is_limited_per_address(&apis[0]);
 
     // Offline tools refuse a live node's data directory at once, naming the
     // holder (they used to wait forever on the storage engine).
@@ -448,6 +450,7 @@ fn post_json(url: &str, body: &Value) -> (u16, Value) {
 const FLOOD_CAP: usize = 200;
 const FLOOD_PER_IP: usize = 100;
 const FLOOD_PORT: u16 = 18_480;
+const FLOOD_RATE: u32 = 50;
 
 /// The highest executed height any node reports.
 fn top_height(apis: &[String]) -> u64 {
@@ -546,4 +549,33 @@ fn flood_is_refused_and_the_chain_goes_on(apis: &[String]) {
             .and_then(|v| v["executed_height"].as_u64())
             .is_some_and(|h| h > before + 3)
     });
+}
+
+/// A client over node 0's request rate gets 429 `rate_limited` with
+/// `retry-after`, and is served again a second later.
+fn rate_is_limited_per_address(api: &str) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut limited = None;
+    for _ in 0..(FLOOD_RATE * 8) {
+        let resp = agent.get(&format!("{api}/health")).call().unwrap();
+        if resp.status() == 429 {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let mut resp = limited.expect("no 429 within eight seconds' worth of requests");
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    std::thread::sleep(Duration::from_millis(1_100));
+    let again = agent.get(&format!("{api}/health")).call().unwrap();
+    assert_eq!(again.status(), 200);
 }

@@ -70,6 +70,14 @@ pub struct NodeConfig {
     /// refuses new transactions (503 `disk_low`) until space returns.
     #[serde(default = "default_min_free_disk_mib")]
     pub min_free_disk_mib: u64,
+    /// API requests per second from one client address (bursts of twice
+    /// that); over it, 429 `rate_limited`.
+    #[serde(default = "default_api_requests_per_second_per_ip")]
+    pub api_requests_per_second_per_ip: u32,
+}
+
+fn default_api_requests_per_second_per_ip() -> u32 {
+    1_000
 }
 
 fn default_min_free_disk_mib() -> u64 {
@@ -129,6 +137,7 @@ impl NodeConfig {
                 .clamp(1, self.api_max_connections.max(1)),
             header_timeout: std::time::Duration::from_millis(self.api_header_timeout_ms.max(100)),
             body_timeout: std::time::Duration::from_millis(self.api_body_timeout_ms.max(100)),
+            requests_per_second_per_ip: self.api_requests_per_second_per_ip.max(1),
         }
     }
 

@@ -48,6 +48,7 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    pub requests_per_second_per_ip: u32,
 }
 
 /// Raise this process's descriptor limit to its hard limit and fit the
@@ -169,6 +170,22 @@ async fn limit_request_head(
     next.run(req).await
 }
 
+/// The answer to a request over its address's rate.
+fn rate_limited() -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let mut response = crate::api::ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests from this address; retry after a second",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 /// Serve `app` on `listener` under `limits` until the listener fails.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<()> {
     assert!(limits.max_connections_per_ip <= limits.max_connections);
@@ -179,6 +196,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::i
             limits.body_timeout,
         ));
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let rate = Arc::new(crate::rate_limit::RateLimiter::new(
+        limits.requests_per_second_per_ip,
+    ));
     let per_address = Arc::new(PerAddress::default());
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -200,7 +220,18 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::i
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let (app, rate, ip) = (app.clone(), rate.clone(), peer.ip());
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |req: axum::extract::Request<hyper::body::Incoming>| {
+                let (app, allowed) = (app.clone(), rate.allow(ip));
+                async move {
+                    if !allowed {
+                        return Ok::<_, std::convert::Infallible>(rate_limited());
+                    }
+                    tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await
+                }
+            },
+        ));
         tokio::spawn(async move {
             let _held = (permit, slot);
             let mut http = hyper::server::conn::http1::Builder::new();

@@ -26,6 +26,7 @@ pub mod ledger_index;
 pub mod mempool;
 pub mod module_routes;
 pub mod openapi;
+pub mod rate_limit;
 pub mod read_model;
 pub mod rebuild;
 pub mod run;

@@ -134,7 +134,7 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 operations += 1;
-                for status in ["400", "401", "404", "405", "413", "503"] {
+                for status in ["400", "401", "404", "405", "413", "429", "503"] {
                     assert_eq!(
                         op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
                         "#/components/schemas/ErrorBody",
