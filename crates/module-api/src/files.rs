@@ -1,5 +1,22 @@
 //! Derived files: damaged ones are set aside and rebuilt, never trusted.
 
+/// Open a module's derived store `name`: the file `<dir>/<name>.redb` (set
+/// aside and started anew if it does not open), or in memory without a
+/// `dir` (simulations).
+pub fn open_store<T, E: std::fmt::Display>(
+    dir: Option<&std::path::Path>,
+    name: &str,
+    open: impl Fn(Option<&std::path::Path>) -> Result<T, E>,
+) -> Result<T, String> {
+    match dir {
+        Some(dir) => Ok(open_or_set_aside(&dir.join(format!("{name}.redb")), |p| {
+            open(Some(p)).map_err(|e| e.to_string())
+        })?
+        .0),
+        None => open(None).map_err(|e| e.to_string()),
+    }
+}
+
 /// Open the derived file at `path`; if it does not open (damaged, or written
 /// by an incompatible version), set it aside as `<name>.damaged-<unix
 /// seconds>` and open a new, empty one: derived data is rebuilt, never

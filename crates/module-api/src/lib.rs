@@ -12,7 +12,7 @@ pub mod stream;
 pub mod viewer;
 
 pub use error::{bad, forbidden, hex32, internal, not_found, ApiError};
-pub use files::open_or_set_aside;
+pub use files::{open_or_set_aside, open_store};
 pub use page::read_page;
 pub use viewer::{Caller, Viewer};
 

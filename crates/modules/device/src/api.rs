@@ -34,16 +34,7 @@ impl ModuleApi for DeviceModule {
         &self,
         dir: Option<&std::path::Path>,
     ) -> Result<Vec<Arc<dyn Derived>>, String> {
-        let names = match dir {
-            Some(dir) => {
-                ingot_module_api::open_or_set_aside(
-                    &dir.join(format!("{}.redb", names::STORE)),
-                    |p| DeviceNames::open(Some(p)).map_err(|e| e.to_string()),
-                )?
-                .0
-            }
-            None => DeviceNames::open(None).map_err(|e| e.to_string())?,
-        };
+        let names = ingot_module_api::open_store(dir, names::STORE, DeviceNames::open)?;
         Ok(vec![Arc::new(names)])
     }
 

@@ -43,16 +43,7 @@ impl ModuleApi for TelemetryModule {
         &self,
         dir: Option<&std::path::Path>,
     ) -> Result<Vec<Arc<dyn Derived>>, String> {
-        let store = match dir {
-            Some(dir) => {
-                ingot_module_api::open_or_set_aside(
-                    &dir.join(format!("{}.redb", store::STORE)),
-                    |p| TelemetryStore::open(Some(p)).map_err(|e| e.to_string()),
-                )?
-                .0
-            }
-            None => TelemetryStore::open(None).map_err(|e| e.to_string())?,
-        };
+        let store = ingot_module_api::open_store(dir, store::STORE, TelemetryStore::open)?;
         Ok(vec![Arc::new(store)])
     }
 
