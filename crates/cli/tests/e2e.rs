@@ -28,13 +28,18 @@ fn get(url: &str) -> Option<Value> {
 /// GET a members-only URL, signed as the regulator's member (who may read
 /// every receipt).
 fn get_as_regulator(data: &Path, url: &str) -> Option<Value> {
+    read_as_regulator(data, url).ok()
+}
+
+/// [`get_as_regulator`] with the node's refusal when there is one.
+fn read_as_regulator(data: &Path, url: &str) -> Result<Value, ingot_client::ClientError> {
     let dir = data.join("orgs/regulator");
     let signer = ingot_client::Signer::from_pem(
-        &std::fs::read_to_string(dir.join("member.key")).ok()?,
-        &std::fs::read_to_string(dir.join("member.pem")).ok()?,
+        &std::fs::read_to_string(dir.join("member.key")).unwrap(),
+        &std::fs::read_to_string(dir.join("member.pem")).unwrap(),
     )
-    .ok()?;
-    ingot_client::Client::new("").signed(signer).get(url).ok()
+    .unwrap();
+    ingot_client::Client::new("").signed(signer).get(url)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -309,17 +314,9 @@ fn four_processes_survive_kill_and_converge() {
     let verified_transactions = report["transactions"].as_u64().unwrap();
     let copy = data.join("tampered");
     copy_dir(&node_data, &copy);
-    let blob = std::fs::read_dir(copy.join("storage/ingot-blocks-freezer-value"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut bytes = std::fs::read(&blob).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&blob, bytes).unwrap();
+    flip_middle_byte(&copy.join("storage/ingot-blocks-freezer-value"));
     let bad = verify(&copy);
+    let _ = std::fs::remove_dir_all(&copy);
     assert!(!bad.status.success());
     let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert!(
@@ -368,8 +365,11 @@ fn four_processes_survive_kill_and_converge() {
     }
 
     // Without the operator: node 2's derived files are damaged while it is
-    // stopped; it sets them aside, rebuilds them from its own journal and
-    // blocks, and serves every acknowledged transaction.
+    // stopped, and a byte of its block archive flips; it sets the derived
+    // files aside and rebuilds them from its own journal and blocks, and
+    // refetches the damaged blocks from its peers (verified against what it
+    // already trusts). Meanwhile anyone may read any height: a damaged one
+    // answers 503 block_damaged, never a crash.
     let mut node2 = nodes.0[2].take().unwrap();
     unsafe { libc::kill(node2.id() as i32, libc::SIGINT) };
     node2.wait().unwrap();
@@ -380,7 +380,52 @@ fn four_processes_survive_kill_and_converge() {
         bytes[..64].fill(0xCD);
         std::fs::write(&path, bytes).unwrap();
     }
+    flip_middle_byte(&node2_data.join("storage/ingot-blocks-freezer-value"));
     nodes.0[2] = Some(start(&data, 2));
+    wait_for("node 2 API", Duration::from_secs(60), || {
+        get(&format!("{}/health", apis[2])).is_some()
+    });
+    let mut damaged_seen = 0;
+    for height in 1..=target {
+        let reference = get_as_regulator(&data, &format!("{}/v1/blocks/{height}", apis[0]))
+            .unwrap()["hash"]
+            .clone();
+        assert!(
+            reference.is_string(),
+            "block {height} on node 0: {reference}"
+        );
+        wait_for(
+            &format!("node 2 to serve block {height}"),
+            Duration::from_secs(60),
+            || match read_as_regulator(&data, &format!("{}/v1/blocks/{height}", apis[2])) {
+                Ok(r) => {
+                    assert_eq!(r["hash"], reference, "block {height}: {r}");
+                    true
+                }
+                Err(ingot_client::ClientError::Api { status, code, .. })
+                    if status == 503 && code == "block_damaged" =>
+                {
+                    damaged_seen += 1;
+                    false
+                }
+                Err(e) => panic!("node 2, block {height}: {e} (it must answer every read)"),
+            },
+        );
+    }
+    let metrics = ureq::get(&format!("{}/metrics", apis[2]))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        damaged_seen > 0 || !metrics.contains("ingot_archive_repaired_total 0"),
+        "the flipped byte damaged no block"
+    );
+    assert!(
+        metrics.contains("ingot_archive_damaged_heights 0"),
+        "{metrics}"
+    );
     wait_for("node 2 repaired", Duration::from_secs(60), || {
         get(&format!("{}/health", apis[2]))
             .is_some_and(|v| v["executed_height"].as_u64() >= Some(target))
@@ -431,7 +476,33 @@ fn four_processes_survive_kill_and_converge() {
                 .is_some_and(|v| v["executed_height"].as_u64() > Some(followed))
         },
     );
+
+    // After its repair, node 2's chain verifies offline (the repaired copies
+    // are read where the damaged records fail).
+    let mut node2 = nodes.0[2].take().unwrap();
+    unsafe { libc::kill(node2.id() as i32, libc::SIGINT) };
+    node2.wait().unwrap();
+    let repaired = verify(&node2_data);
+    assert!(
+        repaired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repaired.stdout)
+    );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Flip one byte in the middle of the (first) blob of a storage partition.
+fn flip_middle_byte(partition: &Path) {
+    let blob = std::fs::read_dir(partition)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
 }
 
 /// POST a JSON body; status and JSON answer, whatever the status.

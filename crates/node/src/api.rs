@@ -208,13 +208,15 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
     let sh = &s.shared;
     let mut out = (s.metrics)();
     out.push_str(&format!(
-        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n",
+        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n# TYPE ingot_archive_damaged_heights gauge\ningot_archive_damaged_heights {}\n# TYPE ingot_archive_repaired_total counter\ningot_archive_repaired_total {}\n",
         sh.executed_height(),
         sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
         sh.mempool.lock().unwrap().len(),
         sh.recent.len(),
         s.disk.free_bytes(),
         u8::from(s.disk.is_low()),
+        sh.repairs.damaged_count(),
+        sh.repairs.repaired_count(),
     ));
     out
 }
@@ -528,7 +530,7 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
         .marshal
         .get_block(Height::new(loc.height))
         .await
-        .ok_or_else(|| internal("executed block missing from the archive"))?;
+        .ok_or_else(|| missing_block(s, loc.height))?;
     let mut v = match block.inner().txs().get(loc.index as usize) {
         Some(tx) => {
             let (full, summary) = read_model::tx_readable(s, viewer, tx, &receipt.events).await?;
@@ -684,6 +686,22 @@ async fn block_json<E: Storage + Clock + Metrics + Spawner>(
     }))
 }
 
+/// Why a finalized block of `height` cannot be served: not finalized (404),
+/// or its stored copy is damaged and being refetched from peers (503
+/// `block_damaged`, retry later).
+fn missing_block<E: Storage + Clock + Metrics + Spawner>(s: &ApiState<E>, height: u64) -> ApiError {
+    if s.shared.repairs.is_damaged(height) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "block_damaged",
+            format!(
+                "this node's stored copy of block {height} is damaged; a verified copy is being fetched from its peers: retry shortly, or ask another node"
+            ),
+        );
+    }
+    not_found("no such finalized block")
+}
+
 async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     s: &ApiState<E>,
     viewer: &Viewer,
@@ -691,13 +709,18 @@ async fn load_block<E: Storage + Clock + Metrics + Spawner>(
     view: &BlockQuery,
 ) -> Result<Json<Value>, ApiError> {
     let block = if let Ok(height) = id.parse::<u64>() {
-        s.marshal.get_block(Height::new(height)).await
+        s.marshal
+            .get_block(Height::new(height))
+            .await
+            .ok_or_else(|| missing_block(s, height))?
     } else {
         let digest =
             parse_digest(id).map_err(|e| bad(format!("not a height or block hash: {e}")))?;
-        s.marshal.get_block(&digest).await
+        s.marshal
+            .get_block(&digest)
+            .await
+            .ok_or_else(|| not_found("no such finalized block"))?
     };
-    let block = block.ok_or_else(|| not_found("no such finalized block"))?;
     let block = block.inner();
     let fin = s
         .marshal

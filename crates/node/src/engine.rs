@@ -50,7 +50,17 @@ pub mod channel {
     pub const BACKFILL: u64 = 3;
     pub const BROADCAST: u64 = 4;
     pub const MEMPOOL: u64 = 5;
-    pub const ALL: [u64; 6] = [VOTES, CERTIFICATES, RESOLVER, BACKFILL, BROADCAST, MEMPOOL];
+    /// Refetching damaged archive records (see `block_repair`).
+    pub const REPAIR: u64 = 6;
+    pub const ALL: [u64; 7] = [
+        VOTES,
+        CERTIFICATES,
+        RESOLVER,
+        BACKFILL,
+        BROADCAST,
+        MEMPOOL,
+        REPAIR,
+    ];
 }
 
 /// Consensus timing; defaults suit a LAN or one machine.
@@ -91,7 +101,7 @@ pub struct ValidatorConfig {
     pub state_cache_pages: std::num::NonZeroUsize,
 }
 
-/// The six p2p channels a validator uses (see [`channel`]).
+/// The p2p channels a validator uses (see [`channel`]).
 pub struct Channels<S, R> {
     pub votes: (S, R),
     pub certificates: (S, R),
@@ -99,6 +109,7 @@ pub struct Channels<S, R> {
     pub backfill: (S, R),
     pub broadcast: (S, R),
     pub mempool: (S, R),
+    pub repair: (S, R),
 }
 
 impl<S, R> Channels<S, R> {
@@ -118,6 +129,7 @@ impl<S, R> Channels<S, R> {
             backfill: next(),
             broadcast: next(),
             mempool: next(),
+            repair: next(),
         }
     }
 }
@@ -163,15 +175,25 @@ where
     let ledger = Ledger::open(
         context.child("ledger"),
         &cfg.prefix,
-        executed,
         cfg.ledger_index.as_deref(),
     )
     .await?;
+    // Records ahead of the state are re-executed and checked by the
+    // executor before anything new; records *missing* below the state
+    // cannot be regenerated without re-executing from genesis.
     anyhow::ensure!(
-        ledger.height() == executed,
-        "execution journal ends at {} but state is at {executed}",
+        ledger.height() >= executed,
+        "the execution journal (storage partition {}-exec) ends at height {} but the state is at {executed}: execution records were lost. Nothing was changed; restore this node's data directory from a backup, or rebuild it by syncing from the other validators",
+        cfg.prefix,
         ledger.height()
     );
+    if ledger.height() > executed {
+        tracing::warn!(
+            state = executed,
+            journal = ledger.height(),
+            "the state store is behind the execution journal; those heights will be re-executed from the block archive and checked against their records"
+        );
+    }
     // A module's damaged store is set aside as it opens; the executor
     // refills every store from the block archive before it executes anything
     // new.
@@ -183,6 +205,14 @@ where
                 .map_err(|e| anyhow::anyhow!(e))?,
         );
     }
+    let repairs = Arc::new(
+        crate::archive_guard::ArchiveRepairs::open(
+            context.child("repairs"),
+            &cfg.prefix,
+            CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(64)),
+        )
+        .await?,
+    );
     let recent = Arc::new(ingot_execution::RecentTxs::new());
     for height in ingot_execution::RecentTxs::horizon(executed + 1)..=executed {
         let record = ledger
@@ -206,6 +236,7 @@ where
         events: tokio::sync::broadcast::channel(4096).0,
         gossip,
         public_key: hex::encode(cfg.signer.public_key().as_ref()),
+        repairs,
     }))
 }
 
@@ -311,8 +342,14 @@ where
     let genesis_digest = genesis.digest();
     let (marshal, mailbox, _floor) = MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
         context.child("marshal"),
-        finalizations,
-        blocks,
+        crate::archive_guard::GuardedCertificates {
+            inner: finalizations,
+            repairs: shared.repairs.clone(),
+        },
+        crate::archive_guard::GuardedBlocks {
+            inner: blocks,
+            repairs: shared.repairs.clone(),
+        },
         marshal::Config {
             provider: ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone()),
             epocher: epocher.clone(),
@@ -380,7 +417,7 @@ where
     let exec_marshal = mailbox.clone();
     let executor_handle = context
         .child("executor")
-        .spawn(move |_| executor::run(exec_shared, finalized_rx, exec_marshal));
+        .spawn(move |ctx| executor::run(ctx, exec_shared, finalized_rx, exec_marshal));
     let (gossip_sender, gossip_receiver) = channels.mempool;
     let gossip_out_handle = context
         .child("gossip_out")
@@ -390,6 +427,24 @@ where
         .child("gossip_in")
         .spawn(move |_| gossip::receive_loop(gossip_in_shared, gossip_receiver));
 
+    let (repair_sender, repair_receiver) = channels.repair;
+    let ask_repairs = shared.repairs.clone();
+    let ask_sender = repair_sender.clone();
+    let repair_ask_handle = context
+        .child("repair_ask")
+        .spawn(move |ctx| crate::block_repair::ask_loop(ctx, ask_repairs, ask_sender));
+    let repair_shared = shared.clone();
+    let repair_marshal = mailbox.clone();
+    let repair_receive_handle = context.child("repair_receive").spawn(move |ctx| {
+        crate::block_repair::receive_loop(
+            ctx,
+            repair_shared,
+            repair_marshal,
+            repair_sender,
+            repair_receiver,
+        )
+    });
+
     let all = context.child("validator").spawn(move |_| async move {
         let handles = vec![
             buffer_handle,
@@ -398,6 +453,8 @@ where
             executor_handle,
             gossip_out_handle,
             gossip_in_handle,
+            repair_ask_handle,
+            repair_receive_handle,
         ];
         // Whichever part stops first stops the validator.
         let (result, _, rest) = futures::future::select_all(handles).await;
@@ -416,5 +473,8 @@ pub fn max_message_size(validators: u32) -> u32 {
     use commonware_consensus::simplex::max_payload_size as simplex_max;
     let consensus = simplex_max::<ed25519::Scheme, Digest>(validators) as u32;
     let block = ingot_types::limits::MAX_BLOCK_BYTES as u32 + 4096;
-    consensus.max(block).max(gossip::MAX_GOSSIP_BYTES)
+    consensus
+        .max(block)
+        .max(gossip::MAX_GOSSIP_BYTES)
+        .max(crate::block_repair::MAX_REPAIR_MESSAGE_BYTES)
 }

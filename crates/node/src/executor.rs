@@ -25,16 +25,21 @@ impl Reporter for FinalizedSink {
     }
 }
 
-pub async fn run<E: Storage + Clock + Metrics + Spawner>(
+pub async fn run<E: Storage + Clock + Metrics + Spawner, C: Clock>(
+    clock: C,
     shared: Arc<Shared<E>>,
     mut updates: mpsc::UnboundedReceiver<Update<Block>>,
     marshal: crate::engine::MarshalMailbox,
 ) {
-    if let Err(e) = refill_derived(&shared, &marshal).await {
+    if let Err(e) = refill_derived(&clock, &shared, &marshal).await {
         error!(error = %e, "derived stores cannot catch up; stopping executor");
         return;
     }
     let executor = Executor::with_recent(shared.trust.clone(), shared.recent.clone());
+    if let Err(e) = replay_recorded(&clock, &shared, &executor, &marshal).await {
+        error!(error = %e, "cannot bring the state up to the execution journal; stopping executor");
+        return;
+    }
     while let Some(update) = updates.next().await {
         match update {
             Update::Tip(_, height, _) => {
@@ -78,7 +83,8 @@ pub async fn run<E: Storage + Clock + Metrics + Spawner>(
 /// to the executed height from the node's own block archive and execution
 /// journal: a store set aside as damaged, or new, starts empty; a crash
 /// between a state commit and a store's write leaves it one height behind.
-async fn refill_derived<E: Storage + Clock + Metrics + Spawner>(
+async fn refill_derived<E: Storage + Clock + Metrics + Spawner, C: Clock>(
+    clock: &C,
     shared: &Shared<E>,
     marshal: &crate::engine::MarshalMailbox,
 ) -> anyhow::Result<()> {
@@ -97,15 +103,67 @@ async fn refill_derived<E: Storage + Clock + Metrics + Spawner>(
         "derived stores catching up from the block archive"
     );
     for height in from..=executed {
-        let Some(block) = marshal
-            .get_block(commonware_consensus::types::Height::new(height))
-            .await
-        else {
-            anyhow::bail!("finalized block {height} is not in the archive");
-        };
-        catch_up_derived(shared, block.inner()).await?;
+        let block = stored_block(clock, shared, marshal, height).await?;
+        catch_up_derived(shared, &block).await?;
     }
     Ok(())
+}
+
+/// Re-execute the heights the execution journal records but the state
+/// does not have (a crash between record and commit, or a state store that
+/// lost the tail of its log), from the node's own block archive; each must
+/// come out identical to its record.
+async fn replay_recorded<E: Storage + Clock + Metrics + Spawner, C: Clock>(
+    clock: &C,
+    shared: &Shared<E>,
+    executor: &Executor,
+    marshal: &crate::engine::MarshalMailbox,
+) -> anyhow::Result<()> {
+    let recorded = shared.ledger.lock().await.height();
+    let from = shared.executed_height() + 1;
+    if from > recorded {
+        return Ok(());
+    }
+    info!(
+        from,
+        to = recorded,
+        "re-executing recorded heights the state does not have"
+    );
+    for height in from..=recorded {
+        let block = stored_block(clock, shared, marshal, height).await?;
+        execute(shared, executor, &block).await?;
+    }
+    Ok(())
+}
+
+/// How often a read of a damaged block is retried while its repair runs.
+const DAMAGED_BLOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A finalized block this node stores, waiting while a damaged copy is
+/// refetched from peers (see `archive_guard`).
+pub(crate) async fn stored_block<E: Storage + Clock + Metrics + Spawner, C: Clock>(
+    clock: &C,
+    shared: &Shared<E>,
+    marshal: &crate::engine::MarshalMailbox,
+    height: u64,
+) -> anyhow::Result<Block> {
+    let mut waited = false;
+    loop {
+        if let Some(block) = marshal
+            .get_block(commonware_consensus::types::Height::new(height))
+            .await
+        {
+            return Ok(block.inner().clone());
+        }
+        if !shared.repairs.is_damaged(height) {
+            anyhow::bail!("finalized block {height} is not in the archive");
+        }
+        if !waited {
+            info!(height, "waiting for the repair of a damaged block");
+            waited = true;
+        }
+        clock.sleep(DAMAGED_BLOCK_RETRY).await;
+    }
 }
 
 /// Re-derive one executed height into every derived store that does not
@@ -159,7 +217,20 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         result: outcome.result,
         receipts: outcome.receipts,
     };
-    shared.ledger.lock().await.append(record.clone()).await?;
+    {
+        let mut ledger = shared.ledger.lock().await;
+        if ledger.height() >= height {
+            // Recorded before a crash or before the state lost its tail:
+            // re-execution must reproduce the record exactly.
+            let kept = ledger.record(height).await?;
+            anyhow::ensure!(
+                kept.as_ref() == Some(&record),
+                "height {height}: re-execution does not reproduce the execution journal's record; the journal or the state is damaged. Nothing was changed; run `ingot verify-chain` on this data directory"
+            );
+        } else {
+            ledger.append(record.clone()).await?;
+        }
+    }
     let recorded_at = std::time::Instant::now();
     shared.state.write().await.commit(prepared).await?;
     let committed_at = std::time::Instant::now();

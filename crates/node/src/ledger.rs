@@ -2,10 +2,12 @@
 //! [`ExecResult`] and receipts, plus indexes derived from them.
 //!
 //! Crash safety: a height's record is appended and synced *before* the state
-//! commit of that height. On open, the journal is cut back to the state's
-//! height, so the two always agree: a record without its state commit is
-//! dropped and the block is executed again (execution is deterministic, so the
-//! record comes out identical).
+//! commit of that height, so the journal may end ahead of the state (a crash
+//! between the two, or a state store that lost the tail of its log). Such
+//! records are never cut: the executor re-executes those heights from the
+//! block archive and checks that each comes out identical to its record
+//! (execution is deterministic) before it commits the state. A journal
+//! *behind* the state is refused with the file named (see `engine`).
 
 pub use crate::ledger_index::TxLocation;
 use crate::ledger_index::{IndexWriter, LedgerIndex, DURABLE_EVERY};
@@ -84,14 +86,9 @@ pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
-    /// Open, keeping at most `executed_height` records (the state's height),
-    /// with the derived index in the file `index` (in memory if `None`).
-    pub async fn open(
-        context: E,
-        prefix: &str,
-        executed_height: u64,
-        index: Option<&Path>,
-    ) -> Result<Self, LedgerError> {
+    /// Open every record, with the derived index in the file `index` (in
+    /// memory if `None`).
+    pub async fn open(context: E, prefix: &str, index: Option<&Path>) -> Result<Self, LedgerError> {
         let cfg = Config {
             partition: format!("{prefix}-exec"),
             items_per_section: NZU64!(1_024),
@@ -101,9 +98,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
             write_buffer: NZUsize!(1 << 20),
             replay_buffer: NZUsize!(1 << 20),
         };
-        let journal = Journal::init_at_most(context, cfg, executed_height)
-            .await
-            .map_err(jerr)?;
+        let journal = Journal::init(context, cfg).await.map_err(jerr)?;
         let mut ledger = Self {
             journal: Some(journal),
             index: std::sync::Arc::new(match index {
@@ -231,7 +226,7 @@ mod tests {
             };
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("index.redb");
-            let mut ledger = Ledger::open(ctx.child("l1"), "t", 0, Some(&path))
+            let mut ledger = Ledger::open(ctx.child("l1"), "t", Some(&path))
                 .await
                 .unwrap();
             for (height, status) in [
@@ -256,12 +251,12 @@ mod tests {
             // Dropping waits for the index thread.
             drop(ledger);
             // Reopened with its index file, and with the index rebuilt.
-            let ledger = Ledger::open(ctx.child("l2"), "t", 2, Some(&path))
+            let ledger = Ledger::open(ctx.child("l2"), "t", Some(&path))
                 .await
                 .unwrap();
             assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
             drop(ledger);
-            let ledger = Ledger::open(ctx.child("l3"), "t", 2, None).await.unwrap();
+            let ledger = Ledger::open(ctx.child("l3"), "t", None).await.unwrap();
             assert_eq!(ledger.locate(&tx).unwrap().unwrap().height, 1);
         });
     }

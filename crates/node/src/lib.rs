@@ -12,7 +12,9 @@
 
 pub mod api;
 pub mod app;
+pub mod archive_guard;
 pub mod auth;
+pub mod block_repair;
 pub mod config;
 pub mod data_lock;
 pub mod derived;

@@ -116,15 +116,9 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
         .with_catch_panics(true);
     cw_tokio::Runner::new(rt).start(|context| async move {
         let setup = |e: String| RebuildError::Setup(e);
-        // No height cap: an offline rebuild never cuts the journal.
-        let ledger = Ledger::open(
-            context.child("ledger"),
-            "ingot",
-            u64::MAX,
-            Some(&index_path),
-        )
-        .await
-        .map_err(|e| setup(format!("cannot open the execution journal: {e}")))?;
+        let ledger = Ledger::open(context.child("ledger"), "ingot", Some(&index_path))
+            .await
+            .map_err(|e| setup(format!("cannot open the execution journal: {e}")))?;
         let cache = commonware_runtime::buffer::paged::CacheRef::new(
             commonware_runtime::buffer::paged::page_size(commonware_runtime::BLOB_PAGE_SIZE),
             commonware_utils::NZUsize!(1024),

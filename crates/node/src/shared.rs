@@ -91,6 +91,8 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub gossip: futures::channel::mpsc::UnboundedSender<SignedTransaction>,
     /// Our consensus public key (hex).
     pub public_key: String,
+    /// Damaged archive records found by reads, and their repaired copies.
+    pub repairs: Arc<crate::archive_guard::ArchiveRepairs<E>>,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {

@@ -80,6 +80,11 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
         )
         .await
         .map_err(|e| setup(format!("cannot open block archive: {e}")))?;
+        // A record the node found damaged and refetched from a peer is read
+        // from its repair archives (and verified here like any other).
+        let repairs = crate::archive_guard::ArchiveRepairs::open(context.child("repairs"), prefix, cache.clone())
+            .await
+            .map_err(|e| setup(format!("cannot open repair archives: {e}")))?;
         let finalizations = immutable::Archive::<_, Digest, FinalizationOf>::init(
             context.child("finalizations"),
             engine::archive_config(
@@ -109,7 +114,10 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
             let block = match blocks.get(Identifier::Index(height)).await {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
-                Err(e) => return Err(bad(height, format!("stored block unreadable: {e}"))),
+                Err(e) => match repairs.block(Identifier::Index(height)).await {
+                    Some(b) => b,
+                    None => return Err(bad(height, format!("stored block unreadable and not repaired: {e}"))),
+                },
             };
             if block.header.height != height {
                 return Err(bad(height, format!("block claims height {}", block.header.height)));
@@ -125,7 +133,14 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
                     return Err(bad(height, format!("transaction {i}: {e}")));
                 }
             }
-            match finalizations.get(Identifier::Index(height)).await {
+            let finalization = match finalizations.get(Identifier::Index(height)).await {
+                Err(e) => match repairs.certificate(Identifier::Index(height)).await {
+                    Some(fin) => Ok(Some(fin)),
+                    None => Err(e),
+                },
+                found => found,
+            };
+            match finalization {
                 Ok(Some(fin)) => {
                     if fin.proposal.payload != block.digest() {
                         return Err(bad(height, "finalization certificate is for another block"));

@@ -169,11 +169,17 @@ impl Consortium {
 pub struct Node {
     pub handle: Handle<()>,
     pub shared: Arc<Mutex<Option<NodeShared>>>,
+    /// Its marshal (block and certificate reads), once started.
+    pub marshal: Arc<Mutex<Option<engine::MarshalMailbox>>>,
 }
 
 impl Node {
     pub fn shared(&self) -> Option<NodeShared> {
         self.shared.lock().unwrap().clone()
+    }
+
+    pub fn marshal(&self) -> Option<engine::MarshalMailbox> {
+        self.marshal.lock().unwrap().clone()
     }
 }
 
@@ -283,6 +289,8 @@ pub async fn start_node(
     };
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
+    let marshal_slot = Arc::new(Mutex::new(None));
+    let marshal_out = marshal_slot.clone();
     let manager = oracle.manager();
     let handle = ctx
         .child("node")
@@ -293,15 +301,17 @@ pub async fn start_node(
                 .await
                 .expect("open node");
             *out.lock().unwrap() = Some(shared.clone());
-            let (_mailbox, all) =
+            let (mailbox, all) =
                 engine::start_validator(ctx, cfg, shared, gossip_rx, manager, control, channels)
                     .await
                     .expect("start validator");
+            *marshal_out.lock().unwrap() = Some(mailbox);
             let _ = all.await;
         });
     Node {
         handle,
         shared: slot,
+        marshal: marshal_slot,
     }
 }
 

@@ -1,0 +1,238 @@
+//! Damaged bytes in a validator's block archive, in the deterministic
+//! simulator: reads of the damaged heights never take the node down (marshal
+//! panics on an archive read error; the node guards its archives), the
+//! damaged heights are refetched from peers and verified, a peer
+//! backfilling from the damaged node is served by the others, and every
+//! node still agrees.
+
+use commonware_consensus::types::Height;
+use commonware_runtime::{
+    deterministic, Blob as _, Clock, ReadOptions, Runner, Storage as _, Supervisor as _,
+    WriteOptions,
+};
+use ingot_sim::*;
+use std::time::Duration;
+
+/// Flip one byte in the middle of the largest blob of `partition`.
+async fn flip_byte(ctx: &Ctx, partition: &str) {
+    let (name, size) = largest_blob(ctx, partition).await;
+    let (blob, _) = ctx.open(partition, &name).await.unwrap();
+    let at = size / 2;
+    let byte = blob
+        .read_at(at, 1, ReadOptions::default())
+        .await
+        .unwrap()
+        .coalesce()
+        .as_ref()[0];
+    blob.write_at(at, vec![byte ^ 0xff], WriteOptions::default())
+        .await
+        .unwrap();
+    blob.sync().await.unwrap();
+}
+
+/// The largest blob of `partition` with its size.
+async fn largest_blob(ctx: &Ctx, partition: &str) -> (Vec<u8>, u64) {
+    let mut largest: Option<(Vec<u8>, u64)> = None;
+    for name in ctx.scan(partition).await.expect("partition exists") {
+        let (_, size) = ctx.open(partition, &name).await.unwrap();
+        if largest.as_ref().is_none_or(|(_, s)| size > *s) {
+            largest = Some((name, size));
+        }
+    }
+    largest.expect("a blob to damage")
+}
+
+/// Cut the last `n` bytes of the largest blob of `partition`.
+async fn truncate_tail(ctx: &Ctx, partition: &str, n: u64) {
+    let (name, size) = largest_blob(ctx, partition).await;
+    let (blob, _) = ctx.open(partition, &name).await.unwrap();
+    blob.resize(size - n).await.unwrap();
+    blob.sync().await.unwrap();
+}
+
+/// Stop validator `i` of `nodes` as a crash would and let its tasks drop
+/// their storage handles.
+async fn crash(ctx: &Ctx, nodes: &mut [Node], i: usize) -> u64 {
+    let executed = nodes[i].shared().unwrap().executed_height();
+    nodes[i].handle.abort();
+    nodes[i].shared.lock().unwrap().take();
+    nodes[i].marshal.lock().unwrap().take();
+    ctx.sleep(Duration::from_secs(1)).await;
+    executed
+}
+
+#[derive(Clone, Copy, Debug)]
+enum StateDamage {
+    FlipMiddle,
+    TruncateTail,
+}
+
+/// The state store's log loses its tail or gets a flipped byte: the store
+/// reopens behind the execution journal. The node must keep every record,
+/// re-execute the missing heights from its own block archive (each must
+/// reproduce its record), and rejoin.
+async fn damaged_state_log(ctx: Ctx, damage: StateDamage) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    for k in 0..200u64 {
+        nodes[k as usize % 4]
+            .shared()
+            .unwrap()
+            .submit(c.notary_tx(k, 1_000), false)
+            .ok();
+        if k % 20 == 0 {
+            ctx.sleep(Duration::from_millis(100)).await;
+        }
+    }
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 40).await;
+    let executed = crash(&ctx, &mut nodes, 0).await;
+    match damage {
+        StateDamage::FlipMiddle => flip_byte(&ctx, "v0-state-log_data").await,
+        StateDamage::TruncateTail => truncate_tail(&ctx, "v0-state-log_data", 7).await,
+    }
+    // The damage really sets the state back (what used to cut the journal
+    // to match and then lock the node out).
+    {
+        let state = ingot_state::StateStore::open(ctx.child("probe"), "v0")
+            .await
+            .unwrap();
+        assert!(
+            state.height() < executed,
+            "{damage:?} did not set the state back"
+        );
+    }
+    ctx.sleep(Duration::from_secs(1)).await;
+    nodes[0] = start_node(&ctx, &oracle, &c, 0).await;
+    while nodes[0].shared().is_none() {
+        ctx.sleep(Duration::from_millis(10)).await;
+    }
+    let shared = nodes[0].shared().unwrap();
+    assert!(
+        shared.ledger.lock().await.height() >= executed,
+        "execution records were cut"
+    );
+    let target = nodes[1].shared().unwrap().executed_height() + 5;
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, target).await;
+    assert_agree(&refs, target).await;
+}
+
+#[test]
+fn state_log_damage_is_reexecuted_not_cut() {
+    for (seed, damage) in [
+        (21, StateDamage::TruncateTail),
+        (22, StateDamage::FlipMiddle),
+    ] {
+        simulate(seed, move |ctx| Box::pin(damaged_state_log(ctx, damage)));
+    }
+}
+
+fn simulate(
+    seed: u64,
+    scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send
+        + 'static,
+) {
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(900)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deterministic::Runner::new(cfg).start(scenario)
+    }));
+    if let Err(e) = outcome {
+        eprintln!("simulation failed with seed {seed}");
+        std::panic::resume_unwind(e);
+    }
+}
+
+async fn damaged_block_archive(ctx: Ctx) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 3).await;
+    // Validator 3 stops early: it will have to backfill from the others,
+    // one of which will be the damaged validator 0.
+    let late = nodes.remove(3);
+    late.handle.abort();
+    let _ = late.handle.await;
+    late.shared.lock().unwrap().take();
+    for k in 0..200u64 {
+        nodes[k as usize % 3]
+            .shared()
+            .unwrap()
+            .submit(c.notary_tx(k, 1_000), false)
+            .ok();
+        if k % 20 == 0 {
+            ctx.sleep(Duration::from_millis(100)).await;
+        }
+    }
+    wait_executed(&ctx, &nodes.iter().collect::<Vec<_>>(), 60).await;
+
+    // Validator 0 crashes; a byte of its block archive flips on disk.
+    let damaged = nodes.remove(0);
+    damaged.handle.abort();
+    let _ = damaged.handle.await;
+    damaged.shared.lock().unwrap().take();
+    damaged.marshal.lock().unwrap().take();
+    // Let the aborted tasks drop their blob handles.
+    ctx.sleep(Duration::from_secs(1)).await;
+    flip_byte(&ctx, "v0-blocks-freezer-value").await;
+    nodes.insert(0, start_node(&ctx, &oracle, &c, 0).await);
+    while nodes[0].marshal().is_none() {
+        ctx.sleep(Duration::from_millis(10)).await;
+    }
+
+    // Read every height, as an anonymous API client could: no panic; the
+    // damaged ones answer "not held" and are recorded.
+    let marshal = nodes[0].marshal().unwrap();
+    let repairs = nodes[0].shared().unwrap().repairs.clone();
+    let mut missing = Vec::new();
+    for h in 1..=60u64 {
+        if marshal.get_block(Height::new(h)).await.is_none() {
+            missing.push(h);
+        }
+    }
+    assert!(!missing.is_empty(), "the flipped byte damaged no block");
+    for h in &missing {
+        assert!(repairs.is_damaged(*h), "height {h} missing but not damaged");
+    }
+
+    // Validator 3 comes back and backfills while validator 0 is damaged.
+    nodes.push(start_node(&ctx, &oracle, &c, 3).await);
+
+    // The damaged heights are refetched from peers and verified.
+    let reference = nodes[1].marshal().unwrap();
+    for _ in 0..300 {
+        if repairs.damaged_count() == 0 {
+            break;
+        }
+        ctx.sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(repairs.damaged_count(), 0, "damage left unrepaired");
+    assert!(repairs.repaired_count() >= missing.len() as u64);
+    for h in missing {
+        let ours = marshal.get_block(Height::new(h)).await.expect("repaired");
+        let theirs = reference.get_block(Height::new(h)).await.unwrap();
+        assert_eq!(ours.inner().hash(), theirs.inner().hash());
+    }
+
+    // Everyone, the damaged and the late node included, goes on agreeing.
+    let target = nodes[1].shared().unwrap().executed_height() + 5;
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, target).await;
+    assert_agree(&refs, target).await;
+}
+
+#[test]
+fn damaged_block_archive_is_refetched_not_fatal() {
+    for seed in [11, 12] {
+        simulate(seed, |ctx| Box::pin(damaged_block_archive(ctx)));
+    }
+}
