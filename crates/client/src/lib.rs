@@ -86,6 +86,42 @@ impl Answer {
     }
 }
 
+/// Environment variable naming a PEM file of CA certificates to trust for
+/// HTTPS instead of the public web roots: a consortium's own CA that
+/// issued its nodes' API certificates (`api_tls_cert`).
+pub const CA_CERT_ENV: &str = "INGOT_CA_CERT";
+
+/// An HTTP agent: every status is an answer, requests time out, and HTTPS
+/// trusts the CAs in [`CA_CERT_ENV`] when it is set.
+fn agent(timeout: Duration) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout));
+    if let Some(path) = std::env::var_os(CA_CERT_ENV) {
+        match std::fs::read(&path) {
+            Ok(pem) => {
+                let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                        _ => None,
+                    })
+                    .collect();
+                config = config.tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+                        .build(),
+                );
+            }
+            // The TLS handshake then fails with its own clear error.
+            Err(e) => eprintln!(
+                "{CA_CERT_ENV}={}: cannot read: {e}",
+                std::path::Path::new(&path).display()
+            ),
+        }
+    }
+    config.build().into()
+}
+
 /// A keep-alive connection to one node, optionally signing every request.
 /// Reuse one per thread: a fresh connection per request costs the node a TCP
 /// handshake and teardown each time.
@@ -101,22 +137,14 @@ impl Client {
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(REQUEST_TIMEOUT))
-                .build()
-                .into(),
+            agent: agent(REQUEST_TIMEOUT),
             signer: None,
         }
     }
 
     /// Give up on a request after `timeout` (connection included).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
+        self.agent = agent(timeout);
         self
     }
 

@@ -26,6 +26,8 @@ pub const MAX_CLOCK_DRIFT_MS: u64 = 2_000;
 /// How many unfinalized ancestors a proposer looks through to avoid
 /// re-proposing their transactions.
 const MAX_ANCESTOR_SCAN: usize = 64;
+/// How often an idle leader looks for work while it waits.
+const IDLE_POLL: Duration = Duration::from_millis(20);
 
 pub type Ctx = Context<Digest, PublicKey>;
 
@@ -35,6 +37,10 @@ pub struct App<E: Storage + Clock + Metrics + Spawner> {
     pub max_block_txs: usize,
     /// Least time between a parent's timestamp and its child's proposal.
     pub min_block_interval: Duration,
+    /// How long an idle leader waits for work before declining its view.
+    pub idle_wait: Duration,
+    /// Parent age at which even an idle leader proposes (an empty block).
+    pub idle_heartbeat: Duration,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
@@ -43,16 +49,80 @@ impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
             shared: self.shared.clone(),
             max_block_txs: self.max_block_txs,
             min_block_interval: self.min_block_interval,
+            idle_wait: self.idle_wait,
+            idle_heartbeat: self.idle_heartbeat,
         }
     }
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> App<E> {
-    pub fn new(shared: Arc<Shared<E>>, max_block_txs: usize, min_block_interval: Duration) -> Self {
+    pub fn new(
+        shared: Arc<Shared<E>>,
+        max_block_txs: usize,
+        timing: &crate::engine::Timing,
+    ) -> Self {
+        assert!(
+            timing.idle_wait() < timing.leader_timeout,
+            "an idle leader must propose or decline before the others time out its view"
+        );
         Self {
             shared,
             max_block_txs: max_block_txs.min(MAX_BLOCK_TXS),
-            min_block_interval,
+            min_block_interval: timing.min_block_interval,
+            idle_wait: timing.idle_wait(),
+            idle_heartbeat: timing.idle_heartbeat.max(timing.min_block_interval),
+        }
+    }
+
+    /// Whether a block after `parent` would carry anything: transactions
+    /// waiting, or executed heights up to the parent whose results are not
+    /// anchored yet and hold receipts or events (a proof of them needs a
+    /// later header). Anchoring empty heights is not work: otherwise every
+    /// block would make work for the next.
+    async fn has_work(&self, parent: &Block) -> bool {
+        if !self.shared.mempool.lock().unwrap().is_empty() {
+            return true;
+        }
+        let ledger = self.shared.ledger.lock().await;
+        let to = ledger.height().min(parent.header.height);
+        for h in parent.header.exec_height + 1..=to {
+            match ledger.record(h).await {
+                Ok(Some(r))
+                    if r.receipts.len() > 1 || r.receipts.iter().any(|x| !x.events.is_empty()) =>
+                {
+                    return true
+                }
+                Ok(Some(_)) => {}
+                // Cannot tell: propose rather than stall.
+                _ => return true,
+            }
+        }
+        false
+    }
+
+    /// Wait, as the leader of a view, until there is something to propose
+    /// (true), the parent is old enough for a heartbeat block (true), or the
+    /// idle wait is over (false: decline the view; it is nullified and
+    /// nothing is stored, which is what makes an idle chain cheap).
+    async fn await_work<R: Clock>(&self, runtime: &R, parent: &Block) -> bool {
+        // The first block after genesis is never held back.
+        if parent.header.height == 0 {
+            return true;
+        }
+        let give_up = millis(runtime.current()) + self.idle_wait.as_millis() as u64;
+        let heartbeat = parent.header.timestamp_ms + self.idle_heartbeat.as_millis() as u64;
+        loop {
+            if self.has_work(parent).await {
+                return true;
+            }
+            let now = millis(runtime.current());
+            if now >= heartbeat {
+                return true;
+            }
+            if now >= give_up {
+                return false;
+            }
+            runtime.sleep(IDLE_POLL).await;
         }
     }
 
@@ -109,6 +179,10 @@ where
         let now = millis(runtime.current());
         if earliest > now {
             runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
+        if !self.await_work(&runtime, &parent).await {
+            debug!(height, "idle: declining the view");
+            return None;
         }
 
         // Transactions already in unfinalized ancestors must not be proposed again.

@@ -21,9 +21,20 @@ pub struct NodeConfig {
     /// Transactions per block.
     #[serde(default = "default_block_txs")]
     pub max_block_txs: usize,
+    /// PEM certificate chain (leaf first) for serving the API over TLS;
+    /// with `api_tls_key`. Unset: plain HTTP.
+    #[serde(default)]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key of `api_tls_cert`.
+    #[serde(default)]
+    pub api_tls_key: Option<PathBuf>,
     /// Least milliseconds between consecutive blocks.
     #[serde(default = "default_block_interval")]
     pub min_block_interval_ms: u64,
+    /// Most milliseconds an idle chain goes without a block (an empty
+    /// heartbeat block then advances block time and timers on it).
+    #[serde(default = "default_idle_heartbeat")]
+    pub idle_heartbeat_ms: u64,
     /// Runtime worker threads.
     #[serde(default = "default_threads")]
     pub worker_threads: usize,
@@ -109,6 +120,9 @@ fn default_block_txs() -> usize {
 fn default_block_interval() -> u64 {
     100
 }
+fn default_idle_heartbeat() -> u64 {
+    10_000
+}
 fn default_threads() -> usize {
     2
 }
@@ -129,6 +143,18 @@ fn default_true() -> bool {
 
 impl NodeConfig {
     /// The API's connection limits.
+    /// The API's TLS configuration, when `api_tls_cert` and `api_tls_key`
+    /// are set (one without the other is a configuration error).
+    pub fn api_tls(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>> {
+        match (&self.api_tls_cert, &self.api_tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::server_config(cert, key)?)),
+            _ => anyhow::bail!("api_tls_cert and api_tls_key must be set together"),
+        }
+    }
+
     pub fn api_limits(&self) -> crate::http_server::Limits {
         crate::http_server::Limits {
             max_connections: self.api_max_connections.max(1),

@@ -71,6 +71,20 @@ pub struct Timing {
     pub timeout_retry: Duration,
     /// Least time between consecutive blocks.
     pub min_block_interval: Duration,
+    /// Longest an idle chain goes without a block: with nothing to order
+    /// or anchor, a leader declines its view (the view is nullified and
+    /// nothing is stored) until its parent is this old, then proposes an
+    /// empty heartbeat block so block time, and timers on it, advance.
+    pub idle_heartbeat: Duration,
+}
+
+impl Timing {
+    /// How long an idle leader waits for work before declining its view:
+    /// well inside the leader timeout, so a proposal made at the last
+    /// moment still reaches the others before they give up on the view.
+    pub fn idle_wait(&self) -> Duration {
+        self.leader_timeout * 3 / 4
+    }
 }
 
 impl Default for Timing {
@@ -80,6 +94,7 @@ impl Default for Timing {
             certification_timeout: Duration::from_secs(2),
             timeout_retry: Duration::from_secs(3),
             min_block_interval: Duration::from_millis(100),
+            idle_heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -373,7 +388,7 @@ where
     let app = App::new(
         shared.clone(),
         cfg.max_block_txs.min(MAX_BLOCK_TXS),
-        cfg.timing.min_block_interval,
+        &cfg.timing,
     );
     let (finalized_tx, finalized_rx) = mpsc::unbounded();
     let wrapped = Inline::new(context.child("inline"), app, mailbox.clone(), epocher);

@@ -186,8 +186,16 @@ fn rate_limited() -> axum::response::Response {
     response
 }
 
-/// Serve `app` on `listener` under `limits` until the listener fails.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<()> {
+/// Serve `app` on `listener` under `limits` until the listener fails; over
+/// TLS when `tls` is given (the handshake must finish within the header
+/// timeout, or a client could hold a connection by never finishing it).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     assert!(limits.max_connections_per_ip <= limits.max_connections);
     assert!(limits.max_connections >= 1);
     let app = app
@@ -232,6 +240,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::i
                 }
             },
         ));
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _held = (permit, slot);
             let mut http = hyper::server::conn::http1::Builder::new();
@@ -239,11 +248,27 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::i
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(MAX_HEAD_BUFFER)
                 .max_headers(MAX_HEADERS);
-            // Errors here are the client's (reset, timeout, bad request).
-            let _ = http
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            // Errors here are the client's (reset, timeout, bad request,
+            // failed handshake).
+            match tls {
+                None => {
+                    let _ = http
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let _ = http
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                }
+            }
         });
     }
 }

@@ -33,6 +33,7 @@ pub mod read_model;
 pub mod rebuild;
 pub mod run;
 pub mod shared;
+pub mod tls;
 pub mod verify;
 
 pub use shared::Shared;

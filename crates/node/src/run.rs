@@ -39,6 +39,8 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let me = signer.public_key();
     let listen: SocketAddr = cfg.p2p_listen.parse()?;
     let api_listen: SocketAddr = cfg.api_listen.parse()?;
+    // Before any storage is opened: a wrong TLS file fails at once.
+    let tls = cfg.api_tls()?;
     let mut peers = Vec::new();
     for v in &genesis.validators {
         let key = engine::parse_public_key(&v.public_key)?;
@@ -96,6 +98,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             max_block_txs: cfg.max_block_txs,
             timing: Timing {
                 min_block_interval: Duration::from_millis(cfg.min_block_interval_ms),
+                idle_heartbeat: Duration::from_millis(cfg.idle_heartbeat_ms),
                 ..Timing::default()
             },
             ledger_index: Some(cfg.data_dir.join("ledger-index.redb")),
@@ -167,13 +170,14 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             });
         }
         let listener = tokio::net::TcpListener::bind(api_listen).await?;
-        info!(%api_listen, "API listening");
+        info!(%api_listen, tls = tls.is_some(), "API listening");
         let mut limits = cfg.api_limits();
         crate::http_server::fit_descriptor_budget(&mut limits);
         let server = tokio::spawn(crate::http_server::serve(
             listener,
             api::router(api_state),
             limits,
+            tls,
         ));
         tokio::select! {
             _ = validator => anyhow::bail!("validator stopped"),

@@ -334,3 +334,96 @@ fn unclean_shutdown_with_torn_writes_recovers() {
         unclean_shutdown(seed);
     }
 }
+
+/// An idle chain stores nothing but a heartbeat block every
+/// `idle_heartbeat` (leaders decline their views while there is nothing to
+/// order or anchor); a transaction after a long idle still finalizes at
+/// once, and its result is anchored without waiting for the heartbeat.
+async fn idle(ctx: Ctx) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    let refs: Vec<_> = nodes.iter().collect();
+    let heartbeat = ingot_node::engine::Timing::default().idle_heartbeat;
+    let tx = nodes[0]
+        .shared()
+        .unwrap()
+        .submit(c.notary_tx(1, 1_000), false)
+        .unwrap();
+    wait_located(&ctx, &nodes[0], &[tx]).await;
+    // Let the burst's results be anchored, then idle for ten heartbeats.
+    ctx.sleep(Duration::from_secs(3)).await;
+    let before = nodes[0]
+        .shared()
+        .unwrap()
+        .finalized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ctx.sleep(heartbeat * 10).await;
+    let after = nodes[0]
+        .shared()
+        .unwrap()
+        .finalized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let blocks = after - before;
+    assert!(
+        (9..=12).contains(&blocks),
+        "{blocks} blocks in ten idle heartbeats"
+    );
+    // The first transaction after the idle spell is ordered and executed
+    // within a couple of views, not at the next heartbeat.
+    let submitted_at = ctx.current();
+    let tx = nodes[2]
+        .shared()
+        .unwrap()
+        .submit(c.notary_tx(2, after + 1_000), false)
+        .unwrap();
+    wait_located(&ctx, &nodes[0], &[tx]).await;
+    let took = ctx.current().duration_since(submitted_at).unwrap();
+    assert!(
+        took < heartbeat / 4,
+        "first transaction after idle took {took:?}"
+    );
+    // Its result is anchored by a later header before the heartbeat is due.
+    let at = nodes[0]
+        .shared()
+        .unwrap()
+        .ledger
+        .lock()
+        .await
+        .locate(&tx)
+        .unwrap()
+        .unwrap()
+        .height;
+    ctx.sleep(heartbeat / 4).await;
+    let h = nodes[0]
+        .shared()
+        .unwrap()
+        .finalized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let marshal = nodes[0].marshal().unwrap();
+    let tip = marshal
+        .get_block(commonware_consensus::types::Height::new(h))
+        .await
+        .unwrap();
+    assert!(
+        tip.inner().header.exec_height >= at,
+        "height {at} not anchored by the tip {h} (anchors up to {})",
+        tip.inner().header.exec_height
+    );
+    let top = refs
+        .iter()
+        .map(|n| n.shared().unwrap().executed_height())
+        .min()
+        .unwrap();
+    assert_agree(&refs, top).await;
+}
+
+#[test]
+fn idle_chain_costs_only_heartbeats() {
+    for seed in [31, 32] {
+        run(seed, |ctx| Box::pin(idle(ctx)));
+    }
+}
