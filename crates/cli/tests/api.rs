@@ -306,6 +306,42 @@ fn refusals_proofs_and_client_errors() {
     }
     assert!(seen.contains("event: recorded"), "{seen}");
 
+    // Streams are capped per caller (8 by default): the ninth of one
+    // certificate is refused with 429 too_many_streams, and a slot comes
+    // back once a stream is closed.
+    let open_stream = || {
+        let mut req = agent.get(&format!("{api}{events_path}"));
+        for (k, v) in signer(&sm2_member)
+            .headers("GET", events_path, b"")
+            .unwrap()
+        {
+            req = req.header(k, v);
+        }
+        req.call().unwrap()
+    };
+    let mut held: Vec<_> = (0..7).map(|_| open_stream()).collect();
+    assert!(held.iter().all(|r| r.status() == 200));
+    let mut refused = open_stream();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.body_mut().read_json().unwrap();
+    assert_eq!(body["code"], "too_many_streams", "{body}");
+    drop(stream);
+    held.pop();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let r = open_stream();
+        if r.status() == 200 {
+            held.push(r);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slot came back after closing streams"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(held);
+
     devices_over_http(api, &net.data, chain, height);
     access_over_http(api, &net.data, chain, height);
 

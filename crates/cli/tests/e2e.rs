@@ -183,7 +183,8 @@ fn four_processes_survive_kill_and_converge() {
     toml.push_str(&format!(
         "api_max_connections = {FLOOD_CAP}\napi_max_connections_per_ip = {FLOOD_PER_IP}\n\
          api_header_timeout_ms = 2000\napi_body_timeout_ms = 2000\n\
-         api_requests_per_second_per_ip = {FLOOD_RATE}\n"
+         api_requests_per_second_per_ip = {FLOOD_RATE}\n\
+         api_requests_per_second_per_caller = {CALLER_RATE}\n"
     ));
     std::fs::write(data.join("node-0/node.toml"), toml).unwrap();
 
@@ -208,6 +209,8 @@ fn four_processes_survive_kill_and_converge() {
     }
 
     flood_is_refused_and_the_chain_goes_on(&data, &apis);
+    rate_is_limited_per_caller(&data, &apis[0]);
+    std::thread::sleep(Duration::from_millis(2_100));
     rate_is_limited_per_address(&apis[0]);
 
     // Offline tools refuse a live node's data directory at once, naming the
@@ -646,6 +649,9 @@ const FLOOD_CAP: usize = 200;
 const FLOOD_PER_IP: usize = 100;
 const FLOOD_PORT: u16 = 18_480;
 const FLOOD_RATE: u32 = 50;
+/// Node 0's signed requests per second per certificate (under the address
+/// rate, so one caller's limit shows before the address's).
+const CALLER_RATE: u32 = 10;
 
 /// The highest executed height any node reports.
 fn top_height(apis: &[String]) -> u64 {
@@ -752,6 +758,37 @@ fn flood_is_refused_and_the_chain_goes_on(data: &Path, apis: &[String]) {
 
 /// A client over node 0's request rate gets 429 `rate_limited` with
 /// `retry-after`, and is served again a second later.
+/// One member over node 0's per-certificate rate gets 429 `rate_limited`;
+/// another member from the same address is still served.
+fn rate_is_limited_per_caller(data: &Path, api: &str) {
+    let client = |org: &str| {
+        let dir = data.join(format!("orgs/{org}"));
+        ingot_client::Client::new(api).signed(
+            ingot_client::Signer::from_pem(
+                &std::fs::read_to_string(dir.join("member.key")).unwrap(),
+                &std::fs::read_to_string(dir.join("member.pem")).unwrap(),
+            )
+            .unwrap(),
+        )
+    };
+    let (busy, other) = (client("supplier"), client("logistics"));
+    let mut limited = None;
+    for _ in 0..CALLER_RATE * 4 {
+        if let Err(ingot_client::ClientError::Api { status, code, .. }) = busy.get("/v1/blocks/1") {
+            limited = Some((status, code));
+            break;
+        }
+    }
+    assert_eq!(
+        limited,
+        Some((429, "rate_limited".to_string())),
+        "no 429 within four seconds' worth of one caller's requests"
+    );
+    other
+        .get("/v1/blocks/1")
+        .expect("another caller from the same address is served");
+}
+
 fn rate_is_limited_per_address(api: &str) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

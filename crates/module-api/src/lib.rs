@@ -58,6 +58,10 @@ pub trait ApiHost: Send + Sync + 'static {
 
     /// A derived store a module declared, by its name.
     fn derived(&self, name: &str) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
+
+    /// A slot for a new long-lived stream of `viewer` (held for the
+    /// stream's life): 429 / 503 `too_many_streams` over the caps.
+    fn stream_slot(&self, viewer: &Viewer) -> Result<stream::StreamSlot, ApiError>;
 }
 
 /// The derived store `name` of type `T` (what a module's own routes read).

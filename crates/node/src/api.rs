@@ -56,6 +56,10 @@ pub struct ApiState<E: Storage + Clock + Metrics + Spawner> {
     pub nonces: crate::auth::NonceCache,
     /// Free space of the data directory; admission pauses when it is low.
     pub disk: Arc<crate::disk::DiskGuard>,
+    /// Caps on open event streams (node-wide and per caller).
+    pub streams: Arc<ingot_module_api::stream::StreamSlots>,
+    /// Signed requests per second per caller (by certificate).
+    pub callers: crate::rate_limit::RateLimiter<[u8; 32]>,
 }
 
 pub(crate) type St<E> = State<Arc<ApiState<E>>>;
@@ -845,6 +849,7 @@ pub(crate) async fn events<E: Storage + Clock + Metrics + Spawner>(
     viewer: Viewer,
     Query(f): Query<EventFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let slot = s.streams.claim(&viewer)?;
     let rx = s.shared.events.subscribe();
     let state = s.clone();
     let recheck = Arc::new(std::sync::Mutex::new(read_model::Recheck::default()));
@@ -852,6 +857,8 @@ pub(crate) async fn events<E: Storage + Clock + Metrics + Spawner>(
         .then(move |input| {
             let (state, viewer, recheck) = (state.clone(), viewer.clone(), recheck.clone());
             let f = (f.module.clone(), f.kind.clone());
+            // Held as long as the stream: its slot is released when it ends.
+            let _slot = &slot;
             async move {
                 // A subscriber revoked or expired since it connected stops
                 // here, at the next tick if nothing arrives.

@@ -162,6 +162,9 @@ pub async fn authenticate<E: Storage + Clock + Metrics + Spawner>(
     };
     match verify(&s, &parts, &body, present).await {
         Ok(caller) => {
+            if !s.callers.allow(caller.identity.cert_hash) {
+                return crate::http_server::rate_limited();
+            }
             parts.extensions.insert(Viewer(Some(Arc::new(caller))));
             next.run(Request::from_parts(parts, Body::from(body))).await
         }

@@ -28,6 +28,16 @@ pub struct NodeConfig {
     /// PEM private key of `api_tls_cert`.
     #[serde(default)]
     pub api_tls_key: Option<PathBuf>,
+    /// Most event streams (server-sent events) open at once on this node.
+    #[serde(default = "default_api_max_streams")]
+    pub api_max_streams: usize,
+    /// Most event streams one caller (certificate) holds open at once.
+    #[serde(default = "default_api_max_streams_per_caller")]
+    pub api_max_streams_per_caller: usize,
+    /// Signed requests per second per caller (certificate), with bursts
+    /// of twice that; over it, 429 `rate_limited`.
+    #[serde(default = "default_api_requests_per_second_per_caller")]
+    pub api_requests_per_second_per_caller: u32,
     /// Least milliseconds between consecutive blocks.
     #[serde(default = "default_block_interval")]
     pub min_block_interval_ms: u64,
@@ -119,6 +129,15 @@ fn default_block_txs() -> usize {
 }
 fn default_block_interval() -> u64 {
     100
+}
+fn default_api_max_streams() -> usize {
+    256
+}
+fn default_api_max_streams_per_caller() -> usize {
+    8
+}
+fn default_api_requests_per_second_per_caller() -> u32 {
+    500
 }
 fn default_idle_heartbeat() -> u64 {
     10_000

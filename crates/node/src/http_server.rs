@@ -170,13 +170,13 @@ async fn limit_request_head(
     next.run(req).await
 }
 
-/// The answer to a request over its address's rate.
-fn rate_limited() -> axum::response::Response {
+/// The answer to a request over its address's (or caller's) rate.
+pub(crate) fn rate_limited() -> axum::response::Response {
     use axum::{http::StatusCode, response::IntoResponse};
     let mut response = crate::api::ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        "too many requests from this address; retry after a second",
+        "too many requests from this address or caller; retry after a second",
     )
     .into_response();
     response.headers_mut().insert(

@@ -60,6 +60,13 @@ impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
         Box::pin(read_model::caller_still_valid(self, viewer))
     }
 
+    fn stream_slot(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<ingot_module_api::stream::StreamSlot, ApiError> {
+        self.streams.claim(viewer)
+    }
+
     fn derived(&self, name: &str) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         self.shared
             .module_stores

@@ -15,13 +15,15 @@ pub const MAX_TRACKED_ADDRESSES: usize = 65_536;
 /// An address idle this long starts again with a full bucket.
 const IDLE: Duration = Duration::from_secs(60);
 
-pub struct RateLimiter {
+/// Requests per second per key: a client address before authentication,
+/// a certificate after it.
+pub struct RateLimiter<K = IpAddr> {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
+impl<K: std::hash::Hash + Eq + Copy> RateLimiter<K> {
     /// `per_second` requests per address, with bursts of twice that.
     pub fn new(per_second: u32) -> Self {
         let per_second = f64::from(per_second.max(1));
@@ -33,11 +35,11 @@ impl RateLimiter {
     }
 
     /// Whether `ip` may make one more request now (and count it).
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    pub fn allow(&self, ip: K) -> bool {
         self.allow_at(ip, Instant::now())
     }
 
-    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+    fn allow_at(&self, ip: K, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap();
         if buckets.len() >= MAX_TRACKED_ADDRESSES && !buckets.contains_key(&ip) {
             buckets.retain(|_, (_, last)| now.duration_since(*last) < IDLE);
@@ -65,7 +67,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate() {
-        let limiter = RateLimiter::new(10);
+        let limiter = RateLimiter::<IpAddr>::new(10);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         let t0 = Instant::now();

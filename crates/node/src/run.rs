@@ -133,6 +133,11 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             public_metrics: cfg.public_metrics,
             nonces: Default::default(),
             disk: disk.clone(),
+            streams: ingot_module_api::stream::StreamSlots::new(
+                cfg.api_max_streams.max(1),
+                cfg.api_max_streams_per_caller.max(1),
+            ),
+            callers: crate::rate_limit::RateLimiter::new(cfg.api_requests_per_second_per_caller),
         });
         tokio::spawn(async move {
             loop {

@@ -303,6 +303,7 @@ async fn stream(
     viewer: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     readable(&s, &id, &viewer).await?;
+    let slot = s.stream_slot(&viewer)?;
     let rx = readings_store(&s)?.subscribe();
     let state = s.clone();
     let recheck = Arc::new(std::sync::Mutex::new(Recheck::default()));
@@ -310,6 +311,8 @@ async fn stream(
         .then(move |input| {
             let (state, viewer, recheck, id) =
                 (state.clone(), viewer.clone(), recheck.clone(), id.clone());
+            // Held as long as the stream: its slot is released when it ends.
+            let _slot = &slot;
             async move {
                 // The reader is re-checked while the stream lives (at every
                 // tick, and before an item once due): a caller revoked or
