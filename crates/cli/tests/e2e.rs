@@ -499,8 +499,173 @@ fn four_processes_survive_kill_and_converge() {
         String::from_utf8_lossy(&repaired.stdout)
     );
 
+    disk_nearly_full_stops_cleanly(&data, &mut nodes);
     api_over_tls(&data, &mut nodes, api + 3, toml_before_disk_low);
+    nodes.0[2] = Some(start(&data, 2));
+    disk_fills_up(&data, &mut nodes, &apis);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A real full disk: node 1's data directory moves to a small tmpfs, a
+/// filler file leaves it just above its halt threshold, and load arrives.
+/// The node pauses admission, then stops cleanly with a message before any
+/// storage write fails (no panic); once space is freed it starts, catches
+/// up, and its chain verifies. Skipped (loudly) where tmpfs cannot be
+/// mounted (no privilege).
+fn disk_fills_up(data: &Path, nodes: &mut Nodes, apis: &[String]) {
+    let mount = data.with_extension("tmpfs");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+        .arg(&mount)
+        .output()
+        .unwrap();
+    if !mounted.status.success() {
+        eprintln!(
+            "SKIPPED disk_fills_up: cannot mount a tmpfs here: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let mut node1 = nodes.0[1].take().unwrap();
+    unsafe { libc::kill(node1.id() as i32, libc::SIGINT) };
+    node1.wait().unwrap();
+    let small = mount.join("data");
+    copy_dir(&data.join("node-1/data"), &small);
+    let path = data.join("node-1/node.toml");
+    let toml = std::fs::read_to_string(&path).unwrap().replace(
+        "data_dir = \"data\"",
+        &format!("data_dir = {:?}", small.display().to_string()),
+    );
+    std::fs::write(
+        &path,
+        format!("{toml}min_free_disk_mib = 100\nhalt_free_disk_mib = 80\n"),
+    )
+    .unwrap();
+    let free_mib = || {
+        let out = Command::new("df")
+            .args(["-m", "--output=avail"])
+            .arg(&mount)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    std::fs::write(
+        mount.join("filler"),
+        vec![0u8; ((free_mib() - 90) << 20) as usize],
+    )
+    .unwrap();
+    nodes.0[1] = Some(start(data, 1));
+    wait_for("node 1 on the small disk", Duration::from_secs(60), || {
+        get(&format!("{}/health", apis[1])).is_some()
+    });
+    let (s, r) = post_json(&format!("{}/v1/tx", apis[1]), &json!({"tx": "00"}));
+    assert_eq!((s, r["code"].as_str()), (503, Some("disk_low")), "{r}");
+    // Load through node 0 until node 1 stops.
+    let node1 = nodes.0[1].as_mut().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        let _ = Command::new(BIN)
+            .args([
+                "bench",
+                "--txs",
+                "2000",
+                "--senders",
+                "20",
+                "--concurrency",
+                "2",
+                "--batch",
+                "100",
+            ])
+            .arg("--nodes")
+            .arg(&apis[0])
+            .arg("--data")
+            .arg(data)
+            .output()
+            .unwrap();
+        if let Some(status) = node1.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never stopped: {} MiB free",
+            free_mib()
+        );
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(data.join("node-1/e2e.log")).unwrap();
+    assert!(log.contains("disk nearly full"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    // Space returns: it starts, catches up with the chain, and verifies.
+    std::fs::remove_file(mount.join("filler")).unwrap();
+    nodes.0[1] = Some(start(data, 1));
+    let target = top_height(&apis[..1]);
+    wait_for(
+        "node 1 after space returned",
+        Duration::from_secs(120),
+        || {
+            get(&format!("{}/health", apis[1]))
+                .is_some_and(|v| v["executed_height"].as_u64() >= Some(target))
+        },
+    );
+    let mut node1 = nodes.0[1].take().unwrap();
+    unsafe { libc::kill(node1.id() as i32, libc::SIGINT) };
+    node1.wait().unwrap();
+    let verified = Command::new(BIN)
+        .args(["--json", "verify-chain", "--data"])
+        .arg(&small)
+        .arg("--genesis")
+        .arg(data.join("genesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+/// Node 3's disk is (as far as its thresholds say) nearly full: it does not
+/// start, exits with an error, and says why; nothing in its storage is
+/// touched.
+fn disk_nearly_full_stops_cleanly(data: &Path, nodes: &mut Nodes) {
+    let mut node3 = nodes.0[3].take().unwrap();
+    unsafe { libc::kill(node3.id() as i32, libc::SIGINT) };
+    node3.wait().unwrap();
+    let path = data.join("node-3/node.toml");
+    let mut toml = std::fs::read_to_string(&path).unwrap();
+    toml.push_str("halt_free_disk_mib = 1000000000000\n");
+    std::fs::write(&path, toml).unwrap();
+    let mut refused = start(data, 3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a node with a full disk kept running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(data.join("node-3/e2e.log")).unwrap();
+    assert!(log.contains("disk nearly full"), "{log}");
+    nodes.0[3] = Some(refused);
 }
 
 /// Node 3 serves its API over TLS with a certificate from the consortium's

@@ -91,6 +91,10 @@ pub struct NodeConfig {
     /// refuses new transactions (503 `disk_low`) until space returns.
     #[serde(default = "default_min_free_disk_mib")]
     pub min_free_disk_mib: u64,
+    /// Below this many MiB free the node stops cleanly (and will not start)
+    /// before a storage write could fail; at most `min_free_disk_mib`.
+    #[serde(default = "default_halt_free_disk_mib")]
+    pub halt_free_disk_mib: u64,
     /// API requests per second from one client address (bursts of twice
     /// that); over it, 429 `rate_limited`.
     #[serde(default = "default_api_requests_per_second_per_ip")]
@@ -101,6 +105,9 @@ fn default_api_requests_per_second_per_ip() -> u32 {
     1_000
 }
 
+fn default_halt_free_disk_mib() -> u64 {
+    64
+}
 fn default_min_free_disk_mib() -> u64 {
     512
 }
@@ -201,6 +208,13 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
+        anyhow::ensure!(
+            cfg.halt_free_disk_mib <= cfg.min_free_disk_mib,
+            "{}: halt_free_disk_mib ({}) must not exceed min_free_disk_mib ({}): admission pauses before the node halts",
+            path.display(),
+            cfg.halt_free_disk_mib,
+            cfg.min_free_disk_mib
+        );
         Ok(cfg)
     }
 }

@@ -2,7 +2,11 @@
 //! below a threshold (issue 14: a full disk crashed the node inside the
 //! storage engine). Below `min_free_disk_mib` the API refuses new
 //! transactions with 503 `disk_low`, the node keeps following and executing
-//! the chain, and admission resumes by itself when space returns.
+//! the chain, and admission resumes by itself when space returns. Below the
+//! much lower `halt_free_disk_mib` the node stops on its own, cleanly and
+//! saying why, before the storage engine's next write could fail (it would
+//! panic), and refuses to start until space is freed: nothing is lost, the
+//! node resumes from its storage.
 
 use std::{
     path::PathBuf,
@@ -16,16 +20,23 @@ pub const DISK_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_s
 pub struct DiskGuard {
     dir: PathBuf,
     min_free_bytes: u64,
+    halt_free_bytes: u64,
     free_bytes: AtomicU64,
     low: AtomicBool,
 }
 
 impl DiskGuard {
-    /// Guard `dir`, pausing admission below `min_free_bytes`; measures once now.
-    pub fn new(dir: PathBuf, min_free_bytes: u64) -> Self {
+    /// Guard `dir`, pausing admission below `min_free_bytes` and stopping
+    /// the node below `halt_free_bytes`; measures once now.
+    pub fn new(dir: PathBuf, min_free_bytes: u64, halt_free_bytes: u64) -> Self {
+        assert!(
+            halt_free_bytes <= min_free_bytes,
+            "admission pauses before the node halts"
+        );
         let guard = Self {
             dir,
             min_free_bytes,
+            halt_free_bytes,
             free_bytes: AtomicU64::new(u64::MAX),
             low: AtomicBool::new(false),
         };
@@ -68,6 +79,19 @@ impl DiskGuard {
     pub fn min_free_bytes(&self) -> u64 {
         self.min_free_bytes
     }
+
+    /// Why the node must stop now (free space under the halt threshold).
+    pub fn halt_reason(&self) -> Option<String> {
+        let free = self.free_bytes();
+        (free < self.halt_free_bytes).then(|| {
+            format!(
+                "disk nearly full: {} MiB free on {}, below halt_free_disk_mib ({} MiB): the node stops before a storage write can fail. Nothing is lost; free space, then start it again",
+                free >> 20,
+                self.dir.display(),
+                self.halt_free_bytes >> 20
+            )
+        })
+    }
 }
 
 /// Bytes available to this (unprivileged) process on `dir`'s filesystem.
@@ -89,10 +113,14 @@ mod tests {
     #[test]
     fn pauses_below_the_threshold_only() {
         let dir = tempfile::tempdir().unwrap();
-        let roomy = DiskGuard::new(dir.path().to_path_buf(), 0);
+        let roomy = DiskGuard::new(dir.path().to_path_buf(), 0, 0);
         assert!(!roomy.is_low());
+        assert!(roomy.halt_reason().is_none());
         assert!(roomy.free_bytes() > 0 && roomy.free_bytes() < u64::MAX);
-        let full = DiskGuard::new(dir.path().to_path_buf(), u64::MAX);
-        assert!(full.is_low());
+        let low = DiskGuard::new(dir.path().to_path_buf(), u64::MAX, 0);
+        assert!(low.is_low());
+        assert!(low.halt_reason().is_none(), "low is not yet full");
+        let full = DiskGuard::new(dir.path().to_path_buf(), u64::MAX, u64::MAX);
+        assert!(full.halt_reason().unwrap().contains("halt_free_disk_mib"));
     }
 }

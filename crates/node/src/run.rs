@@ -56,6 +56,14 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&cfg.data_dir)?;
     let _lock = crate::data_lock::lock(&cfg.data_dir, "ingot node run")?;
+    let disk = Arc::new(crate::disk::DiskGuard::new(
+        cfg.data_dir.clone(),
+        cfg.min_free_disk_mib.saturating_mul(1 << 20),
+        cfg.halt_free_disk_mib.saturating_mul(1 << 20),
+    ));
+    if let Some(reason) = disk.halt_reason() {
+        anyhow::bail!(reason);
+    }
     let rt = cw_tokio::Config::new()
         .with_worker_threads(cfg.worker_threads.max(1))
         .with_max_blocking_threads(cfg.blocking_threads.max(8))
@@ -122,10 +130,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .await?;
 
         let metrics_ctx = context.child("metrics");
-        let disk = Arc::new(crate::disk::DiskGuard::new(
-            cfg.data_dir.clone(),
-            cfg.min_free_disk_mib.saturating_mul(1 << 20),
-        ));
+
         let api_state = Arc::new(ApiState {
             shared,
             marshal,
@@ -139,10 +144,14 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             ),
             callers: crate::rate_limit::RateLimiter::new(cfg.api_requests_per_second_per_caller),
         });
-        tokio::spawn(async move {
+        // Ends when the disk is nearly full: the node then stops (below).
+        let disk_watch = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(crate::disk::DISK_CHECK_INTERVAL).await;
                 disk.refresh();
+                if let Some(reason) = disk.halt_reason() {
+                    return reason;
+                }
             }
         });
         // Telemetry retention: sweep the store every 2 s (a range read when
@@ -188,6 +197,11 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             _ = validator => anyhow::bail!("validator stopped"),
             _ = p2p => anyhow::bail!("p2p stopped"),
             r = server => anyhow::bail!("API server stopped: {r:?}"),
+            reason = disk_watch => {
+                let reason = reason.unwrap_or_else(|e| format!("disk watch failed: {e}"));
+                tracing::error!(%reason, "stopping");
+                anyhow::bail!(reason)
+            }
             _ = tokio::signal::ctrl_c() => {
                 info!("shutting down");
                 Ok(())
