@@ -83,6 +83,11 @@ enum Command {
         data: PathBuf,
         #[arg(long)]
         genesis: PathBuf,
+        /// Where to keep the scratch state of the re-execution (default:
+        /// inside the node's storage directory). Elsewhere, verification
+        /// needs no free space on the node's disk.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
     /// Rebuild a stopped node's derived stores (ledger index, telemetry
     /// store) from its block archive and execution journal; a file that does
@@ -146,10 +151,11 @@ fn rebuild_derived(data: &std::path::Path, json: bool) -> anyhow::Result<()> {
 fn verify_chain(
     data: &std::path::Path,
     genesis: &std::path::Path,
+    scratch: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let genesis: ingot_types::Genesis = serde_json::from_slice(&std::fs::read(genesis)?)?;
-    match ingot_node::verify::verify_chain(data, &genesis) {
+    match ingot_node::verify::verify_chain(data, &genesis, scratch) {
         Ok(r) => {
             if json {
                 println!(
@@ -206,7 +212,11 @@ fn main() {
         Command::Bench(args) => bench::run(args, json),
         Command::Edge(args) => edge::run(args),
         Command::Workflow { command } => workflow::run(command, json),
-        Command::VerifyChain { data, genesis } => verify_chain(&data, &genesis, json),
+        Command::VerifyChain {
+            data,
+            genesis,
+            scratch,
+        } => verify_chain(&data, &genesis, scratch.as_deref(), json),
         Command::RebuildDerived { data } => rebuild_derived(&data, json),
     };
     if let Err(e) = result {

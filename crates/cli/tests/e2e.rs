@@ -610,8 +610,34 @@ fn disk_fills_up(data: &Path, nodes: &mut Nodes, apis: &[String]) {
     let log = std::fs::read_to_string(data.join("node-1/e2e.log")).unwrap();
     assert!(log.contains("disk nearly full"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    // The operator checks the stopped node's chain while its disk is full
+    // to the last byte, the scratch state kept elsewhere.
+    let rest = free_mib().saturating_sub(1) << 20;
+    std::fs::write(mount.join("filler-2"), vec![0u8; rest as usize]).unwrap();
+    let scratch = data.join("verify-scratch");
+    let verified = Command::new(BIN)
+        .args(["--json", "verify-chain", "--data"])
+        .arg(&small)
+        .arg("--genesis")
+        .arg(data.join("genesis.json"))
+        .arg("--scratch")
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "verify-chain on a full disk with scratch elsewhere: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "scratch state left behind"
+    );
     // Space returns: it starts, catches up with the chain, and verifies.
     std::fs::remove_file(mount.join("filler")).unwrap();
+    std::fs::remove_file(mount.join("filler-2")).unwrap();
     nodes.0[1] = Some(start(data, 1));
     let target = top_height(&apis[..1]);
     wait_for(

@@ -44,8 +44,14 @@ fn bad(height: u64, reason: impl Into<String>) -> VerifyError {
     }
 }
 
-/// Verify the chain stored under `data_dir` (a node's `data_dir` from its config).
-pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, VerifyError> {
+/// Verify the chain stored under `data_dir` (a node's `data_dir` from its
+/// config), with the re-execution's scratch state under `scratch` when
+/// given (else inside the node's storage directory).
+pub fn verify_chain(
+    data_dir: &Path,
+    genesis: &Genesis,
+    scratch: Option<&Path>,
+) -> Result<Report, VerifyError> {
     let storage = data_dir.join("storage");
     if !storage.exists() {
         return Err(VerifyError::Setup(format!(
@@ -55,6 +61,16 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
     }
     let _lock = crate::data_lock::lock(data_dir, "ingot verify-chain")
         .map_err(|e| VerifyError::Setup(e.to_string()))?;
+    // The runtime has one storage directory: elsewhere, it is a view of
+    // the node's partitions (symbolic links) beside which the scratch
+    // state's partitions are created, all removed when done.
+    let view = match scratch {
+        Some(dir) => Some(
+            StorageView::create(&storage, dir).map_err(|e| VerifyError::Setup(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let storage = view.as_ref().map_or(storage, |v| v.dir.clone());
     let genesis = genesis.clone();
     let rt = cw_tokio::Config::new()
         .with_worker_threads(1)
@@ -211,6 +227,35 @@ pub fn verify_chain(data_dir: &Path, genesis: &Genesis) -> Result<Report, Verify
             None => Ok(report),
         }
     })
+}
+
+/// A directory of symbolic links to every partition of a node's storage;
+/// removed (links and whatever else was created in it) on drop.
+struct StorageView {
+    dir: std::path::PathBuf,
+}
+
+impl StorageView {
+    fn create(storage: &Path, scratch: &Path) -> std::io::Result<Self> {
+        let dir = scratch.join(format!("ingot-verify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let view = Self { dir };
+        let storage = std::fs::canonicalize(storage)?;
+        for entry in std::fs::read_dir(&storage)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                std::os::unix::fs::symlink(entry.path(), view.dir.join(entry.file_name()))?;
+            }
+        }
+        Ok(view)
+    }
+}
+
+impl Drop for StorageView {
+    fn drop(&mut self) {
+        // remove_dir_all removes the links, never what they point to.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Check offline, with nothing but the genesis file, that `block_raw` is a
