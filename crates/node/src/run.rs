@@ -19,6 +19,12 @@ use ingot_types::Genesis;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::info;
 
+/// Most p2p handshakes in flight at once (Commonware's default is 1,024;
+/// a consortium has a handful of validators, and an anonymous flood of the
+/// p2p port must not take the descriptors storage needs).
+pub const P2P_MAX_HANDSHAKES: u32 = 128;
+const _: () = assert!((P2P_MAX_HANDSHAKES as u64) * 4 <= crate::http_server::FD_RESERVE);
+
 /// Load the consensus key from PKCS#8 PEM (as written by `ingot keys gen`).
 pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::PrivateKey> {
     use commonware_codec::DecodeExt;
@@ -80,7 +86,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             },
             cups::Version::V1,
         );
-        let p2p_cfg = lookup::Config::local(
+        let mut p2p_cfg = lookup::Config::local(
             handshake,
             P2P_NAMESPACE,
             listen,
@@ -88,6 +94,10 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             engine::max_message_size(n as u32),
             NZUsize!(1024),
         );
+        // Only genesis validators complete a handshake, but anyone can open
+        // one: bound how many are in flight (each holds a descriptor for up
+        // to the handshake timeout) well inside the descriptor reserve.
+        p2p_cfg.max_concurrent_handshakes = NZU32!(P2P_MAX_HANDSHAKES);
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
         let _ = oracle.track(0, Map::from_iter_dedup(peers));
         let quota = Quota::per_second(NZU32!(1_024));
