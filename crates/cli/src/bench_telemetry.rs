@@ -148,6 +148,7 @@ pub fn run(
         status_listen: status,
         max_packet: ingot_edge::DEFAULT_MAX_PACKET,
         inflight: a.inflight,
+        mqtt_limits: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -37,6 +37,13 @@ pub struct EdgeArgs {
     /// Anchoring transactions in flight (each at most 48 KiB of readings; the gateway holds about four rounds of them in memory).
     #[arg(long, default_value_t = 64)]
     pub inflight: usize,
+    /// MQTT connections open at once (over it a connection is closed at once
+    /// and counted in `/status` as `connections_refused`).
+    #[arg(long, default_value_t = ingot_edge::mqtt_server::Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// MQTT connections open at once from one address.
+    #[arg(long, default_value_t = ingot_edge::mqtt_server::Limits::default().max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
 }
 
 pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
@@ -65,6 +72,10 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
         status_listen: a.status,
         max_packet: a.max_packet,
         inflight: a.inflight,
+        mqtt_limits: ingot_edge::mqtt_server::Limits {
+            max_connections: a.max_connections.max(1),
+            max_connections_per_ip: a.max_connections_per_ip.clamp(1, a.max_connections.max(1)),
+        },
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

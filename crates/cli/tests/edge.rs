@@ -810,6 +810,31 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
         "the summary stays in state"
     );
 
+    // 8. A connection flood from one address: the gateway holds at most its
+    //    per-address cap (1,000 by default), closes the rest at once and
+    //    counts them, and devices publish again once the flood is gone.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let flood: Vec<std::net::TcpStream> = (0..1_100)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", MQTT)).ok())
+        .collect();
+    wait_until("refusals counted", Duration::from_secs(10), || {
+        gateway_status(STATUS)["connections_refused"].as_u64() >= Some(50)
+    });
+    drop(flood);
+    let batch = old.signer.sign(readings(long_ago + 1_000, 1)).unwrap();
+    rt.block_on(publish_reliably(MQTT, "after-flood".into(), vec![batch]));
+    wait_until("a reading after the flood", Duration::from_secs(60), || {
+        summary(&api, &owner, &old.id)["last_seq"] == 4
+    });
+
     drop(edge);
 }
 

@@ -99,6 +99,8 @@ pub struct Stats {
     pub transactions: AtomicU64,
     pub node_reachable: AtomicBool,
     pub last_error: Mutex<String>,
+    /// MQTT connections closed at once for being over a connection cap.
+    pub connections_refused: AtomicU64,
 }
 
 impl Stats {
@@ -126,6 +128,7 @@ impl Stats {
             "chain_refused": *self.chain_refused.lock().unwrap(),
             "node_reachable": self.node_reachable.load(Ordering::Relaxed),
             "last_error": *self.last_error.lock().unwrap(),
+            "connections_refused": load(&self.connections_refused),
         })
     }
 }

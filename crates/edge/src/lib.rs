@@ -58,13 +58,33 @@ pub struct EdgeConfig {
     pub max_packet: usize,
     /// Anchoring transactions in flight per forwarding round.
     pub inflight: usize,
+    /// Caps on the embedded MQTT endpoint's connections.
+    pub mqtt_limits: mqtt_server::Limits,
 }
 
 /// Default largest MQTT packet: a full batch of small readings fits.
 pub const DEFAULT_MAX_PACKET: usize = 256 * 1024;
 
+/// Raise the soft descriptor limit to the hard one: every device holds a
+/// connection, and the default soft limit (often 1,024) is far below the
+/// connection cap.
+fn raise_descriptor_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// Run the gateway until the process ends.
 pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
+    raise_descriptor_limit();
     std::fs::create_dir_all(&cfg.data_dir)?;
     let queue = Arc::new(queue::Queue::open(&cfg.data_dir.join("queue.redb"))?);
     let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&cfg.key_pem)?;
@@ -117,7 +137,7 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
             socket.set_reuseaddr(true)?;
             socket.bind(addr)?;
             let listener = socket.listen(4096)?;
-            mqtt_server::serve(listener, tx, cfg.max_packet, stats.clone())
+            mqtt_server::serve(listener, tx, cfg.max_packet, cfg.mqtt_limits, stats.clone())
                 .await
                 .map_err(anyhow::Error::from)
         }

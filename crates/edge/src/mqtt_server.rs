@@ -11,7 +11,9 @@
 //! connection is closed). Packet encoding and decoding use `rumqttc`'s codecs.
 //!
 //! Each connection is its own task; a misbehaving device only loses its own
-//! connection.
+//! connection. Connections are capped (all, and per client address): one
+//! over a cap is closed at once and counted; an accept error (out of
+//! descriptors) waits and goes on instead of stopping the gateway.
 
 use crate::ingest::{Incoming, RefusalKind, Stats, Verdict};
 use bytes::{Bytes, BytesMut};
@@ -24,7 +26,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, oneshot},
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// How long a client may take to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,19 +35,92 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// gets its DISCONNECT reason instead of a reset connection.
 const MAX_DISCARD: usize = 16 << 20;
 
+/// The endpoint's connection caps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Connections open at once from one address (a plant's devices may
+    /// share one address behind NAT, so this is generous).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+        }
+    }
+}
+
+/// Open connections, in all and per address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_ip: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+/// One connection's claim; released on drop.
+struct Claim(Arc<std::sync::Mutex<Open>>, std::net::IpAddr);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut open = self.0.lock().unwrap();
+        open.total -= 1;
+        if let Some(n) = open.per_ip.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_ip.remove(&self.1);
+            }
+        }
+    }
+}
+
+fn claim(
+    open: &Arc<std::sync::Mutex<Open>>,
+    ip: std::net::IpAddr,
+    limits: Limits,
+) -> Option<Claim> {
+    let mut o = open.lock().unwrap();
+    let mine = o.per_ip.get(&ip).copied().unwrap_or(0);
+    if o.total >= limits.max_connections || mine >= limits.max_connections_per_ip {
+        return None;
+    }
+    o.total += 1;
+    o.per_ip.insert(ip, mine + 1);
+    Some(Claim(open.clone(), ip))
+}
+
 pub async fn serve(
     listener: TcpListener,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
+    limits: Limits,
     stats: Arc<Stats>,
 ) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, "embedded MQTT endpoint listening");
+    info!(addr = %listener.local_addr()?, ?limits, "embedded MQTT endpoint listening");
+    let open = Arc::new(std::sync::Mutex::new(Open::default()));
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "MQTT accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(held) = claim(&open, peer.ip(), limits) else {
+            stats
+                .connections_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
         let stats = stats.clone();
         tokio::spawn(async move {
+            let _held = held;
             if let Err(e) = connection(stream, ingest, max_packet, &stats).await {
                 debug!(%peer, error = %e, "MQTT connection closed");
             }
@@ -326,6 +401,24 @@ async fn v5_session(
 mod tests {
     use super::*;
 
+    #[test]
+    fn connection_caps_per_address_and_in_all_release_on_drop() {
+        let open = Arc::new(std::sync::Mutex::new(Open::default()));
+        let limits = Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+        };
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let a1 = claim(&open, a, limits).unwrap();
+        let _a2 = claim(&open, a, limits).unwrap();
+        assert!(claim(&open, a, limits).is_none(), "per-address cap");
+        let _b1 = claim(&open, b, limits).unwrap();
+        assert!(claim(&open, b, limits).is_none(), "overall cap");
+        drop(a1);
+        assert!(claim(&open, b, limits).is_some());
+    }
+
     /// An MQTT 5 PUBLISH larger than the maximum gets DISCONNECT 0x95 with a
     /// reason string, and the endpoint keeps accepting other connections.
     #[tokio::test]
@@ -334,7 +427,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, _rx) = mpsc::channel(8);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(serve(listener, tx, 1024, stats.clone()));
+        tokio::spawn(serve(listener, tx, 1024, Limits::default(), stats.clone()));
         for _ in 0..2 {
             let mut s = TcpStream::connect(addr).await.unwrap();
             let mut out = BytesMut::new();
