@@ -43,8 +43,19 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn spawn_edge(net_data: &Path, api: &str, dir: &Path, source: &[&str], status: u16) -> Child {
+    use std::os::unix::process::CommandExt;
     let org = net_data.join("orgs").join("manufacturer");
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    // As a shell starts a background job: SIGINT ignored. The gateway must
+    // still stop on it (it installs its own handler).
+    // SAFETY: signal() is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    command
         .args(["edge", "--node", api, "--cert"])
         .arg(org.join("member.pem"))
         .arg("--key")
@@ -266,9 +277,19 @@ async fn publish_v5(port: u16, client_id: &str, topic: &str, payload: Vec<u8>) -
                     .unwrap();
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                // The reason string, then the stable refusal code the
+                // gateway puts in the `ingot-refusal` user property.
                 let text = ack
                     .properties
-                    .and_then(|p| p.reason_string)
+                    .map(|p| {
+                        let code = p
+                            .user_properties
+                            .iter()
+                            .find(|(k, _)| k == "ingot-refusal")
+                            .map(|(_, v)| format!(" [{v}]"))
+                            .unwrap_or_default();
+                        format!("{}{code}", p.reason_string.unwrap_or_default())
+                    })
                     .unwrap_or_default();
                 let _ = client.disconnect().await;
                 return (format!("{:?}", ack.reason), text);
@@ -413,6 +434,15 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     .sign(readings(t0, 1))
     .unwrap();
     let wrong_topic = d1.signer.sign_at(7, readings(t0 + 20, 1)).unwrap();
+    // What the chain would refuse is refused at PUBACK, not lost after it:
+    // a batch no anchoring transaction can carry (66 KB, under the 256 KiB
+    // packet limit), a reading 20 minutes ahead, a clock reset an hour back.
+    let too_large = d1.signer.sign_at(7, readings(t0 + 20, 2_000)).unwrap();
+    let ahead = d1
+        .signer
+        .sign_at(7, readings(unix_now() as u64 * 1000 + 20 * 60_000, 1))
+        .unwrap();
+    let reset = d1.signer.sign_at(7, readings(t0 - 3_600_000, 1)).unwrap();
     let cases: Vec<(String, Vec<u8>, &str, &str)> = vec![
         (
             ingot_device::topic(&d1.id),
@@ -443,6 +473,24 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
             ingot_device::payload(&wrong_topic),
             "TopicNameInvalid",
             "does not name",
+        ),
+        (
+            ingot_device::topic(&d1.id),
+            ingot_device::payload(&too_large),
+            "QuotaExceeded",
+            "[too_large_for_chain]",
+        ),
+        (
+            ingot_device::topic(&d1.id),
+            ingot_device::payload(&ahead),
+            "PayloadFormatInvalid",
+            "[future_timestamp]",
+        ),
+        (
+            ingot_device::topic(&d1.id),
+            ingot_device::payload(&reset),
+            "ImplementationSpecificError",
+            "[time_before_last]",
         ),
     ];
     rt.block_on(async {
@@ -835,7 +883,22 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
         summary(&api, &owner, &old.id)["last_seq"] == 4
     });
 
-    drop(edge);
+    // 9. SIGINT (ignored by inheritance, as for a background job) stops the
+    //    gateway cleanly.
+    let gateway = &mut edge.0;
+    unsafe { libc::kill(gateway.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = gateway.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = gateway.kill();
+            panic!("the gateway ignored SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
 }
 
 struct KillOnDrop(Child);

@@ -12,7 +12,7 @@
 use crate::node::{DeviceInfo, NodeClient};
 use crate::queue::{batch_digest, Queue};
 use bytes::Bytes;
-use commonware_codec::Decode;
+use commonware_codec::{Decode, EncodeSize};
 use ingot_crypto::batch::{verify_all, Item};
 use ingot_types::telemetry::ReadingBatch;
 use std::{
@@ -48,6 +48,15 @@ pub enum RefusalKind {
     Inactive,
     BadSignature,
     Replay,
+    /// Too large for one anchoring transaction, however it is packed.
+    TooLargeForChain,
+    /// A reading more than the chain's allowed skew ahead of now.
+    FutureTimestamp,
+    /// Starts before the device's last accepted reading (a clock reset).
+    TimeBeforeLast,
+    /// Refused by the chain's batch rules (order of timestamps, scale,
+    /// sequence overflow).
+    InvalidBatch,
 }
 
 impl RefusalKind {
@@ -60,6 +69,10 @@ impl RefusalKind {
             Self::Inactive => "inactive_device",
             Self::BadSignature => "bad_signature",
             Self::Replay => "replay",
+            Self::TooLargeForChain => "too_large_for_chain",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::TimeBeforeLast => "time_before_last",
+            Self::InvalidBatch => "invalid_batch",
         }
     }
 }
@@ -144,8 +157,9 @@ pub struct Ingest {
     pub stats: Arc<Stats>,
     pub max_payload: usize,
     devices: Mutex<HashMap<String, CachedDevice>>,
-    /// Marks of devices the queue has not seen yet, from the chain.
-    chain_marks: Mutex<HashMap<String, u64>>,
+    /// Marks (sequence, last timestamp) of devices the queue has not seen
+    /// yet, from the chain.
+    chain_marks: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl Ingest {
@@ -202,20 +216,20 @@ impl Ingest {
 
     /// Highest sequence accepted for a device: the queue's mark, else what the
     /// chain anchored (0 if unknown or unreachable).
-    fn last_seq(&self, id: &str) -> anyhow::Result<(u64, Option<[u8; 32]>)> {
+    fn last_seq(&self, id: &str) -> anyhow::Result<Mark> {
         if let Some(m) = self.queue.mark(id)? {
-            return Ok((m.last_seq, Some(m.last_digest)));
+            return Ok((m.last_seq, Some(m.last_digest), m.last_ts_ms));
         }
-        if let Some(seq) = self.chain_marks.lock().unwrap().get(id) {
-            return Ok((*seq, None));
+        if let Some((seq, ts)) = self.chain_marks.lock().unwrap().get(id) {
+            return Ok((*seq, None, *ts));
         }
-        let seq = self.node.last_seq(id).unwrap_or(0);
+        let (seq, ts) = self.node.last_seq(id).unwrap_or((0, 0));
         let mut marks = self.chain_marks.lock().unwrap();
         if marks.len() >= MAX_CACHED_DEVICES {
             marks.clear(); // refetched from the chain on demand
         }
-        marks.insert(id.to_string(), seq);
-        Ok((seq, None))
+        marks.insert(id.to_string(), (seq, ts));
+        Ok((seq, None, ts))
     }
 
     /// Look up devices not in the cache (and their anchored sequence), in
@@ -282,6 +296,26 @@ impl Ingest {
                 );
             } else if batch.readings.is_empty() || batch.first_seq == 0 {
                 verdicts[i] = refused(RefusalKind::Malformed, "empty batch or sequence 0".into());
+            } else if batch.encode_size() > crate::forward::ARGS_BUDGET {
+                verdicts[i] = refused(
+                    RefusalKind::TooLargeForChain,
+                    format!(
+                        "batch encodes to {} bytes; one anchoring transaction carries at most {} bytes of batches: sign fewer readings per batch",
+                        batch.encode_size(),
+                        crate::forward::ARGS_BUDGET
+                    ),
+                );
+            } else if let Some(failure) =
+                ingot_execution::modules::telemetry::batch_refusal(&batch, now_ms())
+            {
+                let kind = if failure
+                    == ingot_execution::modules::telemetry::failures::FUTURE_TIMESTAMP.bare()
+                {
+                    RefusalKind::FutureTimestamp
+                } else {
+                    RefusalKind::InvalidBatch
+                };
+                verdicts[i] = refused(kind, ingot_execution::failure::render(&failure));
             }
             batches.push(Some(batch));
         }
@@ -349,7 +383,7 @@ impl Ingest {
         }
 
         // Sequence numbers, in arrival order, across the group.
-        let mut marks: HashMap<String, (u64, Option<[u8; 32]>)> = HashMap::new();
+        let mut marks: HashMap<String, Mark> = HashMap::new();
         let mut accepted = Vec::new();
         let mut accepted_at = Vec::new();
         for (i, b) in batches.iter().enumerate() {
@@ -380,10 +414,28 @@ impl Ingest {
                 });
                 continue;
             }
+            let first_ts = b.readings[0].timestamp_ms;
+            if first_ts < mark.2 {
+                verdicts[i] = Some(Verdict::Refused(
+                    RefusalKind::TimeBeforeLast,
+                    format!(
+                        "first reading at {first_ts} ms is before the device's last accepted reading at {} ms (clock reset?): the chain would refuse it",
+                        mark.2
+                    ),
+                ));
+                continue;
+            }
             if matches!(infos.get(&b.device_id), Some(None)) {
                 self.stats.unverified.fetch_add(1, Ordering::Relaxed);
             }
-            marks.insert(b.device_id.clone(), (b.last_seq(), Some(batch_digest(b))));
+            marks.insert(
+                b.device_id.clone(),
+                (
+                    b.last_seq(),
+                    Some(batch_digest(b)),
+                    b.readings.last().map_or(0, |r| r.timestamp_ms),
+                ),
+            );
             accepted.push(b.clone());
             accepted_at.push(i);
         }
@@ -419,6 +471,17 @@ impl Ingest {
             .collect()
     }
 }
+
+/// The gateway's clock, ms since the epoch (block time is close to it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What the gateway knows of a device's last accepted batch: sequence
+/// number, digest (when this gateway accepted it), last reading's timestamp.
+type Mark = (u64, Option<[u8; 32]>, u64);
 
 /// Run the pipeline until every sender is gone.
 pub async fn run(ingest: Arc<Ingest>, mut rx: mpsc::Receiver<Incoming>) {

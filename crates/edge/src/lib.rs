@@ -126,38 +126,66 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
     info!(addr = %cfg.status_listen, "gateway status listening");
     tokio::spawn(async move { axum::serve(status, app).await });
 
-    let result = match cfg.source {
-        Source::Embedded(addr) => {
-            // A fleet reconnecting after an outage arrives at once: a deep
-            // accept backlog keeps their SYNs from being dropped.
-            let socket = match addr {
-                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-            };
-            socket.set_reuseaddr(true)?;
-            socket.bind(addr)?;
-            let listener = socket.listen(4096)?;
-            mqtt_server::serve(listener, tx, cfg.max_packet, cfg.mqtt_limits, stats.clone())
+    let source = async move {
+        match cfg.source {
+            Source::Embedded(addr) => {
+                // A fleet reconnecting after an outage arrives at once: a deep
+                // accept backlog keeps their SYNs from being dropped.
+                let socket = match addr {
+                    SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                    SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+                };
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                let listener = socket.listen(4096)?;
+                mqtt_server::serve(listener, tx, cfg.max_packet, cfg.mqtt_limits, stats.clone())
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            Source::External {
+                host,
+                port,
+                client_id,
+            } => {
+                mqtt_bridge::run(
+                    mqtt_bridge::BridgeConfig {
+                        host,
+                        port,
+                        client_id,
+                        max_packet: cfg.max_packet,
+                    },
+                    tx,
+                )
                 .await
-                .map_err(anyhow::Error::from)
+            }
         }
-        Source::External {
-            host,
-            port,
-            client_id,
-        } => {
-            mqtt_bridge::run(
-                mqtt_bridge::BridgeConfig {
-                    host,
-                    port,
-                    client_id,
-                    max_packet: cfg.max_packet,
-                },
-                tx,
-            )
-            .await
+    };
+    // SIGINT or SIGTERM (also when started in the background, where a shell
+    // leaves SIGINT ignored): stop taking messages and let the forwarder end
+    // its round; everything acknowledged is already in the durable queue.
+    let result = tokio::select! {
+        result = source => result,
+        signal = shutdown_signal() => {
+            info!(signal, "stopping: no new messages; the queue stays on disk");
+            Ok(())
         }
     };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     result
+}
+
+/// The first of SIGINT and SIGTERM.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers the default dispositions still end the process.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }

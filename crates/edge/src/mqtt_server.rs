@@ -28,6 +28,10 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
+/// The MQTT 5 user property of a refusing PUBACK that names the refusal's
+/// stable code (`RefusalKind::label`).
+pub const REFUSAL_PROPERTY: &str = "ingot-refusal";
+
 /// How long a client may take to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -251,6 +255,19 @@ async fn v4_session(
     }
 }
 
+/// A client identifier for a client that sent none: unique enough for a
+/// gateway's connections (no session state hangs on it).
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 fn v5_reason(kind: RefusalKind) -> v5::PubAckReason {
     match kind {
         RefusalKind::Malformed => v5::PubAckReason::PayloadFormatInvalid,
@@ -259,7 +276,13 @@ fn v5_reason(kind: RefusalKind) -> v5::PubAckReason {
         RefusalKind::UnknownDevice | RefusalKind::Inactive | RefusalKind::BadSignature => {
             v5::PubAckReason::NotAuthorized
         }
-        RefusalKind::Replay => v5::PubAckReason::ImplementationSpecificError,
+        RefusalKind::Replay | RefusalKind::TimeBeforeLast => {
+            v5::PubAckReason::ImplementationSpecificError
+        }
+        RefusalKind::TooLargeForChain => v5::PubAckReason::QuotaExceeded,
+        RefusalKind::InvalidBatch | RefusalKind::FutureTimestamp => {
+            v5::PubAckReason::PayloadFormatInvalid
+        }
     }
 }
 
@@ -273,6 +296,12 @@ async fn v5_session(
     let mut out = BytesMut::new();
     let mut connected = false;
     loop {
+        // DISCONNECT with remaining length 0 (normal disconnection, what
+        // paho and mosquitto send) or 1 (a reason code only) is legal MQTT 5
+        // (3.14.2.1) but the codec wants properties: take it here.
+        if buf.len() >= 2 && buf[0] == 0xE0 && buf[1] <= 1 {
+            return Ok(());
+        }
         let packet = match v5::Packet::read(&mut buf, Some(max_packet as u32)) {
             Ok(p) => p,
             Err(V5Error::InsufficientBytes(_)) => {
@@ -320,8 +349,13 @@ async fn v5_session(
             }
         };
         match packet {
-            v5::Packet::Connect(..) if !connected => {
+            v5::Packet::Connect(connect, ..) if !connected => {
                 connected = true;
+                // A client may leave its identifier to the server (3.1.3.1).
+                let assigned = connect
+                    .client_id
+                    .is_empty()
+                    .then(|| format!("ingot-{:016x}", rand_id()));
                 let ack = v5::ConnAck {
                     session_present: false,
                     code: v5::ConnectReturnCode::Success,
@@ -331,7 +365,7 @@ async fn v5_session(
                         max_qos: Some(1),
                         retain_available: Some(0),
                         max_packet_size: Some(max_packet as u32),
-                        assigned_client_identifier: None,
+                        assigned_client_identifier: assigned,
                         topic_alias_max: None,
                         reason_string: None,
                         user_properties: vec![],
@@ -355,16 +389,21 @@ async fn v5_session(
                     Verdict::Accepted | Verdict::Duplicate => {
                         (Some(v5::PubAckReason::Success), None)
                     }
-                    Verdict::Refused(kind, why) => (Some(v5_reason(kind)), Some(why)),
+                    Verdict::Refused(kind, why) => {
+                        (Some(v5_reason(kind)), Some((kind.label(), why)))
+                    }
                 };
                 match (reason, p.qos) {
                     (None, _) | (_, V5QoS::AtMostOnce) => {}
                     (Some(reason), V5QoS::AtLeastOnce) => {
                         let mut ack = v5::PubAck::new(p.pkid, None);
                         ack.reason = reason;
-                        ack.properties = text.map(|t| v5::PubAckProperties {
+                        // The reason string is for people; the user property
+                        // `ingot-refusal` carries the stable code firmware
+                        // branches on (PUBACK reason codes are too few).
+                        ack.properties = text.map(|(label, t)| v5::PubAckProperties {
                             reason_string: Some(t),
-                            user_properties: vec![],
+                            user_properties: vec![(REFUSAL_PROPERTY.into(), label.into())],
                         });
                         ack.write(&mut out)?;
                     }
@@ -469,6 +508,52 @@ mod tests {
             assert!(why.contains("exceeds"), "{why}");
         }
         assert_eq!(stats.refused.lock().unwrap()["too_large"], 2);
+    }
+
+    /// The short DISCONNECT forms MQTT 5 allows (remaining length 0, what
+    /// paho and mosquitto send; and 1, a reason code only) end the session
+    /// cleanly: no DISCONNECT 0x81 back, nothing counted as malformed, no
+    /// hang. A client without an identifier is assigned one.
+    #[tokio::test]
+    async fn short_disconnects_and_assigned_client_ids() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, _rx) = mpsc::channel(8);
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(serve(listener, tx, 1024, Limits::default(), stats.clone()));
+        for disconnect in [&[0xE0, 0x00][..], &[0xE0, 0x01, 0x00][..]] {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut out = BytesMut::new();
+            let connect = v5::Connect {
+                keep_alive: 30,
+                client_id: String::new(),
+                clean_start: true,
+                properties: None,
+            };
+            v5::Packet::Connect(connect, None, None)
+                .write(&mut out, None)
+                .unwrap();
+            s.write_all(&out).await.unwrap();
+            let mut got = BytesMut::new();
+            let ack = loop {
+                let n = s.read_buf(&mut got).await.unwrap();
+                assert!(n > 0, "closed before CONNACK");
+                if let Ok(v5::Packet::ConnAck(ack)) = v5::Packet::read(&mut got, None) {
+                    break ack;
+                }
+            };
+            let assigned = ack.properties.unwrap().assigned_client_identifier;
+            assert!(assigned.is_some_and(|id| id.starts_with("ingot-")));
+            s.write_all(disconnect).await.unwrap();
+            // The server closes without a word.
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+                .await
+                .expect("the connection must close, not hang");
+            assert!(read.is_ok());
+            assert!(rest.is_empty(), "answered a clean DISCONNECT with {rest:?}");
+        }
+        assert!(stats.refused.lock().unwrap().is_empty());
     }
 
     #[test]

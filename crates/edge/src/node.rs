@@ -128,10 +128,14 @@ impl NodeClient {
     }
 
     /// The highest sequence number the chain has anchored for a device.
-    pub fn last_seq(&self, id: &str) -> anyhow::Result<u64> {
+    /// The device's last anchored sequence number and reading timestamp.
+    pub fn last_seq(&self, id: &str) -> anyhow::Result<(u64, u64)> {
         let (status, v) = self.get(&format!("/v1/telemetry/devices/{id}"))?;
         anyhow::ensure!(status == 200, "summary lookup: HTTP {status}");
-        Ok(v["summary"]["last_seq"].as_u64().unwrap_or(0))
+        Ok((
+            v["summary"]["last_seq"].as_u64().unwrap_or(0),
+            v["summary"]["last_ts_ms"].as_u64().unwrap_or(0),
+        ))
     }
 
     pub fn sign(

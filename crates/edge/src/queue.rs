@@ -25,19 +25,26 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub struct DeviceMark {
     pub last_seq: u64,
     pub last_digest: [u8; 32],
+    /// Timestamp of the last accepted reading (0 in marks written before
+    /// it was kept).
+    pub last_ts_ms: u64,
 }
 
 impl DeviceMark {
-    fn encode(&self) -> [u8; 40] {
-        let mut out = [0; 40];
+    fn encode(&self) -> [u8; 48] {
+        let mut out = [0; 48];
         out[..8].copy_from_slice(&self.last_seq.to_be_bytes());
-        out[8..].copy_from_slice(&self.last_digest);
+        out[8..40].copy_from_slice(&self.last_digest);
+        out[40..].copy_from_slice(&self.last_ts_ms.to_be_bytes());
         out
     }
     fn decode(raw: &[u8]) -> Option<Self> {
-        (raw.len() == 40).then(|| Self {
+        (raw.len() == 40 || raw.len() == 48).then(|| Self {
             last_seq: u64::from_be_bytes(raw[..8].try_into().expect("8 bytes")),
-            last_digest: raw[8..].try_into().expect("32 bytes"),
+            last_digest: raw[8..40].try_into().expect("32 bytes"),
+            last_ts_ms: raw
+                .get(40..48)
+                .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes"))),
         })
     }
 }
@@ -102,6 +109,7 @@ impl Queue {
                 let mark = DeviceMark {
                     last_seq: b.last_seq(),
                     last_digest: batch_digest(b),
+                    last_ts_ms: b.readings.last().map_or(0, |r| r.timestamp_ms),
                 };
                 devices
                     .insert(b.device_id.as_str(), mark.encode().as_slice())

@@ -154,6 +154,14 @@ pub async fn call(
 
 /// Why one batch is refused before its signature is checked, or `None`.
 fn shape_refusal(batch: &ReadingBatch, block: BlockContext) -> Option<Failure> {
+    batch_refusal(batch, block.timestamp_ms)
+}
+
+/// [`shape_refusal`] at block time `block_time_ms`: what needs no state.
+/// A gateway calls it with its own clock before it acknowledges a batch,
+/// so a batch the chain would refuse for its shape or its timestamps is
+/// refused at PUBACK instead of being lost after it.
+pub fn batch_refusal(batch: &ReadingBatch, block_time_ms: u64) -> Option<Failure> {
     if batch.readings.is_empty() {
         return Some(failures::EMPTY_BATCH.bare());
     }
@@ -177,7 +185,7 @@ fn shape_refusal(batch: &ReadingBatch, block: BlockContext) -> Option<Failure> {
             return Some(failures::SCALE_TOO_LARGE.with(&[("max", MAX_SCALE.to_string())]));
         }
     }
-    if prev > block.timestamp_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+    if prev > block_time_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Some(failures::FUTURE_TIMESTAMP.bare());
     }
     None
