@@ -6,6 +6,8 @@
 //! and a slow body: the flood is refused and timed out, and the chain keeps
 //! finalizing.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::{
     path::{Path, PathBuf},
@@ -863,15 +865,7 @@ fn top_height(apis: &[String]) -> u64 {
 fn flood_is_refused_and_the_chain_goes_on(data: &Path, apis: &[String]) {
     use std::io::{ErrorKind, Read, Write};
     // The flood needs a descriptor per connection in this process too.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
+    common::raise_descriptor_limit();
     let before = top_height(apis);
     let mut slow_body = std::net::TcpStream::connect(("127.0.0.1", FLOOD_PORT)).unwrap();
     slow_body

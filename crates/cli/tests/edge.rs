@@ -861,15 +861,7 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     // 8. A connection flood from one address: the gateway holds at most its
     //    per-address cap (1,000 by default), closes the rest at once and
     //    counts them, and devices publish again once the flood is gone.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
+    raise_descriptor_limit();
     let flood: Vec<std::net::TcpStream> = (0..1_100)
         .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", MQTT)).ok())
         .collect();

@@ -315,6 +315,27 @@ pub async fn start_node(
     }
 }
 
+/// Run `scenario` in the deterministic runtime from `seed` (10 simulated
+/// minutes at most); a failure prints the seed so it can be replayed.
+pub fn run(
+    seed: u64,
+    scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send
+        + 'static,
+) {
+    use commonware_runtime::Runner as _;
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(600)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deterministic::Runner::new(cfg).start(scenario)
+    }));
+    if let Err(e) = outcome {
+        eprintln!("simulation failed with seed {seed}");
+        std::panic::resume_unwind(e);
+    }
+}
+
 /// Wait (in simulated time) until every listed node has executed `height`.
 /// Wait until `node`'s ledger has located every transaction of `hashes`.
 pub async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[ingot_types::Digest]) {

@@ -6,24 +6,6 @@ use commonware_runtime::{deterministic, Clock, Runner};
 use ingot_sim::*;
 use std::time::Duration;
 
-fn run(
-    seed: u64,
-    scenario: impl FnOnce(Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
-        + Send
-        + 'static,
-) {
-    let cfg = deterministic::Config::new()
-        .with_seed(seed)
-        .with_timeout(Some(Duration::from_secs(600)));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        deterministic::Runner::new(cfg).start(scenario)
-    }));
-    if let Err(e) = outcome {
-        eprintln!("simulation failed with seed {seed}");
-        std::panic::resume_unwind(e);
-    }
-}
-
 async fn steady(ctx: Ctx, n: usize) {
     let c = consortium(n);
     let oracle = network(&ctx, &c).await;

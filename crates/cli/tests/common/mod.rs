@@ -23,6 +23,21 @@ pub struct Net {
     pub keep: bool,
 }
 
+/// Raise this process's descriptor limit to its hard limit (floods open a
+/// descriptor per connection here too).
+pub fn raise_descriptor_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
 /// Stop a child process as Ctrl-C would, and wait for it.
 pub fn interrupt(child: &mut Child) {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
