@@ -27,6 +27,12 @@ fn bpmn_children<'a, 'i>(n: XmlNode<'a, 'i>) -> impl Iterator<Item = XmlNode<'a,
         .filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN_NS))
 }
 
+/// A reference written as a QName (`bpmn2:Task_1`, legal where the schema
+/// types it so) names the element `Task_1`: ids never contain a colon.
+fn local_ref(reference: &str) -> &str {
+    reference.rsplit(':').next().unwrap_or(reference)
+}
+
 fn attr(n: &XmlNode, name: &str) -> String {
     n.attribute(name).unwrap_or_default().to_string()
 }
@@ -121,6 +127,11 @@ pub fn parse(xml: &str) -> Result<Model, Problem> {
         ));
     }
     let mut reader = Reader::default();
+    for def in bpmn_children(root).filter(|c| c.tag_name().name().ends_with("EventDefinition")) {
+        reader
+            .event_definitions
+            .insert(attr(&def, "id"), def.tag_name().name().to_string());
+    }
     for item in bpmn_children(root).filter(|c| is_bpmn(c, "itemDefinition")) {
         if let Some(ty) = xsd_type(item.attribute("structureRef").unwrap_or_default()) {
             reader.item_types.insert(attr(&item, "id"), ty);
@@ -134,7 +145,7 @@ pub fn parse(xml: &str) -> Result<Model, Problem> {
             if is_bpmn(&child, "participant") {
                 if let Some(process) = child.attribute("processRef") {
                     process_pool.insert(
-                        process.to_string(),
+                        local_ref(process).to_string(),
                         (attr(&child, "id"), attr(&child, "name")),
                     );
                 }
@@ -142,8 +153,8 @@ pub fn parse(xml: &str) -> Result<Model, Problem> {
                 reader.model.message_flows.push(MessageFlow {
                     id: attr(&child, "id"),
                     name: attr(&child, "name"),
-                    source: attr(&child, "sourceRef"),
-                    target: attr(&child, "targetRef"),
+                    source: local_ref(&attr(&child, "sourceRef")).to_string(),
+                    target: local_ref(&attr(&child, "targetRef")).to_string(),
                 });
             }
         }
@@ -172,6 +183,11 @@ struct Reader {
     item_types: HashMap<String, Type>,
     /// dataObjectReference id -> dataObject id.
     object_refs: HashMap<String, String>,
+    /// dataObject id -> the name its first named reference gives it.
+    reference_names: HashMap<String, String>,
+    /// Event definitions declared at the document level (id -> element
+    /// name), for events that point to one with `eventDefinitionRef`.
+    event_definitions: HashMap<String, String>,
     /// node id -> lane id.
     lane_of: HashMap<String, String>,
     /// node index -> ids of the data objects (or references) it writes.
@@ -188,11 +204,14 @@ impl Reader {
                 "sequenceFlow" => self.model.flows.push(Flow {
                     id: attr(&child, "id"),
                     name: attr(&child, "name"),
-                    source: attr(&child, "sourceRef"),
-                    target: attr(&child, "targetRef"),
+                    source: local_ref(&attr(&child, "sourceRef")).to_string(),
+                    target: local_ref(&attr(&child, "targetRef")).to_string(),
+                    // An empty `<conditionExpression/>` (Bonita writes one
+                    // on every flow) is no condition.
                     condition: bpmn_children(child)
                         .find(|c| is_bpmn(c, "conditionExpression"))
-                        .map(|c| text_of(&c)),
+                        .map(|c| text_of(&c))
+                        .filter(|c| !c.is_empty()),
                 }),
                 "dataObject" => {
                     let ty = child
@@ -203,8 +222,14 @@ impl Reader {
                         .push((attr(&child, "id"), attr(&child, "name"), ty));
                 }
                 "dataObjectReference" => {
-                    self.object_refs
-                        .insert(attr(&child, "id"), attr(&child, "dataObjectRef"));
+                    let object = local_ref(&attr(&child, "dataObjectRef")).to_string();
+                    // Camunda Modeler and bpmn-js name the reference, not
+                    // the object: the name is the variable's.
+                    let name = attr(&child, "name");
+                    if !name.is_empty() {
+                        self.reference_names.entry(object.clone()).or_insert(name);
+                    }
+                    self.object_refs.insert(attr(&child, "id"), object);
                 }
                 _ => {
                     if let Some(kind) = self.node_kind(child) {
@@ -224,7 +249,8 @@ impl Reader {
         for lane in bpmn_children(lane_set).filter(|c| is_bpmn(c, "lane")) {
             let id = attr(&lane, "id");
             for r in bpmn_children(lane).filter(|c| is_bpmn(c, "flowNodeRef")) {
-                self.lane_of.insert(text_of(&r), id.clone());
+                self.lane_of
+                    .insert(local_ref(&text_of(&r)).to_string(), id.clone());
             }
             self.model.lanes.push(Lane {
                 id,
@@ -239,9 +265,36 @@ impl Reader {
         }
     }
 
+    /// The element names of an event's definitions: its own children, and
+    /// those it points to at the document level with `eventDefinitionRef`
+    /// (an unresolvable reference counts as an unknown definition, so the
+    /// event is never taken for a plain one).
+    fn event_definitions_of<'a>(&'a self, n: XmlNode<'a, '_>) -> Vec<&'a str> {
+        let mut defs: Vec<&str> = bpmn_children(n)
+            .map(|c| c.tag_name().name())
+            .filter(|t| t.ends_with("EventDefinition"))
+            .collect();
+        for r in bpmn_children(n).filter(|c| is_bpmn(c, "eventDefinitionRef")) {
+            let id = text_of(&r);
+            defs.push(
+                self.event_definitions
+                    .get(local_ref(&id))
+                    .map_or("unresolved eventDefinitionRef", String::as_str),
+            );
+        }
+        defs
+    }
+
     /// The kind of a flow node element, or None for elements that are not flow nodes.
     fn node_kind(&self, n: XmlNode) -> Option<NodeKind> {
         let tag = n.tag_name().name();
+        // A compensation handler has no incoming flow by design; it is not
+        // a dead end but an element Ingot does not run.
+        if n.attribute("isForCompensation") == Some("true") {
+            return Some(NodeKind::Unsupported(format!(
+                "{tag} as a compensation handler (isForCompensation)"
+            )));
+        }
         if let Some((_, k)) = TASKS.iter().find(|(t, _)| *t == tag) {
             return Some(NodeKind::Task(*k));
         }
@@ -252,10 +305,7 @@ impl Reader {
             return Some(NodeKind::Unsupported(tag.to_string()));
         }
         let event = |make: fn(Trigger) -> NodeKind| -> NodeKind {
-            let defs: Vec<&str> = bpmn_children(n)
-                .map(|c| c.tag_name().name())
-                .filter(|t| t.ends_with("EventDefinition"))
-                .collect();
+            let defs = self.event_definitions_of(n);
             match defs.as_slice() {
                 [] => make(Trigger::None),
                 ["messageEventDefinition"] => make(Trigger::Message),
@@ -274,10 +324,7 @@ impl Reader {
                 k => Some(k),
             },
             "endEvent" => {
-                let defs: Vec<&str> = bpmn_children(n)
-                    .map(|c| c.tag_name().name())
-                    .filter(|t| t.ends_with("EventDefinition"))
-                    .collect();
+                let defs = self.event_definitions_of(n);
                 Some(match defs.as_slice() {
                     [] => NodeKind::End(EndKind::None),
                     ["messageEventDefinition"] => NodeKind::End(EndKind::Message),
@@ -397,6 +444,13 @@ impl Reader {
             self.model.nodes[s].outgoing.push(fx);
             self.model.nodes[t].incoming.push(fx);
         }
+        for (id, name, _) in &mut self.model.variables {
+            if name.is_empty() {
+                if let Some(named) = self.reference_names.get(id) {
+                    name.clone_from(named);
+                }
+            }
+        }
         let names: HashMap<String, (String, Option<Type>)> = self
             .model
             .variables
@@ -404,6 +458,7 @@ impl Reader {
             .map(|(id, name, ty)| (id.clone(), (name.clone(), *ty)))
             .collect();
         for (ix, target) in std::mem::take(&mut self.writes) {
+            let target = local_ref(&target).to_string();
             let object = self.object_refs.get(&target).unwrap_or(&target);
             let Some((name, ty)) = names.get(object) else {
                 let n = &self.model.nodes[ix];
@@ -482,6 +537,98 @@ mod tests {
         assert_eq!(parse(dtd).unwrap_err().kind, ErrorKind::MalformedXml);
         let big = " ".repeat(MAX_XML_BYTES + 1);
         assert_eq!(parse(&big).unwrap_err().kind, ErrorKind::Limit);
+    }
+
+    /// Bonita writes an empty `<conditionExpression/>` on every flow: it is
+    /// no condition, not an expression that fails to parse.
+    #[test]
+    fn an_empty_condition_expression_is_no_condition() {
+        let empty = MINIMAL.replace(
+            "<bpmn:conditionExpression>${n &gt; 1}</bpmn:conditionExpression>",
+            "<bpmn:conditionExpression xsi:type=\"tFormalExpression\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>",
+        );
+        assert_ne!(empty, MINIMAL);
+        let m = parse(&empty).unwrap();
+        assert_eq!(m.flows[1].condition, None);
+    }
+
+    /// Camunda Modeler and bpmn-js put the name on the reference.
+    #[test]
+    fn a_data_object_is_named_by_its_reference_when_unnamed() {
+        let named_by_ref = MINIMAL
+            .replace(
+                r#"<bpmn:dataObject id="O1" name="n" itemSubjectRef="Item_int" />"#,
+                r#"<bpmn:dataObject id="O1" itemSubjectRef="Item_int" />"#,
+            )
+            .replace(
+                r#"<bpmn:dataObjectReference id="R1" dataObjectRef="O1" />"#,
+                r#"<bpmn:dataObjectReference id="R1" name="n" dataObjectRef="O1" />"#,
+            );
+        let m = parse(&named_by_ref).unwrap();
+        let t = &m.nodes[m.node("T1").unwrap()];
+        assert_eq!(t.outputs, vec![("n".to_string(), Some(Type::Int))]);
+    }
+
+    /// References written as QNames (`bpmn:T1`) resolve like plain ids.
+    #[test]
+    fn prefixed_references_resolve() {
+        let prefixed = MINIMAL
+            .replace(r#"sourceRef="S1""#, r#"sourceRef="bpmn:S1""#)
+            .replace(r#"dataObjectRef="O1""#, r#"dataObjectRef="bpmn:O1""#)
+            .replace("<bpmn:flowNodeRef>T1<", "<bpmn:flowNodeRef>bpmn:T1<");
+        let m = parse(&prefixed).unwrap();
+        let t = &m.nodes[m.node("T1").unwrap()];
+        assert_eq!(t.incoming, vec![0]);
+        assert_eq!(t.lane.as_deref(), Some("L1"));
+        assert_eq!(t.outputs.len(), 1);
+    }
+
+    /// A start or end event whose definition is declared once at the
+    /// document level and pointed to with `eventDefinitionRef` is that kind
+    /// of event, never a plain one.
+    #[test]
+    fn event_definition_refs_are_followed() {
+        let with_refs = MINIMAL
+            .replace(
+                r#"<bpmn:itemDefinition"#,
+                r#"<bpmn:signalEventDefinition id="Sig" /><bpmn:errorEventDefinition id="Err" /><bpmn:itemDefinition"#,
+            )
+            .replace(
+                r#"<bpmn:startEvent id="S1">"#,
+                r#"<bpmn:startEvent id="S1"><bpmn:eventDefinitionRef>Sig</bpmn:eventDefinitionRef>"#,
+            )
+            .replace(
+                r#"<bpmn:terminateEventDefinition />"#,
+                r#"<bpmn:eventDefinitionRef>bpmn:Err</bpmn:eventDefinitionRef>"#,
+            );
+        let m = parse(&with_refs).unwrap();
+        assert!(matches!(
+            &m.nodes[m.node("S1").unwrap()].kind,
+            NodeKind::Unsupported(k) if k.contains("signalEventDefinition")
+        ));
+        assert!(matches!(
+            &m.nodes[m.node("E1").unwrap()].kind,
+            NodeKind::Unsupported(k) if k.contains("errorEventDefinition")
+        ));
+        let dangling = with_refs.replace(">Sig<", ">Nope<");
+        let m = parse(&dangling).unwrap();
+        assert!(matches!(
+            &m.nodes[m.node("S1").unwrap()].kind,
+            NodeKind::Unsupported(k) if k.contains("unresolved")
+        ));
+    }
+
+    #[test]
+    fn a_compensation_handler_is_unsupported_not_a_dead_end() {
+        let compensation = MINIMAL.replace(
+            r#"<bpmn:userTask id="T1" name="Check">"#,
+            r#"<bpmn:userTask id="T1" name="Check" isForCompensation="true">"#,
+        );
+        let m = parse(&compensation).unwrap();
+        assert!(matches!(
+            &m.nodes[m.node("T1").unwrap()].kind,
+            NodeKind::Unsupported(k) if k.contains("isForCompensation")
+        ));
     }
 
     #[test]

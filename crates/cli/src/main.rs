@@ -160,13 +160,19 @@ fn verify_chain(
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"ok": true, "blocks": r.blocks, "transactions": r.transactions, "certificates": r.certificates, "reexecuted": r.reexecuted, "anchored_roots_checked": r.anchored_roots_checked})
+                    serde_json::json!({"ok": true, "blocks": r.blocks, "transactions": r.transactions, "certificates": r.certificates, "reexecuted": r.reexecuted, "anchored_roots_checked": r.anchored_roots_checked, "uncertified_tail": r.uncertified_tail})
                 );
             } else {
                 println!(
                     "chain OK: {} blocks, {} transactions, {} finalization certificates verified, {} blocks re-executed, {} anchored roots matched",
                     r.blocks, r.transactions, r.certificates, r.reexecuted, r.anchored_roots_checked
                 );
+                if r.uncertified_tail > 0 {
+                    println!(
+                        "{} stored block(s) after the last certified one not verified (no certificate yet; the node fetches them when it runs)",
+                        r.uncertified_tail
+                    );
+                }
             }
             Ok(())
         }

@@ -165,9 +165,25 @@ fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> any
 pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         WorkflowCommand::Validate { file, bindings } => {
-            let xml = read_xml(&file)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let b = bindings_for(&file, bindings)?;
-            match ingot_bpmn::compile_xml(&xml, &b) {
+            // A file that is not UTF-8 is a problem of the document like any
+            // other (reported as such, also with --json), not a crash of the
+            // command.
+            let compiled = match String::from_utf8(bytes) {
+                Ok(xml) => ingot_bpmn::compile_xml(&xml, &b),
+                Err(e) => Err(ingot_bpmn::Problems(vec![ingot_bpmn::Problem::new(
+                    ingot_bpmn::ErrorKind::MalformedXml,
+                    "",
+                    "",
+                    format!(
+                        "the document is not UTF-8 (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    ),
+                )])),
+            };
+            match compiled {
                 Ok(m) => {
                     if json_out {
                         println!(

@@ -297,3 +297,25 @@ fn workflows_over_the_cli_and_http() {
     assert!(!ok);
     assert!(v.to_string().contains("can route nowhere"), "{v}");
 }
+
+/// A file that is not UTF-8 is a validation problem, reported as JSON with
+/// `--json` like any other (it used to print no JSON at all).
+#[test]
+fn a_file_that_is_not_utf8_is_a_problem_in_json() {
+    let file = std::env::temp_dir().join(format!("ingot-not-utf8-{}.bpmn", std::process::id()));
+    std::fs::write(
+        &file,
+        b"<?xml version=\"1.0\"?><definitions>\xff\xfe</definitions>",
+    )
+    .unwrap();
+    let (ok, v, _) = ingot(&["workflow", "validate", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    assert!(!ok);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(
+        v["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not UTF-8")),
+        "{v}"
+    );
+}
