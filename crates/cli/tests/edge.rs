@@ -505,12 +505,16 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
         // The gateway keeps serving: the device's next real batch goes through,
         // and a redelivered (identical) batch is a duplicate, not a refusal.
         let good = devices[1].signer.sign_at(7, readings(t0 + 20, 1)).unwrap();
-        for _ in 0..2 {
+        let next = devices[1].signer.sign_at(8, readings(t0 + 30, 1)).unwrap();
+        // The last batch resent, then an older one resent after a newer
+        // one (a device replaying its unacknowledged batches after a
+        // reconnect): duplicates both, acknowledged.
+        for batch in [&good, &good, &next, &good] {
             let (got, why) = publish_v5(
                 MQTT,
                 "after",
                 &ingot_device::topic(&devices[1].id),
-                ingot_device::payload(&good),
+                ingot_device::payload(batch),
             )
             .await;
             assert_eq!(got, "Success", "{why}");
@@ -548,19 +552,22 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     });
     let s = gateway_status(STATUS);
     assert_eq!(s["refused"]["too_large"], 1, "{s}");
-    assert_eq!(s["duplicates"], 1, "{s}");
+    assert_eq!(s["duplicates"], 2, "{s}");
     for kind in [
         "bad_signature",
         "replay",
         "unknown_device",
         "malformed",
         "topic_mismatch",
+        "too_large_for_chain",
+        "future_timestamp",
+        "time_before_last",
     ] {
         assert_eq!(s["refused"][kind], 1, "{kind}: {s}");
     }
-    published += 1;
+    published += 2;
     wait_drained(STATUS, published);
-    assert_eq!(summary(&api, &owner, &devices[1].id)["last_seq"], 7);
+    assert_eq!(summary(&api, &owner, &devices[1].id)["last_seq"], 8);
 
     // Decommissioned and revoked devices: refused (by the gateway if it has
     // already seen the change, else by the chain) and never anchored.

@@ -10,7 +10,7 @@
 //! out of blocks.
 
 use crate::node::{DeviceInfo, NodeClient};
-use crate::queue::{batch_digest, Queue};
+use crate::queue::{batch_digest, DeviceMark, Queue};
 use bytes::Bytes;
 use commonware_codec::{Decode, EncodeSize};
 use ingot_crypto::batch::{verify_all, Item};
@@ -218,10 +218,14 @@ impl Ingest {
     /// chain anchored (0 if unknown or unreachable).
     fn last_seq(&self, id: &str) -> anyhow::Result<Mark> {
         if let Some(m) = self.queue.mark(id)? {
-            return Ok((m.last_seq, Some(m.last_digest), m.last_ts_ms));
+            return Ok(Mark::from_queue(m));
         }
         if let Some((seq, ts)) = self.chain_marks.lock().unwrap().get(id) {
-            return Ok((*seq, None, *ts));
+            return Ok(Mark {
+                seq: *seq,
+                last_ts_ms: *ts,
+                queue: None,
+            });
         }
         let (seq, ts) = self.node.last_seq(id).unwrap_or((0, 0));
         let mut marks = self.chain_marks.lock().unwrap();
@@ -229,7 +233,11 @@ impl Ingest {
             marks.clear(); // refetched from the chain on demand
         }
         marks.insert(id.to_string(), (seq, ts));
-        Ok((seq, None, ts))
+        Ok(Mark {
+            seq,
+            last_ts_ms: ts,
+            queue: None,
+        })
     }
 
     /// Look up devices not in the cache (and their anchored sequence), in
@@ -391,7 +399,7 @@ impl Ingest {
                 continue;
             };
             let mark = match marks.get(&b.device_id) {
-                Some(m) => *m,
+                Some(m) => m.clone(),
                 None => match self.last_seq(&b.device_id) {
                     Ok(m) => m,
                     Err(e) => {
@@ -400,27 +408,29 @@ impl Ingest {
                     }
                 },
             };
-            if b.first_seq <= mark.0 {
-                verdicts[i] = Some(if mark.1 == Some(batch_digest(b)) {
+            if b.first_seq <= mark.seq {
+                let digest = batch_digest(b);
+                let known = mark.queue.as_ref().is_some_and(|q| q.remembers(&digest));
+                verdicts[i] = Some(if known {
                     Verdict::Duplicate
                 } else {
                     Verdict::Refused(
                         RefusalKind::Replay,
                         format!(
                             "sequence {} already received (last is {}): replayed or reordered",
-                            b.first_seq, mark.0
+                            b.first_seq, mark.seq
                         ),
                     )
                 });
                 continue;
             }
             let first_ts = b.readings[0].timestamp_ms;
-            if first_ts < mark.2 {
+            if first_ts < mark.last_ts_ms {
                 verdicts[i] = Some(Verdict::Refused(
                     RefusalKind::TimeBeforeLast,
                     format!(
                         "first reading at {first_ts} ms is before the device's last accepted reading at {} ms (clock reset?): the chain would refuse it",
-                        mark.2
+                        mark.last_ts_ms
                     ),
                 ));
                 continue;
@@ -430,11 +440,7 @@ impl Ingest {
             }
             marks.insert(
                 b.device_id.clone(),
-                (
-                    b.last_seq(),
-                    Some(batch_digest(b)),
-                    b.readings.last().map_or(0, |r| r.timestamp_ms),
-                ),
+                Mark::from_queue(DeviceMark::after(mark.queue.as_ref(), b)),
             );
             accepted.push(b.clone());
             accepted_at.push(i);
@@ -479,9 +485,27 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// What the gateway knows of a device's last accepted batch: sequence
-/// number, digest (when this gateway accepted it), last reading's timestamp.
-type Mark = (u64, Option<[u8; 32]>, u64);
+/// What the gateway knows of a device's accepted batches.
+#[derive(Clone)]
+struct Mark {
+    /// Highest sequence number accepted (here or, failing that, on chain).
+    seq: u64,
+    /// Timestamp of the last accepted reading.
+    last_ts_ms: u64,
+    /// This gateway's own mark (digests of recent batches), if it accepted
+    /// any from the device.
+    queue: Option<DeviceMark>,
+}
+
+impl Mark {
+    fn from_queue(m: DeviceMark) -> Self {
+        Self {
+            seq: m.last_seq,
+            last_ts_ms: m.last_ts_ms,
+            queue: Some(m),
+        }
+    }
+}
 
 /// Run the pipeline until every sender is gone.
 pub async fn run(ingest: Arc<Ingest>, mut rx: mpsc::Receiver<Incoming>) {

@@ -7,9 +7,10 @@
 //! the forwarder keeps each device's batches in that order on chain.
 //!
 //! Tables: `items`: id → canonical `ReadingBatch`; `devices`: device id →
-//! [`DeviceMark`] (highest sequence accepted and the digest of that batch, so
-//! a QoS 1 redelivery of the last batch is recognised as a duplicate rather
-//! than refused as a replay); `meta`: next id.
+//! [`DeviceMark`] (highest sequence accepted, the digests of the last
+//! [`RECENT_DIGESTS`] batches, so a QoS 1 redelivery of any of them is
+//! recognised as a duplicate rather than refused as a replay, and the last
+//! reading's timestamp); `meta`: next id.
 
 use commonware_codec::{Decode, Encode};
 use ingot_types::{sha256, telemetry::ReadingBatch};
@@ -20,32 +21,73 @@ const ITEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("items");
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// Digests of a device's accepted batches the gateway remembers besides the
+/// last one: a device resending its unacknowledged batches after a
+/// reconnect gets a duplicate PUBACK for any of them.
+pub const RECENT_DIGESTS: usize = 15;
+
 /// What the gateway last accepted from a device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceMark {
     pub last_seq: u64,
     pub last_digest: [u8; 32],
     /// Timestamp of the last accepted reading (0 in marks written before
     /// it was kept).
     pub last_ts_ms: u64,
+    /// Digests of the batches accepted before the last, newest first.
+    pub earlier: Vec<[u8; 32]>,
 }
 
 impl DeviceMark {
-    fn encode(&self) -> [u8; 48] {
-        let mut out = [0; 48];
-        out[..8].copy_from_slice(&self.last_seq.to_be_bytes());
-        out[8..40].copy_from_slice(&self.last_digest);
-        out[40..].copy_from_slice(&self.last_ts_ms.to_be_bytes());
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + 32 * self.earlier.len());
+        out.extend_from_slice(&self.last_seq.to_be_bytes());
+        out.extend_from_slice(&self.last_digest);
+        out.extend_from_slice(&self.last_ts_ms.to_be_bytes());
+        for d in &self.earlier {
+            out.extend_from_slice(d);
+        }
         out
     }
+    /// Marks written by older gateways (40 bytes: no timestamp, no earlier
+    /// digests) still read.
     fn decode(raw: &[u8]) -> Option<Self> {
-        (raw.len() == 40 || raw.len() == 48).then(|| Self {
+        let well_formed =
+            raw.len() == 40 || (raw.len() >= 48 && (raw.len() - 48).is_multiple_of(32));
+        well_formed.then(|| Self {
             last_seq: u64::from_be_bytes(raw[..8].try_into().expect("8 bytes")),
             last_digest: raw[8..40].try_into().expect("32 bytes"),
             last_ts_ms: raw
                 .get(40..48)
                 .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes"))),
+            earlier: raw
+                .get(48..)
+                .unwrap_or_default()
+                .chunks_exact(32)
+                .map(|d| d.try_into().expect("32 bytes"))
+                .collect(),
         })
+    }
+
+    /// Whether `digest` is one of the batches this mark remembers.
+    pub fn remembers(&self, digest: &[u8; 32]) -> bool {
+        self.last_digest == *digest || self.earlier.contains(digest)
+    }
+
+    /// The mark after accepting `batch`.
+    pub fn after(previous: Option<&DeviceMark>, batch: &ReadingBatch) -> Self {
+        let mut earlier = Vec::new();
+        if let Some(p) = previous {
+            earlier.push(p.last_digest);
+            earlier.extend(p.earlier.iter().copied());
+            earlier.truncate(RECENT_DIGESTS);
+        }
+        Self {
+            last_seq: batch.last_seq(),
+            last_digest: batch_digest(batch),
+            last_ts_ms: batch.readings.last().map_or(0, |r| r.timestamp_ms),
+            earlier,
+        }
     }
 }
 
@@ -106,11 +148,11 @@ impl Queue {
             for b in batches {
                 items.insert(next, b.encode().as_ref()).map_err(err)?;
                 next += 1;
-                let mark = DeviceMark {
-                    last_seq: b.last_seq(),
-                    last_digest: batch_digest(b),
-                    last_ts_ms: b.readings.last().map_or(0, |r| r.timestamp_ms),
-                };
+                let previous = devices
+                    .get(b.device_id.as_str())
+                    .map_err(err)?
+                    .and_then(|v| DeviceMark::decode(v.value()));
+                let mark = DeviceMark::after(previous.as_ref(), b);
                 devices
                     .insert(b.device_id.as_str(), mark.encode().as_slice())
                     .map_err(err)?;
@@ -230,6 +272,11 @@ mod tests {
         let mark = q.mark("a").unwrap().unwrap();
         assert_eq!(mark.last_seq, 3);
         assert_eq!(mark.last_digest, batch_digest(&batch("a", 3, 1)));
+        assert!(
+            mark.remembers(&batch_digest(&batch("a", 1, 2))),
+            "earlier batches too"
+        );
+        assert!(!mark.remembers(&batch_digest(&batch("a", 1, 1))));
         q.remove(&[head[0].0, head[2].0]).unwrap();
         assert_eq!(q.len().unwrap(), 1);
         q.append(&[batch("c", 5, 1)]).unwrap();
