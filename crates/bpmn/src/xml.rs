@@ -159,6 +159,21 @@ pub fn parse(xml: &str) -> Result<Model, Problem> {
             }
         }
     }
+    if !bpmn_children(root).any(|c| is_bpmn(&c, "process")) {
+        let imports = bpmn_children(root).filter(|c| is_bpmn(c, "import")).count();
+        return Err(Problem::new(
+            ErrorKind::NoStart,
+            attr(&root, "id"),
+            attr(&root, "name"),
+            if imports > 0 {
+                format!(
+                    "the document has no process of its own, only {imports} import(s): deploy the document that defines the process"
+                )
+            } else {
+                "the document has no process (a diagram or collaboration without a process element): there is nothing to run".to_string()
+            },
+        ));
+    }
     for process in bpmn_children(root).filter(|c| is_bpmn(c, "process")) {
         let process_id = attr(&process, "id");
         let (id, name) = process_pool
@@ -183,6 +198,9 @@ struct Reader {
     item_types: HashMap<String, Type>,
     /// dataObjectReference id -> dataObject id.
     object_refs: HashMap<String, String>,
+    /// Ids of data stores (references) and process data outputs: targets
+    /// of data output associations that are not process variables.
+    outside_data: std::collections::HashSet<String>,
     /// dataObject id -> the name its first named reference gives it.
     reference_names: HashMap<String, String>,
     /// Event definitions declared at the document level (id -> element
@@ -220,6 +238,16 @@ impl Reader {
                     self.model
                         .variables
                         .push((attr(&child, "id"), attr(&child, "name"), ty));
+                }
+                // Data stores and the process's own data outputs live
+                // outside the instance: writing to them makes no variable.
+                "dataStoreReference" => {
+                    self.outside_data.insert(attr(&child, "id"));
+                }
+                "ioSpecification" => {
+                    for output in bpmn_children(child).filter(|c| is_bpmn(c, "dataOutput")) {
+                        self.outside_data.insert(attr(&output, "id"));
+                    }
                 }
                 "dataObjectReference" => {
                     let object = local_ref(&attr(&child, "dataObjectRef")).to_string();
@@ -459,6 +487,9 @@ impl Reader {
             .collect();
         for (ix, target) in std::mem::take(&mut self.writes) {
             let target = local_ref(&target).to_string();
+            if self.outside_data.contains(&target) {
+                continue;
+            }
             let object = self.object_refs.get(&target).unwrap_or(&target);
             let Some((name, ty)) = names.get(object) else {
                 let n = &self.model.nodes[ix];
@@ -629,6 +660,41 @@ mod tests {
             &m.nodes[m.node("T1").unwrap()].kind,
             NodeKind::Unsupported(k) if k.contains("isForCompensation")
         ));
+    }
+
+    /// Writing to a data store, or to the process's data output, is not a
+    /// variable and not an error.
+    #[test]
+    fn data_stores_and_process_outputs_are_outside_the_instance() {
+        let with_store = MINIMAL
+            .replace(
+                r#"<bpmn:dataOutputAssociation id="A1"><bpmn:targetRef>R1</bpmn:targetRef></bpmn:dataOutputAssociation>"#,
+                r#"<bpmn:dataOutputAssociation id="A1"><bpmn:targetRef>R1</bpmn:targetRef></bpmn:dataOutputAssociation>
+                   <bpmn:dataOutputAssociation id="A2"><bpmn:targetRef>Store</bpmn:targetRef></bpmn:dataOutputAssociation>
+                   <bpmn:dataOutputAssociation id="A3"><bpmn:targetRef>Out</bpmn:targetRef></bpmn:dataOutputAssociation>"#,
+            )
+            .replace(
+                r#"<bpmn:dataObject id="O1""#,
+                r#"<bpmn:ioSpecification><bpmn:dataOutput id="Out" /></bpmn:ioSpecification>
+                   <bpmn:dataStoreReference id="Store" name="ERP" />
+                   <bpmn:dataObject id="O1""#,
+            );
+        let m = parse(&with_store).unwrap();
+        let t = &m.nodes[m.node("T1").unwrap()];
+        assert_eq!(t.outputs, vec![("n".to_string(), Some(Type::Int))]);
+    }
+
+    /// A document without a process says so, naming the document, and
+    /// points at imports when it only has those.
+    #[test]
+    fn a_document_without_a_process_says_so() {
+        let diagram_only = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs"><bpmn:collaboration id="C" /></bpmn:definitions>"#;
+        let e = parse(diagram_only).unwrap_err();
+        assert_eq!(e.element, "Defs");
+        assert!(e.message.contains("no process"), "{e}");
+        let imports = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs"><bpmn:import importType="http://www.omg.org/spec/BPMN/20100524/MODEL" location="other.bpmn" namespace="urn:x" /></bpmn:definitions>"#;
+        let e = parse(imports).unwrap_err();
+        assert!(e.message.contains("import"), "{e}");
     }
 
     #[test]
