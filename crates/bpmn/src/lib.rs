@@ -7,13 +7,16 @@
 //!   the compact token machine stored on chain;
 //! - [`engine`] is the machine's semantics: start, complete, timers,
 //!   messages, cancel — bounded work per call, deterministic;
-//! - [`expr`] is the condition language (typed, no floats, no loops).
+//! - [`expr`] is the condition language (typed, no floats, no loops);
+//! - [`lint`] warns about legal but suspicious models (never blocks, not
+//!   run on chain).
 
 pub mod binding;
 pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod lint;
 pub mod machine;
 pub mod model;
 pub mod timer;
@@ -22,4 +25,5 @@ pub mod xml;
 pub use binding::{Actor, Bindings};
 pub use compile::{compile, compile_xml};
 pub use error::{ErrorKind, Problem, Problems};
+pub use lint::{warnings, warnings_xml, Warning};
 pub use machine::{Instance, Machine};

@@ -171,8 +171,12 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             // A file that is not UTF-8 is a problem of the document like any
             // other (reported as such, also with --json), not a crash of the
             // command.
+            let mut warnings = Vec::new();
             let compiled = match String::from_utf8(bytes) {
-                Ok(xml) => ingot_bpmn::compile_xml(&xml, &b),
+                Ok(xml) => {
+                    warnings = ingot_bpmn::warnings_xml(&xml);
+                    ingot_bpmn::compile_xml(&xml, &b)
+                }
                 Err(e) => Err(ingot_bpmn::Problems(vec![ingot_bpmn::Problem::new(
                     ingot_bpmn::ErrorKind::MalformedXml,
                     "",
@@ -183,12 +187,24 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
                     ),
                 )])),
             };
+            let warnings_json: Vec<Value> = warnings.iter().map(|w| w.to_json()).collect();
+            if !json_out {
+                for w in &warnings {
+                    eprintln!(
+                        "{}: warning ({}) at `{}`: {}",
+                        file.display(),
+                        w.code,
+                        w.element,
+                        w.message
+                    );
+                }
+            }
             match compiled {
                 Ok(m) => {
                     if json_out {
                         println!(
                             "{}",
-                            json!({"valid": true, "name": m.name, "elements": m.nodes.len()})
+                            json!({"valid": true, "name": m.name, "elements": m.nodes.len(), "warnings": warnings_json})
                         );
                     } else {
                         println!(
@@ -206,7 +222,7 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
                     if json_out {
                         println!(
                             "{}",
-                            json!({"valid": false, "problems": ps.0.iter().map(|p| p.to_json()).collect::<Vec<_>>()})
+                            json!({"valid": false, "problems": ps.0.iter().map(|p| p.to_json()).collect::<Vec<_>>(), "warnings": warnings_json})
                         );
                     } else {
                         for p in &ps.0 {

@@ -291,11 +291,46 @@ fn workflows_over_the_cli_and_http() {
     assert_eq!(s, 200);
     assert_eq!(v["valid"], false);
     assert_eq!(v["problems"][0]["element"], "Gateway_check", "{v}");
+    assert!(v["warnings"].is_array(), "{v}");
     let bad_file = net.data.join("bad.bpmn");
     std::fs::write(&bad_file, bad).unwrap();
     let (ok, v, _) = ingot(&["workflow", "validate", &bad_file.display().to_string()]);
     assert!(!ok);
     assert!(v.to_string().contains("can route nowhere"), "{v}");
+}
+
+/// Legal but suspicious models get warnings (with a stable code) beside a
+/// successful validation: here every flow out of an exclusive split lacks a
+/// condition, so the first always wins.
+#[test]
+fn warnings_are_shown_and_do_not_block() {
+    let file = std::env::temp_dir().join(format!("ingot-shadow-{}.bpmn", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="P" name="Shadowed" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:exclusiveGateway id="G" />
+    <bpmn:endEvent id="A" /><bpmn:endEvent id="B" />
+    <bpmn:sequenceFlow id="F0" sourceRef="S" targetRef="G" />
+    <bpmn:sequenceFlow id="FA" sourceRef="G" targetRef="A" />
+    <bpmn:sequenceFlow id="FB" sourceRef="G" targetRef="B" />
+  </bpmn:process>
+</bpmn:definitions>"#,
+    )
+    .unwrap();
+    let bindings = file.with_extension("bindings.json");
+    std::fs::write(&bindings, r#"{"start": "any"}"#).unwrap();
+    let (ok, v, _) = ingot(&["workflow", "validate", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&bindings);
+    assert!(ok, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(
+        v["warnings"][0]["code"], "unconditional_flow_shadows",
+        "{v}"
+    );
+    assert_eq!(v["warnings"][0]["element"], "G", "{v}");
 }
 
 /// A file that is not UTF-8 is a validation problem, reported as JSON with

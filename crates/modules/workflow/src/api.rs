@@ -116,7 +116,7 @@ pub fn machine_json(m: &Machine) -> Value {
     post,
     path = "/v1/workflow/validate",
     tag = "workflow",
-    summary = "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements",
+    summary = "validate BPMN XML with its bindings without deploying: every problem with kind, element id and name, or the compiled elements; warnings (legal but suspicious, never blocking) with code, element and message",
     request_body = ValidateProcess,
     responses((status = 200, description = "{valid, problems, definition}", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
@@ -127,11 +127,19 @@ async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
     } else {
         body.bindings
     };
+    // Warnings (legal but suspicious models) never block a deployment.
+    let warnings: Vec<Value> = ingot_bpmn::warnings_xml(&body.xml)
+        .iter()
+        .map(|w| w.to_json())
+        .collect();
     Json(match ingot_bpmn::compile_xml(&body.xml, &bindings) {
-        Ok(m) => json!({"valid": true, "problems": [], "definition": machine_json(&m)}),
+        Ok(m) => {
+            json!({"valid": true, "problems": [], "warnings": warnings, "definition": machine_json(&m)})
+        }
         Err(Problems(ps)) => json!({
             "valid": false,
             "problems": ps.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
+            "warnings": warnings,
         }),
     })
 }
