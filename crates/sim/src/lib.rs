@@ -365,6 +365,16 @@ pub async fn wait_executed(ctx: &Ctx, nodes: &[&Node], height: u64) {
     }
 }
 
+/// [`assert_agree`] up to the lowest height every node has executed.
+pub async fn assert_all_agree(nodes: &[&Node]) {
+    let height = nodes
+        .iter()
+        .map(|n| n.shared().unwrap().executed_height())
+        .min()
+        .expect("at least one node");
+    assert_agree(nodes, height).await;
+}
+
 /// Assert every node finalized the same block and recorded identical execution
 /// results (state and receipts roots) at every height up to `height`.
 pub async fn assert_agree(nodes: &[&Node], height: u64) {
