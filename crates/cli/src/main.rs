@@ -8,6 +8,7 @@ mod bench_telemetry;
 mod bench_workflow;
 mod client;
 mod edge;
+mod org;
 mod pki;
 mod supervise;
 mod up;
@@ -65,6 +66,16 @@ enum Command {
     Ca {
         #[command(subcommand)]
         command: pki::CaCommand,
+    },
+    /// An organisation's material for forming a consortium with others.
+    Org {
+        #[command(subcommand)]
+        command: org::OrgCommand,
+    },
+    /// Assemble and verify a genesis from organisation descriptors.
+    Genesis {
+        #[command(subcommand)]
+        command: org::GenesisCommand,
     },
     /// Transactions.
     Tx {
@@ -212,6 +223,8 @@ fn main() {
             command: KeysCommand::Gen { scheme, out },
         } => pki::keys_gen(&scheme, &out, json),
         Command::Ca { command } => pki::ca(command, json),
+        Command::Org { command } => org::org(command, json),
+        Command::Genesis { command } => org::genesis(command, json),
         Command::Tx { command } => client::tx(command, json),
         Command::Query(args) => client::query(args, json),
         Command::Block(args) => client::block(args, json),

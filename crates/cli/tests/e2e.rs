@@ -7,6 +7,7 @@
 //! finalizing.
 
 mod common;
+mod formation;
 
 use serde_json::{json, Value};
 use std::{

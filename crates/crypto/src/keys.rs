@@ -230,6 +230,16 @@ impl PublicKey {
         })
     }
 
+    /// An Ed25519 key from its 32 raw bytes (a consensus key as genesis lists it).
+    pub fn ed25519_from_raw(raw: &[u8]) -> Result<Self> {
+        let bytes: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| PkiError::Key(format!("Ed25519 key of {} bytes", raw.len())))?;
+        Ok(PublicKey::Ed25519(
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(key_err)?,
+        ))
+    }
+
     /// Parse a DER SubjectPublicKeyInfo (as found in certificates or `openssl pkey -pubout`).
     pub fn from_spki_der(der: &[u8]) -> Result<Self> {
         let spki = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(der).map_err(key_err)?;

@@ -176,7 +176,9 @@ pub async fn open_shared<E>(
 where
     E: Storage + Clock + Metrics + Spawner + Supervisor,
 {
-    cfg.genesis.validate()?;
+    // Structure, CAs and validator certificates: a node does not join a
+    // consortium whose validators their organisations did not certify.
+    ingot_consortium::check_genesis(&cfg.genesis)?;
     let trust = Arc::new(ingot_crypto::TrustStore::new(
         cfg.genesis
             .organisations

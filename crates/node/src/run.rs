@@ -40,7 +40,24 @@ pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::Pri
 pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let genesis: Genesis = serde_json::from_slice(&std::fs::read(&cfg.genesis)?)
         .map_err(|e| anyhow::anyhow!("genesis {}: {e}", cfg.genesis.display()))?;
-    genesis.validate()?;
+    let report = ingot_consortium::check_genesis(&genesis).map_err(|e| {
+        anyhow::anyhow!(
+            "genesis {} refused ({}): {e}",
+            cfg.genesis.display(),
+            e.code()
+        )
+    })?;
+    for cert in report.expiring(
+        ingot_crypto::unix_now(),
+        ingot_consortium::EXPIRY_WARNING_DAYS,
+    ) {
+        tracing::warn!(
+            certificate = %cert.subject,
+            not_after = cert.not_after,
+            "a genesis certificate expires within {} days (or has expired)",
+            ingot_consortium::EXPIRY_WARNING_DAYS
+        );
+    }
     let signer = load_consensus_key(&cfg.key)?;
     let me = signer.public_key();
     let listen: SocketAddr = cfg.p2p_listen.parse()?;
@@ -50,10 +67,18 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut peers = Vec::new();
     for v in &genesis.validators {
         let key = engine::parse_public_key(&v.public_key)?;
-        let addr: SocketAddr = v
-            .p2p_address
-            .parse()
-            .map_err(|e| anyhow::anyhow!("validator {} address: {e}", v.name))?;
+        // Host names are resolved once, at start (organisations on separate
+        // hosts may publish DNS names in their descriptors).
+        let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&v.p2p_address)
+            .map_err(|e| anyhow::anyhow!("validator {} address {}: {e}", v.name, v.p2p_address))?
+            .next()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "validator {} address {} resolves to nothing",
+                    v.name,
+                    v.p2p_address
+                )
+            })?;
         peers.push((key, Address::Symmetric(addr)));
     }
     anyhow::ensure!(

@@ -84,6 +84,7 @@ pub fn verify_chain(
         .with_catch_panics(true);
     cw_tokio::Runner::new(rt).start(|context| async move {
         let setup = |e: String| VerifyError::Setup(e);
+        ingot_consortium::check_genesis(&genesis).map_err(|e| setup(e.to_string()))?;
         let trust = Arc::new(
             ingot_crypto::TrustStore::new(genesis.organisations.iter().map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())))
                 .map_err(|e| setup(e.to_string()))?,

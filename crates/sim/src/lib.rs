@@ -75,12 +75,24 @@ pub fn consortium(n: usize) -> Consortium {
     let validators = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| ValidatorEntry {
-            name: format!("validator-{i}"),
-            org: "acme".into(),
-            public_key: hex::encode(k.public_key().as_ref()),
-            cert_pem: String::new(),
-            p2p_address: String::new(),
+        .map(|(i, k)| {
+            // Nodes refuse a genesis whose validators their organisation did
+            // not certify, so simulated validators get real certificates.
+            let name = format!("validator-{i}");
+            let cert_pem = issue_end_entity(
+                &ca_key,
+                &ca_pem,
+                &ingot_crypto::PublicKey::ed25519_from_raw(k.public_key().as_ref()).unwrap(),
+                &spec(&name, Role::Validator),
+            )
+            .unwrap();
+            ValidatorEntry {
+                name,
+                org: "acme".into(),
+                public_key: hex::encode(k.public_key().as_ref()),
+                cert_pem,
+                p2p_address: String::new(),
+            }
         })
         .collect();
     Consortium {
