@@ -27,6 +27,9 @@ pub struct NodeStatus {
     pub mempool: u64,
     pub validators: Vec<Validator>,
     pub organisations: Vec<Organisation>,
+    /// Genesis certificates (organisation CAs, validators) that expire
+    /// within 30 days or have expired: renew them before they do.
+    pub certificate_warnings: Vec<CertificateWarning>,
 }
 
 /// A validator of the genesis.
@@ -37,6 +40,17 @@ pub struct Validator {
     pub public_key: String,
     /// Its p2p address.
     pub address: String,
+}
+
+/// A certificate of the consortium close to its end of validity.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateWarning {
+    /// What it certifies: `CA of <org>` or `validator <name> of <org>`.
+    pub certificate: String,
+    pub org: String,
+    /// notAfter, UNIX seconds.
+    pub not_after: i64,
+    pub expired: bool,
 }
 
 /// An organisation of the genesis.

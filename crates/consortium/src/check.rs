@@ -38,12 +38,21 @@ pub struct GenesisReport {
 impl GenesisReport {
     /// Certificates whose notAfter is at or before `now + within_days`.
     pub fn expiring(&self, now: i64, within_days: i64) -> Vec<&CertSummary> {
-        let horizon = now.saturating_add(within_days.saturating_mul(SECONDS_PER_DAY));
-        self.certificates
-            .iter()
-            .filter(|c| c.not_after <= horizon)
-            .collect()
+        expiring_within(&self.certificates, now, within_days)
     }
+}
+
+/// The certificates whose notAfter is at or before `now + within_days`.
+pub fn expiring_within(
+    certificates: &[CertSummary],
+    now: i64,
+    within_days: i64,
+) -> Vec<&CertSummary> {
+    let horizon = now.saturating_add(within_days.saturating_mul(SECONDS_PER_DAY));
+    certificates
+        .iter()
+        .filter(|c| c.not_after <= horizon)
+        .collect()
 }
 
 /// OpenSSL 3 signs SM2 certificates with an empty distinguishing ID unless

@@ -15,7 +15,7 @@ mod check;
 mod descriptor;
 mod error;
 
-pub use check::{check_genesis, CertSummary, GenesisReport, EXPIRY_WARNING_DAYS};
+pub use check::{check_genesis, expiring_within, CertSummary, GenesisReport, EXPIRY_WARNING_DAYS};
 pub use descriptor::{
     assemble, DescriptorValidator, OrgDescriptor, DESCRIPTOR_FORMAT, MAX_DESCRIPTORS,
 };

@@ -178,7 +178,7 @@ where
 {
     // Structure, CAs and validator certificates: a node does not join a
     // consortium whose validators their organisations did not certify.
-    ingot_consortium::check_genesis(&cfg.genesis)?;
+    let genesis_report = ingot_consortium::check_genesis(&cfg.genesis)?;
     let trust = Arc::new(ingot_crypto::TrustStore::new(
         cfg.genesis
             .organisations
@@ -244,6 +244,7 @@ where
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),
         genesis: cfg.genesis.clone(),
+        certificates: genesis_report.certificates,
         trust,
         mempool: Mutex::new(Default::default()),
         state: tokio::sync::RwLock::new(state),

@@ -68,6 +68,8 @@ impl SubmitError {
 
 pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub genesis: Genesis,
+    /// Every genesis certificate with its dates, for expiry warnings.
+    pub certificates: Vec<ingot_consortium::CertSummary>,
     pub chain_id: Digest,
     pub genesis_block: Block,
     pub trust: Arc<TrustStore>,

@@ -9,7 +9,7 @@
 //! opened; the four validators, started separately, finalize transactions of
 //! members certified by the OpenSSL-made CAs.
 
-use crate::common::{run_json, try_call, BIN};
+use crate::common::{load, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
 use std::{
     path::Path,
@@ -75,7 +75,7 @@ fn openssl_ca(dir: &Path, stem: &str, org: &str, keygen: &[&str], sign: &[&str])
 }
 
 /// An end-entity certificate made by OpenSSL for a new key.
-fn openssl_leaf(dir: &Path, ca: &str, stem: &str, subject: &str, keygen: &[&str]) {
+fn openssl_leaf(dir: &Path, ca: &str, stem: &str, subject: &str, keygen: &[&str], days: &str) {
     let key = format!("{stem}.key");
     let csr = format!("{stem}.csr");
     let pem = format!("{stem}.pem");
@@ -104,10 +104,9 @@ fn openssl_leaf(dir: &Path, ca: &str, stem: &str, subject: &str, keygen: &[&str]
             &ca_pem,
             "-CAkey",
             &ca_key,
-            "-set_serial",
-            "7",
+            "-CAcreateserial",
             "-days",
-            "800",
+            days,
             "-extfile",
             "leaf.ext",
             "-out",
@@ -135,6 +134,8 @@ fn prepare(root: &Path) {
         "forge-v1",
         "/O=forge/OU=validator/CN=forge-v1",
         &ed25519,
+        // Close to expiry: every check warns about it, none refuses it.
+        "10",
     );
     openssl_leaf(
         &pki,
@@ -142,6 +143,7 @@ fn prepare(root: &Path) {
         "forge-alice",
         "/O=forge/OU=member/CN=alice",
         &p256,
+        "800",
     );
     ingot_ok(
         root,
@@ -403,6 +405,11 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         "the order of descriptors does not matter"
     );
     assert_eq!(
+        a["expiring"][0]["certificate"], "validator forge-v1 of forge",
+        "{a}"
+    );
+    assert_eq!(a["expiring"].as_array().unwrap().len(), 1, "{a}");
+    assert_eq!(
         std::fs::read(root.join("genesis.json")).unwrap(),
         std::fs::read(root.join("genesis-2.json")).unwrap()
     );
@@ -521,7 +528,26 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     for api in &apis {
         let (_, status) = try_call("GET", &format!("{api}/v1/status"), None).unwrap();
         assert_eq!(status["chain_id"], a["chain_id"], "{status}");
+        let warnings = status["certificate_warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{status}");
+        assert_eq!(warnings[0]["certificate"], "validator forge-v1 of forge");
+        assert_eq!(warnings[0]["expired"], false);
     }
+    let member = load(&root.join("cast"), "member");
+    let (code, metrics) = signed_get(&apis[1], Some(&member), "/metrics");
+    assert_eq!(code, 200);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("ingot_certificates_expiring 1\n"),
+        "{metrics}"
+    );
+    let seconds: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ingot_certificate_seconds_to_first_expiry "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
     drop(_nodes);
     let _ = std::fs::remove_dir_all(&root);
 }
