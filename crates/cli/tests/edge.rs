@@ -6,6 +6,7 @@
 //! readings provable offline (also from the retention archive).
 
 mod common;
+mod python_device;
 
 use common::*;
 use commonware_codec::Encode;
@@ -880,6 +881,16 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     rt.block_on(publish_reliably(MQTT, "after-flood".into(), vec![batch]));
     wait_until("a reading after the flood", Duration::from_secs(60), || {
         summary(&api, &owner, &old.id)["last_seq"] == 4
+    });
+
+    // 8b. The pure-Python reference device, for every scheme.
+    python_device::reference_device_for_every_scheme(&python_device::Chain {
+        api: &api,
+        chain,
+        owner: &owner,
+        org_dir: &orgs.join("manufacturer"),
+        genesis: &genesis,
+        mqtt: MQTT,
     });
 
     // 9. SIGINT (ignored by inheritance, as for a background job) stops the

@@ -73,6 +73,23 @@ impl PrivateKey {
         })
     }
 
+    /// A key from its raw secret: the 32-byte Ed25519 seed, or the 32-byte
+    /// big-endian P-256 / SM2 scalar (test vectors, firmware provisioning).
+    pub fn from_raw(scheme: Scheme, secret: &[u8]) -> Result<Self> {
+        let bytes: [u8; 32] = secret
+            .try_into()
+            .map_err(|_| PkiError::Key(format!("a raw secret of {} bytes", secret.len())))?;
+        Ok(match scheme {
+            Scheme::Ed25519 => PrivateKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&bytes)),
+            Scheme::P256 => {
+                PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&bytes).map_err(key_err)?)
+            }
+            Scheme::Sm2 => {
+                Self::sm2_from_secret(sm2::SecretKey::from_slice(&bytes).map_err(key_err)?)?
+            }
+        })
+    }
+
     fn sm2_from_secret(secret: sm2::SecretKey) -> Result<Self> {
         let signer = sm2::dsa::SigningKey::new(SM2_DEFAULT_DISTID, &secret).map_err(key_err)?;
         Ok(PrivateKey::Sm2 { secret, signer })
