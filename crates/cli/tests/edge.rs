@@ -444,36 +444,44 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
         .sign_at(7, readings(unix_now() as u64 * 1000 + 20 * 60_000, 1))
         .unwrap();
     let reset = d1.signer.sign_at(7, readings(t0 - 3_600_000, 1)).unwrap();
+    // The chain's batch rules: time going backwards inside a batch, a scale
+    // above 18.
+    let mut backwards_readings = readings(t0 + 20, 2);
+    backwards_readings.reverse();
+    let backwards = d1.signer.sign_at(7, backwards_readings).unwrap();
+    let mut fine_grained = readings(t0 + 20, 1);
+    fine_grained[0].measurements[0].scale = 19;
+    let fine_grained = d1.signer.sign_at(7, fine_grained).unwrap();
     let cases: Vec<(String, Vec<u8>, &str, &str)> = vec![
         (
             ingot_device::topic(&d1.id),
             ingot_device::payload(&forged),
             "NotAuthorized",
-            "signature",
+            "[bad_signature]",
         ),
         (
             ingot_device::topic(&d1.id),
             ingot_device::payload(&replay),
             "ImplementationSpecificError",
-            "already received",
+            "[replay]",
         ),
         (
             ingot_device::topic(&ghost.device_id),
             ingot_device::payload(&ghost),
             "NotAuthorized",
-            "unknown device",
+            "[unknown_device]",
         ),
         (
             ingot_device::topic(&d1.id),
             b"\x01garbage".to_vec(),
             "PayloadFormatInvalid",
-            "malformed",
+            "[malformed]",
         ),
         (
             ingot_device::topic(&devices[2].id),
             ingot_device::payload(&wrong_topic),
             "TopicNameInvalid",
-            "does not name",
+            "[topic_mismatch]",
         ),
         (
             ingot_device::topic(&d1.id),
@@ -492,6 +500,18 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
             ingot_device::payload(&reset),
             "ImplementationSpecificError",
             "[time_before_last]",
+        ),
+        (
+            ingot_device::topic(&d1.id),
+            ingot_device::payload(&backwards),
+            "PayloadFormatInvalid",
+            "[invalid_batch]",
+        ),
+        (
+            ingot_device::topic(&d1.id),
+            ingot_device::payload(&fine_grained),
+            "PayloadFormatInvalid",
+            "[invalid_batch]",
         ),
     ];
     rt.block_on(async {
