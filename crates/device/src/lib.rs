@@ -21,7 +21,9 @@
 use bytes::Bytes;
 use commonware_codec::Encode;
 pub use ingot_crypto::PrivateKey;
-pub use ingot_types::telemetry::{Measurement, Reading, ReadingBatch, MAX_BATCH_READINGS};
+pub use ingot_types::telemetry::{
+    Measurement, Reading, ReadingBatch, MAX_BATCH_BYTES, MAX_BATCH_READINGS,
+};
 
 /// MQTT topic prefix the gateway subscribes to; the device id follows it.
 pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
@@ -50,6 +52,10 @@ pub fn measurement(name: &str, value: i64, scale: u8, unit: &str) -> Measurement
 pub enum SignError {
     Empty,
     TooMany(usize),
+    /// The encoded batch would exceed [`MAX_BATCH_BYTES`]: no anchoring
+    /// transaction could carry it (the gateway refuses it as
+    /// `too_large_for_chain`). Sign fewer readings per batch.
+    TooLarge(usize),
     Key(String),
 }
 
@@ -60,6 +66,10 @@ impl std::fmt::Display for SignError {
             SignError::TooMany(n) => write!(
                 f,
                 "{n} readings exceed the batch limit of {MAX_BATCH_READINGS}"
+            ),
+            SignError::TooLarge(n) => write!(
+                f,
+                "the batch encodes to {n} bytes, more than the {MAX_BATCH_BYTES} an anchoring transaction carries: sign fewer readings per batch"
             ),
             SignError::Key(e) => write!(f, "signing failed: {e}"),
         }
@@ -126,6 +136,10 @@ impl DeviceSigner {
             .sign(&message)
             .map_err(|e| SignError::Key(e.to_string()))?
             .into();
+        let size = commonware_codec::EncodeSize::encode_size(&batch);
+        if size > MAX_BATCH_BYTES {
+            return Err(SignError::TooLarge(size));
+        }
         Ok(batch)
     }
 }
@@ -153,6 +167,11 @@ mod tests {
                 public.verify(&msg, &batch.signature).unwrap();
             }
             assert!(signer.sign(vec![]).is_err());
+            // Within the reading limit but too large for any transaction:
+            // refused before it reaches the gateway, the counter untouched.
+            let big: Vec<Reading> = (0..2_500).map(reading).collect();
+            assert!(matches!(signer.sign(big), Err(SignError::TooLarge(_))));
+            assert_eq!(signer.next_seq(), 4);
             assert_eq!(topic("acme:p1"), "ingot/telemetry/acme:p1");
         }
     }

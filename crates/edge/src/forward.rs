@@ -41,7 +41,8 @@ use tracing::{info, warn};
 /// Blocks a gateway transaction stays valid.
 const VALIDITY_BLOCKS: u64 = 100;
 /// Room left in a transaction's arguments for the vector length prefix.
-pub(crate) const ARGS_BUDGET: usize = MAX_ARGS_BYTES - 64;
+pub(crate) const ARGS_BUDGET: usize = ingot_types::telemetry::MAX_BATCH_BYTES;
+const _: () = assert!(ARGS_BUDGET < MAX_ARGS_BYTES);
 
 pub struct Forwarder {
     pub queue: Arc<Queue>,

@@ -47,6 +47,13 @@ pub const MAX_BATCH_READINGS: usize = 4096;
 pub const MAX_SCALE: u8 = 18;
 /// Most signed batches one anchoring transaction carries.
 pub const MAX_ANCHOR_BATCHES: usize = 512;
+/// Bytes of an anchoring transaction's arguments kept for the batch list's
+/// length prefix (a varint of at most 5 bytes; the rest is headroom).
+pub const ANCHOR_FRAMING_BYTES: usize = 64;
+/// Largest encoded batch any anchoring transaction can carry: the real
+/// batch size limit a device must respect (docs/device-protocol.md §5).
+pub const MAX_BATCH_BYTES: usize = crate::limits::MAX_ARGS_BYTES - ANCHOR_FRAMING_BYTES;
+const _: () = assert!(ANCHOR_FRAMING_BYTES >= 5 && MAX_BATCH_BYTES > 0);
 
 const READING_DOMAIN: &[u8] = b"ingot/reading/v1";
 const BATCH_DOMAIN: &[u8] = b"ingot/telemetry/v1";

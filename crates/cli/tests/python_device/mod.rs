@@ -3,6 +3,9 @@
 //! batch is acknowledged and anchored, its reading proves offline against
 //! genesis, and a corrupted signature and a reused sequence number are
 //! refused with their MQTT 5 reason codes and stable `ingot-refusal` codes.
+//! Then the C example (examples/c-device, linked statically against the C
+//! library) signs the same devices' next batches, `mosquitto_pub` publishes
+//! them, and they too are anchored and proven.
 
 use super::{height, submit_all, wait_until};
 use crate::common::{signed_get, tx, Member};
@@ -145,6 +148,24 @@ pub fn reference_device_for_every_scheme(c: &Chain) {
         assert_eq!(reused["refusal"], "replay", "{id}: {reused}");
     }
     let validators = ingot_light::validators(c.genesis).unwrap();
+    let proven = |id: &str, seq: u64, timestamp_ms: u64, temperature: i64| {
+        let path = format!("/v1/telemetry/devices/{id}/readings/{seq}/proof");
+        // A proof needs the block's finalization certificate (503
+        // not_yet_certified until then).
+        wait_until("a certified reading", Duration::from_secs(30), || {
+            signed_get(c.api, Some(c.owner), &path).0 == 200
+        });
+        let (s, proof) = signed_get(c.api, Some(c.owner), &path);
+        assert_eq!(s, 200, "{proof}");
+        let proof: ingot_light::ReadingProof = serde_json::from_value(proof).unwrap();
+        let reading = proof.verify(&validators).unwrap();
+        assert_eq!(reading.timestamp_ms, timestamp_ms);
+        let m = &reading.measurements[0];
+        assert_eq!(
+            (m.name.as_str(), m.value, m.scale, m.unit.as_str()),
+            ("temperature", temperature, 2, "°C")
+        );
+    };
     for (id, _) in &devices {
         wait_until(
             "the Python device's readings",
@@ -155,21 +176,69 @@ pub fn reference_device_for_every_scheme(c: &Chain) {
                 s == 200 && v["summary"]["last_seq"] == 3
             },
         );
-        let path = format!("/v1/telemetry/devices/{id}/readings/2/proof");
-        let (s, proof) = signed_get(c.api, Some(c.owner), &path);
-        assert_eq!(s, 200, "{proof}");
-        let proof: ingot_light::ReadingProof = serde_json::from_value(proof).unwrap();
-        let reading = proof.verify(&validators).unwrap();
-        assert_eq!(reading.timestamp_ms, t0 + 1_000);
-        let temperature = &reading.measurements[0];
-        assert_eq!(
-            (
-                temperature.name.as_str(),
-                temperature.value,
-                temperature.scale,
-                temperature.unit.as_str()
-            ),
-            ("temperature", 2151, 2, "°C")
+        proven(id, 2, t0 + 1_000, 2151);
+    }
+
+    // The C example: readings 4-6 of each device, published by mosquitto_pub.
+    let tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c-device-e2e");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let bin = tmp.join("sign_batch");
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let archive = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libingot_device_c.a");
+    let built = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-I"])
+        .arg(repo.join("crates/device-c/include"))
+        .arg(repo.join("examples/c-device/sign_batch.c"))
+        .arg(&archive)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&bin)
+        .status()
+        .expect("a C compiler");
+    assert!(built.success());
+    let c_start = t0 + 20_000;
+    for (id, key) in &devices {
+        let out = Command::new(&bin)
+            .arg(key)
+            .args([id.as_str(), "4", &c_start.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let (topic, payload) = stdout.trim().split_once('\n').unwrap();
+        let file = tmp.join("batch.bin");
+        std::fs::write(&file, hex::decode(payload).unwrap()).unwrap();
+        let sent = Command::new("mosquitto_pub")
+            .args([
+                "-V",
+                "mqttv5",
+                "-q",
+                "1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &c.mqtt.to_string(),
+                "-t",
+                topic,
+                "-f",
+            ])
+            .arg(&file)
+            .status()
+            .expect("mosquitto_pub (`.ci/run` installs it)");
+        assert!(sent.success());
+    }
+    for (id, _) in &devices {
+        wait_until("the C device's readings", Duration::from_secs(60), || {
+            let (s, v) = signed_get(c.api, Some(c.owner), &format!("/v1/telemetry/devices/{id}"));
+            s == 200 && v["summary"]["last_seq"] == 6
+        });
+        proven(id, 5, c_start + 1_000, 2160);
     }
 }
