@@ -649,6 +649,77 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
             "nothing anchored for device {i}"
         );
     }
+    // What the chain refuses after the PUBACK is a dead letter. The gateway
+    // trusts a device's status for 30 s: a device it has just seen active
+    // and that is decommissioned right after gets its next batch
+    // acknowledged, then refused by the chain.
+    let d5 = &devices[5];
+    let seen = d5.signer.sign_at(7, readings(t0 + 40, 1)).unwrap();
+    rt.block_on(publish_reliably(MQTT, "d5-seen".into(), vec![seen]));
+    wait_until(
+        "the device's last batch anchored",
+        Duration::from_secs(60),
+        || summary(&api, &owner, &d5.id)["last_seq"] == 7,
+    );
+    submit_all(
+        &api,
+        &owner,
+        &[tx(
+            &owner,
+            chain,
+            height(&api) + 100,
+            30_004,
+            "device",
+            "decommission",
+            json!({"device_id": d5.id, "reason": "scrapped"}),
+        )],
+    );
+    let too_late = d5.signer.sign_at(8, readings(t0 + 50, 1)).unwrap();
+    rt.block_on(publish_reliably(MQTT, "d5-late".into(), vec![too_late]));
+    let dead = |query: &str| {
+        call(
+            "GET",
+            &format!("http://127.0.0.1:{STATUS}/dead-letters{query}"),
+            None,
+        )
+    };
+    let mine = format!("?device={}&payload=true", d5.id);
+    wait_until("a dead letter", Duration::from_secs(60), || {
+        dead(&mine).1["dead_letters"].as_array().map(Vec::len) == Some(1)
+    });
+    let letter = dead(&mine).1["dead_letters"][0].clone();
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("decommissioned"),
+        "{letter}"
+    );
+    let raw = hex::decode(letter["payload"].as_str().unwrap()).unwrap();
+    let batch =
+        <ReadingBatch as commonware_codec::Decode>::decode_cfg(bytes::Bytes::from(raw), &())
+            .unwrap();
+    assert_eq!(
+        (
+            batch.device_id.as_str(),
+            batch.first_seq,
+            letter["first_seq"].as_u64()
+        ),
+        (d5.id.as_str(), 8, Some(8)),
+        "kept exactly as the device signed it"
+    );
+    let held = gateway_status(STATUS)["dead_letters"].as_u64().unwrap();
+    assert!(held >= 1);
+    assert_eq!(dead("?limit=0").0, 400);
+    assert_eq!(dead("?after=x").0, 400);
+    let url = format!("http://127.0.0.1:{STATUS}/dead-letters/{}", letter["id"]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    assert_eq!(agent.delete(&url).call().unwrap().status().as_u16(), 204);
+    assert_eq!(agent.delete(&url).call().unwrap().status().as_u16(), 404);
+    assert_eq!(gateway_status(STATUS)["dead_letters"], held - 1);
 
     // 3. The gateway killed mid-stream: nothing acknowledged is lost, nothing
     //    is anchored twice.

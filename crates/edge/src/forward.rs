@@ -15,6 +15,14 @@
 //! Re-sending after a crash is harmless: the chain refuses a sequence number
 //! it already anchored, so nothing is duplicated.
 //!
+//! No batch can block a device or its neighbours: a batch the chain refuses
+//! leaves the queue for the dead letters (with the chain's failure code, a
+//! warning in the log and a counter), and a transaction that executes and
+//! fails sends its batches again one per transaction; a batch whose own
+//! transaction fails [`MAX_FAILED_DELIVERIES`] times is a dead letter too.
+//! Admission refusals and expiries are the gateway's or the chain's state,
+//! not the batch's: those are retried without bound.
+//!
 //! The window is deep (up to `inflight × 2 × MAX_ANCHOR_BATCHES` batches)
 //! because a device in flight can only send again once its transaction
 //! executes: depth lets each transaction carry the whole backlog of the
@@ -40,6 +48,10 @@ use tracing::{info, warn};
 
 /// Blocks a gateway transaction stays valid.
 const VALIDITY_BLOCKS: u64 = 100;
+/// Failed transactions of its own after which a batch is given up (moved to
+/// the dead letters).
+pub const MAX_FAILED_DELIVERIES: u32 = 3;
+
 /// Room left in a transaction's arguments for the vector length prefix.
 pub(crate) const ARGS_BUDGET: usize = ingot_types::telemetry::MAX_BATCH_BYTES;
 const _: () = assert!(ARGS_BUDGET < MAX_ARGS_BYTES);
@@ -141,6 +153,13 @@ struct Loaded {
     /// changed since the last one. Packing scans the whole window, so with
     /// every device busy it would rescan it every step for nothing.
     changed: bool,
+    /// Failed transactions per batch (only batches that failed).
+    failures: HashMap<u64, u32>,
+    /// Batches that were in a failed transaction with others: sent alone
+    /// from now on, so one bad batch cannot fail its neighbours' delivery.
+    solo: std::collections::HashSet<u64>,
+    /// Batches given up, with why, to move to the dead letters.
+    to_bury: Vec<(u64, String)>,
 }
 
 impl Loaded {
@@ -170,6 +189,41 @@ impl Loaded {
         }
     }
 
+    /// A flight's transaction executed and failed: its batches go again,
+    /// alone; one that failed alone [`MAX_FAILED_DELIVERIES`] times is
+    /// given up.
+    fn failed(&mut self, flight: Flight, reason: &str) {
+        self.release(&flight);
+        let alone = flight.items.len() == 1;
+        for (id, queued) in flight.items {
+            let failures = self.failures.entry(id).or_default();
+            *failures += 1;
+            if alone && *failures >= MAX_FAILED_DELIVERIES {
+                let n = *failures;
+                self.failures.remove(&id);
+                self.solo.remove(&id);
+                self.to_bury.push((
+                    id,
+                    format!("given up after {n} failed transactions: {reason}"),
+                ));
+            } else {
+                if !alone {
+                    self.solo.insert(id);
+                }
+                self.waiting.insert(id, queued);
+            }
+        }
+    }
+
+    /// A flight's transaction executed and its batches left the queue.
+    fn done(&mut self, flight: &Flight) {
+        self.release(flight);
+        for (id, _) in &flight.items {
+            self.failures.remove(id);
+            self.solo.remove(id);
+        }
+    }
+
     /// A flight is over, one way or the other: its devices are free again.
     fn release(&mut self, flight: &Flight) {
         self.changed = true;
@@ -195,7 +249,7 @@ fn poll_flights(
     loaded: &mut Loaded,
     height: u64,
     mut receipt: impl FnMut(&Digest) -> anyhow::Result<Option<Value>>,
-    mut settle: impl FnMut(&Flight, &Value) -> anyhow::Result<bool>,
+    mut settle: impl FnMut(&Flight, &Value) -> anyhow::Result<Settled>,
 ) -> anyhow::Result<()> {
     let mut pending = std::mem::take(flights).into_iter();
     let mut still = Vec::new();
@@ -206,8 +260,8 @@ fn poll_flights(
             None => Ok(None),
         });
         match outcome {
-            Ok(Some(true)) => loaded.release(&f),
-            Ok(Some(false)) => loaded.land(f),
+            Ok(Some(Settled::Done)) => loaded.done(&f),
+            Ok(Some(Settled::Failed(reason))) => loaded.failed(f, &reason),
             Ok(None) if height > f.valid_until => {
                 warn!("an anchor transaction expired unexecuted; its batches go again");
                 loaded.land(f);
@@ -223,6 +277,15 @@ fn poll_flights(
     still.extend(pending);
     *flights = still;
     failure.map_or(Ok(()), Err)
+}
+
+/// What became of an executed transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Settled {
+    /// It succeeded: its batches were anchored or refused, and left the queue.
+    Done,
+    /// It failed as a whole (the reason code): its batches go again.
+    Failed(String),
 }
 
 /// A transaction in flight with its batches (queue id, what is known of it).
@@ -307,17 +370,27 @@ impl Forwarder {
             )?;
             loaded.polled_at = height;
         }
+        if !loaded.to_bury.is_empty() {
+            self.bury(&loaded.to_bury)?;
+            loaded.to_bury.clear();
+        }
 
         let room = self.inflight.saturating_sub(flights.len());
         if room == 0 || !loaded.changed {
             return Ok(!flights.is_empty());
         }
         loaded.changed = false;
+        // A batch to be sent alone takes a whole transaction's room.
+        let solo = &loaded.solo;
         let packs = pack(
-            loaded
-                .waiting
-                .iter()
-                .map(|(id, q)| (*id, q.device_id.as_str(), q.size)),
+            loaded.waiting.iter().map(|(id, q)| {
+                let size = if solo.contains(id) {
+                    ARGS_BUDGET
+                } else {
+                    q.size
+                };
+                (*id, q.device_id.as_str(), size)
+            }),
             room,
             |device| loaded.busy.contains_key(device),
         );
@@ -381,18 +454,40 @@ impl Forwarder {
         Ok(true)
     }
 
-    /// A transaction executed: its batches leave the queue, whatever the chain
-    /// said of each (refusals are counted and logged, never retried). Returns
-    /// whether they left.
-    fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<bool> {
-        let ids: Vec<u64> = flight.items.iter().map(|(id, _)| *id).collect();
+    /// Move batches to the dead letters, loudly.
+    fn bury(&self, items: &[(u64, String)]) -> anyhow::Result<()> {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let dropped = self.queue.bury(items, at_ms)?;
+        for (id, reason) in items {
+            warn!(batch = id, %reason, "a batch acknowledged to its device will not be anchored; kept in the dead letters (GET /dead-letters)");
+        }
+        if dropped > 0 {
+            warn!(
+                dropped,
+                "the dead letters are full; the oldest were dropped"
+            );
+        }
+        self.stats
+            .dead_lettered
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A transaction executed: if it succeeded its batches leave the queue —
+    /// anchored, or refused by the chain and moved to the dead letters (a
+    /// resend of what is already anchored simply leaves).
+    fn settle(&self, flight: &Flight, receipt: &Value) -> anyhow::Result<Settled> {
         if receipt["status"] != "success" {
-            // The whole transaction failed (e.g. expired): the batches stay
-            // queued and are packed again.
-            warn!(reason = %receipt["reason"], "anchor transaction failed; resending");
-            return Ok(false);
+            // The whole transaction failed: the batches go again (alone).
+            let reason = receipt["reason"].as_str().unwrap_or("?").to_string();
+            warn!(%reason, batches = flight.items.len(), "anchor transaction failed; resending its batches one per transaction");
+            return Ok(Settled::Failed(reason));
         }
         let mut refused = 0;
+        let mut dead = Vec::new();
         for e in receipt["events"].as_array().into_iter().flatten() {
             if e["module"] == "telemetry" && e["kind"] == "refused" {
                 refused += 1;
@@ -409,6 +504,13 @@ impl Forwarder {
                     (_, Some(status)) => format!("{reason} ({status})"),
                     _ => reason,
                 };
+                let item = e["attributes"]["index"]
+                    .as_str()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| flight.items.get(i));
+                if let (Some((id, _)), false) = (item, key.starts_with("already anchored")) {
+                    dead.push((*id, key.clone()));
+                }
                 *self
                     .stats
                     .chain_refused
@@ -418,6 +520,15 @@ impl Forwarder {
                     .or_default() += 1;
             }
         }
+        if !dead.is_empty() {
+            self.bury(&dead)?;
+        }
+        let ids: Vec<u64> = flight
+            .items
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !dead.iter().any(|(d, _)| d == id))
+            .collect();
         self.queue.remove(&ids)?;
         let readings: usize = flight.items.iter().map(|(_, q)| q.readings).sum();
         self.stats
@@ -429,7 +540,7 @@ impl Forwarder {
         if refused > 0 {
             info!(refused, "the chain refused some forwarded batches");
         }
-        Ok(true)
+        Ok(Settled::Done)
     }
 }
 
@@ -607,7 +718,7 @@ mod tests {
                     Err(anyhow::anyhow!("connection refused"))
                 }
             },
-            |_, _| Ok(true),
+            |_, _| Ok(Settled::Done),
         );
         assert!(polled.is_err());
         let left: Vec<u64> = flights.iter().map(|f| f.items[0].0).collect();
@@ -620,9 +731,77 @@ mod tests {
         // Polled again once the node is back: an expired, unexecuted flight
         // lands back in the window; one still pending stays.
         flights[0].valid_until = 5;
-        poll_flights(&mut flights, &mut loaded, 10, |_| Ok(None), |_, _| Ok(true)).unwrap();
+        poll_flights(
+            &mut flights,
+            &mut loaded,
+            10,
+            |_| Ok(None),
+            |_, _| Ok(Settled::Done),
+        )
+        .unwrap();
         assert_eq!(flights.len(), 1);
         assert_eq!(loaded.waiting.keys().copied().collect::<Vec<_>>(), [2]);
         assert!(!loaded.busy.contains_key("b"));
+    }
+
+    /// A transaction that executes and fails sends its batches again one per
+    /// transaction; a batch failing alone MAX_FAILED_DELIVERIES times is
+    /// given up, and its neighbour is not held back by it.
+    #[test]
+    fn a_failing_batch_is_isolated_then_given_up_without_blocking_others() {
+        let mut loaded = Loaded::default();
+        for (id, dev) in [(1u64, "a"), (2, "b")] {
+            loaded.waiting.insert(
+                id,
+                Queued {
+                    device_id: dev.into(),
+                    readings: 1,
+                    size: 100,
+                },
+            );
+        }
+        let fly = |loaded: &mut Loaded, ids: Vec<u64>| Flight {
+            hash: ingot_types::sha256(&[&ids[0].to_be_bytes(), &[ids.len() as u8]]),
+            items: loaded.board(ids),
+            valid_until: 100,
+        };
+        let failing = |_: &Flight, _: &Value| Ok(Settled::Failed("tx.out_of_work".into()));
+        let executed = |_: &Digest| Ok(Some(serde_json::json!({})));
+        // Together: the transaction fails; both go again, now alone.
+        let mut flights = vec![fly(&mut loaded, vec![1, 2])];
+        poll_flights(&mut flights, &mut loaded, 10, executed, failing).unwrap();
+        assert!(flights.is_empty() && loaded.busy.is_empty());
+        assert_eq!(loaded.waiting.len(), 2);
+        let solo = &loaded.solo;
+        let packs = pack(
+            loaded.waiting.iter().map(|(id, q)| {
+                let size = if solo.contains(id) {
+                    ARGS_BUDGET
+                } else {
+                    q.size
+                };
+                (*id, q.device_id.as_str(), size)
+            }),
+            4,
+            |_| false,
+        );
+        assert_eq!(packs, [vec![1], vec![2]], "one per transaction");
+        // Batch 2 succeeds alone; batch 1 keeps failing alone.
+        let mut flights = vec![fly(&mut loaded, vec![2])];
+        poll_flights(&mut flights, &mut loaded, 10, executed, |_, _| {
+            Ok(Settled::Done)
+        })
+        .unwrap();
+        assert!(!loaded.failures.contains_key(&2) && !loaded.solo.contains(&2));
+        for round in 2..=MAX_FAILED_DELIVERIES {
+            let mut flights = vec![fly(&mut loaded, vec![1])];
+            poll_flights(&mut flights, &mut loaded, 10, executed, failing).unwrap();
+            let given_up = round == MAX_FAILED_DELIVERIES;
+            assert_eq!(loaded.to_bury.len(), usize::from(given_up), "round {round}");
+            assert_eq!(loaded.waiting.contains_key(&1), !given_up);
+        }
+        assert_eq!(loaded.to_bury[0].0, 1);
+        assert!(loaded.to_bury[0].1.contains("tx.out_of_work"));
+        assert!(loaded.busy.is_empty() && loaded.flying == 0);
     }
 }

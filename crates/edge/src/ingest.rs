@@ -114,6 +114,8 @@ pub struct Stats {
     pub last_error: Mutex<String>,
     /// MQTT connections closed at once for being over a connection cap.
     pub connections_refused: AtomicU64,
+    /// Batches moved to the dead letters since the gateway started.
+    pub dead_lettered: AtomicU64,
 }
 
 impl Stats {
@@ -126,7 +128,7 @@ impl Stats {
             .or_default() += 1;
     }
 
-    pub fn to_json(&self, queued: u64) -> serde_json::Value {
+    pub fn to_json(&self, queued: u64, dead_letters: u64) -> serde_json::Value {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         serde_json::json!({
             "queued": queued,
@@ -142,6 +144,8 @@ impl Stats {
             "node_reachable": self.node_reachable.load(Ordering::Relaxed),
             "last_error": *self.last_error.lock().unwrap(),
             "connections_refused": load(&self.connections_refused),
+            "dead_letters": dead_letters,
+            "dead_lettered": load(&self.dead_lettered),
         })
     }
 }

@@ -20,8 +20,8 @@ pub mod mqtt_bridge;
 pub mod mqtt_server;
 pub mod node;
 pub mod queue;
+pub mod status;
 
-use axum::{routing::get, Json, Router};
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -113,15 +113,7 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
         .name("forwarder".into())
         .spawn(move || forwarder.run())?;
 
-    let status_queue = queue.clone();
-    let status_stats = stats.clone();
-    let app = Router::new().route(
-        "/status",
-        get(move || {
-            let (q, s) = (status_queue.clone(), status_stats.clone());
-            async move { Json(s.to_json(q.len().unwrap_or(0))) }
-        }),
-    );
+    let app = status::router(queue.clone(), stats.clone());
     let status = tokio::net::TcpListener::bind(cfg.status_listen).await?;
     info!(addr = %cfg.status_listen, "gateway status listening");
     tokio::spawn(async move { axum::serve(status, app).await });

@@ -10,7 +10,10 @@
 //! [`DeviceMark`] (highest sequence accepted, the digests of the last
 //! [`RECENT_DIGESTS`] batches, so a QoS 1 redelivery of any of them is
 //! recognised as a duplicate rather than refused as a replay, and the last
-//! reading's timestamp); `meta`: next id.
+//! reading's timestamp); `meta`: next id; `dead`: id → [`DeadLetter`]
+//! (batches acknowledged to their device that the chain refused or that
+//! could not be delivered: kept for operators, at most [`MAX_DEAD_LETTERS`],
+//! oldest dropped first).
 
 use commonware_codec::{Decode, Encode};
 use ingot_types::{sha256, telemetry::ReadingBatch};
@@ -20,6 +23,60 @@ use std::path::Path;
 const ITEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("items");
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+
+/// Most dead letters kept; beyond it the oldest are dropped (and counted).
+pub const MAX_DEAD_LETTERS: u64 = 100_000;
+/// Longest reason kept with a dead letter.
+const MAX_REASON_BYTES: usize = 256;
+
+/// A batch the gateway acknowledged and could not get anchored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its queue id (unique, increasing with arrival).
+    pub id: u64,
+    /// Why: the chain's stable failure code, or why delivery was given up.
+    pub reason: String,
+    /// When it was set aside (gateway clock, ms since the epoch).
+    pub at_ms: u64,
+    /// The batch exactly as the device signed it.
+    pub raw: Vec<u8>,
+}
+
+impl DeadLetter {
+    fn encode(reason: &str, at_ms: u64, raw: &[u8]) -> Vec<u8> {
+        let mut end = reason.len().min(MAX_REASON_BYTES);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reason = &reason.as_bytes()[..end];
+        let mut out = Vec::with_capacity(10 + reason.len() + raw.len());
+        out.extend_from_slice(&at_ms.to_be_bytes());
+        out.extend_from_slice(&(reason.len() as u16).to_be_bytes());
+        out.extend_from_slice(reason);
+        out.extend_from_slice(raw);
+        out
+    }
+
+    fn decode(id: u64, stored: &[u8]) -> Option<Self> {
+        let at_ms = u64::from_be_bytes(stored.get(..8)?.try_into().ok()?);
+        let len = u16::from_be_bytes(stored.get(8..10)?.try_into().ok()?) as usize;
+        let reason = std::str::from_utf8(stored.get(10..10 + len)?)
+            .ok()?
+            .to_string();
+        Some(Self {
+            id,
+            reason,
+            at_ms,
+            raw: stored[10 + len..].to_vec(),
+        })
+    }
+
+    /// The batch's head (device, first sequence, readings), if it decodes.
+    pub fn head(&self) -> Option<ingot_types::telemetry::BatchHead> {
+        ingot_types::telemetry::peek_batch(&self.raw).ok()
+    }
+}
 
 /// Digests of a device's accepted batches the gateway remembers besides the
 /// last one: a device resending its unacknowledged batches after a
@@ -120,6 +177,7 @@ impl Queue {
             tx.open_table(ITEMS).map_err(err)?;
             tx.open_table(DEVICES).map_err(err)?;
             tx.open_table(META).map_err(err)?;
+            tx.open_table(DEAD).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(Self { db })
@@ -217,6 +275,82 @@ impl Queue {
         Ok(())
     }
 
+    /// Move queued batches to the dead letters, each with its reason, in
+    /// one commit; past [`MAX_DEAD_LETTERS`] the oldest are dropped.
+    /// Returns how many were dropped.
+    pub fn bury(&self, items: &[(u64, String)], at_ms: u64) -> anyhow::Result<u64> {
+        self.bury_within(items, at_ms, MAX_DEAD_LETTERS)
+    }
+
+    fn bury_within(&self, items: &[(u64, String)], at_ms: u64, max: u64) -> anyhow::Result<u64> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let mut dropped = 0;
+        {
+            let mut queued = tx.open_table(ITEMS).map_err(err)?;
+            let mut dead = tx.open_table(DEAD).map_err(err)?;
+            for (id, reason) in items {
+                let raw = queued
+                    .remove(id)
+                    .map_err(err)?
+                    .ok_or_else(|| anyhow::anyhow!("queued batch {id} is missing"))?
+                    .value()
+                    .to_vec();
+                dead.insert(id, DeadLetter::encode(reason, at_ms, &raw).as_slice())
+                    .map_err(err)?;
+            }
+            while dead.len().map_err(err)? > max {
+                dead.pop_first().map_err(err)?;
+                dropped += 1;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(dropped)
+    }
+
+    /// Up to `limit` dead letters with ids above `after`, oldest first,
+    /// only `device`'s when given.
+    pub fn dead_letters(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        device: Option<&str>,
+    ) -> anyhow::Result<Vec<DeadLetter>> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(DEAD).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in t.range(after.map_or(0, |a| a + 1)..).map_err(err)? {
+            if out.len() == limit {
+                break;
+            }
+            let (id, stored) = entry.map_err(err)?;
+            let Some(letter) = DeadLetter::decode(id.value(), stored.value()) else {
+                continue;
+            };
+            if device.is_none_or(|d| letter.head().is_some_and(|h| h.device_id == d)) {
+                out.push(letter);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove a dead letter (an operator dealt with it); whether it existed.
+    pub fn forget_dead_letter(&self, id: u64) -> anyhow::Result<bool> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let existed = {
+            let mut t = tx.open_table(DEAD).map_err(err)?;
+            let removed = t.remove(id).map_err(err)?.is_some();
+            removed
+        };
+        tx.commit().map_err(err)?;
+        Ok(existed)
+    }
+
+    pub fn dead_count(&self) -> anyhow::Result<u64> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(DEAD).map_err(err)?;
+        t.len().map_err(err)
+    }
+
     pub fn len(&self) -> anyhow::Result<u64> {
         let tx = self.db.begin_read().map_err(err)?;
         let t = tx.open_table(ITEMS).map_err(err)?;
@@ -282,5 +416,69 @@ mod tests {
         q.append(&[batch("c", 5, 1)]).unwrap();
         let ids: Vec<u64> = q.head(10).unwrap().iter().map(|(i, _)| *i).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids keep increasing");
+    }
+
+    #[test]
+    fn dead_letters_leave_the_queue_survive_reopen_and_are_listed_by_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.redb");
+        let (a, b) = (batch("a", 1, 2), batch("b", 1, 1));
+        {
+            let q = Queue::open(&path).unwrap();
+            q.append(&[a.clone(), b.clone(), batch("a", 3, 1)]).unwrap();
+            let ids: Vec<u64> = q.head(10).unwrap().iter().map(|(i, _)| *i).collect();
+            let long_reason = "é".repeat(300);
+            let dropped = q
+                .bury(
+                    &[
+                        (ids[0], "telemetry.device_not_active".into()),
+                        (ids[1], long_reason),
+                    ],
+                    1_000,
+                )
+                .unwrap();
+            assert_eq!(dropped, 0);
+            assert!(
+                q.bury(&[(ids[0], "again".into())], 1).is_err(),
+                "only queued batches"
+            );
+            assert_eq!((q.len().unwrap(), q.dead_count().unwrap()), (1, 2));
+        }
+        let q = Queue::open(&path).unwrap();
+        let all = q.dead_letters(None, 10, None).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].raw, a.encode().to_vec(), "kept exactly as signed");
+        assert_eq!(all[0].reason, "telemetry.device_not_active");
+        assert_eq!(all[0].at_ms, 1_000);
+        assert!(all[1].reason.len() <= MAX_REASON_BYTES && all[1].reason.starts_with('é'));
+        let of_b = q.dead_letters(None, 10, Some("b")).unwrap();
+        assert_eq!(of_b.len(), 1);
+        assert_eq!(of_b[0].head().unwrap().device_id, "b");
+        assert_eq!(
+            q.dead_letters(Some(all[0].id), 10, None).unwrap(),
+            vec![all[1].clone()]
+        );
+        assert!(q.forget_dead_letter(all[0].id).unwrap());
+        assert!(!q.forget_dead_letter(all[0].id).unwrap());
+        assert_eq!(q.dead_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn dead_letters_are_bounded_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(&dir.path().join("q.redb")).unwrap();
+        q.append(&(1..=5).map(|s| batch("a", s, 1)).collect::<Vec<_>>())
+            .unwrap();
+        let ids: Vec<u64> = q.head(10).unwrap().iter().map(|(i, _)| *i).collect();
+        let all: Vec<(u64, String)> = ids.iter().map(|i| (*i, "x".to_string())).collect();
+        assert_eq!(q.bury_within(&all[..3], 1, 3).unwrap(), 0);
+        assert_eq!(q.bury_within(&all[3..], 2, 3).unwrap(), 2);
+        let kept: Vec<u64> = q
+            .dead_letters(None, 10, None)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(kept, ids[2..].to_vec());
     }
 }
