@@ -32,6 +32,11 @@ use tracing::{debug, info, warn};
 /// stable code (`RefusalKind::label`).
 pub const REFUSAL_PROPERTY: &str = "ingot-refusal";
 
+/// QoS 1 publications a client may have unacknowledged (MQTT 5 Receive
+/// Maximum, in CONNACK). A connection's publications are judged one at a
+/// time, so a deeper window would only fill socket buffers.
+pub const RECEIVE_MAXIMUM: u16 = 64;
+
 /// How long a client may take to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -356,12 +361,21 @@ async fn v5_session(
                     .client_id
                     .is_empty()
                     .then(|| format!("ingot-{:016x}", rand_id()));
+                // No session state is kept (a device receives nothing and
+                // every acknowledged batch is already durable): a client
+                // asking for a session that outlives the connection is told
+                // its expiry is 0 (3.2.2.3.2).
+                let asked_expiry = connect
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.session_expiry_interval)
+                    .unwrap_or(0);
                 let ack = v5::ConnAck {
                     session_present: false,
                     code: v5::ConnectReturnCode::Success,
                     properties: Some(v5::ConnAckProperties {
-                        session_expiry_interval: None,
-                        receive_max: None,
+                        session_expiry_interval: (asked_expiry > 0).then_some(0),
+                        receive_max: Some(RECEIVE_MAXIMUM),
                         max_qos: Some(1),
                         retain_available: Some(0),
                         max_packet_size: Some(max_packet as u32),
@@ -554,6 +568,52 @@ mod tests {
             assert!(rest.is_empty(), "answered a clean DISCONNECT with {rest:?}");
         }
         assert!(stats.refused.lock().unwrap().is_empty());
+    }
+
+    /// A client asking for a persistent session is told the server keeps
+    /// none (session expiry 0, no session present); the receive maximum is
+    /// advertised.
+    #[tokio::test]
+    async fn session_expiry_and_receive_maximum_are_stated_in_connack() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, _rx) = mpsc::channel(8);
+        tokio::spawn(serve(
+            listener,
+            tx,
+            1024,
+            Limits::default(),
+            Arc::new(Stats::default()),
+        ));
+        for (asked, told) in [(Some(3_600), Some(0)), (Some(0), None), (None, None)] {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut out = BytesMut::new();
+            let connect = v5::Connect {
+                keep_alive: 30,
+                client_id: "probe".into(),
+                clean_start: false,
+                properties: Some(v5::ConnectProperties {
+                    session_expiry_interval: asked,
+                    ..Default::default()
+                }),
+            };
+            v5::Packet::Connect(connect, None, None)
+                .write(&mut out, None)
+                .unwrap();
+            s.write_all(&out).await.unwrap();
+            let mut got = BytesMut::new();
+            let ack = loop {
+                let n = s.read_buf(&mut got).await.unwrap();
+                assert!(n > 0, "closed before CONNACK");
+                if let Ok(v5::Packet::ConnAck(ack)) = v5::Packet::read(&mut got, None) {
+                    break ack;
+                }
+            };
+            assert!(!ack.session_present);
+            let props = ack.properties.unwrap();
+            assert_eq!(props.session_expiry_interval, told, "asked {asked:?}");
+            assert_eq!(props.receive_max, Some(RECEIVE_MAXIMUM));
+        }
     }
 
     #[test]
