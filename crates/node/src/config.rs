@@ -176,7 +176,9 @@ impl NodeConfig {
     ) -> anyhow::Result<Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>> {
         match (&self.api_tls_cert, &self.api_tls_key) {
             (None, None) => Ok(None),
-            (Some(cert), Some(key)) => Ok(Some(crate::tls::server_config(cert, key)?)),
+            (Some(cert), Some(key)) => {
+                Ok(Some(ingot_tls::server_config(cert, key, &[b"http/1.1"])?))
+            }
             _ => anyhow::bail!("api_tls_cert and api_tls_key must be set together"),
         }
     }

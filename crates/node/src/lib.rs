@@ -33,7 +33,6 @@ pub mod read_model;
 pub mod rebuild;
 pub mod run;
 pub mod shared;
-pub mod tls;
 pub mod verify;
 
 pub use shared::Shared;

@@ -1,10 +1,12 @@
-//! TLS for the HTTP API (rustls, ring): a certificate chain and key in PEM
-//! files named in `node.toml`. Without them the API is plain HTTP, which
-//! `ingot up` uses on 127.0.0.1; a node reachable from other hosts should
-//! set both (request signatures authenticate callers, but without TLS what
-//! they read travels in the clear).
+//! Server TLS (rustls, ring) from a certificate chain and key in PEM files:
+//! the node's HTTP API (`api_tls_cert`/`api_tls_key` in node.toml) and the
+//! edge gateway's MQTT endpoint (`ingot edge --tls-cert/--tls-key`). Without
+//! them both speak in the clear, which `ingot up` uses on 127.0.0.1; a server
+//! reachable from other hosts should set both (signatures authenticate
+//! callers and readings, but without TLS what they carry travels in the clear).
 
 use std::{path::Path, sync::Arc};
+pub use tokio_rustls;
 use tokio_rustls::rustls::{
     self,
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
@@ -12,17 +14,22 @@ use tokio_rustls::rustls::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    #[error("API TLS certificate {path}: {reason}")]
+    #[error("TLS certificate {path}: {reason}")]
     Certificate { path: String, reason: String },
-    #[error("API TLS key {path}: {reason}")]
+    #[error("TLS key {path}: {reason}")]
     Key { path: String, reason: String },
-    #[error("API TLS: the certificate and key do not form a usable server identity: {0}")]
+    #[error("TLS: the certificate and key do not form a usable server identity: {0}")]
     Config(rustls::Error),
 }
 
 /// A server configuration from a PEM certificate chain (leaf first) and a
-/// PEM private key (PKCS#8, PKCS#1 or SEC1).
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+/// PEM private key (PKCS#8, PKCS#1 or SEC1), offering the `alpn` protocols
+/// (`http/1.1`, `mqtt`).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
     let cert_error = |reason: String| TlsSetupError::Certificate {
         path: cert.display().to_string(),
         reason,
@@ -45,7 +52,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(TlsSetupError::Config)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -58,10 +65,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("api.pem");
         let key = dir.path().join("api.key");
-        let e = server_config(&cert, &key).unwrap_err().to_string();
+        let e = server_config(&cert, &key, &[]).unwrap_err().to_string();
         assert!(e.contains("api.pem"), "{e}");
         std::fs::write(&cert, "not pem").unwrap();
-        let e = server_config(&cert, &key).unwrap_err().to_string();
+        let e = server_config(&cert, &key, &[]).unwrap_err().to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");
     }
 }
