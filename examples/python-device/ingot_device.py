@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -577,6 +578,9 @@ def _properties(body, i):
         k = struct.unpack(">H", body[j : j + 2])[0]
         return body[j + 2 : j + 2 + k].decode("utf-8"), j + 2 + k
 
+    # MQTT 5 section 2.2.2.2: the size of every other property's value.
+    fixed = {0x01: 1, 0x17: 1, 0x19: 1, 0x24: 1, 0x25: 1, 0x28: 1, 0x29: 1, 0x2A: 1,
+             0x13: 2, 0x21: 2, 0x22: 2, 0x23: 2, 0x02: 4, 0x11: 4, 0x18: 4, 0x27: 4}
     while i < end:
         prop = body[i]
         i += 1
@@ -586,19 +590,50 @@ def _properties(body, i):
             key, i = string(i)
             value, i = string(i)
             user[key] = value
+        elif prop in fixed:
+            i += fixed[prop]
+        elif prop in (0x03, 0x08, 0x09, 0x12, 0x15, 0x16, 0x1A, 0x1C):
+            i += 2 + struct.unpack(">H", body[i : i + 2])[0]
         else:
-            raise ValueError(f"unexpected property {prop:#x}")
+            raise ValueError(f"unknown property {prop:#x}")
     return reason, user, end
 
 
-def publish(host, port, client_id, topic, payload, timeout=30):
-    """CONNECT, PUBLISH at QoS 1, wait for the PUBACK, DISCONNECT."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        connect = _mqtt_string("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 60) + b"\x00"
-        sock.sendall(_packet(0x10, connect + _mqtt_string(client_id)))
+def connect_password(key, device_id, time_ms, nonce):
+    """Spec §7 (signed CONNECT): `<time_ms>:<nonce>:<hex signature>` over
+    "ingot/mqtt-connect/v1\\n<device id>\\n<time_ms>\\n<nonce>"."""
+    message = f"ingot/mqtt-connect/v1\n{device_id}\n{time_ms}\n{nonce}".encode()
+    return f"{time_ms}:{nonce}:{key.sign(message).hex()}"
+
+
+class Refused(ConnectionError):
+    """The gateway refused the CONNECT: MQTT 5 reason code and reason string."""
+
+    def __init__(self, code, reason):
+        super().__init__(f"CONNACK refused: reason {code:#x} {reason or ''}".strip())
+        self.code, self.reason = code, reason
+
+
+def publish(host, port, client_id, topic, payload, timeout=30, login=None, tls_ca=None):
+    """CONNECT (with a user name and password when `login` is given, over
+    TLS trusting `tls_ca` when given), PUBLISH at QoS 1, wait for the PUBACK,
+    DISCONNECT."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = raw
+        if tls_ca is not None:
+            sock = ssl.create_default_context(cafile=tls_ca).wrap_socket(raw, server_hostname=host)
+        flags = 0x02 | (0xC0 if login else 0)
+        connect = _mqtt_string("MQTT") + bytes([5, flags]) + struct.pack(">H", 60) + b"\x00"
+        body = connect + _mqtt_string(client_id)
+        if login:
+            body += _mqtt_string(login[0]) + _mqtt_string(login[1])
+        sock.sendall(_packet(0x10, body))
         kind, body = _read_packet(sock)
-        if kind >> 4 != 2 or body[1] != 0:
-            raise ConnectionError(f"CONNACK refused: reason {body[1]:#x}")
+        if kind >> 4 != 2:
+            raise ConnectionError(f"expected CONNACK, got packet type {kind >> 4}")
+        if body[1] != 0:
+            reason, _, _ = _properties(body, 2) if len(body) > 2 else (None, {}, 0)
+            raise Refused(body[1], reason)
         packet_id = 1
         sock.sendall(_packet(0x32, _mqtt_string(topic) + struct.pack(">H", packet_id) + b"\x00" + payload))
         kind, body = _read_packet(sock)
@@ -625,6 +660,10 @@ def main(argv=None):
     pub.add_argument("--count", type=int, default=3)
     pub.add_argument("--start-ms", type=int, default=None, help="first timestamp (default: now)")
     pub.add_argument("--corrupt-signature", action="store_true", help="flip a signature bit (to see a refusal)")
+    pub.add_argument("--auth", action="store_true", help="sign the CONNECT (gateways run with --require-device-auth)")
+    pub.add_argument("--auth-nonce", default=None, help="the CONNECT nonce (default: fresh)")
+    pub.add_argument("--tls-ca", default=None, help="connect over TLS, trusting this CA certificate (PEM)")
+    pub.add_argument("--topic", default=None, help="publish here instead of the device's own topic")
     args = parser.parse_args(argv)
 
     key = Key.from_pkcs8_pem(open(args.key).read())
@@ -643,7 +682,16 @@ def main(argv=None):
     if args.corrupt_signature:
         payload[-1] ^= 0x01
     client_id = f"py-{os.getpid()}-{secrets.token_hex(4)}"
-    result = publish(args.host, args.port, client_id, TOPIC_PREFIX + args.device_id, bytes(payload))
+    login = None
+    if args.auth:
+        nonce = args.auth_nonce or secrets.token_hex(16)
+        login = (args.device_id, connect_password(key, args.device_id, int(time.time() * 1000), nonce))
+    topic = args.topic or TOPIC_PREFIX + args.device_id
+    try:
+        result = publish(args.host, args.port, client_id, topic, bytes(payload), login=login, tls_ca=args.tls_ca)
+    except Refused as refused:
+        print(json.dumps({"connack": refused.code, "reason_string": refused.reason}))
+        return 3
     result.update(first_seq=args.first_seq, count=args.count, next_seq=args.first_seq + args.count)
     print(json.dumps(result))
     return 0

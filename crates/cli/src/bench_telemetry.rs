@@ -149,6 +149,8 @@ pub fn run(
         max_packet: ingot_edge::DEFAULT_MAX_PACKET,
         inflight: a.inflight,
         mqtt_limits: Default::default(),
+        mqtt_tls: None,
+        require_device_auth: false,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,6 +44,17 @@ pub struct EdgeArgs {
     /// MQTT connections open at once from one address.
     #[arg(long, default_value_t = ingot_edge::mqtt_server::Limits::default().max_connections_per_ip)]
     pub max_connections_per_ip: usize,
+    /// MQTT over TLS: the gateway's certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only CONNECTs signed by a registered, active device (user name:
+    /// the device id; password: `<time_ms>:<nonce>:<signature>`, see
+    /// docs/device-protocol.md); each connection publishes only as itself.
+    #[arg(long)]
+    pub require_device_auth: bool,
 }
 
 pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
@@ -76,6 +87,8 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
             max_connections: a.max_connections.max(1),
             max_connections_per_ip: a.max_connections_per_ip.clamp(1, a.max_connections.max(1)),
         },
+        mqtt_tls: a.tls_cert.clone().zip(a.tls_key.clone()),
+        require_device_auth: a.require_device_auth,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -27,6 +27,8 @@ const MQTT: u16 = 18883;
 const STATUS: u16 = 18890;
 const BROKER: u16 = 18884;
 const BRIDGE_STATUS: u16 = 18891;
+const TLS_MQTT: u16 = 18886;
+const TLS_STATUS: u16 = 18893;
 const FLEET: usize = 1_000;
 
 struct Device {
@@ -978,14 +980,17 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     });
 
     // 8b. The pure-Python reference device, for every scheme.
-    python_device::reference_device_for_every_scheme(&python_device::Chain {
+    let python = python_device::Chain {
         api: &api,
         chain,
         owner: &owner,
         org_dir: &orgs.join("manufacturer"),
         genesis: &genesis,
         mqtt: MQTT,
-    });
+    };
+    let made = python_device::reference_device_for_every_scheme(&python);
+    // 8c. A gateway with TLS and signed CONNECTs only.
+    python_device::authenticated_tls_gateway(&python, &made, &net.data, TLS_MQTT, TLS_STATUS);
 
     // 9. SIGINT (ignored by inheritance, as for a background job) stops the
     //    gateway cleanly.

@@ -57,6 +57,10 @@ pub enum RefusalKind {
     /// Refused by the chain's batch rules (order of timestamps, scale,
     /// sequence overflow).
     InvalidBatch,
+    /// A CONNECT without a valid device signature where one is required.
+    NotAuthenticated,
+    /// An authenticated device publishing on another device's topic.
+    NotYourTopic,
 }
 
 impl RefusalKind {
@@ -73,6 +77,8 @@ impl RefusalKind {
             Self::FutureTimestamp => "future_timestamp",
             Self::TimeBeforeLast => "time_before_last",
             Self::InvalidBatch => "invalid_batch",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::NotYourTopic => "not_your_topic",
         }
     }
 }
@@ -181,6 +187,12 @@ impl Ingest {
             devices: Mutex::default(),
             chain_marks: Mutex::default(),
         }
+    }
+
+    /// The device's key and status (cached for 30 s), for authenticating its
+    /// CONNECT. `None` when the chain cannot be asked.
+    pub fn device_info(&self, id: &str) -> Option<DeviceInfo> {
+        self.device(id)
     }
 
     /// The device's key and status: cached, else from the chain. `None` when

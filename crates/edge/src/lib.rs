@@ -14,6 +14,7 @@
 //! only refuses early, stores durably, batches many devices' readings into
 //! few transactions, and keeps going when the chain is unreachable.
 
+pub mod device_auth;
 pub mod forward;
 pub mod ingest;
 pub mod mqtt_bridge;
@@ -60,6 +61,12 @@ pub struct EdgeConfig {
     pub inflight: usize,
     /// Caps on the embedded MQTT endpoint's connections.
     pub mqtt_limits: mqtt_server::Limits,
+    /// TLS on the embedded MQTT endpoint: certificate chain and key (PEM).
+    pub mqtt_tls: Option<(PathBuf, PathBuf)>,
+    /// Require every CONNECT to be signed by a registered, active device
+    /// (see [`device_auth`]); each connection may then publish only on its
+    /// own device's topic.
+    pub require_device_auth: bool,
 }
 
 /// Default largest MQTT packet: a full batch of small readings fits.
@@ -99,6 +106,17 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
         stats.clone(),
         cfg.max_packet,
     ));
+    let access = mqtt_server::Access {
+        tls: match &cfg.mqtt_tls {
+            Some((cert, key)) => Some(ingot_tls::tokio_rustls::TlsAcceptor::from(
+                ingot_tls::server_config(cert, key, &[b"mqtt"])?,
+            )),
+            None => None,
+        },
+        auth: cfg
+            .require_device_auth
+            .then(|| Arc::new(device_auth::DeviceAuth::new(pipeline.clone()))),
+    };
     tokio::spawn(ingest::run(pipeline, rx));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -130,9 +148,16 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
                 socket.set_reuseaddr(true)?;
                 socket.bind(addr)?;
                 let listener = socket.listen(4096)?;
-                mqtt_server::serve(listener, tx, cfg.max_packet, cfg.mqtt_limits, stats.clone())
-                    .await
-                    .map_err(anyhow::Error::from)
+                mqtt_server::serve(
+                    listener,
+                    tx,
+                    cfg.max_packet,
+                    cfg.mqtt_limits,
+                    stats.clone(),
+                    access,
+                )
+                .await
+                .map_err(anyhow::Error::from)
             }
             Source::External {
                 host,

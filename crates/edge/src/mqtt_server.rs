@@ -15,15 +15,16 @@
 //! over a cap is closed at once and counted; an accept error (out of
 //! descriptors) waits and goes on instead of stopping the gateway.
 
-use crate::ingest::{Incoming, RefusalKind, Stats, Verdict};
+use crate::device_auth::{AuthRefusal, DeviceAuth};
+use crate::ingest::{Incoming, RefusalKind, Stats, Verdict, TOPIC_PREFIX};
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::{v4, QoS};
 use rumqttc::v5::mqttbytes::{v5, Error as V5Error, QoS as V5QoS};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpListener,
     sync::{mpsc, oneshot},
 };
 use tracing::{debug, info, warn};
@@ -61,6 +62,14 @@ impl Default for Limits {
             max_connections_per_ip: 1_000,
         }
     }
+}
+
+/// Who may connect: TLS (when the gateway has a certificate) and signed
+/// CONNECTs (when required; see [`crate::device_auth`]).
+#[derive(Clone, Default)]
+pub struct Access {
+    pub tls: Option<ingot_tls::tokio_rustls::TlsAcceptor>,
+    pub auth: Option<Arc<DeviceAuth>>,
 }
 
 /// Open connections, in all and per address.
@@ -107,8 +116,15 @@ pub async fn serve(
     max_packet: usize,
     limits: Limits,
     stats: Arc<Stats>,
+    access: Access,
 ) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, ?limits, "embedded MQTT endpoint listening");
+    info!(
+        addr = %listener.local_addr()?,
+        ?limits,
+        tls = access.tls.is_some(),
+        device_auth = access.auth.is_some(),
+        "embedded MQTT endpoint listening"
+    );
     let open = Arc::new(std::sync::Mutex::new(Open::default()));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -128,9 +144,25 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
         let stats = stats.clone();
+        let access = access.clone();
         tokio::spawn(async move {
             let _held = held;
-            if let Err(e) = connection(stream, ingest, max_packet, &stats).await {
+            let auth = access.auth.clone();
+            let result = match &access.tls {
+                None => connection(stream, ingest, max_packet, &stats, auth).await,
+                // The handshake shares the CONNECT deadline: a client that
+                // opens a connection and stalls holds it for 10 s at most.
+                Some(tls) => {
+                    match tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            connection(stream, ingest, max_packet, &stats, auth).await
+                        }
+                        Ok(Err(e)) => Err(anyhow::anyhow!("TLS handshake: {e}")),
+                        Err(_) => Err(anyhow::anyhow!("TLS handshake timed out")),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 debug!(%peer, error = %e, "MQTT connection closed");
             }
         });
@@ -149,17 +181,18 @@ fn protocol_level(buf: &[u8]) -> Option<u8> {
     buf.get(i + 1 + 2 + 4).copied()
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<()> {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> anyhow::Result<()> {
     let n = stream.read_buf(buf).await?;
     anyhow::ensure!(n > 0, "peer closed");
     Ok(())
 }
 
-async fn connection(
-    mut stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
     stats: &Stats,
+    auth: Option<Arc<DeviceAuth>>,
 ) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let level = tokio::time::timeout(CONNECT_TIMEOUT, async {
@@ -174,10 +207,58 @@ async fn connection(
     })
     .await??;
     match level {
-        5 => v5_session(stream, buf, ingest, max_packet, stats).await,
-        3 | 4 => v4_session(stream, buf, ingest, max_packet, stats).await,
+        5 => v5_session(stream, buf, ingest, max_packet, stats, auth).await,
+        3 | 4 => v4_session(stream, buf, ingest, max_packet, stats, auth).await,
         other => anyhow::bail!("unsupported MQTT protocol level {other}"),
     }
+}
+
+/// The device a CONNECT authenticates (`None` when no authentication is
+/// required), or why it is refused.
+async fn authenticate(
+    auth: &Option<Arc<DeviceAuth>>,
+    login: Option<(String, String)>,
+    stats: &Stats,
+) -> Result<Option<String>, AuthRefusal> {
+    let Some(auth) = auth.clone() else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    // The device's key may have to come from the chain (blocking HTTP).
+    let checked = tokio::task::spawn_blocking(move || {
+        let (user, password) = login.unzip();
+        auth.check(user.as_deref(), password.as_deref(), now)
+    })
+    .await
+    .unwrap_or(Err(AuthRefusal::Unavailable));
+    if checked.is_err() {
+        stats.refuse(RefusalKind::NotAuthenticated);
+    }
+    checked.map(Some)
+}
+
+/// Judge a publication, unless an authenticated device publishes on another
+/// device's topic.
+async fn judge_for(
+    bound: &Option<String>,
+    ingest: &mpsc::Sender<Incoming>,
+    topic: String,
+    payload: Bytes,
+    stats: &Stats,
+) -> Verdict {
+    if let Some(device) = bound {
+        if topic.strip_prefix(TOPIC_PREFIX) != Some(device.as_str()) {
+            stats.refuse(RefusalKind::NotYourTopic);
+            return Verdict::Refused(
+                RefusalKind::NotYourTopic,
+                format!("this connection is device {device}; it may publish only on {TOPIC_PREFIX}{device}"),
+            );
+        }
+    }
+    judge(ingest, topic, payload).await
 }
 
 async fn judge(ingest: &mpsc::Sender<Incoming>, topic: String, payload: Bytes) -> Verdict {
@@ -197,15 +278,17 @@ async fn judge(ingest: &mpsc::Sender<Incoming>, topic: String, payload: Bytes) -
         .unwrap_or_else(|_| Verdict::Unavailable("gateway shutting down".into()))
 }
 
-async fn v4_session(
-    mut stream: TcpStream,
+async fn v4_session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     mut buf: BytesMut,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
     stats: &Stats,
+    auth: Option<Arc<DeviceAuth>>,
 ) -> anyhow::Result<()> {
     let mut out = BytesMut::new();
     let mut connected = false;
+    let mut bound = None;
     loop {
         let packet = match v4::Packet::read(&mut buf, max_packet) {
             Ok(p) => p,
@@ -223,12 +306,32 @@ async fn v4_session(
             }
         };
         match packet {
-            v4::Packet::Connect(_) if !connected => {
-                connected = true;
-                v4::ConnAck::new(v4::ConnectReturnCode::Success, false).write(&mut out)?;
+            v4::Packet::Connect(connect) if !connected => {
+                let login = connect.login.map(|l| (l.username, l.password));
+                match authenticate(&auth, login, stats).await {
+                    Ok(device) => {
+                        connected = true;
+                        bound = device;
+                        v4::ConnAck::new(v4::ConnectReturnCode::Success, false).write(&mut out)?;
+                    }
+                    Err(refusal) => {
+                        let code = match refusal {
+                            AuthRefusal::Unavailable => v4::ConnectReturnCode::ServiceUnavailable,
+                            AuthRefusal::UnknownDevice | AuthRefusal::Inactive => {
+                                v4::ConnectReturnCode::NotAuthorized
+                            }
+                            _ => v4::ConnectReturnCode::BadUserNamePassword,
+                        };
+                        v4::ConnAck::new(code, false).write(&mut out)?;
+                        stream.write_all(&out).await?;
+                        stream.shutdown().await?;
+                        anyhow::bail!("CONNECT refused: {}", refusal.label());
+                    }
+                }
             }
             v4::Packet::Publish(p) if connected => {
-                let verdict = judge(&ingest, p.topic.clone(), p.payload.clone()).await;
+                let verdict =
+                    judge_for(&bound, &ingest, p.topic.clone(), p.payload.clone(), stats).await;
                 match (&verdict, p.qos) {
                     // Not stored: no PUBACK, so the device sends it again.
                     (Verdict::Unavailable(_), _) => {}
@@ -288,18 +391,51 @@ fn v5_reason(kind: RefusalKind) -> v5::PubAckReason {
         RefusalKind::InvalidBatch | RefusalKind::FutureTimestamp => {
             v5::PubAckReason::PayloadFormatInvalid
         }
+        RefusalKind::NotAuthenticated | RefusalKind::NotYourTopic => {
+            v5::PubAckReason::NotAuthorized
+        }
     }
 }
 
-async fn v5_session(
-    mut stream: TcpStream,
+/// What the endpoint tells an MQTT 5 client in CONNACK: the limits it
+/// works within and what it does not offer.
+fn connack_properties(
+    max_packet: usize,
+    assigned_client_identifier: Option<String>,
+    asked_expiry: u32,
+) -> v5::ConnAckProperties {
+    v5::ConnAckProperties {
+        session_expiry_interval: (asked_expiry > 0).then_some(0),
+        receive_max: Some(RECEIVE_MAXIMUM),
+        max_qos: Some(1),
+        retain_available: Some(0),
+        max_packet_size: Some(max_packet as u32),
+        assigned_client_identifier,
+        topic_alias_max: None,
+        reason_string: None,
+        user_properties: vec![],
+        wildcard_subscription_available: Some(0),
+        subscription_identifiers_available: Some(0),
+        shared_subscription_available: Some(0),
+        server_keep_alive: None,
+        response_information: None,
+        server_reference: None,
+        authentication_method: None,
+        authentication_data: None,
+    }
+}
+
+async fn v5_session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     mut buf: BytesMut,
     ingest: mpsc::Sender<Incoming>,
     max_packet: usize,
     stats: &Stats,
+    auth: Option<Arc<DeviceAuth>>,
 ) -> anyhow::Result<()> {
     let mut out = BytesMut::new();
     let mut connected = false;
+    let mut bound = None;
     loop {
         // DISCONNECT with remaining length 0 (normal disconnection, what
         // paho and mosquitto send) or 1 (a reason code only) is legal MQTT 5
@@ -354,7 +490,31 @@ async fn v5_session(
             }
         };
         match packet {
-            v5::Packet::Connect(connect, ..) if !connected => {
+            v5::Packet::Connect(connect, _, login) if !connected => {
+                let login = login.map(|l| (l.username, l.password));
+                match authenticate(&auth, login, stats).await {
+                    Ok(device) => bound = device,
+                    Err(refusal) => {
+                        let code = match refusal {
+                            AuthRefusal::Unavailable => v5::ConnectReturnCode::ServerUnavailable,
+                            AuthRefusal::UnknownDevice | AuthRefusal::Inactive => {
+                                v5::ConnectReturnCode::NotAuthorized
+                            }
+                            _ => v5::ConnectReturnCode::BadUserNamePassword,
+                        };
+                        let mut properties = connack_properties(max_packet, None, 0);
+                        properties.reason_string = Some(refusal.label().into());
+                        let ack = v5::ConnAck {
+                            session_present: false,
+                            code,
+                            properties: Some(properties),
+                        };
+                        ack.write(&mut out)?;
+                        stream.write_all(&out).await?;
+                        stream.shutdown().await?;
+                        anyhow::bail!("CONNECT refused: {}", refusal.label());
+                    }
+                }
                 connected = true;
                 // A client may leave its identifier to the server (3.1.3.1).
                 let assigned = connect
@@ -373,31 +533,13 @@ async fn v5_session(
                 let ack = v5::ConnAck {
                     session_present: false,
                     code: v5::ConnectReturnCode::Success,
-                    properties: Some(v5::ConnAckProperties {
-                        session_expiry_interval: (asked_expiry > 0).then_some(0),
-                        receive_max: Some(RECEIVE_MAXIMUM),
-                        max_qos: Some(1),
-                        retain_available: Some(0),
-                        max_packet_size: Some(max_packet as u32),
-                        assigned_client_identifier: assigned,
-                        topic_alias_max: None,
-                        reason_string: None,
-                        user_properties: vec![],
-                        wildcard_subscription_available: Some(0),
-                        subscription_identifiers_available: Some(0),
-                        shared_subscription_available: Some(0),
-                        server_keep_alive: None,
-                        response_information: None,
-                        server_reference: None,
-                        authentication_method: None,
-                        authentication_data: None,
-                    }),
+                    properties: Some(connack_properties(max_packet, assigned, asked_expiry)),
                 };
                 ack.write(&mut out)?;
             }
             v5::Packet::Publish(p) if connected => {
                 let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                let verdict = judge(&ingest, topic, p.payload.clone()).await;
+                let verdict = judge_for(&bound, &ingest, topic, p.payload.clone(), stats).await;
                 let (reason, text) = match verdict {
                     Verdict::Unavailable(_) => (None, None),
                     Verdict::Accepted | Verdict::Duplicate => {
@@ -453,6 +595,7 @@ async fn v5_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[test]
     fn connection_caps_per_address_and_in_all_release_on_drop() {
@@ -480,7 +623,14 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, _rx) = mpsc::channel(8);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(serve(listener, tx, 1024, Limits::default(), stats.clone()));
+        tokio::spawn(serve(
+            listener,
+            tx,
+            1024,
+            Limits::default(),
+            stats.clone(),
+            Access::default(),
+        ));
         for _ in 0..2 {
             let mut s = TcpStream::connect(addr).await.unwrap();
             let mut out = BytesMut::new();
@@ -534,7 +684,14 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, _rx) = mpsc::channel(8);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(serve(listener, tx, 1024, Limits::default(), stats.clone()));
+        tokio::spawn(serve(
+            listener,
+            tx,
+            1024,
+            Limits::default(),
+            stats.clone(),
+            Access::default(),
+        ));
         for disconnect in [&[0xE0, 0x00][..], &[0xE0, 0x01, 0x00][..]] {
             let mut s = TcpStream::connect(addr).await.unwrap();
             let mut out = BytesMut::new();
@@ -584,6 +741,7 @@ mod tests {
             1024,
             Limits::default(),
             Arc::new(Stats::default()),
+            Access::default(),
         ));
         for (asked, told) in [(Some(3_600), Some(0)), (Some(0), None), (None, None)] {
             let mut s = TcpStream::connect(addr).await.unwrap();

@@ -7,7 +7,7 @@
 //! library) signs the same devices' next batches, `mosquitto_pub` publishes
 //! them, and they too are anchored and proven.
 
-use super::{height, submit_all, wait_until};
+use super::{gateway_status, height, spawn_edge, submit_all, wait_until, KillOnDrop};
 use crate::common::{signed_get, tx, Member};
 use ingot_crypto::{
     device_uri, issue_end_entity, model_uri, unix_now, CertSpec, PrivateKey, Role, Scheme,
@@ -53,7 +53,13 @@ pub struct Chain<'a> {
     pub mqtt: u16,
 }
 
-pub fn reference_device_for_every_scheme(c: &Chain) {
+/// The devices made (id, key file) and the time their readings start.
+pub struct Made {
+    pub devices: Vec<(String, std::path::PathBuf)>,
+    pub t0: u64,
+}
+
+pub fn reference_device_for_every_scheme(c: &Chain) -> Made {
     let ca_key =
         PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(c.org_dir.join("ca.key")).unwrap())
             .unwrap();
@@ -240,5 +246,232 @@ pub fn reference_device_for_every_scheme(c: &Chain) {
             s == 200 && v["summary"]["last_seq"] == 6
         });
         proven(id, 5, c_start + 1_000, 2160);
+    }
+    Made { devices, t0 }
+}
+
+fn publish_any(mqtt: u16, key: &Path, device_id: &str, args: &[&str]) -> (i32, Value) {
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .args([
+            "publish",
+            "--port",
+            &mqtt.to_string(),
+            "--device-id",
+            device_id,
+        ])
+        .arg("--key")
+        .arg(key)
+        .args(args)
+        .output()
+        .expect("python3");
+    let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "the Python device printed no JSON: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), value)
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (`.ci/run` installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A second gateway on the same chain, as one exposed beyond the plant
+/// network would run: MQTT over TLS, and only CONNECTs signed by registered
+/// devices. The Python device connects over TLS with its signed CONNECT for
+/// every scheme; without a signature, with a replayed nonce, or on another
+/// device's topic it is refused with its code; what it published is anchored.
+pub fn authenticated_tls_gateway(c: &Chain, made: &Made, net_data: &Path, mqtt: u16, status: u16) {
+    let dir = net_data.join("edge-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ext = "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n";
+    std::fs::write(dir.join("server.ext"), ext).unwrap();
+    for step in [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=plant gateway CA",
+            "-days",
+            "2",
+        ][..],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=gateway",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    ] {
+        openssl(&dir, step);
+    }
+    let listen = format!("127.0.0.1:{mqtt}");
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    let _gateway = KillOnDrop(spawn_edge(
+        net_data,
+        c.api,
+        &dir.join("queue"),
+        &[
+            "--listen",
+            &listen,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--require-device-auth",
+        ],
+        status,
+    ));
+    wait_until("the TLS gateway", Duration::from_secs(30), || {
+        gateway_status(status).is_object()
+    });
+    let ca = dir.join("ca.pem");
+    let tls = ["--tls-ca", ca.to_str().unwrap()];
+    let start = (made.t0 + 30_000).to_string();
+    for (id, key) in &made.devices {
+        let args = [
+            &tls[..],
+            &["--auth", "--first-seq", "7", "--start-ms", &start],
+        ]
+        .concat();
+        let (code, ok) = publish_any(mqtt, key, id, &args);
+        assert_eq!((code, &ok["reason_code"]), (0, &json!(0)), "{id}: {ok}");
+    }
+    let (a, a_key) = &made.devices[0];
+    let (b, _) = &made.devices[1];
+    // No signature: refused at CONNECT (0x86) with its code.
+    let later = (made.t0 + 40_000).to_string();
+    let (code, unsigned) = publish_any(
+        mqtt,
+        a_key,
+        a,
+        &[&tls[..], &["--first-seq", "10", "--start-ms", &later]].concat(),
+    );
+    assert_eq!(
+        (code, &unsigned["connack"]),
+        (3, &json!(0x86)),
+        "{unsigned}"
+    );
+    assert_eq!(unsigned["reason_string"], "auth_missing");
+    // Authenticated as a, publishing on b's topic: refused at PUBACK.
+    let b_topic = format!("ingot/telemetry/{b}");
+    let (_, elsewhere) = publish_any(
+        mqtt,
+        a_key,
+        a,
+        &[
+            &tls[..],
+            &[
+                "--auth",
+                "--first-seq",
+                "10",
+                "--start-ms",
+                &later,
+                "--topic",
+                &b_topic,
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        (&elsewhere["reason_code"], &elsewhere["refusal"]),
+        (&json!(0x87), &json!("not_your_topic")),
+        "{elsewhere}"
+    );
+    // A CONNECT replayed with the same nonce: the second is refused.
+    let nonce = "00112233445566778899aabbccddeeff";
+    let once = [
+        &tls[..],
+        &[
+            "--auth",
+            "--auth-nonce",
+            nonce,
+            "--first-seq",
+            "10",
+            "--start-ms",
+            &later,
+        ],
+    ]
+    .concat();
+    let (_, first) = publish_any(mqtt, a_key, a, &once);
+    assert_eq!(first["reason_code"], 0, "{first}");
+    let even_later = (made.t0 + 50_000).to_string();
+    let twice = [
+        &tls[..],
+        &[
+            "--auth",
+            "--auth-nonce",
+            nonce,
+            "--first-seq",
+            "13",
+            "--start-ms",
+            &even_later,
+        ],
+    ]
+    .concat();
+    let (code, replayed) = publish_any(mqtt, a_key, a, &twice);
+    assert_eq!(
+        (code, &replayed["connack"], &replayed["reason_string"]),
+        (3, &json!(0x86), &json!("auth_replay")),
+        "{replayed}"
+    );
+    let s = gateway_status(status);
+    assert_eq!(s["refused"]["not_authenticated"], 2, "{s}");
+    assert_eq!(s["refused"]["not_your_topic"], 1, "{s}");
+    for (id, _) in &made.devices {
+        let last = if id == a { 12 } else { 9 };
+        wait_until(
+            "readings through the TLS gateway",
+            Duration::from_secs(60),
+            || {
+                let (s, v) =
+                    signed_get(c.api, Some(c.owner), &format!("/v1/telemetry/devices/{id}"));
+                s == 200 && v["summary"]["last_seq"] == last
+            },
+        );
     }
 }
