@@ -151,6 +151,12 @@ pub fn run(
         mqtt_limits: Default::default(),
         mqtt_tls: None,
         require_device_auth: false,
+        // The benchmark's simulated devices publish as fast as they can.
+        device_limits: ingot_edge::quota::DeviceLimits {
+            batches_per_minute: u32::MAX,
+            burst: u32::MAX,
+            queued_batches: u64::MAX,
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -55,6 +55,17 @@ pub struct EdgeArgs {
     /// docs/device-protocol.md); each connection publishes only as itself.
     #[arg(long)]
     pub require_device_auth: bool,
+    /// Batches accepted per device and minute, sustained (over it: PUBACK
+    /// `rate_limited`).
+    #[arg(long, default_value_t = ingot_edge::quota::DeviceLimits::default().batches_per_minute)]
+    pub device_batches_per_minute: u32,
+    /// Batches a device may send at once after a quiet period.
+    #[arg(long, default_value_t = ingot_edge::quota::DeviceLimits::default().burst)]
+    pub device_burst: u32,
+    /// Batches of one device waiting in the queue at most (over it: PUBACK
+    /// `queue_quota`).
+    #[arg(long, default_value_t = ingot_edge::quota::DeviceLimits::default().queued_batches)]
+    pub device_queue_quota: u64,
 }
 
 pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
@@ -89,6 +100,11 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
         },
         mqtt_tls: a.tls_cert.clone().zip(a.tls_key.clone()),
         require_device_auth: a.require_device_auth,
+        device_limits: ingot_edge::quota::DeviceLimits {
+            batches_per_minute: a.device_batches_per_minute.max(1),
+            burst: a.device_burst.max(1),
+            queued_batches: a.device_queue_quota.max(1),
+        },
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -61,6 +61,10 @@ pub enum RefusalKind {
     NotAuthenticated,
     /// An authenticated device publishing on another device's topic.
     NotYourTopic,
+    /// More batches from this device than its rate allows.
+    RateLimited,
+    /// Too many of this device's batches waiting in the queue.
+    QueueQuota,
 }
 
 impl RefusalKind {
@@ -79,6 +83,8 @@ impl RefusalKind {
             Self::InvalidBatch => "invalid_batch",
             Self::NotAuthenticated => "not_authenticated",
             Self::NotYourTopic => "not_your_topic",
+            Self::RateLimited => "rate_limited",
+            Self::QueueQuota => "queue_quota",
         }
     }
 }
@@ -166,6 +172,8 @@ pub struct Ingest {
     pub node: Arc<NodeClient>,
     pub stats: Arc<Stats>,
     pub max_payload: usize,
+    /// Per-device rate and queue quota.
+    rate: crate::quota::RateLimiter,
     devices: Mutex<HashMap<String, CachedDevice>>,
     /// Marks (sequence, last timestamp) of devices the queue has not seen
     /// yet, from the chain.
@@ -178,12 +186,14 @@ impl Ingest {
         node: Arc<NodeClient>,
         stats: Arc<Stats>,
         max_payload: usize,
+        limits: crate::quota::DeviceLimits,
     ) -> Self {
         Self {
             queue,
             node,
             stats,
             max_payload,
+            rate: crate::quota::RateLimiter::new(limits),
             devices: Mutex::default(),
             chain_marks: Mutex::default(),
         }
@@ -451,6 +461,28 @@ impl Ingest {
                 ));
                 continue;
             }
+            // The device's own limits, counted only for batches that would
+            // otherwise be accepted (junk on its topic costs it nothing).
+            let limits = self.rate.limits();
+            let waiting = self.queue.queued_for(&b.device_id)
+                + accepted
+                    .iter()
+                    .filter(|a: &&ReadingBatch| a.device_id == b.device_id)
+                    .count() as u64;
+            if waiting >= limits.queued_batches {
+                verdicts[i] = Some(Verdict::Refused(
+                    RefusalKind::QueueQuota,
+                    format!("{waiting} batches of this device are waiting to be anchored (at most {}): resend later", limits.queued_batches),
+                ));
+                continue;
+            }
+            if !self.rate.allow(&b.device_id, Instant::now()) {
+                verdicts[i] = Some(Verdict::Refused(
+                    RefusalKind::RateLimited,
+                    format!("more than {} batches a minute from this device (burst {}): wait and resend", limits.batches_per_minute, limits.burst),
+                ));
+                continue;
+            }
             if matches!(infos.get(&b.device_id), Some(None)) {
                 self.stats.unverified.fetch_add(1, Ordering::Relaxed);
             }
@@ -545,5 +577,129 @@ pub async fn run(ingest: Arc<Ingest>, mut rx: mpsc::Receiver<Incoming>) {
         for (m, v) in group.into_iter().zip(verdicts) {
             let _ = m.reply.send(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::DeviceLimits;
+    use commonware_codec::Encode;
+    use ingot_crypto::{issue_ca, issue_end_entity, CertSpec, PrivateKey, Role, Scheme};
+    use ingot_types::telemetry::{Measurement, Reading};
+
+    /// A gateway whose chain is unreachable: devices are accepted unverified
+    /// (the chain checks them later), which is all the limits need.
+    fn offline_ingest(dir: &std::path::Path, limits: DeviceLimits) -> Ingest {
+        let spec = |cn: &str, role| CertSpec {
+            common_name: cn.into(),
+            organization: "acme".into(),
+            san_uris: vec![],
+            not_before: 0,
+            not_after: 4_000_000_000,
+            role,
+        };
+        let ca = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let ca_pem = issue_ca(&ca, &spec("ca", Role::Ca)).unwrap();
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let pem =
+            issue_end_entity(&ca, &ca_pem, &key.public_key(), &spec("gw", Role::Member)).unwrap();
+        let node = NodeClient::new("http://127.0.0.1:9", key, &pem).unwrap();
+        Ingest::new(
+            Arc::new(Queue::open(&dir.join("q.redb")).unwrap()),
+            Arc::new(node),
+            Arc::new(Stats::default()),
+            1 << 20,
+            limits,
+        )
+    }
+
+    fn message(device: &str, seq: u64) -> (String, Bytes) {
+        let batch = ReadingBatch {
+            device_id: device.into(),
+            first_seq: seq,
+            readings: vec![Reading {
+                timestamp_ms: 1_000 + seq,
+                measurements: vec![Measurement {
+                    name: "t".into(),
+                    value: 1,
+                    scale: 0,
+                    unit: "C".into(),
+                }],
+            }],
+            signature: Bytes::from_static(&[1; 64]),
+        };
+        (format!("{TOPIC_PREFIX}{device}"), batch.encode())
+    }
+
+    fn kinds(verdicts: &[Verdict]) -> Vec<&'static str> {
+        verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Accepted => "accepted",
+                Verdict::Duplicate => "duplicate",
+                Verdict::Refused(kind, _) => kind.label(),
+                Verdict::Unavailable(_) => "unavailable",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_device_over_its_rate_is_refused_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ingest = offline_ingest(
+            dir.path(),
+            DeviceLimits {
+                batches_per_minute: 1,
+                burst: 2,
+                queued_batches: 100,
+            },
+        );
+        let group: Vec<_> = (1..=3)
+            .map(|s| message("acme:a", s))
+            .chain([message("acme:b", 1)])
+            .collect();
+        let verdicts = ingest.process(&group);
+        assert_eq!(
+            kinds(&verdicts),
+            ["accepted", "accepted", "rate_limited", "accepted"]
+        );
+        // The refused batch was not stored: its sequence number is still free.
+        assert_eq!(ingest.queue.queued_for("acme:a"), 2);
+        assert_eq!(ingest.stats.refused.lock().unwrap()["rate_limited"], 1);
+    }
+
+    #[test]
+    fn a_device_with_too_many_waiting_batches_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ingest = offline_ingest(
+            dir.path(),
+            DeviceLimits {
+                batches_per_minute: 1_000,
+                burst: 100,
+                queued_batches: 2,
+            },
+        );
+        let first = ingest.process(&[message("acme:a", 1)]);
+        assert_eq!(kinds(&first), ["accepted"]);
+        let next = ingest.process(&[
+            message("acme:a", 2),
+            message("acme:a", 3),
+            message("acme:b", 1),
+        ]);
+        assert_eq!(kinds(&next), ["accepted", "queue_quota", "accepted"]);
+        // Once the forwarder has delivered, the device may send again.
+        let ids: Vec<u64> = ingest
+            .queue
+            .head(10)
+            .unwrap()
+            .iter()
+            .map(|(i, _)| *i)
+            .collect();
+        ingest.queue.remove(&ids).unwrap();
+        assert_eq!(
+            kinds(&ingest.process(&[message("acme:a", 3)])),
+            ["accepted"]
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod mqtt_bridge;
 pub mod mqtt_server;
 pub mod node;
 pub mod queue;
+pub mod quota;
 pub mod status;
 
 use std::{
@@ -67,6 +68,8 @@ pub struct EdgeConfig {
     /// (see [`device_auth`]); each connection may then publish only on its
     /// own device's topic.
     pub require_device_auth: bool,
+    /// Per-device rate and queue quota.
+    pub device_limits: quota::DeviceLimits,
 }
 
 /// Default largest MQTT packet: a full batch of small readings fits.
@@ -105,6 +108,7 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
         node.clone(),
         stats.clone(),
         cfg.max_packet,
+        cfg.device_limits,
     ));
     let access = mqtt_server::Access {
         tls: match &cfg.mqtt_tls {

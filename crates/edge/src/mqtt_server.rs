@@ -394,6 +394,7 @@ fn v5_reason(kind: RefusalKind) -> v5::PubAckReason {
         RefusalKind::NotAuthenticated | RefusalKind::NotYourTopic => {
             v5::PubAckReason::NotAuthorized
         }
+        RefusalKind::RateLimited | RefusalKind::QueueQuota => v5::PubAckReason::QuotaExceeded,
     }
 }
 

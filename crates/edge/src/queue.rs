@@ -158,6 +158,14 @@ pub fn batch_digest(batch: &ReadingBatch) -> [u8; 32] {
 
 pub struct Queue {
     db: Database,
+    /// Batches waiting per device (rebuilt from the table at open).
+    queued: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+fn device_of(raw: &[u8]) -> String {
+    ingot_types::telemetry::peek_batch(raw)
+        .map(|h| h.device_id)
+        .unwrap_or_default()
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
@@ -180,7 +188,19 @@ impl Queue {
             tx.open_table(DEAD).map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(Self { db })
+        let mut queued = std::collections::HashMap::<String, u64>::new();
+        {
+            let tx = db.begin_read().map_err(err)?;
+            let t = tx.open_table(ITEMS).map_err(err)?;
+            for entry in t.iter().map_err(err)? {
+                let (_, raw) = entry.map_err(err)?;
+                *queued.entry(device_of(raw.value())).or_default() += 1;
+            }
+        }
+        Ok(Self {
+            db,
+            queued: std::sync::Mutex::new(queued),
+        })
     }
 
     pub fn mark(&self, device: &str) -> anyhow::Result<Option<DeviceMark>> {
@@ -218,7 +238,33 @@ impl Queue {
             meta.insert("next", next).map_err(err)?;
         }
         tx.commit().map_err(err)?;
+        let mut queued = self.queued.lock().unwrap();
+        for b in batches {
+            *queued.entry(b.device_id.clone()).or_default() += 1;
+        }
         Ok(())
+    }
+
+    /// Batches of `device` waiting in the queue.
+    pub fn queued_for(&self, device: &str) -> u64 {
+        self.queued
+            .lock()
+            .unwrap()
+            .get(device)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn forget_queued(&self, devices: Vec<String>) {
+        let mut queued = self.queued.lock().unwrap();
+        for d in devices {
+            if let Some(n) = queued.get_mut(&d) {
+                *n -= 1;
+                if *n == 0 {
+                    queued.remove(&d);
+                }
+            }
+        }
     }
 
     /// The oldest `n` queued batches with their ids.
@@ -265,13 +311,17 @@ impl Queue {
 
     pub fn remove(&self, ids: &[u64]) -> anyhow::Result<()> {
         let tx = self.db.begin_write().map_err(err)?;
+        let mut devices = Vec::with_capacity(ids.len());
         {
             let mut t = tx.open_table(ITEMS).map_err(err)?;
             for id in ids {
-                t.remove(id).map_err(err)?;
+                if let Some(raw) = t.remove(id).map_err(err)? {
+                    devices.push(device_of(raw.value()));
+                }
             }
         }
         tx.commit().map_err(err)?;
+        self.forget_queued(devices);
         Ok(())
     }
 
@@ -285,6 +335,7 @@ impl Queue {
     fn bury_within(&self, items: &[(u64, String)], at_ms: u64, max: u64) -> anyhow::Result<u64> {
         let tx = self.db.begin_write().map_err(err)?;
         let mut dropped = 0;
+        let mut devices = Vec::with_capacity(items.len());
         {
             let mut queued = tx.open_table(ITEMS).map_err(err)?;
             let mut dead = tx.open_table(DEAD).map_err(err)?;
@@ -295,6 +346,7 @@ impl Queue {
                     .ok_or_else(|| anyhow::anyhow!("queued batch {id} is missing"))?
                     .value()
                     .to_vec();
+                devices.push(device_of(&raw));
                 dead.insert(id, DeadLetter::encode(reason, at_ms, &raw).as_slice())
                     .map_err(err)?;
             }
@@ -304,6 +356,7 @@ impl Queue {
             }
         }
         tx.commit().map_err(err)?;
+        self.forget_queued(devices);
         Ok(dropped)
     }
 
@@ -411,8 +464,13 @@ mod tests {
             "earlier batches too"
         );
         assert!(!mark.remembers(&batch_digest(&batch("a", 1, 1))));
+        assert_eq!((q.queued_for("a"), q.queued_for("b")), (2, 1));
         q.remove(&[head[0].0, head[2].0]).unwrap();
         assert_eq!(q.len().unwrap(), 1);
+        assert_eq!((q.queued_for("a"), q.queued_for("b")), (0, 1));
+        drop(q);
+        let q = Queue::open(&path).unwrap();
+        assert_eq!(q.queued_for("b"), 1, "counted again at open");
         q.append(&[batch("c", 5, 1)]).unwrap();
         let ids: Vec<u64> = q.head(10).unwrap().iter().map(|(i, _)| *i).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids keep increasing");
@@ -443,6 +501,7 @@ mod tests {
                 "only queued batches"
             );
             assert_eq!((q.len().unwrap(), q.dead_count().unwrap()), (1, 2));
+            assert_eq!((q.queued_for("a"), q.queued_for("b")), (1, 0));
         }
         let q = Queue::open(&path).unwrap();
         let all = q.dead_letters(None, 10, None).unwrap();

@@ -363,6 +363,10 @@ pub fn authenticated_tls_gateway(c: &Chain, made: &Made, net_data: &Path, mqtt: 
             "--tls-key",
             key.to_str().unwrap(),
             "--require-device-auth",
+            "--device-batches-per-minute",
+            "1",
+            "--device-burst",
+            "3",
         ],
         status,
     ));
@@ -459,11 +463,45 @@ pub fn authenticated_tls_gateway(c: &Chain, made: &Made, net_data: &Path, mqtt: 
         (3, &json!(0x86), &json!("auth_replay")),
         "{replayed}"
     );
+    // Per-device rate (burst 3, then one a minute): b's fourth batch waits.
+    let (_, b_key) = &made.devices[1];
+    for (seq, expected) in [("10", json!(0)), ("11", json!(0)), ("12", json!(0x97))] {
+        let at = (made.t0 + 40_000 + seq.parse::<u64>().unwrap() * 10).to_string();
+        let (_, r) = publish_any(
+            mqtt,
+            b_key,
+            b,
+            &[
+                &tls[..],
+                &[
+                    "--auth",
+                    "--first-seq",
+                    seq,
+                    "--count",
+                    "1",
+                    "--start-ms",
+                    &at,
+                ],
+            ]
+            .concat(),
+        );
+        assert_eq!(r["reason_code"], expected, "seq {seq}: {r}");
+        if expected != 0 {
+            assert_eq!(r["refusal"], "rate_limited", "{r}");
+        }
+    }
     let s = gateway_status(status);
+    assert_eq!(s["refused"]["rate_limited"], 1, "{s}");
     assert_eq!(s["refused"]["not_authenticated"], 2, "{s}");
     assert_eq!(s["refused"]["not_your_topic"], 1, "{s}");
     for (id, _) in &made.devices {
-        let last = if id == a { 12 } else { 9 };
+        let last = if id == a {
+            12
+        } else if id == b {
+            11
+        } else {
+            9
+        };
         wait_until(
             "readings through the TLS gateway",
             Duration::from_secs(60),
