@@ -34,12 +34,16 @@ pub const LINK: Link = Link {
 /// Genesis time of simulated chains: the deterministic runtime's clock starts at the epoch.
 const GENESIS_MS: u64 = 0;
 
+pub mod explore;
+
 /// A member that signs transactions in simulations.
+#[derive(Clone)]
 pub struct Client {
     pub key: PrivateKey,
     pub der: Bytes,
 }
 
+#[derive(Clone)]
 pub struct Consortium {
     pub genesis: Genesis,
     pub keys: Vec<ed25519::PrivateKey>,
@@ -220,7 +224,7 @@ pub async fn network(ctx: &Ctx, c: &Consortium) -> Oracle<ed25519::PublicKey, Ct
 }
 
 /// Which simplex Byzantine mock replaces an honest validator.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {
     /// Votes for conflicting proposals.
     Conflicter,

@@ -1,0 +1,463 @@
+//! The fault-schedule explorer: from one seed, a whole history — validators,
+//! Byzantine ones, a workload and a schedule of crashes, partitions and
+//! degraded links — run in the deterministic runtime, with the invariants
+//! checked during and after it. A failing schedule can be shrunk to the
+//! fewest faults that still fail.
+//!
+//! Fault model (what BFT promises to tolerate): at most f = ⌊(n−1)/3⌋
+//! Byzantine validators for the whole run; any number of crashes (each
+//! restarts from its own storage), partitions of any shape and lossy, slow
+//! links — all healed by the end of the schedule.
+//!
+//! Invariants: no panic anywhere; every honest node has the same block and
+//! the same execution results (state and receipts roots) at every height it
+//! executed; every transaction any honest node executed is executed by all,
+//! at the same place; after the last fault heals, the chain finalizes new
+//! blocks and every honest node catches up within [`LIVENESS_BOUND`].
+
+use crate::{
+    consortium, network, start_byzantine, start_node, Byzantine, Consortium, Ctx, Node, LINK,
+};
+use commonware_cryptography::{ed25519, Signer as _};
+use commonware_p2p::simulated::{Link, Oracle};
+use commonware_runtime::Clock;
+use commonware_utils::Probability;
+use std::{collections::BTreeMap, time::Duration};
+
+/// After the last fault heals, how long (simulated) the honest nodes have to
+/// finalize new blocks and all catch up.
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(120);
+/// Blocks beyond the highest height at heal time every honest node must reach.
+const LIVENESS_BLOCKS: u64 = 3;
+/// Faults happen within this span (simulated).
+const SPAN_MS: u64 = 30_000;
+
+/// One fault of a schedule; times are simulated milliseconds from the start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Validator `node` is killed at `at_ms` and restarted `down_ms` later.
+    Crash {
+        node: usize,
+        at_ms: u64,
+        down_ms: u64,
+    },
+    /// The validators in `side` and the others cannot reach each other.
+    Partition {
+        side: Vec<usize>,
+        at_ms: u64,
+        for_ms: u64,
+    },
+    /// The link between `a` and `b` (both ways) loses and delays messages.
+    Degrade {
+        a: usize,
+        b: usize,
+        at_ms: u64,
+        for_ms: u64,
+        delivered_pct: u8,
+        latency_ms: u64,
+    },
+}
+
+/// A whole history to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub validators: usize,
+    pub byzantine: Vec<(usize, Byzantine)>,
+    pub faults: Vec<Fault>,
+    /// Notary transactions submitted, spread over the span.
+    pub transactions: u64,
+}
+
+/// splitmix64: a tiny, well-known generator, so a schedule depends on the
+/// seed alone.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+impl Schedule {
+    /// The schedule of `seed`.
+    pub fn draw(seed: u64) -> Self {
+        let mut d = Draw(seed);
+        let validators = if d.below(4) == 0 { 7 } else { 4 };
+        let f = (validators - 1) / 3;
+        let kinds = [
+            Byzantine::Conflicter,
+            Byzantine::Equivocator,
+            Byzantine::Nuller,
+        ];
+        let mut byzantine = Vec::new();
+        for _ in 0..d.below(f as u64 + 1) {
+            let node = d.below(validators as u64) as usize;
+            if byzantine.iter().all(|(n, _)| *n != node) {
+                byzantine.push((node, kinds[d.below(3) as usize]));
+            }
+        }
+        let mut faults = Vec::new();
+        for _ in 0..d.below(6) {
+            let at_ms = d.below(SPAN_MS);
+            let room = SPAN_MS - at_ms;
+            faults.push(match d.below(3) {
+                0 => Fault::Crash {
+                    node: d.below(validators as u64) as usize,
+                    at_ms,
+                    down_ms: 1 + d.below(room),
+                },
+                1 => {
+                    let mut side: Vec<usize> =
+                        (0..validators).filter(|_| d.below(2) == 0).collect();
+                    if side.is_empty() {
+                        side.push(0);
+                    }
+                    Fault::Partition {
+                        side,
+                        at_ms,
+                        for_ms: 1 + d.below(room),
+                    }
+                }
+                _ => {
+                    let a = d.below(validators as u64) as usize;
+                    let b = (a + 1 + d.below(validators as u64 - 1) as usize) % validators;
+                    Fault::Degrade {
+                        a,
+                        b,
+                        at_ms,
+                        for_ms: 1 + d.below(room),
+                        delivered_pct: 50 + d.below(50) as u8,
+                        latency_ms: 5 + d.below(500),
+                    }
+                }
+            });
+        }
+        Schedule {
+            validators,
+            byzantine,
+            faults,
+            transactions: 20 + d.below(100),
+        }
+    }
+
+    /// Smaller schedules to try when shrinking: one fault, one Byzantine
+    /// validator fewer, or half the transactions.
+    fn smaller(&self) -> Vec<Schedule> {
+        let mut out = Vec::new();
+        for i in 0..self.faults.len() {
+            let mut s = self.clone();
+            s.faults.remove(i);
+            out.push(s);
+        }
+        for i in 0..self.byzantine.len() {
+            let mut s = self.clone();
+            s.byzantine.remove(i);
+            out.push(s);
+        }
+        if self.transactions > 1 {
+            let mut s = self.clone();
+            s.transactions /= 2;
+            out.push(s);
+        }
+        out
+    }
+
+    fn is_byzantine(&self, node: usize) -> bool {
+        self.byzantine.iter().any(|(n, _)| *n == node)
+    }
+}
+
+/// What a run does at one moment.
+#[derive(Clone)]
+enum Action {
+    Crash(usize),
+    Restart(usize),
+    Cut(Vec<usize>),
+    Mend(Vec<usize>),
+    Degrade(usize, usize, Link),
+    Restore(usize, usize),
+    Submit(u64),
+}
+
+fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
+    let mut t = Vec::new();
+    for f in &s.faults {
+        match f {
+            Fault::Crash {
+                node,
+                at_ms,
+                down_ms,
+            } => {
+                t.push((*at_ms, Action::Crash(*node)));
+                t.push((at_ms + down_ms, Action::Restart(*node)));
+            }
+            Fault::Partition {
+                side,
+                at_ms,
+                for_ms,
+            } => {
+                t.push((*at_ms, Action::Cut(side.clone())));
+                t.push((at_ms + for_ms, Action::Mend(side.clone())));
+            }
+            Fault::Degrade {
+                a,
+                b,
+                at_ms,
+                for_ms,
+                delivered_pct,
+                latency_ms,
+            } => {
+                let link = Link {
+                    latency: Duration::from_millis(*latency_ms),
+                    jitter: Duration::from_millis(latency_ms / 4),
+                    success_rate: Probability::new(u64::from(*delivered_pct), 100)
+                        .expect("a percentage"),
+                };
+                t.push((*at_ms, Action::Degrade(*a, *b, link)));
+                t.push((at_ms + for_ms, Action::Restore(*a, *b)));
+            }
+        }
+    }
+    for k in 0..s.transactions {
+        t.push((k * SPAN_MS / s.transactions.max(1), Action::Submit(k)));
+    }
+    // Stable: actions at one moment keep the order above.
+    t.sort_by_key(|(at, _)| *at);
+    t
+}
+
+/// The links between validators: cut while any partition separates them,
+/// else degraded while any degradation lasts, else normal.
+struct Links {
+    keys: Vec<ed25519::PublicKey>,
+    cuts: BTreeMap<(usize, usize), usize>,
+    degraded: BTreeMap<(usize, usize), Vec<Link>>,
+}
+
+impl Links {
+    fn pair(a: usize, b: usize) -> (usize, usize) {
+        (a.min(b), a.max(b))
+    }
+
+    fn desired(&self, a: usize, b: usize) -> Option<Link> {
+        let p = Self::pair(a, b);
+        if self.cuts.get(&p).copied().unwrap_or(0) > 0 {
+            return None;
+        }
+        Some(
+            self.degraded
+                .get(&p)
+                .and_then(|l| l.last().cloned())
+                .unwrap_or(LINK),
+        )
+    }
+
+    async fn apply(&self, oracle: &Oracle<ed25519::PublicKey, Ctx>, a: usize, b: usize) {
+        for (x, y) in [(a, b), (b, a)] {
+            let _ = oracle
+                .remove_link(self.keys[x].clone(), self.keys[y].clone())
+                .await;
+            if let Some(link) = self.desired(a, b) {
+                oracle
+                    .add_link(self.keys[x].clone(), self.keys[y].clone(), link)
+                    .await
+                    .expect("a link between two validators");
+            }
+        }
+    }
+}
+
+/// Run `schedule` in the deterministic runtime from `seed`. `Err` carries
+/// the violated invariant (or the panic) for the report.
+pub fn run_schedule(seed: u64, consortium: &Consortium, schedule: &Schedule) -> Result<(), String> {
+    use commonware_runtime::{deterministic, Runner as _};
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(900)));
+    let (c, s) = (consortium.clone(), schedule.clone());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deterministic::Runner::new(cfg).start(|ctx| async move { history(ctx, c, s).await })
+    }));
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into())),
+    }
+}
+
+async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
+    let oracle = network(&ctx, &c).await;
+    let mut nodes: Vec<Option<Node>> = Vec::new();
+    let mut _byzantine = Vec::new();
+    for i in 0..s.validators {
+        match s.byzantine.iter().find(|(n, _)| *n == i) {
+            Some((_, kind)) => {
+                _byzantine.push(start_byzantine(&ctx, &oracle, &c, i, *kind).await);
+                nodes.push(None);
+            }
+            None => nodes.push(Some(start_node(&ctx, &oracle, &c, i).await)),
+        }
+    }
+    let honest: Vec<usize> = (0..s.validators).filter(|i| !s.is_byzantine(*i)).collect();
+    let mut links = Links {
+        keys: c.keys.iter().map(|k| k.public_key()).collect(),
+        cuts: BTreeMap::new(),
+        degraded: BTreeMap::new(),
+    };
+    let start = ctx.current();
+    let mut submitted = Vec::new();
+    for (at_ms, action) in timeline(&s) {
+        let due = start + Duration::from_millis(at_ms);
+        if let Ok(wait) = due.duration_since(ctx.current()) {
+            ctx.sleep(wait).await;
+        }
+        match action {
+            Action::Crash(i) => {
+                if let Some(node) = nodes[i].take() {
+                    node.handle.abort();
+                    let _ = node.handle.await;
+                    node.shared.lock().unwrap().take();
+                }
+            }
+            Action::Restart(i) => {
+                // A Byzantine validator stays what it is; an honest one that
+                // is already up (two overlapping crashes) stays up.
+                if !s.is_byzantine(i) && nodes[i].is_none() {
+                    nodes[i] = Some(start_node(&ctx, &oracle, &c, i).await);
+                }
+            }
+            Action::Cut(side) | Action::Mend(side) if side.len() == s.validators => {}
+            Action::Cut(side) => {
+                for a in side.iter().copied() {
+                    for b in (0..s.validators).filter(|b| !side.contains(b)) {
+                        *links.cuts.entry(Links::pair(a, b)).or_default() += 1;
+                        links.apply(&oracle, a, b).await;
+                    }
+                }
+            }
+            Action::Mend(side) => {
+                for a in side.iter().copied() {
+                    for b in (0..s.validators).filter(|b| !side.contains(b)) {
+                        if let Some(n) = links.cuts.get_mut(&Links::pair(a, b)) {
+                            *n -= 1;
+                        }
+                        links.apply(&oracle, a, b).await;
+                    }
+                }
+            }
+            Action::Degrade(a, b, link) => {
+                links
+                    .degraded
+                    .entry(Links::pair(a, b))
+                    .or_default()
+                    .push(link);
+                links.apply(&oracle, a, b).await;
+            }
+            Action::Restore(a, b) => {
+                if let Some(l) = links.degraded.get_mut(&Links::pair(a, b)) {
+                    l.remove(0);
+                }
+                links.apply(&oracle, a, b).await;
+            }
+            Action::Submit(k) => {
+                // To whichever honest validator is up, in turn; a refusal
+                // (node down, mempool full) is a client's ordinary retry.
+                let up: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
+                if let Some(node) = up.get(k as usize % up.len().max(1)) {
+                    if let Some(shared) = node.shared() {
+                        if let Ok(hash) = shared.submit(c.notary_tx(k, 100_000), false) {
+                            submitted.push(hash);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Every fault has healed (restarts and mends are in the timeline).
+    // Liveness: new blocks, and every honest node catches up.
+    let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
+    if alive.len() != honest.len() {
+        return Err("an honest validator was not restarted".into());
+    }
+    let top = alive
+        .iter()
+        .map(|n| n.shared().map_or(0, |s| s.executed_height()))
+        .max()
+        .unwrap_or(0);
+    let target = top + LIVENESS_BLOCKS;
+    let deadline = ctx.current() + LIVENESS_BOUND;
+    loop {
+        let heights: Vec<u64> = alive
+            .iter()
+            .map(|n| n.shared().map_or(0, |s| s.executed_height()))
+            .collect();
+        if heights.iter().all(|h| *h >= target) {
+            break;
+        }
+        if ctx.current() >= deadline {
+            return Err(format!(
+                "liveness: {}s after the last fault healed, honest heights {heights:?} have not all reached {target}",
+                LIVENESS_BOUND.as_secs()
+            ));
+        }
+        ctx.sleep(Duration::from_millis(200)).await;
+    }
+    // Agreement on every executed height (assert_agree panics with the node
+    // that diverged; the panic is the report).
+    crate::assert_agree(&alive, target).await;
+    // Every transaction executed by one honest node is executed by all, at
+    // the same place.
+    for hash in &submitted {
+        let mut places = Vec::new();
+        for node in &alive {
+            let shared = node.shared().expect("running");
+            let ledger = shared.ledger.lock().await;
+            places.push(ledger.locate(hash).map_err(|e| e.to_string())?);
+        }
+        if places.iter().any(|p| p.is_some()) && places.windows(2).any(|w| w[0] != w[1]) {
+            return Err(format!(
+                "transaction {} is located differently: {places:?}",
+                ingot_types::hex_digest(hash)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Shrink a failing schedule: repeatedly take the first smaller schedule
+/// that still fails, until none does.
+pub fn shrink(seed: u64, consortium: &dyn Fn(usize) -> Consortium, failing: Schedule) -> Schedule {
+    let mut current = failing;
+    'outer: loop {
+        for candidate in current.smaller() {
+            if run_schedule(seed, &consortium(candidate.validators), &candidate).is_err() {
+                current = candidate;
+                continue 'outer;
+            }
+        }
+        return current;
+    }
+}
+
+/// The consortia of 4 and 7 validators, built once per process (building
+/// certificates is the slow part of a short run).
+pub fn consortium_of(n: usize) -> Consortium {
+    use std::sync::OnceLock;
+    static FOUR: OnceLock<Consortium> = OnceLock::new();
+    static SEVEN: OnceLock<Consortium> = OnceLock::new();
+    match n {
+        4 => FOUR.get_or_init(|| consortium(4)).clone(),
+        7 => SEVEN.get_or_init(|| consortium(7)).clone(),
+        other => consortium(other),
+    }
+}
