@@ -765,16 +765,7 @@ fn api_over_tls(data: &Path, nodes: &mut Nodes, port: u16, toml: String) {
         if step[0] == "req" {
             args.splice(1..1, ec);
         }
-        let made = Command::new("openssl")
-            .args(&args)
-            .current_dir(&tls)
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        common::openssl(&tls, &args);
     }
     let toml = format!(
         "{toml}api_tls_cert = {:?}\napi_tls_key = {:?}\n",

@@ -215,6 +215,19 @@ impl Loaded {
         }
     }
 
+    /// The waiting batches as packing sees them (queue id, device, size): a
+    /// batch to be sent alone takes a whole transaction's room.
+    fn packable(&self) -> impl Iterator<Item = (u64, &str, usize)> + '_ {
+        self.waiting.iter().map(|(id, q)| {
+            let size = if self.solo.contains(id) {
+                ARGS_BUDGET
+            } else {
+                q.size
+            };
+            (*id, q.device_id.as_str(), size)
+        })
+    }
+
     /// A flight's transaction executed and its batches left the queue.
     fn done(&mut self, flight: &Flight) {
         self.release(flight);
@@ -380,20 +393,9 @@ impl Forwarder {
             return Ok(!flights.is_empty());
         }
         loaded.changed = false;
-        // A batch to be sent alone takes a whole transaction's room.
-        let solo = &loaded.solo;
-        let packs = pack(
-            loaded.waiting.iter().map(|(id, q)| {
-                let size = if solo.contains(id) {
-                    ARGS_BUDGET
-                } else {
-                    q.size
-                };
-                (*id, q.device_id.as_str(), size)
-            }),
-            room,
-            |device| loaded.busy.contains_key(device),
-        );
+        let packs = pack(loaded.packable(), room, |device| {
+            loaded.busy.contains_key(device)
+        });
         if packs.is_empty() {
             return Ok(!flights.is_empty());
         }
@@ -772,19 +774,7 @@ mod tests {
         poll_flights(&mut flights, &mut loaded, 10, executed, failing).unwrap();
         assert!(flights.is_empty() && loaded.busy.is_empty());
         assert_eq!(loaded.waiting.len(), 2);
-        let solo = &loaded.solo;
-        let packs = pack(
-            loaded.waiting.iter().map(|(id, q)| {
-                let size = if solo.contains(id) {
-                    ARGS_BUDGET
-                } else {
-                    q.size
-                };
-                (*id, q.device_id.as_str(), size)
-            }),
-            4,
-            |_| false,
-        );
+        let packs = pack(loaded.packable(), 4, |_| false);
         assert_eq!(packs, [vec![1], vec![2]], "one per transaction");
         // Batch 2 succeeds alone; batch 1 keeps failing alone.
         let mut flights = vec![fly(&mut loaded, vec![2])];

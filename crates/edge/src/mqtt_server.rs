@@ -695,25 +695,13 @@ mod tests {
         ));
         for disconnect in [&[0xE0, 0x00][..], &[0xE0, 0x01, 0x00][..]] {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            let mut out = BytesMut::new();
             let connect = v5::Connect {
                 keep_alive: 30,
                 client_id: String::new(),
                 clean_start: true,
                 properties: None,
             };
-            v5::Packet::Connect(connect, None, None)
-                .write(&mut out, None)
-                .unwrap();
-            s.write_all(&out).await.unwrap();
-            let mut got = BytesMut::new();
-            let ack = loop {
-                let n = s.read_buf(&mut got).await.unwrap();
-                assert!(n > 0, "closed before CONNACK");
-                if let Ok(v5::Packet::ConnAck(ack)) = v5::Packet::read(&mut got, None) {
-                    break ack;
-                }
-            };
+            let ack = connect_v5(&mut s, connect).await;
             let assigned = ack.properties.unwrap().assigned_client_identifier;
             assert!(assigned.is_some_and(|id| id.starts_with("ingot-")));
             s.write_all(disconnect).await.unwrap();
@@ -726,6 +714,23 @@ mod tests {
             assert!(rest.is_empty(), "answered a clean DISCONNECT with {rest:?}");
         }
         assert!(stats.refused.lock().unwrap().is_empty());
+    }
+
+    /// Send an MQTT 5 CONNECT and read the CONNACK.
+    async fn connect_v5(s: &mut TcpStream, connect: v5::Connect) -> v5::ConnAck {
+        let mut out = BytesMut::new();
+        v5::Packet::Connect(connect, None, None)
+            .write(&mut out, None)
+            .unwrap();
+        s.write_all(&out).await.unwrap();
+        let mut got = BytesMut::new();
+        loop {
+            let n = s.read_buf(&mut got).await.unwrap();
+            assert!(n > 0, "closed before CONNACK");
+            if let Ok(v5::Packet::ConnAck(ack)) = v5::Packet::read(&mut got, None) {
+                return ack;
+            }
+        }
     }
 
     /// A client asking for a persistent session is told the server keeps
@@ -746,7 +751,6 @@ mod tests {
         ));
         for (asked, told) in [(Some(3_600), Some(0)), (Some(0), None), (None, None)] {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            let mut out = BytesMut::new();
             let connect = v5::Connect {
                 keep_alive: 30,
                 client_id: "probe".into(),
@@ -756,18 +760,7 @@ mod tests {
                     ..Default::default()
                 }),
             };
-            v5::Packet::Connect(connect, None, None)
-                .write(&mut out, None)
-                .unwrap();
-            s.write_all(&out).await.unwrap();
-            let mut got = BytesMut::new();
-            let ack = loop {
-                let n = s.read_buf(&mut got).await.unwrap();
-                assert!(n > 0, "closed before CONNACK");
-                if let Ok(v5::Packet::ConnAck(ack)) = v5::Packet::read(&mut got, None) {
-                    break ack;
-                }
-            };
+            let ack = connect_v5(&mut s, connect).await;
             assert!(!ack.session_present);
             let props = ack.properties.unwrap();
             assert_eq!(props.session_expiry_interval, told, "asked {asked:?}");

@@ -262,3 +262,18 @@ pub fn run_json(cmd: &mut Command) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Run the `openssl` command-line tool in `dir` (as an operator would to
+/// make CAs and certificates elsewhere) and require success.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command-line tool (`.ci/run` installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -9,7 +9,7 @@
 //! opened; the four validators, started separately, finalize transactions of
 //! members certified by the OpenSSL-made CAs.
 
-use crate::common::{load, run_json, signed_get, try_call, BIN};
+use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
 use std::{
     path::Path,
@@ -22,19 +22,6 @@ const P2P_PORT: u16 = 32280;
 
 /// The organisations: (name, how its CA is made).
 const ORGS: [&str; 4] = ["forge", "bolt", "cast", "watch"];
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command-line tool (`.ci/run` installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn ingot(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)

@@ -8,7 +8,7 @@
 //! them, and they too are anchored and proven.
 
 use super::{gateway_status, height, spawn_edge, submit_all, wait_until, KillOnDrop};
-use crate::common::{signed_get, tx, Member};
+use crate::common::{openssl, signed_get, tx, Member};
 use ingot_crypto::{
     device_uri, issue_end_entity, model_uri, unix_now, CertSpec, PrivateKey, Role, Scheme,
 };
@@ -20,27 +20,14 @@ const SCRIPT: &str = concat!(
     "/../../examples/python-device/ingot_device.py"
 );
 
+/// Publish with the Python device; it must get a PUBACK (of any reason).
 fn publish(mqtt: u16, key: &Path, device_id: &str, args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args([
-            "publish",
-            "--port",
-            &mqtt.to_string(),
-            "--device-id",
-            device_id,
-        ])
-        .arg("--key")
-        .arg(key)
-        .args(args)
-        .output()
-        .expect("python3 (the CI machine has it)");
-    assert!(
-        out.status.success(),
-        "the Python device failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, answer) = publish_any(mqtt, key, device_id, args);
+    assert_eq!(
+        code, 0,
+        "the Python device was refused at CONNECT: {answer}"
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    answer
 }
 
 pub struct Chain<'a> {
@@ -272,19 +259,6 @@ fn publish_any(mqtt: u16, key: &Path, device_id: &str, args: &[&str]) -> (i32, V
         )
     });
     (out.status.code().unwrap_or(-1), value)
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (`.ci/run` installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A second gateway on the same chain, as one exposed beyond the plant
