@@ -991,6 +991,8 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     let made = python_device::reference_device_for_every_scheme(&python);
     // 8c. A gateway with TLS and signed CONNECTs only.
     python_device::authenticated_tls_gateway(&python, &made, &net.data, TLS_MQTT, TLS_STATUS);
+    // 8d. paho-mqtt, the Eclipse client, on the plain gateway.
+    python_device::paho_conformance(&python, &made, STATUS);
 
     // 9. SIGINT (ignored by inheritance, as for a background job) stops the
     //    gateway cleanly.

@@ -487,3 +487,40 @@ pub fn authenticated_tls_gateway(c: &Chain, made: &Made, net_data: &Path, mqtt: 
         );
     }
 }
+
+/// paho-mqtt, the Eclipse MQTT 5 client, against the gateway: assigned
+/// client id, no session kept, receive maximum, a signed batch acknowledged,
+/// a forged one refused with its code, and a clean DISCONNECT counted as
+/// nothing malformed (tests/mqtt_conformance/paho_check.py).
+pub fn paho_conformance(c: &Chain, made: &Made, status: u16) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/mqtt_conformance/paho_check.py"
+    );
+    let malformed = |s: Value| s["refused"]["malformed"].as_u64().unwrap_or(0);
+    let before = malformed(gateway_status(status));
+    let (id, key) = &made.devices[0];
+    let start = made.t0 + 100_000;
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(c.mqtt.to_string())
+        .arg(key)
+        .args([id.as_str(), "20", &start.to_string()])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "paho-mqtt conformance (`.ci/run` installs paho-mqtt): {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the batch paho published", Duration::from_secs(60), || {
+        let (s, v) = signed_get(c.api, Some(c.owner), &format!("/v1/telemetry/devices/{id}"));
+        s == 200 && v["summary"]["last_seq"] == 20
+    });
+    assert_eq!(
+        malformed(gateway_status(status)),
+        before,
+        "paho's DISCONNECT is not malformed"
+    );
+}
