@@ -22,6 +22,32 @@ pub fn compile_xml(xml: &str, bindings: &serde_json::Value) -> Result<Machine, P
     compile(&model, &bindings)
 }
 
+/// Largest document [`validate_xml`] reads: past [`crate::xml::MAX_XML_BYTES`]
+/// a document cannot be deployed, but a designer still gets all its other
+/// problems in the same run.
+pub const MAX_VALIDATE_BYTES: usize = 1 << 20;
+const _: () = assert!(MAX_VALIDATE_BYTES > crate::xml::MAX_XML_BYTES);
+
+/// Validation for designers (CLI, API; never on chain): like
+/// [`compile_xml`], but a document over the deployable size is still parsed
+/// and validated, and every problem is reported together with its size.
+pub fn validate_xml(xml: &str, bindings: &serde_json::Value) -> Result<Machine, Problems> {
+    if xml.len() <= crate::xml::MAX_XML_BYTES {
+        return compile_xml(xml, bindings);
+    }
+    let mut problems = vec![crate::xml::size_problem(xml)];
+    if xml.len() <= MAX_VALIDATE_BYTES {
+        let checked = crate::xml::parse_unbounded(xml)
+            .map_err(Problems::from)
+            .and_then(|model| Ok((model, Bindings::from_json(bindings)?)))
+            .and_then(|(model, b)| compile(&model, &b).map(|_| ()));
+        if let Err(Problems(more)) = checked {
+            problems.extend(more);
+        }
+    }
+    Err(Problems(problems))
+}
+
 pub fn compile(model: &Model, b: &Bindings) -> Result<Machine, Problems> {
     let mut c = Compiler {
         model,

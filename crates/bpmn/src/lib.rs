@@ -23,7 +23,7 @@ pub mod timer;
 pub mod xml;
 
 pub use binding::{Actor, Bindings};
-pub use compile::{compile, compile_xml};
+pub use compile::{compile, compile_xml, validate_xml, MAX_VALIDATE_BYTES};
 pub use error::{ErrorKind, Problem, Problems};
 pub use lint::{warnings, warnings_xml, Warning};
 pub use machine::{Instance, Machine};

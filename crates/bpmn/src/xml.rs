@@ -15,6 +15,8 @@ use std::collections::HashMap;
 
 pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
 pub const CAMUNDA_NS: &str = "http://camunda.org/schema/1.0/bpmn";
+/// The diagram interchange namespace (shapes and edges: layout, not process).
+pub const BPMNDI_NS: &str = "http://www.omg.org/spec/BPMN/20100524/DI";
 /// Largest XML document accepted (it is stored on chain with the definition).
 pub const MAX_XML_BYTES: usize = 40 * 1024;
 
@@ -102,16 +104,50 @@ const UNSUPPORTED: &[&str] = &[
 /// (malformed XML, broken references); modelling errors are the validator's.
 pub fn parse(xml: &str) -> Result<Model, Problem> {
     if xml.len() > MAX_XML_BYTES {
-        return Err(Problem::new(
-            ErrorKind::Limit,
-            "",
-            "",
-            format!(
-                "document of {} bytes is larger than {MAX_XML_BYTES}",
-                xml.len()
-            ),
-        ));
+        return Err(size_problem(xml));
     }
+    parse_unbounded(xml)
+}
+
+/// Bytes of a document's diagram interchange (BPMNDI elements), 0 when it
+/// does not parse.
+pub fn diagram_bytes(xml: &str) -> usize {
+    let Ok(doc) = Document::parse(xml) else {
+        return 0;
+    };
+    doc.root_element()
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMNDI_NS))
+        .map(|c| c.range().len())
+        .sum()
+}
+
+/// The refusal of a document over [`MAX_XML_BYTES`], saying how much of it
+/// is diagram interchange (modelers' layout, the usual cause).
+pub fn size_problem(xml: &str) -> Problem {
+    let diagram = diagram_bytes(xml);
+    let why = if diagram > 0 {
+        format!(
+            "; {diagram} of them are diagram interchange (BPMNDI: the layout, not needed to run the process), {} are the process",
+            xml.len() - diagram
+        )
+    } else {
+        String::new()
+    };
+    Problem::new(
+        ErrorKind::Limit,
+        "",
+        "",
+        format!(
+            "document of {} bytes is larger than {MAX_XML_BYTES}{why}",
+            xml.len()
+        ),
+    )
+}
+
+/// [`parse`] without the size limit: only for validation off chain, which
+/// bounds the document itself (see `compile::validate_xml`).
+pub(crate) fn parse_unbounded(xml: &str) -> Result<Model, Problem> {
     let doc = Document::parse(xml)
         .map_err(|e| Problem::new(ErrorKind::MalformedXml, "", "", e.to_string()))?;
     let root = doc.root_element();

@@ -175,3 +175,56 @@ fn multibyte_ids_beyond_the_limit_are_refused_not_stored() {
         "{e}"
     );
 }
+
+/// A document over the deployable size (here, by its diagram interchange,
+/// as real modelers' files are) still gets every other problem reported in
+/// the same run, and the size problem says how much is layout.
+#[test]
+fn an_oversized_document_reports_its_size_and_every_other_problem() {
+    let process = r#"<bpmn:process id="P" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="E" />
+    <bpmn:endEvent id="E"><bpmn:incoming>F1</bpmn:incoming></bpmn:endEvent>
+    <bpmn:userTask id="Orphan" name="never reached" />
+  </bpmn:process>"#;
+    let document = |diagram: &str| {
+        format!(
+            r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" id="D">
+  {process}
+  <bpmndi:BPMNDiagram id="Diagram"><bpmndi:BPMNPlane id="Plane" bpmnElement="P">{diagram}</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>"#
+        )
+    };
+    let shapes: String = (0..600)
+        .map(|i| format!(r#"<bpmndi:BPMNShape id="Shape_{i}" bpmnElement="S"><dc:Bounds x="{i}" y="80" width="36" height="36" /></bpmndi:BPMNShape>"#))
+        .collect();
+    let small = document("");
+    let large = document(&shapes);
+    assert!(large.len() > ingot_bpmn::xml::MAX_XML_BYTES);
+    let alone = compile_xml(&small, &json!({})).unwrap_err().0;
+    assert!(!alone.is_empty(), "the small document has its own problems");
+    let all = ingot_bpmn::validate_xml(&large, &json!({})).unwrap_err().0;
+    assert_eq!(all[0].kind, ErrorKind::Limit);
+    assert!(
+        all[0].message.contains("diagram interchange"),
+        "{}",
+        all[0].message
+    );
+    assert_eq!(
+        all[1..],
+        alone[..],
+        "the other problems, as for the small document"
+    );
+    // The chain's path is unchanged: the size is refused first and alone.
+    assert_eq!(compile_xml(&large, &json!({})).unwrap_err().0.len(), 1);
+    // Past what validation reads, only the size.
+    let huge = document(&shapes.repeat(30));
+    assert!(huge.len() > ingot_bpmn::MAX_VALIDATE_BYTES);
+    assert_eq!(
+        ingot_bpmn::validate_xml(&huge, &json!({}))
+            .unwrap_err()
+            .0
+            .len(),
+        1
+    );
+}

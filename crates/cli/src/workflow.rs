@@ -175,7 +175,7 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             let compiled = match String::from_utf8(bytes) {
                 Ok(xml) => {
                     warnings = ingot_bpmn::warnings_xml(&xml);
-                    ingot_bpmn::compile_xml(&xml, &b)
+                    ingot_bpmn::validate_xml(&xml, &b)
                 }
                 Err(e) => Err(ingot_bpmn::Problems(vec![ingot_bpmn::Problem::new(
                     ingot_bpmn::ErrorKind::MalformedXml,
@@ -242,7 +242,7 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             let b = bindings_for(&file, bindings)?;
             // Validate locally first: the same checks the chain makes, with
             // every problem listed instead of the first in a receipt.
-            if let Err(ps) = ingot_bpmn::compile_xml(&xml, &b) {
+            if let Err(ps) = ingot_bpmn::validate_xml(&xml, &b) {
                 for p in &ps.0 {
                     eprintln!("{}: {p}", file.display());
                 }

@@ -132,7 +132,7 @@ async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
         .iter()
         .map(|w| w.to_json())
         .collect();
-    Json(match ingot_bpmn::compile_xml(&body.xml, &bindings) {
+    Json(match ingot_bpmn::validate_xml(&body.xml, &bindings) {
         Ok(m) => {
             json!({"valid": true, "problems": [], "warnings": warnings, "definition": machine_json(&m)})
         }
