@@ -31,6 +31,10 @@ pub const LIVENESS_BOUND: Duration = Duration::from_secs(120);
 const LIVENESS_BLOCKS: u64 = 3;
 /// Faults happen within this span (simulated).
 const SPAN_MS: u64 = 30_000;
+/// How long a workload transaction stays valid, in blocks from the tip of
+/// the validator it is submitted to.
+const VALIDITY_BLOCKS: u64 = 500;
+const _: () = assert!(VALIDITY_BLOCKS <= ingot_types::limits::MAX_VALIDITY_BLOCKS);
 
 /// One fault of a schedule; times are simulated milliseconds from the start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +68,9 @@ pub struct Schedule {
     pub validators: usize,
     pub byzantine: Vec<(usize, Byzantine)>,
     pub faults: Vec<Fault>,
-    /// Notary transactions submitted, spread over the span.
+    /// Transactions submitted, spread over the span: one in five registers
+    /// a device, the next activates it, the next anchors a batch of its
+    /// readings, the other two are notary records.
     pub transactions: u64,
 }
 
@@ -274,9 +280,18 @@ impl Links {
     }
 }
 
+/// What a run that kept every invariant did: events of successful
+/// transactions by `module.kind` (on the first honest validator), so a
+/// sweep can tell its workload really ran.
+pub type Report = BTreeMap<String, u64>;
+
 /// Run `schedule` in the deterministic runtime from `seed`. `Err` carries
 /// the violated invariant (or the panic) for the report.
-pub fn run_schedule(seed: u64, consortium: &Consortium, schedule: &Schedule) -> Result<(), String> {
+pub fn run_schedule(
+    seed: u64,
+    consortium: &Consortium,
+    schedule: &Schedule,
+) -> Result<Report, String> {
     use commonware_runtime::{deterministic, Runner as _};
     let cfg = deterministic::Config::new()
         .with_seed(seed)
@@ -295,7 +310,67 @@ pub fn run_schedule(seed: u64, consortium: &Consortium, schedule: &Schedule) -> 
     }
 }
 
-async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
+/// A simulated device of the workload.
+struct Device {
+    id: String,
+    signer: ingot_device::DeviceSigner,
+    pem: String,
+}
+
+/// The workload's transaction `k` (see [`Schedule::transactions`]).
+fn workload_tx(
+    c: &Consortium,
+    devices: &mut BTreeMap<u64, Device>,
+    k: u64,
+    now_ms: u64,
+    valid_until: u64,
+) -> ingot_types::SignedTransaction {
+    let json_tx = |module: &str, method: &str, args: serde_json::Value| {
+        let args = ingot_execution::args::from_json(module, method, &args).expect("workload args");
+        c.call_tx(module, method, args, k, valid_until)
+    };
+    let d = k / 5;
+    match (k % 5, devices.get_mut(&d)) {
+        (0, _) => {
+            let serial = format!("X{d}");
+            let (key, pem) = c.device(&serial);
+            let id = format!("acme:{serial}");
+            let device = Device {
+                signer: ingot_device::DeviceSigner::new(&id, key, 1),
+                id,
+                pem,
+            };
+            let tx = json_tx(
+                "device",
+                "register",
+                serde_json::json!({"certificate_pem": device.pem, "name": format!("acme/explore/x{d}")}),
+            );
+            devices.insert(d, device);
+            tx
+        }
+        (1, Some(device)) => json_tx(
+            "device",
+            "activate",
+            serde_json::json!({"device_id": device.id}),
+        ),
+        (2, Some(device)) => {
+            let batch = device
+                .signer
+                .sign(vec![ingot_device::Reading {
+                    timestamp_ms: now_ms,
+                    measurements: vec![ingot_device::measurement("temp", k as i64, 1, "C")],
+                }])
+                .expect("one small reading");
+            let args = commonware_codec::Encode::encode(&ingot_types::telemetry::AnchorArg {
+                batches: vec![batch],
+            });
+            c.call_tx("telemetry", "anchor", args, k, valid_until)
+        }
+        _ => c.notary_tx(k, valid_until),
+    }
+}
+
+async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String> {
     let oracle = network(&ctx, &c).await;
     let mut nodes: Vec<Option<Node>> = Vec::new();
     let mut _byzantine = Vec::new();
@@ -316,6 +391,8 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
     };
     let start = ctx.current();
     let mut submitted = Vec::new();
+    let mut devices = BTreeMap::new();
+    let mut refused = Vec::new();
     for (at_ms, action) in timeline(&s) {
         let due = start + Duration::from_millis(at_ms);
         if let Ok(wait) = due.duration_since(ctx.current()) {
@@ -373,10 +450,19 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
                 // To whichever honest validator is up, in turn; a refusal
                 // (node down, mempool full) is a client's ordinary retry.
                 let up: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
+                let now_ms = ctx
+                    .current()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
                 if let Some(node) = up.get(k as usize % up.len().max(1)) {
                     if let Some(shared) = node.shared() {
-                        if let Ok(hash) = shared.submit(c.notary_tx(k, 100_000), false) {
-                            submitted.push(hash);
+                        // Valid for a while from this node's tip (a client
+                        // must stay inside the chain's validity window).
+                        let valid_until = shared.executed_height() + VALIDITY_BLOCKS;
+                        let tx = workload_tx(&c, &mut devices, k, now_ms, valid_until);
+                        match shared.submit(tx, false) {
+                            Ok(hash) => submitted.push(hash),
+                            Err(e) => refused.push(e.code()),
                         }
                     }
                 }
@@ -416,13 +502,20 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
     // that diverged; the panic is the report).
     crate::assert_agree(&alive, target).await;
     // Every transaction executed by one honest node is executed by all, at
-    // the same place.
+    // the same place — up to the height all have executed (the chain goes
+    // on while we look).
+    let common = alive
+        .iter()
+        .map(|n| n.shared().map_or(0, |s| s.executed_height()))
+        .min()
+        .unwrap_or(0);
     for hash in &submitted {
         let mut places = Vec::new();
         for node in &alive {
             let shared = node.shared().expect("running");
             let ledger = shared.ledger.lock().await;
-            places.push(ledger.locate(hash).map_err(|e| e.to_string())?);
+            let place = ledger.locate(hash).map_err(|e| e.to_string())?;
+            places.push(place.filter(|p| p.height <= common));
         }
         if places.iter().any(|p| p.is_some()) && places.windows(2).any(|w| w[0] != w[1]) {
             return Err(format!(
@@ -431,7 +524,31 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    let mut report = Report::new();
+    for code in refused {
+        *report.entry(format!("refused.{code}")).or_default() += 1;
+    }
+    let shared = alive[0].shared().expect("running");
+    let ledger = shared.ledger.lock().await;
+    for h in 1..=target {
+        let record = ledger
+            .record(h)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no execution record at {h}"))?;
+        for receipt in record
+            .receipts
+            .iter()
+            .filter(|r| r.status == ingot_types::receipt::Status::Success)
+        {
+            for e in &receipt.events {
+                *report
+                    .entry(format!("{}.{}", e.module, e.kind))
+                    .or_default() += 1;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// Shrink a failing schedule: repeatedly take the first smaller schedule
