@@ -133,7 +133,12 @@ pub fn reading_leaves(device_id: &str, first_seq: u64, readings: &[Reading]) -> 
         .map(|(i, r)| {
             encoded.clear();
             r.write(&mut encoded);
-            let seq = (first_seq + i as u64).to_be_bytes();
+            // Wrapping keeps this total: a batch whose sequence numbers
+            // overflow decodes, and is refused (`sequence_overflow`) by the
+            // gateway and the chain, but hashing it must not panic (found
+            // by the `decode_telemetry` fuzz target). Below the overflow the
+            // value is the plain sum, so no leaf changes.
+            let seq = first_seq.wrapping_add(i as u64).to_be_bytes();
             sha256(&[READING_DOMAIN, &id, &seq, &encoded])
         })
         .collect()
@@ -283,6 +288,22 @@ mod tests {
                 .collect(),
             signature: Bytes::from_static(&[1; 64]),
         }
+    }
+
+    /// A batch whose sequence numbers run past u64::MAX decodes (the
+    /// gateway and the chain refuse it as `sequence_overflow`); hashing it
+    /// must not panic. Regression of the `decode_telemetry` fuzz input kept
+    /// in fuzz/corpus/decode_telemetry/regression-sequence-overflow.
+    #[test]
+    fn overflowing_sequence_numbers_hash_without_panic() {
+        let b = ReadingBatch {
+            first_seq: u64::MAX,
+            ..sample()
+        };
+        let (root, _) = b.root_and_message();
+        let mut below = sample();
+        below.first_seq = u64::MAX - 3;
+        assert_ne!(root, below.root_and_message().0);
     }
 
     #[test]
