@@ -1176,7 +1176,15 @@ pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
 }
 
 pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
-    let vars = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    // Variables as signed: the object when the text is exactly its canonical
+    // form, else the text itself (a reader must never be shown `null` or a
+    // tidied object for bytes that say something else; found by the
+    // `module_call_args` fuzz target).
+    let vars = |s: &str| match serde_json::from_str::<Value>(s) {
+        _ if s.is_empty() => Value::Null,
+        Ok(o @ Value::Object(_)) if serde_json::to_string(&o).is_ok_and(|t| t == s) => o,
+        _ => Value::String(s.to_string()),
+    };
     Ok(match method {
         "deploy" => {
             let a: DeployArg = decode(args)?;
@@ -1410,5 +1418,40 @@ pub async fn event_audience(
     match attribute(e, "instance") {
         Some(id) => instance_audience(state, id).await,
         None => Ok(Audience::regulators_only()),
+    }
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+
+    /// What a reader is shown of a workflow call's variables is what was
+    /// signed: canonical objects as objects, anything else as its text —
+    /// which, sent back, builds the same arguments.
+    #[test]
+    fn rendered_variables_are_the_signed_text() {
+        for vars in [
+            "",
+            r#"{"a":1,"b":"x"}"#,
+            r#"{ "b": 1, "a": 2 }"#,
+            "not json",
+            "5",
+        ] {
+            let args = CompleteArg {
+                instance: "i-1".into(),
+                element: "Task_1".into(),
+                vars: vars.into(),
+            }
+            .encode();
+            let json = args_to_json("complete", &args).unwrap();
+            if !vars.is_empty() {
+                assert_ne!(json["vars"], Value::Null, "{vars}");
+            }
+            assert_eq!(
+                args_from_json("complete", &json).unwrap(),
+                args,
+                "{vars}: {json}"
+            );
+        }
     }
 }
