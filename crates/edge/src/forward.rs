@@ -52,8 +52,7 @@ const VALIDITY_BLOCKS: u64 = 100;
 /// the dead letters).
 pub const MAX_FAILED_DELIVERIES: u32 = 3;
 
-/// Room left in a transaction's arguments for the vector length prefix.
-pub(crate) const ARGS_BUDGET: usize = ingot_types::telemetry::MAX_BATCH_BYTES;
+pub(crate) use crate::shape::ARGS_BUDGET;
 const _: () = assert!(ARGS_BUDGET < MAX_ARGS_BYTES);
 
 pub struct Forwarder {

@@ -12,7 +12,7 @@
 use crate::node::{DeviceInfo, NodeClient};
 use crate::queue::{batch_digest, DeviceMark, Queue};
 use bytes::Bytes;
-use commonware_codec::{Decode, EncodeSize};
+
 use ingot_crypto::batch::{verify_all, Item};
 use ingot_types::telemetry::ReadingBatch;
 use std::{
@@ -300,58 +300,15 @@ impl Ingest {
     pub fn process(&self, msgs: &[(String, Bytes)]) -> Vec<Verdict> {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; msgs.len()];
         let mut batches: Vec<Option<ReadingBatch>> = Vec::with_capacity(msgs.len());
+        let now = now_ms();
         for (i, (topic, payload)) in msgs.iter().enumerate() {
-            let refused = |kind, why: String| Some(Verdict::Refused(kind, why));
-            if payload.len() > self.max_payload {
-                verdicts[i] = refused(
-                    RefusalKind::TooLarge,
-                    format!(
-                        "payload of {} bytes exceeds {}",
-                        payload.len(),
-                        self.max_payload
-                    ),
-                );
-                batches.push(None);
-                continue;
-            }
-            let batch = match ReadingBatch::decode_cfg(payload.clone(), &()) {
-                Ok(b) => b,
-                Err(e) => {
-                    verdicts[i] =
-                        refused(RefusalKind::Malformed, format!("malformed payload: {e}"));
+            match crate::shape::judge_shape(topic, payload, self.max_payload, now) {
+                Ok(batch) => batches.push(Some(batch)),
+                Err((kind, why)) => {
+                    verdicts[i] = Some(Verdict::Refused(kind, why));
                     batches.push(None);
-                    continue;
                 }
-            };
-            if topic.strip_prefix(TOPIC_PREFIX) != Some(batch.device_id.as_str()) {
-                verdicts[i] = refused(
-                    RefusalKind::TopicMismatch,
-                    format!("topic {topic} does not name device {}", batch.device_id),
-                );
-            } else if batch.readings.is_empty() || batch.first_seq == 0 {
-                verdicts[i] = refused(RefusalKind::Malformed, "empty batch or sequence 0".into());
-            } else if batch.encode_size() > crate::forward::ARGS_BUDGET {
-                verdicts[i] = refused(
-                    RefusalKind::TooLargeForChain,
-                    format!(
-                        "batch encodes to {} bytes; one anchoring transaction carries at most {} bytes of batches: sign fewer readings per batch",
-                        batch.encode_size(),
-                        crate::forward::ARGS_BUDGET
-                    ),
-                );
-            } else if let Some(failure) =
-                ingot_execution::modules::telemetry::batch_refusal(&batch, now_ms())
-            {
-                let kind = if failure
-                    == ingot_execution::modules::telemetry::failures::FUTURE_TIMESTAMP.bare()
-                {
-                    RefusalKind::FutureTimestamp
-                } else {
-                    RefusalKind::InvalidBatch
-                };
-                verdicts[i] = refused(kind, ingot_execution::failure::render(&failure));
             }
-            batches.push(Some(batch));
         }
 
         // Keys and status (new devices looked up in parallel), then one

@@ -22,6 +22,7 @@ pub mod mqtt_server;
 pub mod node;
 pub mod queue;
 pub mod quota;
+pub mod shape;
 pub mod status;
 
 use std::{
