@@ -268,6 +268,12 @@ struct Anchor {
 
 /// Most blocks searched after the proof's height for its anchor and a certificate.
 const ANCHOR_SEARCH: u64 = 64;
+/// How long to wait for the anchoring block to be finalized. The state root
+/// of a height is carried by a later block; on an idle chain that block may
+/// be the next heartbeat (every 10 s by default, `idle_heartbeat_ms`), so the
+/// wait covers two heartbeats and finalization. (It was 10 s: a proof of a
+/// height whose block carried nothing failed on a loaded CI machine.)
+const ANCHOR_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Find the block anchoring `root` for `height` and prove it final: every
 /// block from the anchor up is decoded from its raw bytes and hash-linked to
@@ -281,7 +287,8 @@ fn find_anchor(
     root: &ingot_types::Digest,
 ) -> anyhow::Result<Anchor> {
     use commonware_codec::Decode;
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + ANCHOR_WAIT;
+    while std::time::Instant::now() < deadline {
         let latest = http.get(&format!("{node}/v1/blocks/latest?raw=false&txs=hashes"))?["height"]
             .as_u64()
             .unwrap_or(0);
@@ -321,7 +328,10 @@ fn find_anchor(
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    bail!("no finalized block within {ANCHOR_SEARCH} blocks anchors state root of height {height}")
+    bail!(
+        "no finalized block within {ANCHOR_SEARCH} blocks anchors state root of height {height} after {} s",
+        ANCHOR_WAIT.as_secs()
+    )
 }
 
 #[derive(Args)]
