@@ -7,7 +7,7 @@
 //! Prints progress (seeds per second, faults injected, violations) every 100
 //! seeds and, for every failing seed, the violation and the shrunk schedule;
 //! exits non-zero if any seed failed. Replay one seed with
-//! `INGOT_EXPLORE_FROM=<seed> INGOT_EXPLORE_SEEDS=1 cargo test -p ingot-sim --test explore`.
+//! `INGOT_EXPLORE_FROM=<seed> INGOT_EXPLORE_SEEDS=1 cargo test -p ingot-sim --test simulations explore`.
 
 use ingot_sim::explore::{consortium_of, run_schedule, shrink, Schedule};
 use std::time::Instant;

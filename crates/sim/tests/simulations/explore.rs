@@ -15,9 +15,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 /// Seeds every CI run explores, in shards the test runner spreads over the
-/// cores: 1,000 seeds, about 1.6 s each in a debug build with the workload
-/// (measured 2026-12-06: seeds 0–19 in 32 s), so some 27 minutes of CPU,
-/// 13–14 on the 2-core CI machine. Eight shards keep the last one short.
+/// cores (and starts first, `.config/nextest.toml`): 1,000 seeds, about
+/// 0.4 s each alone (measured 2026-12-06: seeds 0–19 in 7.6 s; see
+/// SIMULATION.md, *What a seed costs*), about 6 minutes on the 2-core CI
+/// machine. Eight shards keep the last one short.
 const CI_SEEDS_PER_SHARD: u64 = 125;
 const CI_SHARDS: u64 = 8;
 const _: () = assert!(CI_SEEDS_PER_SHARD * CI_SHARDS >= 1_000);
