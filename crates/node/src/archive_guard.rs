@@ -65,10 +65,15 @@ pub enum RepairStoreError {
 impl<E: Storage + Metrics + Clock> ArchiveRepairs<E> {
     /// Open (or create) the repair archives of the node with storage
     /// `prefix`.
-    pub async fn open(context: E, prefix: &str, cache: CacheRef) -> Result<Self, RepairStoreError> {
+    pub async fn open(
+        context: E,
+        prefix: &str,
+        cache: CacheRef,
+        sizes: &crate::StorageSizes,
+    ) -> Result<Self, RepairStoreError> {
         let blocks = BlockArchive::init(
             context.child("repaired_blocks"),
-            archive_config(prefix, "repaired-blocks", cache.clone(), ()),
+            archive_config(prefix, "repaired-blocks", cache.clone(), sizes, ()),
         )
         .await
         .map_err(|source| RepairStoreError::Archive {
@@ -81,6 +86,7 @@ impl<E: Storage + Metrics + Clock> ArchiveRepairs<E> {
                 prefix,
                 "repaired-finalizations",
                 cache,
+                sizes,
                 <ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
             ),
         )

@@ -112,8 +112,8 @@ pub struct ValidatorConfig {
     /// Where modules keep their derived stores (`<dir>/<name>.redb`); in
     /// memory when `None`.
     pub derived_dir: Option<std::path::PathBuf>,
-    /// Pages (4 KiB) of the state store's page cache.
-    pub state_cache_pages: std::num::NonZeroUsize,
+    /// Memory the stores spend on I/O.
+    pub storage: crate::StorageSizes,
 }
 
 /// The p2p channels a validator uses (see [`channel`]).
@@ -186,13 +186,13 @@ where
             .map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())),
     )?);
     let state =
-        StateStore::open_with_cache(context.child("state"), &cfg.prefix, cfg.state_cache_pages)
-            .await?;
+        StateStore::open_sized(context.child("state"), &cfg.prefix, cfg.storage.state).await?;
     let executed = state.height();
-    let ledger = Ledger::open(
+    let ledger = Ledger::open_sized(
         context.child("ledger"),
         &cfg.prefix,
         cfg.ledger_index.as_deref(),
+        cfg.storage.ledger,
     )
     .await?;
     // Records ahead of the state are re-executed and checked by the
@@ -226,7 +226,9 @@ where
         crate::archive_guard::ArchiveRepairs::open(
             context.child("repairs"),
             &cfg.prefix,
+            // Rarely read: only records refetched after damage.
             CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(64)),
+            &cfg.storage,
         )
         .await?,
     );
@@ -262,25 +264,26 @@ pub fn archive_config<C>(
     prefix: &str,
     name: &str,
     cache: CacheRef,
+    sizes: &crate::StorageSizes,
     codec_config: C,
 ) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-metadata"),
         freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
-        freezer_table_initial_size: 1 << 14,
+        freezer_table_initial_size: sizes.freezer_table_initial_size,
         freezer_table_resize_frequency: 4,
-        freezer_table_resize_chunk_size: 1 << 12,
+        freezer_table_resize_chunk_size: sizes.freezer_table_resize_chunk,
         freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
         freezer_key_page_cache: cache,
-        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_key_write_buffer: sizes.consensus.write_buffer,
         freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
-        freezer_value_write_buffer: NZUsize!(1 << 20),
+        freezer_value_write_buffer: sizes.consensus.write_buffer,
         freezer_value_target_size: 1 << 28,
         freezer_value_compression: None,
         ordinal_partition: format!("{prefix}-{name}-ordinal"),
         ordinal_write_buffer: NZUsize!(1 << 16),
         items_per_section: NZU64!(4_096),
-        replay_buffer: NZUsize!(1 << 20),
+        replay_buffer: sizes.consensus.replay_buffer,
         codec_config,
     }
 }
@@ -308,7 +311,8 @@ where
     let participants = participants(&cfg.genesis)?;
     let scheme = ed25519::Scheme::signer(CONSENSUS_NAMESPACE, participants, cfg.signer.clone())
         .ok_or_else(|| anyhow::anyhow!("this key is not in the genesis validator set"))?;
-    let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(8_192));
+    let sizes = cfg.storage;
+    let cache = sizes.consensus_cache();
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));
     let prefix = cfg.prefix.clone();
 
@@ -344,6 +348,7 @@ where
             &prefix,
             "finalizations",
             cache.clone(),
+            &sizes,
             <ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
         ),
     )
@@ -351,7 +356,7 @@ where
     .map_err(|e| anyhow::anyhow!("finalizations archive: {e}"))?;
     let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
         context.child("blocks"),
-        archive_config(&prefix, "blocks", cache.clone(), ()),
+        archive_config(&prefix, "blocks", cache.clone(), &sizes, ()),
     )
     .await
     .map_err(|e| anyhow::anyhow!("blocks archive: {e}"))?;
@@ -377,9 +382,9 @@ where
             view_retention: ViewDelta::new(2_560),
             prunable_items_per_section: NZU64!(4_096),
             page_cache: cache.clone(),
-            replay_buffer: NZUsize!(1 << 20),
-            key_write_buffer: NZUsize!(1 << 20),
-            value_write_buffer: NZUsize!(1 << 20),
+            replay_buffer: sizes.consensus.replay_buffer,
+            key_write_buffer: sizes.consensus.write_buffer,
+            value_write_buffer: sizes.consensus.write_buffer,
             block_codec_config: (),
             max_repair: NZUsize!(20),
             max_pending_acks: NZUsize!(16),
@@ -413,8 +418,8 @@ where
             mailbox_size: NZUsize!(1024),
             epoch: Epoch::zero(),
             floor: Floor::Genesis(genesis_digest),
-            replay_buffer: NZUsize!(1 << 20),
-            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: sizes.consensus.replay_buffer,
+            write_buffer: sizes.consensus.write_buffer,
             page_cache: cache,
             leader_timeout: cfg.timing.leader_timeout,
             certification_timeout: cfg.timing.certification_timeout,

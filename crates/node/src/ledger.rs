@@ -21,7 +21,7 @@ use commonware_storage::journal::contiguous::{
     variable::{Config, Journal},
     Contiguous as _,
 };
-use commonware_utils::{NZUsize, NZU64};
+use commonware_utils::NZU64;
 use ingot_types::{limits::MAX_BLOCK_TXS, Digest, ExecResult, Receipt};
 use std::path::Path;
 
@@ -87,16 +87,32 @@ pub struct Ledger<E: Storage + Clock + Metrics + Spawner> {
 
 impl<E: Storage + Clock + Metrics + Spawner> Ledger<E> {
     /// Open every record, with the derived index in the file `index` (in
-    /// memory if `None`).
+    /// memory if `None`), with a validator's I/O sizes.
     pub async fn open(context: E, prefix: &str, index: Option<&Path>) -> Result<Self, LedgerError> {
+        Self::open_sized(
+            context,
+            prefix,
+            index,
+            crate::StorageSizes::PRODUCTION.ledger,
+        )
+        .await
+    }
+
+    /// [`Ledger::open`] with the given I/O sizes.
+    pub async fn open_sized(
+        context: E,
+        prefix: &str,
+        index: Option<&Path>,
+        io: crate::IoSizes,
+    ) -> Result<Self, LedgerError> {
         let cfg = Config {
             partition: format!("{prefix}-exec"),
             items_per_section: NZU64!(1_024),
             compression: None,
             codec_config: (),
-            page_cache: CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(1_024)),
-            write_buffer: NZUsize!(1 << 20),
-            replay_buffer: NZUsize!(1 << 20),
+            page_cache: CacheRef::new(page_size(BLOB_PAGE_SIZE), io.cache_pages),
+            write_buffer: io.write_buffer,
+            replay_buffer: io.replay_buffer,
         };
         let journal = Journal::init(context, cfg).await.map_err(jerr)?;
         let mut ledger = Self {

@@ -33,6 +33,7 @@ pub mod read_model;
 pub mod rebuild;
 pub mod run;
 pub mod shared;
+pub mod storage_sizes;
 pub mod verify;
 
 pub use shared::Shared;
@@ -41,4 +42,4 @@ pub use shared::Shared;
 pub use ingot_light::CONSENSUS_NAMESPACE;
 /// Namespace of the p2p handshake.
 pub const P2P_NAMESPACE: &[u8] = b"_INGOT_P2P";
-pub use ingot_state::DEFAULT_CACHE_PAGES as DEFAULT_STATE_CACHE_PAGES;
+pub use storage_sizes::{IoSizes, StorageSizes};

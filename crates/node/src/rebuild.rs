@@ -125,7 +125,13 @@ pub fn rebuild_derived(data_dir: &Path) -> Result<RebuildReport, RebuildError> {
         );
         let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
             context.child("blocks"),
-            engine::archive_config("ingot", "blocks", cache, ()),
+            engine::archive_config(
+                "ingot",
+                "blocks",
+                cache,
+                &crate::StorageSizes::PRODUCTION,
+                (),
+            ),
         )
         .await
         .map_err(|e| setup(format!("cannot open block archive: {e}")))?;

@@ -146,10 +146,16 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             },
             ledger_index: Some(cfg.data_dir.join("ledger-index.redb")),
             derived_dir: Some(cfg.data_dir.clone()),
-            state_cache_pages: std::num::NonZeroUsize::new(
-                (cfg.state_cache_mib as usize * 1024 * 1024 / 4096).max(1),
-            )
-            .expect("at least one page"),
+            storage: crate::StorageSizes {
+                state: crate::IoSizes {
+                    cache_pages: std::num::NonZeroUsize::new(
+                        (cfg.state_cache_mib as usize * 1024 * 1024 / 4096).max(1),
+                    )
+                    .expect("at least one page"),
+                    ..crate::IoSizes::STATE
+                },
+                ..crate::StorageSizes::PRODUCTION
+            },
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;

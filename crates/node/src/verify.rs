@@ -8,7 +8,7 @@
 
 use crate::{
     engine::{self, FinalizationOf},
-    CONSENSUS_NAMESPACE,
+    StorageSizes, CONSENSUS_NAMESPACE,
 };
 use commonware_consensus::simplex::scheme::ed25519;
 use commonware_cryptography::{sha256::Digest, Digestible};
@@ -99,13 +99,13 @@ pub fn verify_chain(
         let prefix = "ingot";
         let blocks = immutable::Archive::<_, Digest, Arc<Block>>::init(
             context.child("blocks"),
-            engine::archive_config(prefix, "blocks", cache.clone(), ()),
+            engine::archive_config(prefix, "blocks", cache.clone(), &StorageSizes::PRODUCTION, ()),
         )
         .await
         .map_err(|e| setup(format!("cannot open block archive: {e}")))?;
         // A record the node found damaged and refetched from a peer is read
         // from its repair archives (and verified here like any other).
-        let repairs = crate::archive_guard::ArchiveRepairs::open(context.child("repairs"), prefix, cache.clone())
+        let repairs = crate::archive_guard::ArchiveRepairs::open(context.child("repairs"), prefix, cache.clone(), &StorageSizes::PRODUCTION)
             .await
             .map_err(|e| setup(format!("cannot open repair archives: {e}")))?;
         let finalizations = immutable::Archive::<_, Digest, FinalizationOf>::init(
@@ -114,6 +114,7 @@ pub fn verify_chain(
                 prefix,
                 "finalizations",
                 cache,
+                &StorageSizes::PRODUCTION,
                 <ed25519::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
             ),
         )

@@ -301,7 +301,7 @@ pub async fn start_node(
         timing: Timing::default(),
         ledger_index: None,
         derived_dir: None,
-        state_cache_pages: ingot_node::DEFAULT_STATE_CACHE_PAGES,
+        storage: ingot_node::StorageSizes::COMPACT,
     };
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();

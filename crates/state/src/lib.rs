@@ -39,6 +39,40 @@ type Family = mmr::Family;
 
 /// Default page cache: 16 MiB.
 pub const DEFAULT_CACHE_PAGES: NonZeroUsize = NZUsize!(4_096);
+
+/// Memory a store spends on I/O. None of it changes what is stored or where,
+/// so a store opens with any sizes, whatever sizes created it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoSizes {
+    /// Pages of [`BLOB_PAGE_SIZE`] bytes in the store's page cache, allocated
+    /// when the store opens.
+    pub cache_pages: NonZeroUsize,
+    /// Bytes a journal buffers before they reach its blob.
+    pub write_buffer: NonZeroUsize,
+    /// Bytes a journal reads at a time when it is replayed on open.
+    pub replay_buffer: NonZeroUsize,
+}
+
+impl IoSizes {
+    /// A validator's state store: a 16 MiB page cache, 1 MiB buffers.
+    pub const STATE: Self = Self {
+        cache_pages: DEFAULT_CACHE_PAGES,
+        write_buffer: NZUsize!(1 << 20),
+        replay_buffer: NZUsize!(1 << 20),
+    };
+
+    /// Small stores for simulations that run dozens of validators in one
+    /// process: a 64 KiB page cache and 16 KiB buffers. Buffers smaller than
+    /// the largest value ([`MAX_VALUE_BYTES`]) also exercise the path where
+    /// one write spans several buffer flushes.
+    pub const COMPACT: Self = Self {
+        cache_pages: NZUsize!(16),
+        write_buffer: NZUsize!(16 << 10),
+        replay_buffer: NZUsize!(16 << 10),
+    };
+}
+
+const _: () = assert!(IoSizes::COMPACT.write_buffer.get() < MAX_VALUE_BYTES);
 const CHUNK: usize = 32;
 pub type StateDb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
 
@@ -70,14 +104,18 @@ pub fn hashed_key(raw: &[u8]) -> Digest {
 /// Codec configuration of stored operations: keys need none, values are length-bounded.
 type OperationCfg = ((), (RangeCfg<usize>, ()));
 
-fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, OperationCfg, Sequential> {
+fn config(
+    prefix: &str,
+    cache: CacheRef,
+    io: IoSizes,
+) -> VariableConfig<EightCap, OperationCfg, Sequential> {
     VariableConfig {
         merkle_config: MerkleConfig {
             journal_partition: format!("{prefix}-state-mmr"),
             metadata_partition: format!("{prefix}-state-mmr-meta"),
             items_per_blob: NZU64!(65_536),
-            write_buffer: NZUsize!(1 << 20),
-            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: io.write_buffer,
+            replay_buffer: io.replay_buffer,
             strategy: Sequential,
             page_cache: cache.clone(),
         },
@@ -87,13 +125,13 @@ fn config(prefix: &str, cache: CacheRef) -> VariableConfig<EightCap, OperationCf
             compression: None,
             codec_config: ((), ((0..=MAX_VALUE_BYTES).into(), ())),
             page_cache: cache,
-            write_buffer: NZUsize!(1 << 20),
-            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: io.write_buffer,
+            replay_buffer: io.replay_buffer,
         },
         grafted_metadata_partition: format!("{prefix}-state-grafted"),
         translator: EightCap,
         init_cache: Some(NZUsize!(1 << 16)),
-        init_buffer: NZUsize!(1 << 21),
+        init_buffer: io.replay_buffer,
         init_concurrency: (),
     }
 }
@@ -125,21 +163,17 @@ pub struct StateStore<E: Storage + Clock + Metrics + Spawner> {
 
 impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
     /// Open (or create) the state under partitions named with `prefix`, with
-    /// the default page cache ([`DEFAULT_CACHE_PAGES`]).
+    /// a validator's I/O sizes ([`IoSizes::STATE`]).
     pub async fn open(context: E, prefix: &str) -> Result<Self, StateError> {
-        Self::open_with_cache(context, prefix, DEFAULT_CACHE_PAGES).await
+        Self::open_sized(context, prefix, IoSizes::STATE).await
     }
 
-    /// Open with a page cache of `cache_pages` pages of [`BLOB_PAGE_SIZE`]
-    /// bytes. The storage engine reads with direct I/O (no OS page cache), so
-    /// every miss here is a device read: size it to the hot part of the state.
-    pub async fn open_with_cache(
-        context: E,
-        prefix: &str,
-        cache_pages: NonZeroUsize,
-    ) -> Result<Self, StateError> {
-        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), cache_pages);
-        let db = StateDb::init(context, config(prefix, cache), None)
+    /// Open with the given I/O sizes. The storage engine reads with direct
+    /// I/O (no OS page cache), so every page cache miss is a device read:
+    /// size the cache to the hot part of the state.
+    pub async fn open_sized(context: E, prefix: &str, io: IoSizes) -> Result<Self, StateError> {
+        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), io.cache_pages);
+        let db = StateDb::init(context, config(prefix, cache, io), None)
             .await
             .map_err(db_err)?;
         let height = match db.get_metadata().await.map_err(db_err)? {
