@@ -104,12 +104,29 @@ pub fn issue_ca(ca_key: &PrivateKey, spec: &CertSpec) -> Result<String> {
 }
 
 pub fn issue_ca_with(backend: Backend, ca_key: &PrivateKey, spec: &CertSpec) -> Result<String> {
+    issue_ca_with_serial(backend, ca_key, spec, random_serial()?)
+}
+
+/// [`issue_ca_with`] with the serial number given instead of drawn: for
+/// reproducible test fixtures and simulations, whose certificates must be the
+/// same bytes in every process. Real issuance uses random serials (RFC 5280
+/// §4.1.2.2, and unpredictable ones resist chosen-prefix collisions). The
+/// serial is made positive and 16 bytes long like a drawn one.
+pub fn issue_ca_with_serial(
+    backend: Backend,
+    ca_key: &PrivateKey,
+    spec: &CertSpec,
+    serial: [u8; 16],
+) -> Result<String> {
+    let serial = positive_serial(serial);
     if spec.role != Role::Ca {
         return Err(PkiError::Issue("issue_ca needs Role::Ca".into()));
     }
     match backend {
-        Backend::Rcgen => rcgen_backend::self_signed(ca_key, spec),
-        Backend::X509Cert => x509_cert_backend::build(ca_key, None, &ca_key.public_key(), spec),
+        Backend::Rcgen => rcgen_backend::self_signed(ca_key, spec, serial),
+        Backend::X509Cert => {
+            x509_cert_backend::build(ca_key, None, &ca_key.public_key(), spec, serial)
+        }
     }
 }
 
@@ -132,6 +149,27 @@ pub fn issue_end_entity_with(
     subject_key: &PublicKey,
     spec: &CertSpec,
 ) -> Result<String> {
+    issue_end_entity_with_serial(
+        backend,
+        ca_key,
+        ca_cert_pem,
+        subject_key,
+        spec,
+        random_serial()?,
+    )
+}
+
+/// [`issue_end_entity_with`] with the serial number given instead of drawn
+/// (see [`issue_ca_with_serial`]).
+pub fn issue_end_entity_with_serial(
+    backend: Backend,
+    ca_key: &PrivateKey,
+    ca_cert_pem: &str,
+    subject_key: &PublicKey,
+    spec: &CertSpec,
+    serial: [u8; 16],
+) -> Result<String> {
+    let serial = positive_serial(serial);
     if spec.role == Role::Ca {
         return Err(PkiError::Issue("end-entity role expected".into()));
     }
@@ -145,8 +183,8 @@ pub fn issue_end_entity_with(
         ));
     }
     match backend {
-        Backend::Rcgen => rcgen_backend::signed_by(ca_key, &ca, subject_key, spec),
-        Backend::X509Cert => x509_cert_backend::build(ca_key, Some(&ca), subject_key, spec),
+        Backend::Rcgen => rcgen_backend::signed_by(ca_key, &ca, subject_key, spec, serial),
+        Backend::X509Cert => x509_cert_backend::build(ca_key, Some(&ca), subject_key, spec, serial),
     }
 }
 
@@ -155,12 +193,17 @@ pub fn key_id(spki_der: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(spki_der)[..20].to_vec()
 }
 
-/// Random positive 128-bit serial number (top bit clear, second bit set => always 16 bytes).
+/// Random positive 128-bit serial number.
 fn random_serial() -> Result<[u8; 16]> {
     let mut s = [0u8; 16];
     getrandom::fill(&mut s).map_err(|e| PkiError::Issue(e.to_string()))?;
+    Ok(positive_serial(s))
+}
+
+/// Top bit clear (positive), second bit set (so always 16 bytes in DER).
+fn positive_serial(mut s: [u8; 16]) -> [u8; 16] {
     s[0] = (s[0] & 0x7f) | 0x40;
-    Ok(s)
+    s
 }
 
 fn issue_err(e: impl std::fmt::Display) -> PkiError {
@@ -241,14 +284,18 @@ mod rcgen_backend {
         }
     }
 
-    fn params(spec: &CertSpec, subject_spki_der: &[u8]) -> Result<CertificateParams> {
+    fn params(
+        spec: &CertSpec,
+        subject_spki_der: &[u8],
+        serial: [u8; 16],
+    ) -> Result<CertificateParams> {
         let mut p = CertificateParams::default();
         p.not_before =
             time::OffsetDateTime::from_unix_timestamp(spec.not_before).map_err(issue_err)?;
         p.not_after =
             time::OffsetDateTime::from_unix_timestamp(spec.not_after).map_err(issue_err)?;
         // Without the `crypto` feature rcgen cannot derive a serial: it is mandatory.
-        p.serial_number = Some(rcgen::SerialNumber::from_slice(&random_serial()?));
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
 
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, spec.organization.as_str());
@@ -284,9 +331,13 @@ mod rcgen_backend {
         Ok(p)
     }
 
-    pub(super) fn self_signed(ca_key: &PrivateKey, spec: &CertSpec) -> Result<String> {
+    pub(super) fn self_signed(
+        ca_key: &PrivateKey,
+        spec: &CertSpec,
+        serial: [u8; 16],
+    ) -> Result<String> {
         let signer = RcgenSigner::new(ca_key)?;
-        let p = params(spec, &ca_key.public_key().to_spki_der()?)?;
+        let p = params(spec, &ca_key.public_key().to_spki_der()?, serial)?;
         let cert = p.self_signed(&signer).map_err(issue_err)?;
         Ok(cert.pem())
     }
@@ -340,10 +391,11 @@ mod rcgen_backend {
         ca: &CertInfo,
         subject_key: &PublicKey,
         spec: &CertSpec,
+        serial: [u8; 16],
     ) -> Result<String> {
         let issuer = Issuer::new(issuer_params(ca)?, RcgenSigner::new(ca_key)?);
         let subject = RcgenPublicKey::new(subject_key)?;
-        let p = params(spec, &subject_key.to_spki_der()?)?;
+        let p = params(spec, &subject_key.to_spki_der()?, serial)?;
         let cert = p.signed_by(&subject, &issuer).map_err(issue_err)?;
         Ok(cert.pem())
     }
@@ -498,6 +550,7 @@ mod x509_cert_backend {
         ca: Option<&CertInfo>,
         subject_key: &PublicKey,
         spec: &CertSpec,
+        serial: [u8; 16],
     ) -> Result<String> {
         let issuer = match ca {
             // Issuer name = the CA certificate's subject, byte for byte.
@@ -511,7 +564,7 @@ mod x509_cert_backend {
             role: spec.role,
             san_uris: spec.san_uris.clone(),
         };
-        let serial = SerialNumber::new(&random_serial()?).map_err(issue_err)?;
+        let serial = SerialNumber::new(&serial).map_err(issue_err)?;
         let validity = Validity::new(time(spec.not_before)?, time(spec.not_after)?);
         let spki =
             SubjectPublicKeyInfoOwned::from_der(&subject_key.to_spki_der()?).map_err(issue_err)?;

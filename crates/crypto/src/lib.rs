@@ -14,7 +14,10 @@ pub mod keys;
 pub mod trust;
 pub mod verify;
 
-pub use issue::{device_uri, issue_ca, issue_end_entity, model_uri, Backend, CertSpec, Role};
+pub use issue::{
+    device_uri, issue_ca, issue_ca_with_serial, issue_end_entity, issue_end_entity_with_serial,
+    model_uri, Backend, CertSpec, Role,
+};
 pub use keys::{PrivateKey, PublicKey, Scheme};
 pub use trust::{cert_hash, device_identity, DeviceIdentity, Identity, TrustError, TrustStore};
 pub use verify::{verify_chain, CertInfo};

@@ -492,3 +492,45 @@ fn x509_cert_build_one_liner_for_p256_and_ed25519() {
     let pem = cert.to_pem(LineEnding::LF).unwrap();
     verify_chain(&pem, &pem, now).unwrap();
 }
+
+/// Simulations need certificates that are the same bytes in every process:
+/// with fixed keys and a given serial both backends issue identical
+/// certificates, the serial is the one given (made positive), and a different
+/// serial gives a different certificate.
+#[test]
+fn a_given_serial_makes_issuance_reproducible() {
+    use ingot_crypto::{issue_ca_with_serial, issue_end_entity_with_serial};
+    let ca_key = PrivateKey::from_raw(Scheme::Ed25519, &[7; 32]).unwrap();
+    let subject = PrivateKey::from_raw(Scheme::Ed25519, &[9; 32]).unwrap();
+    for backend in [Backend::Rcgen, Backend::X509Cert] {
+        let ca_spec = spec("Org1 CA", Role::Ca, 0, 4_000_000_000);
+        let ca = |serial| issue_ca_with_serial(backend, &ca_key, &ca_spec, serial).unwrap();
+        let ca_pem = ca([0xff; 16]);
+        assert_eq!(ca_pem, ca([0xff; 16]), "{backend:?}");
+        assert_ne!(ca_pem, ca([0x01; 16]), "{backend:?}");
+        // 0xff.. made positive: top bit cleared, second bit set.
+        let serial_hex = CertInfo::from_pem(&ca_pem)
+            .unwrap()
+            .serial_hex
+            .to_lowercase();
+        assert_eq!(
+            serial_hex.replace(':', ""),
+            format!("7f{}", "ff".repeat(15))
+        );
+        let leaf_spec = spec("node-1", Role::Validator, 0, 4_000_000_000);
+        let leaf = |serial| {
+            issue_end_entity_with_serial(
+                backend,
+                &ca_key,
+                &ca_pem,
+                &subject.public_key(),
+                &leaf_spec,
+                serial,
+            )
+            .unwrap()
+        };
+        assert_eq!(leaf([3; 16]), leaf([3; 16]), "{backend:?}");
+        assert_ne!(leaf([3; 16]), leaf([4; 16]), "{backend:?}");
+        verify_chain(&leaf([3; 16]), &ca_pem, 1_000).unwrap();
+    }
+}

@@ -292,22 +292,50 @@ pub fn run_schedule(
     consortium: &Consortium,
     schedule: &Schedule,
 ) -> Result<Report, String> {
+    run_schedule_traced(seed, consortium, schedule).outcome
+}
+
+/// A run's outcome and its trace.
+pub struct Traced {
+    pub outcome: Result<Report, String>,
+    /// The deterministic runtime's audit digest (hex): a CRC-32 chained over
+    /// every event of the run — tasks, messages, storage operations, random
+    /// draws, each with its bytes. Runs with different traces certainly did
+    /// different things; one trace is strong evidence of the same run (a
+    /// checksum, not a cryptographic hash).
+    pub trace: String,
+}
+
+/// [`run_schedule`], with the run's trace.
+pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedule) -> Traced {
     use commonware_runtime::{deterministic, Runner as _};
     let cfg = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
     let (c, s) = (consortium.clone(), schedule.clone());
+    let auditor = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let auditor_slot = auditor.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        deterministic::Runner::new(cfg).start(|ctx| async move { history(ctx, c, s).await })
+        deterministic::Runner::new(cfg).start(|ctx| async move {
+            *auditor_slot.lock().expect("auditor slot") = Some(ctx.auditor());
+            history(ctx, c, s).await
+        })
     }));
-    match outcome {
+    let outcome = match outcome {
         Ok(result) => result,
         Err(panic) => Err(panic
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a panic".into())),
-    }
+    };
+    let trace = auditor
+        .lock()
+        .expect("auditor slot")
+        .as_ref()
+        .map(|a| a.state())
+        .unwrap_or_default();
+    Traced { outcome, trace }
 }
 
 /// A simulated device of the workload.

@@ -8,7 +8,10 @@ use commonware_cryptography::{ed25519, Signer};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{deterministic, Clock, Handle, Quota, Spawner, Supervisor};
 use commonware_utils::{probability, NZUsize, NZU32};
-use ingot_crypto::{issue_ca, issue_end_entity, CertInfo, CertSpec, PrivateKey, Role, Scheme};
+use ingot_crypto::{
+    issue_ca_with_serial, issue_end_entity_with_serial, Backend, CertInfo, CertSpec, PrivateKey,
+    Role, Scheme,
+};
 use ingot_node::{
     engine::{self, channel, Channels, Timing, ValidatorConfig},
     Shared,
@@ -55,6 +58,40 @@ pub struct Consortium {
 
 /// Build a consortium of `n` validators with one organisation (certificates
 /// valid from the epoch so the deterministic clock sees them as valid).
+/// A key of the simulated organisation, the same in every process: a
+/// seed's run must replay bit for bit anywhere, so nothing a simulation signs
+/// or certifies may come from the operating system's randomness.
+fn fixture_key(label: &str) -> PrivateKey {
+    PrivateKey::from_raw(
+        Scheme::Ed25519,
+        &ingot_types::sha256(&[b"sim key", label.as_bytes()]),
+    )
+    .expect("32-byte Ed25519 seed")
+}
+
+/// A certificate serial number derived from what the certificate is for.
+fn fixture_serial(label: &str) -> [u8; 16] {
+    ingot_types::sha256(&[b"sim serial", label.as_bytes()])[..16]
+        .try_into()
+        .expect("16 bytes")
+}
+
+/// A certificate issued by the simulated CA, reproducibly.
+fn fixture_cert(
+    ca_key: &PrivateKey,
+    ca_pem: &str,
+    subject: &ingot_crypto::PublicKey,
+    spec: &CertSpec,
+) -> String {
+    let serial = fixture_serial(&format!(
+        "{}/{}",
+        spec.common_name,
+        spec.role.ou().unwrap_or("")
+    ));
+    issue_end_entity_with_serial(Backend::Rcgen, ca_key, ca_pem, subject, spec, serial)
+        .expect("simulated certificate")
+}
+
 pub fn consortium(n: usize) -> Consortium {
     let spec = |cn: &str, role| CertSpec {
         common_name: cn.into(),
@@ -64,17 +101,22 @@ pub fn consortium(n: usize) -> Consortium {
         not_after: 4_000_000_000,
         role,
     };
-    let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-    let ca_pem = issue_ca(&ca_key, &spec("acme CA", Role::Ca)).unwrap();
+    let ca_key = fixture_key("acme CA");
+    let ca_pem = issue_ca_with_serial(
+        Backend::Rcgen,
+        &ca_key,
+        &spec("acme CA", Role::Ca),
+        fixture_serial("acme CA"),
+    )
+    .unwrap();
     let (ca_key_kept, ca_pem_kept) = (ca_key.clone(), ca_pem.clone());
-    let member = PrivateKey::generate(Scheme::Ed25519).unwrap();
-    let member_pem = issue_end_entity(
+    let member = fixture_key("sensor-gw");
+    let member_pem = fixture_cert(
         &ca_key,
         &ca_pem,
         &member.public_key(),
         &spec("sensor-gw", Role::Member),
-    )
-    .unwrap();
+    );
     let keys: Vec<_> = (0..n as u64).map(ed25519::PrivateKey::from_seed).collect();
     let validators = keys
         .iter()
@@ -83,13 +125,12 @@ pub fn consortium(n: usize) -> Consortium {
             // Nodes refuse a genesis whose validators their organisation did
             // not certify, so simulated validators get real certificates.
             let name = format!("validator-{i}");
-            let cert_pem = issue_end_entity(
+            let cert_pem = fixture_cert(
                 &ca_key,
                 &ca_pem,
                 &ingot_crypto::PublicKey::ed25519_from_raw(k.public_key().as_ref()).unwrap(),
                 &spec(&name, Role::Validator),
-            )
-            .unwrap();
+            );
             ValidatorEntry {
                 name,
                 org: "acme".into(),
@@ -157,10 +198,11 @@ impl Consortium {
     }
 
     /// A device of the organisation: its key and certificate (PEM), valid
-    /// from the epoch like everything in simulations.
+    /// from the epoch like everything in simulations, and the same for the
+    /// same `serial` in every process.
     pub fn device(&self, serial: &str) -> (PrivateKey, String) {
-        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
-        let pem = issue_end_entity(
+        let key = fixture_key(&format!("device {serial}"));
+        let pem = fixture_cert(
             &self.ca_key,
             &self.ca_pem,
             &key.public_key(),
@@ -175,8 +217,7 @@ impl Consortium {
                 not_after: 4_000_000_000,
                 role: Role::Device,
             },
-        )
-        .unwrap();
+        );
         (key, pem)
     }
 }

@@ -6,10 +6,13 @@
 //!
 //! Prints progress (seeds per second, faults injected, violations) every 100
 //! seeds and, for every failing seed, the violation and the shrunk schedule;
-//! exits non-zero if any seed failed. Replay one seed with
+//! exits non-zero if any seed failed. With `--trace`, prints every seed's
+//! trace (the deterministic runtime's digest of everything the run did): a
+//! seed's trace is the same in every process on every machine. Replay one
+//! seed with
 //! `INGOT_EXPLORE_FROM=<seed> INGOT_EXPLORE_SEEDS=1 cargo test -p ingot-sim --test simulations explore`.
 
-use ingot_sim::explore::{consortium_of, run_schedule, shrink, Schedule};
+use ingot_sim::explore::{consortium_of, run_schedule_traced, shrink, Schedule};
 use std::time::Instant;
 
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
@@ -27,12 +30,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seeds = flag(&args, "--seeds", 1_000);
     let from = flag(&args, "--from", 0);
+    let trace = args.iter().any(|a| a == "--trace");
     let started = Instant::now();
     let (mut faults, mut failures) = (0usize, Vec::new());
     for (done, seed) in (from..from + seeds).enumerate() {
         let schedule = Schedule::draw(seed);
         faults += schedule.faults.len() + schedule.byzantine.len();
-        if let Err(violation) = run_schedule(seed, &consortium_of(schedule.validators), &schedule) {
+        let run = run_schedule_traced(seed, &consortium_of(schedule.validators), &schedule);
+        if trace {
+            println!("seed {seed} trace {}", run.trace);
+        }
+        if let Err(violation) = run.outcome {
             let small = shrink(seed, &consortium_of, schedule);
             println!("FAIL seed {seed}: {violation}\n  shrunk schedule: {small:?}");
             failures.push(seed);
