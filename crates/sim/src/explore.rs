@@ -552,6 +552,12 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
             ));
         }
     }
+    // Every node's derived stores agree with its chain.
+    for (i, node) in alive.iter().enumerate() {
+        derived_agree(node, common)
+            .await
+            .map_err(|e| format!("honest node {i}: {e}"))?;
+    }
     let mut report = Report::new();
     for code in refused {
         *report.entry(format!("refused.{code}")).or_default() += 1;
@@ -577,6 +583,65 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
         }
     }
     Ok(report)
+}
+
+/// A node's derived stores agree with its chain up to `height`: the ledger
+/// index locates every transaction where its block has it (the first time,
+/// should a block repeat one), and the telemetry store holds, byte for byte,
+/// every batch the blocks anchored (recovered from block and receipts the way
+/// a rebuild would, `anchored_batches`).
+pub async fn derived_agree(node: &crate::Node, height: u64) -> Result<(), String> {
+    use commonware_codec::Encode as _;
+    use ingot_execution::modules::telemetry::store::{TelemetryStore, STORE};
+    let shared = node.shared().ok_or("not running")?;
+    let marshal = node.marshal().ok_or("not running")?;
+    let telemetry = shared
+        .module_store::<TelemetryStore>(STORE)
+        .ok_or("no telemetry store")?;
+    let ledger = shared.ledger.lock().await;
+    let mut seen = std::collections::BTreeSet::new();
+    for h in 1..=height {
+        let record = ledger
+            .record(h)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no execution record at {h}"))?;
+        for (index, receipt) in record.receipts.iter().enumerate() {
+            if !seen.insert(receipt.tx_hash) {
+                continue;
+            }
+            let located = ledger.locate(&receipt.tx_hash).map_err(|e| e.to_string())?;
+            let expected = ingot_node::ledger_index::TxLocation {
+                height: h,
+                index: index as u32,
+            };
+            if located != Some(expected) {
+                return Err(format!(
+                    "ledger index locates transaction {} at {located:?}; block {h} has it at {index}",
+                    ingot_types::hex_digest(&receipt.tx_hash)
+                ));
+            }
+        }
+        let block = marshal
+            .get_block(commonware_consensus::types::Height::new(h))
+            .await
+            .ok_or_else(|| format!("no finalized block at {h}"))?;
+        for anchored in ingot_execution::modules::telemetry::store::anchored_batches(
+            block.inner(),
+            &record.receipts,
+        ) {
+            let (device, seq) = (&anchored.batch.device_id, anchored.batch.first_seq);
+            let held = telemetry
+                .batch_with(device, seq)
+                .map_err(|e| e.to_string())?;
+            if held.map(|b| b.encode()) != Some(anchored.encode()) {
+                return Err(format!(
+                    "telemetry store does not hold batch {device}#{seq} anchored at height {h} as anchored"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Shrink a failing schedule: repeatedly take the first smaller schedule

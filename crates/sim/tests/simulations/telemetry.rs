@@ -239,6 +239,29 @@ async fn scenario(ctx: Ctx) {
         .collect();
     assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
     assert_eq!(counts[0], (4 * 3 + 1 + 4, (4 * 3 + 4) * 5 + 1));
+
+    // The explorer's derived-store invariant holds on every node, the
+    // restarted one included, and catches a store that lost its batches.
+    for (i, node) in nodes.iter().enumerate() {
+        ingot_sim::explore::derived_agree(node, target)
+            .await
+            .unwrap_or_else(|e| panic!("node {i}: {e}"));
+    }
+    nodes[0]
+        .shared()
+        .unwrap()
+        .module_store::<ingot_execution::modules::telemetry::store::TelemetryStore>(
+            ingot_execution::modules::telemetry::store::STORE,
+        )
+        .unwrap()
+        .clear()
+        .unwrap();
+    let lost = ingot_sim::explore::derived_agree(&nodes[0], target).await;
+    assert!(
+        lost.as_ref()
+            .is_err_and(|e| e.contains("telemetry store does not hold")),
+        "{lost:?}"
+    );
 }
 
 #[test]
