@@ -131,7 +131,9 @@ fn config(
         grafted_metadata_partition: format!("{prefix}-state-grafted"),
         translator: EightCap,
         init_cache: Some(NZUsize!(1 << 16)),
-        init_buffer: io.replay_buffer,
+        // Opening replays the whole log: twice the replay buffer, 2 MiB for
+        // a validator as before sizes were a setting.
+        init_buffer: io.replay_buffer.saturating_mul(NZUsize!(2)),
         init_concurrency: (),
     }
 }
