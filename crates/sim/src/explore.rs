@@ -68,9 +68,11 @@ pub struct Schedule {
     pub validators: usize,
     pub byzantine: Vec<(usize, Byzantine)>,
     pub faults: Vec<Fault>,
-    /// Transactions submitted, spread over the span: one in five registers
-    /// a device, the next activates it, the next anchors a batch of its
-    /// readings, the other two are notary records.
+    /// Transactions submitted, spread over the span, in groups of eight:
+    /// a device registration, its activation, an anchored batch of its
+    /// readings, an access policy for it, an access request, the device's
+    /// redemption of the one-time token, a workflow deployment (every fourth
+    /// group) or instance with a timer, and a notary record.
     pub transactions: u64,
 }
 
@@ -97,16 +99,12 @@ impl Schedule {
         let mut d = Draw(seed);
         let validators = if d.below(4) == 0 { 7 } else { 4 };
         let f = (validators - 1) / 3;
-        let kinds = [
-            Byzantine::Conflicter,
-            Byzantine::Equivocator,
-            Byzantine::Nuller,
-        ];
+        let kinds = Byzantine::ALL;
         let mut byzantine = Vec::new();
         for _ in 0..d.below(f as u64 + 1) {
             let node = d.below(validators as u64) as usize;
             if byzantine.iter().all(|(n, _)| *n != node) {
-                byzantine.push((node, kinds[d.below(3) as usize]));
+                byzantine.push((node, kinds[d.below(kinds.len() as u64) as usize]));
             }
         }
         let mut faults = Vec::new();
@@ -342,8 +340,32 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
 struct Device {
     id: String,
     signer: ingot_device::DeviceSigner,
+    /// Its key and certificate (DER), for the transactions it signs itself.
+    key: ingot_crypto::PrivateKey,
+    der: bytes::Bytes,
     pem: String,
+    /// The member's access request for it: its hash is the token's id.
+    request: Option<ingot_types::Digest>,
 }
+
+/// Transactions per device in the workload (see [`Schedule::transactions`]).
+const GROUP: u64 = 8;
+/// The workflow of the workload: a timer on block time, then a service task
+/// that records the instance's report with the notary.
+const PATROL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Patrol" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:intermediateCatchEvent id="Wait">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:serviceTask id="Record"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Wait" targetRef="Record"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Record" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
 
 /// The workload's transaction `k` (see [`Schedule::transactions`]).
 fn workload_tx(
@@ -353,20 +375,34 @@ fn workload_tx(
     now_ms: u64,
     valid_until: u64,
 ) -> ingot_types::SignedTransaction {
-    let json_tx = |module: &str, method: &str, args: serde_json::Value| {
-        let args = ingot_execution::args::from_json(module, method, &args).expect("workload args");
-        c.call_tx(module, method, args, k, valid_until)
+    let json_args = |module: &str, method: &str, args: serde_json::Value| {
+        ingot_execution::args::from_json(module, method, &args).expect("workload args")
     };
-    let d = k / 5;
-    match (k % 5, devices.get_mut(&d)) {
+    let json_tx = |module: &str, method: &str, args: serde_json::Value| {
+        c.call_tx(
+            module,
+            method,
+            json_args(module, method, args),
+            k,
+            valid_until,
+        )
+    };
+    let d = k / GROUP;
+    match (k % GROUP, devices.get_mut(&d)) {
         (0, _) => {
             let serial = format!("X{d}");
             let (key, pem) = c.device(&serial);
             let id = format!("acme:{serial}");
             let device = Device {
-                signer: ingot_device::DeviceSigner::new(&id, key, 1),
+                signer: ingot_device::DeviceSigner::new(&id, key.clone(), 1),
+                key,
+                der: ingot_crypto::CertInfo::from_pem(&pem)
+                    .expect("a simulated certificate")
+                    .der
+                    .into(),
                 id,
                 pem,
+                request: None,
             };
             let tx = json_tx(
                 "device",
@@ -394,6 +430,61 @@ fn workload_tx(
             });
             c.call_tx("telemetry", "anchor", args, k, valid_until)
         }
+        // The owner lets its own members read the device, twice.
+        (3, Some(device)) => json_tx(
+            "access",
+            "set_policy",
+            serde_json::json!({"target": format!("device:{}", device.id), "accessor": "org:acme", "operations": ["read"], "max_uses": 2}),
+        ),
+        (4, Some(device)) => {
+            let tx = json_tx(
+                "access",
+                "request",
+                serde_json::json!({"device_id": device.id, "operation": "read"}),
+            );
+            device.request = Some(tx.hash());
+            tx
+        }
+        // The device redeems the one-time token its owner's request got
+        // (refused if the request was lost, denied or not executed yet).
+        (5, Some(device)) => {
+            let token_id = device.request.map_or([0; 32], |h| h.0);
+            ingot_execution::sign_call(
+                &device.key,
+                device.der.clone(),
+                c.genesis.chain_id(),
+                valid_until,
+                k,
+                ingot_types::Call {
+                    module: "access".into(),
+                    method: "redeem".into(),
+                    args: json_args(
+                        "access",
+                        "redeem",
+                        serde_json::json!({"token_id": hex::encode(token_id)}),
+                    ),
+                },
+            )
+            .expect("a device signs its redemption")
+        }
+        // Every fourth group deploys (a new version of) the workflow; the
+        // others start an instance, whose timer then fires on block time.
+        (6, _) if d.is_multiple_of(4) => json_tx(
+            "workflow",
+            "deploy",
+            serde_json::json!({"xml": PATROL, "bindings": {
+                "name": "patrol",
+                "participants": {"Patrol": "org:acme"},
+                "variables": {"report": "string"},
+                "outputs": {"S": ["report"]},
+                "services": {"Record": {"call": "notary.record", "args": {"document_hash": "report", "metadata": "'patrol report'"}}}
+            }}),
+        ),
+        (6, _) => json_tx(
+            "workflow",
+            "start",
+            serde_json::json!({"definition": "patrol", "vars": {"report": hex::encode(ingot_types::sha256(&[b"patrol", &k.to_be_bytes()]))}}),
+        ),
         _ => c.notary_tx(k, valid_until),
     }
 }

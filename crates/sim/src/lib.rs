@@ -273,6 +273,24 @@ pub enum Byzantine {
     Equivocator,
     /// Votes to nullify every view.
     Nuller,
+    /// Answers every proposal it sees with a nullify vote, never finalizes.
+    NullifyOnly,
+    /// Sends notarize and finalize votes signed in other validators' names.
+    Impersonator,
+    /// Re-sends its votes of views long past.
+    Outdated,
+}
+
+impl Byzantine {
+    /// Every kind, for schedules to draw from.
+    pub const ALL: [Byzantine; 6] = [
+        Byzantine::Conflicter,
+        Byzantine::Equivocator,
+        Byzantine::Nuller,
+        Byzantine::NullifyOnly,
+        Byzantine::Impersonator,
+        Byzantine::Outdated,
+    ];
 }
 
 /// Run validator `i` as a Byzantine simplex mock instead of an honest node.
@@ -306,6 +324,24 @@ pub async fn start_byzantine(
             mocks::nuller::Nuller::<_, _, Sha256>::new(ctx, mocks::nuller::Config { scheme: s })
                 .start(votes)
         }
+        Byzantine::NullifyOnly => mocks::nullify_only::NullifyOnly::<_, _, Sha256>::new(
+            ctx,
+            mocks::nullify_only::Config { scheme: s },
+        )
+        .start(votes),
+        Byzantine::Impersonator => mocks::impersonator::Impersonator::<_, _, Sha256>::new(
+            ctx,
+            mocks::impersonator::Config { scheme: s },
+        )
+        .start(votes),
+        Byzantine::Outdated => mocks::outdated::Outdated::<_, _, Sha256>::new(
+            ctx,
+            mocks::outdated::Config {
+                scheme: s,
+                view_delta: commonware_consensus::types::ViewDelta::new(10),
+            },
+        )
+        .start(votes),
         Byzantine::Equivocator => mocks::equivocator::Equivocator::new(
             ctx,
             mocks::equivocator::Config::<_, _, Sha256> {

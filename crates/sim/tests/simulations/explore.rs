@@ -61,7 +61,14 @@ fn sweep(shard: u64) {
     );
     // The sweep explored a working chain, not an idle one.
     if seeds >= 10 {
-        for event in ["notary.recorded", "device.activated", "telemetry.anchored"] {
+        for event in [
+            "notary.recorded",
+            "device.activated",
+            "telemetry.anchored",
+            "access.granted",
+            "access.redeemed",
+            "workflow.completed",
+        ] {
             assert!(
                 totals.get(event).copied().unwrap_or(0) > 0,
                 "no {event} in the sweep: {totals:?}"
@@ -145,14 +152,16 @@ fn a_history_beyond_the_fault_model_is_reported_and_shrunk_to_its_cause() {
 }
 
 /// The workload really runs: without faults, devices are registered and
-/// activated and their readings anchored, besides the notary records.
+/// activated and their readings anchored, access is granted by one-time
+/// tokens the devices redeem, workflow instances wait on their timers and
+/// record their reports, besides the notary records.
 #[test]
-fn the_workload_registers_activates_anchors_and_notarises() {
+fn the_workload_runs_every_module() {
     let schedule = Schedule {
         validators: 4,
         byzantine: vec![],
         faults: vec![],
-        transactions: 15,
+        transactions: 24,
     };
     let report = run_schedule(3, &consortium_of(4), &schedule).unwrap();
     for event in [
@@ -160,6 +169,11 @@ fn the_workload_registers_activates_anchors_and_notarises() {
         "device.activated",
         "telemetry.anchored",
         "notary.recorded",
+        "access.policy_set",
+        "access.granted",
+        "access.redeemed",
+        "workflow.deployed",
+        "workflow.completed",
     ] {
         assert!(
             report.get(event).copied().unwrap_or(0) >= 1,
