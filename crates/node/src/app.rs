@@ -41,6 +41,8 @@ pub struct App<E: Storage + Clock + Metrics + Spawner> {
     pub idle_wait: Duration,
     /// Parent age at which even an idle leader proposes (an empty block).
     pub idle_heartbeat: Duration,
+    /// This validator's wall clock relative to the runtime's (`Timing::clock_skew_ms`).
+    pub clock_skew_ms: i64,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
@@ -51,6 +53,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
             min_block_interval: self.min_block_interval,
             idle_wait: self.idle_wait,
             idle_heartbeat: self.idle_heartbeat,
+            clock_skew_ms: self.clock_skew_ms,
         }
     }
 }
@@ -71,7 +74,13 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
             min_block_interval: timing.min_block_interval,
             idle_wait: timing.idle_wait(),
             idle_heartbeat: timing.idle_heartbeat.max(timing.min_block_interval),
+            clock_skew_ms: timing.clock_skew_ms,
         }
+    }
+
+    /// This validator's wall clock, in milliseconds since the Unix epoch.
+    fn now_ms<R: Clock>(&self, runtime: &R) -> u64 {
+        millis(runtime.current()).saturating_add_signed(self.clock_skew_ms)
     }
 
     /// Whether a block after `parent` would carry anything: transactions
@@ -109,13 +118,13 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         if parent.header.height == 0 {
             return true;
         }
-        let give_up = millis(runtime.current()) + self.idle_wait.as_millis() as u64;
+        let give_up = self.now_ms(runtime) + self.idle_wait.as_millis() as u64;
         let heartbeat = parent.header.timestamp_ms + self.idle_heartbeat.as_millis() as u64;
         loop {
             if self.has_work(parent).await {
                 return true;
             }
-            let now = millis(runtime.current());
+            let now = self.now_ms(runtime);
             if now >= heartbeat {
                 return true;
             }
@@ -176,9 +185,16 @@ where
         // Pace blocks: an empty chain need not commit (and fsync) dozens of
         // blocks a second, and under load a short wait gathers a fuller block.
         let earliest = parent.header.timestamp_ms + self.min_block_interval.as_millis() as u64;
-        let now = millis(runtime.current());
+        let now = self.now_ms(&runtime);
         if earliest > now {
-            runtime.sleep(Duration::from_millis(earliest - now)).await;
+            // Never longer than the interval itself: a parent stamped by a
+            // faster clock (up to MAX_CLOCK_DRIFT_MS ahead of ours, which
+            // verifiers accept) would otherwise hold this leader past its
+            // view's timeout, and every view after such a parent would be
+            // nullified (a 10x lower block rate with clocks ±0.9 s apart).
+            // The block is stamped parent + 1 ms then.
+            let wait = (earliest - now).min(self.min_block_interval.as_millis() as u64);
+            runtime.sleep(Duration::from_millis(wait)).await;
         }
         if !self.await_work(&runtime, &parent).await {
             debug!(height, "idle: declining the view");
@@ -210,7 +226,7 @@ where
             version: HEADER_VERSION,
             parent: parent.digest(),
             height,
-            timestamp_ms: millis(runtime.current()).max(parent.header.timestamp_ms + 1),
+            timestamp_ms: self.now_ms(&runtime).max(parent.header.timestamp_ms + 1),
             proposer: ctx.leader.as_ref().try_into().ok()?,
             tx_count: txs.len() as u32,
             tx_root: Block::compute_tx_root(&txs),
@@ -263,7 +279,7 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         if h.timestamp_ms <= parent.header.timestamp_ms {
             return Err("timestamp not after parent");
         }
-        if h.timestamp_ms > millis(runtime.current()) + MAX_CLOCK_DRIFT_MS {
+        if h.timestamp_ms > self.now_ms(runtime) + MAX_CLOCK_DRIFT_MS {
             return Err("timestamp too far in the future");
         }
         if h.proposer[..] != ctx.leader.as_ref()[..] {

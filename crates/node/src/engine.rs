@@ -76,6 +76,11 @@ pub struct Timing {
     /// nothing is stored) until its parent is this old, then proposes an
     /// empty heartbeat block so block time, and timers on it, advance.
     pub idle_heartbeat: Duration,
+    /// How far this validator's wall clock reads from the runtime's, in
+    /// milliseconds: 0 on real hosts (the clock is the host's, kept by
+    /// NTP); simulations set it to give validators clocks that disagree
+    /// within the drift the chain allows (`app::MAX_CLOCK_DRIFT_MS`).
+    pub clock_skew_ms: i64,
 }
 
 impl Timing {
@@ -95,6 +100,7 @@ impl Default for Timing {
             timeout_retry: Duration::from_secs(3),
             min_block_interval: Duration::from_millis(100),
             idle_heartbeat: Duration::from_secs(10),
+            clock_skew_ms: 0,
         }
     }
 }

@@ -16,7 +16,7 @@
 //! blocks and every honest node catches up within [`LIVENESS_BOUND`].
 
 use crate::{
-    consortium, network, start_byzantine, start_node, Byzantine, Consortium, Ctx, Node, LINK,
+    consortium, network, start_byzantine, start_node_skewed, Byzantine, Consortium, Ctx, Node, LINK,
 };
 use commonware_cryptography::{ed25519, Signer as _};
 use commonware_p2p::simulated::{Link, Oracle};
@@ -35,6 +35,10 @@ const SPAN_MS: u64 = 30_000;
 /// the validator it is submitted to.
 const VALIDITY_BLOCKS: u64 = 500;
 const _: () = assert!(VALIDITY_BLOCKS <= ingot_types::limits::MAX_VALIDITY_BLOCKS);
+/// How far a validator's clock may read from true time: two such clocks
+/// disagree by at most the drift verifiers accept in block timestamps.
+pub const MAX_SKEW_MS: i64 = ingot_node::app::MAX_CLOCK_DRIFT_MS as i64 / 2;
+const _: () = assert!(2 * MAX_SKEW_MS <= ingot_node::app::MAX_CLOCK_DRIFT_MS as i64);
 
 /// One fault of a schedule; times are simulated milliseconds from the start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,9 @@ pub enum Fault {
 pub struct Schedule {
     pub validators: usize,
     pub byzantine: Vec<(usize, Byzantine)>,
+    /// How far each validator's clock reads from true time (ms), within
+    /// ±[`MAX_SKEW_MS`]; empty when every clock is true.
+    pub skews: Vec<i64>,
     pub faults: Vec<Fault>,
     /// Transactions submitted, spread over the span, in groups of eight:
     /// a device registration, its activation, an anchored batch of its
@@ -107,6 +114,13 @@ impl Schedule {
                 byzantine.push((node, kinds[d.below(kinds.len() as u64) as usize]));
             }
         }
+        let skews = if d.below(2) == 0 {
+            Vec::new()
+        } else {
+            (0..validators)
+                .map(|_| d.below(2 * MAX_SKEW_MS as u64 + 1) as i64 - MAX_SKEW_MS)
+                .collect()
+        };
         let mut faults = Vec::new();
         for _ in 0..d.below(6) {
             let at_ms = d.below(SPAN_MS);
@@ -146,6 +160,7 @@ impl Schedule {
         Schedule {
             validators,
             byzantine,
+            skews,
             faults,
             transactions: 20 + d.below(100),
         }
@@ -165,6 +180,11 @@ impl Schedule {
             s.byzantine.remove(i);
             out.push(s);
         }
+        if !self.skews.is_empty() {
+            let mut s = self.clone();
+            s.skews.clear();
+            out.push(s);
+        }
         if self.transactions > 1 {
             let mut s = self.clone();
             s.transactions /= 2;
@@ -175,6 +195,11 @@ impl Schedule {
 
     fn is_byzantine(&self, node: usize) -> bool {
         self.byzantine.iter().any(|(n, _)| *n == node)
+    }
+
+    /// Validator `node`'s clock skew (ms).
+    fn skew(&self, node: usize) -> i64 {
+        self.skews.get(node).copied().unwrap_or(0)
     }
 }
 
@@ -499,7 +524,9 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
                 _byzantine.push(start_byzantine(&ctx, &oracle, &c, i, *kind).await);
                 nodes.push(None);
             }
-            None => nodes.push(Some(start_node(&ctx, &oracle, &c, i).await)),
+            None => nodes.push(Some(
+                start_node_skewed(&ctx, &oracle, &c, i, s.skew(i)).await,
+            )),
         }
     }
     let honest: Vec<usize> = (0..s.validators).filter(|i| !s.is_byzantine(*i)).collect();
@@ -529,7 +556,7 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
                 // A Byzantine validator stays what it is; an honest one that
                 // is already up (two overlapping crashes) stays up.
                 if !s.is_byzantine(i) && nodes[i].is_none() {
-                    nodes[i] = Some(start_node(&ctx, &oracle, &c, i).await);
+                    nodes[i] = Some(start_node_skewed(&ctx, &oracle, &c, i, s.skew(i)).await);
                 }
             }
             Action::Cut(side) | Action::Mend(side) if side.len() == s.validators => {}

@@ -362,6 +362,17 @@ pub async fn start_node(
     c: &Consortium,
     i: usize,
 ) -> Node {
+    start_node_skewed(ctx, oracle, c, i, 0).await
+}
+
+/// [`start_node`] on a host whose clock reads `clock_skew_ms` from true time.
+pub async fn start_node_skewed(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    i: usize,
+    clock_skew_ms: i64,
+) -> Node {
     let key = c.keys[i].clone();
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
@@ -375,7 +386,10 @@ pub async fn start_node(
         genesis: c.genesis.clone(),
         prefix: format!("v{i}"),
         max_block_txs: 1_000,
-        timing: Timing::default(),
+        timing: Timing {
+            clock_skew_ms,
+            ..Timing::default()
+        },
         ledger_index: None,
         derived_dir: None,
         storage: ingot_node::StorageSizes::COMPACT,

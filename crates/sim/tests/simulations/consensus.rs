@@ -399,3 +399,63 @@ fn idle_chain_costs_only_heartbeats() {
         run(seed, |ctx| Box::pin(idle(ctx)));
     }
 }
+
+/// Heights finalized in 20 simulated seconds of steady load by four
+/// validators whose clocks read `skews` (ms) from true time.
+async fn height_under_load(ctx: Ctx, skews: [i64; 4]) -> u64 {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for (i, skew) in skews.iter().enumerate() {
+        nodes.push(start_node_skewed(&ctx, &oracle, &c, i, *skew).await);
+    }
+    let refs: Vec<_> = nodes.iter().collect();
+    wait_executed(&ctx, &refs, 1).await;
+    let start = nodes[0].shared().unwrap().executed_height();
+    for k in 0..400u64 {
+        let node = nodes[k as usize % 4].shared().unwrap();
+        let valid_until = node.executed_height() + 500;
+        node.submit(c.notary_tx(k, valid_until), false).ok();
+        ctx.sleep(Duration::from_millis(50)).await;
+    }
+    let end = nodes[0].shared().unwrap().executed_height();
+    let h = refs
+        .iter()
+        .map(|n| n.shared().unwrap().executed_height())
+        .max()
+        .unwrap();
+    wait_executed(&ctx, &refs, h).await;
+    assert_agree(&refs, h).await;
+    end - start
+}
+
+/// Clocks that disagree within the allowed drift cost no views: a leader
+/// whose clock is behind its parent's timestamp does not wait for its own
+/// clock to pass it (it would miss its view: the parent may be 1.8 s ahead
+/// of its clock, the leader timeout is 1 s); it waits the block interval and
+/// stamps parent + 1 ms. Measured with seed 41: 199 heights with true
+/// clocks; with clocks ±0.9 s, 19 before the fix and 172 after (a leader
+/// whose clock is behind cannot tell how old its parent really is, so it
+/// waits the whole interval).
+#[test]
+fn skewed_clocks_within_the_drift_keep_the_block_rate() {
+    let heights = |skews: [i64; 4]| {
+        use std::sync::{Arc, Mutex};
+        let out = Arc::new(Mutex::new(0));
+        let slot = out.clone();
+        run(41, move |ctx| {
+            Box::pin(async move {
+                *slot.lock().unwrap() = height_under_load(ctx, skews).await;
+            })
+        });
+        let h = *out.lock().unwrap();
+        h
+    };
+    let true_time = heights([0; 4]);
+    let skewed = heights([900, -900, 900, -900]);
+    eprintln!("heights in 20 s: true clocks {true_time}, skewed {skewed}");
+    assert!(
+        skewed * 4 >= true_time * 3,
+        "skewed clocks finalized {skewed} heights where true clocks finalized {true_time}"
+    );
+}

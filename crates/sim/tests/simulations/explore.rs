@@ -124,6 +124,12 @@ fn a_seed_always_draws_the_same_schedule_within_the_fault_model() {
         assert_eq!(s, Schedule::draw(seed));
         let f = (s.validators - 1) / 3;
         assert!(s.byzantine.len() <= f, "seed {seed}: {s:?}");
+        assert!(
+            s.skews
+                .iter()
+                .all(|k| k.abs() <= ingot_sim::explore::MAX_SKEW_MS),
+            "seed {seed}: {s:?}"
+        );
     }
 }
 
@@ -136,6 +142,7 @@ fn a_history_beyond_the_fault_model_is_reported_and_shrunk_to_its_cause() {
     let schedule = Schedule {
         validators: 4,
         byzantine: vec![(0, Byzantine::Nuller), (1, Byzantine::Nuller)],
+        skews: vec![],
         faults: vec![Fault::Crash {
             node: 2,
             at_ms: 1_000,
@@ -160,6 +167,7 @@ fn the_workload_runs_every_module() {
     let schedule = Schedule {
         validators: 4,
         byzantine: vec![],
+        skews: vec![],
         faults: vec![],
         transactions: 24,
     };
