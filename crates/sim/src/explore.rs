@@ -55,6 +55,15 @@ pub enum Fault {
         at_ms: u64,
         for_ms: u64,
     },
+    /// Every validator loses power at `at_ms` at once: what a validator
+    /// had not synced is lost, except a random part of each write
+    /// (`retained_pct` of its bytes, a prefix or a random `subset`: torn
+    /// writes), then all restart from their own storage.
+    PowerLoss {
+        at_ms: u64,
+        retained_pct: u8,
+        subset: bool,
+    },
     /// The link between `a` and `b` (both ways) loses and delays messages.
     Degrade {
         a: usize,
@@ -157,6 +166,15 @@ impl Schedule {
                 }
             });
         }
+        // One history in four loses power once (after the others: the
+        // draws above stay what they were).
+        if d.below(4) == 0 {
+            faults.push(Fault::PowerLoss {
+                at_ms: d.below(SPAN_MS),
+                retained_pct: d.below(101) as u8,
+                subset: d.below(2) == 0,
+            });
+        }
         Schedule {
             validators,
             byzantine,
@@ -213,6 +231,7 @@ enum Action {
     Degrade(usize, usize, Link),
     Restore(usize, usize),
     Submit(u64),
+    PowerLoss,
 }
 
 fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
@@ -252,6 +271,7 @@ fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
                 t.push((*at_ms, Action::Degrade(*a, *b, link)));
                 t.push((at_ms + for_ms, Action::Restore(*a, *b)));
             }
+            Fault::PowerLoss { at_ms, .. } => t.push((*at_ms, Action::PowerLoss)),
         }
     }
     for k in 0..s.transactions {
@@ -264,6 +284,7 @@ fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
 
 /// The links between validators: cut while any partition separates them,
 /// else degraded while any degradation lasts, else normal.
+#[derive(Clone)]
 struct Links {
     keys: Vec<ed25519::PublicKey>,
     cuts: BTreeMap<(usize, usize), usize>,
@@ -273,6 +294,20 @@ struct Links {
 impl Links {
     fn pair(a: usize, b: usize) -> (usize, usize) {
         (a.min(b), a.max(b))
+    }
+
+    /// The pairs whose link is not the normal one now.
+    fn altered(&self) -> Vec<(usize, usize)> {
+        let cut = self.cuts.iter().filter(|(_, n)| **n > 0).map(|(p, _)| *p);
+        let degraded = self
+            .degraded
+            .iter()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(p, _)| *p);
+        let mut pairs: Vec<_> = cut.chain(degraded).collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
     }
 
     fn desired(&self, a: usize, b: usize) -> Option<Link> {
@@ -331,18 +366,53 @@ pub struct Traced {
 
 /// [`run_schedule`], with the run's trace.
 pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedule) -> Traced {
-    use commonware_runtime::{deterministic, Runner as _};
-    let cfg = deterministic::Config::new()
+    use commonware_runtime::deterministic::{self, FaultConfig, PartialWriteMode, WriteConfig};
+    let mut cfg = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
-    let (c, s) = (consortium.clone(), schedule.clone());
+    // Torn writes: the share of an unsynced write that survives a power
+    // loss is decided when the write is made, so it is set from the start.
+    if let Some(Fault::PowerLoss {
+        retained_pct,
+        subset,
+        ..
+    }) = schedule
+        .faults
+        .iter()
+        .find(|f| matches!(f, Fault::PowerLoss { .. }))
+    {
+        cfg = cfg.with_storage_fault_config(FaultConfig::default().write(WriteConfig {
+            failure_rate: Probability::new(0, 100).expect("zero"),
+            retention_rate: Probability::new(u64::from(*retained_pct), 100).expect("a percentage"),
+            mode: if *subset {
+                PartialWriteMode::Subset
+            } else {
+                PartialWriteMode::Prefix
+            },
+        }));
+    }
     let auditor = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let auditor_slot = auditor.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        deterministic::Runner::new(cfg).start(|ctx| async move {
-            *auditor_slot.lock().expect("auditor slot") = Some(ctx.auditor());
-            history(ctx, c, s).await
-        })
+        let timeline = timeline(schedule);
+        let mut runner = deterministic::Runner::new(cfg);
+        let mut carry = Carry::new(consortium);
+        loop {
+            let (c, s, t) = (consortium.clone(), schedule.clone(), timeline.clone());
+            let slot = auditor.clone();
+            let (end, checkpoint) = runner.start_and_recover(|ctx| async move {
+                *slot.lock().expect("auditor slot") = Some(ctx.auditor());
+                phase(ctx, c, s, t, carry).await
+            });
+            match end {
+                // The runtime crashed its storage as it stopped: the power
+                // loss. The next phase restarts every validator from it.
+                PhaseEnd::PowerLoss(next) => {
+                    carry = next;
+                    runner = deterministic::Runner::from(checkpoint);
+                }
+                PhaseEnd::Done(result) => return result,
+            }
+        }
     }));
     let outcome = match outcome {
         Ok(result) => result,
@@ -514,7 +584,57 @@ fn workload_tx(
     }
 }
 
-async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String> {
+/// What a history carries from one power loss to the next: everything but
+/// the running validators.
+struct Carry {
+    /// The next action of the timeline.
+    next: usize,
+    /// When the history began (the runtime's clock survives a power loss).
+    start: Option<std::time::SystemTime>,
+    links: Links,
+    /// Honest validators crashed and not restarted yet.
+    down: std::collections::BTreeSet<usize>,
+    submitted: Vec<ingot_types::Digest>,
+    refused: Vec<&'static str>,
+    devices: BTreeMap<u64, Device>,
+    /// Transactions some honest validator had executed before a power loss:
+    /// acknowledged final, so they must be where they were after it.
+    acknowledged: BTreeMap<ingot_types::Digest, ingot_node::ledger_index::TxLocation>,
+}
+
+impl Carry {
+    fn new(c: &Consortium) -> Self {
+        Carry {
+            next: 0,
+            start: None,
+            links: Links {
+                keys: c.keys.iter().map(|k| k.public_key()).collect(),
+                cuts: BTreeMap::new(),
+                degraded: BTreeMap::new(),
+            },
+            down: Default::default(),
+            submitted: Vec::new(),
+            refused: Vec::new(),
+            devices: BTreeMap::new(),
+            acknowledged: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a phase of a history ends.
+enum PhaseEnd {
+    PowerLoss(Carry),
+    Done(Result<Report, String>),
+}
+
+/// The history from `carry.next` to the end or to the next power loss.
+async fn phase(
+    ctx: Ctx,
+    c: Consortium,
+    s: Schedule,
+    timeline: Vec<(u64, Action)>,
+    mut carry: Carry,
+) -> PhaseEnd {
     let oracle = network(&ctx, &c).await;
     let mut nodes: Vec<Option<Node>> = Vec::new();
     let mut _byzantine = Vec::new();
@@ -524,32 +644,48 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
                 _byzantine.push(start_byzantine(&ctx, &oracle, &c, i, *kind).await);
                 nodes.push(None);
             }
+            None if carry.down.contains(&i) => nodes.push(None),
             None => nodes.push(Some(
                 start_node_skewed(&ctx, &oracle, &c, i, s.skew(i)).await,
             )),
         }
     }
+    // Partitions and degraded links outlive a power loss.
+    for (a, b) in carry.links.altered() {
+        carry.links.apply(&oracle, a, b).await;
+    }
     let honest: Vec<usize> = (0..s.validators).filter(|i| !s.is_byzantine(*i)).collect();
-    let mut links = Links {
-        keys: c.keys.iter().map(|k| k.public_key()).collect(),
-        cuts: BTreeMap::new(),
-        degraded: BTreeMap::new(),
-    };
-    let start = ctx.current();
-    let mut submitted = Vec::new();
-    let mut devices = BTreeMap::new();
-    let mut refused = Vec::new();
-    for (at_ms, action) in timeline(&s) {
+    let start = *carry.start.get_or_insert(ctx.current());
+    while let Some((at_ms, action)) = timeline.get(carry.next).cloned() {
+        carry.next += 1;
         let due = start + Duration::from_millis(at_ms);
         if let Ok(wait) = due.duration_since(ctx.current()) {
             ctx.sleep(wait).await;
         }
+        let links = &mut carry.links;
         match action {
+            Action::PowerLoss => {
+                for node in honest.iter().filter_map(|i| nodes[*i].as_ref()) {
+                    let Some(shared) = node.shared() else {
+                        continue;
+                    };
+                    let ledger = shared.ledger.lock().await;
+                    for hash in &carry.submitted {
+                        if let Ok(Some(place)) = ledger.locate(hash) {
+                            carry.acknowledged.entry(*hash).or_insert(place);
+                        }
+                    }
+                }
+                return PhaseEnd::PowerLoss(carry);
+            }
             Action::Crash(i) => {
                 if let Some(node) = nodes[i].take() {
                     node.handle.abort();
                     let _ = node.handle.await;
                     node.shared.lock().unwrap().take();
+                }
+                if !s.is_byzantine(i) {
+                    carry.down.insert(i);
                 }
             }
             Action::Restart(i) => {
@@ -558,6 +694,7 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
                 if !s.is_byzantine(i) && nodes[i].is_none() {
                     nodes[i] = Some(start_node_skewed(&ctx, &oracle, &c, i, s.skew(i)).await);
                 }
+                carry.down.remove(&i);
             }
             Action::Cut(side) | Action::Mend(side) if side.len() == s.validators => {}
             Action::Cut(side) => {
@@ -605,20 +742,30 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
                         // Valid for a while from this node's tip (a client
                         // must stay inside the chain's validity window).
                         let valid_until = shared.executed_height() + VALIDITY_BLOCKS;
-                        let tx = workload_tx(&c, &mut devices, k, now_ms, valid_until);
+                        let tx = workload_tx(&c, &mut carry.devices, k, now_ms, valid_until);
                         match shared.submit(tx, false) {
-                            Ok(hash) => submitted.push(hash),
-                            Err(e) => refused.push(e.code()),
+                            Ok(hash) => carry.submitted.push(hash),
+                            Err(e) => carry.refused.push(e.code()),
                         }
                     }
                 }
             }
         }
     }
-    // Every fault has healed (restarts and mends are in the timeline).
-    // Liveness: new blocks, and every honest node catches up.
     let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
-    if alive.len() != honest.len() {
+    PhaseEnd::Done(check_healed(&ctx, &alive, honest.len(), &carry).await)
+}
+
+/// The invariants at the end of a history, once every fault has healed
+/// (restarts and mends are in the timeline).
+async fn check_healed(
+    ctx: &Ctx,
+    alive: &[&Node],
+    honest: usize,
+    carry: &Carry,
+) -> Result<Report, String> {
+    // Liveness: new blocks, and every honest node catches up.
+    if alive.len() != honest {
         return Err("an honest validator was not restarted".into());
     }
     let top = alive
@@ -646,7 +793,7 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
     }
     // Agreement on every executed height (assert_agree panics with the node
     // that diverged; the panic is the report).
-    crate::assert_agree(&alive, target).await;
+    crate::assert_agree(alive, target).await;
     // Every transaction executed by one honest node is executed by all, at
     // the same place — up to the height all have executed (the chain goes
     // on while we look).
@@ -655,9 +802,9 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
         .map(|n| n.shared().map_or(0, |s| s.executed_height()))
         .min()
         .unwrap_or(0);
-    for hash in &submitted {
+    for hash in &carry.submitted {
         let mut places = Vec::new();
-        for node in &alive {
+        for node in alive {
             let shared = node.shared().expect("running");
             let ledger = shared.ledger.lock().await;
             let place = ledger.locate(hash).map_err(|e| e.to_string())?;
@@ -670,6 +817,24 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
             ));
         }
     }
+    // Nothing acknowledged final before a power loss moved or vanished.
+    for (hash, place) in &carry.acknowledged {
+        for (i, node) in alive.iter().enumerate() {
+            let shared = node.shared().expect("running");
+            let now = shared
+                .ledger
+                .lock()
+                .await
+                .locate(hash)
+                .map_err(|e| e.to_string())?;
+            if now != Some(*place) {
+                return Err(format!(
+                    "transaction {} was final at {place:?} before the power loss; honest node {i} now has it at {now:?}",
+                    ingot_types::hex_digest(hash)
+                ));
+            }
+        }
+    }
     // Every node's derived stores agree with its chain.
     for (i, node) in alive.iter().enumerate() {
         derived_agree(node, common)
@@ -677,7 +842,13 @@ async fn history(ctx: Ctx, c: Consortium, s: Schedule) -> Result<Report, String>
             .map_err(|e| format!("honest node {i}: {e}"))?;
     }
     let mut report = Report::new();
-    for code in refused {
+    if !carry.acknowledged.is_empty() {
+        report.insert(
+            "final_before_power_loss".into(),
+            carry.acknowledged.len() as u64,
+        );
+    }
+    for code in &carry.refused {
         *report.entry(format!("refused.{code}")).or_default() += 1;
     }
     let shared = alive[0].shared().expect("running");

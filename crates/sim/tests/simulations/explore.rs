@@ -234,3 +234,33 @@ fn a_seed_replays_bit_for_bit_in_another_process() {
         "another process traced seed {seed} differently:\n{stdout}\nexpected: {expected}"
     );
 }
+
+/// A power loss of every validator at once, with torn writes, in the middle
+/// of the workload: everything any validator had executed is still where it
+/// was afterwards, and the chain goes on.
+#[test]
+fn a_power_loss_with_torn_writes_loses_nothing_final() {
+    use ingot_sim::explore::Fault;
+    for (seed, subset) in [(5, false), (6, true)] {
+        let schedule = Schedule {
+            validators: 4,
+            byzantine: vec![],
+            skews: vec![],
+            faults: vec![Fault::PowerLoss {
+                at_ms: 20_000,
+                retained_pct: 50,
+                subset,
+            }],
+            transactions: 40,
+        };
+        let report = run_schedule(seed, &consortium_of(4), &schedule).unwrap();
+        assert!(
+            report.get("final_before_power_loss").copied().unwrap_or(0) >= 10,
+            "seed {seed}: {report:?}"
+        );
+        assert!(
+            report.get("workflow.completed").copied().unwrap_or(0) >= 1,
+            "seed {seed}: {report:?}"
+        );
+    }
+}
