@@ -20,7 +20,10 @@ use crate::{
 };
 use commonware_cryptography::{ed25519, Signer as _};
 use commonware_p2p::simulated::{Link, Oracle};
-use commonware_runtime::Clock;
+use commonware_runtime::{
+    deterministic::{PartialWriteMode, WriteConfig},
+    Clock,
+};
 use commonware_utils::Probability;
 use std::{collections::BTreeMap, time::Duration};
 
@@ -35,6 +38,11 @@ const SPAN_MS: u64 = 30_000;
 /// the validator it is submitted to.
 const VALIDITY_BLOCKS: u64 = 500;
 const _: () = assert!(VALIDITY_BLOCKS <= ingot_types::limits::MAX_VALIDITY_BLOCKS);
+/// Longest spell of disk errors, and the highest rate of failed
+/// operations in it (per mille): every validator meets some failure within
+/// a second at these rates, so longer spells would only stop them again.
+const MAX_DISK_ERRORS_MS: u64 = 3_000;
+const MAX_DISK_ERROR_PM: u64 = 20;
 /// How far a validator's clock may read from true time: two such clocks
 /// disagree by at most the drift verifiers accept in block timestamps.
 pub const MAX_SKEW_MS: i64 = ingot_node::app::MAX_CLOCK_DRIFT_MS as i64 / 2;
@@ -63,6 +71,18 @@ pub enum Fault {
         at_ms: u64,
         retained_pct: u8,
         subset: bool,
+    },
+    /// Every validator's disk fails a share of operations (per mille of
+    /// reads, writes and syncs) for a while. A validator that meets a failure
+    /// stops (fail-stop: a component fails, the validator with it, as the
+    /// process exits on a real host) and is restarted at once, as a
+    /// supervisor would.
+    DiskErrors {
+        at_ms: u64,
+        for_ms: u64,
+        read_pm: u16,
+        write_pm: u16,
+        sync_pm: u16,
     },
     /// The link between `a` and `b` (both ways) loses and delays messages.
     Degrade {
@@ -175,6 +195,17 @@ impl Schedule {
                 subset: d.below(2) == 0,
             });
         }
+        // One history in four has a spell of disk errors.
+        if d.below(4) == 0 {
+            let at_ms = d.below(SPAN_MS);
+            faults.push(Fault::DiskErrors {
+                at_ms,
+                for_ms: 1 + d.below((SPAN_MS - at_ms).min(MAX_DISK_ERRORS_MS)),
+                read_pm: d.below(MAX_DISK_ERROR_PM + 1) as u16,
+                write_pm: d.below(MAX_DISK_ERROR_PM + 1) as u16,
+                sync_pm: d.below(MAX_DISK_ERROR_PM + 1) as u16,
+            });
+        }
         Schedule {
             validators,
             byzantine,
@@ -232,6 +263,12 @@ enum Action {
     Restore(usize, usize),
     Submit(u64),
     PowerLoss,
+    DiskErrors {
+        read_pm: u16,
+        write_pm: u16,
+        sync_pm: u16,
+    },
+    DisksHealed,
 }
 
 fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
@@ -272,6 +309,23 @@ fn timeline(s: &Schedule) -> Vec<(u64, Action)> {
                 t.push((at_ms + for_ms, Action::Restore(*a, *b)));
             }
             Fault::PowerLoss { at_ms, .. } => t.push((*at_ms, Action::PowerLoss)),
+            Fault::DiskErrors {
+                at_ms,
+                for_ms,
+                read_pm,
+                write_pm,
+                sync_pm,
+            } => {
+                t.push((
+                    *at_ms,
+                    Action::DiskErrors {
+                        read_pm: *read_pm,
+                        write_pm: *write_pm,
+                        sync_pm: *sync_pm,
+                    },
+                ));
+                t.push((at_ms + for_ms, Action::DisksHealed));
+            }
         }
     }
     for k in 0..s.transactions {
@@ -366,7 +420,7 @@ pub struct Traced {
 
 /// [`run_schedule`], with the run's trace.
 pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedule) -> Traced {
-    use commonware_runtime::deterministic::{self, FaultConfig, PartialWriteMode, WriteConfig};
+    use commonware_runtime::deterministic::{self, FaultConfig};
     let mut cfg = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
@@ -391,6 +445,13 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
             },
         }));
     }
+    // A validator whose disk fails stops by itself (its failed component's
+    // panic is caught and stops the rest, as the process exit does on a real
+    // host); any other panic is a violation (`watch_panics`).
+    cfg = cfg.with_catch_panics(true);
+    watch_panics();
+    PANICS.with(|p| p.borrow_mut().clear());
+    DISKS_FAILING.with(|f| f.set(false));
     let auditor = std::sync::Arc::new(std::sync::Mutex::new(None));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let timeline = timeline(schedule);
@@ -414,7 +475,9 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
             }
         }
     }));
+    let unexpected = PANICS.with(|p| p.borrow().first().cloned());
     let outcome = match outcome {
+        Ok(_) if unexpected.is_some() => Err(format!("a panic: {}", unexpected.expect("checked"))),
         Ok(result) => result,
         Err(panic) => Err(panic
             .downcast_ref::<String>()
@@ -429,6 +492,44 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
         .map(|a| a.state())
         .unwrap_or_default();
     Traced { outcome, trace }
+}
+
+thread_local! {
+    /// Whether the disks of this thread's run are failing now.
+    static DISKS_FAILING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Panics of this thread's run that no disk failure explains.
+    static PANICS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Record every panic of a run (the runtime catches them so a validator can
+/// fail-stop): those a failed disk explains — during a spell of disk errors,
+/// or carrying the injected error — are a validator stopping as it should;
+/// any other is kept for the run's verdict and printed as usual.
+fn watch_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let message = match info.location() {
+                Some(at) => format!("{message} (at {at})"),
+                None => message,
+            };
+            let explained =
+                DISKS_FAILING.with(|f| f.get()) || message.contains("injected storage fault");
+            if !explained {
+                PANICS.with(|p| p.borrow_mut().push(message));
+                previous(info);
+            } else if std::env::var_os("INGOT_EXPLORE_SHOW_FAIL_STOPS").is_some() {
+                eprintln!("fail-stop: {message}");
+            }
+        }));
+    });
 }
 
 /// A simulated device of the workload.
@@ -596,6 +697,8 @@ struct Carry {
     down: std::collections::BTreeSet<usize>,
     submitted: Vec<ingot_types::Digest>,
     refused: Vec<&'static str>,
+    /// Validators restarted after stopping on a failed disk.
+    fail_stops: u64,
     devices: BTreeMap<u64, Device>,
     /// Transactions some honest validator had executed before a power loss:
     /// acknowledged final, so they must be where they were after it.
@@ -615,6 +718,7 @@ impl Carry {
             down: Default::default(),
             submitted: Vec::new(),
             refused: Vec::new(),
+            fail_stops: 0,
             devices: BTreeMap::new(),
             acknowledged: BTreeMap::new(),
         }
@@ -662,6 +766,7 @@ async fn phase(
         if let Ok(wait) = due.duration_since(ctx.current()) {
             ctx.sleep(wait).await;
         }
+        carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
         let links = &mut carry.links;
         match action {
             Action::PowerLoss => {
@@ -677,6 +782,36 @@ async fn phase(
                     }
                 }
                 return PhaseEnd::PowerLoss(carry);
+            }
+            Action::DiskErrors {
+                read_pm,
+                write_pm,
+                sync_pm,
+            } => {
+                let per_mille =
+                    |pm: u16| Probability::new(u64::from(pm), 1_000).expect("per mille");
+                let faults = ctx.storage_fault_config();
+                let mut faults = faults.write();
+                faults.read_rate = Some(per_mille(read_pm));
+                faults.sync_rate = Some(per_mille(sync_pm));
+                // Torn-write retention (a power loss's) stays as it is.
+                let write = faults.write_rate.get_or_insert(WriteConfig {
+                    failure_rate: per_mille(0),
+                    retention_rate: per_mille(0),
+                    mode: PartialWriteMode::Prefix,
+                });
+                write.failure_rate = per_mille(write_pm);
+                DISKS_FAILING.with(|f| f.set(true));
+            }
+            Action::DisksHealed => {
+                let faults = ctx.storage_fault_config();
+                let mut faults = faults.write();
+                faults.read_rate = None;
+                faults.sync_rate = None;
+                if let Some(write) = faults.write_rate.as_mut() {
+                    write.failure_rate = Probability::new(0, 1_000).expect("zero");
+                }
+                DISKS_FAILING.with(|f| f.set(false));
             }
             Action::Crash(i) => {
                 if let Some(node) = nodes[i].take() {
@@ -752,45 +887,62 @@ async fn phase(
             }
         }
     }
-    let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
-    PhaseEnd::Done(check_healed(&ctx, &alive, honest.len(), &carry).await)
-}
-
-/// The invariants at the end of a history, once every fault has healed
-/// (restarts and mends are in the timeline).
-async fn check_healed(
-    ctx: &Ctx,
-    alive: &[&Node],
-    honest: usize,
-    carry: &Carry,
-) -> Result<Report, String> {
-    // Liveness: new blocks, and every honest node catches up.
-    if alive.len() != honest {
-        return Err("an honest validator was not restarted".into());
+    // Every fault has healed (restarts, mends and the end of disk errors are
+    // in the timeline). Liveness: new blocks, and every honest node catches
+    // up — validators that stopped on a failed disk restarted.
+    if honest.iter().any(|i| nodes[*i].is_none()) {
+        return PhaseEnd::Done(Err("an honest validator was not restarted".into()));
     }
-    let top = alive
-        .iter()
-        .map(|n| n.shared().map_or(0, |s| s.executed_height()))
-        .max()
-        .unwrap_or(0);
-    let target = top + LIVENESS_BLOCKS;
+    carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
+    let height = |nodes: &[Option<Node>]| -> Vec<u64> {
+        honest
+            .iter()
+            .filter_map(|i| nodes[*i].as_ref())
+            .map(|n| n.shared().map_or(0, |s| s.executed_height()))
+            .collect()
+    };
+    let target = height(&nodes).into_iter().max().unwrap_or(0) + LIVENESS_BLOCKS;
     let deadline = ctx.current() + LIVENESS_BOUND;
     loop {
-        let heights: Vec<u64> = alive
-            .iter()
-            .map(|n| n.shared().map_or(0, |s| s.executed_height()))
-            .collect();
+        let heights = height(&nodes);
         if heights.iter().all(|h| *h >= target) {
             break;
         }
         if ctx.current() >= deadline {
-            return Err(format!(
+            return PhaseEnd::Done(Err(format!(
                 "liveness: {}s after the last fault healed, honest heights {heights:?} have not all reached {target}",
                 LIVENESS_BOUND.as_secs()
-            ));
+            )));
         }
         ctx.sleep(Duration::from_millis(200)).await;
+        carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
     }
+    let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
+    PhaseEnd::Done(check_healed(&alive, target, &carry).await)
+}
+
+/// Restart every honest validator that stopped by itself, as a supervisor
+/// (systemd, `ingot up`) would; how many.
+async fn revive(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    s: &Schedule,
+    nodes: &mut [Option<Node>],
+) -> u64 {
+    let mut revived = 0;
+    for (i, node) in nodes.iter_mut().enumerate() {
+        if node.as_ref().is_some_and(|n| n.has_stopped()) {
+            *node = Some(start_node_skewed(ctx, oracle, c, i, s.skew(i)).await);
+            revived += 1;
+        }
+    }
+    revived
+}
+
+/// The invariants at the end of a history, once every fault has healed
+/// (restarts and mends are in the timeline).
+async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Report, String> {
     // Agreement on every executed height (assert_agree panics with the node
     // that diverged; the panic is the report).
     crate::assert_agree(alive, target).await;
@@ -842,6 +994,9 @@ async fn check_healed(
             .map_err(|e| format!("honest node {i}: {e}"))?;
     }
     let mut report = Report::new();
+    if carry.fail_stops > 0 {
+        report.insert("fail_stops".into(), carry.fail_stops);
+    }
     if !carry.acknowledged.is_empty() {
         report.insert(
             "final_before_power_loss".into(),

@@ -222,12 +222,24 @@ impl Consortium {
     }
 }
 
+/// Sets its flag when dropped.
+struct StopFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A running simulated validator.
 pub struct Node {
     pub handle: Handle<()>,
     pub shared: Arc<Mutex<Option<NodeShared>>>,
     /// Its marshal (block and certificate reads), once started.
     pub marshal: Arc<Mutex<Option<engine::MarshalMailbox>>>,
+    /// Set when the validator's task ends: it stopped by itself (a component
+    /// failed: the fail-stop a process exit is on a real host) or was killed.
+    pub stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Node {
@@ -237,6 +249,11 @@ impl Node {
 
     pub fn marshal(&self) -> Option<engine::MarshalMailbox> {
         self.marshal.lock().unwrap().clone()
+    }
+
+    /// Whether the validator stopped by itself.
+    pub fn has_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -399,10 +416,15 @@ pub async fn start_node_skewed(
     let marshal_slot = Arc::new(Mutex::new(None));
     let marshal_out = marshal_slot.clone();
     let manager = oracle.manager();
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped_out = stopped.clone();
     let handle = ctx
         .child("node")
         .with_attribute("index", i)
         .spawn(move |ctx| async move {
+            // However the validator ends (its components stop, a start that
+            // fails, a panic), it has stopped.
+            let _stopped = StopFlag(stopped_out);
             let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
             let shared = engine::open_shared(&ctx, &cfg, gossip_tx)
                 .await
@@ -419,6 +441,7 @@ pub async fn start_node_skewed(
         handle,
         shared: slot,
         marshal: marshal_slot,
+        stopped,
     }
 }
 
