@@ -451,6 +451,7 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
     cfg = cfg.with_catch_panics(true);
     watch_panics();
     PANICS.with(|p| p.borrow_mut().clear());
+    FAIL_STOP_PANICS.with(|n| n.set(0));
     DISKS_FAILING.with(|f| f.set(false));
     let auditor = std::sync::Arc::new(std::sync::Mutex::new(None));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -499,6 +500,8 @@ thread_local! {
     static DISKS_FAILING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Panics of this thread's run that no disk failure explains.
     static PANICS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Panics a disk failure explains, not yet answered by restarts.
+    static FAIL_STOP_PANICS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Record every panic of a run (the runtime catches them so a validator can
@@ -525,7 +528,10 @@ fn watch_panics() {
             if !explained {
                 PANICS.with(|p| p.borrow_mut().push(message));
                 previous(info);
-            } else if std::env::var_os("INGOT_EXPLORE_SHOW_FAIL_STOPS").is_some() {
+                return;
+            }
+            FAIL_STOP_PANICS.with(|n| n.set(n.get() + 1));
+            if std::env::var_os("INGOT_EXPLORE_SHOW_FAIL_STOPS").is_some() {
                 eprintln!("fail-stop: {message}");
             }
         }));
@@ -923,6 +929,14 @@ async fn phase(
 
 /// Restart every honest validator that stopped by itself, as a supervisor
 /// (systemd, `ingot up`) would; how many.
+///
+/// On a host any panic ends the validator's process. Here the runtime
+/// catches it, and a panic in a task no validator component watches (a
+/// durability task marshal spawned, say) would leave that validator half
+/// running, which no host can. The panic cannot tell whose task it was, so
+/// after a panic on a failed disk every validator that is up restarts: the
+/// one that failed, and crash-restarts of the others, which the fault model
+/// tolerates anyway.
 async fn revive(
     ctx: &Ctx,
     oracle: &Oracle<ed25519::PublicKey, Ctx>,
@@ -930,9 +944,15 @@ async fn revive(
     s: &Schedule,
     nodes: &mut [Option<Node>],
 ) -> u64 {
+    let panicked = FAIL_STOP_PANICS.with(|n| n.replace(0)) > 0;
     let mut revived = 0;
     for (i, node) in nodes.iter_mut().enumerate() {
-        if node.as_ref().is_some_and(|n| n.has_stopped()) {
+        if node.as_ref().is_some_and(|n| panicked || n.has_stopped()) {
+            if let Some(old) = node.take() {
+                old.handle.abort();
+                let _ = old.handle.await;
+                old.shared.lock().unwrap().take();
+            }
             *node = Some(start_node_skewed(ctx, oracle, c, i, s.skew(i)).await);
             revived += 1;
         }
@@ -1006,6 +1026,9 @@ async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Rep
     for code in &carry.refused {
         *report.entry(format!("refused.{code}")).or_default() += 1;
     }
+    // Exactly once: no transaction succeeds twice (a repeat in a later block
+    // is a replay and must fail).
+    let mut succeeded = std::collections::BTreeMap::new();
     let shared = alive[0].shared().expect("running");
     let ledger = shared.ledger.lock().await;
     for h in 1..=target {
@@ -1019,6 +1042,12 @@ async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Rep
             .iter()
             .filter(|r| r.status == ingot_types::receipt::Status::Success)
         {
+            if let Some(first) = succeeded.insert(receipt.tx_hash, h) {
+                return Err(format!(
+                    "transaction {} succeeded twice, at heights {first} and {h}",
+                    ingot_types::hex_digest(&receipt.tx_hash)
+                ));
+            }
             for e in &receipt.events {
                 *report
                     .entry(format!("{}.{}", e.module, e.kind))

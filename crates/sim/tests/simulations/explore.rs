@@ -294,3 +294,31 @@ fn disk_errors_stop_validators_cleanly_and_they_recover() {
         "{report:?}"
     );
 }
+
+/// Seed 184 of the first sweep with disk errors, shrunk: a failed sync
+/// panicked in a durability task marshal spawned, which no validator
+/// component watches; the validator stayed half running (on a host the
+/// panic ends the process) and the chain stopped at height 28. The explorer
+/// now restarts validators after any panic a failed disk explains.
+#[test]
+fn regression_seed_184_a_panic_in_an_unwatched_task_stops_its_validator() {
+    use ingot_sim::{explore::Fault, Byzantine};
+    let schedule = Schedule {
+        validators: 4,
+        byzantine: vec![(0, Byzantine::Conflicter)],
+        skews: vec![],
+        faults: vec![Fault::DiskErrors {
+            at_ms: 7_207,
+            for_ms: 1_157,
+            read_pm: 11,
+            write_pm: 0,
+            sync_pm: 20,
+        }],
+        transactions: 49,
+    };
+    let report = run_schedule(184, &consortium_of(4), &schedule).unwrap();
+    assert!(
+        report.get("fail_stops").copied().unwrap_or(0) >= 1,
+        "{report:?}"
+    );
+}
