@@ -924,7 +924,7 @@ async fn phase(
         carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
     }
     let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
-    PhaseEnd::Done(check_healed(&alive, target, &carry).await)
+    PhaseEnd::Done(check_healed(&ctx, &c.genesis, &alive, target, &carry).await)
 }
 
 /// Restart every honest validator that stopped by itself, as a supervisor
@@ -962,7 +962,13 @@ async fn revive(
 
 /// The invariants at the end of a history, once every fault has healed
 /// (restarts and mends are in the timeline).
-async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Report, String> {
+async fn check_healed(
+    ctx: &Ctx,
+    genesis: &ingot_types::Genesis,
+    alive: &[&Node],
+    target: u64,
+    carry: &Carry,
+) -> Result<Report, String> {
     // Agreement on every executed height (assert_agree panics with the node
     // that diverged; the panic is the report).
     crate::assert_agree(alive, target).await;
@@ -1007,6 +1013,10 @@ async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Rep
             }
         }
     }
+    // A failed transaction changed no state (on one node: all agree).
+    let with_failures = failures_changed_nothing(ctx, alive[0], genesis, common)
+        .await
+        .map_err(|e| format!("honest node 0: {e}"))?;
     // Every node's derived stores agree with its chain.
     for (i, node) in alive.iter().enumerate() {
         derived_agree(node, common)
@@ -1014,6 +1024,9 @@ async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Rep
             .map_err(|e| format!("honest node {i}: {e}"))?;
     }
     let mut report = Report::new();
+    if with_failures > 0 {
+        report.insert("heights_with_failures_rechecked".into(), with_failures);
+    }
     if carry.fail_stops > 0 {
         report.insert("fail_stops".into(), carry.fail_stops);
     }
@@ -1056,6 +1069,89 @@ async fn check_healed(alive: &[&Node], target: u64, carry: &Carry) -> Result<Rep
         }
     }
     Ok(report)
+}
+
+/// Replay `node`'s finalized blocks up to `height` into a fresh state (a
+/// shadow replica, partition prefix `shadow`): every height must give the
+/// results the node recorded (execution depends on blocks alone), and at
+/// every height with failed transactions, executing only its successful
+/// ones from the same state must give the same state root — a failed
+/// transaction changed no state. How many heights had failures.
+pub async fn failures_changed_nothing(
+    ctx: &Ctx,
+    node: &Node,
+    genesis: &ingot_types::Genesis,
+    height: u64,
+) -> Result<u64, String> {
+    use commonware_runtime::Supervisor as _;
+    use ingot_types::receipt::Status;
+    let shared = node.shared().ok_or("not running")?;
+    let marshal = node.marshal().ok_or("not running")?;
+    let trust = ingot_crypto::TrustStore::new(
+        genesis
+            .organisations
+            .iter()
+            .map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())),
+    )
+    .map_err(|e| e.to_string())?;
+    let executor = ingot_execution::Executor::new(std::sync::Arc::new(trust));
+    let mut state = ingot_state::StateStore::open_sized(
+        ctx.child("shadow"),
+        "shadow",
+        ingot_state::IoSizes::COMPACT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut with_failures = 0;
+    for h in 1..=height {
+        let record = shared
+            .ledger
+            .lock()
+            .await
+            .record(h)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no execution record at {h}"))?;
+        let block = marshal
+            .get_block(commonware_consensus::types::Height::new(h))
+            .await
+            .ok_or_else(|| format!("no finalized block at {h}"))?
+            .inner()
+            .clone();
+        let (outcome, prepared) = executor
+            .prepare_block(&state, &block)
+            .await
+            .map_err(|e| e.to_string())?;
+        if outcome.result != record.result {
+            return Err(format!(
+                "re-executing block {h} from blocks alone gives other results than the node recorded"
+            ));
+        }
+        let successful: Vec<_> = block
+            .txs()
+            .iter()
+            .zip(&record.receipts)
+            .filter(|(_, r)| r.status == Status::Success)
+            .map(|(tx, _)| tx.clone())
+            .collect();
+        if successful.len() < block.txs().len() {
+            with_failures += 1;
+            let only = ingot_types::Block::new(block.header.clone(), successful);
+            let (without, _) = executor
+                .prepare_block(&state, &only)
+                .await
+                .map_err(|e| e.to_string())?;
+            if without.result.state_root != outcome.result.state_root {
+                return Err(format!(
+                    "a failed transaction changed state at height {h}: its successful transactions alone give another state root"
+                ));
+            }
+        }
+        state.commit(prepared).await.map_err(|e| e.to_string())?;
+        executor.recent().record(h, outcome.included);
+    }
+    state.destroy().await.map_err(|e| e.to_string())?;
+    Ok(with_failures)
 }
 
 /// A node's derived stores agree with its chain up to `height`: the ledger
