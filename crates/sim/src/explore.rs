@@ -469,7 +469,7 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
                 // The runtime crashed its storage as it stopped: the power
                 // loss. The next phase restarts every validator from it.
                 PhaseEnd::PowerLoss(next) => {
-                    carry = next;
+                    carry = *next;
                     runner = deterministic::Runner::from(checkpoint);
                 }
                 PhaseEnd::Done(result) => return result,
@@ -569,14 +569,77 @@ const PATROL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
-/// The workload's transaction `k` (see [`Schedule::transactions`]).
+/// The part of the telemetry gateway a deterministic simulation can run: it
+/// judges each published payload as the gateway does
+/// (`ingot_edge::shape::judge_shape`) and packs the accepted batches,
+/// several devices' in one transaction, as its forwarder does
+/// (`ingot_edge::forward::pack`). Its MQTT server, durable queue and HTTP
+/// client run on tokio and the host's disk, outside the simulation.
+#[derive(Default)]
+struct Gateway {
+    /// Accepted payloads waiting to be anchored, oldest first.
+    waiting: Vec<(String, bytes::Bytes)>,
+}
+
+impl Gateway {
+    /// A device publishes `payload` on its topic: accepted, or why not.
+    fn publish(
+        &mut self,
+        device: &str,
+        payload: bytes::Bytes,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
+        let topic = ingot_device::topic(device);
+        match ingot_edge::shape::judge_shape(
+            &topic,
+            &payload,
+            ingot_edge::DEFAULT_MAX_PACKET,
+            now_ms,
+        ) {
+            Ok(_) => {
+                self.waiting.push((device.to_string(), payload));
+                Ok(())
+            }
+            Err((kind, _)) => Err(kind.label()),
+        }
+    }
+
+    /// The arguments of the next anchoring transaction: as many waiting
+    /// batches as one carries, each device's in order.
+    fn anchor_args(&mut self) -> Option<bytes::Bytes> {
+        let items = self
+            .waiting
+            .iter()
+            .enumerate()
+            .map(|(i, (device, payload))| (i as u64, device.as_str(), payload.len()));
+        let packed = ingot_edge::forward::pack(items, 1, |_| false);
+        let ids: std::collections::BTreeSet<u64> = packed.into_iter().next()?.into_iter().collect();
+        let mut taken = Vec::new();
+        let mut kept = Vec::new();
+        for (i, item) in std::mem::take(&mut self.waiting).into_iter().enumerate() {
+            if ids.contains(&(i as u64)) {
+                taken.push(item.1);
+            } else {
+                kept.push(item);
+            }
+        }
+        self.waiting = kept;
+        let encoded: Vec<&[u8]> = taken.iter().map(|b| b.as_ref()).collect();
+        Some(ingot_types::telemetry::anchor_args(&encoded))
+    }
+}
+
+/// The workload's transaction `k` (see [`Schedule::transactions`]), or
+/// none (a payload the gateway refused, nothing to anchor).
 fn workload_tx(
     c: &Consortium,
     devices: &mut BTreeMap<u64, Device>,
+    gateway: &mut Gateway,
+    refused: &mut Vec<&'static str>,
     k: u64,
     now_ms: u64,
     valid_until: u64,
-) -> ingot_types::SignedTransaction {
+) -> Option<ingot_types::SignedTransaction> {
     let json_args = |module: &str, method: &str, args: serde_json::Value| {
         ingot_execution::args::from_json(module, method, &args).expect("workload args")
     };
@@ -590,7 +653,7 @@ fn workload_tx(
         )
     };
     let d = k / GROUP;
-    match (k % GROUP, devices.get_mut(&d)) {
+    Some(match (k % GROUP, devices.get_mut(&d)) {
         (0, _) => {
             let serial = format!("X{d}");
             let (key, pem) = c.device(&serial);
@@ -619,6 +682,9 @@ fn workload_tx(
             "activate",
             serde_json::json!({"device_id": device.id}),
         ),
+        // The device publishes a signed batch of readings to the gateway,
+        // which anchors what waits every other group (two devices' batches
+        // in one transaction; a notary record in between).
         (2, Some(device)) => {
             let batch = device
                 .signer
@@ -627,9 +693,14 @@ fn workload_tx(
                     measurements: vec![ingot_device::measurement("temp", k as i64, 1, "C")],
                 }])
                 .expect("one small reading");
-            let args = commonware_codec::Encode::encode(&ingot_types::telemetry::AnchorArg {
-                batches: vec![batch],
-            });
+            let payload = commonware_codec::Encode::encode(&batch);
+            if let Err(why) = gateway.publish(&device.id, payload, now_ms) {
+                refused.push(why);
+            }
+            if d.is_multiple_of(2) {
+                return Some(c.notary_tx(k, valid_until));
+            }
+            let args = gateway.anchor_args()?;
             c.call_tx("telemetry", "anchor", args, k, valid_until)
         }
         // The owner lets its own members read the device, twice.
@@ -688,7 +759,7 @@ fn workload_tx(
             serde_json::json!({"definition": "patrol", "vars": {"report": hex::encode(ingot_types::sha256(&[b"patrol", &k.to_be_bytes()]))}}),
         ),
         _ => c.notary_tx(k, valid_until),
-    }
+    })
 }
 
 /// What a history carries from one power loss to the next: everything but
@@ -706,6 +777,7 @@ struct Carry {
     /// Validators restarted after stopping on a failed disk.
     fail_stops: u64,
     devices: BTreeMap<u64, Device>,
+    gateway: Gateway,
     /// Transactions some honest validator had executed before a power loss:
     /// acknowledged final, so they must be where they were after it.
     acknowledged: BTreeMap<ingot_types::Digest, ingot_node::ledger_index::TxLocation>,
@@ -726,6 +798,7 @@ impl Carry {
             refused: Vec::new(),
             fail_stops: 0,
             devices: BTreeMap::new(),
+            gateway: Gateway::default(),
             acknowledged: BTreeMap::new(),
         }
     }
@@ -733,7 +806,7 @@ impl Carry {
 
 /// How a phase of a history ends.
 enum PhaseEnd {
-    PowerLoss(Carry),
+    PowerLoss(Box<Carry>),
     Done(Result<Report, String>),
 }
 
@@ -787,7 +860,7 @@ async fn phase(
                         }
                     }
                 }
-                return PhaseEnd::PowerLoss(carry);
+                return PhaseEnd::PowerLoss(Box::new(carry));
             }
             Action::DiskErrors {
                 read_pm,
@@ -883,10 +956,19 @@ async fn phase(
                         // Valid for a while from this node's tip (a client
                         // must stay inside the chain's validity window).
                         let valid_until = shared.executed_height() + VALIDITY_BLOCKS;
-                        let tx = workload_tx(&c, &mut carry.devices, k, now_ms, valid_until);
-                        match shared.submit(tx, false) {
-                            Ok(hash) => carry.submitted.push(hash),
-                            Err(e) => carry.refused.push(e.code()),
+                        let tx = workload_tx(
+                            &c,
+                            &mut carry.devices,
+                            &mut carry.gateway,
+                            &mut carry.refused,
+                            k,
+                            now_ms,
+                            valid_until,
+                        );
+                        match tx.map(|tx| shared.submit(tx, false)) {
+                            Some(Ok(hash)) => carry.submitted.push(hash),
+                            Some(Err(e)) => carry.refused.push(e.code()),
+                            None => {}
                         }
                     }
                 }
@@ -1065,6 +1147,17 @@ async fn check_healed(
                 *report
                     .entry(format!("{}.{}", e.module, e.kind))
                     .or_default() += 1;
+                // Batches per anchoring transaction (the gateway packs
+                // several devices' batches into one).
+                if (e.module.as_str(), e.kind.as_str()) == ("telemetry", "anchored") {
+                    let batches = e
+                        .attributes
+                        .iter()
+                        .find(|(k, _)| k == "batches")
+                        .and_then(|(_, v)| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    *report.entry("telemetry.batches".into()).or_default() += batches;
+                }
             }
         }
     }

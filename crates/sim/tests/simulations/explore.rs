@@ -162,7 +162,8 @@ fn a_history_beyond_the_fault_model_is_reported_and_shrunk_to_its_cause() {
 }
 
 /// The workload really runs: without faults, devices are registered and
-/// activated and their readings anchored, access is granted by one-time
+/// activated and their readings, judged and packed by the gateway, anchored,
+/// access is granted by one-time
 /// tokens the devices redeem, workflow instances wait on their timers and
 /// record their reports, besides the notary records.
 #[test]
@@ -175,6 +176,9 @@ fn the_workload_runs_every_module() {
         transactions: 24,
     };
     let report = run_schedule(3, &consortium_of(4), &schedule).unwrap();
+    // The gateway packed two devices' batches into one anchoring transaction.
+    assert_eq!(report.get("telemetry.anchored"), Some(&1), "{report:?}");
+    assert_eq!(report.get("telemetry.batches"), Some(&2), "{report:?}");
     for event in [
         "device.registered",
         "device.activated",
