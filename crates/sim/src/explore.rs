@@ -108,7 +108,8 @@ pub struct Schedule {
     /// a device registration, its activation, an anchored batch of its
     /// readings, an access policy for it, an access request, the device's
     /// redemption of the one-time token, a workflow deployment (every fourth
-    /// group) or instance with a timer, and a notary record.
+    /// group) or instance with a timer, and a maintenance record, a
+    /// suspension, a decommissioning or a notary record.
     pub transactions: u64,
 }
 
@@ -758,6 +759,25 @@ fn workload_tx(
             "start",
             serde_json::json!({"definition": "patrol", "vars": {"report": hex::encode(ingot_types::sha256(&[b"patrol", &k.to_be_bytes()]))}}),
         ),
+        // The end of the device's group: a maintenance record, a
+        // suspension or a decommissioning, or a notary record.
+        (7, Some(device)) if !d.is_multiple_of(4) => {
+            let (method, args) = match d % 4 {
+                1 => (
+                    "record_maintenance",
+                    serde_json::json!({"device_id": device.id, "note": "bearing replaced"}),
+                ),
+                2 => (
+                    "suspend",
+                    serde_json::json!({"device_id": device.id, "reason": "inspection"}),
+                ),
+                _ => (
+                    "decommission",
+                    serde_json::json!({"device_id": device.id, "reason": "end of life"}),
+                ),
+            };
+            json_tx("device", method, args)
+        }
         _ => c.notary_tx(k, valid_until),
     })
 }
@@ -1051,9 +1071,8 @@ async fn check_healed(
     target: u64,
     carry: &Carry,
 ) -> Result<Report, String> {
-    // Agreement on every executed height (assert_agree panics with the node
-    // that diverged; the panic is the report).
-    crate::assert_agree(alive, target).await;
+    // Agreement on every executed height.
+    crate::agreement(alive, target).await?;
     // Every transaction executed by one honest node is executed by all, at
     // the same place — up to the height all have executed (the chain goes
     // on while we look).

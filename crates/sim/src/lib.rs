@@ -508,19 +508,34 @@ pub async fn assert_all_agree(nodes: &[&Node]) {
 /// Assert every node finalized the same block and recorded identical execution
 /// results (state and receipts roots) at every height up to `height`.
 pub async fn assert_agree(nodes: &[&Node], height: u64) {
+    if let Err(divergence) = agreement(nodes, height).await {
+        panic!("{divergence}");
+    }
+}
+
+/// Every node recorded the same block and execution results at every height
+/// up to `height`; otherwise the first node and height that differ.
+pub async fn agreement(nodes: &[&Node], height: u64) -> Result<(), String> {
     let mut reference = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
-        let shared = node.shared().unwrap();
+        let shared = node.shared().ok_or(format!("node {i} is not running"))?;
         let ledger = shared.ledger.lock().await;
-        let mut results = Vec::new();
         for h in 1..=height {
-            let r = ledger.record(h).await.unwrap().unwrap();
-            results.push((r.block, r.result));
-        }
-        if i == 0 {
-            reference = results;
-        } else {
-            assert_eq!(results, reference, "node {i} diverged");
+            let r = ledger
+                .record(h)
+                .await
+                .map_err(|e| format!("node {i} height {h}: {e}"))?
+                .ok_or(format!("node {i} has no execution record at {h}"))?;
+            let mine = (r.block, r.result);
+            if i == 0 {
+                reference.push(mine);
+            } else if mine != reference[h as usize - 1] {
+                return Err(format!(
+                    "node {i} diverged from node 0 at height {h}: {mine:?} against {:?}",
+                    reference[h as usize - 1]
+                ));
+            }
         }
     }
+    Ok(())
 }
