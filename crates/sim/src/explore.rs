@@ -914,9 +914,7 @@ async fn phase(
             }
             Action::Crash(i) => {
                 if let Some(node) = nodes[i].take() {
-                    node.handle.abort();
-                    let _ = node.handle.await;
-                    node.shared.lock().unwrap().take();
+                    node.kill().await;
                 }
                 if !s.is_byzantine(i) {
                     carry.down.insert(i);
@@ -1051,9 +1049,7 @@ async fn revive(
     for (i, node) in nodes.iter_mut().enumerate() {
         if node.as_ref().is_some_and(|n| panicked || n.has_stopped()) {
             if let Some(old) = node.take() {
-                old.handle.abort();
-                let _ = old.handle.await;
-                old.shared.lock().unwrap().take();
+                old.kill().await;
             }
             *node = Some(start_node_skewed(ctx, oracle, c, i, s.skew(i)).await);
             revived += 1;

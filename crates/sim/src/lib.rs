@@ -251,6 +251,14 @@ impl Node {
         self.marshal.lock().unwrap().clone()
     }
 
+    /// Kill the validator as a crash would (its whole task tree) and drop
+    /// what the harness held of it, so its storage handles close.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+        self.shared.lock().unwrap().take();
+    }
+
     /// Whether the validator stopped by itself.
     pub fn has_stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::SeqCst)
