@@ -29,11 +29,22 @@ pub const MAX_VALIDATE_BYTES: usize = 1 << 20;
 const _: () = assert!(MAX_VALIDATE_BYTES > crate::xml::MAX_XML_BYTES);
 
 /// Validation for designers (CLI, API; never on chain): like
-/// [`compile_xml`], but a document over the deployable size is still parsed
-/// and validated, and every problem is reported together with its size.
+/// [`compile_xml`] on what would be deployed — the process without its
+/// diagram interchange, which is attached apart ([`crate::diagram`]) — and a
+/// document too large to deploy is still parsed and validated, every problem
+/// reported together with the size.
 pub fn validate_xml(xml: &str, bindings: &serde_json::Value) -> Result<Machine, Problems> {
     if xml.len() <= crate::xml::MAX_XML_BYTES {
         return compile_xml(xml, bindings);
+    }
+    if xml.len() <= MAX_VALIDATE_BYTES {
+        if let Some(s) = crate::diagram::split(xml) {
+            if s.process.len() <= crate::xml::MAX_XML_BYTES
+                && s.diagram.len() <= crate::diagram::MAX_DIAGRAM_BYTES
+            {
+                return compile_xml(&s.process, bindings);
+            }
+        }
     }
     let mut problems = vec![crate::xml::size_problem(xml)];
     if xml.len() <= MAX_VALIDATE_BYTES {

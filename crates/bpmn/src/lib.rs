@@ -8,11 +8,14 @@
 //! - [`engine`] is the machine's semantics: start, complete, timers,
 //!   messages, cancel — bounded work per call, deterministic;
 //! - [`expr`] is the condition language (typed, no floats, no loops);
+//! - [`diagram`] keeps the layout (BPMNDI) apart from the process, so it
+//!   does not count toward the deployable size;
 //! - [`lint`] warns about legal but suspicious models (never blocks, not
 //!   run on chain).
 
 pub mod binding;
 pub mod compile;
+pub mod diagram;
 pub mod engine;
 pub mod error;
 pub mod expr;

@@ -17,7 +17,9 @@ pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
 pub const CAMUNDA_NS: &str = "http://camunda.org/schema/1.0/bpmn";
 /// The diagram interchange namespace (shapes and edges: layout, not process).
 pub const BPMNDI_NS: &str = "http://www.omg.org/spec/BPMN/20100524/DI";
-/// Largest XML document accepted (it is stored on chain with the definition).
+/// Largest process document deployed in one transaction (it is stored on
+/// chain with the definition). The diagram interchange does not count: it is
+/// attached apart (see [`crate::diagram`]).
 pub const MAX_XML_BYTES: usize = 40 * 1024;
 
 fn is_bpmn(n: &XmlNode, local: &str) -> bool {
@@ -122,27 +124,33 @@ pub fn diagram_bytes(xml: &str) -> usize {
         .sum()
 }
 
-/// The refusal of a document over [`MAX_XML_BYTES`], saying how much of it
-/// is diagram interchange (modelers' layout, the usual cause).
+/// The refusal of a document too large to deploy, saying which part is:
+/// the process (over [`MAX_XML_BYTES`]) or the diagram interchange (over
+/// [`crate::diagram::MAX_DIAGRAM_BYTES`]); the diagram counts only toward
+/// its own bound, and only when it can be cut out whole.
 pub fn size_problem(xml: &str) -> Problem {
-    let diagram = diagram_bytes(xml);
-    let why = if diagram > 0 {
-        format!(
-            "; {diagram} of them are diagram interchange (BPMNDI: the layout, not needed to run the process), {} are the process",
-            xml.len() - diagram
-        )
-    } else {
-        String::new()
-    };
-    Problem::new(
-        ErrorKind::Limit,
-        "",
-        "",
-        format!(
-            "document of {} bytes is larger than {MAX_XML_BYTES}{why}",
+    use crate::diagram::{split, MAX_DIAGRAM_BYTES};
+    let message = match split(xml) {
+        Some(s) if s.diagram.len() > MAX_DIAGRAM_BYTES => format!(
+            "the diagram interchange (BPMNDI, the layout) is {} bytes, larger than {MAX_DIAGRAM_BYTES}",
+            s.diagram.len()
+        ),
+        Some(s) => format!(
+            "the process is {} bytes without its {}-byte diagram interchange, larger than {MAX_XML_BYTES}: split it into smaller processes (call activities)",
+            s.process.len(),
+            s.diagram.len()
+        ),
+        None if diagram_bytes(xml) > 0 => format!(
+            "document of {} bytes is larger than {MAX_XML_BYTES}; its {} bytes of diagram interchange cannot be set apart because process elements lie between its diagrams (put every BPMNDI element after the processes)",
+            xml.len(),
+            diagram_bytes(xml)
+        ),
+        None => format!(
+            "document of {} bytes is larger than {MAX_XML_BYTES}",
             xml.len()
         ),
-    )
+    };
+    Problem::new(ErrorKind::Limit, "", "", message)
 }
 
 /// [`parse`] without the size limit: only for validation off chain, which

@@ -176,9 +176,11 @@ fn multibyte_ids_beyond_the_limit_are_refused_not_stored() {
     );
 }
 
-/// A document over the deployable size (here, by its diagram interchange,
-/// as real modelers' files are) still gets every other problem reported in
-/// the same run, and the size problem says how much is layout.
+/// The diagram interchange does not count toward the deployable size: a
+/// document large by its layout (as real modelers' files are) validates as
+/// its process. A document whose process itself is too large still gets
+/// every other problem reported in the same run, and the size problem says
+/// which part is too large.
 #[test]
 fn an_oversized_document_reports_its_size_and_every_other_problem() {
     let process = r#"<bpmn:process id="P" isExecutable="true">
@@ -203,10 +205,27 @@ fn an_oversized_document_reports_its_size_and_every_other_problem() {
     assert!(large.len() > ingot_bpmn::xml::MAX_XML_BYTES);
     let alone = compile_xml(&small, &json!({})).unwrap_err().0;
     assert!(!alone.is_empty(), "the small document has its own problems");
-    let all = ingot_bpmn::validate_xml(&large, &json!({})).unwrap_err().0;
+    assert_eq!(
+        ingot_bpmn::validate_xml(&large, &json!({})).unwrap_err().0,
+        alone,
+        "the layout is not counted: exactly the small document's problems"
+    );
+    let fixed =
+        |doc: &str| doc.replace(r#"<bpmn:userTask id="Orphan" name="never reached" />"#, "");
+    let starter = json!({"start": "org:Org1"});
+    if let Err(e) = ingot_bpmn::validate_xml(&fixed(&large), &starter) {
+        panic!("the fixed large document: {e}");
+    }
+    // A process too large by itself.
+    let documentation = format!(
+        "<bpmn:documentation>{}</bpmn:documentation>\n    <bpmn:startEvent",
+        "x".repeat(ingot_bpmn::xml::MAX_XML_BYTES)
+    );
+    let heavy = large.replacen("<bpmn:startEvent", &documentation, 1);
+    let all = ingot_bpmn::validate_xml(&heavy, &json!({})).unwrap_err().0;
     assert_eq!(all[0].kind, ErrorKind::Limit);
     assert!(
-        all[0].message.contains("diagram interchange"),
+        all[0].message.contains("without its") && all[0].message.contains("diagram interchange"),
         "{}",
         all[0].message
     );
@@ -216,6 +235,7 @@ fn an_oversized_document_reports_its_size_and_every_other_problem() {
         "the other problems, as for the small document"
     );
     // The chain's path is unchanged: the size is refused first and alone.
+    assert_eq!(compile_xml(&heavy, &json!({})).unwrap_err().0.len(), 1);
     assert_eq!(compile_xml(&large, &json!({})).unwrap_err().0.len(), 1);
     // Past what validation reads, only the size.
     let huge = document(&shapes.repeat(30));

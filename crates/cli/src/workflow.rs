@@ -106,8 +106,16 @@ fn vars(text: &str) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-/// Sign, submit, wait for execution; a refused call is an error.
+/// Sign, submit, wait for execution, print the receipt; a refused call is
+/// an error.
 fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> anyhow::Result<Value> {
+    let receipt = send(signer, method, args)?;
+    print_receipt(&receipt, json_out);
+    Ok(receipt)
+}
+
+/// Sign, submit and wait for execution; a refused call is an error.
+fn send(signer: &SignerArgs, method: &str, args: Value) -> anyhow::Result<Value> {
     let sender = Sender::load(&signer.key, &signer.cert)?;
     let call_args =
         ingot_execution::args::from_json("workflow", method, &args).map_err(|e| anyhow!(e))?;
@@ -127,39 +135,102 @@ fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> any
         &json!({"tx": hex::encode(tx.encode())}),
     )?;
     match receipt["status"].as_str() {
-        Some("success") => {
-            if json_out {
-                println!("{receipt}");
-            } else {
-                for e in receipt["events"].as_array().into_iter().flatten() {
-                    let a = &e["attributes"];
-                    match e["kind"].as_str() {
-                        Some("step") => println!(
-                            "{:<10} {} {}{}",
-                            a["action"].as_str().unwrap_or(""),
-                            a["element"].as_str().unwrap_or(""),
-                            a["name"]
-                                .as_str()
-                                .map(|n| format!("\"{n}\""))
-                                .unwrap_or_default(),
-                            a["detail"]
-                                .as_str()
-                                .filter(|d| !d.is_empty())
-                                .map(|d| format!(" ({d})"))
-                                .unwrap_or_default(),
-                        ),
-                        Some(kind) => {
-                            println!("{}.{kind} {}", e["module"].as_str().unwrap_or(""), a)
-                        }
-                        None => {}
-                    }
-                }
-            }
-            Ok(receipt)
-        }
+        Some("success") => Ok(receipt),
         Some("failed") => bail!("refused: {}", receipt["reason"].as_str().unwrap_or("")),
         _ => bail!("not executed yet (transaction {})", receipt["hash"]),
     }
+}
+
+fn print_receipt(receipt: &Value, json_out: bool) {
+    if json_out {
+        println!("{receipt}");
+    } else {
+        for e in receipt["events"].as_array().into_iter().flatten() {
+            let a = &e["attributes"];
+            match e["kind"].as_str() {
+                Some("step") => println!(
+                    "{:<10} {} {}{}",
+                    a["action"].as_str().unwrap_or(""),
+                    a["element"].as_str().unwrap_or(""),
+                    a["name"]
+                        .as_str()
+                        .map(|n| format!("\"{n}\""))
+                        .unwrap_or_default(),
+                    a["detail"]
+                        .as_str()
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default(),
+                ),
+                Some(kind) => {
+                    println!("{}.{kind} {}", e["module"].as_str().unwrap_or(""), a)
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// Deploy a document too large to go whole: the process in one
+/// transaction, then its diagram interchange in order, chunk by chunk
+/// (`workflow.diagram`; see `ingot_bpmn::diagram`).
+fn deploy_apart(
+    signer: &SignerArgs,
+    split: &ingot_bpmn::diagram::Split,
+    bindings: &Value,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let deployed = send(
+        signer,
+        "deploy",
+        json!({"xml": split.process, "bindings": bindings}),
+    )?;
+    let version = deployed["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "deployed")
+        .map(|e| &e["attributes"]);
+    let (Some(name), Some(version)) = (
+        version.and_then(|a| a["definition"].as_str()),
+        version
+            .and_then(|a| a["version"].as_str())
+            .and_then(|v| v.parse::<u32>().ok()),
+    ) else {
+        bail!("the deployment's receipt names no definition and version: {deployed}");
+    };
+    if !json_out {
+        print_receipt(&deployed, false);
+    }
+    let sha256 = hex::encode(ingot_types::sha256(&[split.diagram.as_bytes()]));
+    let chunks = ingot_bpmn::diagram::chunks(&split.diagram);
+    let mut last = Value::Null;
+    for (index, chunk) in chunks.iter().enumerate() {
+        last = send(
+            signer,
+            "diagram",
+            json!({"definition": name, "version": version, "offset": split.offset, "total": split.diagram.len(), "sha256": sha256, "index": index, "chunk": chunk}),
+        )
+        .with_context(|| {
+            format!(
+                "`{name}` version {version} is deployed, but attaching its diagram failed at chunk {index} of {}",
+                chunks.len()
+            )
+        })?;
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({"deployed": deployed, "diagram": {"bytes": split.diagram.len(), "transactions": chunks.len(), "sha256": sha256, "receipt": last}})
+        );
+    } else {
+        println!(
+            "diagram attached: {} bytes in {} transaction(s), sha256 {sha256}",
+            split.diagram.len(),
+            chunks.len()
+        );
+    }
+    Ok(())
 }
 
 pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
@@ -247,6 +318,12 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
                     eprintln!("{}: {p}", file.display());
                 }
                 bail!("{} problem(s); nothing deployed", ps.0.len());
+            }
+            // Too large whole: the layout goes apart and does not count.
+            if xml.len() > ingot_bpmn::xml::MAX_XML_BYTES {
+                let split = ingot_bpmn::diagram::split(&xml)
+                    .context("validation passed, so the diagram can be set apart")?;
+                return deploy_apart(&signer, &split, &b, json_out);
             }
             submit(
                 &signer,

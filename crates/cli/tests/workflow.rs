@@ -44,8 +44,21 @@ struct Actor {
     cert: PathBuf,
 }
 
-/// Play one example through the CLI, its organisations renamed by `orgs`.
-fn play(net: &Net, name: &str, orgs: &[(&str, &str)]) {
+/// The example's file with its diagram interchange grown past the 40 KiB
+/// process limit, as a real modeler's file with a large layout.
+fn with_large_diagram(xml: &str) -> String {
+    let shapes: String = (0..400)
+        .map(|i| format!(r#"<bpmndi:BPMNShape id="Pad_{i}" bpmnElement="Lane_customer"><dc:Bounds x="{i}" y="900" width="100" height="80" /></bpmndi:BPMNShape>"#))
+        .collect();
+    let plane = xml.find("</bpmndi:BPMNPlane>").expect("a diagram plane");
+    let grown = format!("{}{shapes}{}", &xml[..plane], &xml[plane..]);
+    assert!(grown.len() > 40 * 1024);
+    grown
+}
+
+/// Play one example through the CLI, its organisations renamed by `orgs`;
+/// with `large`, its diagram grown past the process limit.
+fn play(net: &Net, name: &str, orgs: &[(&str, &str)], large: bool) {
     let dir = examples().join(name);
     let rename = |text: String| orgs.iter().fold(text, |t, (from, to)| t.replace(from, to));
     let bindings = rename(std::fs::read_to_string(dir.join("bindings.json")).unwrap());
@@ -56,7 +69,9 @@ fn play(net: &Net, name: &str, orgs: &[(&str, &str)]) {
     let work = net.data.join(format!("wf-{name}"));
     std::fs::create_dir_all(&work).unwrap();
     let bpmn = work.join("process.bpmn");
-    std::fs::copy(dir.join("process.bpmn"), &bpmn).unwrap();
+    let xml = std::fs::read_to_string(dir.join("process.bpmn")).unwrap();
+    let xml = if large { with_large_diagram(&xml) } else { xml };
+    std::fs::write(&bpmn, xml).unwrap();
     std::fs::write(work.join("bindings.json"), &bindings).unwrap();
 
     let mut actors = BTreeMap::new();
@@ -226,6 +241,7 @@ fn workflows_over_the_cli_and_http() {
             ("LogiCo", "logistics"),
             ("OtherCo", "regulator"),
         ],
+        false,
     );
     play(
         &net,
@@ -235,6 +251,7 @@ fn workflows_over_the_cli_and_http() {
             ("ServiceCo", "supplier"),
             ("OtherCo", "regulator"),
         ],
+        true,
     );
 
     // Definitions, the XML as deployed (diagram kept), instances by state.
@@ -259,6 +276,16 @@ fn workflows_over_the_cli_and_http() {
         std::fs::read_to_string(examples().join("purchase-order/process.bpmn")).unwrap()
     );
     assert!(xml.contains("BPMNDiagram"));
+    // A file too large whole: deployed without its layout, the layout
+    // attached after it, and the designer's file read back byte for byte.
+    let (_, xml) = get("/v1/workflow/definitions/maintenance-order/xml");
+    let designed = with_large_diagram(
+        &std::fs::read_to_string(examples().join("maintenance-order/process.bpmn")).unwrap(),
+    );
+    assert_eq!(xml.as_str().unwrap(), designed);
+    let (_, def) = get("/v1/workflow/definitions/maintenance-order");
+    assert_eq!(def["diagram"]["attached"], true, "{def}");
+    assert_eq!(def["diagram"]["chunks"], 2, "{def}");
     let (_, done) = get("/v1/workflow/definitions/purchase-order/instances?state=completed");
     let (_, ended) = get("/v1/workflow/definitions/purchase-order/instances?state=terminated");
     assert_eq!(done["instances"].as_array().unwrap().len(), 1, "{done}");

@@ -164,6 +164,11 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
             json!({"instance": "x-1", "element": "Task_1", "vars": {"ok": true}}),
         ),
         ("workflow", "cancel", json!({"instance": "x-1"})),
+        (
+            "workflow",
+            "diagram",
+            json!({"definition": "x", "version": 2, "offset": 300, "total": 50_000, "sha256": hex::encode([9u8; 32]), "index": 1, "chunk": "<bpmndi:BPMNDiagram/>"}),
+        ),
     ]
 }
 
@@ -200,6 +205,7 @@ fn golden_call_arguments() {
         "e77bcff193bbe531e2eed492c37ba2be03694609d683cc1638825a2c2d0caed9",
         "803f90611d46d6722d11d78338a0d9c113a4db88f1ee7d82987f3c73e51806d3",
         "fe63d36a27a73e25275f7d48a25eb72787fd5e3b2622bac8ed395fb475aef39d",
+        "03fa4e6910dd807b2c883d9091edd99ad4835582cc098603b58884b482b38c00",
     ];
     let calls = calls();
     let bless = std::env::var_os("INGOT_GOLDEN_BLESS").is_some();
@@ -265,6 +271,19 @@ fn golden_records() {
         granted_by_org: "acme".into(),
         height: 11,
     };
+    let diagram = ingot_execution::modules::workflow::diagram::DiagramRecord {
+        offset: 300,
+        total: 50_000,
+        sha256: [9; 32],
+        chunks: 2,
+        received: 50_000,
+        attached: true,
+    };
+    check(
+        "DiagramRecord",
+        &diagram.encode(),
+        "7afc0444ba318d3af445b0b8a5ffa24c77bc9e88d57e73c455ab9ca64f215c5b",
+    );
     check(
         "Policy",
         &policy.encode(),

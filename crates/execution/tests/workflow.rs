@@ -430,3 +430,86 @@ fn chain_events_start_instances() {
         assert_eq!(inst.state, ingot_bpmn::machine::state::COMPLETED);
     });
 }
+
+/// A process whose layout makes it too large to deploy whole (as real
+/// modelers' files are): the process is deployed, its diagram interchange
+/// attached after it in chunks by the owner only, in order, checked against
+/// its digest and for being layout only, final once attached, and the stored
+/// document is the designer's file byte for byte.
+#[test]
+fn a_diagram_is_attached_apart_and_read_back_byte_for_byte() {
+    use ingot_bpmn::diagram::{chunks, split};
+    use ingot_execution::modules::workflow::diagram::stored_document;
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
+        let mut w = world(&ctx, &actors).await;
+        let shapes: String = (0..1_500)
+            .map(|i| format!(r#"<bpmndi:BPMNShape id="Shape_{i}" bpmnElement="Review"><dc:Bounds x="{i}" y="80" width="100" height="80" /></bpmndi:BPMNShape>"#))
+            .collect();
+        let designed = NOTARISE
+            .replace(
+                r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL""#,
+                r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC""#,
+            )
+            .replace(
+                "</bpmn:definitions>",
+                &format!("  <bpmndi:BPMNDiagram id=\"Dia\"><bpmndi:BPMNPlane id=\"Plane\" bpmnElement=\"Notarise\">{shapes}</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>\n</bpmn:definitions>"),
+            );
+        assert!(designed.len() > ingot_bpmn::xml::MAX_XML_BYTES);
+        let s = split(&designed).expect("the layout can be set apart");
+        let parts = chunks(&s.diagram);
+        assert!(parts.len() >= 3, "{} chunks", parts.len());
+        let digest = hex::encode(sha256(&[s.diagram.as_bytes()]));
+        let chunk = |version: u32, index: usize, text: &str, digest: &str| {
+            json!({"definition": "notarise-report", "version": version, "offset": s.offset, "total": s.diagram.len(), "sha256": digest, "index": index, "chunk": text})
+        };
+        let deploy = json!({"xml": s.process, "bindings": notarise_bindings()});
+        assert_eq!(outcome(&w.send("acme", "workflow", "deploy", deploy.clone()).await), "ok");
+
+        // Only the owner's organisation, only in order.
+        let r = w.send("rival", "workflow", "diagram", chunk(1, 0, parts[0], &digest)).await;
+        assert_refused(&outcome(&r), "Rival may not attach its diagram");
+        let r = w.send("acme", "workflow", "diagram", chunk(1, 1, parts[1], &digest)).await;
+        assert_refused(&outcome(&r), "expected chunk 0");
+        for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+            let r = w.send("acme", "workflow", "diagram", chunk(1, i, part, &digest)).await;
+            assert_eq!(outcome(&r), "ok", "chunk {i}");
+            assert!(r.events.is_empty(), "not attached before the last chunk");
+        }
+        // The last chunk with other bytes of the same length: the digest fails
+        // and nothing is attached; the right one then completes it.
+        let last = parts.len() - 1;
+        let forged = parts[last].replace("Shape_", "Shape-");
+        let r = w.send("acme", "workflow", "diagram", chunk(1, last, &forged, &digest)).await;
+        assert_refused(&outcome(&r), "SHA-256");
+        let r = w.send("acme", "workflow", "diagram", chunk(1, last, parts[last], &digest)).await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(r.events.iter().any(|e| e.kind == "diagram_attached"));
+        // Final: not even the owner may change it.
+        let r = w.send("acme", "workflow", "diagram", chunk(1, 0, parts[0], &digest)).await;
+        assert_refused(&outcome(&r), "already has its diagram");
+
+        let state = &w.chain.state;
+        let get = |key: Vec<u8>| async move { state.get(&key).await.map_err(|e| e.to_string()) };
+        let (stored, record) = stored_document(get, |e| e, "notarise-report", 1)
+            .await
+            .unwrap()
+            .expect("deployed");
+        assert_eq!(stored, designed.as_bytes(), "the designer's file, byte for byte");
+        assert!(record.expect("a diagram record").attached);
+
+        // A "diagram" that is a process is refused whole; an upload
+        // restarted at chunk 0 then attaches the real one.
+        assert_eq!(outcome(&w.send("acme", "workflow", "deploy", deploy).await), "ok");
+        let smuggled = r#"<bpmn:process id="Other" isExecutable="true"><bpmn:startEvent id="X"/></bpmn:process>"#;
+        let smuggled_digest = hex::encode(sha256(&[smuggled.as_bytes()]));
+        let r = w
+            .send("acme", "workflow", "diagram", json!({"definition": "notarise-report", "version": 2, "offset": s.offset, "total": smuggled.len(), "sha256": smuggled_digest, "index": 0, "chunk": smuggled}))
+            .await;
+        assert_refused(&outcome(&r), "not diagram interchange");
+        for (i, part) in parts.iter().enumerate() {
+            let r = w.send("acme", "workflow", "diagram", chunk(2, i, part, &digest)).await;
+            assert_eq!(outcome(&r), "ok", "version 2 chunk {i}");
+        }
+    });
+}

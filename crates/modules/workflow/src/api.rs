@@ -6,8 +6,9 @@
 //! - `GET /v1/workflow/definitions` → names, latest versions, owners;
 //! - `GET /v1/workflow/definitions/{name}?version=` → one version: elements,
 //!   variables, bindings;
-//! - `GET /v1/workflow/definitions/{name}/xml?version=` → the XML as deployed
-//!   (diagram included), for a modeler to redraw;
+//! - `GET /v1/workflow/definitions/{name}/xml?version=` → the XML as the
+//!   designer saved it (with its diagram once attached), for a modeler to
+//!   redraw;
 //! - `GET /v1/workflow/definitions/{name}/instances?state=&after=&limit=`;
 //! - `GET /v1/workflow/instances/{id}` → state, active elements, variables,
 //!   timers and the full history.
@@ -16,8 +17,10 @@
 //! `workflow/inst/`); definitions to every member.
 
 use crate::{
-    bindings_key, count_key, def_key, history_key, instance_id, instance_json, instance_key,
-    latest_key, name_key, xml_key, Definition, HistoryEntry, WorkflowModule, NAMES_COUNT_KEY,
+    bindings_key, count_key, def_key,
+    diagram::{diagram_key, stored_document, DiagramRecord},
+    history_key, instance_id, instance_json, instance_key, latest_key, name_key, Definition,
+    HistoryEntry, WorkflowModule, NAMES_COUNT_KEY,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -148,6 +151,22 @@ async fn get_raw(host: &Host, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
     host.get(key).await
 }
 
+/// The deployed document with its attached diagram, and what is attached.
+async fn document(
+    s: &Host,
+    name: &str,
+    version: u32,
+) -> Result<(Vec<u8>, Option<DiagramRecord>), ApiError> {
+    stored_document(
+        |key| async move { s.get(&key).await },
+        internal,
+        name,
+        version,
+    )
+    .await?
+    .ok_or_else(|| not_found("XML missing"))
+}
+
 fn u32_of(raw: Option<Vec<u8>>) -> u32 {
     raw.and_then(|v| v.try_into().ok())
         .map_or(0, u32::from_be_bytes)
@@ -232,6 +251,13 @@ async fn definition(
     v["tx_hash"] = json!(hex::encode(def.tx_hash));
     v["xml_hash"] = json!(hex::encode(def.xml_hash));
     v["compiled_bytes"] = json!(def.machine.len());
+    v["diagram"] = match get_raw(&s, &diagram_key(&name, def.version)).await? {
+        None => Value::Null,
+        Some(raw) => {
+            let r = DiagramRecord::decode_cfg(raw, &()).map_err(internal)?;
+            json!({"attached": r.attached, "bytes": r.total, "received": r.received, "chunks": r.chunks, "sha256": hex::encode(r.sha256)})
+        }
+    };
     v["bindings"] = bindings;
     Ok(Json(v))
 }
@@ -240,7 +266,7 @@ async fn definition(
     get,
     path = "/v1/workflow/definitions/{name}/xml",
     tag = "workflow",
-    summary = "the BPMN XML as deployed, diagram included",
+    summary = "the BPMN XML as the designer saved it: the deployed process with its diagram interchange once attached (`diagram` in the definition says whether it is)",
     params(("name" = String, Path, description = "definition name"), ingot_api::query::VersionQuery),
     responses((status = 200, description = "BPMN 2.0 XML", body = String, content_type = "application/xml"), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
@@ -251,9 +277,7 @@ async fn definition_xml(
     Query(q): Query<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (def, _) = load_def(&s, &name, q.version).await?;
-    let xml = get_raw(&s, &xml_key(&name, def.version))
-        .await?
-        .ok_or_else(|| not_found("XML missing"))?;
+    let (xml, _) = document(&s, &name, def.version).await?;
     Ok(([(header::CONTENT_TYPE, "application/xml")], xml))
 }
 

@@ -2,8 +2,9 @@
 //!
 //! - `deploy` parses, validates and compiles BPMN XML with its bindings on
 //!   every validator (`ingot-bpmn`), and stores the compiled machine as the
-//!   next version of the definition, with the XML (diagram included) and the
-//!   bindings beside it. Only the organisation that deployed version 1 may
+//!   next version of the definition, with the XML and the bindings beside
+//!   it. A document's diagram interchange may come with it or be attached
+//!   afterwards (`diagram`), so layout does not count toward the size. Only the organisation that deployed version 1 may
 //!   deploy further versions; running instances keep their version.
 //! - `start`, `complete`, `cancel` move instances (see `ingot_bpmn::engine`).
 //! - Timers fire at the end of blocks by block time; message events bound to
@@ -17,6 +18,8 @@
 //!
 //! State: `workflow/def/<name>/<version>` → [`Definition`];
 //! `workflow/xml/...`, `workflow/bind/...` → XML and bindings;
+//! `workflow/diagram/...`, `workflow/diagchunk/...` → the diagram attached
+//! apart ([`diagram`]);
 //! `workflow/latest/<name>` → latest version; `workflow/names/<i>` → names;
 //! `workflow/count/<name>` → instances started; `workflow/inst/<id>` →
 //! [`Instance`]; `workflow/starter/<id>` → starter certificate;
@@ -26,6 +29,7 @@
 //! subscribed on.
 
 pub mod api;
+pub mod diagram;
 mod module;
 
 use bytes::Bytes;
@@ -48,7 +52,7 @@ pub const NAME: &str = "workflow";
 /// Largest bindings document and variables object.
 pub const MAX_BINDINGS_BYTES: usize = 6 * 1024;
 pub const MAX_VARS_BYTES: usize = 8 * 1024;
-const MAX_DEF_NAME: usize = 64;
+pub(crate) const MAX_DEF_NAME: usize = 64;
 const MAX_INSTANCE_ID: usize = 96;
 /// Entries per timer second and per subscription list.
 const MAX_TIMER_ENTRIES: usize = 512;
@@ -234,6 +238,13 @@ pub mod failures {
         /// Later versions exist but version 1 (whose deployer owns the name)
         /// does not: damaged state, never a valid history.
         FIRST_VERSION_MISSING = 22, "first_version_missing", "definition `{definition}` has version {latest} but no version 1";
+        NOT_DIAGRAM_OWNER = 23, "not_diagram_owner", "definition `{definition}` belongs to {owner}; {org} may not attach its diagram";
+        /// A diagram, once complete and checked, is final.
+        DIAGRAM_ATTACHED = 24, "diagram_attached", "`{definition}` version {version} already has its diagram";
+        /// Chunks go in order from 0 with the same offset, size and digest;
+        /// chunk 0 restarts an unfinished upload.
+        DIAGRAM_OUT_OF_ORDER = 25, "diagram_out_of_order", "diagram chunk {index} of `{definition}` version {version}: expected chunk {expected} (or 0 to restart) with the same offset, size and digest";
+        DIAGRAM_INVALID = 26, "diagram_invalid", "diagram of `{definition}` version {version}: {reason}";
     }
 }
 
@@ -325,6 +336,7 @@ pub fn call<'a>(
         let actor = actor_of(ctx);
         match call.method.as_str() {
             "deploy" => deploy(ctx, state, decode_args(call)?).await,
+            "diagram" => diagram::attach(ctx, state, decode_args(call)?).await,
             "start" => {
                 let arg: StartArg = decode_args(call)?;
                 let vars = parse_json(&arg.vars, "vars")?;
@@ -1155,6 +1167,41 @@ pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
             }
             .encode()
         }
+        "diagram" => {
+            let number = |k: &str| -> Result<u64, String> {
+                v.get(k)
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| format!("missing number field `{k}`"))
+            };
+            let small = |k: &str, max: u64| -> Result<u64, String> {
+                let n = number(k)?;
+                if n > max {
+                    return Err(format!("`{k}` larger than {max}"));
+                }
+                Ok(n)
+            };
+            let chunk = text("chunk")?;
+            if chunk.len() > ingot_bpmn::diagram::MAX_DIAGRAM_CHUNK_BYTES {
+                return Err(format!(
+                    "`chunk` longer than {} bytes",
+                    ingot_bpmn::diagram::MAX_DIAGRAM_CHUNK_BYTES
+                ));
+            }
+            let sha256: [u8; 32] = hex::decode(text("sha256")?)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("`sha256` must be 64 hexadecimal digits")?;
+            diagram::DiagramArg {
+                definition: text("definition")?,
+                version: small("version", u32::MAX.into())? as u32,
+                offset: small("offset", u32::MAX.into())? as u32,
+                total: small("total", u32::MAX.into())? as u32,
+                sha256,
+                index: small("index", u16::MAX.into())? as u16,
+                chunk,
+            }
+            .encode()
+        }
         "start" => StartArg {
             definition: text("definition")?,
             version: v.get("version").and_then(Value::as_u64).map(|n| n as u32),
@@ -1189,6 +1236,10 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
         "deploy" => {
             let a: DeployArg = decode(args)?;
             json!({"xml_hash": hex::encode(ingot_types::sha256(&[a.xml.as_bytes()])), "xml_bytes": a.xml.len(), "bindings": vars(&a.bindings)})
+        }
+        "diagram" => {
+            let a: diagram::DiagramArg = decode(args)?;
+            json!({"definition": a.definition, "version": a.version, "offset": a.offset, "total": a.total, "sha256": hex::encode(a.sha256), "index": a.index, "chunk_bytes": a.chunk.len()})
         }
         "start" => {
             let a: StartArg = decode(args)?;
@@ -1348,6 +1399,8 @@ pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
     &[
         KeyDecl::new("workflow/def/", Rule::Members),
         KeyDecl::new("workflow/xml/", Rule::Members),
+        KeyDecl::new("workflow/diagram/", Rule::Members),
+        KeyDecl::new("workflow/diagchunk/", Rule::Members),
         KeyDecl::new("workflow/bind/", Rule::Members),
         KeyDecl::new("workflow/latest/", Rule::Members),
         KeyDecl::new("workflow/names/", Rule::Members),
@@ -1373,7 +1426,7 @@ pub async fn call_audience(
     use ingot_module::visibility::{Audience, Parties};
     let fallback = Audience::Parties(Parties::org_and_regulators(sender.org.clone()));
     Ok(match call.method.as_str() {
-        "deploy" => Audience::Members,
+        "deploy" | "diagram" => Audience::Members,
         "start" => match decode::<StartArg>(&call.args) {
             Ok(arg) => {
                 let version = match arg.version {
@@ -1412,7 +1465,7 @@ pub async fn event_audience(
     e: &Event,
 ) -> Result<ingot_module::visibility::Audience, ingot_state::StateError> {
     use ingot_module::visibility::{attribute, Audience};
-    if e.kind == "deployed" {
+    if e.kind == "deployed" || e.kind == "diagram_attached" {
         return Ok(Audience::Members);
     }
     match attribute(e, "instance") {

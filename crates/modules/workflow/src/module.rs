@@ -22,6 +22,11 @@ pub const EVENTS: &[EventDecl] = &[
         "a process definition version was deployed",
     ),
     EventDecl::new(
+        "diagram_attached",
+        &["definition", "version", "bytes", "sha256"],
+        "a deployed version's diagram interchange was attached, complete and checked",
+    ),
+    EventDecl::new(
         "step",
         &[
             "instance",
