@@ -10,6 +10,7 @@
 //! - [`expr`] is the condition language (typed, no floats, no loops);
 //! - [`diagram`] keeps the layout (BPMNDI) apart from the process, so it
 //!   does not count toward the deployable size;
+//! - [`skeleton`] makes the bindings a document needs, with placeholders;
 //! - [`lint`] warns about legal but suspicious models (never blocks, not
 //!   run on chain).
 
@@ -22,6 +23,7 @@ pub mod expr;
 pub mod lint;
 pub mod machine;
 pub mod model;
+pub mod skeleton;
 pub mod timer;
 pub mod xml;
 

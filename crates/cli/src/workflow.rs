@@ -18,6 +18,10 @@ pub enum WorkflowCommand {
         #[arg(long)]
         bindings: Option<PathBuf>,
     },
+    /// Print bindings to start from for a BPMN file: every pool bound to a
+    /// placeholder organisation, variables typed from their conditions,
+    /// service tasks and unfed message events bound to placeholders.
+    Bindings { file: PathBuf },
     /// Deploy a BPMN file as the next version of its definition.
     Deploy {
         file: PathBuf,
@@ -302,6 +306,20 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
                     }
                     bail!("{} problem(s) in {}", ps.0.len(), file.display())
                 }
+            }
+        }
+        WorkflowCommand::Bindings { file } => {
+            let xml = read_xml(&file)?;
+            match ingot_bpmn::skeleton::skeleton_xml(&xml) {
+                Ok(b) if json_out => {
+                    println!("{b}");
+                    Ok(())
+                }
+                Ok(b) => {
+                    println!("{}", serde_json::to_string_pretty(&b)?);
+                    Ok(())
+                }
+                Err(p) => bail!("{}: {p}", file.display()),
             }
         }
         WorkflowCommand::Deploy {

@@ -360,6 +360,37 @@ fn warnings_are_shown_and_do_not_block() {
     assert_eq!(v["warnings"][0]["element"], "G", "{v}");
 }
 
+/// `ingot workflow bindings` gives a real modeler's file (Camunda Modeler,
+/// with JUEL conditions on variables nothing declares) bindings under which
+/// it validates: pools bound, the variables typed and supplied by the task
+/// before the choice.
+#[test]
+fn a_bindings_skeleton_makes_a_modeler_file_deployable() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpmn/tests/corpus/camunda");
+    let file = corpus.join(
+        "spring-boot-starter__example-twitter__src__main__resources__TwitterDemoProcess.bpmn",
+    );
+    let path = file.display().to_string();
+    let (ok, v, _) = ingot(&["workflow", "validate", &path]);
+    assert!(!ok, "without bindings nobody may act: {v}");
+    let (ok, skeleton, err) = ingot(&["workflow", "bindings", &path]);
+    assert!(ok, "{skeleton} {err}");
+    assert!(skeleton["participants"].is_object(), "{skeleton}");
+    assert_eq!(skeleton["variables"]["approved"], "boolean", "{skeleton}");
+    let bindings = std::env::temp_dir().join(format!("ingot-skeleton-{}.json", std::process::id()));
+    std::fs::write(&bindings, skeleton.to_string()).unwrap();
+    let (ok, v, _) = ingot(&[
+        "workflow",
+        "validate",
+        &path,
+        "--bindings",
+        &bindings.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&bindings);
+    assert!(ok, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+}
+
 /// A file that is not UTF-8 is a validation problem, reported as JSON with
 /// `--json` like any other (it used to print no JSON at all).
 #[test]

@@ -1,0 +1,280 @@
+//! Bindings to start from: what a document needs bound before it can be
+//! deployed, filled with placeholders a designer then edits
+//! (`ingot workflow bindings FILE`).
+//!
+//! - every pool to an organisation `org:Org<n>` (lanes fall back to their
+//!   pool, so one binding per pool lets every task be completed);
+//! - every variable without a type: the type its conditions need (each
+//!   condition's unknown variables get the first of bool, integer, decimal,
+//!   string under which it is a boolean), else `string`; a variable that
+//!   conditions read but nothing sets becomes an output of the nearest
+//!   person task before the condition (or of the start event);
+//! - every service task to `notary.record` of a constant document, so the
+//!   designer sees the shape of a service binding;
+//! - every message receiver no message flow feeds to the `notary.recorded`
+//!   chain event (correlated on its `metadata`; a top-level message start
+//!   event starts on metadata equal to its id).
+//!
+//! A skeleton is a starting point, not a deployment decision: placeholders
+//! name no real organisation of a consortium.
+
+use crate::{
+    error::Problem,
+    expr::{self, Type},
+    model::*,
+};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// The variable a skeleton's message receivers correlate on.
+pub const CORRELATION_VARIABLE: &str = "correlation";
+
+fn type_name(t: Type) -> &'static str {
+    match t {
+        Type::Bool => "boolean",
+        Type::Int => "integer",
+        Type::Decimal => "decimal",
+        Type::Text => "string",
+    }
+}
+
+/// Text safe inside a single-quoted expression literal.
+fn literal(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '\'' && *c != '\\' && !c.is_control())
+        .take(200)
+        .collect();
+    format!("'{clean}'")
+}
+
+/// Types for the untyped variables of the model's conditions.
+fn infer_types(model: &Model, known: &mut BTreeMap<String, Type>) {
+    const CANDIDATES: [Type; 4] = [Type::Bool, Type::Int, Type::Decimal, Type::Text];
+    for flow in &model.flows {
+        let Some(Ok(e)) = flow.condition.as_deref().map(expr::parse) else {
+            continue;
+        };
+        let unknown: Vec<String> = e
+            .variables()
+            .into_iter()
+            .filter(|v| !known.contains_key(v))
+            .take(3)
+            .collect();
+        if unknown.is_empty() {
+            continue;
+        }
+        // At most 4³ tries: conditions name few variables.
+        let combos = CANDIDATES.len().pow(unknown.len() as u32);
+        let pick = (0..combos).find_map(|mut c| {
+            let chosen: Vec<Type> = unknown
+                .iter()
+                .map(|_| {
+                    let t = CANDIDATES[c % CANDIDATES.len()];
+                    c /= CANDIDATES.len();
+                    t
+                })
+                .collect();
+            let lookup = |name: &str| {
+                known
+                    .get(name)
+                    .copied()
+                    .or_else(|| unknown.iter().position(|u| u == name).map(|i| chosen[i]))
+            };
+            (e.check(&lookup) == Ok(Type::Bool)).then_some(chosen)
+        });
+        if let Some(types) = pick {
+            known.extend(unknown.into_iter().zip(types));
+        }
+    }
+}
+
+/// Where a variable a condition of `flow` reads gets its value: the
+/// nearest person task upstream of the flow, else a start event of its pool.
+fn setter_for(model: &Model, flow: FlowIx) -> Option<NodeIx> {
+    let mut seen = vec![false; model.nodes.len()];
+    let mut queue = std::collections::VecDeque::from([model.node(&model.flows[flow].source)?]);
+    while let Some(n) = queue.pop_front() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        if matches!(
+            model.nodes[n].kind,
+            NodeKind::Task(TaskKind::User | TaskKind::Manual | TaskKind::Plain)
+        ) {
+            return Some(n);
+        }
+        for &f in &model.nodes[n].incoming {
+            queue.extend(model.node(&model.flows[f].source));
+        }
+    }
+    let pool = model.nodes[model.node(&model.flows[flow].source)?].pool;
+    model.nodes.iter().position(|n| {
+        n.pool == pool
+            && n.parent.is_none()
+            && matches!(n.kind, NodeKind::Start(Trigger::None | Trigger::Timer))
+    })
+}
+
+/// Is a message receiver fed by a message flow (to it, or to its pool for a
+/// message start event)?
+fn fed(model: &Model, n: &Node) -> bool {
+    model.message_flows.iter().any(|mf| {
+        mf.target == n.id
+            || (matches!(n.kind, NodeKind::Start(Trigger::Message))
+                && n.parent.is_none()
+                && model.pools[n.pool].id == mf.target)
+    })
+}
+
+/// The skeleton bindings of a document of any size validation reads.
+pub fn skeleton_xml(xml: &str) -> Result<Value, Problem> {
+    if xml.len() > crate::MAX_VALIDATE_BYTES {
+        return Err(crate::xml::size_problem(xml));
+    }
+    crate::xml::parse_unbounded(xml).map(|m| skeleton(&m))
+}
+
+/// The skeleton bindings of a model.
+pub fn skeleton(model: &Model) -> Value {
+    let mut participants = Map::new();
+    for (i, pool) in model.pools.iter().enumerate() {
+        participants.insert(pool.id.clone(), json!(format!("org:Org{}", i + 1)));
+    }
+    let mut types: BTreeMap<String, Type> = model
+        .variables
+        .iter()
+        .filter_map(|(_, name, t)| Some((name.clone(), (*t)?)))
+        .collect();
+    for n in &model.nodes {
+        for (name, t) in &n.outputs {
+            if let Some(t) = t {
+                types.entry(name.clone()).or_insert(*t);
+            }
+        }
+    }
+    let declared: Vec<String> = types.keys().cloned().collect();
+    infer_types(model, &mut types);
+    let untyped = model.variables.iter().map(|(_, name, _)| name).chain(
+        model
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().map(|(v, _)| v)),
+    );
+    for name in untyped {
+        types.entry(name.clone()).or_insert(Type::Text);
+    }
+    // Variables conditions read but nothing sets: a person supplies them.
+    let set: Vec<&String> = model
+        .nodes
+        .iter()
+        .flat_map(|n| n.outputs.iter().map(|(v, _)| v))
+        .collect();
+    let mut outputs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (f, flow) in model.flows.iter().enumerate() {
+        let Some(Ok(e)) = flow.condition.as_deref().map(expr::parse) else {
+            continue;
+        };
+        for v in e.variables() {
+            if set.contains(&&v) || !types.contains_key(&v) {
+                continue;
+            }
+            if let Some(n) = setter_for(model, f) {
+                let list = outputs.entry(model.nodes[n].id.clone()).or_default();
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+        }
+    }
+    let mut services = Map::new();
+    let mut messages = Map::new();
+    for n in &model.nodes {
+        match n.kind {
+            NodeKind::Task(TaskKind::Service) => {
+                let document = hex::encode(ingot_types::sha256(&[n.id.as_bytes()]));
+                services.insert(
+                    n.id.clone(),
+                    json!({"call": "notary.record", "args": {
+                        "document_hash": literal(&document),
+                        "metadata": literal(if n.name.is_empty() { &n.id } else { &n.name }),
+                    }}),
+                );
+            }
+            NodeKind::Start(Trigger::Message) if n.parent.is_none() && !fed(model, n) => {
+                messages.insert(
+                    n.id.clone(),
+                    json!({"event": "notary.recorded", "attribute": "metadata", "value": n.id}),
+                );
+            }
+            NodeKind::Catch(Trigger::Message) | NodeKind::Task(TaskKind::Receive)
+                if !fed(model, n) =>
+            {
+                types
+                    .entry(CORRELATION_VARIABLE.to_string())
+                    .or_insert(Type::Text);
+                messages.insert(
+                    n.id.clone(),
+                    json!({"event": "notary.recorded", "attribute": "metadata", "variable": CORRELATION_VARIABLE}),
+                );
+            }
+            _ => {}
+        }
+    }
+    let variables: Map<String, Value> = types
+        .iter()
+        .filter(|(name, _)| !declared.contains(name))
+        .map(|(name, t)| (name.clone(), json!(type_name(*t))))
+        .collect();
+    let outputs: Map<String, Value> = outputs
+        .into_iter()
+        .map(|(node, vars)| (node, json!(vars)))
+        .collect();
+    let mut out = Map::new();
+    out.insert("participants".into(), Value::Object(participants));
+    for (key, map) in [
+        ("variables", variables),
+        ("outputs", outputs),
+        ("services", services),
+        ("messages", messages),
+    ] {
+        if !map.is_empty() {
+            out.insert(key.into(), Value::Object(map));
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skeleton_binds_what_a_document_needs() {
+        let xml = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="P" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Review" name="Review 'it'"/>
+    <bpmn:exclusiveGateway id="G" default="f4"/>
+    <bpmn:serviceTask id="Record" name="Record"/>
+    <bpmn:intermediateCatchEvent id="Wait"><bpmn:messageEventDefinition/></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Review" targetRef="G"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="G" targetRef="Record"><bpmn:conditionExpression>${amount &gt; 1000 &amp;&amp; urgent}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="G" targetRef="Wait"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="Record" targetRef="Wait"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="Wait" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let model = crate::xml::parse(xml).unwrap();
+        let b = skeleton(&model);
+        assert_eq!(b["participants"]["P"], "org:Org1");
+        assert_eq!(b["variables"]["amount"], "integer");
+        assert_eq!(b["variables"]["urgent"], "boolean");
+        assert_eq!(b["services"]["Record"]["call"], "notary.record");
+        assert_eq!(b["outputs"]["Review"], json!(["amount", "urgent"]));
+        assert_eq!(b["messages"]["Wait"]["variable"], CORRELATION_VARIABLE);
+        crate::compile_xml(xml, &b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+    }
+}
