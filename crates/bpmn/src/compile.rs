@@ -60,8 +60,9 @@ pub fn validate_xml(xml: &str, bindings: &serde_json::Value) -> Result<Machine, 
 }
 
 pub fn compile(model: &Model, b: &Bindings) -> Result<Machine, Problems> {
+    let normalized = crate::implicit::normalize(model);
     let mut c = Compiler {
-        model,
+        model: &normalized,
         b,
         problems: Vec::new(),
         vars: BTreeMap::new(),
@@ -312,7 +313,11 @@ impl<'a> Compiler<'a> {
                     "loop and multi-instance markers are not supported on chain",
                 );
             }
-            if n.outgoing.is_empty() && !is_end(&n.kind) {
+            // Without end events in its scope, a node without outgoing
+            // flows ends its path (BPMN 2.0 §10.5.3); with them, it is a
+            // mistake.
+            if n.outgoing.is_empty() && !is_end(&n.kind) && crate::implicit::scope_has_end(model, n)
+            {
                 self.problem(
                     ErrorKind::DeadEnd,
                     n,

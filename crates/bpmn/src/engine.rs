@@ -796,10 +796,19 @@ impl<'a> Run<'a> {
         true
     }
 
-    /// Exclusive or inclusive split.
+    /// Exclusive or inclusive split. The default flow is taken when no
+    /// other flow is (exclusive) or when no *conditional* flow holds
+    /// (inclusive, BPMN 2.0 §10.6.3: flows without a condition are taken
+    /// anyway and do not stand in for the default).
     fn route(&mut self, node: usize, inclusive: bool) -> Result<(), String> {
         let n = &self.m.nodes[node];
+        if n.outgoing.is_empty() {
+            // The implicit end of a path (a scope without end events).
+            self.step(node, "routed", String::new());
+            return Ok(());
+        }
         let mut chosen = Vec::new();
+        let mut condition_held = false;
         for &f in &n.outgoing {
             if Some(f) == n.default_flow {
                 continue;
@@ -812,13 +821,14 @@ impl<'a> Run<'a> {
                     .map_err(|e| format!("condition of flow `{}` ({src}): {e}", flow.id))?,
             };
             if holds {
+                condition_held |= flow.condition.is_some();
                 chosen.push(f);
                 if !inclusive {
                     break;
                 }
             }
         }
-        if chosen.is_empty() {
+        if chosen.is_empty() || (inclusive && !condition_held && n.default_flow.is_some()) {
             match n.default_flow {
                 Some(d) => chosen.push(d),
                 None => {

@@ -3,6 +3,8 @@
 //! - [`xml`] reads BPMN XML as modelers save it into a [`model::Model`];
 //! - [`binding`] reads the deployment bindings (who plays which lane, what
 //!   each service task calls, which chain event a message event waits for);
+//! - [`implicit`] makes BPMN's implicit starts and conditional flows
+//!   explicit elements;
 //! - [`compile`] validates both and compiles them into a [`machine::Machine`],
 //!   the compact token machine stored on chain;
 //! - [`engine`] is the machine's semantics: start, complete, timers,
@@ -20,6 +22,7 @@ pub mod diagram;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod implicit;
 pub mod lint;
 pub mod machine;
 pub mod model;

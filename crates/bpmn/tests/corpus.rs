@@ -221,7 +221,12 @@ fn outcome(xml: &[u8]) -> Result<String, String> {
                 return Err(format!("vague refusal: {vague}"));
             }
             let first = &problems.0[0];
-            let message: String = first.message.chars().take(160).collect();
+            let message: String = first
+                .message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(160)
+                .collect();
             Ok(format!(
                 "refused: {} problem(s), first: {} at `{}`: {message}",
                 problems.0.len(),

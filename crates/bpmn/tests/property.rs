@@ -21,6 +21,12 @@ enum Block {
     /// Inclusive choice: branch i when flag `f{i%4}`; default branch otherwise.
     Inclusive(Vec<Block>),
     Sub(Box<Block>),
+    /// A subprocess without start and end events (implicit start and end).
+    BareSub(Box<Block>),
+    /// A task whose outgoing flows carry conditions (branch i when flag
+    /// `f{i%4}`, the last branch the task's default flow), joined by an
+    /// inclusive gateway.
+    CondTask(Vec<Block>),
 }
 
 fn block() -> impl Strategy<Value = Block> {
@@ -31,7 +37,9 @@ fn block() -> impl Strategy<Value = Block> {
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Parallel),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Exclusive),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Inclusive),
-            inner.prop_map(|b| Block::Sub(Box::new(b))),
+            inner.clone().prop_map(|b| Block::Sub(Box::new(b))),
+            inner.clone().prop_map(|b| Block::BareSub(Box::new(b))),
+            prop::collection::vec(inner, 2..4).prop_map(Block::CondTask),
         ]
     })
 }
@@ -123,6 +131,36 @@ impl Gen {
                 let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
                 let sub = self.node("subProcess", "Sub", "", &body);
                 (sub.clone(), sub)
+            }
+            Block::BareSub(inner) => {
+                let mut g = Gen {
+                    nodes: vec![],
+                    flows: vec![],
+                    next: self.next,
+                };
+                g.emit(inner);
+                self.next = g.next;
+                let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
+                let sub = self.node("subProcess", "Bare", "", &body);
+                (sub.clone(), sub)
+            }
+            Block::CondTask(items) => {
+                let task = self.id("C");
+                let join = self.node("inclusiveGateway", "J", "", "");
+                let mut default = String::new();
+                for (i, item) in items.iter().enumerate() {
+                    let (a, z) = self.emit(item);
+                    let last = i + 1 == items.len();
+                    let f = self.flow(&task, &a, (!last).then(|| format!("f{}", i % 4)));
+                    if last {
+                        default = f;
+                    }
+                    self.flow(&z, &join, None);
+                }
+                self.nodes.push(format!(
+                    r#"<bpmn:userTask id="{task}" default="{default}"></bpmn:userTask>"#
+                ));
+                (task, join)
             }
         }
     }

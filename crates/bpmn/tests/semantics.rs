@@ -303,3 +303,117 @@ fn encodings_round_trip() {
     let back = ingot_bpmn::Instance::decode_cfg(i.encode(), &()).unwrap();
     assert_eq!(back, i);
 }
+
+/// BPMN 2.0 §10.5.2: a process (or subprocess) without a start event
+/// instantiates every flow node without incoming flows, together; §10.5.3:
+/// without end events, a node without outgoing flows ends its path, and the
+/// scope completes when every path has.
+#[test]
+fn scopes_without_start_or_end_events_start_and_end_implicitly() {
+    let mut d = Doc::new();
+    d.task("A").task("B").node(
+        "subProcess",
+        "Sub",
+        "",
+        r#"<bpmn:userTask id="Inner1" name="Inner1"/><bpmn:userTask id="Inner2" name="Inner2"/>
+           <bpmn:sequenceFlow id="i1" sourceRef="Inner1" targetRef="Inner2"/>"#,
+    );
+    d.flow("f1", "A", "Sub");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["A", "B"]), "both entry tasks begin");
+    complete(&m, &mut i, "A");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["B", "Inner1"]),
+        "the subprocess starts at its entry"
+    );
+    complete(&m, &mut i, "Inner1");
+    complete(&m, &mut i, "Inner2");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["B"]),
+        "the subprocess ended implicitly"
+    );
+    assert_eq!(i.state, state::RUNNING, "B's path has not ended");
+    complete(&m, &mut i, "B");
+    assert_eq!(i.state, state::COMPLETED);
+
+    // With an end event in the scope, a node without outgoing flows is a
+    // mistake and refused as before.
+    let mut d = Doc::new();
+    d.start("S").task("A").task("Lost").end("E");
+    d.flow("f1", "S", "A")
+        .flow("f2", "A", "E")
+        .flow("f3", "S", "Lost");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.kind == ingot_bpmn::ErrorKind::DeadEnd && p.element == "Lost"),
+        "{e}"
+    );
+}
+
+/// BPMN 2.0 §10.5.1: conditional flows leaving an activity: a token on each
+/// flow whose condition holds and on each flow without one; the default
+/// flow only when no conditional flow holds.
+#[test]
+fn conditional_flows_leaving_a_task_split_inclusively() {
+    let mut d = Doc::new();
+    d.variables = json!({"amount": "integer"});
+    d.outputs = json!({"Review": ["amount"]});
+    d.start("S")
+        .node("userTask", "Review", r#"default="f_small""#, "")
+        .task("Always")
+        .task("Audit")
+        .task("Large")
+        .task("Small");
+    d.flow("f1", "S", "Review")
+        .flow("f_always", "Review", "Always")
+        .cond("f_audit", "Review", "Audit", "amount > 100")
+        .cond("f_large", "Review", "Large", "amount > 1000")
+        .flow("f_small", "Review", "Small");
+    let m = d.compile();
+    let run = |amount: i64| {
+        let mut i = start(&m, json!({}));
+        complete_with(&m, &mut i, "Review", json!({"amount": amount}));
+        active(&m, &i)
+    };
+    assert_eq!(run(5000), ids(&["Always", "Audit", "Large"]));
+    assert_eq!(run(500), ids(&["Always", "Audit"]));
+    // No conditional flow holds: the default is taken, and the flow without
+    // a condition is taken anyway.
+    assert_eq!(run(5), ids(&["Always", "Small"]));
+
+    // Conditions on a flow leaving an event are still refused (BPMN allows
+    // them only on activities and gateways).
+    let mut d = Doc::new();
+    d.variables = json!({"amount": "integer"});
+    d.start("S").task("A").task("B");
+    d.cond("f1", "S", "A", "amount > 1").flow("f2", "S", "B");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(e.to_string().contains("condition on a flow leaving"), "{e}");
+}
+
+/// A join that ends its path (no outgoing flow, no end event in its scope)
+/// consumes its token; it used to fail the move with "no condition holds"
+/// (found by the property test).
+#[test]
+fn a_join_without_outgoing_flows_ends_its_path() {
+    let mut d = Doc::new();
+    d.start("S")
+        .gateway("parallel", "Split", None)
+        .task("A")
+        .task("B")
+        .gateway("inclusive", "Join", None);
+    d.flow("f1", "S", "Split")
+        .flow("f2", "Split", "A")
+        .flow("f3", "Split", "B")
+        .flow("f4", "A", "Join")
+        .flow("f5", "B", "Join");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    complete(&m, &mut i, "A");
+    complete(&m, &mut i, "B");
+    assert_eq!(i.state, state::COMPLETED);
+}

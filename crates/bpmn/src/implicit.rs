@@ -1,0 +1,165 @@
+//! What BPMN 2.0 leaves implicit, made explicit before compilation, so the
+//! token machine needs no special cases:
+//!
+//! - **Implicit start** (BPMN 2.0 §10.5.2, Start Event: "If the Start Event
+//!   is not used, then all Flow Nodes that do not have an incoming Sequence
+//!   Flow SHALL be instantiated when the Process [or Sub-Process] is
+//!   instantiated"): a scope — a pool's process or an embedded subprocess —
+//!   with no start event at all gets a none start event `~start:<scope>`
+//!   with a flow to each such node, so they begin together.
+//! - **Conditional sequence flows leaving an activity** (§10.5.1, Sequence
+//!   Flow, "Conditional flow": a token is generated for each outgoing flow
+//!   whose condition is true, and for each flow without one; the default
+//!   flow only when no conditional flow holds): the activity's outgoing flows
+//!   move to an inclusive gateway `~split:<activity>` placed right after it.
+//!
+//! The implicit end (§10.5.3: with no end event in a scope, a flow node
+//! without outgoing flows ends its path) needs no element: a token that has
+//! nowhere to go is consumed, and the scope completes when none is left.
+//! Synthetic ids start with `~`, which no XML id (an NCName) can.
+
+use crate::model::*;
+
+/// Prefix of the elements this pass adds.
+pub const SYNTHETIC: char = '~';
+
+/// Does a scope (`None`: the top level of `pool`) contain an element of
+/// this kind?
+fn scope_has(
+    model: &Model,
+    pool: usize,
+    scope: Option<NodeIx>,
+    f: impl Fn(&NodeKind) -> bool,
+) -> bool {
+    model
+        .nodes
+        .iter()
+        .any(|n| n.parent == scope && (scope.is_some() || n.pool == pool) && f(&n.kind))
+}
+
+/// Does the scope holding `n` use end events (so a node without outgoing
+/// flows is a mistake, not an implicit end)?
+pub fn scope_has_end(model: &Model, n: &Node) -> bool {
+    scope_has(model, n.pool, n.parent, |k| matches!(k, NodeKind::End(_)))
+}
+
+fn is_activity(k: &NodeKind) -> bool {
+    matches!(k, NodeKind::Task(_) | NodeKind::SubProcess)
+}
+
+/// Nodes that begin a scope without a start event: no incoming flow, and
+/// not an element with a trigger of its own (a boundary event, an event
+/// subprocess, a compensation handler: all refused as unsupported anyway).
+fn entry(n: &Node) -> bool {
+    n.incoming.is_empty()
+        && match &n.kind {
+            NodeKind::Unsupported(tag) => {
+                !tag.starts_with("boundaryEvent")
+                    && !tag.contains("isForCompensation")
+                    && !tag.contains("triggeredByEvent")
+            }
+            NodeKind::Start(_) => false,
+            _ => true,
+        }
+}
+
+fn add_flow(model: &mut Model, id: String, source: NodeIx, target: NodeIx) -> FlowIx {
+    let f = model.flows.len();
+    model.flows.push(Flow {
+        id,
+        name: String::new(),
+        source: model.nodes[source].id.clone(),
+        target: model.nodes[target].id.clone(),
+        condition: None,
+    });
+    model.nodes[source].outgoing.push(f);
+    model.nodes[target].incoming.push(f);
+    f
+}
+
+fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
+    Node {
+        id,
+        name: String::new(),
+        kind,
+        pool: like.pool,
+        parent: like.parent,
+        lane: like.lane.clone(),
+        incoming: Vec::new(),
+        outgoing: Vec::new(),
+        default_flow: None,
+        timer: None,
+        outputs: Vec::new(),
+        looped: false,
+    }
+}
+
+/// The model with its implicit starts and conditional flows explicit.
+pub fn normalize(model: &Model) -> Model {
+    let mut m = model.clone();
+    implicit_starts(&mut m);
+    conditional_flows(&mut m);
+    m
+}
+
+fn implicit_starts(m: &mut Model) {
+    // Scopes: each pool's top level, then each subprocess.
+    let mut scopes: Vec<(usize, Option<NodeIx>, String)> = (0..m.pools.len())
+        .map(|p| (p, None, m.pools[p].process_id.clone()))
+        .collect();
+    scopes.extend(
+        m.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == NodeKind::SubProcess)
+            .map(|(i, n)| (n.pool, Some(i), n.id.clone())),
+    );
+    for (pool, scope, scope_id) in scopes {
+        if scope_has(m, pool, scope, |k| matches!(k, NodeKind::Start(_))) {
+            continue;
+        }
+        let entries: Vec<NodeIx> = (0..m.nodes.len())
+            .filter(|&i| {
+                let n = &m.nodes[i];
+                n.parent == scope && (scope.is_some() || n.pool == pool) && entry(n)
+            })
+            .collect();
+        let Some(&first) = entries.first() else {
+            continue;
+        };
+        let mut start = synthetic_node(
+            &m.nodes[first],
+            format!("{SYNTHETIC}start:{scope_id}"),
+            NodeKind::Start(Trigger::None),
+        );
+        start.lane = None;
+        let s = m.nodes.len();
+        m.nodes.push(start);
+        for (k, e) in entries.into_iter().enumerate() {
+            add_flow(m, format!("{SYNTHETIC}start:{scope_id}:{k}"), s, e);
+        }
+    }
+}
+
+fn conditional_flows(m: &mut Model) {
+    for a in 0..m.nodes.len() {
+        let n = &m.nodes[a];
+        if !is_activity(&n.kind) || !n.outgoing.iter().any(|&f| m.flows[f].condition.is_some()) {
+            continue;
+        }
+        let mut split = synthetic_node(
+            n,
+            format!("{SYNTHETIC}split:{}", n.id),
+            NodeKind::Gateway(GatewayKind::Inclusive),
+        );
+        split.default_flow = m.nodes[a].default_flow.take();
+        split.outgoing = std::mem::take(&mut m.nodes[a].outgoing);
+        let g = m.nodes.len();
+        for &f in &split.outgoing {
+            m.flows[f].source = split.id.clone();
+        }
+        let id = format!("{SYNTHETIC}split:{}:in", m.nodes[a].id);
+        m.nodes.push(split);
+        add_flow(m, id, a, g);
+    }
+}
