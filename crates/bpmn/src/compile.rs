@@ -133,6 +133,17 @@ fn can_send(k: &NodeKind) -> bool {
     )
 }
 
+/// Tasks that take a message as an input they need (BPMN 2.0 §13.3.2: an
+/// activity becomes active once its inputs are available): the task is
+/// completed (a person's) or runs (a service task) only after its message
+/// has arrived. Unlike receivers, they do not wait for nothing but a message.
+fn takes_message(k: &NodeKind) -> bool {
+    matches!(
+        k,
+        NodeKind::Task(TaskKind::User | TaskKind::Manual | TaskKind::Plain | TaskKind::Service)
+    )
+}
+
 fn can_receive(k: &NodeKind) -> bool {
     matches!(
         k,
@@ -313,10 +324,12 @@ impl<'a> Compiler<'a> {
                     "loop and multi-instance markers are not supported on chain",
                 );
             }
-            // Without end events in its scope, a node without outgoing
-            // flows ends its path (BPMN 2.0 §10.5.3); with them, it is a
-            // mistake.
-            if n.outgoing.is_empty() && !is_end(&n.kind) && crate::implicit::scope_has_end(model, n)
+            // In a scope without start and end events, a node without
+            // outgoing flows ends its path (BPMN 2.0 §10.5.3); with them, it
+            // is a mistake.
+            if n.outgoing.is_empty()
+                && !is_end(&n.kind)
+                && crate::implicit::explicit_scope(model, n)
             {
                 self.problem(
                     ErrorKind::DeadEnd,
@@ -353,13 +366,22 @@ impl<'a> Compiler<'a> {
             self.conditions(n);
             self.binding_of(n);
         }
-        // Subprocesses need a none start event of their own.
+        // Subprocesses need a none start event of their own (implicit when
+        // they have no start event at all, see `implicit`).
         for (ix, n) in model.nodes.iter().enumerate() {
-            if n.kind == NodeKind::SubProcess
-                && !model
-                    .nodes
-                    .iter()
-                    .any(|c| c.parent == Some(ix) && c.kind == NodeKind::Start(Trigger::None))
+            if n.kind != NodeKind::SubProcess {
+                continue;
+            }
+            if !model.nodes.iter().any(|c| c.parent == Some(ix)) {
+                self.problem(
+                    ErrorKind::NoStart,
+                    n,
+                    "this subprocess is empty (drawn collapsed, with nothing inside): give it its elements, or make it a task",
+                );
+            } else if !model
+                .nodes
+                .iter()
+                .any(|c| c.parent == Some(ix) && c.kind == NodeKind::Start(Trigger::None))
             {
                 self.problem(ErrorKind::NoStart, n, "subprocess has no none start event");
             }
@@ -667,7 +689,7 @@ impl<'a> Compiler<'a> {
     fn message_target(&self, id: &str) -> Result<Option<usize>, String> {
         let model = self.model;
         if let Some(t) = model.node(id) {
-            return if can_receive(&model.nodes[t].kind) {
+            return if can_receive(&model.nodes[t].kind) || takes_message(&model.nodes[t].kind) {
                 Ok(Some(t))
             } else {
                 Err(format!(

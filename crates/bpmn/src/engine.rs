@@ -226,7 +226,20 @@ pub fn complete(
         ));
     }
     let assigned = parse_vars(m, &n.outputs, vars)?;
+    if takes_message(m, node) && arrived_message(m, inst, node).is_none() {
+        let awaited: Vec<&str> = m
+            .messages
+            .iter()
+            .filter(|mf| mf.target as usize == node)
+            .map(|mf| mf.id.as_str())
+            .collect();
+        return Err(format!(
+            "task `{element}` needs its message ({}) before it can be completed",
+            awaited.join(" or ")
+        ));
+    }
     let mut run = Run::new(m, inst, now_ms);
+    run.take_message(node);
     run.deactivate(node);
     run.assign(&assigned);
     run.step_vars(node, "completed", actor.describe(), assigned);
@@ -346,6 +359,18 @@ pub fn waiting(m: &Machine, inst: &Instance) -> Vec<String> {
             out.push(n.id.clone());
         }
     }
+    // Service tasks holding a token until their message arrives.
+    for (i, n) in m.nodes.iter().enumerate() {
+        if n.kind == kind::TASK
+            && n.sub == task::SERVICE
+            && takes_message(m, i)
+            && n.incoming
+                .iter()
+                .any(|&f| inst.marks.iter().any(|k| k.flow == f))
+        {
+            out.push(n.id.clone());
+        }
+    }
     out.sort();
     out.dedup();
     out
@@ -362,6 +387,24 @@ pub fn variables(m: &Machine, inst: &Instance) -> Vec<(String, Value)> {
             ))
         })
         .collect()
+}
+
+/// Does task `n` take a message as an input (a message flow ends at it and
+/// it is not a receiver)? It is completed, or runs, only once the message
+/// has arrived.
+fn takes_message(m: &Machine, n: usize) -> bool {
+    m.nodes[n].kind == kind::TASK
+        && m.nodes[n].sub != task::RECEIVE
+        && m.messages.iter().any(|mf| mf.target as usize == n)
+}
+
+/// The arrived message `n` takes, if any (index into `pending`).
+fn arrived_message(m: &Machine, inst: &Instance, n: usize) -> Option<usize> {
+    inst.pending.iter().position(|&msg| {
+        m.messages
+            .get(msg as usize)
+            .is_some_and(|mf| mf.target as usize == n)
+    })
 }
 
 fn is_catching(m: &Machine, n: usize) -> bool {
@@ -504,6 +547,18 @@ impl<'a> Run<'a> {
             if self.inst.marks[pos].count == 0 {
                 self.inst.marks.remove(pos);
             }
+        }
+    }
+
+    /// Consume the arrived message a task takes as its input.
+    fn take_message(&mut self, node: usize) {
+        if !takes_message(self.m, node) {
+            return;
+        }
+        if let Some(pos) = arrived_message(self.m, self.inst, node) {
+            let msg = self.inst.pending.remove(pos);
+            let id = self.m.messages[msg as usize].id.clone();
+            self.step(node, "received", id);
         }
     }
 
@@ -721,12 +776,21 @@ impl<'a> Run<'a> {
         let Some(flow) = self.marked_incoming(node) else {
             return Ok(false);
         };
+        // A service task with a message as input runs once it has arrived.
+        if n.kind == kind::TASK
+            && n.sub == task::SERVICE
+            && takes_message(self.m, node)
+            && arrived_message(self.m, self.inst, node).is_none()
+        {
+            return Ok(false);
+        }
         self.take_token(flow);
         match (n.kind, n.sub) {
             (kind::GATEWAY, gateway::EXCLUSIVE) => self.route(node, false)?,
             (kind::GATEWAY, gateway::INCLUSIVE) => self.route(node, true)?,
             (kind::GATEWAY, _) => self.activate(node)?, // event-based
             (kind::TASK, task::SERVICE) => {
+                self.take_message(node);
                 self.service(node)?;
                 self.produce_all(node)?;
             }

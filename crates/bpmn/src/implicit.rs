@@ -5,8 +5,9 @@
 //!   is not used, then all Flow Nodes that do not have an incoming Sequence
 //!   Flow SHALL be instantiated when the Process [or Sub-Process] is
 //!   instantiated"): a scope — a pool's process or an embedded subprocess —
-//!   with no start event at all gets a none start event `~start:<scope>`
-//!   with a flow to each such node, so they begin together.
+//!   with neither start nor end events (a scope with one must have both)
+//!   gets a none start event `~start:<scope>` with a flow to each such node,
+//!   so they begin together.
 //! - **Conditional sequence flows leaving an activity** (§10.5.1, Sequence
 //!   Flow, "Conditional flow": a token is generated for each outgoing flow
 //!   whose condition is true, and for each flow without one; the default
@@ -15,7 +16,9 @@
 //!
 //! The implicit end (§10.5.3: with no end event in a scope, a flow node
 //! without outgoing flows ends its path) needs no element: a token that has
-//! nowhere to go is consumed, and the scope completes when none is left.
+//! nowhere to go is consumed, and the scope completes when none is left. It
+//! applies, like the implicit start, to scopes without start and end events
+//! ([`explicit_scope`]).
 //! Synthetic ids start with `~`, which no XML id (an NCName) can.
 
 use crate::model::*;
@@ -37,10 +40,17 @@ fn scope_has(
         .any(|n| n.parent == scope && (scope.is_some() || n.pool == pool) && f(&n.kind))
 }
 
-/// Does the scope holding `n` use end events (so a node without outgoing
-/// flows is a mistake, not an implicit end)?
-pub fn scope_has_end(model: &Model, n: &Node) -> bool {
-    scope_has(model, n.pool, n.parent, |k| matches!(k, NodeKind::End(_)))
+/// Does the scope holding `n` use start or end events of its own? Then it
+/// must use both (§10.5.2: with an end event there MUST be a start event;
+/// §10.5.3: with a start event there MUST be an end event), and a node
+/// without outgoing flows is a mistake, not an implicit end.
+pub fn explicit_scope(model: &Model, n: &Node) -> bool {
+    model.nodes.iter().any(|c| {
+        c.parent == n.parent
+            && (n.parent.is_some() || c.pool == n.pool)
+            && (matches!(c.kind, NodeKind::End(_))
+                || (matches!(c.kind, NodeKind::Start(_)) && !c.id.starts_with(SYNTHETIC)))
+    })
 }
 
 fn is_activity(k: &NodeKind) -> bool {
@@ -115,7 +125,9 @@ fn implicit_starts(m: &mut Model) {
             .map(|(i, n)| (n.pool, Some(i), n.id.clone())),
     );
     for (pool, scope, scope_id) in scopes {
-        if scope_has(m, pool, scope, |k| matches!(k, NodeKind::Start(_))) {
+        if scope_has(m, pool, scope, |k| {
+            matches!(k, NodeKind::Start(_) | NodeKind::End(_))
+        }) {
             continue;
         }
         let entries: Vec<NodeIx> = (0..m.nodes.len())

@@ -131,40 +131,38 @@ fn run(m: &Machine) -> Result<String, String> {
             ));
         }
         now += 1_000;
-        let person = inst
+        // The first active task a person can complete now (a task waiting
+        // for its message cannot), with zero values or else non-zero ones.
+        let mut people: Vec<usize> = inst
             .active
             .iter()
             .map(|&a| a as usize)
             .filter(|&a| m.waits_for_person(a))
-            .min();
-        if let Some(task) = person {
+            .collect();
+        people.sort_unstable();
+        people.dedup();
+        let mut first_refusal = None;
+        let mut moved = false;
+        'tasks: for &task in &people {
             let n = &m.nodes[task];
             let who = actor(n.allowed.first(), &starter);
-            let mut refusals = Vec::new();
             for pick in 0..2 {
                 let mut attempt = inst.clone();
-                match engine::complete(
-                    m,
-                    &mut attempt,
-                    &n.id,
-                    &who,
-                    &values(m, &n.outputs, pick),
-                    now,
-                ) {
+                let vars = values(m, &n.outputs, pick);
+                match engine::complete(m, &mut attempt, &n.id, &who, &vars, now) {
                     Ok(_) => {
                         inst = attempt;
-                        refusals.clear();
-                        break;
+                        moved = true;
+                        break 'tasks;
                     }
-                    Err(e) => refusals.push(e),
+                    Err(e) => {
+                        first_refusal
+                            .get_or_insert_with(|| format!("completing `{}` refused: {e}", n.id));
+                    }
                 }
             }
-            if !refusals.is_empty() {
-                return Ok(format!(
-                    "ran: completing `{}` refused: {}",
-                    n.id, refusals[1]
-                ));
-            }
+        }
+        if moved {
             continue;
         }
         if let Some(due) = inst
@@ -182,6 +180,9 @@ fn run(m: &Machine) -> Result<String, String> {
             engine::deliver(m, &mut inst, node, "corpus".into(), now)
                 .map_err(|e| format!("message to `{}` refused: {e}", m.nodes[node].id))?;
             continue;
+        }
+        if let Some(refusal) = first_refusal {
+            return Ok(format!("ran: {refusal}"));
         }
         return Err(format!(
             "stuck: running, waiting at {:?}, with nothing to complete, fire or deliver",

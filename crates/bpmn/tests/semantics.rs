@@ -367,12 +367,17 @@ fn conditional_flows_leaving_a_task_split_inclusively() {
         .task("Always")
         .task("Audit")
         .task("Large")
-        .task("Small");
+        .task("Small")
+        .end("E");
     d.flow("f1", "S", "Review")
         .flow("f_always", "Review", "Always")
         .cond("f_audit", "Review", "Audit", "amount > 100")
         .cond("f_large", "Review", "Large", "amount > 1000")
-        .flow("f_small", "Review", "Small");
+        .flow("f_small", "Review", "Small")
+        .flow("e1", "Always", "E")
+        .flow("e2", "Audit", "E")
+        .flow("e3", "Large", "E")
+        .flow("e4", "Small", "E");
     let m = d.compile();
     let run = |amount: i64| {
         let mut i = start(&m, json!({}));
@@ -400,14 +405,13 @@ fn conditional_flows_leaving_a_task_split_inclusively() {
 /// (found by the property test).
 #[test]
 fn a_join_without_outgoing_flows_ends_its_path() {
+    // No start and no end event: the split begins, the join ends.
     let mut d = Doc::new();
-    d.start("S")
-        .gateway("parallel", "Split", None)
+    d.gateway("parallel", "Split", None)
         .task("A")
         .task("B")
         .gateway("inclusive", "Join", None);
-    d.flow("f1", "S", "Split")
-        .flow("f2", "Split", "A")
+    d.flow("f2", "Split", "A")
         .flow("f3", "Split", "B")
         .flow("f4", "A", "Join")
         .flow("f5", "B", "Join");
@@ -415,5 +419,75 @@ fn a_join_without_outgoing_flows_ends_its_path() {
     let mut i = start(&m, json!({}));
     complete(&m, &mut i, "A");
     complete(&m, &mut i, "B");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+/// A message flow into a task that is not a receiver makes the message an
+/// input the task needs (BPMN 2.0 §13.3.2: an activity becomes active once
+/// its inputs are available): a person completes it, or a service task
+/// runs, only after the message has arrived.
+#[test]
+fn a_task_with_an_incoming_message_flow_needs_its_message() {
+    let xml = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:collaboration id="C">
+    <bpmn:participant id="Buyer" processRef="PB"/>
+    <bpmn:participant id="Seller" processRef="PS"/>
+    <bpmn:messageFlow id="order" sourceRef="Order" targetRef="Confirm"/>
+    <bpmn:messageFlow id="invoice" sourceRef="Confirm" targetRef="Book"/>
+  </bpmn:collaboration>
+  <bpmn:process id="PB" isExecutable="true">
+    <bpmn:startEvent id="S1"/><bpmn:task id="Prepare"/><bpmn:userTask id="Order"/>
+    <bpmn:serviceTask id="Book"/><bpmn:endEvent id="E1"/>
+    <bpmn:sequenceFlow id="b1" sourceRef="S1" targetRef="Prepare"/>
+    <bpmn:sequenceFlow id="b2" sourceRef="Prepare" targetRef="Order"/>
+    <bpmn:sequenceFlow id="b3" sourceRef="Order" targetRef="Book"/>
+    <bpmn:sequenceFlow id="b4" sourceRef="Book" targetRef="E1"/>
+  </bpmn:process>
+  <bpmn:process id="PS" isExecutable="true">
+    <bpmn:startEvent id="S2"/><bpmn:userTask id="Confirm"/><bpmn:endEvent id="E2"/>
+    <bpmn:sequenceFlow id="s1" sourceRef="S2" targetRef="Confirm"/>
+    <bpmn:sequenceFlow id="s2" sourceRef="Confirm" targetRef="E2"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let bindings = json!({
+        "name": "order",
+        "participants": {"Buyer": "org:Acme", "Seller": "org:Acme"},
+        "services": {"Book": {"call": "notary.record", "args": {"document_hash": "'00'", "metadata": "'invoice'"}}}
+    });
+    let m = ingot_bpmn::compile_xml(xml, &bindings).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["Confirm", "Prepare"]));
+    let refused = engine::complete(
+        &m,
+        &mut i.clone(),
+        "Confirm",
+        &acme(),
+        &json!({}),
+        2_000_000,
+    )
+    .unwrap_err();
+    assert!(refused.contains("needs its message (order)"), "{refused}");
+    complete(&m, &mut i, "Prepare");
+    let out = complete(&m, &mut i, "Order");
+    assert!(
+        out.calls.is_empty(),
+        "Book runs only once the invoice arrived"
+    );
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Book", "Confirm"]),
+        "Book waits for its message"
+    );
+    let out = complete(&m, &mut i, "Confirm");
+    let actions: Vec<(&str, &str)> = out
+        .steps
+        .iter()
+        .map(|s| (s.element.as_str(), s.action))
+        .collect();
+    assert_eq!(
+        &actions[..2],
+        &[("Confirm", "received"), ("Confirm", "completed")]
+    );
+    assert_eq!(out.calls.len(), 1, "the invoice let Book run");
     assert_eq!(i.state, state::COMPLETED);
 }
