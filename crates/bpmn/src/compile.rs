@@ -148,6 +148,7 @@ fn can_receive(k: &NodeKind) -> bool {
     matches!(
         k,
         NodeKind::Catch(Trigger::Message)
+            | NodeKind::Boundary(Trigger::Message)
             | NodeKind::Start(Trigger::Message)
             | NodeKind::Task(TaskKind::Receive)
     )
@@ -363,6 +364,8 @@ impl<'a> Compiler<'a> {
                     self.problem(kind, n, e);
                 }
             }
+            self.boundary(n);
+            self.error_caught(n);
             self.conditions(n);
             self.binding_of(n);
         }
@@ -469,6 +472,74 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
+    }
+
+    /// A boundary event sits on a task or subprocess of its own scope, has
+    /// no incoming flow, and an error boundary always interrupts.
+    fn boundary(&mut self, n: &Node) {
+        let Some((attached, interrupting)) = &n.boundary else {
+            if matches!(n.kind, NodeKind::Boundary(_)) {
+                self.problem(
+                    ErrorKind::Invalid,
+                    n,
+                    "a boundary event without attachedToRef",
+                );
+            }
+            return;
+        };
+        let model = self.model;
+        match model.node(attached).map(|a| &model.nodes[a]) {
+            Some(a)
+                if matches!(a.kind, NodeKind::Task(_) | NodeKind::SubProcess)
+                    && a.parent == n.parent
+                    && a.pool == n.pool => {}
+            Some(a) if matches!(a.kind, NodeKind::Unsupported(_)) => {}
+            _ => self.problem(
+                ErrorKind::Invalid,
+                n,
+                format!("attached to `{attached}`, which is not a task or subprocess beside it"),
+            ),
+        }
+        if !n.incoming.is_empty() {
+            self.problem(ErrorKind::Invalid, n, "a boundary event has incoming flows");
+        }
+        if n.kind == NodeKind::Boundary(Trigger::Error) && !interrupting {
+            self.problem(
+                ErrorKind::Invalid,
+                n,
+                "an error boundary event always interrupts its activity (cancelActivity=\"false\" is not allowed)",
+            );
+        }
+    }
+
+    /// An error end event needs an error boundary event on a subprocess
+    /// around it that catches its code: an uncaught error has nowhere to go.
+    fn error_caught(&mut self, n: &Node) {
+        if n.kind != NodeKind::End(EndKind::Error) {
+            return;
+        }
+        let model = self.model;
+        let mut scope = n.parent;
+        while let Some(s) = scope {
+            let sub = &model.nodes[s].id;
+            let caught = model.nodes.iter().any(|b| {
+                b.kind == NodeKind::Boundary(Trigger::Error)
+                    && b.boundary.as_ref().is_some_and(|(a, _)| a == sub)
+                    && (b.code.is_none() || b.code == n.code)
+            });
+            if caught {
+                return;
+            }
+            scope = model.nodes[s].parent;
+        }
+        self.problem(
+            ErrorKind::Invalid,
+            n,
+            format!(
+                "no error boundary event on a subprocess around it catches error `{}`: an uncaught error has nowhere to go",
+                n.code.as_deref().unwrap_or("(unnamed)")
+            ),
+        );
     }
 
     fn conditions(&mut self, n: &Node) {
@@ -738,6 +809,14 @@ impl<'a> Compiler<'a> {
                         .filter(|&c| matches!(model.nodes[c].kind, NodeKind::Start(_))),
                 );
             }
+            // An active activity arms the events on its boundary.
+            let id = &model.nodes[n].id;
+            next.extend((0..model.nodes.len()).filter(|&b| {
+                model.nodes[b]
+                    .boundary
+                    .as_ref()
+                    .is_some_and(|(a, _)| a == id)
+            }));
             for t in next {
                 if !seen[t] {
                     seen[t] = true;
@@ -905,6 +984,13 @@ impl<'a> Compiler<'a> {
                     })
                 }),
                 sends,
+                attached: n
+                    .boundary
+                    .as_ref()
+                    .and_then(|(a, _)| model.node(a))
+                    .map(|a| a as u16),
+                interrupting: n.boundary.as_ref().is_some_and(|(_, i)| *i),
+                code: n.code.clone(),
                 upstream: Vec::new(),
             });
         }
@@ -995,6 +1081,9 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
         Trigger::None => trigger::NONE,
         Trigger::Message => trigger::MESSAGE,
         Trigger::Timer => trigger::TIMER,
+        Trigger::Error => trigger::ERROR,
+        Trigger::Escalation => trigger::ESCALATION,
+        Trigger::Signal => trigger::SIGNAL,
     };
     match k {
         NodeKind::Start(tr) => (kind::START, t(tr)),
@@ -1004,8 +1093,12 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
                 EndKind::None => trigger::NONE,
                 EndKind::Message => trigger::MESSAGE,
                 EndKind::Terminate => trigger::TERMINATE,
+                EndKind::Error => trigger::ERROR,
+                EndKind::Escalation => trigger::ESCALATION,
+                EndKind::Signal => trigger::SIGNAL,
             },
         ),
+        NodeKind::Boundary(tr) => (kind::BOUNDARY, t(tr)),
         NodeKind::Catch(tr) => (kind::CATCH, t(tr)),
         NodeKind::Throw(tr) => (kind::THROW, t(tr)),
         NodeKind::Task(tk) => (
@@ -1097,14 +1190,19 @@ fn upstream_sets(machine: &mut Machine) {
                         // upstream of its own contents.
                     }
                 };
-                visit_node(src, &mut bits, &mut queue);
-                // Tokens inside a subprocess reach its outgoing flows.
-                if machine.nodes[src].kind == m::kind::SUBPROCESS {
-                    for c in 0..n_count {
-                        if machine.within(c, src) {
-                            visit_node(c, &mut bits, &mut queue);
-                            for &o in &machine.nodes[c].outgoing {
-                                set(&mut bits, o as usize);
+                // A boundary event's token comes from its active activity.
+                let sources = [Some(src), machine.nodes[src].attached.map(usize::from)];
+                for src in sources.into_iter().flatten() {
+                    visit_node(src, &mut bits, &mut queue);
+                    // Tokens inside a subprocess reach its outgoing flows
+                    // (and the events on its boundary).
+                    if machine.nodes[src].kind == m::kind::SUBPROCESS {
+                        for c in 0..n_count {
+                            if machine.within(c, src) {
+                                visit_node(c, &mut bits, &mut queue);
+                                for &o in &machine.nodes[c].outgoing {
+                                    set(&mut bits, o as usize);
+                                }
                             }
                         }
                     }

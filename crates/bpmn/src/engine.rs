@@ -322,7 +322,8 @@ fn running(inst: &Instance) -> Result<(), String> {
 }
 
 /// Nodes currently waiting for a timer or message: active catch events,
-/// receive tasks and timer starts, and the targets of armed event gateways.
+/// receive tasks and timer starts, the targets of armed event gateways, and
+/// the boundary events of active activities.
 pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
     let mut out = Vec::new();
     for &a in &inst.active {
@@ -337,6 +338,8 @@ pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
         } else if is_catching(m, a) {
             out.push(a);
         }
+        // The events on the boundary of an active activity.
+        out.extend((0..m.nodes.len()).filter(|&b| m.nodes[b].attached == Some(a as u16)));
     }
     out.sort_unstable();
     out.dedup();
@@ -588,6 +591,7 @@ impl<'a> Run<'a> {
         for &t in &targets {
             self.arm_timer(t);
         }
+        self.arm_boundary(node);
         self.step(node, "activated", String::new());
         // A message that came before its receiver waited is consumed now.
         for t in targets {
@@ -639,6 +643,13 @@ impl<'a> Run<'a> {
             self.inst.active.remove(pos);
         }
         self.disarm_timer(node);
+        if !self.inst.active.contains(&(node as u16)) {
+            for b in 0..self.m.nodes.len() {
+                if self.m.nodes[b].attached == Some(node as u16) {
+                    self.disarm_timer(b);
+                }
+            }
+        }
     }
 
     /// A timer or message reaches `node`. Returns false if nothing waits there.
@@ -651,6 +662,13 @@ impl<'a> Run<'a> {
             for f in self.m.nodes[g].outgoing.clone() {
                 let t = self.m.flows[f as usize].target as usize;
                 self.disarm_timer(t);
+            }
+        } else if let Some(activity) = self.armed_boundary(node) {
+            // A boundary event fires once per arming (a non-interrupting
+            // timer does not repeat; a message one stays armed).
+            self.disarm_timer(node);
+            if self.m.nodes[node].interrupting {
+                self.interrupt(activity);
             }
         } else {
             return Ok(false);
@@ -794,6 +812,16 @@ impl<'a> Run<'a> {
                 self.service(node)?;
                 self.produce_all(node)?;
             }
+            (kind::THROW, sub @ (trigger::ESCALATION | trigger::SIGNAL)) => {
+                let code = n.code.clone().unwrap_or_default();
+                self.step(node, "thrown", code);
+                self.produce_all(node)?;
+                if sub == trigger::SIGNAL {
+                    self.signal(node)?;
+                } else {
+                    self.throw(node, sub)?;
+                }
+            }
             (kind::TASK, task::SEND) | (kind::THROW, _) => {
                 self.step(node, "sent", String::new());
                 self.send(node)?;
@@ -810,12 +838,16 @@ impl<'a> Run<'a> {
                     String::new(),
                 );
                 self.send(node)?;
-                if sub == trigger::TERMINATE {
-                    self.terminate(node);
+                match sub {
+                    trigger::TERMINATE => self.terminate(node),
+                    trigger::ERROR | trigger::ESCALATION => self.throw(node, sub)?,
+                    trigger::SIGNAL => self.signal(node)?,
+                    _ => {}
                 }
             }
             (kind::SUBPROCESS, _) => {
                 self.inst.active.push(node as u16);
+                self.arm_boundary(node);
                 self.step(node, "started", String::new());
                 let inner: Vec<usize> = (0..self.m.nodes.len())
                     .filter(|&c| {
@@ -952,10 +984,19 @@ impl<'a> Run<'a> {
         let m = self.m;
         let scope = m.nodes[end].parent;
         let pool = m.nodes[end].pool;
-        let inside = |n: usize| match scope {
+        self.clear(|n| match scope {
             Some(s) => m.within(n, s as usize),
             None => m.nodes[n].pool == pool,
-        };
+        });
+        if scope.is_none() {
+            self.inst.terminated = true;
+        }
+    }
+
+    /// Remove the tokens of the nodes `inside` says: on flows leaving them,
+    /// and active ones with their armed timers and boundary events.
+    fn clear(&mut self, inside: impl Fn(usize) -> bool) {
+        let m = self.m;
         self.inst
             .marks
             .retain(|k| !inside(m.flows[k.flow as usize].source as usize));
@@ -975,9 +1016,97 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if scope.is_none() {
-            self.inst.terminated = true;
+    }
+
+    /// An interrupting boundary event cancels its activity: a task stops
+    /// waiting, a subprocess loses every token inside it.
+    fn interrupt(&mut self, activity: usize) {
+        let m = self.m;
+        if m.nodes[activity].kind == kind::SUBPROCESS {
+            self.clear(|n| m.within(n, activity));
         }
+        self.deactivate(activity);
+        self.step(activity, "interrupted", String::new());
+    }
+
+    /// The event on the boundary of `activity` that catches `trigger` with
+    /// `code` (a catcher without a code catches every code).
+    fn catcher(&self, activity: usize, trigger: u8, code: &Option<String>) -> Option<usize> {
+        (0..self.m.nodes.len()).find(|&b| {
+            let n = &self.m.nodes[b];
+            n.kind == kind::BOUNDARY
+                && n.attached == Some(activity as u16)
+                && n.sub == trigger
+                && (n.code.is_none() || n.code == *code)
+        })
+    }
+
+    /// Throw an error or escalation from `node` to the nearest enclosing
+    /// running subprocess with a boundary event catching it. An uncaught
+    /// error fails the move (validation refuses models where one can be);
+    /// an uncaught escalation has no effect (BPMN 2.0 §10.5.4).
+    fn throw(&mut self, node: usize, trigger: u8) -> Result<(), String> {
+        let code = self.m.nodes[node].code.clone();
+        let mut scope = self.m.nodes[node].parent;
+        // Depth is bounded by the node count.
+        for _ in 0..self.m.nodes.len() {
+            let Some(s) = scope else { break };
+            let s = s as usize;
+            if self.inst.active.contains(&(s as u16)) {
+                if let Some(b) = self.catcher(s, trigger, &code) {
+                    self.trigger(b, "caught")?;
+                    if let Some(step) = self.out.steps.last_mut() {
+                        step.detail = code.unwrap_or_default();
+                    }
+                    return Ok(());
+                }
+            }
+            scope = self.m.nodes[s].parent;
+        }
+        if trigger == trigger::ERROR {
+            return Err(format!(
+                "error `{}` thrown at `{}` is not caught",
+                code.unwrap_or_default(),
+                self.m.nodes[node].id
+            ));
+        }
+        Ok(())
+    }
+
+    /// A signal reaches every armed catcher of its name in the instance:
+    /// intermediate signal catch events and signal boundary events.
+    fn signal(&mut self, node: usize) -> Result<(), String> {
+        let code = self.m.nodes[node].code.clone();
+        let targets: Vec<usize> = (0..self.m.nodes.len())
+            .filter(|&t| {
+                let n = &self.m.nodes[t];
+                matches!(n.kind, kind::CATCH | kind::BOUNDARY)
+                    && n.sub == trigger::SIGNAL
+                    && (n.code.is_none() || n.code == code)
+            })
+            .collect();
+        for t in targets {
+            // An earlier catcher may have interrupted this one's scope.
+            self.trigger(t, "signal")?;
+        }
+        Ok(())
+    }
+
+    /// Arm the timers on the boundary of an activity that starts waiting.
+    fn arm_boundary(&mut self, activity: usize) {
+        for b in 0..self.m.nodes.len() {
+            if self.m.nodes[b].attached == Some(activity as u16) {
+                self.arm_timer(b);
+            }
+        }
+    }
+
+    /// The activity a boundary event sits on, if it is active (so the
+    /// event is armed).
+    fn armed_boundary(&self, node: usize) -> Option<usize> {
+        let n = &self.m.nodes[node];
+        let a = n.attached.filter(|_| n.kind == kind::BOUNDARY)?;
+        self.inst.active.contains(&a).then_some(a as usize)
     }
 
     /// Complete running subprocesses with no token left inside.

@@ -62,13 +62,12 @@ fn is_activity(k: &NodeKind) -> bool {
 /// subprocess, a compensation handler: all refused as unsupported anyway).
 fn entry(n: &Node) -> bool {
     n.incoming.is_empty()
+        && n.boundary.is_none()
         && match &n.kind {
             NodeKind::Unsupported(tag) => {
-                !tag.starts_with("boundaryEvent")
-                    && !tag.contains("isForCompensation")
-                    && !tag.contains("triggeredByEvent")
+                !tag.contains("isForCompensation") && !tag.contains("event subProcess")
             }
-            NodeKind::Start(_) => false,
+            NodeKind::Start(_) | NodeKind::Boundary(_) => false,
             _ => true,
         }
 }
@@ -101,6 +100,8 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
         timer: None,
         outputs: Vec::new(),
         looped: false,
+        boundary: None,
+        code: None,
     }
 }
 

@@ -35,6 +35,8 @@ pub mod kind {
     pub const TASK: u8 = 4;
     pub const GATEWAY: u8 = 5;
     pub const SUBPROCESS: u8 = 6;
+    /// An event on the boundary of an activity (`MNode::attached`).
+    pub const BOUNDARY: u8 = 7;
 }
 /// `MNode::sub` for events: trigger.
 pub mod trigger {
@@ -43,6 +45,12 @@ pub mod trigger {
     pub const TIMER: u8 = 2;
     /// End events only.
     pub const TERMINATE: u8 = 3;
+    /// Boundary and end events.
+    pub const ERROR: u8 = 4;
+    /// Boundary, intermediate throw and end events.
+    pub const ESCALATION: u8 = 5;
+    /// Boundary, intermediate catch and throw, and end events.
+    pub const SIGNAL: u8 = 6;
 }
 /// `MNode::sub` for tasks.
 pub mod task {
@@ -139,6 +147,13 @@ record! {
         pub start_trigger: Option<StartTrigger> = (),
         /// Message flows it sends along (indices).
         pub sends: Vec<u16> = (MAX_MESSAGES, ()),
+        /// Boundary events: the activity they are attached to, and whether
+        /// they interrupt it.
+        pub attached: Option<u16> = (),
+        pub interrupting: bool = (),
+        /// Error, escalation and signal events: the code (or signal name)
+        /// thrown or caught; none on a catching event catches every code.
+        pub code: Option<String> = MAX_ID_LEN,
         /// Inclusive joins: for each incoming flow (same order), the places
         /// from which a token can still reach it without passing this join,
         /// as a bit set over flows then nodes.

@@ -14,6 +14,12 @@ pub enum Trigger {
     None,
     Message,
     Timer,
+    /// Boundary events only (errors are thrown by error end events).
+    Error,
+    /// Boundary events and intermediate throw events.
+    Escalation,
+    /// Boundary, intermediate catch and throw events: within the instance.
+    Signal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +27,9 @@ pub enum EndKind {
     None,
     Message,
     Terminate,
+    Error,
+    Escalation,
+    Signal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +73,8 @@ pub enum NodeKind {
     Task(TaskKind),
     Gateway(GatewayKind),
     SubProcess,
+    /// An event attached to the boundary of an activity ([`Node::boundary`]).
+    Boundary(Trigger),
     /// A flow node Ingot does not run; `tag` is its XML element name (plus the
     /// event definition for unsupported event kinds).
     Unsupported(String),
@@ -78,7 +89,11 @@ impl NodeKind {
                 EndKind::None => "end event".into(),
                 EndKind::Message => "message end event".into(),
                 EndKind::Terminate => "terminate end event".into(),
+                EndKind::Error => "error end event".into(),
+                EndKind::Escalation => "escalation end event".into(),
+                EndKind::Signal => "signal end event".into(),
             },
+            NodeKind::Boundary(t) => format!("{} boundary event", trigger_name(*t)),
             NodeKind::Catch(t) => format!("{} catch event", trigger_name(*t)),
             NodeKind::Throw(t) => format!("{} throw event", trigger_name(*t)),
             NodeKind::Task(k) => format!("{k:?} task").to_lowercase(),
@@ -99,6 +114,9 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::None => "none",
         Trigger::Message => "message",
         Trigger::Timer => "timer",
+        Trigger::Error => "error",
+        Trigger::Escalation => "escalation",
+        Trigger::Signal => "signal",
     }
 }
 
@@ -123,6 +141,14 @@ pub struct Node {
     pub outputs: Vec<(String, Option<Type>)>,
     /// A loop or multi-instance marker (unsupported).
     pub looped: bool,
+    /// Boundary events: the activity attached to, and whether the event
+    /// interrupts it (`cancelActivity`, default true).
+    pub boundary: Option<(String, bool)>,
+    /// Error, escalation and signal events: the error or escalation code
+    /// (else the id of the `error`/`escalation` element referred to), or the
+    /// signal's name (else its id); `None` when no reference is given (a
+    /// catch-all for catching events).
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug)]

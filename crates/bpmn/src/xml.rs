@@ -22,6 +22,18 @@ pub const BPMNDI_NS: &str = "http://www.omg.org/spec/BPMN/20100524/DI";
 /// attached apart (see [`crate::diagram`]).
 pub const MAX_XML_BYTES: usize = 40 * 1024;
 
+/// The trigger an event definition element gives an event, if Ingot runs it.
+fn trigger_of(definition: &str) -> Option<Trigger> {
+    Some(match definition {
+        "messageEventDefinition" => Trigger::Message,
+        "timerEventDefinition" => Trigger::Timer,
+        "errorEventDefinition" => Trigger::Error,
+        "escalationEventDefinition" => Trigger::Escalation,
+        "signalEventDefinition" => Trigger::Signal,
+        _ => return None,
+    })
+}
+
 fn is_bpmn(n: &XmlNode, local: &str) -> bool {
     n.is_element() && n.tag_name().namespace() == Some(BPMN_NS) && n.tag_name().name() == local
 }
@@ -92,7 +104,6 @@ const UNSUPPORTED: &[&str] = &[
     "scriptTask",
     "businessRuleTask",
     "callActivity",
-    "boundaryEvent",
     "complexGateway",
     "transaction",
     "adHocSubProcess",
@@ -176,6 +187,21 @@ pub(crate) fn parse_unbounded(xml: &str) -> Result<Model, Problem> {
             .event_definitions
             .insert(attr(&def, "id"), def.tag_name().name().to_string());
     }
+    // Errors and escalations match by their code, signals by their name;
+    // without one, by the element's id.
+    for (element, key) in [
+        ("error", "errorCode"),
+        ("escalation", "escalationCode"),
+        ("signal", "name"),
+    ] {
+        for def in bpmn_children(root).filter(|c| is_bpmn(c, element)) {
+            let code = def
+                .attribute(key)
+                .filter(|c| !c.is_empty())
+                .map_or_else(|| attr(&def, "id"), str::to_string);
+            reader.codes.insert(attr(&def, "id"), code);
+        }
+    }
     for item in bpmn_children(root).filter(|c| is_bpmn(c, "itemDefinition")) {
         if let Some(ty) = xsd_type(item.attribute("structureRef").unwrap_or_default()) {
             reader.item_types.insert(attr(&item, "id"), ty);
@@ -252,6 +278,8 @@ struct Reader {
     event_definitions: HashMap<String, String>,
     /// node id -> lane id.
     lane_of: HashMap<String, String>,
+    /// error, escalation and signal id -> the code (or name) events match on.
+    codes: HashMap<String, String>,
     /// node index -> ids of the data objects (or references) it writes.
     writes: Vec<(NodeIx, String)>,
 }
@@ -376,31 +404,46 @@ impl Reader {
         if UNSUPPORTED.contains(&tag) {
             return Some(NodeKind::Unsupported(tag.to_string()));
         }
-        let event = |make: fn(Trigger) -> NodeKind| -> NodeKind {
+        // The triggers each event element may have on chain.
+        let event = |make: fn(Trigger) -> NodeKind, allowed: &[Trigger]| -> NodeKind {
             let defs = self.event_definitions_of(n);
-            match defs.as_slice() {
-                [] => make(Trigger::None),
-                ["messageEventDefinition"] => make(Trigger::Message),
-                ["timerEventDefinition"] => make(Trigger::Timer),
-                [one] => NodeKind::Unsupported(format!("{tag} ({one})")),
-                _ => NodeKind::Unsupported(format!("{tag} with several event definitions")),
+            let trigger = match defs.as_slice() {
+                [] => Some(Trigger::None),
+                [one] => trigger_of(one),
+                _ => return NodeKind::Unsupported(format!("{tag} with several event definitions")),
+            };
+            match trigger {
+                Some(t) if allowed.contains(&t) => make(t),
+                _ if defs.is_empty() => {
+                    NodeKind::Unsupported(format!("{tag} without an event definition"))
+                }
+                _ => NodeKind::Unsupported(format!("{tag} ({})", defs.join(", "))),
             }
         };
+        use Trigger as T;
         match tag {
-            "startEvent" => Some(event(NodeKind::Start)),
-            "intermediateCatchEvent" => Some(event(NodeKind::Catch)),
-            "intermediateThrowEvent" => match event(NodeKind::Throw) {
-                NodeKind::Throw(Trigger::Timer) => Some(NodeKind::Unsupported(
-                    "intermediateThrowEvent (timerEventDefinition)".into(),
-                )),
-                k => Some(k),
-            },
+            "startEvent" => Some(event(NodeKind::Start, &[T::None, T::Message, T::Timer])),
+            "intermediateCatchEvent" => Some(event(
+                NodeKind::Catch,
+                &[T::None, T::Message, T::Timer, T::Signal],
+            )),
+            "intermediateThrowEvent" => Some(event(
+                NodeKind::Throw,
+                &[T::None, T::Message, T::Escalation, T::Signal],
+            )),
+            "boundaryEvent" => Some(event(
+                NodeKind::Boundary,
+                &[T::Message, T::Timer, T::Error, T::Escalation, T::Signal],
+            )),
             "endEvent" => {
                 let defs = self.event_definitions_of(n);
                 Some(match defs.as_slice() {
                     [] => NodeKind::End(EndKind::None),
                     ["messageEventDefinition"] => NodeKind::End(EndKind::Message),
                     ["terminateEventDefinition"] => NodeKind::End(EndKind::Terminate),
+                    ["errorEventDefinition"] => NodeKind::End(EndKind::Error),
+                    ["escalationEventDefinition"] => NodeKind::End(EndKind::Escalation),
+                    ["signalEventDefinition"] => NodeKind::End(EndKind::Signal),
                     [one] => NodeKind::Unsupported(format!("endEvent ({one})")),
                     _ => NodeKind::Unsupported("endEvent with several event definitions".into()),
                 })
@@ -468,8 +511,34 @@ impl Reader {
             timer,
             outputs,
             looped,
+            boundary: n.attribute("attachedToRef").map(|a| {
+                (
+                    local_ref(a).to_string(),
+                    n.attribute("cancelActivity") != Some("false"),
+                )
+            }),
+            code: self.code_of(n),
         });
         ix
+    }
+
+    /// The code an error, escalation or signal event throws or catches.
+    fn code_of(&self, n: XmlNode) -> Option<String> {
+        bpmn_children(n).find_map(|d| {
+            let reference = match d.tag_name().name() {
+                "errorEventDefinition" => d.attribute("errorRef"),
+                "escalationEventDefinition" => d.attribute("escalationRef"),
+                "signalEventDefinition" => d.attribute("signalRef"),
+                _ => None,
+            }?;
+            let id = local_ref(reference);
+            Some(
+                self.codes
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| id.to_string()),
+            )
+        })
     }
 
     /// Resolve references: lanes, flow endpoints, data associations.
@@ -660,7 +729,8 @@ mod tests {
 
     /// A start or end event whose definition is declared once at the
     /// document level and pointed to with `eventDefinitionRef` is that kind
-    /// of event, never a plain one.
+    /// of event (a signal start is unsupported, an error end runs), never a
+    /// plain one.
     #[test]
     fn event_definition_refs_are_followed() {
         let with_refs = MINIMAL
@@ -681,10 +751,10 @@ mod tests {
             &m.nodes[m.node("S1").unwrap()].kind,
             NodeKind::Unsupported(k) if k.contains("signalEventDefinition")
         ));
-        assert!(matches!(
-            &m.nodes[m.node("E1").unwrap()].kind,
-            NodeKind::Unsupported(k) if k.contains("errorEventDefinition")
-        ));
+        assert_eq!(
+            m.nodes[m.node("E1").unwrap()].kind,
+            NodeKind::End(EndKind::Error)
+        );
         let dangling = with_refs.replace(">Sig<", ">Nope<");
         let m = parse(&dangling).unwrap();
         assert!(matches!(

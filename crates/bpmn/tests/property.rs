@@ -27,6 +27,13 @@ enum Block {
     /// `f{i%4}`, the last branch the task's default flow), joined by an
     /// inclusive gateway.
     CondTask(Vec<Block>),
+    /// A task with an interrupting boundary timer; the task's path (the
+    /// inner block) and the timer's meet at an exclusive merge.
+    Deadline(Box<Block>),
+    /// A subprocess running the inner block, then ending with an error
+    /// when flag `f0` is set; an error boundary event catches it, and both
+    /// paths meet at an exclusive merge.
+    Failing(Box<Block>),
 }
 
 fn block() -> impl Strategy<Value = Block> {
@@ -39,7 +46,9 @@ fn block() -> impl Strategy<Value = Block> {
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Inclusive),
             inner.clone().prop_map(|b| Block::Sub(Box::new(b))),
             inner.clone().prop_map(|b| Block::BareSub(Box::new(b))),
-            prop::collection::vec(inner, 2..4).prop_map(Block::CondTask),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Block::CondTask),
+            inner.clone().prop_map(|b| Block::Deadline(Box::new(b))),
+            inner.prop_map(|b| Block::Failing(Box::new(b))),
         ]
     })
 }
@@ -143,6 +152,54 @@ impl Gen {
                 let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
                 let sub = self.node("subProcess", "Bare", "", &body);
                 (sub.clone(), sub)
+            }
+            Block::Deadline(inner) => {
+                let task = self.node("userTask", "D", "", "");
+                let timer = self.id("B");
+                self.nodes.push(format!(
+                    r#"<bpmn:boundaryEvent id="{timer}" attachedToRef="{task}"><bpmn:timerEventDefinition><bpmn:timeDuration>PT5M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>"#
+                ));
+                let (a, z) = self.emit(inner);
+                let merge = self.node("exclusiveGateway", "M", "", "");
+                self.flow(&task, &a, None);
+                self.flow(&z, &merge, None);
+                self.flow(&timer, &merge, None);
+                (task, merge)
+            }
+            Block::Failing(inner) => {
+                let mut g = Gen {
+                    nodes: vec![],
+                    flows: vec![],
+                    next: self.next,
+                };
+                let s = g.node("startEvent", "s", "", "");
+                let (a, z) = g.emit(inner);
+                let check = g.id("X");
+                let fail = g.node(
+                    "endEvent",
+                    "Err",
+                    "",
+                    r#"<bpmn:errorEventDefinition errorRef="Failed"/>"#,
+                );
+                let e = g.node("endEvent", "e", "", "");
+                g.flow(&s, &a, None);
+                g.flow(&z, &check, None);
+                g.flow(&check, &fail, Some("f0".into()));
+                let ok = g.flow(&check, &e, None);
+                g.nodes.push(format!(
+                    r#"<bpmn:exclusiveGateway id="{check}" default="{ok}"></bpmn:exclusiveGateway>"#
+                ));
+                self.next = g.next;
+                let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
+                let sub = self.node("subProcess", "Fs", "", &body);
+                let catch = self.id("B");
+                self.nodes.push(format!(
+                    r#"<bpmn:boundaryEvent id="{catch}" attachedToRef="{sub}"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>"#
+                ));
+                let merge = self.node("exclusiveGateway", "M", "", "");
+                self.flow(&sub, &merge, None);
+                self.flow(&catch, &merge, None);
+                (sub, merge)
             }
             Block::CondTask(items) => {
                 let task = self.id("C");

@@ -1,0 +1,383 @@
+//! Boundary events (BPMN 2.0 §10.5.4, §13.5.x): timer, message, error,
+//! escalation and signal, interrupting and not, on tasks and subprocesses;
+//! error and escalation propagation through nested scopes; signals within
+//! the instance.
+
+mod common;
+
+use common::*;
+use ingot_bpmn::{engine, machine::state, Machine};
+use serde_json::json;
+
+fn timer_def(duration: &str) -> String {
+    format!("<bpmn:timerEventDefinition><bpmn:timeDuration>{duration}</bpmn:timeDuration></bpmn:timerEventDefinition>")
+}
+
+fn boundary(d: &mut Doc, id: &str, on: &str, interrupting: bool, definition: &str) {
+    let attrs = format!(r#"attachedToRef="{on}" cancelActivity="{interrupting}""#);
+    d.node("boundaryEvent", id, &attrs, definition);
+}
+
+fn fire(m: &Machine, i: &mut ingot_bpmn::Instance, id: &str) {
+    let node = m.node_index(id).unwrap();
+    let due = i
+        .timers
+        .iter()
+        .find(|d| d.node as usize == node)
+        .unwrap_or_else(|| panic!("no timer armed at {id}: {:?}", i.timers))
+        .at_ms;
+    engine::fire_timer(m, i, node, due).unwrap();
+}
+
+fn armed_timers(m: &Machine, i: &ingot_bpmn::Instance) -> Vec<String> {
+    let mut out: Vec<String> = i
+        .timers
+        .iter()
+        .map(|d| m.nodes[d.node as usize].id.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Approve within a deadline: an interrupting timer cancels the task.
+fn deadline(interrupting: bool) -> Machine {
+    let mut d = Doc::new();
+    d.start("S")
+        .task("Approve")
+        .task("Escalate")
+        .end("Done")
+        .end("Late");
+    boundary(
+        &mut d,
+        "Deadline",
+        "Approve",
+        interrupting,
+        &timer_def("PT48H"),
+    );
+    d.flow("f1", "S", "Approve")
+        .flow("f2", "Approve", "Done")
+        .flow("f3", "Deadline", "Escalate")
+        .flow("f4", "Escalate", "Late");
+    d.compile()
+}
+
+#[test]
+fn an_interrupting_timer_cancels_its_task() {
+    let m = deadline(true);
+    let mut i = start(&m, json!({}));
+    assert_eq!(armed_timers(&m, &i), ids(&["Deadline"]));
+    fire(&m, &mut i, "Deadline");
+    assert_eq!(active(&m, &i), ids(&["Escalate"]), "the task was cancelled");
+    let refused =
+        engine::complete(&m, &mut i.clone(), "Approve", &acme(), &json!({}), 0).unwrap_err();
+    assert!(refused.contains("not active"), "{refused}");
+    complete(&m, &mut i, "Escalate");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn completing_the_task_first_disarms_its_timer() {
+    let m = deadline(true);
+    let mut i = start(&m, json!({}));
+    complete(&m, &mut i, "Approve");
+    assert!(i.timers.is_empty(), "{:?}", i.timers);
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn a_non_interrupting_timer_leaves_its_task_waiting() {
+    let m = deadline(false);
+    let mut i = start(&m, json!({}));
+    fire(&m, &mut i, "Deadline");
+    assert_eq!(active(&m, &i), ids(&["Approve", "Escalate"]));
+    assert!(i.timers.is_empty(), "a duration timer fires once");
+    complete(&m, &mut i, "Escalate");
+    assert_eq!(i.state, state::RUNNING, "Approve still waits");
+    complete(&m, &mut i, "Approve");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+/// A subprocess with two branches, a timer inside, and events on its
+/// boundary: a message (interrupting) and an error from inside.
+fn inspection() -> Machine {
+    let mut d = Doc::new();
+    d.messages = json!({"Recall": {"event": "notary.recorded", "attribute": "metadata", "variable": "order"}});
+    d.variables = json!({"order": "string", "ok": "boolean"});
+    d.outputs = json!({"S": ["order"], "Check": ["ok"]});
+    let inner = format!(
+        r#"<bpmn:startEvent id="IS"/><bpmn:parallelGateway id="Fork"/>
+        <bpmn:userTask id="Check"/><bpmn:exclusiveGateway id="Pass" default="i5"/>
+        <bpmn:endEvent id="Fail"><bpmn:errorEventDefinition errorRef="Defect"/></bpmn:endEvent>
+        <bpmn:intermediateCatchEvent id="Wait">{}</bpmn:intermediateCatchEvent>
+        <bpmn:userTask id="Measure"/><bpmn:endEvent id="IE"/>
+        <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Fork"/>
+        <bpmn:sequenceFlow id="i2" sourceRef="Fork" targetRef="Check"/>
+        <bpmn:sequenceFlow id="i3" sourceRef="Check" targetRef="Pass"/>
+        <bpmn:sequenceFlow id="i4" sourceRef="Pass" targetRef="Fail"><bpmn:conditionExpression>!ok</bpmn:conditionExpression></bpmn:sequenceFlow>
+        <bpmn:sequenceFlow id="i5" sourceRef="Pass" targetRef="IE"/>
+        <bpmn:sequenceFlow id="i6" sourceRef="Fork" targetRef="Wait"/>
+        <bpmn:sequenceFlow id="i7" sourceRef="Wait" targetRef="Measure"/>
+        <bpmn:sequenceFlow id="i8" sourceRef="Measure" targetRef="IE"/>"#,
+        timer_def("PT1H")
+    );
+    d.start("S")
+        .node("subProcess", "Inspect", "", &inner)
+        .task("Ship")
+        .task("Rework")
+        .task("Stop")
+        .end("E");
+    boundary(
+        &mut d,
+        "Recall",
+        "Inspect",
+        true,
+        "<bpmn:messageEventDefinition/>",
+    );
+    boundary(
+        &mut d,
+        "Defective",
+        "Inspect",
+        true,
+        r#"<bpmn:errorEventDefinition errorRef="Defect"/>"#,
+    );
+    d.flow("f1", "S", "Inspect")
+        .flow("f2", "Inspect", "Ship")
+        .flow("f3", "Ship", "E")
+        .flow("f4", "Defective", "Rework")
+        .flow("f5", "Rework", "E")
+        .flow("f6", "Recall", "Stop")
+        .flow("f7", "Stop", "E");
+    d.compile()
+}
+
+#[test]
+fn an_error_end_event_interrupts_its_subprocess_through_the_boundary() {
+    let m = inspection();
+    let mut i = start(&m, json!({"order": "PO-1"}));
+    assert_eq!(active(&m, &i), ids(&["Check", "Wait"]));
+    let out = complete_with(&m, &mut i, "Check", json!({"ok": false}));
+    let actions: Vec<(&str, &str)> = out
+        .steps
+        .iter()
+        .map(|s| (s.element.as_str(), s.action))
+        .collect();
+    assert!(actions.contains(&("Inspect", "interrupted")), "{actions:?}");
+    assert!(actions.contains(&("Defective", "caught")), "{actions:?}");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Rework"]),
+        "the other branch and its timer are gone"
+    );
+    assert!(i.timers.is_empty(), "{:?}", i.timers);
+    complete(&m, &mut i, "Rework");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn a_subprocess_that_ends_normally_disarms_its_boundary() {
+    let m = inspection();
+    let mut i = start(&m, json!({"order": "PO-1"}));
+    complete_with(&m, &mut i, "Check", json!({"ok": true}));
+    fire(&m, &mut i, "Wait");
+    assert!(engine::armed(&m, &i).contains(&m.node_index("Recall").unwrap()));
+    complete(&m, &mut i, "Measure");
+    assert_eq!(active(&m, &i), ids(&["Ship"]));
+    assert!(
+        !engine::armed(&m, &i).contains(&m.node_index("Recall").unwrap()),
+        "the recall no longer waits"
+    );
+}
+
+#[test]
+fn a_message_on_the_boundary_interrupts_the_running_subprocess() {
+    let m = inspection();
+    let mut i = start(&m, json!({"order": "PO-1"}));
+    let recall = m.node_index("Recall").unwrap();
+    assert!(
+        engine::armed(&m, &i).contains(&recall),
+        "armed while the subprocess runs"
+    );
+    engine::deliver(&m, &mut i, recall, "recalled".into(), 5_000_000).unwrap();
+    assert_eq!(active(&m, &i), ids(&["Stop"]));
+    assert!(
+        i.timers.is_empty(),
+        "the inner timer was disarmed: {:?}",
+        i.timers
+    );
+    complete(&m, &mut i, "Stop");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn errors_propagate_to_the_nearest_catching_scope_and_must_be_caught() {
+    // Outer subprocess catches `Defect`; the inner one catches only `Other`.
+    let inner = r#"<bpmn:startEvent id="IS"/><bpmn:endEvent id="Throw"><bpmn:errorEventDefinition errorRef="Defect"/></bpmn:endEvent>
+        <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Throw"/>"#;
+    let outer = format!(
+        r#"<bpmn:startEvent id="OS"/><bpmn:subProcess id="Inner">{inner}</bpmn:subProcess><bpmn:userTask id="After"/><bpmn:endEvent id="OE"/>
+        <bpmn:boundaryEvent id="InnerCatch" attachedToRef="Inner"><bpmn:errorEventDefinition errorRef="Other"/></bpmn:boundaryEvent><bpmn:endEvent id="OE2"/>
+        <bpmn:sequenceFlow id="o1" sourceRef="OS" targetRef="Inner"/><bpmn:sequenceFlow id="o2" sourceRef="Inner" targetRef="After"/>
+        <bpmn:sequenceFlow id="o3" sourceRef="After" targetRef="OE"/><bpmn:sequenceFlow id="o4" sourceRef="InnerCatch" targetRef="OE2"/>"#
+    );
+    let mut d = Doc::new();
+    d.start("S")
+        .node("subProcess", "Outer", "", &outer)
+        .task("Handle")
+        .end("E");
+    boundary(
+        &mut d,
+        "OuterCatch",
+        "Outer",
+        true,
+        r#"<bpmn:errorEventDefinition errorRef="Defect"/>"#,
+    );
+    d.flow("f1", "S", "Outer")
+        .flow("f2", "Outer", "E")
+        .flow("f3", "OuterCatch", "Handle")
+        .flow("f4", "Handle", "E");
+    let m = d.compile();
+    let i = start(&m, json!({}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Handle"]),
+        "caught by the outer scope, both subprocesses gone"
+    );
+
+    // Without a catcher for `Defect`, validation refuses the error end event.
+    let mut d = Doc::new();
+    d.start("S")
+        .node("subProcess", "Outer", "", &outer)
+        .end("E");
+    d.flow("f1", "S", "Outer").flow("f2", "Outer", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.element == "Throw" && p.message.contains("catches error `Defect`")),
+        "{e}"
+    );
+}
+
+#[test]
+fn escalations_do_not_interrupt_unless_asked_and_may_go_uncaught() {
+    let inner = r#"<bpmn:startEvent id="IS"/><bpmn:intermediateThrowEvent id="Raise"><bpmn:escalationEventDefinition escalationRef="Late"/></bpmn:intermediateThrowEvent>
+        <bpmn:userTask id="Finish"/><bpmn:endEvent id="IE"/>
+        <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Raise"/><bpmn:sequenceFlow id="i2" sourceRef="Raise" targetRef="Finish"/>
+        <bpmn:sequenceFlow id="i3" sourceRef="Finish" targetRef="IE"/>"#;
+    let build = |interrupting: Option<bool>| {
+        let mut d = Doc::new();
+        d.start("S").node("subProcess", "Work", "", inner).end("E");
+        d.flow("f1", "S", "Work").flow("f2", "Work", "E");
+        if let Some(interrupting) = interrupting {
+            d.task("Inform").end("E2");
+            boundary(
+                &mut d,
+                "Escalated",
+                "Work",
+                interrupting,
+                r#"<bpmn:escalationEventDefinition escalationRef="Late"/>"#,
+            );
+            d.flow("f3", "Escalated", "Inform")
+                .flow("f4", "Inform", "E2");
+        }
+        d.compile()
+    };
+    let m = build(Some(false));
+    let i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["Finish", "Inform"]), "both go on");
+    let m = build(Some(true));
+    let i = start(&m, json!({}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Inform"]),
+        "the escalation interrupted the work"
+    );
+    let m = build(None);
+    let i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["Finish"]), "uncaught: no effect");
+}
+
+#[test]
+fn a_signal_reaches_every_catcher_in_the_instance() {
+    let mut d = Doc::new();
+    d.start("S")
+        .gateway("parallel", "Fork", None)
+        .task("Produce")
+        .node(
+            "intermediateThrowEvent",
+            "Stop",
+            "",
+            r#"<bpmn:signalEventDefinition signalRef="Halt"/>"#,
+        )
+        .node(
+            "intermediateCatchEvent",
+            "Halted",
+            "",
+            r#"<bpmn:signalEventDefinition signalRef="Halt"/>"#,
+        )
+        .task("Pack")
+        .task("Clean")
+        .task("Audit")
+        .end("E1")
+        .end("E2")
+        .end("E3")
+        .end("E4");
+    boundary(
+        &mut d,
+        "Aborted",
+        "Pack",
+        true,
+        r#"<bpmn:signalEventDefinition signalRef="Halt"/>"#,
+    );
+    d.flow("f1", "S", "Fork")
+        .flow("f2", "Fork", "Produce")
+        .flow("f3", "Produce", "Stop")
+        .flow("f4", "Stop", "E1")
+        .flow("f5", "Fork", "Halted")
+        .flow("f6", "Halted", "Clean")
+        .flow("f7", "Clean", "E2")
+        .flow("f8", "Fork", "Pack")
+        .flow("f9", "Pack", "E3")
+        .flow("f10", "Aborted", "Audit")
+        .flow("f11", "Audit", "E4");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    assert_eq!(active(&m, &i), ids(&["Halted", "Pack", "Produce"]));
+    complete(&m, &mut i, "Produce");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Audit", "Clean"]),
+        "the catch event and the boundary both fired"
+    );
+    complete(&m, &mut i, "Clean");
+    complete(&m, &mut i, "Audit");
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+#[test]
+fn misplaced_boundary_events_are_refused_precisely() {
+    let mut d = Doc::new();
+    d.start("S").task("A").end("E").end("E2");
+    boundary(&mut d, "OnGateway", "S", true, &timer_def("PT1H"));
+    boundary(
+        &mut d,
+        "SoftError",
+        "A",
+        false,
+        r#"<bpmn:errorEventDefinition/>"#,
+    );
+    d.flow("f1", "S", "A")
+        .flow("f2", "A", "E")
+        .flow("f3", "OnGateway", "E2")
+        .flow("f4", "SoftError", "E2");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.element == "OnGateway" && p.message.contains("not a task or subprocess")),
+        "{e}"
+    );
+    assert!(
+        e.0.iter()
+            .any(|p| p.element == "SoftError" && p.message.contains("always interrupts")),
+        "{e}"
+    );
+}
