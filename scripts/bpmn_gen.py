@@ -48,6 +48,7 @@ KINDS = {
     "or": ("inclusiveGateway", None),
     "event": ("eventBasedGateway", None),
     "sub": ("subProcess", None),
+    "boundary_timer": ("boundaryEvent", "timer"),
 }
 TASKS = {"user", "manual", "task", "service", "send", "receive"}
 GATEWAYS = {"xor", "and", "or", "event"}
@@ -61,7 +62,9 @@ DATA_BAND = 80    # extra lane height below the nodes for data object references
 def node(id, kind, name, lane=None, **kw):
     """A flow node. kw: form=[(id, label, type)], out=[data object names],
     default=flow id, timer=(timeDuration|timeDate, value), row=sub-row hint,
-    nodes/flows (subProcess contents), topic (service task)."""
+    nodes/flows (subProcess contents), topic (service task), attach=the
+    activity a boundary event sits on, cancel=False for a non-interrupting
+    one."""
     d = dict(id=id, kind=kind, name=name, lane=lane)
     d.update(kw)
     return d
@@ -156,12 +159,35 @@ def sub_rows(nodes, rank):
     return max([n["_row"] for n in nodes] + [0]) + 1
 
 
+def is_boundary(n):
+    return n["kind"].startswith("boundary")
+
+
+def ranked_edges(nodes, flows):
+    """Sequence flows for ranking: a boundary event's flow leaves its host."""
+    host = {n["id"]: n["attach"] for n in nodes if is_boundary(n)}
+    return [(host.get(f["src"], f["src"]), f["tgt"]) for f in flows]
+
+
+def place_boundaries(nodes):
+    """Boundary events sit on the lower edge of their host, from the right."""
+    byid = {n["id"]: n for n in nodes}
+    seen = {}
+    for n in nodes:
+        if is_boundary(n):
+            hx, hy, hw, hh = byid[n["attach"]]["_b"]
+            k = seen.get(n["attach"], 0)
+            seen[n["attach"]] = k + 1
+            n["_b"] = (hx + hw - 46 - 40 * k, hy + hh - 18, 36, 36)
+            n["_gaps"] = byid[n["attach"]].get("_gaps")
+
+
 def layout_sub(sp):
-    inner = sp["nodes"]
+    inner = [n for n in sp["nodes"] if not is_boundary(n)]
     for n in inner:
         if n["kind"] == "sub":
             layout_sub(n)
-    rank = ranks([n["id"] for n in inner], [(f["src"], f["tgt"]) for f in sp["flows"]])
+    rank = ranks([n["id"] for n in inner], ranked_edges(sp["nodes"], sp["flows"]))
     colw, colx, right = columns(inner, rank, 40, 40)
     nrows = sub_rows(inner, rank)
     rowh = [100] * nrows
@@ -184,6 +210,7 @@ def place_inner(sp):
         n["_b"] = (x + dx, y + dy, w, h)
         if n["kind"] == "sub":
             place_inner(n)
+    place_boundaries(sp["nodes"])
 
 
 def layout(proc):
@@ -192,9 +219,9 @@ def layout(proc):
         for n in p["nodes"]:
             if n["kind"] == "sub":
                 layout_sub(n)
-    nodes = [n for p in pools for n in p["nodes"]]
+    nodes = [n for p in pools for n in p["nodes"] if not is_boundary(n)]
     ids = {n["id"] for n in nodes}
-    edges = [(f["src"], f["tgt"]) for p in pools for f in p["flows"]]
+    edges = [e for p in pools for e in ranked_edges(p["nodes"], p["flows"])]
     edges += [(m[2], m[3]) for m in proc["messages"] if m[2] in ids and m[3] in ids]
     rank = ranks([n["id"] for n in nodes], edges)
     any_lanes = any(p.get("lanes") for p in pools)
@@ -213,7 +240,8 @@ def layout(proc):
             for v in n.get("out", []):
                 writers.setdefault(v, n)
         for lane_id, _ in lanes:
-            ln = [n for n in p["nodes"] if lane_id is None or n["lane"] == lane_id]
+            ln = [n for n in p["nodes"]
+                  if (lane_id is None or n["lane"] == lane_id) and not is_boundary(n)]
             nrows = sub_rows(ln, rank)
             rowh = [120] * nrows
             for n in ln:
@@ -240,14 +268,19 @@ def layout(proc):
             if lane_id is not None:
                 p["_lanes"].append((lane_id, (POOL_X + 30, y, pool_w - 30, lane_h)))
             y += lane_h
+        place_boundaries(p["nodes"])
         p["_b"] = (POOL_X, top, pool_w, y - top)
         y += POOL_GAP
 
 
-def seq_waypoints(s, t, s_gw, t_gw):
+def seq_waypoints(s, t, s_gw, t_gw, s_boundary=False):
     sx, sy, sw, sh = s
     tx, ty, tw, th = t
     scx, scy, tcx, tcy = sx + sw // 2, sy + sh // 2, tx + tw // 2, ty + th // 2
+    if s_boundary and tcy > sy + sh:  # down from the host's edge, then across
+        if tx >= scx:
+            return [(scx, sy + sh), (scx, tcy), (tx, tcy)]
+        return [(scx, sy + sh), (scx, ty - 10), (tcx, ty - 10), (tcx, ty)]
     if tx >= sx + sw:  # forward
         if scy == tcy:
             return [(sx + sw, scy), (tx, tcy)]
@@ -319,6 +352,10 @@ class Writer:
             attrs += [("camunda:type", "external"), ("camunda:topic", n.get("topic", n["id"]))]
         if n.get("default"):
             attrs.append(("default", n["default"]))
+        if is_boundary(n):
+            if n.get("cancel") is False:
+                attrs.append(("cancelActivity", "false"))
+            attrs.append(("attachedToRef", n["attach"]))
         body = []
         has_body = (n.get("form") or inc.get(n["id"]) or out.get(n["id"]) or n.get("out")
                     or evdef or n["kind"] == "sub")
@@ -432,7 +469,8 @@ class Writer:
         byid = {n["id"]: n for n in nodes}
         for f in flows:
             s, t = byid[f["src"]], byid[f["tgt"]]
-            self.edge(f["id"], seq_waypoints(s["_b"], t["_b"], s["kind"] in GATEWAYS, t["kind"] in GATEWAYS))
+            self.edge(f["id"], seq_waypoints(s["_b"], t["_b"], s["kind"] in GATEWAYS,
+                                             t["kind"] in GATEWAYS, is_boundary(s)))
         for n in nodes:
             if n["kind"] == "sub":
                 self.flow_edges(n["nodes"], n["flows"])
@@ -536,6 +574,9 @@ def check(proc):
             ids.add(f["id"])
             assert f["src"] in local and f["tgt"] in local, f["id"]
         for n in nodes:
+            if is_boundary(n):
+                assert n.get("attach") in local, n["id"]
+                assert not any(f["tgt"] == n["id"] for f in flows), n["id"]
             if n.get("default"):
                 assert any(f["id"] == n["default"] and f["src"] == n["id"] for f in flows), n["id"]
         return local
@@ -568,6 +609,8 @@ def check_layout(proc):
         for n in p["nodes"]:
             box = lanes.get(n["lane"], p["_b"])
             assert inside(n["_b"], box), n["id"]
+            if is_boundary(n):  # on its host's edge by design
+                continue
             boxes.append((n["id"], n["_b"]))
             for m in all_inner(n):
                 assert inside(m["_b"], n["_b"]), m["id"]
@@ -600,7 +643,9 @@ PROCESSES = []
 
 
 # 1. logistics-relay: shipper's relay order carried by rail, then truck,
-#    to a consignee who confirms receipt (or the shipper escalates after 48h).
+#    to a consignee who confirms receipt; 48 hours without the confirmation
+#    and the shipper escalates (a non-interrupting boundary timer: the wait
+#    for the confirmation goes on).
 PROCESSES.append(dict(
     name="logistics-relay", defs="Definitions_logistics_relay", collab="Collaboration_logistics_relay",
     pools=[
@@ -618,13 +663,12 @@ PROCESSES.append(dict(
                       form=[("truck_plate", "Truck plate", "string")]),
                  node("Task_dispatch_consignee", "user", "Dispatch to consignee", "Lane_truck",
                       out=["delivery_note_hash"]),
-                 node("Gateway_delivery", "event", "Delivery confirmed in time?", "Lane_shipper"),
-                 node("Event_delivery_confirmed", "catch_msg", "Delivery confirmed", "Lane_shipper"),
+                 node("Task_await_confirmation", "receive", "Await delivery confirmation", "Lane_shipper"),
                  node("Task_record_delivery", "service", "Record delivery note", "Lane_shipper",
                       topic="notary.record"),
                  node("Event_delivered", "end", "Goods delivered", "Lane_shipper"),
-                 node("Event_48h", "catch_timer", "48 hours elapsed", "Lane_shipper",
-                      timer=("timeDuration", "PT48H"), row=1),
+                 node("Event_48h", "boundary_timer", "48 hours elapsed", "Lane_shipper",
+                      attach="Task_await_confirmation", cancel=False, timer=("timeDuration", "PT48H")),
                  node("Task_escalate", "user", "Escalate late delivery", "Lane_shipper",
                       form=[("escalation_note", "Escalation note", "string")], row=1),
                  node("Event_escalated", "end", "Delivery escalated", "Lane_shipper", row=1),
@@ -634,10 +678,8 @@ PROCESSES.append(dict(
                  flow("Flow_pickup_handover", "Task_pickup_rail", "Task_handover_rail"),
                  flow("Flow_handover_truck", "Task_handover_rail", "Task_pickup_truck"),
                  flow("Flow_truck_dispatch", "Task_pickup_truck", "Task_dispatch_consignee"),
-                 flow("Flow_dispatch_wait", "Task_dispatch_consignee", "Gateway_delivery"),
-                 flow("Flow_wait_confirmed", "Gateway_delivery", "Event_delivery_confirmed"),
-                 flow("Flow_wait_timeout", "Gateway_delivery", "Event_48h"),
-                 flow("Flow_confirmed_record", "Event_delivery_confirmed", "Task_record_delivery"),
+                 flow("Flow_dispatch_wait", "Task_dispatch_consignee", "Task_await_confirmation"),
+                 flow("Flow_confirmed_record", "Task_await_confirmation", "Task_record_delivery"),
                  flow("Flow_record_delivered", "Task_record_delivery", "Event_delivered"),
                  flow("Flow_timeout_escalate", "Event_48h", "Task_escalate"),
                  flow("Flow_escalate_end", "Task_escalate", "Event_escalated"),
@@ -656,7 +698,7 @@ PROCESSES.append(dict(
     ],
     messages=[
         ("Flow_msg_arrival", "Arrival notice", "Task_dispatch_consignee", "Event_arrival_notice"),
-        ("Flow_msg_delivery_confirmed", "Delivery confirmation", "Task_confirm_receipt", "Event_delivery_confirmed"),
+        ("Flow_msg_delivery_confirmed", "Delivery confirmation", "Task_confirm_receipt", "Task_await_confirmation"),
     ],
 ))
 
@@ -664,7 +706,8 @@ PROCESSES.append(dict(
 # 2. maintenance-order: customer order, service provider plans the visit, the
 #    technician works on site and notarises the service report (a plain
 #    notary.record transaction moves the process on), the customer confirms
-#    or sends the technician back to rework.
+#    or sends the technician back to rework. The service level is 72 hours on
+#    site: past it, the provider's dispatch escalates (non-interrupting).
 PROCESSES.append(dict(
     name="maintenance-order", defs="Definitions_maintenance_order", collab="Collaboration_maintenance_order",
     pools=[
@@ -689,12 +732,19 @@ PROCESSES.append(dict(
                  node("Event_closed", "end", "Order closed", "Lane_customer"),
                  node("Task_rework", "user", "Rework and file new report", "Lane_technician",
                       form=[("rework_note", "Rework note", "string")], out=["report_hash"]),
+                 node("Event_sla_overdue", "boundary_timer", "72 hours on site", "Lane_technician",
+                      attach="Task_perform_service", cancel=False, timer=("timeDuration", "PT72H")),
+                 node("Task_escalate_overdue", "user", "Escalate overdue service", "Lane_dispatch",
+                      form=[("escalation_note", "Escalation note", "string")], row=1),
+                 node("Event_overdue_escalated", "end", "Overdue service escalated", "Lane_dispatch", row=1),
              ],
              flows=[
                  flow("Flow_request_accept", "Event_request", "Task_accept_order"),
                  flow("Flow_accept_planned", "Task_accept_order", "Event_visit_planned"),
                  flow("Flow_planned_perform", "Event_visit_planned", "Task_perform_service"),
                  flow("Flow_perform_wait", "Task_perform_service", "Event_report_recorded"),
+                 flow("Flow_overdue_escalate", "Event_sla_overdue", "Task_escalate_overdue"),
+                 flow("Flow_escalate_end", "Task_escalate_overdue", "Event_overdue_escalated"),
                  flow("Flow_recorded_confirm", "Event_report_recorded", "Task_confirm"),
                  flow("Flow_confirm_decide", "Task_confirm", "Gateway_accepted"),
                  flow("Flow_accepted_yes", "Gateway_accepted", "Event_closed", "Yes", "${accepted == true}"),
@@ -708,7 +758,8 @@ PROCESSES.append(dict(
 # 3. purchase-order (saved the way Signavio does: default namespace, no Camunda
 #    extensions): the buyer orders, the seller accepts or rejects (rejection
 #    terminates the buyer's process), logistics ships, the buyer posts the
-#    goods receipt and receives the seller's invoice.
+#    goods receipt and receives the seller's invoice. An order the seller
+#    leaves unchecked for two days is escalated (non-interrupting).
 PROCESSES.append(dict(
     name="purchase-order", style="signavio", defs="Definitions_purchase_order", collab="Collaboration_purchase_order",
     pools=[
@@ -746,6 +797,10 @@ PROCESSES.append(dict(
              nodes=[
                  node("Event_order_received", "start_msg", "Purchase order received"),
                  node("Task_check_order", "user", "Check order", out=["accepted"]),
+                 node("Event_answer_due", "boundary_timer", "Two days without an answer",
+                      attach="Task_check_order", cancel=False, timer=("timeDuration", "P2D")),
+                 node("Task_escalate_answer", "user", "Escalate unanswered order", row=2),
+                 node("Event_answer_escalated", "end", "Escalated to sales management", row=2),
                  node("Gateway_accept", "xor", "Order accepted?", default="Flow_accept_no"),
                  node("Task_send_confirmation", "send", "Send order confirmation"),
                  node("Event_rejection_sent", "end_msg", "Rejection sent", row=1),
@@ -757,6 +812,8 @@ PROCESSES.append(dict(
              flows=[
                  flow("Flow_received_check", "Event_order_received", "Task_check_order"),
                  flow("Flow_check_decide", "Task_check_order", "Gateway_accept"),
+                 flow("Flow_due_escalate", "Event_answer_due", "Task_escalate_answer"),
+                 flow("Flow_escalate_answer_end", "Task_escalate_answer", "Event_answer_escalated"),
                  flow("Flow_accept_yes", "Gateway_accept", "Task_send_confirmation", "Yes", "accepted == true"),
                  flow("Flow_accept_no", "Gateway_accept", "Event_rejection_sent", "No"),
                  flow("Flow_confirm_ship", "Task_send_confirmation", "Task_request_shipment"),
@@ -791,7 +848,8 @@ PROCESSES.append(dict(
 
 # 4. production-split: a production order split across three producers
 #    (parallel split and join), optional extras (inclusive split and join),
-#    then a manual quality inspection.
+#    then a manual quality inspection. Planning chases producer A after
+#    seven days (non-interrupting).
 PROCESSES.append(dict(
     name="production-split", defs="Definitions_production_split", collab="Collaboration_production_split",
     pools=[
@@ -809,6 +867,10 @@ PROCESSES.append(dict(
                       form=[("qty_a", "Quantity producer A", "long"), ("qty_b", "Quantity producer B", "long"),
                             ("qty_c", "Quantity producer C", "long")]),
                  node("Gateway_split", "and", None, "Lane_planning"),
+                 node("Event_batch_a_due", "boundary_timer", "Batch A due (7 days)", "Lane_producer_a",
+                      attach="Task_produce_a", cancel=False, timer=("timeDuration", "P7D")),
+                 node("Task_chase_producer", "user", "Chase producer A", "Lane_planning", row=1),
+                 node("Event_producer_chased", "end", "Producer chased", "Lane_planning", row=1),
                  node("Task_produce_a", "user", "Produce batch A", "Lane_producer_a",
                       form=[("batch_a", "Batch A", "string")]),
                  node("Task_produce_b", "user", "Produce batch B", "Lane_producer_b",
@@ -830,6 +892,8 @@ PROCESSES.append(dict(
                  flow("Flow_received_split", "Event_order_received", "Task_split_order"),
                  flow("Flow_split_gateway", "Task_split_order", "Gateway_split"),
                  flow("Flow_split_a", "Gateway_split", "Task_produce_a"),
+                 flow("Flow_due_chase", "Event_batch_a_due", "Task_chase_producer"),
+                 flow("Flow_chase_end", "Task_chase_producer", "Event_producer_chased"),
                  flow("Flow_split_b", "Gateway_split", "Task_produce_b"),
                  flow("Flow_split_c", "Gateway_split", "Task_produce_c"),
                  flow("Flow_a_join", "Task_produce_a", "Gateway_join"),
@@ -853,7 +917,8 @@ PROCESSES.append(dict(
 #    enterprise confirms it, the supplier applies for financing, the bank runs
 #    its due diligence (embedded subprocess), approves an amount (large amounts
 #    go to the bank's risk committee), disburses, and the core enterprise
-#    settles at maturity (30 days).
+#    settles at maturity (30 days). A receivable the core enterprise leaves
+#    unconfirmed for 5 days lapses (an interrupting boundary timer).
 PROCESSES.append(dict(
     name="receivable-financing", defs="Definitions_receivable_financing",
     collab="Collaboration_receivable_financing",
@@ -866,6 +931,9 @@ PROCESSES.append(dict(
              nodes=[
                  node("Event_receivable_issued", "start", "Receivable issued", "Lane_supplier",
                       form=[("receivable_no", "Receivable number", "string"), ("face_value", "Face value", "decimal")]),
+                 node("Event_confirmation_lapsed", "boundary_timer", "Unconfirmed for 5 days", "Lane_core",
+                      attach="Task_confirm_receivable", timer=("timeDuration", "P5D")),
+                 node("Event_receivable_lapsed", "end", "Receivable lapsed", "Lane_core", row=1),
                  node("Task_confirm_receivable", "user", "Confirm receivable", "Lane_core",
                       form=[("core_ref", "Core enterprise reference", "string")]),
                  node("Task_apply_financing", "user", "Apply for financing", "Lane_supplier",
@@ -898,6 +966,7 @@ PROCESSES.append(dict(
              flows=[
                  flow("Flow_issued_confirm", "Event_receivable_issued", "Task_confirm_receivable"),
                  flow("Flow_confirm_apply", "Task_confirm_receivable", "Task_apply_financing"),
+                 flow("Flow_lapsed_end", "Event_confirmation_lapsed", "Event_receivable_lapsed"),
                  flow("Flow_apply_dd", "Task_apply_financing", "SubProcess_due_diligence"),
                  flow("Flow_dd_approve", "SubProcess_due_diligence", "Task_approve_amount"),
                  flow("Flow_approve_decide", "Task_approve_amount", "Gateway_amount"),
@@ -930,6 +999,10 @@ PROCESSES.append(dict(
                  node("Task_take_back", "user", "Take back and register battery", "Lane_intake",
                       form=[("weight_kg", "Weight (kg)", "long")]),
                  node("Task_test_soh", "user", "Test state of health", "Lane_lab", out=["soh"]),
+                 node("Event_test_due", "boundary_timer", "Test due (3 days)", "Lane_lab",
+                      attach="Task_test_soh", cancel=False, timer=("timeDuration", "P3D")),
+                 node("Task_chase_lab", "user", "Chase the lab", "Lane_intake", row=1),
+                 node("Event_lab_chased", "end", "Lab chased", "Lane_intake", row=1),
                  node("Gateway_soh", "xor", "State of health?", "Lane_lab"),
                  node("Task_second_life", "user", "Prepare for second-life storage", "Lane_operations",
                       form=[("storage_site", "Storage site", "string")]),
@@ -946,6 +1019,8 @@ PROCESSES.append(dict(
              flows=[
                  flow("Flow_returned_take", "Event_battery_returned", "Task_take_back"),
                  flow("Flow_take_test", "Task_take_back", "Task_test_soh"),
+                 flow("Flow_due_chase_lab", "Event_test_due", "Task_chase_lab"),
+                 flow("Flow_chase_lab_end", "Task_chase_lab", "Event_lab_chased"),
                  flow("Flow_test_decide", "Task_test_soh", "Gateway_soh"),
                  flow("Flow_soh_high", "Gateway_soh", "Task_second_life", "SoH at least 80", "${soh >= 80}"),
                  flow("Flow_soh_low", "Gateway_soh", "Task_dismantle", "SoH below 80", "${soh < 80}"),

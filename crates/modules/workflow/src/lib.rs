@@ -603,11 +603,17 @@ fn apply<'a>(
                 ],
             ));
         }
-        // New timers go into their second's bucket; stale entries of
-        // disarmed timers are skipped when their second comes.
+        // New timers go into their second's bucket; disarmed ones (a task
+        // done before its boundary timer, a cancelled instance) leave theirs,
+        // so the walk does not spend a block's catch-up on stale entries.
         for due in &inst.timers {
             if !before.timers.contains(due) {
                 schedule_timer(state, &inst.id, due.node, due.at_ms).await?;
+            }
+        }
+        for due in &before.timers {
+            if !inst.timers.contains(due) {
+                unschedule_timer(state, &inst.id, due.node, due.at_ms).await?;
             }
         }
         let was = engine::armed(machine, before);
@@ -705,6 +711,46 @@ async fn schedule_timer(
         }
     }
     reject(failures::TOO_MANY_TIMERS.bare())
+}
+
+/// Remove a disarmed timer's entry from its bucket, if the walk has not
+/// taken it yet (a timer that fired was taken). It lies in the first second
+/// of [`schedule_timer`]'s spill range not yet walked, or after it.
+async fn unschedule_timer(
+    state: &mut dyn Store,
+    instance: &str,
+    node: u16,
+    at_ms: u64,
+) -> Result<(), CallError> {
+    let cursor = u64_of(state.get(TIMER_CURSOR).await?);
+    let first = (at_ms / 1000).max(cursor + 1);
+    for second in first..first + 60 {
+        let key = timers_key(second);
+        let Some(raw) = state.get(&key).await? else {
+            continue;
+        };
+        let mut list = TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?;
+        let Some(pos) = list
+            .entries
+            .iter()
+            .position(|t| t.instance == instance && t.node == node && t.at_ms == at_ms)
+        else {
+            continue;
+        };
+        list.entries.remove(pos);
+        if list.entries.is_empty() {
+            state.delete(key);
+        } else {
+            state.put(key, list.encode().to_vec());
+        }
+        let hour = timer_hour_key(second / 3600);
+        match u64_of(state.get(&hour).await?) {
+            0 | 1 => state.delete(hour),
+            n => state.put(hour, (n - 1).to_be_bytes().to_vec()),
+        }
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// The text an event attribute must equal for a waiting message event.
