@@ -364,8 +364,22 @@ impl<'a> Compiler<'a> {
                     self.problem(kind, n, e);
                 }
             }
+            if matches!(
+                n.kind,
+                NodeKind::Throw(Trigger::Link) | NodeKind::Catch(Trigger::Link)
+            ) {
+                self.problem(
+                    ErrorKind::Invalid,
+                    n,
+                    format!(
+                        "link `{}` needs exactly one link throw event with incoming flows and one link catch event of that name in the same scope",
+                        n.code.as_deref().unwrap_or("")
+                    ),
+                );
+            }
             self.boundary(n);
             self.error_caught(n);
+            self.event_condition(n);
             self.conditions(n);
             self.binding_of(n);
         }
@@ -503,11 +517,52 @@ impl<'a> Compiler<'a> {
         if !n.incoming.is_empty() {
             self.problem(ErrorKind::Invalid, n, "a boundary event has incoming flows");
         }
+        if n.kind == NodeKind::Boundary(Trigger::Conditional) && !interrupting {
+            self.problem(
+                ErrorKind::Unsupported,
+                n,
+                "a non-interrupting conditional boundary event is not supported (it would fire again on every move while its condition holds)",
+            );
+        }
         if n.kind == NodeKind::Boundary(Trigger::Error) && !interrupting {
             self.problem(
                 ErrorKind::Invalid,
                 n,
                 "an error boundary event always interrupts its activity (cancelActivity=\"false\" is not allowed)",
+            );
+        }
+    }
+
+    /// A conditional event's condition is a boolean over typed variables.
+    fn event_condition(&mut self, n: &Node) {
+        if !matches!(
+            n.kind,
+            NodeKind::Catch(Trigger::Conditional) | NodeKind::Boundary(Trigger::Conditional)
+        ) {
+            return;
+        }
+        let Some(src) = n.condition.clone() else {
+            self.problem(
+                ErrorKind::Invalid,
+                n,
+                "a conditional event without a condition",
+            );
+            return;
+        };
+        match expr::parse(&src).and_then(|e| e.check(&self.var_type())) {
+            Ok(Type::Bool) => {}
+            Ok(t) => self.problem(
+                ErrorKind::Condition,
+                n,
+                format!("condition `{src}` is {t}, not boolean"),
+            ),
+            Err(e) => self.problem(ErrorKind::Condition, n, format!("`{src}`: {e}")),
+        }
+        if src.len() > m::MAX_EXPR_BYTES {
+            self.problem(
+                ErrorKind::Limit,
+                n,
+                format!("condition longer than {} bytes", m::MAX_EXPR_BYTES),
             );
         }
     }
@@ -991,6 +1046,7 @@ impl<'a> Compiler<'a> {
                     .map(|a| a as u16),
                 interrupting: n.boundary.as_ref().is_some_and(|(_, i)| *i),
                 code: n.code.clone(),
+                condition: n.condition.clone(),
                 upstream: Vec::new(),
             });
         }
@@ -1084,6 +1140,10 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
         Trigger::Error => trigger::ERROR,
         Trigger::Escalation => trigger::ESCALATION,
         Trigger::Signal => trigger::SIGNAL,
+        // Never compiled: `implicit` turns links into flows, validation
+        // refuses the ones left.
+        Trigger::Link => u8::MAX,
+        Trigger::Conditional => trigger::CONDITIONAL,
     };
     match k {
         NodeKind::Start(tr) => (kind::START, t(tr)),

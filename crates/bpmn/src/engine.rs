@@ -723,7 +723,7 @@ impl<'a> Run<'a> {
                     break;
                 }
             }
-            if !fired && !self.finish_subprocesses()? {
+            if !fired && !self.finish_subprocesses()? && !self.fire_conditions()? {
                 break;
             }
             self.auto_steps += 1;
@@ -1090,6 +1090,32 @@ impl<'a> Run<'a> {
             self.trigger(t, "signal")?;
         }
         Ok(())
+    }
+
+    /// Fire the first waiting conditional event whose condition holds (a
+    /// condition that cannot be evaluated yet — a variable not set — does
+    /// not hold). Variables change only in moves, so checking after each
+    /// move's automatic steps sees every change.
+    fn fire_conditions(&mut self) -> Result<bool, String> {
+        for node in 0..self.m.nodes.len() {
+            let n = &self.m.nodes[node];
+            if n.sub != trigger::CONDITIONAL {
+                continue;
+            }
+            let waiting = match n.kind {
+                kind::CATCH => self.inst.active.contains(&(node as u16)),
+                kind::BOUNDARY => self.armed_boundary(node).is_some(),
+                _ => false,
+            };
+            let holds = waiting
+                && n.condition
+                    .as_deref()
+                    .is_some_and(|src| self.condition(src).unwrap_or(false));
+            if holds && self.trigger(node, "condition")? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Arm the timers on the boundary of an activity that starts waiting.

@@ -8,6 +8,8 @@
 //!   with neither start nor end events (a scope with one must have both)
 //!   gets a none start event `~start:<scope>` with a flow to each such node,
 //!   so they begin together.
+//! - **Link events** (§10.5.5): a throw and the catch of its name become a
+//!   sequence flow between them.
 //! - **Conditional sequence flows leaving an activity** (§10.5.1, Sequence
 //!   Flow, "Conditional flow": a token is generated for each outgoing flow
 //!   whose condition is true, and for each flow without one; the default
@@ -98,6 +100,7 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
         outgoing: Vec::new(),
         default_flow: None,
         timer: None,
+        condition: None,
         outputs: Vec::new(),
         looped: false,
         boundary: None,
@@ -108,6 +111,7 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
 /// The model with its implicit starts and conditional flows explicit.
 pub fn normalize(model: &Model) -> Model {
     let mut m = model.clone();
+    links(&mut m);
     implicit_starts(&mut m);
     conditional_flows(&mut m);
     m
@@ -150,6 +154,37 @@ fn implicit_starts(m: &mut Model) {
         m.nodes.push(start);
         for (k, e) in entries.into_iter().enumerate() {
             add_flow(m, format!("{SYNTHETIC}start:{scope_id}:{k}"), s, e);
+        }
+    }
+}
+
+/// Link events (§10.5.5: a throw link "jumps" to the catch link of the same
+/// name in the same process level): each pair becomes a flow from the throw
+/// to the catch, and both pass the token on. Throws sharing one catch are
+/// allowed (several go-tos to one label); a name with no catch, or with
+/// several, is left for validation to refuse.
+fn links(m: &mut Model) {
+    let scope_of = |n: &Node| (n.pool, n.parent);
+    for t in 0..m.nodes.len() {
+        if m.nodes[t].kind != NodeKind::Throw(Trigger::Link) {
+            continue;
+        }
+        let catches: Vec<NodeIx> = (0..m.nodes.len())
+            .filter(|&c| {
+                m.nodes[c].kind == NodeKind::Catch(Trigger::Link)
+                    && m.nodes[c].code == m.nodes[t].code
+                    && scope_of(&m.nodes[c]) == scope_of(&m.nodes[t])
+            })
+            .collect();
+        let [c] = catches[..] else { continue };
+        let id = format!("{SYNTHETIC}link:{}", m.nodes[t].id);
+        add_flow(m, id, t, c);
+        m.nodes[t].kind = NodeKind::Throw(Trigger::None);
+    }
+    // A catch that received a flow passes the token on.
+    for n in m.nodes.iter_mut() {
+        if n.kind == NodeKind::Catch(Trigger::Link) && !n.incoming.is_empty() {
+            n.kind = NodeKind::Throw(Trigger::None);
         }
     }
 }

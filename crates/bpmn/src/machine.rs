@@ -51,6 +51,8 @@ pub mod trigger {
     pub const ESCALATION: u8 = 5;
     /// Boundary, intermediate catch and throw, and end events.
     pub const SIGNAL: u8 = 6;
+    /// Intermediate catch and boundary events (`MNode::condition`).
+    pub const CONDITIONAL: u8 = 7;
 }
 /// `MNode::sub` for tasks.
 pub mod task {
@@ -154,6 +156,8 @@ record! {
         /// Error, escalation and signal events: the code (or signal name)
         /// thrown or caught; none on a catching event catches every code.
         pub code: Option<String> = MAX_ID_LEN,
+        /// Conditional events: the condition that fires them.
+        pub condition: Option<String> = MAX_EXPR_BYTES,
         /// Inclusive joins: for each incoming flow (same order), the places
         /// from which a token can still reach it without passing this join,
         /// as a bit set over flows then nodes.

@@ -20,6 +20,12 @@ pub enum Trigger {
     Escalation,
     /// Boundary, intermediate catch and throw events: within the instance.
     Signal,
+    /// Intermediate throw and catch events: a go-to within one scope, made
+    /// a sequence flow before compilation (`implicit`).
+    Link,
+    /// Intermediate catch and (interrupting) boundary events: fires when its
+    /// condition over process variables holds ([`Node::condition`]).
+    Conditional,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +123,8 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Error => "error",
         Trigger::Escalation => "escalation",
         Trigger::Signal => "signal",
+        Trigger::Link => "link",
+        Trigger::Conditional => "conditional",
     }
 }
 
@@ -136,6 +144,8 @@ pub struct Node {
     /// Gateway `default` flow, by id until resolved.
     pub default_flow: Option<String>,
     pub timer: Option<TimerDef>,
+    /// Conditional events: the condition (expression language).
+    pub condition: Option<String>,
     /// Output variables named by data output associations and form fields,
     /// with the type a form field gives (data objects are typed separately).
     pub outputs: Vec<(String, Option<Type>)>,

@@ -30,6 +30,8 @@ fn trigger_of(definition: &str) -> Option<Trigger> {
         "errorEventDefinition" => Trigger::Error,
         "escalationEventDefinition" => Trigger::Escalation,
         "signalEventDefinition" => Trigger::Signal,
+        "linkEventDefinition" => Trigger::Link,
+        "conditionalEventDefinition" => Trigger::Conditional,
         _ => return None,
     })
 }
@@ -425,15 +427,29 @@ impl Reader {
             "startEvent" => Some(event(NodeKind::Start, &[T::None, T::Message, T::Timer])),
             "intermediateCatchEvent" => Some(event(
                 NodeKind::Catch,
-                &[T::None, T::Message, T::Timer, T::Signal],
+                &[
+                    T::None,
+                    T::Message,
+                    T::Timer,
+                    T::Signal,
+                    T::Link,
+                    T::Conditional,
+                ],
             )),
             "intermediateThrowEvent" => Some(event(
                 NodeKind::Throw,
-                &[T::None, T::Message, T::Escalation, T::Signal],
+                &[T::None, T::Message, T::Escalation, T::Signal, T::Link],
             )),
             "boundaryEvent" => Some(event(
                 NodeKind::Boundary,
-                &[T::Message, T::Timer, T::Error, T::Escalation, T::Signal],
+                &[
+                    T::Message,
+                    T::Timer,
+                    T::Error,
+                    T::Escalation,
+                    T::Signal,
+                    T::Conditional,
+                ],
             )),
             "endEvent" => {
                 let defs = self.event_definitions_of(n);
@@ -509,6 +525,11 @@ impl Reader {
             outgoing: Vec::new(),
             default_flow: n.attribute("default").map(str::to_string),
             timer,
+            condition: bpmn_children(n)
+                .find(|c| is_bpmn(c, "conditionalEventDefinition"))
+                .and_then(|d| bpmn_children(d).find(|c| is_bpmn(c, "condition")))
+                .map(|c| text_of(&c))
+                .filter(|c| !c.is_empty()),
             outputs,
             looped,
             boundary: n.attribute("attachedToRef").map(|a| {
@@ -522,9 +543,13 @@ impl Reader {
         ix
     }
 
-    /// The code an error, escalation or signal event throws or catches.
+    /// The code an error, escalation or signal event throws or catches, or
+    /// a link event's name.
     fn code_of(&self, n: XmlNode) -> Option<String> {
         bpmn_children(n).find_map(|d| {
+            if d.tag_name().name() == "linkEventDefinition" {
+                return d.attribute("name").map(str::to_string);
+            }
             let reference = match d.tag_name().name() {
                 "errorEventDefinition" => d.attribute("errorRef"),
                 "escalationEventDefinition" => d.attribute("escalationRef"),

@@ -381,3 +381,67 @@ fn misplaced_boundary_events_are_refused_precisely() {
         "{e}"
     );
 }
+
+/// Conditional events fire when their condition over process variables
+/// holds: a catch event waits until then (or passes at once), an
+/// interrupting boundary event cancels its activity.
+#[test]
+fn conditional_events_fire_when_their_condition_holds() {
+    let cond = |c: &str| {
+        format!(
+            "<bpmn:conditionalEventDefinition><bpmn:condition>{}</bpmn:condition></bpmn:conditionalEventDefinition>",
+            c.replace('>', "&gt;")
+        )
+    };
+    let mut d = Doc::new();
+    d.variables = json!({"temperature": "integer"});
+    d.outputs = json!({"S": ["temperature"], "Measure": ["temperature"]});
+    d.start("S")
+        .gateway("parallel", "Fork", None)
+        .task("Measure")
+        .node(
+            "intermediateCatchEvent",
+            "Hot",
+            "",
+            &cond("temperature > 80"),
+        )
+        .task("Cool")
+        .task("Run")
+        .task("Stopped")
+        .end("E1")
+        .end("E2")
+        .end("E3")
+        .end("E4");
+    boundary(&mut d, "Overheat", "Run", true, &cond("temperature > 100"));
+    d.flow("f1", "S", "Fork")
+        .flow("f2", "Fork", "Measure")
+        .flow("f3", "Measure", "E1")
+        .flow("f4", "Fork", "Hot")
+        .flow("f5", "Hot", "Cool")
+        .flow("f6", "Cool", "E2")
+        .flow("f7", "Fork", "Run")
+        .flow("f8", "Run", "E3")
+        .flow("f9", "Overheat", "Stopped")
+        .flow("f10", "Stopped", "E4");
+    let m = d.compile();
+    let mut i = start(&m, json!({"temperature": 20}));
+    assert_eq!(active(&m, &i), ids(&["Hot", "Measure", "Run"]));
+    complete_with(&m, &mut i, "Measure", json!({"temperature": 120}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Cool", "Stopped"]),
+        "both conditions hold now"
+    );
+    // Already true when reached: the catch event passes at once.
+    let i = start(&m, json!({"temperature": 90}));
+    assert_eq!(active(&m, &i), ids(&["Cool", "Measure", "Run"]));
+    // Conditions are type-checked like any other.
+    let mut bad = Doc::new();
+    bad.start("S")
+        .node("intermediateCatchEvent", "C", "", &cond("temperature + 1"))
+        .end("E");
+    bad.variables = json!({"temperature": "integer"});
+    bad.flow("f1", "S", "C").flow("f2", "C", "E");
+    let e = ingot_bpmn::compile_xml(&bad.xml(), &bad.bindings()).unwrap_err();
+    assert!(e.to_string().contains("not boolean"), "{e}");
+}

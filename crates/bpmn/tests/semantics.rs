@@ -491,3 +491,32 @@ fn a_task_with_an_incoming_message_flow_needs_its_message() {
     assert_eq!(out.calls.len(), 1, "the invoice let Book run");
     assert_eq!(i.state, state::COMPLETED);
 }
+
+/// Link events (BPMN 2.0 §10.5.5): a throw link continues at the catch link
+/// of the same name in the same scope; a name without its catch is refused.
+#[test]
+fn a_link_throw_continues_at_its_catch() {
+    let link = |name: &str| format!(r#"<bpmn:linkEventDefinition name="{name}"/>"#);
+    let mut d = Doc::new();
+    d.start("S")
+        .task("A")
+        .node("intermediateThrowEvent", "GoTo", "", &link("page2"))
+        .node("intermediateCatchEvent", "Page2", "", &link("page2"))
+        .task("B")
+        .end("E");
+    d.flow("f1", "S", "A")
+        .flow("f2", "A", "GoTo")
+        .flow("f3", "Page2", "B")
+        .flow("f4", "B", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    complete(&m, &mut i, "A");
+    assert_eq!(active(&m, &i), ids(&["B"]));
+    complete(&m, &mut i, "B");
+    assert_eq!(i.state, state::COMPLETED);
+
+    // The throw names a link no catch has.
+    let broken = d.xml().replacen(&link("page2"), &link("elsewhere"), 1);
+    let e = ingot_bpmn::compile_xml(&broken, &d.bindings()).unwrap_err();
+    assert!(e.to_string().contains("link `elsewhere`"), "{e}");
+}
