@@ -38,6 +38,19 @@ pub struct EventBinding {
     pub vars: Vec<(String, String)>,
 }
 
+/// What a call activity starts (`bindings.calls`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallBinding {
+    /// A deployed definition's name.
+    pub definition: String,
+    /// Its version; the latest at the time of the call when absent.
+    pub version: Option<u32>,
+    /// Called variable → expression over the caller's variables.
+    pub inputs: Vec<(String, String)>,
+    /// Caller's variable → the called process's variable it takes.
+    pub outputs: Vec<(String, String)>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bindings {
     pub name: Option<String>,
@@ -50,6 +63,7 @@ pub struct Bindings {
     pub outputs: BTreeMap<String, Vec<String>>,
     pub services: BTreeMap<String, ServiceBinding>,
     pub messages: BTreeMap<String, EventBinding>,
+    pub calls: BTreeMap<String, CallBinding>,
 }
 
 fn bad(message: impl Into<String>) -> Problem {
@@ -121,6 +135,7 @@ impl Bindings {
             "outputs",
             "services",
             "messages",
+            "calls",
         ];
         if let Some(k) = v
             .as_object()
@@ -229,6 +244,49 @@ impl Bindings {
                     variable,
                     value,
                     vars,
+                },
+            );
+        }
+        for (node, c) in object(v, "calls")?.into_iter().flatten() {
+            let definition = c
+                .get("definition")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("calls.{node}: missing string `definition`")))?
+                .to_string();
+            let version = match c.get("version") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| {
+                            bad(format!("calls.{node}.version must be a version number"))
+                        })?,
+                ),
+            };
+            let pairs = |key: &str| -> Result<Vec<(String, String)>, Problem> {
+                match c.get(key) {
+                    None | Some(Value::Null) => Ok(Vec::new()),
+                    Some(Value::Object(o)) => o
+                        .iter()
+                        .map(|(k, e)| {
+                            e.as_str()
+                                .map(|e| (k.clone(), e.to_string()))
+                                .ok_or_else(|| {
+                                    bad(format!("calls.{node}.{key}.{k} must be a string"))
+                                })
+                        })
+                        .collect(),
+                    Some(_) => Err(bad(format!("calls.{node}.{key} must be an object"))),
+                }
+            };
+            b.calls.insert(
+                node.clone(),
+                CallBinding {
+                    definition,
+                    version,
+                    inputs: pairs("inputs")?,
+                    outputs: pairs("outputs")?,
                 },
             );
         }

@@ -380,6 +380,7 @@ impl<'a> Compiler<'a> {
             self.boundary(n);
             self.error_caught(n);
             self.event_condition(n);
+            self.call_binding(n);
             self.conditions(n);
             self.binding_of(n);
         }
@@ -440,6 +441,19 @@ impl<'a> Compiler<'a> {
                     "",
                     "services names an element that is not a service task of the model",
                 )),
+            }
+        }
+        for id in self.b.calls.keys() {
+            if model
+                .node(id)
+                .is_none_or(|ix| model.nodes[ix].kind != NodeKind::CallActivity)
+            {
+                self.problems.push(Problem::new(
+                    ErrorKind::Bindings,
+                    id,
+                    "",
+                    "calls names an element that is not a call activity of the model",
+                ));
             }
         }
         for (id, eb) in &self.b.messages {
@@ -504,8 +518,10 @@ impl<'a> Compiler<'a> {
         let model = self.model;
         match model.node(attached).map(|a| &model.nodes[a]) {
             Some(a)
-                if matches!(a.kind, NodeKind::Task(_) | NodeKind::SubProcess)
-                    && a.parent == n.parent
+                if matches!(
+                    a.kind,
+                    NodeKind::Task(_) | NodeKind::SubProcess | NodeKind::CallActivity
+                ) && a.parent == n.parent
                     && a.pool == n.pool => {}
             Some(a) if matches!(a.kind, NodeKind::Unsupported(_)) => {}
             _ => self.problem(
@@ -530,6 +546,46 @@ impl<'a> Compiler<'a> {
                 n,
                 "an error boundary event always interrupts its activity (cancelActivity=\"false\" is not allowed)",
             );
+        }
+    }
+
+    /// A call activity names the deployed definition it starts; its inputs
+    /// are expressions over the caller's variables, its outputs caller's
+    /// variables with a type. (The called definition is looked up when the
+    /// call happens: it may be deployed later, or in a new version.)
+    fn call_binding(&mut self, n: &Node) {
+        if n.kind != NodeKind::CallActivity {
+            return;
+        }
+        let Some(c) = self.b.calls.get(&n.id).cloned() else {
+            let called = n.code.as_deref().unwrap_or("a process");
+            self.problem(
+                ErrorKind::UnboundService,
+                n,
+                format!("bind this call activity (it calls `{called}`) to a deployed definition in bindings.calls"),
+            );
+            return;
+        };
+        if let Err(e) = crate::engine::check_name(&c.definition) {
+            self.problem(ErrorKind::Bindings, n, e);
+        }
+        for (var, src) in &c.inputs {
+            if let Err(e) = expr::parse(src).and_then(|e| e.check(&self.var_type())) {
+                self.problem(
+                    ErrorKind::Condition,
+                    n,
+                    format!("input `{var}` = `{src}`: {e}"),
+                );
+            }
+        }
+        for (var, _) in &c.outputs {
+            if !self.vars.contains_key(var) {
+                self.problem(
+                    ErrorKind::Bindings,
+                    n,
+                    format!("output `{var}` has no type: declare it in bindings.variables"),
+                );
+            }
         }
     }
 
@@ -1047,6 +1103,28 @@ impl<'a> Compiler<'a> {
                 interrupting: n.boundary.as_ref().is_some_and(|(_, i)| *i),
                 code: n.code.clone(),
                 condition: n.condition.clone(),
+                call: self.b.calls.get(&n.id).map(|c| m::CallSpec {
+                    definition: c.definition.clone(),
+                    version: c.version,
+                    inputs: c
+                        .inputs
+                        .iter()
+                        .map(|(name, e)| m::CallInput {
+                            name: name.clone(),
+                            expr: e.clone(),
+                        })
+                        .collect(),
+                    outputs: c
+                        .outputs
+                        .iter()
+                        .filter_map(|(var, from)| {
+                            Some(m::CallOutput {
+                                variable: *var_ix.get(var.as_str())?,
+                                from: from.clone(),
+                            })
+                        })
+                        .collect(),
+                }),
                 upstream: Vec::new(),
             });
         }
@@ -1159,6 +1237,7 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
             },
         ),
         NodeKind::Boundary(tr) => (kind::BOUNDARY, t(tr)),
+        NodeKind::CallActivity => (kind::CALL, 0),
         NodeKind::Catch(tr) => (kind::CATCH, t(tr)),
         NodeKind::Throw(tr) => (kind::THROW, t(tr)),
         NodeKind::Task(tk) => (

@@ -38,10 +38,22 @@ pub struct ServiceCall {
     pub args: Json,
 }
 
+/// A process a call activity asks the chain to start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildStart {
+    /// The call activity (node index) that waits for it.
+    pub node: u16,
+    pub definition: String,
+    pub version: Option<u32>,
+    /// The called process's start variables, from the inputs.
+    pub vars: Json,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
     pub steps: Vec<Step>,
     pub calls: Vec<ServiceCall>,
+    pub children: Vec<ChildStart>,
 }
 
 /// Definition names: used in keys and URLs.
@@ -264,6 +276,52 @@ pub fn fire_timer(
     Ok(run.out)
 }
 
+/// The process call activity `node` started has completed; `values` are
+/// its variables by name, of which the call's outputs take theirs.
+pub fn child_completed(
+    m: &Machine,
+    inst: &mut Instance,
+    node: usize,
+    values: &[(String, Value)],
+    detail: String,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    let n = m.nodes.get(node).ok_or("no such element")?;
+    let call = n
+        .call
+        .as_ref()
+        .filter(|_| n.kind == kind::CALL)
+        .ok_or_else(|| format!("`{}` is not a call activity", n.id))?;
+    if !inst.active.contains(&(node as u16)) {
+        return Err(format!("call activity `{}` is not waiting", n.id));
+    }
+    let mut assigned = Vec::new();
+    for out in &call.outputs {
+        let Some((_, value)) = values.iter().find(|(name, _)| *name == out.from) else {
+            continue; // the called process never set it
+        };
+        let var = &m.variables[out.variable as usize];
+        if Some(value.ty()) != Type::from_code(var.ty) {
+            return Err(format!(
+                "call activity `{}`: `{}` of the called process is {}, `{}` is not",
+                n.id,
+                out.from,
+                value.ty(),
+                var.name
+            ));
+        }
+        assigned.push((out.variable, value.clone()));
+    }
+    let mut run = Run::new(m, inst, now_ms);
+    run.deactivate(node);
+    run.assign(&assigned);
+    run.step_vars(node, "returned", detail, assigned);
+    run.produce_all(node)?;
+    run.advance()?;
+    Ok(run.out)
+}
+
 /// A chain event matched the subscription of `node`.
 pub fn deliver(
     m: &Machine,
@@ -299,6 +357,19 @@ pub fn cancel(
             m.cancel_allowed.join(", ")
         ));
     }
+    abort(m, inst, actor.describe(), now_ms)
+}
+
+/// Stop a running instance, for a person allowed to ([`cancel`]) or for
+/// the chain: the activity that called it was interrupted or its caller
+/// cancelled.
+pub fn abort(
+    m: &Machine,
+    inst: &mut Instance,
+    detail: String,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
     run.inst.marks.clear();
     run.inst.active.clear();
@@ -306,7 +377,7 @@ pub fn cancel(
     run.inst.pending.clear();
     run.inst.state = state::CANCELLED;
     let first = m.starts.first().copied().unwrap_or(0) as usize;
-    run.step(first, "cancelled", actor.describe());
+    run.step(first, "cancelled", detail);
     Ok(run.out)
 }
 
@@ -843,6 +914,31 @@ impl<'a> Run<'a> {
                     trigger::ERROR | trigger::ESCALATION => self.throw(node, sub)?,
                     trigger::SIGNAL => self.signal(node)?,
                     _ => {}
+                }
+            }
+            (kind::CALL, _) => {
+                let call = n
+                    .call
+                    .as_ref()
+                    .ok_or_else(|| format!("call activity `{}` has no binding", n.id))?;
+                let mut vars = serde_json::Map::new();
+                for input in &call.inputs {
+                    let e = expr::parse(&input.expr).map_err(|e| e.to_string())?;
+                    let v = e.eval(&|name| self.var(name)).map_err(|e| {
+                        format!("call activity `{}`, input `{}`: {e}", n.id, input.name)
+                    })?;
+                    vars.insert(input.name.clone(), v.to_json());
+                }
+                self.activate(node)?;
+                self.out.children.push(ChildStart {
+                    node: node as u16,
+                    definition: call.definition.clone(),
+                    version: call.version,
+                    vars: Json::Object(vars),
+                });
+                if let Some(s) = self.out.steps.last_mut() {
+                    s.action = "called";
+                    s.detail = call.definition.clone();
                 }
             }
             (kind::SUBPROCESS, _) => {

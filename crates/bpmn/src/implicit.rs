@@ -56,7 +56,10 @@ pub fn explicit_scope(model: &Model, n: &Node) -> bool {
 }
 
 fn is_activity(k: &NodeKind) -> bool {
-    matches!(k, NodeKind::Task(_) | NodeKind::SubProcess)
+    matches!(
+        k,
+        NodeKind::Task(_) | NodeKind::SubProcess | NodeKind::CallActivity
+    )
 }
 
 /// Nodes that begin a scope without a start event: no incoming flow, and

@@ -37,6 +37,9 @@ pub mod kind {
     pub const SUBPROCESS: u8 = 6;
     /// An event on the boundary of an activity (`MNode::attached`).
     pub const BOUNDARY: u8 = 7;
+    /// A call activity: waits while the definition it calls runs
+    /// (`MNode::call`).
+    pub const CALL: u8 = 8;
 }
 /// `MNode::sub` for events: trigger.
 pub mod trigger {
@@ -93,6 +96,35 @@ record! {
         pub module: String = 32,
         pub method: String = 32,
         pub args: Vec<ServiceArg> = (MAX_ARGS, ()),
+    }
+}
+
+record! {
+    /// A variable of the called process set from the caller's: the called
+    /// variable's name and an expression over the caller's variables.
+    pub struct CallInput {
+        pub name: String = MAX_ID_LEN,
+        pub expr: String = MAX_EXPR_BYTES,
+    }
+}
+
+record! {
+    /// A caller's variable (index) set from the called process's variable
+    /// of that name when it completes.
+    pub struct CallOutput {
+        pub variable: u16 = (),
+        pub from: String = MAX_ID_LEN,
+    }
+}
+
+record! {
+    /// What a call activity starts: a deployed definition (its latest
+    /// version when none is given) with inputs, and what comes back.
+    pub struct CallSpec {
+        pub definition: String = MAX_ID_LEN,
+        pub version: Option<u32> = (),
+        pub inputs: Vec<CallInput> = (MAX_VARIABLES, ()),
+        pub outputs: Vec<CallOutput> = (MAX_VARIABLES, ()),
     }
 }
 
@@ -158,6 +190,8 @@ record! {
         pub code: Option<String> = MAX_ID_LEN,
         /// Conditional events: the condition that fires them.
         pub condition: Option<String> = MAX_EXPR_BYTES,
+        /// Call activities: the definition they start.
+        pub call: Option<CallSpec> = (),
         /// Inclusive joins: for each incoming flow (same order), the places
         /// from which a token can still reach it without passing this join,
         /// as a bit set over flows then nodes.

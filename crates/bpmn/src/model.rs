@@ -81,6 +81,9 @@ pub enum NodeKind {
     SubProcess,
     /// An event attached to the boundary of an activity ([`Node::boundary`]).
     Boundary(Trigger),
+    /// Starts a deployed definition and waits for it (bound in
+    /// `bindings.calls`; `calledElement` is kept in [`Node::code`]).
+    CallActivity,
     /// A flow node Ingot does not run; `tag` is its XML element name (plus the
     /// event definition for unsupported event kinds).
     Unsupported(String),
@@ -100,6 +103,7 @@ impl NodeKind {
                 EndKind::Signal => "signal end event".into(),
             },
             NodeKind::Boundary(t) => format!("{} boundary event", trigger_name(*t)),
+            NodeKind::CallActivity => "call activity".into(),
             NodeKind::Catch(t) => format!("{} catch event", trigger_name(*t)),
             NodeKind::Throw(t) => format!("{} throw event", trigger_name(*t)),
             NodeKind::Task(k) => format!("{k:?} task").to_lowercase(),

@@ -11,6 +11,8 @@
 //!   person task before the condition (or of the start event);
 //! - every service task to `notary.record` of a constant document, so the
 //!   designer sees the shape of a service binding;
+//! - every call activity to the definition named after its `calledElement`
+//!   (to be deployed under that name);
 //! - every message receiver no message flow feeds to the `notary.recorded`
 //!   chain event (correlated on its `metadata`; a top-level message start
 //!   event starts on metadata equal to its id).
@@ -35,6 +37,24 @@ fn type_name(t: Type) -> &'static str {
         Type::Int => "integer",
         Type::Decimal => "decimal",
         Type::Text => "string",
+    }
+}
+
+/// A definition name (a-z, 0-9, - and _) for a called element's id.
+fn definition_name(called: &str) -> String {
+    let mut name = String::new();
+    for c in called.chars() {
+        match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_') => name.push(c),
+            _ if !name.ends_with('-') && !name.is_empty() => name.push('-'),
+            _ => {}
+        }
+    }
+    let name: String = name.trim_end_matches('-').chars().take(64).collect();
+    if name.is_empty() {
+        "called-process".into()
+    } else {
+        name
     }
 }
 
@@ -189,8 +209,15 @@ pub fn skeleton(model: &Model) -> Value {
     }
     let mut services = Map::new();
     let mut messages = Map::new();
+    let mut calls = Map::new();
     for n in &model.nodes {
         match n.kind {
+            NodeKind::CallActivity => {
+                calls.insert(
+                    n.id.clone(),
+                    json!({"definition": definition_name(n.code.as_deref().unwrap_or(&n.id))}),
+                );
+            }
             NodeKind::Task(TaskKind::Service) => {
                 let document = hex::encode(ingot_types::sha256(&[n.id.as_bytes()]));
                 services.insert(
@@ -237,6 +264,7 @@ pub fn skeleton(model: &Model) -> Value {
         ("outputs", outputs),
         ("services", services),
         ("messages", messages),
+        ("calls", calls),
     ] {
         if !map.is_empty() {
             out.insert(key.into(), Value::Object(map));

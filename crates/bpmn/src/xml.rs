@@ -105,7 +105,6 @@ const GATEWAYS: &[(&str, GatewayKind)] = &[
 const UNSUPPORTED: &[&str] = &[
     "scriptTask",
     "businessRuleTask",
-    "callActivity",
     "complexGateway",
     "transaction",
     "adHocSubProcess",
@@ -464,6 +463,7 @@ impl Reader {
                     _ => NodeKind::Unsupported("endEvent with several event definitions".into()),
                 })
             }
+            "callActivity" => Some(NodeKind::CallActivity),
             "subProcess" => Some(if n.attribute("triggeredByEvent") == Some("true") {
                 NodeKind::Unsupported("event subProcess".into())
             } else {
@@ -546,6 +546,11 @@ impl Reader {
     /// The code an error, escalation or signal event throws or catches, or
     /// a link event's name.
     fn code_of(&self, n: XmlNode) -> Option<String> {
+        if n.tag_name().name() == "callActivity" {
+            return n
+                .attribute("calledElement")
+                .map(|c| local_ref(c).to_string());
+        }
         bpmn_children(n).find_map(|d| {
             if d.tag_name().name() == "linkEventDefinition" {
                 return d.attribute("name").map(str::to_string);

@@ -1,7 +1,8 @@
 //! Real modelers' files (tests/corpus, sources and licenses in SOURCES.md):
 //! every file, with the skeleton bindings `ingot workflow bindings` makes,
 //! either compiles and *runs* — driven by a person completing each task,
-//! timers firing and messages arriving, until it ends, or is refused
+//! timers firing, messages arriving and called processes returning, until
+//! it ends, or is refused
 //! precisely: every problem has a kind, a message, and names its element
 //! (only a whole-document problem — malformed XML, size, bindings — may name
 //! none). A valid file never gets stuck: at every point it has ended or
@@ -179,6 +180,17 @@ fn run(m: &Machine) -> Result<String, String> {
         if let Some(&node) = engine::armed(m, &inst).first() {
             engine::deliver(m, &mut inst, node, "corpus".into(), now)
                 .map_err(|e| format!("message to `{}` refused: {e}", m.nodes[node].id))?;
+            continue;
+        }
+        // A called process (outside the file) returns, setting nothing.
+        let call = inst
+            .active
+            .iter()
+            .map(|&a| a as usize)
+            .find(|&a| m.nodes[a].kind == ingot_bpmn::machine::kind::CALL);
+        if let Some(node) = call {
+            engine::child_completed(m, &mut inst, node, &[], "corpus".into(), now)
+                .map_err(|e| format!("returning to `{}` refused: {e}", m.nodes[node].id))?;
             continue;
         }
         if let Some(refusal) = first_refusal {

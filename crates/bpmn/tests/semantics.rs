@@ -520,3 +520,56 @@ fn a_link_throw_continues_at_its_catch() {
     let e = ingot_bpmn::compile_xml(&broken, &d.bindings()).unwrap_err();
     assert!(e.to_string().contains("link `elsewhere`"), "{e}");
 }
+
+/// A call activity waits for its called process, asks for it with its
+/// inputs evaluated, and takes back the outputs by name, type-checked.
+#[test]
+fn a_call_activity_waits_for_its_called_process() {
+    let mut d = Doc::new();
+    d.variables = json!({"order_no": "string", "ok": "boolean"});
+    d.outputs = json!({"S": ["order_no"]});
+    d.start("S")
+        .node("callActivity", "Call", r#"calledElement="Inspection""#, "")
+        .task("After")
+        .end("E");
+    d.flow("f1", "S", "Call")
+        .flow("f2", "Call", "After")
+        .flow("f3", "After", "E");
+    let xml = d.xml();
+    let mut b = d.bindings();
+    let refused = ingot_bpmn::compile_xml(&xml, &b).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("bind this call activity (it calls `Inspection`)"),
+        "{refused}"
+    );
+    b["calls"] = json!({"Call": {"definition": "inspection", "inputs": {"lot": "'L-' + order_no"}, "outputs": {"ok": "passed"}}});
+    let m = ingot_bpmn::compile_xml(&xml, &b).unwrap();
+    let (mut i, out) = engine::start(
+        &m,
+        1,
+        "t-1".into(),
+        &acme(),
+        &json!({"order_no": "7"}),
+        0,
+        1,
+    )
+    .unwrap();
+    assert_eq!(active(&m, &i), ids(&["Call"]));
+    assert_eq!(out.children.len(), 1);
+    assert_eq!(out.children[0].definition, "inspection");
+    assert_eq!(out.children[0].vars, json!({"lot": "L-7"}));
+    let call = m.node_index("Call").unwrap();
+    let wrong = [("passed".to_string(), ingot_bpmn::expr::Value::Int(1))];
+    let e = engine::child_completed(&m, &mut i.clone(), call, &wrong, "c".into(), 0).unwrap_err();
+    assert!(
+        e.contains("`passed` of the called process is integer"),
+        "{e}"
+    );
+    let right = [("passed".to_string(), ingot_bpmn::expr::Value::Bool(true))];
+    engine::child_completed(&m, &mut i, call, &right, "c".into(), 0).unwrap();
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    let again = engine::child_completed(&m, &mut i, call, &right, "c".into(), 0).unwrap_err();
+    assert!(again.contains("not waiting"), "{again}");
+}

@@ -513,3 +513,161 @@ fn a_diagram_is_attached_apart_and_read_back_byte_for_byte() {
         }
     });
 }
+
+/// A quality inspection another process calls.
+const INSPECTION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Inspection" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Inspect"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Inspect"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Inspect" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// An order that calls the inspection, with a deadline on the call.
+const ORDER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Order" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:callActivity id="CallInspection" calledElement="Inspection"/>
+    <bpmn:boundaryEvent id="Late" attachedToRef="CallInspection">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:userTask id="Ship"/>
+    <bpmn:userTask id="Chase"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="CallInspection"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="CallInspection" targetRef="Ship"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Ship" targetRef="E"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="Late" targetRef="Chase"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="Chase" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Call activities (issue 20): the order starts the deployed inspection in
+/// the same transaction with its inputs, as the actor whose step reached the
+/// call (who must be allowed to start it); the inspection's end returns its
+/// outputs to the order; a called instance cannot be cancelled on its own;
+/// an interrupting deadline on the call cancels the called instance.
+#[test]
+fn call_activities_start_and_wait_for_a_deployed_definition() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
+        let mut w = world(&ctx, &actors).await;
+        let inspection = json!({
+            "name": "inspection", "participants": {"Inspection": "org:Acme"},
+            "variables": {"lot": "string", "passed": "boolean"},
+            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
+        });
+        let order = json!({
+            "name": "order", "participants": {"Order": "org:Acme"}, "start": "any",
+            "variables": {"order_no": "string", "ok": "boolean"},
+            "outputs": {"S": ["order_no"]},
+            "calls": {"CallInspection": {"definition": "inspection",
+                "inputs": {"lot": "'lot of ' + order_no"}, "outputs": {"ok": "passed"}}}
+        });
+        // Deployed in either order: the call is resolved when it happens.
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": ORDER, "bindings": order}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "start",
+                json!({"definition": "order", "vars": {"order_no": "7"}}),
+            )
+            .await;
+        assert_refused(
+            &outcome(&r),
+            "calls `inspection` version 0, which is not deployed",
+        );
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": INSPECTION, "bindings": inspection}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+
+        // Rival may start the order (start: any) but not the inspection.
+        let r = w
+            .send(
+                "rival",
+                "workflow",
+                "start",
+                json!({"definition": "order", "vars": {"order_no": "6"}}),
+            )
+            .await;
+        assert_refused(&outcome(&r), "could not start `inspection`");
+
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "start",
+                json!({"definition": "order", "vars": {"order_no": "7"}}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let (order_1, m) = w.instance("order-1").await;
+        assert_eq!(engine::waiting(&m, &order_1), ["CallInspection"]);
+        let (inspection_1, im) = w.instance("inspection-1").await;
+        let lot = engine::variables(&im, &inspection_1);
+        assert_eq!(lot[0].1, ingot_bpmn::expr::Value::Text("lot of 7".into()));
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "cancel",
+                json!({"instance": "inspection-1"}),
+            )
+            .await;
+        assert_refused(&outcome(&r), "cancel order-1");
+
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "complete",
+                json!({"instance": "inspection-1", "element": "Inspect", "vars": {"passed": true}}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(r.events.iter().any(|e| e.kind == "step"
+            && e.attributes
+                .iter()
+                .any(|(k, v)| k == "action" && v == "returned")));
+        let (order_1, m) = w.instance("order-1").await;
+        assert_eq!(engine::waiting(&m, &order_1), ["Ship"]);
+        assert!(engine::variables(&m, &order_1)
+            .contains(&("ok".into(), ingot_bpmn::expr::Value::Bool(true))));
+
+        // The deadline passes while the inspection runs: it is cancelled.
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "start",
+                json!({"definition": "order", "vars": {"order_no": "8"}}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        w.tick(2 * 3_600_000);
+        w.chain.execute(vec![]).await;
+        let (order_2, m) = w.instance("order-2").await;
+        assert_eq!(engine::waiting(&m, &order_2), ["Chase"]);
+        let (inspection_2, _) = w.instance("inspection-2").await;
+        assert_eq!(inspection_2.state, ingot_bpmn::machine::state::CANCELLED);
+    });
+}

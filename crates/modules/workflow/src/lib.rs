@@ -29,6 +29,7 @@
 //! subscribed on.
 
 pub mod api;
+pub mod call;
 pub mod diagram;
 mod module;
 
@@ -53,7 +54,7 @@ pub const NAME: &str = "workflow";
 pub const MAX_BINDINGS_BYTES: usize = 6 * 1024;
 pub const MAX_VARS_BYTES: usize = 8 * 1024;
 pub(crate) const MAX_DEF_NAME: usize = 64;
-const MAX_INSTANCE_ID: usize = 96;
+pub(crate) const MAX_INSTANCE_ID: usize = 96;
 /// Entries per timer second and per subscription list.
 const MAX_TIMER_ENTRIES: usize = 512;
 const MAX_SUBSCRIBERS: usize = 256;
@@ -245,6 +246,11 @@ pub mod failures {
         /// chunk 0 restarts an unfinished upload.
         DIAGRAM_OUT_OF_ORDER = 25, "diagram_out_of_order", "diagram chunk {index} of `{definition}` version {version}: expected chunk {expected} (or 0 to restart) with the same offset, size and digest";
         DIAGRAM_INVALID = 26, "diagram_invalid", "diagram of `{definition}` version {version}: {reason}";
+        CALLED_DEFINITION_MISSING = 27, "called_definition_missing", "call activity `{element}` calls `{definition}` version {version}, which is not deployed";
+        /// The called definition refused to start (its start permissions
+        /// or variables), with the engine's reason.
+        CALL_REFUSED = 28, "call_refused", "call activity `{element}` could not start `{definition}`: {detail}";
+        CALLED_INSTANCE = 29, "called_instance", "instance {instance} was started by a call activity of {caller}: cancel {caller}";
     }
 }
 
@@ -258,7 +264,7 @@ fn u32_of(raw: Option<Vec<u8>>) -> u32 {
         .map_or(0, u32::from_be_bytes)
 }
 
-fn u64_of(raw: Option<Vec<u8>>) -> u64 {
+pub(crate) fn u64_of(raw: Option<Vec<u8>>) -> u64 {
     raw.and_then(|v| v.try_into().ok())
         .map_or(0, u64::from_be_bytes)
 }
@@ -384,6 +390,12 @@ pub fn call<'a>(
             }
             "cancel" => {
                 let arg: CancelArg = decode_args(call)?;
+                if let Some(parent) = call::parent_of(state, &arg.instance).await? {
+                    return reject(failures::CALLED_INSTANCE.with(&[
+                        ("instance", arg.instance.clone()),
+                        ("caller", parent.instance),
+                    ]));
+                }
                 let now = ctx.block.timestamp_ms;
                 move_instance(ctx, state, host, &actor, &arg.instance, |m, inst| {
                     engine::cancel(m, inst, &actor, now)
@@ -675,6 +687,15 @@ fn apply<'a>(
                     other => other,
                 })?;
             events.extend(produced);
+        }
+        // Call activities: called processes start, interrupted calls take
+        // their called instance down, an ended called instance returns.
+        events.extend(
+            call::start_children(sc, state, &inst, machine, outcome.children, depth).await?,
+        );
+        events.extend(call::abandoned(sc, state, machine, before, &inst, depth).await?);
+        if before.state == istate::RUNNING && inst.state != istate::RUNNING {
+            events.extend(call::finished(sc, state, machine, &inst, depth).await?);
         }
         Ok(events)
     })
@@ -1134,7 +1155,10 @@ async fn fire_one(
     let outcome = engine::fire_timer(&machine, &mut inst, t.node as usize, block.timestamp_ms)
         .map_err(engine_refused)?;
     let zero = [0u8; 32];
-    if outcome.calls.is_empty() {
+    // Without service calls, called processes or a return to a caller, the
+    // continuation needs no identity (so a revoked starter does not stop a
+    // plain timer).
+    if outcome.calls.is_empty() && outcome.children.is_empty() && inst.state == istate::RUNNING {
         let sc = StepContext {
             tx: None,
             host,
@@ -1453,6 +1477,8 @@ pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
         KeyDecl::new("workflow/count/", Rule::Members),
         KeyDecl::new("workflow/inst/", Rule::Instance(IdAt::Whole)),
         KeyDecl::new("workflow/starter/", Rule::Instance(IdAt::Whole)),
+        KeyDecl::new("workflow/parent/", Rule::Instance(IdAt::Whole)),
+        KeyDecl::new("workflow/child/", Rule::Instance(IdAt::BeforeLastSegment)),
         KeyDecl::new("workflow/hist/", Rule::Instance(IdAt::BeforeLastSegment)),
         KeyDecl::new("workflow/timerhours/", Rule::RegulatorsOnly),
         KeyDecl::new("workflow/timers/", Rule::RegulatorsOnly),
