@@ -64,6 +64,9 @@ pub struct Bindings {
     pub services: BTreeMap<String, ServiceBinding>,
     pub messages: BTreeMap<String, EventBinding>,
     pub calls: BTreeMap<String, CallBinding>,
+    /// The zone of `timeDate`s written without one, in seconds east of UTC
+    /// (`"timezone": "+08:00"`).
+    pub timezone: Option<i64>,
 }
 
 fn bad(message: impl Into<String>) -> Problem {
@@ -136,6 +139,7 @@ impl Bindings {
             "services",
             "messages",
             "calls",
+            "timezone",
         ];
         if let Some(k) = v
             .as_object()
@@ -156,6 +160,14 @@ impl Bindings {
             name: opt_str("name")?,
             start: opt_str("start")?,
             cancel: opt_str("cancel")?,
+            timezone: match opt_str("timezone")? {
+                None => None,
+                Some(tz) => Some(crate::timer::offset_s(&tz).ok_or_else(|| {
+                    bad(format!(
+                        "timezone `{tz}`: an ISO 8601 offset such as +08:00, -05:00 or Z (a named zone's rules change; an offset does not)"
+                    ))
+                })?),
+            },
             participants: string_map(v, "participants")?,
             lanes: string_map(v, "lanes")?,
             ..Default::default()

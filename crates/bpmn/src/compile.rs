@@ -355,7 +355,7 @@ impl<'a> Compiler<'a> {
                 self.problem(ErrorKind::Unreachable, n, "not connected");
             }
             if let Some(t) = &n.timer {
-                if let Err(e) = timer::resolve(t) {
+                if let Err(e) = timer::resolve(t, self.b.timezone) {
                     let kind = if matches!(t, TimerDef::Cycle(_)) {
                         ErrorKind::Unsupported
                     } else {
@@ -1055,7 +1055,10 @@ impl<'a> Compiler<'a> {
                     .map(|f| f as u16),
                 allowed,
                 outputs,
-                timer: n.timer.as_ref().and_then(|t| timer::resolve(t).ok()),
+                timer: n
+                    .timer
+                    .as_ref()
+                    .and_then(|t| timer::resolve(t, self.b.timezone).ok()),
                 service: self.b.services.get(&n.id).map(|s| m::Service {
                     module: s.module.clone(),
                     method: s.method.clone(),

@@ -11,6 +11,7 @@
 //!   person task before the condition (or of the start event);
 //! - every service task to `notary.record` of a constant document, so the
 //!   designer sees the shape of a service binding;
+//! - the zone `+00:00` when a `timeDate` is written without one;
 //! - every call activity to the definition named after its `calledElement`
 //!   (to be deployed under that name);
 //! - every message receiver no message flow feeds to the `notary.recorded`
@@ -259,6 +260,13 @@ pub fn skeleton(model: &Model) -> Value {
         .collect();
     let mut out = Map::new();
     out.insert("participants".into(), Value::Object(participants));
+    // A timeDate written without a zone needs the process's zone.
+    let local_dates = model.nodes.iter().any(|n| {
+        matches!(&n.timer, Some(TimerDef::Date(d)) if crate::timer::date_ms(d).is_err_and(|e| e.contains("no time zone")))
+    });
+    if local_dates {
+        out.insert("timezone".into(), json!("+00:00"));
+    }
     for (key, map) in [
         ("variables", variables),
         ("outputs", outputs),

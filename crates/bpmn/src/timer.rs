@@ -15,7 +15,9 @@ const MS: [(char, u64); 4] = [
 /// Longest timer accepted: ten years.
 pub const MAX_TIMER_MS: u64 = 10 * 366 * 86_400_000;
 
-pub fn resolve(def: &TimerDef) -> Result<Timer, String> {
+/// A timer's due time. `timezone` (seconds east of UTC, from
+/// `bindings.timezone`) places a `timeDate` written without a zone.
+pub fn resolve(def: &TimerDef, timezone: Option<i64>) -> Result<Timer, String> {
     match def {
         TimerDef::Duration(d) => Ok(Timer {
             after_ms: Some(duration_ms(d)?),
@@ -23,7 +25,7 @@ pub fn resolve(def: &TimerDef) -> Result<Timer, String> {
         }),
         TimerDef::Date(d) => Ok(Timer {
             after_ms: None,
-            at_ms: Some(date_ms(d)?),
+            at_ms: Some(date_ms_in(d, timezone)?),
         }),
         TimerDef::Cycle(c) => Err(format!(
             "recurring timer `{c}` (timeCycle) is not supported"
@@ -85,12 +87,47 @@ pub fn duration_ms(s: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+/// A zone designator of ISO 8601: `Z`, `±hh:mm`, `±hhmm` or `±hh`, as
+/// seconds east of UTC.
+pub fn offset_s(tz: &str) -> Option<i64> {
+    if tz == "Z" {
+        return Some(0);
+    }
+    let sign = match tz.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = tz[1..].chars().filter(|c| *c != ':').collect();
+    let colon_ok = tz.len() != 6 || tz.as_bytes()[3] == b':';
+    if !colon_ok || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        2 => (digits.parse::<i64>().ok()?, 0),
+        4 => (
+            digits[..2].parse::<i64>().ok()?,
+            digits[2..].parse::<i64>().ok()?,
+        ),
+        _ => return None,
+    };
+    (h <= 14 && m <= 59).then_some(sign * (h * 3600 + m * 60))
+}
+
 /// `2026-12-01T10:00:00Z` or with an offset `+08:00`; milliseconds since the epoch.
 pub fn date_ms(s: &str) -> Result<u64, String> {
+    date_ms_in(s, None)
+}
+
+/// An ISO 8601 date and time (extended format, seconds optionally with a
+/// fraction, zone `Z`, `±hh:mm`, `±hhmm` or `±hh`); a time without a zone
+/// is in `timezone` (seconds east of UTC), and refused without one: a
+/// contract's deadline must not depend on where a validator runs.
+pub fn date_ms_in(s: &str, timezone: Option<i64>) -> Result<u64, String> {
     let bad = || format!("timer date `{s}`: expected YYYY-MM-DDThh:mm:ss with Z or ±hh:mm");
     let s = s.trim();
     let b = s.as_bytes();
-    if b.len() < 20
+    if b.len() < 19
         || b[4] != b'-'
         || b[7] != b'-'
         || b[10] != b'T'
@@ -117,18 +154,30 @@ pub fn date_ms(s: &str) -> Result<u64, String> {
     {
         return Err(bad());
     }
-    let offset_s = match &s[19..] {
-        "Z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (num(20, 22)? * 3600 + num(23, 25)? * 60)
+    // A fraction of a second: milliseconds kept, finer digits dropped.
+    let mut rest = &s[19..];
+    let mut millis = 0i64;
+    if let Some(fraction) = rest.strip_prefix(['.', ',']) {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
         }
-        _ => return Err(bad()),
+        let first3: String = fraction[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = first3.parse().map_err(|_| bad())?;
+        rest = &fraction[digits..];
+    }
+    let offset_s = match rest {
+        "" => timezone.ok_or_else(|| {
+            format!("timer date `{s}` has no time zone: add Z or an offset such as +08:00, or give the process's zone in bindings.timezone")
+        })?,
+        tz => offset_s(tz).ok_or_else(bad)?,
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
-    u64::try_from(secs)
-        .map(|v| v * 1000)
-        .map_err(|_| format!("timer date `{s}` is before 1970"))
+    u64::try_from(secs * 1000 + millis).map_err(|_| format!("timer date `{s}` is before 1970"))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -184,11 +233,33 @@ mod tests {
             1_795_478_400_000
         );
         assert_eq!(date_ms("2000-02-29T12:00:00Z").unwrap(), 951_825_600_000);
+        // ISO 8601's other zone forms and fractions of a second.
+        for same in [
+            "2026-11-24T08:00:00+0800",
+            "2026-11-24T08:00:00+08",
+            "2026-11-24T00:00:00.000Z",
+            "2026-11-24T00:00:00,0Z",
+        ] {
+            assert_eq!(date_ms(same).unwrap(), 1_795_478_400_000, "{same}");
+        }
+        assert_eq!(date_ms("1970-01-01T00:00:00.25Z").unwrap(), 250);
+        // Without a zone: only in the process's zone.
+        let local = "2026-11-24T08:00:00";
+        assert!(date_ms(local).unwrap_err().contains("bindings.timezone"));
+        assert_eq!(
+            date_ms_in(local, Some(8 * 3600)).unwrap(),
+            1_795_478_400_000
+        );
         for bad in [
             "2026-02-30T00:00:00Z",
             "2026-11-24 08:00:00Z",
-            "2026-11-24T08:00:00",
             "1969-12-31T23:59:59Z",
+            "2026-11-24T08:00:00+8",
+            "2026-11-24T08:00:00+08:0",
+            "2026-11-24T08:00:00+15:00",
+            "2026-11-24T08:00:00.Z",
+            "2026-11-24T08:00:00X",
+            "2026-11-24T08:00:00+0é00",
         ] {
             assert!(date_ms(bad).is_err(), "{bad}");
         }

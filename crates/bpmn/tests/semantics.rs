@@ -573,3 +573,32 @@ fn a_call_activity_waits_for_its_called_process() {
     let again = engine::child_completed(&m, &mut i, call, &right, "c".into(), 0).unwrap_err();
     assert!(again.contains("not waiting"), "{again}");
 }
+
+/// A `timeDate` without a zone is due in the process's zone
+/// (`bindings.timezone`), and refused without one.
+#[test]
+fn a_local_time_date_needs_the_process_zone() {
+    let mut d = Doc::new();
+    d.start("S")
+        .node(
+            "intermediateCatchEvent",
+            "Noon",
+            "",
+            "<bpmn:timerEventDefinition><bpmn:timeDate>2030-01-01T12:00:00</bpmn:timeDate></bpmn:timerEventDefinition>",
+        )
+        .end("E");
+    d.flow("f1", "S", "Noon").flow("f2", "Noon", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(e.to_string().contains("bindings.timezone"), "{e}");
+    let mut b = d.bindings();
+    b["timezone"] = json!("+08:00");
+    let m = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap();
+    let i = start(&m, json!({}));
+    assert_eq!(
+        i.timers[0].at_ms, 1_893_470_400_000,
+        "12:00 at +08:00 is 04:00 UTC"
+    );
+    b["timezone"] = json!("Asia/Shanghai");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_err();
+    assert!(e.to_string().contains("an ISO 8601 offset"), "{e}");
+}
