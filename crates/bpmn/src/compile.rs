@@ -330,6 +330,7 @@ impl<'a> Compiler<'a> {
             // is a mistake.
             if n.outgoing.is_empty()
                 && !is_end(&n.kind)
+                && n.kind != NodeKind::EventSubProcess
                 && crate::implicit::explicit_scope(model, n)
             {
                 self.problem(
@@ -348,7 +349,10 @@ impl<'a> Compiler<'a> {
                 self.problem(ErrorKind::Invalid, n, "a start event has incoming flows");
             }
             if n.parent.is_some()
-                && !matches!(n.kind, NodeKind::Start(Trigger::None) | NodeKind::End(_))
+                && !matches!(
+                    n.kind,
+                    NodeKind::Start(Trigger::None) | NodeKind::End(_) | NodeKind::EventSubProcess
+                )
                 && n.incoming.is_empty()
                 && n.outgoing.is_empty()
             {
@@ -381,6 +385,7 @@ impl<'a> Compiler<'a> {
             self.error_caught(n);
             self.event_condition(n);
             self.call_binding(n);
+            self.event_subprocess(n);
             self.conditions(n);
             self.binding_of(n);
         }
@@ -459,7 +464,10 @@ impl<'a> Compiler<'a> {
         for (id, eb) in &self.b.messages {
             let node = model.node(id).map(|ix| &model.nodes[ix]);
             let problem = match node {
-                Some(n) if matches!(n.kind, NodeKind::Start(Trigger::Message)) => {
+                Some(n)
+                    if matches!(n.kind, NodeKind::Start(Trigger::Message))
+                        && !self.in_event_subprocess(n) =>
+                {
                     if n.parent.is_some() {
                         Some("only a top-level message start event can be started by a chain event")
                     } else if eb.value.is_none() {
@@ -468,7 +476,11 @@ impl<'a> Compiler<'a> {
                         None
                     }
                 }
-                Some(n) if can_receive(&n.kind) && !matches!(n.kind, NodeKind::Start(_)) => {
+                // A message event subprocess waits like a catch event.
+                Some(n)
+                    if can_receive(&n.kind)
+                        && (!matches!(n.kind, NodeKind::Start(_)) || self.in_event_subprocess(n)) =>
+                {
                     eb.variable.is_none().then_some(
                         "a waiting message event is bound with `variable` (correlation with the instance), not `value`",
                     )
@@ -549,6 +561,65 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// Is `n` the start event of an event subprocess?
+    fn in_event_subprocess(&self, n: &Node) -> bool {
+        n.parent
+            .is_some_and(|p| self.model.nodes[p].kind == NodeKind::EventSubProcess)
+    }
+
+    /// An event subprocess has no sequence flows of its own and exactly one
+    /// start event, with a trigger; start events with triggers only event
+    /// subprocesses have (error, escalation, signal, conditional) are refused
+    /// elsewhere.
+    fn event_subprocess(&mut self, n: &Node) {
+        let model = self.model;
+        if matches!(
+            n.kind,
+            NodeKind::Start(
+                Trigger::Error | Trigger::Escalation | Trigger::Signal | Trigger::Conditional
+            )
+        ) && !self.in_event_subprocess(n)
+        {
+            self.problem(
+                ErrorKind::Unsupported,
+                n,
+                format!(
+                    "a {} starts only an event subprocess on chain",
+                    n.kind.describe()
+                ),
+            );
+        }
+        if n.kind != NodeKind::EventSubProcess {
+            return;
+        }
+        if !n.incoming.is_empty() || !n.outgoing.is_empty() {
+            self.problem(
+                ErrorKind::Invalid,
+                n,
+                "an event subprocess has no incoming or outgoing sequence flows",
+            );
+        }
+        let ix = model.node(&n.id);
+        let starts: Vec<&Node> = model
+            .nodes
+            .iter()
+            .filter(|c| c.parent == ix && matches!(c.kind, NodeKind::Start(_)))
+            .collect();
+        match starts.as_slice() {
+            [s] if s.kind != NodeKind::Start(Trigger::None) => {}
+            [_] => self.problem(
+                ErrorKind::Invalid,
+                n,
+                "an event subprocess starts with a message, timer, error, escalation, signal or conditional start event, not a none start event",
+            ),
+            _ => self.problem(
+                ErrorKind::NoStart,
+                n,
+                "an event subprocess needs exactly one start event",
+            ),
+        }
+    }
+
     /// A call activity names the deployed definition it starts; its inputs
     /// are expressions over the caller's variables, its outputs caller's
     /// variables with a type. (The called definition is looked up when the
@@ -593,7 +664,9 @@ impl<'a> Compiler<'a> {
     fn event_condition(&mut self, n: &Node) {
         if !matches!(
             n.kind,
-            NodeKind::Catch(Trigger::Conditional) | NodeKind::Boundary(Trigger::Conditional)
+            NodeKind::Catch(Trigger::Conditional)
+                | NodeKind::Boundary(Trigger::Conditional)
+                | NodeKind::Start(Trigger::Conditional)
         ) {
             return;
         }
@@ -630,8 +703,25 @@ impl<'a> Compiler<'a> {
             return;
         }
         let model = self.model;
+        // An error event subprocess in a scope around it, or an error
+        // boundary event on a subprocess around it.
+        let esp_catches = |scope: Option<NodeIx>| {
+            model.nodes.iter().any(|st| {
+                st.kind == NodeKind::Start(Trigger::Error)
+                    && (st.code.is_none() || st.code == n.code)
+                    && st.parent.is_some_and(|esp| {
+                        model.nodes[esp].kind == NodeKind::EventSubProcess
+                            && model.nodes[esp].parent == scope
+                            && (scope.is_some() || model.nodes[esp].pool == n.pool)
+                    })
+            })
+        };
         let mut scope = n.parent;
-        while let Some(s) = scope {
+        loop {
+            if esp_catches(scope) {
+                return;
+            }
+            let Some(s) = scope else { break };
             let sub = &model.nodes[s].id;
             let caught = model.nodes.iter().any(|b| {
                 b.kind == NodeKind::Boundary(Trigger::Error)
@@ -647,7 +737,7 @@ impl<'a> Compiler<'a> {
             ErrorKind::Invalid,
             n,
             format!(
-                "no error boundary event on a subprocess around it catches error `{}`: an uncaught error has nowhere to go",
+                "no error boundary event or error event subprocess around it catches error `{}`: an uncaught error has nowhere to go",
                 n.code.as_deref().unwrap_or("(unnamed)")
             ),
         );
@@ -901,7 +991,11 @@ impl<'a> Compiler<'a> {
         let mut seen = vec![false; model.nodes.len()];
         let mut queue: VecDeque<usize> = (0..model.nodes.len())
             .filter(|&i| {
-                model.nodes[i].parent.is_none() && matches!(model.nodes[i].kind, NodeKind::Start(_))
+                model.nodes[i].parent.is_none()
+                    && matches!(
+                        model.nodes[i].kind,
+                        NodeKind::Start(_) | NodeKind::EventSubProcess
+                    )
             })
             .collect();
         for &q in &queue {
@@ -913,11 +1007,21 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .filter_map(|&f| model.node(&model.flows[f].target))
                 .collect();
-            if model.nodes[n].kind == NodeKind::SubProcess {
+            // A running (event) subprocess starts its start events and arms
+            // the event subprocesses inside it.
+            if matches!(
+                model.nodes[n].kind,
+                NodeKind::SubProcess | NodeKind::EventSubProcess
+            ) {
                 next.extend(
                     (0..model.nodes.len())
                         .filter(|&c| model.nodes[c].parent == Some(n))
-                        .filter(|&c| matches!(model.nodes[c].kind, NodeKind::Start(_))),
+                        .filter(|&c| {
+                            matches!(
+                                model.nodes[c].kind,
+                                NodeKind::Start(_) | NodeKind::EventSubProcess
+                            )
+                        }),
                 );
             }
             // An active activity arms the events on its boundary.
@@ -1103,7 +1207,7 @@ impl<'a> Compiler<'a> {
                     .as_ref()
                     .and_then(|(a, _)| model.node(a))
                     .map(|a| a as u16),
-                interrupting: n.boundary.as_ref().is_some_and(|(_, i)| *i),
+                interrupting: n.boundary.as_ref().map_or(n.interrupting, |(_, i)| *i),
                 code: n.code.clone(),
                 condition: n.condition.clone(),
                 call: self.b.calls.get(&n.id).map(|c| m::CallSpec {
@@ -1241,6 +1345,7 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
         ),
         NodeKind::Boundary(tr) => (kind::BOUNDARY, t(tr)),
         NodeKind::CallActivity => (kind::CALL, 0),
+        NodeKind::EventSubProcess => (kind::SUBPROCESS, m::subprocess::EVENT),
         NodeKind::Catch(tr) => (kind::CATCH, t(tr)),
         NodeKind::Throw(tr) => (kind::THROW, t(tr)),
         NodeKind::Task(tk) => (

@@ -115,6 +115,7 @@ pub fn start(
             run.produce_all(s)?;
         }
     }
+    run.arm_event_subprocesses(None);
     run.advance()?;
     let out = run.out;
     Ok((inst, out))
@@ -169,6 +170,7 @@ pub fn start_by_event(
     run.assign(&assigned);
     run.step_vars(node, "started", detail, assigned);
     run.produce_all(node)?;
+    run.arm_event_subprocesses(None);
     run.advance()?;
     let out = run.out;
     Ok((inst, out))
@@ -412,6 +414,8 @@ pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
         // The events on the boundary of an active activity.
         out.extend((0..m.nodes.len()).filter(|&b| m.nodes[b].attached == Some(a as u16)));
     }
+    // The start events of event subprocesses whose scope runs.
+    out.extend((0..m.nodes.len()).filter(|&n| armed_event_sub(m, inst, n).is_some()));
     out.sort_unstable();
     out.dedup();
     out
@@ -461,6 +465,28 @@ pub fn variables(m: &Machine, inst: &Instance) -> Vec<(String, Value)> {
             ))
         })
         .collect()
+}
+
+/// The event subprocess whose start event `n` is.
+fn event_sub_of(m: &Machine, n: usize) -> Option<usize> {
+    let node = &m.nodes[n];
+    let p = node.parent.filter(|_| node.kind == kind::START)? as usize;
+    let esp = &m.nodes[p];
+    (esp.kind == kind::SUBPROCESS && esp.sub == crate::machine::subprocess::EVENT).then_some(p)
+}
+
+/// If `n` is the start event of an event subprocess that its trigger would
+/// start now, that event subprocess: its scope runs (the instance, or the
+/// subprocess around it is active), and an interrupting one is not already
+/// running.
+fn armed_event_sub(m: &Machine, inst: &Instance, n: usize) -> Option<usize> {
+    let esp = event_sub_of(m, n)?;
+    let scope_runs = match m.nodes[esp].parent {
+        Some(s) => inst.active.contains(&s),
+        None => inst.state == state::RUNNING,
+    };
+    let blocked = m.nodes[n].interrupting && inst.active.contains(&(esp as u16));
+    (scope_runs && !blocked).then_some(esp)
 }
 
 /// Does task `n` take a message as an input (a message flow ends at it and
@@ -716,7 +742,9 @@ impl<'a> Run<'a> {
         self.disarm_timer(node);
         if !self.inst.active.contains(&(node as u16)) {
             for b in 0..self.m.nodes.len() {
-                if self.m.nodes[b].attached == Some(node as u16) {
+                let in_scope = event_sub_of(self.m, b)
+                    .is_some_and(|esp| self.m.nodes[esp].parent == Some(node as u16));
+                if self.m.nodes[b].attached == Some(node as u16) || in_scope {
                     self.disarm_timer(b);
                 }
             }
@@ -741,6 +769,25 @@ impl<'a> Run<'a> {
             if self.m.nodes[node].interrupting {
                 self.interrupt(activity);
             }
+        } else if let Some(esp) = armed_event_sub(self.m, self.inst, node) {
+            // An event subprocess starts inside its scope; an interrupting
+            // one first cancels everything else running there.
+            self.disarm_timer(node);
+            if self.m.nodes[node].interrupting {
+                let m = self.m;
+                let (scope, pool) = (m.nodes[esp].parent, m.nodes[esp].pool);
+                self.clear(|n| {
+                    n != esp
+                        && !m.within(n, esp)
+                        && match scope {
+                            Some(s) => m.within(n, s as usize),
+                            None => m.nodes[n].pool == pool,
+                        }
+                });
+            }
+            self.inst.active.push(esp as u16);
+            self.arm_boundary(esp);
+            self.step(esp, "started", String::new());
         } else {
             return Ok(false);
         }
@@ -1143,9 +1190,27 @@ impl<'a> Run<'a> {
     /// an uncaught escalation has no effect (BPMN 2.0 §10.5.4).
     fn throw(&mut self, node: usize, trigger: u8) -> Result<(), String> {
         let code = self.m.nodes[node].code.clone();
+        let pool = self.m.nodes[node].pool;
         let mut scope = self.m.nodes[node].parent;
-        // Depth is bounded by the node count.
-        for _ in 0..self.m.nodes.len() {
+        // Depth is bounded by the node count. In each scope, from the
+        // thrower's outwards: an event subprocess catching it, then an
+        // event on the boundary of the subprocess that is the scope.
+        for _ in 0..=self.m.nodes.len() {
+            let esp_start = (0..self.m.nodes.len()).find(|&st| {
+                let n = &self.m.nodes[st];
+                n.sub == trigger
+                    && (n.code.is_none() || n.code == code)
+                    && armed_event_sub(self.m, self.inst, st).is_some_and(|esp| {
+                        self.m.nodes[esp].parent == scope && self.m.nodes[esp].pool == pool
+                    })
+            });
+            if let Some(st) = esp_start {
+                self.trigger(st, "caught")?;
+                if let Some(step) = self.out.steps.last_mut() {
+                    step.detail = code.unwrap_or_default();
+                }
+                return Ok(());
+            }
             let Some(s) = scope else { break };
             let s = s as usize;
             if self.inst.active.contains(&(s as u16)) {
@@ -1176,7 +1241,7 @@ impl<'a> Run<'a> {
         let targets: Vec<usize> = (0..self.m.nodes.len())
             .filter(|&t| {
                 let n = &self.m.nodes[t];
-                matches!(n.kind, kind::CATCH | kind::BOUNDARY)
+                matches!(n.kind, kind::CATCH | kind::BOUNDARY | kind::START)
                     && n.sub == trigger::SIGNAL
                     && (n.code.is_none() || n.code == code)
             })
@@ -1201,6 +1266,7 @@ impl<'a> Run<'a> {
             let waiting = match n.kind {
                 kind::CATCH => self.inst.active.contains(&(node as u16)),
                 kind::BOUNDARY => self.armed_boundary(node).is_some(),
+                kind::START => armed_event_sub(self.m, self.inst, node).is_some(),
                 _ => false,
             };
             let holds = waiting
@@ -1219,6 +1285,21 @@ impl<'a> Run<'a> {
         for b in 0..self.m.nodes.len() {
             if self.m.nodes[b].attached == Some(activity as u16) {
                 self.arm_timer(b);
+            }
+        }
+        if self.m.nodes[activity].kind == kind::SUBPROCESS {
+            self.arm_event_subprocesses(Some(activity));
+        }
+    }
+
+    /// Arm the timer start events of the event subprocesses in a scope that
+    /// starts running (`None`: the instance).
+    fn arm_event_subprocesses(&mut self, scope: Option<usize>) {
+        for st in 0..self.m.nodes.len() {
+            if event_sub_of(self.m, st)
+                .is_some_and(|esp| self.m.nodes[esp].parent.map(usize::from) == scope)
+            {
+                self.arm_timer(st);
             }
         }
     }

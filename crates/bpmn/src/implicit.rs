@@ -72,7 +72,7 @@ fn entry(n: &Node) -> bool {
             NodeKind::Unsupported(tag) => {
                 !tag.contains("isForCompensation") && !tag.contains("event subProcess")
             }
-            NodeKind::Start(_) | NodeKind::Boundary(_) => false,
+            NodeKind::Start(_) | NodeKind::Boundary(_) | NodeKind::EventSubProcess => false,
             _ => true,
         }
 }
@@ -107,6 +107,7 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
         outputs: Vec::new(),
         looped: false,
         boundary: None,
+        interrupting: true,
         code: None,
     }
 }

@@ -66,6 +66,12 @@ pub mod task {
     pub const SEND: u8 = 4;
     pub const RECEIVE: u8 = 5;
 }
+/// `MNode::sub` for subprocesses.
+pub mod subprocess {
+    pub const EMBEDDED: u8 = 0;
+    /// Started by the trigger of its start event while its scope runs.
+    pub const EVENT: u8 = 1;
+}
 /// `MNode::sub` for gateways.
 pub mod gateway {
     pub const EXCLUSIVE: u8 = 0;
@@ -182,7 +188,8 @@ record! {
         /// Message flows it sends along (indices).
         pub sends: Vec<u16> = (MAX_MESSAGES, ()),
         /// Boundary events: the activity they are attached to, and whether
-        /// they interrupt it.
+        /// they interrupt it (for the start event of an event subprocess:
+        /// whether it interrupts the scope around it).
         pub attached: Option<u16> = (),
         pub interrupting: bool = (),
         /// Error, escalation and signal events: the code (or signal name)

@@ -81,6 +81,9 @@ pub enum NodeKind {
     SubProcess,
     /// An event attached to the boundary of an activity ([`Node::boundary`]).
     Boundary(Trigger),
+    /// An event subprocess (`triggeredByEvent`): started inside its scope by
+    /// the trigger of its start event while the scope runs.
+    EventSubProcess,
     /// Starts a deployed definition and waits for it (bound in
     /// `bindings.calls`; `calledElement` is kept in [`Node::code`]).
     CallActivity,
@@ -104,6 +107,7 @@ impl NodeKind {
             },
             NodeKind::Boundary(t) => format!("{} boundary event", trigger_name(*t)),
             NodeKind::CallActivity => "call activity".into(),
+            NodeKind::EventSubProcess => "event subprocess".into(),
             NodeKind::Catch(t) => format!("{} catch event", trigger_name(*t)),
             NodeKind::Throw(t) => format!("{} throw event", trigger_name(*t)),
             NodeKind::Task(k) => format!("{k:?} task").to_lowercase(),
@@ -158,6 +162,8 @@ pub struct Node {
     /// Boundary events: the activity attached to, and whether the event
     /// interrupts it (`cancelActivity`, default true).
     pub boundary: Option<(String, bool)>,
+    /// Start events of event subprocesses: `isInterrupting` (default true).
+    pub interrupting: bool,
     /// Error, escalation and signal events: the error or escalation code
     /// (else the id of the `error`/`escalation` element referred to), or the
     /// signal's name (else its id); `None` when no reference is given (a

@@ -423,7 +423,20 @@ impl Reader {
         };
         use Trigger as T;
         match tag {
-            "startEvent" => Some(event(NodeKind::Start, &[T::None, T::Message, T::Timer])),
+            // Error, escalation, signal and conditional starts are only for
+            // event subprocesses: validation refuses them elsewhere.
+            "startEvent" => Some(event(
+                NodeKind::Start,
+                &[
+                    T::None,
+                    T::Message,
+                    T::Timer,
+                    T::Error,
+                    T::Escalation,
+                    T::Signal,
+                    T::Conditional,
+                ],
+            )),
             "intermediateCatchEvent" => Some(event(
                 NodeKind::Catch,
                 &[
@@ -465,7 +478,7 @@ impl Reader {
             }
             "callActivity" => Some(NodeKind::CallActivity),
             "subProcess" => Some(if n.attribute("triggeredByEvent") == Some("true") {
-                NodeKind::Unsupported("event subProcess".into())
+                NodeKind::EventSubProcess
             } else {
                 NodeKind::SubProcess
             }),
@@ -539,6 +552,7 @@ impl Reader {
                 )
             }),
             code: self.code_of(n),
+            interrupting: n.attribute("isInterrupting") != Some("false"),
         });
         ix
     }
@@ -759,8 +773,7 @@ mod tests {
 
     /// A start or end event whose definition is declared once at the
     /// document level and pointed to with `eventDefinitionRef` is that kind
-    /// of event (a signal start is unsupported, an error end runs), never a
-    /// plain one.
+    /// of event (a signal start, an error end), never a plain one.
     #[test]
     fn event_definition_refs_are_followed() {
         let with_refs = MINIMAL
@@ -777,10 +790,12 @@ mod tests {
                 r#"<bpmn:eventDefinitionRef>bpmn:Err</bpmn:eventDefinitionRef>"#,
             );
         let m = parse(&with_refs).unwrap();
-        assert!(matches!(
-            &m.nodes[m.node("S1").unwrap()].kind,
-            NodeKind::Unsupported(k) if k.contains("signalEventDefinition")
-        ));
+        // A signal start event (validation runs it only in an event
+        // subprocess), never a none start.
+        assert_eq!(
+            m.nodes[m.node("S1").unwrap()].kind,
+            NodeKind::Start(Trigger::Signal)
+        );
         assert_eq!(
             m.nodes[m.node("E1").unwrap()].kind,
             NodeKind::End(EndKind::Error)

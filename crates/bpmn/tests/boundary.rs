@@ -445,3 +445,156 @@ fn conditional_events_fire_when_their_condition_holds() {
     let e = ingot_bpmn::compile_xml(&bad.xml(), &bad.bindings()).unwrap_err();
     assert!(e.to_string().contains("not boolean"), "{e}");
 }
+
+/// An event subprocess in the process: `def` is its start event's
+/// definition, `interrupting` its isInterrupting.
+fn with_event_subprocess(def: &str, interrupting: bool, inner_scope: bool) -> Machine {
+    let esp = format!(
+        r#"<bpmn:subProcess id="OnEvent" triggeredByEvent="true">
+          <bpmn:startEvent id="EspStart" isInterrupting="{interrupting}">{def}</bpmn:startEvent>
+          <bpmn:userTask id="Handle"/><bpmn:endEvent id="EspEnd"/>
+          <bpmn:sequenceFlow id="e1" sourceRef="EspStart" targetRef="Handle"/>
+          <bpmn:sequenceFlow id="e2" sourceRef="Handle" targetRef="EspEnd"/>
+        </bpmn:subProcess>"#
+    );
+    // The work fails with an error only where an error event subprocess
+    // catches it (an uncaught error is refused); else it escalates.
+    let fail = if def.contains("error") {
+        r#"<bpmn:errorEventDefinition errorRef="Broken"/>"#
+    } else {
+        r#"<bpmn:escalationEventDefinition escalationRef="Broken"/>"#
+    };
+    let work = r#"<bpmn:startEvent id="WS"/><bpmn:userTask id="Work"/>
+        <bpmn:endEvent id="Fail">FAIL</bpmn:endEvent>
+        <bpmn:exclusiveGateway id="G" default="w3"/><bpmn:endEvent id="WE"/>
+        <bpmn:sequenceFlow id="w1" sourceRef="WS" targetRef="Work"/>
+        <bpmn:sequenceFlow id="w2" sourceRef="Work" targetRef="G"/>
+        <bpmn:sequenceFlow id="w3" sourceRef="G" targetRef="WE"/>
+        <bpmn:sequenceFlow id="w4" sourceRef="G" targetRef="Fail"><bpmn:conditionExpression>broken</bpmn:conditionExpression></bpmn:sequenceFlow>"#
+        .replace("FAIL", fail);
+    let mut d = Doc::new();
+    d.variables = json!({"broken": "boolean", "order": "string"});
+    d.outputs = json!({"S": ["order"], "Work": ["broken"]});
+    d.messages = json!({"EspStart": {"event": "notary.recorded", "attribute": "metadata", "variable": "order"}});
+    if !def.contains("message") {
+        d.messages = json!({});
+    }
+    let body = if inner_scope {
+        format!("{work}{esp}")
+    } else {
+        work.to_string()
+    };
+    d.start("S")
+        .node("subProcess", "Job", "", &body)
+        .task("After")
+        .end("E");
+    if !inner_scope {
+        d.node(
+            "subProcess",
+            "OnEvent",
+            r#"triggeredByEvent="true""#,
+            &esp[esp.find('>').unwrap() + 1..esp.rfind("</bpmn:subProcess>").unwrap()],
+        );
+    }
+    d.flow("f1", "S", "Job")
+        .flow("f2", "Job", "After")
+        .flow("f3", "After", "E");
+    d.compile()
+}
+
+#[test]
+fn an_interrupting_event_subprocess_replaces_its_scope() {
+    let m = with_event_subprocess(&timer_def("PT1H"), true, true);
+    let mut i = start(&m, json!({"order": "O-1"}));
+    assert_eq!(active(&m, &i), ids(&["Work"]));
+    assert_eq!(
+        armed_timers(&m, &i),
+        ids(&["EspStart"]),
+        "armed while Job runs"
+    );
+    fire(&m, &mut i, "EspStart");
+    assert_eq!(active(&m, &i), ids(&["Handle"]), "Work was cancelled");
+    complete(&m, &mut i, "Handle");
+    assert_eq!(
+        active(&m, &i),
+        ids(&["After"]),
+        "the scope completed with its event subprocess"
+    );
+}
+
+#[test]
+fn a_non_interrupting_event_subprocess_runs_beside_its_scope() {
+    let m = with_event_subprocess("<bpmn:messageEventDefinition/>", false, true);
+    let mut i = start(&m, json!({"order": "O-1"}));
+    let esp_start = m.node_index("EspStart").unwrap();
+    assert!(engine::armed(&m, &i).contains(&esp_start));
+    engine::deliver(&m, &mut i, esp_start, "m".into(), 0).unwrap();
+    assert_eq!(active(&m, &i), ids(&["Handle", "Work"]));
+    complete_with(&m, &mut i, "Work", json!({"broken": false}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Handle"]),
+        "Job waits for its event subprocess"
+    );
+    complete(&m, &mut i, "Handle");
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    complete(&m, &mut i, "After");
+    assert_eq!(i.state, state::COMPLETED);
+    assert!(
+        !engine::armed(&m, &i).contains(&esp_start),
+        "disarmed with its scope"
+    );
+}
+
+#[test]
+fn an_error_event_subprocess_at_the_process_level_catches_errors_from_below() {
+    let m = with_event_subprocess(
+        r#"<bpmn:errorEventDefinition errorRef="Broken"/>"#,
+        true,
+        false,
+    );
+    let mut i = start(&m, json!({"order": "O-1"}));
+    complete_with(&m, &mut i, "Work", json!({"broken": true}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Handle"]),
+        "the process's other work is cancelled"
+    );
+    complete(&m, &mut i, "Handle");
+    assert_eq!(i.state, state::COMPLETED);
+    // Without the error, the event subprocess never runs.
+    let mut i = start(&m, json!({"order": "O-1"}));
+    complete_with(&m, &mut i, "Work", json!({"broken": false}));
+    assert_eq!(active(&m, &i), ids(&["After"]));
+}
+
+#[test]
+fn event_subprocesses_are_checked() {
+    // A none start event does not start an event subprocess.
+    let mut d = Doc::new();
+    d.start("S").task("A").end("E");
+    d.node(
+        "subProcess",
+        "Esp",
+        r#"triggeredByEvent="true""#,
+        r#"<bpmn:startEvent id="ES"/><bpmn:endEvent id="EE"/><bpmn:sequenceFlow id="e1" sourceRef="ES" targetRef="EE"/>"#,
+    );
+    d.flow("f1", "S", "A").flow("f2", "A", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.element == "Esp" && p.message.contains("not a none start event")),
+        "{e}"
+    );
+    // A signal start outside an event subprocess is refused.
+    let mut d = Doc::new();
+    d.node("startEvent", "S", "", r#"<bpmn:signalEventDefinition/>"#)
+        .end("E");
+    d.flow("f1", "S", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.element == "S" && p.message.contains("starts only an event subprocess")),
+        "{e}"
+    );
+}
