@@ -318,12 +318,8 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             }
-            if n.looped {
-                self.problem(
-                    ErrorKind::Unsupported,
-                    n,
-                    "loop and multi-instance markers are not supported on chain",
-                );
+            if let Err((kind, message)) = self.loop_spec(n) {
+                self.problem(kind, n, message);
             }
             // In a scope without start and end events, a node without
             // outgoing flows ends its path (BPMN 2.0 §10.5.3); with them, it
@@ -559,6 +555,109 @@ impl<'a> Compiler<'a> {
                 "an error boundary event always interrupts its activity (cancelActivity=\"false\" is not allowed)",
             );
         }
+    }
+
+    /// How a task with a loop or multi-instance marker repeats (BPMN 2.0
+    /// §10.3.8): conditions type-checked, the cardinality an integer, the
+    /// maximum bounded. Only tasks loop on chain: a subprocess or call
+    /// activity repeated would need a scope per iteration.
+    fn loop_spec(&self, n: &Node) -> Result<Option<m::LoopSpec>, (ErrorKind, String)> {
+        let Some(def) = &n.looped else {
+            return Ok(None);
+        };
+        if !matches!(n.kind, NodeKind::Task(_)) {
+            return Err((
+                ErrorKind::Unsupported,
+                format!(
+                    "a loop or multi-instance marker on a {} is not supported (only tasks repeat on chain)",
+                    n.kind.describe()
+                ),
+            ));
+        }
+        let typed = |src: &str, want: Type, what: &str| -> Result<String, (ErrorKind, String)> {
+            match expr::parse(src).and_then(|e| e.check(&self.var_type())) {
+                Ok(t) if t == want => Ok(src.to_string()),
+                Ok(t) => Err((
+                    ErrorKind::Condition,
+                    format!("{what} `{src}` is {t}, not {want}"),
+                )),
+                Err(e) => Err((ErrorKind::Condition, format!("{what} `{src}`: {e}"))),
+            }
+        };
+        Ok(Some(match def {
+            LoopDef::Standard {
+                condition,
+                test_before,
+                maximum,
+            } => {
+                let maximum = match maximum {
+                    Some(text) => text
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|v| (1..=m::MAX_LOOP_ITERATIONS).contains(v))
+                        .ok_or_else(|| {
+                            (
+                                ErrorKind::Limit,
+                                format!(
+                                    "loopMaximum `{text}`: a number from 1 to {}",
+                                    m::MAX_LOOP_ITERATIONS
+                                ),
+                            )
+                        })?,
+                    None if condition.is_none() => {
+                        return Err((
+                            ErrorKind::Invalid,
+                            "a standard loop needs a loopCondition or a loopMaximum".into(),
+                        ))
+                    }
+                    None => m::MAX_LOOP_ITERATIONS,
+                };
+                m::LoopSpec {
+                    kind: m::looping::STANDARD,
+                    condition: condition
+                        .as_deref()
+                        .map(|c| typed(c, Type::Bool, "loopCondition"))
+                        .transpose()?,
+                    test_before: *test_before,
+                    maximum,
+                    cardinality: None,
+                }
+            }
+            LoopDef::Multi {
+                sequential,
+                cardinality,
+                completion,
+                collection,
+            } => {
+                if *collection {
+                    return Err((
+                        ErrorKind::Unsupported,
+                        "multi-instance over a collection is not supported (process variables hold single values): give a loopCardinality".into(),
+                    ));
+                }
+                let cardinality = cardinality.as_deref().ok_or_else(|| {
+                    (
+                        ErrorKind::Invalid,
+                        "a multi-instance task needs a loopCardinality".to_string(),
+                    )
+                })?;
+                m::LoopSpec {
+                    kind: if *sequential {
+                        m::looping::SEQUENTIAL
+                    } else {
+                        m::looping::PARALLEL
+                    },
+                    condition: completion
+                        .as_deref()
+                        .map(|c| typed(c, Type::Bool, "completionCondition"))
+                        .transpose()?,
+                    test_before: false,
+                    maximum: 0,
+                    cardinality: Some(typed(cardinality, Type::Int, "loopCardinality")?),
+                }
+            }
+        }))
     }
 
     /// Is `n` the start event of an event subprocess?
@@ -1210,6 +1309,7 @@ impl<'a> Compiler<'a> {
                 interrupting: n.boundary.as_ref().map_or(n.interrupting, |(_, i)| *i),
                 code: n.code.clone(),
                 condition: n.condition.clone(),
+                looping: self.loop_spec(n).ok().flatten(),
                 call: self.b.calls.get(&n.id).map(|c| m::CallSpec {
                     definition: c.definition.clone(),
                     version: c.version,

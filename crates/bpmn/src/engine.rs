@@ -10,8 +10,8 @@ use crate::{
     binding::{allows, Actor},
     expr::{self, Type, Value},
     machine::{
-        gateway, kind, state, task, trigger, Assigned, Due, Instance, Machine, Mark, MAX_STEPS,
-        MAX_TOKENS,
+        gateway, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount, Machine,
+        Mark, MAX_STEPS, MAX_TOKENS,
     },
 };
 use serde_json::Value as Json;
@@ -201,6 +201,7 @@ fn new_instance(
         created_height: height,
         steps: 0,
         terminated: false,
+        loops: Vec::new(),
     }
 }
 
@@ -258,7 +259,7 @@ pub fn complete(
     run.assign(&assigned);
     run.step_vars(node, "completed", actor.describe(), assigned);
     run.send(node)?;
-    run.produce_all(node)?;
+    run.end_iteration(node)?;
     run.advance()?;
     Ok(run.out)
 }
@@ -377,6 +378,7 @@ pub fn abort(
     run.inst.active.clear();
     run.inst.timers.clear();
     run.inst.pending.clear();
+    run.inst.loops.clear();
     run.inst.state = state::CANCELLED;
     let first = m.starts.first().copied().unwrap_or(0) as usize;
     run.step(first, "cancelled", detail);
@@ -650,6 +652,124 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A token reaches task `node`: its first iteration begins (all of them
+    /// for a multi-instance task in parallel), or, looping, none at all when
+    /// a standard loop tested first does not hold or the cardinality is 0.
+    fn begin(&mut self, node: usize) -> Result<(), String> {
+        let Some(spec) = self.m.nodes[node].looping.clone() else {
+            return self.iteration(node);
+        };
+        let total = match spec.kind {
+            looping::STANDARD => 0,
+            _ => self.cardinality(node, spec.cardinality.as_deref())?,
+        };
+        let enter = match spec.kind {
+            looping::STANDARD => !spec.test_before || self.holds(&spec.condition),
+            _ => total > 0,
+        };
+        if !enter {
+            self.step(node, "skipped", String::new());
+            return self.produce_all(node);
+        }
+        self.inst.loops.retain(|l| l.node as usize != node);
+        if self.inst.loops.len() >= MAX_TOKENS {
+            return Err(format!(
+                "more than {MAX_TOKENS} looping tasks in one instance"
+            ));
+        }
+        self.inst.loops.push(LoopCount {
+            node: node as u16,
+            done: 0,
+            total,
+        });
+        let now = if spec.kind == looping::PARALLEL {
+            total
+        } else {
+            1
+        };
+        for _ in 0..now {
+            self.iteration(node)?;
+        }
+        Ok(())
+    }
+
+    /// One iteration of a task: a waiting one activates, an automatic one
+    /// runs and ends.
+    fn iteration(&mut self, node: usize) -> Result<(), String> {
+        match self.m.nodes[node].sub {
+            task::SERVICE => {
+                self.take_message(node);
+                self.service(node)?;
+                self.end_iteration(node)
+            }
+            task::SEND => {
+                self.step(node, "sent", String::new());
+                self.send(node)?;
+                self.end_iteration(node)
+            }
+            _ => self.activate(node),
+        }
+    }
+
+    /// An iteration of task `node` ended: the next one begins, or (its
+    /// condition, maximum, cardinality or completion condition says so) the
+    /// task is done — instances of a parallel multi-instance task still
+    /// waiting are cancelled — and the token moves on.
+    fn end_iteration(&mut self, node: usize) -> Result<(), String> {
+        let Some(spec) = self.m.nodes[node].looping.clone() else {
+            return self.produce_all(node);
+        };
+        let Some(pos) = self.inst.loops.iter().position(|l| l.node as usize == node) else {
+            return self.produce_all(node);
+        };
+        self.inst.loops[pos].done += 1;
+        let (done, total) = (self.inst.loops[pos].done, self.inst.loops[pos].total);
+        let finished = match spec.kind {
+            looping::STANDARD => done >= spec.maximum || !self.holds(&spec.condition),
+            _ => done >= total || (spec.condition.is_some() && self.holds(&spec.condition)),
+        };
+        if finished {
+            self.inst.loops.remove(pos);
+            while self.inst.active.contains(&(node as u16)) {
+                self.deactivate(node);
+            }
+            self.step(node, "looped", format!("{done} iterations"));
+            return self.produce_all(node);
+        }
+        if spec.kind == looping::PARALLEL {
+            return Ok(()); // the other instances are still running
+        }
+        self.auto_steps += 1;
+        if self.auto_steps > MAX_STEPS {
+            return Err(format!(
+                "more than {MAX_STEPS} automatic steps in one transaction"
+            ));
+        }
+        self.iteration(node)
+    }
+
+    /// Does an optional condition hold? None holds; one that cannot be
+    /// evaluated (a variable not set) does not.
+    fn holds(&self, condition: &Option<String>) -> bool {
+        condition
+            .as_deref()
+            .is_none_or(|src| self.condition(src).unwrap_or(false))
+    }
+
+    /// A multi-instance task's number of instances, 0 to [`MAX_TOKENS`].
+    fn cardinality(&self, node: usize, src: Option<&str>) -> Result<u32, String> {
+        let id = &self.m.nodes[node].id;
+        let src = src.ok_or_else(|| format!("task `{id}` has no loopCardinality"))?;
+        let e = expr::parse(src).map_err(|e| e.to_string())?;
+        match e.eval(&|name| self.var(name)) {
+            Ok(Value::Int(n)) if (0..=MAX_TOKENS as i64).contains(&n) => Ok(n as u32),
+            Ok(v) => Err(format!(
+                "loopCardinality of `{id}` is {v}: from 0 to {MAX_TOKENS} instances"
+            )),
+            Err(e) => Err(format!("loopCardinality of `{id}`: {e}")),
+        }
+    }
+
     /// Consume the arrived message a task takes as its input.
     fn take_message(&mut self, node: usize) {
         if !takes_message(self.m, node) {
@@ -792,7 +912,11 @@ impl<'a> Run<'a> {
             return Ok(false);
         }
         self.step(node, action, String::new());
-        self.produce_all(node)?;
+        if self.m.nodes[node].kind == kind::TASK {
+            self.end_iteration(node)?; // a receive task
+        } else {
+            self.produce_all(node)?;
+        }
         Ok(true)
     }
 
@@ -925,11 +1049,7 @@ impl<'a> Run<'a> {
             (kind::GATEWAY, gateway::EXCLUSIVE) => self.route(node, false)?,
             (kind::GATEWAY, gateway::INCLUSIVE) => self.route(node, true)?,
             (kind::GATEWAY, _) => self.activate(node)?, // event-based
-            (kind::TASK, task::SERVICE) => {
-                self.take_message(node);
-                self.service(node)?;
-                self.produce_all(node)?;
-            }
+            (kind::TASK, _) => self.begin(node)?,
             (kind::THROW, sub @ (trigger::ESCALATION | trigger::SIGNAL)) => {
                 let code = n.code.clone().unwrap_or_default();
                 self.step(node, "thrown", code);
@@ -940,7 +1060,7 @@ impl<'a> Run<'a> {
                     self.throw(node, sub)?;
                 }
             }
-            (kind::TASK, task::SEND) | (kind::THROW, _) => {
+            (kind::THROW, _) => {
                 self.step(node, "sent", String::new());
                 self.send(node)?;
                 self.produce_all(node)?;
@@ -1002,7 +1122,7 @@ impl<'a> Run<'a> {
                     self.produce_all(s)?;
                 }
             }
-            // Tasks for people, receive tasks and catch events wait.
+            // Catch events wait.
             _ => self.activate(node)?,
         }
         Ok(true)
@@ -1140,6 +1260,7 @@ impl<'a> Run<'a> {
     /// and active ones with their armed timers and boundary events.
     fn clear(&mut self, inside: impl Fn(usize) -> bool) {
         let m = self.m;
+        self.inst.loops.retain(|l| !inside(l.node as usize));
         self.inst
             .marks
             .retain(|k| !inside(m.flows[k.flow as usize].source as usize));
@@ -1168,7 +1289,11 @@ impl<'a> Run<'a> {
         if m.nodes[activity].kind == kind::SUBPROCESS {
             self.clear(|n| m.within(n, activity));
         }
-        self.deactivate(activity);
+        // Every instance of a multi-instance task.
+        while self.inst.active.contains(&(activity as u16)) {
+            self.deactivate(activity);
+        }
+        self.inst.loops.retain(|l| l.node as usize != activity);
         self.step(activity, "interrupted", String::new());
     }
 

@@ -105,7 +105,7 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
         timer: None,
         condition: None,
         outputs: Vec::new(),
-        looped: false,
+        looped: None,
         boundary: None,
         interrupting: true,
         code: None,

@@ -134,6 +134,39 @@ record! {
     }
 }
 
+/// `LoopSpec::kind`.
+pub mod looping {
+    pub const STANDARD: u8 = 0;
+    pub const PARALLEL: u8 = 1;
+    pub const SEQUENTIAL: u8 = 2;
+}
+
+/// Most iterations of a standard loop (its `loopMaximum` when smaller).
+pub const MAX_LOOP_ITERATIONS: u32 = 1_000;
+
+record! {
+    /// How a task repeats: a standard loop (`condition` to go on, tested
+    /// before or after, at most `maximum` iterations) or multi-instance
+    /// (`cardinality` instances, in parallel or in sequence; `condition`
+    /// is the completion condition).
+    pub struct LoopSpec {
+        pub kind: u8 = (),
+        pub condition: Option<String> = MAX_EXPR_BYTES,
+        pub test_before: bool = (),
+        pub maximum: u32 = (),
+        pub cardinality: Option<String> = MAX_EXPR_BYTES,
+    }
+}
+
+record! {
+    /// Iterations of a looping task in a running instance.
+    pub struct LoopCount {
+        pub node: u16 = (),
+        pub done: u32 = (),
+        pub total: u32 = (),
+    }
+}
+
 record! {
     /// A chain event a message event waits for: `module.kind` with attribute
     /// `attribute` equal to the value of variable `variable` (its index).
@@ -199,6 +232,8 @@ record! {
         pub condition: Option<String> = MAX_EXPR_BYTES,
         /// Call activities: the definition they start.
         pub call: Option<CallSpec> = (),
+        /// Tasks with a loop or multi-instance marker.
+        pub looping: Option<LoopSpec> = (),
         /// Inclusive joins: for each incoming flow (same order), the places
         /// from which a token can still reach it without passing this join,
         /// as a bit set over flows then nodes.
@@ -349,5 +384,7 @@ record! {
         pub steps: u32 = (),
         /// A top-level terminate end event fired.
         pub terminated: bool = (),
+        /// Looping tasks under way.
+        pub loops: Vec<LoopCount> = (MAX_TOKENS, ()),
     }
 }

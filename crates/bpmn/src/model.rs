@@ -57,6 +57,28 @@ pub enum GatewayKind {
     EventBased,
 }
 
+/// An activity's loop characteristics as BPMN writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoopDef {
+    /// `standardLoopCharacteristics`: repeat while `condition` holds, at
+    /// most `maximum` times, testing before or after each iteration.
+    Standard {
+        condition: Option<String>,
+        test_before: bool,
+        maximum: Option<String>,
+    },
+    /// `multiInstanceLoopCharacteristics`: `cardinality` instances, in
+    /// parallel or one after another, until `completion` holds.
+    Multi {
+        sequential: bool,
+        cardinality: Option<String>,
+        completion: Option<String>,
+        /// Over a collection (`loopDataInputRef`), which Ingot's single-value
+        /// variables cannot hold.
+        collection: bool,
+    },
+}
+
 /// A timer as BPMN writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimerDef {
@@ -157,8 +179,8 @@ pub struct Node {
     /// Output variables named by data output associations and form fields,
     /// with the type a form field gives (data objects are typed separately).
     pub outputs: Vec<(String, Option<Type>)>,
-    /// A loop or multi-instance marker (unsupported).
-    pub looped: bool,
+    /// A loop or multi-instance marker.
+    pub looped: Option<LoopDef>,
     /// Boundary events: the activity attached to, and whether the event
     /// interrupts it (`cancelActivity`, default true).
     pub boundary: Option<(String, bool)>,

@@ -523,9 +523,31 @@ impl Reader {
             let ty = field.attribute("type").and_then(form_type);
             outputs.push((attr(&field, "id"), ty));
         }
-        let looped = bpmn_children(n).any(|c| {
-            is_bpmn(&c, "standardLoopCharacteristics")
-                || is_bpmn(&c, "multiInstanceLoopCharacteristics")
+        let child_text = |parent: XmlNode, name: &str| {
+            bpmn_children(parent)
+                .find(|c| is_bpmn(c, name))
+                .map(|c| text_of(&c))
+                .filter(|t| !t.is_empty())
+        };
+        let looped = bpmn_children(n).find_map(|c| {
+            if is_bpmn(&c, "standardLoopCharacteristics") {
+                Some(LoopDef::Standard {
+                    condition: child_text(c, "loopCondition"),
+                    test_before: c.attribute("testBefore") == Some("true"),
+                    maximum: c.attribute("loopMaximum").map(str::to_string),
+                })
+            } else if is_bpmn(&c, "multiInstanceLoopCharacteristics") {
+                Some(LoopDef::Multi {
+                    sequential: c.attribute("isSequential") == Some("true"),
+                    cardinality: child_text(c, "loopCardinality"),
+                    completion: child_text(c, "completionCondition"),
+                    // Camunda writes its own `collection` attribute.
+                    collection: bpmn_children(c).any(|d| is_bpmn(&d, "loopDataInputRef"))
+                        || c.attributes().any(|a| a.name() == "collection"),
+                })
+            } else {
+                None
+            }
         });
         self.model.nodes.push(Node {
             id: attr(&n, "id"),
