@@ -38,6 +38,14 @@ pub struct EventBinding {
     pub vars: Vec<(String, String)>,
 }
 
+/// A business rule task's decision table (`bindings.decisions`): the hit
+/// policy's name and the rules (condition; output variable → expression).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecisionBinding {
+    pub hit: String,
+    pub rules: Vec<(String, Vec<(String, String)>)>,
+}
+
 /// What a call activity starts (`bindings.calls`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CallBinding {
@@ -64,6 +72,7 @@ pub struct Bindings {
     pub services: BTreeMap<String, ServiceBinding>,
     pub messages: BTreeMap<String, EventBinding>,
     pub calls: BTreeMap<String, CallBinding>,
+    pub decisions: BTreeMap<String, DecisionBinding>,
     /// The zone of `timeDate`s written without one, in seconds east of UTC
     /// (`"timezone": "+08:00"`).
     pub timezone: Option<i64>,
@@ -140,6 +149,7 @@ impl Bindings {
             "messages",
             "calls",
             "timezone",
+            "decisions",
         ];
         if let Some(k) = v
             .as_object()
@@ -258,6 +268,37 @@ impl Bindings {
                     vars,
                 },
             );
+        }
+        for (node, d) in object(v, "decisions")?.into_iter().flatten() {
+            let hit = d
+                .get("hit")
+                .and_then(Value::as_str)
+                .unwrap_or("first")
+                .to_string();
+            let rules = match d.get("rules") {
+                Some(Value::Array(rules)) => rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let when = r.get("when").and_then(Value::as_str).unwrap_or("true");
+                        let then = match r.get("then") {
+                            Some(Value::Object(o)) => o
+                                .iter()
+                                .map(|(var, e)| {
+                                    e.as_str().map(|e| (var.clone(), e.to_string())).ok_or_else(|| {
+                                        bad(format!("decisions.{node}.rules[{i}].then.{var} must be an expression string"))
+                                    })
+                                })
+                                .collect::<Result<Vec<_>, _>>()?,
+                            _ => return Err(bad(format!("decisions.{node}.rules[{i}].then must be an object"))),
+                        };
+                        Ok((when.to_string(), then))
+                    })
+                    .collect::<Result<Vec<_>, Problem>>()?,
+                _ => return Err(bad(format!("decisions.{node}.rules must be a list"))),
+            };
+            b.decisions
+                .insert(node.clone(), DecisionBinding { hit, rules });
         }
         for (node, c) in object(v, "calls")?.into_iter().flatten() {
             let definition = c

@@ -120,7 +120,7 @@ fn is_automatic(k: &NodeKind) -> bool {
         k,
         NodeKind::Gateway(GatewayKind::Exclusive | GatewayKind::Parallel | GatewayKind::Inclusive)
             | NodeKind::Throw(_)
-            | NodeKind::Task(TaskKind::Service | TaskKind::Send)
+            | NodeKind::Task(TaskKind::Service | TaskKind::Send | TaskKind::BusinessRule)
     )
 }
 
@@ -321,6 +321,9 @@ impl<'a> Compiler<'a> {
             if let Err((kind, message)) = self.loop_spec(n) {
                 self.problem(kind, n, message);
             }
+            if let Err((kind, message)) = self.decision(n) {
+                self.problem(kind, n, message);
+            }
             // In a scope without start and end events, a node without
             // outgoing flows ends its path (BPMN 2.0 §10.5.3); with them, it
             // is a mistake.
@@ -444,6 +447,19 @@ impl<'a> Compiler<'a> {
                 )),
             }
         }
+        for id in self.b.decisions.keys() {
+            if model
+                .node(id)
+                .is_none_or(|ix| model.nodes[ix].kind != NodeKind::Task(TaskKind::BusinessRule))
+            {
+                self.problems.push(Problem::new(
+                    ErrorKind::Bindings,
+                    id,
+                    "",
+                    "decisions names an element that is not a business rule task of the model",
+                ));
+            }
+        }
         for id in self.b.calls.keys() {
             if model
                 .node(id)
@@ -555,6 +571,95 @@ impl<'a> Compiler<'a> {
                 "an error boundary event always interrupts its activity (cancelActivity=\"false\" is not allowed)",
             );
         }
+    }
+
+    /// A business rule task's decision table (a compact form of a DMN
+    /// decision table, DMN 1.3 §8): each rule a boolean condition and
+    /// outputs that are typed process variables, the hit policy one of
+    /// [`m::hit::NAMES`].
+    fn decision(&self, n: &Node) -> Result<Option<m::Decision>, (ErrorKind, String)> {
+        if n.kind != NodeKind::Task(TaskKind::BusinessRule) {
+            return Ok(None);
+        }
+        let Some(d) = self.b.decisions.get(&n.id) else {
+            return Err((
+                ErrorKind::UnboundService,
+                "bind this business rule task to a decision table in bindings.decisions".into(),
+            ));
+        };
+        let hit = m::hit::NAMES
+            .iter()
+            .position(|h| *h == d.hit)
+            .ok_or_else(|| {
+                (
+                    ErrorKind::Bindings,
+                    format!(
+                        "hit policy `{}`: one of {}",
+                        d.hit,
+                        m::hit::NAMES.join(", ")
+                    ),
+                )
+            })? as u8;
+        if d.rules.len() > m::MAX_RULES {
+            return Err((
+                ErrorKind::Limit,
+                format!("{} rules; at most {}", d.rules.len(), m::MAX_RULES),
+            ));
+        }
+        let check = |src: &str| expr::parse(src).and_then(|e| e.check(&self.var_type()));
+        let mut rules = Vec::with_capacity(d.rules.len());
+        for (i, (when, then)) in d.rules.iter().enumerate() {
+            match check(when) {
+                Ok(Type::Bool) => {}
+                Ok(t) => {
+                    return Err((
+                        ErrorKind::Condition,
+                        format!("rule {i}: `{when}` is {t}, not boolean"),
+                    ))
+                }
+                Err(e) => return Err((ErrorKind::Condition, format!("rule {i}: `{when}`: {e}"))),
+            }
+            for (var, src) in then {
+                let want = self.vars.get(var).copied().ok_or_else(|| {
+                    (ErrorKind::Bindings, format!("rule {i}: output `{var}` has no type: declare it in bindings.variables"))
+                })?;
+                let numeric = matches!(want, Type::Int | Type::Decimal);
+                if hit >= m::hit::COLLECT_SUM && hit != m::hit::COLLECT_COUNT && !numeric
+                    || hit == m::hit::COLLECT_COUNT && want != Type::Int
+                {
+                    return Err((
+                        ErrorKind::Bindings,
+                        format!("rule {i}: `{}` aggregates numbers (count: into an integer); `{var}` is {want}", d.hit),
+                    ));
+                }
+                match check(src) {
+                    Ok(t) if t == want || (want == Type::Decimal && t == Type::Int) => {}
+                    Ok(t) => {
+                        return Err((
+                            ErrorKind::Condition,
+                            format!("rule {i}: `{var}` = `{src}` is {t}, `{var}` is {want}"),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err((
+                            ErrorKind::Condition,
+                            format!("rule {i}: `{var}` = `{src}`: {e}"),
+                        ))
+                    }
+                }
+            }
+            rules.push(m::Rule {
+                when: when.clone(),
+                then: then
+                    .iter()
+                    .map(|(name, e)| m::ServiceArg {
+                        name: name.clone(),
+                        expr: e.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(Some(m::Decision { hit, rules }))
     }
 
     /// How a task with a loop or multi-instance marker repeats (BPMN 2.0
@@ -1310,6 +1415,7 @@ impl<'a> Compiler<'a> {
                 code: n.code.clone(),
                 condition: n.condition.clone(),
                 looping: self.loop_spec(n).ok().flatten(),
+                decision: self.decision(n).ok().flatten(),
                 call: self.b.calls.get(&n.id).map(|c| m::CallSpec {
                     definition: c.definition.clone(),
                     version: c.version,
@@ -1457,6 +1563,7 @@ fn encode_kind(k: &NodeKind) -> (u8, u8) {
                 TaskKind::Service => task::SERVICE,
                 TaskKind::Send => task::SEND,
                 TaskKind::Receive => task::RECEIVE,
+                TaskKind::BusinessRule => task::RULE,
             },
         ),
         NodeKind::Gateway(g) => (

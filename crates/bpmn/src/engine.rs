@@ -10,8 +10,8 @@ use crate::{
     binding::{allows, Actor},
     expr::{self, Type, Value},
     machine::{
-        gateway, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount, Machine,
-        Mark, MAX_STEPS, MAX_TOKENS,
+        gateway, hit, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount,
+        Machine, Mark, MAX_STEPS, MAX_TOKENS,
     },
 };
 use serde_json::Value as Json;
@@ -469,6 +469,33 @@ pub fn variables(m: &Machine, inst: &Instance) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A rule's output as its variable's type (an integer into a decimal).
+fn as_type(v: Value, ty: Type) -> Result<Value, String> {
+    match (v, ty) {
+        (Value::Int(i), Type::Decimal) => i
+            .checked_mul(10i64.pow(expr::DECIMAL_SCALE))
+            .map(Value::Decimal)
+            .ok_or_else(|| format!("{i} is too large for a decimal")),
+        (v, ty) if v.ty() == ty => Ok(v),
+        (v, ty) => Err(format!("{v} is not {ty}")),
+    }
+}
+
+/// Two values of one numeric type summed (or counted), or the smaller or
+/// larger kept, by a collect hit policy.
+fn aggregate(policy: u8, a: &Value, b: &Value) -> Result<Value, String> {
+    let (x, y, make): (i64, i64, fn(i64) -> Value) = match (a, b) {
+        (Value::Int(x), Value::Int(y)) => (*x, *y, Value::Int),
+        (Value::Decimal(x), Value::Decimal(y)) => (*x, *y, Value::Decimal),
+        _ => return Err(format!("cannot aggregate {a} and {b}")),
+    };
+    Ok(make(match policy {
+        hit::COLLECT_MIN => x.min(y),
+        hit::COLLECT_MAX => x.max(y),
+        _ => x.checked_add(y).ok_or("the aggregated output overflows")?,
+    }))
+}
+
 /// The event subprocess whose start event `n` is.
 fn event_sub_of(m: &Machine, n: usize) -> Option<usize> {
     let node = &m.nodes[n];
@@ -707,6 +734,10 @@ impl<'a> Run<'a> {
                 self.send(node)?;
                 self.end_iteration(node)
             }
+            task::RULE => {
+                self.decide(node)?;
+                self.end_iteration(node)
+            }
             _ => self.activate(node),
         }
     }
@@ -746,6 +777,86 @@ impl<'a> Run<'a> {
             ));
         }
         self.iteration(node)
+    }
+
+    /// A business rule task decides: the rules whose condition holds (one
+    /// that cannot be evaluated does not) give the outputs by the table's
+    /// hit policy. No rule matching leaves the outputs as they were.
+    fn decide(&mut self, node: usize) -> Result<(), String> {
+        let n = &self.m.nodes[node];
+        let d = n
+            .decision
+            .as_ref()
+            .ok_or_else(|| format!("business rule task `{}` has no decision table", n.id))?;
+        let matched: Vec<usize> = (0..d.rules.len())
+            .filter(|&r| self.condition(&d.rules[r].when).unwrap_or(false))
+            .take(if d.hit == hit::FIRST {
+                1
+            } else {
+                d.rules.len()
+            })
+            .collect();
+        let outputs = |r: usize| -> Result<Vec<(u16, Value)>, String> {
+            d.rules[r]
+                .then
+                .iter()
+                .map(|o| {
+                    let var = self.m.variable_index(&o.name).ok_or("unknown output")? as u16;
+                    let ty =
+                        Type::from_code(self.m.variables[var as usize].ty).ok_or("bad type")?;
+                    let e = expr::parse(&o.expr).map_err(|e| e.to_string())?;
+                    let v = e
+                        .eval(&|name| self.var(name))
+                        .map_err(|e| format!("decision `{}`, rule {r}, `{}`: {e}", n.id, o.name))?;
+                    Ok((var, as_type(v, ty)?))
+                })
+                .collect()
+        };
+        let assigned = match (d.hit, matched.as_slice()) {
+            (_, []) => Vec::new(),
+            (hit::FIRST, [r, ..]) => outputs(*r)?,
+            (hit::UNIQUE, [r]) => outputs(*r)?,
+            (hit::UNIQUE, [a, b, ..]) => {
+                return Err(format!(
+                    "decision `{}`: rules {a} and {b} both match, and its hit policy is unique",
+                    n.id
+                ))
+            }
+            (hit::ANY, [first, rest @ ..]) => {
+                let out = outputs(*first)?;
+                for r in rest {
+                    if outputs(*r)? != out {
+                        return Err(format!(
+                            "decision `{}`: rules {first} and {r} match with different outputs, and its hit policy is any",
+                            n.id
+                        ));
+                    }
+                }
+                out
+            }
+            (policy, rules) => {
+                // Collect: every matching rule's outputs, aggregated per variable.
+                let mut acc: Vec<(u16, Value)> = Vec::new();
+                for &r in rules {
+                    for (var, v) in outputs(r)? {
+                        let v = if policy == hit::COLLECT_COUNT {
+                            Value::Int(1)
+                        } else {
+                            v
+                        };
+                        match acc.iter_mut().find(|(a, _)| *a == var) {
+                            None => acc.push((var, v)),
+                            Some((_, a)) => *a = aggregate(policy, a, &v)?,
+                        }
+                    }
+                }
+                acc
+            }
+        };
+        let detail = format!("{} rule(s) matched", matched.len());
+        self.assign(&assigned);
+        self.step_vars(node, "decided", detail, assigned);
+        Ok(())
     }
 
     /// Does an optional condition hold? None holds; one that cannot be

@@ -65,6 +65,8 @@ pub mod task {
     pub const SERVICE: u8 = 3;
     pub const SEND: u8 = 4;
     pub const RECEIVE: u8 = 5;
+    /// Decides by its decision table (`MNode::decision`).
+    pub const RULE: u8 = 6;
 }
 /// `MNode::sub` for subprocesses.
 pub mod subprocess {
@@ -131,6 +133,52 @@ record! {
         pub version: Option<u32> = (),
         pub inputs: Vec<CallInput> = (MAX_VARIABLES, ()),
         pub outputs: Vec<CallOutput> = (MAX_VARIABLES, ()),
+    }
+}
+
+/// `Decision::hit`: which matching rules give the outputs (the hit
+/// policies of DMN 1.3 §8.2.10 that single-value outputs allow).
+pub mod hit {
+    /// The first matching rule in table order.
+    pub const FIRST: u8 = 0;
+    /// Exactly one rule may match; several is an error.
+    pub const UNIQUE: u8 = 1;
+    /// Several may match if they give the same outputs.
+    pub const ANY: u8 = 2;
+    /// Every matching rule, each output aggregated (integer and decimal
+    /// outputs; count gives the number of matching rules).
+    pub const COLLECT_SUM: u8 = 3;
+    pub const COLLECT_MIN: u8 = 4;
+    pub const COLLECT_MAX: u8 = 5;
+    pub const COLLECT_COUNT: u8 = 6;
+    pub const NAMES: [&str; 7] = [
+        "first",
+        "unique",
+        "any",
+        "collect_sum",
+        "collect_min",
+        "collect_max",
+        "collect_count",
+    ];
+}
+
+/// Rules of one decision table.
+pub const MAX_RULES: usize = 64;
+
+record! {
+    /// One rule: when `when` holds, each output variable takes its
+    /// expression's value.
+    pub struct Rule {
+        pub when: String = MAX_EXPR_BYTES,
+        pub then: Vec<ServiceArg> = (MAX_VARIABLES, ()),
+    }
+}
+
+record! {
+    /// A business rule task's decision table (bindings.decisions).
+    pub struct Decision {
+        pub hit: u8 = (),
+        pub rules: Vec<Rule> = (MAX_RULES, ()),
     }
 }
 
@@ -234,6 +282,8 @@ record! {
         pub call: Option<CallSpec> = (),
         /// Tasks with a loop or multi-instance marker.
         pub looping: Option<LoopSpec> = (),
+        /// Business rule tasks: the decision table.
+        pub decision: Option<Decision> = (),
         /// Inclusive joins: for each incoming flow (same order), the places
         /// from which a token can still reach it without passing this join,
         /// as a bit set over flows then nodes.

@@ -47,6 +47,8 @@ pub enum TaskKind {
     Service,
     Send,
     Receive,
+    /// Decides by the decision table bound in `bindings.decisions`.
+    BusinessRule,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

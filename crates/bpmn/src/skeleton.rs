@@ -12,6 +12,8 @@
 //! - every service task to `notary.record` of a constant document, so the
 //!   designer sees the shape of a service binding;
 //! - the zone `+00:00` when a `timeDate` is written without one;
+//! - every business rule task to an empty decision table (it decides
+//!   nothing until rules are written);
 //! - every call activity to the definition named after its `calledElement`
 //!   (to be deployed under that name);
 //! - every message receiver no message flow feeds to the `notary.recorded`
@@ -211,8 +213,12 @@ pub fn skeleton(model: &Model) -> Value {
     let mut services = Map::new();
     let mut messages = Map::new();
     let mut calls = Map::new();
+    let mut decisions = Map::new();
     for n in &model.nodes {
         match n.kind {
+            NodeKind::Task(TaskKind::BusinessRule) => {
+                decisions.insert(n.id.clone(), json!({"hit": "first", "rules": []}));
+            }
             NodeKind::CallActivity => {
                 calls.insert(
                     n.id.clone(),
@@ -273,6 +279,7 @@ pub fn skeleton(model: &Model) -> Value {
         ("services", services),
         ("messages", messages),
         ("calls", calls),
+        ("decisions", decisions),
     ] {
         if !map.is_empty() {
             out.insert(key.into(), Value::Object(map));

@@ -94,6 +94,7 @@ const TASKS: &[(&str, TaskKind)] = &[
     ("serviceTask", TaskKind::Service),
     ("sendTask", TaskKind::Send),
     ("receiveTask", TaskKind::Receive),
+    ("businessRuleTask", TaskKind::BusinessRule),
 ];
 const GATEWAYS: &[(&str, GatewayKind)] = &[
     ("exclusiveGateway", GatewayKind::Exclusive),
@@ -104,7 +105,6 @@ const GATEWAYS: &[(&str, GatewayKind)] = &[
 /// Flow nodes Ingot recognises but does not run.
 const UNSUPPORTED: &[&str] = &[
     "scriptTask",
-    "businessRuleTask",
     "complexGateway",
     "transaction",
     "adHocSubProcess",

@@ -164,3 +164,115 @@ fn loops_the_chain_cannot_run_are_refused_precisely() {
     );
     assert!(refused("subProcess", &sub).contains("only tasks repeat"));
 }
+
+/// Business rule tasks decide by their decision table (a compact DMN
+/// decision table in bindings.decisions) with the common hit policies.
+#[test]
+fn a_business_rule_task_decides_by_its_table() {
+    let table = |hit: &str| {
+        let mut d = Doc::new();
+        d.variables =
+            json!({"amount": "integer", "grade": "string", "limit": "decimal", "hits": "integer"});
+        d.outputs = json!({"S": ["amount"]});
+        d.start("S")
+            .node("businessRuleTask", "Rate", "", "")
+            .task("After")
+            .end("E");
+        d.flow("f1", "S", "Rate")
+            .flow("f2", "Rate", "After")
+            .flow("f3", "After", "E");
+        let mut b = d.bindings();
+        let rules = if hit == "collect_count" {
+            json!([
+                {"when": "amount > 100", "then": {"hits": "1"}},
+                {"when": "amount > 1000", "then": {"hits": "1"}},
+            ])
+        } else if hit.starts_with("collect") {
+            json!([
+                {"when": "amount > 100", "then": {"limit": "10", "hits": "1"}},
+                {"when": "amount > 1000", "then": {"limit": "2.5", "hits": "1"}},
+            ])
+        } else {
+            json!([
+                {"when": "amount > 1000", "then": {"grade": "'C'"}},
+                {"when": "amount > 100", "then": {"grade": "'B'"}},
+                {"when": "true", "then": {"grade": "'A'"}},
+            ])
+        };
+        b["decisions"] = json!({"Rate": {"hit": hit, "rules": rules}});
+        ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let decide = |m: &Machine, amount: i64| {
+        engine::start(m, 1, "t".into(), &acme(), &json!({"amount": amount}), 0, 1)
+            .map(|(i, _)| engine::variables(m, &i))
+    };
+    let text = |s: &str| ingot_bpmn::expr::Value::Text(s.into());
+    let m = table("first");
+    assert!(decide(&m, 5000)
+        .unwrap()
+        .contains(&("grade".into(), text("C"))));
+    assert!(decide(&m, 500)
+        .unwrap()
+        .contains(&("grade".into(), text("B"))));
+    assert!(decide(&m, 5)
+        .unwrap()
+        .contains(&("grade".into(), text("A"))));
+    let m = table("unique");
+    assert!(decide(&m, 5)
+        .unwrap()
+        .contains(&("grade".into(), text("A"))));
+    assert!(decide(&m, 500).unwrap_err().contains("both match"));
+    let m = table("any");
+    assert!(decide(&m, 500).unwrap_err().contains("different outputs"));
+    let m = table("collect_sum");
+    let v = decide(&m, 5000).unwrap();
+    assert!(
+        v.contains(&("limit".into(), ingot_bpmn::expr::Value::Decimal(12_500_000))),
+        "{v:?}"
+    );
+    let m = table("collect_max");
+    assert!(decide(&m, 5000)
+        .unwrap()
+        .contains(&("limit".into(), ingot_bpmn::expr::Value::Decimal(10_000_000))));
+    let m = table("collect_count");
+    assert!(decide(&m, 5000)
+        .unwrap()
+        .contains(&("hits".into(), ingot_bpmn::expr::Value::Int(2))));
+    assert!(
+        !decide(&m, 5).unwrap().iter().any(|(k, _)| k == "hits"),
+        "no rule: nothing set"
+    );
+}
+
+#[test]
+fn decision_tables_are_checked() {
+    let mut d = Doc::new();
+    d.variables = json!({"grade": "string"});
+    d.start("S")
+        .node("businessRuleTask", "Rate", "", "")
+        .end("E");
+    d.flow("f1", "S", "Rate").flow("f2", "Rate", "E");
+    let refused = |decisions: serde_json::Value| {
+        let mut b = d.bindings();
+        b["decisions"] = decisions;
+        ingot_bpmn::compile_xml(&d.xml(), &b)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(ingot_bpmn::compile_xml(&d.xml(), &d.bindings())
+        .unwrap_err()
+        .to_string()
+        .contains("bind this business rule task"));
+    assert!(refused(json!({"Rate": {"hit": "priority", "rules": []}}))
+        .contains("hit policy `priority`"));
+    assert!(
+        refused(json!({"Rate": {"rules": [{"when": "1", "then": {"grade": "'A'"}}]}}))
+            .contains("not boolean")
+    );
+    assert!(
+        refused(json!({"Rate": {"rules": [{"when": "true", "then": {"grade": "1"}}]}}))
+            .contains("`grade` is string")
+    );
+    assert!(refused(json!({"Rate": {"hit": "collect_sum", "rules": [{"when": "true", "then": {"grade": "'A'"}}]}})).contains("aggregates numbers"));
+    assert!(refused(json!({"Nope": {"rules": []}})).contains("not a business rule task"));
+}
