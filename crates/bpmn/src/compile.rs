@@ -1151,7 +1151,17 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .any(|mf| self.message_target(&mf.target).ok().flatten() == model.node(&n.id))
                 || self.b.messages.contains_key(&n.id);
-            if !fed {
+            let outside = model
+                .from_outside
+                .iter()
+                .find(|(target, _)| *target == n.id || model.pools[n.pool].id == *target);
+            if let (false, Some((_, party))) = (fed, outside) {
+                self.problem(
+                    ErrorKind::Invalid,
+                    n,
+                    format!("its message comes from `{party}`, a pool outside the process: bind it in bindings.messages to the chain event that carries that message"),
+                );
+            } else if !fed {
                 self.problem(
                     ErrorKind::Invalid,
                     n,

@@ -8,6 +8,9 @@
 //!   with neither start nor end events (a scope with one must have both)
 //!   gets a none start event `~start:<scope>` with a flow to each such node,
 //!   so they begin together.
+//! - **Message flows with a party outside** (a pool without a process):
+//!   dropped; a receiver fed only from outside must be bound to a chain
+//!   event.
 //! - **Link events** (§10.5.5): a throw and the catch of its name become a
 //!   sequence flow between them.
 //! - **Conditional sequence flows leaving an activity** (§10.5.1, Sequence
@@ -115,6 +118,7 @@ fn synthetic_node(like: &Node, id: String, kind: NodeKind) -> Node {
 /// The model with its implicit starts and conditional flows explicit.
 pub fn normalize(model: &Model) -> Model {
     let mut m = model.clone();
+    outside_messages(&mut m);
     links(&mut m);
     implicit_starts(&mut m);
     conditional_flows(&mut m);
@@ -160,6 +164,24 @@ fn implicit_starts(m: &mut Model) {
             add_flow(m, format!("{SYNTHETIC}start:{scope_id}:{k}"), s, e);
         }
     }
+}
+
+/// Message flows to or from a pool without a process (a party outside the
+/// model, §9.2) carry nothing the chain can deliver: a message sent out
+/// just leaves, and a message coming in must reach its receiver some other
+/// way — a chain event bound in `bindings.messages`, which validation then
+/// asks for by name ([`Model::from_outside`]).
+fn outside_messages(m: &mut Model) {
+    let external = m.external.clone();
+    let mut from_outside = Vec::new();
+    m.message_flows.retain(|mf| {
+        if external.contains(&mf.source) {
+            from_outside.push((mf.target.clone(), mf.source.clone()));
+            return false;
+        }
+        !external.contains(&mf.target)
+    });
+    m.from_outside = from_outside;
 }
 
 /// Link events (§10.5.5: a throw link "jumps" to the catch link of the same

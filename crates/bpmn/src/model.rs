@@ -241,6 +241,10 @@ pub struct Model {
     pub message_flows: Vec<MessageFlow>,
     /// Data objects: (id, variable name, declared type).
     pub variables: Vec<(String, String, Option<Type>)>,
+    /// Participants without a process (black-box pools: parties outside).
+    pub external: Vec<String>,
+    /// Receivers whose message comes from outside: (element, participant).
+    pub from_outside: Vec<(String, String)>,
 }
 
 impl Model {

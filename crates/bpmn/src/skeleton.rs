@@ -143,7 +143,7 @@ fn setter_for(model: &Model, flow: FlowIx) -> Option<NodeIx> {
 /// message start event)?
 fn fed(model: &Model, n: &Node) -> bool {
     model.message_flows.iter().any(|mf| {
-        mf.target == n.id
+        !model.external.contains(&mf.source) && mf.target == n.id
             || (matches!(n.kind, NodeKind::Start(Trigger::Message))
                 && n.parent.is_none()
                 && model.pools[n.pool].id == mf.target)

@@ -219,6 +219,8 @@ pub(crate) fn parse_unbounded(xml: &str) -> Result<Model, Problem> {
                         local_ref(process).to_string(),
                         (attr(&child, "id"), attr(&child, "name")),
                     );
+                } else {
+                    reader.model.external.push(attr(&child, "id"));
                 }
             } else if is_bpmn(&child, "messageFlow") {
                 reader.model.message_flows.push(MessageFlow {

@@ -602,3 +602,40 @@ fn a_local_time_date_needs_the_process_zone() {
     let e = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_err();
     assert!(e.to_string().contains("an ISO 8601 offset"), "{e}");
 }
+
+/// Message flows with a pool without a process (a party outside the model):
+/// a message sent out just leaves; a receiver whose message comes from
+/// outside must be bound to the chain event that carries it, and is named
+/// so when it is not.
+#[test]
+fn messages_to_and_from_parties_outside_the_model() {
+    let xml = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:collaboration id="C">
+    <bpmn:participant id="Plant" processRef="P"/>
+    <bpmn:participant id="Customer"/>
+    <bpmn:messageFlow id="order" sourceRef="Customer" targetRef="Wait"/>
+    <bpmn:messageFlow id="invoice" sourceRef="Bill" targetRef="Customer"/>
+  </bpmn:collaboration>
+  <bpmn:process id="P" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:intermediateCatchEvent id="Wait"><bpmn:messageEventDefinition/></bpmn:intermediateCatchEvent>
+    <bpmn:sendTask id="Bill"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Wait" targetRef="Bill"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Bill" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let mut b = json!({"participants": {"Plant": "org:Acme"}, "variables": {"order_no": "string"}, "outputs": {"S": ["order_no"]}});
+    let e = ingot_bpmn::compile_xml(xml, &b).unwrap_err();
+    assert!(
+        e.0.iter().any(|p| p.element == "Wait" && p.message.contains("comes from `Customer`")),
+        "{e}"
+    );
+    b["messages"] = json!({"Wait": {"event": "notary.recorded", "attribute": "metadata", "variable": "order_no"}});
+    let m = ingot_bpmn::compile_xml(xml, &b).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = start(&m, json!({"order_no": "PO-1"}));
+    let wait = m.node_index("Wait").unwrap();
+    engine::deliver(&m, &mut i, wait, "order".into(), 0).unwrap();
+    assert_eq!(i.state, state::COMPLETED, "the invoice went out; nothing waits for it inside");
+}
