@@ -34,10 +34,16 @@ enum Block {
     /// when flag `f0` is set; an error boundary event catches it, and both
     /// paths meet at an exclusive merge.
     Failing(Box<Block>),
+    /// A user task done by `choice` people in parallel (multi-instance).
+    Reviewers,
+    /// A subprocess running the inner block, with a non-interrupting timer
+    /// event subprocess inside it (a reminder task).
+    Reminded(Box<Block>),
 }
 
 fn block() -> impl Strategy<Value = Block> {
-    let leaf = prop_oneof![4 => Just(Block::Task), 1 => Just(Block::Timer)];
+    let leaf =
+        prop_oneof![4 => Just(Block::Task), 1 => Just(Block::Timer), 1 => Just(Block::Reviewers)];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(Block::Seq),
@@ -48,7 +54,8 @@ fn block() -> impl Strategy<Value = Block> {
             inner.clone().prop_map(|b| Block::BareSub(Box::new(b))),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::CondTask),
             inner.clone().prop_map(|b| Block::Deadline(Box::new(b))),
-            inner.prop_map(|b| Block::Failing(Box::new(b))),
+            inner.clone().prop_map(|b| Block::Failing(Box::new(b))),
+            inner.prop_map(|b| Block::Reminded(Box::new(b))),
         ]
     })
 }
@@ -151,6 +158,49 @@ impl Gen {
                 self.next = g.next;
                 let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
                 let sub = self.node("subProcess", "Bare", "", &body);
+                (sub.clone(), sub)
+            }
+            Block::Reviewers => {
+                let t = self.node(
+                    "userTask",
+                    "R",
+                    "",
+                    "<bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>choice</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>",
+                );
+                (t.clone(), t)
+            }
+            Block::Reminded(inner) => {
+                let mut g = Gen {
+                    nodes: vec![],
+                    flows: vec![],
+                    next: self.next,
+                };
+                let s = g.node("startEvent", "s", "", "");
+                let (a, z) = g.emit(inner);
+                let e = g.node("endEvent", "e", "", "");
+                g.flow(&s, &a, None);
+                g.flow(&z, &e, None);
+                let mut r = Gen {
+                    nodes: vec![],
+                    flows: vec![],
+                    next: g.next,
+                };
+                let rs = r.node(
+                    "startEvent",
+                    "rs",
+                    r#"isInterrupting="false""#,
+                    "<bpmn:timerEventDefinition><bpmn:timeDuration>PT7M</bpmn:timeDuration></bpmn:timerEventDefinition>",
+                );
+                let rt = r.node("userTask", "Remind", "", "");
+                let re = r.node("endEvent", "re", "", "");
+                r.flow(&rs, &rt, None);
+                r.flow(&rt, &re, None);
+                g.next = r.next;
+                let esp_body = format!("{}{}", r.nodes.join(""), r.flows.join(""));
+                g.node("subProcess", "Esp", r#"triggeredByEvent="true""#, &esp_body);
+                self.next = g.next;
+                let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
+                let sub = self.node("subProcess", "Rm", "", &body);
                 (sub.clone(), sub)
             }
             Block::Deadline(inner) => {

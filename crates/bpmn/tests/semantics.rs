@@ -629,7 +629,8 @@ fn messages_to_and_from_parties_outside_the_model() {
     let mut b = json!({"participants": {"Plant": "org:Acme"}, "variables": {"order_no": "string"}, "outputs": {"S": ["order_no"]}});
     let e = ingot_bpmn::compile_xml(xml, &b).unwrap_err();
     assert!(
-        e.0.iter().any(|p| p.element == "Wait" && p.message.contains("comes from `Customer`")),
+        e.0.iter()
+            .any(|p| p.element == "Wait" && p.message.contains("comes from `Customer`")),
         "{e}"
     );
     b["messages"] = json!({"Wait": {"event": "notary.recorded", "attribute": "metadata", "variable": "order_no"}});
@@ -637,5 +638,9 @@ fn messages_to_and_from_parties_outside_the_model() {
     let mut i = start(&m, json!({"order_no": "PO-1"}));
     let wait = m.node_index("Wait").unwrap();
     engine::deliver(&m, &mut i, wait, "order".into(), 0).unwrap();
-    assert_eq!(i.state, state::COMPLETED, "the invoice went out; nothing waits for it inside");
+    assert_eq!(
+        i.state,
+        state::COMPLETED,
+        "the invoice went out; nothing waits for it inside"
+    );
 }
