@@ -553,20 +553,35 @@ struct Device {
 
 /// Transactions per device in the workload (see [`Schedule::transactions`]).
 const GROUP: u64 = 8;
-/// The workflow of the workload: a timer on block time, then a service task
-/// that records the instance's report with the notary.
+/// The workflow of the workload: a round (a subprocess waiting on block
+/// time) with a deadline on its boundary, a decision table grading it, then
+/// a service task that records the instance's report with the notary. The
+/// deadline's timer is disarmed when the round ends first (or fires when a
+/// partition holds block time back), so both timer paths run under faults.
 const PATROL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
   <bpmn:process id="Patrol" isExecutable="true">
     <bpmn:startEvent id="S"/>
-    <bpmn:intermediateCatchEvent id="Wait">
-      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
+    <bpmn:subProcess id="Round">
+      <bpmn:startEvent id="RS"/>
+      <bpmn:intermediateCatchEvent id="Wait">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:intermediateCatchEvent>
+      <bpmn:endEvent id="RE"/>
+      <bpmn:sequenceFlow id="r1" sourceRef="RS" targetRef="Wait"/>
+      <bpmn:sequenceFlow id="r2" sourceRef="Wait" targetRef="RE"/>
+    </bpmn:subProcess>
+    <bpmn:boundaryEvent id="Overdue" attachedToRef="Round">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT3S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:businessRuleTask id="Grade"/>
     <bpmn:serviceTask id="Record"/>
     <bpmn:endEvent id="E"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Wait"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="Wait" targetRef="Record"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="Record" targetRef="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Round"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Round" targetRef="Grade"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Overdue" targetRef="Grade"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="Grade" targetRef="Record"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="Record" targetRef="E"/>
   </bpmn:process>
 </bpmn:definitions>"#;
 
@@ -749,9 +764,10 @@ fn workload_tx(
             serde_json::json!({"xml": PATROL, "bindings": {
                 "name": "patrol",
                 "participants": {"Patrol": "org:acme"},
-                "variables": {"report": "string"},
+                "variables": {"report": "string", "grade": "string"},
                 "outputs": {"S": ["report"]},
-                "services": {"Record": {"call": "notary.record", "args": {"document_hash": "report", "metadata": "'patrol report'"}}}
+                "decisions": {"Grade": {"hit": "first", "rules": [{"when": "true", "then": {"grade": "'checked'"}}]}},
+                "services": {"Record": {"call": "notary.record", "args": {"document_hash": "report", "metadata": "'patrol report ' + grade"}}}
             }}),
         ),
         (6, _) => json_tx(
