@@ -58,8 +58,12 @@ pub(crate) const MAX_INSTANCE_ID: usize = 96;
 /// Entries per timer second and per subscription list.
 const MAX_TIMER_ENTRIES: usize = 512;
 const MAX_SUBSCRIBERS: usize = 256;
+/// Seconds after its own a timer may be put in when its second is full.
+const TIMER_SPILL_S: u64 = 60;
 /// Seconds of timer schedule one block walks (catch-up after a pause).
 pub const MAX_CATCHUP_S: u64 = 3_600;
+// A timer's spill range is walked within one block's catch-up.
+const _: () = assert!(TIMER_SPILL_S < MAX_CATCHUP_S);
 /// How deep service calls may trigger message events that call services.
 const MAX_DEPTH: u8 = 4;
 const TIMER_CURSOR: &[u8] = b"workflow/timer_cursor";
@@ -701,18 +705,26 @@ fn apply<'a>(
     })
 }
 
+/// Seconds a timer due at `at_ms` may sit in: never behind the walk (a
+/// timer already due fires at the end of this block), and a full second
+/// spills into the next ones (the timer fires a little late rather than not
+/// at all).
+async fn timer_seconds(
+    state: &mut dyn Store,
+    at_ms: u64,
+) -> Result<std::ops::Range<u64>, CallError> {
+    let cursor = u64_of(state.get(TIMER_CURSOR).await?);
+    let first = (at_ms / 1000).max(cursor + 1);
+    Ok(first..first + TIMER_SPILL_S)
+}
+
 async fn schedule_timer(
     state: &mut dyn Store,
     instance: &str,
     node: u16,
     at_ms: u64,
 ) -> Result<(), CallError> {
-    // Never behind the walk: a timer already due fires at the end of this block.
-    let cursor = u64_of(state.get(TIMER_CURSOR).await?);
-    let first = (at_ms / 1000).max(cursor + 1);
-    // A full second spills into the next ones: the timer fires a little late
-    // rather than not at all.
-    for second in first..first + 60 {
+    for second in timer_seconds(state, at_ms).await? {
         let key = timers_key(second);
         let mut list = match state.get(&key).await? {
             Some(raw) => TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?,
@@ -735,17 +747,15 @@ async fn schedule_timer(
 }
 
 /// Remove a disarmed timer's entry from its bucket, if the walk has not
-/// taken it yet (a timer that fired was taken). It lies in the first second
-/// of [`schedule_timer`]'s spill range not yet walked, or after it.
+/// taken it yet (a timer that fired was taken): it lies in the part of its
+/// [`timer_seconds`] not walked yet.
 async fn unschedule_timer(
     state: &mut dyn Store,
     instance: &str,
     node: u16,
     at_ms: u64,
 ) -> Result<(), CallError> {
-    let cursor = u64_of(state.get(TIMER_CURSOR).await?);
-    let first = (at_ms / 1000).max(cursor + 1);
-    for second in first..first + 60 {
+    for second in timer_seconds(state, at_ms).await? {
         let key = timers_key(second);
         let Some(raw) = state.get(&key).await? else {
             continue;
