@@ -234,6 +234,19 @@ fn permission_matrix() {
             "workflow/bind/",
             format!("workflow/bind/inspection/{:010}", 1),
         ),
+        (
+            "workflow/diagram/",
+            format!("workflow/diagram/inspection/{:010}", 1),
+        ),
+        (
+            "workflow/diagchunk/",
+            format!("workflow/diagchunk/inspection/{:010}/00000", 1),
+        ),
+        ("workflow/parent/", format!("workflow/parent/{instance}")),
+        (
+            "workflow/child/",
+            format!("workflow/child/{instance}/00001"),
+        ),
         ("workflow/latest/", "workflow/latest/inspection".into()),
         ("workflow/names/", format!("workflow/names/{:010}", 0)),
         ("workflow/count/", "workflow/count/inspection".into()),
