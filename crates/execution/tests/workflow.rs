@@ -595,7 +595,7 @@ fn call_activities_start_and_wait_for_a_deployed_definition() {
                 "acme",
                 "workflow",
                 "deploy",
-                json!({"xml": INSPECTION, "bindings": inspection}),
+                json!({"xml": INSPECTION, "bindings": inspection.clone()}),
             )
             .await;
         assert_eq!(outcome(&r), "ok");
@@ -653,7 +653,31 @@ fn call_activities_start_and_wait_for_a_deployed_definition() {
         assert!(engine::variables(&m, &order_1)
             .contains(&("ok".into(), ingot_bpmn::expr::Value::Bool(true))));
 
+        // A called process that ends at once (no task to wait at) returns in
+        // the same move; the caller used to wait for it forever.
+        let instant = INSPECTION
+            .replace(r#"<bpmn:userTask id="Inspect"/>"#, r#"<bpmn:task id="Inspect"/>"#)
+            .replace(r#"targetRef="Inspect"/>"#, r#"targetRef="E"/>"#)
+            .replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="Inspect" targetRef="E"/>"#, "")
+            .replace(r#"<bpmn:task id="Inspect"/>"#, "");
+        let instant_bindings = json!({"name": "inspection", "participants": {"Inspection": "org:Acme"}, "variables": {"lot": "string"}, "outputs": {"S": ["lot"]}});
+        let r = w
+            .send("acme", "workflow", "deploy", json!({"xml": instant, "bindings": instant_bindings}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "order", "vars": {"order_no": "9"}}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        assert!(r.events.iter().any(|e| e.kind == "completed"), "the called instance ended");
+        let (order_2, m) = w.instance("order-2").await;
+        assert_eq!(engine::waiting(&m, &order_2), ["Ship"], "the caller moved on");
+
         // The deadline passes while the inspection runs: it is cancelled.
+        let r = w
+            .send("acme", "workflow", "deploy", json!({"xml": INSPECTION, "bindings": inspection.clone()}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
         let r = w
             .send(
                 "acme",
@@ -665,9 +689,9 @@ fn call_activities_start_and_wait_for_a_deployed_definition() {
         assert_eq!(outcome(&r), "ok");
         w.tick(2 * 3_600_000);
         w.chain.execute(vec![]).await;
-        let (order_2, m) = w.instance("order-2").await;
-        assert_eq!(engine::waiting(&m, &order_2), ["Chase"]);
-        let (inspection_2, _) = w.instance("inspection-2").await;
-        assert_eq!(inspection_2.state, ingot_bpmn::machine::state::CANCELLED);
+        let (order_3, m) = w.instance("order-3").await;
+        assert_eq!(engine::waiting(&m, &order_3), ["Chase"]);
+        let (inspection_3, _) = w.instance("inspection-3").await;
+        assert_eq!(inspection_3.state, ingot_bpmn::machine::state::CANCELLED);
     });
 }

@@ -121,11 +121,7 @@ pub(crate) async fn start_children(
             .to_vec(),
         );
         state.put(child_key(&caller.id, child.node), id.clone().into_bytes());
-        let before = Instance {
-            active: vec![],
-            timers: vec![],
-            ..inst.clone()
-        };
+        let before = crate::before_start(&inst);
         events.extend(apply(sc, state, &called, &before, inst, outcome, depth + 1).await?);
     }
     Ok(events)

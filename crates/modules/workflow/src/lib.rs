@@ -375,11 +375,7 @@ pub fn call<'a>(
                 .map_err(engine_refused)?;
                 state.put(count_key(&arg.definition), n.to_be_bytes().to_vec());
                 state.put(starter_key(&id), ctx.certificate.to_vec());
-                let before = Instance {
-                    active: vec![],
-                    timers: vec![],
-                    ..inst.clone()
-                };
+                let before = crate::before_start(&inst);
                 let step_ctx = StepContext::tx(ctx, host, &actor);
                 apply(&step_ctx, state, &machine, &before, inst, outcome, 0).await
             }
@@ -409,6 +405,18 @@ pub fn call<'a>(
             _ => unknown_method(call),
         }
     })
+}
+
+/// A new instance as it was before its first move: running, nothing
+/// active, no timers — so a move that completes it at once still ends it
+/// (its `completed` event, and a call activity waiting for it returns).
+pub(crate) fn before_start(inst: &Instance) -> Instance {
+    Instance {
+        state: istate::RUNNING,
+        active: vec![],
+        timers: vec![],
+        ..inst.clone()
+    }
 }
 
 /// Load an instance, let `step` move it, and persist the move.
@@ -952,11 +960,7 @@ async fn start_from_event(
             })?;
             state.put(count_key(&definition), n.to_be_bytes().to_vec());
             state.put(starter_key(&id), ctx.certificate.to_vec());
-            let before = Instance {
-                active: vec![],
-                timers: vec![],
-                ..inst.clone()
-            };
+            let before = crate::before_start(&inst);
             let sc = StepContext::tx(ctx, host, &actor);
             out.extend(apply(&sc, state, &machine, &before, inst, outcome, depth).await?);
         }
