@@ -44,7 +44,10 @@ fn drive(m: &Machine) {
         } else if let Some(&node) = armed.first() {
             engine::deliver(m, &mut next, node, String::new(), now).is_ok()
         } else if let Some(c) = call {
-            engine::child_completed(m, &mut next, c, &[], String::new(), now).is_ok()
+            {
+            let counter = engine::live_instances(&next, c).first().copied().unwrap_or(0);
+            engine::child_completed(m, &mut next, c, counter, &[], String::new(), now).is_ok()
+        }
         } else {
             false
         };

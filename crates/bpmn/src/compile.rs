@@ -110,6 +110,16 @@ struct Compiler<'a> {
     vars: BTreeMap<String, Type>,
 }
 
+/// The variables BPMN 2.0 (§10.3.8) defines for a multi-instance
+/// activity's completion condition, all integers.
+pub fn multi_instance_variable(name: &str) -> Option<Type> {
+    matches!(
+        name,
+        "nrOfInstances" | "nrOfCompletedInstances" | "nrOfActiveInstances" | "loopCounter"
+    )
+    .then_some(Type::Int)
+}
+
 fn is_end(k: &NodeKind) -> bool {
     matches!(k, NodeKind::End(_))
 }
@@ -662,22 +672,40 @@ impl<'a> Compiler<'a> {
         Ok(Some(m::Decision { hit, rules }))
     }
 
-    /// How a task with a loop or multi-instance marker repeats (BPMN 2.0
-    /// §10.3.8): conditions type-checked, the cardinality an integer, the
-    /// maximum bounded. Only tasks loop on chain: a subprocess or call
-    /// activity repeated would need a scope per iteration.
+    /// How an activity with a loop or multi-instance marker repeats (BPMN
+    /// 2.0 §10.3.8): conditions type-checked, the cardinality an integer,
+    /// the maximum bounded. Tasks and call activities repeat every way (a
+    /// called instance per instance); an embedded subprocess in sequence
+    /// only, since its tokens have one scope at a time.
     fn loop_spec(&self, n: &Node) -> Result<Option<m::LoopSpec>, (ErrorKind, String)> {
         let Some(def) = &n.looped else {
             return Ok(None);
         };
-        if !matches!(n.kind, NodeKind::Task(_)) {
-            return Err((
-                ErrorKind::Unsupported,
-                format!(
-                    "a loop or multi-instance marker on a {} is not supported (only tasks repeat on chain)",
-                    n.kind.describe()
-                ),
-            ));
+        let parallel = matches!(
+            def,
+            LoopDef::Multi {
+                sequential: false,
+                ..
+            }
+        );
+        match n.kind {
+            NodeKind::Task(_) | NodeKind::CallActivity => {}
+            NodeKind::SubProcess if parallel => {
+                return Err((
+                    ErrorKind::Unsupported,
+                    "a parallel multi-instance subprocess is not supported (its instances would share one scope): make it sequential, or move its contents into a process called by a multi-instance call activity".into(),
+                ))
+            }
+            NodeKind::SubProcess => {}
+            _ => {
+                return Err((
+                    ErrorKind::Unsupported,
+                    format!(
+                        "a loop or multi-instance marker on a {} is not supported (tasks, call activities and subprocesses repeat)",
+                        n.kind.describe()
+                    ),
+                ))
+            }
         }
         let typed = |src: &str, want: Type, what: &str| -> Result<String, (ErrorKind, String)> {
             match expr::parse(src).and_then(|e| e.check(&self.var_type())) {
@@ -727,6 +755,10 @@ impl<'a> Compiler<'a> {
                     test_before: *test_before,
                     maximum,
                     cardinality: None,
+                    collection: None,
+                    element: None,
+                    output: None,
+                    output_element: None,
                 }
             }
             LoopDef::Multi {
@@ -734,20 +766,55 @@ impl<'a> Compiler<'a> {
                 cardinality,
                 completion,
                 collection,
+                element,
+                output,
+                output_element,
             } => {
-                if *collection {
+                let cardinality = match (cardinality.as_deref(), collection) {
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            ErrorKind::Invalid,
+                            "a multi-instance activity has a loopCardinality and a collection: give one".into(),
+                        ))
+                    }
+                    (None, None) => {
+                        return Err((
+                            ErrorKind::Invalid,
+                            "a multi-instance activity needs a loopCardinality or a collection (loopDataInputRef)".into(),
+                        ))
+                    }
+                    (Some(c), None) => Some(typed(c, Type::Int, "loopCardinality")?),
+                    (None, Some(_)) => None,
+                };
+                let list = |what: &str, name: &Option<String>| self.loop_variable(what, name, true);
+                let scalar =
+                    |what: &str, name: &Option<String>| self.loop_variable(what, name, false);
+                let multi_typed = |src: &str, what: &str| -> Result<String, (ErrorKind, String)> {
+                    let types = |name: &str| {
+                        multi_instance_variable(name).or_else(|| self.vars.get(name).copied())
+                    };
+                    match expr::parse(src).and_then(|e| e.check(&types)) {
+                        Ok(Type::Bool) => Ok(src.to_string()),
+                        Ok(t) => Err((
+                            ErrorKind::Condition,
+                            format!("{what} `{src}` is {t}, not boolean"),
+                        )),
+                        Err(e) => Err((ErrorKind::Condition, format!("{what} `{src}`: {e}"))),
+                    }
+                };
+                let output_element = scalar("outputDataItem", output_element)?;
+                let output = list("loopDataOutputRef", output)?;
+                if output.is_some() != output_element.is_some() {
                     return Err((
-                        ErrorKind::Unsupported,
-                        "multi-instance over a collection is not supported (process variables hold single values): give a loopCardinality".into(),
+                        ErrorKind::Invalid,
+                        "a multi-instance activity gathering results needs both a loopDataOutputRef and an outputDataItem".into(),
                     ));
                 }
-                let cardinality = cardinality.as_deref().ok_or_else(|| {
-                    (
-                        ErrorKind::Invalid,
-                        "a multi-instance task needs a loopCardinality".to_string(),
-                    )
-                })?;
                 m::LoopSpec {
+                    collection: list("collection (loopDataInputRef)", collection)?,
+                    element: scalar("element variable (inputDataItem)", element)?,
+                    output,
+                    output_element,
                     kind: if *sequential {
                         m::looping::SEQUENTIAL
                     } else {
@@ -755,14 +822,46 @@ impl<'a> Compiler<'a> {
                     },
                     condition: completion
                         .as_deref()
-                        .map(|c| typed(c, Type::Bool, "completionCondition"))
+                        .map(|c| multi_typed(c, "completionCondition"))
                         .transpose()?,
                     test_before: false,
                     maximum: 0,
-                    cardinality: Some(typed(cardinality, Type::Int, "loopCardinality")?),
+                    cardinality,
                 }
             }
         }))
+    }
+
+    /// The index of a variable a multi-instance task names (a list, or a
+    /// single value); Camunda writes the collection as `${name}`.
+    fn loop_variable(
+        &self,
+        what: &str,
+        name: &Option<String>,
+        list: bool,
+    ) -> Result<Option<u16>, (ErrorKind, String)> {
+        let Some(raw) = name else {
+            return Ok(None);
+        };
+        let name = loop_variable_name(raw);
+        let Some(pos) = self.vars.keys().position(|k| k == name) else {
+            return Err((
+                ErrorKind::Invalid,
+                format!(
+                    "{what} `{raw}` is not a variable: declare `{name}` in bindings.variables{}",
+                    if list { " as \"list\"" } else { "" }
+                ),
+            ));
+        };
+        let ty = self.vars[name];
+        if (ty == Type::List) != list {
+            let want = if list { "a list" } else { "a single value" };
+            return Err((
+                ErrorKind::Invalid,
+                format!("{what} `{name}` is {ty}; it must be {want}"),
+            ));
+        }
+        Ok(Some(pos as u16))
     }
 
     /// Is `n` the start event of an event subprocess?
@@ -1344,6 +1443,16 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
+            let looping = self.loop_spec(n).ok().flatten();
+            // Each instance of a person's multi-instance task gathering
+            // results supplies its own: completing one requires it.
+            if let (Some(v), NodeKind::Task(TaskKind::User | TaskKind::Manual | TaskKind::Plain)) =
+                (looping.as_ref().and_then(|l| l.output_element), &n.kind)
+            {
+                if !outputs.contains(&v) {
+                    outputs.push(v);
+                }
+            }
             let allowed = match self.actor_binding(n) {
                 Some(spec) if matches!(n.kind, NodeKind::Task(_) | NodeKind::Start(_)) => {
                     self.b.resolve(spec).unwrap_or_default()
@@ -1424,7 +1533,7 @@ impl<'a> Compiler<'a> {
                 interrupting: n.boundary.as_ref().map_or(n.interrupting, |(_, i)| *i),
                 code: n.code.clone(),
                 condition: n.condition.clone(),
-                looping: self.loop_spec(n).ok().flatten(),
+                looping,
                 decision: self.decision(n).ok().flatten(),
                 call: self.b.calls.get(&n.id).map(|c| m::CallSpec {
                     definition: c.definition.clone(),

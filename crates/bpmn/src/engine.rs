@@ -11,7 +11,7 @@ use crate::{
     expr::{self, Type, Value},
     machine::{
         gateway, hit, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount,
-        Machine, Mark, MAX_STEPS, MAX_TOKENS,
+        LoopSpec, Machine, Mark, MAX_STEPS, MAX_TOKENS,
     },
 };
 use serde_json::Value as Json;
@@ -43,6 +43,8 @@ pub struct ServiceCall {
 pub struct ChildStart {
     /// The call activity (node index) that waits for it.
     pub node: u16,
+    /// Which instance of a multi-instance call activity it is (else 0).
+    pub counter: u16,
     pub definition: String,
     pub version: Option<u32>,
     /// The called process's start variables, from the inputs.
@@ -240,7 +242,8 @@ pub fn complete(
             n.allowed.join(", ")
         ));
     }
-    let assigned = parse_vars(m, &n.outputs, vars)?;
+    let (asked, vars) = loop_counter(vars)?;
+    let assigned = parse_vars(m, &n.outputs, &vars)?;
     if takes_message(m, node) && arrived_message(m, inst, node).is_none() {
         let awaited: Vec<&str> = m
             .messages
@@ -254,12 +257,24 @@ pub fn complete(
         ));
     }
     let mut run = Run::new(m, inst, now_ms);
+    let counter = run.instance_counter(node, asked)?;
     run.take_message(node);
     run.deactivate(node);
+    // The instance's own item, for its outputs and what follows.
+    run.give_item(node, counter)?;
     run.assign(&assigned);
-    run.step_vars(node, "completed", actor.describe(), assigned);
+    let multi = n
+        .looping
+        .as_ref()
+        .is_some_and(|l| l.kind != looping::STANDARD);
+    let detail = if multi {
+        format!("{} (instance {counter})", actor.describe())
+    } else {
+        actor.describe()
+    };
+    run.step_vars(node, "completed", detail, assigned);
     run.send(node)?;
-    run.end_iteration(node)?;
+    run.end_iteration(node, counter)?;
     run.advance()?;
     Ok(run.out)
 }
@@ -285,6 +300,7 @@ pub fn child_completed(
     m: &Machine,
     inst: &mut Instance,
     node: usize,
+    counter: u16,
     values: &[(String, Value)],
     detail: String,
     now_ms: u64,
@@ -317,10 +333,12 @@ pub fn child_completed(
         assigned.push((out.variable, value.clone()));
     }
     let mut run = Run::new(m, inst, now_ms);
+    let counter = run.instance_counter(node, Some(counter))?;
     run.deactivate(node);
+    run.give_item(node, counter)?;
     run.assign(&assigned);
     run.step_vars(node, "returned", detail, assigned);
-    run.produce_all(node)?;
+    run.end_iteration(node, counter)?;
     run.advance()?;
     Ok(run.out)
 }
@@ -456,6 +474,20 @@ pub fn waiting(m: &Machine, inst: &Instance) -> Vec<String> {
     out
 }
 
+/// The instances of activity `node` under way, by `loopCounter`: the
+/// waiting ones of a parallel multi-instance activity, else the current
+/// iteration (0 for an activity that does not loop); none if inactive.
+pub fn live_instances(inst: &Instance, node: usize) -> Vec<u16> {
+    if !inst.active.contains(&(node as u16)) {
+        return Vec::new();
+    }
+    match inst.loops.iter().find(|l| l.node as usize == node) {
+        Some(l) if !l.open.is_empty() => l.open.clone(),
+        Some(l) => vec![u16::try_from(l.done).unwrap_or(u16::MAX)],
+        None => vec![0],
+    }
+}
+
 /// Variables of an instance by name.
 pub fn variables(m: &Machine, inst: &Instance) -> Vec<(String, Value)> {
     inst.vars
@@ -542,6 +574,30 @@ fn is_catching(m: &Machine, n: usize) -> bool {
         (node.kind, node.sub),
         (kind::CATCH, _) | (kind::TASK, task::RECEIVE) | (kind::START, trigger::TIMER)
     )
+}
+
+/// The reserved `loopCounter` of a completion's variables: which instance
+/// of a multi-instance task it completes (BPMN 2.0 §10.3.8 names an
+/// instance's index so); the other variables are returned without it.
+fn loop_counter(vars: &Json) -> Result<(Option<u16>, Json), String> {
+    let Json::Object(obj) = vars else {
+        return Ok((None, vars.clone()));
+    };
+    let mut rest = obj.clone();
+    let Some(raw) = rest.remove("loopCounter") else {
+        return Ok((None, vars.clone()));
+    };
+    let counter = raw
+        .as_u64()
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|&c| (c as usize) < MAX_TOKENS)
+        .ok_or_else(|| {
+            format!(
+                "loopCounter must be an instance number from 0 to {}, found {raw}",
+                MAX_TOKENS - 1
+            )
+        })?;
+    Ok((Some(counter), Json::Object(rest)))
 }
 
 /// Typed output variables from a client's JSON object: exactly `allowed`, all required.
@@ -681,19 +737,31 @@ impl<'a> Run<'a> {
 
     /// A token reaches task `node`: its first iteration begins (all of them
     /// for a multi-instance task in parallel), or, looping, none at all when
-    /// a standard loop tested first does not hold or the cardinality is 0.
+    /// a standard loop tested first does not hold or there are no instances
+    /// (a cardinality of 0, an empty collection).
     fn begin(&mut self, node: usize) -> Result<(), String> {
         let Some(spec) = self.m.nodes[node].looping.clone() else {
-            return self.iteration(node);
+            return self.iteration(node, 0);
+        };
+        let items = match spec.collection {
+            Some(var) => self.collection(node, var)?,
+            None => Vec::new(),
         };
         let total = match spec.kind {
             looping::STANDARD => 0,
+            _ if spec.collection.is_some() => items.len() as u32,
             _ => self.cardinality(node, spec.cardinality.as_deref())?,
         };
         let enter = match spec.kind {
             looping::STANDARD => !spec.test_before || self.holds(&spec.condition),
             _ => total > 0,
         };
+        if let Some(out) = spec.output {
+            // One result per instance, in the collection's order; an
+            // instance that never ends (a completion condition ended the
+            // task first) leaves "".
+            self.assign(&[(out, Value::List(vec![String::new(); total as usize]))]);
+        }
         if !enter {
             self.step(node, "skipped", String::new());
             return self.produce_all(node);
@@ -704,66 +772,226 @@ impl<'a> Run<'a> {
                 "more than {MAX_TOKENS} looping tasks in one instance"
             ));
         }
+        let parallel = spec.kind == looping::PARALLEL;
         self.inst.loops.push(LoopCount {
             node: node as u16,
             done: 0,
             total,
+            // total <= MAX_TOKENS <= u16::MAX (asserted in `machine`).
+            open: if parallel {
+                (0..total as u16).collect()
+            } else {
+                Vec::new()
+            },
+            items,
         });
-        let now = if spec.kind == looping::PARALLEL {
-            total
-        } else {
-            1
-        };
-        for _ in 0..now {
-            self.iteration(node)?;
+        if !parallel {
+            return self.iteration(node, 0);
+        }
+        for counter in 0..total as u16 {
+            // An automatic instance can end the task (its completion
+            // condition): the others then never begin.
+            if self.loop_of(node).is_none() {
+                break;
+            }
+            self.iteration(node, counter)?;
         }
         Ok(())
     }
 
-    /// One iteration of a task: a waiting one activates, an automatic one
-    /// runs and ends.
-    fn iteration(&mut self, node: usize) -> Result<(), String> {
+    /// A call activity (instance `counter` of it) starts its process.
+    fn call(&mut self, node: usize, counter: u16) -> Result<(), String> {
+        let n = &self.m.nodes[node];
+        let call = n
+            .call
+            .as_ref()
+            .ok_or_else(|| format!("call activity `{}` has no binding", n.id))?;
+        let mut vars = serde_json::Map::new();
+        for input in &call.inputs {
+            let e = expr::parse(&input.expr).map_err(|e| e.to_string())?;
+            let v = e
+                .eval(&|name| self.var(name))
+                .map_err(|e| format!("call activity `{}`, input `{}`: {e}", n.id, input.name))?;
+            vars.insert(input.name.clone(), v.to_json());
+        }
+        self.activate(node)?;
+        self.out.children.push(ChildStart {
+            node: node as u16,
+            counter,
+            definition: call.definition.clone(),
+            version: call.version,
+            vars: Json::Object(vars),
+        });
+        if let Some(s) = self.out.steps.last_mut() {
+            s.action = "called";
+            s.detail = call.definition.clone();
+        }
+        Ok(())
+    }
+
+    /// An embedded subprocess (an iteration of it) begins: its start
+    /// events fire.
+    fn enter(&mut self, node: usize) -> Result<(), String> {
+        self.inst.active.push(node as u16);
+        self.arm_boundary(node);
+        self.step(node, "started", String::new());
+        let inner: Vec<usize> = (0..self.m.nodes.len())
+            .filter(|&c| {
+                self.m.nodes[c].parent == Some(node as u16) && self.m.nodes[c].kind == kind::START
+            })
+            .collect();
+        for s in inner {
+            self.produce_all(s)?;
+        }
+        Ok(())
+    }
+
+    /// The items of the list variable a multi-instance task iterates.
+    fn collection(&self, node: usize, var: u16) -> Result<Vec<String>, String> {
+        let name = &self.m.variables[var as usize].name;
+        match self.inst.vars.iter().find(|a| a.variable == var) {
+            Some(Assigned {
+                value: Value::List(items),
+                ..
+            }) => Ok(items.clone()),
+            Some(_) => Err(format!("collection `{name}` is not a list")),
+            None => Err(format!(
+                "multi-instance activity `{}` iterates `{name}`, which is not set",
+                self.m.nodes[node].id
+            )),
+        }
+    }
+
+    fn loop_of(&self, node: usize) -> Option<usize> {
+        self.inst.loops.iter().position(|l| l.node as usize == node)
+    }
+
+    /// One iteration of a task (instance `counter` of a multi-instance
+    /// task): a waiting one activates, an automatic one runs and ends.
+    fn iteration(&mut self, node: usize, counter: u16) -> Result<(), String> {
+        self.give_item(node, counter)?;
+        match self.m.nodes[node].kind {
+            kind::SUBPROCESS => return self.enter(node),
+            kind::CALL => return self.call(node, counter),
+            _ => {}
+        }
         match self.m.nodes[node].sub {
             task::SERVICE => {
                 self.take_message(node);
                 self.service(node)?;
-                self.end_iteration(node)
+                self.end_iteration(node, counter)
             }
             task::SEND => {
                 self.step(node, "sent", String::new());
                 self.send(node)?;
-                self.end_iteration(node)
+                self.end_iteration(node, counter)
             }
             task::RULE => {
                 self.decide(node)?;
-                self.end_iteration(node)
+                self.end_iteration(node, counter)
             }
             _ => self.activate(node),
         }
     }
 
-    /// An iteration of task `node` ended: the next one begins, or (its
-    /// condition, maximum, cardinality or completion condition says so) the
-    /// task is done — instances of a parallel multi-instance task still
-    /// waiting are cancelled — and the token moves on.
-    fn end_iteration(&mut self, node: usize) -> Result<(), String> {
+    /// Which instance of a looping activity a completion (a returning
+    /// call, an arrived message) ends: the one asked for, which must be
+    /// waiting, else the first waiting (parallel multi-instance) or the
+    /// current one (its iteration; 0 for an activity that does not loop).
+    fn instance_counter(&self, node: usize, asked: Option<u16>) -> Result<u16, String> {
+        let id = &self.m.nodes[node].id;
+        let current = match self.loop_of(node).map(|p| &self.inst.loops[p]) {
+            Some(l) if !l.open.is_empty() => {
+                if let Some(c) = asked.filter(|c| !l.open.contains(c)) {
+                    return Err(format!(
+                        "instance {c} of `{id}` is not waiting (waiting: {:?})",
+                        l.open
+                    ));
+                }
+                return Ok(asked.unwrap_or(l.open[0]));
+            }
+            Some(l) => u16::try_from(l.done).unwrap_or(u16::MAX),
+            None => 0,
+        };
+        match asked {
+            Some(c) if c != current => Err(format!(
+                "instance {c} of `{id}` is not waiting (the current instance is {current})"
+            )),
+            _ => Ok(current),
+        }
+    }
+
+    /// Instance `counter` of a multi-instance task over a collection gets
+    /// its item, in the element variable's type.
+    fn give_item(&mut self, node: usize, counter: u16) -> Result<(), String> {
+        let Some(var) = self.m.nodes[node].looping.as_ref().and_then(|l| l.element) else {
+            return Ok(());
+        };
+        let Some(item) = self
+            .loop_of(node)
+            .and_then(|p| self.inst.loops[p].items.get(counter as usize).cloned())
+        else {
+            return Ok(());
+        };
+        let v = &self.m.variables[var as usize];
+        let ty = Type::from_code(v.ty).ok_or("corrupt variable type")?;
+        let value = expr::item_as(ty, &item).map_err(|e| {
+            format!(
+                "instance {counter} of `{}`: {e} (variable `{}`)",
+                self.m.nodes[node].id, v.name
+            )
+        })?;
+        self.assign(&[(var, value)]);
+        Ok(())
+    }
+
+    /// An iteration of task `node` ended (instance `counter`): its result
+    /// is gathered, then the next one begins, or (its condition, maximum,
+    /// cardinality or completion condition says so) the task is done —
+    /// instances of a parallel multi-instance task still waiting are
+    /// cancelled — and the token moves on.
+    fn end_iteration(&mut self, node: usize, counter: u16) -> Result<(), String> {
         let Some(spec) = self.m.nodes[node].looping.clone() else {
             return self.produce_all(node);
         };
-        let Some(pos) = self.inst.loops.iter().position(|l| l.node as usize == node) else {
+        let Some(pos) = self.loop_of(node) else {
             return self.produce_all(node);
         };
-        self.inst.loops[pos].done += 1;
-        let (done, total) = (self.inst.loops[pos].done, self.inst.loops[pos].total);
+        self.gather(node, &spec, counter)?;
+        let l = &mut self.inst.loops[pos];
+        l.done += 1;
+        l.open.retain(|&c| c != counter);
+        let (done, total) = (l.done, l.total);
         let finished = match spec.kind {
             looping::STANDARD => done >= spec.maximum || !self.holds(&spec.condition),
-            _ => done >= total || (spec.condition.is_some() && self.holds(&spec.condition)),
+            _ => {
+                done >= total
+                    || spec.condition.as_deref().is_some_and(|src| {
+                        let l = &self.inst.loops[pos];
+                        let active = if spec.kind == looping::PARALLEL {
+                            l.open.len() as i64
+                        } else {
+                            1
+                        };
+                        let builtin = |name: &str| match name {
+                            "nrOfInstances" => Some(Value::Int(i64::from(total))),
+                            "nrOfCompletedInstances" => Some(Value::Int(i64::from(done))),
+                            "nrOfActiveInstances" => Some(Value::Int(active)),
+                            "loopCounter" => Some(Value::Int(i64::from(counter))),
+                            _ => self.var(name),
+                        };
+                        expr::parse(src)
+                            .and_then(|e| e.eval(&builtin))
+                            .is_ok_and(|v| v == Value::Bool(true))
+                    })
+            }
         };
         if finished {
             self.inst.loops.remove(pos);
             while self.inst.active.contains(&(node as u16)) {
                 self.deactivate(node);
             }
+            self.disarm_boundary(node);
             self.step(node, "looped", format!("{done} iterations"));
             return self.produce_all(node);
         }
@@ -776,7 +1004,41 @@ impl<'a> Run<'a> {
                 "more than {MAX_STEPS} automatic steps in one transaction"
             ));
         }
-        self.iteration(node)
+        // done < total <= MAX_TOKENS for multi-instance; a standard loop's
+        // counter is only its iteration count, capped at u16::MAX.
+        self.iteration(node, u16::try_from(done).unwrap_or(u16::MAX))
+    }
+
+    /// Instance `counter`'s result (its output element's value) into its
+    /// place in the output list.
+    fn gather(&mut self, node: usize, spec: &LoopSpec, counter: u16) -> Result<(), String> {
+        let (Some(out), Some(elem)) = (spec.output, spec.output_element) else {
+            return Ok(());
+        };
+        let name = &self.m.variables[elem as usize].name;
+        let text = match self.var(name) {
+            Some(v) => v.item_text().ok_or("an output element holds a list")?,
+            None => String::new(),
+        };
+        let mut results = match self.inst.vars.iter().find(|a| a.variable == out) {
+            Some(Assigned {
+                value: Value::List(items),
+                ..
+            }) => items.clone(),
+            _ => Vec::new(),
+        };
+        if results.len() <= counter as usize {
+            results.resize(counter as usize + 1, String::new());
+        }
+        results[counter as usize] = text;
+        expr::check_list(&results).map_err(|e| {
+            format!(
+                "the results of `{}` ({}): {e}",
+                self.m.nodes[node].id, self.m.variables[out as usize].name
+            )
+        })?;
+        self.assign(&[(out, Value::List(results))]);
+        Ok(())
     }
 
     /// A business rule task decides: the rules whose condition holds (one
@@ -971,13 +1233,28 @@ impl<'a> Run<'a> {
             self.inst.active.remove(pos);
         }
         self.disarm_timer(node);
-        if !self.inst.active.contains(&(node as u16)) {
-            for b in 0..self.m.nodes.len() {
-                let in_scope = event_sub_of(self.m, b)
-                    .is_some_and(|esp| self.m.nodes[esp].parent == Some(node as u16));
-                if self.m.nodes[b].attached == Some(node as u16) || in_scope {
-                    self.disarm_timer(b);
-                }
+        if self.inst.active.contains(&(node as u16)) {
+            return;
+        }
+        // Each iteration of a looping subprocess is a scope of its own.
+        for b in 0..self.m.nodes.len() {
+            if event_sub_of(self.m, b)
+                .is_some_and(|esp| self.m.nodes[esp].parent == Some(node as u16))
+            {
+                self.disarm_timer(b);
+            }
+        }
+        // The boundary belongs to the whole activity, all its iterations
+        // (BPMN 2.0 §10.3.8): it stays armed between two of them.
+        if self.loop_of(node).is_none() {
+            self.disarm_boundary(node);
+        }
+    }
+
+    fn disarm_boundary(&mut self, activity: usize) {
+        for b in 0..self.m.nodes.len() {
+            if self.m.nodes[b].attached == Some(activity as u16) {
+                self.disarm_timer(b);
             }
         }
     }
@@ -1024,7 +1301,10 @@ impl<'a> Run<'a> {
         }
         self.step(node, action, String::new());
         if self.m.nodes[node].kind == kind::TASK {
-            self.end_iteration(node)?; // a receive task
+            // A receive task: the message ends its first waiting instance.
+            let counter = self.instance_counter(node, None)?;
+            self.give_item(node, counter)?;
+            self.end_iteration(node, counter)?;
         } else {
             self.produce_all(node)?;
         }
@@ -1194,45 +1474,7 @@ impl<'a> Run<'a> {
                     _ => {}
                 }
             }
-            (kind::CALL, _) => {
-                let call = n
-                    .call
-                    .as_ref()
-                    .ok_or_else(|| format!("call activity `{}` has no binding", n.id))?;
-                let mut vars = serde_json::Map::new();
-                for input in &call.inputs {
-                    let e = expr::parse(&input.expr).map_err(|e| e.to_string())?;
-                    let v = e.eval(&|name| self.var(name)).map_err(|e| {
-                        format!("call activity `{}`, input `{}`: {e}", n.id, input.name)
-                    })?;
-                    vars.insert(input.name.clone(), v.to_json());
-                }
-                self.activate(node)?;
-                self.out.children.push(ChildStart {
-                    node: node as u16,
-                    definition: call.definition.clone(),
-                    version: call.version,
-                    vars: Json::Object(vars),
-                });
-                if let Some(s) = self.out.steps.last_mut() {
-                    s.action = "called";
-                    s.detail = call.definition.clone();
-                }
-            }
-            (kind::SUBPROCESS, _) => {
-                self.inst.active.push(node as u16);
-                self.arm_boundary(node);
-                self.step(node, "started", String::new());
-                let inner: Vec<usize> = (0..self.m.nodes.len())
-                    .filter(|&c| {
-                        self.m.nodes[c].parent == Some(node as u16)
-                            && self.m.nodes[c].kind == kind::START
-                    })
-                    .collect();
-                for s in inner {
-                    self.produce_all(s)?;
-                }
-            }
+            (kind::CALL | kind::SUBPROCESS, _) => self.begin(node)?,
             // Catch events wait.
             _ => self.activate(node)?,
         }
@@ -1400,11 +1642,11 @@ impl<'a> Run<'a> {
         if m.nodes[activity].kind == kind::SUBPROCESS {
             self.clear(|n| m.within(n, activity));
         }
-        // Every instance of a multi-instance task.
+        // Every instance of a multi-instance activity, and its loop.
+        self.inst.loops.retain(|l| l.node as usize != activity);
         while self.inst.active.contains(&(activity as u16)) {
             self.deactivate(activity);
         }
-        self.inst.loops.retain(|l| l.node as usize != activity);
         self.step(activity, "interrupted", String::new());
     }
 
@@ -1517,9 +1759,13 @@ impl<'a> Run<'a> {
     }
 
     /// Arm the timers on the boundary of an activity that starts waiting.
+    /// Arm the timers on the boundary of an activity that begins — once,
+    /// however many of its instances run or iterations follow.
     fn arm_boundary(&mut self, activity: usize) {
         for b in 0..self.m.nodes.len() {
-            if self.m.nodes[b].attached == Some(activity as u16) {
+            if self.m.nodes[b].attached == Some(activity as u16)
+                && !self.inst.timers.iter().any(|d| d.node as usize == b)
+            {
                 self.arm_timer(b);
             }
         }
@@ -1566,9 +1812,10 @@ impl<'a> Run<'a> {
                 .any(|k| m.within(m.flows[k.flow as usize].source as usize, s))
                 || self.inst.active.iter().any(|&a| m.within(a as usize, s));
             if !busy {
+                let counter = self.instance_counter(s, None)?;
                 self.deactivate(s);
                 self.step(s, "completed", String::new());
-                self.produce_all(s)?;
+                self.end_iteration(s, counter)?;
                 return Ok(true);
             }
         }

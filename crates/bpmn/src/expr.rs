@@ -28,6 +28,13 @@ pub const MAX_EXPR_LEN: usize = 1024;
 pub const MAX_DEPTH: usize = 32;
 /// Longest string value, in bytes.
 pub const MAX_STRING_VALUE_LEN: usize = 1024;
+/// Most items of a list value (the collection a multi-instance task
+/// iterates: one instance per item, so it is bounded like the tokens).
+pub const MAX_LIST_ITEMS: usize = 64;
+/// Most bytes of text in one list value, all items together: a list is
+/// one variable of an instance and must not dwarf the others.
+pub const MAX_LIST_BYTES: usize = 4 * MAX_STRING_VALUE_LEN;
+const _: () = assert!(MAX_STRING_VALUE_LEN <= MAX_LIST_BYTES);
 
 /// One decimal unit, `10^DECIMAL_SCALE`.
 const SCALE: i64 = 10i64.pow(DECIMAL_SCALE);
@@ -45,6 +52,9 @@ pub enum Type {
     Decimal,
     Text,
     Bool,
+    /// A list of strings: the collection a multi-instance task iterates,
+    /// or the results it gathers. Not an operand of expressions.
+    List,
 }
 
 impl Type {
@@ -55,6 +65,7 @@ impl Type {
             "decimal" => Some(Type::Decimal),
             "string" | "text" => Some(Type::Text),
             "boolean" | "bool" => Some(Type::Bool),
+            "list" | "array" | "collection" => Some(Type::List),
             _ => None,
         }
     }
@@ -66,6 +77,7 @@ impl Type {
             Type::Decimal => 1,
             Type::Text => 2,
             Type::Bool => 3,
+            Type::List => 4,
         }
     }
 
@@ -76,6 +88,7 @@ impl Type {
             1 => Some(Type::Decimal),
             2 => Some(Type::Text),
             3 => Some(Type::Bool),
+            4 => Some(Type::List),
             _ => None,
         }
     }
@@ -92,6 +105,7 @@ impl fmt::Display for Type {
             Type::Decimal => "decimal",
             Type::Text => "string",
             Type::Bool => "boolean",
+            Type::List => "list",
         })
     }
 }
@@ -103,6 +117,8 @@ pub enum Value {
     Decimal(i64),
     Text(String),
     Bool(bool),
+    /// At most [`MAX_LIST_ITEMS`] strings of [`MAX_LIST_BYTES`] in all.
+    List(Vec<String>),
 }
 
 impl Value {
@@ -112,6 +128,7 @@ impl Value {
             Value::Decimal(_) => Type::Decimal,
             Value::Text(_) => Type::Text,
             Value::Bool(_) => Type::Bool,
+            Value::List(_) => Type::List,
         }
     }
 
@@ -132,6 +149,7 @@ impl Value {
                     json_kind(other)
                 )),
             },
+            Type::List => list_from_json(v).map(Value::List),
         }
     }
 
@@ -143,6 +161,18 @@ impl Value {
             Value::Decimal(d) => serde_json::Value::String(format_decimal(*d)),
             Value::Text(s) => serde_json::Value::String(s.clone()),
             Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::List(items) => serde_json::Value::from(items.clone()),
+        }
+    }
+
+    /// A scalar as a list item: its text, which [`item_as`] reads back
+    /// (`"12.5"`, `"true"`, a string as it is); a list has none.
+    pub fn item_text(&self) -> Option<String> {
+        match self {
+            Value::List(_) => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Decimal(d) => Some(format_decimal(*d)),
+            other => Some(other.to_string()),
         }
     }
 
@@ -172,6 +202,11 @@ impl fmt::Display for Value {
             Value::Decimal(d) => f.write_str(&format_decimal(*d)),
             Value::Text(s) => write!(f, "'{}'", escape(s)),
             Value::Bool(b) => write!(f, "{b}"),
+            Value::List(items) => {
+                let quoted: Vec<String> =
+                    items.iter().map(|s| format!("'{}'", escape(s))).collect();
+                write!(f, "[{}]", quoted.join(", "))
+            }
         }
     }
 }
@@ -248,6 +283,71 @@ fn decimal_from_json(v: &serde_json::Value) -> Result<i64, String> {
     }
 }
 
+/// A JSON array of items for a list: strings, or integers, decimals
+/// written as strings, booleans — each kept as its text, so that an item
+/// becomes a typed value only when a variable of that type receives it.
+fn list_from_json(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    let serde_json::Value::Array(items) = v else {
+        return Err(format!(
+            "expected a list (a JSON array), found {}",
+            json_kind(v)
+        ));
+    };
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(format!(
+            "a list holds at most {MAX_LIST_ITEMS} items, found {}",
+            items.len()
+        ));
+    }
+    let items = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            serde_json::Value::String(s) => Ok(s.clone()),
+            serde_json::Value::Bool(b) => Ok(b.to_string()),
+            serde_json::Value::Number(n) if n.is_i64() => Ok(n.to_string()),
+            other => Err(format!(
+                "list item {i}: expected a string, an integer or a boolean, found {} \
+                 (decimals are written as strings like \"12.50\")",
+                json_kind(other)
+            )),
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    check_list(&items)?;
+    Ok(items)
+}
+
+/// A list's bounds: [`MAX_LIST_ITEMS`] items of [`MAX_LIST_BYTES`] in all.
+pub fn check_list(items: &[String]) -> Result<(), String> {
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(format!("a list holds at most {MAX_LIST_ITEMS} items"));
+    }
+    let bytes: usize = items.iter().map(String::len).sum();
+    if bytes > MAX_LIST_BYTES {
+        return Err(format!(
+            "a list holds at most {MAX_LIST_BYTES} bytes of text, found {bytes}"
+        ));
+    }
+    Ok(())
+}
+
+/// A list item as a value of type `ty` (a scalar): the inverse of how
+/// [`list_from_json`] and [`Value::item_text`] keep items as text.
+pub fn item_as(ty: Type, item: &str) -> Result<Value, String> {
+    let parsed = match ty {
+        Type::Text => Some(Value::Text(item.to_string())),
+        Type::Int => parse_int_str(item).map(Value::Int),
+        Type::Decimal => parse_decimal_str(item).map(Value::Decimal),
+        Type::Bool => match item {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        Type::List => None,
+    };
+    parsed.ok_or_else(|| format!("list item '{}' is not {ty}", escape(item)))
+}
+
 fn text_from_json(v: &serde_json::Value) -> Result<String, String> {
     match v {
         serde_json::Value::String(s) if s.len() > MAX_STRING_VALUE_LEN => {
@@ -318,7 +418,8 @@ fn decimal_magnitude(int: &str, frac: &str) -> Option<u64> {
 // ---------------------------------------------------------------------------
 
 /// Tag byte ([`Type::code`]), then a big-endian `i64`, a length-prefixed UTF-8
-/// string of at most [`MAX_STRING_VALUE_LEN`] bytes, or a bool byte.
+/// string of at most [`MAX_STRING_VALUE_LEN`] bytes, a bool byte, or (a list)
+/// a big-endian `u16` count and that many length-prefixed strings.
 impl Field for Value {
     type Bound = ();
 
@@ -328,6 +429,12 @@ impl Field for Value {
             Value::Int(i) | Value::Decimal(i) => i.write(buf),
             Value::Text(s) => write_str(s, buf),
             Value::Bool(b) => b.write(buf),
+            Value::List(items) => {
+                (items.len() as u16).write(buf);
+                for item in items {
+                    write_str(item, buf);
+                }
+            }
         }
     }
 
@@ -336,6 +443,7 @@ impl Field for Value {
             Value::Int(i) | Value::Decimal(i) => i.encode_size(),
             Value::Text(s) => str_size(s),
             Value::Bool(b) => b.encode_size(),
+            Value::List(items) => 2 + items.iter().map(|s| str_size(s)).sum::<usize>(),
         };
         1 + payload
     }
@@ -346,6 +454,17 @@ impl Field for Value {
             Some(Type::Decimal) => Ok(Value::Decimal(i64::read(buf)?)),
             Some(Type::Text) => Ok(Value::Text(read_str(buf, MAX_STRING_VALUE_LEN)?)),
             Some(Type::Bool) => Ok(Value::Bool(bool::read(buf)?)),
+            Some(Type::List) => {
+                let n = u16::read(buf)? as usize;
+                if n > MAX_LIST_ITEMS {
+                    return Err(CodecError::Invalid("Value", "list too long"));
+                }
+                let items = (0..n)
+                    .map(|_| read_str(buf, MAX_LIST_BYTES))
+                    .collect::<Result<Vec<_>, _>>()?;
+                check_list(&items).map_err(|_| CodecError::Invalid("Value", "list too large"))?;
+                Ok(Value::List(items))
+            }
             None => Err(CodecError::Invalid("Value", "unknown type tag")),
         }
     }
@@ -1029,8 +1148,14 @@ impl Expr {
     pub fn check(&self, vars: &dyn Fn(&str) -> Option<Type>) -> Result<Type, ExprError> {
         match &self.kind {
             Kind::Lit(v) => Ok(v.ty()),
-            Kind::Var(name) => vars(name)
-                .ok_or_else(|| ExprError::new(self.pos, format!("unknown variable '{name}'"))),
+            Kind::Var(name) => match vars(name) {
+                None => Err(ExprError::new(
+                    self.pos,
+                    format!("unknown variable '{name}'"),
+                )),
+                Some(Type::List) => Err(ExprError::new(self.pos, list_operand(name))),
+                Some(t) => Ok(t),
+            },
             Kind::Not(e) => {
                 need_bool("not", e, e.check(vars)?)?;
                 Ok(Type::Bool)
@@ -1097,11 +1222,19 @@ impl Expr {
 fn variable(name: &str, vars: &dyn Fn(&str) -> Option<Value>) -> Result<Value, String> {
     match vars(name) {
         None => Err(format!("variable '{name}' is not set")),
+        Some(Value::List(_)) => Err(list_operand(name)),
         Some(Value::Text(s)) if s.len() > MAX_STRING_VALUE_LEN => Err(format!(
             "variable '{name}' holds a string longer than {MAX_STRING_VALUE_LEN} bytes"
         )),
         Some(v) => Ok(v),
     }
+}
+
+fn list_operand(name: &str) -> String {
+    format!(
+        "'{name}' is a list: a multi-instance task iterates it (one instance per item), \
+         expressions use single values"
+    )
 }
 
 /// Evaluates an operand of `not` / `and` / `or`, which must be a boolean.
@@ -1310,6 +1443,7 @@ fn record_comparison(var: &Expr, other: &Expr, out: &mut BTreeMap<String, Vec<Va
 fn candidates(ty: Type, constants: &[Value]) -> Vec<Value> {
     match ty {
         Type::Bool => vec![Value::Bool(false), Value::Bool(true)],
+        Type::List => Vec::new(),
         Type::Int => number_candidates(constants, int_neighbours)
             .into_iter()
             .map(Value::Int)
@@ -1453,11 +1587,12 @@ mod tests {
 
     #[test]
     fn type_names_and_codes() {
-        for t in [Type::Int, Type::Decimal, Type::Text, Type::Bool] {
+        for t in [Type::Int, Type::Decimal, Type::Text, Type::Bool, Type::List] {
             assert_eq!(Type::from_code(t.code()), Some(t));
             assert_eq!(Type::parse(&t.to_string()), Some(t));
         }
-        assert_eq!(Type::from_code(4), None);
+        assert_eq!(Type::from_code(5), None);
+        assert_eq!(Type::parse("array"), Some(Type::List));
         assert_eq!(Type::parse("long"), Some(Type::Int));
         assert_eq!(Type::parse("text"), Some(Type::Text));
         assert_eq!(Type::parse("bool"), Some(Type::Bool));

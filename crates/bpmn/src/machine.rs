@@ -191,6 +191,10 @@ pub mod looping {
 
 /// Most iterations of a standard loop (its `loopMaximum` when smaller).
 pub const MAX_LOOP_ITERATIONS: u32 = 1_000;
+// One instance per item: a collection can never ask for more instances
+// than an instance may hold tokens, and a loopCounter fits in a u16.
+const _: () = assert!(crate::expr::MAX_LIST_ITEMS <= MAX_TOKENS);
+const _: () = assert!(MAX_TOKENS <= u16::MAX as usize);
 
 record! {
     /// How a task repeats: a standard loop (`condition` to go on, tested
@@ -203,6 +207,14 @@ record! {
         pub test_before: bool = (),
         pub maximum: u32 = (),
         pub cardinality: Option<String> = MAX_EXPR_BYTES,
+        /// Over a collection: the list variable (one instance per item)
+        /// and the variable each instance's item is given to.
+        pub collection: Option<u16> = (),
+        pub element: Option<u16> = (),
+        /// The list variable gathering each instance's result, and the
+        /// variable the result is read from when an instance ends.
+        pub output: Option<u16> = (),
+        pub output_element: Option<u16> = (),
     }
 }
 
@@ -212,6 +224,12 @@ record! {
         pub node: u16 = (),
         pub done: u32 = (),
         pub total: u32 = (),
+        /// A parallel multi-instance task: the instances (their
+        /// `loopCounter`) still waiting to be completed.
+        pub open: Vec<u16> = (MAX_TOKENS, ()),
+        /// Over a collection: its items when the task began (a change to
+        /// the variable meanwhile does not move the instances under way).
+        pub items: Vec<String> = (crate::expr::MAX_LIST_ITEMS, crate::expr::MAX_LIST_BYTES),
     }
 }
 

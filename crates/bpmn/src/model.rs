@@ -75,10 +75,29 @@ pub enum LoopDef {
         sequential: bool,
         cardinality: Option<String>,
         completion: Option<String>,
-        /// Over a collection (`loopDataInputRef`), which Ingot's single-value
-        /// variables cannot hold.
-        collection: bool,
+        /// Over a collection: the list variable (`loopDataInputRef`, or
+        /// Camunda's `collection`), one instance per item.
+        collection: Option<String>,
+        /// The variable each instance's item is given to (`inputDataItem`,
+        /// or Camunda's `elementVariable`).
+        element: Option<String>,
+        /// The list variable gathering each instance's result
+        /// (`loopDataOutputRef`) and the variable that result is read from
+        /// (`outputDataItem`).
+        output: Option<String>,
+        output_element: Option<String>,
     },
+}
+
+/// The variable a multi-instance reference names: Camunda writes a
+/// collection as `${name}` (or `#{name}`), BPMN as the name itself.
+pub fn loop_variable_name(raw: &str) -> &str {
+    let t = raw.trim();
+    t.strip_prefix("${")
+        .or_else(|| t.strip_prefix("#{"))
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(t)
+        .trim()
 }
 
 /// A timer as BPMN writes it.

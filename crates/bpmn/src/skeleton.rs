@@ -40,6 +40,7 @@ fn type_name(t: Type) -> &'static str {
         Type::Int => "integer",
         Type::Decimal => "decimal",
         Type::Text => "string",
+        Type::List => "list",
     }
 }
 
@@ -177,7 +178,32 @@ pub fn skeleton(model: &Model) -> Value {
         }
     }
     let declared: Vec<String> = types.keys().cloned().collect();
+    // A multi-instance task's collection and results are lists, its items
+    // single values (as its conditions use them, else strings).
+    let mut items = Vec::new();
+    for n in &model.nodes {
+        if let Some(LoopDef::Multi {
+            collection,
+            element,
+            output,
+            output_element,
+            ..
+        }) = &n.looped
+        {
+            for list in [collection, output].into_iter().flatten() {
+                types
+                    .entry(loop_variable_name(list).to_string())
+                    .or_insert(Type::List);
+            }
+            items.extend([element, output_element].into_iter().flatten());
+        }
+    }
     infer_types(model, &mut types);
+    for item in items {
+        types
+            .entry(loop_variable_name(item).to_string())
+            .or_insert(Type::Text);
+    }
     let untyped = model.variables.iter().map(|(_, name, _)| name).chain(
         model
             .nodes
@@ -207,6 +233,26 @@ pub fn skeleton(model: &Model) -> Value {
                 if !list.contains(&v) {
                     list.push(v);
                 }
+            }
+        }
+    }
+    // A collection nothing sets: the person upstream (or the starter) gives it.
+    for n in &model.nodes {
+        let Some(LoopDef::Multi {
+            collection: Some(c),
+            ..
+        }) = &n.looped
+        else {
+            continue;
+        };
+        let c = loop_variable_name(c).to_string();
+        if set.contains(&&c) || !types.contains_key(&c) {
+            continue;
+        }
+        if let Some(setter) = n.incoming.first().and_then(|&f| setter_for(model, f)) {
+            let list = outputs.entry(model.nodes[setter].id.clone()).or_default();
+            if !list.contains(&c) {
+                list.push(c);
             }
         }
     }

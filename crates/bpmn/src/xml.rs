@@ -64,6 +64,18 @@ fn text_of(n: &XmlNode) -> String {
         .to_string()
 }
 
+/// The variable a multi-instance item (`inputDataItem`, `outputDataItem`)
+/// names: its `name`, else its id.
+fn data_item(parent: XmlNode, tag: &str) -> Option<String> {
+    let item = bpmn_children(parent).find(|c| is_bpmn(c, tag))?;
+    [item.attribute("name"), item.attribute("id")]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// The type an XML Schema `structureRef` (`xsd:decimal`, `xs:int`, ...) names.
 fn xsd_type(structure_ref: &str) -> Option<Type> {
     let local = structure_ref.rsplit(':').next().unwrap_or(structure_ref);
@@ -281,6 +293,9 @@ struct Reader {
     event_definitions: HashMap<String, String>,
     /// node id -> lane id.
     lane_of: HashMap<String, String>,
+    /// Process properties and data inputs: id -> name, for the collection
+    /// a multi-instance task refers to by id.
+    item_names: HashMap<String, String>,
     /// error, escalation and signal id -> the code (or name) events match on.
     codes: HashMap<String, String>,
     /// node index -> ids of the data objects (or references) it writes.
@@ -288,6 +303,28 @@ struct Reader {
 }
 
 impl Reader {
+    fn name_item(&mut self, item: XmlNode) {
+        let (id, name) = (attr(&item, "id"), attr(&item, "name"));
+        if !name.is_empty() {
+            self.item_names.insert(id, name);
+        }
+    }
+
+    /// The variable a multi-instance collection reference names: a data
+    /// object (through its reference), a property or data input by id, or
+    /// else the text as written (a variable name, `${name}` in Camunda).
+    fn item_variable(&self, names: &HashMap<String, (String, Option<Type>)>, raw: &str) -> String {
+        let local = local_ref(raw);
+        let object = self.object_refs.get(local).map_or(local, String::as_str);
+        if let Some((name, _)) = names.get(object).filter(|(n, _)| !n.is_empty()) {
+            return name.clone();
+        }
+        if let Some(name) = self.item_names.get(local) {
+            return name.clone();
+        }
+        raw.to_string()
+    }
+
     /// Read the contents of a process or embedded subprocess.
     fn scope(&mut self, scope: XmlNode, pool: usize, parent: Option<NodeIx>) {
         for child in bpmn_children(scope) {
@@ -307,9 +344,15 @@ impl Reader {
                         .filter(|c| !c.is_empty()),
                 }),
                 "dataObject" => {
-                    let ty = child
-                        .attribute("itemSubjectRef")
-                        .and_then(|r| self.item_types.get(r).copied());
+                    // A collection data object holds a list, whatever its
+                    // items' definition says they are.
+                    let ty = if child.attribute("isCollection") == Some("true") {
+                        Some(Type::List)
+                    } else {
+                        child
+                            .attribute("itemSubjectRef")
+                            .and_then(|r| self.item_types.get(r).copied())
+                    };
                     self.model
                         .variables
                         .push((attr(&child, "id"), attr(&child, "name"), ty));
@@ -323,7 +366,11 @@ impl Reader {
                     for output in bpmn_children(child).filter(|c| is_bpmn(c, "dataOutput")) {
                         self.outside_data.insert(attr(&output, "id"));
                     }
+                    for input in bpmn_children(child).filter(|c| is_bpmn(c, "dataInput")) {
+                        self.name_item(input);
+                    }
                 }
+                "property" => self.name_item(child),
                 "dataObjectReference" => {
                     let object = local_ref(&attr(&child, "dataObjectRef")).to_string();
                     // Camunda Modeler and bpmn-js name the reference, not
@@ -543,9 +590,20 @@ impl Reader {
                     sequential: c.attribute("isSequential") == Some("true"),
                     cardinality: child_text(c, "loopCardinality"),
                     completion: child_text(c, "completionCondition"),
-                    // Camunda writes its own `collection` attribute.
-                    collection: bpmn_children(c).any(|d| is_bpmn(&d, "loopDataInputRef"))
-                        || c.attributes().any(|a| a.name() == "collection"),
+                    // Camunda, Flowable and Activiti write their own
+                    // `collection` and `elementVariable` attributes.
+                    collection: child_text(c, "loopDataInputRef").or_else(|| {
+                        c.attributes()
+                            .find(|a| a.name() == "collection")
+                            .map(|a| a.value().trim().to_string())
+                    }),
+                    element: data_item(c, "inputDataItem").or_else(|| {
+                        c.attributes()
+                            .find(|a| a.name() == "elementVariable")
+                            .map(|a| a.value().trim().to_string())
+                    }),
+                    output: child_text(c, "loopDataOutputRef"),
+                    output_element: data_item(c, "outputDataItem"),
                 })
             } else {
                 None
@@ -666,6 +724,18 @@ impl Reader {
             .iter()
             .map(|(id, name, ty)| (id.clone(), (name.clone(), *ty)))
             .collect();
+        let mut nodes = std::mem::take(&mut self.model.nodes);
+        for n in &mut nodes {
+            if let Some(LoopDef::Multi {
+                collection, output, ..
+            }) = &mut n.looped
+            {
+                for r in [collection, output].into_iter().flatten() {
+                    *r = self.item_variable(&names, r);
+                }
+            }
+        }
+        self.model.nodes = nodes;
         for (ix, target) in std::mem::take(&mut self.writes) {
             let target = local_ref(&target).to_string();
             if self.outside_data.contains(&target) {

@@ -81,6 +81,8 @@ fn values(m: &Machine, vars: &[u16], pick: usize) -> Value {
             (Type::Text, _) => json!("a"),
             (Type::Bool, 0) => json!(false),
             (Type::Bool, _) => json!(true),
+            (Type::List, 0) => json!(["a"]),
+            (Type::List, _) => json!(["a", "b"]),
         };
         out.insert(var.name.clone(), value);
     }
@@ -189,7 +191,8 @@ fn run(m: &Machine) -> Result<String, String> {
             .map(|&a| a as usize)
             .find(|&a| m.nodes[a].kind == ingot_bpmn::machine::kind::CALL);
         if let Some(node) = call {
-            engine::child_completed(m, &mut inst, node, &[], "corpus".into(), now)
+            let counter = engine::live_instances(&inst, node)[0];
+            engine::child_completed(m, &mut inst, node, counter, &[], "corpus".into(), now)
                 .map_err(|e| format!("returning to `{}` refused: {e}", m.nodes[node].id))?;
             continue;
         }

@@ -1,6 +1,7 @@
 //! Loop and multi-instance tasks (BPMN 2.0 §10.3.8, §13.3.7-8): standard
 //! loops tested after or before, bounded; multi-instance in parallel and in
-//! sequence by cardinality, with a completion condition.
+//! sequence by cardinality or over a collection, gathering results, with a
+//! completion condition over the instance counts.
 
 mod common;
 
@@ -154,7 +155,16 @@ fn loops_the_chain_cannot_run_are_refused_precisely() {
             .to_string()
     };
     let collection = r#"<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>items</bpmn:loopDataInputRef></bpmn:multiInstanceLoopCharacteristics>"#;
-    assert!(refused("userTask", collection).contains("over a collection"));
+    assert!(
+        refused("userTask", collection)
+            .contains("declare `items` in bindings.variables as \"list\""),
+        "{}",
+        refused("userTask", collection)
+    );
+    assert!(
+        refused("userTask", "<bpmn:multiInstanceLoopCharacteristics/>")
+            .contains("needs a loopCardinality or a collection")
+    );
     assert!(refused("userTask", "<bpmn:standardLoopCharacteristics/>")
         .contains("needs a loopCondition or a loopMaximum"));
     assert!(refused("userTask", &multi(false, "'three'", "")).contains("not integer"));
@@ -162,7 +172,12 @@ fn loops_the_chain_cannot_run_are_refused_precisely() {
         r#"<bpmn:startEvent id="IS"/><bpmn:endEvent id="IE"/><bpmn:sequenceFlow id="i" sourceRef="IS" targetRef="IE"/>{}"#,
         multi(false, "2", "")
     );
-    assert!(refused("subProcess", &sub).contains("only tasks repeat"));
+    assert!(
+        refused("subProcess", &sub)
+            .contains("a parallel multi-instance subprocess is not supported"),
+        "{}",
+        refused("subProcess", &sub)
+    );
 }
 
 /// Business rule tasks decide by their decision table (a compact DMN
@@ -275,4 +290,483 @@ fn decision_tables_are_checked() {
     );
     assert!(refused(json!({"Rate": {"hit": "collect_sum", "rules": [{"when": "true", "then": {"grade": "'A'"}}]}})).contains("aggregates numbers"));
     assert!(refused(json!({"Nope": {"rules": []}})).contains("not a business rule task"));
+}
+
+/// `<multiInstanceLoopCharacteristics>` over a collection, BPMN style:
+/// `loopDataInputRef` / `inputDataItem`, and results gathered through
+/// `loopDataOutputRef` / `outputDataItem`.
+fn over(sequential: bool, completion: &str) -> String {
+    let completion = if completion.is_empty() {
+        String::new()
+    } else {
+        format!("<bpmn:completionCondition>{completion}</bpmn:completionCondition>")
+    };
+    format!(
+        r#"<bpmn:multiInstanceLoopCharacteristics isSequential="{sequential}"><bpmn:loopDataInputRef>suppliers</bpmn:loopDataInputRef><bpmn:loopDataOutputRef>quotes</bpmn:loopDataOutputRef><bpmn:inputDataItem id="in1" name="supplier"/><bpmn:outputDataItem id="out1" name="quote"/>{completion}</bpmn:multiInstanceLoopCharacteristics>"#
+    )
+}
+
+fn quotes_process(sequential: bool, completion: &str) -> Machine {
+    process(
+        "userTask",
+        &over(sequential, completion),
+        json!({"suppliers": "list", "supplier": "string", "quotes": "list", "quote": "decimal"}),
+        json!({"S": ["suppliers"]}),
+    )
+}
+
+fn var(
+    m: &Machine,
+    i: &ingot_bpmn::machine::Instance,
+    name: &str,
+) -> Option<ingot_bpmn::expr::Value> {
+    engine::variables(m, i)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+fn list(items: &[&str]) -> ingot_bpmn::expr::Value {
+    ingot_bpmn::expr::Value::List(items.iter().map(|s| s.to_string()).collect())
+}
+
+#[test]
+fn parallel_instances_over_a_collection_each_take_an_item_and_give_a_result() {
+    let m = quotes_process(false, "");
+    let mut i = start(&m, json!({"suppliers": ["acme", "bolt", "cogs"]}));
+    assert_eq!(i.loops[0].open, vec![0, 1, 2], "one instance per item");
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["", "", ""])));
+    // The second supplier answers first: its instance is named by loopCounter.
+    let out = complete_with(
+        &m,
+        &mut i,
+        "Work",
+        json!({"loopCounter": 1, "quote": "12.50"}),
+    );
+    assert!(out.steps.iter().any(|s| s.detail.contains("(instance 1)")));
+    assert_eq!(
+        var(&m, &i, "supplier"),
+        Some(ingot_bpmn::expr::Value::Text("bolt".into()))
+    );
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["", "12.5", ""])));
+    // An instance already completed, one that does not exist, or no
+    // instance number at all is refused.
+    for counter in [json!(1), json!(7), json!(-1), json!("0")] {
+        let e = engine::complete(
+            &m,
+            &mut i.clone(),
+            "Work",
+            &acme(),
+            &json!({"loopCounter": counter, "quote": "1"}),
+            3,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("is not waiting") || e.contains("loopCounter must be"),
+            "{e}"
+        );
+    }
+    // Without a loopCounter, the first waiting instance.
+    complete_with(&m, &mut i, "Work", json!({"quote": "9"}));
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["9", "12.5", ""])));
+    assert_eq!(active(&m, &i), ids(&["Work"]));
+    complete_with(&m, &mut i, "Work", json!({"loopCounter": 2, "quote": "11"}));
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["9", "12.5", "11"])));
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    assert!(i.loops.is_empty());
+    // Each instance must give its result.
+    let mut i = start(&m, json!({"suppliers": ["acme"]}));
+    let e = engine::complete(&m, &mut i, "Work", &acme(), &json!({}), 3).unwrap_err();
+    assert!(e.contains("missing variable `quote`"), "{e}");
+}
+
+#[test]
+fn sequential_instances_over_a_collection_take_the_items_in_order() {
+    let m = quotes_process(true, "");
+    let mut i = start(&m, json!({"suppliers": ["acme", "bolt"]}));
+    assert_eq!(
+        var(&m, &i, "supplier"),
+        Some(ingot_bpmn::expr::Value::Text("acme".into()))
+    );
+    let e = engine::complete(
+        &m,
+        &mut i,
+        "Work",
+        &acme(),
+        &json!({"loopCounter": 1, "quote": "1"}),
+        3,
+    )
+    .unwrap_err();
+    assert!(e.contains("the current instance is 0"), "{e}");
+    complete_with(&m, &mut i, "Work", json!({"loopCounter": 0, "quote": "3"}));
+    assert_eq!(
+        var(&m, &i, "supplier"),
+        Some(ingot_bpmn::expr::Value::Text("bolt".into()))
+    );
+    complete_with(&m, &mut i, "Work", json!({"quote": "4"}));
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["3", "4"])));
+    assert_eq!(active(&m, &i), ids(&["After"]));
+}
+
+#[test]
+fn the_collection_is_fixed_when_the_task_begins_and_an_empty_one_skips_it() {
+    let m = quotes_process(false, "");
+    let i = start(&m, json!({"suppliers": []}));
+    assert_eq!(active(&m, &i), ids(&["After"]), "no items: skipped");
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&[])));
+    let e = engine::start(
+        &m,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"suppliers": "acme"}),
+        0,
+        1,
+    )
+    .unwrap_err();
+    assert!(e.contains("expected a list"), "{e}");
+    let many: Vec<String> = (0..65).map(|n| n.to_string()).collect();
+    let e = engine::start(
+        &m,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"suppliers": many}),
+        0,
+        1,
+    )
+    .unwrap_err();
+    assert!(e.contains("at most 64 items"), "{e}");
+    // The instance keeps its own copy of the items.
+    let mut i = start(&m, json!({"suppliers": ["acme", "bolt"]}));
+    assert_eq!(i.loops[0].items, vec!["acme".to_string(), "bolt".into()]);
+    complete_with(&m, &mut i, "Work", json!({"loopCounter": 1, "quote": "2"}));
+    assert_eq!(
+        var(&m, &i, "supplier"),
+        Some(ingot_bpmn::expr::Value::Text("bolt".into()))
+    );
+}
+
+#[test]
+fn a_completion_condition_reads_the_instance_counts() {
+    // Two of three quotes are enough (BPMN 2.0 §10.3.8 nrOf... variables).
+    let m = quotes_process(false, "nrOfCompletedInstances &gt;= 2");
+    let mut i = start(&m, json!({"suppliers": ["acme", "bolt", "cogs"]}));
+    complete_with(&m, &mut i, "Work", json!({"loopCounter": 2, "quote": "5"}));
+    assert_eq!(active(&m, &i), ids(&["Work"]));
+    complete_with(&m, &mut i, "Work", json!({"loopCounter": 0, "quote": "6"}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["After"]),
+        "the third instance is cancelled"
+    );
+    assert_eq!(i.active.len(), 1);
+    assert_eq!(var(&m, &i, "quotes"), Some(list(&["6", "", "5"])));
+    // The counts are integers to the type checker; other names are not.
+    let m = quotes_process(
+        false,
+        "nrOfActiveInstances == 0 and loopCounter &lt; nrOfInstances",
+    );
+    let mut i = start(&m, json!({"suppliers": ["acme", "bolt"]}));
+    complete_with(&m, &mut i, "Work", json!({"quote": "1"}));
+    assert_eq!(active(&m, &i), ids(&["Work"]));
+    let mut d = Doc::new();
+    d.variables =
+        json!({"suppliers": "list", "supplier": "string", "quotes": "list", "quote": "decimal"});
+    d.start("S")
+        .node("userTask", "Work", "", &over(false, "nrOfInstance &gt; 1"))
+        .end("E");
+    d.flow("f1", "S", "Work").flow("f2", "Work", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown variable 'nrOfInstance'"), "{e}");
+}
+
+#[test]
+fn camunda_collections_and_typed_items() {
+    // Camunda's attributes; the items become integers for the element variable.
+    let marker = r#"<bpmn:multiInstanceLoopCharacteristics xmlns:camunda="http://camunda.org/schema/1.0/bpmn" isSequential="true" camunda:collection="${lots}" camunda:elementVariable="lot"/>"#;
+    let mut d = Doc::new();
+    d.variables = json!({"lots": "list", "lot": "integer", "total": "integer"});
+    d.outputs = json!({"S": ["lots"]});
+    d.start("S")
+        .node("businessRuleTask", "Work", "", marker)
+        .task("After")
+        .end("E");
+    d.flow("f1", "S", "Work")
+        .flow("f2", "Work", "After")
+        .flow("f3", "After", "E");
+    let mut b = d.bindings();
+    b["decisions"] = json!({"Work": {"hit": "first", "rules": [{"when": "true", "then": {"total": "lot * 10"}}]}});
+    let m = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_or_else(|e| panic!("{e}"));
+    let i = start(&m, json!({"lots": [3, "4"]}));
+    assert_eq!(var(&m, &i, "total"), Some(ingot_bpmn::expr::Value::Int(40)));
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    // An item that is not an integer: the move is refused, naming it.
+    let e = engine::start(
+        &m,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"lots": ["3", "x"]}),
+        0,
+        1,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("instance 1 of `Work`: list item 'x' is not integer"),
+        "{e}"
+    );
+    // A list is no operand of a condition.
+    let mut d = Doc::new();
+    d.variables = json!({"lots": "list"});
+    d.start("S")
+        .gateway("exclusive", "G", Some("f3"))
+        .end("E")
+        .end("E2");
+    d.flow("f1", "S", "G")
+        .cond("f2", "G", "E", "lots == 'a'")
+        .flow("f3", "G", "E2");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'lots' is a list"), "{e}");
+}
+
+#[test]
+fn a_list_variable_round_trips_in_storage_and_json() {
+    use commonware_codec::{Decode, Encode};
+    use ingot_bpmn::machine::Assigned;
+    let a = Assigned {
+        variable: 1,
+        value: list(&["a", "", "ü'"]),
+    };
+    let bytes = a.encode();
+    // variable u16, tag 4, u16 count, then each item length-prefixed.
+    assert_eq!(hex::encode(&bytes), "000104000301610003c3bc27");
+    assert_eq!(Assigned::decode_cfg(bytes, &()).unwrap(), a);
+    assert_eq!(a.value.to_json(), json!(["a", "", "ü'"]));
+}
+
+/// S -> Sub (marker; IS -> Inner -> IE inside) -> After -> E.
+fn looping_subprocess(
+    marker: &str,
+    vars: serde_json::Value,
+    outputs: serde_json::Value,
+) -> Machine {
+    let inner = format!(
+        r#"{marker}<bpmn:startEvent id="IS"/><bpmn:userTask id="Inner"/><bpmn:endEvent id="IE"/><bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Inner"/><bpmn:sequenceFlow id="i2" sourceRef="Inner" targetRef="IE"/>"#
+    );
+    let mut d = Doc::new();
+    d.variables = vars;
+    d.outputs = outputs;
+    d.start("S")
+        .node("subProcess", "Sub", "", &inner)
+        .task("After")
+        .end("E");
+    d.flow("f1", "S", "Sub")
+        .flow("f2", "Sub", "After")
+        .flow("f3", "After", "E");
+    d.compile()
+}
+
+#[test]
+fn a_sequential_multi_instance_subprocess_runs_its_scope_once_per_item() {
+    let marker = r#"<bpmn:multiInstanceLoopCharacteristics isSequential="true"><bpmn:loopDataInputRef>lots</bpmn:loopDataInputRef><bpmn:inputDataItem name="lot"/></bpmn:multiInstanceLoopCharacteristics>"#;
+    let m = looping_subprocess(
+        marker,
+        json!({"lots": "list", "lot": "string"}),
+        json!({"S": ["lots"]}),
+    );
+    let mut i = start(&m, json!({"lots": ["L1", "L2"]}));
+    assert_eq!(active(&m, &i), ids(&["Inner"]));
+    assert_eq!(
+        var(&m, &i, "lot"),
+        Some(ingot_bpmn::expr::Value::Text("L1".into()))
+    );
+    let out = complete(&m, &mut i, "Inner");
+    let actions: Vec<_> = out
+        .steps
+        .iter()
+        .map(|s| (s.element.as_str(), s.action))
+        .collect();
+    assert!(
+        actions.contains(&("Sub", "completed")) && actions.contains(&("Sub", "started")),
+        "{actions:?}"
+    );
+    assert_eq!(active(&m, &i), ids(&["Inner"]), "the second iteration");
+    assert_eq!(
+        var(&m, &i, "lot"),
+        Some(ingot_bpmn::expr::Value::Text("L2".into()))
+    );
+    complete(&m, &mut i, "Inner");
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    assert!(i.loops.is_empty());
+}
+
+#[test]
+fn a_standard_loop_on_a_subprocess_repeats_its_scope() {
+    let marker = &standard("!passed", r#"loopMaximum="5""#);
+    let m = looping_subprocess(
+        marker,
+        json!({"passed": "boolean"}),
+        json!({"Inner": ["passed"]}),
+    );
+    let mut i = start(&m, json!({}));
+    complete_with(&m, &mut i, "Inner", json!({"passed": false}));
+    assert_eq!(
+        active(&m, &i),
+        ids(&["Inner"]),
+        "not passed: the scope again"
+    );
+    complete_with(&m, &mut i, "Inner", json!({"passed": true}));
+    assert_eq!(active(&m, &i), ids(&["After"]));
+}
+
+/// A multi-instance call activity: one called instance per item, each
+/// returning to its own instance; the results gathered in order; the
+/// completion condition ends the activity (its caller cancels the rest).
+#[test]
+fn a_parallel_multi_instance_call_activity_calls_once_per_item() {
+    let marker = r#"<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>plants</bpmn:loopDataInputRef><bpmn:loopDataOutputRef>reports</bpmn:loopDataOutputRef><bpmn:inputDataItem name="plant"/><bpmn:outputDataItem name="report"/><bpmn:completionCondition>nrOfCompletedInstances == 2</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics>"#;
+    let mut d = Doc::new();
+    d.variables =
+        json!({"plants": "list", "plant": "string", "reports": "list", "report": "string"});
+    d.outputs = json!({"S": ["plants"]});
+    d.start("S")
+        .node("callActivity", "Audit", r#"calledElement="audit""#, marker)
+        .task("After")
+        .end("E");
+    d.flow("f1", "S", "Audit")
+        .flow("f2", "Audit", "After")
+        .flow("f3", "After", "E");
+    let mut b = d.bindings();
+    b["calls"] = json!({"Audit": {"definition": "audit", "inputs": {"site": "plant"}, "outputs": {"report": "summary"}}});
+    let m = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_or_else(|e| panic!("{e}"));
+    let (mut i, out) = engine::start(
+        &m,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"plants": ["P1", "P2", "P3"]}),
+        0,
+        1,
+    )
+    .unwrap();
+    let calls: Vec<_> = out
+        .children
+        .iter()
+        .map(|c| (c.counter, c.vars.clone()))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            (0, json!({"site": "P1"})),
+            (1, json!({"site": "P2"})),
+            (2, json!({"site": "P3"}))
+        ]
+    );
+    let node = m.node_index("Audit").unwrap();
+    assert_eq!(engine::live_instances(&i, node), vec![0, 1, 2]);
+    let summary = |s: &str| {
+        [(
+            "summary".to_string(),
+            ingot_bpmn::expr::Value::Text(s.into()),
+        )]
+    };
+    engine::child_completed(&m, &mut i, node, 2, &summary("P3 ok"), "c3".into(), 5).unwrap();
+    assert_eq!(engine::live_instances(&i, node), vec![0, 1]);
+    assert_eq!(
+        var(&m, &i, "plant"),
+        Some(ingot_bpmn::expr::Value::Text("P3".into()))
+    );
+    let again = engine::child_completed(&m, &mut i.clone(), node, 2, &summary("x"), "c3".into(), 6)
+        .unwrap_err();
+    assert!(again.contains("is not waiting"), "{again}");
+    engine::child_completed(&m, &mut i, node, 0, &summary("P1 ok"), "c1".into(), 7).unwrap();
+    assert_eq!(active(&m, &i), ids(&["After"]), "two of three: done");
+    assert!(
+        engine::live_instances(&i, node).is_empty(),
+        "instance 1 is abandoned"
+    );
+    assert_eq!(var(&m, &i, "reports"), Some(list(&["P1 ok", "", "P3 ok"])));
+}
+
+#[test]
+fn a_sequential_call_activity_calls_again_when_each_returns() {
+    let mut d = Doc::new();
+    d.start("S")
+        .node(
+            "callActivity",
+            "Audit",
+            r#"calledElement="audit""#,
+            &multi(true, "2", ""),
+        )
+        .end("E");
+    d.flow("f1", "S", "Audit").flow("f2", "Audit", "E");
+    let mut b = d.bindings();
+    b["calls"] = json!({"Audit": {"definition": "audit"}});
+    let m = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap_or_else(|e| panic!("{e}"));
+    let (mut i, out) = engine::start(&m, 1, "t".into(), &acme(), &json!({}), 0, 1).unwrap();
+    assert_eq!(out.children.len(), 1);
+    let node = m.node_index("Audit").unwrap();
+    let out = engine::child_completed(&m, &mut i, node, 0, &[], "c1".into(), 5).unwrap();
+    assert_eq!(
+        out.children.iter().map(|c| c.counter).collect::<Vec<_>>(),
+        vec![1]
+    );
+    engine::child_completed(&m, &mut i, node, 1, &[], "c2".into(), 6).unwrap();
+    assert_eq!(i.state, state::COMPLETED);
+}
+
+/// A boundary timer belongs to the whole looping activity: it is armed
+/// once, and an iteration ending does not restart it.
+#[test]
+fn a_boundary_timer_spans_every_iteration() {
+    let mut d = Doc::new();
+    d.start("S")
+        .node("userTask", "Work", "", &multi(true, "3", ""))
+        .node(
+            "boundaryEvent",
+            "Late",
+            r#"attachedToRef="Work""#,
+            "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>",
+        )
+        .end("E")
+        .end("Escalated");
+    d.flow("f1", "S", "Work")
+        .flow("f2", "Work", "E")
+        .flow("f3", "Late", "Escalated");
+    let m = d.compile();
+    let mut i = start(&m, json!({}));
+    let due = i.timers.clone();
+    assert_eq!(due.len(), 1);
+    complete(&m, &mut i, "Work");
+    assert_eq!(
+        i.timers, due,
+        "the deadline is the activity's, not the iteration's"
+    );
+    complete(&m, &mut i, "Work");
+    complete(&m, &mut i, "Work");
+    assert!(i.timers.is_empty(), "disarmed when the activity completes");
+    assert_eq!(i.state, state::COMPLETED);
+    // Parallel: one timer for all the instances.
+    let mut d2 = Doc::new();
+    d2.start("S")
+        .node("userTask", "Work", "", &multi(false, "3", ""))
+        .node(
+            "boundaryEvent",
+            "Late",
+            r#"attachedToRef="Work" cancelActivity="false""#,
+            "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>",
+        )
+        .end("E")
+        .end("Escalated");
+    d2.flow("f1", "S", "Work")
+        .flow("f2", "Work", "E")
+        .flow("f3", "Late", "Escalated");
+    let m = d2.compile();
+    let i = start(&m, json!({}));
+    assert_eq!(i.timers.len(), 1, "{:?}", i.timers);
 }

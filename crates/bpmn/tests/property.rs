@@ -21,6 +21,11 @@ enum Block {
     /// Inclusive choice: branch i when flag `f{i%4}`; default branch otherwise.
     Inclusive(Vec<Block>),
     Sub(Box<Block>),
+    /// A subprocess running the inner block once per item of the list
+    /// `lots` (sequential multi-instance over a collection).
+    PerLot(Box<Block>),
+    /// A user task done once per item of `lots`, in parallel.
+    Quotes,
     /// A subprocess without start and end events (implicit start and end).
     BareSub(Box<Block>),
     /// A task whose outgoing flows carry conditions (branch i when flag
@@ -42,8 +47,12 @@ enum Block {
 }
 
 fn block() -> impl Strategy<Value = Block> {
-    let leaf =
-        prop_oneof![4 => Just(Block::Task), 1 => Just(Block::Timer), 1 => Just(Block::Reviewers)];
+    let leaf = prop_oneof![
+        4 => Just(Block::Task),
+        1 => Just(Block::Timer),
+        1 => Just(Block::Reviewers),
+        1 => Just(Block::Quotes)
+    ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(Block::Seq),
@@ -51,6 +60,7 @@ fn block() -> impl Strategy<Value = Block> {
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Exclusive),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Inclusive),
             inner.clone().prop_map(|b| Block::Sub(Box::new(b))),
+            inner.clone().prop_map(|b| Block::PerLot(Box::new(b))),
             inner.clone().prop_map(|b| Block::BareSub(Box::new(b))),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::CondTask),
             inner.clone().prop_map(|b| Block::Deadline(Box::new(b))),
@@ -132,7 +142,7 @@ impl Gen {
                     (i + 1 < n).then(|| format!("f{}", i % 4))
                 })
             }
-            Block::Sub(inner) => {
+            Block::Sub(inner) | Block::PerLot(inner) => {
                 let mut g = Gen {
                     nodes: vec![],
                     flows: vec![],
@@ -144,9 +154,23 @@ impl Gen {
                 g.flow(&s, &a, None);
                 g.flow(&z, &e, None);
                 self.next = g.next;
-                let body = format!("{}{}", g.nodes.join(""), g.flows.join(""));
+                let marker = if matches!(b, Block::PerLot(_)) {
+                    r#"<bpmn:multiInstanceLoopCharacteristics isSequential="true"><bpmn:loopDataInputRef>lots</bpmn:loopDataInputRef><bpmn:inputDataItem name="lot"/></bpmn:multiInstanceLoopCharacteristics>"#
+                } else {
+                    ""
+                };
+                let body = format!("{marker}{}{}", g.nodes.join(""), g.flows.join(""));
                 let sub = self.node("subProcess", "Sub", "", &body);
                 (sub.clone(), sub)
+            }
+            Block::Quotes => {
+                let t = self.node(
+                    "userTask",
+                    "Q",
+                    "",
+                    r#"<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>lots</bpmn:loopDataInputRef><bpmn:inputDataItem name="lot"/></bpmn:multiInstanceLoopCharacteristics>"#,
+                );
+                (t.clone(), t)
             }
             Block::BareSub(inner) => {
                 let mut g = Gen {
@@ -322,8 +346,8 @@ fn process(b: &Block) -> (String, serde_json::Value) {
     let bindings = json!({
         "name": "prop",
         "participants": {"P": "org:Acme"},
-        "variables": {"choice": "integer", "f0": "boolean", "f1": "boolean", "f2": "boolean", "f3": "boolean"},
-        "outputs": {s: ["choice", "f0", "f1", "f2", "f3"]},
+        "variables": {"choice": "integer", "f0": "boolean", "f1": "boolean", "f2": "boolean", "f3": "boolean", "lots": "list", "lot": "string"},
+        "outputs": {s: ["choice", "f0", "f1", "f2", "f3", "lots"]},
     });
     (xml, bindings)
 }
@@ -335,6 +359,7 @@ proptest! {
     fn random_valid_processes_never_get_stuck(
         b in block(),
         choice in 0i64..4,
+        lots in prop::collection::vec("[a-z]{1,3}", 0..3),
         flags in prop::array::uniform4(any::<bool>()),
         picks in prop::collection::vec(any::<prop::sample::Index>(), 400),
     ) {
@@ -346,7 +371,7 @@ proptest! {
             Err(e) if e.to_string().contains("limit exceeded") => return Ok(()),
             Err(e) => panic!("generated model refused: {e}\n{xml}"),
         };
-        let vars = json!({"choice": choice, "f0": flags[0], "f1": flags[1], "f2": flags[2], "f3": flags[3]});
+        let vars = json!({"choice": choice, "f0": flags[0], "f1": flags[1], "f2": flags[2], "f3": flags[3], "lots": lots});
         let (mut inst, _) = engine::start(&m, 1, "prop-1".into(), &acme(), &vars, 0, 1).unwrap();
         let mut now = 0u64;
         for pick in picks {

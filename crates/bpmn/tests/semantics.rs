@@ -562,15 +562,16 @@ fn a_call_activity_waits_for_its_called_process() {
     assert_eq!(out.children[0].vars, json!({"lot": "L-7"}));
     let call = m.node_index("Call").unwrap();
     let wrong = [("passed".to_string(), ingot_bpmn::expr::Value::Int(1))];
-    let e = engine::child_completed(&m, &mut i.clone(), call, &wrong, "c".into(), 0).unwrap_err();
+    let e =
+        engine::child_completed(&m, &mut i.clone(), call, 0, &wrong, "c".into(), 0).unwrap_err();
     assert!(
         e.contains("`passed` of the called process is integer"),
         "{e}"
     );
     let right = [("passed".to_string(), ingot_bpmn::expr::Value::Bool(true))];
-    engine::child_completed(&m, &mut i, call, &right, "c".into(), 0).unwrap();
+    engine::child_completed(&m, &mut i, call, 0, &right, "c".into(), 0).unwrap();
     assert_eq!(active(&m, &i), ids(&["After"]));
-    let again = engine::child_completed(&m, &mut i, call, &right, "c".into(), 0).unwrap_err();
+    let again = engine::child_completed(&m, &mut i, call, 0, &right, "c".into(), 0).unwrap_err();
     assert!(again.contains("not waiting"), "{again}");
 }
 

@@ -245,7 +245,7 @@ fn permission_matrix() {
         ("workflow/parent/", format!("workflow/parent/{instance}")),
         (
             "workflow/child/",
-            format!("workflow/child/{instance}/00001"),
+            format!("workflow/child/{instance}/00001.00000"),
         ),
         ("workflow/latest/", "workflow/latest/inspection".into()),
         ("workflow/names/", format!("workflow/names/{:010}", 0)),

@@ -285,6 +285,11 @@ fn golden_records() {
         "7afc0444ba318d3af445b0b8a5ffa24c77bc9e88d57e73c455ab9ca64f215c5b",
     );
     check(
+        "workflow Instance",
+        &workflow_instance().encode(),
+        "b10900840db07f48877bcda4cf1d2c9251d9c98d3953d836b2a1e133b2cd5c3c",
+    );
+    check(
         "Policy",
         &policy.encode(),
         "ee5339e164831210e268b7955104d060bbd507c7d80181d296cc1f98655d616e",
@@ -326,4 +331,66 @@ fn rewording_leaves_receipts_root_unchanged() {
         &a.encode(),
         "889fb17724093ad249b4e5c18af3206374c9a172af93188f53f64b29af032a5d",
     );
+}
+
+/// A workflow instance in the middle of a parallel multi-instance task over
+/// a collection: list variables, the open instances and the items kept.
+fn workflow_instance() -> ingot_bpmn::machine::Instance {
+    use ingot_bpmn::{
+        expr::Value,
+        machine::{Assigned, Due, Instance, LoopCount, Mark},
+    };
+    Instance {
+        id: "quotes-1".into(),
+        definition: "quotes".into(),
+        version: 2,
+        state: 0,
+        marks: vec![Mark { flow: 3, count: 1 }],
+        active: vec![1, 1],
+        pending: vec![0],
+        timers: vec![Due {
+            node: 4,
+            at_ms: 9_000,
+        }],
+        vars: vec![
+            Assigned {
+                variable: 0,
+                value: Value::Decimal(12_500_000),
+            },
+            Assigned {
+                variable: 1,
+                value: Value::List(vec!["".into(), "12.5".into()]),
+            },
+            Assigned {
+                variable: 2,
+                value: Value::Text("bolt".into()),
+            },
+            Assigned {
+                variable: 3,
+                value: Value::List(vec!["acme".into(), "bolt".into()]),
+            },
+            Assigned {
+                variable: 4,
+                value: Value::Bool(true),
+            },
+            Assigned {
+                variable: 5,
+                value: Value::Int(-3),
+            },
+        ],
+        starter: [7; 32],
+        starter_org: "acme".into(),
+        created_ms: 1_000,
+        updated_ms: 2_000,
+        created_height: 5,
+        steps: 4,
+        terminated: false,
+        loops: vec![LoopCount {
+            node: 1,
+            done: 1,
+            total: 2,
+            open: vec![0],
+            items: vec!["acme".into(), "bolt".into()],
+        }],
+    }
 }

@@ -695,3 +695,103 @@ fn call_activities_start_and_wait_for_a_deployed_definition() {
         assert_eq!(inspection_3.state, ingot_bpmn::machine::state::CANCELLED);
     });
 }
+
+/// An audit of every plant: one inspection called per plant in parallel.
+const AUDIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Audit" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:callActivity id="InspectPlants" calledElement="Inspection">
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopDataInputRef>plants</bpmn:loopDataInputRef>
+        <bpmn:loopDataOutputRef>results</bpmn:loopDataOutputRef>
+        <bpmn:inputDataItem name="plant"/>
+        <bpmn:outputDataItem name="passed"/>
+        <bpmn:completionCondition>nrOfCompletedInstances == 2</bpmn:completionCondition>
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:callActivity>
+    <bpmn:userTask id="Report"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="InspectPlants"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="InspectPlants" targetRef="Report"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Report" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A multi-instance call activity over a collection (issue 20): one called
+/// instance per item, started in the same transaction with the item as
+/// input; each returns to its own instance, its result in its place; when
+/// the completion condition holds, the called instance still running is
+/// cancelled with its activity.
+#[test]
+fn a_multi_instance_call_activity_calls_once_per_item() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let inspection = json!({
+            "name": "inspection", "participants": {"Inspection": "org:Acme"},
+            "variables": {"lot": "string", "passed": "boolean"},
+            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
+        });
+        let audit = json!({
+            "name": "audit", "participants": {"Audit": "org:Acme"},
+            "variables": {"plants": "list", "plant": "string", "results": "list", "passed": "boolean"},
+            "outputs": {"S": ["plants"]},
+            "calls": {"InspectPlants": {"definition": "inspection",
+                "inputs": {"lot": "plant"}, "outputs": {"passed": "passed"}}}
+        });
+        for (xml, b) in [(INSPECTION, inspection), (AUDIT, audit)] {
+            let r = w.send("acme", "workflow", "deploy", json!({"xml": xml, "bindings": b})).await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        // Not a list: refused, nothing started.
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "audit", "vars": {"plants": "P1"}}))
+            .await;
+        assert_refused(&outcome(&r), "expected a list");
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "start",
+                json!({"definition": "audit", "vars": {"plants": ["P1", "P2", "P3"]}}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let mut lots = Vec::new();
+        for n in 1..=3 {
+            let (inst, im) = w.instance(&format!("inspection-{n}")).await;
+            lots.push(engine::variables(&im, &inst)[0].1.clone());
+        }
+        let text = |s: &str| ingot_bpmn::expr::Value::Text(s.into());
+        assert_eq!(lots, [text("P1"), text("P2"), text("P3")]);
+        let (audit_1, m) = w.instance("audit-1").await;
+        let node = m.node_index("InspectPlants").unwrap();
+        assert_eq!(engine::live_instances(&audit_1, node), vec![0, 1, 2]);
+
+        for (n, passed) in [(3, false), (1, true)] {
+            let r = w
+                .send(
+                    "acme",
+                    "workflow",
+                    "complete",
+                    json!({"instance": format!("inspection-{n}"), "element": "Inspect", "vars": {"passed": passed}}),
+                )
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        let (audit_1, m) = w.instance("audit-1").await;
+        assert_eq!(engine::waiting(&m, &audit_1), ["Report"], "two of three: done");
+        let results = engine::variables(&m, &audit_1)
+            .into_iter()
+            .find(|(k, _)| k == "results")
+            .unwrap()
+            .1;
+        assert_eq!(
+            results,
+            ingot_bpmn::expr::Value::List(vec!["true".into(), "".into(), "false".into()])
+        );
+        let (inspection_2, _) = w.instance("inspection-2").await;
+        assert_eq!(inspection_2.state, ingot_bpmn::machine::state::CANCELLED);
+    });
+}

@@ -14,11 +14,17 @@
 //!   instance is cancelled with it. A called instance cannot be cancelled
 //!   on its own: its caller is.
 //!
+//! - A looping or multi-instance call activity starts one called instance
+//!   per iteration or instance (all at once in parallel), each returning to
+//!   its own instance (`loopCounter`); when the activity completes early (a
+//!   completion condition) the called instances still running are
+//!   cancelled.
+//!
 //! Nesting is bounded like every chain of moves in one transaction
 //! ([`crate::MAX_DEPTH`]).
 //!
 //! State: `workflow/parent/<called id>` → [`ParentRef`];
-//! `workflow/child/<caller id>/<node>` → the called instance's id.
+//! `workflow/child/<caller id>/<node>.<loopCounter>` → the called instance's id.
 
 use crate::{
     apply, count_key, engine_refused, failures, instance_id, latest_version, load_definition,
@@ -38,14 +44,19 @@ ingot_types::record! {
     pub struct ParentRef {
         pub instance: String = crate::MAX_INSTANCE_ID,
         pub node: u16 = (),
+        /// The instance of a multi-instance call activity (else its
+        /// iteration, or 0).
+        pub counter: u16 = (),
     }
 }
 
 pub fn parent_key(called: &str) -> Vec<u8> {
     format!("workflow/parent/{called}").into_bytes()
 }
-fn child_key(caller: &str, node: u16) -> Vec<u8> {
-    format!("workflow/child/{caller}/{node:05}").into_bytes()
+fn child_key(caller: &str, node: u16, counter: u16) -> Vec<u8> {
+    // One segment after the caller: the read model finds the instance id
+    // before the last `/`.
+    format!("workflow/child/{caller}/{node:05}.{counter:05}").into_bytes()
 }
 
 /// The caller of an instance, if a call activity started it.
@@ -116,11 +127,15 @@ pub(crate) async fn start_children(
             ParentRef {
                 instance: caller.id.clone(),
                 node: child.node,
+                counter: child.counter,
             }
             .encode()
             .to_vec(),
         );
-        state.put(child_key(&caller.id, child.node), id.clone().into_bytes());
+        state.put(
+            child_key(&caller.id, child.node, child.counter),
+            id.clone().into_bytes(),
+        );
         let before = crate::before_start(&inst);
         events.extend(apply(sc, state, &called, &before, inst, outcome, depth + 1).await?);
     }
@@ -141,7 +156,7 @@ pub(crate) async fn finished(
         return Ok(vec![]);
     };
     state.delete(parent_key(&called.id));
-    state.delete(child_key(&parent.instance, parent.node));
+    state.delete(child_key(&parent.instance, parent.node, parent.counter));
     if called.state == istate::CANCELLED {
         return Ok(vec![]);
     }
@@ -158,6 +173,7 @@ pub(crate) async fn finished(
         &machine,
         &mut caller,
         parent.node as usize,
+        parent.counter,
         &values,
         called.id.clone(),
         sc.timestamp_ms,
@@ -177,12 +193,22 @@ pub(crate) async fn abandoned(
     depth: u8,
 ) -> Result<Vec<Event>, CallError> {
     let mut events = Vec::new();
-    for &node in &before.active {
-        let count = |i: &Instance| i.active.iter().filter(|&&a| a == node).count();
-        if machine.nodes[node as usize].kind != kind::CALL || count(after) >= count(before) {
-            continue;
-        }
-        let Some(raw) = state.get(&child_key(&before.id, node)).await? else {
+    let mut calls: Vec<u16> = before.active.clone();
+    calls.sort_unstable();
+    calls.dedup();
+    let abandoned = calls
+        .into_iter()
+        .filter(|&node| machine.nodes[node as usize].kind == kind::CALL)
+        .flat_map(|node| {
+            let still = engine::live_instances(after, node as usize);
+            engine::live_instances(before, node as usize)
+                .into_iter()
+                .filter(move |c| !still.contains(c))
+                .map(move |c| (node, c))
+        })
+        .collect::<Vec<_>>();
+    for (node, counter) in abandoned {
+        let Some(raw) = state.get(&child_key(&before.id, node, counter)).await? else {
             continue; // it returned
         };
         let id = String::from_utf8(raw).map_err(|_| {

@@ -1358,6 +1358,16 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
             "element": machine.nodes.get(d.node as usize).map(|n| n.id.clone()),
             "due_ms": d.at_ms,
         })).collect::<Vec<_>>(),
+        // Looping tasks under way: a person completing one instance of a
+        // parallel multi-instance task names it by its loopCounter (one of
+        // `open`), and sees the item it is about.
+        "loops": inst.loops.iter().map(|l| json!({
+            "element": machine.nodes.get(l.node as usize).map(|n| n.id.clone()),
+            "completed": l.done,
+            "instances": l.total,
+            "open": l.open,
+            "items": l.items,
+        })).collect::<Vec<_>>(),
         "pending_messages": inst.pending.iter().filter_map(|&m| machine.messages.get(m as usize).map(|m| m.id.clone())).collect::<Vec<_>>(),
         "starter": hex::encode(inst.starter),
         "starter_org": inst.starter_org,
