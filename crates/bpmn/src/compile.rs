@@ -423,13 +423,15 @@ impl<'a> Compiler<'a> {
             .iter()
             .filter(|n| n.parent.is_none())
             .filter(|n| {
-                matches!(n.kind, NodeKind::Start(Trigger::None | Trigger::Timer))
-                    || (n.kind == NodeKind::Start(Trigger::Message)
-                        && self
-                            .b
-                            .messages
-                            .get(&n.id)
-                            .is_some_and(|e| e.value.is_some()))
+                matches!(
+                    n.kind,
+                    NodeKind::Start(Trigger::None | Trigger::Timer | Trigger::Signal)
+                ) || (n.kind == NodeKind::Start(Trigger::Message)
+                    && self
+                        .b
+                        .messages
+                        .get(&n.id)
+                        .is_some_and(|e| e.value.is_some()))
             })
             .count();
         if top_starts == 0 {
@@ -442,7 +444,7 @@ impl<'a> Compiler<'a> {
                 ErrorKind::NoStart,
                 id,
                 name,
-                "no none or timer start event, and no message start event bound to a chain event: nothing can start an instance",
+                "no none, timer or signal start event, and no message start event bound to a chain event: nothing can start an instance",
             ));
         }
         self.message_flows();
@@ -872,16 +874,25 @@ impl<'a> Compiler<'a> {
 
     /// An event subprocess has no sequence flows of its own and exactly one
     /// start event, with a trigger; start events with triggers only event
-    /// subprocesses have (error, escalation, signal, conditional) are refused
-    /// elsewhere.
+    /// subprocesses have (error, escalation, conditional; signal, except at
+    /// the top of a process, where a signal thrown by any instance starts
+    /// one) are refused elsewhere.
     fn event_subprocess(&mut self, n: &Node) {
         let model = self.model;
+        if n.kind == NodeKind::Start(Trigger::Signal) && n.parent.is_none() && n.code.is_none() {
+            self.problem(
+                ErrorKind::Invalid,
+                n,
+                "a signal start event must name its signal (signalRef to a signal): a signal of that name thrown by any instance starts an instance",
+            );
+        }
         if matches!(
             n.kind,
             NodeKind::Start(
                 Trigger::Error | Trigger::Escalation | Trigger::Signal | Trigger::Conditional
             )
         ) && !self.in_event_subprocess(n)
+            && !(n.kind == NodeKind::Start(Trigger::Signal) && n.parent.is_none())
         {
             self.problem(
                 ErrorKind::Unsupported,

@@ -56,6 +56,106 @@ pub struct Outcome {
     pub steps: Vec<Step>,
     pub calls: Vec<ServiceCall>,
     pub children: Vec<ChildStart>,
+    /// Named signals thrown, in order: the chain broadcasts each to the
+    /// other instances waiting for it and to the definitions it starts
+    /// (BPMN 2.0 §10.5.1: a signal is broadcast, across processes).
+    pub signals: Vec<String>,
+}
+
+/// A signal thrown by another instance (or a transaction) reaches this
+/// one: every signal catch event waiting, armed signal boundary event and
+/// signal event subprocess of that name fires, in node order.
+pub fn signal(
+    m: &Machine,
+    inst: &mut Instance,
+    name: &str,
+    detail: String,
+    now_ms: u64,
+) -> Result<Outcome, String> {
+    running(inst)?;
+    let mut run = Run::new(m, inst, now_ms);
+    let mut fired = false;
+    for t in signal_catchers(m, name) {
+        // An earlier catcher may have interrupted this one's scope.
+        if run.trigger(t, "signal")? {
+            fired = true;
+            if let Some(s) = run.out.steps.last_mut() {
+                s.detail.clone_from(&detail);
+            }
+        }
+    }
+    if fired {
+        run.advance()?;
+    }
+    Ok(run.out)
+}
+
+/// The catch, boundary and event-subprocess start events catching signal `name`.
+fn signal_catchers(m: &Machine, name: &str) -> Vec<usize> {
+    (0..m.nodes.len())
+        .filter(|&t| {
+            let n = &m.nodes[t];
+            matches!(n.kind, kind::CATCH | kind::BOUNDARY)
+                || (n.kind == kind::START && n.parent.is_some())
+        })
+        .filter(|&t| m.nodes[t].sub == trigger::SIGNAL && m.nodes[t].code.as_deref() == Some(name))
+        .collect()
+}
+
+/// The named signals an instance waits for now, sorted: what another
+/// instance's throw would reach.
+pub fn awaited_signals(m: &Machine, inst: &Instance) -> Vec<String> {
+    if inst.state != state::RUNNING {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = armed(m, inst)
+        .into_iter()
+        .filter(|&n| m.nodes[n].sub == trigger::SIGNAL)
+        .filter_map(|n| m.nodes[n].code.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The top-level signal start events of a definition for signal `name`.
+pub fn signal_starts(m: &Machine, name: &str) -> Vec<usize> {
+    (0..m.nodes.len())
+        .filter(|&n| {
+            let node = &m.nodes[n];
+            node.kind == kind::START
+                && node.parent.is_none()
+                && node.sub == trigger::SIGNAL
+                && node.code.as_deref() == Some(name)
+        })
+        .collect()
+}
+
+/// A new instance started at top-level signal start event `node` by a
+/// signal thrown elsewhere; `actor` (the thrower's) is its starter.
+#[allow(clippy::too_many_arguments)]
+pub fn start_by_signal(
+    m: &Machine,
+    version: u32,
+    id: String,
+    actor: &Actor,
+    node: usize,
+    detail: String,
+    now_ms: u64,
+    height: u64,
+) -> Result<(Instance, Outcome), String> {
+    let n = m.nodes.get(node).ok_or("no such element")?;
+    if n.kind != kind::START || n.parent.is_some() || n.sub != trigger::SIGNAL {
+        return Err(format!("`{}` is not a signal start event", n.id));
+    }
+    let mut inst = new_instance(m, version, id, actor, now_ms, height);
+    let mut run = Run::new(m, &mut inst, now_ms);
+    run.step(node, "started", detail);
+    run.produce_all(node)?;
+    run.arm_event_subprocesses(None);
+    run.advance()?;
+    let out = run.out;
+    Ok((inst, out))
 }
 
 /// Definition names: used in keys and URLs.
@@ -1716,6 +1816,9 @@ impl<'a> Run<'a> {
     /// intermediate signal catch events and signal boundary events.
     fn signal(&mut self, node: usize) -> Result<(), String> {
         let code = self.m.nodes[node].code.clone();
+        if let Some(name) = &code {
+            self.out.signals.push(name.clone());
+        }
         let targets: Vec<usize> = (0..self.m.nodes.len())
             .filter(|&t| {
                 let n = &self.m.nodes[t];
@@ -1758,7 +1861,6 @@ impl<'a> Run<'a> {
         Ok(false)
     }
 
-    /// Arm the timers on the boundary of an activity that starts waiting.
     /// Arm the timers on the boundary of an activity that begins — once,
     /// however many of its instances run or iterations follow.
     fn arm_boundary(&mut self, activity: usize) {

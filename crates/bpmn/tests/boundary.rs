@@ -586,15 +586,74 @@ fn event_subprocesses_are_checked() {
             .any(|p| p.element == "Esp" && p.message.contains("not a none start event")),
         "{e}"
     );
-    // A signal start outside an event subprocess is refused.
+    // A signal start inside a plain subprocess is refused (at the top of a
+    // process it starts instances: `signals_cross_instances_through_the_chain`).
     let mut d = Doc::new();
-    d.node("startEvent", "S", "", r#"<bpmn:signalEventDefinition/>"#)
+    d.start("S")
+        .node(
+            "subProcess",
+            "Sub",
+            "",
+            r#"<bpmn:startEvent id="IS"><bpmn:signalEventDefinition signalRef="Go"/></bpmn:startEvent><bpmn:endEvent id="IE"/><bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="IE"/>"#,
+        )
         .end("E");
-    d.flow("f1", "S", "E");
+    d.flow("f1", "S", "Sub").flow("f2", "Sub", "E");
     let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings()).unwrap_err();
     assert!(
         e.0.iter()
-            .any(|p| p.element == "S" && p.message.contains("starts only an event subprocess")),
+            .any(|p| p.element == "IS" && p.message.contains("starts only an event subprocess")),
         "{e}"
     );
+}
+
+/// Signals thrown elsewhere (BPMN 2.0 §10.5.1): the engine names the
+/// signals a move throws and those an instance waits for, delivers one
+/// from outside to its catchers, and starts an instance at a top-level
+/// signal start event; such a start must name its signal.
+#[test]
+fn signals_cross_instances_through_the_chain() {
+    let sig = r#"<bpmn:signalEventDefinition signalRef="Halt"/>"#;
+    let mut d = Doc::new();
+    d.node("startEvent", "OnHalt", "", sig)
+        .node(
+            "intermediateCatchEvent",
+            "Resume",
+            "",
+            r#"<bpmn:signalEventDefinition signalRef="Go"/>"#,
+        )
+        .node("endEvent", "E", "", sig);
+    d.flow("f1", "OnHalt", "Resume").flow("f2", "Resume", "E");
+    let m = d.compile();
+    assert!(m.starts.is_empty(), "not started by hand");
+    assert_eq!(
+        engine::signal_starts(&m, "Halt"),
+        vec![m.node_index("OnHalt").unwrap()]
+    );
+    assert!(engine::signal_starts(&m, "Go").is_empty());
+    let (mut i, out) =
+        engine::start_by_signal(&m, 1, "h-1".into(), &acme(), 0, "signal Halt".into(), 5, 1)
+            .unwrap();
+    assert!(out.signals.is_empty());
+    assert_eq!(engine::awaited_signals(&m, &i), ["Go"]);
+    // Another signal reaches nothing; its own name moves it on, and its end
+    // throws Halt for the chain to carry.
+    let out = engine::signal(&m, &mut i, "Stop", "x".into(), 6).unwrap();
+    assert!(out.steps.is_empty());
+    let out = engine::signal(&m, &mut i, "Go", "from a-1".into(), 7).unwrap();
+    assert_eq!(out.signals, ["Halt"]);
+    assert!(out
+        .steps
+        .iter()
+        .any(|s| s.element == "Resume" && s.detail == "from a-1"));
+    assert_eq!(i.state, state::COMPLETED);
+    assert!(engine::awaited_signals(&m, &i).is_empty());
+    // A start that names no signal cannot be reached by one.
+    let mut d = Doc::new();
+    d.node("startEvent", "Any", "", "<bpmn:signalEventDefinition/>")
+        .end("E");
+    d.flow("f1", "Any", "E");
+    let e = ingot_bpmn::compile_xml(&d.xml(), &d.bindings())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must name its signal"), "{e}");
 }

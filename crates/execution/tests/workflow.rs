@@ -795,3 +795,170 @@ fn a_multi_instance_call_activity_calls_once_per_item() {
         assert_eq!(inspection_2.state, ingot_bpmn::machine::state::CANCELLED);
     });
 }
+
+/// A line that stops at a recall signal, whichever instance throws it.
+const LINE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:signal id="Recall" name="recall"/>
+  <bpmn:process id="Line" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Produce"/>
+    <bpmn:boundaryEvent id="Stopped" attachedToRef="Produce">
+      <bpmn:signalEventDefinition signalRef="Recall"/>
+    </bpmn:boundaryEvent>
+    <bpmn:endEvent id="E"/>
+    <bpmn:endEvent id="Halted"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Produce"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Produce" targetRef="E"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Stopped" targetRef="Halted"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A quality alert that ends by throwing the recall.
+const ALERT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:signal id="Recall" name="recall"/>
+  <bpmn:process id="Alert" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Confirm"/>
+    <bpmn:endEvent id="Raise"><bpmn:signalEventDefinition signalRef="Recall"/></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Confirm"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Confirm" targetRef="Raise"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// The recall procedure, started by the signal.
+const RECALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:signal id="Sig" name="recall"/>
+  <bpmn:process id="Recall" isExecutable="true">
+    <bpmn:startEvent id="OnRecall"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+    <bpmn:userTask id="Notify"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="OnRecall" targetRef="Notify"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Notify" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Signals cross instances (issue 20, BPMN 2.0 §10.5.1): the alert's
+/// signal end event interrupts every line waiting with a signal boundary
+/// event and starts the recall procedure (its starter the alert's
+/// completer), in the alert's transaction; a line that already ended is
+/// not reached, and a signal that starts itself forever is refused.
+#[test]
+fn a_signal_reaches_other_instances_and_starts_definitions() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let bind =
+            |name: &str, pool: &str| json!({"name": name, "participants": {pool: "org:Acme"}});
+        for (xml, b) in [
+            (LINE, bind("line", "Line")),
+            (ALERT, bind("alert", "Alert")),
+            (RECALL, bind("recall", "Recall")),
+        ] {
+            let r = w
+                .send(
+                    "acme",
+                    "workflow",
+                    "deploy",
+                    json!({"xml": xml, "bindings": b}),
+                )
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        // The recall cannot be started by hand: only its signal starts it.
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "recall"}))
+            .await;
+        assert!(outcome(&r) != "ok");
+        for _ in 0..3 {
+            let r = w
+                .send("acme", "workflow", "start", json!({"definition": "line"}))
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "complete",
+                json!({"instance": "line-3", "element": "Produce"}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "alert"}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "complete",
+                json!({"instance": "alert-1", "element": "Confirm"}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        for id in ["line-1", "line-2"] {
+            let (line, _) = w.instance(id).await;
+            assert_eq!(
+                line.state,
+                ingot_bpmn::machine::state::COMPLETED,
+                "{id} halted"
+            );
+        }
+        let stopped = r
+            .events
+            .iter()
+            .filter(|e| {
+                e.attributes
+                    .iter()
+                    .any(|(k, v)| k == "element" && v == "Stopped")
+                    && e.attributes
+                        .iter()
+                        .any(|(k, v)| k == "detail" && v == "signal recall from alert-1")
+            })
+            .count();
+        assert_eq!(stopped, 2, "both waiting lines, in the alert's transaction");
+        let (recall, m) = w.instance("recall-1").await;
+        assert_eq!(engine::waiting(&m, &recall), ["Notify"]);
+        assert_eq!(recall.starter_org, "Acme");
+
+        // A definition whose signal start throws its own signal would start
+        // itself forever: the throw is refused, nothing changes.
+        let echo = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:signal id="Sig" name="recall"/>
+  <bpmn:process id="Echo" isExecutable="true">
+    <bpmn:startEvent id="OnRecall"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+    <bpmn:endEvent id="E"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="OnRecall" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": echo, "bindings": bind("echo", "Echo")}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "alert"}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "complete",
+                json!({"instance": "alert-2", "element": "Confirm"}),
+            )
+            .await;
+        assert_refused(&outcome(&r), "nested too deeply");
+        let (alert_2, _) = w.instance("alert-2").await;
+        assert_eq!(alert_2.state, ingot_bpmn::machine::state::RUNNING);
+    });
+}

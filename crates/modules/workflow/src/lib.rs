@@ -26,12 +26,14 @@
 //! `workflow/hist/<id>/<n>` → [`HistoryEntry`] (the steps of one move); `workflow/timers/<second>`
 //! → due timers; `workflow/sub/<module.kind>/<attribute>/<value>` →
 //! waiting message events; `workflow/subattrs/<module.kind>` → attributes
-//! subscribed on.
+//! subscribed on; `workflow/sigwait/...`, `workflow/sigstart/...` → who a
+//! signal reaches across instances ([`signal`]).
 
 pub mod api;
 pub mod call;
 pub mod diagram;
 mod module;
+pub mod signal;
 
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
@@ -514,6 +516,7 @@ async fn deploy(
     );
     state.put(latest_key(&name), version.to_be_bytes().to_vec());
     register_start_triggers(state, &name, &machine).await?;
+    signal::register_starts(state, &name, &machine).await?;
     Ok(vec![event(
         NAME,
         "deployed",
@@ -656,6 +659,7 @@ fn apply<'a>(
                 subscribe(state, machine, &inst, node, s).await?;
             }
         }
+        signal::track(state, machine, before, &inst).await?;
         state.put(instance_key(&inst.id), inst.encode().to_vec());
         for call in outcome.calls {
             let Some(tx) = sc.tx else {
@@ -709,6 +713,9 @@ fn apply<'a>(
         if before.state == istate::RUNNING && inst.state != istate::RUNNING {
             events.extend(call::finished(sc, state, machine, &inst, depth).await?);
         }
+        // Last: a signal's receivers may move this instance's caller or
+        // children, which the steps above must not overwrite.
+        events.extend(signal::broadcast(sc, state, &inst.id, outcome.signals, depth).await?);
         Ok(events)
     })
 }
@@ -1172,7 +1179,11 @@ async fn fire_one(
     // Without service calls, called processes or a return to a caller, the
     // continuation needs no identity (so a revoked starter does not stop a
     // plain timer).
-    if outcome.calls.is_empty() && outcome.children.is_empty() && inst.state == istate::RUNNING {
+    if outcome.calls.is_empty()
+        && outcome.children.is_empty()
+        && outcome.signals.is_empty()
+        && inst.state == istate::RUNNING
+    {
         let sc = StepContext {
             tx: None,
             host,
@@ -1509,6 +1520,8 @@ pub const KEYS: &[ingot_module::visibility::KeyDecl] = {
         KeyDecl::new("workflow/sub/", Rule::RegulatorsOnly),
         KeyDecl::new("workflow/subattrs/", Rule::RegulatorsOnly),
         KeyDecl::new("workflow/startsub/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/sigwait/", Rule::RegulatorsOnly),
+        KeyDecl::new("workflow/sigstart/", Rule::RegulatorsOnly),
     ]
 };
 
