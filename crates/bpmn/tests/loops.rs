@@ -1,4 +1,4 @@
-//! Loop and multi-instance tasks (BPMN 2.0 §10.3.8, §13.3.7-8): standard
+//! Loop and multi-instance tasks (BPMN 2.0 §10.3.8, §13.3.6-7): standard
 //! loops tested after or before, bounded; multi-instance in parallel and in
 //! sequence by cardinality or over a collection, gathering results, with a
 //! completion condition over the instance counts.
