@@ -906,14 +906,8 @@ impl<'a> Run<'a> {
             .call
             .as_ref()
             .ok_or_else(|| format!("call activity `{}` has no binding", n.id))?;
-        let mut vars = serde_json::Map::new();
-        for input in &call.inputs {
-            let e = expr::parse(&input.expr).map_err(|e| e.to_string())?;
-            let v = e
-                .eval(&|name| self.var(name))
-                .map_err(|e| format!("call activity `{}`, input `{}`: {e}", n.id, input.name))?;
-            vars.insert(input.name.clone(), v.to_json());
-        }
+        let what = format!("call activity `{}`, input", n.id);
+        let vars = self.json_of(&what, call.inputs.iter().map(|i| (&i.name, &i.expr)))?;
         self.activate(node)?;
         self.out.children.push(ChildStart {
             node: node as u16,
@@ -927,6 +921,24 @@ impl<'a> Run<'a> {
             s.detail = call.definition.clone();
         }
         Ok(())
+    }
+
+    /// Named expressions evaluated into a JSON object (a call's inputs, a
+    /// service's arguments).
+    fn json_of<'e>(
+        &self,
+        what: &str,
+        named: impl Iterator<Item = (&'e String, &'e String)>,
+    ) -> Result<serde_json::Map<String, Json>, String> {
+        let mut out = serde_json::Map::new();
+        for (name, src) in named {
+            let e = expr::parse(src).map_err(|e| e.to_string())?;
+            let v = e
+                .eval(&|var| self.var(var))
+                .map_err(|e| format!("{what} `{name}`: {e}"))?;
+            out.insert(name.clone(), v.to_json());
+        }
+        Ok(out)
     }
 
     /// An embedded subprocess (an iteration of it) begins: its start
@@ -1677,14 +1689,8 @@ impl<'a> Run<'a> {
             .service
             .as_ref()
             .ok_or_else(|| format!("service task `{}` has no binding", n.id))?;
-        let mut args = serde_json::Map::new();
-        for a in &s.args {
-            let e = expr::parse(&a.expr).map_err(|e| e.to_string())?;
-            let v = e
-                .eval(&|name| self.var(name))
-                .map_err(|e| format!("service task `{}`, argument `{}`: {e}", n.id, a.name))?;
-            args.insert(a.name.clone(), v.to_json());
-        }
+        let what = format!("service task `{}`, argument", n.id);
+        let args = self.json_of(&what, s.args.iter().map(|a| (&a.name, &a.expr)))?;
         self.out.calls.push(ServiceCall {
             element: n.id.clone(),
             module: s.module.clone(),
