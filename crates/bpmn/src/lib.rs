@@ -19,6 +19,7 @@
 pub mod binding;
 pub mod compile;
 pub mod diagram;
+pub mod dmn;
 pub mod engine;
 pub mod error;
 pub mod expr;

@@ -210,7 +210,8 @@ pub struct Node {
     /// Error, escalation and signal events: the error or escalation code
     /// (else the id of the `error`/`escalation` element referred to), or the
     /// signal's name (else its id); `None` when no reference is given (a
-    /// catch-all for catching events).
+    /// catch-all for catching events). Call activities: `calledElement`;
+    /// business rule tasks: `decisionRef` (a DMN decision's id).
     pub code: Option<String>,
 }
 

@@ -647,6 +647,13 @@ impl Reader {
                 .attribute("calledElement")
                 .map(|c| local_ref(c).to_string());
         }
+        if n.tag_name().name() == "businessRuleTask" {
+            // Camunda's and Flowable's `decisionRef`: a DMN decision's id.
+            return n
+                .attributes()
+                .find(|a| a.name() == "decisionRef")
+                .map(|a| a.value().trim().to_string());
+        }
         bpmn_children(n).find_map(|d| {
             if d.tag_name().name() == "linkEventDefinition" {
                 return d.attribute("name").map(str::to_string);

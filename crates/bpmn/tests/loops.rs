@@ -770,3 +770,38 @@ fn a_boundary_timer_spans_every_iteration() {
     let i = start(&m, json!({}));
     assert_eq!(i.timers.len(), 1, "{:?}", i.timers);
 }
+
+/// A DMN decision table (a Camunda business rule task's `decisionRef`)
+/// converted into the compact form decides like one written by hand.
+#[test]
+fn a_dmn_decision_table_decides_once_converted() {
+    let xml = include_str!("dmn/supplier-rating.bpmn");
+    let tables = ingot_bpmn::dmn::decision_tables(include_str!("dmn/supplier-grade.dmn")).unwrap();
+    let mut b = ingot_bpmn::skeleton::skeleton_xml(xml).unwrap();
+    b["start"] = json!("any");
+    b["participants"] = json!({"SupplierRating": "org:Acme"});
+    assert_eq!(
+        ingot_bpmn::dmn::fill_decisions_xml(xml, &mut b, &tables).unwrap(),
+        ["Rate"]
+    );
+    let m = ingot_bpmn::compile_xml(xml, &b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+    let grade = |amount: i64, region: &str| {
+        let vars = json!({"amount": amount, "region": region});
+        let (i, _) = engine::start(&m, 1, "t".into(), &acme(), &vars, 0, 1).unwrap();
+        var(&m, &i, "grade")
+    };
+    let text = |s: &str| Some(ingot_bpmn::expr::Value::Text(s.into()));
+    assert_eq!(grade(250_000, "EU"), text("C"));
+    assert_eq!(grade(50_000, "EU"), text("B"));
+    assert_eq!(
+        grade(50_000, "sanctioned"),
+        text("A"),
+        "not(...) excludes it"
+    );
+    assert_eq!(
+        grade(100_000, "EU"),
+        text("C"),
+        "[10000..100000[ excludes the top"
+    );
+    assert_eq!(grade(10, "EU"), text("A"));
+}

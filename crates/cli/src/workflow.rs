@@ -17,16 +17,24 @@ pub enum WorkflowCommand {
         /// `bindings.json` beside it, if present).
         #[arg(long)]
         bindings: Option<PathBuf>,
+        #[command(flatten)]
+        dmn: DmnArgs,
     },
     /// Print bindings to start from for a BPMN file: every pool bound to a
     /// placeholder organisation, variables typed from their conditions,
     /// service tasks and unfed message events bound to placeholders.
-    Bindings { file: PathBuf },
+    Bindings {
+        file: PathBuf,
+        #[command(flatten)]
+        dmn: DmnArgs,
+    },
     /// Deploy a BPMN file as the next version of its definition.
     Deploy {
         file: PathBuf,
         #[arg(long)]
         bindings: Option<PathBuf>,
+        #[command(flatten)]
+        dmn: DmnArgs,
         #[command(flatten)]
         signer: SignerArgs,
     },
@@ -69,6 +77,41 @@ pub enum WorkflowCommand {
         #[command(flatten)]
         read_as: ReadAs,
     },
+}
+
+#[derive(Args)]
+pub struct DmnArgs {
+    /// DMN files whose decision tables bind the business rule tasks that
+    /// refer to them (`decisionRef`), where the bindings do not already;
+    /// converted here into the compact tables of `bindings.decisions`.
+    #[arg(long = "dmn", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+impl DmnArgs {
+    /// `bindings` with the decision tables of the DMN files filled in.
+    fn fill(&self, xml: &str, bindings: &mut Value) -> anyhow::Result<()> {
+        if self.files.is_empty() {
+            return Ok(());
+        }
+        let mut tables = std::collections::BTreeMap::new();
+        for f in &self.files {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let found = ingot_bpmn::dmn::decision_tables(&text)
+                .map_err(|e| anyhow!("{}: {e}", f.display()))?;
+            tables.extend(found);
+        }
+        let filled = ingot_bpmn::dmn::fill_decisions_xml(xml, bindings, &tables)
+            .map_err(|p| anyhow!("the process: {p}"))?;
+        if filled.is_empty() {
+            bail!(
+                "no business rule task refers (decisionRef) to a decision of the DMN file(s): {}",
+                tables.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -239,10 +282,17 @@ fn deploy_apart(
 
 pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
-        WorkflowCommand::Validate { file, bindings } => {
+        WorkflowCommand::Validate {
+            file,
+            bindings,
+            dmn,
+        } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let b = bindings_for(&file, bindings)?;
+            let mut b = bindings_for(&file, bindings)?;
+            if let Ok(xml) = std::str::from_utf8(&bytes) {
+                dmn.fill(xml, &mut b)?;
+            }
             // A file that is not UTF-8 is a problem of the document like any
             // other (reported as such, also with --json), not a crash of the
             // command.
@@ -308,9 +358,15 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
                 }
             }
         }
-        WorkflowCommand::Bindings { file } => {
+        WorkflowCommand::Bindings { file, dmn } => {
             let xml = read_xml(&file)?;
-            match ingot_bpmn::skeleton::skeleton_xml(&xml) {
+            let skeleton = ingot_bpmn::skeleton::skeleton_xml(&xml).and_then(|mut b| {
+                dmn.fill(&xml, &mut b).map_err(|e| {
+                    ingot_bpmn::Problem::new(ingot_bpmn::ErrorKind::Bindings, "", "", e.to_string())
+                })?;
+                Ok(b)
+            });
+            match skeleton {
                 Ok(b) if json_out => {
                     println!("{b}");
                     Ok(())
@@ -325,10 +381,12 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
         WorkflowCommand::Deploy {
             file,
             bindings,
+            dmn,
             signer,
         } => {
             let xml = read_xml(&file)?;
-            let b = bindings_for(&file, bindings)?;
+            let mut b = bindings_for(&file, bindings)?;
+            dmn.fill(&xml, &mut b)?;
             // Validate locally first: the same checks the chain makes, with
             // every problem listed instead of the first in a receipt.
             if let Err(ps) = ingot_bpmn::validate_xml(&xml, &b) {

@@ -417,3 +417,60 @@ fn a_file_that_is_not_utf8_is_a_problem_in_json() {
         "{v}"
     );
 }
+
+/// A Camunda business rule task and its DMN file (issue 20): `--dmn`
+/// converts the decision table it refers to (`camunda:decisionRef`) into
+/// the compact form of `bindings.decisions`, and the process validates.
+#[test]
+fn a_dmn_file_binds_the_business_rule_task_referring_to_it() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpmn/tests/dmn");
+    let bpmn = fixtures.join("supplier-rating.bpmn").display().to_string();
+    let dmn = fixtures.join("supplier-grade.dmn").display().to_string();
+    let (ok, skeleton, err) = ingot(&["workflow", "bindings", &bpmn, "--dmn", &dmn]);
+    assert!(ok, "{skeleton} {err}");
+    assert_eq!(skeleton["decisions"]["Rate"]["hit"], "first", "{skeleton}");
+    assert_eq!(
+        skeleton["decisions"]["Rate"]["rules"][1]["when"],
+        "(amount >= 10000 and amount < 100000) and not (region == 'sanctioned')",
+        "{skeleton}"
+    );
+    assert_eq!(
+        skeleton["variables"]["grade"], "string",
+        "from the output's typeRef"
+    );
+    assert!(
+        skeleton["decisions"]["Rate"].get("types").is_none(),
+        "{skeleton}"
+    );
+    let file = std::env::temp_dir().join(format!("ingot-dmn-{}.json", std::process::id()));
+    std::fs::write(&file, skeleton.to_string()).unwrap();
+    let (ok, v, err) = ingot(&[
+        "workflow",
+        "validate",
+        &bpmn,
+        "--bindings",
+        &file.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "{v} {err}");
+    assert_eq!(v["valid"], true, "{v}");
+    // A DMN file no task refers to is an error, not silently ignored.
+    let other = std::env::temp_dir().join(format!("ingot-dmn-other-{}.dmn", std::process::id()));
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&dmn)
+            .unwrap()
+            .replace(r#"id="Grade""#, r#"id="Other""#),
+    )
+    .unwrap();
+    let (ok, _, err) = ingot(&[
+        "workflow",
+        "bindings",
+        &bpmn,
+        "--dmn",
+        &other.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&other);
+    assert!(!ok);
+    assert!(err.contains("no business rule task refers"), "{err}");
+}
