@@ -1610,14 +1610,20 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        let start_fallback = starts
-            .first()
-            .and_then(|&s| self.actor_binding(&model.nodes[s as usize]))
+        // A signal start starts as the thrower: who may is bound like any start.
+        let first_start = starts.first().map(|&s| s as usize).or_else(|| {
+            (0..model.nodes.len()).find(|&i| {
+                model.nodes[i].parent.is_none()
+                    && model.nodes[i].kind == NodeKind::Start(Trigger::Signal)
+            })
+        });
+        let start_fallback = first_start
+            .and_then(|s| self.actor_binding(&model.nodes[s]))
             .and_then(|spec| self.b.resolve(spec).ok())
             .unwrap_or_default();
         let start_allowed = self.allowed(self.b.start.as_deref(), &start_fallback);
-        if start_allowed.is_empty() && !starts.is_empty() {
-            let n = &model.nodes[starts[0] as usize];
+        if let Some(first) = first_start.filter(|_| start_allowed.is_empty()) {
+            let n = &model.nodes[first];
             self.problem(
                 ErrorKind::UnboundLane,
                 n,

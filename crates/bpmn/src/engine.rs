@@ -148,6 +148,15 @@ pub fn start_by_signal(
     if n.kind != kind::START || n.parent.is_some() || n.sub != trigger::SIGNAL {
         return Err(format!("`{}` is not a signal start event", n.id));
     }
+    // The thrower starts it, so the thrower must be allowed to.
+    if !allows(&m.start_allowed, actor, &actor.cert) {
+        return Err(format!(
+            "{} is not allowed to start `{}` (allowed: {})",
+            actor.describe(),
+            m.name,
+            m.start_allowed.join(", ")
+        ));
+    }
     let mut inst = new_instance(m, version, id, actor, now_ms, height);
     let mut run = Run::new(m, &mut inst, now_ms);
     run.step(node, "started", detail);
@@ -343,6 +352,15 @@ pub fn complete(
         ));
     }
     let (asked, vars) = loop_counter(vars)?;
+    let multi = n
+        .looping
+        .as_ref()
+        .is_some_and(|l| l.kind != looping::STANDARD);
+    if let Some(c) = asked.filter(|_| !multi) {
+        return Err(format!(
+            "`{element}` is not a multi-instance task: loopCounter {c} names no instance"
+        ));
+    }
     let assigned = parse_vars(m, &n.outputs, &vars)?;
     if takes_message(m, node) && arrived_message(m, inst, node).is_none() {
         let awaited: Vec<&str> = m
@@ -363,10 +381,6 @@ pub fn complete(
     // The instance's own item, for its outputs and what follows.
     run.give_item(node, counter)?;
     run.assign(&assigned);
-    let multi = n
-        .looping
-        .as_ref()
-        .is_some_and(|l| l.kind != looping::STANDARD);
     let detail = if multi {
         format!("{} (instance {counter})", actor.describe())
     } else {
@@ -847,6 +861,20 @@ impl<'a> Run<'a> {
             Some(var) => self.collection(node, var)?,
             None => Vec::new(),
         };
+        // Every item must suit the item variable: found now, when the
+        // collection is copied, not when a later instance's turn comes.
+        if let Some(var) = spec.element {
+            let v = &self.m.variables[var as usize];
+            let ty = Type::from_code(v.ty).ok_or("corrupt variable type")?;
+            for (i, item) in items.iter().enumerate() {
+                expr::item_as(ty, item).map_err(|e| {
+                    format!(
+                        "instance {i} of `{}`: {e} (variable `{}`)",
+                        self.m.nodes[node].id, v.name
+                    )
+                })?;
+            }
+        }
         let total = match spec.kind {
             looping::STANDARD => 0,
             _ if spec.collection.is_some() => items.len() as u32,
@@ -1099,12 +1127,19 @@ impl<'a> Run<'a> {
             }
         };
         if finished {
+            // Instances a completion condition ended early are named in
+            // the history: cancelled, never completed.
+            let cancelled = total.saturating_sub(done);
             self.inst.loops.remove(pos);
             while self.inst.active.contains(&(node as u16)) {
                 self.deactivate(node);
             }
             self.disarm_boundary(node);
-            self.step(node, "looped", format!("{done} iterations"));
+            let detail = match (spec.kind, cancelled) {
+                (looping::STANDARD, _) | (_, 0) => format!("{done} iterations"),
+                (_, c) => format!("{done} iterations, {c} cancelled"),
+            };
+            self.step(node, "looped", detail);
             return self.produce_all(node);
         }
         if spec.kind == looping::PARALLEL {

@@ -317,10 +317,17 @@ fn list_from_json(v: &serde_json::Value) -> Result<Vec<String>, String> {
     Ok(items)
 }
 
-/// A list's bounds: [`MAX_LIST_ITEMS`] items of [`MAX_LIST_BYTES`] in all.
+/// A list's bounds: [`MAX_LIST_ITEMS`] items of at most
+/// [`MAX_STRING_VALUE_LEN`] bytes each (an item becomes a string variable's
+/// value), [`MAX_LIST_BYTES`] in all.
 pub fn check_list(items: &[String]) -> Result<(), String> {
     if items.len() > MAX_LIST_ITEMS {
         return Err(format!("a list holds at most {MAX_LIST_ITEMS} items"));
+    }
+    if let Some(i) = items.iter().position(|s| s.len() > MAX_STRING_VALUE_LEN) {
+        return Err(format!(
+            "list item {i} is longer than {MAX_STRING_VALUE_LEN} bytes"
+        ));
     }
     let bytes: usize = items.iter().map(String::len).sum();
     if bytes > MAX_LIST_BYTES {
@@ -460,7 +467,7 @@ impl Field for Value {
                     return Err(CodecError::Invalid("Value", "list too long"));
                 }
                 let items = (0..n)
-                    .map(|_| read_str(buf, MAX_LIST_BYTES))
+                    .map(|_| read_str(buf, MAX_STRING_VALUE_LEN))
                     .collect::<Result<Vec<_>, _>>()?;
                 check_list(&items).map_err(|_| CodecError::Invalid("Value", "list too large"))?;
                 Ok(Value::List(items))

@@ -229,7 +229,7 @@ record! {
         pub open: Vec<u16> = (MAX_TOKENS, ()),
         /// Over a collection: its items when the task began (a change to
         /// the variable meanwhile does not move the instances under way).
-        pub items: Vec<String> = (crate::expr::MAX_LIST_ITEMS, crate::expr::MAX_LIST_BYTES),
+        pub items: Vec<String> = (crate::expr::MAX_LIST_ITEMS, crate::expr::MAX_STRING_VALUE_LEN),
     }
 }
 

@@ -647,6 +647,13 @@ fn signals_cross_instances_through_the_chain() {
         .any(|s| s.element == "Resume" && s.detail == "from a-1"));
     assert_eq!(i.state, state::COMPLETED);
     assert!(engine::awaited_signals(&m, &i).is_empty());
+    // The thrower starts it, so the thrower must be allowed to start it.
+    let mut b = d.bindings();
+    b["start"] = json!("org:Acme/admin");
+    let guarded = ingot_bpmn::compile_xml(&d.xml(), &b).unwrap();
+    let e = engine::start_by_signal(&guarded, 1, "g-1".into(), &acme(), 0, "s".into(), 5, 1)
+        .unwrap_err();
+    assert!(e.contains("is not allowed to start"), "{e}");
     // A start that names no signal cannot be reached by one.
     let mut d = Doc::new();
     d.node("startEvent", "Any", "", "<bpmn:signalEventDefinition/>")

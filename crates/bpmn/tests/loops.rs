@@ -373,6 +373,18 @@ fn parallel_instances_over_a_collection_each_take_an_item_and_give_a_result() {
     complete_with(&m, &mut i, "Work", json!({"loopCounter": 2, "quote": "11"}));
     assert_eq!(var(&m, &i, "quotes"), Some(list(&["9", "12.5", "11"])));
     assert_eq!(active(&m, &i), ids(&["After"]));
+    // loopCounter names an instance of a multi-instance task only (it used
+    // to be ignored when 0 on any other task).
+    let e = engine::complete(
+        &m,
+        &mut i.clone(),
+        "After",
+        &acme(),
+        &json!({"loopCounter": 0}),
+        3,
+    )
+    .unwrap_err();
+    assert!(e.contains("`After` is not a multi-instance task"), "{e}");
     assert!(i.loops.is_empty());
     // Each instance must give its result.
     let mut i = start(&m, json!({"suppliers": ["acme"]}));
@@ -398,6 +410,28 @@ fn sequential_instances_over_a_collection_take_the_items_in_order() {
     )
     .unwrap_err();
     assert!(e.contains("the current instance is 0"), "{e}");
+    // Every item is checked against the item variable when the task
+    // begins, not when its turn comes.
+    let typed = process(
+        "userTask",
+        &over(true, ""),
+        json!({"suppliers": "list", "supplier": "integer", "quotes": "list", "quote": "decimal"}),
+        json!({"S": ["suppliers"]}),
+    );
+    let e = engine::start(
+        &typed,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"suppliers": ["1", "x"]}),
+        0,
+        1,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("instance 1 of `Work`: list item 'x' is not integer"),
+        "{e}"
+    );
     complete_with(&m, &mut i, "Work", json!({"loopCounter": 0, "quote": "3"}));
     assert_eq!(
         var(&m, &i, "supplier"),
@@ -425,6 +459,21 @@ fn the_collection_is_fixed_when_the_task_begins_and_an_empty_one_skips_it() {
     )
     .unwrap_err();
     assert!(e.contains("expected a list"), "{e}");
+    // An item longer than a string value may be: refused at start, never
+    // stored (it used to pass the list's total bound and leave an instance
+    // that no longer decoded).
+    let long = "x".repeat(1100);
+    let e = engine::start(
+        &m,
+        1,
+        "t".into(),
+        &acme(),
+        &json!({"suppliers": [long]}),
+        0,
+        1,
+    )
+    .unwrap_err();
+    assert!(e.contains("list item 0 is longer than 1024 bytes"), "{e}");
     let many: Vec<String> = (0..65).map(|n| n.to_string()).collect();
     let e = engine::start(
         &m,
@@ -454,7 +503,14 @@ fn a_completion_condition_reads_the_instance_counts() {
     let mut i = start(&m, json!({"suppliers": ["acme", "bolt", "cogs"]}));
     complete_with(&m, &mut i, "Work", json!({"loopCounter": 2, "quote": "5"}));
     assert_eq!(active(&m, &i), ids(&["Work"]));
-    complete_with(&m, &mut i, "Work", json!({"loopCounter": 0, "quote": "6"}));
+    let out = complete_with(&m, &mut i, "Work", json!({"loopCounter": 0, "quote": "6"}));
+    assert!(
+        out.steps
+            .iter()
+            .any(|s| s.action == "looped" && s.detail == "2 iterations, 1 cancelled"),
+        "{:?}",
+        out.steps
+    );
     assert_eq!(
         active(&m, &i),
         ids(&["After"]),

@@ -183,7 +183,14 @@ fn send(signer: &SignerArgs, method: &str, args: Value) -> anyhow::Result<Value>
     )?;
     match receipt["status"].as_str() {
         Some("success") => Ok(receipt),
-        Some("failed") => bail!("refused: {}", receipt["reason"].as_str().unwrap_or("")),
+        Some("failed") => match receipt["reason"].as_str() {
+            Some(reason) => bail!("refused: {reason}"),
+            // What it touched belongs to others: its reason is theirs to read.
+            None => bail!(
+                "refused (transaction {}); the reason is shown only to the parties of what it touched",
+                receipt["hash"].as_str().unwrap_or_default()
+            ),
+        },
         _ => bail!("not executed yet (transaction {})", receipt["hash"]),
     }
 }
@@ -460,6 +467,10 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             let get = |url: &str| http.get(url);
             let v = match get(&format!("{node}/v1/workflow/instances/{id}")) {
                 Ok(v) => v,
+                // Not readable is not the same as not there.
+                Err(e) if format!("{e:#}").contains("403") => {
+                    return Err(e.context(format!("instance `{id}` is not yours to read")))
+                }
                 Err(_) => {
                     let mut def = get(&format!("{node}/v1/workflow/definitions/{id}"))
                         .with_context(|| {

@@ -273,10 +273,13 @@ fn permission_matrix() {
             "workflow/startsub/",
             "workflow/startsub/notary.recorded/org/00".into(),
         ),
-        ("workflow/sigwait/", "workflow/sigwait/726563616c6c".into()),
+        (
+            "workflow/sigwait/",
+            "workflow/sigwait/41636d65/726563616c6c".into(),
+        ),
         (
             "workflow/sigstart/",
-            "workflow/sigstart/726563616c6c".into(),
+            "workflow/sigstart/41636d65/726563616c6c".into(),
         ),
     ]
     .into_iter()

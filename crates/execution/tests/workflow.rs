@@ -840,15 +840,29 @@ const RECALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
+/// A process that, started by the recall signal, throws it again.
+const ECHO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:signal id="Sig" name="recall"/>
+  <bpmn:process id="Echo" isExecutable="true">
+    <bpmn:startEvent id="OnRecall"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+    <bpmn:endEvent id="E"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="OnRecall" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
 /// Signals cross instances (issue 20, BPMN 2.0 §10.5.1): the alert's
 /// signal end event interrupts every line waiting with a signal boundary
 /// event and starts the recall procedure (its starter the alert's
 /// completer), in the alert's transaction; a line that already ended is
-/// not reached, and a signal that starts itself forever is refused.
+/// not reached, and a signal that starts itself forever is refused. A
+/// signal stays within the organisation owning the thrower's definition
+/// (an outsider's trial had another organisation's echo block Acme's
+/// throws), and whoever throws must be allowed to start what it starts.
 #[test]
 fn a_signal_reaches_other_instances_and_starts_definitions() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
         let mut w = world(&ctx, &actors).await;
         let bind =
             |name: &str, pool: &str| json!({"name": name, "participants": {pool: "org:Acme"}});
@@ -872,6 +886,35 @@ fn a_signal_reaches_other_instances_and_starts_definitions() {
             .send("acme", "workflow", "start", json!({"definition": "recall"}))
             .await;
         assert!(outcome(&r) != "ok");
+        // Another organisation's processes with the same signal name: its
+        // line is not halted by Acme's signal, and its definition that
+        // would echo "recall" forever blocks nothing of Acme's.
+        let rival =
+            |name: &str, pool: &str| json!({"name": name, "participants": {pool: "org:Rival"}});
+        let rival_echo = ECHO.replace("Echo", "RivalEcho");
+        for (xml, b) in [
+            (LINE, rival("rival-line", "Line")),
+            (rival_echo.as_str(), rival("rival-echo", "RivalEcho")),
+        ] {
+            let r = w
+                .send(
+                    "rival",
+                    "workflow",
+                    "deploy",
+                    json!({"xml": xml, "bindings": b}),
+                )
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        let r = w
+            .send(
+                "rival",
+                "workflow",
+                "start",
+                json!({"definition": "rival-line"}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
         for _ in 0..3 {
             let r = w
                 .send("acme", "workflow", "start", json!({"definition": "line"}))
@@ -924,24 +967,21 @@ fn a_signal_reaches_other_instances_and_starts_definitions() {
         let (recall, m) = w.instance("recall-1").await;
         assert_eq!(engine::waiting(&m, &recall), ["Notify"]);
         assert_eq!(recall.starter_org, "Acme");
+        let (rival_line, _) = w.instance("rival-line-1").await;
+        assert_eq!(
+            rival_line.state,
+            ingot_bpmn::machine::state::RUNNING,
+            "not Acme's to stop"
+        );
 
         // A definition whose signal start throws its own signal would start
         // itself forever: the throw is refused, nothing changes.
-        let echo = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
-  <bpmn:signal id="Sig" name="recall"/>
-  <bpmn:process id="Echo" isExecutable="true">
-    <bpmn:startEvent id="OnRecall"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
-    <bpmn:endEvent id="E"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:endEvent>
-    <bpmn:sequenceFlow id="f1" sourceRef="OnRecall" targetRef="E"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
         let r = w
             .send(
                 "acme",
                 "workflow",
                 "deploy",
-                json!({"xml": echo, "bindings": bind("echo", "Echo")}),
+                json!({"xml": ECHO, "bindings": bind("echo", "Echo")}),
             )
             .await;
         assert_eq!(outcome(&r), "ok");
@@ -957,7 +997,7 @@ fn a_signal_reaches_other_instances_and_starts_definitions() {
                 json!({"instance": "alert-2", "element": "Confirm"}),
             )
             .await;
-        assert_refused(&outcome(&r), "nested too deeply");
+        assert_refused(&outcome(&r), "signal `recall` from echo-");
         let (alert_2, _) = w.instance("alert-2").await;
         assert_eq!(alert_2.state, ingot_bpmn::machine::state::RUNNING);
     });

@@ -237,7 +237,7 @@ pub mod failures {
         TOO_MANY_ATTRIBUTES = 14, "too_many_attributes", "too many attributes subscribed on {event}";
         TOO_MANY_STARTS = 15, "too_many_starts", "too many definitions start on {event} {attribute}";
         EVENT_START_REFUSED = 16, "event_start_refused", "starting {definition} on {event}: {detail}";
-        NESTED_TOO_DEEPLY = 17, "nested_too_deeply", "workflow message events nested too deeply";
+        NESTED_TOO_DEEPLY = 17, "nested_too_deeply", "workflow events (messages, calls, signals) nested too deeply";
         DELIVERY_REFUSED = 18, "delivery_refused", "instance {instance}: {detail}";
         STARTER_CERTIFICATE_MISSING = 19, "starter_certificate_missing", "starter certificate missing";
         STARTER_CERTIFICATE_REFUSED = 20, "starter_certificate_refused", "starter certificate: {reason}";
@@ -257,6 +257,9 @@ pub mod failures {
         /// or variables), with the engine's reason.
         CALL_REFUSED = 28, "call_refused", "call activity `{element}` could not start `{definition}`: {detail}";
         CALLED_INSTANCE = 29, "called_instance", "instance {instance} was started by a call activity of {caller}: cancel {caller}";
+        /// A signal whose receivers throw signals, and so on, deeper than
+        /// the bound (e.g. a definition whose signal start throws its own).
+        SIGNAL_TOO_DEEP = 30, "signal_too_deep", "signal `{signal}` from {instance} causes signals nested more than {depth} deep";
     }
 }
 
@@ -516,7 +519,7 @@ async fn deploy(
     );
     state.put(latest_key(&name), version.to_be_bytes().to_vec());
     register_start_triggers(state, &name, &machine).await?;
-    signal::register_starts(state, &name, &machine).await?;
+    signal::register_starts(state, &ctx.sender.org, &name, &machine).await?;
     Ok(vec![event(
         NAME,
         "deployed",
@@ -660,7 +663,20 @@ fn apply<'a>(
             }
         }
         signal::track(state, machine, before, &inst).await?;
-        state.put(instance_key(&inst.id), inst.encode().to_vec());
+        // Every stored instance must read back: a move that would store one
+        // that does not (an engine bug) is refused, not kept as damage that
+        // no later move could get past.
+        let stored = inst.encode();
+        if Instance::decode_cfg(stored.clone(), &()).is_err() {
+            return reject(failures::ENGINE_REFUSED.with(&[(
+                "detail",
+                format!(
+                    "the move would store instance {} in a form that does not read back",
+                    inst.id
+                ),
+            )]));
+        }
+        state.put(instance_key(&inst.id), stored.to_vec());
         for call in outcome.calls {
             let Some(tx) = sc.tx else {
                 return reject(failures::NO_TRANSACTION.with(&[("element", call.element.clone())]));
@@ -715,7 +731,7 @@ fn apply<'a>(
         }
         // Last: a signal's receivers may move this instance's caller or
         // children, which the steps above must not overwrite.
-        events.extend(signal::broadcast(sc, state, &inst.id, outcome.signals, depth).await?);
+        events.extend(signal::broadcast(sc, state, &inst, outcome.signals, depth).await?);
         Ok(events)
     })
 }
@@ -1376,7 +1392,7 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
             "element": machine.nodes.get(l.node as usize).map(|n| n.id.clone()),
             "completed": l.done,
             "instances": l.total,
-            "open": l.open,
+            "open": engine::live_instances(inst, l.node as usize),
             "items": l.items,
         })).collect::<Vec<_>>(),
         "pending_messages": inst.pending.iter().filter_map(|&m| machine.messages.get(m as usize).map(|m| m.id.clone())).collect::<Vec<_>>(),

@@ -2,26 +2,31 @@
 //! broadcast — every catcher of its name receives it, in any process).
 //!
 //! Inside the throwing instance the engine delivers a signal itself. The
-//! chain carries it further, in the same transaction as the throw:
+//! chain carries it further, in the same transaction as the throw, within
+//! the organisation that owns the throwing instance's definition (its
+//! deployer): in a consortium, one organisation's processes must not
+//! interrupt, start or block another's by choosing a signal name.
 //!
-//! - to every other running instance waiting for a signal of that name (a
-//!   signal catch event, an armed signal boundary event, a signal event
-//!   subprocess), in the order they began waiting;
-//! - to every definition whose top-level signal start event has that name:
-//!   an instance of its latest version starts, its starter the
-//!   transaction's sender (for a throw after a timer, the throwing
-//!   instance's starter, as for every step after a timer).
+//! - to every other running instance of that organisation's definitions
+//!   waiting for a signal of that name (a signal catch event, an armed
+//!   signal boundary event, a signal event subprocess), in the order they
+//!   began waiting;
+//! - to every definition of that organisation whose top-level signal start
+//!   event has that name: an instance of its latest version starts, its
+//!   starter the transaction's sender (for a throw after a timer, the
+//!   throwing instance's starter, as for every step after a timer), who
+//!   must be allowed to start it.
 //!
 //! Bounded like message events: at most [`MAX_SUBSCRIBERS`] instances wait
-//! for one signal name (one more is refused with `too_many_waiting` when it
-//! would begin waiting), at most 64 definitions start on one
-//! (`too_many_starts` at deployment), and signals that cause signals nest
-//! at most [`MAX_DEPTH`] deep (`nested_too_deeply`). A signal nobody waits
-//! for is a no-op.
+//! for one signal name of one organisation (one more is refused with
+//! `too_many_waiting` when it would begin waiting), at most 64 definitions
+//! start on one (`too_many_starts` at deployment), and signals that cause
+//! signals nest at most [`MAX_DEPTH`] deep (`signal_too_deep`, naming the
+//! signal). A signal nobody waits for is a no-op.
 //!
-//! State: `workflow/sigwait/<hex name>` → [`SubList`] of the instances
-//! waiting; `workflow/sigstart/<hex name>` → [`Names`] of the definitions
-//! it starts.
+//! State: `workflow/sigwait/<hex owner>/<hex name>` → [`SubList`] of the
+//! instances waiting; `workflow/sigstart/<hex owner>/<hex name>` →
+//! [`Names`] of the definitions it starts.
 
 use crate::{
     apply, before_start, count_key, failures, instance_id, latest_version, load_definition,
@@ -30,7 +35,7 @@ use crate::{
 use commonware_codec::{Decode, Encode};
 use ingot_bpmn::{
     engine,
-    machine::{kind, state as istate, trigger},
+    machine::{kind, state as istate, trigger, Instance},
     Actor, Machine,
 };
 use ingot_module::{corrupt, reject, BoxFuture, CallError, Store};
@@ -39,12 +44,33 @@ use ingot_types::Event;
 /// Most definitions one signal name starts.
 const MAX_SIGNAL_STARTS: usize = 64;
 
-fn wait_key(name: &str) -> Vec<u8> {
-    format!("workflow/sigwait/{}", hex::encode(name)).into_bytes()
+fn wait_key(owner: &str, name: &str) -> Vec<u8> {
+    format!(
+        "workflow/sigwait/{}/{}",
+        hex::encode(owner),
+        hex::encode(name)
+    )
+    .into_bytes()
 }
 
-fn start_key(name: &str) -> Vec<u8> {
-    format!("workflow/sigstart/{}", hex::encode(name)).into_bytes()
+fn start_key(owner: &str, name: &str) -> Vec<u8> {
+    format!(
+        "workflow/sigstart/{}/{}",
+        hex::encode(owner),
+        hex::encode(name)
+    )
+    .into_bytes()
+}
+
+/// The organisation that owns a definition (its deployer's).
+async fn owner_of(state: &mut dyn Store, name: &str, version: u32) -> Result<String, CallError> {
+    match load_definition(state, name, version).await? {
+        Some((def, _)) => Ok(def.owner_org),
+        None => reject(failures::NO_DEFINITION.with(&[
+            ("definition", name.to_string()),
+            ("version", version.to_string()),
+        ])),
+    }
 }
 
 /// Keep the index of waiting instances in step with a move: the signals
@@ -57,8 +83,12 @@ pub(crate) async fn track(
 ) -> Result<(), CallError> {
     let was = engine::awaited_signals(machine, before);
     let now = engine::awaited_signals(machine, inst);
+    if was == now {
+        return Ok(());
+    }
+    let owner = owner_of(state, &inst.definition, inst.version).await?;
     for name in was.iter().filter(|n| !now.contains(n)) {
-        let key = wait_key(name);
+        let key = wait_key(&owner, name);
         let Some(raw) = state.get(&key).await? else {
             continue;
         };
@@ -71,7 +101,7 @@ pub(crate) async fn track(
         }
     }
     for name in now.iter().filter(|n| !was.contains(n)) {
-        let key = wait_key(name);
+        let key = wait_key(&owner, name);
         let mut list = match state.get(&key).await? {
             Some(raw) => SubList::decode_cfg(raw, &()).map_err(corrupt("signal waiters"))?,
             None => SubList { entries: vec![] },
@@ -92,9 +122,11 @@ pub(crate) async fn track(
     Ok(())
 }
 
-/// At deployment: the signals whose throw starts an instance of `name`.
+/// At deployment: the signals whose throw (in `owner`'s processes) starts
+/// an instance of `name`.
 pub(crate) async fn register_starts(
     state: &mut dyn Store,
+    owner: &str,
     name: &str,
     machine: &Machine,
 ) -> Result<(), CallError> {
@@ -107,7 +139,7 @@ pub(crate) async fn register_starts(
     signals.sort_unstable();
     signals.dedup();
     for signal in signals {
-        let key = start_key(signal);
+        let key = start_key(owner, signal);
         let mut names = match state.get(&key).await? {
             Some(raw) => Names::decode_cfg(raw, &()).map_err(corrupt("signal starts"))?,
             None => Names { items: vec![] },
@@ -132,19 +164,28 @@ pub(crate) async fn register_starts(
 pub(crate) fn broadcast<'a>(
     sc: &'a StepContext<'a>,
     state: &'a mut dyn Store,
-    thrower: &'a str,
+    thrower: &'a Instance,
     signals: Vec<String>,
     depth: u8,
 ) -> BoxFuture<'a, Result<Vec<Event>, CallError>> {
     Box::pin(async move {
+        if signals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner = owner_of(state, &thrower.definition, thrower.version).await?;
         let mut events = Vec::new();
         for name in signals {
             if depth >= MAX_DEPTH {
-                return reject(failures::NESTED_TOO_DEEPLY.bare());
+                return reject(failures::SIGNAL_TOO_DEEP.with(&[
+                    ("signal", name.clone()),
+                    ("instance", thrower.id.clone()),
+                    ("depth", MAX_DEPTH.to_string()),
+                ]));
             }
-            let detail = format!("signal {name} from {thrower}");
-            events.extend(reach_waiting(sc, state, thrower, &name, &detail, depth).await?);
-            events.extend(start_definitions(sc, state, &name, &detail, depth).await?);
+            let detail = format!("signal {name} from {}", thrower.id);
+            let at = (owner.as_str(), name.as_str());
+            events.extend(reach_waiting(sc, state, &thrower.id, at, &detail, depth).await?);
+            events.extend(start_definitions(sc, state, at, &detail, depth).await?);
         }
         Ok(events)
     })
@@ -154,11 +195,11 @@ async fn reach_waiting(
     sc: &StepContext<'_>,
     state: &mut dyn Store,
     thrower: &str,
-    name: &str,
+    (owner, name): (&str, &str),
     detail: &str,
     depth: u8,
 ) -> Result<Vec<Event>, CallError> {
-    let Some(raw) = state.get(&wait_key(name)).await? else {
+    let Some(raw) = state.get(&wait_key(owner, name)).await? else {
         return Ok(Vec::new());
     };
     let list = SubList::decode_cfg(raw, &()).map_err(corrupt("signal waiters"))?;
@@ -196,11 +237,11 @@ async fn reach_waiting(
 async fn start_definitions(
     sc: &StepContext<'_>,
     state: &mut dyn Store,
-    name: &str,
+    (owner, name): (&str, &str),
     detail: &str,
     depth: u8,
 ) -> Result<Vec<Event>, CallError> {
-    let Some(raw) = state.get(&start_key(name)).await? else {
+    let Some(raw) = state.get(&start_key(owner, name)).await? else {
         return Ok(Vec::new());
     };
     let definitions = Names::decode_cfg(raw, &()).map_err(corrupt("signal starts"))?;
