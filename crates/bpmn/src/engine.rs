@@ -13,6 +13,7 @@ use crate::{
         gateway, hit, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount,
         LoopSpec, Machine, Mark, MAX_STEPS, MAX_TOKENS,
     },
+    refusal::{Refusal, RefusalKind as Kind},
 };
 use serde_json::Value as Json;
 
@@ -71,7 +72,7 @@ pub fn signal(
     name: &str,
     detail: String,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
     let mut fired = false;
@@ -143,20 +144,13 @@ pub fn start_by_signal(
     detail: String,
     now_ms: u64,
     height: u64,
-) -> Result<(Instance, Outcome), String> {
+) -> Result<(Instance, Outcome), Refusal> {
     let n = m.nodes.get(node).ok_or("no such element")?;
     if n.kind != kind::START || n.parent.is_some() || n.sub != trigger::SIGNAL {
-        return Err(format!("`{}` is not a signal start event", n.id));
+        return Err(format!("`{}` is not a signal start event", n.id).into());
     }
     // The thrower starts it, so the thrower must be allowed to.
-    if !allows(&m.start_allowed, actor, &actor.cert) {
-        return Err(format!(
-            "{} is not allowed to start `{}` (allowed: {})",
-            actor.describe(),
-            m.name,
-            m.start_allowed.join(", ")
-        ));
-    }
+    may_start(m, actor)?;
     let mut inst = new_instance(m, version, id, actor, now_ms, height);
     let mut run = Run::new(m, &mut inst, now_ms);
     run.step(node, "started", detail);
@@ -193,22 +187,18 @@ pub fn start(
     vars: &Json,
     now_ms: u64,
     height: u64,
-) -> Result<(Instance, Outcome), String> {
+) -> Result<(Instance, Outcome), Refusal> {
     if m.starts.is_empty() {
-        return Err(format!(
-            "`{}` starts only when its bound chain event occurs",
-            m.name
+        return Err(Refusal::new(
+            Kind::NotStartable,
+            format!(
+                "`{}` starts only by a chain event or a signal (its start events are bound to them)",
+                m.name
+            ),
         ));
     }
-    if !allows(&m.start_allowed, actor, &actor.cert) {
-        return Err(format!(
-            "{} is not allowed to start `{}` (allowed: {})",
-            actor.describe(),
-            m.name,
-            m.start_allowed.join(", ")
-        ));
-    }
-    let assigned = parse_vars(m, &m.start_outputs, vars)?;
+    may_start(m, actor)?;
+    let assigned = parse_vars(m, &m.start_outputs, vars).map_err(bad_variables)?;
     let mut inst = new_instance(m, version, id, actor, now_ms, height);
     let mut run = Run::new(m, &mut inst, now_ms);
     run.assign(&assigned);
@@ -246,7 +236,7 @@ pub fn start_by_event(
     detail: String,
     now_ms: u64,
     height: u64,
-) -> Result<(Instance, Outcome), String> {
+) -> Result<(Instance, Outcome), Refusal> {
     let trigger = m.nodes[node]
         .start_trigger
         .as_ref()
@@ -269,10 +259,15 @@ pub fn start_by_event(
             Type::Bool => match raw {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err(format!("variable `{}`: `{raw}` is not a boolean", var.name)),
+                _ => {
+                    return Err(bad_variables(format!(
+                        "variable `{}`: `{raw}` is not a boolean",
+                        var.name
+                    )))
+                }
             },
             _ => Value::from_json(ty, &Json::String(raw.to_string()))
-                .map_err(|e| format!("variable `{}`: {e}", var.name))?,
+                .map_err(|e| bad_variables(format!("variable `{}`: {e}", var.name)))?,
         };
         assigned.push((ev.variable, value));
     }
@@ -324,44 +319,52 @@ pub fn complete(
     actor: &Actor,
     vars: &Json,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let node = m.node_index(element).ok_or_else(|| {
-        format!(
-            "`{element}` is not an element of {} v{}",
-            m.name, inst.version
+        Refusal::new(
+            Kind::UnknownElement,
+            format!(
+                "`{element}` is not an element of {} v{}",
+                m.name, inst.version
+            ),
         )
     })?;
     if !m.waits_for_person(node) {
-        return Err(format!(
-            "`{element}` is not a task a person completes (it moves on its own or by a message or timer)"
+        return Err(Refusal::new(
+            Kind::NotAPersonTask,
+            format!("`{element}` is not a task a person completes (it moves on its own or by a message or timer)"),
         ));
     }
     if !inst.active.contains(&(node as u16)) {
-        return Err(format!(
-            "task `{element}` is not active in instance {}",
-            inst.id
+        return Err(Refusal::new(
+            Kind::NotActive,
+            format!("task `{element}` is not active in instance {}", inst.id),
         ));
     }
     let n = &m.nodes[node];
     if !allows(&n.allowed, actor, &inst.starter) {
-        return Err(format!(
-            "{} is not allowed to complete `{element}` (allowed: {})",
-            actor.describe(),
-            n.allowed.join(", ")
+        return Err(Refusal::new(
+            Kind::NotAllowed,
+            format!(
+                "{} is not allowed to complete `{element}` (allowed: {})",
+                actor.describe(),
+                n.allowed.join(", ")
+            ),
         ));
     }
-    let (asked, vars) = loop_counter(vars)?;
+    let (asked, vars) = loop_counter(vars).map_err(bad_variables)?;
     let multi = n
         .looping
         .as_ref()
         .is_some_and(|l| l.kind != looping::STANDARD);
     if let Some(c) = asked.filter(|_| !multi) {
-        return Err(format!(
-            "`{element}` is not a multi-instance task: loopCounter {c} names no instance"
+        return Err(Refusal::new(
+            Kind::BadVariables,
+            format!("`{element}` is not a multi-instance task: loopCounter {c} names no instance"),
         ));
     }
-    let assigned = parse_vars(m, &n.outputs, &vars)?;
+    let assigned = parse_vars(m, &n.outputs, &vars).map_err(bad_variables)?;
     if takes_message(m, node) && arrived_message(m, inst, node).is_none() {
         let awaited: Vec<&str> = m
             .messages
@@ -369,13 +372,18 @@ pub fn complete(
             .filter(|mf| mf.target as usize == node)
             .map(|mf| mf.id.as_str())
             .collect();
-        return Err(format!(
-            "task `{element}` needs its message ({}) before it can be completed",
-            awaited.join(" or ")
+        return Err(Refusal::new(
+            Kind::MessageMissing,
+            format!(
+                "task `{element}` needs its message ({}) before it can be completed",
+                awaited.join(" or ")
+            ),
         ));
     }
     let mut run = Run::new(m, inst, now_ms);
-    let counter = run.instance_counter(node, asked)?;
+    let counter = run
+        .instance_counter(node, asked)
+        .map_err(|e| Refusal::new(Kind::InstanceNotWaiting, e))?;
     run.take_message(node);
     run.deactivate(node);
     // The instance's own item, for its outputs and what follows.
@@ -399,7 +407,7 @@ pub fn fire_timer(
     inst: &mut Instance,
     node: usize,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
     if run.trigger(node, "timer")? {
@@ -418,7 +426,7 @@ pub fn child_completed(
     values: &[(String, Value)],
     detail: String,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let n = m.nodes.get(node).ok_or("no such element")?;
     let call = n
@@ -427,7 +435,10 @@ pub fn child_completed(
         .filter(|_| n.kind == kind::CALL)
         .ok_or_else(|| format!("`{}` is not a call activity", n.id))?;
     if !inst.active.contains(&(node as u16)) {
-        return Err(format!("call activity `{}` is not waiting", n.id));
+        return Err(Refusal::new(
+            Kind::NotActive,
+            format!("call activity `{}` is not waiting", n.id),
+        ));
     }
     let mut assigned = Vec::new();
     for out in &call.outputs {
@@ -436,18 +447,20 @@ pub fn child_completed(
         };
         let var = &m.variables[out.variable as usize];
         if Some(value.ty()) != Type::from_code(var.ty) {
-            return Err(format!(
+            return Err(bad_variables(format!(
                 "call activity `{}`: `{}` of the called process is {}, `{}` is not",
                 n.id,
                 out.from,
                 value.ty(),
                 var.name
-            ));
+            )));
         }
         assigned.push((out.variable, value.clone()));
     }
     let mut run = Run::new(m, inst, now_ms);
-    let counter = run.instance_counter(node, Some(counter))?;
+    let counter = run
+        .instance_counter(node, Some(counter))
+        .map_err(|e| Refusal::new(Kind::InstanceNotWaiting, e))?;
     run.deactivate(node);
     run.give_item(node, counter)?;
     run.assign(&assigned);
@@ -464,7 +477,7 @@ pub fn deliver(
     node: usize,
     detail: String,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
     if run.trigger(node, "received")? {
@@ -482,14 +495,17 @@ pub fn cancel(
     inst: &mut Instance,
     actor: &Actor,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     if !allows(&m.cancel_allowed, actor, &inst.starter) {
-        return Err(format!(
-            "{} is not allowed to cancel instance {} (allowed: {})",
-            actor.describe(),
-            inst.id,
-            m.cancel_allowed.join(", ")
+        return Err(Refusal::new(
+            Kind::NotAllowed,
+            format!(
+                "{} is not allowed to cancel instance {} (allowed: {})",
+                actor.describe(),
+                inst.id,
+                m.cancel_allowed.join(", ")
+            ),
         ));
     }
     abort(m, inst, actor.describe(), now_ms)
@@ -503,7 +519,7 @@ pub fn abort(
     inst: &mut Instance,
     detail: String,
     now_ms: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
     run.inst.marks.clear();
@@ -517,12 +533,30 @@ pub fn abort(
     Ok(run.out)
 }
 
-fn running(inst: &Instance) -> Result<(), String> {
+fn may_start(m: &Machine, actor: &Actor) -> Result<(), Refusal> {
+    if allows(&m.start_allowed, actor, &actor.cert) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Kind::NotAllowed,
+        format!(
+            "{} is not allowed to start `{}` (allowed: {})",
+            actor.describe(),
+            m.name,
+            m.start_allowed.join(", ")
+        ),
+    ))
+}
+
+fn bad_variables(message: String) -> Refusal {
+    Refusal::new(Kind::BadVariables, message)
+}
+
+fn running(inst: &Instance) -> Result<(), Refusal> {
     if inst.state != state::RUNNING {
-        return Err(format!(
-            "instance {} is {}",
-            inst.id,
-            state::name(inst.state)
+        return Err(Refusal::new(
+            Kind::NotRunning,
+            format!("instance {} is {}", inst.id, state::name(inst.state)),
         ));
     }
     Ok(())

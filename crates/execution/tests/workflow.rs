@@ -408,7 +408,7 @@ fn chain_events_start_instances() {
         assert_eq!(outcome(&r), "ok");
         // Not startable by hand.
         let r = w.send("acme", "workflow", "start", json!({"definition": "inspect-records"})).await;
-        assert_refused(&outcome(&r), "starts only when its bound chain event occurs");
+        assert_refused(&outcome(&r), "starts only by a chain event or a signal");
         // Rival's record does not match; Acme's starts an instance in the same transaction.
         let other = hex::encode([1u8; 32]);
         let r = w.send("rival", "notary", "record", json!({"document_hash": other, "metadata": "x"})).await;
@@ -1000,5 +1000,49 @@ fn a_signal_reaches_other_instances_and_starts_definitions() {
         assert_refused(&outcome(&r), "signal `recall` from echo-");
         let (alert_2, _) = w.instance("alert-2").await;
         assert_eq!(alert_2.state, ingot_bpmn::machine::state::RUNNING);
+    });
+}
+
+/// What a client did wrong has its own stable code (an outsider's trial
+/// found every engine refusal under `engine_refused`); the message stays
+/// the detail, and nothing changes.
+#[test]
+fn each_refused_move_has_its_own_code() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
+        let mut w = world(&ctx, &actors).await;
+        let b = json!({"name": "inspection", "participants": {"Inspection": "org:Acme"},
+            "variables": {"lot": "string", "passed": "boolean"},
+            "outputs": {"S": ["lot"], "Inspect": ["passed"]}});
+        let r = w.send("acme", "workflow", "deploy", json!({"xml": INSPECTION, "bindings": b})).await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "inspection", "vars": {"lot": "L1"}}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let name = |r: &ingot_types::Receipt| match &r.status {
+            ingot_types::Status::Failed(f) => ingot_execution::failure::name(f),
+            ingot_types::Status::Success => "ok".into(),
+        };
+        let complete = |vars: Value, element: &str| {
+            json!({"instance": "inspection-1", "element": element, "vars": vars})
+        };
+        let cases = [
+            ("acme", complete(json!({"passed": "yes"}), "Inspect"), "workflow.bad_variables"),
+            ("acme", complete(json!({"passed": true, "loopCounter": 1}), "Inspect"), "workflow.bad_variables"),
+            ("acme", complete(json!({"passed": true}), "Nope"), "workflow.unknown_element"),
+            ("acme", complete(json!({}), "S"), "workflow.not_a_person_task"),
+            ("rival", complete(json!({"passed": true}), "Inspect"), "workflow.not_allowed"),
+        ];
+        for (who, args, want) in cases {
+            let r = w.send(who, "workflow", "complete", args.clone()).await;
+            assert_eq!(name(&r), want, "{args}: {}", outcome(&r));
+        }
+        let r = w.send("acme", "workflow", "complete", complete(json!({"passed": true}), "Inspect")).await;
+        assert_eq!(outcome(&r), "ok", "nothing changed before");
+        let r = w.send("acme", "workflow", "complete", complete(json!({"passed": true}), "Inspect")).await;
+        assert_eq!(name(&r), "workflow.instance_not_running");
+        let r = w.send("acme", "workflow", "start", json!({"definition": "inspection", "vars": {}})).await;
+        assert_eq!(name(&r), "workflow.bad_variables");
     });
 }

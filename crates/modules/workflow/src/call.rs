@@ -117,7 +117,7 @@ pub(crate) async fn start_children(
             CallError::Rejected(failures::CALL_REFUSED.with(&[
                 ("element", element.clone()),
                 ("definition", child.definition.clone()),
-                ("detail", detail),
+                ("detail", detail.message),
             ]))
         })?;
         state.put(count_key(&child.definition), n.to_be_bytes().to_vec());

@@ -223,8 +223,10 @@ pub mod failures {
         NO_INSTANCE = 2, "no_instance", "no workflow instance `{instance}`";
         DEFINITION_MISSING = 3, "definition_missing", "definition of `{instance}` is missing";
         NO_DEFINITION = 4, "no_definition", "no workflow definition `{definition}` version {version}";
-        /// The BPMN engine refused the move. Its reason is text of our own
-        /// engine (ingot-bpmn), kept as detail until the engine reports codes.
+        /// The BPMN engine refused the move for what the process met (an
+        /// expression that cannot be evaluated, a bound, conflicting
+        /// rules); the refusals a client causes have codes 31-39. The
+        /// reason is text of our own engine (ingot-bpmn), kept as detail.
         ENGINE_REFUSED = 5, "engine_refused", "{detail}";
         INVALID_PROCESS = 6, "invalid_process", "invalid process: {kind} at {element} ({problems} problems)";
         NOT_DEFINITION_OWNER = 7, "not_definition_owner", "definition `{definition}` belongs to {owner}; {org} may not deploy new versions of it";
@@ -260,12 +262,37 @@ pub mod failures {
         /// A signal whose receivers throw signals, and so on, deeper than
         /// the bound (e.g. a definition whose signal start throws its own).
         SIGNAL_TOO_DEEP = 30, "signal_too_deep", "signal `{signal}` from {instance} causes signals nested more than {depth} deep";
+        // The engine's refusals by kind (`ingot_bpmn::RefusalKind`); what
+        // the process itself meets stays `engine_refused`.
+        INSTANCE_NOT_RUNNING = 31, "instance_not_running", "{detail}";
+        UNKNOWN_ELEMENT = 32, "unknown_element", "{detail}";
+        NOT_A_PERSON_TASK = 33, "not_a_person_task", "{detail}";
+        TASK_NOT_ACTIVE = 34, "task_not_active", "{detail}";
+        NOT_ALLOWED = 35, "not_allowed", "{detail}";
+        BAD_VARIABLES = 36, "bad_variables", "{detail}";
+        INSTANCE_NOT_WAITING = 37, "instance_not_waiting", "{detail}";
+        MESSAGE_MISSING = 38, "message_missing", "{detail}";
+        NOT_STARTABLE = 39, "not_startable", "{detail}";
     }
 }
 
-/// The engine's refusal as a failure.
-fn engine_refused(detail: String) -> CallError {
-    CallError::Rejected(failures::ENGINE_REFUSED.with(&[("detail", detail)]))
+/// The engine's refusal as a failure: a code per kind a client can act on
+/// (the message, from Ingot's own engine, as detail).
+fn engine_refused(r: ingot_bpmn::Refusal) -> CallError {
+    use ingot_bpmn::RefusalKind as K;
+    let code = match r.kind {
+        K::NotRunning => failures::INSTANCE_NOT_RUNNING,
+        K::UnknownElement => failures::UNKNOWN_ELEMENT,
+        K::NotAPersonTask => failures::NOT_A_PERSON_TASK,
+        K::NotActive => failures::TASK_NOT_ACTIVE,
+        K::NotAllowed => failures::NOT_ALLOWED,
+        K::BadVariables => failures::BAD_VARIABLES,
+        K::InstanceNotWaiting => failures::INSTANCE_NOT_WAITING,
+        K::MessageMissing => failures::MESSAGE_MISSING,
+        K::NotStartable => failures::NOT_STARTABLE,
+        K::Process => failures::ENGINE_REFUSED,
+    };
+    CallError::Rejected(code.with(&[("detail", r.message)]))
 }
 
 fn u32_of(raw: Option<Vec<u8>>) -> u32 {
@@ -431,7 +458,7 @@ async fn move_instance(
     host: &dyn Host,
     actor: &Actor,
     id: &str,
-    step: impl FnOnce(&Machine, &mut Instance) -> Result<Outcome, String>,
+    step: impl FnOnce(&Machine, &mut Instance) -> Result<Outcome, ingot_bpmn::Refusal>,
 ) -> Result<Vec<Event>, CallError> {
     let (mut inst, machine) = load_instance(state, id).await?;
     let before = inst.clone();
@@ -978,7 +1005,7 @@ async fn start_from_event(
                 CallError::Rejected(failures::EVENT_START_REFUSED.with(&[
                     ("definition", definition.clone()),
                     ("event", name.to_string()),
-                    ("detail", e),
+                    ("detail", e.message),
                 ]))
             })?;
             state.put(count_key(&definition), n.to_be_bytes().to_vec());
@@ -1069,7 +1096,7 @@ pub fn on_events<'a>(
                     .map_err(|e| {
                         CallError::Rejected(
                             failures::DELIVERY_REFUSED
-                                .with(&[("instance", inst.id.clone()), ("detail", e)]),
+                                .with(&[("instance", inst.id.clone()), ("detail", e.message)]),
                         )
                     })?;
                     if outcome.steps.is_empty() {

@@ -223,7 +223,8 @@ async fn reach_waiting(
         )
         .map_err(|e| {
             CallError::Rejected(
-                failures::DELIVERY_REFUSED.with(&[("instance", inst.id.clone()), ("detail", e)]),
+                failures::DELIVERY_REFUSED
+                    .with(&[("instance", inst.id.clone()), ("detail", e.message)]),
             )
         })?;
         if outcome.steps.is_empty() {
@@ -277,7 +278,7 @@ async fn start_definitions(
                 CallError::Rejected(failures::EVENT_START_REFUSED.with(&[
                     ("definition", definition.clone()),
                     ("event", format!("signal {name}")),
-                    ("detail", e),
+                    ("detail", e.message),
                 ]))
             })?;
             state.put(count_key(&definition), n.to_be_bytes().to_vec());
