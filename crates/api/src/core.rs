@@ -127,4 +127,9 @@ pub struct ValidateProcess {
     /// Deployment bindings (who may act, service calls, message events).
     #[serde(default)]
     pub bindings: serde_json::Value,
+    /// DMN documents whose decision tables bind the business rule tasks
+    /// that refer to them (`decisionRef`), where the bindings do not; the
+    /// bindings so completed are returned (`bindings`), ready to deploy.
+    #[serde(default)]
+    pub dmn: Vec<String>,
 }

@@ -324,6 +324,43 @@ fn workflows_over_the_cli_and_http() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["problems"][0]["element"], "Gateway_check", "{v}");
     assert!(v["warnings"].is_array(), "{v}");
+    // A DMN document with the process: its decision table binds the
+    // business rule task, and the completed bindings come back to deploy.
+    let dmn_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpmn/tests/dmn");
+    let read = |f: &str| std::fs::read_to_string(dmn_dir.join(f)).unwrap();
+    let body = json!({
+        "xml": read("supplier-rating.bpmn"),
+        "bindings": {"participants": {"SupplierRating": "org:AcmeCo"}, "start": "any"},
+        "dmn": [read("supplier-grade.dmn")],
+    })
+    .to_string();
+    let (s, v) = signed_call(
+        "POST",
+        &net.api,
+        "/v1/workflow/validate",
+        Some(&body),
+        Some(&regulator),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["bindings"]["decisions"]["Rate"]["hit"], "first", "{v}");
+    let body = json!({"xml": read("supplier-rating.bpmn"), "dmn": ["<definitions/>"]}).to_string();
+    let (s, v) = signed_call(
+        "POST",
+        &net.api,
+        "/v1/workflow/validate",
+        Some(&body),
+        Some(&regulator),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(
+        v["problems"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a DMN document"),
+        "{v}"
+    );
     let bad_file = net.data.join("bad.bpmn");
     std::fs::write(&bad_file, bad).unwrap();
     let (ok, v, _) = ingot(&["workflow", "validate", &bad_file.display().to_string()]);

@@ -1,7 +1,7 @@
 //! Workflow queries and validation over HTTP (moves are signed transactions
 //! on `POST /v1/tx`, like every other call):
 //!
-//! - `POST /v1/workflow/validate` `{xml, bindings}` → problems, or the
+//! - `POST /v1/workflow/validate` `{xml, bindings, dmn?}` → problems, or the
 //!   compiled elements (nothing is stored);
 //! - `GET /v1/workflow/definitions` → names, latest versions, owners;
 //! - `GET /v1/workflow/definitions/{name}?version=` → one version: elements,
@@ -125,11 +125,16 @@ pub fn machine_json(m: &Machine) -> Value {
     security(("signedRequest" = []))
 )]
 async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
-    let bindings = if body.bindings.is_null() {
+    let mut bindings = if body.bindings.is_null() {
         json!({})
     } else {
         body.bindings
     };
+    if !body.dmn.is_empty() {
+        if let Err(problem) = with_decisions(&body.xml, &mut bindings, &body.dmn) {
+            return Json(json!({"valid": false, "problems": [problem.to_json()], "warnings": []}));
+        }
+    }
     // Warnings (legal but suspicious models) never block a deployment.
     let warnings: Vec<Value> = ingot_bpmn::warnings_xml(&body.xml)
         .iter()
@@ -137,14 +142,39 @@ async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
         .collect();
     Json(match ingot_bpmn::validate_xml(&body.xml, &bindings) {
         Ok(m) => {
-            json!({"valid": true, "problems": [], "warnings": warnings, "definition": machine_json(&m)})
+            json!({"valid": true, "problems": [], "warnings": warnings, "definition": machine_json(&m), "bindings": bindings})
         }
         Err(Problems(ps)) => json!({
             "valid": false,
             "problems": ps.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
             "warnings": warnings,
+            "bindings": bindings,
         }),
     })
+}
+
+/// Bindings completed with the decision tables of DMN documents
+/// (`ingot_bpmn::dmn`); a document that does not convert is a bindings
+/// problem.
+fn with_decisions(
+    xml: &str,
+    bindings: &mut Value,
+    documents: &[String],
+) -> Result<(), ingot_bpmn::Problem> {
+    let bad = |m: String| ingot_bpmn::Problem::new(ingot_bpmn::ErrorKind::Bindings, "", "", m);
+    let mut tables = std::collections::BTreeMap::new();
+    for (i, doc) in documents.iter().enumerate() {
+        tables.extend(
+            ingot_bpmn::dmn::decision_tables(doc).map_err(|e| bad(format!("dmn[{i}]: {e}")))?,
+        );
+    }
+    let filled = ingot_bpmn::dmn::fill_decisions_xml(xml, bindings, &tables)?;
+    if filled.is_empty() {
+        return Err(bad(
+            "no business rule task refers (decisionRef) to a decision of the DMN documents".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn get_raw(host: &Host, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
