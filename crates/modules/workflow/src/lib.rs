@@ -295,6 +295,14 @@ fn engine_refused(r: ingot_bpmn::Refusal) -> CallError {
     CallError::Rejected(code.with(&[("detail", r.message)]))
 }
 
+/// A waiting instance refused an event or signal delivered to it.
+fn delivery_refused(instance: &str, r: ingot_bpmn::Refusal) -> CallError {
+    CallError::Rejected(
+        failures::DELIVERY_REFUSED
+            .with(&[("instance", instance.to_string()), ("detail", r.message)]),
+    )
+}
+
 fn u32_of(raw: Option<Vec<u8>>) -> u32 {
     raw.and_then(|v| v.try_into().ok())
         .map_or(0, u32::from_be_bytes)
@@ -1093,12 +1101,7 @@ pub fn on_events<'a>(
                         detail,
                         ctx.block.timestamp_ms,
                     )
-                    .map_err(|e| {
-                        CallError::Rejected(
-                            failures::DELIVERY_REFUSED
-                                .with(&[("instance", inst.id.clone()), ("detail", e.message)]),
-                        )
-                    })?;
+                    .map_err(|e| delivery_refused(&inst.id, e))?;
                     if outcome.steps.is_empty() {
                         continue;
                     }

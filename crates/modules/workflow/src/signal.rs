@@ -221,12 +221,7 @@ async fn reach_waiting(
             detail.to_string(),
             sc.timestamp_ms,
         )
-        .map_err(|e| {
-            CallError::Rejected(
-                failures::DELIVERY_REFUSED
-                    .with(&[("instance", inst.id.clone()), ("detail", e.message)]),
-            )
-        })?;
+        .map_err(|e| crate::delivery_refused(&inst.id, e))?;
         if outcome.steps.is_empty() {
             continue;
         }
