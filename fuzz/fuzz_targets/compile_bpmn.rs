@@ -24,13 +24,13 @@ fn drive(m: &Machine) {
     };
     for step in 0..16u64 {
         let now = step * 3_600_000;
-        let person = inst
-            .active
+        // Parked instances of parallel multi-instance subprocesses included.
+        let active = engine::active_nodes(&inst);
+        let person = active
             .iter()
             .map(|&a| a as usize)
             .find(|&a| m.waits_for_person(a));
-        let call = inst
-            .active
+        let call = active
             .iter()
             .map(|&a| a as usize)
             .find(|&a| m.nodes[a].kind == kind::CALL);
@@ -39,15 +39,13 @@ fn drive(m: &Machine) {
         let moved = if let Some(t) = person {
             let id = m.nodes[t].id.clone();
             engine::complete(m, &mut next, &id, &actor, &serde_json::json!({}), now).is_ok()
-        } else if let Some(due) = next.timers.first().cloned() {
+        } else if let Some(due) = engine::timers(&next).first().cloned() {
             engine::fire_timer(m, &mut next, due.node as usize, due.at_ms).is_ok()
         } else if let Some(&node) = armed.first() {
             engine::deliver(m, &mut next, node, String::new(), now).is_ok()
         } else if let Some(c) = call {
-            {
-            let counter = engine::live_instances(&next, c).first().copied().unwrap_or(0);
+            let counter = engine::live_instances(m, &next, c).first().copied().unwrap_or(0);
             engine::child_completed(m, &mut next, c, counter, &[], String::new(), now).is_ok()
-        }
         } else {
             false
         };

@@ -76,6 +76,15 @@ pub fn compile(model: &Model, b: &Bindings) -> Result<Machine, Problems> {
     c.reachability();
     c.automatic_loops();
     let machine = c.build();
+    for (node, message) in crate::branch::unsupported(&machine) {
+        let n = &machine.nodes[node];
+        c.problems.push(Problem::new(
+            ErrorKind::Unsupported,
+            &n.id,
+            &n.name,
+            message,
+        ));
+    }
     if !c.problems.is_empty() {
         return Err(Problems(c.problems));
     }
@@ -676,28 +685,15 @@ impl<'a> Compiler<'a> {
 
     /// How an activity with a loop or multi-instance marker repeats (BPMN
     /// 2.0 §10.3.8): conditions type-checked, the cardinality an integer,
-    /// the maximum bounded. Tasks and call activities repeat every way (a
-    /// called instance per instance); an embedded subprocess in sequence
-    /// only, since its tokens have one scope at a time.
+    /// the maximum bounded. Tasks, call activities (a called instance per
+    /// instance) and embedded subprocesses (each instance with tokens of its
+    /// own, see [`crate::branch`]) repeat every way.
     fn loop_spec(&self, n: &Node) -> Result<Option<m::LoopSpec>, (ErrorKind, String)> {
         let Some(def) = &n.looped else {
             return Ok(None);
         };
-        let parallel = matches!(
-            def,
-            LoopDef::Multi {
-                sequential: false,
-                ..
-            }
-        );
         match n.kind {
             NodeKind::Task(_) | NodeKind::CallActivity => {}
-            NodeKind::SubProcess if parallel => {
-                return Err((
-                    ErrorKind::Unsupported,
-                    "a parallel multi-instance subprocess is not supported (its instances would share one scope): make it sequential, or move its contents into a process called by a multi-instance call activity".into(),
-                ))
-            }
             NodeKind::SubProcess => {}
             _ => {
                 return Err((

@@ -8,6 +8,7 @@
 
 use crate::{
     binding::{allows, Actor},
+    branch,
     expr::{self, Type, Value},
     machine::{
         gateway, hit, kind, looping, state, task, trigger, Assigned, Due, Instance, LoopCount,
@@ -75,31 +76,28 @@ pub fn signal(
 ) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
-    let mut fired = false;
-    for t in signal_catchers(m, name) {
-        // An earlier catcher may have interrupted this one's scope.
-        if run.trigger(t, "signal")? {
-            fired = true;
-            if let Some(s) = run.out.steps.last_mut() {
-                s.detail.clone_from(&detail);
-            }
-        }
-    }
-    if fired {
-        run.advance()?;
-    }
+    run.catch_signal(Some(name), false, &detail, |_| true)?;
+    // Then the parked instances of parallel multi-instance subprocesses.
+    run.broadcast(Some(name.to_string()), false, detail);
+    run.advance()?;
     Ok(run.out)
 }
 
-/// The catch, boundary and event-subprocess start events catching signal `name`.
-fn signal_catchers(m: &Machine, name: &str) -> Vec<usize> {
+/// The catch, boundary and event-subprocess start events catching signal
+/// `name`: those naming it, and with `catch_all` those naming none (a
+/// catcher without a name catches every signal of its own instance).
+fn signal_catchers(m: &Machine, name: Option<&str>, catch_all: bool) -> Vec<usize> {
     (0..m.nodes.len())
         .filter(|&t| {
             let n = &m.nodes[t];
             matches!(n.kind, kind::CATCH | kind::BOUNDARY)
                 || (n.kind == kind::START && n.parent.is_some())
         })
-        .filter(|&t| m.nodes[t].sub == trigger::SIGNAL && m.nodes[t].code.as_deref() == Some(name))
+        .filter(|&t| {
+            let code = m.nodes[t].code.as_deref();
+            m.nodes[t].sub == trigger::SIGNAL
+                && ((code.is_some() && code == name) || (catch_all && code.is_none()))
+        })
         .collect()
 }
 
@@ -308,6 +306,7 @@ fn new_instance(
         steps: 0,
         terminated: false,
         loops: Vec::new(),
+        parked: Vec::new(),
     }
 }
 
@@ -336,6 +335,14 @@ pub fn complete(
             format!("`{element}` is not a task a person completes (it moves on its own or by a message or timer)"),
         ));
     }
+    let (asked, vars) = loop_counter(vars).map_err(bad_variables)?;
+    let mut run = Run::new(m, inst, now_ms);
+    // Inside a parallel multi-instance subprocess, `loopCounter` names the
+    // subprocess's instance (else the first one waiting there).
+    run.unpark_for(node, |p| asked.is_none_or(|c| c == p.counter))?;
+    let in_branch = run.current;
+    let asked = asked.filter(|_| in_branch.is_none());
+    let inst = &*run.inst;
     if !inst.active.contains(&(node as u16)) {
         return Err(Refusal::new(
             Kind::NotActive,
@@ -353,7 +360,6 @@ pub fn complete(
             ),
         ));
     }
-    let (asked, vars) = loop_counter(vars).map_err(bad_variables)?;
     let multi = n
         .looping
         .as_ref()
@@ -380,7 +386,6 @@ pub fn complete(
             ),
         ));
     }
-    let mut run = Run::new(m, inst, now_ms);
     let counter = run
         .instance_counter(node, asked)
         .map_err(|e| Refusal::new(Kind::InstanceNotWaiting, e))?;
@@ -389,10 +394,14 @@ pub fn complete(
     // The instance's own item, for its outputs and what follows.
     run.give_item(node, counter)?;
     run.assign(&assigned);
-    let detail = if multi {
-        format!("{} (instance {counter})", actor.describe())
-    } else {
-        actor.describe()
+    let detail = match in_branch {
+        Some((s, c)) => format!(
+            "{} (instance {c} of `{}`)",
+            actor.describe(),
+            m.nodes[s as usize].id
+        ),
+        None if multi => format!("{} (instance {counter})", actor.describe()),
+        None => actor.describe(),
     };
     run.step_vars(node, "completed", detail, assigned);
     run.send(node)?;
@@ -410,7 +419,21 @@ pub fn fire_timer(
 ) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
-    if run.trigger(node, "timer")? {
+    if !run.inst.timers.iter().any(|d| d.node as usize == node) {
+        // A parked instance's timer: the first instance's whose is due.
+        let due = |p: &crate::machine::Parked, until: u64| {
+            p.timers
+                .iter()
+                .any(|d| d.node as usize == node && d.at_ms <= until)
+        };
+        let parked = &run.inst.parked;
+        if let Some(pos) = (parked.iter().position(|p| due(p, now_ms)))
+            .or_else(|| parked.iter().position(|p| due(p, u64::MAX)))
+        {
+            run.unpark(pos);
+        }
+    }
+    if run.trigger(node, "timer")? || run.current.is_some() {
         run.advance()?;
     }
     Ok(run.out)
@@ -434,7 +457,12 @@ pub fn child_completed(
         .as_ref()
         .filter(|_| n.kind == kind::CALL)
         .ok_or_else(|| format!("`{}` is not a call activity", n.id))?;
-    if !inst.active.contains(&(node as u16)) {
+    let mut run = Run::new(m, inst, now_ms);
+    // Inside a parallel multi-instance subprocess the counter names the
+    // subprocess's instance (the call itself does not loop there).
+    run.unpark_for(node, |p| p.counter == counter)?;
+    let counter = if run.current.is_some() { 0 } else { counter };
+    if !run.inst.active.contains(&(node as u16)) {
         return Err(Refusal::new(
             Kind::NotActive,
             format!("call activity `{}` is not waiting", n.id),
@@ -457,7 +485,6 @@ pub fn child_completed(
         }
         assigned.push((out.variable, value.clone()));
     }
-    let mut run = Run::new(m, inst, now_ms);
     let counter = run
         .instance_counter(node, Some(counter))
         .map_err(|e| Refusal::new(Kind::InstanceNotWaiting, e))?;
@@ -480,10 +507,28 @@ pub fn deliver(
 ) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
+    if branch::scope(m, node).is_some() {
+        // The first parked instance waiting for it.
+        let pos = (0..run.inst.parked.len()).find(|&pos| {
+            if !run.inst.parked[pos].started {
+                return false;
+            }
+            let (view, current) = branch::view(m, run.inst, pos);
+            let mut at = Vec::new();
+            armed_in(m, &view, current, &mut at);
+            at.contains(&node)
+        });
+        match pos {
+            Some(pos) => run.unpark(pos),
+            None => return Ok(run.out),
+        }
+    }
     if run.trigger(node, "received")? {
         if let Some(s) = run.out.steps.last_mut() {
             s.detail = detail;
         }
+    }
+    if !run.out.steps.is_empty() || run.current.is_some() {
         run.advance()?;
     }
     Ok(run.out)
@@ -527,6 +572,7 @@ pub fn abort(
     run.inst.timers.clear();
     run.inst.pending.clear();
     run.inst.loops.clear();
+    run.inst.parked.clear();
     run.inst.state = state::CANCELLED;
     let first = m.starts.first().copied().unwrap_or(0) as usize;
     run.step(first, "cancelled", detail);
@@ -567,6 +613,16 @@ fn running(inst: &Instance) -> Result<(), Refusal> {
 /// the boundary events of active activities.
 pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
     let mut out = Vec::new();
+    for (view, current) in branch::views(m, inst) {
+        armed_in(m, &view, current, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`armed`] in one view (the instance, or one parked instance brought back).
+fn armed_in(m: &Machine, inst: &Instance, current: Option<u16>, out: &mut Vec<usize>) {
     for &a in &inst.active {
         let a = a as usize;
         let n = &m.nodes[a];
@@ -583,16 +639,23 @@ pub fn armed(m: &Machine, inst: &Instance) -> Vec<usize> {
         out.extend((0..m.nodes.len()).filter(|&b| m.nodes[b].attached == Some(a as u16)));
     }
     // The start events of event subprocesses whose scope runs.
-    out.extend((0..m.nodes.len()).filter(|&n| armed_event_sub(m, inst, n).is_some()));
-    out.sort_unstable();
-    out.dedup();
-    out
+    out.extend((0..m.nodes.len()).filter(|&n| armed_event_sub(m, inst, n, current).is_some()));
 }
 
 /// Ids of the elements an instance waits at (tasks, catch events, armed
 /// event-gateway targets), sorted.
 pub fn waiting(m: &Machine, inst: &Instance) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    for (view, _) in branch::views(m, inst) {
+        waiting_in(m, &view, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`waiting`] in one view.
+fn waiting_in(m: &Machine, inst: &Instance, out: &mut Vec<String>) {
     for &a in &inst.active {
         let n = &m.nodes[a as usize];
         if n.kind == kind::GATEWAY && n.sub == gateway::EVENT {
@@ -617,15 +680,22 @@ pub fn waiting(m: &Machine, inst: &Instance) -> Vec<String> {
             out.push(n.id.clone());
         }
     }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// The instances of activity `node` under way, by `loopCounter`: the
 /// waiting ones of a parallel multi-instance activity, else the current
 /// iteration (0 for an activity that does not loop); none if inactive.
-pub fn live_instances(inst: &Instance, node: usize) -> Vec<u16> {
+pub fn live_instances(m: &Machine, inst: &Instance, node: usize) -> Vec<u16> {
+    if branch::scope(m, node).is_some() {
+        // Inside a parallel multi-instance subprocess (where nothing else
+        // repeats in parallel): the instances of it in which `node` waits.
+        return inst
+            .parked
+            .iter()
+            .filter(|p| p.active.contains(&(node as u16)))
+            .map(|p| p.counter)
+            .collect();
+    }
     if !inst.active.contains(&(node as u16)) {
         return Vec::new();
     }
@@ -634,6 +704,55 @@ pub fn live_instances(inst: &Instance, node: usize) -> Vec<u16> {
         Some(l) => vec![u16::try_from(l.done).unwrap_or(u16::MAX)],
         None => vec![0],
     }
+}
+
+pub use crate::branch::{active_nodes, timers};
+
+/// One instance of a parallel multi-instance subprocess under way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubprocessInstance {
+    pub subprocess: String,
+    pub counter: u16,
+    /// Ids of the elements it waits at, sorted.
+    pub waiting: Vec<String>,
+    /// Its own item and result.
+    pub locals: Vec<(String, Value)>,
+}
+
+/// The instances of parallel multi-instance subprocesses that have begun,
+/// by subprocess and `loopCounter`.
+pub fn subprocess_instances(m: &Machine, inst: &Instance) -> Vec<SubprocessInstance> {
+    (0..inst.parked.len())
+        .filter(|&pos| inst.parked[pos].started)
+        .map(|pos| {
+            let p = &inst.parked[pos];
+            // Only its own places: the view without the rest of the instance.
+            let mut alone = inst.clone();
+            alone.marks.clear();
+            alone.active.clear();
+            alone.parked = vec![p.clone()];
+            let (view, _) = branch::view(m, &alone, 0);
+            let mut waiting = Vec::new();
+            waiting_in(m, &view, &mut waiting);
+            waiting.sort();
+            waiting.dedup();
+            SubprocessInstance {
+                subprocess: m.nodes[p.node as usize].id.clone(),
+                counter: p.counter,
+                waiting,
+                locals: p
+                    .locals
+                    .iter()
+                    .filter_map(|a| {
+                        Some((
+                            m.variables.get(a.variable as usize)?.name.clone(),
+                            a.value.clone(),
+                        ))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Variables of an instance by name.
@@ -686,11 +805,13 @@ fn event_sub_of(m: &Machine, n: usize) -> Option<usize> {
 
 /// If `n` is the start event of an event subprocess that its trigger would
 /// start now, that event subprocess: its scope runs (the instance, or the
-/// subprocess around it is active), and an interrupting one is not already
-/// running.
-fn armed_event_sub(m: &Machine, inst: &Instance, n: usize) -> Option<usize> {
+/// subprocess around it is active — for a parallel multi-instance one, the
+/// instance of it brought back, `current`), and an interrupting one is not
+/// already running.
+fn armed_event_sub(m: &Machine, inst: &Instance, n: usize, current: Option<u16>) -> Option<usize> {
     let esp = event_sub_of(m, n)?;
     let scope_runs = match m.nodes[esp].parent {
+        Some(s) if branch::scope(m, esp) == Some(s as usize) => current == Some(s),
         Some(s) => inst.active.contains(&s),
         None => inst.state == state::RUNNING,
     };
@@ -777,12 +898,25 @@ fn parse_vars(m: &Machine, allowed: &[u16], vars: &Json) -> Result<Vec<(u16, Val
     Ok(out)
 }
 
+/// A signal still to reach parked instances of parallel multi-instance
+/// subprocesses (those parked when it was thrown, but the thrower's).
+struct Broadcast {
+    name: Option<String>,
+    catch_all: bool,
+    detail: String,
+    targets: Vec<(u16, u16)>,
+}
+
 struct Run<'a> {
     m: &'a Machine,
     inst: &'a mut Instance,
     now: u64,
     out: Outcome,
     auto_steps: usize,
+    /// The instance of a parallel multi-instance subprocess brought back
+    /// (subprocess, `loopCounter`); see [`crate::branch`].
+    current: Option<(u16, u16)>,
+    broadcasts: Vec<Broadcast>,
 }
 
 impl<'a> Run<'a> {
@@ -794,7 +928,61 @@ impl<'a> Run<'a> {
             now,
             out: Outcome::default(),
             auto_steps: 0,
+            current: None,
+            broadcasts: Vec::new(),
         }
+    }
+
+    fn current_scope(&self) -> Option<u16> {
+        self.current.map(|(s, _)| s)
+    }
+
+    /// Bring parked instance `pos` back (nothing else may be brought back).
+    fn unpark(&mut self, pos: usize) {
+        debug_assert!(self.current.is_none(), "two instances brought back");
+        self.current = Some(branch::unpark(self.m, self.inst, pos));
+    }
+
+    /// If `node` is inside a parallel multi-instance subprocess, bring
+    /// back the first of its parked instances where `node` is active that
+    /// `pick` accepts.
+    fn unpark_for(
+        &mut self,
+        node: usize,
+        pick: impl Fn(&crate::machine::Parked) -> bool,
+    ) -> Result<(), Refusal> {
+        let Some(s) = branch::scope(self.m, node) else {
+            return Ok(());
+        };
+        let (sub, id) = (&self.m.nodes[s].id, &self.m.nodes[node].id);
+        let waiting: Vec<usize> = (0..self.inst.parked.len())
+            .filter(|&i| {
+                let p = &self.inst.parked[i];
+                p.node as usize == s && p.active.contains(&(node as u16))
+            })
+            .collect();
+        if waiting.is_empty() {
+            return Err(Refusal::new(
+                Kind::NotActive,
+                format!("`{id}` is not active in any instance of subprocess `{sub}`"),
+            ));
+        }
+        let Some(pos) = waiting
+            .iter()
+            .copied()
+            .find(|&i| pick(&self.inst.parked[i]))
+        else {
+            let counters: Vec<u16> = waiting
+                .iter()
+                .map(|&i| self.inst.parked[i].counter)
+                .collect();
+            return Err(Refusal::new(
+                Kind::InstanceNotWaiting,
+                format!("`{id}` waits only in instances {counters:?} of subprocess `{sub}`"),
+            ));
+        };
+        self.unpark(pos);
+        Ok(())
     }
 
     fn step(&mut self, node: usize, action: &'static str, detail: String) {
@@ -858,6 +1046,7 @@ impl<'a> Run<'a> {
             .map(|k| k.count as usize)
             .sum::<usize>()
             + self.inst.active.len()
+            + branch::parked_tokens(self.inst)
     }
 
     fn add_token(&mut self, flow: u16) -> Result<(), String> {
@@ -950,6 +1139,20 @@ impl<'a> Run<'a> {
         if !parallel {
             return self.iteration(node, 0);
         }
+        if self.m.nodes[node].kind == kind::SUBPROCESS {
+            // Each instance has tokens of its own: they begin one at a
+            // time, each parked before the next (see `advance`).
+            if self.inst.parked.len() + total as usize > MAX_TOKENS {
+                return Err(format!(
+                    "more than {MAX_TOKENS} instances of parallel multi-instance subprocesses in one instance"
+                ));
+            }
+            self.inst
+                .parked
+                .extend(branch::fresh(node as u16, 0..total as u16));
+            self.inst.parked.sort_by_key(|p| (p.node, p.counter));
+            return Ok(());
+        }
         for counter in 0..total as u16 {
             // An automatic instance can end the task (its completion
             // condition): the others then never begin.
@@ -970,6 +1173,12 @@ impl<'a> Run<'a> {
             .ok_or_else(|| format!("call activity `{}` has no binding", n.id))?;
         let what = format!("call activity `{}`, input", n.id);
         let vars = self.json_of(&what, call.inputs.iter().map(|i| (&i.name, &i.expr)))?;
+        // Inside a parallel multi-instance subprocess (where the call does
+        // not loop) the called process returns to the subprocess's instance.
+        let counter = match self.current {
+            Some((s, c)) if branch::scope(self.m, node) == Some(s as usize) => c,
+            _ => counter,
+        };
         self.activate(node)?;
         self.out.children.push(ChildStart {
             node: node as u16,
@@ -1165,6 +1374,7 @@ impl<'a> Run<'a> {
             // the history: cancelled, never completed.
             let cancelled = total.saturating_sub(done);
             self.inst.loops.remove(pos);
+            self.inst.parked.retain(|p| p.node as usize != node);
             while self.inst.active.contains(&(node as u16)) {
                 self.deactivate(node);
             }
@@ -1458,7 +1668,7 @@ impl<'a> Run<'a> {
             if self.m.nodes[node].interrupting {
                 self.interrupt(activity);
             }
-        } else if let Some(esp) = armed_event_sub(self.m, self.inst, node) {
+        } else if let Some(esp) = armed_event_sub(self.m, self.inst, node, self.current_scope()) {
             // An event subprocess starts inside its scope; an interrupting
             // one first cancels everything else running there.
             self.disarm_timer(node);
@@ -1527,8 +1737,143 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Fire enabled automatic elements until none is left.
+    /// Fire enabled automatic elements until none is left — in the
+    /// instance's places, then in each parked instance of a parallel
+    /// multi-instance subprocess that has something to do, one at a time —
+    /// and finish the instance if nothing is left anywhere.
     fn advance(&mut self) -> Result<(), String> {
+        loop {
+            self.settle()?;
+            if let Some((s, counter)) = self.current.take() {
+                branch::park(self.m, self.inst, s, counter);
+            }
+            if !self.bring_back()? {
+                break;
+            }
+            self.auto_steps += 1;
+            if self.auto_steps > MAX_STEPS {
+                return Err(format!(
+                    "more than {MAX_STEPS} automatic steps in one transaction"
+                ));
+            }
+        }
+        if self.inst.marks.is_empty() && self.inst.active.is_empty() && self.inst.parked.is_empty()
+        {
+            self.inst.state = if self.inst.terminated {
+                state::TERMINATED
+            } else {
+                state::COMPLETED
+            };
+            self.inst.timers.clear();
+            self.inst.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Bring back the next parked instance with something to do, if any: one
+    /// a signal thrown while it was parked reaches, then one that has not
+    /// begun (it begins), then one where a conditional event may now fire.
+    fn bring_back(&mut self) -> Result<bool, String> {
+        while !self.broadcasts.is_empty() {
+            if self.broadcasts[0].targets.is_empty() {
+                self.broadcasts.remove(0);
+                continue;
+            }
+            let target = self.broadcasts[0].targets.remove(0);
+            let Some(pos) = self
+                .inst
+                .parked
+                .iter()
+                .position(|p| (p.node, p.counter) == target)
+            else {
+                continue; // it ended meanwhile
+            };
+            self.unpark(pos);
+            let b = &self.broadcasts[0];
+            let (name, catch_all, detail) = (b.name.clone(), b.catch_all, b.detail.clone());
+            let m = self.m;
+            self.catch_signal(name.as_deref(), catch_all, &detail, |t| {
+                m.within(t, target.0 as usize)
+            })?;
+            return Ok(true);
+        }
+        if let Some(pos) = self.inst.parked.iter().position(|p| !p.started) {
+            self.unpark(pos);
+            let (s, counter) = self.current.expect("just brought back");
+            self.give_item(s as usize, counter)?;
+            self.enter(s as usize)?;
+            return Ok(true);
+        }
+        // Variables changed in this move may fire a parked instance's
+        // conditional event; each is looked at once (it is parked again at
+        // once when none fires).
+        let waiting: Vec<(u16, u16)> = self
+            .inst
+            .parked
+            .iter()
+            .filter(|p| branch::has_conditions(self.m, p.node as usize))
+            .map(|p| (p.node, p.counter))
+            .collect();
+        for (s, counter) in waiting {
+            let Some(pos) = self
+                .inst
+                .parked
+                .iter()
+                .position(|p| (p.node, p.counter) == (s, counter))
+            else {
+                continue;
+            };
+            self.unpark(pos);
+            if self.fire_conditions()? {
+                return Ok(true);
+            }
+            self.current = None;
+            branch::park(self.m, self.inst, s, counter);
+        }
+        Ok(false)
+    }
+
+    /// Every armed catcher of a signal among `catchers` fires, in node
+    /// order (an earlier one may have interrupted a later one's scope).
+    fn catch_signal(
+        &mut self,
+        name: Option<&str>,
+        catch_all: bool,
+        detail: &str,
+        among: impl Fn(usize) -> bool,
+    ) -> Result<(), String> {
+        for t in signal_catchers(self.m, name, catch_all) {
+            if among(t) && self.trigger(t, "signal")? {
+                if let Some(s) = self.out.steps.last_mut() {
+                    s.detail = detail.to_string();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A signal thrown here is still to reach the parked instances.
+    fn broadcast(&mut self, name: Option<String>, catch_all: bool, detail: String) {
+        let targets: Vec<(u16, u16)> = self
+            .inst
+            .parked
+            .iter()
+            .filter(|p| p.started)
+            .map(|p| (p.node, p.counter))
+            .collect();
+        if !targets.is_empty() {
+            self.broadcasts.push(Broadcast {
+                name,
+                catch_all,
+                detail,
+                targets,
+            });
+        }
+    }
+
+    /// Fire enabled automatic elements in the instance's places until none
+    /// is left.
+    fn settle(&mut self) -> Result<(), String> {
         loop {
             let mut fired = false;
             for node in 0..self.m.nodes.len() {
@@ -1546,15 +1891,6 @@ impl<'a> Run<'a> {
                     "more than {MAX_STEPS} automatic steps in one transaction"
                 ));
             }
-        }
-        if self.inst.marks.is_empty() && self.inst.active.is_empty() {
-            self.inst.state = if self.inst.terminated {
-                state::TERMINATED
-            } else {
-                state::COMPLETED
-            };
-            self.inst.timers.clear();
-            self.inst.pending.clear();
         }
         Ok(())
     }
@@ -1789,6 +2125,10 @@ impl<'a> Run<'a> {
     fn clear(&mut self, inside: impl Fn(usize) -> bool) {
         let m = self.m;
         self.inst.loops.retain(|l| !inside(l.node as usize));
+        self.inst.parked.retain(|p| !inside(p.node as usize));
+        if self.current.is_some_and(|(s, _)| inside(s as usize)) {
+            self.current = None;
+        }
         self.inst
             .marks
             .retain(|k| !inside(m.flows[k.flow as usize].source as usize));
@@ -1819,6 +2159,10 @@ impl<'a> Run<'a> {
         }
         // Every instance of a multi-instance activity, and its loop.
         self.inst.loops.retain(|l| l.node as usize != activity);
+        self.inst.parked.retain(|p| p.node as usize != activity);
+        if self.current_scope() == Some(activity as u16) {
+            self.current = None;
+        }
         while self.inst.active.contains(&(activity as u16)) {
             self.deactivate(activity);
         }
@@ -1853,9 +2197,9 @@ impl<'a> Run<'a> {
                 let n = &self.m.nodes[st];
                 n.sub == trigger
                     && (n.code.is_none() || n.code == code)
-                    && armed_event_sub(self.m, self.inst, st).is_some_and(|esp| {
-                        self.m.nodes[esp].parent == scope && self.m.nodes[esp].pool == pool
-                    })
+                    && armed_event_sub(self.m, self.inst, st, self.current_scope()).is_some_and(
+                        |esp| self.m.nodes[esp].parent == scope && self.m.nodes[esp].pool == pool,
+                    )
             });
             if let Some(st) = esp_start {
                 self.trigger(st, "caught")?;
@@ -1894,18 +2238,8 @@ impl<'a> Run<'a> {
         if let Some(name) = &code {
             self.out.signals.push(name.clone());
         }
-        let targets: Vec<usize> = (0..self.m.nodes.len())
-            .filter(|&t| {
-                let n = &self.m.nodes[t];
-                matches!(n.kind, kind::CATCH | kind::BOUNDARY | kind::START)
-                    && n.sub == trigger::SIGNAL
-                    && (n.code.is_none() || n.code == code)
-            })
-            .collect();
-        for t in targets {
-            // An earlier catcher may have interrupted this one's scope.
-            self.trigger(t, "signal")?;
-        }
+        self.catch_signal(code.as_deref(), true, "", |_| true)?;
+        self.broadcast(code, true, String::new());
         Ok(())
     }
 
@@ -1922,7 +2256,9 @@ impl<'a> Run<'a> {
             let waiting = match n.kind {
                 kind::CATCH => self.inst.active.contains(&(node as u16)),
                 kind::BOUNDARY => self.armed_boundary(node).is_some(),
-                kind::START => armed_event_sub(self.m, self.inst, node).is_some(),
+                kind::START => {
+                    armed_event_sub(self.m, self.inst, node, self.current_scope()).is_some()
+                }
                 _ => false,
             };
             let holds = waiting
@@ -1982,14 +2318,37 @@ impl<'a> Run<'a> {
             .filter(|&a| m.nodes[a].kind == kind::SUBPROCESS)
             .collect();
         for s in running {
+            // A parallel multi-instance subprocess: only its instance
+            // brought back can be seen to end (the others are parked).
+            let parallel = branch::is_parallel_subprocess(m, s);
+            if parallel && self.current_scope() != Some(s as u16) {
+                continue;
+            }
             let busy = self
                 .inst
                 .marks
                 .iter()
                 .any(|k| m.within(m.flows[k.flow as usize].source as usize, s))
-                || self.inst.active.iter().any(|&a| m.within(a as usize, s));
+                || self.inst.active.iter().any(|&a| m.within(a as usize, s))
+                || self
+                    .inst
+                    .parked
+                    .iter()
+                    .any(|p| m.within(p.node as usize, s));
             if !busy {
-                let counter = self.instance_counter(s, None)?;
+                let counter = match self.current.take() {
+                    Some((_, c)) if parallel => {
+                        // What the ended instance still had armed inside (its
+                        // event subprocesses' timers) ends with it; the
+                        // others' are parked, untouched.
+                        self.inst.timers.retain(|d| !m.within(d.node as usize, s));
+                        c
+                    }
+                    other => {
+                        self.current = other;
+                        self.instance_counter(s, None)?
+                    }
+                };
                 self.deactivate(s);
                 self.step(s, "completed", String::new());
                 self.end_iteration(s, counter)?;

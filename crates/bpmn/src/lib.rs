@@ -17,6 +17,7 @@
 //!   run on chain).
 
 pub mod binding;
+pub mod branch;
 pub mod compile;
 pub mod diagram;
 pub mod dmn;

@@ -429,6 +429,27 @@ record! {
     }
 }
 
+/// Variables an instance of a parallel multi-instance subprocess keeps
+/// for itself: its item and its result (`LoopSpec::element`, `output_element`).
+pub const MAX_LOCALS: usize = 2;
+
+record! {
+    /// One instance of a parallel multi-instance subprocess while it is set
+    /// aside: the tokens inside the subprocess that are its own, and its own
+    /// values of the item and result variables. `started` is false for an
+    /// instance that has not begun yet (it holds nothing).
+    pub struct Parked {
+        pub node: u16 = (),
+        pub counter: u16 = (),
+        pub started: bool = (),
+        pub marks: Vec<Mark> = (MAX_TOKENS, ()),
+        pub active: Vec<u16> = (MAX_TOKENS, ()),
+        pub timers: Vec<Due> = (MAX_TOKENS, ()),
+        pub loops: Vec<LoopCount> = (MAX_TOKENS, ()),
+        pub locals: Vec<Assigned> = (MAX_LOCALS, ()),
+    }
+}
+
 record! {
     /// One running (or finished) process instance.
     pub struct Instance {
@@ -454,5 +475,8 @@ record! {
         pub terminated: bool = (),
         /// Looping tasks under way.
         pub loops: Vec<LoopCount> = (MAX_TOKENS, ()),
+        /// Instances of parallel multi-instance subprocesses set aside,
+        /// each with its own tokens (see [`crate::branch`]).
+        pub parked: Vec<Parked> = (MAX_TOKENS, ()),
     }
 }

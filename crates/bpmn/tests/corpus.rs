@@ -168,8 +168,7 @@ fn run(m: &Machine) -> Result<String, String> {
         if moved {
             continue;
         }
-        if let Some(due) = inst
-            .timers
+        if let Some(due) = engine::timers(&inst)
             .iter()
             .min_by_key(|d| (d.at_ms, d.node))
             .cloned()
@@ -185,13 +184,12 @@ fn run(m: &Machine) -> Result<String, String> {
             continue;
         }
         // A called process (outside the file) returns, setting nothing.
-        let call = inst
-            .active
-            .iter()
-            .map(|&a| a as usize)
+        let call = engine::active_nodes(&inst)
+            .into_iter()
+            .map(|a| a as usize)
             .find(|&a| m.nodes[a].kind == ingot_bpmn::machine::kind::CALL);
         if let Some(node) = call {
-            let counter = engine::live_instances(&inst, node)[0];
+            let counter = engine::live_instances(m, &inst, node)[0];
             engine::child_completed(m, &mut inst, node, counter, &[], "corpus".into(), now)
                 .map_err(|e| format!("returning to `{}` refused: {e}", m.nodes[node].id))?;
             continue;

@@ -287,7 +287,7 @@ fn golden_records() {
     check(
         "workflow Instance",
         &workflow_instance().encode(),
-        "b10900840db07f48877bcda4cf1d2c9251d9c98d3953d836b2a1e133b2cd5c3c",
+        "fa9fb9a93ebef8882ac01a6658d713952fb3475eb808d6532d4925ee229f7c5c",
     );
     check(
         "Policy",
@@ -334,11 +334,13 @@ fn rewording_leaves_receipts_root_unchanged() {
 }
 
 /// A workflow instance in the middle of a parallel multi-instance task over
-/// a collection: list variables, the open instances and the items kept.
+/// a collection (list variables, the open instances and the items kept) and
+/// of a parallel multi-instance subprocess (one instance parked with its
+/// tokens, timer and item, one not begun).
 fn workflow_instance() -> ingot_bpmn::machine::Instance {
     use ingot_bpmn::{
         expr::Value,
-        machine::{Assigned, Due, Instance, LoopCount, Mark},
+        machine::{Assigned, Due, Instance, LoopCount, Mark, Parked},
     };
     Instance {
         id: "quotes-1".into(),
@@ -392,5 +394,33 @@ fn workflow_instance() -> ingot_bpmn::machine::Instance {
             open: vec![0],
             items: vec!["acme".into(), "bolt".into()],
         }],
+        parked: vec![
+            Parked {
+                node: 6,
+                counter: 1,
+                started: true,
+                marks: vec![Mark { flow: 7, count: 1 }],
+                active: vec![8],
+                timers: vec![Due {
+                    node: 9,
+                    at_ms: 12_000,
+                }],
+                loops: vec![],
+                locals: vec![Assigned {
+                    variable: 2,
+                    value: Value::Text("nut".into()),
+                }],
+            },
+            Parked {
+                node: 6,
+                counter: 2,
+                started: false,
+                marks: vec![],
+                active: vec![],
+                timers: vec![],
+                loops: vec![],
+                locals: vec![],
+            },
+        ],
     }
 }

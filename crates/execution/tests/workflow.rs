@@ -767,7 +767,7 @@ fn a_multi_instance_call_activity_calls_once_per_item() {
         assert_eq!(lots, [text("P1"), text("P2"), text("P3")]);
         let (audit_1, m) = w.instance("audit-1").await;
         let node = m.node_index("InspectPlants").unwrap();
-        assert_eq!(engine::live_instances(&audit_1, node), vec![0, 1, 2]);
+        assert_eq!(engine::live_instances(&m, &audit_1, node), vec![0, 1, 2]);
 
         for (n, passed) in [(3, false), (1, true)] {
             let r = w
@@ -793,6 +793,128 @@ fn a_multi_instance_call_activity_calls_once_per_item() {
         );
         let (inspection_2, _) = w.instance("inspection-2").await;
         assert_eq!(inspection_2.state, ingot_bpmn::machine::state::CANCELLED);
+    });
+}
+
+/// A batch whose lots are each audited (a call) and then graded by a
+/// person before a deadline, all lots at once.
+const BATCH: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Batch" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:subProcess id="EachLot">
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopDataInputRef>lots</bpmn:loopDataInputRef>
+        <bpmn:loopDataOutputRef>grades</bpmn:loopDataOutputRef>
+        <bpmn:inputDataItem name="lot"/>
+        <bpmn:outputDataItem name="grade"/>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:startEvent id="IS"/>
+      <bpmn:callActivity id="Audit" calledElement="Inspection"/>
+      <bpmn:userTask id="Grade"/>
+      <bpmn:boundaryEvent id="Deadline" attachedToRef="Grade">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:boundaryEvent>
+      <bpmn:endEvent id="IE"/>
+      <bpmn:endEvent id="Ungraded"/>
+      <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Audit"/>
+      <bpmn:sequenceFlow id="i2" sourceRef="Audit" targetRef="Grade"/>
+      <bpmn:sequenceFlow id="i3" sourceRef="Grade" targetRef="IE"/>
+      <bpmn:sequenceFlow id="i4" sourceRef="Deadline" targetRef="Ungraded"/>
+    </bpmn:subProcess>
+    <bpmn:userTask id="Release"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="EachLot"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="EachLot" targetRef="Release"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Release" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A parallel multi-instance subprocess on chain (issue 20): each lot's
+/// instance calls its own inspection (which returns to that instance, not
+/// another), is graded by loopCounter, and has its own deadline, armed in
+/// the chain's timer index and fired by block time; the instance view
+/// names every instance with what it waits at and its item.
+#[test]
+fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let inspection = json!({
+            "name": "inspection", "participants": {"Inspection": "org:Acme"},
+            "variables": {"lot": "string", "passed": "boolean"},
+            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
+        });
+        let batch = json!({
+            "name": "batch", "participants": {"Batch": "org:Acme"},
+            "variables": {"lots": "list", "lot": "string", "grades": "list", "grade": "integer", "passed": "boolean"},
+            "outputs": {"S": ["lots"], "Grade": ["grade"]},
+            "calls": {"Audit": {"definition": "inspection",
+                "inputs": {"lot": "lot"}, "outputs": {"passed": "passed"}}}
+        });
+        for (xml, b) in [(INSPECTION, inspection), (BATCH, batch)] {
+            let r = w.send("acme", "workflow", "deploy", json!({"xml": xml, "bindings": b})).await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "batch", "vars": {"lots": ["L1", "L2", "L3"]}}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let text = |s: &str| ingot_bpmn::expr::Value::Text(s.into());
+        for n in 1..=3 {
+            let (inst, im) = w.instance(&format!("inspection-{n}")).await;
+            assert_eq!(engine::variables(&im, &inst)[0].1, text(&format!("L{n}")));
+        }
+        // Lot 2's inspection returns to lot 2's instance only.
+        let complete = |instance: &str, element: &str, vars: Value| {
+            json!({"instance": instance, "element": element, "vars": vars})
+        };
+        let r = w
+            .send("acme", "workflow", "complete", complete("inspection-2", "Inspect", json!({"passed": true})))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let (b, m) = w.instance("batch-1").await;
+        let view = ingot_execution::modules::workflow::instance_json(&m, &b);
+        let lots: Vec<(Value, Value, Value)> = view["subprocess_instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["loopCounter"].clone(), x["active"].clone(), x["variables"]["lot"].clone()))
+            .collect();
+        assert_eq!(
+            lots,
+            vec![
+                (json!(0), json!(["Audit"]), json!("L1")),
+                (json!(1), json!(["Grade"]), json!("L2")),
+                (json!(2), json!(["Audit"]), json!("L3")),
+            ]
+        );
+        assert_eq!(view["timers"].as_array().unwrap().len(), 1, "lot 2's deadline");
+        // Grading a lot whose inspection has not returned is refused.
+        let r = w
+            .send("acme", "workflow", "complete", complete("batch-1", "Grade", json!({"grade": 3, "loopCounter": 0})))
+            .await;
+        assert_refused(&outcome(&r), "waits only in instances [1]");
+        let r = w
+            .send("acme", "workflow", "complete", complete("batch-1", "Grade", json!({"grade": 4, "loopCounter": 1})))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        for n in [1, 3] {
+            let r = w
+                .send("acme", "workflow", "complete", complete(&format!("inspection-{n}"), "Inspect", json!({"passed": false})))
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        let (b, m) = w.instance("batch-1").await;
+        assert_eq!(engine::timers(&b).len(), 2, "lots 1 and 3 each have a deadline");
+        // Two hours of block time: both deadlines fire from the chain's index.
+        w.tick(2 * 3_600_000);
+        w.chain.execute(vec![]).await;
+        let (b, m2) = w.instance("batch-1").await;
+        assert_eq!(engine::waiting(&m2, &b), ["Release"], "{:?}", ingot_execution::modules::workflow::instance_json(&m, &b));
+        let grades = engine::variables(&m2, &b).into_iter().find(|(k, _)| k == "grades").unwrap().1;
+        assert_eq!(grades, ingot_bpmn::expr::Value::List(vec!["".into(), "4".into(), "".into()]));
+        assert!(b.parked.is_empty() && engine::timers(&b).is_empty());
     });
 }
 

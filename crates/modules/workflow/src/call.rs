@@ -193,15 +193,15 @@ pub(crate) async fn abandoned(
     depth: u8,
 ) -> Result<Vec<Event>, CallError> {
     let mut events = Vec::new();
-    let mut calls: Vec<u16> = before.active.clone();
+    let mut calls: Vec<u16> = engine::active_nodes(before);
     calls.sort_unstable();
     calls.dedup();
     let abandoned = calls
         .into_iter()
         .filter(|&node| machine.nodes[node as usize].kind == kind::CALL)
         .flat_map(|node| {
-            let still = engine::live_instances(after, node as usize);
-            engine::live_instances(before, node as usize)
+            let still = engine::live_instances(machine, after, node as usize);
+            engine::live_instances(machine, before, node as usize)
                 .into_iter()
                 .filter(move |c| !still.contains(c))
                 .map(move |c| (node, c))

@@ -39,7 +39,7 @@ use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
 use ingot_bpmn::{
     engine::{self, Outcome},
-    machine::{state as istate, Instance, Machine},
+    machine::{state as istate, Due, Instance, Machine},
     Actor,
 };
 use ingot_crypto::TrustStore;
@@ -671,15 +671,14 @@ fn apply<'a>(
         // New timers go into their second's bucket; disarmed ones (a task
         // done before its boundary timer, a cancelled instance) leave theirs,
         // so the walk does not spend a block's catch-up on stale entries.
-        for due in &inst.timers {
-            if !before.timers.contains(due) {
-                schedule_timer(state, &inst.id, due.node, due.at_ms).await?;
-            }
+        // Counted as multisets: two instances of a subprocess may arm the
+        // same timer at the same moment, one entry each.
+        let (now_timers, was_timers) = (engine::timers(&inst), engine::timers(before));
+        for due in minus(&now_timers, &was_timers) {
+            schedule_timer(state, &inst.id, due.node, due.at_ms).await?;
         }
-        for due in &before.timers {
-            if !inst.timers.contains(due) {
-                unschedule_timer(state, &inst.id, due.node, due.at_ms).await?;
-            }
+        for due in minus(&was_timers, &now_timers) {
+            unschedule_timer(state, &inst.id, due.node, due.at_ms).await?;
         }
         let was = engine::armed(machine, before);
         let now = if inst.state == istate::RUNNING {
@@ -848,6 +847,21 @@ async fn unschedule_timer(
         return Ok(());
     }
     Ok(())
+}
+
+/// The timers in `a` and not in `b`, each counted as often as it occurs.
+fn minus(a: &[Due], b: &[Due]) -> Vec<Due> {
+    let mut rest = b.to_vec();
+    a.iter()
+        .filter(|d| match rest.iter().position(|r| r == *d) {
+            Some(pos) => {
+                rest.swap_remove(pos);
+                false
+            }
+            None => true,
+        })
+        .cloned()
+        .collect()
 }
 
 /// The text an event attribute must equal for a waiting message event.
@@ -1211,8 +1225,7 @@ async fn fire_one(
     t: &TimerRef,
 ) -> Result<Vec<Event>, CallError> {
     let (mut inst, machine) = load_instance(state, &t.instance).await?;
-    let due = inst
-        .timers
+    let due = engine::timers(&inst)
         .iter()
         .any(|d| d.node == t.node && d.at_ms <= t.at_ms);
     if inst.state != istate::RUNNING || !due {
@@ -1411,7 +1424,7 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
         "state": istate::name(inst.state),
         "active": engine::waiting(machine, inst),
         "variables": vars,
-        "timers": inst.timers.iter().map(|d| json!({
+        "timers": engine::timers(inst).iter().map(|d| json!({
             "element": machine.nodes.get(d.node as usize).map(|n| n.id.clone()),
             "due_ms": d.at_ms,
         })).collect::<Vec<_>>(),
@@ -1422,8 +1435,16 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
             "element": machine.nodes.get(l.node as usize).map(|n| n.id.clone()),
             "completed": l.done,
             "instances": l.total,
-            "open": engine::live_instances(inst, l.node as usize),
+            "open": engine::live_instances(machine, inst, l.node as usize),
             "items": l.items,
+        })).collect::<Vec<_>>(),
+        // Instances of parallel multi-instance subprocesses under way: a
+        // person completing a task in one names it by its loopCounter.
+        "subprocess_instances": engine::subprocess_instances(machine, inst).into_iter().map(|b| json!({
+            "element": b.subprocess,
+            "loopCounter": b.counter,
+            "active": b.waiting,
+            "variables": b.locals.into_iter().map(|(k, v)| (k, v.to_json())).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
         "pending_messages": inst.pending.iter().filter_map(|&m| machine.messages.get(m as usize).map(|m| m.id.clone())).collect::<Vec<_>>(),
         "starter": hex::encode(inst.starter),
