@@ -12,8 +12,8 @@ use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_crypto::{Identity, TrustStore};
 use ingot_state::{Prepared, StateError, StateStore};
 use ingot_types::{
-    limits::MAX_VALIDITY_BLOCKS, merkle, sha256, Block, Digest, ExecResult, Receipt,
-    SignedTransaction, Status,
+    limits::{MAX_VALIDITY_BLOCKS, MAX_VALUE_BYTES},
+    merkle, sha256, Block, Digest, ExecResult, Receipt, SignedTransaction, Status,
 };
 use std::{collections::HashSet, sync::Arc};
 
@@ -293,6 +293,19 @@ impl Executor {
                     ..fail(tx::WORK_EXCEEDED.with(&[
                         ("used", work_used.to_string()),
                         ("max", MAX_WORK_PER_TX.to_string()),
+                    ]))
+                })
+            }
+            // The state store refuses such a value when the block commits,
+            // which would stop the chain: the transaction fails instead.
+            Ok(_) if overlay.largest_write() > MAX_VALUE_BYTES => {
+                let size = overlay.largest_write();
+                overlay.abort_tx();
+                Ok(Receipt {
+                    work_used,
+                    ..fail(tx::VALUE_TOO_LARGE.with(&[
+                        ("size", size.to_string()),
+                        ("max", MAX_VALUE_BYTES.to_string()),
                     ]))
                 })
             }

@@ -64,6 +64,11 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
         self.tx.insert(key, None);
     }
 
+    /// The largest value the current transaction writes (0 if none).
+    pub fn largest_write(&self) -> usize {
+        self.tx.values().flatten().map(Vec::len).max().unwrap_or(0)
+    }
+
     /// Keep the current transaction's writes.
     pub fn commit_tx(&mut self) {
         let tx = std::mem::take(&mut self.tx);

@@ -918,6 +918,94 @@ fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
     });
 }
 
+/// A chain of twelve tasks, each setting two list variables of about
+/// 3 KiB (a move's variables are at most 8 KiB).
+fn hoard_xml() -> String {
+    let tasks: String = (0..12)
+        .map(|k| format!(r#"<bpmn:userTask id="T{k}"/>"#))
+        .collect();
+    let mut flows = vec![r#"<bpmn:sequenceFlow id="f" sourceRef="S" targetRef="T0"/>"#.to_string()];
+    flows.extend((0..11).map(|k| {
+        format!(
+            r#"<bpmn:sequenceFlow id="f{k}" sourceRef="T{k}" targetRef="T{}"/>"#,
+            k + 1
+        )
+    }));
+    flows.push(r#"<bpmn:sequenceFlow id="fe" sourceRef="T11" targetRef="E"/>"#.to_string());
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Hoard" isExecutable="true"><bpmn:startEvent id="S"/>{tasks}<bpmn:endEvent id="E"/>{}</bpmn:process>
+</bpmn:definitions>"#,
+        flows.join("")
+    )
+}
+
+/// An instance may not grow past what a state value may be (64 KiB): the
+/// store refuses such a value when the block commits, so before this
+/// check the move that crossed it made the block impossible to commit (the
+/// chain stopped). Now that move fails with its own code, and the chain
+/// and the instance go on.
+#[test]
+fn a_move_that_would_store_an_oversized_instance_fails_and_the_chain_goes_on() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let list = |k: usize| format!("l{k:02}");
+        let variables: serde_json::Map<String, Value> =
+            (0..24).map(|k| (list(k), json!("list"))).collect();
+        let outputs: serde_json::Map<String, Value> = (0..12)
+            .map(|k| (format!("T{k}"), json!([list(2 * k), list(2 * k + 1)])))
+            .collect();
+        let bindings = json!({
+            "name": "hoard", "participants": {"Hoard": "org:Acme"},
+            "variables": variables, "outputs": outputs
+        });
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": hoard_xml(), "bindings": bindings}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "hoard"}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let items = json!(vec!["x".repeat(50); 64]);
+        let mut refused_at = None;
+        for k in 0..12 {
+            let vars = json!({list(2 * k): items, list(2 * k + 1): items});
+            let task = format!("T{k}");
+            let r = w
+                .send(
+                    "acme",
+                    "workflow",
+                    "complete",
+                    json!({"instance": "hoard-1", "element": task, "vars": vars}),
+                )
+                .await;
+            if outcome(&r) != "ok" {
+                assert_refused(&outcome(&r), "more than the 65536 a stored value may be");
+                refused_at = Some(k);
+                break;
+            }
+        }
+        // 2 lists of 64 x 50 bytes per move (about 7 KiB stored): past
+        // 64 KiB on the eleventh.
+        assert_eq!(refused_at, Some(10));
+        let (inst, m) = w.instance("hoard-1").await;
+        assert_eq!(engine::waiting(&m, &inst), ["T10"], "unchanged");
+        // The chain goes on: the next block commits.
+        let r = w
+            .send("acme", "workflow", "cancel", json!({"instance": "hoard-1"}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+    });
+}
+
 /// A line that stops at a recall signal, whichever instance throws it.
 const LINE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">

@@ -80,6 +80,7 @@ pub mod tx {
         CORRUPT_STATE = 12, "corrupt_state", "corrupt {what} in state";
         DEVICE_NOT_ALLOWED = 13, "device_not_allowed", "{detail}";
         NESTED_WORKFLOW = 14, "nested_workflow", "a service task may not call the workflow module";
+        VALUE_TOO_LARGE = 15, "value_too_large", "the call would store a value of {size} bytes, more than the {max} a state value may be";
     }
 }
 

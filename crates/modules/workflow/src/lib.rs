@@ -273,6 +273,9 @@ pub mod failures {
         INSTANCE_NOT_WAITING = 37, "instance_not_waiting", "{detail}";
         MESSAGE_MISSING = 38, "message_missing", "{detail}";
         NOT_STARTABLE = 39, "not_startable", "{detail}";
+        /// The move would store an instance larger than a state value may
+        /// be (its variables, lists and parked subprocess instances).
+        INSTANCE_TOO_LARGE = 40, "instance_too_large", "the move would make instance {instance} {size} bytes, more than the {max} a stored value may be";
     }
 }
 
@@ -701,6 +704,15 @@ fn apply<'a>(
         // that does not (an engine bug) is refused, not kept as damage that
         // no later move could get past.
         let stored = inst.encode();
+        // The state store refuses a larger value when the block commits,
+        // which no block may meet: refused here, the move fails instead.
+        if stored.len() > ingot_types::limits::MAX_VALUE_BYTES {
+            return reject(failures::INSTANCE_TOO_LARGE.with(&[
+                ("instance", inst.id.clone()),
+                ("size", stored.len().to_string()),
+                ("max", ingot_types::limits::MAX_VALUE_BYTES.to_string()),
+            ]));
+        }
         if Instance::decode_cfg(stored.clone(), &()).is_err() {
             return reject(failures::ENGINE_REFUSED.with(&[(
                 "detail",
