@@ -377,13 +377,31 @@ impl<'a> Compiler<'a> {
                 self.problem(ErrorKind::Unreachable, n, "not connected");
             }
             if let Some(t) = &n.timer {
-                if let Err(e) = timer::resolve(t, self.b.timezone) {
-                    let kind = if matches!(t, TimerDef::Cycle(_)) {
-                        ErrorKind::Unsupported
-                    } else {
-                        ErrorKind::Invalid
-                    };
-                    self.problem(kind, n, e);
+                match timer::resolve(t, self.b.timezone) {
+                    Err(e) => {
+                        let kind = if e.contains("not supported") {
+                            ErrorKind::Unsupported
+                        } else {
+                            ErrorKind::Invalid
+                        };
+                        self.problem(kind, n, e);
+                    }
+                    // A process's own start event delays its instance; a
+                    // cycle there would mean starting instances on a
+                    // schedule, which only a transaction, a chain event or
+                    // a signal does on chain.
+                    Ok(t)
+                        if t.every_ms.is_some()
+                            && matches!(n.kind, NodeKind::Start(_))
+                            && n.parent.is_none() =>
+                    {
+                        self.problem(
+                            ErrorKind::Unsupported,
+                            n,
+                            "a repeating timer on a process's start event (starting instances on a schedule) is not supported: start instances by transactions, or use a timer event subprocess or a non-interrupting boundary timer",
+                        );
+                    }
+                    Ok(_) => {}
                 }
             }
             if matches!(

@@ -1604,7 +1604,32 @@ impl<'a> Run<'a> {
             self.inst.timers.push(Due {
                 node: node as u16,
                 at_ms,
+                left: t.every_ms.map_or(0, |_| t.repeats.saturating_sub(1)),
             });
+        }
+    }
+
+    /// The timer of `node` fired: a repeating one with times left is
+    /// armed again one interval after it was due (so a late block does not
+    /// shift the schedule), any other is disarmed.
+    fn timer_fired(&mut self, node: usize) {
+        let every = self.m.nodes[node].timer.as_ref().and_then(|t| t.every_ms);
+        let Some(pos) = self
+            .inst
+            .timers
+            .iter()
+            .position(|d| d.node as usize == node)
+        else {
+            return;
+        };
+        match (every, &mut self.inst.timers[pos]) {
+            (Some(every), d) if d.left > 0 => {
+                d.at_ms = d.at_ms.saturating_add(every);
+                d.left -= 1;
+            }
+            _ => {
+                self.inst.timers.remove(pos);
+            }
         }
     }
 
@@ -1662,16 +1687,16 @@ impl<'a> Run<'a> {
                 self.disarm_timer(t);
             }
         } else if let Some(activity) = self.armed_boundary(node) {
-            // A boundary event fires once per arming (a non-interrupting
-            // timer does not repeat; a message one stays armed).
-            self.disarm_timer(node);
+            // A boundary event fires once per arming (a message one stays
+            // armed; a repeating timer is armed for its next time).
+            self.timer_fired(node);
             if self.m.nodes[node].interrupting {
                 self.interrupt(activity);
             }
         } else if let Some(esp) = armed_event_sub(self.m, self.inst, node, self.current_scope()) {
             // An event subprocess starts inside its scope; an interrupting
             // one first cancels everything else running there.
-            self.disarm_timer(node);
+            self.timer_fired(node);
             if self.m.nodes[node].interrupting {
                 let m = self.m;
                 let (scope, pool) = (m.nodes[esp].parent, m.nodes[esp].pool);

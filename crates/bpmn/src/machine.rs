@@ -83,10 +83,14 @@ pub mod gateway {
 }
 
 record! {
-    /// A timer: relative to the moment the token arrives, or absolute.
+    /// A timer: relative to the moment the token arrives, or absolute; a
+    /// repeating one (`timeCycle`) then fires every `every_ms`, `repeats`
+    /// times in all.
     pub struct Timer {
         pub after_ms: Option<u64> = (),
         pub at_ms: Option<u64> = (),
+        pub every_ms: Option<u64> = (),
+        pub repeats: u32 = (),
     }
 }
 
@@ -415,10 +419,11 @@ record! {
 }
 
 record! {
-    /// An armed timer.
+    /// An armed timer; `left` more times after this one for a repeating timer.
     pub struct Due {
         pub node: u16 = (),
         pub at_ms: u64 = (),
+        pub left: u32 = (),
     }
 }
 

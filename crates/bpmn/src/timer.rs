@@ -2,7 +2,8 @@
 //!
 //! Durations with years or months are refused: their length depends on the
 //! calendar position, and a contract deadline should say what it means in
-//! days. Recurring timers (`timeCycle`) are not supported.
+//! days. Repeating timers (`timeCycle`) are ISO 8601 repeating intervals
+//! with a count; cron expressions are refused.
 
 use crate::{machine::Timer, model::TimerDef};
 
@@ -22,16 +23,67 @@ pub fn resolve(def: &TimerDef, timezone: Option<i64>) -> Result<Timer, String> {
         TimerDef::Duration(d) => Ok(Timer {
             after_ms: Some(duration_ms(d)?),
             at_ms: None,
+            every_ms: None,
+            repeats: 1,
         }),
         TimerDef::Date(d) => Ok(Timer {
             after_ms: None,
             at_ms: Some(date_ms_in(d, timezone)?),
+            every_ms: None,
+            repeats: 1,
         }),
-        TimerDef::Cycle(c) => Err(format!(
-            "recurring timer `{c}` (timeCycle) is not supported"
-        )),
+        TimerDef::Cycle(c) => cycle(c, timezone),
         TimerDef::Missing => Err("timer event has no timeDuration or timeDate".into()),
     }
+}
+
+/// Most firings of a repeating timer: an unbounded one would keep a
+/// timer in the chain's index for as long as its activity waits.
+pub const MAX_CYCLE_REPEATS: u32 = 1_000;
+/// Shortest interval of a repeating timer (timers fire by block time,
+/// walked second by second).
+pub const MIN_CYCLE_MS: u64 = 60_000;
+
+/// A repeating timer (BPMN 2.0 §10.5.5, ISO 8601 repeating interval):
+/// `R3/PT1H` fires three times, an hour apart, the first an hour after it
+/// is armed; `R5/2026-12-07T08:00:00+08:00/P1D` at that moment, then daily.
+pub fn cycle(c: &str, timezone: Option<i64>) -> Result<Timer, String> {
+    let c = c.trim();
+    let bad = |why: &str| {
+        format!("repeating timer `{c}`: {why} (ISO 8601 repeating interval with a count, e.g. R3/PT1H or R5/2026-12-07T08:00:00Z/P1D)")
+    };
+    if c.contains(' ') || c.contains('*') || c.contains('?') {
+        return Err(bad("cron expressions are not supported"));
+    }
+    let parts: Vec<&str> = c.split('/').collect();
+    let count = parts[0]
+        .strip_prefix('R')
+        .ok_or_else(|| bad("must start with R and the number of repetitions"))?;
+    if count.is_empty() {
+        return Err(bad(&format!(
+            "give the number of repetitions, at most {MAX_CYCLE_REPEATS}; an unbounded one is refused"
+        )));
+    }
+    let repeats = count
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_CYCLE_REPEATS).contains(n))
+        .ok_or_else(|| bad(&format!("repetitions from 1 to {MAX_CYCLE_REPEATS}")))?;
+    let (at_ms, every) = match parts[1..] {
+        [every] => (None, every),
+        [start, every] if !start.starts_with('P') => (Some(date_ms_in(start, timezone)?), every),
+        _ => return Err(bad("expected R<n>/<duration> or R<n>/<start>/<duration>")),
+    };
+    let every_ms = duration_ms(every)?;
+    if every_ms < MIN_CYCLE_MS {
+        return Err(bad("the interval must be at least a minute"));
+    }
+    Ok(Timer {
+        after_ms: at_ms.is_none().then_some(every_ms),
+        at_ms,
+        every_ms: Some(every_ms),
+        repeats,
+    })
 }
 
 /// `P2DT3H30M`, `PT48H`, `P1W`, `PT0.5S` is refused (whole units only).
@@ -222,6 +274,34 @@ mod tests {
             "P99999999999999D",
         ] {
             assert!(duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cycles() {
+        let t = cycle("R3/PT1H", None).unwrap();
+        assert_eq!(
+            (t.after_ms, t.at_ms, t.every_ms, t.repeats),
+            (Some(3_600_000), None, Some(3_600_000), 3)
+        );
+        let t = cycle("R5/2026-11-24T08:00:00+08:00/P1D", None).unwrap();
+        assert_eq!(
+            (t.after_ms, t.at_ms, t.every_ms, t.repeats),
+            (None, Some(1_795_478_400_000), Some(86_400_000), 5)
+        );
+        for (bad, why) in [
+            ("0/5 0/1 * 1/1 * ?", "cron"),
+            ("R/PT1H", "unbounded"),
+            ("R0/PT1H", "repetitions from 1"),
+            ("R1001/PT1H", "repetitions from 1"),
+            ("R3/PT30S", "at least a minute"),
+            ("R3/PT1H/2026-11-24T08:00:00Z", "expected R<n>"),
+            ("PT1H", "must start with R"),
+            ("R3", "expected R<n>"),
+            ("R3/2026-11-24T08:00:00/PT1H", "bindings.timezone"),
+        ] {
+            let e = cycle(bad, None).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

@@ -97,6 +97,127 @@ fn a_non_interrupting_timer_leaves_its_task_waiting() {
     assert_eq!(i.state, state::COMPLETED);
 }
 
+fn cycle_def(cycle: &str) -> String {
+    format!("<bpmn:timerEventDefinition><bpmn:timeCycle>{cycle}</bpmn:timeCycle></bpmn:timerEventDefinition>")
+}
+
+/// A reminder every day, three times at most, while Approve waits.
+fn reminders(interrupting: bool, cycle: &str) -> Machine {
+    let mut d = Doc::new();
+    d.start("S")
+        .task("Approve")
+        .task("Remind")
+        .end("Done")
+        .end("Reminded");
+    boundary(&mut d, "Daily", "Approve", interrupting, &cycle_def(cycle));
+    d.flow("f1", "S", "Approve")
+        .flow("f2", "Approve", "Done")
+        .flow("f3", "Daily", "Remind")
+        .flow("f4", "Remind", "Reminded");
+    d.compile()
+}
+
+#[test]
+fn a_repeating_boundary_timer_fires_its_count_a_period_apart() {
+    let m = reminders(false, "R3/P1D");
+    let mut i = start(&m, json!({}));
+    let day = 86_400_000;
+    let first = i.timers[0].at_ms;
+    assert_eq!(first, 1_000_000 + day, "one period after the task began");
+    for n in 1..=3u64 {
+        assert_eq!(armed_timers(&m, &i), ids(&["Daily"]), "before reminder {n}");
+        assert_eq!(
+            i.timers[0].at_ms,
+            first + (n - 1) * day,
+            "on schedule, however late fired"
+        );
+        let node = m.node_index("Daily").unwrap();
+        // Fired late (a slow block): the next one keeps the schedule.
+        let late = i.timers[0].at_ms + 5_000;
+        engine::fire_timer(&m, &mut i, node, late).unwrap();
+    }
+    assert!(i.timers.is_empty(), "three times, then no more");
+    let waiting = engine::waiting(&m, &i);
+    assert_eq!(waiting, ids(&["Approve", "Remind"]));
+    // Completing the task disarms a cycle with times left.
+    let m = reminders(false, "R3/P1D");
+    let mut i = start(&m, json!({}));
+    fire(&m, &mut i, "Daily");
+    assert_eq!(i.timers[0].left, 1);
+    complete(&m, &mut i, "Approve");
+    assert!(i.timers.is_empty());
+    // An interrupting cycle fires once: its task is gone.
+    let m = reminders(true, "R3/P1D");
+    let mut i = start(&m, json!({}));
+    fire(&m, &mut i, "Daily");
+    assert_eq!(active(&m, &i), ids(&["Remind"]));
+    assert!(i.timers.is_empty());
+}
+
+#[test]
+fn a_repeating_event_subprocess_timer_starts_it_each_time_while_its_scope_runs() {
+    let m = with_event_subprocess(&cycle_def("R2/PT1H"), false, true);
+    let mut i = start(&m, json!({"order": "O-1"}));
+    fire(&m, &mut i, "EspStart");
+    fire(&m, &mut i, "EspStart");
+    assert!(i.timers.is_empty(), "twice, then no more");
+    let handles = i
+        .active
+        .iter()
+        .filter(|&&a| m.nodes[a as usize].id == "Handle")
+        .count();
+    assert_eq!(handles, 2, "two reminders running beside the work");
+    // The scope ending early takes a cycle with times left with it.
+    let m = with_event_subprocess(&cycle_def("R5/PT1H"), false, true);
+    let mut i = start(&m, json!({"order": "O-1"}));
+    fire(&m, &mut i, "EspStart");
+    assert_eq!(i.timers[0].left, 3);
+    complete_with(&m, &mut i, "Work", json!({"broken": false}));
+    complete(&m, &mut i, "Handle");
+    assert_eq!(active(&m, &i), ids(&["After"]));
+    assert!(i.timers.is_empty(), "{:?}", i.timers);
+}
+
+#[test]
+fn repeating_timers_the_chain_cannot_run_are_refused_precisely() {
+    let refused = |cycle: &str, at_start: bool| {
+        let mut d = Doc::new();
+        if at_start {
+            d.node("startEvent", "S", "", &cycle_def(cycle))
+                .task("T")
+                .end("E");
+        } else {
+            d.start("S")
+                .task("T")
+                .node("intermediateCatchEvent", "W", "", &cycle_def(cycle))
+                .end("E");
+        }
+        d.flow("f1", "S", "T");
+        if at_start {
+            d.flow("f2", "T", "E");
+        } else {
+            d.flow("f2", "T", "W").flow("f3", "W", "E");
+        }
+        ingot_bpmn::compile_xml(&d.xml(), &d.bindings())
+            .err()
+            .map(|e| e.to_string())
+    };
+    let e = refused("0/5 0/1 * 1/1 * ?", false).unwrap();
+    assert!(
+        e.contains("unsupported element") && e.contains("cron expressions are not supported"),
+        "{e}"
+    );
+    let e = refused("R/PT1H", false).unwrap();
+    assert!(
+        e.contains("invalid model") && e.contains("unbounded one is refused"),
+        "{e}"
+    );
+    let e = refused("R3/PT1H", true).unwrap();
+    assert!(e.contains("starting instances on a schedule"), "{e}");
+    // On a catch event only its first time matters: accepted.
+    assert_eq!(refused("R3/PT1H", false), None);
+}
+
 /// A subprocess with two branches, a timer inside, and events on its
 /// boundary: a message (interrupting) and an error from inside.
 fn inspection() -> Machine {

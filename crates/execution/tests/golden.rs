@@ -287,7 +287,7 @@ fn golden_records() {
     check(
         "workflow Instance",
         &workflow_instance().encode(),
-        "fa9fb9a93ebef8882ac01a6658d713952fb3475eb808d6532d4925ee229f7c5c",
+        "bbd5ea7d1dbfd8f125defb297bc2fd8e8b8ad5622fec941d4de189af9c8c46a5",
     );
     check(
         "Policy",
@@ -336,7 +336,8 @@ fn rewording_leaves_receipts_root_unchanged() {
 /// A workflow instance in the middle of a parallel multi-instance task over
 /// a collection (list variables, the open instances and the items kept) and
 /// of a parallel multi-instance subprocess (one instance parked with its
-/// tokens, timer and item, one not begun).
+/// tokens, a repeating timer with two times left, and its item; one not
+/// begun).
 fn workflow_instance() -> ingot_bpmn::machine::Instance {
     use ingot_bpmn::{
         expr::Value,
@@ -353,6 +354,7 @@ fn workflow_instance() -> ingot_bpmn::machine::Instance {
         timers: vec![Due {
             node: 4,
             at_ms: 9_000,
+            left: 0,
         }],
         vars: vec![
             Assigned {
@@ -404,6 +406,7 @@ fn workflow_instance() -> ingot_bpmn::machine::Instance {
                 timers: vec![Due {
                     node: 9,
                     at_ms: 12_000,
+                    left: 2,
                 }],
                 loops: vec![],
                 locals: vec![Assigned {

@@ -918,6 +918,79 @@ fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
     });
 }
 
+/// An approval reminded every hour, three times at most.
+const REMINDED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Reminded" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:userTask id="Approve"/>
+    <bpmn:boundaryEvent id="Hourly" attachedToRef="Approve" cancelActivity="false">
+      <bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:userTask id="Remind"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:endEvent id="R"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Approve"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Approve" targetRef="E"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Hourly" targetRef="Remind"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="Remind" targetRef="R"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A repeating timer on chain: each firing is scheduled again in the
+/// chain's timer index, by block time, three times and no more.
+#[test]
+fn a_repeating_boundary_timer_fires_by_block_time_its_count() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let bindings = json!({"name": "reminded", "participants": {"Reminded": "org:Acme"}});
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": REMINDED, "bindings": bindings}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "start",
+                json!({"definition": "reminded"}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let mut fired = Vec::new();
+        for _ in 0..5 {
+            w.tick(3_600_000);
+            let receipts = w.chain.execute(vec![]).await;
+            let steps = receipts
+                .iter()
+                .flat_map(|r| &r.events)
+                .filter(|e| {
+                    e.kind == "step"
+                        && e.attributes
+                            .iter()
+                            .any(|(k, v)| k == "element" && v == "Hourly")
+                })
+                .count();
+            fired.push(steps);
+        }
+        assert_eq!(fired, [1, 1, 1, 0, 0], "hourly, three times");
+        let (inst, m) = w.instance("reminded-1").await;
+        let reminders = inst
+            .active
+            .iter()
+            .filter(|&&a| m.nodes[a as usize].id == "Remind")
+            .count();
+        assert_eq!(reminders, 3);
+        assert!(engine::timers(&inst).is_empty());
+    });
+}
+
 /// A chain of twelve tasks, each setting two list variables of about
 /// 3 KiB (a move's variables are at most 8 KiB).
 fn hoard_xml() -> String {
