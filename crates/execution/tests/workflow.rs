@@ -556,11 +556,7 @@ fn call_activities_start_and_wait_for_a_deployed_definition() {
     deterministic::Runner::default().start(|ctx| async move {
         let actors = json!({"acme": {"org": "Acme"}, "rival": {"org": "Rival"}});
         let mut w = world(&ctx, &actors).await;
-        let inspection = json!({
-            "name": "inspection", "participants": {"Inspection": "org:Acme"},
-            "variables": {"lot": "string", "passed": "boolean"},
-            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
-        });
+        let inspection = inspection_bindings();
         let order = json!({
             "name": "order", "participants": {"Order": "org:Acme"}, "start": "any",
             "variables": {"order_no": "string", "ok": "boolean"},
@@ -718,6 +714,15 @@ const AUDIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
+/// INSPECTION's bindings: the lot it inspects, whether it passed.
+fn inspection_bindings() -> Value {
+    json!({
+        "name": "inspection", "participants": {"Inspection": "org:Acme"},
+        "variables": {"lot": "string", "passed": "boolean"},
+        "outputs": {"S": ["lot"], "Inspect": ["passed"]}
+    })
+}
+
 /// A multi-instance call activity over a collection (issue 20): one called
 /// instance per item, started in the same transaction with the item as
 /// input; each returns to its own instance, its result in its place; when
@@ -728,11 +733,7 @@ fn a_multi_instance_call_activity_calls_once_per_item() {
     deterministic::Runner::default().start(|ctx| async move {
         let actors = json!({"acme": {"org": "Acme"}});
         let mut w = world(&ctx, &actors).await;
-        let inspection = json!({
-            "name": "inspection", "participants": {"Inspection": "org:Acme"},
-            "variables": {"lot": "string", "passed": "boolean"},
-            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
-        });
+        let inspection = inspection_bindings();
         let audit = json!({
             "name": "audit", "participants": {"Audit": "org:Acme"},
             "variables": {"plants": "list", "plant": "string", "results": "list", "passed": "boolean"},
@@ -840,11 +841,7 @@ fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
     deterministic::Runner::default().start(|ctx| async move {
         let actors = json!({"acme": {"org": "Acme"}});
         let mut w = world(&ctx, &actors).await;
-        let inspection = json!({
-            "name": "inspection", "participants": {"Inspection": "org:Acme"},
-            "variables": {"lot": "string", "passed": "boolean"},
-            "outputs": {"S": ["lot"], "Inspect": ["passed"]}
-        });
+        let inspection = inspection_bindings();
         let batch = json!({
             "name": "batch", "participants": {"Batch": "org:Acme"},
             "variables": {"lots": "list", "lot": "string", "grades": "list", "grade": "integer", "passed": "boolean"},
