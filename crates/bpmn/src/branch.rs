@@ -163,6 +163,16 @@ pub fn timers(inst: &Instance) -> Vec<Due> {
     out
 }
 
+/// Every armed timer with the subprocess instance (`loopCounter`) it
+/// belongs to, if any.
+pub fn timers_by_instance(inst: &Instance) -> Vec<(Due, Option<u16>)> {
+    let mut out: Vec<(Due, Option<u16>)> = inst.timers.iter().map(|d| (d.clone(), None)).collect();
+    for p in &inst.parked {
+        out.extend(p.timers.iter().map(|d| (d.clone(), Some(p.counter))));
+    }
+    out
+}
+
 /// Every active node of an instance, its parked instances' included.
 pub fn active_nodes(inst: &Instance) -> Vec<u16> {
     let mut out = inst.active.clone();

@@ -394,14 +394,11 @@ pub fn complete(
     // The instance's own item, for its outputs and what follows.
     run.give_item(node, counter)?;
     run.assign(&assigned);
-    let detail = match in_branch {
-        Some((s, c)) => format!(
-            "{} (instance {c} of `{}`)",
-            actor.describe(),
-            m.nodes[s as usize].id
-        ),
-        None if multi => format!("{} (instance {counter})", actor.describe()),
-        None => actor.describe(),
+    // Inside a parallel subprocess's instance the step names it itself.
+    let detail = if multi && in_branch.is_none() {
+        format!("{} (instance {counter})", actor.describe())
+    } else {
+        actor.describe()
     };
     run.step_vars(node, "completed", detail, assigned);
     run.send(node)?;
@@ -410,26 +407,60 @@ pub fn complete(
     Ok(run.out)
 }
 
-/// A due timer of `node` fires (block time reached it).
+/// A due timer of `node` fires (block time reached it): the earliest due.
 pub fn fire_timer(
     m: &Machine,
     inst: &mut Instance,
     node: usize,
     now_ms: u64,
 ) -> Result<Outcome, Refusal> {
+    fire_due(m, inst, node, None, now_ms)
+}
+
+/// The timer of `node` due at `due_ms` fires (the chain's timer index
+/// names each armed timer by node and due time): when several instances of
+/// a parallel multi-instance subprocess wait at `node`, the one whose timer
+/// this is, never another's. Without `due_ms`, or when no timer has that
+/// due time any more, the earliest due one fires.
+pub fn fire_due(
+    m: &Machine,
+    inst: &mut Instance,
+    node: usize,
+    due_ms: Option<u64>,
+    now_ms: u64,
+) -> Result<Outcome, Refusal> {
     running(inst)?;
     let mut run = Run::new(m, inst, now_ms);
-    if !run.inst.timers.iter().any(|d| d.node as usize == node) {
-        // A parked instance's timer: the first instance's whose is due.
-        let due = |p: &crate::machine::Parked, until: u64| {
+    let at = |d: &Due| d.node as usize == node;
+    let main: Vec<u64> = run
+        .inst
+        .timers
+        .iter()
+        .filter(|d| at(d))
+        .map(|d| d.at_ms)
+        .collect();
+    let exact_in_main = due_ms.is_some_and(|due| main.contains(&due));
+    if !exact_in_main {
+        // (due time, loopCounter order) of each parked instance's timer at `node`.
+        let parked = run.inst.parked.iter().enumerate().flat_map(|(pos, p)| {
             p.timers
                 .iter()
-                .any(|d| d.node as usize == node && d.at_ms <= until)
-        };
-        let parked = &run.inst.parked;
-        if let Some(pos) = (parked.iter().position(|p| due(p, now_ms)))
-            .or_else(|| parked.iter().position(|p| due(p, u64::MAX)))
-        {
+                .filter(|d| at(d))
+                .map(move |d| (d.at_ms, pos))
+        });
+        let exact = parked
+            .clone()
+            .filter(|&(a, _)| Some(a) == due_ms)
+            .map(|(_, pos)| pos)
+            .next();
+        let earliest_parked = parked.min();
+        let earliest_main = main.iter().min().copied();
+        let pick = exact.or_else(|| match (earliest_parked, earliest_main) {
+            (Some((a, pos)), Some(b)) if a < b => Some(pos),
+            (Some((_, pos)), None) => Some(pos),
+            _ => None,
+        });
+        if let Some(pos) = pick {
             run.unpark(pos);
         }
     }
@@ -706,7 +737,7 @@ pub fn live_instances(m: &Machine, inst: &Instance, node: usize) -> Vec<u16> {
     }
 }
 
-pub use crate::branch::{active_nodes, timers};
+pub use crate::branch::{active_nodes, timers, timers_by_instance};
 
 /// One instance of a parallel multi-instance subprocess under way.
 #[derive(Clone, Debug, PartialEq)]
@@ -933,6 +964,15 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// "instance k" for subprocess `node` if instance k of it is the one
+    /// brought back (history names which instance a step is about).
+    fn instance_detail(&self, node: usize) -> String {
+        match self.current {
+            Some((s, c)) if s as usize == node => format!("instance {c}"),
+            _ => String::new(),
+        }
+    }
+
     fn current_scope(&self) -> Option<u16> {
         self.current.map(|(s, _)| s)
     }
@@ -997,6 +1037,18 @@ impl<'a> Run<'a> {
         vars: Vec<(u16, Value)>,
     ) {
         let n = &self.m.nodes[node];
+        // A step inside an instance of a parallel subprocess names it.
+        let detail = match self.current {
+            Some((s, c)) if self.m.within(node, s as usize) => {
+                let sub = &self.m.nodes[s as usize].id;
+                if detail.is_empty() {
+                    format!("instance {c} of `{sub}`")
+                } else {
+                    format!("{detail} (instance {c} of `{sub}`)")
+                }
+            }
+            _ => detail,
+        };
         self.out.steps.push(Step {
             element: n.id.clone(),
             name: n.name.clone(),
@@ -1217,7 +1269,8 @@ impl<'a> Run<'a> {
     fn enter(&mut self, node: usize) -> Result<(), String> {
         self.inst.active.push(node as u16);
         self.arm_boundary(node);
-        self.step(node, "started", String::new());
+        let detail = self.instance_detail(node);
+        self.step(node, "started", detail);
         let inner: Vec<usize> = (0..self.m.nodes.len())
             .filter(|&c| {
                 self.m.nodes[c].parent == Some(node as u16) && self.m.nodes[c].kind == kind::START
@@ -2375,7 +2428,12 @@ impl<'a> Run<'a> {
                     }
                 };
                 self.deactivate(s);
-                self.step(s, "completed", String::new());
+                let detail = if parallel {
+                    format!("instance {counter}")
+                } else {
+                    String::new()
+                };
+                self.step(s, "completed", detail);
                 self.end_iteration(s, counter)?;
                 return Ok(true);
             }

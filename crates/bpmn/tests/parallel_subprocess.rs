@@ -228,6 +228,18 @@ fn each_instance_has_its_own_timer() {
         "{:?}",
         out.steps
     );
+    // History says which instance each step is about.
+    let said = |element: &str, action: &str, detail: &str| {
+        out.steps
+            .iter()
+            .any(|s| s.element == element && s.action == action && s.detail == detail)
+    };
+    assert!(
+        said("Deadline", "timer", "instance 1 of `Sub`"),
+        "{:?}",
+        out.steps
+    );
+    assert!(said("Sub", "completed", "instance 1"), "{:?}", out.steps);
     assert_eq!(active(&m, &i), ids(&["After"]));
     assert!(engine::timers(&i).is_empty());
     assert_eq!(var(&m, &i, "grades"), Some(list(&["3", ""])));

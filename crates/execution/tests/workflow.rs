@@ -915,6 +915,80 @@ fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
     });
 }
 
+/// Each lot graded, then settled five seconds later.
+const SETTLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">
+  <bpmn:process id="Settle" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:subProcess id="EachLot">
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopDataInputRef>lots</bpmn:loopDataInputRef>
+        <bpmn:inputDataItem name="lot"/>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:startEvent id="IS"/>
+      <bpmn:userTask id="Grade"/>
+      <bpmn:intermediateCatchEvent id="Settled">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT5S</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:intermediateCatchEvent>
+      <bpmn:endEvent id="IE"/>
+      <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Grade"/>
+      <bpmn:sequenceFlow id="i2" sourceRef="Grade" targetRef="Settled"/>
+      <bpmn:sequenceFlow id="i3" sourceRef="Settled" targetRef="IE"/>
+    </bpmn:subProcess>
+    <bpmn:userTask id="Release"/>
+    <bpmn:endEvent id="E"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="EachLot"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="EachLot" targetRef="Release"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Release" targetRef="E"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Two instances of a subprocess wait at the same timer, the higher
+/// instance's due first and in an earlier second. An outsider's trial
+/// found the chain's index firing the lower instance's timer for the
+/// higher one's entry, then dropping the lower one's entry as disarmed:
+/// the higher instance's timer never fired and the process stayed stuck.
+/// Each timer now fires in the instance whose it is.
+#[test]
+fn timers_of_subprocess_instances_fire_in_their_own_instance() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let bindings = json!({
+            "name": "settle", "participants": {"Settle": "org:Acme"},
+            "variables": {"lots": "list", "lot": "string"},
+            "outputs": {"S": ["lots"]}
+        });
+        let r = w.send("acme", "workflow", "deploy", json!({"xml": SETTLE, "bindings": bindings})).await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w
+            .send("acme", "workflow", "start", json!({"definition": "settle", "vars": {"lots": ["A", "B", "C"]}}))
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        let grade = |counter: u64| {
+            json!({"instance": "settle-1", "element": "Grade", "vars": {"loopCounter": counter}})
+        };
+        // Instance 2 first; instance 0 a second later (each send is a block one second on).
+        let r = w.send("acme", "workflow", "complete", grade(2)).await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w.send("acme", "workflow", "complete", grade(0)).await;
+        assert_eq!(outcome(&r), "ok");
+        let r = w.send("acme", "workflow", "complete", grade(1)).await;
+        assert_eq!(outcome(&r), "ok");
+        // One block well past every due time: each fires, in its own instance.
+        w.tick(60_000);
+        w.chain.execute(vec![]).await;
+        let (inst, m) = w.instance("settle-1").await;
+        assert_eq!(
+            engine::waiting(&m, &inst),
+            ["Release"],
+            "{}",
+            ingot_execution::modules::workflow::instance_json(&m, &inst)
+        );
+        assert!(engine::timers(&inst).is_empty());
+    });
+}
+
 /// An approval reminded every hour, three times at most.
 const REMINDED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D">

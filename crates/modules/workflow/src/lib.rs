@@ -1244,8 +1244,14 @@ async fn fire_one(
         return Ok(vec![]); // disarmed since it was scheduled
     }
     let before = inst.clone();
-    let outcome = engine::fire_timer(&machine, &mut inst, t.node as usize, block.timestamp_ms)
-        .map_err(engine_refused)?;
+    let outcome = engine::fire_due(
+        &machine,
+        &mut inst,
+        t.node as usize,
+        Some(t.at_ms),
+        block.timestamp_ms,
+    )
+    .map_err(engine_refused)?;
     let zero = [0u8; 32];
     // Without service calls, called processes or a return to a caller, the
     // continuation needs no identity (so a revoked starter does not stop a
@@ -1436,9 +1442,11 @@ pub fn instance_json(machine: &Machine, inst: &Instance) -> Value {
         "state": istate::name(inst.state),
         "active": engine::waiting(machine, inst),
         "variables": vars,
-        "timers": engine::timers(inst).iter().map(|d| json!({
+        // A timer of a parallel subprocess's instance names it (loopCounter).
+        "timers": engine::timers_by_instance(inst).iter().map(|(d, counter)| json!({
             "element": machine.nodes.get(d.node as usize).map(|n| n.id.clone()),
             "due_ms": d.at_ms,
+            "loopCounter": counter,
         })).collect::<Vec<_>>(),
         // Looping tasks under way: a person completing one instance of a
         // parallel multi-instance task names it by its loopCounter (one of
