@@ -455,11 +455,12 @@ pub fn fire_due(
             .next();
         let earliest_parked = parked.min();
         let earliest_main = main.iter().min().copied();
-        let pick = exact.or_else(|| match (earliest_parked, earliest_main) {
+        let earliest = match (earliest_parked, earliest_main) {
             (Some((a, pos)), Some(b)) if a < b => Some(pos),
             (Some((_, pos)), None) => Some(pos),
             _ => None,
-        });
+        };
+        let pick = exact.or(earliest);
         if let Some(pos) = pick {
             run.unpark(pos);
         }
