@@ -182,6 +182,11 @@ pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
             let url = format!("{}/v1/tx{}", a.node, if a.wait { "?wait=true" } else { "" });
             let v = post(&url, &serde_json::json!({"tx": hex::encode(tx.encode())}))?;
             print(&v, json);
+            // Waited for: a failed transaction is a failed command (the
+            // receipt, printed above, names its code).
+            if a.wait && v["status"] == "failed" {
+                refused(&v)?;
+            }
         }
         TxCommand::Status {
             node,
@@ -190,6 +195,24 @@ pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
         } => print(&read_as.http()?.get(&format!("{node}/v1/tx/{hash}"))?, json),
     }
     Ok(())
+}
+
+/// A receipt that is not a success as an error naming the failure's
+/// stable code (with `--json` the receipt itself is printed first).
+pub fn refused(receipt: &Value) -> anyhow::Result<()> {
+    let code = receipt["failure"]["name"].as_str().unwrap_or("unknown");
+    match receipt["status"].as_str() {
+        Some("success") => Ok(()),
+        Some("failed") => match receipt["reason"].as_str() {
+            Some(reason) => bail!("refused ({code}): {reason}"),
+            // What it touched belongs to others: its detail is theirs to read.
+            None => bail!(
+                "refused ({code}, transaction {}); the detail is shown only to the parties of what it touched",
+                receipt["hash"].as_str().unwrap_or_default()
+            ),
+        },
+        _ => bail!("not executed yet (transaction {})", receipt["hash"]),
+    }
 }
 
 fn print(v: &Value, json: bool) {

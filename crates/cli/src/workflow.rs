@@ -158,6 +158,7 @@ fn vars(text: &str) -> anyhow::Result<Value> {
 fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> anyhow::Result<Value> {
     let receipt = send(signer, method, args)?;
     print_receipt(&receipt, json_out);
+    crate::client::refused(&receipt)?;
     Ok(receipt)
 }
 
@@ -177,22 +178,10 @@ fn send(signer: &SignerArgs, method: &str, args: Value) -> anyhow::Result<Value>
             args: call_args,
         },
     )?;
-    let receipt = post(
+    post(
         &format!("{}/v1/tx?wait=true", signer.node),
         &json!({"tx": hex::encode(tx.encode())}),
-    )?;
-    match receipt["status"].as_str() {
-        Some("success") => Ok(receipt),
-        Some("failed") => match receipt["reason"].as_str() {
-            Some(reason) => bail!("refused: {reason}"),
-            // What it touched belongs to others: its reason is theirs to read.
-            None => bail!(
-                "refused (transaction {}); the reason is shown only to the parties of what it touched",
-                receipt["hash"].as_str().unwrap_or_default()
-            ),
-        },
-        _ => bail!("not executed yet (transaction {})", receipt["hash"]),
-    }
+    )
 }
 
 fn print_receipt(receipt: &Value, json_out: bool) {
@@ -467,22 +456,28 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             let get = |url: &str| http.get(url);
             let v = match get(&format!("{node}/v1/workflow/instances/{id}")) {
                 Ok(v) => v,
-                // Not readable is not the same as not there.
-                Err(e) if format!("{e:#}").contains("403") => {
-                    return Err(e.context(format!("instance `{id}` is not yours to read")))
-                }
-                Err(_) => {
-                    let mut def = get(&format!("{node}/v1/workflow/definitions/{id}"))
-                        .with_context(|| {
-                            format!("`{id}` is neither an instance nor a definition")
-                        })?;
-                    let filter = state.map(|s| format!("?state={s}")).unwrap_or_default();
-                    def["instances"] = get(&format!(
-                        "{node}/v1/workflow/definitions/{id}/instances{filter}"
-                    ))?["instances"]
-                        .clone();
-                    def
-                }
+                // The node answers 403 for an instance the caller may not
+                // read, and for one that is not there (so as not to say
+                // which): `id` may be a definition either way.
+                Err(instance_error) => match get(&format!("{node}/v1/workflow/definitions/{id}")) {
+                    Ok(mut def) => {
+                        let filter = state.map(|s| format!("?state={s}")).unwrap_or_default();
+                        def["instances"] = get(&format!(
+                            "{node}/v1/workflow/definitions/{id}/instances{filter}"
+                        ))?["instances"]
+                            .clone();
+                        def
+                    }
+                    Err(_) if format!("{instance_error:#}").contains("403") => {
+                        return Err(instance_error.context(format!(
+                            "`{id}` is no definition, and no instance you may read"
+                        )))
+                    }
+                    Err(_) => {
+                        return Err(instance_error
+                            .context(format!("`{id}` is neither an instance nor a definition")))
+                    }
+                },
             };
             if json_out {
                 println!("{v}");

@@ -232,6 +232,22 @@ fn play(net: &Net, name: &str, orgs: &[(&str, &str)], large: bool) {
             instances.push(id);
         }
     }
+    // The README's `workflow show <definition> --state ...`, as the first
+    // actor (an outsider's trial found it refused: the node's 403 for an
+    // instance id that is not there stopped the CLI before it asked for the
+    // definition).
+    let mut args = vec![
+        "workflow".to_string(),
+        "show".into(),
+        definition.clone(),
+        "--state".into(),
+        "completed".into(),
+    ];
+    args.extend(signer(&first));
+    let (ok, v, err) = ingot(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{name}: show {definition}: {err}");
+    assert_eq!(v["name"], definition.as_str(), "{v}");
+    assert!(v["instances"].is_array(), "{v}");
 }
 
 #[test]
@@ -257,6 +273,30 @@ fn workflows_over_the_cli_and_http() {
             ("OtherCo", "regulator"),
         ],
         true,
+    );
+
+    // An organisation that is no party to an instance tries to move it: it
+    // learns its failure's stable code, never the detail (which may quote
+    // the instance). An outsider's trial could not learn even the code.
+    let logistics = net.data.join("orgs/logistics");
+    let (ok, _, err) = ingot(&[
+        "workflow",
+        "complete",
+        "maintenance-order-1",
+        "Task_repair",
+        "--vars",
+        "{}",
+        "--node",
+        &net.api,
+        "--key",
+        &logistics.join("member.key").display().to_string(),
+        "--cert",
+        &logistics.join("member.pem").display().to_string(),
+    ]);
+    assert!(!ok, "refused");
+    assert!(
+        err.contains("refused (workflow.") && err.contains("the detail is shown only"),
+        "{err}"
     );
 
     // Definitions, the XML as deployed (diagram kept), instances by state.

@@ -562,10 +562,16 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
     let mut v = match block.inner().txs().get(loc.index as usize) {
         Some(tx) => {
             let (full, summary) = read_model::tx_readable(s, viewer, tx, &receipt.events).await?;
+            // The sending organisation learns why its own transaction
+            // failed — the failure's stable name, never its detail, which
+            // may quote what it touched.
+            let own = viewer
+                .identity()
+                .is_some_and(|id| id.org == summary.sender_org);
             let mut v = if full {
                 receipt_to_json(&receipt)
             } else {
-                summary_receipt_json(&receipt)
+                summary_receipt_json(&receipt, own)
             };
             v["sender_org"] = json!(summary.sender_org);
             v["module"] = json!(summary.module);
@@ -598,13 +604,22 @@ async fn receipt_json<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// A receipt without content: status only (the failure reason may quote
-/// arguments, so it is content too).
-fn summary_receipt_json(r: &Receipt) -> Value {
-    let status = match &r.status {
-        Status::Success => "success",
-        Status::Failed(_) => "failed",
+/// arguments, so it is content too); for the sending organisation also the
+/// failure's module, code and stable name.
+fn summary_receipt_json(r: &Receipt, sender: bool) -> Value {
+    let (status, failure) = match &r.status {
+        Status::Success => ("success", Value::Null),
+        Status::Failed(f) if sender => (
+            "failed",
+            json!({
+                "module": f.module,
+                "code": f.code,
+                "name": ingot_execution::failure::name(f),
+            }),
+        ),
+        Status::Failed(_) => ("failed", Value::Null),
     };
-    json!({"hash": hex_digest(&r.tx_hash), "status": status})
+    json!({"hash": hex_digest(&r.tx_hash), "status": status, "failure": failure})
 }
 
 #[utoipa::path(
