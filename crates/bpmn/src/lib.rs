@@ -36,6 +36,6 @@ pub mod xml;
 pub use binding::{Actor, Bindings};
 pub use compile::{compile, compile_xml, validate_xml, MAX_VALIDATE_BYTES};
 pub use error::{ErrorKind, Problem, Problems};
-pub use lint::{warnings, warnings_xml, Warning};
+pub use lint::{compiled_warnings, warnings, warnings_xml, Warning};
 pub use machine::{Instance, Machine};
 pub use refusal::{Refusal, RefusalKind};

@@ -76,6 +76,45 @@ pub fn warnings(model: &Model) -> Vec<Warning> {
     out
 }
 
+/// Warnings only the compiled process shows (its bindings applied): a
+/// multi-instance activity gathering a result (`outputDataItem`) that no
+/// element of it ever sets, so every place of the result list stays "".
+pub fn compiled_warnings(m: &crate::Machine) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (i, n) in m.nodes.iter().enumerate() {
+        let Some(spec) = &n.looping else { continue };
+        let (Some(list), Some(item)) = (spec.output, spec.output_element) else {
+            continue;
+        };
+        let item_name = &m.variables[item as usize].name;
+        let sets = |j: usize| {
+            let x = &m.nodes[j];
+            x.outputs.contains(&item)
+                || x.call
+                    .as_ref()
+                    .is_some_and(|c| c.outputs.iter().any(|o| o.variable == item))
+                || x.decision.as_ref().is_some_and(|d| {
+                    d.rules
+                        .iter()
+                        .any(|r| r.then.iter().any(|a| &a.name == item_name))
+                })
+        };
+        if sets(i) || (0..m.nodes.len()).any(|j| m.within(j, i) && sets(j)) {
+            continue;
+        }
+        out.push(Warning {
+            code: "result_never_set",
+            element: n.id.clone(),
+            name: n.name.clone(),
+            message: format!(
+                "each instance's result `{item_name}` (outputDataItem) is set by no element of it, so `{}` will hold only \"\": make `{item_name}` an output of the task that decides it (bindings.outputs)",
+                m.variables[list as usize].name
+            ),
+        });
+    }
+    out
+}
+
 /// The warnings of a document (none when it does not parse: its problems
 /// say why).
 pub fn warnings_xml(xml: &str) -> Vec<Warning> {

@@ -549,3 +549,18 @@ fn an_instance_that_ends_takes_its_event_subprocess_timers_with_it() {
     assert_eq!(active(&m, &i), ids(&["After"]));
     assert!(engine::timers(&i).is_empty() && i.parked.is_empty());
 }
+
+#[test]
+fn a_result_nothing_sets_is_warned_about() {
+    // Inspect does not output `grade`: every result would stay "".
+    let m = process(INSPECT, "", |_| {}, json!({"S": ["lots"]}));
+    let w = ingot_bpmn::compiled_warnings(&m);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(
+        (w[0].code, w[0].element.as_str()),
+        ("result_never_set", "Sub")
+    );
+    assert!(w[0].message.contains("`grade`"), "{}", w[0].message);
+    // Set by the task inside: no warning.
+    assert!(ingot_bpmn::compiled_warnings(&inspection("")).is_empty());
+}

@@ -118,11 +118,11 @@ impl DmnArgs {
 pub struct SignerArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub node: String,
-    /// Private key (PKCS#8 PEM).
-    #[arg(long)]
+    /// Private key (PKCS#8 PEM); reads use the same variable.
+    #[arg(long, env = "INGOT_KEY")]
     pub key: PathBuf,
     /// Certificate (PEM).
-    #[arg(long)]
+    #[arg(long, env = "INGOT_CERT")]
     pub cert: PathBuf,
 }
 
@@ -296,7 +296,11 @@ pub fn run(cmd: WorkflowCommand, json_out: bool) -> anyhow::Result<()> {
             let compiled = match String::from_utf8(bytes) {
                 Ok(xml) => {
                     warnings = ingot_bpmn::warnings_xml(&xml);
-                    ingot_bpmn::validate_xml(&xml, &b)
+                    let compiled = ingot_bpmn::validate_xml(&xml, &b);
+                    if let Ok(m) = &compiled {
+                        warnings.extend(ingot_bpmn::compiled_warnings(m));
+                    }
+                    compiled
                 }
                 Err(e) => Err(ingot_bpmn::Problems(vec![ingot_bpmn::Problem::new(
                     ingot_bpmn::ErrorKind::MalformedXml,

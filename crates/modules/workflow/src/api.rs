@@ -136,12 +136,17 @@ async fn validate(Json(body): Json<ValidateProcess>) -> Json<Value> {
         }
     }
     // Warnings (legal but suspicious models) never block a deployment.
-    let warnings: Vec<Value> = ingot_bpmn::warnings_xml(&body.xml)
+    let mut warnings: Vec<Value> = ingot_bpmn::warnings_xml(&body.xml)
         .iter()
         .map(|w| w.to_json())
         .collect();
     Json(match ingot_bpmn::validate_xml(&body.xml, &bindings) {
         Ok(m) => {
+            warnings.extend(
+                ingot_bpmn::compiled_warnings(&m)
+                    .iter()
+                    .map(|w| w.to_json()),
+            );
             json!({"valid": true, "problems": [], "warnings": warnings, "definition": machine_json(&m), "bindings": bindings})
         }
         Err(Problems(ps)) => json!({
