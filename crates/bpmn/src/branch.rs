@@ -41,15 +41,15 @@ pub fn scope(m: &Machine, node: usize) -> Option<usize> {
     None
 }
 
-/// The variables an instance of subprocess `s` keeps for itself.
+/// The variables an instance of subprocess `s` keeps for itself: the item
+/// and result of `s` and of every looping activity inside it (a sequential
+/// loop inside runs in each instance at its own pace).
 fn locals(m: &Machine, s: usize) -> impl Iterator<Item = u16> + '_ {
-    let spec = m.nodes[s].looping.as_ref();
-    [
-        spec.and_then(|l| l.element),
-        spec.and_then(|l| l.output_element),
-    ]
-    .into_iter()
-    .flatten()
+    (0..m.nodes.len())
+        .filter(move |&n| n == s || m.within(n, s))
+        .filter_map(|n| m.nodes[n].looping.as_ref())
+        .flat_map(|l| [l.element, l.output_element])
+        .flatten()
 }
 
 /// Bring parked instance `pos` back into the instance's places; returns

@@ -434,14 +434,11 @@ record! {
     }
 }
 
-/// Variables an instance of a parallel multi-instance subprocess keeps
-/// for itself: its item and its result (`LoopSpec::element`, `output_element`).
-pub const MAX_LOCALS: usize = 2;
-
 record! {
     /// One instance of a parallel multi-instance subprocess while it is set
     /// aside: the tokens inside the subprocess that are its own, and its own
-    /// values of the item and result variables. `started` is false for an
+    /// values of the item and result variables (its own and those of the
+    /// looping activities inside it). `started` is false for an
     /// instance that has not begun yet (it holds nothing).
     pub struct Parked {
         pub node: u16 = (),
@@ -451,7 +448,7 @@ record! {
         pub active: Vec<u16> = (MAX_TOKENS, ()),
         pub timers: Vec<Due> = (MAX_TOKENS, ()),
         pub loops: Vec<LoopCount> = (MAX_TOKENS, ()),
-        pub locals: Vec<Assigned> = (MAX_LOCALS, ()),
+        pub locals: Vec<Assigned> = (MAX_VARIABLES, ()),
     }
 }
 

@@ -564,3 +564,40 @@ fn a_result_nothing_sets_is_warned_about() {
     // Set by the task inside: no warning.
     assert!(ingot_bpmn::compiled_warnings(&inspection("")).is_empty());
 }
+
+#[test]
+fn a_sequential_loop_inside_runs_in_each_instance_at_its_own_pace() {
+    let inner = r#"<bpmn:startEvent id="IS"/><bpmn:userTask id="Measure"><bpmn:multiInstanceLoopCharacteristics isSequential="true"><bpmn:loopDataInputRef>samples</bpmn:loopDataInputRef><bpmn:inputDataItem name="sample"/></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask><bpmn:endEvent id="IE"/>
+        <bpmn:sequenceFlow id="i1" sourceRef="IS" targetRef="Measure"/><bpmn:sequenceFlow id="i2" sourceRef="Measure" targetRef="IE"/>"#;
+    let mut d = Doc::new();
+    d.variables = json!({"lots": "list", "lot": "string", "grades": "list", "grade": "integer", "samples": "list", "sample": "string"});
+    d.outputs = json!({"S": ["lots", "samples"]});
+    d.start("S")
+        .node("subProcess", "Sub", "", &format!("{}{inner}", marker("")))
+        .end("E");
+    d.flow("f1", "S", "Sub").flow("f2", "Sub", "E");
+    let m = d.compile();
+    let mut i = start(&m, json!({"lots": ["L1", "L2"], "samples": ["s1", "s2"]}));
+    complete_with(&m, &mut i, "Measure", json!({"loopCounter": 0}));
+    let sample = |i: &Instance, k: usize| {
+        engine::subprocess_instances(&m, i)[k]
+            .locals
+            .iter()
+            .find(|(name, _)| name == "sample")
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        sample(&i, 0),
+        Some(Value::Text("s2".into())),
+        "instance 0 on its second sample"
+    );
+    assert_eq!(
+        sample(&i, 1),
+        Some(Value::Text("s1".into())),
+        "instance 1 still on its first"
+    );
+    complete_with(&m, &mut i, "Measure", json!({"loopCounter": 1}));
+    complete_with(&m, &mut i, "Measure", json!({"loopCounter": 1}));
+    complete_with(&m, &mut i, "Measure", json!({"loopCounter": 0}));
+    assert_eq!(i.state, state::COMPLETED);
+}
