@@ -218,7 +218,7 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
         sh.certificates.iter().map(|c| c.not_after - now).min().unwrap_or(i64::MAX),
     ));
     out.push_str(&format!(
-        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n# TYPE ingot_archive_damaged_heights gauge\ningot_archive_damaged_heights {}\n# TYPE ingot_archive_repaired_total counter\ningot_archive_repaired_total {}\n",
+        "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n# TYPE ingot_archive_damaged_heights gauge\ningot_archive_damaged_heights {}\n# TYPE ingot_archive_repaired_total counter\ningot_archive_repaired_total {}\n# TYPE ingot_archive_scrubbed_total counter\ningot_archive_scrubbed_total {}\n# TYPE ingot_archive_scrub_height gauge\ningot_archive_scrub_height {}\n",
         sh.executed_height(),
         sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
         sh.mempool.lock().unwrap().len(),
@@ -227,6 +227,8 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
         u8::from(s.disk.is_low()),
         sh.repairs.damaged_count(),
         sh.repairs.repaired_count(),
+        sh.repairs.scrub_progress().0,
+        sh.repairs.scrub_progress().1,
     ));
     out
 }

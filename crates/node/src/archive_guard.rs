@@ -49,6 +49,9 @@ pub struct ArchiveRepairs<E: Storage + Metrics + Clock> {
     certificates: AsyncMutex<Option<CertificateArchive<E>>>,
     damaged: Mutex<BTreeSet<u64>>,
     repaired: AtomicU64,
+    /// Heights the scrubber has read since start, and the last one.
+    scrubbed: AtomicU64,
+    scrub_height: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,8 @@ impl<E: Storage + Metrics + Clock> ArchiveRepairs<E> {
             certificates: AsyncMutex::new(Some(certificates)),
             damaged: Mutex::new(BTreeSet::new()),
             repaired: AtomicU64::new(0),
+            scrubbed: AtomicU64::new(0),
+            scrub_height: AtomicU64::new(0),
         })
     }
 
@@ -134,6 +139,20 @@ impl<E: Storage + Metrics + Clock> ArchiveRepairs<E> {
     /// Heights repaired since start.
     pub fn repaired_count(&self) -> u64 {
         self.repaired.load(Ordering::Relaxed)
+    }
+
+    /// The scrubber read `height` (see `scrub`).
+    pub fn note_scrubbed(&self, height: u64) {
+        self.scrubbed.fetch_add(1, Ordering::Relaxed);
+        self.scrub_height.store(height, Ordering::Relaxed);
+    }
+
+    /// Heights the scrubber has read since start, and the last one.
+    pub fn scrub_progress(&self) -> (u64, u64) {
+        (
+            self.scrubbed.load(Ordering::Relaxed),
+            self.scrub_height.load(Ordering::Relaxed),
+        )
     }
 
     /// The repaired copy of a block, if one was fetched.

@@ -474,6 +474,12 @@ where
         )
     });
 
+    let scrub_shared = shared.clone();
+    let scrub_marshal = mailbox.clone();
+    let scrub_handle = context
+        .child("scrub")
+        .spawn(move |ctx| crate::scrub::scrub_loop(ctx, scrub_shared, scrub_marshal));
+
     let all = context.child("validator").spawn(move |_| async move {
         let handles = vec![
             buffer_handle,
@@ -484,6 +490,7 @@ where
             gossip_in_handle,
             repair_ask_handle,
             repair_receive_handle,
+            scrub_handle,
         ];
         // Whichever part stops first stops the validator.
         let (result, _, rest) = futures::future::select_all(handles).await;

@@ -32,6 +32,7 @@ pub mod rate_limit;
 pub mod read_model;
 pub mod rebuild;
 pub mod run;
+pub mod scrub;
 pub mod shared;
 pub mod storage_sizes;
 pub mod verify;

@@ -217,6 +217,49 @@ async fn damaged_block_archive(ctx: Ctx) {
     assert_all_agree(&nodes.iter().collect::<Vec<_>>()).await;
 }
 
+/// Nobody reads the damaged heights: the scrubber finds them on its own
+/// and they are refetched, so the damage is gone before a peer or an
+/// auditor needs those blocks.
+async fn damage_found_by_the_scrubber(ctx: Ctx) {
+    let c = consortium(4);
+    let oracle = network(&ctx, &c).await;
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(&ctx, &oracle, &c, i).await);
+    }
+    let hashes = submit_in_waves(&ctx, &nodes, &c, 0..200).await;
+    wait_located(&ctx, &nodes[0], &hashes).await;
+    crash(&ctx, &mut nodes, 0).await;
+    flip_byte(&ctx, "v0-blocks-freezer-value").await;
+    nodes[0] = start_node(&ctx, &oracle, &c, 0).await;
+    while nodes[0].shared().is_none() {
+        ctx.sleep(Duration::from_millis(10)).await;
+    }
+    let repairs = nodes[0].shared().unwrap().repairs.clone();
+    let top = nodes[0].shared().unwrap().executed_height();
+    // A pass reads SCRUB_HEIGHTS_PER_INTERVAL heights a second.
+    let pass = top / ingot_node::scrub::SCRUB_HEIGHTS_PER_INTERVAL + 30;
+    for _ in 0..pass * 10 {
+        if repairs.repaired_count() > 0 && repairs.damaged_count() == 0 {
+            break;
+        }
+        ctx.sleep(Duration::from_millis(100)).await;
+    }
+    assert!(repairs.scrub_progress().0 > 0, "the scrubber never ran");
+    assert!(
+        repairs.repaired_count() > 0,
+        "the scrubber found no damage (scrubbed {:?} of {top})",
+        repairs.scrub_progress()
+    );
+    assert_eq!(repairs.damaged_count(), 0, "damage left unrepaired");
+    assert_all_agree(&nodes.iter().collect::<Vec<_>>()).await;
+}
+
+#[test]
+fn damage_nobody_reads_is_found_by_the_scrubber() {
+    run(13, |ctx| Box::pin(damage_found_by_the_scrubber(ctx)));
+}
+
 #[test]
 fn damaged_block_archive_is_refetched_not_fatal() {
     for seed in [11, 12] {
