@@ -1062,6 +1062,61 @@ fn a_repeating_boundary_timer_fires_by_block_time_its_count() {
     });
 }
 
+/// Two instances' repeating timers in the same hour, walked minute by
+/// minute. An outsider's trial found the second instance's timer stop
+/// after its first firing: the block-end walk kept its own copy of the
+/// hour's timer count, so a timer armed by a firing (the next repetition,
+/// in the same hour) was counted and then overwritten by the stale copy;
+/// the count reached 0 early and the rest of the hour was skipped.
+#[test]
+fn timers_armed_while_the_hour_is_walked_still_fire() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let actors = json!({"acme": {"org": "Acme"}});
+        let mut w = world(&ctx, &actors).await;
+        let xml = REMINDED.replace("R3/PT1H", "R3/PT1M");
+        let bindings = json!({"name": "reminded", "participants": {"Reminded": "org:Acme"}});
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": xml, "bindings": bindings}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok");
+        for _ in 0..2 {
+            let r = w
+                .send(
+                    "acme",
+                    "workflow",
+                    "start",
+                    json!({"definition": "reminded"}),
+                )
+                .await;
+            assert_eq!(outcome(&r), "ok");
+        }
+        for _ in 0..6 {
+            w.tick(60_000);
+            w.chain.execute(vec![]).await;
+        }
+        for id in ["reminded-1", "reminded-2"] {
+            let (inst, m) = w.instance(id).await;
+            let reminders = inst
+                .active
+                .iter()
+                .filter(|&&a| m.nodes[a as usize].id == "Remind")
+                .count();
+            assert_eq!(
+                reminders,
+                3,
+                "{id}: {}",
+                ingot_execution::modules::workflow::instance_json(&m, &inst)
+            );
+            assert!(engine::timers(&inst).is_empty(), "{id}");
+        }
+    });
+}
+
 /// A chain of twelve tasks, each setting two list variables of about
 /// 3 KiB (a move's variables are at most 8 KiB).
 fn hoard_xml() -> String {

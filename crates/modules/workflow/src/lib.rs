@@ -1172,8 +1172,7 @@ pub async fn end_block(
         let hour = (at + 1) / 3600;
         let hour_end = (hour + 1) * 3600 - 1;
         let hour_key = timer_hour_key(hour);
-        let mut scheduled = u64_of(state.get(&hour_key).await?);
-        if scheduled == 0 {
+        if u64_of(state.get(&hour_key).await?) == 0 {
             at = hour_end.min(now_s);
             continue;
         }
@@ -1186,7 +1185,12 @@ pub async fn end_block(
             };
             let list = TimerList::decode_cfg(raw, &()).map_err(corrupt("timer list"))?;
             state.delete(key);
-            scheduled = scheduled.saturating_sub(list.entries.len() as u64);
+            // Read afresh: a timer fired in this walk may have armed another
+            // in this hour (a repetition, the next element's deadline), which
+            // counted itself in; a copy kept across seconds would undo that
+            // and skip the rest of the hour.
+            let scheduled =
+                u64_of(state.get(&hour_key).await?).saturating_sub(list.entries.len() as u64);
             if scheduled == 0 {
                 state.delete(hour_key.clone());
             } else {
@@ -1218,7 +1222,7 @@ pub async fn end_block(
                     Err(e) => return Err(e),
                 }
             }
-            if scheduled == 0 {
+            if u64_of(state.get(&hour_key).await?) == 0 {
                 at = hour_end.min(now_s);
                 break;
             }
