@@ -199,7 +199,28 @@ fn verify_chain(
     }
 }
 
+/// Output piped into a reader that stops early (`ingot block ... | head`)
+/// ends the command quietly, as a Unix tool's would, instead of a panic
+/// and a backtrace from `println!`. SIGPIPE itself stays ignored: the node
+/// and HTTP clients must see a closed socket as an error, not die of it.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141); // 128 + SIGPIPE, what a shell reports
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -495,6 +495,27 @@ fn a_file_that_is_not_utf8_is_a_problem_in_json() {
     );
 }
 
+/// Output piped into a reader that has gone (`ingot ... | head`): the
+/// command ends quietly, not with a panic and a backtrace (an outsider's
+/// trial saw `ingot block ... --json | head -c 600` panic).
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let bpmn = examples().join("purchase-order/process.bpmn");
+    let mut child = Command::new(BIN)
+        .args(["--json", "workflow", "validate"])
+        .arg(&bpmn)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before the command has printed anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
 /// A Camunda business rule task and its DMN file (issue 20): `--dmn`
 /// converts the decision table it refers to (`camunda:decisionRef`) into
 /// the compact form of `bindings.decisions`, and the process validates.
