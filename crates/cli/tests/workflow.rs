@@ -501,16 +501,16 @@ fn a_file_that_is_not_utf8_is_a_problem_in_json() {
 #[test]
 fn a_closed_output_pipe_ends_the_command_quietly() {
     let bpmn = examples().join("purchase-order/process.bpmn");
-    let mut child = Command::new(BIN)
+    // The reader is gone before the command starts: its first write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
         .args(["--json", "workflow", "validate"])
         .arg(&bpmn)
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    // The reader goes before the command has printed anything.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
