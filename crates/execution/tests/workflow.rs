@@ -714,6 +714,24 @@ const AUDIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"#;
 
+/// A world of one member of Acme, who deploys `definitions` (XML and
+/// bindings) in that order.
+async fn acme_deploying(ctx: &deterministic::Context, definitions: &[(&str, Value)]) -> World {
+    let mut w = world(ctx, &json!({"acme": {"org": "Acme"}})).await;
+    for (xml, bindings) in definitions {
+        let r = w
+            .send(
+                "acme",
+                "workflow",
+                "deploy",
+                json!({"xml": xml, "bindings": bindings}),
+            )
+            .await;
+        assert_eq!(outcome(&r), "ok", "deploying {}", bindings["name"]);
+    }
+    w
+}
+
 /// INSPECTION's bindings: the lot it inspects, whether it passed.
 fn inspection_bindings() -> Value {
     json!({
@@ -731,9 +749,6 @@ fn inspection_bindings() -> Value {
 #[test]
 fn a_multi_instance_call_activity_calls_once_per_item() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
-        let inspection = inspection_bindings();
         let audit = json!({
             "name": "audit", "participants": {"Audit": "org:Acme"},
             "variables": {"plants": "list", "plant": "string", "results": "list", "passed": "boolean"},
@@ -741,10 +756,7 @@ fn a_multi_instance_call_activity_calls_once_per_item() {
             "calls": {"InspectPlants": {"definition": "inspection",
                 "inputs": {"lot": "plant"}, "outputs": {"passed": "passed"}}}
         });
-        for (xml, b) in [(INSPECTION, inspection), (AUDIT, audit)] {
-            let r = w.send("acme", "workflow", "deploy", json!({"xml": xml, "bindings": b})).await;
-            assert_eq!(outcome(&r), "ok");
-        }
+        let mut w = acme_deploying(&ctx, &[(INSPECTION, inspection_bindings()), (AUDIT, audit)]).await;
         // Not a list: refused, nothing started.
         let r = w
             .send("acme", "workflow", "start", json!({"definition": "audit", "vars": {"plants": "P1"}}))
@@ -839,9 +851,6 @@ const BATCH: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 #[test]
 fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
-        let inspection = inspection_bindings();
         let batch = json!({
             "name": "batch", "participants": {"Batch": "org:Acme"},
             "variables": {"lots": "list", "lot": "string", "grades": "list", "grade": "integer", "passed": "boolean"},
@@ -849,10 +858,7 @@ fn a_parallel_multi_instance_subprocess_runs_each_lot_on_its_own() {
             "calls": {"Audit": {"definition": "inspection",
                 "inputs": {"lot": "lot"}, "outputs": {"passed": "passed"}}}
         });
-        for (xml, b) in [(INSPECTION, inspection), (BATCH, batch)] {
-            let r = w.send("acme", "workflow", "deploy", json!({"xml": xml, "bindings": b})).await;
-            assert_eq!(outcome(&r), "ok");
-        }
+        let mut w = acme_deploying(&ctx, &[(INSPECTION, inspection_bindings()), (BATCH, batch)]).await;
         let r = w
             .send("acme", "workflow", "start", json!({"definition": "batch", "vars": {"lots": ["L1", "L2", "L3"]}}))
             .await;
@@ -952,15 +958,12 @@ const SETTLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 #[test]
 fn timers_of_subprocess_instances_fire_in_their_own_instance() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
         let bindings = json!({
             "name": "settle", "participants": {"Settle": "org:Acme"},
             "variables": {"lots": "list", "lot": "string"},
             "outputs": {"S": ["lots"]}
         });
-        let r = w.send("acme", "workflow", "deploy", json!({"xml": SETTLE, "bindings": bindings})).await;
-        assert_eq!(outcome(&r), "ok");
+        let mut w = acme_deploying(&ctx, &[(SETTLE, bindings)]).await;
         let r = w
             .send("acme", "workflow", "start", json!({"definition": "settle", "vars": {"lots": ["A", "B", "C"]}}))
             .await;
@@ -1013,18 +1016,8 @@ const REMINDED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 #[test]
 fn a_repeating_boundary_timer_fires_by_block_time_its_count() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
         let bindings = json!({"name": "reminded", "participants": {"Reminded": "org:Acme"}});
-        let r = w
-            .send(
-                "acme",
-                "workflow",
-                "deploy",
-                json!({"xml": REMINDED, "bindings": bindings}),
-            )
-            .await;
-        assert_eq!(outcome(&r), "ok");
+        let mut w = acme_deploying(&ctx, &[(REMINDED, bindings)]).await;
         let r = w
             .send(
                 "acme",
@@ -1071,19 +1064,9 @@ fn a_repeating_boundary_timer_fires_by_block_time_its_count() {
 #[test]
 fn timers_armed_while_the_hour_is_walked_still_fire() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
         let xml = REMINDED.replace("R3/PT1H", "R3/PT1M");
         let bindings = json!({"name": "reminded", "participants": {"Reminded": "org:Acme"}});
-        let r = w
-            .send(
-                "acme",
-                "workflow",
-                "deploy",
-                json!({"xml": xml, "bindings": bindings}),
-            )
-            .await;
-        assert_eq!(outcome(&r), "ok");
+        let mut w = acme_deploying(&ctx, &[(&xml, bindings)]).await;
         for _ in 0..2 {
             let r = w
                 .send(
@@ -1148,8 +1131,6 @@ fn hoard_xml() -> String {
 #[test]
 fn a_move_that_would_store_an_oversized_instance_fails_and_the_chain_goes_on() {
     deterministic::Runner::default().start(|ctx| async move {
-        let actors = json!({"acme": {"org": "Acme"}});
-        let mut w = world(&ctx, &actors).await;
         let list = |k: usize| format!("l{k:02}");
         let variables: serde_json::Map<String, Value> =
             (0..24).map(|k| (list(k), json!("list"))).collect();
@@ -1160,15 +1141,7 @@ fn a_move_that_would_store_an_oversized_instance_fails_and_the_chain_goes_on() {
             "name": "hoard", "participants": {"Hoard": "org:Acme"},
             "variables": variables, "outputs": outputs
         });
-        let r = w
-            .send(
-                "acme",
-                "workflow",
-                "deploy",
-                json!({"xml": hoard_xml(), "bindings": bindings}),
-            )
-            .await;
-        assert_eq!(outcome(&r), "ok");
+        let mut w = acme_deploying(&ctx, &[(&hoard_xml(), bindings)]).await;
         let r = w
             .send("acme", "workflow", "start", json!({"definition": "hoard"}))
             .await;
