@@ -3,7 +3,7 @@
 
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_state::{StateError, StateStore, WriteSet};
-use ingot_types::{telemetry::ReadingBatch, Digest};
+use ingot_types::telemetry::{BatchCommitment, ReadingBatch};
 
 pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
     base: &'a StateStore<E>,
@@ -19,7 +19,7 @@ pub struct Overlay<'a, E: Storage + Clock + Metrics + Spawner> {
     /// Telemetry batches the current transaction anchored, with their reading
     /// roots: derived output for the node's reading store, which would
     /// otherwise decode and hash every reading a second time.
-    anchored: Vec<(ReadingBatch, Digest)>,
+    anchored: Vec<(ReadingBatch, BatchCommitment)>,
 }
 
 impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
@@ -83,13 +83,13 @@ impl<'a, E: Storage + Clock + Metrics + Spawner> Overlay<'a, E> {
         self.work = 0;
     }
 
-    /// Note a batch the current transaction anchored, under its reading root.
-    pub fn record_anchored(&mut self, batch: ReadingBatch, root: Digest) {
-        self.anchored.push((batch, root));
+    /// Note a batch the current transaction anchored, with its commitment.
+    pub fn record_anchored(&mut self, batch: ReadingBatch, commitment: BatchCommitment) {
+        self.anchored.push((batch, commitment));
     }
 
     /// The batches the current transaction anchored (empty after an abort).
-    pub fn take_anchored(&mut self) -> Vec<(ReadingBatch, Digest)> {
+    pub fn take_anchored(&mut self) -> Vec<(ReadingBatch, BatchCommitment)> {
         std::mem::take(&mut self.anchored)
     }
 
@@ -128,7 +128,7 @@ impl<E: Storage + Clock + Metrics + Spawner> ingot_module::Store for Overlay<'_,
         Overlay::abort_tx(self)
     }
 
-    fn record_anchored(&mut self, batch: ReadingBatch, root: Digest) {
-        Overlay::record_anchored(self, batch, root)
+    fn record_anchored(&mut self, batch: ReadingBatch, commitment: BatchCommitment) {
+        Overlay::record_anchored(self, batch, commitment)
     }
 }

@@ -123,6 +123,16 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
             json!({"namespace": "acme/plant-9", "to_org": "bolt"}),
         ),
         (
+            "device",
+            "register_equipment",
+            json!({"serial": "PRESS-7", "model": "press-x", "name": "acme/plant-1/press-7", "metadata": "{}", "gateway": "acme:GW-1"}),
+        ),
+        (
+            "device",
+            "set_gateway",
+            json!({"device_id": "acme:PRESS-7", "gateway": "acme:GW-2"}),
+        ),
+        (
             "access",
             "set_policy",
             json!({"target": format!("device:{id}"), "accessor": "org:bolt", "operations": ["read"], "not_before_ms": 1, "not_after_ms": 2, "max_uses": 3, "hour_from": 8, "hour_to": 18}),
@@ -195,6 +205,8 @@ fn golden_call_arguments() {
         "64708bc6f6fbb790a58dd775e2e27ed658af2bde6030ae35a184404ed14f6361",
         "5e8f1c0fec564196697ea1e7ea798a4cf60d4eb7781eeb21a70c3c1a8bad11f3",
         "a8e3324b0b6df03ba9ac28e8fdaa9082f9d7857bb6b216f064b6e33702dc222a",
+        "1185e464c7d37adf0052154528c0fc85804f4f6ff2d59c921550103a2d0c4b57",
+        "80f6ebd3599e4b4af8665f5d847260f39392262e5b6f1f41166cbfd665c7115a",
         "8841d82c92ae88885052980cb87db1a560e4415cae36cc6717879eb47aef9876",
         "e349dad6ffe9e508c06211b057f6588926a49487552b8b5a17cb1d0997903518",
         "f849d67325facf04177bc663b2dc544051831c589ef581d412f2eba44834e77c",
@@ -251,11 +263,24 @@ fn golden_records() {
         registered_height: 9,
         history_len: 2,
         offer: None,
+        attested_by: String::new(),
     };
     check(
         "DeviceRecord",
         &record.encode(),
-        "56cefd1402b6749294801c06137863dbeece45994de874428bf4bc7a175a2d1b",
+        "b6dcc8b0925f9d15b3859581f9a7821014530ef33806b653f6a8f314c758722e",
+    );
+    let equipment = device::DeviceRecord {
+        id: "acme:PRESS-7".into(),
+        certificate: Bytes::new(),
+        cert_hash: [0; 32],
+        attested_by: "acme:SN-1".into(),
+        ..record
+    };
+    check(
+        "DeviceRecord (equipment)",
+        &equipment.encode(),
+        "fa693aaf26168278d8e61b8b5be2c4bc013984036ff151bfa2aad185d7b50353",
     );
     let policy = access::Policy {
         target: "device:acme:SN-1".into(),

@@ -15,7 +15,7 @@ use ingot_execution::modules::telemetry::{
 };
 use ingot_types::{
     merkle,
-    telemetry::{AnchorArg, ReadingBatch},
+    telemetry::{AnchorArg, ReadingBatch, Trust},
     Event, Receipt, SignedTransaction,
 };
 use serde_json::json;
@@ -44,6 +44,12 @@ impl Chain {
             self.height + 50,
             self.salt,
         )
+    }
+
+    /// Anchor `batches` in a block of their own.
+    async fn anchor_block(&mut self, who: &Member, batches: Vec<ReadingBatch>) -> Vec<Receipt> {
+        let tx = self.anchor(who, batches);
+        self.execute(vec![tx]).await
     }
 }
 
@@ -160,7 +166,7 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
         );
         let leaves: Vec<_> = [&b1, &b2, &b3]
             .iter()
-            .map(|b| b.commitment(&b.root_and_message().0).leaf())
+            .map(|b| b.commitment(&b.root_and_message().0, "").leaf())
             .collect();
         assert_eq!(
             attr(anchored, "commitments_root"),
@@ -302,8 +308,8 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
         let handed: Vec<_> = c.last_anchored[0]
             .batches
             .iter()
-            .map(|(b, root)| {
-                assert_eq!(*root, b.root_and_message().0);
+            .map(|(b, commitment)| {
+                assert_eq!(*commitment, b.commitment(&b.root_and_message().0, ""));
                 (b.device_id.as_str(), b.first_seq)
             })
             .collect();
@@ -338,6 +344,151 @@ fn anchoring_commits_summarises_and_refuses_each_bad_batch_with_its_reason() {
         assert_eq!(events(&r[0], "refused").len(), 1);
         assert!(c.last_anchored.is_empty());
         assert_eq!(summary(&c, "acme:ED").await, before);
+    });
+}
+
+/// Plant equipment that cannot sign (white paper 二.1): registered without a
+/// certificate, read by a gateway device whose key signs its batches. Such
+/// readings are anchored as gateway-attested — the commitment names the
+/// gateway, an `attested` event says so — and refused when the gateway may
+/// not attest or a rule requires the device's own signature.
+#[test]
+fn equipment_readings_are_gateway_attested_and_rules_can_refuse_them() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (acme_key, acme_ca, bolt_key, bolt_ca, mut c) = consortium(&ctx, Scheme::Ed25519).await;
+        let t0 = ingot_crypto::unix_now() as u64 * 1000;
+        c.clock_ms = Some(t0);
+        let admin = member(&acme_key, &acme_ca, "admin", "acme", Role::Admin, Scheme::Ed25519);
+        let bolt = member(&bolt_key, &bolt_ca, "x", "bolt", Role::Admin, Scheme::Ed25519);
+        let gw = device(&acme_key, &acme_ca, "GW", Scheme::P256);
+        let other = device(&acme_key, &acme_ca, "OTHER", Scheme::Ed25519);
+        fleet(&mut c, &admin, &[("GW", &gw), ("OTHER", &other)]).await;
+        let equipment = |serial: &str, gateway: &str| {
+            json!({"serial": serial, "model": "press-x", "name": format!("acme/plant/{}", serial.to_lowercase()), "gateway": gateway})
+        };
+        let txs = vec![
+            c.call(&admin, "register_equipment", equipment("PRESS-7", "acme:GW")),
+            c.call(&admin, "register_equipment", equipment("PRESS-8", "acme:NOPE")),
+            c.call(&admin, "register_equipment", equipment("PRESS-9", "acme:PRESS-7")),
+            c.call(&admin, "register_equipment", equipment("a/b", "acme:GW")),
+            c.call(&admin, "register_equipment", equipment("A B\n", "acme:GW")),
+            c.call(&admin, "register_equipment", equipment(&"S".repeat(129), "acme:GW")),
+            c.call(&bolt, "register_equipment", json!({"serial": "LATHE", "model": "l", "name": "bolt/lathe", "gateway": "acme:GW"})),
+            c.call(&admin, "register_equipment", equipment("GW", "acme:GW")),
+        ];
+        let r = c.run(txs).await;
+        assert_eq!(r[0], "ok");
+        assert_refused(&r[1], "gateway acme:NOPE cannot attest for acme: no such device");
+        assert_refused(&r[2], "it is equipment without a key");
+        assert_refused(&r[3], "serial must be");
+        assert_refused(&r[4], "serial must be");
+        assert_refused(&r[5], "serial must be");
+        assert_refused(&r[6], "it belongs to another organisation");
+        assert_refused(&r[7], "already registered");
+        let record = c.record("acme:PRESS-7").await;
+        assert!(record.is_equipment());
+        assert_eq!(record.attested_by, "acme:GW");
+        assert_eq!(record.full_json()["trust"], "gateway_attested");
+        assert_eq!(c.record("acme:GW").await.public_json()["trust"], "device_signed");
+
+        // No key of its own to rotate; a certified device has no gateway;
+        // only the owner names the gateway.
+        let txs = vec![
+            c.call(&admin, "rotate_key", json!({"device_id": "acme:PRESS-7", "certificate_pem": other.pem})),
+            c.call(&admin, "set_gateway", json!({"device_id": "acme:OTHER", "gateway": "acme:GW"})),
+            c.call(&bolt, "set_gateway", json!({"device_id": "acme:PRESS-7", "gateway": "acme:OTHER"})),
+        ];
+        let r = c.run(txs).await;
+        assert_refused(&r[0], "equipment without a key of its own");
+        assert_refused(&r[1], "signs with its own key");
+        assert_refused(&r[2], "only the owner organisation acme");
+
+        // Registered, not yet active: refused like any device.
+        let mut by_gateway = DeviceSigner::new("acme:PRESS-7", gw.key.clone(), 1);
+        let early = by_gateway.sign(vec![reading(t0 - 50, "temp", 1)]).unwrap();
+        let r = c.anchor_block(&admin, vec![early]).await;
+        assert_eq!(attr(events(&r[0], "refused")[0], "reason"), "telemetry.device_not_active");
+        let tx = c.call(&admin, "activate", json!({"device_id": "acme:PRESS-7"}));
+        let r = c.run(vec![tx]).await;
+        assert_eq!(r, ["ok"]);
+
+        // Signed by the gateway: anchored, gateway-attested. Signed by any
+        // other key (here the equipment's neighbour): refused.
+        let mut by_gateway = DeviceSigner::new("acme:PRESS-7", gw.key.clone(), 1);
+        let mut by_other = DeviceSigner::new("acme:PRESS-7", other.key.clone(), 10);
+        let good = by_gateway
+            .sign(vec![reading(t0 - 20, "temp", 500), reading(t0 - 10, "temp", 501)])
+            .unwrap();
+        let forged = by_other.sign(vec![reading(t0 - 5, "temp", 999)]).unwrap();
+        let own = DeviceSigner::new("acme:GW", gw.key.clone(), 1)
+            .sign(vec![reading(t0 - 5, "temp", 7)])
+            .unwrap();
+        let tx = c.anchor(&admin, vec![good.clone(), forged, own.clone()]);
+        let r = c.execute(vec![tx]).await;
+        assert_eq!(status(&r[0].status), "ok");
+        assert_eq!(attr(events(&r[0], "refused")[0], "reason"), "telemetry.bad_signature");
+        let attested = events(&r[0], "attested");
+        assert_eq!(attested.len(), 1, "only the equipment's batch is attested");
+        assert_eq!(
+            (attr(attested[0], "index"), attr(attested[0], "gateway"), attr(attested[0], "owner")),
+            ("0", "acme:GW", "acme")
+        );
+        let leaves = [
+            good.commitment(&good.root_and_message().0, "acme:GW").leaf(),
+            own.commitment(&own.root_and_message().0, "").leaf(),
+        ];
+        assert_eq!(
+            attr(events(&r[0], "anchored")[0], "commitments_root"),
+            hex::encode(merkle::root(&leaves))
+        );
+        let stored = |raw| StoredCommitment::decode_cfg(raw, &()).unwrap().commitment;
+        let c1 = stored(c.state.get(&batch_key("acme:PRESS-7", 1)).await.unwrap().unwrap());
+        assert_eq!((c1.attested_by.as_str(), c1.trust()), ("acme:GW", Trust::GatewayAttested));
+        let c2 = stored(c.state.get(&batch_key("acme:GW", 1)).await.unwrap().unwrap());
+        assert_eq!(c2.trust(), Trust::DeviceSigned);
+        assert_eq!(summary(&c, "acme:PRESS-7").await.last_seq, 2);
+
+        // A suspended gateway attests nothing.
+        let tx = c.call(&admin, "suspend", json!({"device_id": "acme:GW", "reason": "maintenance"}));
+        let r = c.run(vec![tx]).await;
+        assert_eq!(r, ["ok"]);
+        let next = by_gateway.sign(vec![reading(t0, "temp", 502)]).unwrap();
+        let r = c.anchor_block(&admin, vec![next.clone()]).await;
+        let refusal = events(&r[0], "refused")[0];
+        assert_eq!(attr(refusal, "reason"), "telemetry.gateway_not_usable");
+        assert_eq!(attr(refusal, "why"), "it is suspended");
+
+        // Back in service; then the owner requires device signatures for
+        // this equipment's model: gateway-attested batches are refused.
+        let txs = vec![
+            c.call(&admin, "reactivate", json!({"device_id": "acme:GW"})),
+        ];
+        assert_eq!(c.run(txs).await, ["ok"]);
+        let r = c.anchor_block(&admin, vec![next.clone()]).await;
+        assert!(events(&r[0], "refused").is_empty(), "{:?}", r[0]);
+        let txs = vec![c.call_module(
+            &admin,
+            "telemetry",
+            "set_rule",
+            json!({"id": "signed-only", "target": "model:press-x", "kind": "device_signed"}),
+        )];
+        assert_eq!(c.run(txs).await, ["ok"]);
+        let later = by_gateway.sign(vec![reading(t0 + 1, "temp", 503)]).unwrap();
+        let r = c.anchor_block(&admin, vec![later]).await;
+        let refusal = events(&r[0], "refused")[0];
+        assert_eq!(attr(refusal, "reason"), "telemetry.device_signature_required");
+        assert_eq!(summary(&c, "acme:PRESS-7").await.last_seq, 3);
+
+        // A transfer clears the gateway: the old owner's box stops attesting.
+        let txs = vec![c.call(&admin, "offer_transfer", json!({"device_id": "acme:PRESS-7", "to_org": "bolt", "expires_height": c.height + 10}))];
+        assert_eq!(c.run(txs).await, ["ok"]);
+        let txs = vec![c.call(&bolt, "accept_transfer", json!({"device_id": "acme:PRESS-7"}))];
+        assert_eq!(c.run(txs).await, ["ok"]);
+        assert_eq!(c.record("acme:PRESS-7").await.attested_by, "");
+        let mut again = DeviceSigner::new("acme:PRESS-7", gw.key.clone(), 10);
+        let batch = again.sign(vec![reading(t0 + 2, "temp", 1)]).unwrap();
+        let r = c.anchor_block(&admin, vec![batch]).await;
+        assert_eq!(attr(events(&r[0], "refused")[0], "reason"), "telemetry.no_gateway");
     });
 }
 

@@ -30,7 +30,7 @@ use commonware_utils::ordered::Set;
 use ingot_types::{
     access::Token,
     merkle, sha256,
-    telemetry::{reading_leaf, reading_leaves, BatchCommitment, Reading, ReadingBatch},
+    telemetry::{reading_leaf, reading_leaves, BatchCommitment, Reading, ReadingBatch, Trust},
     Genesis, Header, Receipt, Status,
 };
 use std::collections::BTreeMap;
@@ -283,10 +283,21 @@ pub struct ReadingProof {
     pub chain: ReceiptChain,
 }
 
+/// A reading proven under a finalized block, with who signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedReading {
+    pub reading: Reading,
+    /// `DeviceSigned`, or `GatewayAttested` for plant equipment whose
+    /// gateway signed (a lower trust level), as the commitment says.
+    pub trust: Trust,
+    /// The attesting gateway's device id; empty when the device signed.
+    pub attested_by: String,
+}
+
 impl ReadingProof {
-    /// The reading, once everything from it to a finalization certificate of
-    /// `validators` checks out.
-    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Reading, LightError> {
+    /// The reading and its trust level, once everything from it to a
+    /// finalization certificate of `validators` checks out.
+    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<VerifiedReading, LightError> {
         let reading = Reading::decode_cfg(unhex("reading", &self.reading)?, &())
             .map_err(malformed("reading"))?;
         let commitment = BatchCommitment::decode_cfg(unhex("commitment", &self.commitment)?, &())
@@ -333,7 +344,11 @@ impl ReadingProof {
                 "the batch commitment is not under the anchored commitments root",
             ));
         }
-        Ok(reading)
+        Ok(VerifiedReading {
+            reading,
+            trust: commitment.trust(),
+            attested_by: commitment.attested_by,
+        })
     }
 }
 
@@ -346,6 +361,10 @@ pub struct BatchArchive {
     pub batch: String,
     pub commitment_index: u32,
     pub commitment_proof: String,
+    /// The gateway that signed for equipment, empty (or absent, in archives
+    /// written before gateway attestation) when the device signed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub attested_by: String,
     pub chain: ReceiptChain,
 }
 
@@ -387,7 +406,7 @@ impl BatchArchive {
             seq,
             reading: hex::encode(batch.readings[index as usize].encode()),
             reading_proof: hex::encode(proof.encode()),
-            commitment: hex::encode(batch.commitment(&root).encode()),
+            commitment: hex::encode(batch.commitment(&root, &self.attested_by).encode()),
             commitment_index: self.commitment_index,
             commitment_proof: self.commitment_proof.clone(),
             chain: self.chain.clone(),

@@ -7,7 +7,10 @@
 //! consensus. A module declares its own (`ingot_module_api::ModuleApi::
 //! derived_stores`); the node feeds them and rebuilds them.
 
-use ingot_types::{telemetry::ReadingBatch, Block, Digest, Receipt};
+use ingot_types::{
+    telemetry::{BatchCommitment, ReadingBatch},
+    Block, Receipt,
+};
 use std::{any::Any, sync::Arc};
 
 /// The accepted batches of one anchoring transaction (what execution hands
@@ -16,8 +19,9 @@ use std::{any::Any, sync::Arc};
 pub struct AnchoredTx {
     /// Position of the transaction in its block.
     pub tx_index: u32,
-    /// Accepted batches in order, each with its readings' Merkle root.
-    pub batches: Vec<(ReadingBatch, Digest)>,
+    /// Accepted batches in order, each with its commitment (its readings'
+    /// Merkle root and who signed it).
+    pub batches: Vec<(ReadingBatch, BatchCommitment)>,
 }
 
 /// One executed height, as derived stores take it.

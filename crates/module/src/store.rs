@@ -4,7 +4,7 @@
 
 use crate::BoxFuture;
 use ingot_state::StateError;
-use ingot_types::{telemetry::ReadingBatch, Digest};
+use ingot_types::telemetry::{BatchCommitment, ReadingBatch};
 
 /// The world state as one transaction sees it while it executes.
 pub trait Store: Send {
@@ -32,10 +32,10 @@ pub trait Store: Send {
     /// Drop the current transaction's writes.
     fn abort_tx(&mut self);
 
-    /// Note a telemetry batch the current transaction anchored, under its
-    /// reading root: derived output for the node's reading store (dropped
-    /// with the transaction if it fails).
-    fn record_anchored(&mut self, batch: ReadingBatch, root: Digest);
+    /// Note a telemetry batch the current transaction anchored, with its
+    /// commitment (reading root, who signed): derived output for the node's
+    /// reading store (dropped with the transaction if it fails).
+    fn record_anchored(&mut self, batch: ReadingBatch, commitment: BatchCommitment);
 }
 
 /// Read access to the committed world state (the node's authenticated store).

@@ -105,6 +105,11 @@ crate::record! {
         pub last_ts_ms: u64 = (),
         /// Merkle root over the batch's reading leaves.
         pub root: [u8; 32] = (),
+        /// Who signed: empty when the device itself did (device-signed);
+        /// otherwise the id of the gateway device that read plant equipment
+        /// unable to sign and signed for it (gateway-attested, a lower trust
+        /// level). Committed so every proof says which it is.
+        pub attested_by: String = MAX_DEVICE_ID_LEN,
     }
 }
 
@@ -218,8 +223,9 @@ impl ReadingBatch {
         (root, msg)
     }
 
-    /// Its commitment, given its root.
-    pub fn commitment(&self, root: &Digest) -> BatchCommitment {
+    /// Its commitment, given its root and who signed it (`attested_by`:
+    /// empty for the device itself, else the attesting gateway's id).
+    pub fn commitment(&self, root: &Digest, attested_by: &str) -> BatchCommitment {
         BatchCommitment {
             device_id: self.device_id.clone(),
             first_seq: self.first_seq,
@@ -227,11 +233,39 @@ impl ReadingBatch {
             first_ts_ms: self.readings.first().map_or(0, |r| r.timestamp_ms),
             last_ts_ms: self.readings.last().map_or(0, |r| r.timestamp_ms),
             root: root.as_ref().try_into().expect("32-byte digest"),
+            attested_by: attested_by.to_string(),
+        }
+    }
+}
+
+/// How much a reading can be trusted, as its commitment says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Signed by the device's own registered key.
+    DeviceSigned,
+    /// Read from plant equipment that cannot sign, and signed by a gateway.
+    GatewayAttested,
+}
+
+impl Trust {
+    /// The stable name shown by the API, proofs and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::DeviceSigned => "device_signed",
+            Trust::GatewayAttested => "gateway_attested",
         }
     }
 }
 
 impl BatchCommitment {
+    pub fn trust(&self) -> Trust {
+        if self.attested_by.is_empty() {
+            Trust::DeviceSigned
+        } else {
+            Trust::GatewayAttested
+        }
+    }
+
     /// Leaf of the per-transaction commitments tree.
     pub fn leaf(&self) -> Digest {
         sha256(&[COMMITMENT_DOMAIN, &self.encode()])

@@ -207,11 +207,21 @@ fn golden_telemetry() {
         first_ts_ms: 1_700_000_000_000,
         last_ts_ms: 1_700_000_000_000,
         root: root.as_ref().try_into().unwrap(),
+        attested_by: String::new(),
     };
     pin(
         "BatchCommitment",
         &c.encode(),
-        "2e10ffcb856a069c4bea76de0096f8ad1396fde287467a988da816fcac053b73",
+        "1ee070d52af835f756759d1d3017d0ed7aa6cbe810c4d49f9e468e44c8e0bbf1",
+    );
+    let attested = BatchCommitment {
+        attested_by: "acme:gw-1".into(),
+        ..c
+    };
+    pin(
+        "BatchCommitment (gateway-attested)",
+        &attested.encode(),
+        "3cf2f1ec9f97cb69da00ca0a8ffb3af2894fe5718cd0b0e149e84358bcc9f589",
     );
 }
 

@@ -48,6 +48,12 @@ const _: () = assert!(MAX_ID_LEN <= ingot_types::limits::MAX_TEXT_LEN);
 const _: () = assert!(MAX_DEVICE_NAME_LEN <= ingot_types::limits::MAX_TEXT_LEN);
 // A name's segments each hold at least one character and a separator.
 const _: () = assert!(MAX_NAME_DEPTH * 2 <= MAX_DEVICE_NAME_LEN);
+/// Longest serial (the part of a device id after `<org>:`), as in certificates.
+pub const MAX_SERIAL_LEN: usize = 128;
+/// Longest model name.
+pub const MAX_MODEL_LEN: usize = 256;
+// An id is `<org>:<serial>`; organisation names are at most 64 bytes.
+const _: () = assert!(MAX_SERIAL_LEN + 1 + 64 <= MAX_ID_LEN);
 /// Longest firmware version string.
 pub const MAX_VERSION_LEN: usize = 64;
 /// Longest a transfer offer may stay open, in blocks.
@@ -117,6 +123,10 @@ ingot_types::record! {
         pub registered_height: u64 = (),
         pub history_len: u64 = (),
         pub offer: Option<Offer> = (),
+        /// Plant equipment that cannot sign (no certificate): the gateway
+        /// device that reads it and signs its readings, empty when none is
+        /// set. Always empty for a device with its own certificate.
+        pub attested_by: String = MAX_ID_LEN,
     }
 }
 
@@ -146,6 +156,27 @@ ingot_types::record! {
         /// certify it: its signature over
         /// `ingot_types::consent::possession_message`.
         pub possession: Option<Bytes> = ingot_types::limits::MAX_SIGNATURE_BYTES,
+    }
+}
+ingot_types::record! {
+    /// device.register_equipment: plant equipment without a key of its own
+    /// (white paper 二.1: most equipment has only a traditional identifier),
+    /// registered as `<registrant org>:<serial>` and read by `gateway`.
+    pub struct EquipmentArg {
+        // Decoded up to an id's length so that a long serial is refused as
+        // `bad_serial`, not as malformed arguments.
+        pub serial: String = MAX_ID_LEN,
+        pub model: String = MAX_MODEL_LEN,
+        pub name: String = MAX_DEVICE_NAME_LEN,
+        pub metadata: String = MAX_METADATA_LEN,
+        pub gateway: String = MAX_ID_LEN,
+    }
+}
+ingot_types::record! {
+    /// device.set_gateway: the gateway device that attests an equipment's readings.
+    pub struct GatewayArg {
+        pub device_id: String = MAX_ID_LEN,
+        pub gateway: String = MAX_ID_LEN,
     }
 }
 ingot_types::record! {
@@ -248,6 +279,11 @@ pub mod failures {
         NEW_CERTIFICATE_UNUSABLE = 36, "new_certificate_unusable", "the new certificate is revoked or already used";
         NOT_ADMIN = 37, "not_admin", "only an organisation admin may delegate namespaces";
         DELEGATOR_NOT_HOLDER = 38, "delegator_not_holder", "namespace {namespace} is not held by {org}";
+        BAD_SERIAL = 39, "bad_serial", "serial must be 1 to {max} of A-Z a-z 0-9 - _ .";
+        EMPTY_MODEL = 40, "empty_model", "a model is required";
+        GATEWAY_UNUSABLE = 41, "gateway_unusable", "gateway {gateway} cannot attest for {org}: {why}";
+        NOT_EQUIPMENT = 42, "not_equipment", "device {device} signs with its own key; only equipment without one has a gateway";
+        EQUIPMENT_HAS_NO_KEY = 43, "equipment_has_no_key", "device {device} is equipment without a key of its own; its gateway signs for it";
     }
 }
 
@@ -467,23 +503,7 @@ pub async fn call(
                         .with(&[("device", String::from_utf8_lossy(&other).into_owned())]),
                 );
             }
-            if let Some(taken) = state.get(&name_key(&a.name)).await? {
-                return reject(failures::NAME_TAKEN.with(&[
-                    ("name", a.name.clone()),
-                    ("device", String::from_utf8_lossy(&taken).into_owned()),
-                ]));
-            }
-            match namespace_holder(ctx, state, &a.name).await? {
-                Some(org) if org == ctx.sender.org => {}
-                holder => {
-                    return reject(failures::NAMESPACE_NOT_HELD.with(&[
-                        ("name", a.name.clone()),
-                        ("org", ctx.sender.org.clone()),
-                        ("holder", holder.unwrap_or_else(|| "nobody".into())),
-                    ]))
-                }
-            }
-            state.put(name_key(&a.name), device.id.clone().into_bytes());
+            claim_name(ctx, state, &a.name, &device.id).await?;
             state.put(cert_key(&subject.cert_hash), device.id.clone().into_bytes());
             let record = DeviceRecord {
                 id: device.id.clone(),
@@ -501,6 +521,7 @@ pub async fn call(
                 registered_height: h,
                 history_len: 0,
                 offer: None,
+                attested_by: String::new(),
             };
             append(
                 ctx,
@@ -508,6 +529,24 @@ pub async fn call(
                 record,
                 "registered",
                 json!({"name": a.name, "model": device.model, "issuer": subject.org}),
+            )
+        }
+        "register_equipment" => register_equipment(ctx, state, decode_args(call)?).await?,
+        "set_gateway" => {
+            let a: GatewayArg = decode_args(call)?;
+            let mut r = load(state, &a.device_id).await?;
+            require_owner(ctx, &r)?;
+            if !r.is_equipment() {
+                return reject(failures::NOT_EQUIPMENT.with(&[("device", r.id.clone())]));
+            }
+            check_gateway(state, &a.gateway, &r.owner_org).await?;
+            let from = std::mem::replace(&mut r.attested_by, a.gateway.clone());
+            append(
+                ctx,
+                state,
+                r,
+                "gateway_set",
+                json!({"from": from, "to": a.gateway}),
             )
         }
         "activate" | "reactivate" => {
@@ -677,13 +716,14 @@ pub async fn call(
             let from = std::mem::replace(&mut r.owner_org, offer.to_org.clone());
             r.owner_member = ctx.sender.cert_hash;
             r.offer = None;
-            append(
-                ctx,
-                state,
-                r,
-                "ownership_transferred",
-                json!({"from": from, "to": offer.to_org}),
-            )
+            // The old owner's gateway must not go on attesting equipment it
+            // no longer holds: the new owner names its own (`set_gateway`).
+            let gateway_cleared = std::mem::take(&mut r.attested_by);
+            let mut detail = json!({"from": from, "to": offer.to_org});
+            if !gateway_cleared.is_empty() {
+                detail["gateway_cleared"] = json!(gateway_cleared);
+            }
+            append(ctx, state, r, "ownership_transferred", detail)
         }
         "update_firmware" => {
             let a: FirmwareArg = decode_args(call)?;
@@ -717,6 +757,9 @@ pub async fn call(
         "rotate_key" => {
             let a: RotateArg = decode_args(call)?;
             let mut r = load(state, &a.device_id).await?;
+            if r.is_equipment() {
+                return reject(failures::EQUIPMENT_HAS_NO_KEY.with(&[("device", r.id.clone())]));
+            }
             let by_device = ctx.sender.cert_hash == r.cert_hash;
             let by_issuer = ctx.sender.device.is_none()
                 && ctx.sender.role == "admin"
@@ -794,6 +837,115 @@ pub async fn call(
     Ok(vec![ev])
 }
 
+/// `device.register_equipment`: a record without a certificate, its readings
+/// signed by `gateway` (a device of the registrant's own organisation).
+async fn register_equipment(
+    ctx: &TxContext<'_>,
+    state: &mut dyn Store,
+    a: EquipmentArg,
+) -> Result<Event, CallError> {
+    if ctx.sender.device.is_some() {
+        return reject(failures::DEVICE_CANNOT_REGISTER.bare());
+    }
+    let serial_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if a.serial.is_empty() || a.serial.len() > MAX_SERIAL_LEN || !a.serial.chars().all(serial_chars)
+    {
+        return reject(failures::BAD_SERIAL.with(&[("max", MAX_SERIAL_LEN.to_string())]));
+    }
+    check_metadata(&a.metadata).map_err(CallError::Rejected)?;
+    check_name(&a.name, 2).map_err(CallError::Rejected)?;
+    if a.model.is_empty() {
+        return reject(failures::EMPTY_MODEL.bare());
+    }
+    let id = format!("{}:{}", ctx.sender.org, a.serial);
+    if let Some(holder) = find(state, &id).await? {
+        return reject(
+            failures::ALREADY_REGISTERED.with(&[("device", id), ("holder", holder.owner_org)]),
+        );
+    }
+    check_gateway(state, &a.gateway, &ctx.sender.org).await?;
+    claim_name(ctx, state, &a.name, &id).await?;
+    let record = DeviceRecord {
+        id,
+        model: a.model.clone(),
+        issuer_org: ctx.sender.org.clone(),
+        certificate: Bytes::new(),
+        cert_hash: [0; 32],
+        name: a.name.clone(),
+        owner_org: ctx.sender.org.clone(),
+        owner_member: ctx.sender.cert_hash,
+        status: DeviceStatus::Registered as u8,
+        metadata: a.metadata,
+        firmware_version: String::new(),
+        firmware_hash: None,
+        registered_height: ctx.block.height,
+        history_len: 0,
+        offer: None,
+        attested_by: a.gateway.clone(),
+    };
+    Ok(append(
+        ctx,
+        state,
+        record,
+        "registered",
+        json!({"name": a.name, "model": a.model, "issuer": ctx.sender.org, "attested_by": a.gateway}),
+    ))
+}
+
+/// Give `name` to device `id`: free, and in a namespace the sender's
+/// organisation holds (white paper 三.3, registration and naming).
+async fn claim_name(
+    ctx: &TxContext<'_>,
+    state: &mut dyn Store,
+    name: &str,
+    id: &str,
+) -> Result<(), CallError> {
+    if let Some(taken) = state.get(&name_key(name)).await? {
+        return reject(failures::NAME_TAKEN.with(&[
+            ("name", name.to_string()),
+            ("device", String::from_utf8_lossy(&taken).into_owned()),
+        ]));
+    }
+    match namespace_holder(ctx, state, name).await? {
+        Some(org) if org == ctx.sender.org => {}
+        holder => {
+            return reject(failures::NAMESPACE_NOT_HELD.with(&[
+                ("name", name.to_string()),
+                ("org", ctx.sender.org.clone()),
+                ("holder", holder.unwrap_or_else(|| "nobody".into())),
+            ]))
+        }
+    }
+    state.put(name_key(name), id.as_bytes().to_vec());
+    Ok(())
+}
+
+/// `gateway` may attest readings of `org`'s equipment: a registered device
+/// with its own certificate, held by `org`, not decommissioned. (Whether it
+/// is active and its certificate valid is judged at every anchor.)
+async fn check_gateway(state: &mut dyn Store, gateway: &str, org: &str) -> Result<(), CallError> {
+    let unusable = |why: &str| {
+        reject(failures::GATEWAY_UNUSABLE.with(&[
+            ("gateway", gateway.to_string()),
+            ("org", org.to_string()),
+            ("why", why.to_string()),
+        ]))
+    };
+    let Some(g) = find(state, gateway).await? else {
+        return unusable("no such device");
+    };
+    if g.is_equipment() {
+        return unusable("it is equipment without a key");
+    }
+    if g.owner_org != org {
+        return unusable("it belongs to another organisation");
+    }
+    if status(&g) == DeviceStatus::Decommissioned {
+        return unusable("it is decommissioned");
+    }
+    Ok(())
+}
+
 fn check_metadata(m: &str) -> Result<(), ingot_types::Failure> {
     if m.is_empty() {
         return Ok(());
@@ -843,6 +995,19 @@ pub fn args_from_json(method: &str, v: &Value) -> Result<Bytes, String> {
                 }
                 Some(_) => return Err("`possession_signature` must be a hex string".into()),
             },
+        }
+        .encode(),
+        "register_equipment" => EquipmentArg {
+            serial: text(v, "serial")?,
+            model: text(v, "model")?,
+            name: text(v, "name")?,
+            metadata: optional_text(v, "metadata"),
+            gateway: text(v, "gateway")?,
+        }
+        .encode(),
+        "set_gateway" => GatewayArg {
+            device_id: id()?,
+            gateway: text(v, "gateway")?,
         }
         .encode(),
         "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
@@ -912,6 +1077,14 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
             let a: RegisterArg = decode(args)?;
             json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate)), "name": a.name, "metadata": a.metadata, "possession_signature": a.possession.map(hex::encode)})
         }
+        "register_equipment" => {
+            let a: EquipmentArg = decode(args)?;
+            json!({"serial": a.serial, "model": a.model, "name": a.name, "metadata": a.metadata, "gateway": a.gateway})
+        }
+        "set_gateway" => {
+            let a: GatewayArg = decode(args)?;
+            json!({"device_id": a.device_id, "gateway": a.gateway})
+        }
         "activate" | "reactivate" | "withdraw_offer" | "accept_transfer" => {
             json!({"device_id": decode::<DeviceArg>(args)?.device_id})
         }
@@ -945,6 +1118,21 @@ pub fn args_to_json(method: &str, args: &Bytes) -> Result<Value, String> {
 }
 
 impl DeviceRecord {
+    /// Plant equipment without a key of its own: a gateway signs for it.
+    pub fn is_equipment(&self) -> bool {
+        self.certificate.is_empty()
+    }
+
+    /// How far its readings can be trusted: `device_signed` or
+    /// `gateway_attested` ([`ingot_types::telemetry::Trust`]).
+    pub fn trust(&self) -> ingot_types::telemetry::Trust {
+        if self.is_equipment() {
+            ingot_types::telemetry::Trust::GatewayAttested
+        } else {
+            ingot_types::telemetry::Trust::DeviceSigned
+        }
+    }
+
     /// What anyone may see.
     pub fn public_json(&self) -> Value {
         json!({
@@ -952,6 +1140,7 @@ impl DeviceRecord {
             "name": self.name,
             "model": self.model,
             "status": status(self).as_str(),
+            "trust": self.trust().as_str(),
         })
     }
 
@@ -975,6 +1164,7 @@ impl DeviceRecord {
             "registered_height": self.registered_height,
             "history_len": self.history_len,
             "offer": self.offer.as_ref().map(|o| json!({"to_org": o.to_org, "expires_height": o.expires_height})),
+            "attested_by": (!self.attested_by.is_empty()).then_some(&self.attested_by),
         });
         if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
             a.extend(b);

@@ -82,6 +82,11 @@ pub const EVENTS: &[EventDecl] = &[
         "the receiving organisation accepted a transfer",
     ),
     EventDecl::new(
+        "gateway_set",
+        LIFECYCLE,
+        "the owner named the gateway that attests an equipment's readings",
+    ),
+    EventDecl::new(
         "namespace_delegated",
         &["namespace", "from", "to"],
         "a name prefix was delegated to another organisation",

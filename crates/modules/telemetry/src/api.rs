@@ -138,20 +138,24 @@ async fn summary(
         "device_id": id,
         "owner": record.owner_org,
         "model": record.model,
+        "trust": record.trust().as_str(),
+        "attested_by": (!record.attested_by.is_empty()).then_some(&record.attested_by),
         "summary": summary,
         "rules": rules,
     })))
 }
 
 fn reading_json(
-    device: &str,
+    stored: &StoredBatch,
     seq: u64,
     r: &ingot_types::telemetry::Reading,
     only: Option<&str>,
 ) -> Value {
     json!({
-        "device_id": device,
+        "device_id": stored.batch.device_id,
         "seq": seq,
+        "trust": stored.trust().as_str(),
+        "attested_by": (!stored.attested_by.is_empty()).then_some(&stored.attested_by),
         "timestamp_ms": r.timestamp_ms,
         "measurements": r.measurements.iter()
             .filter(|m| only.is_none_or(|n| n == m.name))
@@ -166,6 +170,7 @@ async fn archive_of(s: &Host, stored: &StoredBatch) -> Result<BatchArchive, ApiE
         batch: hex::encode(stored.batch.encode()),
         commitment_index: stored.commitment_index,
         commitment_proof: hex::encode(&stored.commitment_proof),
+        attested_by: stored.attested_by.clone(),
         chain,
     })
 }
@@ -219,7 +224,7 @@ async fn readings(
                     continue;
                 }
             }
-            let mut v = reading_json(&id, seq, r, q.measurement.as_deref());
+            let mut v = reading_json(stored, seq, r, q.measurement.as_deref());
             v["height"] = json!(stored.height);
             v["tx_hash"] = json!(hex::encode(stored.tx_hash));
             if let Some(a) = &archive {
@@ -339,7 +344,7 @@ async fn stream(
                     .readings
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| reading_json(&b.device_id, b.first_seq + i as u64, r, None))
+                    .map(|(i, r)| reading_json(&stored, b.first_seq + i as u64, r, None))
                     .collect();
                 Some(Some(Ok(SseEvent::default().event("readings").data(
                     json!({"height": stored.height, "device_id": b.device_id, "readings": readings})

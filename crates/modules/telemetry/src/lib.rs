@@ -8,7 +8,11 @@
 //!   transaction in one deterministic batch check); its sequence numbers must
 //!   continue the device's (a lower one is a replay or reorder and is refused,
 //!   a higher one is accepted and the skipped numbers become a `gap` event);
-//!   timestamps may not go backwards or lie in the future.
+//!   timestamps may not go backwards or lie in the future. Plant equipment
+//!   that cannot sign (`device.register_equipment`) reports through its
+//!   gateway device: the gateway's key signs the batch, the commitment
+//!   records the gateway (`attested_by`), and every proof and API answer
+//!   says `gateway_attested`; a `device_signed` rule refuses such batches.
 //! - State keeps, per accepted batch, its [`BatchCommitment`] and, per device,
 //!   a [`DeviceSummary`] (last sequence, last seen, counts, latest values).
 //!   The readings themselves stay in the block and go to the node's telemetry
@@ -136,6 +140,9 @@ pub mod failures {
         RATE_NOT_POSITIVE = 23, "rate_not_positive", "a rate limit must be positive";
         TOO_MANY_RULES = 24, "too_many_rules", "at most {max} rules per target";
         NO_SUCH_RULE = 25, "no_such_rule", "no rule {id} on {target}";
+        NO_GATEWAY = 26, "no_gateway", "equipment {device} has no gateway to attest its readings";
+        GATEWAY_NOT_USABLE = 27, "gateway_not_usable", "gateway {gateway} cannot attest: {why}";
+        DEVICE_SIGNATURE_REQUIRED = 28, "device_signature_required", "a rule requires readings of {device} signed by the device itself, not attested by a gateway";
     }
 }
 
@@ -191,11 +198,14 @@ pub fn batch_refusal(batch: &ReadingBatch, block_time_ms: u64) -> Option<Failure
     None
 }
 
-/// A device as the anchor sees it: its current key, or why it may not report.
+/// A device as the anchor sees it: the key its batches must be signed
+/// with (its own, or its gateway's for equipment), or why it may not report.
 struct Reporter {
     key: Result<ingot_crypto::PublicKey, Failure>,
     model: String,
     owner: String,
+    /// The attesting gateway's id for equipment; empty for a device.
+    attested_by: String,
 }
 
 async fn reporter(
@@ -208,31 +218,72 @@ async fn reporter(
             key: Err(failures::UNKNOWN_DEVICE.with(&[("device", id.to_string())])),
             model: String::new(),
             owner: String::new(),
+            attested_by: String::new(),
         });
     };
     let key = match device::status(&record) {
-        DeviceStatus::Active => {
-            if ingot_module_identity::is_revoked(state, &record.cert_hash).await? {
-                Err(failures::CERTIFICATE_REVOKED.bare())
-            } else {
-                match ctx.trust.identify(&record.certificate) {
-                    Ok(id) if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after => {
-                        Err(failures::CERTIFICATE_EXPIRED.bare())
-                    }
-                    Ok(id) => Ok(id.public_key.clone()),
-                    Err(e) => {
-                        Err(failures::CERTIFICATE_REFUSED.with(&[("cause", e.kind().to_string())]))
-                    }
-                }
-            }
-        }
+        DeviceStatus::Active if record.is_equipment() => gateway_key(ctx, state, &record).await?,
+        DeviceStatus::Active => signing_key(ctx, state, &record).await?,
         other => Err(failures::DEVICE_NOT_ACTIVE.with(&[("status", other.as_str().to_string())])),
     };
     Ok(Reporter {
         key,
         model: record.model,
         owner: record.owner_org,
+        attested_by: record.attested_by,
     })
+}
+
+/// The key of an active device with its own certificate, or why it is unusable.
+async fn signing_key(
+    ctx: &TxContext<'_>,
+    state: &mut dyn Store,
+    record: &device::DeviceRecord,
+) -> Result<Result<ingot_crypto::PublicKey, Failure>, CallError> {
+    if ingot_module_identity::is_revoked(state, &record.cert_hash).await? {
+        return Ok(Err(failures::CERTIFICATE_REVOKED.bare()));
+    }
+    Ok(match ctx.trust.identify(&record.certificate) {
+        Ok(id) if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after => {
+            Err(failures::CERTIFICATE_EXPIRED.bare())
+        }
+        Ok(id) => Ok(id.public_key.clone()),
+        Err(e) => Err(failures::CERTIFICATE_REFUSED.with(&[("cause", e.kind().to_string())])),
+    })
+}
+
+/// The key that signs for an equipment: its gateway's, while the gateway is
+/// an active device of the equipment's owner with a valid certificate.
+async fn gateway_key(
+    ctx: &TxContext<'_>,
+    state: &mut dyn Store,
+    equipment: &device::DeviceRecord,
+) -> Result<Result<ingot_crypto::PublicKey, Failure>, CallError> {
+    let gateway = &equipment.attested_by;
+    if gateway.is_empty() {
+        return Ok(Err(
+            failures::NO_GATEWAY.with(&[("device", equipment.id.clone())])
+        ));
+    }
+    let unusable = |why: String| {
+        Ok(Err(
+            failures::GATEWAY_NOT_USABLE.with(&[("gateway", gateway.clone()), ("why", why)])
+        ))
+    };
+    let Some(g) = device::find(state, gateway).await? else {
+        return unusable("unknown device".into());
+    };
+    if g.is_equipment() || g.owner_org != equipment.owner_org {
+        return unusable("not a device of the equipment's owner".into());
+    }
+    match device::status(&g) {
+        DeviceStatus::Active => {}
+        other => return unusable(format!("it is {}", other.as_str())),
+    }
+    match signing_key(ctx, state, &g).await? {
+        Ok(key) => Ok(Ok(key)),
+        Err(why) => unusable(ingot_module::failure::own_name(failures::ALL, &why)),
+    }
 }
 
 async fn load_summary(state: &mut dyn Store, id: &str) -> Result<DeviceSummary, CallError> {
@@ -357,6 +408,19 @@ async fn anchor(
             let s = load_summary(state, &batch.device_id).await?;
             summaries.insert(batch.device_id.clone(), s);
         }
+        let attested_by = &reporters[&batch.device_id].attested_by;
+        if !attested_by.is_empty() {
+            load_rules(state, &mut rule_cache, batch, &reporters[&batch.device_id]).await?;
+            if rule_cache[&batch.device_id]
+                .iter()
+                .any(|(_, r)| r.requires_device_signature())
+            {
+                let why = failures::DEVICE_SIGNATURE_REQUIRED
+                    .with(&[("device", batch.device_id.clone())]);
+                events.push(refused(i, batch, &why));
+                continue;
+            }
+        }
         let summary = summaries.get_mut(&batch.device_id).expect("just loaded");
         if batch.first_seq <= summary.last_seq {
             let why = failures::ALREADY_ANCHORED.with(&[
@@ -391,7 +455,21 @@ async fn anchor(
                 ],
             ));
         }
-        let commitment = batch.commitment(&root);
+        let commitment = batch.commitment(&root, attested_by);
+        if !attested_by.is_empty() {
+            // Readers of the receipt alone (the node's reading store after a
+            // restart, an auditor) learn who signed without the registry.
+            events.push(event(
+                NAME,
+                "attested",
+                &[
+                    ("index", i.to_string()),
+                    ("device_id", batch.device_id.clone()),
+                    ("gateway", attested_by.clone()),
+                    ("owner", reporters[&batch.device_id].owner.clone()),
+                ],
+            ));
+        }
         state.put(
             batch_key(&batch.device_id, batch.first_seq),
             StoredCommitment {
@@ -403,14 +481,10 @@ async fn anchor(
             .to_vec(),
         );
         commitments.push(commitment.leaf());
-        accepted.push((i, root));
+        accepted.push((i, commitment));
 
         // Rules see each reading against the summary before it.
-        if !rule_cache.contains_key(&batch.device_id) {
-            let r = &reporters[&batch.device_id];
-            let set = rules::rules_for(state, &batch.device_id, &r.model, &r.owner).await?;
-            rule_cache.insert(batch.device_id.clone(), set);
-        }
+        load_rules(state, &mut rule_cache, batch, &reporters[&batch.device_id]).await?;
         let device_rules = &rule_cache[&batch.device_id];
         if !device_rules.is_empty() {
             let mut evaluator =
@@ -454,7 +528,7 @@ async fn anchor(
     let refused_count = events.iter().filter(|e| e.kind == "refused").count();
     let accepted_readings: usize = accepted
         .iter()
-        .map(|&(i, _)| arg.batches[i].readings.len())
+        .map(|(i, _)| arg.batches[*i].readings.len())
         .sum();
     events.insert(
         0,
@@ -470,13 +544,28 @@ async fn anchor(
         ),
     );
     // Hand the accepted batches (moved, not copied) to the reading store.
-    let mut roots = accepted.into_iter().peekable();
+    let mut taken = accepted.into_iter().peekable();
     for (i, batch) in arg.batches.into_iter().enumerate() {
-        if let Some((_, root)) = roots.next_if(|&(j, _)| j == i) {
-            state.record_anchored(batch, root);
+        if let Some((_, commitment)) = taken.next_if(|(j, _)| *j == i) {
+            state.record_anchored(batch, commitment);
         }
     }
     Ok(events)
+}
+
+/// The rules that apply to `batch`'s device, loaded once per anchor.
+async fn load_rules(
+    state: &mut dyn Store,
+    cache: &mut BTreeMap<String, Vec<(String, Rule)>>,
+    batch: &ReadingBatch,
+    reporter: &Reporter,
+) -> Result<(), CallError> {
+    if !cache.contains_key(&batch.device_id) {
+        let set =
+            rules::rules_for(state, &batch.device_id, &reporter.model, &reporter.owner).await?;
+        cache.insert(batch.device_id.clone(), set);
+    }
+    Ok(())
 }
 
 fn update_latest(summary: &mut DeviceSummary, seq: u64, reading: &ingot_types::telemetry::Reading) {

@@ -25,6 +25,11 @@ pub const EVENTS: &[EventDecl] = &[
     )
     .with_failure_detail(),
     EventDecl::new(
+        "attested",
+        &["index", "device_id", "gateway", "owner"],
+        "an accepted batch was signed by the equipment's gateway, not by a device (gateway-attested)",
+    ),
+    EventDecl::new(
         "gap",
         &["device_id", "from_seq", "to_seq", "missing", "owner"],
         "a device's readings skipped sequence numbers",

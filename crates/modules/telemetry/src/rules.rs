@@ -7,7 +7,10 @@
 //!   consecutive readings (by device timestamps);
 //! - `above_for`: it has stayed above `value` for at least `duration_ms`
 //!   (device time);
-//! - `missing_heartbeat`: no batch anchored for `duration_ms` of block time.
+//! - `missing_heartbeat`: no batch anchored for `duration_ms` of block time;
+//! - `device_signed`: readings must be signed by the device itself: a
+//!   gateway-attested batch of the target is refused
+//!   (`telemetry.device_signature_required`) instead of anchored.
 //!
 //! A rule emits `rule` events on transitions only: `fired` when its condition
 //! becomes true, `cleared` when it stops holding — so a contract reacting to
@@ -49,8 +52,10 @@ pub const KINDS: &[&str] = &[
     "rate_of_change",
     "above_for",
     "missing_heartbeat",
+    "device_signed",
 ];
 const HEARTBEAT: u8 = 4;
+const DEVICE_SIGNED: u8 = 5;
 
 ingot_types::record! {
     /// One owner rule. `target` is `device:<id>` or `model:<owner org>/<model>`.
@@ -108,6 +113,10 @@ ingot_types::record! {
 impl Rule {
     pub fn is_heartbeat(&self) -> bool {
         self.kind == HEARTBEAT
+    }
+    /// A requirement on who signs, not a condition on values.
+    pub fn requires_device_signature(&self) -> bool {
+        self.kind == DEVICE_SIGNED
     }
     fn kind_name(&self) -> &'static str {
         KINDS.get(self.kind as usize).copied().unwrap_or("unknown")
@@ -219,7 +228,7 @@ impl Evaluator {
         events: &mut Vec<Event>,
     ) {
         for (i, (_, rule)) in self.rules.iter().enumerate() {
-            if rule.is_heartbeat() {
+            if rule.is_heartbeat() || rule.requires_device_signature() {
                 continue;
             }
             let Some(m) = reading
@@ -505,7 +514,7 @@ pub async fn set_rule(
     if a.scale > MAX_SCALE {
         return reject(failures::SCALE_TOO_LARGE.with(&[("max", MAX_SCALE.to_string())]));
     }
-    if kind != HEARTBEAT && a.measurement.is_empty() {
+    if kind != HEARTBEAT && kind != DEVICE_SIGNED && a.measurement.is_empty() {
         return reject(failures::MEASUREMENT_REQUIRED.bare());
     }
     if (kind == 3 || kind == HEARTBEAT) && a.duration_ms == 0 {

@@ -22,8 +22,8 @@ use commonware_codec::{Decode, Encode};
 use ingot_module::derived::{AnchoredTx, Derived, DerivedError, Executed};
 use ingot_types::{
     merkle,
-    telemetry::{AnchorArg, ReadingBatch},
-    Block, Digest, Receipt, Status,
+    telemetry::{AnchorArg, BatchCommitment, ReadingBatch, Trust, MAX_DEVICE_ID_LEN},
+    Block, Receipt, Status,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::{any::Any, path::Path, sync::Arc};
@@ -46,6 +46,20 @@ ingot_types::record! {
         pub commitment_index: u32 = (),
         /// Encoded BMT path of the commitment in its transaction's tree.
         pub commitment_proof: Bytes = 4096,
+        /// The gateway that signed for equipment, empty when the device
+        /// signed ([`ingot_types::telemetry::BatchCommitment::attested_by`]).
+        pub attested_by: String = MAX_DEVICE_ID_LEN,
+    }
+}
+
+impl StoredBatch {
+    /// Trust level of its readings (`device_signed` / `gateway_attested`).
+    pub fn trust(&self) -> Trust {
+        if self.attested_by.is_empty() {
+            Trust::DeviceSigned
+        } else {
+            Trust::GatewayAttested
+        }
     }
 }
 
@@ -78,13 +92,9 @@ pub fn stored_batches(block: &Block, anchored: &[AnchoredTx]) -> Vec<StoredBatch
         let Some(hash) = hashes.get(tx.tx_index as usize) else {
             continue;
         };
-        let leaves: Vec<_> = tx
-            .batches
-            .iter()
-            .map(|(b, root)| b.commitment(root).leaf())
-            .collect();
+        let leaves: Vec<_> = tx.batches.iter().map(|(_, c)| c.leaf()).collect();
         let proofs = merkle::proofs(&leaves);
-        for (j, ((batch, _), proof)) in tx.batches.iter().zip(proofs).enumerate() {
+        for (j, ((batch, commitment), proof)) in tx.batches.iter().zip(proofs).enumerate() {
             out.push(StoredBatch {
                 batch: batch.clone(),
                 height: block.header.height,
@@ -92,6 +102,7 @@ pub fn stored_batches(block: &Block, anchored: &[AnchoredTx]) -> Vec<StoredBatch
                 tx_hash: hash.as_ref().try_into().expect("32 bytes"),
                 commitment_index: j as u32,
                 commitment_proof: proof.encode(),
+                attested_by: commitment.attested_by.clone(),
             });
         }
     }
@@ -117,21 +128,34 @@ pub fn anchored_batches(block: &Block, receipts: &[Receipt]) -> Vec<StoredBatch>
         let Ok(arg) = AnchorArg::decode_cfg(call.args.clone(), &()) else {
             continue;
         };
-        let refused: std::collections::BTreeSet<usize> = receipt
-            .events
-            .iter()
-            .filter(|e| e.module == TELEMETRY && e.kind == "refused")
-            .filter_map(|e| e.attributes.iter().find(|(k, _)| k == "index"))
-            .filter_map(|(_, v)| v.parse().ok())
+        let index_of = |e: &ingot_types::Event| {
+            e.attributes
+                .iter()
+                .find(|(k, _)| k == "index")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        };
+        let ours = || receipt.events.iter().filter(|e| e.module == TELEMETRY);
+        let refused: std::collections::BTreeSet<usize> = ours()
+            .filter(|e| e.kind == "refused")
+            .filter_map(index_of)
             .collect();
-        let batches: Vec<(ReadingBatch, Digest)> = arg
+        let attested: std::collections::BTreeMap<usize, String> = ours()
+            .filter(|e| e.kind == "attested")
+            .filter_map(|e| {
+                let gateway = e.attributes.iter().find(|(k, _)| k == "gateway")?;
+                Some((index_of(e)?, gateway.1.clone()))
+            })
+            .collect();
+        let batches: Vec<(ReadingBatch, BatchCommitment)> = arg
             .batches
             .into_iter()
             .enumerate()
             .filter(|(j, _)| !refused.contains(j))
-            .map(|(_, b)| {
+            .map(|(j, b)| {
                 let root = b.root_and_message().0;
-                (b, root)
+                let by = attested.get(&j).map_or("", String::as_str);
+                let commitment = b.commitment(&root, by);
+                (b, commitment)
             })
             .collect();
         if !batches.is_empty() {
@@ -417,7 +441,7 @@ mod tests {
         block::HEADER_VERSION,
         telemetry::{Measurement, Reading},
         tx::TX_VERSION,
-        Call, Event, Header, SignedTransaction, Transaction,
+        Call, Digest, Event, Header, SignedTransaction, Transaction,
     };
 
     fn batch(device: &str, first_seq: u64, n: u64) -> ReadingBatch {
@@ -457,18 +481,24 @@ mod tests {
         }
     }
 
-    fn receipt(tx: &SignedTransaction, refused: &[usize]) -> Receipt {
+    fn receipt(tx: &SignedTransaction, refused: &[usize], attested: &[(usize, &str)]) -> Receipt {
+        let refusals = refused.iter().map(|i| Event {
+            module: TELEMETRY.into(),
+            kind: "refused".into(),
+            attributes: vec![("index".into(), i.to_string())],
+        });
+        let attestations = attested.iter().map(|(i, gateway)| Event {
+            module: TELEMETRY.into(),
+            kind: "attested".into(),
+            attributes: vec![
+                ("index".into(), i.to_string()),
+                ("gateway".into(), gateway.to_string()),
+            ],
+        });
         Receipt {
             tx_hash: tx.hash(),
             status: Status::Success,
-            events: refused
-                .iter()
-                .map(|i| Event {
-                    module: TELEMETRY.into(),
-                    kind: "refused".into(),
-                    attributes: vec![("index".into(), i.to_string())],
-                })
-                .collect(),
+            events: refusals.chain(attestations).collect(),
             work_used: 0,
         }
     }
@@ -498,29 +528,44 @@ mod tests {
             },
             txs,
         );
-        // The second batch of the first transaction was refused.
-        let with_root = |b: &ReadingBatch| (b.clone(), b.root_and_message().0);
+        // The second batch of the first transaction was refused; the third
+        // was signed by a gateway for equipment.
+        let committed =
+            |b: &ReadingBatch, by: &str| (b.clone(), b.commitment(&b.root_and_message().0, by));
         let anchored = vec![
             AnchoredTx {
                 tx_index: 0,
-                batches: vec![with_root(&first[0]), with_root(&first[2])],
+                batches: vec![committed(&first[0], ""), committed(&first[2], "a:gw")],
             },
             AnchoredTx {
                 tx_index: 1,
-                batches: vec![with_root(&second[0])],
+                batches: vec![committed(&second[0], "")],
             },
         ];
-        let receipts = vec![receipt(&t0, &[1]), receipt(&t1, &[])];
+        let receipts = vec![receipt(&t0, &[1], &[(2, "a:gw")]), receipt(&t1, &[], &[])];
 
         let handed = stored_batches(&block, &anchored);
         let recovered = anchored_batches(&block, &receipts);
         assert_eq!(handed, recovered);
         assert_eq!(handed.len(), 3);
+        let trust: Vec<_> = handed.iter().map(StoredBatch::trust).collect();
+        assert_eq!(
+            trust,
+            [
+                Trust::DeviceSigned,
+                Trust::GatewayAttested,
+                Trust::DeviceSigned
+            ]
+        );
         for tx in [0u32, 1] {
             let mine: Vec<&StoredBatch> = handed.iter().filter(|s| s.tx_index == tx).collect();
             let leaves: Vec<Digest> = mine
                 .iter()
-                .map(|s| s.batch.commitment(&s.batch.root_and_message().0).leaf())
+                .map(|s| {
+                    s.batch
+                        .commitment(&s.batch.root_and_message().0, &s.attested_by)
+                        .leaf()
+                })
                 .collect();
             let root = merkle::root(&leaves);
             for (j, s) in mine.iter().enumerate() {
