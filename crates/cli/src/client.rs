@@ -215,7 +215,7 @@ pub fn refused(receipt: &Value) -> anyhow::Result<()> {
     }
 }
 
-fn print(v: &Value, json: bool) {
+pub fn print(v: &Value, json: bool) {
     if json {
         println!("{v}");
     } else {

@@ -10,6 +10,7 @@ mod client;
 mod edge;
 mod org;
 mod pki;
+mod read;
 mod supervise;
 mod up;
 mod workflow;
@@ -84,6 +85,11 @@ enum Command {
     },
     /// Read a state key (optionally with a proof verified offline).
     Query(client::QueryArgs),
+    /// GET any API path, signed as a member with --key/--cert (or anonymous).
+    Get(read::GetArgs),
+    /// Verify a telemetry reading proof offline against genesis; prints the
+    /// reading and its trust (device_signed or gateway_attested).
+    VerifyReading(read::VerifyReadingArgs),
     /// Show a finalized block by height, hash or `latest`.
     Block(client::BlockArgs),
     /// Re-verify a stopped node's stored chain offline (hashes, certificates,
@@ -248,6 +254,8 @@ fn main() {
         Command::Genesis { command } => org::genesis(command, json),
         Command::Tx { command } => client::tx(command, json),
         Command::Query(args) => client::query(args, json),
+        Command::Get(args) => read::get(args, json),
+        Command::VerifyReading(args) => read::verify_reading(args, json),
         Command::Block(args) => client::block(args, json),
         Command::Bench(args) => bench::run(args, json),
         Command::Edge(args) => edge::run(args),
