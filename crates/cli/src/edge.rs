@@ -66,6 +66,11 @@ pub struct EdgeArgs {
     /// `queue_quota`).
     #[arg(long, default_value_t = ingot_edge::quota::DeviceLimits::default().queued_batches)]
     pub device_queue_quota: u64,
+    /// Plant equipment that cannot sign: a TOML file of OPC UA and Modbus TCP
+    /// sources and the gateway device whose key signs their readings
+    /// (gateway-attested; see docs/plant-equipment.md).
+    #[arg(long)]
+    pub plant: Option<PathBuf>,
 }
 
 pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
@@ -105,6 +110,11 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
             burst: a.device_burst.max(1),
             queued_batches: a.device_queue_quota.max(1),
         },
+        plant: a
+            .plant
+            .as_deref()
+            .map(ingot_edge::plant::PlantConfig::load)
+            .transpose()?,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

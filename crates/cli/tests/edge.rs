@@ -3,9 +3,11 @@
 //! through a real MQTT client library (3.1.1 and 5) and `mosquitto_pub`
 //! through a Mosquitto broker — to finality, through a gateway kill and a
 //! chain outage, with every kind of bad message refused with its reason, and
-//! readings provable offline (also from the retention archive).
+//! readings provable offline (also from the retention archive); and plant
+//! equipment read over OPC UA and Modbus TCP, gateway-attested.
 
 mod common;
+mod plant;
 mod python_device;
 
 use common::*;
@@ -14,6 +16,7 @@ use ingot_crypto::{
     device_uri, issue_end_entity, model_uri, unix_now, CertSpec, PrivateKey, Role, Scheme,
 };
 use ingot_device::{measurement, DeviceSigner, Reading, ReadingBatch};
+use ingot_types::telemetry::Trust;
 use serde_json::{json, Value};
 use std::{
     path::{Path, PathBuf},
@@ -29,6 +32,10 @@ const BROKER: u16 = 18884;
 const BRIDGE_STATUS: u16 = 18891;
 const TLS_MQTT: u16 = 18886;
 const TLS_STATUS: u16 = 18893;
+const PLANT_MQTT: u16 = 18887;
+const PLANT_STATUS: u16 = 18894;
+const PLANT_MODBUS: u16 = 18950;
+const PLANT_OPCUA: u16 = 18951;
 const FLEET: usize = 1_000;
 
 struct Device {
@@ -815,7 +822,9 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     let (s, proof) = signed_get(&api, Some(&owner), &path);
     assert_eq!(s, 200, "{proof}");
     let proof: ingot_light::ReadingProof = serde_json::from_value(proof).unwrap();
-    let reading = proof.verify(&validators).unwrap();
+    let verified = proof.verify(&validators).unwrap();
+    assert_eq!(verified.trust, Trust::DeviceSigned);
+    let reading = verified.reading;
     assert_eq!(reading.timestamp_ms, t0 + 2);
     let mut tampered = proof.clone();
     let mut r = reading.clone();
@@ -993,6 +1002,16 @@ fn gateway_fleet_outages_refusals_proofs_and_mosquitto() {
     python_device::authenticated_tls_gateway(&python, &made, &net.data, TLS_MQTT, TLS_STATUS);
     // 8d. paho-mqtt, the Eclipse client, on the plain gateway.
     python_device::paho_conformance(&python, &made, STATUS);
+    // 8e. Plant equipment that cannot sign: OPC UA and Modbus TCP sources,
+    //     gateway-attested.
+    plant::equipment_through_opcua_and_modbus(
+        &python,
+        &net.data,
+        PLANT_MQTT,
+        PLANT_STATUS,
+        PLANT_MODBUS,
+        PLANT_OPCUA,
+    );
 
     // 9. SIGINT (ignored by inheritance, as for a background job) stops the
     //    gateway cleanly.

@@ -147,7 +147,8 @@ impl DeviceAuth {
             Some(DeviceInfo::Unknown) => return Err(AuthRefusal::UnknownDevice),
             Some(DeviceInfo::Known {
                 refusal: Some(_), ..
-            }) => return Err(AuthRefusal::Inactive),
+            })
+            | Some(DeviceInfo::Barred(_)) => return Err(AuthRefusal::Inactive),
             Some(DeviceInfo::Known { key, refusal: None }) => key,
         };
         key.verify(&connect_message(device, time_ms, nonce), &signature)
@@ -191,6 +192,10 @@ mod tests {
                     refusal: Some("device is suspended".into()),
                 }),
                 "acme:far" => None,
+                // Equipment whose gateway is unusable: nothing signs for it.
+                "acme:eq" => Some(DeviceInfo::Barred(
+                    "gateway acme:gw: device is suspended".into(),
+                )),
                 _ => Some(DeviceInfo::Unknown),
             };
             let auth = DeviceAuth {
@@ -244,6 +249,11 @@ mod tests {
                     Some("acme:far"),
                     fresh("5555555555555555", now),
                     AuthRefusal::Unavailable,
+                ),
+                (
+                    Some("acme:eq"),
+                    connect_password(&key, "acme:eq", now, "7777777777777777").unwrap(),
+                    AuthRefusal::Inactive,
                 ),
                 // Signed for another device id.
                 (

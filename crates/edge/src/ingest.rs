@@ -128,6 +128,8 @@ pub struct Stats {
     pub connections_refused: AtomicU64,
     /// Batches moved to the dead letters since the gateway started.
     pub dead_lettered: AtomicU64,
+    /// Plant equipment read by this gateway (`--plant`).
+    pub plant: Arc<crate::plant::PlantStats>,
 }
 
 impl Stats {
@@ -158,6 +160,7 @@ impl Stats {
             "connections_refused": load(&self.connections_refused),
             "dead_letters": dead_letters,
             "dead_lettered": load(&self.dead_lettered),
+            "plant": self.plant.to_json(),
         })
     }
 }
@@ -331,7 +334,10 @@ impl Ingest {
                 }
                 Some(DeviceInfo::Known {
                     refusal: Some(why), ..
-                }) => verdicts[i] = Some(Verdict::Refused(RefusalKind::Inactive, why.clone())),
+                })
+                | Some(DeviceInfo::Barred(why)) => {
+                    verdicts[i] = Some(Verdict::Refused(RefusalKind::Inactive, why.clone()))
+                }
                 _ => {}
             }
         }

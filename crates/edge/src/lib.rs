@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod mqtt_bridge;
 pub mod mqtt_server;
 pub mod node;
+pub mod plant;
 pub mod queue;
 pub mod quota;
 pub mod shape;
@@ -71,6 +72,8 @@ pub struct EdgeConfig {
     pub require_device_auth: bool,
     /// Per-device rate and queue quota.
     pub device_limits: quota::DeviceLimits,
+    /// Plant equipment to read and sign for (`--plant`), if any.
+    pub plant: Option<plant::PlantConfig>,
 }
 
 /// Default largest MQTT packet: a full batch of small readings fits.
@@ -123,6 +126,16 @@ pub async fn run(cfg: EdgeConfig) -> anyhow::Result<()> {
             .then(|| Arc::new(device_auth::DeviceAuth::new(pipeline.clone()))),
     };
     tokio::spawn(ingest::run(pipeline, rx));
+    if let Some(p) = &cfg.plant {
+        plant::start(
+            p,
+            &cfg.data_dir,
+            queue.clone(),
+            node.clone(),
+            tx.clone(),
+            stats.plant.clone(),
+        )?;
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let forwarder = forward::Forwarder {

@@ -60,6 +60,9 @@ pub enum DeviceInfo {
         key: Box<PublicKey>,
         refusal: Option<String>,
     },
+    /// Registered, but nothing can sign for it now: plant equipment whose
+    /// gateway is missing or unusable.
+    Barred(String),
     Unknown,
 }
 
@@ -104,30 +107,57 @@ impl NodeClient {
         Ok((chain, status.executed_height))
     }
 
+    /// What the chain says about a device: the key its batches must be
+    /// signed with and whether it may report. Plant equipment (no key of its
+    /// own) is signed for by its gateway device: the gateway's key, refused
+    /// while either is not active.
     pub fn device(&self, id: &str) -> anyhow::Result<DeviceInfo> {
-        let (status, v) = self.get(&format!("/v1/devices/{id}"))?;
-        if status == 404 {
+        let Some(v) = self.device_record(id)? else {
             return Ok(DeviceInfo::Unknown);
-        }
-        anyhow::ensure!(status == 200, "device lookup: HTTP {status}: {v}");
-        let der = v["certificate"]
-            .as_str()
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or_else(|| anyhow!("the node does not show this gateway device {id}'s certificate (is the gateway of the owner organisation?)"))?;
-        let key = CertInfo::from_der(&der)?.public_key()?;
-        let refusal = match (v["status"].as_str(), v["certificate_revoked"].as_bool()) {
-            (_, Some(true)) => Some("device certificate is revoked".to_string()),
-            (Some("active"), _) => None,
-            (Some(other), _) => Some(format!("device is {other}")),
-            (None, _) => Some("device status unknown".into()),
         };
+        if v["trust"] != "gateway_attested" {
+            return Ok(DeviceInfo::Known {
+                key: Box::new(device_key(id, &v)?),
+                refusal: reporting_refusal(&v),
+            });
+        }
+        if let Some(why) = reporting_refusal(&v) {
+            return Ok(DeviceInfo::Barred(why));
+        }
+        let Some(gateway) = v["attested_by"].as_str() else {
+            return Ok(DeviceInfo::Barred(format!(
+                "equipment {id} has no gateway to attest its readings"
+            )));
+        };
+        let Some(g) = self.device_record(gateway)? else {
+            return Ok(DeviceInfo::Barred(format!("gateway {gateway} is unknown")));
+        };
+        if g["owner_org"] != v["owner_org"] {
+            return Ok(DeviceInfo::Barred(format!(
+                "gateway {gateway} is not a device of the equipment's owner"
+            )));
+        }
+        if let Some(why) = reporting_refusal(&g) {
+            return Ok(DeviceInfo::Barred(format!("gateway {gateway}: {why}")));
+        }
         Ok(DeviceInfo::Known {
-            key: Box::new(key),
-            refusal,
+            key: Box::new(device_key(gateway, &g)?),
+            refusal: None,
         })
     }
 
+    /// A device's record as the node shows it to this gateway, or `None`.
+    pub fn device_record(&self, id: &str) -> anyhow::Result<Option<Value>> {
+        let (status, v) = self.get(&format!("/v1/devices/{id}"))?;
+        if status == 404 {
+            return Ok(None);
+        }
+        anyhow::ensure!(status == 200, "device lookup: HTTP {status}: {v}");
+        Ok(Some(v))
+    }
+
     /// The highest sequence number the chain has anchored for a device.
+    /// (Errors when the node cannot be reached or answers otherwise.)
     /// The device's last anchored sequence number and reading timestamp.
     pub fn last_seq(&self, id: &str) -> anyhow::Result<(u64, u64)> {
         let (status, v) = self.get(&format!("/v1/telemetry/devices/{id}"))?;
@@ -184,5 +214,25 @@ impl NodeClient {
             (status == 200 && v.get("status").and_then(Value::as_str) != Some("pending"))
                 .then_some(v),
         )
+    }
+}
+
+/// The public key of a device's current certificate, as the node shows it.
+pub fn device_key(id: &str, v: &Value) -> anyhow::Result<PublicKey> {
+    let der = v["certificate"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|der| !der.is_empty())
+        .ok_or_else(|| anyhow!("the node does not show device {id}'s certificate to this gateway (is the gateway of the owner organisation?)"))?;
+    CertInfo::from_der(&der)?.public_key().map_err(Into::into)
+}
+
+/// Why a device may not report now (status, revoked certificate), or `None`.
+fn reporting_refusal(v: &Value) -> Option<String> {
+    match (v["status"].as_str(), v["certificate_revoked"].as_bool()) {
+        (_, Some(true)) => Some("device certificate is revoked".to_string()),
+        (Some("active"), _) => None,
+        (Some(other), _) => Some(format!("device is {other}")),
+        (None, _) => Some("device status unknown".into()),
     }
 }

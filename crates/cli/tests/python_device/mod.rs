@@ -151,7 +151,9 @@ pub fn reference_device_for_every_scheme(c: &Chain) -> Made {
         let (s, proof) = signed_get(c.api, Some(c.owner), &path);
         assert_eq!(s, 200, "{proof}");
         let proof: ingot_light::ReadingProof = serde_json::from_value(proof).unwrap();
-        let reading = proof.verify(&validators).unwrap();
+        let verified = proof.verify(&validators).unwrap();
+        assert_eq!(verified.trust, ingot_types::telemetry::Trust::DeviceSigned);
+        let reading = verified.reading;
         assert_eq!(reading.timestamp_ms, timestamp_ms);
         let m = &reading.measurements[0];
         assert_eq!(
