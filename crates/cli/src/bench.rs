@@ -39,6 +39,9 @@ pub enum Workload {
     Devices,
     /// Signed device readings through the edge gateway (MQTT) to the chain.
     Telemetry,
+    /// Gateway-attested readings of plant equipment: Modbus TCP and OPC UA
+    /// simulators (`--devices` equipment each) read by the edge gateway.
+    Plant,
     /// BPMN task completions (`--txs` instances, three completions each).
     Workflow,
     /// Hot keys: every sender updates the same `--hot-keys` access policies.
@@ -511,6 +514,7 @@ pub fn run(a: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         Workload::Telemetry => {
             crate::bench_telemetry::run(&a, &senders, run_id, &mut report, &mut rows)?
         }
+        Workload::Plant => crate::bench_plant::run(&a, &senders, run_id, &mut report, &mut rows)?,
         Workload::Workflow => {
             crate::bench_workflow::run(&a, &senders, run_id, &mut report, &mut rows)?
         }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_hot;
+mod bench_plant;
 mod bench_resources;
 mod bench_telemetry;
 mod bench_workflow;
