@@ -431,10 +431,20 @@ pub fn equipment_through_opcua_and_modbus(
         || readings_of(c, OVEN) > during + 5,
     );
 
-    // Nothing refused anywhere, nothing missing in the numbering.
+    // Nothing refused anywhere, nothing missing in the numbering. The one
+    // refusal allowed is a resend of a batch already on chain: a batch whose
+    // transaction executed while the gateway was being stopped leaves its
+    // queue only when the restarted gateway sends it again (it is not
+    // dead-lettered, nothing is lost or doubled; seen in CI, 2 of ~25).
     let st = gateway_status(status);
     assert_eq!(st["plant"]["batches_refused"], 0, "{st}");
-    assert_eq!(st["chain_refused"], json!({}), "{st}");
+    let refused = st["chain_refused"].as_object().unwrap();
+    assert!(
+        refused
+            .keys()
+            .all(|k| k == "already anchored (resent after a restart)"),
+        "{st}"
+    );
     assert_eq!(st["dead_letters"], 0, "{st}");
     for id in [PRESS, OVEN] {
         let s = summary(c, id)["summary"].clone();
