@@ -5,7 +5,7 @@
 use crate::{derived::Executed, ledger::ExecRecord, shared::PublishedEvent, Shared};
 use commonware_actor::Feedback;
 use commonware_consensus::{marshal::Update, Reporter};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage, Supervisor};
 use commonware_utils::Acknowledgement as _;
 use futures::{channel::mpsc, StreamExt};
 use ingot_execution::Executor;
@@ -25,12 +25,20 @@ impl Reporter for FinalizedSink {
     }
 }
 
-pub async fn run<E: Storage + Clock + Metrics + Spawner, C: Clock>(
+pub async fn run<E, C>(
     clock: C,
     shared: Arc<Shared<E>>,
     mut updates: mpsc::UnboundedReceiver<Update<Block>>,
     marshal: crate::engine::MarshalMailbox,
-) {
+) where
+    E: Storage + Clock + Metrics + Spawner,
+    C: Storage + Clock + Metrics + Spawner + Supervisor,
+{
+    // Records first: the derived stores are refilled from them.
+    if let Err(e) = crate::regenerate::lost_records(&clock, &shared, &marshal).await {
+        error!(error = %e, "lost execution records cannot be regenerated; stopping executor");
+        return;
+    }
     if let Err(e) = refill_derived(&clock, &shared, &marshal).await {
         error!(error = %e, "derived stores cannot catch up; stopping executor");
         return;
@@ -196,6 +204,25 @@ async fn catch_up_derived<E: Storage + Clock + Metrics + Spawner>(
     Ok(())
 }
 
+/// Sync the state's Merkle structure and prune superseded history, so a
+/// restart replays at most `StorageSizes::state_upkeep_every_ops`
+/// operations. Under the write lock: API reads wait for it (tens of ms).
+async fn upkeep_state<E: Storage + Clock + Metrics + Spawner>(
+    shared: &Shared<E>,
+    height: u64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let done = shared.state.write().await.upkeep().await?;
+    info!(
+        height,
+        synced_ops = done.synced_ops,
+        retained_from = done.retained_from,
+        upkeep_ms = started.elapsed().as_millis() as u64,
+        "state synced and pruned"
+    );
+    Ok(())
+}
+
 async fn execute<E: Storage + Clock + Metrics + Spawner>(
     shared: &Shared<E>,
     executor: &Executor,
@@ -232,8 +259,15 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         }
     }
     let recorded_at = std::time::Instant::now();
-    shared.state.write().await.commit(prepared).await?;
+    let upkeep = {
+        let mut state = shared.state.write().await;
+        state.commit(prepared).await?;
+        state.upkeep_due()
+    };
     let committed_at = std::time::Instant::now();
+    if upkeep {
+        upkeep_state(shared, height).await?;
+    }
     shared.recent.record(height, outcome.included);
     shared.executed.store(height, Ordering::Release);
     let executed = Executed {

@@ -31,6 +31,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod read_model;
 pub mod rebuild;
+pub mod regenerate;
 pub mod run;
 pub mod scrub;
 pub mod shared;

@@ -67,6 +67,9 @@ impl SubmitError {
 }
 
 pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
+    /// Prefix of every storage partition of this validator (scratch stores
+    /// are named after it).
+    pub storage_prefix: String,
     pub genesis: Genesis,
     /// Every genesis certificate with its dates, for expiry warnings.
     pub certificates: Vec<ingot_consortium::CertSummary>,

@@ -1,7 +1,8 @@
 //! Memory a validator's stores spend on I/O: page caches, journal buffers and
-//! the size a freezer table starts at. None of it changes what is stored or
-//! where (a freezer's table size is read from its checkpoint once it exists),
-//! so a data directory opens with any sizes, whatever sizes created it.
+//! the size a freezer table starts at, and how large the state's unsynced
+//! tail may grow. None of it changes the chain, the state or any proof (a
+//! freezer's table size is read from its checkpoint once it exists), so a
+//! data directory opens with any sizes, whatever sizes created it.
 
 use commonware_runtime::{
     buffer::paged::{page_size, CacheRef},
@@ -9,6 +10,7 @@ use commonware_runtime::{
 };
 use commonware_utils::NZUsize;
 pub use ingot_state::IoSizes;
+use std::num::NonZeroU64;
 
 /// Sizes of every store of one validator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct StorageSizes {
     pub freezer_table_initial_size: u32,
     /// Entries moved per sync while a freezer table doubles.
     pub freezer_table_resize_chunk: u32,
+    /// State operations between two upkeeps (sync and prune): what a
+    /// restart replays at most (`ingot_state::UPKEEP_EVERY_OPS`).
+    pub state_upkeep_every_ops: NonZeroU64,
 }
 
 impl StorageSizes {
@@ -44,6 +49,7 @@ impl StorageSizes {
         },
         freezer_table_initial_size: 1 << 14,
         freezer_table_resize_chunk: 1 << 12,
+        state_upkeep_every_ops: ingot_state::UPKEEP_EVERY_OPS,
     };
 
     /// Simulated validators, dozens of which run in one process and restart
@@ -53,7 +59,8 @@ impl StorageSizes {
     /// seeds ran about 25 % faster with these). Small sizes also exercise
     /// what production sizes rarely reach within a test: a write spanning
     /// several buffer flushes, and freezer tables that double (in small
-    /// steps) within the first few hundred blocks.
+    /// steps) within the first few hundred blocks, and state upkeeps every
+    /// few blocks.
     pub const COMPACT: Self = Self {
         state: IoSizes::COMPACT,
         consensus: IoSizes {
@@ -63,6 +70,7 @@ impl StorageSizes {
         ledger: IoSizes::COMPACT,
         freezer_table_initial_size: 1 << 8,
         freezer_table_resize_chunk: 1 << 6,
+        state_upkeep_every_ops: ingot_state::UPKEEP_EVERY_OPS_COMPACT,
     };
 
     /// The page cache the archives and the consensus journal share.

@@ -224,6 +224,14 @@ pub fn verify_chain(
                 Ok(outcome) => {
                     ours.insert(h, outcome.result);
                     report.reexecuted += 1;
+                    // Bounds the scratch store's memory (its unsynced
+                    // Merkle nodes) and disk on long chains.
+                    if state.upkeep_due() {
+                        if let Err(e) = state.upkeep().await {
+                            failure = Some(setup(format!("re-execution storage error: {e}")));
+                            break;
+                        }
+                    }
                 }
                 Err(e) => {
                     failure = Some(setup(format!("re-execution storage error: {e}")));

@@ -33,7 +33,11 @@ use commonware_storage::{
 use commonware_utils::{NZUsize, NZU64};
 use ingot_types::limits::MAX_VALUE_BYTES;
 pub use proof::{verify_proof, StateProof};
-use std::{collections::BTreeMap, num::NonZeroUsize};
+use std::{
+    collections::BTreeMap,
+    num::{NonZeroU64, NonZeroUsize},
+    ops::Range,
+};
 
 type Family = mmr::Family;
 
@@ -72,7 +76,20 @@ impl IoSizes {
     };
 }
 
+/// Operations appended between two upkeeps ([`StateStore::upkeep`]) of a
+/// validator's store. A commit makes operations durable but leaves the
+/// Merkle structure in memory, so a store that never syncs replays its
+/// whole log on open (80 s with a million devices); this bounds that replay,
+/// and the superseded history kept on disk, to about this many operations.
+/// Upkeep changes neither the root nor any value.
+pub const UPKEEP_EVERY_OPS: NonZeroU64 = NZU64!(262_144);
+
+/// Upkeep interval of simulated validators: small, so that simulations
+/// cross many upkeeps and crash and damage storage around them.
+pub const UPKEEP_EVERY_OPS_COMPACT: NonZeroU64 = NZU64!(256);
+
 const _: () = assert!(IoSizes::COMPACT.write_buffer.get() < MAX_VALUE_BYTES);
+const _: () = assert!(UPKEEP_EVERY_OPS_COMPACT.get() < UPKEEP_EVERY_OPS.get());
 const CHUNK: usize = 32;
 pub type StateDb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
 
@@ -161,6 +178,19 @@ pub struct StateStore<E: Storage + Clock + Metrics + Spawner> {
     // reports `Poisoned` instead of working on a half-known state.
     db: Option<StateDb<E>>,
     height: u64,
+    upkeep_every_ops: NonZeroU64,
+    /// Log size at the last upkeep (or open, which leaves the Merkle
+    /// structure synced).
+    synced_ops: u64,
+}
+
+/// What one [`StateStore::upkeep`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Operations a reopen would no longer replay.
+    pub synced_ops: u64,
+    /// First operation still on disk afterwards.
+    pub retained_from: u64,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
@@ -182,9 +212,13 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
             Some(raw) if raw.len() == 8 => u64::from_be_bytes(raw.try_into().unwrap()),
             _ => 0,
         };
+        // Opening aligns the Merkle structure with the log and syncs it.
+        let synced_ops = *db.bounds().end;
         Ok(Self {
             db: Some(db),
             height,
+            upkeep_every_ops: UPKEEP_EVERY_OPS,
+            synced_ops,
         })
     }
 
@@ -269,6 +303,44 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
         proof::prove(self.db()?, key, self.height).await
     }
 
+    /// Delete the storage of the state under `prefix` without opening it:
+    /// for a store too damaged to open. Every partition the store's
+    /// configuration names is removed, with the suffixes the storage engine
+    /// adds to them (a test checks that nothing is left on a real disk).
+    pub async fn remove_all(context: &E, prefix: &str) -> Result<(), StateError> {
+        let cfg = config(
+            prefix,
+            CacheRef::new(page_size(BLOB_PAGE_SIZE), NZUsize!(1)),
+            IoSizes::COMPACT,
+        );
+        let bases = [
+            cfg.merkle_config.journal_partition,
+            cfg.merkle_config.metadata_partition,
+            cfg.journal_config.partition,
+            cfg.grafted_metadata_partition,
+        ];
+        const SUFFIXES: [&str; 9] = [
+            "",
+            "-blobs",
+            "-metadata",
+            "_data",
+            "_offsets",
+            "_data-blobs",
+            "_data-metadata",
+            "_offsets-blobs",
+            "_offsets-metadata",
+        ];
+        for base in &bases {
+            for suffix in SUFFIXES {
+                match context.remove(&format!("{base}{suffix}"), None).await {
+                    Ok(()) | Err(commonware_runtime::Error::PartitionMissing(_)) => {}
+                    Err(e) => return Err(db_err(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Delete this state's storage entirely.
     pub async fn destroy(mut self) -> Result<(), StateError> {
         let db = self.db.take().ok_or(StateError::Poisoned)?;
@@ -278,7 +350,47 @@ impl<E: Storage + Clock + Metrics + Spawner> StateStore<E> {
     /// Flush everything and shorten recovery on the next open.
     pub async fn sync(&mut self) -> Result<(), StateError> {
         let db = self.db.take().ok_or(StateError::Poisoned)?;
-        self.db = Some(db.sync().await.map_err(db_err)?);
+        let db = db.sync().await.map_err(db_err)?;
+        self.synced_ops = *db.bounds().end;
+        self.db = Some(db);
         Ok(())
+    }
+
+    /// Change how many operations pass between upkeeps.
+    pub fn set_upkeep_every(&mut self, ops: NonZeroU64) {
+        self.upkeep_every_ops = ops;
+    }
+
+    /// Operations of the log still on disk (superseded ones below the
+    /// start were pruned by an upkeep).
+    pub fn retained_ops(&self) -> Result<Range<u64>, StateError> {
+        let bounds = self.db()?.bounds();
+        Ok(*bounds.start..*bounds.end)
+    }
+
+    /// Whether enough operations were appended since the last sync that
+    /// [`Self::upkeep`] should run.
+    pub fn upkeep_due(&self) -> bool {
+        self.db.as_ref().is_some_and(|db| {
+            (*db.bounds().end).saturating_sub(self.synced_ops) >= self.upkeep_every_ops.get()
+        })
+    }
+
+    /// Sync the Merkle structure (so a reopen replays nothing before this
+    /// point) and prune operations no current value depends on. Neither
+    /// changes the root, any value or any proof of a current value.
+    pub async fn upkeep(&mut self) -> Result<Upkeep, StateError> {
+        let before = self.synced_ops;
+        let db = self.db.take().ok_or(StateError::Poisoned)?;
+        let db = db.sync().await.map_err(db_err)?;
+        let boundary = db.sync_boundary();
+        let db = db.prune(boundary).await.map_err(db_err)?;
+        let bounds = db.bounds();
+        self.synced_ops = *bounds.end;
+        self.db = Some(db);
+        Ok(Upkeep {
+            synced_ops: self.synced_ops - before,
+            retained_from: *bounds.start,
+        })
     }
 }

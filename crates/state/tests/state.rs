@@ -91,3 +91,160 @@ proptest::proptest! {
         proptest::prop_assert!(!verify_proof(&root, b"k", present.then_some(&b"v"[..]), &raw));
     }
 }
+
+/// Blocks that overwrite a few hot keys and add a new one each time, so most
+/// of the log becomes superseded history.
+fn churn(height: u64) -> WriteSet {
+    let mut w = WriteSet::new();
+    for hot in 0..4u64 {
+        w.insert(
+            format!("hot-{hot}").into_bytes(),
+            Some(format!("{height}-{hot}").into_bytes()),
+        );
+    }
+    w.insert(
+        format!("new-{height}").into_bytes(),
+        Some(vec![height as u8; 40]),
+    );
+    if height.is_multiple_of(3) {
+        w.insert(format!("new-{}", height - 1).into_bytes(), None);
+    }
+    w
+}
+
+// Enough operations (~14 per height) for several of the log's 4,096-operation
+// sections: pruning removes whole sections.
+const CHURN_HEIGHTS: u64 = 2_500;
+
+#[test]
+fn upkeep_prunes_history_without_changing_root_values_or_proofs() {
+    // The same blocks without any upkeep give the reference root.
+    let reference = deterministic::Runner::default().start(|ctx| async move {
+        let mut s = StateStore::open(ctx.child("state"), "t").await.unwrap();
+        for h in 1..=CHURN_HEIGHTS {
+            s.apply(h, &churn(h)).await.unwrap();
+        }
+        assert_eq!(
+            s.retained_ops().unwrap().start,
+            0,
+            "nothing pruned without upkeep"
+        );
+        s.root().unwrap()
+    });
+    let (root, checkpoint) = deterministic::Runner::default().start_and_recover(|ctx| async move {
+        let mut s = StateStore::open(ctx.child("state"), "t").await.unwrap();
+        s.set_upkeep_every(std::num::NonZeroU64::new(1_024).unwrap());
+        let mut upkeeps = 0;
+        for h in 1..=CHURN_HEIGHTS {
+            s.apply(h, &churn(h)).await.unwrap();
+            if s.upkeep_due() {
+                let before = s.root().unwrap();
+                let done = s.upkeep().await.unwrap();
+                assert!(done.synced_ops >= 1_024);
+                assert_eq!(s.root().unwrap(), before, "upkeep changed the root");
+                assert!(!s.upkeep_due());
+                upkeeps += 1;
+            }
+        }
+        assert!(upkeeps >= 10, "only {upkeeps} upkeeps");
+        let retained = s.retained_ops().unwrap();
+        assert!(
+            retained.start > retained.end / 2,
+            "most superseded history should be pruned: kept {retained:?}"
+        );
+        // Applied after the last upkeep: a reopen must replay it.
+        s.apply(CHURN_HEIGHTS + 1, &churn(CHURN_HEIGHTS + 1))
+            .await
+            .unwrap();
+        s.root().unwrap()
+    });
+    let expected_tail = deterministic::Runner::default().start(|ctx| async move {
+        let mut s = StateStore::open(ctx.child("state"), "t").await.unwrap();
+        for h in 1..=CHURN_HEIGHTS + 1 {
+            s.apply(h, &churn(h)).await.unwrap();
+        }
+        s.root().unwrap()
+    });
+    assert_ne!(reference, expected_tail);
+    assert_eq!(
+        root, expected_tail,
+        "pruned store's root differs from an unpruned one"
+    );
+    // Reopened after a crash (no shutdown): same height, root, values, and
+    // proofs of current values and of absence still verify.
+    deterministic::Runner::from(checkpoint).start(|ctx| async move {
+        let mut s = StateStore::open(ctx.child("state"), "t").await.unwrap();
+        let h = CHURN_HEIGHTS + 1;
+        assert_eq!(s.height(), h);
+        assert_eq!(s.root().unwrap(), root);
+        for hot in 0..4u64 {
+            let key = format!("hot-{hot}");
+            let want = format!("{h}-{hot}");
+            let p = s.prove(key.as_bytes()).await.unwrap();
+            assert_eq!(p.value.as_deref(), Some(want.as_bytes()));
+            assert!(verify_proof(
+                &root,
+                key.as_bytes(),
+                Some(want.as_bytes()),
+                &p.proof
+            ));
+        }
+        let early = b"new-1";
+        let p = s.prove(early).await.unwrap();
+        assert_eq!(
+            p.value,
+            Some(vec![1u8; 40]),
+            "a value written before every prune"
+        );
+        assert!(verify_proof(&root, early, Some(&[1u8; 40]), &p.proof));
+        let gone = b"new-2";
+        let p = s.prove(gone).await.unwrap();
+        assert_eq!(p.value, None);
+        assert!(verify_proof(&root, gone, None, &p.proof));
+        // And it keeps going.
+        s.apply(h + 1, &churn(h + 1)).await.unwrap();
+    });
+}
+
+/// A store too damaged to open can be removed without opening it: on a real
+/// disk (the tokio runtime, one directory per partition) nothing of it is
+/// left, other partitions are untouched, and a new store opens empty.
+#[test]
+fn remove_all_leaves_nothing_on_disk() {
+    use commonware_runtime::tokio as cw_tokio;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().to_path_buf();
+    let rt = cw_tokio::Config::new()
+        .with_worker_threads(1)
+        .with_storage_directory(&storage);
+    cw_tokio::Runner::new(rt).start(|ctx| async move {
+        let mut s = StateStore::open(ctx.child("state"), "v").await.unwrap();
+        s.set_upkeep_every(std::num::NonZeroU64::new(1_024).unwrap());
+        for h in 1..=CHURN_HEIGHTS {
+            s.apply(h, &churn(h)).await.unwrap();
+            if s.upkeep_due() {
+                s.upkeep().await.unwrap();
+            }
+        }
+        // A neighbour with a similar prefix must survive.
+        let mut other = StateStore::open(ctx.child("other"), "vv").await.unwrap();
+        other.apply(1, &churn(1)).await.unwrap();
+        drop(s);
+        drop(other);
+        let ours = || -> Vec<String> {
+            std::fs::read_dir(&storage)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("v-"))
+                .collect()
+        };
+        let before = ours();
+        assert!(before.len() >= 4, "partitions before: {before:?}");
+        StateStore::remove_all(&ctx, "v").await.unwrap();
+        assert!(ours().is_empty(), "left behind: {:?} of {before:?}", ours());
+        let s = StateStore::open(ctx.child("again"), "v").await.unwrap();
+        assert_eq!(s.height(), 0);
+        let other = StateStore::open(ctx.child("other_again"), "vv").await.unwrap();
+        assert_eq!(other.height(), 1);
+    });
+}
