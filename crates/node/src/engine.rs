@@ -191,10 +191,12 @@ where
                 cfg.prefix
             );
             StateStore::remove_all(context, &cfg.prefix).await?;
-            Ok(
-                StateStore::open_sized(context.child("state_rebuilt"), &cfg.prefix, cfg.storage.state)
-                    .await?,
+            Ok(StateStore::open_sized(
+                context.child("state_rebuilt"),
+                &cfg.prefix,
+                cfg.storage.state,
             )
+            .await?)
         }
     }
 }

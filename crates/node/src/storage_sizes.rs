@@ -12,6 +12,10 @@ use commonware_utils::NZUsize;
 pub use ingot_state::IoSizes;
 use std::num::NonZeroU64;
 
+/// `IoSizes::open_key_cache` of the stores that are not a state store
+/// (they have no key index to rebuild).
+const NOT_A_STATE: std::num::NonZeroUsize = NZUsize!(1);
+
 /// Sizes of every store of one validator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StorageSizes {
@@ -41,11 +45,13 @@ impl StorageSizes {
             cache_pages: NZUsize!(8_192),
             write_buffer: NZUsize!(1 << 20),
             replay_buffer: NZUsize!(1 << 20),
+            open_key_cache: NOT_A_STATE,
         },
         ledger: IoSizes {
             cache_pages: NZUsize!(1_024),
             write_buffer: NZUsize!(1 << 20),
             replay_buffer: NZUsize!(1 << 20),
+            open_key_cache: NOT_A_STATE,
         },
         freezer_table_initial_size: 1 << 14,
         freezer_table_resize_chunk: 1 << 12,

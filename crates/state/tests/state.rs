@@ -244,7 +244,9 @@ fn remove_all_leaves_nothing_on_disk() {
         assert!(ours().is_empty(), "left behind: {:?} of {before:?}", ours());
         let s = StateStore::open(ctx.child("again"), "v").await.unwrap();
         assert_eq!(s.height(), 0);
-        let other = StateStore::open(ctx.child("other_again"), "vv").await.unwrap();
+        let other = StateStore::open(ctx.child("other_again"), "vv")
+            .await
+            .unwrap();
         assert_eq!(other.height(), 1);
     });
 }
