@@ -25,7 +25,7 @@ use commonware_storage::{
     journal::contiguous::variable::Config as JournalConfig,
     merkle::{full::Config as MerkleConfig, mmr},
     qmdb::{
-        current::{ordered::variable::Db, VariableConfig},
+        current::{ordered::variable::partitioned::Db, VariableConfig},
         floor::Proportional,
     },
     translator::EightCap,
@@ -103,7 +103,12 @@ pub const UPKEEP_EVERY_OPS_COMPACT: NonZeroU64 = NZU64!(256);
 const _: () = assert!(IoSizes::COMPACT.write_buffer.get() < MAX_VALUE_BYTES);
 const _: () = assert!(UPKEEP_EVERY_OPS_COMPACT.get() < UPKEEP_EVERY_OPS.get());
 const CHUNK: usize = 32;
-pub type StateDb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
+/// Bytes of a key's prefix that choose its partition of the key index: 256
+/// partitions, rebuilt in parallel when the store opens. The index is not
+/// hashed, so this changes no root.
+const INDEX_PARTITION_BYTES: usize = 1;
+pub type StateDb<E> =
+    Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, INDEX_PARTITION_BYTES, CHUNK, Sequential>;
 
 /// A block's writes: key → new value, or `None` to delete. Ordered, so applying
 /// them is deterministic.
@@ -137,7 +142,7 @@ fn config(
     prefix: &str,
     cache: CacheRef,
     io: IoSizes,
-) -> VariableConfig<EightCap, OperationCfg, Sequential> {
+) -> VariableConfig<EightCap, OperationCfg, Sequential, NonZeroUsize> {
     VariableConfig {
         merkle_config: MerkleConfig {
             journal_partition: format!("{prefix}-state-mmr"),
@@ -163,7 +168,8 @@ fn config(
         // Opening replays the whole log: twice the replay buffer, 2 MiB for
         // a validator as before sizes were a setting.
         init_buffer: io.replay_buffer.saturating_mul(NZUsize!(2)),
-        init_concurrency: (),
+        // Both cores while opening: nothing else of the node runs yet.
+        init_concurrency: NZUsize!(2),
     }
 }
 
