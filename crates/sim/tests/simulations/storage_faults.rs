@@ -80,6 +80,24 @@ async fn submit_in_waves(
     hashes
 }
 
+/// Four validators take 200 notary records in waves; validator 0 then
+/// crashes. Returns the nodes (0 stopped), the records' hashes and the height
+/// validator 0 had executed.
+async fn loaded_then_first_crashed(
+    ctx: &Ctx,
+    oracle: &commonware_p2p::simulated::Oracle<commonware_cryptography::ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+) -> (Vec<Node>, Vec<ingot_types::Digest>, u64) {
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node(ctx, oracle, c, i).await);
+    }
+    let hashes = submit_in_waves(ctx, &nodes, c, 0..200).await;
+    wait_located(ctx, &nodes[0], &hashes).await;
+    let executed = crash(ctx, &mut nodes, 0).await;
+    (nodes, hashes, executed)
+}
+
 #[derive(Clone, Copy, Debug)]
 enum StateDamage {
     FlipMiddle,
@@ -94,13 +112,7 @@ enum StateDamage {
 async fn damaged_state_log(ctx: Ctx, damage: StateDamage) {
     let c = consortium(4);
     let oracle = network(&ctx, &c).await;
-    let mut nodes = Vec::new();
-    for i in 0..4 {
-        nodes.push(start_node(&ctx, &oracle, &c, i).await);
-    }
-    let hashes = submit_in_waves(&ctx, &nodes, &c, 0..200).await;
-    wait_located(&ctx, &nodes[0], &hashes).await;
-    let executed = crash(&ctx, &mut nodes, 0).await;
+    let (mut nodes, _hashes, executed) = loaded_then_first_crashed(&ctx, &oracle, &c).await;
     match damage {
         StateDamage::FlipMiddle => flip_byte(&ctx, "v0-state-log_data").await,
         StateDamage::TruncateTail => truncate_tail(&ctx, "v0-state-log_data", 7).await,
@@ -150,13 +162,7 @@ fn state_log_damage_is_reexecuted_not_cut() {
 async fn damaged_execution_journal(ctx: Ctx, damage: StateDamage) {
     let c = consortium(4);
     let oracle = network(&ctx, &c).await;
-    let mut nodes = Vec::new();
-    for i in 0..4 {
-        nodes.push(start_node(&ctx, &oracle, &c, i).await);
-    }
-    let hashes = submit_in_waves(&ctx, &nodes, &c, 0..200).await;
-    wait_located(&ctx, &nodes[0], &hashes).await;
-    let executed = crash(&ctx, &mut nodes, 0).await;
+    let (mut nodes, hashes, executed) = loaded_then_first_crashed(&ctx, &oracle, &c).await;
     match damage {
         StateDamage::FlipMiddle => flip_byte(&ctx, "v0-exec_data").await,
         StateDamage::TruncateTail => truncate_tail(&ctx, "v0-exec_data", 7).await,
