@@ -103,15 +103,18 @@ impl RecentTxs {
     /// restart: the transactions its receipts count as included, without the
     /// block's trailing event receipt.
     pub fn record_receipts(&self, height: u64, receipts: &[Receipt]) {
+        self.record(height, Self::inclusions(height, receipts));
+    }
+
+    /// The transactions `receipts` of `height` count as included (what
+    /// [`Self::record_receipts`] remembers).
+    pub fn inclusions(height: u64, receipts: &[Receipt]) -> Vec<Digest> {
         let block_events = crate::block_receipt_id(height);
-        self.record(
-            height,
-            receipts
-                .iter()
-                .filter(|r| counts_as_inclusion(r) && r.tx_hash != block_events)
-                .map(|r| r.tx_hash)
-                .collect(),
-        );
+        receipts
+            .iter()
+            .filter(|r| counts_as_inclusion(r) && r.tx_hash != block_events)
+            .map(|r| r.tx_hash)
+            .collect()
     }
 
     /// Lowest height whose inclusions a replay check at `height` needs.

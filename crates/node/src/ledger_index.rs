@@ -181,7 +181,12 @@ impl LedgerIndex {
             return Ok(());
         };
         let mut tx = self.db.begin_write().map_err(err)?;
-        if !durable {
+        if durable {
+            // The allocator's state is saved with every durable commit, so the
+            // open after a crash does not walk every page of the file to
+            // rebuild it (seconds at a million devices; issue 14).
+            tx.set_quick_repair(true);
+        } else {
             tx.set_durability(Durability::None).map_err(err)?;
         }
         {
