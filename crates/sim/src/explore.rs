@@ -1023,8 +1023,25 @@ async fn phase(
             .map(|n| n.shared().map_or(0, |s| s.executed_height()))
             .collect()
     };
-    let target = height(&nodes).into_iter().max().unwrap_or(0) + LIVENESS_BLOCKS;
+    // A validator still opening its storage has no height yet: the target
+    // is set once every honest validator is open, from the best of them
+    // (set earlier, a seed whose validators were all still opening got a
+    // target of 0 + LIVENESS_BLOCKS and checked a validator mid catch-up).
     let deadline = ctx.current() + LIVENESS_BOUND;
+    while honest
+        .iter()
+        .any(|i| nodes[*i].as_ref().is_none_or(|n| n.shared().is_none()))
+    {
+        if ctx.current() >= deadline {
+            return PhaseEnd::Done(Err(format!(
+                "liveness: {}s after the last fault healed, an honest validator has not opened its storage",
+                LIVENESS_BOUND.as_secs()
+            )));
+        }
+        ctx.sleep(Duration::from_millis(200)).await;
+        carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
+    }
+    let target = height(&nodes).into_iter().max().unwrap_or(0) + LIVENESS_BLOCKS;
     loop {
         let heights = height(&nodes);
         if heights.iter().all(|h| *h >= target) {
