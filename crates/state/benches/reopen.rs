@@ -9,6 +9,10 @@
 //! history), so the log holds superseded history as a live chain's does.
 //! The process "crashes" after the last commit (the store is dropped, never
 //! closed) and the store is opened again, timed.
+//!
+//! `INGOT_BENCH_DIR=<dir>` keeps the store with upkeep in `<dir>` (built
+//! there once, if missing) and opens it `INGOT_BENCH_REOPENS` times (default
+//! 3): to compare builds of the store's open on the same data.
 
 use commonware_runtime::{tokio as cw_tokio, Runner as _, Supervisor as _};
 use ingot_state::{StateStore, WriteSet};
@@ -88,6 +92,26 @@ fn main() {
         .unwrap_or(1_000_000);
     let base = std::env::temp_dir().join(format!("ingot-state-reopen-{}", std::process::id()));
     println!("state reopen after a crash, {keys} keys of 200 bytes");
+    if let Ok(dir) = std::env::var("INGOT_BENCH_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        if !dir.exists() {
+            let (ops, retained, built) = build(&dir, keys, true);
+            println!("  built in {dir:?}: log {ops} ops, {retained} retained, in {built:.1} s");
+        }
+        let reopens: usize = std::env::var("INGOT_BENCH_REOPENS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        let bytes = fs_size(&dir);
+        for _ in 0..reopens {
+            let took = reopen(&dir);
+            println!(
+                "  {:>6.0} MiB on disk, reopened in {took:>6.2} s",
+                bytes as f64 / (1 << 20) as f64
+            );
+        }
+        return;
+    }
     for upkeep in [false, true] {
         let dir = base.join(if upkeep { "upkeep" } else { "no-upkeep" });
         let (ops, retained, built) = build(&dir, keys, upkeep);
