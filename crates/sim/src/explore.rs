@@ -1016,11 +1016,11 @@ async fn phase(
         return PhaseEnd::Done(Err("an honest validator was not restarted".into()));
     }
     carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
-    let height = |nodes: &[Option<Node>]| -> Vec<u64> {
+    let height = |nodes: &[Option<Node>]| -> Vec<Option<u64>> {
         honest
             .iter()
             .filter_map(|i| nodes[*i].as_ref())
-            .map(|n| n.shared().map_or(0, |s| s.executed_height()))
+            .map(|n| n.shared().map(|s| s.executed_height()))
             .collect()
     };
     // A validator still opening its storage has no height yet: the target
@@ -1028,34 +1028,27 @@ async fn phase(
     // (set earlier, a seed whose validators were all still opening got a
     // target of 0 + LIVENESS_BLOCKS and checked a validator mid catch-up).
     let deadline = ctx.current() + LIVENESS_BOUND;
-    while honest
-        .iter()
-        .any(|i| nodes[*i].as_ref().is_none_or(|n| n.shared().is_none()))
-    {
-        if ctx.current() >= deadline {
-            return PhaseEnd::Done(Err(format!(
-                "liveness: {}s after the last fault healed, an honest validator has not opened its storage",
-                LIVENESS_BOUND.as_secs()
-            )));
-        }
-        ctx.sleep(Duration::from_millis(200)).await;
-        carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
-    }
-    let target = height(&nodes).into_iter().max().unwrap_or(0) + LIVENESS_BLOCKS;
-    loop {
+    let mut target = None;
+    let target = loop {
         let heights = height(&nodes);
-        if heights.iter().all(|h| *h >= target) {
-            break;
+        let all_open = heights.len() == honest.len() && heights.iter().all(Option::is_some);
+        if all_open {
+            let heights: Vec<u64> = heights.iter().flatten().copied().collect();
+            let t =
+                *target.get_or_insert(heights.iter().max().copied().unwrap_or(0) + LIVENESS_BLOCKS);
+            if heights.iter().all(|h| *h >= t) {
+                break t;
+            }
         }
         if ctx.current() >= deadline {
             return PhaseEnd::Done(Err(format!(
-                "liveness: {}s after the last fault healed, honest heights {heights:?} have not all reached {target}",
+                "liveness: {}s after the last fault healed, honest heights {heights:?} (None: still opening) have not all reached {target:?}",
                 LIVENESS_BOUND.as_secs()
             )));
         }
         ctx.sleep(Duration::from_millis(200)).await;
         carry.fail_stops += revive(&ctx, &oracle, &c, &s, &mut nodes).await;
-    }
+    };
     let alive: Vec<&Node> = honest.iter().filter_map(|i| nodes[*i].as_ref()).collect();
     PhaseEnd::Done(check_healed(&ctx, &c.genesis, &alive, target, &carry).await)
 }
