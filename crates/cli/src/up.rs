@@ -87,6 +87,7 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
             .as_millis() as u64,
         organisations,
         validators: entries,
+        governance: None,
     };
     genesis.validate()?;
     pki::write(

@@ -181,6 +181,13 @@ fn permission_matrix() {
         "revoke",
         json!({"certificate_pem": revoked.pem}),
     );
+    // An open proposal (with the proposer's vote and the agenda).
+    send(
+        &owner_admin,
+        "governance",
+        "propose",
+        json!({"action": {"kind": "set_weight", "org": "manufacturer", "weight": 2}}),
+    );
 
     let instance = "inspection-1";
     let h = |der: &[u8]| hex::encode(ingot_crypto::cert_hash(der));
@@ -194,6 +201,20 @@ fn permission_matrix() {
             format!("identity/revoked/{}", h(&revoked.der)),
         ),
         ("notary/doc/", format!("notary/doc/{doc}")),
+        ("governance/meta/", "governance/meta/agenda".into()),
+        ("governance/org/", "governance/org/manufacturer".into()),
+        (
+            "governance/deployers/",
+            "governance/deployers/workflow".into(),
+        ),
+        (
+            "governance/prop/",
+            "governance/prop/0000000000000001".into(),
+        ),
+        (
+            "governance/vote/",
+            "governance/vote/0000000000000001/manufacturer".into(),
+        ),
         ("device/name/", format!("device/name/{name}")),
         ("device/cert/", format!("device/cert/{}", h(&device_der))),
         ("device/ns/", "device/ns/manufacturer/plant".into()),

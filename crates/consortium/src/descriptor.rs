@@ -111,6 +111,7 @@ impl OrgDescriptor {
             timestamp_ms: 0,
             organisations: vec![self.organisation()],
             validators: self.validator_entries().collect(),
+            governance: None,
         };
         match check_genesis(&alone) {
             // An organisation without validators is legal; the CA is
@@ -184,6 +185,7 @@ pub fn assemble(
         timestamp_ms,
         organisations: sorted.iter().map(|d| d.organisation()).collect(),
         validators,
+        governance: None,
     };
     check_genesis(&genesis)?;
     Ok(genesis)

@@ -19,7 +19,9 @@ pub use issue::{
     model_uri, Backend, CertSpec, Role,
 };
 pub use keys::{PrivateKey, PublicKey, Scheme};
-pub use trust::{cert_hash, device_identity, DeviceIdentity, Identity, TrustError, TrustStore};
+pub use trust::{
+    cert_hash, check_ca, device_identity, DeviceIdentity, Identity, TrustError, TrustStore,
+};
 pub use verify::{verify_chain, CertInfo};
 
 /// Default SM2 distinguishing identifier (GM/T 0009-2012, also OpenSSL's default).

@@ -1,4 +1,6 @@
-//! The consortium's trust anchors: one CA per organisation, from genesis.
+//! The consortium's trust anchors: the CAs of each organisation (from
+//! genesis, then as governance changes them: an organisation rotating its CA
+//! keeps the old one trusted for a while, so it has two).
 //!
 //! [`TrustStore::identify`] turns a DER certificate into a verified
 //! [`Identity`] (organisation, role, public key). Results are cached by the
@@ -112,7 +114,8 @@ impl TrustError {
 }
 
 struct Anchor {
-    ca: CertInfo,
+    /// The organisation's CAs, the current one first.
+    cas: Vec<CertInfo>,
 }
 
 /// Trust anchors plus a cache of verified certificates.
@@ -157,17 +160,28 @@ impl TrustStore {
     /// Build from `(organisation name, CA PEM)` pairs. Each CA must be self-signed
     /// and its subject O must equal the organisation's name.
     pub fn new<'a>(orgs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, PkiError> {
-        let mut anchors = HashMap::new();
+        let mut parsed = Vec::new();
         for (name, pem) in orgs {
-            let ca = CertInfo::from_pem(pem)?;
-            ca.verify_signed_by(&ca)?;
-            if ca.subject_o.as_deref() != Some(name) {
-                return Err(PkiError::Parse(format!(
-                    "CA of {name} has subject O={:?}",
-                    ca.subject_o
-                )));
+            parsed.push((name.to_string(), vec![CertInfo::from_pem(pem)?]));
+        }
+        Self::from_cas(parsed)
+    }
+
+    /// Build from each organisation's CAs (DER parsed), the current one
+    /// first. Each CA must be self-signed with subject O equal to the
+    /// organisation's name.
+    pub fn from_cas(
+        orgs: impl IntoIterator<Item = (String, Vec<CertInfo>)>,
+    ) -> Result<Self, PkiError> {
+        let mut anchors = HashMap::new();
+        for (name, cas) in orgs {
+            if cas.is_empty() {
+                return Err(PkiError::Parse(format!("organisation {name} has no CA")));
             }
-            anchors.insert(name.to_string(), Anchor { ca });
+            for ca in &cas {
+                check_ca(&name, ca)?;
+            }
+            anchors.insert(name, Anchor { cas });
         }
         Ok(Self {
             anchors,
@@ -187,8 +201,14 @@ impl TrustStore {
             .anchors
             .get(&org)
             .ok_or_else(|| TrustError::UnknownOrganisation(org.clone()))?;
-        cert.verify_signed_by(&anchor.ca)
-            .map_err(|e| TrustError::NotIssuedByOrg(org.clone(), e.to_string()))?;
+        let mut issued = Err(String::new());
+        for ca in &anchor.cas {
+            issued = cert.verify_signed_by(ca).map_err(|e| e.to_string());
+            if issued.is_ok() {
+                break;
+            }
+        }
+        issued.map_err(|e| TrustError::NotIssuedByOrg(org.clone(), e))?;
         if cert.is_ca {
             return Err(TrustError::IsCa);
         }
@@ -227,10 +247,29 @@ impl TrustStore {
             .cloned()
     }
 
-    /// The CA certificate of an organisation.
+    /// The current CA certificate of an organisation.
     pub fn ca(&self, org: &str) -> Option<&CertInfo> {
-        self.anchors.get(org).map(|a| &a.ca)
+        self.anchors.get(org).map(|a| &a.cas[0])
     }
+
+    /// Every CA an organisation's certificates may be issued by, the current first.
+    pub fn cas(&self, org: &str) -> &[CertInfo] {
+        self.anchors.get(org).map_or(&[], |a| &a.cas)
+    }
+}
+
+/// A CA is a trust anchor of `org` only if it is self-signed and names `org`
+/// as its subject O.
+pub fn check_ca(org: &str, ca: &CertInfo) -> Result<(), PkiError> {
+    // Also refuses a certificate that is not a CA (`PkiError::NotACa`).
+    ca.verify_signed_by(ca)?;
+    if ca.subject_o.as_deref() != Some(org) {
+        return Err(PkiError::Parse(format!(
+            "CA of {org} has subject O={:?}",
+            ca.subject_o
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
 use ingot_crypto::{
-    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme, TrustStore,
+    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
 };
 use ingot_execution::{authenticate_all, sign_call, Executor};
 use ingot_state::StateStore;
@@ -118,7 +118,8 @@ fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
 fn main() {
     let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let ca_pem = issue_ca(&ca_key, &spec("acme CA", Role::Ca)).unwrap();
-    let trust = Arc::new(TrustStore::new([("acme", ca_pem.as_str())]).unwrap());
+    let trust =
+        Arc::new(ingot_execution::LiveConsortium::of_members([("acme", ca_pem.as_str())]).unwrap());
     let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let pem = issue_end_entity(
         &ca_key,
@@ -144,7 +145,7 @@ fn main() {
     println!("transaction decode: {decode:.0} tx/s");
     let refs: Vec<&SignedTransaction> = txs.iter().collect();
     let admit = per_second(BLOCK, || {
-        assert!(authenticate_all(&trust, &chain, &refs)
+        assert!(authenticate_all(&trust.current(), &chain, &refs)
             .iter()
             .all(Result::is_ok))
     });

@@ -3,6 +3,7 @@
 pub use ingot_module::{block_receipt_id, BlockContext, TxContext};
 
 use crate::{
+    live::LiveConsortium,
     modules::{self, CallError},
     recent::{counts_as_inclusion, RecentTxs},
     registry, Overlay, BASE_WORK, MAX_WORK_PER_TX,
@@ -10,6 +11,7 @@ use crate::{
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_crypto::{Identity, TrustStore};
+use ingot_module::Consortium;
 use ingot_state::{Prepared, StateError, StateStore};
 use ingot_types::{
     limits::{MAX_VALIDITY_BLOCKS, MAX_VALUE_BYTES},
@@ -107,19 +109,19 @@ fn identify_sender(
 }
 
 pub struct Executor {
-    trust: Arc<TrustStore>,
+    trust: Arc<LiveConsortium>,
     recent: Arc<RecentTxs>,
 }
 
 impl Executor {
     /// An executor with an empty replay window (a chain executed from genesis).
-    pub fn new(trust: Arc<TrustStore>) -> Self {
+    pub fn new(trust: Arc<LiveConsortium>) -> Self {
         Self::with_recent(trust, Arc::new(RecentTxs::new()))
     }
 
     /// An executor whose replay window is `recent` (rebuilt by a node from
     /// its execution journal; shared with mempool admission).
-    pub fn with_recent(trust: Arc<TrustStore>, recent: Arc<RecentTxs>) -> Self {
+    pub fn with_recent(trust: Arc<LiveConsortium>, recent: Arc<RecentTxs>) -> Self {
         Self { trust, recent }
     }
 
@@ -127,8 +129,34 @@ impl Executor {
         &self.recent
     }
 
-    pub fn trust(&self) -> &Arc<TrustStore> {
+    pub fn trust(&self) -> &Arc<LiveConsortium> {
         &self.trust
+    }
+
+    /// Rebuild the consortium from `overlay`'s state as of `height`, over
+    /// `base` (governance changed it, or an old CA's grace ended). A stored
+    /// record that does not decode or a CA that does not parse cannot come
+    /// from a valid history; the consortium is then left as it was (the
+    /// same on every node) and the fault logged.
+    async fn refresh<E: Storage + Clock + Metrics + Spawner>(
+        &self,
+        base: &Consortium,
+        overlay: &mut Overlay<'_, E>,
+        height: u64,
+    ) -> Result<(), StateError> {
+        let stored = modules::governance::stored(overlay).await?;
+        overlay.abort_tx();
+        let next = match stored {
+            Ok(stored) => {
+                modules::governance::consortium_at(base, stored, height).map_err(|e| e.to_string())
+            }
+            Err(d) => Err(format!("{} does not decode", d.0)),
+        };
+        match next {
+            Ok(next) => self.trust.replace(next),
+            Err(e) => tracing::error!(height, error = %e, "consortium not rebuilt"),
+        }
+        Ok(())
     }
 
     /// Execute `block` on `state` (which must be at `block.height - 1`) and
@@ -157,6 +185,11 @@ impl Executor {
             timestamp_ms: block.header.timestamp_ms,
         };
         let mut overlay = Overlay::new(state);
+        let mut consortium = self.trust.current();
+        if consortium.expires_at().is_some_and(|at| at <= ctx.height) {
+            self.refresh(&consortium, &mut overlay, ctx.height).await?;
+            consortium = self.trust.current();
+        }
 
         let mut receipts = Vec::with_capacity(block.txs().len());
         let mut included = Vec::with_capacity(block.txs().len());
@@ -164,7 +197,7 @@ impl Executor {
         let mut anchored = Vec::new();
         for (index, (tx, &hash)) in block.txs().iter().zip(block.tx_hashes()).enumerate() {
             let receipt = self
-                .execute_tx(ctx, &mut overlay, tx, hash, &in_block)
+                .execute_tx(ctx, &consortium, &mut overlay, tx, hash, &in_block)
                 .await?;
             let batches = overlay.take_anchored();
             if receipt.status == Status::Success && !batches.is_empty() {
@@ -183,9 +216,13 @@ impl Executor {
 
         // Block-level work (timers by block time). Its events ride on one
         // trailing receipt that no transaction owns.
-        match registry::end_block(ctx, &mut overlay, &self.trust).await {
+        match registry::end_block(ctx, &mut overlay, &consortium).await {
             Ok(events) => {
                 overlay.commit_tx();
+                if events.iter().any(modules::governance::changes_consortium) {
+                    self.refresh(&consortium, &mut overlay, ctx.height + 1)
+                        .await?;
+                }
                 if !events.is_empty() {
                     receipts.push(Receipt {
                         tx_hash: block_receipt_id(ctx.height),
@@ -221,6 +258,7 @@ impl Executor {
     async fn execute_tx<E: Storage + Clock + Metrics + Spawner>(
         &self,
         block: BlockContext,
+        consortium: &Consortium,
         overlay: &mut Overlay<'_, E>,
         tx: &SignedTransaction,
         hash: Digest,
@@ -254,7 +292,7 @@ impl Executor {
         if let Some(at) = earlier {
             return Ok(fail(tx::REPLAY.with(&[("height", at.to_string())])));
         }
-        let sender = match self.trust.identify(&tx.tx.certificate) {
+        let sender = match consortium.identify(&tx.tx.certificate) {
             Ok(id) => id,
             Err(e) => {
                 return Ok(fail(
@@ -278,7 +316,7 @@ impl Executor {
             block,
             sender,
             tx_hash: hash.as_ref().try_into().unwrap(),
-            trust: &self.trust,
+            trust: consortium,
             certificate: tx.tx.certificate.clone(),
             chain_id: tx.tx.chain_id,
         };

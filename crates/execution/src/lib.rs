@@ -11,6 +11,7 @@
 pub mod args;
 pub mod executor;
 pub mod failure;
+pub mod live;
 pub mod modules;
 pub mod overlay;
 pub mod recent;
@@ -21,7 +22,8 @@ pub use executor::{
     authenticate, authenticate_all, receipt_hash, sign_call, sign_transaction, AnchoredTx,
     AuthError, BlockOutcome, Executor,
 };
-pub use ingot_module::{block_receipt_id, BlockContext, TxContext};
+pub use ingot_module::{block_receipt_id, BlockContext, Consortium, TxContext};
+pub use live::LiveConsortium;
 pub use overlay::Overlay;
 pub use recent::RecentTxs;
 

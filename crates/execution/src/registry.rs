@@ -6,12 +6,13 @@
 //! [`MODULES`]. The order is consensus: end-of-block work runs in it, and
 //! the list of calls a device may make (a failure detail) is built in it.
 
-use ingot_crypto::TrustStore;
 use ingot_module::{
-    failure::tx, reject, BlockContext, BoxFuture, CallResult, Host, Module, Store, TxContext,
+    failure::tx, reject, BlockContext, BoxFuture, CallResult, Consortium, Host, Module, Store,
+    TxContext,
 };
 use ingot_module_access::AccessModule;
 use ingot_module_device::DeviceModule;
+use ingot_module_governance::GovernanceModule;
 use ingot_module_identity::IdentityModule;
 use ingot_module_notary::NotaryModule;
 use ingot_module_telemetry::TelemetryModule;
@@ -28,6 +29,9 @@ pub static MODULES: &[&dyn Module] = &[
     &AccessModule,
     &TelemetryModule,
     &WorkflowModule,
+    // Last: appended after chains were running, so their block-end order
+    // is unchanged (it has block-end work only once a proposal exists).
+    &GovernanceModule,
 ];
 
 /// The module called `name`, if this chain runs it.
@@ -135,7 +139,7 @@ fn check_declared(events: &[ingot_types::Event]) {
 pub async fn end_block(
     block: BlockContext,
     state: &mut dyn Store,
-    trust: &TrustStore,
+    trust: &Consortium,
 ) -> CallResult {
     let mut events = Vec::new();
     for m in MODULES {

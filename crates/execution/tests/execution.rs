@@ -2,7 +2,7 @@
 //! refusal, each with its reason and without a state change.
 
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
-use ingot_crypto::{issue_ca, PrivateKey, Role, Scheme, TrustStore};
+use ingot_crypto::{issue_ca, PrivateKey, Role, Scheme};
 use ingot_execution::{authenticate, Executor};
 use ingot_state::StateStore;
 use ingot_types::{limits::MAX_VALIDITY_BLOCKS, sha256, Status};
@@ -20,7 +20,11 @@ fn notary_identity_and_refusals() {
         let bolt_key = PrivateKey::generate(Scheme::Sm2).unwrap();
         let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
         let trust = Arc::new(
-            TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
+            ingot_execution::LiveConsortium::of_members([
+                ("acme", acme_ca.as_str()),
+                ("bolt", bolt_ca.as_str()),
+            ])
+            .unwrap(),
         );
         let chain = sha256(&[b"chain"]);
         let admin = member(
@@ -58,19 +62,19 @@ fn notary_identity_and_refusals() {
             10,
             1,
         );
-        authenticate(&trust, &chain, &t).unwrap();
+        authenticate(&trust.current(), &chain, &t).unwrap();
         let mut forged = t.clone();
         forged.tx.salt = 99;
         assert!(
-            authenticate(&trust, &chain, &forged).is_err(),
+            authenticate(&trust.current(), &chain, &forged).is_err(),
             "signature must cover the body"
         );
         assert!(
-            authenticate(&trust, &sha256(&[b"other"]), &t).is_err(),
+            authenticate(&trust.current(), &sha256(&[b"other"]), &t).is_err(),
             "wrong chain id"
         );
         authenticate(
-            &trust,
+            &trust.current(),
             &chain,
             &tx(
                 &bob,
@@ -215,7 +219,8 @@ fn execution_is_deterministic() {
     let run = || {
         deterministic::Runner::default().start(|ctx| async move {
             let mut state = StateStore::open(ctx.child("state"), "x").await.unwrap();
-            let trust = Arc::new(TrustStore::new(std::iter::empty()).unwrap());
+            let trust =
+                Arc::new(ingot_execution::LiveConsortium::of_members(std::iter::empty()).unwrap());
             let exec = Executor::new(trust);
             // Empty blocks still advance state deterministically. Fixed block
             // times: state records block time (the heartbeat cursor), so two
@@ -236,7 +241,8 @@ fn execution_is_deterministic() {
 fn acme_with_alice() -> (Executor, ingot_types::Digest, Member) {
     let ca_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
     let ca = issue_ca(&ca_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
-    let trust = Arc::new(TrustStore::new([("acme", ca.as_str())]).unwrap());
+    let trust =
+        Arc::new(ingot_execution::LiveConsortium::of_members([("acme", ca.as_str())]).unwrap());
     let alice = member(&ca_key, &ca, "alice", "acme", Role::Member, Scheme::Ed25519);
     (Executor::new(trust), sha256(&[b"chain"]), alice)
 }

@@ -179,6 +179,46 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
             "diagram",
             json!({"definition": "x", "version": 2, "offset": 300, "total": 50_000, "sha256": hex::encode([9u8; 32]), "index": 1, "chunk": "<bpmndi:BPMNDiagram/>"}),
         ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "add_org", "name": "acme", "org_kind": "regulator", "ca_pem": CERT, "weight": 3}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "remove_org", "name": "bolt"}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "replace_ca", "org": "acme", "ca_pem": CERT, "old_until": 900}, "effective_at": 120}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "set_rules", "participation_pct": 60, "approval_pct": 67, "proposal_ttl_blocks": 1000}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "set_weight", "org": "acme", "weight": 2}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "set_deployers", "module": "workflow", "orgs": ["acme", "bolt"]}}),
+        ),
+        (
+            "governance",
+            "vote",
+            json!({"proposal": 7, "approve": true}),
+        ),
+        (
+            "governance",
+            "vote",
+            json!({"proposal": 7, "approve": false}),
+        ),
     ]
 }
 
@@ -218,6 +258,14 @@ fn golden_call_arguments() {
         "803f90611d46d6722d11d78338a0d9c113a4db88f1ee7d82987f3c73e51806d3",
         "fe63d36a27a73e25275f7d48a25eb72787fd5e3b2622bac8ed395fb475aef39d",
         "03fa4e6910dd807b2c883d9091edd99ad4835582cc098603b58884b482b38c00",
+        "d11b1ab5c1b7e6adc4c27cfd1cc34ebb9cdb036d71b71d267d1726b01d784a91",
+        "01298c08f0d8956d4771d3af64b9eecdb05cc14c070d512f9261756c2474b8f8",
+        "c8bbd1e0f1ef2d68bacc42ae65a78e337780a3427f8b7aee4080fc7dbd46e88f",
+        "0e2ef9f058240cff33f4b54a4ef470a2a3a69172eaffad03823a56d15e04e59e",
+        "84657eda41bad836e829b44f4ce817fca5dbb2f5e6e88b59dce39822aa10ad38",
+        "d61c0024aa604e06c2bd2f1cb10da54a4a54565b4e41b478e8bf87135db2a833",
+        "60780dfa9e567c1855092872a360a55ef27382a60525cd7ef6c2390f9bb8b8ee",
+        "3dd33157299bbcb0fb88895b4d0c1f66d042374c4575a4d0582662dd5af22047",
     ];
     let calls = calls();
     let bless = std::env::var_os("INGOT_GOLDEN_BLESS").is_some();
@@ -318,6 +366,96 @@ fn golden_records() {
         "Policy",
         &policy.encode(),
         "ee5339e164831210e268b7955104d060bbd507c7d80181d296cc1f98655d616e",
+    );
+    governance_records(&cert);
+}
+
+fn governance_records(cert: &Bytes) {
+    use ingot_execution::modules::governance::records::*;
+    let org = OrgRecord {
+        name: "acme".into(),
+        kind: 1,
+        weight: 3,
+        cas: vec![
+            CaRecord {
+                der: cert.clone(),
+                until: None,
+            },
+            CaRecord {
+                der: cert.clone(),
+                until: Some(900),
+            },
+        ],
+    };
+    check(
+        "governance OrgRecord",
+        &org.encode(),
+        "4761090c97a3369adc7c7e94023bdc60fcc5deeea630ee194dd4c031fef25511",
+    );
+    check(
+        "governance OrgList",
+        &OrgList {
+            names: vec!["acme".into(), "bolt".into()],
+        }
+        .encode(),
+        "2626762a4fc5ffdd0110b0bf1abff517f74645bbfd11790f6a580c377fc81693",
+    );
+    let rules = RulesRecord {
+        participation_pct: 60,
+        approval_pct: 67,
+        proposal_ttl_blocks: 1000,
+    };
+    check(
+        "governance RulesRecord",
+        &rules.encode(),
+        "d42f160b8667d3c22aa8bb5c9c30b64e031d3e14bff2a8a78f7e10d62c22f9a4",
+    );
+    check(
+        "governance Deployers",
+        &Deployers {
+            orgs: vec!["acme".into()],
+        }
+        .encode(),
+        "666678dcb978bb0db0708949da98ef2f828442c8f738caed06c73349c9295218",
+    );
+    let proposal = Proposal {
+        id: 7,
+        proposer_org: "acme".into(),
+        proposer: [1; 32],
+        action: Bytes::from_static(&[1, 4, b'b', b'o', b'l', b't']),
+        created: 10,
+        expires: 1010,
+        effective_at: 0,
+        status: 4,
+        yes: 3,
+        no: 1,
+        decided_at: 12,
+        applied_at: 12,
+        note: String::new(),
+    };
+    check(
+        "governance Proposal",
+        &proposal.encode(),
+        "308991c1dc26705fe73085a7f17f86736a639b6bf2113bd37cef2aeb0505ee85",
+    );
+    check(
+        "governance Vote",
+        &Vote {
+            approve: true,
+            by: [2; 32],
+            height: 11,
+        }
+        .encode(),
+        "1f3f492c60e85cc073ccbbceba71514b4ea65c4f103978a5dafa840dfc732adb",
+    );
+    let agenda = Agenda {
+        open: vec![Due { at: 1010, id: 8 }],
+        scheduled: vec![Due { at: 13, id: 7 }],
+    };
+    check(
+        "governance Agenda",
+        &agenda.encode(),
+        "819b529a4afcc33a63fcfb06ed7076a4518dbc078831e394d6b9f1672056ad10",
     );
 }
 

@@ -10,7 +10,7 @@ use commonware_codec::Decode;
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
 use ingot_bpmn::{engine, machine::Instance, Machine};
 use ingot_crypto::{
-    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme, TrustStore,
+    issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
 };
 use ingot_execution::{
     modules::workflow::{instance_key, load_definition_raw},
@@ -76,7 +76,10 @@ pub async fn world(ctx: &deterministic::Context, actors: &Value) -> World {
         );
     }
     let trust = Arc::new(
-        TrustStore::new(cas.iter().map(|(o, (_, pem))| (o.as_str(), pem.as_str()))).unwrap(),
+        ingot_execution::LiveConsortium::of_members(
+            cas.iter().map(|(o, (_, pem))| (o.as_str(), pem.as_str())),
+        )
+        .unwrap(),
     );
     let chain = Chain {
         exec: Executor::new(trust),

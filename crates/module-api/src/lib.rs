@@ -48,6 +48,10 @@ pub trait ApiHost: Send + Sync + 'static {
     /// The last executed height.
     fn executed_height(&self) -> u64;
 
+    /// The consortium as the next block sees it (organisations, kinds,
+    /// weights, trusted CAs, governance rules).
+    fn consortium(&self) -> Arc<ingot_module::Consortium>;
+
     /// Whether a signed caller is still inside its certificate's dates and
     /// not revoked on chain (streams outlive the request that authenticated
     /// them; anonymous callers are always "still valid").

@@ -1,6 +1,7 @@
 //! What a module knows about the block and the transaction it runs in.
 
-use ingot_crypto::{Identity, TrustStore};
+use crate::Consortium;
+use ingot_crypto::Identity;
 use ingot_types::{sha256, Digest};
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ pub struct TxContext<'a> {
     pub block: BlockContext,
     pub sender: Arc<Identity>,
     pub tx_hash: [u8; 32],
-    pub trust: &'a TrustStore,
+    /// The consortium as this block sees it (dereferences to its trust store).
+    pub trust: &'a Consortium,
     /// The sender's certificate (DER), as carried by the transaction.
     pub certificate: bytes::Bytes,
     /// The transaction's chain id (checked equal to this chain's before

@@ -14,6 +14,7 @@
 //! block, the transaction and the state, never the wall clock.
 
 pub mod call;
+pub mod consortium;
 pub mod context;
 pub mod derived;
 pub mod failure;
@@ -21,13 +22,14 @@ pub mod store;
 pub mod visibility;
 
 pub use call::{corrupt, decode, decode_args, event, reject, unknown_method, CallError};
+pub use consortium::{Consortium, OrgEntry, OrgInfo, TrustedCa};
 pub use context::{block_receipt_id, BlockContext, TxContext};
 pub use failure::Code;
 pub use store::{StateRead, Store};
 pub use visibility::{Audience, IdAt, KeyDecl, Parties, Reader, Rule};
 
 use bytes::Bytes;
-use ingot_crypto::{Identity, TrustStore};
+use ingot_crypto::Identity;
 use ingot_state::StateError;
 use ingot_types::{Call, Event, Failure};
 use serde_json::Value;
@@ -197,7 +199,7 @@ pub trait Module: Send + Sync + 'static {
     fn end_block<'a>(
         &'a self,
         _block: BlockContext,
-        _trust: &'a TrustStore,
+        _trust: &'a Consortium,
         _state: &'a mut dyn Store,
         _host: &'a dyn Host,
     ) -> BoxFuture<'a, CallResult> {

@@ -300,12 +300,14 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
                 address: v.p2p_address.clone(),
             })
             .collect(),
+        // As governance left them, not as genesis formed them.
         organisations: sh
-            .genesis
-            .organisations
+            .trust
+            .current()
+            .orgs()
             .iter()
-            .map(|o| ingot_api::core::Organisation {
-                name: o.name.clone(),
+            .map(|(name, o)| ingot_api::core::Organisation {
+                name: name.clone(),
                 kind: match o.kind {
                     ingot_types::OrgKind::Member => "member",
                     ingot_types::OrgKind::Regulator => "regulator",
@@ -356,7 +358,7 @@ pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
         .map_err(|e| bad(format!("malformed transaction: {e}")))?;
     // The submitter holds the signed transaction, which only its sender can
     // make: a waiting submitter sees the receipt as the sender would.
-    let sender = s.shared.trust.identify(&tx.tx.certificate).ok();
+    let sender = s.shared.trust.current().identify(&tx.tx.certificate).ok();
     let hash = s.shared.admit(tx).await.map_err(submit_error)?;
     if !q.wait {
         return Ok(Json(
@@ -367,7 +369,7 @@ pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
     loop {
         let viewer = Viewer(sender.clone().map(|identity| {
             Arc::new(crate::auth::Caller {
-                reader: crate::auth::reader_of(&s.shared.genesis, &identity),
+                reader: crate::auth::reader_of(&s.shared.trust.current(), &identity),
                 identity,
             })
         }));

@@ -308,9 +308,13 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
                 .map(|(tx, _)| tx)
                 .collect()
         };
-        if authenticate_all(&self.shared.trust, &self.shared.chain_id, &unknown)
-            .iter()
-            .any(Result::is_err)
+        if authenticate_all(
+            &self.shared.trust.current(),
+            &self.shared.chain_id,
+            &unknown,
+        )
+        .iter()
+        .any(Result::is_err)
         {
             return Err("a transaction fails authentication");
         }

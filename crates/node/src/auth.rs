@@ -25,7 +25,7 @@ use axum::{
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_crypto::Identity;
 use ingot_execution::visibility::Reader;
-use ingot_types::{api_request::*, OrgKind};
+use ingot_types::api_request::*;
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Arc, Mutex},
@@ -114,15 +114,11 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 /// The reader an identity is to the read model.
-pub fn reader_of(genesis: &ingot_types::Genesis, id: &Identity) -> Reader {
+pub fn reader_of(consortium: &ingot_execution::Consortium, id: &Identity) -> Reader {
     Reader {
         org: id.org.clone(),
         cert_hash: id.cert_hash,
-        regulator: id.device.is_none()
-            && genesis
-                .organisations
-                .iter()
-                .any(|o| o.name == id.org && o.kind == OrgKind::Regulator),
+        regulator: id.device.is_none() && consortium.is_regulator(&id.org),
         device: id.device.as_ref().map(|d| d.id.clone()),
     }
 }
@@ -257,9 +253,8 @@ async fn verify<E: Storage + Clock + Metrics + Spawner>(
         .map_err(|_| unauthorized("auth_certificate", "x-ingot-cert is not hex"))?;
     let signature = hex::decode(get(HEADER_SIGNATURE))
         .map_err(|_| unauthorized("auth_signature", "x-ingot-signature is not hex"))?;
-    let identity = s
-        .shared
-        .trust
+    let consortium = s.shared.trust.current();
+    let identity = consortium
         .identify(&der)
         .map_err(|e| unauthorized("auth_certificate", format!("certificate refused: {e}")))?;
     let target = parts
@@ -293,7 +288,7 @@ async fn verify<E: Storage + Clock + Metrics + Spawner>(
             ))
         }
     }
-    let reader = reader_of(&s.shared.genesis, &identity);
+    let reader = reader_of(&consortium, &identity);
     Ok(Caller { identity, reader })
 }
 

@@ -8,8 +8,8 @@ use commonware_codec::Encode;
 use commonware_consensus::types::Height;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use ingot_execution::modules::{
-    access::AccessModule, device::DeviceModule, telemetry::TelemetryModule,
-    workflow::WorkflowModule,
+    access::AccessModule, device::DeviceModule, governance::GovernanceModule,
+    telemetry::TelemetryModule, workflow::WorkflowModule,
 };
 use ingot_light::{ReceiptChain, MAX_BUNDLE_HEADERS};
 use ingot_module_api::BoxFuture;
@@ -19,6 +19,7 @@ use ingot_types::{merkle, Digest};
 
 /// Every module that serves routes of its own.
 pub static MODULE_APIS: &[&dyn ModuleApi] = &[
+    &GovernanceModule,
     &DeviceModule,
     &AccessModule,
     &TelemetryModule,
@@ -51,6 +52,10 @@ impl<E: Storage + Clock + Metrics + Spawner> ApiHost for ApiState<E> {
 
     fn executed_height(&self) -> u64 {
         self.shared.executed_height()
+    }
+
+    fn consortium(&self) -> std::sync::Arc<ingot_execution::Consortium> {
+        self.shared.trust.current()
     }
 
     fn caller_still_valid<'a>(

@@ -66,7 +66,7 @@ pub async fn tx_readable<E: Storage + Clock + Metrics + Spawner>(
     tx: &SignedTransaction,
     events: &[Event],
 ) -> Result<(bool, TxSummary), ApiError> {
-    let sender = s.shared.trust.identify(&tx.tx.certificate).ok();
+    let sender = s.shared.trust.current().identify(&tx.tx.certificate).ok();
     let summary = TxSummary {
         sender_org: sender
             .as_ref()

@@ -57,7 +57,11 @@ where
         scratch.destroy().await?;
         scratch = StateStore::open(context.child("regenerate_again"), &prefix).await?;
     }
-    let executor = Executor::new(shared.trust.clone());
+    // Re-executed from genesis: the consortium as genesis formed it, changed
+    // by governance as the chain goes.
+    let executor = Executor::new(std::sync::Arc::new(ingot_execution::LiveConsortium::new(
+        ingot_execution::Consortium::from_genesis(&shared.genesis)?,
+    )));
     let horizon = RecentTxs::horizon(executed + 1);
     for height in 1..=executed {
         let block = stored_block(context, shared, marshal, height).await?;

@@ -6,7 +6,6 @@ use crate::{
 };
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::lock::Mutex as AsyncMutex;
-use ingot_crypto::TrustStore;
 use ingot_execution::{authenticate_all, AuthError};
 use ingot_state::StateStore;
 use ingot_types::{Block, Digest, Event, Genesis, SignedTransaction};
@@ -75,7 +74,8 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub certificates: Vec<ingot_consortium::CertSummary>,
     pub chain_id: Digest,
     pub genesis_block: Block,
-    pub trust: Arc<TrustStore>,
+    /// The consortium as the next block sees it (governance changes it).
+    pub trust: Arc<ingot_execution::LiveConsortium>,
     pub mempool: Mutex<Mempool>,
     /// Readers (admission, API, execution of the next block) share it; only a
     /// block commit takes it exclusively.
@@ -137,7 +137,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         }
         let pending: Vec<usize> = (0..txs.len()).filter(|&i| results[i].is_ok()).collect();
         let refs: Vec<&SignedTransaction> = pending.iter().map(|&i| &txs[i]).collect();
-        let senders = authenticate_all(&self.trust, &self.chain_id, &refs);
+        let senders = authenticate_all(&self.trust.current(), &self.chain_id, &refs);
         let height = self.finalized.load(Ordering::Relaxed) + 1;
         let mut admitted = Vec::new();
         {
@@ -223,7 +223,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         // Execution judges validity dates at block time; a certificate already
         // outside them by the node's clock would only fail there, so the
         // client hears it now (certificate parsing is cached per certificate).
-        if let Ok(sender) = self.trust.identify(&tx.tx.certificate) {
+        if let Ok(sender) = self.trust.current().identify(&tx.tx.certificate) {
             let now_s = (crate::auth::now_ms() / 1000) as i64;
             if now_s > sender.not_after {
                 return Err(SubmitError::CertificateExpired(sender.not_after));

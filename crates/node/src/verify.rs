@@ -15,7 +15,7 @@ use commonware_cryptography::{sha256::Digest, Digestible};
 use commonware_parallel::Sequential;
 use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
 use commonware_storage::archive::{immutable, Archive as _, Identifier};
-use ingot_execution::{authenticate, Executor};
+use ingot_execution::{authenticate, AuthError, Executor};
 use ingot_state::StateStore;
 use ingot_types::{Block, Genesis};
 use std::{collections::HashMap, path::Path, sync::Arc};
@@ -85,10 +85,11 @@ pub fn verify_chain(
     cw_tokio::Runner::new(rt).start(|context| async move {
         let setup = |e: String| VerifyError::Setup(e);
         ingot_consortium::check_genesis(&genesis).map_err(|e| setup(e.to_string()))?;
-        let trust = Arc::new(
-            ingot_crypto::TrustStore::new(genesis.organisations.iter().map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())))
-                .map_err(|e| setup(e.to_string()))?,
-        );
+        // The consortium as of genesis; the executor changes it as
+        // governance did while the chain is re-executed.
+        let trust = Arc::new(ingot_execution::LiveConsortium::new(
+            ingot_execution::Consortium::from_genesis(&genesis).map_err(|e| setup(e.to_string()))?,
+        ));
         let participants = engine::participants(&genesis).map_err(|e| setup(e.to_string()))?;
         let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
         let chain_id = genesis.chain_id();
@@ -153,11 +154,6 @@ pub fn verify_chain(
             if !block.body_matches_header() {
                 return Err(bad(height, "transactions do not match the header's transaction root"));
             }
-            for (i, tx) in block.txs().iter().enumerate() {
-                if let Err(e) = authenticate(&trust, &chain_id, tx) {
-                    return Err(bad(height, format!("transaction {i}: {e}")));
-                }
-            }
             let finalization = match finalizations.get(Identifier::Index(height)).await {
                 Err(e) => match repairs.certificate(Identifier::Index(height)).await {
                     Some(fin) => Ok(Some(fin)),
@@ -218,6 +214,21 @@ pub fn verify_chain(
                 }
             }
             if failure.is_some() {
+                break;
+            }
+            // Every transaction as its validators admitted it: this chain,
+            // and signed by its certificate's key. A certificate the
+            // consortium does not know at this height (its organisation
+            // removed, or admitted by a change this node had not yet
+            // executed when it verified) is refused by execution itself.
+            let consortium = executor.trust().current();
+            if let Some((i, e)) = block.txs().iter().enumerate().find_map(|(i, tx)| {
+                match authenticate(&consortium, &chain_id, tx) {
+                    Err(AuthError::Certificate(_)) | Ok(_) => None,
+                    Err(e) => Some((i, e)),
+                }
+            }) {
+                failure = Some(bad(h, format!("transaction {i}: {e}")));
                 break;
             }
             match executor.execute_block(&mut state, block).await {

@@ -1221,14 +1221,10 @@ pub async fn failures_changed_nothing(
     use ingot_types::receipt::Status;
     let shared = node.shared().ok_or("not running")?;
     let marshal = node.marshal().ok_or("not running")?;
-    let trust = ingot_crypto::TrustStore::new(
-        genesis
-            .organisations
-            .iter()
-            .map(|o| (o.name.as_str(), o.ca_cert_pem.as_str())),
-    )
-    .map_err(|e| e.to_string())?;
-    let executor = ingot_execution::Executor::new(std::sync::Arc::new(trust));
+    let trust = ingot_execution::Consortium::from_genesis(genesis).map_err(|e| e.to_string())?;
+    let executor = ingot_execution::Executor::new(std::sync::Arc::new(
+        ingot_execution::LiveConsortium::new(trust),
+    ));
     let mut state = ingot_state::StateStore::open_sized(
         ctx.child("shadow"),
         "shadow",

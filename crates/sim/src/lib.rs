@@ -150,6 +150,7 @@ pub fn consortium(n: usize) -> Consortium {
                 ca_cert_pem: ca_pem,
             }],
             validators,
+            governance: None,
         },
         keys,
         client: Client {

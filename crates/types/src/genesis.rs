@@ -46,6 +46,81 @@ pub struct Genesis {
     pub timestamp_ms: u64,
     pub organisations: Vec<Organisation>,
     pub validators: Vec<ValidatorEntry>,
+    /// How the consortium decides (the governance module's thresholds and
+    /// each organisation's vote weight); absent: [`Governance::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance: Option<Governance>,
+}
+
+/// Smallest and largest threshold, in percent.
+pub const MIN_THRESHOLD_PCT: u8 = 1;
+pub const MAX_THRESHOLD_PCT: u8 = 100;
+/// Largest vote weight of one organisation. The sum over [`MAX_ORGS`]
+/// organisations times 100 (a percentage) stays far below `u64::MAX`.
+pub const MAX_VOTE_WEIGHT: u32 = 1_000_000;
+/// Longest a proposal stays open, in blocks.
+pub const MAX_PROPOSAL_TTL_BLOCKS: u64 = 10_000_000;
+const _: () = assert!((MAX_VOTE_WEIGHT as u128) * (MAX_ORGS as u128) * 100 < u64::MAX as u128);
+
+/// The governance module's rules, as genesis sets them (and proposals change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Governance {
+    /// Share of the total vote weight that must vote for a decision, percent.
+    pub participation_pct: u8,
+    /// Share of the weight voting that must approve, percent.
+    pub approval_pct: u8,
+    /// Blocks a proposal stays open for votes.
+    pub proposal_ttl_blocks: u64,
+    /// Vote weight per organisation; organisations not listed weigh 1.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub weights: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for Governance {
+    /// A majority (FISCO BCOS's defaults are alike): more than half of the
+    /// weight votes, more than half of it approves; a week of one-second
+    /// blocks to decide.
+    fn default() -> Self {
+        Self {
+            participation_pct: 51,
+            approval_pct: 51,
+            proposal_ttl_blocks: 7 * 24 * 3600,
+            weights: Default::default(),
+        }
+    }
+}
+
+impl Governance {
+    /// The thresholds are percentages in range, the expiry bounded, every
+    /// weight positive and bounded.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let pct = MIN_THRESHOLD_PCT..=MAX_THRESHOLD_PCT;
+        if !pct.contains(&self.participation_pct) || !pct.contains(&self.approval_pct) {
+            return Err(GenesisError::BadGovernance(
+                "thresholds must be 1..=100 percent".into(),
+            ));
+        }
+        if self.proposal_ttl_blocks == 0 || self.proposal_ttl_blocks > MAX_PROPOSAL_TTL_BLOCKS {
+            return Err(GenesisError::BadGovernance(format!(
+                "proposal_ttl_blocks must be 1..={MAX_PROPOSAL_TTL_BLOCKS}"
+            )));
+        }
+        if let Some((org, w)) = self
+            .weights
+            .iter()
+            .find(|(_, w)| **w == 0 || **w > MAX_VOTE_WEIGHT)
+        {
+            return Err(GenesisError::BadGovernance(format!(
+                "weight {w} of {org} is not 1..={MAX_VOTE_WEIGHT}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The vote weight of `org`.
+    pub fn weight(&self, org: &str) -> u32 {
+        self.weights.get(org).copied().unwrap_or(1)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,6 +139,8 @@ pub enum GenesisError {
     DuplicateKey(String),
     #[error("a certificate is larger than {MAX_PEM_BYTES} bytes")]
     PemTooLarge,
+    #[error("governance: {0}")]
+    BadGovernance(String),
 }
 
 impl Genesis {
@@ -82,6 +159,14 @@ impl Genesis {
             }
             if !names.insert(o.name.as_str()) {
                 return Err(GenesisError::DuplicateOrg(o.name.clone()));
+            }
+        }
+        if let Some(g) = &self.governance {
+            g.validate()?;
+            if let Some(org) = g.weights.keys().find(|o| !names.contains(o.as_str())) {
+                return Err(GenesisError::BadGovernance(format!(
+                    "weight for unknown organisation {org}"
+                )));
             }
         }
         let mut keys = std::collections::BTreeSet::new();
@@ -123,7 +208,26 @@ impl Genesis {
             write_str(&v.cert_pem, &mut buf);
             write_str(&v.p2p_address, &mut buf);
         }
+        // Appended only when set, so chains formed before governance
+        // existed keep their chain id; it is the last field, so the encoding
+        // stays unambiguous.
+        if let Some(g) = &self.governance {
+            buf.put_slice(b"governance");
+            g.participation_pct.write(&mut buf);
+            g.approval_pct.write(&mut buf);
+            g.proposal_ttl_blocks.write(&mut buf);
+            (g.weights.len() as u32).write(&mut buf);
+            for (org, w) in &g.weights {
+                write_str(org, &mut buf);
+                w.write(&mut buf);
+            }
+        }
         sha256(&[&buf])
+    }
+
+    /// The governance rules genesis sets (or the defaults).
+    pub fn governance(&self) -> Governance {
+        self.governance.clone().unwrap_or_default()
     }
 
     pub fn organisation(&self, name: &str) -> Option<&Organisation> {

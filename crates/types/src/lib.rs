@@ -18,7 +18,7 @@ pub mod tx;
 
 pub use block::{Block, ExecResult, Header};
 pub use commonware_cryptography::sha256::Digest;
-pub use genesis::{Genesis, OrgKind, Organisation, ValidatorEntry};
+pub use genesis::{Genesis, Governance, OrgKind, Organisation, ValidatorEntry};
 pub use receipt::{Event, Failure, Receipt, Status};
 pub use tx::{Call, SignedTransaction, Transaction};
 

@@ -262,10 +262,26 @@ fn golden_genesis_chain_id() {
             cert_pem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
             p2p_address: "127.0.0.1:30300".into(),
         }],
+        governance: None,
     };
+    // Unchanged since before genesis had a governance section.
     check(
         "chain id",
         &hex::encode(g.chain_id()),
         "0fabf178ca969e5bb8e98cbede2ec89247e50dc37727c1c13800c566eb35f34d",
+    );
+    let governed = ingot_types::Genesis {
+        governance: Some(ingot_types::Governance {
+            participation_pct: 60,
+            approval_pct: 67,
+            proposal_ttl_blocks: 1000,
+            weights: [("acme".to_string(), 3)].into(),
+        }),
+        ..g
+    };
+    check(
+        "chain id with governance",
+        &hex::encode(governed.chain_id()),
+        "e75958f4ca2f06247dcc46d431e470894a45c66c684d9e75133982e35c9065ac",
     );
 }

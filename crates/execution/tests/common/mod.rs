@@ -6,7 +6,7 @@ use commonware_codec::Decode;
 use commonware_runtime::{deterministic, Supervisor as _};
 use ingot_crypto::{
     device_uri, issue_ca, issue_end_entity, model_uri, unix_now, CertInfo, CertSpec, PrivateKey,
-    Role, Scheme, TrustStore,
+    Role, Scheme,
 };
 use ingot_execution::{
     args,
@@ -269,7 +269,11 @@ pub async fn consortium(
     let bolt_key = PrivateKey::generate(bolt_scheme).unwrap();
     let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
     let trust = Arc::new(
-        TrustStore::new([("acme", acme_ca.as_str()), ("bolt", bolt_ca.as_str())]).unwrap(),
+        ingot_execution::LiveConsortium::of_members([
+            ("acme", acme_ca.as_str()),
+            ("bolt", bolt_ca.as_str()),
+        ])
+        .unwrap(),
     );
     let chain = Chain {
         exec: Executor::new(trust),

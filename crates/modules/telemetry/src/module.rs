@@ -2,7 +2,6 @@
 
 use crate::{failures, rule_target_audience, KEYS, NAME, READ_OPERATION};
 use bytes::Bytes;
-use ingot_crypto::TrustStore;
 use ingot_module::{
     Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
     Rule, StateRead, Store, TxContext,
@@ -103,7 +102,7 @@ impl Module for TelemetryModule {
     fn end_block<'a>(
         &'a self,
         block: BlockContext,
-        _trust: &'a TrustStore,
+        _trust: &'a ingot_module::Consortium,
         state: &'a mut dyn Store,
         _host: &'a dyn Host,
     ) -> BoxFuture<'a, CallResult> {

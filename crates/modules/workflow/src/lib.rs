@@ -42,7 +42,7 @@ use ingot_bpmn::{
     machine::{state as istate, Due, Instance, Machine},
     Actor,
 };
-use ingot_crypto::TrustStore;
+
 use ingot_module::{
     corrupt, decode, decode_args, event, reject, unknown_method, BoxFuture, CallError, Host, Store,
     TxContext,
@@ -276,6 +276,8 @@ pub mod failures {
         /// The move would store an instance larger than a state value may
         /// be (its variables, lists and parked subprocess instances).
         INSTANCE_TOO_LARGE = 40, "instance_too_large", "the move would make instance {instance} {size} bytes, more than the {max} a stored value may be";
+        /// The consortium voted who may deploy processes, and not this organisation.
+        NOT_A_DEPLOYER = 41, "not_a_deployer", "{org} may not deploy processes: the consortium named the organisations that may (governance)";
     }
 }
 
@@ -491,6 +493,9 @@ async fn deploy(
     state: &mut dyn Store,
     arg: DeployArg,
 ) -> Result<Vec<Event>, CallError> {
+    if !ingot_module_governance::may_deploy(state, NAME, &ctx.sender.org).await? {
+        return reject(failures::NOT_A_DEPLOYER.with(&[("org", ctx.sender.org.clone())]));
+    }
     let bindings = parse_json(&arg.bindings, "bindings")?;
     let bindings = if bindings.is_null() {
         json!({})
@@ -1147,7 +1152,7 @@ pub fn on_events<'a>(
 pub async fn end_block(
     block: ingot_module::BlockContext,
     state: &mut dyn Store,
-    trust: &TrustStore,
+    trust: &ingot_module::Consortium,
     host: &dyn Host,
 ) -> Result<Vec<Event>, CallError> {
     let now_s = block.timestamp_ms / 1000;
@@ -1236,7 +1241,7 @@ pub async fn end_block(
 async fn fire_one(
     block: ingot_module::BlockContext,
     state: &mut dyn Store,
-    trust: &TrustStore,
+    trust: &ingot_module::Consortium,
     host: &dyn Host,
     t: &TimerRef,
 ) -> Result<Vec<Event>, CallError> {

@@ -2,7 +2,7 @@
 
 use crate::{failures, instance_audience, KEYS, NAME};
 use bytes::Bytes;
-use ingot_crypto::{Identity, TrustStore};
+use ingot_crypto::Identity;
 use ingot_module::{
     Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
     Rule, StateRead, Store, TxContext,
@@ -102,7 +102,7 @@ impl Module for WorkflowModule {
     fn end_block<'a>(
         &'a self,
         block: BlockContext,
-        trust: &'a TrustStore,
+        trust: &'a ingot_module::Consortium,
         state: &'a mut dyn Store,
         host: &'a dyn Host,
     ) -> BoxFuture<'a, CallResult> {

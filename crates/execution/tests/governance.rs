@@ -1,0 +1,383 @@
+//! The governance module executed: every action passes and fails by its
+//! thresholds, refusals name their reason, changes hold from the height
+//! they are applied for, and the consortium the executor trusts follows.
+
+mod common;
+
+use common::*;
+use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use ingot_crypto::{issue_ca, PrivateKey, Role, Scheme};
+use ingot_execution::{Executor, LiveConsortium};
+use ingot_state::StateStore;
+use ingot_types::{sha256, Receipt, SignedTransaction};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Org {
+    key: PrivateKey,
+    ca: String,
+    admin: Member,
+    member: Member,
+}
+
+fn org(name: &str, scheme: Scheme) -> Org {
+    let key = PrivateKey::generate(scheme).unwrap();
+    let ca = issue_ca(&key, &spec(&format!("{name} CA"), name, Role::Ca)).unwrap();
+    let admin = member(
+        &key,
+        &ca,
+        &format!("{name} admin"),
+        name,
+        Role::Admin,
+        Scheme::Ed25519,
+    );
+    let m = member(
+        &key,
+        &ca,
+        &format!("{name} clerk"),
+        name,
+        Role::Member,
+        Scheme::Ed25519,
+    );
+    Org {
+        key,
+        ca,
+        admin,
+        member: m,
+    }
+}
+
+/// Four member organisations of weight 1 (one per scheme), default rules.
+async fn four(ctx: &deterministic::Context) -> (Vec<Org>, Chain) {
+    let orgs = vec![
+        org("acme", Scheme::Ed25519),
+        org("bolt", Scheme::P256),
+        org("cole", Scheme::Sm2),
+        org("dyna", Scheme::Ed25519),
+    ];
+    let names = ["acme", "bolt", "cole", "dyna"];
+    let trust =
+        LiveConsortium::of_members(names.iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())))
+            .unwrap();
+    let chain = Chain {
+        exec: Executor::new(Arc::new(trust)),
+        state: StateStore::open(ctx.child("state"), "gov").await.unwrap(),
+        chain: sha256(&[b"chain"]),
+        height: 0,
+        salt: 0,
+        clock_ms: None,
+        last_anchored: Vec::new(),
+    };
+    (orgs, chain)
+}
+
+fn propose(chain: &mut Chain, who: &Member, action: Value) -> SignedTransaction {
+    chain.call_module(who, "governance", "propose", json!({ "action": action }))
+}
+
+fn vote(chain: &mut Chain, who: &Member, id: u64, approve: bool) -> SignedTransaction {
+    chain.call_module(
+        who,
+        "governance",
+        "vote",
+        json!({ "proposal": id, "approve": approve }),
+    )
+}
+
+fn notarise(chain: &mut Chain, who: &Member, n: u8) -> SignedTransaction {
+    chain.call_module(
+        who,
+        "notary",
+        "record",
+        json!({ "document_hash": hex::encode([n; 32]), "metadata": "" }),
+    )
+}
+
+/// Every governance event of the receipts as `kind proposal`.
+fn events(receipts: &[Receipt]) -> Vec<String> {
+    receipts
+        .iter()
+        .flat_map(|r| &r.events)
+        .filter(|e| e.module == "governance")
+        .map(|e| {
+            let id = e
+                .attributes
+                .iter()
+                .find(|(k, _)| k == "proposal")
+                .map_or("", |(_, v)| v.as_str());
+            format!("{} {id}", e.kind)
+        })
+        .collect()
+}
+
+#[test]
+fn an_organisation_is_admitted_by_vote_and_may_transact_from_the_next_block() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let newco = org("newco", Scheme::P256);
+        // Not a member yet: its certificates are refused.
+        let early = notarise(&mut chain, &newco.member, 1);
+        assert_refused(&chain.run(vec![early]).await[0], "certificate");
+
+        let p = propose(
+            &mut chain,
+            &orgs[0].admin,
+            json!({"kind": "add_org", "name": "newco", "ca_pem": newco.ca, "weight": 2}),
+        );
+        let r = chain.execute(vec![p]).await;
+        assert_eq!(events(&r), ["proposed 1"]);
+        // Two of four approve (the proposer counts): undecided.
+        let v = vote(&mut chain, &orgs[1].admin, 1, true);
+        let r = chain.execute(vec![v]).await;
+        assert_eq!(events(&r), ["voted 1"]);
+        // The third approval decides; applied at the end of this block.
+        let v = vote(&mut chain, &orgs[2].admin, 1, true);
+        let late = notarise(&mut chain, &newco.member, 2);
+        let r = chain.execute(vec![v, late]).await;
+        assert_eq!(events(&r), ["voted 1", "approved 1", "applied 1"]);
+        // Within the approving block the consortium had not changed yet.
+        assert_refused(&status(&r[1].status), "certificate");
+        let c = chain.exec.trust().current();
+        assert_eq!(c.org("newco").unwrap().weight, 2);
+        assert_eq!(c.total_weight(), 6);
+        // From the next block on it transacts, and votes with its weight.
+        let ok = notarise(&mut chain, &newco.member, 3);
+        assert_eq!(chain.run(vec![ok]).await, ["ok"]);
+        // A fourth organisation voting late: the proposal is decided.
+        let v = vote(&mut chain, &orgs[3].admin, 1, true);
+        assert_refused(
+            &chain.run(vec![v]).await[0],
+            "proposal 1 is applied, no longer open",
+        );
+    });
+}
+
+#[test]
+fn refusals_name_their_reason_and_change_nothing() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        // A member who is not an admin may neither propose nor vote.
+        let p = propose(&mut chain, &orgs[0].member, json!({"kind": "set_weight", "org": "acme", "weight": 3}));
+        assert_refused(&chain.run(vec![p]).await[0], "only an organisation admin");
+        // Actions that do not fit the consortium.
+        for (action, reason) in [
+            (json!({"kind": "remove_org", "name": "nobody"}), "no organisation nobody"),
+            (json!({"kind": "set_weight", "org": "acme", "weight": 0}), "weight must be"),
+            (json!({"kind": "set_rules", "participation_pct": 0, "approval_pct": 50, "proposal_ttl_blocks": 10}), "thresholds are"),
+            (json!({"kind": "set_deployers", "module": "notary", "orgs": []}), "are not governed"),
+            (json!({"kind": "add_org", "name": "ACME", "ca_pem": orgs[1].ca}), "exists"),
+            // A CA must name the organisation it is for.
+            (json!({"kind": "add_org", "name": "other", "ca_pem": orgs[1].ca}), "O=other"),
+        ] {
+            let p = propose(&mut chain, &orgs[0].admin, action);
+            assert_refused(&chain.run(vec![p]).await[0], reason);
+        }
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "bolt", "weight": 2}));
+        assert_eq!(chain.run(vec![p]).await, ["ok"]);
+        // A double vote, and the proposer's organisation voting again.
+        let v1 = vote(&mut chain, &orgs[1].admin, 1, false);
+        let v2 = vote(&mut chain, &orgs[1].admin, 1, true);
+        let v3 = vote(&mut chain, &orgs[0].admin, 1, true);
+        let got = chain.run(vec![v1, v2, v3]).await;
+        assert_eq!(got[0], "ok");
+        assert_refused(&got[1], "bolt has voted on proposal 1");
+        assert_refused(&got[2], "acme has voted on proposal 1");
+        let v = vote(&mut chain, &orgs[1].admin, 9, true);
+        assert_refused(&chain.run(vec![v]).await[0], "proposal 9 does not exist");
+        // Nothing applied: bolt still weighs 1.
+        assert_eq!(chain.exec.trust().current().org("bolt").unwrap().weight, 1);
+    });
+}
+
+#[test]
+fn no_votes_reject_early_and_silence_expires() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        // Rules first: proposals open for 5 blocks (approved by three).
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 5}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1", "applied 1"]);
+        assert_eq!(chain.exec.trust().current().rules().proposal_ttl_blocks, 5);
+
+        // Two no votes of four: no later vote can approve.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "acme", "weight": 5}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 2, false), vote(&mut chain, &orgs[2].admin, 2, false));
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 2", "voted 2", "voted 2", "rejected 2"]);
+
+        // Only the proposer approves: at its last voting height it expires.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "acme", "weight": 5}));
+        let created = chain.height + 1;
+        chain.execute(vec![p]).await;
+        let mut seen = Vec::new();
+        while chain.height < created + 5 {
+            seen.extend(events(&chain.execute(vec![]).await));
+        }
+        assert_eq!(seen, ["expired 3"]);
+        let v = vote(&mut chain, &orgs[1].admin, 3, true);
+        assert_refused(&chain.run(vec![v]).await[0], "proposal 3 is expired");
+        assert_eq!(chain.exec.trust().current().org("acme").unwrap().weight, 1);
+    });
+}
+
+#[test]
+fn a_removed_organisation_signs_nothing_and_cannot_vote() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let p = propose(
+            &mut chain,
+            &orgs[0].admin,
+            json!({"kind": "remove_org", "name": "dyna"}),
+        );
+        let (a, b) = (
+            vote(&mut chain, &orgs[1].admin, 1, true),
+            vote(&mut chain, &orgs[2].admin, 1, true),
+        );
+        // A second proposal dyna would like to vote on.
+        let q = propose(
+            &mut chain,
+            &orgs[0].admin,
+            json!({"kind": "set_weight", "org": "bolt", "weight": 2}),
+        );
+        let r = chain.execute(vec![p, a, b, q]).await;
+        assert_eq!(
+            events(&r),
+            [
+                "proposed 1",
+                "voted 1",
+                "voted 1",
+                "approved 1",
+                "proposed 2",
+                "applied 1"
+            ]
+        );
+        assert!(chain.exec.trust().current().org("dyna").is_none());
+        assert_eq!(chain.exec.trust().current().total_weight(), 3);
+        let v = vote(&mut chain, &orgs[3].admin, 2, true);
+        let n = notarise(&mut chain, &orgs[3].member, 1);
+        for got in chain.run(vec![v, n]).await {
+            assert_refused(&got, "unknown_organisation");
+        }
+    });
+}
+
+#[test]
+fn a_rotated_ca_keeps_old_certificates_until_the_stated_height() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        // bolt's new CA (another scheme, made elsewhere) and a member under it.
+        let new_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let new_ca = issue_ca(&new_key, &spec("bolt CA 2", "bolt", Role::Ca)).unwrap();
+        let fresh = member(
+            &new_key,
+            &new_ca,
+            "bolt new clerk",
+            "bolt",
+            Role::Member,
+            Scheme::Ed25519,
+        );
+        let old_until = 8;
+        let p = propose(
+            &mut chain,
+            &orgs[1].admin,
+            json!({"kind": "replace_ca", "org": "bolt", "ca_pem": new_ca, "old_until": old_until}),
+        );
+        let (a, b) = (
+            vote(&mut chain, &orgs[0].admin, 1, true),
+            vote(&mut chain, &orgs[2].admin, 1, true),
+        );
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(
+            events(&r),
+            [
+                "proposed 1",
+                "voted 1",
+                "voted 1",
+                "approved 1",
+                "applied 1"
+            ]
+        );
+        let mut n = 0;
+        while chain.height < old_until {
+            n += 1;
+            let (old, new) = (
+                notarise(&mut chain, &orgs[1].member, n),
+                notarise(&mut chain, &fresh, 100 + n),
+            );
+            assert_eq!(
+                chain.run(vec![old, new]).await,
+                ["ok", "ok"],
+                "height {}",
+                chain.height + 1
+            );
+        }
+        // From old_until + 1 only the new CA's certificates count.
+        let (old, new) = (
+            notarise(&mut chain, &orgs[1].member, 50),
+            notarise(&mut chain, &fresh, 150),
+        );
+        let got = chain.run(vec![old, new]).await;
+        assert_refused(&got[0], "certificate");
+        assert_eq!(got[1], "ok");
+        assert_eq!(chain.exec.trust().current().cas("bolt").len(), 1);
+    });
+}
+
+#[test]
+fn a_change_holds_from_its_stated_height_and_deployers_are_governed() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let p = chain.call_module(
+            &orgs[0].admin,
+            "governance",
+            "propose",
+            json!({"action": {"kind": "set_deployers", "module": "workflow", "orgs": ["acme"]}, "effective_at": 6}),
+        );
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1"]);
+        let xml = |id: &str| {
+            format!(
+                r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="t"><process id="{id}" isExecutable="true"><startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"/></process></definitions>"#
+            )
+        };
+        let deploy = |chain: &mut Chain, who: &Member, id: &str| {
+            chain.call_module(who, "workflow", "deploy", json!({"xml": xml(id), "bindings": {"start": "any"}}))
+        };
+        // Height 2..=5: anyone may still deploy.
+        let d = deploy(&mut chain, &orgs[1].member, "early");
+        assert_eq!(chain.run(vec![d]).await, ["ok"]);
+        let mut applied = Vec::new();
+        while chain.height < 5 {
+            applied.extend(events(&chain.execute(vec![]).await));
+        }
+        assert_eq!(applied, ["applied 1"]);
+        // Height 6: only acme.
+        let (d, e) = (deploy(&mut chain, &orgs[1].member, "late"), deploy(&mut chain, &orgs[0].member, "acmes"));
+        let got = chain.run(vec![d, e]).await;
+        assert_refused(&got[0], "bolt may not deploy processes");
+        assert_eq!(got[1], "ok");
+    });
+}
+
+#[test]
+fn the_stored_consortium_is_what_a_restarted_node_loads() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let newco = org("newco", Scheme::Sm2);
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "add_org", "name": "newco", "org_kind": "regulator", "ca_pem": newco.ca}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        chain.execute(vec![p, a, b]).await;
+        let genesis = ingot_execution::Consortium::of_members(
+            ["acme", "bolt", "cole", "dyna"].iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())),
+        )
+        .unwrap();
+        let loaded = LiveConsortium::load(genesis, &chain.state, chain.height + 1).await.unwrap().current();
+        let live = chain.exec.trust().current();
+        assert_eq!(loaded.orgs(), live.orgs());
+        assert!(loaded.is_regulator("newco"));
+        assert!(loaded.identify(&newco.member.der).is_ok());
+        let _ = newco.key;
+    });
+}

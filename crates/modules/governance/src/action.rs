@@ -1,0 +1,455 @@
+//! What a proposal would change, its canonical bytes and JSON form, and the
+//! checks a change must pass against the consortium as it stands.
+
+use crate::records::MAX_ACTION_BYTES;
+use bytes::{BufMut, Bytes};
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
+use ingot_module::Consortium;
+use ingot_types::{
+    codec_util::Field,
+    genesis::{MAX_PROPOSAL_TTL_BLOCKS, MAX_THRESHOLD_PCT, MAX_VOTE_WEIGHT, MIN_THRESHOLD_PCT},
+    limits::{MAX_CERT_BYTES, MAX_NAME_LEN, MAX_ORGS},
+    OrgKind,
+};
+use serde_json::{json, Value};
+
+/// Modules whose deployments governance controls (`SetDeployers`).
+pub const GATED_MODULES: &[&str] = &["workflow"];
+
+/// A change the consortium votes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Admit an organisation with its CA (made anywhere: OpenSSL, an
+    /// enterprise PKI) and vote weight.
+    AddOrg {
+        name: String,
+        kind: OrgKind,
+        ca: Bytes,
+        weight: u32,
+    },
+    /// Remove an organisation: its certificates sign nothing from the next
+    /// block on. Refused while it operates a validator.
+    RemoveOrg { name: String },
+    /// Replace an organisation's CA; certificates of the old one still count
+    /// up to and including height `old_until` (devices in the field are not
+    /// orphaned while they are re-issued).
+    ReplaceCa {
+        org: String,
+        ca: Bytes,
+        old_until: u64,
+    },
+    /// Change the thresholds and how long proposals stay open.
+    SetRules {
+        participation_pct: u8,
+        approval_pct: u8,
+        proposal_ttl_blocks: u64,
+    },
+    /// Change an organisation's vote weight.
+    SetWeight { org: String, weight: u32 },
+    /// Name the organisations that may deploy to a module (empty: all).
+    SetDeployers { module: String, orgs: Vec<String> },
+}
+
+impl Action {
+    /// The action's name in JSON, events and the API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::AddOrg { .. } => "add_org",
+            Action::RemoveOrg { .. } => "remove_org",
+            Action::ReplaceCa { .. } => "replace_ca",
+            Action::SetRules { .. } => "set_rules",
+            Action::SetWeight { .. } => "set_weight",
+            Action::SetDeployers { .. } => "set_deployers",
+        }
+    }
+
+    /// Whether applying it changes the consortium (its organisations, CAs
+    /// or weights), which the executor then rebuilds.
+    pub fn changes_consortium(&self) -> bool {
+        !matches!(self, Action::SetDeployers { .. })
+    }
+
+    /// The organisation the action is about, if one.
+    pub fn subject(&self) -> String {
+        match self {
+            Action::AddOrg { name, .. } | Action::RemoveOrg { name } => name.clone(),
+            Action::ReplaceCa { org, .. } | Action::SetWeight { org, .. } => org.clone(),
+            Action::SetRules { .. } => String::new(),
+            Action::SetDeployers { module, .. } => module.clone(),
+        }
+    }
+}
+
+fn tag(a: &Action) -> u8 {
+    match a {
+        Action::AddOrg { .. } => 0,
+        Action::RemoveOrg { .. } => 1,
+        Action::ReplaceCa { .. } => 2,
+        Action::SetRules { .. } => 3,
+        Action::SetWeight { .. } => 4,
+        Action::SetDeployers { .. } => 5,
+    }
+}
+
+impl Write for Action {
+    fn write(&self, buf: &mut impl BufMut) {
+        tag(self).write(buf);
+        match self {
+            Action::AddOrg {
+                name,
+                kind,
+                ca,
+                weight,
+            } => {
+                name.write_field(buf);
+                crate::records::kind_byte(*kind).write(buf);
+                ca.write_field(buf);
+                weight.write(buf);
+            }
+            Action::RemoveOrg { name } => name.write_field(buf),
+            Action::ReplaceCa { org, ca, old_until } => {
+                org.write_field(buf);
+                ca.write_field(buf);
+                old_until.write(buf);
+            }
+            Action::SetRules {
+                participation_pct,
+                approval_pct,
+                proposal_ttl_blocks,
+            } => {
+                participation_pct.write(buf);
+                approval_pct.write(buf);
+                proposal_ttl_blocks.write(buf);
+            }
+            Action::SetWeight { org, weight } => {
+                org.write_field(buf);
+                weight.write(buf);
+            }
+            Action::SetDeployers { module, orgs } => {
+                module.write_field(buf);
+                orgs.write_field(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Action {
+    fn encode_size(&self) -> usize {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        v.len()
+    }
+}
+
+impl Read for Action {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Action::AddOrg {
+                name: String::read_field(buf, MAX_NAME_LEN)?,
+                kind: crate::records::kind_from_byte(u8::read(buf)?)
+                    .ok_or(Error::Invalid("Action", "organisation kind"))?,
+                ca: Bytes::read_field(buf, MAX_CERT_BYTES)?,
+                weight: u32::read(buf)?,
+            },
+            1 => Action::RemoveOrg {
+                name: String::read_field(buf, MAX_NAME_LEN)?,
+            },
+            2 => Action::ReplaceCa {
+                org: String::read_field(buf, MAX_NAME_LEN)?,
+                ca: Bytes::read_field(buf, MAX_CERT_BYTES)?,
+                old_until: u64::read(buf)?,
+            },
+            3 => Action::SetRules {
+                participation_pct: u8::read(buf)?,
+                approval_pct: u8::read(buf)?,
+                proposal_ttl_blocks: u64::read(buf)?,
+            },
+            4 => Action::SetWeight {
+                org: String::read_field(buf, MAX_NAME_LEN)?,
+                weight: u32::read(buf)?,
+            },
+            5 => Action::SetDeployers {
+                module: String::read_field(buf, MAX_NAME_LEN)?,
+                orgs: Vec::<String>::read_field(buf, (MAX_ORGS, MAX_NAME_LEN))?,
+            },
+            _ => return Err(Error::Invalid("Action", "unknown kind")),
+        })
+    }
+}
+
+const _: () = assert!(MAX_ACTION_BYTES >= 1 + 5 + MAX_NAME_LEN + 5 + MAX_CERT_BYTES + 8);
+
+/// Why an action cannot be applied to the consortium as it stands (the
+/// failure's `reason`; stable words, no library text).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+fn refuse<T>(reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal(reason.into()))
+}
+
+/// An organisation name: 1..=32 ASCII letters, digits, `-` or `_`, so it is
+/// a certificate's O, a device namespace and a path segment alike.
+pub fn valid_org_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn check_weight(weight: u32) -> Result<(), Refusal> {
+    if weight == 0 || weight > MAX_VOTE_WEIGHT {
+        return refuse(format!("weight must be 1..={MAX_VOTE_WEIGHT}"));
+    }
+    Ok(())
+}
+
+fn check_ca(org: &str, der: &[u8]) -> Result<ingot_crypto::CertInfo, Refusal> {
+    let ca = ingot_crypto::CertInfo::from_der(der)
+        .map_err(|_| Refusal("the CA certificate does not parse".into()))?;
+    ingot_crypto::check_ca(org, &ca).map_err(|_| {
+        Refusal(format!(
+            "the CA must be a self-signed CA certificate with O={org}"
+        ))
+    })?;
+    Ok(ca)
+}
+
+/// Check `action` against `consortium` at `height` (when `proposing`, and
+/// again when applied: the consortium may have changed in between).
+pub fn check(
+    action: &Action,
+    consortium: &Consortium,
+    height: u64,
+    proposing: bool,
+) -> Result<(), Refusal> {
+    let known = |org: &str| -> Result<(), Refusal> {
+        if consortium.org(org).is_none() {
+            return refuse(format!("no organisation {org}"));
+        }
+        Ok(())
+    };
+    match action {
+        Action::AddOrg {
+            name, ca, weight, ..
+        } => {
+            if !valid_org_name(name) {
+                return refuse("an organisation name is 1 to 32 letters, digits, `-` or `_`");
+            }
+            let lower = name.to_lowercase();
+            if consortium.orgs().keys().any(|o| o.to_lowercase() == lower) {
+                return refuse(format!("organisation {name} exists"));
+            }
+            if consortium.orgs().len() >= MAX_ORGS {
+                return refuse(format!("the consortium has {MAX_ORGS} organisations"));
+            }
+            check_weight(*weight)?;
+            check_ca(name, ca)?;
+        }
+        Action::RemoveOrg { name } => {
+            known(name)?;
+            if consortium.operates_validator(name) {
+                return refuse(format!(
+                    "{name} operates a validator; the validator set changes only by epoch"
+                ));
+            }
+            if consortium.orgs().len() == 1 {
+                return refuse("the last organisation cannot be removed");
+            }
+        }
+        Action::ReplaceCa { org, ca, old_until } => {
+            known(org)?;
+            // Applied after `old_until`, the old CA simply ends at once.
+            if proposing && *old_until < height {
+                return refuse(format!("old_until {old_until} is before height {height}"));
+            }
+            let new = check_ca(org, ca)?;
+            if consortium.cas(org).iter().any(|c| c.der == new.der) {
+                return refuse("that CA is already trusted");
+            }
+        }
+        Action::SetRules {
+            participation_pct,
+            approval_pct,
+            proposal_ttl_blocks,
+        } => {
+            let pct = MIN_THRESHOLD_PCT..=MAX_THRESHOLD_PCT;
+            if !pct.contains(participation_pct) || !pct.contains(approval_pct) {
+                return refuse("thresholds are 1..=100 percent");
+            }
+            if *proposal_ttl_blocks == 0 || *proposal_ttl_blocks > MAX_PROPOSAL_TTL_BLOCKS {
+                return refuse(format!(
+                    "proposal_ttl_blocks must be 1..={MAX_PROPOSAL_TTL_BLOCKS}"
+                ));
+            }
+        }
+        Action::SetWeight { org, weight } => {
+            known(org)?;
+            check_weight(*weight)?;
+        }
+        Action::SetDeployers { module, orgs } => {
+            if !GATED_MODULES.contains(&module.as_str()) {
+                return refuse(format!(
+                    "deployments to {module} are not governed (governed: {})",
+                    GATED_MODULES.join(", ")
+                ));
+            }
+            for org in orgs {
+                known(org)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn str_field<'a>(v: &'a Value, f: &str) -> Result<&'a str, String> {
+    v.get(f)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("missing string field `{f}`"))
+}
+
+fn u64_field(v: &Value, f: &str) -> Result<u64, String> {
+    v.get(f)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("missing integer field `{f}`"))
+}
+
+fn small<T: TryFrom<u64>>(v: &Value, f: &str) -> Result<T, String> {
+    T::try_from(u64_field(v, f)?).map_err(|_| format!("`{f}` is out of range"))
+}
+
+fn ca_der(v: &Value) -> Result<Bytes, String> {
+    let pem = str_field(v, "ca_pem")?;
+    let info = ingot_crypto::CertInfo::from_pem(pem).map_err(|e| format!("`ca_pem`: {e}"))?;
+    Ok(Bytes::from(info.der))
+}
+
+/// Fields each kind takes, so a misspelt field is an error rather than ignored.
+fn fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "add_org" => &["kind", "name", "org_kind", "ca_pem", "weight"],
+        "remove_org" => &["kind", "name"],
+        "replace_ca" => &["kind", "org", "ca_pem", "old_until"],
+        "set_rules" => &[
+            "kind",
+            "participation_pct",
+            "approval_pct",
+            "proposal_ttl_blocks",
+        ],
+        "set_weight" => &["kind", "org", "weight"],
+        "set_deployers" => &["kind", "module", "orgs"],
+        _ => return None,
+    })
+}
+
+impl Action {
+    /// From its JSON form: `{"kind": "add_org", ...}`.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let kind = str_field(v, "kind")?;
+        let allowed = match fields(kind) {
+            Some(f) => f,
+            None if kind.ends_with("_validator") => {
+                return Err(format!(
+                    "`{kind}`: validator-set changes take effect through epochs, which this chain does not run yet"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers)"
+                ))
+            }
+        };
+        if let Some(obj) = v.as_object() {
+            if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+                return Err(format!(
+                    "`{kind}` has no field `{extra}` (fields: {})",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        Ok(match kind {
+            "add_org" => Action::AddOrg {
+                name: str_field(v, "name")?.to_string(),
+                kind: match v
+                    .get("org_kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("member")
+                {
+                    "member" => OrgKind::Member,
+                    "regulator" => OrgKind::Regulator,
+                    other => return Err(format!("`org_kind` is member or regulator, not {other}")),
+                },
+                ca: ca_der(v)?,
+                weight: if v.get("weight").is_some() {
+                    small(v, "weight")?
+                } else {
+                    1
+                },
+            },
+            "remove_org" => Action::RemoveOrg {
+                name: str_field(v, "name")?.to_string(),
+            },
+            "replace_ca" => Action::ReplaceCa {
+                org: str_field(v, "org")?.to_string(),
+                ca: ca_der(v)?,
+                old_until: u64_field(v, "old_until")?,
+            },
+            "set_rules" => Action::SetRules {
+                participation_pct: small(v, "participation_pct")?,
+                approval_pct: small(v, "approval_pct")?,
+                proposal_ttl_blocks: u64_field(v, "proposal_ttl_blocks")?,
+            },
+            "set_weight" => Action::SetWeight {
+                org: str_field(v, "org")?.to_string(),
+                weight: small(v, "weight")?,
+            },
+            _ => Action::SetDeployers {
+                module: str_field(v, "module")?.to_string(),
+                orgs: v
+                    .get("orgs")
+                    .and_then(Value::as_array)
+                    .ok_or("missing array field `orgs`")?
+                    .iter()
+                    .map(|o| o.as_str().map(str::to_string).ok_or("`orgs` holds names"))
+                    .collect::<Result<_, _>>()?,
+            },
+        })
+    }
+
+    /// Its JSON form (a CA as its hash: the certificate itself is in the
+    /// transaction and the organisation's record).
+    pub fn to_json(&self) -> Value {
+        let ca_hash = |ca: &Bytes| hex::encode(ingot_crypto::cert_hash(ca));
+        match self {
+            Action::AddOrg {
+                name,
+                kind,
+                ca,
+                weight,
+            } => json!({
+                "kind": self.kind(), "name": name, "org_kind": crate::records::kind_name(*kind),
+                "ca_hash": ca_hash(ca), "weight": weight,
+            }),
+            Action::RemoveOrg { name } => json!({"kind": self.kind(), "name": name}),
+            Action::ReplaceCa { org, ca, old_until } => json!({
+                "kind": self.kind(), "org": org, "ca_hash": ca_hash(ca), "old_until": old_until,
+            }),
+            Action::SetRules {
+                participation_pct,
+                approval_pct,
+                proposal_ttl_blocks,
+            } => json!({
+                "kind": self.kind(), "participation_pct": participation_pct,
+                "approval_pct": approval_pct, "proposal_ttl_blocks": proposal_ttl_blocks,
+            }),
+            Action::SetWeight { org, weight } => {
+                json!({"kind": self.kind(), "org": org, "weight": weight})
+            }
+            Action::SetDeployers { module, orgs } => {
+                json!({"kind": self.kind(), "module": module, "orgs": orgs})
+            }
+        }
+    }
+}

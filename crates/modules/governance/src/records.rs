@@ -1,0 +1,234 @@
+//! What the governance module stores, in canonical bytes.
+
+use ingot_module::{OrgEntry, OrgInfo, TrustedCa};
+use ingot_types::{
+    limits::{MAX_CERT_BYTES, MAX_NAME_LEN, MAX_ORGS, MAX_TEXT_LEN},
+    record, Governance, OrgKind,
+};
+
+/// Most proposals open (voting) or approved and waiting for their height at
+/// once: the agenda is read at every block end, so it stays small.
+pub const MAX_AGENDA: usize = 64;
+/// Most CAs one organisation is trusted under at once: the current one and
+/// rotated ones still in their grace period.
+pub const MAX_CAS_PER_ORG: usize = 3;
+/// Largest canonical action (an organisation's CA plus its names).
+pub const MAX_ACTION_BYTES: usize = MAX_CERT_BYTES + MAX_ORGS * (MAX_NAME_LEN + 4) + 256;
+
+record! {
+    /// `governance/org/<name>`: one organisation as the consortium knows it.
+    pub struct OrgRecord {
+        pub name: String = MAX_NAME_LEN,
+        /// 0 member, 1 regulator.
+        pub kind: u8 = (),
+        pub weight: u32 = (),
+        /// The current CA first.
+        pub cas: Vec<CaRecord> = (MAX_CAS_PER_ORG, ()),
+    }
+}
+
+record! {
+    /// One trusted CA and the last height certificates it issued count.
+    pub struct CaRecord {
+        pub der: bytes::Bytes = MAX_CERT_BYTES,
+        pub until: Option<u64> = (),
+    }
+}
+
+record! {
+    /// `governance/meta/orgs`: the names of every organisation, in order. Absent
+    /// until the first change: genesis holds then.
+    pub struct OrgList {
+        pub names: Vec<String> = (MAX_ORGS, MAX_NAME_LEN),
+    }
+}
+
+record! {
+    /// `governance/meta/rules`: the thresholds in force (absent: genesis's).
+    pub struct RulesRecord {
+        pub participation_pct: u8 = (),
+        pub approval_pct: u8 = (),
+        pub proposal_ttl_blocks: u64 = (),
+    }
+}
+
+record! {
+    /// `governance/deployers/<module>`: the organisations whose admins and
+    /// members may deploy to `module` (absent: every organisation).
+    pub struct Deployers {
+        pub orgs: Vec<String> = (MAX_ORGS, MAX_NAME_LEN),
+    }
+}
+
+record! {
+    /// `governance/prop/<id>`: a proposal and its tally.
+    pub struct Proposal {
+        pub id: u64 = (),
+        pub proposer_org: String = MAX_NAME_LEN,
+        pub proposer: [u8; 32] = (),
+        /// The canonical [`crate::Action`].
+        pub action: bytes::Bytes = MAX_ACTION_BYTES,
+        pub created: u64 = (),
+        /// Last height a vote counts.
+        pub expires: u64 = (),
+        /// First height the change must hold (0: as soon as approved).
+        pub effective_at: u64 = (),
+        /// [`Status`] as a byte.
+        pub status: u8 = (),
+        pub yes: u64 = (),
+        pub no: u64 = (),
+        /// Height of the decision (approval, rejection, expiry) and of the
+        /// application.
+        pub decided_at: u64 = (),
+        pub applied_at: u64 = (),
+        /// Why an approved change could not be applied.
+        pub note: String = MAX_TEXT_LEN,
+    }
+}
+
+record! {
+    /// `governance/vote/<id>/<org>`: one organisation's vote.
+    pub struct Vote {
+        pub approve: bool = (),
+        pub by: [u8; 32] = (),
+        pub height: u64 = (),
+    }
+}
+
+record! {
+    /// A proposal due at a height: its vote's end, or its change.
+    pub struct Due {
+        pub at: u64 = (),
+        pub id: u64 = (),
+    }
+}
+
+record! {
+    /// `governance/meta/agenda`: what the block end looks at.
+    pub struct Agenda {
+        /// Open proposals and their last voting height.
+        pub open: Vec<Due> = (MAX_AGENDA, ()),
+        /// Approved proposals and the height their change holds from.
+        pub scheduled: Vec<Due> = (MAX_AGENDA, ()),
+    }
+}
+
+/// Where a proposal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Open = 0,
+    /// Approved; the change holds from `max(effective_at, decided_at + 1)`.
+    Approved = 1,
+    Rejected = 2,
+    Expired = 3,
+    Applied = 4,
+    /// Approved, but the consortium had changed so that it no longer applied.
+    Failed = 5,
+}
+
+impl Status {
+    pub fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Self::Open,
+            1 => Self::Approved,
+            2 => Self::Rejected,
+            3 => Self::Expired,
+            4 => Self::Applied,
+            5 => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Applied => "applied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+pub fn kind_byte(kind: OrgKind) -> u8 {
+    match kind {
+        OrgKind::Member => 0,
+        OrgKind::Regulator => 1,
+    }
+}
+
+pub fn kind_from_byte(b: u8) -> Option<OrgKind> {
+    match b {
+        0 => Some(OrgKind::Member),
+        1 => Some(OrgKind::Regulator),
+        _ => None,
+    }
+}
+
+pub fn kind_name(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::Member => "member",
+        OrgKind::Regulator => "regulator",
+    }
+}
+
+impl OrgRecord {
+    pub fn from_entry(e: &OrgEntry) -> Self {
+        Self {
+            name: e.name.clone(),
+            kind: kind_byte(e.info.kind),
+            weight: e.info.weight,
+            cas: e
+                .cas
+                .iter()
+                .map(|c| CaRecord {
+                    der: bytes::Bytes::from(c.ca.der.clone()),
+                    until: c.until,
+                })
+                .collect(),
+        }
+    }
+
+    /// The entry, or `None` if a stored byte is out of range or a CA does
+    /// not parse (damage: stored CAs were checked when proposed).
+    pub fn to_entry(&self) -> Option<OrgEntry> {
+        Some(OrgEntry {
+            name: self.name.clone(),
+            info: OrgInfo {
+                kind: kind_from_byte(self.kind)?,
+                weight: self.weight,
+            },
+            cas: self
+                .cas
+                .iter()
+                .map(|c| {
+                    Some(TrustedCa {
+                        ca: ingot_crypto::CertInfo::from_der(&c.der).ok()?,
+                        until: c.until,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+impl RulesRecord {
+    pub fn from_rules(g: &Governance) -> Self {
+        Self {
+            participation_pct: g.participation_pct,
+            approval_pct: g.approval_pct,
+            proposal_ttl_blocks: g.proposal_ttl_blocks,
+        }
+    }
+
+    /// The rules with `weights` (weights live in the organisations' records).
+    pub fn to_rules(&self) -> Governance {
+        Governance {
+            participation_pct: self.participation_pct,
+            approval_pct: self.approval_pct,
+            proposal_ttl_blocks: self.proposal_ttl_blocks,
+            weights: Default::default(),
+        }
+    }
+}
