@@ -149,6 +149,58 @@ impl Sender {
     }
 }
 
+/// The node and the member who signs: transactions and signed reads.
+#[derive(Args)]
+pub struct SignerArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// Private key (PKCS#8 PEM); reads use the same variable.
+    #[arg(long, env = "INGOT_KEY")]
+    pub key: PathBuf,
+    /// Certificate (PEM).
+    #[arg(long, env = "INGOT_CERT")]
+    pub cert: PathBuf,
+}
+
+impl SignerArgs {
+    /// A client signing reads as this member.
+    pub fn http(&self) -> anyhow::Result<Http> {
+        let sender = Sender::load(&self.key, &self.cert)?;
+        Ok(Http::as_member(ingot_client::Signer::new(
+            sender.key,
+            sender.cert_der,
+        )))
+    }
+}
+
+/// Sign a call, submit it and wait until it is executed; the receipt
+/// (a refused call is a receipt too: see [`refused`]).
+pub fn send_and_wait(
+    signer: &SignerArgs,
+    module: &str,
+    method: &str,
+    args: &Value,
+) -> anyhow::Result<Value> {
+    let sender = Sender::load(&signer.key, &signer.cert)?;
+    let call_args =
+        ingot_execution::args::from_json(module, method, args).map_err(|e| anyhow!(e))?;
+    let (chain, height) = chain_info(&signer.node)?;
+    let tx = sender.sign(
+        chain,
+        height + VALIDITY_BLOCKS,
+        rand::random(),
+        Call {
+            module: module.into(),
+            method: method.into(),
+            args: call_args,
+        },
+    )?;
+    post(
+        &format!("{}/v1/tx?wait=true", signer.node),
+        &serde_json::json!({"tx": hex::encode(tx.encode())}),
+    )
+}
+
 /// Chain id and finalized height of a node.
 pub fn chain_info(node: &str) -> anyhow::Result<(ingot_types::Digest, u64)> {
     let status = get(&format!("{node}/v1/status"))?;

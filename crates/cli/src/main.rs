@@ -9,6 +9,7 @@ mod bench_telemetry;
 mod bench_workflow;
 mod client;
 mod edge;
+mod governance;
 mod org;
 mod pki;
 mod read;
@@ -123,6 +124,11 @@ enum Command {
     Workflow {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
+    },
+    /// The consortium's decisions: show, inbox, proposals, propose, vote.
+    Governance {
+        #[command(subcommand)]
+        command: governance::GovernanceCommand,
     },
 }
 
@@ -261,6 +267,7 @@ fn main() {
         Command::Bench(args) => bench::run(args, json),
         Command::Edge(args) => edge::run(args),
         Command::Workflow { command } => workflow::run(command, json),
+        Command::Governance { command } => governance::run(command, json),
         Command::VerifyChain {
             data,
             genesis,

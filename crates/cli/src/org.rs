@@ -91,6 +91,8 @@ pub enum GenesisCommand {
         timestamp_ms: Option<u64>,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        governance: GovernanceRules,
     },
     /// Check a genesis completely (CAs, validator certificates, expiry) and
     /// print its chain id; with --descriptor, also that it holds your
@@ -101,6 +103,48 @@ pub enum GenesisCommand {
         #[arg(long)]
         descriptor: Option<PathBuf>,
     },
+}
+
+/// The governance rules a genesis sets (any of them given: the others take
+/// their defaults, ingot_types::Governance::default).
+#[derive(clap::Args)]
+pub struct GovernanceRules {
+    /// Share of the total vote weight that must vote for a decision, percent (default 51).
+    #[arg(long)]
+    participation: Option<u8>,
+    /// Share of the weight voting that must approve, percent (default 51).
+    #[arg(long)]
+    approval: Option<u8>,
+    /// Blocks a proposal stays open (default a week of one-second blocks).
+    #[arg(long)]
+    proposal_ttl: Option<u64>,
+    /// An organisation's vote weight as ORG=N (repeat; others weigh 1).
+    #[arg(long = "weight", value_name = "ORG=N")]
+    weights: Vec<String>,
+}
+
+impl GovernanceRules {
+    fn to_genesis(&self) -> anyhow::Result<Option<ingot_types::Governance>> {
+        if self.participation.is_none()
+            && self.approval.is_none()
+            && self.proposal_ttl.is_none()
+            && self.weights.is_empty()
+        {
+            return Ok(None);
+        }
+        let mut g = ingot_types::Governance::default();
+        g.participation_pct = self.participation.unwrap_or(g.participation_pct);
+        g.approval_pct = self.approval.unwrap_or(g.approval_pct);
+        g.proposal_ttl_blocks = self.proposal_ttl.unwrap_or(g.proposal_ttl_blocks);
+        for w in &self.weights {
+            let (org, n) = w
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--weight {w}: expected ORG=N"))?;
+            let n: u32 = n.parse().with_context(|| format!("--weight {w}"))?;
+            g.weights.insert(org.to_string(), n);
+        }
+        Ok(Some(g))
+    }
 }
 
 fn parse_kind(s: &str) -> anyhow::Result<OrgKind> {
@@ -350,12 +394,18 @@ fn describe(genesis: &Genesis, json: bool) -> anyhow::Result<()> {
                 "organisations": report.organisations.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
                 "validators": genesis.validators.iter().map(|v| serde_json::json!({"name": v.name, "org": v.org, "p2p_address": v.p2p_address})).collect::<Vec<_>>(),
                 "expiring": expiring.iter().map(|c| serde_json::json!({"certificate": c.subject, "not_after": c.not_after})).collect::<Vec<_>>(),
+                "governance": genesis.governance(),
             })
         );
         return Ok(());
     }
     println!("genesis OK: chain `{}`", genesis.chain_name);
     println!("chain id: {chain_id}");
+    let rules = genesis.governance();
+    println!(
+        "governance: {} % of the vote weight must vote, {} % of it approve; proposals open {} blocks",
+        rules.participation_pct, rules.approval_pct, rules.proposal_ttl_blocks
+    );
     println!(
         "compare this chain id with every other organisation out of band before starting a node."
     );
@@ -384,6 +434,7 @@ pub fn genesis(cmd: GenesisCommand, json: bool) -> anyhow::Result<()> {
             descriptors,
             timestamp_ms,
             out,
+            governance,
         } => {
             let loaded = descriptors
                 .iter()
@@ -395,7 +446,10 @@ pub fn genesis(cmd: GenesisCommand, json: bool) -> anyhow::Result<()> {
                     .duration_since(std::time::UNIX_EPOCH)?
                     .as_millis() as u64,
             };
-            let genesis = assemble(&chain_name, timestamp_ms, &loaded)
+            let mut genesis = assemble(&chain_name, timestamp_ms, &loaded)
+                .map_err(|e| anyhow::anyhow!("refused ({}): {e}", e.code()))?;
+            genesis.governance = governance.to_genesis()?;
+            ingot_consortium::check_genesis(&genesis)
                 .map_err(|e| anyhow::anyhow!("refused ({}): {e}", e.code()))?;
             pki::write(&out, &serde_json::to_string_pretty(&genesis)?)?;
             describe(&genesis, json)

@@ -1,10 +1,8 @@
 //! `ingot workflow`: BPMN processes on chain (docs/workflows.md).
 
-use crate::client::{chain_info, post, ReadAs, Sender, VALIDITY_BLOCKS};
+use crate::client::ReadAs;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
-use commonware_codec::Encode;
-use ingot_types::Call;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -114,17 +112,7 @@ impl DmnArgs {
     }
 }
 
-#[derive(Args)]
-pub struct SignerArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub node: String,
-    /// Private key (PKCS#8 PEM); reads use the same variable.
-    #[arg(long, env = "INGOT_KEY")]
-    pub key: PathBuf,
-    /// Certificate (PEM).
-    #[arg(long, env = "INGOT_CERT")]
-    pub cert: PathBuf,
-}
+pub use crate::client::SignerArgs;
 
 fn bindings_for(file: &Path, explicit: Option<PathBuf>) -> anyhow::Result<Value> {
     let path = explicit.or_else(|| {
@@ -162,26 +150,9 @@ fn submit(signer: &SignerArgs, method: &str, args: Value, json_out: bool) -> any
     Ok(receipt)
 }
 
-/// Sign, submit and wait for execution; a refused call is an error.
+/// Sign, submit and wait for execution; the receipt.
 fn send(signer: &SignerArgs, method: &str, args: Value) -> anyhow::Result<Value> {
-    let sender = Sender::load(&signer.key, &signer.cert)?;
-    let call_args =
-        ingot_execution::args::from_json("workflow", method, &args).map_err(|e| anyhow!(e))?;
-    let (chain, height) = chain_info(&signer.node)?;
-    let tx = sender.sign(
-        chain,
-        height + VALIDITY_BLOCKS,
-        rand::random(),
-        Call {
-            module: "workflow".into(),
-            method: method.into(),
-            args: call_args,
-        },
-    )?;
-    post(
-        &format!("{}/v1/tx?wait=true", signer.node),
-        &json!({"tx": hex::encode(tx.encode())}),
-    )
+    crate::client::send_and_wait(signer, "workflow", method, &args)
 }
 
 fn print_receipt(receipt: &Value, json_out: bool) {

@@ -9,6 +9,8 @@
 //! opened; the four validators, started separately, finalize transactions of
 //! members certified by the OpenSSL-made CAs.
 
+mod governance;
+
 use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
 use std::{
@@ -320,6 +322,8 @@ fn create_genesis(root: &Path, order: &[&str], out: &str) -> Value {
         "plant",
         "--timestamp-ms",
         "1796000000000",
+        "--proposal-ttl",
+        "600",
         "--out",
         out,
     ]
@@ -535,6 +539,7 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         .parse()
         .unwrap();
     assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
+    governance::govern(&root, &apis);
     drop(_nodes);
     let _ = std::fs::remove_dir_all(&root);
 }
