@@ -10,7 +10,7 @@ use crate::{
 };
 use commonware_codec::{Decode, Encode};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use ingot_crypto::{Identity, TrustStore};
+use ingot_crypto::{Identity, PublicKey, TrustStore};
 use ingot_module::Consortium;
 use ingot_state::{Prepared, StateError, StateStore};
 use ingot_types::{
@@ -30,6 +30,22 @@ pub struct BlockOutcome {
     /// The telemetry batches each successful `telemetry.anchor` accepted, in
     /// order, with their reading roots (derived output for reading stores).
     pub anchored: Vec<AnchoredTx>,
+    /// The consortium from the next block on, when this block changed it:
+    /// [`Executor::install`] it once the block is committed.
+    pub next_consortium: NextConsortium,
+}
+
+/// A consortium a block produced, to install after its commit.
+#[derive(Clone, Default)]
+pub struct NextConsortium(pub Option<Arc<Consortium>>);
+
+impl std::fmt::Debug for NextConsortium {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("unchanged"),
+            Some(c) => write!(f, "{} organisations", c.orgs().len()),
+        }
+    }
 }
 
 pub use ingot_module::derived::AnchoredTx;
@@ -69,16 +85,61 @@ pub fn authenticate_all(
         .iter()
         .map(|tx| identify_sender(trust, chain_id, tx))
         .collect();
+    let keys: Vec<Option<&PublicKey>> = out
+        .iter()
+        .map(|id| id.as_ref().ok().map(|id| &id.public_key))
+        .collect();
+    let bad = bad_signatures(txs, &keys);
+    for i in bad {
+        out[i] = Err(AuthError::BadSignature);
+    }
+    out
+}
+
+/// What block verification checks of transactions it did not admit itself:
+/// this chain, a certificate that parses, a signature by the certificate's
+/// key — nothing that depends on the consortium. Whether the consortium
+/// trusts the certificate is decided by execution with the block's own
+/// consortium (a refused receipt): validators verifying a block may have
+/// executed different heights, so their current consortiums may differ
+/// for a few blocks around a governance change, and votes must not split
+/// on it. Trusted certificates come from the trust store's cache.
+pub fn verify_signed(
+    trust: &TrustStore,
+    chain_id: &Digest,
+    txs: &[&SignedTransaction],
+) -> Vec<Result<(), AuthError>> {
+    let keys: Vec<Result<PublicKey, AuthError>> = txs
+        .iter()
+        .map(|tx| match identify_sender(trust, chain_id, tx) {
+            Ok(id) => Ok(id.public_key.clone()),
+            Err(AuthError::Certificate(_)) => ingot_crypto::CertInfo::from_der(&tx.tx.certificate)
+                .and_then(|c| c.public_key())
+                .map_err(|_| AuthError::Certificate("malformed".into())),
+            Err(e) => Err(e),
+        })
+        .collect();
+    let refs: Vec<Option<&PublicKey>> = keys.iter().map(|k| k.as_ref().ok()).collect();
+    let bad = bad_signatures(txs, &refs);
+    let mut out: Vec<Result<(), AuthError>> = keys.into_iter().map(|k| k.map(|_| ())).collect();
+    for i in bad {
+        out[i] = Err(AuthError::BadSignature);
+    }
+    out
+}
+
+/// The positions whose signature does not verify under `keys[i]` (one
+/// batch for Ed25519; positions without a key are skipped).
+fn bad_signatures(txs: &[&SignedTransaction], keys: &[Option<&PublicKey>]) -> Vec<usize> {
     let messages: Vec<Vec<u8>> = txs.iter().map(|tx| tx.tx.signing_message()).collect();
-    let (positions, items): (Vec<usize>, Vec<ingot_crypto::batch::Item>) = out
+    let (positions, items): (Vec<usize>, Vec<ingot_crypto::batch::Item>) = keys
         .iter()
         .enumerate()
-        .filter_map(|(i, id)| {
-            let id = id.as_ref().ok()?;
+        .filter_map(|(i, key)| {
             Some((
                 i,
                 ingot_crypto::batch::Item {
-                    key: &id.public_key,
+                    key: (*key)?,
                     message: &messages[i],
                     signature: &txs[i].signature,
                 },
@@ -86,13 +147,11 @@ pub fn authenticate_all(
         })
         .unzip();
     let valid = ingot_crypto::batch::verify_all(&items);
-    drop(items);
-    for (i, ok) in positions.into_iter().zip(valid) {
-        if !ok {
-            out[i] = Err(AuthError::BadSignature);
-        }
-    }
-    out
+    positions
+        .into_iter()
+        .zip(valid)
+        .filter_map(|(i, ok)| (!ok).then_some(i))
+        .collect()
 }
 
 fn identify_sender(
@@ -133,17 +192,25 @@ impl Executor {
         &self.trust
     }
 
-    /// Rebuild the consortium from `overlay`'s state as of `height`, over
-    /// `base` (governance changed it, or an old CA's grace ended). A stored
-    /// record that does not decode or a CA that does not parse cannot come
-    /// from a valid history; the consortium is then left as it was (the
-    /// same on every node) and the fault logged.
-    async fn refresh<E: Storage + Clock + Metrics + Spawner>(
-        &self,
-        base: &Consortium,
+    /// Make a committed block's consortium change the one the next block,
+    /// admission and the API see. Only after the commit: preparing a block
+    /// changes nothing shared, so it may be prepared again (a check, a retry).
+    pub fn install(&self, next: &NextConsortium) {
+        if let Some(next) = &next.0 {
+            self.trust.replace_arc(next.clone());
+        }
+    }
+
+    /// The consortium from `overlay`'s state as of `height`, over `base`
+    /// (governance changed it, or an old CA's grace ended). A stored record
+    /// that does not decode or a CA that does not parse cannot come from a
+    /// valid history; the consortium then stays as it was (the same on every
+    /// node) and the fault is logged.
+    async fn rebuilt<E: Storage + Clock + Metrics + Spawner>(
+        base: &Arc<Consortium>,
         overlay: &mut Overlay<'_, E>,
         height: u64,
-    ) -> Result<(), StateError> {
+    ) -> Result<Arc<Consortium>, StateError> {
         let stored = modules::governance::stored(overlay).await?;
         overlay.abort_tx();
         let next = match stored {
@@ -152,11 +219,13 @@ impl Executor {
             }
             Err(d) => Err(format!("{} does not decode", d.0)),
         };
-        match next {
-            Ok(next) => self.trust.replace(next),
-            Err(e) => tracing::error!(height, error = %e, "consortium not rebuilt"),
-        }
-        Ok(())
+        Ok(match next {
+            Ok(next) => Arc::new(next),
+            Err(e) => {
+                tracing::error!(height, error = %e, "consortium not rebuilt");
+                base.clone()
+            }
+        })
     }
 
     /// Execute `block` on `state` (which must be at `block.height - 1`) and
@@ -168,6 +237,7 @@ impl Executor {
     ) -> Result<BlockOutcome, StateError> {
         let (outcome, prepared) = self.prepare_block(state, block).await?;
         state.commit(prepared).await?;
+        self.install(&outcome.next_consortium);
         self.recent
             .record(block.header.height, outcome.included.clone());
         Ok(outcome)
@@ -186,9 +256,10 @@ impl Executor {
         };
         let mut overlay = Overlay::new(state);
         let mut consortium = self.trust.current();
+        let mut next_consortium = NextConsortium::default();
         if consortium.expires_at().is_some_and(|at| at <= ctx.height) {
-            self.refresh(&consortium, &mut overlay, ctx.height).await?;
-            consortium = self.trust.current();
+            consortium = Self::rebuilt(&consortium, &mut overlay, ctx.height).await?;
+            next_consortium = NextConsortium(Some(consortium.clone()));
         }
 
         let mut receipts = Vec::with_capacity(block.txs().len());
@@ -220,8 +291,8 @@ impl Executor {
             Ok(events) => {
                 overlay.commit_tx();
                 if events.iter().any(modules::governance::changes_consortium) {
-                    self.refresh(&consortium, &mut overlay, ctx.height + 1)
-                        .await?;
+                    let next = Self::rebuilt(&consortium, &mut overlay, ctx.height + 1).await?;
+                    next_consortium = NextConsortium(Some(next));
                 }
                 if !events.is_empty() {
                     receipts.push(Receipt {
@@ -250,6 +321,7 @@ impl Executor {
                 receipts,
                 included,
                 anchored,
+                next_consortium,
             },
             prepared,
         ))

@@ -19,8 +19,8 @@ pub mod registry;
 pub mod visibility;
 
 pub use executor::{
-    authenticate, authenticate_all, receipt_hash, sign_call, sign_transaction, AnchoredTx,
-    AuthError, BlockOutcome, Executor,
+    authenticate, authenticate_all, receipt_hash, sign_call, sign_transaction, verify_signed,
+    AnchoredTx, AuthError, BlockOutcome, Executor,
 };
 pub use ingot_module::{block_receipt_id, BlockContext, Consortium, TxContext};
 pub use live::LiveConsortium;

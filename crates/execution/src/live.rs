@@ -62,7 +62,7 @@ impl LiveConsortium {
         self.current.read().expect("poisoned").clone()
     }
 
-    pub(crate) fn replace(&self, next: Consortium) {
-        *self.current.write().expect("poisoned") = Arc::new(next);
+    pub(crate) fn replace_arc(&self, next: Arc<Consortium>) {
+        *self.current.write().expect("poisoned") = next;
     }
 }

@@ -382,3 +382,63 @@ fn a_huge_validity_bound_is_refused_without_panicking() {
         assert!(out.included.is_empty());
     });
 }
+
+/// Block verification checks what every validator agrees on whatever
+/// governance changes it has executed: this chain and a signature by the
+/// certificate's key — not whether its current consortium trusts the
+/// certificate (execution decides that, with the block's consortium).
+#[test]
+fn block_verification_does_not_depend_on_the_consortium() {
+    let acme_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+    let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
+    let newco_key = PrivateKey::generate(Scheme::P256).unwrap();
+    let newco_ca = issue_ca(&newco_key, &spec("newco CA", "newco", Role::Ca)).unwrap();
+    let before = ingot_execution::Consortium::of_members([("acme", acme_ca.as_str())]).unwrap();
+    let chain = sha256(&[b"chain"]);
+    let stranger = member(
+        &newco_key,
+        &newco_ca,
+        "n",
+        "newco",
+        Role::Member,
+        Scheme::P256,
+    );
+    let alice = member(
+        &acme_key,
+        &acme_ca,
+        "a",
+        "acme",
+        Role::Member,
+        Scheme::Ed25519,
+    );
+    let args = json!({"document_hash": "11".repeat(32), "metadata": ""});
+    let theirs = tx(&stranger, chain, "notary", "record", args.clone(), 10, 1);
+    let ours = tx(&alice, chain, "notary", "record", args.clone(), 10, 2);
+    // Not trusted by this node's consortium (not admitted here yet), yet
+    // correctly signed: the block verifies.
+    assert!(ingot_execution::authenticate(&before, &chain, &theirs).is_err());
+    let refs = [&theirs, &ours];
+    assert!(ingot_execution::verify_signed(&before, &chain, &refs)
+        .iter()
+        .all(Result::is_ok));
+    // A signature by another key, a wrong chain or a certificate that does
+    // not parse is refused, trusted or not.
+    let mut forged = theirs.clone();
+    forged.tx.salt = 7;
+    let mut forged_ours = ours.clone();
+    forged_ours.tx.salt = 7;
+    let other_chain = tx(
+        &alice,
+        sha256(&[b"other"]),
+        "notary",
+        "record",
+        args.clone(),
+        10,
+        3,
+    );
+    let mut garbled = ours.clone();
+    garbled.tx.certificate = bytes::Bytes::from_static(b"not a certificate");
+    let refs = [&forged, &forged_ours, &other_chain, &garbled];
+    let got = ingot_execution::verify_signed(&before, &chain, &refs);
+    assert!(got.iter().all(Result::is_err), "{got:?}");
+}

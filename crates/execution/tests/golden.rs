@@ -449,13 +449,21 @@ fn governance_records(cert: &Bytes) {
         "1f3f492c60e85cc073ccbbceba71514b4ea65c4f103978a5dafa840dfc732adb",
     );
     let agenda = Agenda {
-        open: vec![Due { at: 1010, id: 8 }],
-        scheduled: vec![Due { at: 13, id: 7 }],
+        open: vec![Due {
+            at: 1010,
+            id: 8,
+            org: "bolt".into(),
+        }],
+        scheduled: vec![Due {
+            at: 13,
+            id: 7,
+            org: "acme".into(),
+        }],
     };
     check(
         "governance Agenda",
         &agenda.encode(),
-        "819b529a4afcc33a63fcfb06ed7076a4518dbc078831e394d6b9f1672056ad10",
+        "ba080fe640fb3d9b2cd82b13c018a2233d4b3ea83b37ab553dd1f61b955fa61e",
     );
 }
 

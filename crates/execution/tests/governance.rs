@@ -117,7 +117,7 @@ fn an_organisation_is_admitted_by_vote_and_may_transact_from_the_next_block() {
         let newco = org("newco", Scheme::P256);
         // Not a member yet: its certificates are refused.
         let early = notarise(&mut chain, &newco.member, 1);
-        assert_refused(&chain.run(vec![early]).await[0], "certificate");
+        assert_refused(&chain.run(vec![early]).await[0], "unknown_organisation");
 
         let p = propose(
             &mut chain,
@@ -136,7 +136,7 @@ fn an_organisation_is_admitted_by_vote_and_may_transact_from_the_next_block() {
         let r = chain.execute(vec![v, late]).await;
         assert_eq!(events(&r), ["voted 1", "approved 1", "applied 1"]);
         // Within the approving block the consortium had not changed yet.
-        assert_refused(&status(&r[1].status), "certificate");
+        assert_refused(&status(&r[1].status), "unknown_organisation");
         let c = chain.exec.trust().current();
         assert_eq!(c.org("newco").unwrap().weight, 2);
         assert_eq!(c.total_weight(), 6);
@@ -186,6 +186,15 @@ fn refusals_name_their_reason_and_change_nothing() {
         assert_refused(&chain.run(vec![v]).await[0], "proposal 9 does not exist");
         // Nothing applied: bolt still weighs 1.
         assert_eq!(chain.exec.trust().current().org("bolt").unwrap().weight, 1);
+        // One organisation cannot fill the agenda: four open proposals each.
+        let more: Vec<_> = (2..=5)
+            .map(|w| propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "cole", "weight": w})))
+            .collect();
+        let got = chain.run(more).await;
+        assert_eq!(got[..3], ["ok", "ok", "ok"]);
+        assert_refused(&got[3], "acme has 4 proposals open");
+        let other = propose(&mut chain, &orgs[1].admin, json!({"kind": "set_weight", "org": "cole", "weight": 9}));
+        assert_eq!(chain.run(vec![other]).await, ["ok"]);
     });
 }
 
@@ -259,6 +268,39 @@ fn a_removed_organisation_signs_nothing_and_cannot_vote() {
         for got in chain.run(vec![v, n]).await {
             assert_refused(&got, "unknown_organisation");
         }
+        // Removing the only organisation allowed to deploy leaves nobody
+        // allowed, not everybody.
+        let p = propose(
+            &mut chain,
+            &orgs[0].admin,
+            json!({"kind": "set_deployers", "module": "workflow", "orgs": ["cole"]}),
+        );
+        let (a, b) = (
+            vote(&mut chain, &orgs[1].admin, 3, true),
+            vote(&mut chain, &orgs[2].admin, 3, true),
+        );
+        chain.execute(vec![p, a, b]).await;
+        let p = propose(
+            &mut chain,
+            &orgs[0].admin,
+            json!({"kind": "remove_org", "name": "cole"}),
+        );
+        let a = vote(&mut chain, &orgs[1].admin, 4, true);
+        let r = chain.execute(vec![p, a]).await;
+        assert_eq!(
+            events(&r),
+            ["proposed 4", "voted 4", "approved 4", "applied 4"]
+        );
+        let d = chain.call_module(
+            &orgs[0].member,
+            "workflow",
+            "deploy",
+            json!({"xml": "<x/>", "bindings": {}}),
+        );
+        assert_refused(
+            &chain.run(vec![d]).await[0],
+            "acme may not deploy processes",
+        );
     });
 }
 
@@ -318,9 +360,73 @@ fn a_rotated_ca_keeps_old_certificates_until_the_stated_height() {
             notarise(&mut chain, &fresh, 150),
         );
         let got = chain.run(vec![old, new]).await;
-        assert_refused(&got[0], "certificate");
+        assert_refused(&got[0], "not_issued_by_organisation_ca");
         assert_eq!(got[1], "ok");
         assert_eq!(chain.exec.trust().current().cas("bolt").len(), 1);
+    });
+}
+
+#[test]
+fn a_fourth_ca_waits_until_a_grace_period_ends() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let rotate = |chain: &mut Chain, n: u64, old_until: u64| {
+            let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+            let ca = issue_ca(&key, &spec(&format!("bolt CA {n}"), "bolt", Role::Ca)).unwrap();
+            vec![
+                propose(chain, &orgs[1].admin, json!({"kind": "replace_ca", "org": "bolt", "ca_pem": ca, "old_until": old_until})),
+                vote(chain, &orgs[0].admin, n, true),
+                vote(chain, &orgs[2].admin, n, true),
+            ]
+        };
+        for n in 1..=2 {
+            let txs = rotate(&mut chain, n, 100);
+            // Three transactions and the block's trailing receipt (applied).
+            assert_eq!(chain.run(txs).await, ["ok"; 4]);
+        }
+        assert_eq!(chain.exec.trust().current().cas("bolt").len(), 3);
+        let txs = rotate(&mut chain, 3, 100);
+        let got = chain.run(txs).await;
+        assert_refused(&got[0], "bolt already has 3 CAs trusted");
+    });
+}
+
+#[test]
+fn votes_count_as_the_consortium_stands_when_it_decides() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 6}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        chain.execute(vec![p, a, b]).await;
+        // Proposal 2: acme and dyna approve, bolt rejects — 2 of 3 voting.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "acme", "weight": 4}));
+        let created = chain.height + 1;
+        let (a, b) = (vote(&mut chain, &orgs[3].admin, 2, true), vote(&mut chain, &orgs[1].admin, 2, false));
+        assert_eq!(events(&chain.execute(vec![p, a, b]).await), ["proposed 2", "voted 2", "voted 2"]);
+        // dyna is removed meanwhile (proposal 3): its approval no longer counts.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "remove_org", "name": "dyna"}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 3, true), vote(&mut chain, &orgs[2].admin, 3, true));
+        chain.execute(vec![p, a, b]).await;
+        assert_eq!(chain.exec.trust().current().total_weight(), 3);
+        // At proposal 2's last voting height: acme yes, bolt no of 3 — 67 %
+        // voted, 50 % approve < 51 %: expired. Counted at voting time
+        // (dyna's yes) it would have passed.
+        let mut seen = Vec::new();
+        while chain.height < created + 6 {
+            seen.extend(events(&chain.execute(vec![]).await));
+        }
+        assert_eq!(seen, ["expired 2"]);
+
+        // Approved at the deadline: 2 yes, 1 no of 3 (weights 1).
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "cole", "weight": 2}));
+        let created = chain.height + 1;
+        let a = vote(&mut chain, &orgs[1].admin, 4, false);
+        chain.execute(vec![p, a]).await;
+        let c = vote(&mut chain, &orgs[2].admin, 4, true);
+        // cole's yes makes 2 of 3 = 67 % ≥ 51 % of the total: approved early.
+        assert_eq!(events(&chain.execute(vec![c]).await), ["voted 4", "approved 4", "applied 4"]);
+        assert!(chain.height < created + 6);
+        assert_eq!(chain.exec.trust().current().org("cole").unwrap().weight, 2);
     });
 }
 
@@ -348,11 +454,15 @@ fn a_change_holds_from_its_stated_height_and_deployers_are_governed() {
         // Height 2..=5: anyone may still deploy.
         let d = deploy(&mut chain, &orgs[1].member, "early");
         assert_eq!(chain.run(vec![d]).await, ["ok"]);
-        let mut applied = Vec::new();
-        while chain.height < 5 {
-            applied.extend(events(&chain.execute(vec![]).await));
+        // Applied at the end of block 5, so bolt still deploys in block 5.
+        while chain.height < 4 {
+            assert_eq!(events(&chain.execute(vec![]).await), Vec::<String>::new());
         }
-        assert_eq!(applied, ["applied 1"]);
+        let d = deploy(&mut chain, &orgs[1].member, "still");
+        let r = chain.execute(vec![d]).await;
+        assert_eq!(chain.height, 5);
+        assert_eq!(status(&r[0].status), "ok");
+        assert_eq!(events(&r), ["applied 1"]);
         // Height 6: only acme.
         let (d, e) = (deploy(&mut chain, &orgs[1].member, "late"), deploy(&mut chain, &orgs[0].member, "acmes"));
         let got = chain.run(vec![d, e]).await;
@@ -373,9 +483,26 @@ fn the_stored_consortium_is_what_a_restarted_node_loads() {
             ["acme", "bolt", "cole", "dyna"].iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())),
         )
         .unwrap();
+        // And a CA rotation with its grace height, and new rules.
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let ca = issue_ca(&key, &spec("acme CA 2", "acme", Role::Ca)).unwrap();
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "replace_ca", "org": "acme", "ca_pem": ca, "old_until": 40}));
+        let q = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_rules", "participation_pct": 70, "approval_pct": 60, "proposal_ttl_blocks": 99}));
+        let votes = [2, 3].iter().flat_map(|&id| [vote(&mut chain, &orgs[1].admin, id, true), vote(&mut chain, &orgs[2].admin, id, true)]).collect::<Vec<_>>();
+        let mut txs = vec![p, q];
+        txs.extend(votes);
+        chain.execute(txs).await;
         let loaded = LiveConsortium::load(genesis, &chain.state, chain.height + 1).await.unwrap().current();
         let live = chain.exec.trust().current();
         assert_eq!(loaded.orgs(), live.orgs());
+        assert_eq!(loaded.rules(), live.rules());
+        assert_eq!(loaded.rules().proposal_ttl_blocks, 99);
+        assert_eq!(loaded.expires_at(), Some(41));
+        for (a, b) in loaded.entries().iter().zip(live.entries()) {
+            let cas = |e: &ingot_module::OrgEntry| e.cas.iter().map(|c| (c.ca.der.clone(), c.until)).collect::<Vec<_>>();
+            assert_eq!(cas(a), cas(b), "{}", a.name);
+        }
+        assert_eq!(loaded.cas("acme").len(), 2);
         assert!(loaded.is_regulator("newco"));
         assert!(loaded.identify(&newco.member.der).is_ok());
         let _ = newco.key;

@@ -10,7 +10,7 @@ use commonware_consensus::{
 use commonware_cryptography::{ed25519::PublicKey, sha256::Digest, Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::StreamExt;
-use ingot_execution::authenticate_all;
+use ingot_execution::verify_signed;
 use ingot_types::{
     block::{ExecResult, Header, HEADER_VERSION, MAX_RESULTS_PER_HEADER},
     limits::MAX_BLOCK_TXS,
@@ -297,7 +297,8 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
             return Err("a transaction is outside its validity window");
         }
         // Transactions we admitted ourselves were authenticated then; check
-        // the rest as one batch.
+        // the rest as one batch — their signatures, not whether our current
+        // consortium trusts them (`verify_signed`: that is execution's).
         let unknown: Vec<&SignedTransaction> = {
             let mempool = self.shared.mempool.lock().unwrap();
             block
@@ -308,7 +309,7 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
                 .map(|(tx, _)| tx)
                 .collect()
         };
-        if authenticate_all(
+        if verify_signed(
             &self.shared.trust.current(),
             &self.shared.chain_id,
             &unknown,
@@ -316,7 +317,7 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         .iter()
         .any(Result::is_err)
         {
-            return Err("a transaction fails authentication");
+            return Err("a transaction is not signed by its certificate's key for this chain");
         }
         if h.exec_height < parent.header.exec_height
             || h.exec_height - parent.header.exec_height != h.results.len() as u64

@@ -262,6 +262,8 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     let upkeep = {
         let mut state = shared.state.write().await;
         state.commit(prepared).await?;
+        // What this block changed of the consortium holds from the next.
+        executor.install(&outcome.next_consortium);
         state.upkeep_due()
     };
     let committed_at = std::time::Instant::now();

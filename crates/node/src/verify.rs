@@ -15,7 +15,7 @@ use commonware_cryptography::{sha256::Digest, Digestible};
 use commonware_parallel::Sequential;
 use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
 use commonware_storage::archive::{immutable, Archive as _, Identifier};
-use ingot_execution::{authenticate, AuthError, Executor};
+use ingot_execution::{verify_signed, Executor};
 use ingot_state::StateStore;
 use ingot_types::{Block, Genesis};
 use std::{collections::HashMap, path::Path, sync::Arc};
@@ -216,18 +216,17 @@ pub fn verify_chain(
             if failure.is_some() {
                 break;
             }
-            // Every transaction as its validators admitted it: this chain,
-            // and signed by its certificate's key. A certificate the
-            // consortium does not know at this height (its organisation
-            // removed, or admitted by a change this node had not yet
-            // executed when it verified) is refused by execution itself.
+            // Every transaction as its validators checked it (the same
+            // check, `verify_signed`): this chain, a certificate that parses,
+            // signed by its key. Whether the consortium trusts the
+            // certificate is execution's to decide, below.
             let consortium = executor.trust().current();
-            if let Some((i, e)) = block.txs().iter().enumerate().find_map(|(i, tx)| {
-                match authenticate(&consortium, &chain_id, tx) {
-                    Err(AuthError::Certificate(_)) | Ok(_) => None,
-                    Err(e) => Some((i, e)),
-                }
-            }) {
+            let txs: Vec<&ingot_types::SignedTransaction> = block.txs().iter().collect();
+            if let Some((i, Err(e))) = verify_signed(&consortium, &chain_id, &txs)
+                .into_iter()
+                .enumerate()
+                .find(|(_, r)| r.is_err())
+            {
                 failure = Some(bad(h, format!("transaction {i}: {e}")));
                 break;
             }

@@ -1278,6 +1278,7 @@ pub async fn failures_changed_nothing(
             }
         }
         state.commit(prepared).await.map_err(|e| e.to_string())?;
+        executor.install(&outcome.next_consortium);
         executor.recent().record(h, outcome.included);
     }
     state.destroy().await.map_err(|e| e.to_string())?;

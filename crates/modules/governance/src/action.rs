@@ -269,6 +269,13 @@ pub fn check(
             if consortium.cas(org).iter().any(|c| c.der == new.der) {
                 return refuse("that CA is already trusted");
             }
+            // A fourth would cut a rotated CA's grace period short.
+            if consortium.cas(org).len() >= crate::records::MAX_CAS_PER_ORG {
+                return refuse(format!(
+                    "{org} already has {} CAs trusted; wait until an old one's grace period ends",
+                    crate::records::MAX_CAS_PER_ORG
+                ));
+            }
         }
         Action::SetRules {
             participation_pct,

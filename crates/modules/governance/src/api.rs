@@ -97,11 +97,8 @@ async fn consortium(State(s): State<Host>, viewer: Viewer) -> Result<Json<Value>
         None => Value::String("any".into()),
         Some(raw) => {
             let d = crate::records::Deployers::decode_cfg(raw, &()).map_err(internal)?;
-            if d.orgs.is_empty() {
-                Value::String("any".into())
-            } else {
-                json!(d.orgs)
-            }
+            // Empty only after its organisations were removed: nobody.
+            json!(d.orgs)
         }
     };
     out["deployers"] = json!({ "workflow": deployers });

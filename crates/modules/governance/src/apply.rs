@@ -44,6 +44,7 @@ pub(crate) async fn end_block(
         let mut p = proposal(state, id)
             .await?
             .ok_or_else(|| damaged("proposal on the agenda"))?;
+        crate::recount(state, &mut p, consortium).await?;
         let outcome = tally(&p, consortium, &rules).last();
         decide(
             consortium,
@@ -113,7 +114,7 @@ async fn apply_due(
                 ));
             }
             Ok(()) => {
-                apply(&action, &mut entries, &mut rules, state, holds_from);
+                apply(&action, &mut entries, &mut rules, state, holds_from).await?;
                 orgs_changed |=
                     action.changes_consortium() && !matches!(action, Action::SetRules { .. });
                 rules_changed |= matches!(action, Action::SetRules { .. });
@@ -151,13 +152,13 @@ async fn apply_due(
     Ok(())
 }
 
-fn apply(
+async fn apply(
     action: &Action,
     entries: &mut Vec<OrgEntry>,
     rules: &mut Governance,
     state: &mut dyn ingot_module::Store,
     holds_from: u64,
-) {
+) -> Result<(), CallError> {
     match action {
         Action::AddOrg {
             name,
@@ -175,7 +176,24 @@ fn apply(
                 until: None,
             }],
         }),
-        Action::RemoveOrg { name } => entries.retain(|e| &e.name != name),
+        Action::RemoveOrg { name } => {
+            entries.retain(|e| &e.name != name);
+            // Its deploy rights go with it: a list naming only removed
+            // organisations would otherwise mean "nobody", and a later
+            // organisation of the same name would inherit them.
+            for module in crate::action::GATED_MODULES {
+                let key = crate::deployers_key(module);
+                if let Some(raw) = state.get(&key).await? {
+                    let mut d = Deployers::decode_cfg(raw, &()).map_err(corrupt("deployers"))?;
+                    if d.orgs.iter().any(|o| o == name) {
+                        // Emptied, the list means nobody (not everyone)
+                        // until the consortium votes again.
+                        d.orgs.retain(|o| o != name);
+                        state.put(key, d.encode().to_vec());
+                    }
+                }
+            }
+        }
         Action::ReplaceCa { org, ca, old_until } => {
             if let Some(e) = entries.iter_mut().find(|e| &e.name == org) {
                 let mut cas = vec![TrustedCa {
@@ -209,6 +227,9 @@ fn apply(
                 e.info.weight = *weight;
             }
         }
+        Action::SetDeployers { module, orgs } if orgs.is_empty() => {
+            state.delete(crate::deployers_key(module));
+        }
         Action::SetDeployers { module, orgs } => {
             state.put(
                 crate::deployers_key(module),
@@ -216,6 +237,7 @@ fn apply(
             );
         }
     }
+    Ok(())
 }
 
 /// Write every organisation (and delete the records of removed ones).

@@ -89,6 +89,7 @@ pub mod failures {
         MALFORMED_ACTION = 2, "malformed_action", "the proposed action does not decode";
         ACTION_REFUSED = 3, "action_refused", "{reason}";
         AGENDA_FULL = 4, "agenda_full", "{max} proposals are open or waiting; decide some first";
+        TOO_MANY_OPEN = 9, "too_many_open", "{org} has {max} proposals open; let them be decided first";
         NO_PROPOSAL = 5, "no_proposal", "proposal {proposal} does not exist";
         NOT_OPEN = 6, "not_open", "proposal {proposal} is {status}, no longer open for votes";
         ALREADY_VOTED = 7, "already_voted", "{org} has voted on proposal {proposal}";
@@ -189,14 +190,15 @@ pub fn consortium_at(
     base.rebuild(entries, rules, height)
 }
 
-/// Whether members of `org` may deploy to `module`: the published service
+/// Whether members of `org` may deploy to `module` (no list: every
+/// organisation; a list emptied by removals: none): the published service
 /// the workflow module asks before a deployment.
 pub async fn may_deploy(state: &mut dyn Store, module: &str, org: &str) -> Result<bool, CallError> {
     match state.get(&deployers_key(module)).await? {
         None => Ok(true),
         Some(raw) => {
             let d = Deployers::decode_cfg(raw, &()).map_err(corrupt("deployers"))?;
-            Ok(d.orgs.is_empty() || d.orgs.iter().any(|o| o == org))
+            Ok(d.orgs.iter().any(|o| o == org))
         }
     }
 }
@@ -240,6 +242,30 @@ pub(crate) async fn proposal(
 
 fn status_of(p: &Proposal) -> Status {
     Status::from_byte(p.status).unwrap_or(Status::Failed)
+}
+
+/// Count `p`'s votes as the consortium stands: each current organisation's
+/// vote at its current weight. A removed organisation's vote no longer
+/// counts and a changed weight counts as it now is, so `yes + no` never
+/// exceeds the total the thresholds are taken of.
+pub(crate) async fn recount(
+    state: &mut dyn Store,
+    p: &mut Proposal,
+    consortium: &Consortium,
+) -> Result<(), CallError> {
+    let (mut yes, mut no) = (0u64, 0u64);
+    for (org, info) in consortium.orgs() {
+        if let Some(v) = get_record::<Vote>(state, &vote_key(p.id, org), "governance vote").await? {
+            if v.approve {
+                yes += u64::from(info.weight);
+            } else {
+                no += u64::from(info.weight);
+            }
+        }
+    }
+    p.yes = yes;
+    p.no = no;
+    Ok(())
 }
 
 pub(crate) fn tally(p: &Proposal, consortium: &Consortium, rules: &Governance) -> Tally {
@@ -292,6 +318,18 @@ async fn propose(
     if agenda.open.len() + agenda.scheduled.len() >= MAX_AGENDA {
         return reject(failures::AGENDA_FULL.with(&[("max", MAX_AGENDA.to_string())]));
     }
+    if agenda
+        .open
+        .iter()
+        .filter(|d| d.org == ctx.sender.org)
+        .count()
+        >= MAX_OPEN_PER_ORG
+    {
+        return reject(failures::TOO_MANY_OPEN.with(&[
+            ("org", ctx.sender.org.clone()),
+            ("max", MAX_OPEN_PER_ORG.to_string()),
+        ]));
+    }
     let rules = ctx.trust.rules().clone();
     let id = get_record::<u64>(state, COUNT_KEY, "governance count")
         .await?
@@ -336,7 +374,11 @@ async fn propose(
             ("expires", p.expires.to_string()),
         ],
     )];
-    agenda.open.push(Due { at: p.expires, id });
+    agenda.open.push(Due {
+        at: p.expires,
+        id,
+        org: org.clone(),
+    });
     let outcome = tally(&p, ctx.trust, &rules).early();
     decide(
         ctx.trust,
@@ -389,11 +431,7 @@ async fn vote(
         .to_vec(),
     );
     let weight = ctx.trust.org(&org).map_or(0, |o| u64::from(o.weight));
-    if arg.approve {
-        p.yes += weight;
-    } else {
-        p.no += weight;
-    }
+    recount(state, &mut p, ctx.trust).await?;
     let mut events = vec![event(
         NAME,
         "voted",
@@ -455,6 +493,7 @@ pub(crate) fn decide(
         agenda.scheduled.push(Due {
             at: holds_from,
             id: p.id,
+            org: p.proposer_org.clone(),
         });
         attrs.push(("holds_from", holds_from.to_string()));
     }

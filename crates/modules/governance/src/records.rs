@@ -9,6 +9,10 @@ use ingot_types::{
 /// Most proposals open (voting) or approved and waiting for their height at
 /// once: the agenda is read at every block end, so it stays small.
 pub const MAX_AGENDA: usize = 64;
+/// Most proposals one organisation may have open at once: one organisation
+/// cannot fill the agenda and so block everyone else's proposals.
+pub const MAX_OPEN_PER_ORG: usize = 4;
+const _: () = assert!(MAX_OPEN_PER_ORG * 4 <= MAX_AGENDA);
 /// Most CAs one organisation is trusted under at once: the current one and
 /// rotated ones still in their grace period.
 pub const MAX_CAS_PER_ORG: usize = 3;
@@ -54,7 +58,8 @@ record! {
 
 record! {
     /// `governance/deployers/<module>`: the organisations whose admins and
-    /// members may deploy to `module` (absent: every organisation).
+    /// members may deploy to `module` (absent: every organisation; empty,
+    /// after its organisations were removed: none).
     pub struct Deployers {
         pub orgs: Vec<String> = (MAX_ORGS, MAX_NAME_LEN),
     }
@@ -100,6 +105,8 @@ record! {
     pub struct Due {
         pub at: u64 = (),
         pub id: u64 = (),
+        /// The proposing organisation.
+        pub org: String = MAX_NAME_LEN,
     }
 }
 
