@@ -117,6 +117,19 @@ pub enum ProposeAction {
         #[command(flatten)]
         common: ProposalArgs,
     },
+    /// Chain parameters: transactions an honest proposer puts in a block,
+    /// the idle heartbeat, the work one transaction may use (0 or absent:
+    /// each node's configuration, or the built-in limit).
+    SetParams {
+        #[arg(long, default_value_t = 0)]
+        max_block_txs: u32,
+        #[arg(long, default_value_t = 0)]
+        heartbeat_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        max_work: u64,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
     /// Name the organisations whose members may deploy workflows (none: all).
     SetDeployers {
         #[arg(long, default_value = "workflow")]
@@ -186,6 +199,15 @@ fn action(a: ProposeAction) -> anyhow::Result<(Value, ProposalArgs)> {
             common,
         } => (
             json!({"kind": "set_weight", "org": org, "weight": weight}),
+            common,
+        ),
+        ProposeAction::SetParams {
+            max_block_txs,
+            heartbeat_ms,
+            max_work,
+            common,
+        } => (
+            json!({"kind": "set_params", "max_block_txs": max_block_txs, "idle_heartbeat_ms": heartbeat_ms, "max_work_per_tx": max_work}),
             common,
         ),
         ProposeAction::SetDeployers {

@@ -393,16 +393,21 @@ impl Executor {
             chain_id: tx.tx.chain_id,
         };
         overlay.work = BASE_WORK + tx.tx.call.args.len() as u64;
+        // The consortium may have voted a lower limit (never above the built-in one).
+        let max_work = consortium
+            .params()
+            .max_work_per_tx
+            .map_or(MAX_WORK_PER_TX, |w| w.min(MAX_WORK_PER_TX));
         let result = registry::dispatch(&ctx, overlay, &tx.tx.call, 0).await;
         let work_used = overlay.work;
         match result {
-            Ok(_) if work_used > MAX_WORK_PER_TX => {
+            Ok(_) if work_used > max_work => {
                 overlay.abort_tx();
                 Ok(Receipt {
                     work_used,
                     ..fail(tx::WORK_EXCEEDED.with(&[
                         ("used", work_used.to_string()),
-                        ("max", MAX_WORK_PER_TX.to_string()),
+                        ("max", max_work.to_string()),
                     ]))
                 })
             }

@@ -29,5 +29,6 @@ pub use recent::RecentTxs;
 
 /// Work units charged per transaction before any module work.
 pub const BASE_WORK: u64 = 1_000;
-/// Upper bound on work units one transaction may use.
-pub const MAX_WORK_PER_TX: u64 = 2_000_000;
+/// Upper bound on work units one transaction may use (the consortium may
+/// vote a lower one: `ChainParams::max_work_per_tx`).
+pub use ingot_types::limits::MAX_WORK_PER_TX;

@@ -211,6 +211,11 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "governance",
+            "propose",
+            json!({"action": {"kind": "set_params", "max_block_txs": 500, "idle_heartbeat_ms": 2000, "max_work_per_tx": 300_000}}),
+        ),
+        (
+            "governance",
             "vote",
             json!({"proposal": 7, "approve": true}),
         ),
@@ -264,6 +269,7 @@ fn golden_call_arguments() {
         "0e2ef9f058240cff33f4b54a4ef470a2a3a69172eaffad03823a56d15e04e59e",
         "84657eda41bad836e829b44f4ce817fca5dbb2f5e6e88b59dce39822aa10ad38",
         "d61c0024aa604e06c2bd2f1cb10da54a4a54565b4e41b478e8bf87135db2a833",
+        "089f088833ce36257dbd870e3f999a5b019f38b2da8d46758636a3595d3da507",
         "60780dfa9e567c1855092872a360a55ef27382a60525cd7ef6c2390f9bb8b8ee",
         "3dd33157299bbcb0fb88895b4d0c1f66d042374c4575a4d0582662dd5af22047",
     ];
@@ -409,6 +415,16 @@ fn governance_records(cert: &Bytes) {
         "governance RulesRecord",
         &rules.encode(),
         "d42f160b8667d3c22aa8bb5c9c30b64e031d3e14bff2a8a78f7e10d62c22f9a4",
+    );
+    let params = ParamsRecord {
+        max_block_txs: 500,
+        idle_heartbeat_ms: 2000,
+        max_work_per_tx: 0,
+    };
+    check(
+        "governance ParamsRecord",
+        &params.encode(),
+        "48a540dff96f403bbcccdbfd79fe84e219e021fe4902cb14482a85b5997c1e6e",
     );
     check(
         "governance Deployers",

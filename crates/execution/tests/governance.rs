@@ -508,3 +508,51 @@ fn the_stored_consortium_is_what_a_restarted_node_loads() {
         let _ = newco.key;
     });
 }
+
+#[test]
+fn chain_parameters_hold_from_the_next_block_and_are_bounded() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        // A vote cannot leave the consortium unable to vote again.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params", "max_work_per_tx": 1000}));
+        assert_refused(&chain.run(vec![p]).await[0], "max_work_per_tx is 200000..=");
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params", "idle_heartbeat_ms": 10}));
+        assert_refused(&chain.run(vec![p]).await[0], "idle_heartbeat_ms is 1000..=");
+        // A process large enough to cost more than 200,000 work units.
+        let doc = "x".repeat(40_000);
+        let xml = format!(
+            r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="t"><process id="big" isExecutable="true"><documentation>{doc}</documentation><startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"/></process></definitions>"#
+        );
+        let deploy = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml, "bindings": {"start": "any"}}));
+        let r = chain.execute(vec![deploy]).await;
+        assert_eq!(status(&r[0].status), "ok");
+        assert!(r[0].work_used > 200_000, "the process costs {}", r[0].work_used);
+
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params", "max_block_txs": 500, "idle_heartbeat_ms": 2000, "max_work_per_tx": 200_000}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let again = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml.replace("big", "big2"), "bindings": {"start": "any"}}));
+        let r = chain.execute(vec![p, a, b, again]).await;
+        // Approved and applied in this block: its deployment still ran under the old limit.
+        assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1", "applied 1"]);
+        assert_eq!(status(&r[3].status), "ok");
+        let params = *chain.exec.trust().current().params();
+        assert_eq!(params.max_block_txs, Some(500));
+        assert_eq!(params.idle_heartbeat_ms, Some(2000));
+        let third = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml.replace("big", "big3"), "bindings": {"start": "any"}}));
+        assert_refused(&chain.run(vec![third]).await[0], "200000");
+        // A restarted node loads them.
+        let genesis = ingot_execution::Consortium::of_members(
+            ["acme", "bolt", "cole", "dyna"].iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())),
+        )
+        .unwrap();
+        let loaded = LiveConsortium::load(genesis, &chain.state, chain.height + 1).await.unwrap().current();
+        assert_eq!(*loaded.params(), params);
+        // Unset again (0): the built-in limit holds.
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params"}));
+        let (a, b) = (vote(&mut chain, &orgs[1].admin, 2, true), vote(&mut chain, &orgs[2].admin, 2, true));
+        chain.execute(vec![p, a, b]).await;
+        assert_eq!(*chain.exec.trust().current().params(), ingot_module::ChainParams::default());
+        let fourth = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml.replace("big", "big4"), "bindings": {"start": "any"}}));
+        assert_eq!(chain.run(vec![fourth]).await, ["ok"]);
+    });
+}

@@ -37,8 +37,22 @@ pub struct OrgEntry {
     pub cas: Vec<TrustedCa>,
 }
 
+/// Chain parameters the consortium voted (`None`: each node's own
+/// configuration, or the built-in limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainParams {
+    /// Transactions an honest proposer puts in a block (consensus still
+    /// accepts up to `MAX_BLOCK_TXS`).
+    pub max_block_txs: Option<u32>,
+    /// Parent age at which an idle proposer proposes an empty block.
+    pub idle_heartbeat_ms: Option<u64>,
+    /// Work one transaction may use (executed: a consensus rule).
+    pub max_work_per_tx: Option<u64>,
+}
+
 /// The organisations and their trust anchors, for one height.
 pub struct Consortium {
+    params: ChainParams,
     trust: TrustStore,
     entries: Vec<OrgEntry>,
     orgs: BTreeMap<String, OrgInfo>,
@@ -85,6 +99,7 @@ impl Consortium {
             anchors.push((entry.name.clone(), cas));
         }
         Ok(Self {
+            params: ChainParams::default(),
             trust: TrustStore::from_cas(anchors)?,
             entries,
             orgs,
@@ -102,7 +117,10 @@ impl Consortium {
         rules: Governance,
         height: u64,
     ) -> Result<Self, PkiError> {
-        Self::build(entries, rules, self.validator_orgs.clone(), height)
+        Ok(
+            Self::build(entries, rules, self.validator_orgs.clone(), height)?
+                .with_params(self.params),
+        )
     }
 
     /// The organisations genesis names (before any governance change).
@@ -164,6 +182,17 @@ impl Consortium {
     /// Every organisation with all its CAs (also an old one in its grace period).
     pub fn entries(&self) -> &[OrgEntry] {
         &self.entries
+    }
+
+    /// The same consortium under the chain parameters `params`.
+    pub fn with_params(mut self, params: ChainParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The chain parameters the consortium voted.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
     }
 
     /// The governance rules in force.

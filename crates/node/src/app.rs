@@ -119,7 +119,16 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
             return true;
         }
         let give_up = self.now_ms(runtime) + self.idle_wait.as_millis() as u64;
-        let heartbeat = parent.header.timestamp_ms + self.idle_heartbeat.as_millis() as u64;
+        // The consortium's voted heartbeat, else this node's configuration.
+        let idle_heartbeat = self
+            .shared
+            .trust
+            .current()
+            .params()
+            .idle_heartbeat_ms
+            .map_or(self.idle_heartbeat, Duration::from_millis)
+            .max(self.min_block_interval);
+        let heartbeat = parent.header.timestamp_ms + idle_heartbeat.as_millis() as u64;
         loop {
             if self.has_work(parent).await {
                 return true;
@@ -215,8 +224,17 @@ where
             cursor = ancestry.next().await.map(|d| d.inner().clone());
         }
 
+        // The consortium's voted block size, else this node's configuration.
+        let max_txs = self
+            .shared
+            .trust
+            .current()
+            .params()
+            .max_block_txs
+            .map_or(self.max_block_txs, |n| n as usize)
+            .min(MAX_BLOCK_TXS);
         let txs = self.shared.mempool.lock().unwrap().select(
-            self.max_block_txs,
+            max_txs,
             MAX_PROPOSAL_BYTES,
             height,
             &exclude,

@@ -43,3 +43,12 @@ pub const MAX_PEM_BYTES: usize = 8 * 1024;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// Maximum size of a state key.
 pub const MAX_KEY_BYTES: usize = 256;
+/// Upper bound on work units one transaction may use (the consortium may
+/// vote a lower one, never below [`MIN_GOVERNED_WORK_PER_TX`]).
+pub const MAX_WORK_PER_TX: u64 = 2_000_000;
+/// The lowest work limit a vote may set: enough for any governance call
+/// (a vote recounts up to [`MAX_ORGS`] votes), so a vote cannot leave the
+/// consortium unable to vote again.
+pub const MIN_GOVERNED_WORK_PER_TX: u64 = 200_000;
+const _: () = assert!(MIN_GOVERNED_WORK_PER_TX < MAX_WORK_PER_TX);
+const _: () = assert!(MIN_GOVERNED_WORK_PER_TX as usize > MAX_ORGS * (300 + MAX_KEY_BYTES));

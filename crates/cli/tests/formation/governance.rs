@@ -271,4 +271,38 @@ pub fn govern(root: &Path, apis: &[String]) {
     assert_eq!(shown["votes"].as_array().unwrap().len(), 3, "{shown}");
     let shown = as_admin(root, "cast", &apis[2], &["show"]);
     assert_eq!(shown["total_weight"], 4, "{shown}");
+
+    // A chain parameter by vote: the idle heartbeat from the nodes' own
+    // 10 s to 1 s. Idle, the chain then finalizes a block about every
+    // second; at 10 s, four blocks would take 40 s.
+    let r = as_admin(
+        root,
+        "bolt",
+        &apis[1],
+        &["propose", "set-params", "--heartbeat-ms", "1000"],
+    );
+    let id = event(&r, "proposed").unwrap()["attributes"]["proposal"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    as_admin(root, "cast", &apis[2], &["vote", &id]);
+    as_admin(root, "watch", &apis[3], &["vote", &id]);
+    let height = || -> u64 {
+        try_call("GET", &format!("{}/health", apis[0]), None)
+            .ok()
+            .and_then(|(_, v)| v["executed_height"].as_u64())
+            .unwrap_or(0)
+    };
+    let (from, started) = (height(), Instant::now());
+    while height() < from + 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the voted heartbeat does not hold: height {} after {:?}",
+            height(),
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let shown = as_admin(root, "cast", &apis[2], &["show"]);
+    assert_eq!(shown["params"]["idle_heartbeat_ms"], 1000, "{shown}");
 }

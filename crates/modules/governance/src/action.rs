@@ -48,7 +48,19 @@ pub enum Action {
     SetWeight { org: String, weight: u32 },
     /// Name the organisations that may deploy to a module (empty: all).
     SetDeployers { module: String, orgs: Vec<String> },
+    /// Chain parameters (0: not set — each node's configuration, or the
+    /// built-in limit): transactions an honest proposer puts in a block,
+    /// the idle heartbeat, and the work one transaction may use.
+    SetParams {
+        max_block_txs: u32,
+        idle_heartbeat_ms: u64,
+        max_work_per_tx: u64,
+    },
 }
+
+/// Shortest and longest idle heartbeat a vote may set.
+pub const MIN_HEARTBEAT_MS: u64 = 1_000;
+pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
 
 impl Action {
     /// The action's name in JSON, events and the API.
@@ -60,11 +72,12 @@ impl Action {
             Action::SetRules { .. } => "set_rules",
             Action::SetWeight { .. } => "set_weight",
             Action::SetDeployers { .. } => "set_deployers",
+            Action::SetParams { .. } => "set_params",
         }
     }
 
-    /// Whether applying it changes the consortium (its organisations, CAs
-    /// or weights), which the executor then rebuilds.
+    /// Whether applying it changes the consortium (its organisations, CAs,
+    /// weights, rules or chain parameters), which the executor then rebuilds.
     pub fn changes_consortium(&self) -> bool {
         !matches!(self, Action::SetDeployers { .. })
     }
@@ -74,7 +87,7 @@ impl Action {
         match self {
             Action::AddOrg { name, .. } | Action::RemoveOrg { name } => name.clone(),
             Action::ReplaceCa { org, .. } | Action::SetWeight { org, .. } => org.clone(),
-            Action::SetRules { .. } => String::new(),
+            Action::SetRules { .. } | Action::SetParams { .. } => String::new(),
             Action::SetDeployers { module, .. } => module.clone(),
         }
     }
@@ -88,6 +101,7 @@ fn tag(a: &Action) -> u8 {
         Action::SetRules { .. } => 3,
         Action::SetWeight { .. } => 4,
         Action::SetDeployers { .. } => 5,
+        Action::SetParams { .. } => 6,
     }
 }
 
@@ -128,6 +142,15 @@ impl Write for Action {
             Action::SetDeployers { module, orgs } => {
                 module.write_field(buf);
                 orgs.write_field(buf);
+            }
+            Action::SetParams {
+                max_block_txs,
+                idle_heartbeat_ms,
+                max_work_per_tx,
+            } => {
+                max_block_txs.write(buf);
+                idle_heartbeat_ms.write(buf);
+                max_work_per_tx.write(buf);
             }
         }
     }
@@ -172,6 +195,11 @@ impl Read for Action {
             5 => Action::SetDeployers {
                 module: String::read_field(buf, MAX_NAME_LEN)?,
                 orgs: Vec::<String>::read_field(buf, (MAX_ORGS, MAX_NAME_LEN))?,
+            },
+            6 => Action::SetParams {
+                max_block_txs: u32::read(buf)?,
+                idle_heartbeat_ms: u64::read(buf)?,
+                max_work_per_tx: u64::read(buf)?,
             },
             _ => return Err(Error::Invalid("Action", "unknown kind")),
         })
@@ -296,6 +324,32 @@ pub fn check(
             known(org)?;
             check_weight(*weight)?;
         }
+        Action::SetParams {
+            max_block_txs,
+            idle_heartbeat_ms,
+            max_work_per_tx,
+        } => {
+            use ingot_types::limits::{MAX_BLOCK_TXS, MAX_WORK_PER_TX, MIN_GOVERNED_WORK_PER_TX};
+            if *max_block_txs as usize > MAX_BLOCK_TXS {
+                return refuse(format!(
+                    "max_block_txs is at most {MAX_BLOCK_TXS} (0: each node's own)"
+                ));
+            }
+            if *idle_heartbeat_ms != 0
+                && !(MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(idle_heartbeat_ms)
+            {
+                return refuse(format!(
+                    "idle_heartbeat_ms is {MIN_HEARTBEAT_MS}..={MAX_HEARTBEAT_MS} (0: each node's own)"
+                ));
+            }
+            if *max_work_per_tx != 0
+                && !(MIN_GOVERNED_WORK_PER_TX..=MAX_WORK_PER_TX).contains(max_work_per_tx)
+            {
+                return refuse(format!(
+                    "max_work_per_tx is {MIN_GOVERNED_WORK_PER_TX}..={MAX_WORK_PER_TX} (0: the built-in limit)"
+                ));
+            }
+        }
         Action::SetDeployers { module, orgs } => {
             if !GATED_MODULES.contains(&module.as_str()) {
                 return refuse(format!(
@@ -347,6 +401,12 @@ fn fields(kind: &str) -> Option<&'static [&'static str]> {
         ],
         "set_weight" => &["kind", "org", "weight"],
         "set_deployers" => &["kind", "module", "orgs"],
+        "set_params" => &[
+            "kind",
+            "max_block_txs",
+            "idle_heartbeat_ms",
+            "max_work_per_tx",
+        ],
         _ => return None,
     })
 }
@@ -364,7 +424,7 @@ impl Action {
             }
             None => {
                 return Err(format!(
-                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers)"
+                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers, set_params)"
                 ))
             }
         };
@@ -412,6 +472,22 @@ impl Action {
                 org: str_field(v, "org")?.to_string(),
                 weight: small(v, "weight")?,
             },
+            "set_params" => {
+                let opt = |f: &str| -> Result<u64, String> {
+                    match v.get(f) {
+                        None => Ok(0),
+                        Some(x) => x
+                            .as_u64()
+                            .ok_or_else(|| format!("`{f}` is a non-negative integer")),
+                    }
+                };
+                Action::SetParams {
+                    max_block_txs: u32::try_from(opt("max_block_txs")?)
+                        .map_err(|_| "`max_block_txs` is out of range".to_string())?,
+                    idle_heartbeat_ms: opt("idle_heartbeat_ms")?,
+                    max_work_per_tx: opt("max_work_per_tx")?,
+                }
+            }
             _ => Action::SetDeployers {
                 module: str_field(v, "module")?.to_string(),
                 orgs: v
@@ -457,6 +533,14 @@ impl Action {
             Action::SetDeployers { module, orgs } => {
                 json!({"kind": self.kind(), "module": module, "orgs": orgs})
             }
+            Action::SetParams {
+                max_block_txs,
+                idle_heartbeat_ms,
+                max_work_per_tx,
+            } => json!({
+                "kind": self.kind(), "max_block_txs": max_block_txs,
+                "idle_heartbeat_ms": idle_heartbeat_ms, "max_work_per_tx": max_work_per_tx,
+            }),
         }
     }
 }

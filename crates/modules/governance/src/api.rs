@@ -71,7 +71,13 @@ fn consortium_json(c: &Consortium) -> Value {
         })
         .collect();
     let r = c.rules();
+    let p = c.params();
     json!({
+        "params": {
+            "max_block_txs": p.max_block_txs,
+            "idle_heartbeat_ms": p.idle_heartbeat_ms,
+            "max_work_per_tx": p.max_work_per_tx,
+        },
         "organisations": orgs,
         "total_weight": c.total_weight(),
         "rules": {
@@ -86,7 +92,7 @@ fn consortium_json(c: &Consortium) -> Value {
     get,
     path = "/v1/governance",
     tag = "governance",
-    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; thresholds; who may deploy workflows",
+    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; thresholds; chain parameters voted (null: each node's own); who may deploy workflows",
     responses((status = 200, description = "the consortium", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]

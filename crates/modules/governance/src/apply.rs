@@ -115,8 +115,13 @@ async fn apply_due(
             }
             Ok(()) => {
                 apply(&action, &mut entries, &mut rules, state, holds_from).await?;
-                orgs_changed |=
-                    action.changes_consortium() && !matches!(action, Action::SetRules { .. });
+                orgs_changed |= matches!(
+                    action,
+                    Action::AddOrg { .. }
+                        | Action::RemoveOrg { .. }
+                        | Action::ReplaceCa { .. }
+                        | Action::SetWeight { .. }
+                );
                 rules_changed |= matches!(action, Action::SetRules { .. });
                 p.status = Status::Applied as u8;
                 let changed = if action.changes_consortium() {
@@ -226,6 +231,18 @@ async fn apply(
             if let Some(e) = entries.iter_mut().find(|e| &e.name == org) {
                 e.info.weight = *weight;
             }
+        }
+        Action::SetParams {
+            max_block_txs,
+            idle_heartbeat_ms,
+            max_work_per_tx,
+        } => {
+            let record = ParamsRecord {
+                max_block_txs: *max_block_txs,
+                idle_heartbeat_ms: *idle_heartbeat_ms,
+                max_work_per_tx: *max_work_per_tx,
+            };
+            state.put(crate::PARAMS_KEY.to_vec(), record.encode().to_vec());
         }
         Action::SetDeployers { module, orgs } if orgs.is_empty() => {
             state.delete(crate::deployers_key(module));

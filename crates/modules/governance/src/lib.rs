@@ -47,6 +47,7 @@ pub const ORGS_KEY: &[u8] = b"governance/meta/orgs";
 pub const RULES_KEY: &[u8] = b"governance/meta/rules";
 pub const COUNT_KEY: &[u8] = b"governance/meta/count";
 pub const AGENDA_KEY: &[u8] = b"governance/meta/agenda";
+pub const PARAMS_KEY: &[u8] = b"governance/meta/params";
 
 pub fn org_key(name: &str) -> Vec<u8> {
     format!("governance/org/{name}").into_bytes()
@@ -125,6 +126,7 @@ impl Source for Committed<'_> {
 pub struct Stored {
     pub entries: Option<Vec<OrgEntry>>,
     pub rules: Option<Governance>,
+    pub params: Option<ingot_module::ChainParams>,
 }
 
 /// A stored record that does not decode: damage, not a transaction's fault.
@@ -139,10 +141,18 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
         },
         None => None,
     };
+    let params = match src.read(PARAMS_KEY).await? {
+        Some(raw) => match ParamsRecord::decode_cfg(raw, &()) {
+            Ok(p) => Some(p.to_params()),
+            Err(_) => return Ok(Err(Damaged("governance chain parameters"))),
+        },
+        None => None,
+    };
     let Some(raw) = src.read(ORGS_KEY).await? else {
         return Ok(Ok(Stored {
             entries: None,
             rules,
+            params,
         }));
     };
     let Ok(list) = OrgList::decode_cfg(raw, &()) else {
@@ -163,6 +173,7 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
     Ok(Ok(Stored {
         entries: Some(entries),
         rules,
+        params,
     }))
 }
 
@@ -187,7 +198,8 @@ pub fn consortium_at(
 ) -> Result<Consortium, ingot_crypto::PkiError> {
     let entries = stored.entries.unwrap_or_else(|| base.entries().to_vec());
     let rules = stored.rules.unwrap_or_else(|| base.rules().clone());
-    base.rebuild(entries, rules, height)
+    let params = stored.params.unwrap_or(*base.params());
+    Ok(base.rebuild(entries, rules, height)?.with_params(params))
 }
 
 /// Whether members of `org` may deploy to `module` (no list: every

@@ -57,6 +57,27 @@ record! {
 }
 
 record! {
+    /// `governance/meta/params`: chain parameters the consortium voted
+    /// (0: not set — each node's configuration or the built-in limit).
+    pub struct ParamsRecord {
+        pub max_block_txs: u32 = (),
+        pub idle_heartbeat_ms: u64 = (),
+        pub max_work_per_tx: u64 = (),
+    }
+}
+
+impl ParamsRecord {
+    pub fn to_params(&self) -> ingot_module::ChainParams {
+        let set = |v: u64| (v != 0).then_some(v);
+        ingot_module::ChainParams {
+            max_block_txs: (self.max_block_txs != 0).then_some(self.max_block_txs),
+            idle_heartbeat_ms: set(self.idle_heartbeat_ms),
+            max_work_per_tx: set(self.max_work_per_tx),
+        }
+    }
+}
+
+record! {
     /// `governance/deployers/<module>`: the organisations whose admins and
     /// members may deploy to `module` (absent: every organisation; empty,
     /// after its organisations were removed: none).
