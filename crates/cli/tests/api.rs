@@ -353,7 +353,7 @@ fn refusals_proofs_and_client_errors() {
     let (s, cat) = call("GET", &format!("{api}/v1/modules"), None);
     assert_eq!(s, 200, "{cat}");
     let modules = cat["modules"].as_array().unwrap();
-    assert_eq!(modules.len(), 6, "{cat}");
+    assert_eq!(modules.len(), 7, "{cat}");
     let device = modules.iter().find(|m| m["name"] == "device").unwrap();
     let registered = device["events"]
         .as_array()

@@ -556,3 +556,85 @@ fn chain_parameters_hold_from_the_next_block_and_are_bounded() {
         assert_eq!(chain.run(vec![fourth]).await, ["ok"]);
     });
 }
+
+/// What a test can compare of the consortium before and after a decision.
+fn snapshot(c: &ingot_module::Consortium) -> String {
+    let cas: Vec<usize> = c.orgs().keys().map(|o| c.cas(o).len()).collect();
+    format!("{:?} {:?} {:?} {cas:?}", c.orgs(), c.rules(), c.params())
+}
+
+#[test]
+fn every_action_passes_and_fails_by_the_thresholds() {
+    let newco = org("newco", Scheme::Sm2);
+    let bolt_ca2 = {
+        let key = PrivateKey::generate(Scheme::P256).unwrap();
+        issue_ca(&key, &spec("bolt CA 2", "bolt", Role::Ca)).unwrap()
+    };
+    let actions = [
+        json!({"kind": "add_org", "name": "newco", "ca_pem": newco.ca}),
+        json!({"kind": "remove_org", "name": "dyna"}),
+        json!({"kind": "replace_ca", "org": "bolt", "ca_pem": bolt_ca2, "old_until": 1000}),
+        json!({"kind": "set_rules", "participation_pct": 75, "approval_pct": 75, "proposal_ttl_blocks": 50}),
+        json!({"kind": "set_weight", "org": "cole", "weight": 3}),
+        json!({"kind": "set_deployers", "module": "workflow", "orgs": ["acme"]}),
+        json!({"kind": "set_params", "max_block_txs": 100}),
+    ];
+    for action in actions {
+        let kind = action["kind"].as_str().unwrap().to_string();
+        deterministic::Runner::default().start(|ctx| async move {
+            let (orgs, mut chain) = four(&ctx).await;
+            let before = snapshot(&chain.exec.trust().current());
+            // Two of four reject: no later vote could approve.
+            let p = propose(&mut chain, &orgs[0].admin, action.clone());
+            let (a, b) = (
+                vote(&mut chain, &orgs[1].admin, 1, false),
+                vote(&mut chain, &orgs[2].admin, 1, false),
+            );
+            let r = chain.execute(vec![p, a, b]).await;
+            assert_eq!(
+                events(&r),
+                ["proposed 1", "voted 1", "voted 1", "rejected 1"],
+                "{kind}"
+            );
+            chain.execute(vec![]).await;
+            assert_eq!(
+                snapshot(&chain.exec.trust().current()),
+                before,
+                "{kind}: rejected changes nothing"
+            );
+            // Three of four approve: applied.
+            let p = propose(&mut chain, &orgs[0].admin, action.clone());
+            let (a, b) = (
+                vote(&mut chain, &orgs[1].admin, 2, true),
+                vote(&mut chain, &orgs[2].admin, 2, true),
+            );
+            let r = chain.execute(vec![p, a, b]).await;
+            assert_eq!(
+                events(&r),
+                [
+                    "proposed 2",
+                    "voted 2",
+                    "voted 2",
+                    "approved 2",
+                    "applied 2"
+                ],
+                "{kind}"
+            );
+            let c = chain.exec.trust().current();
+            match kind.as_str() {
+                "add_org" => assert!(c.org("newco").is_some()),
+                "remove_org" => assert!(c.org("dyna").is_none()),
+                "replace_ca" => assert_eq!(c.cas("bolt").len(), 2),
+                "set_rules" => assert_eq!(c.rules().approval_pct, 75),
+                "set_weight" => assert_eq!(c.org("cole").unwrap().weight, 3),
+                // Not a consortium change: the deployers list is state.
+                "set_deployers" => assert_eq!(snapshot(&c), before),
+                "set_params" => assert_eq!(c.params().max_block_txs, Some(100)),
+                _ => unreachable!(),
+            }
+            if kind != "set_deployers" {
+                assert_ne!(snapshot(&c), before, "{kind}");
+            }
+        });
+    }
+}

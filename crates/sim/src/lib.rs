@@ -223,6 +223,85 @@ impl Consortium {
     }
 }
 
+impl Client {
+    /// Its call of `module.method` with arguments in their JSON form.
+    pub fn call_tx(
+        &self,
+        chain_id: ingot_types::Digest,
+        module: &str,
+        method: &str,
+        args: serde_json::Value,
+        salt: u64,
+        valid_until: u64,
+    ) -> SignedTransaction {
+        let args = ingot_execution::args::from_json(module, method, &args).unwrap();
+        ingot_execution::sign_call(
+            &self.key,
+            self.der.clone(),
+            chain_id,
+            valid_until,
+            salt,
+            Call {
+                module: module.into(),
+                method: method.into(),
+                args,
+            },
+        )
+        .unwrap()
+    }
+}
+
+fn fixture_spec(org: &str, cn: &str, role: Role) -> CertSpec {
+    CertSpec {
+        common_name: cn.into(),
+        organization: org.into(),
+        san_uris: vec![],
+        not_before: 0,
+        not_after: 4_000_000_000,
+        role,
+    }
+}
+
+/// An organisation that is not in genesis (to be admitted by governance):
+/// its CA (PEM) and a member, made reproducibly like everything simulated.
+pub fn outside_org(name: &str) -> (String, Client) {
+    let ca_key = fixture_key(&format!("{name} CA"));
+    let ca_pem = issue_ca_with_serial(
+        Backend::Rcgen,
+        &ca_key,
+        &fixture_spec(name, &format!("{name} CA"), Role::Ca),
+        fixture_serial(&format!("{name} CA")),
+    )
+    .unwrap();
+    let key = fixture_key(&format!("{name} member"));
+    let pem = fixture_cert(
+        &ca_key,
+        &ca_pem,
+        &key.public_key(),
+        &fixture_spec(name, &format!("{name} member"), Role::Member),
+    );
+    let der = CertInfo::from_pem(&pem).unwrap().der.into();
+    (ca_pem, Client { key, der })
+}
+
+impl Consortium {
+    /// A holder of a certificate of the genesis organisation with `role`
+    /// (an admin, to propose and vote).
+    pub fn holder(&self, cn: &str, role: Role) -> Client {
+        let key = fixture_key(cn);
+        let pem = fixture_cert(
+            &self.ca_key,
+            &self.ca_pem,
+            &key.public_key(),
+            &fixture_spec("acme", cn, role),
+        );
+        Client {
+            key,
+            der: CertInfo::from_pem(&pem).unwrap().der.into(),
+        }
+    }
+}
+
 /// Sets its flag when dropped.
 struct StopFlag(Arc<std::sync::atomic::AtomicBool>);
 

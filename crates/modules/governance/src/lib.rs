@@ -90,11 +90,11 @@ pub mod failures {
         MALFORMED_ACTION = 2, "malformed_action", "the proposed action does not decode";
         ACTION_REFUSED = 3, "action_refused", "{reason}";
         AGENDA_FULL = 4, "agenda_full", "{max} proposals are open or waiting; decide some first";
-        TOO_MANY_OPEN = 9, "too_many_open", "{org} has {max} proposals open; let them be decided first";
         NO_PROPOSAL = 5, "no_proposal", "proposal {proposal} does not exist";
         NOT_OPEN = 6, "not_open", "proposal {proposal} is {status}, no longer open for votes";
         ALREADY_VOTED = 7, "already_voted", "{org} has voted on proposal {proposal}";
         BAD_EFFECTIVE_HEIGHT = 8, "bad_effective_height", "effective_at {effective_at} must be after height {height} and at most {max} blocks ahead";
+        TOO_MANY_OPEN = 9, "too_many_open", "{org} has {max} proposals open; let them be decided first";
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod consensus;
 mod explore;
+mod governance;
 mod storage_faults;
 mod telemetry;
 mod workflow;
