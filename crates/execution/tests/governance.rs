@@ -84,6 +84,16 @@ fn vote(chain: &mut Chain, who: &Member, id: u64, approve: bool) -> SignedTransa
     )
 }
 
+/// acme's admin proposes `action` (proposal `id`), bolt's and cole's
+/// approve: three of four.
+fn carried(chain: &mut Chain, orgs: &[Org], id: u64, action: Value) -> [SignedTransaction; 3] {
+    [
+        propose(chain, &orgs[0].admin, action),
+        vote(chain, &orgs[1].admin, id, true),
+        vote(chain, &orgs[2].admin, id, true),
+    ]
+}
+
 fn notarise(chain: &mut Chain, who: &Member, n: u8) -> SignedTransaction {
     chain.call_module(
         who,
@@ -203,8 +213,7 @@ fn no_votes_reject_early_and_silence_expires() {
     deterministic::Runner::default().start(|ctx| async move {
         let (orgs, mut chain) = four(&ctx).await;
         // Rules first: proposals open for 5 blocks (approved by three).
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 5}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 1, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 5}));
         let r = chain.execute(vec![p, a, b]).await;
         assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1", "applied 1"]);
         assert_eq!(chain.exec.trust().current().rules().proposal_ttl_blocks, 5);
@@ -395,8 +404,7 @@ fn a_fourth_ca_waits_until_a_grace_period_ends() {
 fn votes_count_as_the_consortium_stands_when_it_decides() {
     deterministic::Runner::default().start(|ctx| async move {
         let (orgs, mut chain) = four(&ctx).await;
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 6}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 1, json!({"kind": "set_rules", "participation_pct": 51, "approval_pct": 51, "proposal_ttl_blocks": 6}));
         chain.execute(vec![p, a, b]).await;
         // Proposal 2: acme and dyna approve, bolt rejects — 2 of 3 voting.
         let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_weight", "org": "acme", "weight": 4}));
@@ -404,8 +412,7 @@ fn votes_count_as_the_consortium_stands_when_it_decides() {
         let (a, b) = (vote(&mut chain, &orgs[3].admin, 2, true), vote(&mut chain, &orgs[1].admin, 2, false));
         assert_eq!(events(&chain.execute(vec![p, a, b]).await), ["proposed 2", "voted 2", "voted 2"]);
         // dyna is removed meanwhile (proposal 3): its approval no longer counts.
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "remove_org", "name": "dyna"}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 3, true), vote(&mut chain, &orgs[2].admin, 3, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 3, json!({"kind": "remove_org", "name": "dyna"}));
         chain.execute(vec![p, a, b]).await;
         assert_eq!(chain.exec.trust().current().total_weight(), 3);
         // At proposal 2's last voting height: acme yes, bolt no of 3 — 67 %
@@ -476,8 +483,7 @@ fn the_stored_consortium_is_what_a_restarted_node_loads() {
     deterministic::Runner::default().start(|ctx| async move {
         let (orgs, mut chain) = four(&ctx).await;
         let newco = org("newco", Scheme::Sm2);
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "add_org", "name": "newco", "org_kind": "regulator", "ca_pem": newco.ca}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 1, json!({"kind": "add_org", "name": "newco", "org_kind": "regulator", "ca_pem": newco.ca}));
         chain.execute(vec![p, a, b]).await;
         let genesis = ingot_execution::Consortium::of_members(
             ["acme", "bolt", "cole", "dyna"].iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())),
@@ -528,8 +534,7 @@ fn chain_parameters_hold_from_the_next_block_and_are_bounded() {
         assert_eq!(status(&r[0].status), "ok");
         assert!(r[0].work_used > 200_000, "the process costs {}", r[0].work_used);
 
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params", "max_block_txs": 500, "idle_heartbeat_ms": 2000, "max_work_per_tx": 200_000}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 1, true), vote(&mut chain, &orgs[2].admin, 1, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 1, json!({"kind": "set_params", "max_block_txs": 500, "idle_heartbeat_ms": 2000, "max_work_per_tx": 200_000}));
         let again = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml.replace("big", "big2"), "bindings": {"start": "any"}}));
         let r = chain.execute(vec![p, a, b, again]).await;
         // Approved and applied in this block: its deployment still ran under the old limit.
@@ -548,8 +553,7 @@ fn chain_parameters_hold_from_the_next_block_and_are_bounded() {
         let loaded = LiveConsortium::load(genesis, &chain.state, chain.height + 1).await.unwrap().current();
         assert_eq!(*loaded.params(), params);
         // Unset again (0): the built-in limit holds.
-        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "set_params"}));
-        let (a, b) = (vote(&mut chain, &orgs[1].admin, 2, true), vote(&mut chain, &orgs[2].admin, 2, true));
+        let [p, a, b] = carried(&mut chain, &orgs, 2, json!({"kind": "set_params"}));
         chain.execute(vec![p, a, b]).await;
         assert_eq!(*chain.exec.trust().current().params(), ingot_module::ChainParams::default());
         let fourth = chain.call_module(&orgs[1].member, "workflow", "deploy", json!({"xml": xml.replace("big", "big4"), "bindings": {"start": "any"}}));

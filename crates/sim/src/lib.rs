@@ -183,19 +183,14 @@ impl Consortium {
         salt: u64,
         valid_until: u64,
     ) -> SignedTransaction {
-        ingot_execution::sign_call(
-            &self.client.key,
-            self.client.der.clone(),
+        self.client.sign(
             self.genesis.chain_id(),
-            valid_until,
+            module,
+            method,
+            args,
             salt,
-            Call {
-                module: module.into(),
-                method: method.into(),
-                args,
-            },
+            valid_until,
         )
-        .unwrap()
     }
 
     /// A device of the organisation: its key and certificate (PEM), valid
@@ -235,6 +230,19 @@ impl Client {
         valid_until: u64,
     ) -> SignedTransaction {
         let args = ingot_execution::args::from_json(module, method, &args).unwrap();
+        self.sign(chain_id, module, method, args, salt, valid_until)
+    }
+
+    /// Its call of `module.method` with canonical `args`.
+    pub fn sign(
+        &self,
+        chain_id: ingot_types::Digest,
+        module: &str,
+        method: &str,
+        args: Bytes,
+        salt: u64,
+        valid_until: u64,
+    ) -> SignedTransaction {
         ingot_execution::sign_call(
             &self.key,
             self.der.clone(),

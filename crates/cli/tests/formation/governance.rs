@@ -29,35 +29,39 @@ fn event<'a>(receipt: &'a Value, kind: &str) -> Option<&'a Value> {
         .find(|e| e["module"] == "governance" && e["kind"] == kind)
 }
 
+/// newco's member records document `doc` (hex) through `api`, waiting
+/// for finality.
+fn newco_notarise(root: &Path, api: &str, doc: &str) -> std::process::Output {
+    let args = format!("{{\"document_hash\":\"{doc}\",\"metadata\":\"newco\"}}");
+    ingot(
+        root,
+        &[
+            "--json",
+            "tx",
+            "send",
+            "--node",
+            api,
+            "--key",
+            "newco/member.key",
+            "--cert",
+            "newco/member.pem",
+            "--module",
+            "notary",
+            "--method",
+            "record",
+            "--args",
+            &args,
+            "--wait",
+        ],
+    )
+}
+
 /// Retry `notarise` until it is final (the change holds from the block after
 /// the one that applied it, which the node may not have executed yet).
 fn notarise_eventually(root: &Path, api: &str, n: u8) -> Value {
     let started = Instant::now();
     loop {
-        let out = ingot(
-            root,
-            &[
-                "--json",
-                "tx",
-                "send",
-                "--node",
-                api,
-                "--key",
-                "newco/member.key",
-                "--cert",
-                "newco/member.pem",
-                "--module",
-                "notary",
-                "--method",
-                "record",
-                "--args",
-                &format!(
-                    "{{\"document_hash\":\"{}\",\"metadata\":\"newco\"}}",
-                    format!("{n:02x}").repeat(32)
-                ),
-                "--wait",
-            ],
-        );
+        let out = newco_notarise(root, api, &format!("{n:02x}").repeat(32));
         if out.status.success() {
             return serde_json::from_slice(&out.stdout).unwrap();
         }
@@ -120,26 +124,12 @@ pub fn govern(root: &Path, apis: &[String]) {
         ],
     );
     // Not a member yet: its member's transaction is refused at the door.
-    let out = ingot(
-        root,
-        &[
-            "tx",
-            "send",
-            "--node",
-            &apis[0],
-            "--key",
-            "newco/member.key",
-            "--cert",
-            "newco/member.pem",
-            "--module",
-            "notary",
-            "--method",
-            "record",
-            "--args",
-            "{\"document_hash\":\"aa\",\"metadata\":\"\"}",
-        ],
+    let out = newco_notarise(root, &apis[0], &"aa".repeat(32));
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && refusal.contains("newco"),
+        "{refusal}"
     );
-    assert!(!out.status.success());
 
     // bolt's admin proposes, from newco's public descriptor.
     let r = as_admin(
@@ -246,26 +236,12 @@ pub fn govern(root: &Path, apis: &[String]) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = ingot(
-        root,
-        &[
-            "tx",
-            "send",
-            "--node",
-            &apis[1],
-            "--key",
-            "newco/member.key",
-            "--cert",
-            "newco/member.pem",
-            "--module",
-            "notary",
-            "--method",
-            "record",
-            "--args",
-            "{\"document_hash\":\"bb\",\"metadata\":\"\"}",
-        ],
+    let out = newco_notarise(root, &apis[1], &"bb".repeat(32));
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && refusal.contains("newco"),
+        "{refusal}"
     );
-    assert!(!out.status.success());
     let shown = as_admin(root, "cast", &apis[2], &["proposals", &id]);
     assert_eq!(shown["status"], "applied", "{shown}");
     assert_eq!(shown["votes"].as_array().unwrap().len(), 3, "{shown}");
