@@ -266,6 +266,23 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
         executor.install(&outcome.next_consortium);
         state.upkeep_due()
     };
+    if outcome.next_consortium.0.is_some() {
+        // Transactions of an organisation removed (or a CA past its grace)
+        // would only be proposed to be refused: they leave the mempool.
+        let consortium = shared.trust.current();
+        let dropped = shared
+            .mempool
+            .lock()
+            .unwrap()
+            .retain(|tx| consortium.identify(&tx.tx.certificate).is_ok());
+        if dropped > 0 {
+            tracing::info!(
+                height,
+                dropped,
+                "the consortium changed: untrusted transactions left the mempool"
+            );
+        }
+    }
     let committed_at = std::time::Instant::now();
     if upkeep {
         upkeep_state(shared, height).await?;

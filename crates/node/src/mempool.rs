@@ -142,15 +142,21 @@ impl Mempool {
 
     /// Drop everything that can no longer be included at `height`.
     pub fn prune_expired(&mut self, height: u64) {
-        let expired: Vec<Digest> = self
+        self.retain(|tx| tx.tx.valid_until >= height);
+    }
+
+    /// Keep only the transactions `keep` accepts; how many were dropped.
+    pub fn retain(&mut self, keep: impl Fn(&SignedTransaction) -> bool) -> usize {
+        let dropped: Vec<Digest> = self
             .entries
             .iter()
-            .filter(|(_, (_, e))| e.tx.tx.valid_until < height)
+            .filter(|(_, (_, e))| !keep(&e.tx))
             .map(|(h, _)| *h)
             .collect();
-        for h in expired {
-            self.remove(&h);
+        for h in &dropped {
+            self.remove(h);
         }
+        dropped.len()
     }
 }
 
@@ -262,5 +268,31 @@ mod tests {
         assert!(!within_validity_window(9, 10));
         assert!(!within_validity_window(11 + MAX, 10));
         assert!(!within_validity_window(u64::MAX, 10));
+    }
+
+    #[test]
+    fn retain_drops_what_is_refused_and_frees_its_sender_slots() {
+        let mut m = Mempool::default();
+        let txs: Vec<_> = (0..6).map(|i| tx(i, 10)).collect();
+        for (i, t) in txs.iter().enumerate() {
+            // Two senders: even salts [1; 32], odd ones [2; 32].
+            m.insert(t.hash(), [1 + (i as u8 % 2); 32], t.clone(), 1)
+                .unwrap();
+        }
+        let dropped = m.retain(|t| t.tx.salt % 2 == 0);
+        assert_eq!(dropped, 3);
+        assert_eq!(m.len(), 3);
+        assert!(txs
+            .iter()
+            .all(|t| m.contains(&t.hash()) == (t.tx.salt % 2 == 0)));
+        assert!(!m.per_sender.contains_key(&[2; 32]));
+        assert_eq!(m.per_sender[&[1; 32]], 3);
+        // Proposals still take the kept ones in arrival order.
+        let salts: Vec<u64> = m
+            .select(10, usize::MAX, 1, &Default::default())
+            .iter()
+            .map(|t| t.tx.salt)
+            .collect();
+        assert_eq!(salts, [0, 2, 4]);
     }
 }
