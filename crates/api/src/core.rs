@@ -77,6 +77,11 @@ pub struct WhoAmI {
     /// SHA-256 of the caller's certificate (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// The caller's member id (hex): organisation and public key hashed, so
+    /// a certificate renewed on the same key keeps it. What `member:<id>`
+    /// grants and workflow bindings name, and what owns notarised documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
     /// A member of a regulator organisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regulator: Option<bool>,

@@ -49,7 +49,7 @@ fn main() {
     let actor = Actor {
         org: "Acme".into(),
         role: "member".into(),
-        cert: [1; 32],
+        member: [1; 32],
     };
     println!("| instances | kind | starts/s | completions/s (the middle instance) | stored instance bytes |");
     println!("|---|---|---|---|---|");

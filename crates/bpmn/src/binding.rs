@@ -399,12 +399,13 @@ pub fn check_actor(spec: &str) -> Result<(), String> {
     }
 }
 
-/// Who is acting: the certificate's organisation, role and hash.
+/// Who is acting: the certificate's organisation and role, and the holder's
+/// member id (`ingot_crypto::member_id`: a renewed certificate keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     pub org: String,
     pub role: String,
-    pub cert: [u8; 32],
+    pub member: [u8; 32],
 }
 
 impl Actor {
@@ -413,7 +414,7 @@ impl Actor {
             "{}/{} ({})",
             self.org,
             self.role,
-            &hex::encode(self.cert)[..16]
+            &hex::encode(self.member)[..16]
         )
     }
 }
@@ -422,7 +423,7 @@ impl Actor {
 pub fn allows(allowed: &[String], who: &Actor, starter: &[u8; 32]) -> bool {
     allowed.iter().any(|spec| match spec.as_str() {
         "any" => true,
-        "starter" => &who.cert == starter,
+        "starter" => &who.member == starter,
         s => {
             if let Some(rest) = s.strip_prefix("org:") {
                 match rest.split_once('/') {
@@ -430,7 +431,7 @@ pub fn allows(allowed: &[String], who: &Actor, starter: &[u8; 32]) -> bool {
                     None => who.org == rest,
                 }
             } else if let Some(h) = s.strip_prefix("member:") {
-                hex::encode(who.cert) == h.to_ascii_lowercase()
+                hex::encode(who.member) == h.to_ascii_lowercase()
             } else {
                 false
             }
@@ -488,7 +489,7 @@ mod tests {
         let who = Actor {
             org: "BankCo".into(),
             role: "admin".into(),
-            cert: [7; 32],
+            member: [7; 32],
         };
         assert!(allows(&["org:BankCo".into()], &who, &[0; 32]));
         assert!(allows(&["org:BankCo/admin".into()], &who, &[0; 32]));

@@ -298,7 +298,7 @@ fn new_instance(
         pending: Vec::new(),
         timers: Vec::new(),
         vars: Vec::new(),
-        starter: actor.cert,
+        starter: actor.member,
         starter_org: actor.org.clone(),
         created_ms: now_ms,
         updated_ms: now_ms,
@@ -612,7 +612,7 @@ pub fn abort(
 }
 
 fn may_start(m: &Machine, actor: &Actor) -> Result<(), Refusal> {
-    if allows(&m.start_allowed, actor, &actor.cert) {
+    if allows(&m.start_allowed, actor, &actor.member) {
         return Ok(());
     }
     Err(Refusal::new(

@@ -52,14 +52,14 @@ fn actor(spec: Option<&String>, starter: &Actor) -> Actor {
         return Actor {
             org: org.into(),
             role: role.into(),
-            cert: [2; 32],
+            member: [2; 32],
         };
     }
     if let Some(hash) = spec.strip_prefix("member:") {
-        let mut cert = [0; 32];
-        cert.copy_from_slice(&hex::decode(hash).unwrap());
+        let mut member = [0; 32];
+        member.copy_from_slice(&hex::decode(hash).unwrap());
         return Actor {
-            cert,
+            member,
             ..starter.clone()
         };
     }
@@ -101,7 +101,7 @@ fn run(m: &Machine) -> Result<String, String> {
             &Actor {
                 org: "Org1".into(),
                 role: "member".into(),
-                cert: [1; 32],
+                member: [1; 32],
             },
         ),
     );

@@ -243,7 +243,7 @@ fn refusals_leave_the_reason() {
     let outsider = ingot_bpmn::Actor {
         org: "Other".into(),
         role: "member".into(),
-        cert: [9; 32],
+        member: [9; 32],
     };
     let cases = [
         (

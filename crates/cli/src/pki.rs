@@ -80,6 +80,15 @@ pub enum CaCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
     },
+    /// The ids a certificate gives its holder on chain: the member id
+    /// (organisation and key: what `member:<id>` grants name and what owns
+    /// documents; unchanged when the certificate is renewed on the same key)
+    /// and the certificate's own hash.
+    Id {
+        /// The certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+    },
 }
 
 pub fn parse_scheme(s: &str) -> anyhow::Result<Scheme> {
@@ -347,6 +356,23 @@ pub fn ca(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("{signature}");
+            }
+        }
+        CaCommand::Id { cert } => {
+            let info = ingot_crypto::CertInfo::from_pem(&std::fs::read_to_string(&cert)?)?;
+            let org = info
+                .subject_o
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("the certificate names no organisation (O=)"))?;
+            let member = hex::encode(ingot_crypto::member_id(&org, &info.public_key()?)?);
+            let certificate = hex::encode(ingot_crypto::cert_hash(&info.der));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"member_id": member, "certificate_hash": certificate, "org": org})
+                );
+            } else {
+                println!("member id        {member}\ncertificate hash {certificate}\norganisation     {org}");
             }
         }
     }

@@ -733,10 +733,7 @@ fn access_over_http(api: &str, data: &Path, chain: Digest, height: u64) {
     let accessor = load(&orgs.join("logistics"), "member");
     let regulator = load(&orgs.join("regulator"), "member");
     let id = "manufacturer:SN-77";
-    let accessor_name = format!(
-        "member:{}",
-        hex::encode(ingot_crypto::cert_hash(&accessor.der))
-    );
+    let accessor_name = format!("member:{}", hex::encode(accessor.member_id()));
     // A policy with a forged owner signature is refused at the door; the
     // write request below is then denied, so it granted nothing.
     let mut forged = tx(

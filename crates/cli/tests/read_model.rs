@@ -95,10 +95,7 @@ fn permission_matrix() {
     let now = unix_now();
     let revoked = issue_member(&net.data, "manufacturer", "leaver", now - 60, now + 86_400);
     let expired = issue_member(&net.data, "manufacturer", "old", now - 7_200, now - 3_600);
-    let grantee_name = format!(
-        "member:{}",
-        hex::encode(ingot_crypto::cert_hash(&grantee.der))
-    );
+    let grantee_name = format!("member:{}", hex::encode(grantee.member_id()));
 
     // The fixture: a device of the manufacturer, a policy for the logistics
     // member, a token it was granted, a rule, a notarised document, a
@@ -181,6 +178,48 @@ fn permission_matrix() {
         "revoke",
         json!({"certificate_pem": revoked.pem}),
     );
+    // The manufacturer's validator certificate renewed on its consensus key.
+    let genesis: Value =
+        serde_json::from_slice(&std::fs::read(net.data.join("genesis.json")).unwrap()).unwrap();
+    let validator_key = genesis["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["org"] == "manufacturer")
+        .unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    {
+        let ca_dir = orgs.join("manufacturer");
+        let ca_key =
+            PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(ca_dir.join("ca.key")).unwrap())
+                .unwrap();
+        let ca_pem = std::fs::read_to_string(ca_dir.join("ca.pem")).unwrap();
+        let consensus =
+            ingot_crypto::PublicKey::ed25519_from_raw(&hex::decode(&validator_key).unwrap())
+                .unwrap();
+        let renewed = issue_end_entity(
+            &ca_key,
+            &ca_pem,
+            &consensus,
+            &CertSpec {
+                common_name: "renewed".into(),
+                organization: "manufacturer".into(),
+                san_uris: vec![],
+                not_before: now - 60,
+                not_after: now + 4000 * 86_400,
+                role: Role::Validator,
+            },
+        )
+        .unwrap();
+        send(
+            &owner_admin,
+            "identity",
+            "renew_validator",
+            json!({"certificate_pem": renewed}),
+        );
+    }
     // An open proposal (with the proposer's vote and the agenda).
     send(
         &owner_admin,
@@ -199,6 +238,14 @@ fn permission_matrix() {
         (
             "identity/revoked/",
             format!("identity/revoked/{}", h(&revoked.der)),
+        ),
+        (
+            "identity/revoked-key/",
+            format!("identity/revoked-key/{}", hex::encode(revoked.member_id())),
+        ),
+        (
+            "identity/validator/",
+            format!("identity/validator/{validator_key}"),
         ),
         ("notary/doc/", format!("notary/doc/{doc}")),
         ("governance/meta/", "governance/meta/agenda".into()),

@@ -27,6 +27,21 @@ pub struct CertSummary {
     pub not_after: i64,
 }
 
+impl CertSummary {
+    /// The summary of `cert`, which certifies `subject` of `org`.
+    pub fn of(subject: String, org: &str, cert: &CertInfo) -> Self {
+        Self {
+            subject,
+            org: org.to_string(),
+            scheme: cert
+                .public_key()
+                .map_or("unknown", |k| scheme_name(k.scheme())),
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+        }
+    }
+}
+
 /// What a genesis that passed [`check_genesis`] contains.
 #[derive(Clone, Debug)]
 pub struct GenesisReport {

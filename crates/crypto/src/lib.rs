@@ -20,7 +20,8 @@ pub use issue::{
 };
 pub use keys::{PrivateKey, PublicKey, Scheme};
 pub use trust::{
-    cert_hash, check_ca, device_identity, DeviceIdentity, Identity, TrustError, TrustStore,
+    cert_hash, check_ca, device_identity, member_id, DeviceIdentity, Identity, TrustError,
+    TrustStore,
 };
 pub use verify::{verify_chain, CertInfo};
 

@@ -22,8 +22,13 @@ const CACHE_LIMIT: usize = 100_000;
 /// A verified certificate holder.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// SHA-256 of the certificate DER: the holder's on-chain id.
+    /// SHA-256 of the certificate DER: names this one certificate (a
+    /// device's binding, a consent, an audit record of who signed).
     pub cert_hash: [u8; 32],
+    /// The holder's on-chain id ([`member_id`]: organisation and public
+    /// key). A certificate renewed on the same key keeps it, so what the
+    /// holder owns, was granted or started stays theirs without a vote.
+    pub id: [u8; 32],
     pub org: String,
     /// Role from the certificate's OU (`member`, `admin`, `validator`, ...).
     pub role: String,
@@ -156,6 +161,31 @@ pub fn cert_hash(der: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(der).into()
 }
 
+/// Domain of [`member_id`] (consensus bytes: pinned by a golden test).
+const MEMBER_ID_DOMAIN: &[u8] = b"ingot/member-id/v1";
+
+/// The on-chain id of whoever holds `key` in organisation `org`:
+/// SHA-256 of the domain, a scheme byte (1 Ed25519, 2 P-256, 3 SM2), the
+/// organisation's name (u16 big-endian length, UTF-8) and the raw public key
+/// (Ed25519: 32 bytes; P-256 / SM2: the uncompressed SEC1 point). Only
+/// Ingot's own bytes enter it: no DER or text a library chose.
+pub fn member_id(org: &str, key: &PublicKey) -> Result<[u8; 32], PkiError> {
+    let scheme: u8 = match key.scheme() {
+        crate::Scheme::Ed25519 => 1,
+        crate::Scheme::P256 => 2,
+        crate::Scheme::Sm2 => 3,
+    };
+    let org_len = u16::try_from(org.len())
+        .map_err(|_| PkiError::Parse(format!("organisation name of {} bytes", org.len())))?;
+    let mut h = sha2::Sha256::new();
+    h.update(MEMBER_ID_DOMAIN);
+    h.update([scheme]);
+    h.update(org_len.to_be_bytes());
+    h.update(org.as_bytes());
+    h.update(key.raw_bytes()?);
+    Ok(h.finalize().into())
+}
+
 impl TrustStore {
     /// Build from `(organisation name, CA PEM)` pairs. Each CA must be self-signed
     /// and its subject O must equal the organisation's name.
@@ -221,8 +251,11 @@ impl TrustStore {
         } else {
             None
         };
+        let member =
+            member_id(&org, &public_key).map_err(|e| TrustError::Unsupported(e.to_string()))?;
         let id = Arc::new(Identity {
             cert_hash: hash,
+            id: member,
             device,
             org,
             role,
@@ -280,6 +313,7 @@ mod tests {
     fn busy_entries_survive_a_burst_of_one_off_certificates() {
         let id = Arc::new(Identity {
             cert_hash: [0; 32],
+            id: [0; 32],
             org: "o".into(),
             role: "member".into(),
             common_name: String::new(),

@@ -95,3 +95,86 @@ fn identifies_members_of_each_scheme_and_refuses_strangers() {
         Err(TrustError::Malformed(_))
     ));
 }
+
+/// A certificate renewed on the same key (new dates, new serial) is the same
+/// member on chain; another key, or the same key certified by another
+/// organisation, is not.
+#[test]
+fn a_certificate_renewed_on_the_same_key_keeps_its_member_id() {
+    let (k1, ca1) = org("acme", Scheme::P256);
+    let (k2, ca2) = org("bolt", Scheme::Ed25519);
+    let trust = TrustStore::new([("acme", ca1.as_str()), ("bolt", ca2.as_str())]).unwrap();
+    for scheme in Scheme::ALL {
+        let member = PrivateKey::generate(scheme).unwrap();
+        let first = issue_end_entity(
+            &k1,
+            &ca1,
+            &member.public_key(),
+            &spec("alice", "acme", Role::Member),
+        )
+        .unwrap();
+        let mut later = spec("alice", "acme", Role::Member);
+        later.not_before += 100;
+        later.not_after += 365 * 86_400;
+        let renewed = issue_end_entity(&k1, &ca1, &member.public_key(), &later).unwrap();
+        let a = trust.identify(&der(&first)).unwrap();
+        let b = trust.identify(&der(&renewed)).unwrap();
+        assert_ne!(a.cert_hash, b.cert_hash, "two certificates");
+        assert_eq!(a.id, b.id, "one member");
+        assert_eq!(
+            a.id,
+            ingot_crypto::member_id("acme", &member.public_key()).unwrap()
+        );
+
+        let other_key = PrivateKey::generate(scheme).unwrap();
+        let stranger = issue_end_entity(
+            &k1,
+            &ca1,
+            &other_key.public_key(),
+            &spec("alice", "acme", Role::Member),
+        )
+        .unwrap();
+        assert_ne!(trust.identify(&der(&stranger)).unwrap().id, a.id);
+        let elsewhere = issue_end_entity(
+            &k2,
+            &ca2,
+            &member.public_key(),
+            &spec("alice", "bolt", Role::Member),
+        )
+        .unwrap();
+        assert_ne!(
+            trust.identify(&der(&elsewhere)).unwrap().id,
+            a.id,
+            "the organisation is part of the id"
+        );
+    }
+}
+
+/// The member id is consensus bytes (it keys ownership in state): pinned.
+#[test]
+fn golden_member_ids() {
+    let ids: Vec<String> = Scheme::ALL
+        .into_iter()
+        .map(|scheme| {
+            let key = PrivateKey::from_raw(scheme, &[1; 32]).unwrap().public_key();
+            ingot_crypto::member_id("acme", &key)
+                .unwrap()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .collect();
+    if std::env::var_os("INGOT_GOLDEN_BLESS").is_some() {
+        println!("{ids:#?}");
+    }
+    // The first two were recomputed from the definition alone with Python's
+    // `cryptography` (hashlib over domain, scheme byte, length, name, raw key).
+    assert_eq!(
+        ids,
+        [
+            "3e926527073747b7b575251956b6841286f0e4cf6c7e22bdb63226b025fd9d3e",
+            "4053c9f994e0d247c302ff3892f26e2f2324e257dbad8b445a3bdc2bfab5057c",
+            "6020e595d193fbed3a5da502ca1b6b95844421180d5bdca2984467ee649e0c57",
+        ]
+    );
+}

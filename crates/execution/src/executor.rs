@@ -379,7 +379,7 @@ impl Executor {
         if now < sender.not_before {
             return Ok(fail(tx::CERTIFICATE_NOT_YET_VALID.bare()));
         }
-        if modules::identity::is_revoked(overlay, &sender.cert_hash).await? {
+        if modules::identity::is_revoked(overlay, &sender).await? {
             overlay.abort_tx();
             return Ok(fail(tx::CERTIFICATE_REVOKED.bare()));
         }

@@ -400,10 +400,7 @@ fn access_policies_requests_tokens_and_log() {
         ];
         assert_eq!(c.run(txs).await, ["ok"; 4]);
 
-        let alice_name = format!(
-            "member:{}",
-            hex::encode(ingot_crypto::cert_hash(&alice.der))
-        );
+        let alice_name = format!("member:{}", hex::encode(alice.member_id()));
         let policy = |target: &str, accessor: &str, ops: &[&str], extra: serde_json::Value| {
             let mut v = json!({"target": target, "accessor": accessor, "operations": ops});
             if let (Some(v), Some(e)) = (v.as_object_mut(), extra.as_object()) {

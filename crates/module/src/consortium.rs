@@ -8,10 +8,7 @@
 
 use ingot_crypto::{CertInfo, PkiError, TrustStore};
 use ingot_types::{Genesis, Governance, OrgKind};
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    ops::Deref,
-};
+use std::{collections::BTreeMap, ops::Deref};
 
 /// What the consortium knows of one organisation besides its CAs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +47,16 @@ pub struct ChainParams {
     pub max_work_per_tx: Option<u64>,
 }
 
+/// A validator's seat: its name and organisation (its consensus key is the
+/// map's key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSeat {
+    pub name: String,
+    pub org: String,
+    /// The notAfter of the certificate genesis lists for it (UNIX seconds).
+    pub genesis_not_after: i64,
+}
+
 /// The organisations and their trust anchors, for one height.
 pub struct Consortium {
     params: ChainParams,
@@ -57,7 +64,8 @@ pub struct Consortium {
     entries: Vec<OrgEntry>,
     orgs: BTreeMap<String, OrgInfo>,
     rules: Governance,
-    validator_orgs: BTreeSet<String>,
+    /// By raw Ed25519 consensus key.
+    validators: BTreeMap<[u8; 32], ValidatorSeat>,
     expires_at: Option<u64>,
 }
 
@@ -71,12 +79,12 @@ impl Deref for Consortium {
 impl Consortium {
     /// The consortium at `height` from its organisations: a CA whose grace
     /// ended before `height` is left out.
-    /// `validator_orgs`: the organisations that operate validators (fixed
-    /// in genesis until validator sets change by epoch).
+    /// `validators`: the validator set (fixed in genesis until validator
+    /// sets change by epoch).
     pub fn build(
         entries: Vec<OrgEntry>,
         rules: Governance,
-        validator_orgs: BTreeSet<String>,
+        validators: BTreeMap<[u8; 32], ValidatorSeat>,
         height: u64,
     ) -> Result<Self, PkiError> {
         let mut expires_at: Option<u64> = None;
@@ -104,7 +112,7 @@ impl Consortium {
             entries,
             orgs,
             rules,
-            validator_orgs,
+            validators,
             expires_at,
         })
     }
@@ -117,10 +125,7 @@ impl Consortium {
         rules: Governance,
         height: u64,
     ) -> Result<Self, PkiError> {
-        Ok(
-            Self::build(entries, rules, self.validator_orgs.clone(), height)?
-                .with_params(self.params),
-        )
+        Ok(Self::build(entries, rules, self.validators.clone(), height)?.with_params(self.params))
     }
 
     /// The organisations genesis names (before any governance change).
@@ -147,10 +152,27 @@ impl Consortium {
 
     /// The consortium genesis forms.
     pub fn from_genesis(genesis: &Genesis) -> Result<Self, PkiError> {
+        let mut validators = BTreeMap::new();
+        for v in &genesis.validators {
+            let key = hex::decode(&v.public_key)
+                .ok()
+                .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
+                .ok_or_else(|| {
+                    PkiError::Parse(format!("validator {}: bad consensus key", v.name))
+                })?;
+            validators.insert(
+                key,
+                ValidatorSeat {
+                    name: v.name.clone(),
+                    org: v.org.clone(),
+                    genesis_not_after: CertInfo::from_pem(&v.cert_pem)?.not_after,
+                },
+            );
+        }
         Self::build(
             Self::genesis_entries(genesis)?,
             genesis.governance(),
-            genesis.validators.iter().map(|v| v.org.clone()).collect(),
+            validators,
             0,
         )
     }
@@ -176,7 +198,7 @@ impl Consortium {
                 })
             })
             .collect::<Result<Vec<_>, PkiError>>()?;
-        Self::build(entries, Governance::default(), BTreeSet::new(), 0)
+        Self::build(entries, Governance::default(), BTreeMap::new(), 0)
     }
 
     /// Every organisation with all its CAs (also an old one in its grace period).
@@ -202,7 +224,17 @@ impl Consortium {
 
     /// Whether `org` operates a validator.
     pub fn operates_validator(&self, org: &str) -> bool {
-        self.validator_orgs.contains(org)
+        self.validators.values().any(|v| v.org == org)
+    }
+
+    /// The validator whose raw Ed25519 consensus key is `key`.
+    pub fn validator(&self, key: &[u8; 32]) -> Option<&ValidatorSeat> {
+        self.validators.get(key)
+    }
+
+    /// Every validator, by consensus key.
+    pub fn validators(&self) -> &BTreeMap<[u8; 32], ValidatorSeat> {
+        &self.validators
     }
 
     /// Sum of every organisation's vote weight.

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug)]
 pub struct Reader {
     pub org: String,
-    pub cert_hash: [u8; 32],
+    /// The caller's member id (`ingot_crypto::member_id`).
+    pub id: [u8; 32],
     /// A member of an organisation of kind `regulator` in genesis.
     pub regulator: bool,
     /// Set for device certificates: devices are not members and read only
@@ -34,7 +35,7 @@ pub enum Audience {
 pub struct Parties {
     /// Every member of these organisations.
     pub orgs: BTreeSet<String>,
-    /// These members (certificate hashes).
+    /// These members (member ids: a renewed certificate keeps reading).
     pub members: BTreeSet<[u8; 32]>,
     /// These devices (their ids).
     pub devices: BTreeSet<String>,
@@ -93,7 +94,7 @@ impl Audience {
                     Some(id) => p.devices.contains(id),
                     None => {
                         p.orgs.contains(&r.org)
-                            || p.members.contains(&r.cert_hash)
+                            || p.members.contains(&r.id)
                             || (p.regulators && r.regulator)
                     }
                 };
@@ -178,7 +179,7 @@ pub fn sender_and_owners(sender: &ingot_crypto::Identity, events: &[Event]) -> P
     if sender.device.is_some() {
         // A device's own calls: its owner reads them (named in the events).
         p.orgs.clear();
-        p.members.insert(sender.cert_hash);
+        p.members.insert(sender.id);
     }
     for e in events {
         for (k, v) in &e.attributes {
@@ -206,7 +207,7 @@ mod tests {
     fn reader(org: &str, regulator: bool) -> Reader {
         Reader {
             org: org.into(),
-            cert_hash: [7; 32],
+            id: [7; 32],
             regulator,
             device: None,
         }
@@ -241,7 +242,7 @@ mod tests {
             "same certificate hash"
         );
         let other_regulator = Reader {
-            cert_hash: [8; 32],
+            id: [8; 32],
             ..reader("gov", true)
         };
         assert_eq!(

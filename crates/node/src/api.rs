@@ -211,11 +211,12 @@ pub(crate) async fn health<E: Storage + Clock + Metrics + Spawner>(
 pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St<E>) -> String {
     let sh = &s.shared;
     let now = ingot_crypto::unix_now();
+    let certificates = crate::cert_watch::consortium_certificates(sh).await;
     let mut out = (s.metrics)();
     out.push_str(&format!(
         "# TYPE ingot_certificates_expiring gauge\ningot_certificates_expiring {}\n# TYPE ingot_certificate_seconds_to_first_expiry gauge\ningot_certificate_seconds_to_first_expiry {}\n",
-        certificate_warnings(&sh.certificates, now).len(),
-        sh.certificates.iter().map(|c| c.not_after - now).min().unwrap_or(i64::MAX),
+        certificate_warnings(&certificates, now).len(),
+        certificates.iter().map(|c| c.not_after - now).min().unwrap_or(i64::MAX),
     ));
     out.push_str(&format!(
         "# TYPE ingot_executed_height gauge\ningot_executed_height {}\n# TYPE ingot_finalized_height gauge\ningot_finalized_height {}\n# TYPE ingot_mempool_size gauge\ningot_mempool_size {}\n# TYPE ingot_replay_window_txs gauge\ningot_replay_window_txs {}\n# TYPE ingot_disk_free_bytes gauge\ningot_disk_free_bytes {}\n# TYPE ingot_admission_paused gauge\ningot_admission_paused {}\n# TYPE ingot_archive_damaged_heights gauge\ningot_archive_damaged_heights {}\n# TYPE ingot_archive_repaired_total counter\ningot_archive_repaired_total {}\n# TYPE ingot_archive_scrubbed_total counter\ningot_archive_scrubbed_total {}\n# TYPE ingot_archive_scrub_height gauge\ningot_archive_scrub_height {}\n",
@@ -315,11 +316,14 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
                 .into(),
             })
             .collect(),
-        certificate_warnings: certificate_warnings(&sh.certificates, ingot_crypto::unix_now()),
+        certificate_warnings: certificate_warnings(
+            &crate::cert_watch::consortium_certificates(sh).await,
+            ingot_crypto::unix_now(),
+        ),
     })
 }
 
-/// Genesis certificates within [`ingot_consortium::EXPIRY_WARNING_DAYS`] of
+/// Consortium certificates within [`ingot_consortium::EXPIRY_WARNING_DAYS`] of
 /// their end (the wall clock: a warning for operators, not chain logic).
 fn certificate_warnings(
     certificates: &[ingot_consortium::CertSummary],
@@ -963,6 +967,7 @@ pub(crate) async fn whoami(viewer: Viewer) -> Json<WhoAmI> {
             role: Some(c.identity.role.clone()),
             common_name: Some(c.identity.common_name.clone()),
             certificate: Some(hex::encode(c.identity.cert_hash)),
+            member_id: Some(hex::encode(c.identity.id)),
             regulator: Some(c.reader.regulator),
             device: Some(c.reader.device.clone()),
             ..WhoAmI::default()

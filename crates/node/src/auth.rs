@@ -117,7 +117,7 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 pub fn reader_of(consortium: &ingot_execution::Consortium, id: &Identity) -> Reader {
     Reader {
         org: id.org.clone(),
-        cert_hash: id.cert_hash,
+        id: id.id,
         regulator: id.device.is_none() && consortium.is_regulator(&id.org),
         device: id.device.as_ref().map(|d| d.id.clone()),
     }
@@ -190,7 +190,7 @@ pub async fn standing<E: Storage + Clock + Metrics + Spawner>(
         ));
     }
     let state = s.shared.state.read().await;
-    if ingot_execution::modules::identity::is_revoked_committed(&*state, &identity.cert_hash)
+    if ingot_execution::modules::identity::is_revoked_committed(&*state, identity)
         .await
         .map_err(crate::api::internal)?
     {

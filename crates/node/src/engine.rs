@@ -221,7 +221,7 @@ where
 {
     // Structure, CAs and validator certificates: a node does not join a
     // consortium whose validators their organisations did not certify.
-    let genesis_report = ingot_consortium::check_genesis(&cfg.genesis)?;
+    ingot_consortium::check_genesis(&cfg.genesis)?;
     let genesis_consortium = ingot_execution::Consortium::from_genesis(&cfg.genesis)?;
     // The state store's open (rebuilding its key index from its log) is
     // the longest part of a start and needs nothing else: it runs as its own
@@ -334,7 +334,6 @@ where
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),
         genesis: cfg.genesis.clone(),
-        certificates: genesis_report.certificates,
         trust,
         mempool: Mutex::new(Default::default()),
         state: tokio::sync::RwLock::new(state),
@@ -562,6 +561,11 @@ where
         .child("scrub")
         .spawn(move |ctx| crate::scrub::scrub_loop(ctx, scrub_shared, scrub_marshal));
 
+    let watch_shared = shared.clone();
+    let cert_watch_handle = context
+        .child("cert_watch")
+        .spawn(move |ctx| crate::cert_watch::watch_loop(ctx, watch_shared));
+
     let all = context.child("validator").spawn(move |_| async move {
         let handles = vec![
             buffer_handle,
@@ -573,6 +577,7 @@ where
             repair_ask_handle,
             repair_receive_handle,
             scrub_handle,
+            cert_watch_handle,
         ];
         // Whichever part stops first stops the validator.
         let (result, _, rest) = futures::future::select_all(handles).await;

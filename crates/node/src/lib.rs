@@ -15,6 +15,7 @@ pub mod app;
 pub mod archive_guard;
 pub mod auth;
 pub mod block_repair;
+pub mod cert_watch;
 pub mod config;
 pub mod data_lock;
 pub mod derived;

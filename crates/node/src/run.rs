@@ -40,24 +40,15 @@ pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::Pri
 pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let genesis: Genesis = serde_json::from_slice(&std::fs::read(&cfg.genesis)?)
         .map_err(|e| anyhow::anyhow!("genesis {}: {e}", cfg.genesis.display()))?;
-    let report = ingot_consortium::check_genesis(&genesis).map_err(|e| {
+    ingot_consortium::check_genesis(&genesis).map_err(|e| {
         anyhow::anyhow!(
             "genesis {} refused ({}): {e}",
             cfg.genesis.display(),
             e.code()
         )
     })?;
-    for cert in report.expiring(
-        ingot_crypto::unix_now(),
-        ingot_consortium::EXPIRY_WARNING_DAYS,
-    ) {
-        tracing::warn!(
-            certificate = %cert.subject,
-            not_after = cert.not_after,
-            "a genesis certificate expires within {} days (or has expired)",
-            ingot_consortium::EXPIRY_WARNING_DAYS
-        );
-    }
+    // Certificates near their end are logged by `cert_watch` once the
+    // state is open (governance may have replaced genesis's).
     let signer = load_consensus_key(&cfg.key)?;
     let me = signer.public_key();
     let listen: SocketAddr = cfg.p2p_listen.parse()?;

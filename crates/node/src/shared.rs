@@ -71,7 +71,6 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub storage_prefix: String,
     pub genesis: Genesis,
     /// Every genesis certificate with its dates, for expiry warnings.
-    pub certificates: Vec<ingot_consortium::CertSummary>,
     pub chain_id: Digest,
     pub genesis_block: Block,
     /// The consortium as the next block sees it (governance changes it).
@@ -232,10 +231,10 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
                 return Err(SubmitError::CertificateNotYetValid(sender.not_before));
             }
         }
-        let cert = ingot_crypto::cert_hash(&tx.tx.certificate);
-        let revoked = ingot_execution::modules::identity::is_revoked_committed(state, &cert)
-            .await
-            .map_err(|e| SubmitError::State(e.to_string()))?;
+        let revoked =
+            ingot_execution::modules::identity::is_der_revoked_committed(state, &tx.tx.certificate)
+                .await
+                .map_err(|e| SubmitError::State(e.to_string()))?;
         if revoked {
             return Err(SubmitError::Revoked);
         }

@@ -12,9 +12,10 @@ crate::record! {
         pub token_id: [u8; 32] = (),
         pub device_id: String = 200,
         pub operation: String = 64,
-        /// `member:<cert hash>`, or `device:<id>` when a device asked.
+        /// `member:<member id>`, or `device:<id>` when a device asked.
         pub accessor: String = 300,
-        /// Certificate hash of the requester (what it must prove possession of).
+        /// Certificate hash of the requester: the one certificate that asked
+        /// (what it must prove possession of).
         pub accessor_cert: [u8; 32] = (),
         pub issued_height: u64 = (),
         pub issued_ms: u64 = (),

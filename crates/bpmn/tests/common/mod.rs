@@ -117,7 +117,7 @@ pub fn acme() -> Actor {
     Actor {
         org: "Acme".into(),
         role: "member".into(),
-        cert: [1; 32],
+        member: [1; 32],
     }
 }
 

@@ -128,6 +128,14 @@ pub struct Member {
     pub pem: String,
 }
 
+impl Member {
+    /// The member id its certificate gives it on chain (organisation and key).
+    pub fn member_id(&self) -> [u8; 32] {
+        let cert = CertInfo::from_der(&self.der).unwrap();
+        ingot_crypto::member_id(cert.subject_o.as_deref().unwrap(), &self.key.public_key()).unwrap()
+    }
+}
+
 pub fn load(dir: &Path, name: &str) -> Member {
     let key = PrivateKey::from_pkcs8_pem(
         &std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap(),

@@ -10,6 +10,7 @@
 //! members certified by the OpenSSL-made CAs.
 
 mod governance;
+mod renewal;
 
 use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
@@ -66,15 +67,20 @@ fn openssl_ca(dir: &Path, stem: &str, org: &str, keygen: &[&str], sign: &[&str])
 /// An end-entity certificate made by OpenSSL for a new key.
 fn openssl_leaf(dir: &Path, ca: &str, stem: &str, subject: &str, keygen: &[&str], days: &str) {
     let key = format!("{stem}.key");
-    let csr = format!("{stem}.csr");
-    let pem = format!("{stem}.pem");
     let mut gen = vec!["genpkey"];
     gen.extend_from_slice(keygen);
     gen.extend_from_slice(&["-out", &key]);
     openssl(dir, &gen);
+    openssl_certify(dir, ca, &key, subject, days, &format!("{stem}.pem"));
+}
+
+/// OpenSSL's CA `ca` certifies the existing key `key` as `subject` for
+/// `days` into `pem` (a first certificate, or a renewal on the same key).
+fn openssl_certify(dir: &Path, ca: &str, key: &str, subject: &str, days: &str, pem: &str) {
+    let csr = format!("{pem}.csr");
     openssl(
         dir,
-        &["req", "-new", "-key", &key, "-subj", subject, "-out", &csr],
+        &["req", "-new", "-key", key, "-subj", subject, "-out", &csr],
     );
     std::fs::write(
         dir.join("leaf.ext"),
@@ -99,7 +105,7 @@ fn openssl_leaf(dir: &Path, ca: &str, stem: &str, subject: &str, keygen: &[&str]
             "-extfile",
             "leaf.ext",
             "-out",
-            &pem,
+            pem,
         ],
     );
 }
@@ -539,6 +545,7 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         .parse()
         .unwrap();
     assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
+    renewal::renew(&root, &apis);
     governance::govern(&root, &apis);
     drop(_nodes);
     let _ = std::fs::remove_dir_all(&root);

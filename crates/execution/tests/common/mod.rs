@@ -26,6 +26,14 @@ pub struct Member {
     pub pem: String,
 }
 
+impl Member {
+    /// The member id its certificate gives it on chain (organisation and key).
+    pub fn member_id(&self) -> [u8; 32] {
+        let cert = ingot_crypto::CertInfo::from_der(&self.der).unwrap();
+        ingot_crypto::member_id(cert.subject_o.as_deref().unwrap(), &self.key.public_key()).unwrap()
+    }
+}
+
 pub fn spec(cn: &str, org: &str, role: Role) -> CertSpec {
     let now = unix_now();
     CertSpec {

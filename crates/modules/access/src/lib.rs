@@ -1,7 +1,7 @@
 //! `access`: device access control, the white paper's flows (三.2).
 //!
 //! - *Policy creation / update* (`set_policy`): a device's owner grants an
-//!   accessor — a member (`member:<cert hash>`), a whole organisation
+//!   accessor — a member (`member:<member id>`), a whole organisation
 //!   (`org:<name>`) or another device (`device:<id>`) — a set of operations on
 //!   one device (`device:<id>`) or on every device it owns under a name prefix
 //!   (`name:<prefix>`), with optional conditions: validity window (block time),
@@ -134,7 +134,7 @@ pub fn accessor_names_of(who: &ingot_crypto::Identity) -> Vec<String> {
     let mut names = Vec::with_capacity(2);
     match &who.device {
         Some(d) => names.push(format!("device:{}", d.id)),
-        None => names.push(format!("member:{}", hex::encode(who.cert_hash))),
+        None => names.push(format!("member:{}", hex::encode(who.id))),
     }
     names.push(format!("org:{}", who.org));
     names
@@ -154,7 +154,7 @@ pub mod failures {
         TOKEN_EXPIRED = 9, "token_expired", "token expired";
         TOKEN_USED = 10, "token_used", "token already used at height {height}";
         DEVICE_CANNOT_GRANT = 11, "device_cannot_grant", "a device cannot grant access";
-        BAD_ACCESSOR = 12, "bad_accessor", "accessor `{accessor}` must be member:<certificate hash>, org:<genesis organisation> or device:<id>";
+        BAD_ACCESSOR = 12, "bad_accessor", "accessor `{accessor}` must be member:<member id>, org:<genesis organisation> or device:<id>";
         BAD_WINDOW = 13, "bad_window", "not_before_ms must be before not_after_ms";
         BAD_HOURS = 14, "bad_hours", "hours need both hour_from and hour_to in 0..24, different";
         NOT_OWNER = 15, "not_owner", "only the owner organisation {owner} may grant access to {device}";
@@ -343,7 +343,7 @@ async fn set_policy(
         used: 0,
         hour_from: a.hour_from,
         hour_to: a.hour_to,
-        granted_by: ctx.sender.cert_hash,
+        granted_by: ctx.sender.id,
         granted_by_org: ctx.sender.org.clone(),
         height: ctx.block.height,
     };
@@ -665,7 +665,6 @@ pub async fn token_parties(
         .await?
         .and_then(|raw| Token::decode_cfg(raw, &()).ok())
     {
-        parties.members.insert(token.accessor_cert);
         accessor_parties(&token.accessor, &mut parties);
         if let Some(owner) = ingot_module_device::owner_org(state, &token.device_id).await? {
             parties.orgs.insert(owner);
@@ -687,7 +686,7 @@ pub fn call_audience(
         let mut p = Parties::default();
         match &sender.device {
             Some(d) => p.devices.insert(d.id.clone()),
-            None => p.members.insert(sender.cert_hash),
+            None => p.members.insert(sender.id),
         };
         p
     } else {

@@ -87,9 +87,10 @@ async fn load(s: &Host, id: &str) -> Result<DeviceRecord, ApiError> {
 async fn view(s: &Host, viewer: &Viewer, record: DeviceRecord) -> Result<Json<Value>, ApiError> {
     let mut v = if sees_record(s, viewer, &record.id).await? {
         let mut v = record.full_json();
-        let revoked = ingot_module_identity::is_revoked_committed(s.state(), &record.cert_hash)
-            .await
-            .map_err(internal)?;
+        let revoked =
+            ingot_module_identity::is_der_revoked_committed(s.state(), &record.certificate)
+                .await
+                .map_err(internal)?;
         v["certificate_revoked"] = json!(revoked);
         // Gateways check device signatures early with it.
         v["certificate"] = json!(hex::encode(&record.certificate));

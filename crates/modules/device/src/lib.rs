@@ -465,7 +465,7 @@ pub async fn call(
             if now > subject.not_after || now < subject.not_before {
                 return reject(failures::CERTIFICATE_NOT_VALID_NOW.bare());
             }
-            if ingot_module_identity::is_revoked(state, &subject.cert_hash).await? {
+            if ingot_module_identity::is_revoked(state, &subject).await? {
                 return reject(failures::CERTIFICATE_REVOKED.bare());
             }
             // Consent (白皮书 三.3): the organisation that certified the device
@@ -513,7 +513,7 @@ pub async fn call(
                 cert_hash: subject.cert_hash,
                 name: a.name.clone(),
                 owner_org: ctx.sender.org.clone(),
-                owner_member: ctx.sender.cert_hash,
+                owner_member: ctx.sender.id,
                 status: DeviceStatus::Registered as u8,
                 metadata: a.metadata.clone(),
                 firmware_version: String::new(),
@@ -714,7 +714,7 @@ pub async fn call(
                 Some(o) => o.clone(),
             };
             let from = std::mem::replace(&mut r.owner_org, offer.to_org.clone());
-            r.owner_member = ctx.sender.cert_hash;
+            r.owner_member = ctx.sender.id;
             r.offer = None;
             // The old owner's gateway must not go on attesting equipment it
             // no longer holds: the new owner names its own (`set_gateway`).
@@ -786,7 +786,7 @@ pub async fn call(
             if subject.cert_hash == r.cert_hash {
                 return reject(failures::NEW_CERTIFICATE_SAME.bare());
             }
-            if ingot_module_identity::is_revoked(state, &subject.cert_hash).await?
+            if ingot_module_identity::is_revoked(state, &subject).await?
                 || state.exists(&cert_key(&subject.cert_hash)).await?
             {
                 return reject(failures::NEW_CERTIFICATE_UNUSABLE.bare());
@@ -873,7 +873,7 @@ async fn register_equipment(
         cert_hash: [0; 32],
         name: a.name.clone(),
         owner_org: ctx.sender.org.clone(),
-        owner_member: ctx.sender.cert_hash,
+        owner_member: ctx.sender.id,
         status: DeviceStatus::Registered as u8,
         metadata: a.metadata,
         firmware_version: String::new(),

@@ -353,7 +353,7 @@ async fn propose(
     let mut p = Proposal {
         id,
         proposer_org: org.clone(),
-        proposer: ctx.sender.cert_hash,
+        proposer: ctx.sender.id,
         action: arg.action,
         created: height,
         expires: height.saturating_add(rules.proposal_ttl_blocks),
@@ -369,7 +369,7 @@ async fn propose(
         vote_key(id, &org),
         Vote {
             approve: true,
-            by: ctx.sender.cert_hash,
+            by: ctx.sender.id,
             height,
         }
         .encode()
@@ -436,7 +436,7 @@ async fn vote(
         key,
         Vote {
             approve: arg.approve,
-            by: ctx.sender.cert_hash,
+            by: ctx.sender.id,
             height,
         }
         .encode()

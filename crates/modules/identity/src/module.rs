@@ -16,13 +16,18 @@ use serde_json::{json, Value};
 pub const EVENTS: &[EventDecl] = &[
     EventDecl::new(
         "registered",
-        &["certificate", "org", "common_name", "role"],
+        &["certificate", "member", "org", "common_name", "role"],
         "a member certificate was registered by its organisation's admin",
     ),
     EventDecl::new(
         "revoked",
-        &["certificate", "org"],
-        "a member certificate was revoked: it signs nothing from the next block on",
+        &["certificate", "member", "org"],
+        "a certificate and its key were revoked: no certificate on that key signs from the next block on",
+    ),
+    EventDecl::new(
+        "validator_renewed",
+        &["validator", "org", "certificate", "not_after"],
+        "a validator's certificate was renewed on its consensus key (no vote)",
     ),
 ];
 
@@ -55,7 +60,7 @@ impl Module for IdentityModule {
 
     fn args_from_json(&self, method: &str, v: &Value) -> Result<Bytes, String> {
         match method {
-            "register" | "revoke" => Ok(CertificateArg {
+            "register" | "revoke" | "renew_validator" => Ok(CertificateArg {
                 certificate: cert_der(v)?,
             }
             .encode()),
@@ -65,7 +70,7 @@ impl Module for IdentityModule {
 
     fn args_to_json(&self, method: &str, args: &Bytes) -> Result<Value, String> {
         match method {
-            "register" | "revoke" => decode::<CertificateArg>(args).map(|a| {
+            "register" | "revoke" | "renew_validator" => decode::<CertificateArg>(args).map(|a| {
                 json!({"certificate_hash": hex::encode(ingot_crypto::cert_hash(&a.certificate))})
             }),
             _ => Err(String::new()),

@@ -106,7 +106,7 @@ pub async fn call(
             let record = NotaryRecord {
                 document_hash: arg.document_hash,
                 metadata: arg.metadata,
-                owner: ctx.sender.cert_hash,
+                owner: ctx.sender.id,
                 recorded_by_org: ctx.sender.org.clone(),
                 height: ctx.block.height,
                 timestamp_ms: ctx.block.timestamp_ms,
@@ -131,7 +131,7 @@ pub async fn call(
             };
             let mut record = NotaryRecord::decode_cfg(raw.as_slice().to_vec(), &())
                 .map_err(corrupt("notary record"))?;
-            if record.owner != ctx.sender.cert_hash {
+            if record.owner != ctx.sender.id {
                 return reject(failures::NOT_OWNER.bare());
             }
             record.owner = arg.new_owner;
@@ -141,7 +141,7 @@ pub async fn call(
                 "transferred",
                 &[
                     ("document_hash", hex::encode(arg.document_hash)),
-                    ("from", hex::encode(ctx.sender.cert_hash)),
+                    ("from", hex::encode(ctx.sender.id)),
                     ("to", hex::encode(arg.new_owner)),
                 ],
             )])

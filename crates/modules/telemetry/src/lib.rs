@@ -240,15 +240,25 @@ async fn signing_key(
     state: &mut dyn Store,
     record: &device::DeviceRecord,
 ) -> Result<Result<ingot_crypto::PublicKey, Failure>, CallError> {
-    if ingot_module_identity::is_revoked(state, &record.cert_hash).await? {
+    if ingot_module_identity::is_certificate_revoked(state, &record.cert_hash).await? {
         return Ok(Err(failures::CERTIFICATE_REVOKED.bare()));
     }
-    Ok(match ctx.trust.identify(&record.certificate) {
-        Ok(id) if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after => {
-            Err(failures::CERTIFICATE_EXPIRED.bare())
+    let id = match ctx.trust.identify(&record.certificate) {
+        Ok(id) => id,
+        Err(e) => {
+            return Ok(Err(
+                failures::CERTIFICATE_REFUSED.with(&[("cause", e.kind().to_string())])
+            ))
         }
-        Ok(id) => Ok(id.public_key.clone()),
-        Err(e) => Err(failures::CERTIFICATE_REFUSED.with(&[("cause", e.kind().to_string())])),
+    };
+    // Its key may have been revoked through another certificate on it.
+    if ingot_module_identity::is_revoked(state, &id).await? {
+        return Ok(Err(failures::CERTIFICATE_REVOKED.bare()));
+    }
+    Ok(if (ctx.block.timestamp_ms / 1000) as i64 > id.not_after {
+        Err(failures::CERTIFICATE_EXPIRED.bare())
+    } else {
+        Ok(id.public_key.clone())
     })
 }
 

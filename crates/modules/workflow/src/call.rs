@@ -100,7 +100,7 @@ pub(crate) async fn start_children(
         let actor = Actor {
             org: tx.sender.org.clone(),
             role: tx.sender.role.clone(),
-            cert: tx.sender.cert_hash,
+            member: tx.sender.id,
         };
         let n = crate::u64_of(state.get(&count_key(&child.definition)).await?) + 1;
         let id = instance_id(&child.definition, n);

@@ -322,7 +322,7 @@ fn actor_of(ctx: &TxContext<'_>) -> Actor {
     Actor {
         org: ctx.sender.org.clone(),
         role: ctx.sender.role.clone(),
-        cert: ctx.sender.cert_hash,
+        member: ctx.sender.id,
     }
 }
 
@@ -544,7 +544,7 @@ async fn deploy(
         name: name.clone(),
         version,
         owner_org: ctx.sender.org.clone(),
-        deployer: ctx.sender.cert_hash,
+        deployer: ctx.sender.id,
         height: ctx.block.height,
         timestamp_ms: ctx.block.timestamp_ms,
         tx_hash: ctx.tx_hash,
@@ -593,7 +593,7 @@ impl<'a> StepContext<'a> {
         Self {
             tx: Some(ctx),
             host,
-            actor: actor.cert,
+            actor: actor.member,
             actor_org: actor.org.clone(),
             height: ctx.block.height,
             timestamp_ms: ctx.block.timestamp_ms,
@@ -1294,7 +1294,7 @@ async fn fire_one(
             failures::STARTER_CERTIFICATE_REFUSED.with(&[("reason", e.kind().to_string())]),
         )
     })?;
-    if ingot_module_identity::is_revoked(state, &sender.cert_hash).await? {
+    if ingot_module_identity::is_revoked(state, &sender).await? {
         return reject(failures::STARTER_REVOKED.bare());
     }
     let ctx = TxContext {

@@ -247,7 +247,7 @@ async fn start_definitions(
     let actor = Actor {
         org: tx.sender.org.clone(),
         role: tx.sender.role.clone(),
-        cert: tx.sender.cert_hash,
+        member: tx.sender.id,
     };
     let mut events = Vec::new();
     for definition in definitions.items {

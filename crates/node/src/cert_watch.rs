@@ -1,0 +1,80 @@
+//! Every certificate the consortium relies on, as it stands now: each
+//! organisation's CAs (genesis's and those governance added; an old CA in
+//! its grace period too) and each validator's certificate (genesis's, or
+//! the one renewed on chain with `identity.renew_validator`). `/v1/status`,
+//! `/metrics` and the log warn [`EXPIRY_WARNING_DAYS`] ahead of an end.
+//!
+//! Dates are judged by the wall clock: a warning for operators, never chain
+//! logic (execution judges a sender's certificate by block time).
+
+use crate::Shared;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use ingot_consortium::{CertSummary, EXPIRY_WARNING_DAYS};
+use ingot_crypto::CertInfo;
+use std::{sync::Arc, time::Duration};
+
+/// How often the log is told about certificates near their end.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// The consortium's certificates at the executed state.
+pub async fn consortium_certificates<E>(sh: &Shared<E>) -> Vec<CertSummary>
+where
+    E: Storage + Clock + Metrics + Spawner,
+{
+    let consortium = sh.trust.current();
+    let mut out = Vec::new();
+    for entry in consortium.entries() {
+        for trusted in &entry.cas {
+            let subject = match trusted.until {
+                None => format!("CA of {}", entry.name),
+                Some(until) => format!("CA of {} (trusted up to height {until})", entry.name),
+            };
+            out.push(CertSummary::of(subject, &entry.name, &trusted.ca));
+        }
+    }
+    let state = sh.state.read().await;
+    for (key, seat) in consortium.validators() {
+        let renewed = state
+            .get(&ingot_execution::modules::identity::validator_cert_key(key))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|der| CertInfo::from_der(&der).ok());
+        let cert = renewed.or_else(|| {
+            let listed = hex::encode(key);
+            sh.genesis
+                .validators
+                .iter()
+                .find(|v| v.public_key == listed)
+                .and_then(|v| CertInfo::from_pem(&v.cert_pem).ok())
+        });
+        if let Some(cert) = cert {
+            let subject = format!("validator {} of {}", seat.name, seat.org);
+            out.push(CertSummary::of(subject, &seat.org, &cert));
+        }
+    }
+    out
+}
+
+/// Log, now and every [`WATCH_INTERVAL`], each certificate of the
+/// consortium that ends within [`EXPIRY_WARNING_DAYS`] (or has ended).
+pub async fn watch_loop<E, C>(clock: C, shared: Arc<Shared<E>>)
+where
+    E: Storage + Clock + Metrics + Spawner,
+    C: Clock,
+{
+    loop {
+        let certificates = consortium_certificates(&shared).await;
+        let now = ingot_crypto::unix_now();
+        for cert in ingot_consortium::expiring_within(&certificates, now, EXPIRY_WARNING_DAYS) {
+            tracing::warn!(
+                certificate = %cert.subject,
+                org = %cert.org,
+                not_after = cert.not_after,
+                expired = cert.not_after < now,
+                "a certificate of the consortium ends within {EXPIRY_WARNING_DAYS} days: renew it (same key: no vote; a validator's with identity.renew_validator) or rotate the CA by vote",
+            );
+        }
+        clock.sleep(WATCH_INTERVAL).await;
+    }
+}
