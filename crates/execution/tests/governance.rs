@@ -5,13 +5,11 @@
 mod common;
 
 use common::*;
-use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use commonware_runtime::{deterministic, Runner as _};
 use ingot_crypto::{issue_ca, PrivateKey, Role, Scheme};
-use ingot_execution::{Executor, LiveConsortium};
-use ingot_state::StateStore;
-use ingot_types::{sha256, Receipt, SignedTransaction};
+use ingot_execution::LiveConsortium;
+use ingot_types::{Receipt, SignedTransaction};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 struct Org {
     key: PrivateKey,
@@ -59,15 +57,7 @@ async fn four(ctx: &deterministic::Context) -> (Vec<Org>, Chain) {
     let trust =
         LiveConsortium::of_members(names.iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())))
             .unwrap();
-    let chain = Chain {
-        exec: Executor::new(Arc::new(trust)),
-        state: StateStore::open(ctx.child("state"), "gov").await.unwrap(),
-        chain: sha256(&[b"chain"]),
-        height: 0,
-        salt: 0,
-        clock_ms: None,
-        last_anchored: Vec::new(),
-    };
+    let chain = Chain::open(ctx, trust, "gov").await;
     (orgs, chain)
 }
 

@@ -7,13 +7,11 @@
 mod common;
 
 use common::*;
-use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use commonware_runtime::{deterministic, Runner as _};
 use ingot_crypto::{issue_ca, issue_end_entity, unix_now, CertInfo, PrivateKey, Role, Scheme};
-use ingot_execution::{modules::identity, Consortium, Executor, LiveConsortium};
-use ingot_state::StateStore;
-use ingot_types::{sha256, Genesis, OrgKind, Organisation, ValidatorEntry};
+use ingot_execution::{modules::identity, Consortium, LiveConsortium};
+use ingot_types::{Genesis, OrgKind, Organisation, ValidatorEntry};
 use serde_json::json;
-use std::sync::Arc;
 
 /// A certificate of `org` for `key` as `role`, valid for `days` from now.
 fn certify(
@@ -86,17 +84,7 @@ async fn fixture(ctx: &deterministic::Context) -> Fixture {
         Scheme::Ed25519,
     );
     Fixture {
-        chain: Chain {
-            exec: Executor::new(Arc::new(trust)),
-            state: StateStore::open(ctx.child("state"), "renewal")
-                .await
-                .unwrap(),
-            chain: sha256(&[b"chain"]),
-            height: 0,
-            salt: 0,
-            clock_ms: None,
-            last_anchored: Vec::new(),
-        },
+        chain: Chain::open(ctx, trust, "renewal").await,
         ca_key,
         ca,
         admin,

@@ -7,19 +7,15 @@ mod common;
 
 use common::*;
 use commonware_codec::Decode;
-use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use commonware_runtime::{deterministic, Runner as _};
 use ingot_bpmn::{engine, machine::Instance, Machine};
 use ingot_crypto::{
     issue_ca, issue_end_entity, unix_now, CertInfo, CertSpec, PrivateKey, Role, Scheme,
 };
-use ingot_execution::{
-    modules::workflow::{instance_key, load_definition_raw},
-    Executor,
-};
-use ingot_state::StateStore;
+use ingot_execution::modules::workflow::{instance_key, load_definition_raw};
 use ingot_types::sha256;
 use serde_json::{json, Value};
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows")
@@ -75,23 +71,12 @@ pub async fn world(ctx: &deterministic::Context, actors: &Value) -> World {
             },
         );
     }
-    let trust = Arc::new(
-        ingot_execution::LiveConsortium::of_members(
-            cas.iter().map(|(o, (_, pem))| (o.as_str(), pem.as_str())),
-        )
-        .unwrap(),
-    );
-    let chain = Chain {
-        exec: Executor::new(trust),
-        state: StateStore::open(ctx.child("state"), "workflow")
-            .await
-            .unwrap(),
-        chain: sha256(&[b"chain"]),
-        height: 0,
-        salt: 0,
-        clock_ms: Some(unix_now() as u64 * 1000),
-        last_anchored: Vec::new(),
-    };
+    let trust = ingot_execution::LiveConsortium::of_members(
+        cas.iter().map(|(o, (_, pem))| (o.as_str(), pem.as_str())),
+    )
+    .unwrap();
+    let mut chain = Chain::open(ctx, trust, "workflow").await;
+    chain.clock_ms = Some(unix_now() as u64 * 1000);
     World { chain, actors: out }
 }
 

@@ -4,7 +4,7 @@
 //! the new consortium; it is removed again by vote and then signs and reads
 //! nothing.
 
-use super::{ingot, ingot_ok};
+use super::{ingot, ingot_ok, tx_send};
 use crate::common::{load, openssl, signed_get, try_call};
 use serde_json::Value;
 use std::{
@@ -33,27 +33,8 @@ fn event<'a>(receipt: &'a Value, kind: &str) -> Option<&'a Value> {
 /// for finality.
 fn newco_notarise(root: &Path, api: &str, doc: &str) -> std::process::Output {
     let args = format!("{{\"document_hash\":\"{doc}\",\"metadata\":\"newco\"}}");
-    ingot(
-        root,
-        &[
-            "--json",
-            "tx",
-            "send",
-            "--node",
-            api,
-            "--key",
-            "newco/member.key",
-            "--cert",
-            "newco/member.pem",
-            "--module",
-            "notary",
-            "--method",
-            "record",
-            "--args",
-            &args,
-            "--wait",
-        ],
-    )
+    let member = ("newco/member.key", "newco/member.pem");
+    tx_send(root, api, member, "notary", "record", &args)
 }
 
 /// Retry `notarise` until it is final (the change holds from the block after

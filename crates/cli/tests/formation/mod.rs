@@ -362,6 +362,24 @@ fn start(root: &Path, org: &str) -> Child {
         .unwrap()
 }
 
+/// `ingot --json tx send ... --wait` as the holder of `key`/`cert`.
+fn tx_send(
+    root: &Path,
+    api: &str,
+    (key, cert): (&str, &str),
+    module: &str,
+    method: &str,
+    args: &str,
+) -> std::process::Output {
+    ingot(
+        root,
+        &[
+            "--json", "tx", "send", "--node", api, "--key", key, "--cert", cert, "--module",
+            module, "--method", method, "--args", args, "--wait",
+        ],
+    )
+}
+
 fn notarise(root: &Path, api: &str, key: &str, cert: &str, n: u8) -> Value {
     let doc = format!("{n:02x}").repeat(32);
     ingot_ok(

@@ -5,7 +5,7 @@
 //! consensus key by its organisation's admin, clears the expiry warning on
 //! every node; an older certificate cannot be replayed over it.
 
-use super::{ingot, ingot_ok, openssl_certify, openssl_leaf};
+use super::{ingot_ok, openssl_certify, openssl_leaf, tx_send};
 use crate::common::{load, signed_get, try_call};
 use serde_json::Value;
 use std::{
@@ -18,27 +18,8 @@ use std::{
 fn renew_validator(root: &Path, api: &str, pem: &str) -> Result<Value, String> {
     let pem = std::fs::read_to_string(root.join(pem)).unwrap();
     let args = serde_json::json!({ "certificate_pem": pem }).to_string();
-    let out = ingot(
-        root,
-        &[
-            "--json",
-            "tx",
-            "send",
-            "--node",
-            api,
-            "--key",
-            "pki/forge-admin.key",
-            "--cert",
-            "pki/forge-admin.pem",
-            "--module",
-            "identity",
-            "--method",
-            "renew_validator",
-            "--args",
-            &args,
-            "--wait",
-        ],
-    );
+    let admin = ("pki/forge-admin.key", "pki/forge-admin.pem");
+    let out = tx_send(root, api, admin, "identity", "renew_validator", &args);
     if out.status.success() {
         Ok(serde_json::from_slice(&out.stdout).unwrap())
     } else {

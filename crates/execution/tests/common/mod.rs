@@ -217,6 +217,23 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// An empty chain under `trust`, its state in storage partition `name`.
+    pub async fn open(
+        ctx: &deterministic::Context,
+        trust: ingot_execution::LiveConsortium,
+        name: &str,
+    ) -> Self {
+        Self {
+            exec: Executor::new(Arc::new(trust)),
+            state: StateStore::open(ctx.child("state"), name).await.unwrap(),
+            chain: sha256(&[b"chain"]),
+            height: 0,
+            salt: 0,
+            clock_ms: None,
+            last_anchored: Vec::new(),
+        }
+    }
+
     pub fn call(&mut self, who: &Member, method: &str, a: serde_json::Value) -> SignedTransaction {
         self.call_module(who, "device", method, a)
     }
@@ -276,24 +293,12 @@ pub async fn consortium(
     let acme_ca = issue_ca(&acme_key, &spec("acme CA", "acme", Role::Ca)).unwrap();
     let bolt_key = PrivateKey::generate(bolt_scheme).unwrap();
     let bolt_ca = issue_ca(&bolt_key, &spec("bolt CA", "bolt", Role::Ca)).unwrap();
-    let trust = Arc::new(
-        ingot_execution::LiveConsortium::of_members([
-            ("acme", acme_ca.as_str()),
-            ("bolt", bolt_ca.as_str()),
-        ])
-        .unwrap(),
-    );
-    let chain = Chain {
-        exec: Executor::new(trust),
-        state: StateStore::open(ctx.child("state"), "devices")
-            .await
-            .unwrap(),
-        chain: sha256(&[b"chain"]),
-        height: 0,
-        salt: 0,
-        clock_ms: None,
-        last_anchored: Vec::new(),
-    };
+    let trust = ingot_execution::LiveConsortium::of_members([
+        ("acme", acme_ca.as_str()),
+        ("bolt", bolt_ca.as_str()),
+    ])
+    .unwrap();
+    let chain = Chain::open(ctx, trust, "devices").await;
     (acme_key, acme_ca, bolt_key, bolt_ca, chain)
 }
 
