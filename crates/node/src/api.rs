@@ -215,7 +215,7 @@ pub(crate) async fn metrics<E: Storage + Clock + Metrics + Spawner>(State(s): St
     let mut out = (s.metrics)();
     out.push_str(&format!(
         "# TYPE ingot_certificates_expiring gauge\ningot_certificates_expiring {}\n# TYPE ingot_certificate_seconds_to_first_expiry gauge\ningot_certificate_seconds_to_first_expiry {}\n",
-        certificate_warnings(&certificates, now).len(),
+        certificate_warnings(&certificates, now, sh.certificate_warning_days).len(),
         certificates.iter().map(|c| c.not_after - now).min().unwrap_or(i64::MAX),
     ));
     out.push_str(&format!(
@@ -319,17 +319,19 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
         certificate_warnings: certificate_warnings(
             &crate::cert_watch::consortium_certificates(sh).await,
             ingot_crypto::unix_now(),
+            sh.certificate_warning_days,
         ),
     })
 }
 
-/// Consortium certificates within [`ingot_consortium::EXPIRY_WARNING_DAYS`] of
-/// their end (the wall clock: a warning for operators, not chain logic).
+/// Consortium certificates within `days` of their end (the wall clock: a
+/// warning for operators, not chain logic).
 fn certificate_warnings(
     certificates: &[ingot_consortium::CertSummary],
     now: i64,
+    days: i64,
 ) -> Vec<ingot_api::core::CertificateWarning> {
-    ingot_consortium::expiring_within(certificates, now, ingot_consortium::EXPIRY_WARNING_DAYS)
+    ingot_consortium::expiring_within(certificates, now, days)
         .into_iter()
         .map(|c| ingot_api::core::CertificateWarning {
             certificate: c.subject.clone(),

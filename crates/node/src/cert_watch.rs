@@ -2,16 +2,21 @@
 //! organisation's CAs (genesis's and those governance added; an old CA in
 //! its grace period too) and each validator's certificate (genesis's, or
 //! the one renewed on chain with `identity.renew_validator`). `/v1/status`,
-//! `/metrics` and the log warn [`EXPIRY_WARNING_DAYS`] ahead of an end.
+//! `/metrics` and the log warn `certificate_warning_days` (node.toml,
+//! default [`ingot_consortium::EXPIRY_WARNING_DAYS`]) ahead of an end.
 //!
 //! Dates are judged by the wall clock: a warning for operators, never chain
 //! logic (execution judges a sender's certificate by block time).
 
 use crate::Shared;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use ingot_consortium::{CertSummary, EXPIRY_WARNING_DAYS};
+use ingot_consortium::CertSummary;
 use ingot_crypto::CertInfo;
 use std::{sync::Arc, time::Duration};
+
+/// Days ahead of an end that a certificate is reported when `node.toml`
+/// does not say.
+pub const DEFAULT_WARNING_DAYS: i64 = ingot_consortium::EXPIRY_WARNING_DAYS;
 
 /// How often the log is told about certificates near their end.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(6 * 3600);
@@ -57,7 +62,7 @@ where
 }
 
 /// Log, now and every [`WATCH_INTERVAL`], each certificate of the
-/// consortium that ends within [`EXPIRY_WARNING_DAYS`] (or has ended).
+/// consortium that ends within the warning days (or has ended).
 pub async fn watch_loop<E, C>(clock: C, shared: Arc<Shared<E>>)
 where
     E: Storage + Clock + Metrics + Spawner,
@@ -66,13 +71,14 @@ where
     loop {
         let certificates = consortium_certificates(&shared).await;
         let now = ingot_crypto::unix_now();
-        for cert in ingot_consortium::expiring_within(&certificates, now, EXPIRY_WARNING_DAYS) {
+        let days = shared.certificate_warning_days;
+        for cert in ingot_consortium::expiring_within(&certificates, now, days) {
             tracing::warn!(
                 certificate = %cert.subject,
                 org = %cert.org,
                 not_after = cert.not_after,
                 expired = cert.not_after < now,
-                "a certificate of the consortium ends within {EXPIRY_WARNING_DAYS} days: renew it (same key: no vote; a validator's with identity.renew_validator) or rotate the CA by vote",
+                "a certificate of the consortium ends within {days} days: renew it (same key: no vote; a validator's with identity.renew_validator) or rotate the CA by vote",
             );
         }
         clock.sleep(WATCH_INTERVAL).await;

@@ -68,6 +68,10 @@ pub struct NodeConfig {
     /// direct I/O, so state that does not fit here is read from the device.
     #[serde(default = "default_state_cache_mib")]
     pub state_cache_mib: u64,
+    /// Days ahead of the end of a consortium certificate (a CA, a
+    /// validator's) that `/v1/status`, `/metrics` and the log warn.
+    #[serde(default = "default_certificate_warning_days")]
+    pub certificate_warning_days: i64,
     /// Serve `/metrics` to anonymous callers (a Prometheus scraper without a
     /// member certificate); `false` makes it members-only like chain data.
     #[serde(default = "default_true")]
@@ -163,6 +167,10 @@ fn default_state_cache_mib() -> u64 {
 }
 /// Default state page cache.
 pub const STATE_CACHE_MIB: u64 = 64;
+fn default_certificate_warning_days() -> i64 {
+    crate::cert_watch::DEFAULT_WARNING_DAYS
+}
+
 fn default_true() -> bool {
     true
 }

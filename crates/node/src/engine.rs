@@ -121,6 +121,8 @@ pub struct ValidatorConfig {
     pub derived_dir: Option<std::path::PathBuf>,
     /// Memory the stores spend on I/O.
     pub storage: crate::StorageSizes,
+    /// Days ahead of a consortium certificate's end that it is reported.
+    pub certificate_warning_days: i64,
 }
 
 /// The p2p channels a validator uses (see [`channel`]).
@@ -334,6 +336,7 @@ where
         chain_id: cfg.genesis.chain_id(),
         genesis_block: crate::shared::genesis_block(&cfg.genesis),
         genesis: cfg.genesis.clone(),
+        certificate_warning_days: cfg.certificate_warning_days,
         trust,
         mempool: Mutex::new(Default::default()),
         state: tokio::sync::RwLock::new(state),

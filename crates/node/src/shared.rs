@@ -70,7 +70,9 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     /// are named after it).
     pub storage_prefix: String,
     pub genesis: Genesis,
-    /// Every genesis certificate with its dates, for expiry warnings.
+    /// Days ahead of a consortium certificate's end that it is reported
+    /// (`node.toml` `certificate_warning_days`; see `cert_watch`).
+    pub certificate_warning_days: i64,
     pub chain_id: Digest,
     pub genesis_block: Block,
     /// The consortium as the next block sees it (governance changes it).

@@ -506,6 +506,7 @@ pub async fn start_node_skewed(
         ledger_index: None,
         derived_dir: None,
         storage: ingot_node::StorageSizes::COMPACT,
+        certificate_warning_days: ingot_node::cert_watch::DEFAULT_WARNING_DAYS,
     };
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();

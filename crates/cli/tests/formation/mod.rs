@@ -506,6 +506,12 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     assert!(!root.join("forge/forge-v1/data").exists());
     std::fs::copy(root.join("genesis.json"), root.join("forge/genesis.json")).unwrap();
 
+    // watch's operator wants 5 days' notice, not 30: forge-v1's certificate
+    // (10 days left) is no warning on its node.
+    let watch_toml = root.join("watch/watch-v1/node.toml");
+    let mut toml = std::fs::read_to_string(&watch_toml).unwrap();
+    toml.push_str("certificate_warning_days = 5\n");
+    std::fs::write(&watch_toml, toml).unwrap();
     // Each organisation starts its own validator.
     let _nodes = Nodes(ORGS.iter().map(|o| start(&root, o)).collect());
     let apis: Vec<String> = (0..4)
@@ -544,10 +550,23 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         let (_, status) = try_call("GET", &format!("{api}/v1/status"), None).unwrap();
         assert_eq!(status["chain_id"], a["chain_id"], "{status}");
         let warnings = status["certificate_warnings"].as_array().unwrap();
+        if api == &apis[3] {
+            assert!(warnings.is_empty(), "{status}");
+            continue;
+        }
         assert_eq!(warnings.len(), 1, "{status}");
         assert_eq!(warnings[0]["certificate"], "validator forge-v1 of forge");
         assert_eq!(warnings[0]["expired"], false);
     }
+    // The log says it too (checked at start, then every 6 hours).
+    let log =
+        |org: &str| std::fs::read_to_string(root.join(format!("{org}/{org}-v1/node.log"))).unwrap();
+    assert!(
+        log("bolt").contains("ends within 30 days") && log("bolt").contains("forge-v1"),
+        "{}",
+        log("bolt")
+    );
+    assert!(!log("watch").contains("ends within"), "{}", log("watch"));
     let member = load(&root.join("cast"), "member");
     let (code, metrics) = signed_get(&apis[1], Some(&member), "/metrics");
     assert_eq!(code, 200);
