@@ -103,7 +103,9 @@ pub struct SendArgs {
     pub module: String,
     #[arg(long)]
     pub method: String,
-    /// Arguments as JSON, e.g. '{"document_hash":"..","metadata":".."}'.
+    /// Arguments as JSON, e.g. '{"document_hash":"..","metadata":".."}',
+    /// or `@FILE` to read them from a file (large arguments: a certificate,
+    /// a BPMN diagram).
     #[arg(long, default_value = "{}")]
     pub args: String,
     /// Wait until the transaction is executed and print its receipt.
@@ -217,7 +219,12 @@ pub fn tx(cmd: TxCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         TxCommand::Send(a) => {
             let sender = Sender::load(&a.key, &a.cert)?;
-            let args: Value = serde_json::from_str(&a.args).context("--args is not JSON")?;
+            let text = match a.args.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--args @{path}: cannot read the file"))?,
+                None => a.args.clone(),
+            };
+            let args: Value = serde_json::from_str(&text).context("--args is not JSON")?;
             let call_args = ingot_execution::args::from_json(&a.module, &a.method, &args)
                 .map_err(|e| anyhow!(e))?;
             let (chain, height) = chain_info(&a.node)?;

@@ -153,10 +153,10 @@ pub fn check_genesis(genesis: &Genesis) -> Result<GenesisReport, ConsortiumError
             reason,
         };
         let cert = CertInfo::from_pem(&v.cert_pem).map_err(|e| not_certified(e.to_string()))?;
-        let id = trust.identify(&cert.der).map_err(|e| {
-            let hint = trust.ca(&v.org).map(sm2_hint).unwrap_or("");
-            not_certified(format!("{e}{hint}"))
-        })?;
+        // The trust store's refusal already carries the SM2 hint.
+        let id = trust
+            .identify(&cert.der)
+            .map_err(|e| not_certified(e.to_string()))?;
         if id.org != v.org {
             return Err(not_certified(format!(
                 "it was issued to organisation {}",

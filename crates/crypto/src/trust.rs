@@ -238,7 +238,20 @@ impl TrustStore {
                 break;
             }
         }
-        issued.map_err(|e| TrustError::NotIssuedByOrg(org.clone(), e))?;
+        issued.map_err(|e| {
+            // The usual cause with OpenSSL-made SM2 certificates (never part
+            // of consensus: receipts record `TrustError::kind` only).
+            let sm2 = anchor
+                .cas
+                .iter()
+                .any(|ca| matches!(ca.public_key().map(|k| k.scheme()), Ok(crate::Scheme::Sm2)));
+            let hint = if sm2 {
+                " (an SM2 CA signs with the distinguishing ID 1234567812345678: with OpenSSL 3 add `-sm3 -sigopt distid:1234567812345678`, and `-vfyopt distid:1234567812345678` to `x509 -req` for an SM2 key)"
+            } else {
+                ""
+            };
+            TrustError::NotIssuedByOrg(org.clone(), format!("{e}{hint}"))
+        })?;
         if cert.is_ca {
             return Err(TrustError::IsCa);
         }

@@ -70,6 +70,28 @@ impl CertInfo {
         Self::from_der(&pem.contents)
     }
 
+    /// Exactly one PEM certificate, as a client sends it in a call's JSON
+    /// (text before it, as `openssl x509 -text` prints, is allowed; a second
+    /// block or anything after the end is refused rather than ignored). The
+    /// error says what was expected, for the client's user.
+    pub fn from_one_pem(text: &str) -> std::result::Result<Self, String> {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let blocks = text.matches("-----BEGIN ").count();
+        if blocks != 1 || !text.contains(BEGIN) {
+            return Err(format!(
+                "expected one PEM certificate ({BEGIN} ... {END}), found {blocks} PEM blocks"
+            ));
+        }
+        if !text
+            .split_once(END)
+            .is_some_and(|(_, after)| after.trim().is_empty())
+        {
+            return Err(format!("nothing may follow {END}"));
+        }
+        Self::from_pem(text).map_err(|e| format!("not a readable X.509 certificate: {e}"))
+    }
+
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let (rest, cert) = X509Certificate::from_der(der).map_err(parse_err)?;
         if !rest.is_empty() {

@@ -419,3 +419,34 @@ fn openssl_device_certificates_are_accepted() {
         assert!(strangers.identify(&der).is_err(), "{scheme:?}");
     }
 }
+
+/// An SM2 certificate OpenSSL signed with its default (empty)
+/// distinguishing ID is refused, and the refusal says how to sign it.
+#[test]
+fn an_sm2_certificate_signed_without_the_distinguishing_id_is_refused_with_a_hint() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = TmpDir::new("ossl-sm2-no-distid");
+    openssl_chain(&dir, Scheme::Sm2);
+    let d = &dir.0;
+    // Re-sign the same request without `-sigopt distid:...`.
+    let mut a = vec![
+        "x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "10",
+        "-extfile", "ee.ext", "-out", "bad.pem", "-sm3",
+    ];
+    a.extend(verify_args(Scheme::Sm2));
+    openssl(d, &a);
+    let trust = ingot_crypto::TrustStore::new([("Org1", read(&dir, "ca.pem").as_str())]).unwrap();
+    assert!(trust
+        .identify(&CertInfo::from_pem(&read(&dir, "node.pem")).unwrap().der)
+        .is_ok());
+    let refused = trust
+        .identify(&CertInfo::from_pem(&read(&dir, "bad.pem")).unwrap().der)
+        .unwrap_err();
+    assert!(
+        matches!(refused, ingot_crypto::TrustError::NotIssuedByOrg(..))
+            && refused.to_string().contains("distid:1234567812345678"),
+        "{refused}"
+    );
+}

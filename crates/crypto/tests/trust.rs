@@ -178,3 +178,33 @@ fn golden_member_ids() {
         ]
     );
 }
+
+/// A call's `certificate_pem` holds exactly one certificate: a second block
+/// or trailing bytes are refused, not silently dropped; text before it (as
+/// `openssl x509 -text` prints) is fine; garbage says what was expected.
+#[test]
+fn one_pem_certificate_or_a_clear_refusal() {
+    let (_, ca) = org("acme", Scheme::Ed25519);
+    let one = CertInfo::from_one_pem(&ca).unwrap();
+    assert_eq!(one.der, der(&ca));
+    assert!(CertInfo::from_one_pem(&format!("Certificate:\n  Data: ...\n{ca}\n\n")).is_ok());
+    let two = CertInfo::from_one_pem(&format!("{ca}{ca}")).unwrap_err();
+    assert!(two.contains("found 2 PEM blocks"), "{two}");
+    let junk = CertInfo::from_one_pem(&format!("{ca}junk")).unwrap_err();
+    assert!(junk.contains("nothing may follow"), "{junk}");
+    let none = CertInfo::from_one_pem("hello").unwrap_err();
+    assert!(none.contains("expected one PEM certificate"), "{none}");
+    let key =
+        CertInfo::from_one_pem("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n")
+            .unwrap_err();
+    assert!(key.contains("expected one PEM certificate"), "{key}");
+    let broken = ca.replace(
+        "-----BEGIN CERTIFICATE-----\n",
+        "-----BEGIN CERTIFICATE-----\n!!",
+    );
+    let broken = CertInfo::from_one_pem(&broken).unwrap_err();
+    assert!(
+        broken.contains("not a readable X.509 certificate"),
+        "{broken}"
+    );
+}

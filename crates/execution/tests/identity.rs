@@ -170,7 +170,7 @@ fn a_renewed_certificate_is_the_same_member_and_revoking_revokes_the_key() {
                 "ok",
                 "certificate revoked",
                 "certificate is revoked",
-                "certificate already revoked",
+                "certificate already revoked (it, or its key through another certificate)",
                 "ok"
             ]
         );
@@ -241,5 +241,18 @@ fn a_validator_certificate_is_renewed_on_its_key_by_its_admin() {
             .await
             .unwrap();
         assert_eq!(stored.as_deref(), Some(&renewed.der[..]));
+
+        // A revoked validator key is not re-certified behind the revocation.
+        let longer = certify(&f.ca_key, &f.ca, vk, "acme-v1", Role::Validator, 800);
+        let txs = vec![
+            f.chain.call_module(
+                &f.admin,
+                "identity",
+                "revoke",
+                json!({ "certificate_pem": renewed.pem }),
+            ),
+            renew(&mut f.chain, &f.admin, &longer),
+        ];
+        assert_eq!(f.chain.run(txs).await, ["ok", "certificate is revoked"]);
     });
 }

@@ -18,8 +18,16 @@ use std::{sync::Arc, time::Duration};
 /// does not say.
 pub const DEFAULT_WARNING_DAYS: i64 = ingot_consortium::EXPIRY_WARNING_DAYS;
 
-/// How often the log is told about certificates near their end.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+/// How often the consortium's certificates are looked at: a CA admitted by
+/// vote that is near its end is logged within this, not hours later.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often certificates near their end are logged again while nothing
+/// about them changes.
+pub const REPEAT_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+const _: () = assert!(REPEAT_INTERVAL
+    .as_secs()
+    .is_multiple_of(CHECK_INTERVAL.as_secs()));
 
 /// The consortium's certificates at the executed state.
 pub async fn consortium_certificates<E>(sh: &Shared<E>) -> Vec<CertSummary>
@@ -61,26 +69,42 @@ where
     out
 }
 
-/// Log, now and every [`WATCH_INTERVAL`], each certificate of the
-/// consortium that ends within the warning days (or has ended).
+/// Log each certificate of the consortium that ends within the warning
+/// days (or has ended): at start, whenever that list changes (a CA admitted
+/// or rotated by vote, a validator's certificate renewed, a certificate
+/// coming within the warning days), and every [`REPEAT_INTERVAL`] while it
+/// does not.
 pub async fn watch_loop<E, C>(clock: C, shared: Arc<Shared<E>>)
 where
     E: Storage + Clock + Metrics + Spawner,
     C: Clock,
 {
+    let repeat_every = REPEAT_INTERVAL.as_secs() / CHECK_INTERVAL.as_secs();
+    let mut last: Option<Vec<(String, i64)>> = None;
+    let mut checks_since_logged = 0u64;
     loop {
         let certificates = consortium_certificates(&shared).await;
         let now = ingot_crypto::unix_now();
         let days = shared.certificate_warning_days;
-        for cert in ingot_consortium::expiring_within(&certificates, now, days) {
-            tracing::warn!(
-                certificate = %cert.subject,
-                org = %cert.org,
-                not_after = cert.not_after,
-                expired = cert.not_after < now,
-                "a certificate of the consortium ends within {days} days: renew it (same key: no vote; a validator's with identity.renew_validator) or rotate the CA by vote",
-            );
+        let expiring = ingot_consortium::expiring_within(&certificates, now, days);
+        let seen: Vec<(String, i64)> = expiring
+            .iter()
+            .map(|c| (c.subject.clone(), c.not_after))
+            .collect();
+        checks_since_logged += 1;
+        if last.as_ref() != Some(&seen) || checks_since_logged >= repeat_every {
+            for cert in &expiring {
+                tracing::warn!(
+                    certificate = %cert.subject,
+                    org = %cert.org,
+                    not_after = cert.not_after,
+                    expired = cert.not_after < now,
+                    "a certificate of the consortium ends within {days} days: renew it (same key: no vote; a validator's with identity.renew_validator) or rotate the CA by vote",
+                );
+            }
+            last = Some(seen);
+            checks_since_logged = 0;
         }
-        clock.sleep(WATCH_INTERVAL).await;
+        clock.sleep(CHECK_INTERVAL).await;
     }
 }

@@ -974,7 +974,8 @@ fn optional_text(v: &Value, field: &str) -> String {
 
 fn certificate(v: &Value) -> Result<Bytes, String> {
     let pem = text(v, "certificate_pem")?;
-    let info = ingot_crypto::CertInfo::from_pem(&pem).map_err(|e| e.to_string())?;
+    let info = ingot_crypto::CertInfo::from_one_pem(&pem)
+        .map_err(|e| format!("`certificate_pem`: {e}"))?;
     Ok(Bytes::from(info.der))
 }
 

@@ -36,6 +36,7 @@ pub fn cert_der(v: &Value) -> Result<Bytes, String> {
         .get("certificate_pem")
         .and_then(Value::as_str)
         .ok_or("missing string field `certificate_pem`")?;
-    let info = ingot_crypto::CertInfo::from_pem(pem).map_err(|e| e.to_string())?;
+    let info =
+        ingot_crypto::CertInfo::from_one_pem(pem).map_err(|e| format!("`certificate_pem`: {e}"))?;
     Ok(Bytes::from(info.der))
 }

@@ -143,11 +143,11 @@ pub mod failures {
         OTHER_ORGANISATION = 3, "other_organisation", "certificate belongs to {org}, not to the admin's organisation {admin_org}";
         ALREADY_REGISTERED = 4, "already_registered", "certificate already registered";
         REVOKED = 5, "revoked", "certificate is revoked";
-        ALREADY_REVOKED = 6, "already_revoked", "certificate already revoked";
+        ALREADY_REVOKED = 6, "already_revoked", "certificate already revoked (it, or its key through another certificate)";
         NOT_A_VALIDATOR_CERTIFICATE = 7, "not_a_validator_certificate", "a validator certificate has role validator, not {role}";
         NOT_A_VALIDATOR_KEY = 8, "not_a_validator_key", "the certificate's key is not the consensus key of a validator of {org}";
         NOT_VALID_NOW = 9, "not_valid_now", "the certificate is not valid at this block's time";
-        NOT_NEWER = 10, "not_newer", "the certificate ends at {not_after}, not after the validator's current one ({current})";
+        NOT_NEWER = 10, "not_newer", "the certificate ends at {not_after} (UNIX seconds), not after the validator's current one ({current}): certify the key for longer";
     }
 }
 
@@ -253,6 +253,10 @@ async fn renew_validator(
     let now = (ctx.block.timestamp_ms / 1000) as i64;
     if now < subject.not_before || now > subject.not_after {
         return reject(failures::NOT_VALID_NOW.bare());
+    }
+    // A revoked key is not re-certified behind the revocation's back.
+    if is_revoked(state, subject).await? {
+        return reject(failures::REVOKED.bare());
     }
     let current = match state.get(&validator_cert_key(&key)).await? {
         Some(der) => {

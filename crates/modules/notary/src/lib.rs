@@ -118,7 +118,7 @@ pub async fn call(
                 "recorded",
                 &[
                     ("document_hash", hex::encode(arg.document_hash)),
-                    ("owner", hex::encode(ctx.sender.cert_hash)),
+                    ("owner", hex::encode(ctx.sender.id)),
                     ("org", ctx.sender.org.clone()),
                 ],
             )])
