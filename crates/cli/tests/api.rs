@@ -370,6 +370,22 @@ fn refusals_proofs_and_client_errors() {
         .unwrap()
         .iter()
         .any(|f| f["name"] == "device.unknown_device"));
+    // ... and what it needs to call them: who may, and example arguments.
+    let identity = modules.iter().find(|m| m["name"] == "identity").unwrap();
+    let revoke = identity["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "revoke")
+        .unwrap_or_else(|| panic!("{identity}"));
+    assert!(
+        revoke["example_args"]["certificate_pem"].is_string(),
+        "{revoke}"
+    );
+    assert!(
+        revoke["who"].as_str().unwrap().contains("admin"),
+        "{revoke}"
+    );
     assert!(cat["tx_failures"]
         .as_array()
         .unwrap()

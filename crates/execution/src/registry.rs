@@ -7,8 +7,8 @@
 //! the list of calls a device may make (a failure detail) is built in it.
 
 use ingot_module::{
-    failure::tx, reject, BlockContext, BoxFuture, CallResult, Consortium, Host, Module, Store,
-    TxContext,
+    failure::tx, reject, BlockContext, BoxFuture, CallError, CallResult, Consortium, Host, Module,
+    ModuleInfo, Store, TxContext,
 };
 use ingot_module_access::AccessModule;
 use ingot_module_device::DeviceModule;
@@ -105,7 +105,9 @@ pub fn dispatch<'a>(
         if depth > 0 && !target.nestable() {
             return reject(tx::NESTED_WORKFLOW.bare());
         }
-        let mut events = target.call(ctx, state, &REGISTRY, call).await?;
+        let result = target.call(ctx, state, &REGISTRY, call).await;
+        check_method_declared(target.info(), call, &result);
+        let mut events = result?;
         for other in MODULES.iter().filter(|m| m.name() != target.name()) {
             let moved = other
                 .on_events(ctx, state, &REGISTRY, &events, depth)
@@ -115,6 +117,25 @@ pub fn dispatch<'a>(
         check_declared(&events);
         Ok(events)
     })
+}
+
+/// Every method a module serves is in its catalogue (`ModuleInfo::methods`,
+/// what `GET /v1/modules` shows clients): checked in debug builds, so a test
+/// or simulation calling an undeclared method fails; an unknown method's
+/// refusal is the one call that needs no declaration.
+fn check_method_declared(info: &ModuleInfo, call: &Call, result: &CallResult) {
+    if !cfg!(debug_assertions) || info.methods.iter().any(|m| m.name == call.method) {
+        return;
+    }
+    let unknown = matches!(
+        result,
+        Err(CallError::Rejected(f)) if f.module == tx::UNKNOWN_METHOD.module && f.code == tx::UNKNOWN_METHOD.code
+    );
+    assert!(
+        unknown,
+        "{}.{} is served but not declared in the module's `methods`",
+        info.name, call.method
+    );
 }
 
 /// Every event is one its module declares (`ModuleInfo::events`): checked
@@ -188,6 +209,66 @@ pub(crate) mod tests {
                 m.name()
             );
         }
+    }
+
+    /// The method catalogue is whole and true: each method declared once,
+    /// with who may call it and a doc, its example arguments accepted by the
+    /// module's own JSON parser, and every device method among them. (That
+    /// every method served is declared is checked on each call in debug
+    /// builds: `check_method_declared`.)
+    #[test]
+    fn methods_are_declared_once_with_example_arguments_that_parse() {
+        for m in MODULES {
+            let info = m.info();
+            assert!(!info.methods.is_empty(), "{} declares no method", info.name);
+            let mut names = std::collections::BTreeSet::new();
+            for d in info.methods {
+                assert!(names.insert(d.name), "{}.{} twice", info.name, d.name);
+                assert!(
+                    !d.who.is_empty() && !d.doc.is_empty(),
+                    "{}.{}",
+                    info.name,
+                    d.name
+                );
+                if d.example_args.is_empty() {
+                    // Binary arguments only: the JSON parser says so.
+                    assert!(m.args_from_json(d.name, &Value::Null).is_err());
+                    continue;
+                }
+                let args: Value = serde_json::from_str(d.example_args)
+                    .unwrap_or_else(|e| panic!("{}.{} example: {e}", info.name, d.name));
+                if let Err(e) = m.args_from_json(d.name, &args) {
+                    panic!("{}.{} example refused: {e}", info.name, d.name);
+                }
+            }
+            for method in info.device_methods {
+                assert!(
+                    names.contains(method),
+                    "{}.{} undeclared",
+                    info.name,
+                    method
+                );
+            }
+        }
+    }
+
+    /// The debug-build check fires on a served but undeclared method, and
+    /// lets an unknown method's refusal through.
+    #[test]
+    fn a_served_method_missing_from_the_catalogue_is_caught() {
+        let mut info = *NotaryModule.info();
+        info.methods = &[];
+        let call = Call {
+            module: "notary".into(),
+            method: "record".into(),
+            args: Default::default(),
+        };
+        let unknown: CallResult = ingot_module::unknown_method(&call);
+        check_method_declared(&info, &call, &unknown);
+        let served = std::panic::catch_unwind(|| check_method_declared(&info, &call, &Ok(vec![])));
+        assert!(served.is_err(), "an undeclared method that was served");
+        let declared = *NotaryModule.info();
+        check_method_declared(&declared, &call, &Ok(vec![]));
     }
 
     /// Event declarations are well formed: kinds unique per module, each

@@ -82,6 +82,25 @@ pub struct ModuleInfo {
     pub nestable: bool,
     /// Every kind of event the module emits, with its attributes.
     pub events: &'static [EventDecl],
+    /// Every method it serves, with who may call it and example arguments
+    /// (`GET /v1/modules`: what a client in any language starts from).
+    pub methods: &'static [MethodDecl],
+}
+
+/// One method a module serves. Tests check every example against the
+/// module's `args_from_json`, so the catalogue cannot drift from the code.
+#[derive(Clone, Copy, Debug)]
+pub struct MethodDecl {
+    pub name: &'static str,
+    /// Who may call it, in words (the module's checks decide).
+    pub who: &'static str,
+    /// Its JSON arguments, as an example a client can start from (the
+    /// node and `ingot tx send --args` encode them canonically); empty for
+    /// a method whose arguments are binary only (its doc says where they
+    /// are specified).
+    pub example_args: &'static str,
+    /// What it does.
+    pub doc: &'static str,
 }
 
 /// One kind of event a module emits: what its receipts carry, what clients
@@ -269,6 +288,7 @@ mod tests {
         device_methods: &[],
         nestable: true,
         events: EVENTS,
+        methods: &[],
     };
 
     fn ev(kind: &str, attrs: &[&str]) -> Event {

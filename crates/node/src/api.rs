@@ -258,6 +258,13 @@ pub(crate) async fn modules() -> Json<Value> {
                 "keys": info.keys.iter().map(|k| json!({"prefix": k.prefix, "rule": format!("{:?}", k.rule)})).collect::<Vec<_>>(),
                 "failures": info.failures.iter().map(|f| json!({"code": f.code, "name": format!("{}.{}", f.module, f.name), "template": f.template})).collect::<Vec<_>>(),
                 "events": info.events.iter().map(|e| json!({"kind": e.kind, "attributes": e.attributes, "failure_detail": e.failure_detail, "doc": e.doc})).collect::<Vec<_>>(),
+                "methods": info.methods.iter().map(|m| json!({
+                    "name": m.name,
+                    "who": m.who,
+                    "doc": m.doc,
+                    // Examples are checked to parse (module tests).
+                    "example_args": serde_json::from_str::<Value>(m.example_args).unwrap_or(Value::Null),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

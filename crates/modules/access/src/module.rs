@@ -4,8 +4,8 @@ use crate::{failures, policy_audience, token_parties, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::Identity;
 use ingot_module::{
-    Audience, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo, Parties, Rule,
-    StateRead, Store, TxContext,
+    Audience, BoxFuture, CallResult, EventDecl, Host, KeyDecl, MethodDecl, Module, ModuleInfo,
+    Parties, Rule, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -52,6 +52,28 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `access` module.
 pub struct AccessModule;
 
+/// The methods `access` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "set_policy",
+        who: "a member or admin (not a device) of the device's owner organisation, or of the organisation holding the name prefix",
+        example_args: r#"{"target":"device:acme:SN-0001","accessor":"org:beta","operations":["telemetry.read","open_valve"],"not_after_ms":1798761600000,"max_uses":10,"hour_from":8,"hour_to":18}"#,
+        doc: "Grants (or replaces) an accessor (member:<id>, org:<name>, device:<id>) operations on device:<id> or name:<prefix>, with optional window, uses and UTC hours; empty operations revokes.",
+    },
+    MethodDecl {
+        name: "request",
+        who: "any member, or a device signing with its own current key while active",
+        example_args: r#"{"device_id":"acme:SN-0001","operation":"open_valve"}"#,
+        doc: "Asks for access: the chain checks policies and logs a grant with a one-time token (valid 5 minutes at most) or a denial with its reason.",
+    },
+    MethodDecl {
+        name: "redeem",
+        who: "only the device the token was issued for, with its own current key (device-only)",
+        example_args: r#"{"token_id":"60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}"#,
+        doc: "The device burns an unexpired access token on chain so it cannot be used again.",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -59,6 +81,7 @@ const INFO: ModuleInfo = ModuleInfo {
     device_methods: DEVICE_METHODS,
     nestable: true,
     events: EVENTS,
+    methods: METHODS,
 };
 
 /// A device asks for access and redeems tokens itself.

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BlockContext, BoxFuture, CallResult, Consortium, EventDecl, Host, Module,
-    ModuleInfo, StateRead, Store, TxContext,
+    decode, Audience, BlockContext, BoxFuture, CallResult, Consortium, EventDecl, Host, MethodDecl,
+    Module, ModuleInfo, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -54,6 +54,22 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `governance` module.
 pub struct GovernanceModule;
 
+/// The methods `governance` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "propose",
+        who: "an organisation admin (not a device)",
+        example_args: r#"{"action":{"kind":"set_weight","org":"acme","weight":2}}"#,
+        doc: "Proposes a change; counts as the proposer org's yes; optional effective_at height. Kinds: add_org{name,org_kind?,ca_pem,weight?}, remove_org{name}, replace_ca{org,ca_pem,old_until}, set_rules{participation_pct,approval_pct,proposal_ttl_blocks}, set_weight{org,weight}, set_deployers{module,orgs}, set_params{max_block_txs?,idle_heartbeat_ms?,max_work_per_tx?}.",
+    },
+    MethodDecl {
+        name: "vote",
+        who: "an organisation admin (not a device), once per organisation; the proposer's organisation has already voted yes",
+        example_args: r#"{"proposal":1,"approve":true}"#,
+        doc: "Votes on an open proposal; it is decided as soon as the weighted tally makes the outcome certain, else at its last voting height.",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -62,6 +78,7 @@ const INFO: ModuleInfo = ModuleInfo {
     // A BPMN service task must not change the consortium on a process's behalf.
     nestable: false,
     events: EVENTS,
+    methods: METHODS,
 };
 
 impl Module for GovernanceModule {

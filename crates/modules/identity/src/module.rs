@@ -5,8 +5,8 @@ use bytes::Bytes;
 use commonware_codec::Encode;
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BoxFuture, CallResult, EventDecl, Host, Module, ModuleInfo, StateRead, Store,
-    TxContext,
+    decode, Audience, BoxFuture, CallResult, EventDecl, Host, MethodDecl, Module, ModuleInfo,
+    StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -34,6 +34,28 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `identity` module.
 pub struct IdentityModule;
 
+/// The methods `identity` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "register",
+        who: "an admin of the certificate's organisation",
+        example_args: r#"{"certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIBhzCCATmgAwIBAgIQUorjVY23+pVQ8bZsmL3s1zAFBgMrZXAwITENMAsGA1UE\nCgwEYWNtZTEQMA4GA1UEAwwHYWNtZSBDQTAeFw0yNjEyMDcwODAyNDJaFw0zNjEy\nMDQwOTAyNDJaMCExDTALBgNVBAoMBGFjbWUxEDAOBgNVBAMMB2FjbWUgQ0EwKjAF\nBgMrZXADIQDDH4yI3aEsdJKy3Of7STvpzw5Oq4sfeB2Lei9E5tjQz6OBhjCBgzAf\nBgNVHSMEGDAWgBQucRoqR62b7ntncqJVs5YofrmhbTAdBgNVHREEFjAUhhJ1cm46\naW5nb3Q6b3JnOmFjbWUwDgYDVR0PAQH/BAQDAgGGMB0GA1UdDgQWBBQucRoqR62b\n7ntncqJVs5YofrmhbTASBgNVHRMBAf8ECDAGAQH/AgEAMAUGAytlcANBAGabd1UR\nnP7dVx89xTWGFvalbYU4GbFa4VP9N0jl9iZHfppuDVxgNDKVKYlp1ju1ckbPorQ0\ntBQCtq+8mwGZRQ4=\n-----END CERTIFICATE-----\n"}"#,
+        doc: "Registers a member certificate of the admin's own organisation. Refused if already registered or if it or its key is revoked.",
+    },
+    MethodDecl {
+        name: "revoke",
+        who: "an admin of the certificate's organisation",
+        example_args: r#"{"certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIBhzCCATmgAwIBAgIQUorjVY23+pVQ8bZsmL3s1zAFBgMrZXAwITENMAsGA1UE\nCgwEYWNtZTEQMA4GA1UEAwwHYWNtZSBDQTAeFw0yNjEyMDcwODAyNDJaFw0zNjEy\nMDQwOTAyNDJaMCExDTALBgNVBAoMBGFjbWUxEDAOBgNVBAMMB2FjbWUgQ0EwKjAF\nBgMrZXADIQDDH4yI3aEsdJKy3Of7STvpzw5Oq4sfeB2Lei9E5tjQz6OBhjCBgzAf\nBgNVHSMEGDAWgBQucRoqR62b7ntncqJVs5YofrmhbTAdBgNVHREEFjAUhhJ1cm46\naW5nb3Q6b3JnOmFjbWUwDgYDVR0PAQH/BAQDAgGGMB0GA1UdDgQWBBQucRoqR62b\n7ntncqJVs5YofrmhbTASBgNVHRMBAf8ECDAGAQH/AgEAMAUGAytlcANBAGabd1UR\nnP7dVx89xTWGFvalbYU4GbFa4VP9N0jl9iZHfppuDVxgNDKVKYlp1ju1ckbPorQ0\ntBQCtq+8mwGZRQ4=\n-----END CERTIFICATE-----\n"}"#,
+        doc: "Revokes the certificate and its key: no certificate on that key (renewed before or after) signs from the next block on.",
+    },
+    MethodDecl {
+        name: "renew_validator",
+        who: "an admin of the validator's organisation",
+        example_args: r#"{"certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIBhzCCATmgAwIBAgIQUorjVY23+pVQ8bZsmL3s1zAFBgMrZXAwITENMAsGA1UE\nCgwEYWNtZTEQMA4GA1UEAwwHYWNtZSBDQTAeFw0yNjEyMDcwODAyNDJaFw0zNjEy\nMDQwOTAyNDJaMCExDTALBgNVBAoMBGFjbWUxEDAOBgNVBAMMB2FjbWUgQ0EwKjAF\nBgMrZXADIQDDH4yI3aEsdJKy3Of7STvpzw5Oq4sfeB2Lei9E5tjQz6OBhjCBgzAf\nBgNVHSMEGDAWgBQucRoqR62b7ntncqJVs5YofrmhbTAdBgNVHREEFjAUhhJ1cm46\naW5nb3Q6b3JnOmFjbWUwDgYDVR0PAQH/BAQDAgGGMB0GA1UdDgQWBBQucRoqR62b\n7ntncqJVs5YofrmhbTASBgNVHRMBAf8ECDAGAQH/AgEAMAUGAytlcANBAGabd1UR\nnP7dVx89xTWGFvalbYU4GbFa4VP9N0jl9iZHfppuDVxgNDKVKYlp1ju1ckbPorQ0\ntBQCtq+8mwGZRQ4=\n-----END CERTIFICATE-----\n"}"#,
+        doc: "Records a renewed validator certificate (role validator) on the same consensus key, with no vote; it must be valid now and end later than the current one.",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -41,6 +63,7 @@ const INFO: ModuleInfo = ModuleInfo {
     device_methods: &[],
     nestable: true,
     events: EVENTS,
+    methods: METHODS,
 };
 
 impl Module for IdentityModule {

@@ -40,7 +40,7 @@ impl Read for RecordArg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferArg {
     pub document_hash: [u8; 32],
-    /// Certificate hash of the new owner.
+    /// Member id of the new owner (`ingot_crypto::member_id`).
     pub new_owner: [u8; 32],
 }
 

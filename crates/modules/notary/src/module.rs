@@ -5,8 +5,8 @@ use bytes::Bytes;
 use commonware_codec::Encode;
 use ingot_crypto::Identity;
 use ingot_module::{
-    decode, Audience, BoxFuture, CallResult, EventDecl, Host, Module, ModuleInfo, StateRead, Store,
-    TxContext,
+    decode, Audience, BoxFuture, CallResult, EventDecl, Host, MethodDecl, Module, ModuleInfo,
+    StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -29,6 +29,22 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `notary` module.
 pub struct NotaryModule;
 
+/// The methods `notary` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "record",
+        who: "any member",
+        example_args: r#"{"document_hash":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","metadata":{"type":"test report","lot":"L-42"}}"#,
+        doc: "Records a document hash with metadata (optional, any JSON, kept as text up to 4096 bytes); the sender becomes its owner. Refused if already recorded.",
+    },
+    MethodDecl {
+        name: "transfer",
+        who: "the document's current owner",
+        example_args: r#"{"document_hash":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","new_owner":"60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}"#,
+        doc: "Transfers ownership of a recorded document; new_owner is the new owner's member id (32 bytes hex).",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -36,6 +52,7 @@ const INFO: ModuleInfo = ModuleInfo {
     device_methods: &[],
     nestable: true,
     events: EVENTS,
+    methods: METHODS,
 };
 
 impl Module for NotaryModule {

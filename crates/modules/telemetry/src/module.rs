@@ -3,8 +3,8 @@
 use crate::{failures, rule_target_audience, KEYS, NAME, READ_OPERATION};
 use bytes::Bytes;
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
-    Rule, StateRead, Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, MethodDecl, Module,
+    ModuleInfo, Rule, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::Call;
@@ -74,6 +74,28 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `telemetry` module.
 pub struct TelemetryModule;
 
+/// The methods `telemetry` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "anchor",
+        who: "any member (in practice the edge gateway's member certificate); devices may not call it",
+        example_args: "",
+        doc: "Anchors batches of signed device readings (each judged on its own). No JSON form: the arguments are the binary AnchorArg a gateway builds (docs/device-protocol.md).",
+    },
+    MethodDecl {
+        name: "set_rule",
+        who: "a member or admin (not a device): of the device's owner organisation for device:<id>; any organisation for model:<model> (applies to its own devices)",
+        example_args: r#"{"id":"overheat","target":"device:acme:SN-0001","kind":"above_for","measurement":"temperature","value":"80.5","duration_ms":60000}"#,
+        doc: "Sets or replaces a rule (max 16 per target). kind: above, below, rate_of_change, above_for, missing_heartbeat, device_signed; value is a decimal.",
+    },
+    MethodDecl {
+        name: "remove_rule",
+        who: "a member or admin (not a device) of the device's owner organisation, or of the organisation whose model rule it is",
+        example_args: r#"{"target":"device:acme:SN-0001","id":"overheat"}"#,
+        doc: "Removes a rule from a device:<id> or model:<model> target.",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -81,6 +103,7 @@ const INFO: ModuleInfo = ModuleInfo {
     device_methods: &[],
     nestable: true,
     events: EVENTS,
+    methods: METHODS,
 };
 
 impl Module for TelemetryModule {

@@ -4,8 +4,8 @@ use crate::{failures, instance_audience, KEYS, NAME};
 use bytes::Bytes;
 use ingot_crypto::Identity;
 use ingot_module::{
-    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, Module, ModuleInfo,
-    Rule, StateRead, Store, TxContext,
+    Audience, BlockContext, BoxFuture, CallResult, EventDecl, Host, KeyDecl, MethodDecl, Module,
+    ModuleInfo, Rule, StateRead, Store, TxContext,
 };
 use ingot_state::StateError;
 use ingot_types::{Call, Event};
@@ -62,6 +62,40 @@ pub struct WorkflowModule;
 
 /// A service task may not start or move another process: nesting stays one
 /// level deep and bounded.
+/// The methods `workflow` serves.
+pub const METHODS: &[MethodDecl] = &[
+    MethodDecl {
+        name: "deploy",
+        who: "any member of an organisation allowed to deploy (all, unless governance set_deployers named some); later versions only by the organisation of version 1",
+        example_args: r#"{"xml":"<?xml version=\"1.0\" encoding=\"UTF-8\"?><bpmn:definitions xmlns:bpmn=\"http://www.omg.org/spec/BPMN/20100524/MODEL\" id=\"D\"><bpmn:process id=\"P\" isExecutable=\"true\"><bpmn:startEvent id=\"Start\"/><bpmn:userTask id=\"Task_approve\" name=\"Approve\"/><bpmn:endEvent id=\"End\"/><bpmn:sequenceFlow id=\"F1\" sourceRef=\"Start\" targetRef=\"Task_approve\"/><bpmn:sequenceFlow id=\"F2\" sourceRef=\"Task_approve\" targetRef=\"End\"/></bpmn:process></bpmn:definitions>","bindings":{"name":"approval","participants":{"P":"org:acme"},"variables":{"approved":"boolean"},"outputs":{"Task_approve":["approved"]}}}"#,
+        doc: "Validates and compiles BPMN XML (at most 40 KiB) with its bindings and stores it as the next version of the definition.",
+    },
+    MethodDecl {
+        name: "diagram",
+        who: "a member of the organisation that deployed that definition version",
+        example_args: r#"{"definition":"approval","version":1,"offset":120,"total":2048,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","index":0,"chunk":"<bpmndi:BPMNDiagram id=\"BPMNDiagram_1\">"}"#,
+        doc: "Sends one chunk (in order from 0) of a deployed version's BPMN diagram interchange; the last chunk checks the digest and attaches it for good.",
+    },
+    MethodDecl {
+        name: "start",
+        who: "whoever the definition allows to start (bindings.start, else the start event's lane or pool binding)",
+        example_args: r#"{"definition":"approval","version":1,"vars":{}}"#,
+        doc: "Starts an instance <definition>-<n> of the given version (latest if omitted) with its start variables.",
+    },
+    MethodDecl {
+        name: "complete",
+        who: "a member allowed by the task's lane or pool binding",
+        example_args: r#"{"instance":"approval-1","element":"Task_approve","vars":{"approved":true}}"#,
+        doc: "Completes a waiting person task of an instance with its output variables, moving the instance on.",
+    },
+    MethodDecl {
+        name: "cancel",
+        who: "whoever bindings.cancel allows (default: the instance's starter)",
+        example_args: r#"{"instance":"approval-1"}"#,
+        doc: "Cancels a running instance; an instance started by a call activity is cancelled through its caller.",
+    },
+];
+
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
@@ -69,6 +103,7 @@ const INFO: ModuleInfo = ModuleInfo {
     device_methods: &[],
     nestable: false,
     events: EVENTS,
+    methods: METHODS,
 };
 
 impl Module for WorkflowModule {
