@@ -231,21 +231,22 @@ impl TrustStore {
             .anchors
             .get(&org)
             .ok_or_else(|| TrustError::UnknownOrganisation(org.clone()))?;
-        let mut issued = Err(String::new());
+        let mut issued = Err(PkiError::IssuerMismatch);
         for ca in &anchor.cas {
-            issued = cert.verify_signed_by(ca).map_err(|e| e.to_string());
+            issued = cert.verify_signed_by(ca);
             if issued.is_ok() {
                 break;
             }
         }
         issued.map_err(|e| {
-            // The usual cause with OpenSSL-made SM2 certificates (never part
-            // of consensus: receipts record `TrustError::kind` only).
+            // A bad signature under an SM2 CA is the usual trouble with
+            // OpenSSL-made certificates (the hint is never consensus:
+            // receipts record `TrustError::kind` only).
             let sm2 = anchor
                 .cas
                 .iter()
                 .any(|ca| matches!(ca.public_key().map(|k| k.scheme()), Ok(crate::Scheme::Sm2)));
-            let hint = if sm2 {
+            let hint = if sm2 && matches!(e, PkiError::BadSignature) {
                 " (an SM2 CA signs with the distinguishing ID 1234567812345678: with OpenSSL 3 add `-sm3 -sigopt distid:1234567812345678`, and `-vfyopt distid:1234567812345678` to `x509 -req` for an SM2 key)"
             } else {
                 ""

@@ -187,6 +187,17 @@ fn a_validator_certificate_is_renewed_on_its_key_by_its_admin() {
         let renewed = certify(&f.ca_key, &f.ca, vk, "acme-v1", Role::Validator, 400);
         let shorter = certify(&f.ca_key, &f.ca, vk, "acme-v1", Role::Validator, 5);
         let as_member = certify(&f.ca_key, &f.ca, vk, "acme-v1", Role::Member, 500);
+        let expired = {
+            let mut s = spec("acme-v1", "acme", Role::Validator);
+            s.not_before = unix_now() - 3 * 86_400;
+            s.not_after = unix_now() - 86_400;
+            let pem = issue_end_entity(&f.ca_key, &f.ca, &vk.public_key(), &s).unwrap();
+            Member {
+                der: CertInfo::from_pem(&pem).unwrap().der.into(),
+                key: PrivateKey::from_pkcs8_pem(&vk.to_pkcs8_pem().unwrap()).unwrap(),
+                pem,
+            }
+        };
         let stranger_key = PrivateKey::generate(Scheme::Ed25519).unwrap();
         let stranger = certify(
             &f.ca_key,
@@ -213,6 +224,7 @@ fn a_validator_certificate_is_renewed_on_its_key_by_its_admin() {
             renew(&mut f.chain, admin, &as_member),
             renew(&mut f.chain, admin, &stranger),
             renew(&mut f.chain, admin, &shorter),
+            renew(&mut f.chain, admin, &expired),
             renew(&mut f.chain, admin, &renewed),
             // the same again is not newer than itself
             renew(&mut f.chain, admin, &renewed),
@@ -229,9 +241,10 @@ fn a_validator_certificate_is_renewed_on_its_key_by_its_admin() {
             "the certificate's key is not the consensus key of a validator of acme"
         );
         assert!(s[3].starts_with("the certificate ends at"), "{}", s[3]);
-        assert_eq!(s[4], "ok");
-        assert!(s[5].starts_with("the certificate ends at"), "{}", s[5]);
-        let event = &receipts[4].events[0];
+        assert_eq!(s[4], "the certificate is not valid at this block's time");
+        assert_eq!(s[5], "ok");
+        assert!(s[6].starts_with("the certificate ends at"), "{}", s[6]);
+        let event = &receipts[5].events[0];
         assert_eq!(event.kind, "validator_renewed");
         let key: [u8; 32] = vk.public_key().raw_bytes().unwrap().try_into().unwrap();
         let stored = f
@@ -254,5 +267,41 @@ fn a_validator_certificate_is_renewed_on_its_key_by_its_admin() {
             renew(&mut f.chain, &f.admin, &longer),
         ];
         assert_eq!(f.chain.run(txs).await, ["ok", "certificate is revoked"]);
+    });
+}
+
+/// A made-up method is a refusal with a reason, never a panic (also in
+/// debug builds, where the registry checks the method catalogue).
+#[test]
+fn a_made_up_method_is_refused_not_a_panic() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let mut f = fixture(&ctx).await;
+        let member = member(&f.ca_key, &f.ca, "m", "acme", Role::Member, Scheme::P256);
+        let cert = json!({ "certificate_pem": member.pem });
+        let made_up = |c: &mut Chain, who: &Member, module: &str| {
+            let args = ingot_execution::args::from_json("identity", "register", &cert).unwrap();
+            c.salt += 1;
+            sign_args(
+                &who.key,
+                &who.der,
+                c.chain,
+                module,
+                "no_such_method",
+                args,
+                c.height + 50,
+                c.salt,
+            )
+        };
+        let txs = vec![
+            made_up(&mut f.chain, &member, "identity"),
+            made_up(&mut f.chain, &f.admin, "identity"),
+            made_up(&mut f.chain, &member, "governance"),
+            made_up(&mut f.chain, &member, "notary"),
+        ];
+        let s = f.chain.run(txs).await;
+        assert_eq!(s[0], "only an organisation admin may manage identities");
+        assert_eq!(s[1], "unknown method identity.no_such_method");
+        assert_eq!(s[3], "unknown method notary.no_such_method");
+        assert!(!s[2].is_empty() && s[2] != "ok", "{}", s[2]);
     });
 }

@@ -84,7 +84,8 @@ impl StreamSlots {
         viewer: &crate::Viewer,
     ) -> Result<StreamSlot, crate::ApiError> {
         // Anonymous callers share one key (streams are members-only today).
-        self.claim_for(viewer.identity().map_or([0; 32], |i| i.cert_hash))
+        // Per holder (member id): several certificates on one key share.
+        self.claim_for(viewer.identity().map_or([0; 32], |i| i.id))
     }
 
     /// [`Self::claim`] for the caller whose certificate hash is `caller`.

@@ -95,7 +95,9 @@ pub struct MethodDecl {
     /// Who may call it, in words (the module's checks decide).
     pub who: &'static str,
     /// Its JSON arguments, as an example a client can start from (the
-    /// node and `ingot tx send --args` encode them canonically); empty for
+    /// node and `ingot tx send --args` encode them canonically). The shape
+    /// is exact, the values are placeholders (an example certificate is a
+    /// CA's, which the chain would refuse as a signer's). Empty for
     /// a method whose arguments are binary only (its doc says where they
     /// are specified).
     pub example_args: &'static str,

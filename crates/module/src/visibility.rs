@@ -176,10 +176,11 @@ impl KeyDecl {
 /// (or `from`/`to` of a transfer), and regulators.
 pub fn sender_and_owners(sender: &ingot_crypto::Identity, events: &[Event]) -> Parties {
     let mut p = Parties::org_and_regulators(sender.org.clone());
-    if sender.device.is_some() {
-        // A device's own calls: its owner reads them (named in the events).
+    if let Some(device) = &sender.device {
+        // A device's own calls: the device and its owner (named in the
+        // events) read them.
         p.orgs.clear();
-        p.members.insert(sender.id);
+        p.devices.insert(device.id.clone());
     }
     for e in events {
         for (k, v) in &e.attributes {

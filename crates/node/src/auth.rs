@@ -158,7 +158,8 @@ pub async fn authenticate<E: Storage + Clock + Metrics + Spawner>(
     };
     match verify(&s, &parts, &body, present).await {
         Ok(caller) => {
-            if !s.callers.allow(caller.identity.cert_hash) {
+            // Per holder: several certificates on one key share one rate.
+            if !s.callers.allow(caller.identity.id) {
                 return crate::http_server::rate_limited();
             }
             parts.extensions.insert(Viewer(Some(Arc::new(caller))));

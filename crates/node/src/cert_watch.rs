@@ -45,20 +45,34 @@ where
             out.push(CertSummary::of(subject, &entry.name, &trusted.ca));
         }
     }
-    let state = sh.state.read().await;
-    for (key, seat) in consortium.validators() {
-        let renewed = state
-            .get(&ingot_execution::modules::identity::validator_cert_key(key))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|der| CertInfo::from_der(&der).ok());
+    // Stored renewals are read under the state lock, parsed after it.
+    let mut stored = Vec::new();
+    {
+        let state = sh.state.read().await;
+        for key in consortium.validators().keys() {
+            let at = ingot_execution::modules::identity::validator_cert_key(key);
+            match state.get(&at).await {
+                Ok(der) => stored.push(der),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a renewed validator certificate could not be read");
+                    stored.push(None);
+                }
+            }
+        }
+    }
+    for ((key, seat), der) in consortium.validators().iter().zip(stored) {
+        let renewed = der.and_then(|der| match CertInfo::from_der(&der) {
+            Ok(cert) => Some(cert),
+            Err(e) => {
+                tracing::warn!(validator = %seat.name, error = %e, "a renewed validator certificate in state does not parse");
+                None
+            }
+        });
         let cert = renewed.or_else(|| {
-            let listed = hex::encode(key);
             sh.genesis
                 .validators
                 .iter()
-                .find(|v| v.public_key == listed)
+                .find(|v| hex::decode(&v.public_key).is_ok_and(|listed| listed == key))
                 .and_then(|v| CertInfo::from_pem(&v.cert_pem).ok())
         });
         if let Some(cert) = cert {

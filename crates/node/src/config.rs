@@ -71,7 +71,7 @@ pub struct NodeConfig {
     /// Days ahead of the end of a consortium certificate (a CA, a
     /// validator's) that `/v1/status`, `/metrics` and the log warn.
     #[serde(default = "default_certificate_warning_days")]
-    pub certificate_warning_days: i64,
+    pub certificate_warning_days: u32,
     /// Serve `/metrics` to anonymous callers (a Prometheus scraper without a
     /// member certificate); `false` makes it members-only like chain data.
     #[serde(default = "default_true")]
@@ -167,8 +167,8 @@ fn default_state_cache_mib() -> u64 {
 }
 /// Default state page cache.
 pub const STATE_CACHE_MIB: u64 = 64;
-fn default_certificate_warning_days() -> i64 {
-    crate::cert_watch::DEFAULT_WARNING_DAYS
+fn default_certificate_warning_days() -> u32 {
+    u32::try_from(crate::cert_watch::DEFAULT_WARNING_DAYS).expect("a small positive constant")
 }
 
 fn default_true() -> bool {

@@ -147,7 +147,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 },
                 ..crate::StorageSizes::PRODUCTION
             },
-            certificate_warning_days: cfg.certificate_warning_days,
+            certificate_warning_days: i64::from(cfg.certificate_warning_days),
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;

@@ -145,7 +145,9 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
             let mut mempool = self.mempool.lock().unwrap();
             for (&i, sender) in pending.iter().zip(senders) {
                 results[i] = sender.map_err(SubmitError::from).and_then(|sender| {
-                    mempool.insert(hashes[i], sender.cert_hash, txs[i].clone(), height)?;
+                    // Per holder, not per certificate: several certificates
+                    // on one key do not multiply its share.
+                    mempool.insert(hashes[i], sender.id, txs[i].clone(), height)?;
                     Ok(hashes[i])
                 });
                 if results[i].is_ok() && !from_peer {
@@ -224,19 +226,21 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         // Execution judges validity dates at block time; a certificate already
         // outside them by the node's clock would only fail there, so the
         // client hears it now (certificate parsing is cached per certificate).
-        if let Ok(sender) = self.trust.current().identify(&tx.tx.certificate) {
-            let now_s = (crate::auth::now_ms() / 1000) as i64;
-            if now_s > sender.not_after {
-                return Err(SubmitError::CertificateExpired(sender.not_after));
+        use ingot_execution::modules::identity;
+        let revoked = match self.trust.current().identify(&tx.tx.certificate) {
+            Ok(sender) => {
+                let now_s = (crate::auth::now_ms() / 1000) as i64;
+                if now_s > sender.not_after {
+                    return Err(SubmitError::CertificateExpired(sender.not_after));
+                }
+                if now_s < sender.not_before {
+                    return Err(SubmitError::CertificateNotYetValid(sender.not_before));
+                }
+                identity::is_revoked_committed(state, &sender).await
             }
-            if now_s < sender.not_before {
-                return Err(SubmitError::CertificateNotYetValid(sender.not_before));
-            }
+            Err(_) => identity::is_der_revoked_committed(state, &tx.tx.certificate).await,
         }
-        let revoked =
-            ingot_execution::modules::identity::is_der_revoked_committed(state, &tx.tx.certificate)
-                .await
-                .map_err(|e| SubmitError::State(e.to_string()))?;
+        .map_err(|e| SubmitError::State(e.to_string()))?;
         if revoked {
             return Err(SubmitError::Revoked);
         }

@@ -140,7 +140,7 @@ pub fn sign_raw(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sign_args(
+pub fn sign_args(
     key: &PrivateKey,
     der: &Bytes,
     chain: ingot_types::Digest,

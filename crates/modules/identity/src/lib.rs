@@ -5,8 +5,9 @@
 //! `identity/revoked/<cert hash>` and `identity/revoked-key/<member id>` →
 //! revocation height (u64). Revoking a certificate revokes its key in its
 //! organisation: the certificate, and every certificate on the same key
-//! (renewed before or after), signs nothing from the block after the
-//! revocation on. A member renews on the same key without any transaction
+//! (renewed before or after), signs nothing from the transaction after the
+//! revocation on (execution reads the block's earlier writes; the node's
+//! API refuses it once the block is executed). A member renews on the same key without any transaction
 //! (its member id, [`ingot_crypto::member_id`], is unchanged); to drop a
 //! key, revoke it and issue the member a certificate on a new one.
 

@@ -22,7 +22,7 @@ pub const EVENTS: &[EventDecl] = &[
     EventDecl::new(
         "revoked",
         &["certificate", "member", "org"],
-        "a certificate and its key were revoked: no certificate on that key signs from the next block on",
+        "a certificate and its key were revoked: no certificate of that organisation on that key signs from the next transaction on",
     ),
     EventDecl::new(
         "validator_renewed",
@@ -46,7 +46,7 @@ pub const METHODS: &[MethodDecl] = &[
         name: "revoke",
         who: "an admin of the certificate's organisation",
         example_args: r#"{"certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIBhzCCATmgAwIBAgIQUorjVY23+pVQ8bZsmL3s1zAFBgMrZXAwITENMAsGA1UE\nCgwEYWNtZTEQMA4GA1UEAwwHYWNtZSBDQTAeFw0yNjEyMDcwODAyNDJaFw0zNjEy\nMDQwOTAyNDJaMCExDTALBgNVBAoMBGFjbWUxEDAOBgNVBAMMB2FjbWUgQ0EwKjAF\nBgMrZXADIQDDH4yI3aEsdJKy3Of7STvpzw5Oq4sfeB2Lei9E5tjQz6OBhjCBgzAf\nBgNVHSMEGDAWgBQucRoqR62b7ntncqJVs5YofrmhbTAdBgNVHREEFjAUhhJ1cm46\naW5nb3Q6b3JnOmFjbWUwDgYDVR0PAQH/BAQDAgGGMB0GA1UdDgQWBBQucRoqR62b\n7ntncqJVs5YofrmhbTASBgNVHRMBAf8ECDAGAQH/AgEAMAUGAytlcANBAGabd1UR\nnP7dVx89xTWGFvalbYU4GbFa4VP9N0jl9iZHfppuDVxgNDKVKYlp1ju1ckbPorQ0\ntBQCtq+8mwGZRQ4=\n-----END CERTIFICATE-----\n"}"#,
-        doc: "Revokes the certificate and its key: no certificate on that key (renewed before or after) signs from the next block on.",
+        doc: "Revokes the certificate and its key: no certificate on that key (renewed before or after) signs from the next transaction on (the API refuses it from the next block).",
     },
     MethodDecl {
         name: "renew_validator",

@@ -60,8 +60,6 @@ pub const EVENTS: &[EventDecl] = &[
 /// The `workflow` module.
 pub struct WorkflowModule;
 
-/// A service task may not start or move another process: nesting stays one
-/// level deep and bounded.
 /// The methods `workflow` serves.
 pub const METHODS: &[MethodDecl] = &[
     MethodDecl {
@@ -96,6 +94,8 @@ pub const METHODS: &[MethodDecl] = &[
     },
 ];
 
+/// A service task may not start or move another process: nesting stays one
+/// level deep and bounded.
 const INFO: ModuleInfo = ModuleInfo {
     name: NAME,
     keys: KEYS,
