@@ -16,7 +16,7 @@ fn drive(m: &Machine) {
     let actor = Actor {
         org: "A".into(),
         role: "member".into(),
-        cert: [1; 32],
+        member: [1; 32],
     };
     let Ok((mut inst, _)) = engine::start(m, 1, "f-1".into(), &actor, &serde_json::json!({}), 0, 1)
     else {
