@@ -9,7 +9,7 @@ use commonware_runtime::{Clock, Metrics, Spawner, Storage, Supervisor};
 use commonware_utils::Acknowledgement as _;
 use futures::{channel::mpsc, StreamExt};
 use ingot_execution::Executor;
-use ingot_types::Block;
+use ingot_types::{Block, ExecResult};
 use std::sync::{atomic::Ordering, Arc};
 use tracing::{error, info};
 
@@ -48,6 +48,7 @@ pub async fn run<E, C>(
         error!(error = %e, "cannot bring the state up to the execution journal; stopping executor");
         return;
     }
+    let mut ours = OurResults::default();
     while let Some(update) = updates.next().await {
         match update {
             Update::Tip(_, height, _) => {
@@ -75,16 +76,89 @@ pub async fn run<E, C>(
                         mempool.remove(hash);
                     }
                 }
-                if let Err(e) = execute(&shared, &executor, block).await {
-                    // Storage failed under us: stop rather than diverge. Not
-                    // acknowledging makes marshal redeliver after restart.
-                    error!(height, error = %e, "execution failed; stopping executor");
-                    return;
+                // What the consortium finalized about earlier heights must be
+                // what this node computed: a validator checked it before
+                // voting, but an observer (and a validator catching up on
+                // blocks it never verified) only learns it here.
+                match ours.check(&shared, block).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        error!(height, error = %e, "stopping executor: this node no longer agrees with the finalized chain");
+                        return;
+                    }
+                }
+                match execute(&shared, &executor, block).await {
+                    Ok(result) => ours.remember(height, result),
+                    Err(e) => {
+                        // Storage failed under us: stop rather than diverge. Not
+                        // acknowledging makes marshal redeliver after restart.
+                        error!(height, error = %e, "execution failed; stopping executor");
+                        return;
+                    }
                 }
                 ack.acknowledge();
             }
         }
     }
+}
+
+/// Results this node computed for its most recent heights (the ones new
+/// headers anchor), so checking an anchor rarely reads the journal.
+#[derive(Default)]
+struct OurResults(std::collections::BTreeMap<u64, ExecResult>);
+
+/// Recent results kept: headers anchor the heights just before them.
+const OUR_RESULTS_KEPT: usize = 64;
+
+impl OurResults {
+    fn remember(&mut self, height: u64, result: ExecResult) {
+        self.0.insert(height, result);
+        while self.0.len() > OUR_RESULTS_KEPT {
+            self.0.pop_first();
+        }
+    }
+
+    /// Refuse `block` if it anchors a result for a height that differs from
+    /// this node's execution of that height.
+    async fn check<E: Storage + Clock + Metrics + Spawner>(
+        &mut self,
+        shared: &Shared<E>,
+        block: &Block,
+    ) -> anyhow::Result<()> {
+        for (height, claimed) in anchored(&block.header) {
+            let mine = match self.0.get(&height) {
+                Some(r) => *r,
+                None => match shared.ledger.lock().await.record(height).await? {
+                    Some(record) => record.result,
+                    None => anyhow::bail!(
+                        "block {} anchors height {height}, which this node has not executed",
+                        block.header.height
+                    ),
+                },
+            };
+            if mine != claimed {
+                anyhow::bail!(
+                    "block {} anchors, for height {height}, state root {} and receipts root {}; this node computed {} and {}. Its execution diverged from the consortium's (or its journal is damaged): run `ingot verify-chain` on its data directory",
+                    block.header.height,
+                    hex::encode(claimed.state_root.as_ref()),
+                    hex::encode(claimed.receipts_root.as_ref()),
+                    hex::encode(mine.state_root.as_ref()),
+                    hex::encode(mine.receipts_root.as_ref()),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The execution results a header anchors, by height.
+pub fn anchored(header: &ingot_types::Header) -> impl Iterator<Item = (u64, ExecResult)> + '_ {
+    let first = (header.exec_height + 1).saturating_sub(header.results.len() as u64);
+    header
+        .results
+        .iter()
+        .enumerate()
+        .map(move |(i, r)| (first + i as u64, *r))
 }
 
 /// Bring every derived store (device names, telemetry readings, ...) up
@@ -227,7 +301,7 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
     shared: &Shared<E>,
     executor: &Executor,
     block: &Block,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExecResult> {
     let height = block.header.height;
     // Execute under a shared lock (admission and API reads continue), then
     // commit under an exclusive one.
@@ -327,5 +401,51 @@ async fn execute<E: Storage + Clock + Metrics + Spawner>(
             "executed"
         );
     }
-    Ok(())
+    Ok(record.result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingot_types::{Digest, Header};
+
+    fn result(n: u8) -> ExecResult {
+        ExecResult {
+            state_root: Digest::from([n; 32]),
+            receipts_root: Digest::from([n + 100; 32]),
+        }
+    }
+
+    #[test]
+    fn a_header_anchors_the_heights_just_before_its_exec_height() {
+        let header = Header {
+            version: ingot_types::block::HEADER_VERSION,
+            parent: Digest::from([0; 32]),
+            height: 10,
+            timestamp_ms: 1,
+            proposer: [0; 32],
+            tx_count: 0,
+            tx_root: Digest::from([0; 32]),
+            exec_height: 8,
+            results: vec![result(7), result(8)],
+        };
+        let got: Vec<_> = anchored(&header).collect();
+        assert_eq!(got, vec![(7, result(7)), (8, result(8))]);
+
+        let empty = Header {
+            results: vec![],
+            ..header
+        };
+        assert_eq!(anchored(&empty).count(), 0);
+    }
+
+    #[test]
+    fn only_the_most_recent_results_are_kept() {
+        let mut ours = OurResults::default();
+        for h in 1..=(OUR_RESULTS_KEPT as u64 + 10) {
+            ours.remember(h, result((h % 50) as u8));
+        }
+        assert_eq!(ours.0.len(), OUR_RESULTS_KEPT);
+        assert_eq!(*ours.0.keys().next().unwrap(), 11);
+    }
 }
