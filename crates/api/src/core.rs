@@ -19,13 +19,18 @@ pub struct NodeStatus {
     /// transaction names.
     pub chain_id: String,
     pub chain_name: String,
-    /// This validator's consensus public key (hex).
+    /// This node's p2p (for a validator: consensus) public key (hex).
     pub public_key: String,
+    /// `validator` (votes) or `observer` (follows finalized blocks without
+    /// voting; admitted by governance `add_observer`).
+    pub role: String,
     pub executed_height: u64,
     pub finalized_height: u64,
     /// Transactions waiting in this node's mempool.
     pub mempool: u64,
     pub validators: Vec<Validator>,
+    /// Observer nodes the consortium admitted (governance).
+    pub observers: Vec<Observer>,
     pub organisations: Vec<Organisation>,
     /// Genesis certificates (organisation CAs, validators) that expire
     /// within 30 days or have expired: renew them before they do.
@@ -39,6 +44,16 @@ pub struct Validator {
     pub org: String,
     pub public_key: String,
     /// Its p2p address.
+    pub address: String,
+}
+
+/// An observer node the consortium admitted.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Observer {
+    pub name: String,
+    pub org: String,
+    pub public_key: String,
+    /// The `host:port` validators accept its connections from.
     pub address: String,
 }
 

@@ -130,6 +130,38 @@ pub enum ProposeAction {
         #[command(flatten)]
         common: ProposalArgs,
     },
+    /// Admit an observer node (`ingot org add-observer` makes one): the
+    /// validators accept it from the host of --p2p-address; it follows
+    /// finalized blocks without voting and holds every block.
+    AddObserver {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        org: String,
+        /// Its Ed25519 p2p key (64 hex digits), or --observer-key.
+        #[arg(
+            long,
+            conflicts_with = "observer_key",
+            required_unless_present = "observer_key"
+        )]
+        public_key: Option<String>,
+        /// Its key file (PKCS#8 PEM): the public key is read from it.
+        #[arg(long)]
+        observer_key: Option<PathBuf>,
+        /// host:port it connects from.
+        #[arg(long)]
+        p2p_address: String,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
+    /// Withdraw an observer node's admission.
+    RemoveObserver {
+        /// Its p2p key (64 hex digits).
+        #[arg(long)]
+        public_key: String,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
     /// Name the organisations whose members may deploy workflows (none: all).
     SetDeployers {
         #[arg(long, default_value = "workflow")]
@@ -208,6 +240,34 @@ fn action(a: ProposeAction) -> anyhow::Result<(Value, ProposalArgs)> {
             common,
         } => (
             json!({"kind": "set_params", "max_block_txs": max_block_txs, "idle_heartbeat_ms": heartbeat_ms, "max_work_per_tx": max_work}),
+            common,
+        ),
+        ProposeAction::AddObserver {
+            name,
+            org,
+            public_key,
+            observer_key,
+            p2p_address,
+            common,
+        } => {
+            let public_key = match (public_key, observer_key) {
+                (Some(hex), _) => hex,
+                (None, Some(path)) => {
+                    let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&read(&path)?)?;
+                    if key.scheme() != ingot_crypto::Scheme::Ed25519 {
+                        anyhow::bail!("{}: a node's p2p key is Ed25519", path.display());
+                    }
+                    hex::encode(key.public_key().raw_bytes()?)
+                }
+                (None, None) => anyhow::bail!("--public-key or --key is required"),
+            };
+            (
+                json!({"kind": "add_observer", "name": name, "org": org, "public_key": public_key, "p2p_address": p2p_address}),
+                common,
+            )
+        }
+        ProposeAction::RemoveObserver { public_key, common } => (
+            json!({"kind": "remove_observer", "public_key": public_key}),
             common,
         ),
         ProposeAction::SetDeployers {

@@ -73,6 +73,21 @@ pub enum OrgCommand {
         #[arg(long, default_value_t = 825)]
         days: i64,
     },
+    /// Make an observer node (a regulator's or an archive node): its p2p key
+    /// and node.toml in DIR/NAME/. It follows the chain once the consortium
+    /// admits it (`ingot governance propose add-observer --observer-key DIR/NAME/observer.key`).
+    AddObserver {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Where it listens for peers (validators never dial an observer,
+        /// but the p2p stack listens).
+        #[arg(long, default_value = "0.0.0.0:0")]
+        p2p_listen: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -317,8 +332,54 @@ fn add_validator(
     Ok(descriptor)
 }
 
+/// An observer node's directory: a fresh Ed25519 p2p key and node.toml.
+/// Returns its public key (hex), which the admission proposal names.
+fn add_observer(
+    dir: &Path,
+    name: &str,
+    p2p_listen: &str,
+    api_listen: &str,
+) -> anyhow::Result<String> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        bail!("--name must be non-empty, without '/', and not start with '.'");
+    }
+    let node_dir = dir.join(name);
+    if node_dir.exists() {
+        bail!("{} exists; nothing was changed", node_dir.display());
+    }
+    let key = PrivateKey::generate(Scheme::Ed25519)?;
+    std::fs::create_dir_all(&node_dir)?;
+    pki::write(&node_dir.join("observer.key"), &key.to_pkcs8_pem()?)?;
+    pki::write(
+        &node_dir.join("node.toml"),
+        &format!("genesis = \"../genesis.json\"\nkey = \"observer.key\"\ndata_dir = \"data\"\np2p_listen = \"{p2p_listen}\"\napi_listen = \"{api_listen}\"\n"),
+    )?;
+    Ok(hex::encode(key.public_key().raw_bytes()?))
+}
+
 pub fn org(cmd: OrgCommand, json: bool) -> anyhow::Result<()> {
     let (dir, descriptor) = match cmd {
+        OrgCommand::AddObserver {
+            dir,
+            name,
+            p2p_listen,
+            api_listen,
+        } => {
+            let public_key = add_observer(&dir, &name, &p2p_listen, &api_listen)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"observer": name, "public_key": public_key, "dir": dir.join(&name)})
+                );
+            } else {
+                println!(
+                    "observer {name}: public key {public_key}; put genesis.json beside {}, have the consortium admit it (ingot governance propose add-observer --name {name} --org <org> --public-key {public_key} --p2p-address <host:port>), then run `ingot node run --config {}`",
+                    dir.join(&name).display(),
+                    dir.join(&name).join("node.toml").display()
+                );
+            }
+            return Ok(());
+        }
         OrgCommand::Init {
             dir,
             name,

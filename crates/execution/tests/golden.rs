@@ -224,6 +224,16 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
             "vote",
             json!({"proposal": 7, "approve": false}),
         ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "add_observer", "name": "acme-archive", "org": "acme", "public_key": hex::encode([7u8; 32]), "p2p_address": "archive.acme.example:9000"}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "remove_observer", "public_key": hex::encode([7u8; 32])}}),
+        ),
     ]
 }
 
@@ -272,6 +282,8 @@ fn golden_call_arguments() {
         "089f088833ce36257dbd870e3f999a5b019f38b2da8d46758636a3595d3da507",
         "60780dfa9e567c1855092872a360a55ef27382a60525cd7ef6c2390f9bb8b8ee",
         "3dd33157299bbcb0fb88895b4d0c1f66d042374c4575a4d0582662dd5af22047",
+        "784d72a578dc6a53a7c2f95388fa31ab4048fa65fc6ef2bce907e2091571b9f9",
+        "778f25c22a8ece8e29377cdc4b40b9bbbc72da726b1cf9b0ec0c20cffa432469",
     ];
     let calls = calls();
     let bless = std::env::var_os("INGOT_GOLDEN_BLESS").is_some();
@@ -425,6 +437,19 @@ fn governance_records(cert: &Bytes) {
         "governance ParamsRecord",
         &params.encode(),
         "48a540dff96f403bbcccdbfd79fe84e219e021fe4902cb14482a85b5997c1e6e",
+    );
+    check(
+        "governance ObserverList",
+        &ObserverList {
+            observers: vec![ObserverRecord {
+                public_key: [7; 32],
+                name: "acme-archive".into(),
+                org: "acme".into(),
+                p2p_address: "archive.acme.example:9000".into(),
+            }],
+        }
+        .encode(),
+        "fc5ff5603467e2cb9ddd29e08c4c7f9f2ea95beee026eb0a5af4db956cafeb81",
     );
     check(
         "governance Deployers",

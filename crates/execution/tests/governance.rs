@@ -551,10 +551,114 @@ fn chain_parameters_hold_from_the_next_block_and_are_bounded() {
     });
 }
 
+/// An observer node's p2p key (raw Ed25519, hex).
+const OBSERVER_KEY: &str = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+
+#[test]
+fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let add = json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "archive.cole.example:30310"});
+        // Refused with their reasons, nothing proposed.
+        let mut bad_key = add.clone();
+        bad_key["public_key"] = json!("00");
+        let mut no_org = add.clone();
+        no_org["org"] = json!("nobody");
+        let mut bad_address = add.clone();
+        bad_address["p2p_address"] = json!("archive.cole.example");
+        let mut bad_port = add.clone();
+        bad_port["p2p_address"] = json!("10.0.0.1:0");
+        let mut bad_name = add.clone();
+        bad_name["name"] = json!("cole archive");
+        for (action, reason) in [
+            (no_org, "no organisation nobody"),
+            (bad_address, "p2p_address is host:port"),
+            (bad_port, "p2p_address is host:port"),
+            (bad_name, "an observer name is"),
+            (json!({"kind": "remove_observer", "public_key": OBSERVER_KEY}), "no observer node has that key"),
+        ] {
+            let p = propose(&mut chain, &orgs[0].admin, action);
+            assert_refused(&chain.run(vec![p]).await[0], reason);
+        }
+        // A malformed key does not even encode.
+        let err = ingot_execution::args::from_json("governance", "propose", &json!({"action": bad_key})).unwrap_err();
+        assert!(err.contains("64 hex digits"), "{err}");
+
+        let [p, a, b] = carried(&mut chain, &orgs, 1, add.clone());
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1", "applied 1"]);
+        let c = chain.exec.trust().current();
+        let key: [u8; 32] = hex::decode(OBSERVER_KEY).unwrap().try_into().unwrap();
+        let seat = c.observers().get(&key).expect("admitted");
+        assert_eq!((seat.name.as_str(), seat.org.as_str()), ("cole-archive", "cole"));
+        assert_eq!(seat.p2p_address, "archive.cole.example:30310");
+
+        // The same key, the same name, and removing its organisation are refused.
+        let mut same_name = add.clone();
+        same_name["public_key"] = json!(hex::encode([0x11u8; 32]));
+        for (action, reason) in [
+            (add.clone(), "that observer is admitted already"),
+            (same_name, "an observer named cole-archive is admitted already"),
+            (json!({"kind": "remove_org", "name": "cole"}), "cole operates an observer node"),
+        ] {
+            let p = propose(&mut chain, &orgs[0].admin, action);
+            assert_refused(&chain.run(vec![p]).await[0], reason);
+        }
+
+        // A restarted node loads the observers.
+        let genesis = || {
+            ingot_execution::Consortium::of_members(
+                ["acme", "bolt", "cole", "dyna"].iter().zip(&orgs).map(|(n, o)| (*n, o.ca.as_str())),
+            )
+            .unwrap()
+        };
+        let loaded = LiveConsortium::load(genesis(), &chain.state, chain.height + 1).await.unwrap().current();
+        assert_eq!(loaded.observers(), c.observers());
+
+        // Withdrawn by vote: gone, and cole may then leave.
+        let [p, a, b] = carried(&mut chain, &orgs, 2, json!({"kind": "remove_observer", "public_key": OBSERVER_KEY}));
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 2", "voted 2", "voted 2", "approved 2", "applied 2"]);
+        assert!(chain.exec.trust().current().observers().is_empty());
+        let loaded = LiveConsortium::load(genesis(), &chain.state, chain.height + 1).await.unwrap().current();
+        assert!(loaded.observers().is_empty());
+        let [p, a, b] = carried(&mut chain, &orgs, 3, json!({"kind": "remove_org", "name": "cole"}));
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 3", "voted 3", "voted 3", "approved 3", "applied 3"]);
+    });
+}
+
+#[test]
+fn two_admissions_of_one_key_in_one_block_admit_it_once() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let add = json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"});
+        let [p1, a1, b1] = carried(&mut chain, &orgs, 1, add.clone());
+        let p2 = propose(&mut chain, &orgs[1].admin, add);
+        let a2 = vote(&mut chain, &orgs[0].admin, 2, true);
+        let b2 = vote(&mut chain, &orgs[2].admin, 2, true);
+        let r = chain.execute(vec![p1, a1, b1, p2, a2, b2]).await;
+        let applied: Vec<_> = r
+            .iter()
+            .flat_map(|r| &r.events)
+            .filter(|e| e.module == "governance" && (e.kind == "applied" || e.kind == "apply_failed"))
+            .map(|e| e.kind.clone())
+            .collect();
+        assert_eq!(applied, ["applied", "apply_failed"]);
+        assert_eq!(chain.exec.trust().current().observers().len(), 1);
+    });
+}
+
 /// What a test can compare of the consortium before and after a decision.
 fn snapshot(c: &ingot_module::Consortium) -> String {
     let cas: Vec<usize> = c.orgs().keys().map(|o| c.cas(o).len()).collect();
-    format!("{:?} {:?} {:?} {cas:?}", c.orgs(), c.rules(), c.params())
+    format!(
+        "{:?} {:?} {:?} {cas:?} {:?}",
+        c.orgs(),
+        c.rules(),
+        c.params(),
+        c.observers()
+    )
 }
 
 #[test]
@@ -572,6 +676,7 @@ fn every_action_passes_and_fails_by_the_thresholds() {
         json!({"kind": "set_weight", "org": "cole", "weight": 3}),
         json!({"kind": "set_deployers", "module": "workflow", "orgs": ["acme"]}),
         json!({"kind": "set_params", "max_block_txs": 100}),
+        json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"}),
     ];
     for action in actions {
         let kind = action["kind"].as_str().unwrap().to_string();
@@ -624,6 +729,7 @@ fn every_action_passes_and_fails_by_the_thresholds() {
                 // Not a consortium change: the deployers list is state.
                 "set_deployers" => assert_eq!(snapshot(&c), before),
                 "set_params" => assert_eq!(c.params().max_block_txs, Some(100)),
+                "add_observer" => assert_eq!(c.observers().len(), 1),
                 _ => unreachable!(),
             }
             if kind != "set_deployers" {

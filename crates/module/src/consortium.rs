@@ -57,6 +57,18 @@ pub struct ValidatorSeat {
     pub genesis_not_after: i64,
 }
 
+/// An observer node's seat: a node the consortium admitted by vote to
+/// follow finalized blocks and serve its organisation's API without voting
+/// (a regulator's or an archive node). Its p2p key is the map's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObserverSeat {
+    pub name: String,
+    pub org: String,
+    /// `host:port` it connects from: validators accept its connections only
+    /// from that host's address.
+    pub p2p_address: String,
+}
+
 /// The organisations and their trust anchors, for one height.
 pub struct Consortium {
     params: ChainParams,
@@ -66,6 +78,8 @@ pub struct Consortium {
     rules: Governance,
     /// By raw Ed25519 consensus key.
     validators: BTreeMap<[u8; 32], ValidatorSeat>,
+    /// By raw Ed25519 p2p key.
+    observers: BTreeMap<[u8; 32], ObserverSeat>,
     expires_at: Option<u64>,
 }
 
@@ -113,6 +127,7 @@ impl Consortium {
             orgs,
             rules,
             validators,
+            observers: BTreeMap::new(),
             expires_at,
         })
     }
@@ -125,7 +140,11 @@ impl Consortium {
         rules: Governance,
         height: u64,
     ) -> Result<Self, PkiError> {
-        Ok(Self::build(entries, rules, self.validators.clone(), height)?.with_params(self.params))
+        Ok(
+            Self::build(entries, rules, self.validators.clone(), height)?
+                .with_params(self.params)
+                .with_observers(self.observers.clone()),
+        )
     }
 
     /// The organisations genesis names (before any governance change).
@@ -210,6 +229,22 @@ impl Consortium {
     pub fn with_params(mut self, params: ChainParams) -> Self {
         self.params = params;
         self
+    }
+
+    /// The same consortium with the observer nodes `observers`.
+    pub fn with_observers(mut self, observers: BTreeMap<[u8; 32], ObserverSeat>) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    /// Every observer node the consortium admitted, by p2p key.
+    pub fn observers(&self) -> &BTreeMap<[u8; 32], ObserverSeat> {
+        &self.observers
+    }
+
+    /// Whether `org` operates an observer node.
+    pub fn operates_observer(&self, org: &str) -> bool {
+        self.observers.values().any(|o| o.org == org)
     }
 
     /// The chain parameters the consortium voted.

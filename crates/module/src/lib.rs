@@ -22,7 +22,9 @@ pub mod store;
 pub mod visibility;
 
 pub use call::{corrupt, decode, decode_args, event, reject, unknown_method, CallError};
-pub use consortium::{ChainParams, Consortium, OrgEntry, OrgInfo, TrustedCa, ValidatorSeat};
+pub use consortium::{
+    ChainParams, Consortium, ObserverSeat, OrgEntry, OrgInfo, TrustedCa, ValidatorSeat,
+};
 pub use context::{block_receipt_id, BlockContext, TxContext};
 pub use failure::Code;
 pub use store::{StateRead, Store};

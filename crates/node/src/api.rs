@@ -297,6 +297,24 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
         executed_height: sh.executed_height(),
         finalized_height: sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
         mempool,
+        role: if sh.is_validator() {
+            "validator"
+        } else {
+            "observer"
+        }
+        .into(),
+        observers: sh
+            .trust
+            .current()
+            .observers()
+            .iter()
+            .map(|(key, o)| ingot_api::core::Observer {
+                name: o.name.clone(),
+                org: o.org.clone(),
+                public_key: hex::encode(key),
+                address: o.p2p_address.clone(),
+            })
+            .collect(),
         validators: sh
             .genesis
             .validators

@@ -399,8 +399,23 @@ where
 {
     let me = cfg.signer.public_key();
     let participants = participants(&cfg.genesis)?;
-    let scheme = ed25519::Scheme::signer(CONSENSUS_NAMESPACE, participants, cfg.signer.clone())
-        .ok_or_else(|| anyhow::anyhow!("this key is not in the genesis validator set"))?;
+    // A key outside the validator set runs the same engine with a verify-only
+    // scheme: an observer hears votes and certificates, checks them, and
+    // follows finalized blocks, but never signs (it cannot: no share).
+    let scheme = match ed25519::Scheme::signer(
+        CONSENSUS_NAMESPACE,
+        participants.clone(),
+        cfg.signer.clone(),
+    ) {
+        Some(scheme) => scheme,
+        None => {
+            tracing::info!(
+                public_key = %hex::encode(me.as_ref()),
+                "this key is not a validator's: following the chain as an observer"
+            );
+            ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants)
+        }
+    };
     let sizes = cfg.storage;
     let cache = sizes.consensus_cache();
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));

@@ -29,6 +29,7 @@ pub mod ledger_index;
 pub mod mempool;
 pub mod module_routes;
 pub mod openapi;
+pub mod peer_sets;
 pub mod rate_limit;
 pub mod read_model;
 pub mod rebuild;

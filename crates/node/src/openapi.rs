@@ -4,7 +4,7 @@
 
 use ingot_api::{
     core::{
-        Health, NodeStatus, Organisation, SubmitResult, SubmitTx, SubmitTxs, Submitted,
+        Health, NodeStatus, Observer, Organisation, SubmitResult, SubmitTx, SubmitTxs, Submitted,
         ValidateProcess, Validator, WhoAmI,
     },
     ErrorBody, SIGNED_REQUEST,
@@ -37,7 +37,7 @@ use utoipa::{
         crate::api::events,
     ),
     components(schemas(
-        ErrorBody, Health, NodeStatus, Validator, Organisation, WhoAmI, SubmitTx, SubmitTxs,
+        ErrorBody, Health, NodeStatus, Validator, Observer, Organisation, WhoAmI, SubmitTx, SubmitTxs,
         Submitted, SubmitResult, ValidateProcess
     )),
     modifiers(&SignedRequests),

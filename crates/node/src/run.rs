@@ -8,13 +8,13 @@ use crate::{
     P2P_NAMESPACE,
 };
 use commonware_cryptography::{ed25519, ChaCha20Poly1305, Signer};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
+use commonware_p2p::{authenticated::lookup, Address};
 use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner, Supervisor};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use commonware_utils::{NZUsize, NZU32};
 use ingot_types::Genesis;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing::info;
@@ -72,10 +72,12 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             })?;
         peers.push((key, Address::Symmetric(addr)));
     }
-    anyhow::ensure!(
-        peers.iter().any(|(k, _)| k == &me),
-        "this node's key is not a genesis validator"
-    );
+    // A key outside the validator set makes this node an observer: it is
+    // accepted by the validators once governance admitted it (add_observer).
+    let i_am_validator = peers.iter().any(|(k, _)| k == &me);
+    if !i_am_validator {
+        info!(public_key = %hex::encode(me.as_ref()), "not a validator's key: running as an observer node");
+    }
     std::fs::create_dir_all(&cfg.data_dir)?;
     let _lock = crate::data_lock::lock(&cfg.data_dir, "ingot node run")?;
     let disk = Arc::new(crate::disk::DiskGuard::new(
@@ -93,6 +95,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .with_catch_panics(false);
     let result: anyhow::Result<()> = cw_tokio::Runner::new(rt).start(|context| async move {
         let n = peers.len();
+        let max_peers = crate::peer_sets::max_peers_per_set(n);
         let handshake = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
                 signer: signer.clone(),
@@ -106,7 +109,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             handshake,
             P2P_NAMESPACE,
             listen,
-            NZUsize!(n),
+            std::num::NonZeroUsize::new(max_peers).expect("at least one validator"),
             engine::max_message_size(n as u32),
             NZUsize!(1024),
         );
@@ -114,8 +117,12 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         // one: bound how many are in flight (each holds a descriptor for up
         // to the handshake timeout) well inside the descriptor reserve.
         p2p_cfg.max_concurrent_handshakes = NZU32!(P2P_MAX_HANDSHAKES);
-        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
-        let _ = oracle.track(0, Map::from_iter_dedup(peers));
+        // Only the newest set counts: an observer whose admission was
+        // withdrawn is disconnected at once, not after three more changes.
+        // (The validator set is genesis's until it changes by epoch, which
+        // will need the previous epoch's set tracked too.)
+        p2p_cfg.tracked_peer_sets = NZUsize!(1);
+        let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
         let quota = Quota::per_second(NZU32!(1_024));
         let channels = Channels::from_registrations(
             channel::ALL
@@ -151,6 +158,15 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         };
         let (gossip_tx, gossip_rx) = futures::channel::mpsc::unbounded();
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;
+        // Before the validator starts: its resolver and broadcast ask the
+        // tracked set who to talk to.
+        let observers_of = shared.trust.clone();
+        tokio::spawn(crate::peer_sets::track_loop(
+            oracle.clone(),
+            peers,
+            i_am_validator,
+            move || observers_of.current().observers().clone(),
+        ));
         let (marshal, validator) = engine::start_validator(
             context.child("node"),
             vcfg,

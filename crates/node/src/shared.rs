@@ -250,6 +250,15 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         Ok(())
     }
 
+    /// Whether this node's key is a validator's (else it is an observer:
+    /// it follows finalized blocks without voting).
+    pub fn is_validator(&self) -> bool {
+        self.genesis
+            .validators
+            .iter()
+            .any(|v| v.public_key == self.public_key)
+    }
+
     pub fn executed_height(&self) -> u64 {
         self.executed.load(Ordering::Acquire)
     }

@@ -354,23 +354,48 @@ impl Node {
 }
 
 pub async fn network(ctx: &Ctx, c: &Consortium) -> Oracle<ed25519::PublicKey, Ctx> {
-    let peers: Vec<_> = c.keys.iter().map(|k| k.public_key()).collect();
-    let (network, oracle) = Network::new_with_peers(
+    network_with_observers(ctx, c, &[]).await
+}
+
+/// The key of observer node `n` (outside the validator set), the same in
+/// every run.
+pub fn observer_key(n: u64) -> ed25519::PrivateKey {
+    ed25519::PrivateKey::from_seed(1_000 + n)
+}
+
+/// The validators' network, which also accepts `observers` (secondary
+/// peers, as validators track the observers governance admitted), every
+/// peer linked to every other.
+pub async fn network_with_observers(
+    ctx: &Ctx,
+    c: &Consortium,
+    observers: &[ed25519::PublicKey],
+) -> Oracle<ed25519::PublicKey, Ctx> {
+    let validators: Vec<_> = c.keys.iter().map(|k| k.public_key()).collect();
+    let (network, oracle) = Network::new_with_split_peers(
         ctx.child("network"),
         simulated::Config {
             max_size: engine::max_message_size(c.keys.len() as u32),
-            max_peers_per_set: NZUsize!(c.keys.len()),
+            max_peers_per_set: std::num::NonZeroUsize::new(
+                ingot_node::peer_sets::max_peers_per_set(c.keys.len()),
+            )
+            .unwrap(),
             disconnect_on_block: true,
             tracked_peer_sets: NZUsize!(1),
         },
-        peers.clone(),
+        validators.clone(),
+        observers.iter().cloned(),
     )
     .await;
     network.start();
+    let peers: Vec<_> = validators.iter().chain(observers).collect();
     for a in &peers {
         for b in &peers {
             if a != b {
-                oracle.add_link(a.clone(), b.clone(), LINK).await.unwrap();
+                oracle
+                    .add_link((*a).clone(), (*b).clone(), LINK)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -486,7 +511,37 @@ pub async fn start_node_skewed(
     i: usize,
     clock_skew_ms: i64,
 ) -> Node {
-    let key = c.keys[i].clone();
+    start_with_key(
+        ctx,
+        oracle,
+        c,
+        c.keys[i].clone(),
+        format!("v{i}"),
+        clock_skew_ms,
+    )
+    .await
+}
+
+/// Start (or restart) observer node `n`: [`observer_key`]`(n)`, outside the
+/// validator set, on a network made by [`network_with_observers`].
+pub async fn start_observer(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    n: u64,
+) -> Node {
+    start_with_key(ctx, oracle, c, observer_key(n), format!("o{n}"), 0).await
+}
+
+/// A node with `key` and storage `prefix`: a validator if the key is one.
+async fn start_with_key(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    key: ed25519::PrivateKey,
+    prefix: String,
+    clock_skew_ms: i64,
+) -> Node {
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
     let mut registrations = Vec::new();
@@ -497,7 +552,7 @@ pub async fn start_node_skewed(
     let cfg = ValidatorConfig {
         signer: key,
         genesis: c.genesis.clone(),
-        prefix: format!("v{i}"),
+        prefix: prefix.clone(),
         max_block_txs: 1_000,
         timing: Timing {
             clock_skew_ms,
@@ -517,7 +572,7 @@ pub async fn start_node_skewed(
     let stopped_out = stopped.clone();
     let handle = ctx
         .child("node")
-        .with_attribute("index", i)
+        .with_attribute("prefix", &prefix)
         .spawn(move |ctx| async move {
             // However the validator ends (its components stop, a start that
             // fails, a panic), it has stopped.
@@ -567,7 +622,11 @@ pub fn run(
 /// Wait until `node`'s ledger has located every transaction of `hashes`.
 pub async fn wait_located(ctx: &Ctx, node: &Node, hashes: &[ingot_types::Digest]) {
     loop {
-        let s = node.shared().unwrap();
+        // A node just (re)started has not opened its storage yet.
+        let Some(s) = node.shared() else {
+            ctx.sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
         let ledger = s.ledger.lock().await;
         if hashes
             .iter()

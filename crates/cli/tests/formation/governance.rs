@@ -13,7 +13,7 @@ use std::{
 };
 
 /// `ingot governance <args>` as `org`'s admin against `api`.
-fn as_admin(root: &Path, org: &str, api: &str, args: &[&str]) -> Value {
+pub(super) fn as_admin(root: &Path, org: &str, api: &str, args: &[&str]) -> Value {
     let (key, cert) = (format!("{org}/admin.key"), format!("{org}/admin.pem"));
     let mut all = vec!["governance"];
     all.extend_from_slice(args);
@@ -22,7 +22,7 @@ fn as_admin(root: &Path, org: &str, api: &str, args: &[&str]) -> Value {
 }
 
 /// A governance event of a receipt, by kind.
-fn event<'a>(receipt: &'a Value, kind: &str) -> Option<&'a Value> {
+pub(super) fn event<'a>(receipt: &'a Value, kind: &str) -> Option<&'a Value> {
     receipt["events"]
         .as_array()?
         .iter()
@@ -57,7 +57,7 @@ fn notarise_eventually(root: &Path, api: &str, n: u8) -> Value {
 
 /// Retry `check` for up to 30 s (a node may be a block or two behind the
 /// one a transaction was waited on).
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
+pub(super) fn eventually(mut check: impl FnMut() -> Result<(), String>) {
     let started = Instant::now();
     loop {
         match check() {

@@ -10,6 +10,7 @@
 //! members certified by the OpenSSL-made CAs.
 
 mod governance;
+mod observer;
 mod renewal;
 
 use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
@@ -584,6 +585,7 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
     renewal::renew(&root, &apis);
     governance::govern(&root, &apis);
+    observer::observe(&root, &apis);
     drop(_nodes);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -1,7 +1,7 @@
 //! What a proposal would change, its canonical bytes and JSON form, and the
 //! checks a change must pass against the consortium as it stands.
 
-use crate::records::MAX_ACTION_BYTES;
+use crate::records::{MAX_ACTION_BYTES, MAX_ADDRESS_LEN, MAX_OBSERVERS};
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use ingot_module::Consortium;
@@ -56,6 +56,17 @@ pub enum Action {
         idle_heartbeat_ms: u64,
         max_work_per_tx: u64,
     },
+    /// Admit an observer node of `org`: validators accept its p2p key from
+    /// the host of `p2p_address`, so it follows finalized blocks and serves
+    /// its organisation's API. It never votes, and it holds every block.
+    AddObserver {
+        name: String,
+        org: String,
+        public_key: [u8; 32],
+        p2p_address: String,
+    },
+    /// Withdraw an observer node's admission: validators drop its connection.
+    RemoveObserver { public_key: [u8; 32] },
 }
 
 /// Shortest and longest idle heartbeat a vote may set.
@@ -73,6 +84,8 @@ impl Action {
             Action::SetWeight { .. } => "set_weight",
             Action::SetDeployers { .. } => "set_deployers",
             Action::SetParams { .. } => "set_params",
+            Action::AddObserver { .. } => "add_observer",
+            Action::RemoveObserver { .. } => "remove_observer",
         }
     }
 
@@ -89,6 +102,9 @@ impl Action {
             Action::ReplaceCa { org, .. } | Action::SetWeight { org, .. } => org.clone(),
             Action::SetRules { .. } | Action::SetParams { .. } => String::new(),
             Action::SetDeployers { module, .. } => module.clone(),
+            Action::AddObserver { public_key, .. } | Action::RemoveObserver { public_key } => {
+                hex::encode(public_key)
+            }
         }
     }
 }
@@ -102,6 +118,8 @@ fn tag(a: &Action) -> u8 {
         Action::SetWeight { .. } => 4,
         Action::SetDeployers { .. } => 5,
         Action::SetParams { .. } => 6,
+        Action::AddObserver { .. } => 7,
+        Action::RemoveObserver { .. } => 8,
     }
 }
 
@@ -152,6 +170,18 @@ impl Write for Action {
                 idle_heartbeat_ms.write(buf);
                 max_work_per_tx.write(buf);
             }
+            Action::AddObserver {
+                name,
+                org,
+                public_key,
+                p2p_address,
+            } => {
+                name.write_field(buf);
+                org.write_field(buf);
+                public_key.write(buf);
+                p2p_address.write_field(buf);
+            }
+            Action::RemoveObserver { public_key } => public_key.write(buf),
         }
     }
 }
@@ -201,12 +231,42 @@ impl Read for Action {
                 idle_heartbeat_ms: u64::read(buf)?,
                 max_work_per_tx: u64::read(buf)?,
             },
+            7 => Action::AddObserver {
+                name: String::read_field(buf, MAX_NAME_LEN)?,
+                org: String::read_field(buf, MAX_NAME_LEN)?,
+                public_key: <[u8; 32]>::read(buf)?,
+                p2p_address: String::read_field(buf, MAX_ADDRESS_LEN)?,
+            },
+            8 => Action::RemoveObserver {
+                public_key: <[u8; 32]>::read(buf)?,
+            },
             _ => return Err(Error::Invalid("Action", "unknown kind")),
         })
     }
 }
 
 const _: () = assert!(MAX_ACTION_BYTES >= 1 + 5 + MAX_NAME_LEN + 5 + MAX_CERT_BYTES + 8);
+const _: () = assert!(MAX_ACTION_BYTES >= 1 + 2 * (5 + MAX_NAME_LEN) + 32 + 5 + MAX_ADDRESS_LEN);
+
+/// Whether `address` is `host:port` (a DNS name, an IPv4 address or a
+/// bracketed IPv6 address, and a port 1..=65535). Checked by syntax only:
+/// name resolution differs from node to node and must not decide a block.
+pub fn valid_p2p_address(address: &str) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0) && !port.starts_with('+');
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
+    address.len() <= MAX_ADDRESS_LEN && port_ok && host_ok
+}
 
 /// Why an action cannot be applied to the consortium as it stands (the
 /// failure's `reason`; stable words, no library text).
@@ -281,6 +341,11 @@ pub fn check(
             if consortium.operates_validator(name) {
                 return refuse(format!(
                     "{name} operates a validator; the validator set changes only by epoch"
+                ));
+            }
+            if consortium.operates_observer(name) {
+                return refuse(format!(
+                    "{name} operates an observer node; remove it first (remove_observer)"
                 ));
             }
             if consortium.orgs().len() == 1 {
@@ -361,6 +426,45 @@ pub fn check(
                 known(org)?;
             }
         }
+        Action::AddObserver {
+            name,
+            org,
+            public_key,
+            p2p_address,
+        } => {
+            known(org)?;
+            if !valid_org_name(name) {
+                return refuse("an observer name is 1 to 32 letters, digits, `-` or `_`");
+            }
+            if ingot_crypto::PublicKey::ed25519_from_raw(public_key).is_err() {
+                return refuse("public_key is not an Ed25519 public key");
+            }
+            if consortium.validator(public_key).is_some() {
+                return refuse("that key is a validator's");
+            }
+            if consortium.observers().contains_key(public_key) {
+                return refuse("that observer is admitted already");
+            }
+            if consortium.observers().values().any(|o| &o.name == name) {
+                return refuse(format!("an observer named {name} is admitted already"));
+            }
+            if consortium.validators().values().any(|v| &v.name == name) {
+                return refuse(format!("{name} names a validator"));
+            }
+            if !valid_p2p_address(p2p_address) {
+                return refuse(
+                    "p2p_address is host:port (a DNS name, an IPv4 address or [IPv6]; port 1..=65535)",
+                );
+            }
+            if consortium.observers().len() >= MAX_OBSERVERS {
+                return refuse(format!("the consortium has {MAX_OBSERVERS} observer nodes"));
+            }
+        }
+        Action::RemoveObserver { public_key } => {
+            if !consortium.observers().contains_key(public_key) {
+                return refuse("no observer node has that key");
+            }
+        }
     }
     Ok(())
 }
@@ -379,6 +483,13 @@ fn u64_field(v: &Value, f: &str) -> Result<u64, String> {
 
 fn small<T: TryFrom<u64>>(v: &Value, f: &str) -> Result<T, String> {
     T::try_from(u64_field(v, f)?).map_err(|_| format!("`{f}` is out of range"))
+}
+
+fn key_field(v: &Value) -> Result<[u8; 32], String> {
+    hex::decode(str_field(v, "public_key")?)
+        .ok()
+        .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
+        .ok_or_else(|| "`public_key` is 64 hex digits (a raw Ed25519 key)".to_string())
 }
 
 fn ca_der(v: &Value) -> Result<Bytes, String> {
@@ -401,6 +512,8 @@ fn fields(kind: &str) -> Option<&'static [&'static str]> {
         ],
         "set_weight" => &["kind", "org", "weight"],
         "set_deployers" => &["kind", "module", "orgs"],
+        "add_observer" => &["kind", "name", "org", "public_key", "p2p_address"],
+        "remove_observer" => &["kind", "public_key"],
         "set_params" => &[
             "kind",
             "max_block_txs",
@@ -424,7 +537,7 @@ impl Action {
             }
             None => {
                 return Err(format!(
-                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers, set_params)"
+                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers, set_params, add_observer, remove_observer)"
                 ))
             }
         };
@@ -488,6 +601,15 @@ impl Action {
                     max_work_per_tx: opt("max_work_per_tx")?,
                 }
             }
+            "add_observer" => Action::AddObserver {
+                name: str_field(v, "name")?.to_string(),
+                org: str_field(v, "org")?.to_string(),
+                public_key: key_field(v)?,
+                p2p_address: str_field(v, "p2p_address")?.to_string(),
+            },
+            "remove_observer" => Action::RemoveObserver {
+                public_key: key_field(v)?,
+            },
             _ => Action::SetDeployers {
                 module: str_field(v, "module")?.to_string(),
                 orgs: v
@@ -533,6 +655,18 @@ impl Action {
             Action::SetDeployers { module, orgs } => {
                 json!({"kind": self.kind(), "module": module, "orgs": orgs})
             }
+            Action::AddObserver {
+                name,
+                org,
+                public_key,
+                p2p_address,
+            } => json!({
+                "kind": self.kind(), "name": name, "org": org,
+                "public_key": hex::encode(public_key), "p2p_address": p2p_address,
+            }),
+            Action::RemoveObserver { public_key } => {
+                json!({"kind": self.kind(), "public_key": hex::encode(public_key)})
+            }
             Action::SetParams {
                 max_block_txs,
                 idle_heartbeat_ms,
@@ -541,6 +675,57 @@ impl Action {
                 "kind": self.kind(), "max_block_txs": max_block_txs,
                 "idle_heartbeat_ms": idle_heartbeat_ms, "max_work_per_tx": max_work_per_tx,
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p2p_addresses_are_host_and_port_by_syntax_alone() {
+        for ok in [
+            "10.0.0.9:30310",
+            "archive.acme.example:9000",
+            "[2001:db8::1]:30300",
+            "localhost:1",
+        ] {
+            assert!(valid_p2p_address(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "10.0.0.9",
+            "10.0.0.9:0",
+            "10.0.0.9:65536",
+            "10.0.0.9:+80",
+            ":30300",
+            "archive acme:30300",
+            "2001:db8::1:30300",
+            "[not-ipv6]:30300",
+            "host_name:30300",
+        ] {
+            assert!(!valid_p2p_address(bad), "{bad}");
+        }
+        let long = format!("{}:1", "a".repeat(254));
+        assert!(!valid_p2p_address(&long));
+    }
+
+    #[test]
+    fn observer_actions_round_trip_through_bytes_and_json() {
+        use commonware_codec::{DecodeExt, Encode};
+        let add = Action::AddObserver {
+            name: "acme-archive".into(),
+            org: "acme".into(),
+            public_key: [7; 32],
+            p2p_address: "10.0.0.9:30310".into(),
+        };
+        let remove = Action::RemoveObserver {
+            public_key: [7; 32],
+        };
+        for a in [add, remove] {
+            assert_eq!(Action::decode(a.encode()).unwrap(), a);
+            assert_eq!(Action::from_json(&a.to_json()).unwrap(), a);
         }
     }
 }

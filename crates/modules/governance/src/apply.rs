@@ -102,7 +102,8 @@ async fn apply_due(
             Action::decode_cfg(p.action.clone(), &()).map_err(corrupt("proposed action"))?;
         let view = consortium
             .rebuild(entries.clone(), rules.clone(), holds_from)
-            .map_err(|_| damaged("stored organisation CA"))?;
+            .map_err(|_| damaged("stored organisation CA"))?
+            .with_observers(observers(state).await?);
         match action::check(&action, &view, holds_from, false) {
             Err(Refusal(reason)) => {
                 p.status = Status::Failed as u8;
@@ -244,6 +245,28 @@ async fn apply(
             };
             state.put(crate::PARAMS_KEY.to_vec(), record.encode().to_vec());
         }
+        Action::AddObserver {
+            name,
+            org,
+            public_key,
+            p2p_address,
+        } => {
+            let mut seats = observers(state).await?;
+            seats.insert(
+                *public_key,
+                ingot_module::ObserverSeat {
+                    name: name.clone(),
+                    org: org.clone(),
+                    p2p_address: p2p_address.clone(),
+                },
+            );
+            write_observers(state, &seats);
+        }
+        Action::RemoveObserver { public_key } => {
+            let mut seats = observers(state).await?;
+            seats.remove(public_key);
+            write_observers(state, &seats);
+        }
         Action::SetDeployers { module, orgs } if orgs.is_empty() => {
             state.delete(crate::deployers_key(module));
         }
@@ -255,6 +278,28 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+/// The admitted observer nodes as stored (none before the first).
+async fn observers(
+    state: &mut dyn ingot_module::Store,
+) -> Result<std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat>, CallError> {
+    Ok(match state.get(crate::OBSERVERS_KEY).await? {
+        None => Default::default(),
+        Some(raw) => ObserverList::decode_cfg(raw, &())
+            .map_err(corrupt("governance observer list"))?
+            .to_seats(),
+    })
+}
+
+fn write_observers(
+    state: &mut dyn ingot_module::Store,
+    seats: &std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat>,
+) {
+    state.put(
+        crate::OBSERVERS_KEY.to_vec(),
+        ObserverList::from_seats(seats).encode().to_vec(),
+    );
 }
 
 /// Write every organisation (and delete the records of removed ones).

@@ -15,6 +15,7 @@
 //! State: `governance/meta/orgs` + `governance/org/<name>` (the
 //! organisations, written in full at the first change — genesis holds until
 //! then), `governance/meta/rules`, `governance/deployers/<module>`,
+//! `governance/meta/observers` (observer nodes admitted by vote),
 //! `governance/meta/count`, `governance/prop/<id>`,
 //! `governance/vote/<id>/<org>`, `governance/meta/agenda` (what the block
 //! end looks at: open proposals' deadlines and approved changes' heights). The whole consortium reads all of it: governance is
@@ -48,6 +49,7 @@ pub const RULES_KEY: &[u8] = b"governance/meta/rules";
 pub const COUNT_KEY: &[u8] = b"governance/meta/count";
 pub const AGENDA_KEY: &[u8] = b"governance/meta/agenda";
 pub const PARAMS_KEY: &[u8] = b"governance/meta/params";
+pub const OBSERVERS_KEY: &[u8] = b"governance/meta/observers";
 
 pub fn org_key(name: &str) -> Vec<u8> {
     format!("governance/org/{name}").into_bytes()
@@ -127,6 +129,8 @@ pub struct Stored {
     pub entries: Option<Vec<OrgEntry>>,
     pub rules: Option<Governance>,
     pub params: Option<ingot_module::ChainParams>,
+    /// The admitted observer nodes (absent: none was ever admitted).
+    pub observers: Option<std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat>>,
 }
 
 /// A stored record that does not decode: damage, not a transaction's fault.
@@ -148,11 +152,19 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
         },
         None => None,
     };
+    let observers = match src.read(OBSERVERS_KEY).await? {
+        Some(raw) => match ObserverList::decode_cfg(raw, &()) {
+            Ok(list) => Some(list.to_seats()),
+            Err(_) => return Ok(Err(Damaged("governance observer list"))),
+        },
+        None => None,
+    };
     let Some(raw) = src.read(ORGS_KEY).await? else {
         return Ok(Ok(Stored {
             entries: None,
             rules,
             params,
+            observers,
         }));
     };
     let Ok(list) = OrgList::decode_cfg(raw, &()) else {
@@ -174,6 +186,7 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
         entries: Some(entries),
         rules,
         params,
+        observers,
     }))
 }
 
@@ -199,7 +212,11 @@ pub fn consortium_at(
     let entries = stored.entries.unwrap_or_else(|| base.entries().to_vec());
     let rules = stored.rules.unwrap_or_else(|| base.rules().clone());
     let params = stored.params.unwrap_or(*base.params());
-    Ok(base.rebuild(entries, rules, height)?.with_params(params))
+    let observers = stored.observers.unwrap_or_else(|| base.observers().clone());
+    Ok(base
+        .rebuild(entries, rules, height)?
+        .with_params(params)
+        .with_observers(observers))
 }
 
 /// Whether members of `org` may deploy to `module` (no list: every

@@ -60,7 +60,7 @@ pub const METHODS: &[MethodDecl] = &[
         name: "propose",
         who: "an organisation admin (not a device)",
         example_args: r#"{"action":{"kind":"set_weight","org":"acme","weight":2}}"#,
-        doc: "Proposes a change; counts as the proposer org's yes; optional effective_at height. Kinds: add_org{name,org_kind?,ca_pem,weight?}, remove_org{name}, replace_ca{org,ca_pem,old_until}, set_rules{participation_pct,approval_pct,proposal_ttl_blocks}, set_weight{org,weight}, set_deployers{module,orgs}, set_params{max_block_txs?,idle_heartbeat_ms?,max_work_per_tx?}.",
+        doc: "Proposes a change; counts as the proposer org's yes; optional effective_at height. Kinds: add_org{name,org_kind?,ca_pem,weight?}, remove_org{name}, replace_ca{org,ca_pem,old_until}, set_rules{participation_pct,approval_pct,proposal_ttl_blocks}, set_weight{org,weight}, set_deployers{module,orgs}, set_params{max_block_txs?,idle_heartbeat_ms?,max_work_per_tx?}, add_observer{name,org,public_key,p2p_address}, remove_observer{public_key}.",
     },
     MethodDecl {
         name: "vote",

@@ -47,6 +47,66 @@ record! {
     }
 }
 
+/// Most observer nodes the consortium admits: each is a p2p peer every
+/// validator keeps a seat for (`MAX_PEERS` in the node sizes its peer sets).
+pub const MAX_OBSERVERS: usize = 16;
+/// Longest `host:port` an observer is admitted with (a DNS name is at most
+/// 253 bytes, a port 6 with its colon).
+pub const MAX_ADDRESS_LEN: usize = 260;
+
+record! {
+    /// One admitted observer node.
+    pub struct ObserverRecord {
+        /// Raw Ed25519 p2p key.
+        pub public_key: [u8; 32] = (),
+        pub name: String = MAX_NAME_LEN,
+        pub org: String = MAX_NAME_LEN,
+        pub p2p_address: String = MAX_ADDRESS_LEN,
+    }
+}
+
+record! {
+    /// `governance/meta/observers`: every admitted observer node, by key.
+    /// Absent until the first is admitted.
+    pub struct ObserverList {
+        pub observers: Vec<ObserverRecord> = (MAX_OBSERVERS, ()),
+    }
+}
+
+impl ObserverList {
+    pub fn from_seats(
+        seats: &std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat>,
+    ) -> Self {
+        Self {
+            observers: seats
+                .iter()
+                .map(|(key, seat)| ObserverRecord {
+                    public_key: *key,
+                    name: seat.name.clone(),
+                    org: seat.org.clone(),
+                    p2p_address: seat.p2p_address.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_seats(&self) -> std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat> {
+        self.observers
+            .iter()
+            .map(|o| {
+                (
+                    o.public_key,
+                    ingot_module::ObserverSeat {
+                        name: o.name.clone(),
+                        org: o.org.clone(),
+                        p2p_address: o.p2p_address.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 record! {
     /// `governance/meta/rules`: the thresholds in force (absent: genesis's).
     pub struct RulesRecord {

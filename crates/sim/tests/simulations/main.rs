@@ -7,6 +7,7 @@
 mod consensus;
 mod explore;
 mod governance;
+mod observer;
 mod storage_faults;
 mod telemetry;
 mod workflow;
