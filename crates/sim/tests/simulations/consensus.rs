@@ -178,14 +178,19 @@ fn partition_stalls_then_heals() {
 }
 
 async fn byzantine(ctx: Ctx, behaviour: Byzantine) {
+    use commonware_cryptography::Signer;
     let c = consortium(4);
-    let oracle = network(&ctx, &c).await;
+    // An observer hears the Byzantine validator's votes too; it must end
+    // with the honest validators' chain.
+    let oracle = network_with_observers(&ctx, &c, &[observer_key(0).public_key()]).await;
     let _byzantine = start_byzantine(&ctx, &oracle, &c, 0, behaviour).await;
     let mut nodes = Vec::new();
     for i in 1..4 {
         nodes.push(start_node(&ctx, &oracle, &c, i).await);
     }
-    let refs: Vec<_> = nodes.iter().collect();
+    let observer = start_observer(&ctx, &oracle, &c, 0).await;
+    let mut refs: Vec<_> = nodes.iter().collect();
+    refs.push(&observer);
     wait_executed(&ctx, &refs, 1).await;
     let mut hashes = Vec::new();
     for k in 0..30u64 {
@@ -197,7 +202,8 @@ async fn byzantine(ctx: Ctx, behaviour: Byzantine) {
                 .unwrap(),
         );
     }
-    // The honest three keep finalizing, include every transaction, and agree.
+    // The honest three keep finalizing, include every transaction, and agree
+    // with the observer.
     wait_executed(&ctx, &refs, 20).await;
     loop {
         let s = nodes[2].shared().unwrap();
