@@ -6,12 +6,21 @@
 //! The genesis assembled in any order is the same; each organisation checks it
 //! against its own descriptor and gets the same chain id; a tampered genesis
 //! is refused by `genesis verify` and by `node run` before any storage is
-//! opened; the four validators, started separately, finalize transactions of
-//! members certified by the OpenSSL-made CAs.
+//! opened; the four validators, started separately — each on a host of its
+//! own (a network namespace with its own address, `hosts.rs`) — finalize
+//! transactions of members certified by the OpenSSL-made CAs. Then, under a
+//! continuous load (`load.rs`), with the regulator's observer node following
+//! (`observer.rs`): certificates renewed (`renewal.rs`), an organisation
+//! admitted and removed and a parameter changed by vote (`governance.rs`), a
+//! CA rotated (`rotation.rs`), the observer withdrawn; every transaction the
+//! chain acknowledged as final is final at its height on every node.
 
 mod governance;
+mod hosts;
+mod load;
 mod observer;
 mod renewal;
+mod rotation;
 
 use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
@@ -21,8 +30,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-const API_PORT: u16 = 19280;
-const P2P_PORT: u16 = 32280;
+/// Hosts: the four validators, the regulator's archive (observer) node, and
+/// a node nobody admitted.
+const HOSTS: usize = 6;
+const ARCHIVE_HOST: usize = 4;
+const SPY_HOST: usize = 5;
 
 /// The organisations: (name, how its CA is made).
 const ORGS: [&str; 4] = ["forge", "bolt", "cast", "watch"];
@@ -112,12 +124,12 @@ fn openssl_certify(dir: &Path, ca: &str, key: &str, subject: &str, days: &str, p
 }
 
 /// Each organisation's own preparation, on "its own host" (its directory).
-fn prepare(root: &Path) {
+fn prepare(root: &Path, hosts: &hosts::Hosts) {
     let ed25519 = ["-algorithm", "ed25519"];
     let p256 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
     let sm2 = ["-algorithm", "SM2"];
-    let address = |i: usize| format!("127.0.0.1:{}", P2P_PORT as usize + i);
-    let api = |i: usize| format!("127.0.0.1:{}", API_PORT as usize + i);
+    let address = |i: usize| hosts.p2p(i);
+    let api = |i: usize| hosts.api(i);
     let pki = root.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
 
@@ -341,7 +353,7 @@ fn create_genesis(root: &Path, order: &[&str], out: &str) -> Value {
     ingot_ok(root, &args)
 }
 
-struct Nodes(Vec<Child>);
+pub(super) struct Nodes(Vec<Child>);
 
 impl Drop for Nodes {
     fn drop(&mut self) {
@@ -351,16 +363,22 @@ impl Drop for Nodes {
     }
 }
 
-fn start(root: &Path, org: &str) -> Child {
-    let node_dir = root.join(org).join(format!("{org}-v1"));
-    let log = std::fs::File::create(node_dir.join("node.log")).unwrap();
-    Command::new(BIN)
+/// Start the node in `dir` on host `host`.
+fn start_on(hosts: &hosts::Hosts, host: usize, dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("node.log")).unwrap();
+    hosts
+        .ingot(host)
         .args(["node", "run", "--config", "node.toml"])
-        .current_dir(&node_dir)
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap()
+}
+
+fn start(root: &Path, hosts: &hosts::Hosts, i: usize) -> Child {
+    let org = ORGS[i];
+    start_on(hosts, i, &root.join(org).join(format!("{org}-v1")))
 }
 
 /// `ingot --json tx send ... --wait` as the holder of `key`/`cert`.
@@ -410,7 +428,9 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     let root = std::env::temp_dir().join(format!("ingot-e2e-formation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
-    prepare(&root);
+    // Dropped last: the nodes stop before their hosts go.
+    let hosts = hosts::Hosts::new(HOSTS);
+    prepare(&root, &hosts);
 
     let a = create_genesis(&root, &ORGS, "genesis.json");
     let mut reversed = ORGS;
@@ -514,9 +534,9 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     toml.push_str("certificate_warning_days = 5\n");
     std::fs::write(&watch_toml, toml).unwrap();
     // Each organisation starts its own validator.
-    let _nodes = Nodes(ORGS.iter().map(|o| start(&root, o)).collect());
-    let apis: Vec<String> = (0..4)
-        .map(|i| format!("http://127.0.0.1:{}", API_PORT as usize + i))
+    let _nodes = Nodes((0..ORGS.len()).map(|i| start(&root, &hosts, i)).collect());
+    let apis: Vec<String> = (0..ORGS.len())
+        .map(|i| format!("http://{}", hosts.api(i)))
         .collect();
     let started = Instant::now();
     while !apis.iter().all(|api| {
@@ -583,9 +603,18 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         .parse()
         .unwrap();
     assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
+    // From here on a load runs throughout, and the regulator's archive
+    // node follows everything.
+    let load = load::Load::start(&root, &apis);
+    let archive = observer::admit(&root, &apis, &hosts);
     renewal::renew(&root, &apis);
     governance::govern(&root, &apis);
-    observer::observe(&root, &apis);
+    rotation::rotate(&root, &apis);
+    observer::withdraw(&root, &apis, archive, &load.acked());
+    let acked = load.stop();
+    for api in &apis {
+        load::all_final_on(&root, api, &acked).unwrap();
+    }
     drop(_nodes);
     let _ = std::fs::remove_dir_all(&root);
 }

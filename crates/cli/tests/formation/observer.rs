@@ -1,25 +1,23 @@
-//! Observer nodes (issue 16, item 5), with real processes: watch (the
-//! regulator) runs an archive node the consortium admits by vote. It
-//! follows every finalized block, serves the API and forwards transactions,
-//! never votes; a node nobody admitted follows nothing; withdrawn by vote,
-//! the observer is cut off at once.
+//! Observer nodes (issue 16, item 5), with real processes on hosts of their
+//! own: watch (the regulator) runs an archive node the consortium admits by
+//! vote. It follows every finalized block while everything else happens,
+//! serves the API and forwards transactions, never votes; a node nobody
+//! admitted follows nothing; withdrawn by vote, the observer is cut off at
+//! once.
 
 use super::{
     governance::{as_admin, event, eventually},
+    hosts::Hosts,
     ingot_ok,
+    load::{all_final_on, Acked},
+    Nodes, ARCHIVE_HOST, SPY_HOST,
 };
-use crate::common::{try_call, BIN};
+use crate::common::try_call;
 use serde_json::Value;
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-const ARCHIVE_API: u16 = 19_290;
-const ARCHIVE_P2P: u16 = 32_290;
-const SPY_API: u16 = 19_291;
-const SPY_P2P: u16 = 32_291;
 
 fn health(api: &str) -> Option<Value> {
     try_call("GET", &format!("{api}/health"), None)
@@ -33,8 +31,8 @@ fn executed(api: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `ingot org add-observer` for `org`, returning the node's public key.
-fn make_observer(root: &Path, org: &str, name: &str, api: u16, p2p: u16) -> String {
+/// `ingot org add-observer` for `org` on host `host`; the node's public key.
+fn make_observer(root: &Path, hosts: &Hosts, org: &str, name: &str, host: usize) -> String {
     let out = ingot_ok(
         root,
         &[
@@ -45,24 +43,12 @@ fn make_observer(root: &Path, org: &str, name: &str, api: u16, p2p: u16) -> Stri
             "--name",
             name,
             "--api-listen",
-            &format!("127.0.0.1:{api}"),
+            &hosts.api(host),
             "--p2p-listen",
-            &format!("127.0.0.1:{p2p}"),
+            &hosts.p2p(host),
         ],
     );
     out["public_key"].as_str().unwrap().to_string()
-}
-
-fn run_node(root: &Path, org: &str, name: &str) -> Child {
-    let dir = root.join(org).join(name);
-    let log = std::fs::File::create(dir.join("node.log")).unwrap();
-    Command::new(BIN)
-        .args(["node", "run", "--config", "node.toml"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 fn proposal_id(r: &Value) -> String {
@@ -72,14 +58,24 @@ fn proposal_id(r: &Value) -> String {
         .to_string()
 }
 
-pub fn observe(root: &Path, apis: &[String]) {
-    let archive_api = format!("http://127.0.0.1:{ARCHIVE_API}");
-    let spy_api = format!("http://127.0.0.1:{SPY_API}");
-    let archive_key = make_observer(root, "watch", "watch-archive", ARCHIVE_API, ARCHIVE_P2P);
-    make_observer(root, "cast", "cast-spy", SPY_API, SPY_P2P);
-    let _nodes = super::Nodes(vec![
-        run_node(root, "watch", "watch-archive"),
-        run_node(root, "cast", "cast-spy"),
+/// The archive node, admitted and following, and the node nobody admitted.
+pub struct Archive {
+    api: String,
+    key: String,
+    spy_api: String,
+    _nodes: Nodes,
+}
+
+/// watch's archive node is made, admitted by vote and follows; cast runs a
+/// node nobody admits.
+pub fn admit(root: &Path, apis: &[String], hosts: &Hosts) -> Archive {
+    let api = format!("http://{}", hosts.api(ARCHIVE_HOST));
+    let spy_api = format!("http://{}", hosts.api(SPY_HOST));
+    let key = make_observer(root, hosts, "watch", "watch-archive", ARCHIVE_HOST);
+    make_observer(root, hosts, "cast", "cast-spy", SPY_HOST);
+    let nodes = Nodes(vec![
+        super::start_on(hosts, ARCHIVE_HOST, &root.join("watch/watch-archive")),
+        super::start_on(hosts, SPY_HOST, &root.join("cast/cast-spy")),
     ]);
 
     // watch's admin proposes its archive node; bolt and cast approve.
@@ -97,7 +93,7 @@ pub fn observe(root: &Path, apis: &[String]) {
             "--observer-key",
             "watch/watch-archive/observer.key",
             "--p2p-address",
-            &format!("127.0.0.1:{ARCHIVE_P2P}"),
+            &hosts.p2p(ARCHIVE_HOST),
         ],
     );
     let id = proposal_id(&r);
@@ -108,7 +104,7 @@ pub fn observe(root: &Path, apis: &[String]) {
     // It follows the chain to where the validators are.
     let started = Instant::now();
     let target = executed(&apis[0]);
-    while executed(&archive_api) < target {
+    while executed(&api) < target {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the admitted observer did not follow; see {}/watch/watch-archive/node.log",
@@ -116,40 +112,56 @@ pub fn observe(root: &Path, apis: &[String]) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (_, status) = try_call("GET", &format!("{archive_api}/v1/status"), None).unwrap();
+    let (_, status) = try_call("GET", &format!("{api}/v1/status"), None).unwrap();
     assert_eq!(status["role"], "observer", "{status}");
-    assert_eq!(status["public_key"], archive_key.as_str());
+    assert_eq!(status["public_key"], key.as_str());
     let (_, status) = try_call("GET", &format!("{}/v1/status", apis[0]), None).unwrap();
     assert_eq!(status["role"], "validator");
     assert_eq!(status["observers"][0]["name"], "watch-archive", "{status}");
-    assert_eq!(status["observers"][0]["public_key"], archive_key.as_str());
+    assert_eq!(status["observers"][0]["public_key"], key.as_str());
 
     // A transaction submitted to the observer is forwarded, ordered and
     // final; the observer reports it from its own execution.
-    let r = super::notarise(root, &archive_api, "bolt/member.key", "bolt/member.pem", 31);
+    let r = super::notarise(root, &api, "bolt/member.key", "bolt/member.pem", 31);
     assert_eq!(r["final"], true, "{r}");
     // The same block, byte for byte, on the observer and a validator.
     let height = r["height"].as_u64().unwrap_or_else(|| panic!("{r}"));
     let bolt = crate::common::load(&root.join("bolt"), "member");
     let path = format!("/v1/blocks/{height}");
-    let (code, on_archive) = crate::common::signed_get(&archive_api, Some(&bolt), &path);
+    let (code, on_archive) = crate::common::signed_get(&api, Some(&bolt), &path);
     assert_eq!(code, 200, "{on_archive}");
     let (_, on_validator) = crate::common::signed_get(&apis[1], Some(&bolt), &path);
     assert_eq!(on_archive["hash"], on_validator["hash"], "{on_archive}");
+    Archive {
+        api,
+        key,
+        spy_api,
+        _nodes: nodes,
+    }
+}
+
+/// The archive followed throughout: it has every transaction acknowledged
+/// so far; the node nobody admitted has nothing; withdrawn by vote, the
+/// archive is cut off while the chain goes on.
+pub fn withdraw(root: &Path, apis: &[String], archive: Archive, acked: &[Acked]) {
+    let Archive {
+        api, key, spy_api, ..
+    } = &archive;
     // Later blocks anchor the state roots of earlier ones: the observer
     // checks them against its own execution and keeps going only if equal.
-    let beyond = executed(&apis[0]) + 3;
+    let beyond = executed(&apis[0]) + 2;
     eventually(|| {
-        (executed(&archive_api) >= beyond)
+        (executed(api) >= beyond)
             .then_some(())
-            .ok_or_else(|| format!("observer at {}", executed(&archive_api)))
+            .ok_or_else(|| format!("observer at {}", executed(api)))
     });
+    all_final_on(root, api, acked).unwrap();
 
     // Nobody admitted cast's node: the validators never completed its
     // handshake, so it has nothing.
-    assert!(health(&spy_api).is_some(), "cast's node is not running");
+    assert!(health(spy_api).is_some(), "cast's node is not running");
     assert_eq!(
-        executed(&spy_api),
+        executed(spy_api),
         0,
         "an unadmitted node followed the chain"
     );
@@ -159,24 +171,26 @@ pub fn observe(root: &Path, apis: &[String]) {
         root,
         "bolt",
         &apis[1],
-        &["propose", "remove-observer", "--public-key", &archive_key],
+        &["propose", "remove-observer", "--public-key", key],
     );
     let id = proposal_id(&r);
     as_admin(root, "cast", &apis[2], &["vote", &id]);
     let r = as_admin(root, "watch", &apis[3], &["vote", &id]);
     assert!(event(&r, "approved").is_some(), "{r}");
-    eventually(|| {
-        let (_, status) =
-            try_call("GET", &format!("{}/v1/status", apis[0]), None).map_err(|e| e.to_string())?;
-        status["observers"]
-            .as_array()
-            .is_some_and(|o| o.is_empty())
-            .then_some(())
-            .ok_or_else(|| status.to_string())
-    });
-    // Give every validator a moment to re-track its peers (they check each second).
-    std::thread::sleep(Duration::from_secs(3));
-    let cut_at = executed(&archive_api);
+    for validator in apis {
+        eventually(|| {
+            let (_, status) = try_call("GET", &format!("{validator}/v1/status"), None)
+                .map_err(|e| e.to_string())?;
+            status["observers"]
+                .as_array()
+                .is_some_and(|o| o.is_empty())
+                .then_some(())
+                .ok_or_else(|| status.to_string())
+        });
+    }
+    // Every validator re-tracks its peers within a second of executing it.
+    std::thread::sleep(Duration::from_secs(2));
+    let cut_at = executed(api);
     let started = Instant::now();
     while executed(&apis[0]) < cut_at + 5 {
         assert!(
@@ -186,10 +200,10 @@ pub fn observe(root: &Path, apis: &[String]) {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        executed(&archive_api) <= cut_at + 1,
+        executed(api) <= cut_at + 1,
         "a withdrawn observer still follows: {} (cut at {cut_at})",
-        executed(&archive_api)
+        executed(api)
     );
     // It still serves what it has.
-    assert!(health(&archive_api).is_some());
+    assert!(health(api).is_some());
 }
