@@ -136,19 +136,30 @@ impl OurResults {
                     ),
                 },
             };
-            if mine != claimed {
-                anyhow::bail!(
-                    "block {} anchors, for height {height}, state root {} and receipts root {}; this node computed {} and {}. Its execution diverged from the consortium's (or its journal is damaged): run `ingot verify-chain` on its data directory",
-                    block.header.height,
-                    hex::encode(claimed.state_root.as_ref()),
-                    hex::encode(claimed.receipts_root.as_ref()),
-                    hex::encode(mine.state_root.as_ref()),
-                    hex::encode(mine.receipts_root.as_ref()),
-                );
-            }
+            same_as_ours(block.header.height, height, &claimed, &mine)?;
         }
         Ok(())
     }
+}
+
+/// What block `block_height` anchors for `height` must be what this node
+/// computed for it.
+fn same_as_ours(
+    block_height: u64,
+    height: u64,
+    claimed: &ExecResult,
+    mine: &ExecResult,
+) -> anyhow::Result<()> {
+    if claimed != mine {
+        anyhow::bail!(
+            "block {block_height} anchors, for height {height}, state root {} and receipts root {}; this node computed {} and {}. Its execution diverged from the consortium's (or its journal is damaged): run `ingot verify-chain` on its data directory",
+            hex::encode(claimed.state_root.as_ref()),
+            hex::encode(claimed.receipts_root.as_ref()),
+            hex::encode(mine.state_root.as_ref()),
+            hex::encode(mine.receipts_root.as_ref()),
+        );
+    }
+    Ok(())
 }
 
 /// The execution results a header anchors, by height.
@@ -437,6 +448,21 @@ mod tests {
             ..header
         };
         assert_eq!(anchored(&empty).count(), 0);
+    }
+
+    #[test]
+    fn a_different_state_or_receipts_root_is_refused_with_both_named() {
+        assert!(same_as_ours(10, 8, &result(8), &result(8)).is_ok());
+        let mut other_receipts = result(8);
+        other_receipts.receipts_root = Digest::from([1; 32]);
+        for mine in [result(9), other_receipts] {
+            let e = same_as_ours(10, 8, &result(8), &mine)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("block 10 anchors, for height 8"), "{e}");
+            assert!(e.contains(&hex::encode([8u8; 32])), "{e}");
+            assert!(e.contains("diverged"), "{e}");
+        }
     }
 
     #[test]
