@@ -8,7 +8,8 @@ use std::path::PathBuf;
 pub struct NodeConfig {
     /// Genesis file (JSON).
     pub genesis: PathBuf,
-    /// The validator's Ed25519 consensus key, PKCS#8 PEM.
+    /// The node's Ed25519 key, PKCS#8 PEM: a validator's consensus key, or
+    /// (a key outside the validator set) an observer node's p2p key.
     pub key: PathBuf,
     /// Where this node keeps its storage.
     pub data_dir: PathBuf,
