@@ -85,7 +85,8 @@ pub enum OrgCommand {
         /// but the p2p stack listens).
         #[arg(long, default_value = "0.0.0.0:0")]
         p2p_listen: String,
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// Not 8080: a validator on the same host likely has that.
+        #[arg(long, default_value = "127.0.0.1:8180")]
         api_listen: String,
     },
 }
@@ -228,7 +229,7 @@ fn init(
                         cert_path.display()
                     );
                 }
-                pki::write(&dir.join("ca.key"), &read(key_path)?)?;
+                pki::write_secret(&dir.join("ca.key"), &read(key_path)?)?;
             }
             pki::write(&dir.join("ca.pem"), &pem)?;
             (name, pem, key_path.is_some())
@@ -321,7 +322,7 @@ fn add_validator(
     // validator whose files have fixed names.
     let _ = std::fs::remove_file(node_dir.join(format!("{name}.key")));
     let _ = std::fs::remove_file(node_dir.join(format!("{name}.pem")));
-    pki::write(&node_dir.join("validator.key"), &key.to_pkcs8_pem()?)?;
+    pki::write_secret(&node_dir.join("validator.key"), &key.to_pkcs8_pem()?)?;
     pki::write(&node_dir.join("validator.pem"), &cert_pem)?;
     let p2p_listen = p2p_listen.unwrap_or_else(|| format!("0.0.0.0:{port}"));
     pki::write(
@@ -349,7 +350,7 @@ fn add_observer(
     }
     let key = PrivateKey::generate(Scheme::Ed25519)?;
     std::fs::create_dir_all(&node_dir)?;
-    pki::write(&node_dir.join("observer.key"), &key.to_pkcs8_pem()?)?;
+    pki::write_secret(&node_dir.join("observer.key"), &key.to_pkcs8_pem()?)?;
     pki::write(
         &node_dir.join("node.toml"),
         &format!("genesis = \"../genesis.json\"\nkey = \"observer.key\"\ndata_dir = \"data\"\np2p_listen = \"{p2p_listen}\"\napi_listen = \"{api_listen}\"\n"),

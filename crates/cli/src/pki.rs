@@ -118,9 +118,28 @@ pub fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A private key's file: readable by its owner only (created so, never
+/// briefly world-readable).
+pub fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 pub fn keys_gen(scheme: &str, out: &Path, json: bool) -> anyhow::Result<()> {
     let key = PrivateKey::generate(parse_scheme(scheme)?)?;
-    write(out, &key.to_pkcs8_pem()?)?;
+    write_secret(out, &key.to_pkcs8_pem()?)?;
     let public = hex::encode(key.public_key().raw_bytes()?);
     if json {
         println!(
@@ -153,7 +172,7 @@ pub fn init_ca(
             role: Role::Ca,
         },
     )?;
-    write(&dir.join("ca.key"), &key.to_pkcs8_pem()?)?;
+    write_secret(&dir.join("ca.key"), &key.to_pkcs8_pem()?)?;
     write(&dir.join("ca.pem"), &pem)?;
     Ok((key, pem))
 }
@@ -239,7 +258,7 @@ fn issue_with_names(
             role,
         },
     )?;
-    write(&out_dir.join(format!("{cn}.key")), &key.to_pkcs8_pem()?)?;
+    write_secret(&out_dir.join(format!("{cn}.key")), &key.to_pkcs8_pem()?)?;
     write(&out_dir.join(format!("{cn}.pem")), &pem)?;
     Ok((key, pem))
 }

@@ -257,6 +257,26 @@ impl PublicKey {
         ))
     }
 
+    /// An Ed25519 key a node may be admitted under: as [`Self::ed25519_from_raw`],
+    /// and also canonically encoded and not of small order (the identity
+    /// and the other torsion points decompress, but no one holds a private
+    /// key that proves possession of them in the usual sense, and a
+    /// non-canonical encoding names a key some other bytes also name).
+    pub fn ed25519_strict_from_raw(raw: &[u8]) -> Result<Self> {
+        let key = Self::ed25519_from_raw(raw)?;
+        let PublicKey::Ed25519(vk) = &key else {
+            unreachable!("ed25519_from_raw makes Ed25519 keys");
+        };
+        if vk.is_weak() {
+            return Err(PkiError::Key("an Ed25519 key of small order".into()));
+        }
+        // `to_bytes` gives back the bytes it was made from; re-encode the point.
+        if vk.to_edwards().compress().to_bytes().as_slice() != raw {
+            return Err(PkiError::Key("a non-canonical Ed25519 encoding".into()));
+        }
+        Ok(key)
+    }
+
     /// Parse a DER SubjectPublicKeyInfo (as found in certificates or `openssl pkey -pubout`).
     pub fn from_spki_der(der: &[u8]) -> Result<Self> {
         let spki = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(der).map_err(key_err)?;
@@ -315,6 +335,43 @@ impl PublicKey {
                 let sig = sm2::dsa::Signature::from_der(sig).map_err(|_| PkiError::BadSignature)?;
                 k.verify(msg, &sig).map_err(|_| PkiError::BadSignature)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod strict_key_tests {
+    use super::*;
+
+    #[test]
+    fn only_usable_ed25519_keys_pass_the_strict_check() {
+        let good = PrivateKey::generate(Scheme::Ed25519)
+            .unwrap()
+            .public_key()
+            .raw_bytes()
+            .unwrap();
+        assert!(PublicKey::ed25519_strict_from_raw(&good).is_ok());
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        // y = 0: a point of order 4.
+        let order_four = [0u8; 32];
+        // y = p + 1: a non-canonical encoding of y = 1, the identity.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        // y = 2^255 - 1 = p + 18: a point of large order, encoded off by p.
+        let mut y_plus_p = [0xffu8; 32];
+        y_plus_p[31] = 0x7f;
+        for (what, raw) in [
+            ("identity", identity),
+            ("order four", order_four),
+            ("non-canonical identity", non_canonical),
+            ("non-canonical", y_plus_p),
+        ] {
+            assert!(
+                PublicKey::ed25519_strict_from_raw(&raw).is_err(),
+                "{what} passed"
+            );
         }
     }
 }

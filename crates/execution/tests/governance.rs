@@ -558,7 +558,7 @@ const OBSERVER_KEY: &str = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac0
 fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
     deterministic::Runner::default().start(|ctx| async move {
         let (orgs, mut chain) = four(&ctx).await;
-        let add = json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "archive.cole.example:30310"});
+        let add = json!({"kind": "add_observer", "name": "acme-archive", "org": "acme", "public_key": OBSERVER_KEY, "p2p_address": "archive.cole.example:30310"});
         // Refused with their reasons, nothing proposed.
         let mut bad_key = add.clone();
         bad_key["public_key"] = json!("00");
@@ -570,6 +570,21 @@ fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
         bad_port["p2p_address"] = json!("10.0.0.1:0");
         let mut bad_name = add.clone();
         bad_name["name"] = json!("cole archive");
+        // Another organisation's admin may not propose acme's observer.
+        let p = propose(&mut chain, &orgs[1].admin, add.clone());
+        assert_refused(&chain.run(vec![p]).await[0], "only an admin of acme may propose an observer node of acme");
+        // Keys no one can prove holding: the identity, a small-order point,
+        // a non-canonical encoding.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[31] = 0x7f;
+        for key in [identity, [0u8; 32], non_canonical] {
+            let mut weak = add.clone();
+            weak["public_key"] = json!(hex::encode(key));
+            let p = propose(&mut chain, &orgs[0].admin, weak);
+            assert_refused(&chain.run(vec![p]).await[0], "not a usable Ed25519 public key");
+        }
         for (action, reason) in [
             (no_org, "no organisation nobody"),
             (bad_address, "p2p_address is host:port"),
@@ -590,7 +605,7 @@ fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
         let c = chain.exec.trust().current();
         let key: [u8; 32] = hex::decode(OBSERVER_KEY).unwrap().try_into().unwrap();
         let seat = c.observers().get(&key).expect("admitted");
-        assert_eq!((seat.name.as_str(), seat.org.as_str()), ("cole-archive", "cole"));
+        assert_eq!((seat.name.as_str(), seat.org.as_str()), ("acme-archive", "acme"));
         assert_eq!(seat.p2p_address, "archive.cole.example:30310");
 
         // The same key, the same name, and removing its organisation are refused.
@@ -598,8 +613,8 @@ fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
         same_name["public_key"] = json!(hex::encode([0x11u8; 32]));
         for (action, reason) in [
             (add.clone(), "that observer is admitted already"),
-            (same_name, "an observer named cole-archive is admitted already"),
-            (json!({"kind": "remove_org", "name": "cole"}), "cole operates an observer node"),
+            (same_name, "an observer named acme-archive is admitted already"),
+            (json!({"kind": "remove_org", "name": "acme"}), "acme operates an observer node"),
         ] {
             let p = propose(&mut chain, &orgs[0].admin, action);
             assert_refused(&chain.run(vec![p]).await[0], reason);
@@ -622,7 +637,7 @@ fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
         assert!(chain.exec.trust().current().observers().is_empty());
         let loaded = LiveConsortium::load(genesis(), &chain.state, chain.height + 1).await.unwrap().current();
         assert!(loaded.observers().is_empty());
-        let [p, a, b] = carried(&mut chain, &orgs, 3, json!({"kind": "remove_org", "name": "cole"}));
+        let [p, a, b] = carried(&mut chain, &orgs, 3, json!({"kind": "remove_org", "name": "acme"}));
         let r = chain.execute(vec![p, a, b]).await;
         assert_eq!(events(&r), ["proposed 3", "voted 3", "voted 3", "approved 3", "applied 3"]);
     });
@@ -632,10 +647,10 @@ fn observers_are_admitted_and_withdrawn_by_vote_and_survive_a_restart() {
 fn two_admissions_of_one_key_in_one_block_admit_it_once() {
     deterministic::Runner::default().start(|ctx| async move {
         let (orgs, mut chain) = four(&ctx).await;
-        let add = json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"});
+        let add = json!({"kind": "add_observer", "name": "acme-archive", "org": "acme", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"});
         let [p1, a1, b1] = carried(&mut chain, &orgs, 1, add.clone());
-        let p2 = propose(&mut chain, &orgs[1].admin, add);
-        let a2 = vote(&mut chain, &orgs[0].admin, 2, true);
+        let p2 = propose(&mut chain, &orgs[0].admin, add);
+        let a2 = vote(&mut chain, &orgs[1].admin, 2, true);
         let b2 = vote(&mut chain, &orgs[2].admin, 2, true);
         let r = chain.execute(vec![p1, a1, b1, p2, a2, b2]).await;
         let applied: Vec<_> = r
@@ -676,7 +691,7 @@ fn every_action_passes_and_fails_by_the_thresholds() {
         json!({"kind": "set_weight", "org": "cole", "weight": 3}),
         json!({"kind": "set_deployers", "module": "workflow", "orgs": ["acme"]}),
         json!({"kind": "set_params", "max_block_txs": 100}),
-        json!({"kind": "add_observer", "name": "cole-archive", "org": "cole", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"}),
+        json!({"kind": "add_observer", "name": "acme-archive", "org": "acme", "public_key": OBSERVER_KEY, "p2p_address": "10.0.0.9:30310"}),
     ];
     for action in actions {
         let kind = action["kind"].as_str().unwrap().to_string();

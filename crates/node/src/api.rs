@@ -419,6 +419,7 @@ pub(crate) async fn submit<E: Storage + Clock + Metrics + Spawner>(
 /// New transactions are admitted unless the data directory's disk is low
 /// (503 `disk_low`: the node goes on following the chain).
 fn admission_open<E: Storage + Clock + Metrics + Spawner>(s: &ApiState<E>) -> Result<(), ApiError> {
+    observer_admitted(&s.shared)?;
     if !s.disk.is_low() {
         return Ok(());
     }
@@ -429,6 +430,27 @@ fn admission_open<E: Storage + Clock + Metrics + Spawner>(s: &ApiState<E>) -> Re
             "the node's disk has {} MiB free, below its {} MiB minimum: new transactions are refused until space returns",
             s.disk.free_bytes() >> 20,
             s.disk.min_free_bytes() >> 20
+        ),
+    ))
+}
+
+/// An observer node forwards transactions to the validators only while the
+/// consortium admits it (as far as it has followed the chain): otherwise no
+/// validator accepts its connection and a transaction it took would wait
+/// forever (503 `observer_not_admitted`).
+fn observer_admitted<E: Storage + Clock + Metrics + Spawner>(
+    shared: &crate::Shared<E>,
+) -> Result<(), ApiError> {
+    if shared.is_validator() || shared.is_admitted_observer() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "observer_not_admitted",
+        format!(
+            "this is an observer node the consortium does not admit (as of height {}, the last it executed), so no validator accepts its connection: submit to a validator, or have the consortium admit this node's key {} (governance add_observer) from the host it connects from",
+            shared.executed_height(),
+            shared.public_key
         ),
     ))
 }

@@ -62,6 +62,7 @@ pub fn peer_set(
 pub async fn track_loop<M, F>(
     mut manager: M,
     validators: Vec<(PublicKey, Address)>,
+    me: [u8; 32],
     i_am_validator: bool,
     observers: F,
 ) where
@@ -70,7 +71,24 @@ pub async fn track_loop<M, F>(
 {
     let mut tracked: Option<BTreeMap<[u8; 32], ObserverSeat>> = None;
     let mut id = 0u64;
+    let mut admitted: Option<bool> = None;
     loop {
+        if !i_am_validator {
+            // Say whether the consortium admits this observer, and again
+            // when that changes (as far as this node has followed).
+            let now = observers().contains_key(&me);
+            if admitted != Some(now) {
+                if now {
+                    tracing::info!("the consortium admits this observer node");
+                } else {
+                    tracing::warn!(
+                        public_key = %hex::encode(me),
+                        "the consortium does not admit this observer node (as of the last block it executed): validators refuse its connection until governance add_observer admits this key from this host"
+                    );
+                }
+                admitted = Some(now);
+            }
+        }
         // An observer tracks the validators only: other observers' changes
         // do not concern it.
         let now = if i_am_validator {

@@ -38,7 +38,9 @@ pub fn load_consensus_key(path: &std::path::Path) -> anyhow::Result<ed25519::Pri
 }
 
 pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
-    let genesis: Genesis = serde_json::from_slice(&std::fs::read(&cfg.genesis)?)
+    let raw = std::fs::read(&cfg.genesis)
+        .map_err(|e| anyhow::anyhow!("cannot read genesis {}: {e}", cfg.genesis.display()))?;
+    let genesis: Genesis = serde_json::from_slice(&raw)
         .map_err(|e| anyhow::anyhow!("genesis {}: {e}", cfg.genesis.display()))?;
     ingot_consortium::check_genesis(&genesis).map_err(|e| {
         anyhow::anyhow!(
@@ -51,8 +53,14 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     // state is open (governance may have replaced genesis's).
     let signer = load_consensus_key(&cfg.key)?;
     let me = signer.public_key();
-    let listen: SocketAddr = cfg.p2p_listen.parse()?;
-    let api_listen: SocketAddr = cfg.api_listen.parse()?;
+    let listen: SocketAddr = cfg
+        .p2p_listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("p2p_listen {}: {e}", cfg.p2p_listen))?;
+    let api_listen: SocketAddr = cfg
+        .api_listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("api_listen {}: {e}", cfg.api_listen))?;
     // Before any storage is opened: a wrong TLS file fails at once.
     let tls = cfg.api_tls()?;
     let mut peers = Vec::new();
@@ -80,6 +88,16 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&cfg.data_dir)?;
     let _lock = crate::data_lock::lock(&cfg.data_dir, "ingot node run")?;
+    // Both ports are taken before any storage is opened (and after the
+    // directory lock, whose refusal names the process holding it): a port
+    // in use fails at once, naming it. The p2p stack binds its own socket.
+    let api_socket = std::net::TcpListener::bind(api_listen)
+        .map_err(|e| anyhow::anyhow!("api_listen {api_listen}: {e}"))?;
+    api_socket.set_nonblocking(true)?;
+    drop(
+        std::net::TcpListener::bind(listen)
+            .map_err(|e| anyhow::anyhow!("p2p_listen {listen}: {e}"))?,
+    );
     let disk = Arc::new(crate::disk::DiskGuard::new(
         cfg.data_dir.clone(),
         cfg.min_free_disk_mib.saturating_mul(1 << 20),
@@ -164,6 +182,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         tokio::spawn(crate::peer_sets::track_loop(
             oracle.clone(),
             peers,
+            me.as_ref().try_into().expect("an Ed25519 key is 32 bytes"),
             i_am_validator,
             move || observers_of.current().observers().clone(),
         ));
@@ -232,7 +251,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 }
             });
         }
-        let listener = tokio::net::TcpListener::bind(api_listen).await?;
+        let listener = tokio::net::TcpListener::from_std(api_socket)?;
         info!(%api_listen, tls = tls.is_some(), "API listening");
         let mut limits = cfg.api_limits();
         crate::http_server::fit_descriptor_budget(&mut limits);

@@ -259,6 +259,18 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
             .any(|v| v.public_key == self.public_key)
     }
 
+    /// Whether this node's key is an observer's the consortium admits, as
+    /// of the last block it executed.
+    pub fn is_admitted_observer(&self) -> bool {
+        let Ok(raw) = hex::decode(&self.public_key) else {
+            return false;
+        };
+        let Ok(key) = <[u8; 32]>::try_from(raw) else {
+            return false;
+        };
+        self.trust.current().observers().contains_key(&key)
+    }
+
     pub fn executed_height(&self) -> u64 {
         self.executed.load(Ordering::Acquire)
     }

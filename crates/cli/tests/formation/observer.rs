@@ -58,6 +58,42 @@ fn proposal_id(r: &Value) -> String {
         .to_string()
 }
 
+/// A node that cannot start says which file or address stopped it, before
+/// it opens any storage.
+fn startup_refusals(root: &Path) {
+    let dir = root.join("lonely/node");
+    let run = || {
+        std::process::Command::new(crate::common::BIN)
+            .args(["node", "run", "--config", "node.toml"])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    ingot_ok(
+        root,
+        &["org", "add-observer", "--dir", "lonely", "--name", "node"],
+    );
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot read genesis ../genesis.json"), "{err}");
+    std::fs::copy(root.join("genesis.json"), root.join("lonely/genesis.json")).unwrap();
+    // Its API port taken by someone else.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let toml = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    let toml = toml.replace("127.0.0.1:8180", &format!("127.0.0.1:{port}"));
+    std::fs::write(dir.join("node.toml"), toml).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("api_listen 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!dir.join("data/storage").exists(), "storage opened first");
+}
+
 /// The archive node, admitted and following, and the node nobody admitted.
 pub struct Archive {
     api: String,
@@ -71,6 +107,7 @@ pub struct Archive {
 pub fn admit(root: &Path, apis: &[String], hosts: &Hosts) -> Archive {
     let api = format!("http://{}", hosts.api(ARCHIVE_HOST));
     let spy_api = format!("http://{}", hosts.api(SPY_HOST));
+    startup_refusals(root);
     let key = make_observer(root, hosts, "watch", "watch-archive", ARCHIVE_HOST);
     make_observer(root, hosts, "cast", "cast-spy", SPY_HOST);
     let nodes = Nodes(vec![
@@ -119,6 +156,15 @@ pub fn admit(root: &Path, apis: &[String], hosts: &Hosts) -> Archive {
     assert_eq!(status["role"], "validator");
     assert_eq!(status["observers"][0]["name"], "watch-archive", "{status}");
     assert_eq!(status["observers"][0]["public_key"], key.as_str());
+    let shown = as_admin(root, "bolt", &apis[1], &["show"]);
+    assert_eq!(shown["observers"][0]["name"], "watch-archive", "{shown}");
+    let watch = shown["organisations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "watch")
+        .unwrap();
+    assert_eq!(watch["operates_observer"], true, "{watch}");
 
     // A transaction submitted to the observer is forwarded, ordered and
     // final; the observer reports it from its own execution.
@@ -165,6 +211,26 @@ pub fn withdraw(root: &Path, apis: &[String], archive: Archive, acked: &[Acked])
         0,
         "an unadmitted node followed the chain"
     );
+    // It takes no transaction it could never forward.
+    let refused = |api: &str| {
+        let out = super::tx_send(
+            root,
+            api,
+            ("bolt/member.key", "bolt/member.pem"),
+            "notary",
+            "record",
+            &format!(
+                "{{\"document_hash\":\"{}\",\"metadata\":\"\"}}",
+                "5a".repeat(32)
+            ),
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && err.contains("observer_not_admitted"),
+            "{err}"
+        );
+    };
+    refused(spy_api);
 
     // Withdrawn by vote: cut off at once; the chain goes on without it.
     let r = as_admin(
@@ -204,6 +270,7 @@ pub fn withdraw(root: &Path, apis: &[String], archive: Archive, acked: &[Acked])
         "a withdrawn observer still follows: {} (cut at {cut_at})",
         executed(api)
     );
-    // It still serves what it has.
+    // It still serves what it has, but takes no transaction.
     assert!(health(api).is_some());
+    refused(api);
 }

@@ -436,8 +436,10 @@ pub fn check(
             if !valid_org_name(name) {
                 return refuse("an observer name is 1 to 32 letters, digits, `-` or `_`");
             }
-            if ingot_crypto::PublicKey::ed25519_from_raw(public_key).is_err() {
-                return refuse("public_key is not an Ed25519 public key");
+            if ingot_crypto::PublicKey::ed25519_strict_from_raw(public_key).is_err() {
+                return refuse(
+                    "public_key is not a usable Ed25519 public key (canonical, not of small order)",
+                );
             }
             if consortium.validator(public_key).is_some() {
                 return refuse("that key is a validator's");
@@ -457,7 +459,9 @@ pub fn check(
                 );
             }
             if consortium.observers().len() >= MAX_OBSERVERS {
-                return refuse(format!("the consortium has {MAX_OBSERVERS} observer nodes"));
+                return refuse(format!(
+                    "the consortium has {MAX_OBSERVERS} observer nodes, the most it admits; withdraw one first"
+                ));
             }
         }
         Action::RemoveObserver { public_key } => {

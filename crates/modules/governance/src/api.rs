@@ -66,6 +66,7 @@ fn consortium_json(c: &Consortium) -> Value {
                 "kind": crate::records::kind_name(e.info.kind),
                 "weight": e.info.weight,
                 "operates_validator": c.operates_validator(&e.name),
+                "operates_observer": c.operates_observer(&e.name),
                 "cas": cas,
             })
         })
@@ -79,6 +80,12 @@ fn consortium_json(c: &Consortium) -> Value {
             "max_work_per_tx": p.max_work_per_tx,
         },
         "organisations": orgs,
+        "observers": c.observers().iter().map(|(key, o)| json!({
+            "name": o.name,
+            "org": o.org,
+            "public_key": hex::encode(key),
+            "p2p_address": o.p2p_address,
+        })).collect::<Vec<_>>(),
         "total_weight": c.total_weight(),
         "rules": {
             "participation_pct": r.participation_pct,
@@ -92,7 +99,7 @@ fn consortium_json(c: &Consortium) -> Value {
     get,
     path = "/v1/governance",
     tag = "governance",
-    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; thresholds; chain parameters voted (null: each node's own); who may deploy workflows",
+    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; admitted observer nodes; thresholds; chain parameters voted (null: each node's own); who may deploy workflows",
     responses((status = 200, description = "the consortium", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]

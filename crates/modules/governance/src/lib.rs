@@ -334,6 +334,16 @@ async fn propose(
     if let Err(action::Refusal(reason)) = action::check(&action, ctx.trust, height, true) {
         return reject(failures::ACTION_REFUSED.with(&[("reason", reason)]));
     }
+    // An organisation runs its own observer node: no other may propose one
+    // in its name (it could not then leave until the node was withdrawn).
+    if let Action::AddObserver { org, .. } = &action {
+        if org != &ctx.sender.org {
+            return reject(failures::ACTION_REFUSED.with(&[(
+                "reason",
+                format!("only an admin of {org} may propose an observer node of {org}"),
+            )]));
+        }
+    }
     if arg.effective_at != 0
         && (arg.effective_at <= height || arg.effective_at - height > MAX_SCHEDULE_AHEAD)
     {
