@@ -29,7 +29,8 @@ pub struct NodeStatus {
     /// Transactions waiting in this node's mempool.
     pub mempool: u64,
     pub validators: Vec<Validator>,
-    /// Observer nodes the consortium admitted (governance).
+    /// Observer nodes the consortium admitted (governance; their addresses
+    /// only to members, in `GET /v1/governance`).
     pub observers: Vec<Observer>,
     pub organisations: Vec<Organisation>,
     /// Genesis certificates (organisation CAs, validators) that expire
@@ -53,8 +54,6 @@ pub struct Observer {
     pub name: String,
     pub org: String,
     pub public_key: String,
-    /// The `host:port` validators accept its connections from.
-    pub address: String,
 }
 
 /// A certificate of the consortium close to its end of validity.

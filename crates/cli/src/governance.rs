@@ -259,7 +259,7 @@ fn action(a: ProposeAction) -> anyhow::Result<(Value, ProposalArgs)> {
                     }
                     hex::encode(key.public_key().raw_bytes()?)
                 }
-                (None, None) => anyhow::bail!("--public-key or --key is required"),
+                (None, None) => anyhow::bail!("--public-key or --observer-key is required"),
             };
             (
                 json!({"kind": "add_observer", "name": name, "org": org, "public_key": public_key, "p2p_address": p2p_address}),

@@ -133,6 +133,10 @@ pub fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
+    // `mode` applies only when the file is created: an existing one is
+    // narrowed too.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(pem.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -312,7 +312,6 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
                 name: o.name.clone(),
                 org: o.org.clone(),
                 public_key: hex::encode(key),
-                address: o.p2p_address.clone(),
             })
             .collect(),
         validators: sh

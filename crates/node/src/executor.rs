@@ -83,7 +83,7 @@ pub async fn run<E, C>(
                 match ours.check(&shared, block).await {
                     Ok(()) => {}
                     Err(e) => {
-                        error!(height, error = %e, "stopping executor: this node no longer agrees with the finalized chain");
+                        error!(height, error = %e, "stopping executor: a finalized block's anchored results could not be confirmed against this node's execution");
                         return;
                     }
                 }
@@ -128,7 +128,17 @@ impl OurResults {
         for (height, claimed) in anchored(&block.header) {
             let mine = match self.0.get(&height) {
                 Some(r) => *r,
-                None => match shared.ledger.lock().await.record(height).await? {
+                None => match shared
+                    .ledger
+                    .lock()
+                    .await
+                    .record(height)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "reading this node's execution record of height {height}: {e}"
+                        )
+                    })? {
                     Some(record) => record.result,
                     None => anyhow::bail!(
                         "block {} anchors height {height}, which this node has not executed",

@@ -179,7 +179,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         // Before the validator starts: its resolver and broadcast ask the
         // tracked set who to talk to.
         let observers_of = shared.trust.clone();
-        tokio::spawn(crate::peer_sets::track_loop(
+        let tracker = tokio::spawn(crate::peer_sets::track_loop(
             oracle.clone(),
             peers,
             me.as_ref().try_into().expect("an Ed25519 key is 32 bytes"),
@@ -264,6 +264,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         tokio::select! {
             _ = validator => anyhow::bail!("validator stopped"),
             _ = p2p => anyhow::bail!("p2p stopped"),
+            r = tracker => anyhow::bail!("peer tracking stopped: {r:?}"),
             r = server => anyhow::bail!("API server stopped: {r:?}"),
             reason = disk_watch => {
                 let reason = reason.unwrap_or_else(|e| format!("disk watch failed: {e}"));

@@ -256,7 +256,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         self.genesis
             .validators
             .iter()
-            .any(|v| v.public_key == self.public_key)
+            .any(|v| v.public_key.eq_ignore_ascii_case(&self.public_key))
     }
 
     /// Whether this node's key is an observer's the consortium admits, as
