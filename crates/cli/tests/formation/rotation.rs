@@ -119,12 +119,7 @@ pub fn rotate(root: &Path, apis: &[String]) {
             "watch/admin.pem",
         ],
     );
-    let forge = shown["organisations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == "forge")
-        .unwrap();
+    let forge = crate::common::named(&shown["organisations"], "forge");
     assert_eq!(forge["cas"].as_array().unwrap().len(), 2, "{forge}");
     assert_eq!(
         forge["cas"][1]["trusted_until_height"], old_until,

@@ -97,6 +97,9 @@ pub const EVENTS: &[EventDecl] = &[
 pub struct DeviceModule;
 
 /// The methods `device` serves.
+/// Who may call a device's owner-side methods.
+const OWNER_MEMBERS: &str = "a member or admin of the device's owner organisation (not a device)";
+
 pub const METHODS: &[MethodDecl] = &[
     MethodDecl {
         name: "register",
@@ -112,43 +115,43 @@ pub const METHODS: &[MethodDecl] = &[
     },
     MethodDecl {
         name: "set_gateway",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:PUMP-17","gateway":"acme:SN-0002"}"#,
         doc: "Names the gateway device that attests an equipment's readings (equipment without a key only).",
     },
     MethodDecl {
         name: "activate",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001"}"#,
         doc: "Puts a registered device into service (registered -> active).",
     },
     MethodDecl {
         name: "reactivate",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001"}"#,
         doc: "Puts a suspended device back into service (suspended -> active).",
     },
     MethodDecl {
         name: "suspend",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001","reason":"scheduled overhaul"}"#,
         doc: "Suspends an active device; reason is optional text.",
     },
     MethodDecl {
         name: "decommission",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001","reason":"end of life"}"#,
         doc: "Decommissions a device for good (from registered, active or suspended) and drops any open transfer offer; reason is optional.",
     },
     MethodDecl {
         name: "record_maintenance",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001","note":"bearing replaced"}"#,
         doc: "Appends a maintenance note to the history of a device that is not decommissioned.",
     },
     MethodDecl {
         name: "update_metadata",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001","metadata":{"location":"hall 4","address":"10.0.4.7:502"}}"#,
         doc: "Replaces a device's metadata (a JSON object; its address is what access tokens carry) while not decommissioned.",
     },
@@ -166,13 +169,13 @@ pub const METHODS: &[MethodDecl] = &[
     },
     MethodDecl {
         name: "offer_transfer",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001","to_org":"beta","expires_height":120000}"#,
         doc: "Offers the device to another known organisation until expires_height (after this block, at most 1,000,000 blocks ahead); replaces any open offer.",
     },
     MethodDecl {
         name: "withdraw_offer",
-        who: "a member or admin of the device's owner organisation (not a device)",
+        who: OWNER_MEMBERS,
         example_args: r#"{"device_id":"acme:SN-0001"}"#,
         doc: "Withdraws the device's open transfer offer.",
     },
