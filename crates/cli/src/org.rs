@@ -109,6 +109,10 @@ pub enum GenesisCommand {
         out: PathBuf,
         #[command(flatten)]
         governance: GovernanceRules,
+        /// Blocks per consensus epoch: validator-set changes take effect at
+        /// epoch boundaries (default: one epoch for the whole chain).
+        #[arg(long)]
+        epoch_length: Option<u64>,
     },
     /// Check a genesis completely (CAs, validator certificates, expiry) and
     /// print its chain id; with --descriptor, also that it holds your
@@ -457,6 +461,7 @@ fn describe(genesis: &Genesis, json: bool) -> anyhow::Result<()> {
                 "validators": genesis.validators.iter().map(|v| serde_json::json!({"name": v.name, "org": v.org, "p2p_address": v.p2p_address})).collect::<Vec<_>>(),
                 "expiring": expiring.iter().map(|c| serde_json::json!({"certificate": c.subject, "not_after": c.not_after})).collect::<Vec<_>>(),
                 "governance": genesis.governance(),
+                "epoch_length": genesis.epoch_length,
             })
         );
         return Ok(());
@@ -468,6 +473,12 @@ fn describe(genesis: &Genesis, json: bool) -> anyhow::Result<()> {
         "governance: {} % of the vote weight must vote, {} % of it approve; proposals open {} blocks",
         rules.participation_pct, rules.approval_pct, rules.proposal_ttl_blocks
     );
+    match genesis.epoch_length {
+        Some(length) => println!(
+            "epochs: {length} blocks each; validator-set changes take effect at their boundaries"
+        ),
+        None => println!("epochs: one for the whole chain"),
+    }
     println!(
         "compare this chain id with every other organisation out of band before starting a node."
     );
@@ -497,6 +508,7 @@ pub fn genesis(cmd: GenesisCommand, json: bool) -> anyhow::Result<()> {
             timestamp_ms,
             out,
             governance,
+            epoch_length,
         } => {
             let loaded = descriptors
                 .iter()
@@ -511,6 +523,7 @@ pub fn genesis(cmd: GenesisCommand, json: bool) -> anyhow::Result<()> {
             let mut genesis = assemble(&chain_name, timestamp_ms, &loaded)
                 .map_err(|e| anyhow::anyhow!("refused ({}): {e}", e.code()))?;
             genesis.governance = governance.to_genesis()?;
+            genesis.epoch_length = epoch_length;
             ingot_consortium::check_genesis(&genesis)
                 .map_err(|e| anyhow::anyhow!("refused ({}): {e}", e.code()))?;
             pki::write(&out, &serde_json::to_string_pretty(&genesis)?)?;

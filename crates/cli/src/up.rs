@@ -88,6 +88,7 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
         organisations,
         validators: entries,
         governance: None,
+        epoch_length: None,
     };
     genesis.validate()?;
     pki::write(

@@ -112,6 +112,7 @@ impl OrgDescriptor {
             organisations: vec![self.organisation()],
             validators: self.validator_entries().collect(),
             governance: None,
+            epoch_length: None,
         };
         match check_genesis(&alone) {
             // An organisation without validators is legal; the CA is
@@ -186,6 +187,7 @@ pub fn assemble(
         organisations: sorted.iter().map(|d| d.organisation()).collect(),
         validators,
         governance: None,
+        epoch_length: None,
     };
     check_genesis(&genesis)?;
     Ok(genesis)

@@ -72,6 +72,7 @@ async fn fixture(ctx: &deterministic::Context) -> Fixture {
             p2p_address: "127.0.0.1:1".into(),
         }],
         governance: None,
+        epoch_length: None,
     };
     let trust = LiveConsortium::new(Consortium::from_genesis(&genesis).unwrap());
     let admin = member(&ca_key, &ca, "admin", "acme", Role::Admin, Scheme::Ed25519);

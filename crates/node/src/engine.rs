@@ -4,7 +4,7 @@
 //! voting) → marshal (stores finalized blocks and certificates, backfills gaps
 //! from peers, delivers finalized blocks in order) → [`executor`].
 
-use crate::{app::App, executor, gossip, ledger::Ledger, Shared, CONSENSUS_NAMESPACE};
+use crate::{app::App, executor, gossip, ledger::Ledger, Shared};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
@@ -14,17 +14,14 @@ use commonware_consensus::{
         standard::{Inline, Standard},
         Start,
     },
-    simplex::{
-        self, elector::RoundRobin, scheme::ed25519, types::Finalization, Floor, ForwardPolicy,
-        SkipBudget, SkipPolicy,
-    },
-    types::{Epoch, FixedEpocher, ViewDelta},
+    simplex::{scheme::ed25519, types::Finalization},
+    types::ViewDelta,
+    Reporters,
 };
 use commonware_cryptography::{
-    certificate::ConstantProvider,
     ed25519::{PrivateKey, PublicKey},
     sha256::Digest,
-    Digested, Digestible, Sha256, Signer,
+    Digested, Digestible, Signer,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
@@ -393,32 +390,20 @@ pub async fn start_validator<E, P, B, S, R>(
 where
     E: Storage + Clock + Metrics + Spawner + Supervisor + rand10::CryptoRng,
     P: Provider<PublicKey = PublicKey> + Clone,
-    B: Blocker<PublicKey = PublicKey> + Clone,
+    B: Blocker<PublicKey = PublicKey> + Clone + Sync,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
     let me = cfg.signer.public_key();
     let participants = participants(&cfg.genesis)?;
-    // A key outside the validator set runs the same engine with a verify-only
-    // scheme: an observer hears votes and certificates, checks them, and
-    // follows finalized blocks, but never signs (it cannot: no share).
-    let scheme = match ed25519::Scheme::signer(
-        CONSENSUS_NAMESPACE,
-        participants.clone(),
-        cfg.signer.clone(),
-    ) {
-        Some(scheme) => scheme,
-        None => {
-            tracing::info!(
-                public_key = %hex::encode(me.as_ref()),
-                "this key is not a validator's: following the chain as an observer"
-            );
-            ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants)
-        }
-    };
+    // Each epoch's engine gets the scheme of its set: a signer if this key
+    // is a validator of the epoch, verify-only otherwise (an observer hears
+    // votes and certificates, checks them, follows finalized blocks, and
+    // never signs).
+    let schemes = crate::epochs::EpochSchemes::new(cfg.signer.clone());
     let sizes = cfg.storage;
     let cache = sizes.consensus_cache();
-    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let epocher = crate::epochs::epocher(&cfg.genesis);
     let prefix = cfg.prefix.clone();
 
     let backfill = marshal_resolver::init(
@@ -468,7 +453,7 @@ where
 
     let genesis = shared.genesis_block.clone();
     let genesis_digest = genesis.digest();
-    let (marshal, mailbox, _floor) = MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
+    let (marshal, mailbox, floor) = MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
         context.child("marshal"),
         crate::archive_guard::GuardedCertificates {
             inner: finalizations,
@@ -479,7 +464,7 @@ where
             repairs: shared.repairs.clone(),
         },
         marshal::Config {
-            provider: ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone()),
+            provider: schemes.clone(),
             epocher: epocher.clone(),
             start: Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
             partition_prefix: prefix.clone(),
@@ -504,42 +489,49 @@ where
         &cfg.timing,
     );
     let (finalized_tx, finalized_rx) = mpsc::unbounded();
-    let wrapped = Inline::new(context.child("inline"), app, mailbox.clone(), epocher);
+    let (boundary_tx, boundary_rx) = mpsc::unbounded();
+    let wrapped = Inline::new(
+        context.child("inline"),
+        app,
+        mailbox.clone(),
+        epocher.clone(),
+    );
 
     let buffer_handle = buffer_engine.start(channels.broadcast);
-    let marshal_handle = marshal.start(executor::FinalizedSink(finalized_tx), buffer, backfill);
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: wrapped.clone(),
-            relay: wrapped.clone(),
-            reporter: wrapped,
-            track_historical_votes: false,
-            strategy: Sequential,
-            partition: format!("{prefix}-consensus"),
-            mailbox_size: NZUsize!(1024),
-            epoch: Epoch::zero(),
-            floor: Floor::Genesis(genesis_digest),
-            replay_buffer: sizes.consensus.replay_buffer,
-            write_buffer: sizes.consensus.write_buffer,
-            page_cache: cache,
-            leader_timeout: cfg.timing.leader_timeout,
-            certification_timeout: cfg.timing.certification_timeout,
-            timeout_retry: cfg.timing.timeout_retry,
-            view_retention: ViewDelta::new(256),
-            skip: SkipPolicy::Enabled {
-                timeout: cfg.timing.timeout_retry + Duration::from_secs(2),
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout: NZDuration!(Duration::from_secs(2)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::Disabled,
-        },
-    );
-    let consensus_handle = engine.start(channels.votes, channels.certificates, channels.resolver);
+    // A finalized block counts as processed once both the executor and the
+    // orchestrator (which switches engines at epoch boundaries) acknowledged it.
+    let reporters = Reporters::from((
+        executor::FinalizedSink(finalized_tx),
+        executor::FinalizedSink(boundary_tx),
+    ));
+    let marshal_handle = marshal.start(reporters, buffer, backfill);
+    let start_epoch =
+        crate::orchestrator::resume_epoch(&epocher, floor.processed().map(|p| p.height().get()));
+    let setup = crate::orchestrator::EngineSetup {
+        schemes,
+        epocher,
+        genesis_digest,
+        validators: participants,
+        marshal: mailbox.clone(),
+        wrapped,
+        blocker,
+        prefix: prefix.clone(),
+        timing: cfg.timing.clone(),
+        page_cache: cache,
+        replay_buffer: sizes.consensus.replay_buffer,
+        write_buffer: sizes.consensus.write_buffer,
+    };
+    let consensus_handle = context.child("orchestrator").spawn(move |ctx| {
+        crate::orchestrator::run(
+            ctx,
+            setup,
+            start_epoch,
+            channels.votes,
+            channels.certificates,
+            channels.resolver,
+            boundary_rx,
+        )
+    });
 
     let exec_shared = shared.clone();
     let exec_marshal = mailbox.clone();
@@ -612,7 +604,11 @@ where
 /// Largest p2p message any channel carries.
 pub fn max_message_size(validators: u32) -> u32 {
     use commonware_consensus::simplex::max_payload_size as simplex_max;
-    let consensus = simplex_max::<ed25519::Scheme, Digest>(validators) as u32;
+    // Consensus channels are multiplexed by epoch: each message carries its
+    // epoch as a varint prefix.
+    let consensus =
+        commonware_p2p::utils::mux::prefixed(simplex_max::<ed25519::Scheme, Digest>(validators))
+            as u32;
     let block = ingot_types::limits::MAX_BLOCK_BYTES as u32 + 4096;
     consensus
         .max(block)

@@ -151,6 +151,7 @@ pub fn consortium(n: usize) -> Consortium {
             }],
             validators,
             governance: None,
+            epoch_length: None,
         },
         keys,
         client: Client {
@@ -417,10 +418,14 @@ pub enum Byzantine {
     Impersonator,
     /// Re-sends its votes of views long past.
     Outdated,
+    /// Votes correctly but signs every vote for the next epoch (peers must
+    /// refuse votes of an epoch other than the one they run).
+    Reconfigurer,
 }
 
 impl Byzantine {
-    /// Every kind, for schedules to draw from.
+    /// Every kind that existed before epochs, for schedules to draw from
+    /// (kept as it was so explored seeds replay the same schedules).
     pub const ALL: [Byzantine; 6] = [
         Byzantine::Conflicter,
         Byzantine::Equivocator,
@@ -431,7 +436,13 @@ impl Byzantine {
     ];
 }
 
-/// Run validator `i` as a Byzantine simplex mock instead of an honest node.
+/// Epochs a Byzantine mock takes part in: every epoch a simulation reaches
+/// (one mock per epoch, each on its epoch's subchannel, as honest nodes
+/// multiplex consensus traffic by epoch).
+pub const BYZANTINE_EPOCHS: u64 = 64;
+
+/// Run validator `i` as a Byzantine simplex mock instead of an honest node,
+/// misbehaving in every epoch.
 pub async fn start_byzantine(
     ctx: &Ctx,
     oracle: &Oracle<ed25519::PublicKey, Ctx>,
@@ -439,8 +450,7 @@ pub async fn start_byzantine(
     i: usize,
     behaviour: Byzantine,
 ) -> Handle<()> {
-    use commonware_consensus::simplex::{elector::RoundRobin, mocks, scheme::ed25519 as scheme};
-    use commonware_cryptography::Sha256;
+    use commonware_p2p::utils::mux::Muxer;
     let key = c.keys[i].clone();
     let control = oracle.control(key.public_key());
     let quota = Quota::per_second(NZU32!(4_096));
@@ -450,8 +460,60 @@ pub async fn start_byzantine(
         .await
         .unwrap();
     let participants = engine::participants(&c.genesis).unwrap();
-    let s = scheme::Scheme::signer(ingot_node::CONSENSUS_NAMESPACE, participants, key).unwrap();
-    let ctx = ctx.child("byzantine");
+    let epochs = if c.genesis.epoch_length.is_some() {
+        BYZANTINE_EPOCHS
+    } else {
+        1
+    };
+    ctx.child("byzantine").spawn(move |ctx| async move {
+        let (vote_mux, mut vote_subchannels) = Muxer::new(ctx.child("vote_mux"), votes.0, votes.1);
+        let (cert_mux, mut cert_subchannels) =
+            Muxer::new(ctx.child("certificate_mux"), certificates.0, certificates.1);
+        let mut handles = vec![vote_mux.start(), cert_mux.start()]
+            .into_iter()
+            .map(|h| {
+                ctx.child("mux_watch").spawn(move |_| async move {
+                    let _ = h.await;
+                })
+            })
+            .collect::<Vec<_>>();
+        for epoch in 0..epochs {
+            let votes = vote_subchannels.register(epoch).await.unwrap();
+            let certificates = cert_subchannels.register(epoch).await.unwrap();
+            let scheme = commonware_consensus::simplex::scheme::ed25519::Scheme::signer(
+                ingot_node::CONSENSUS_NAMESPACE,
+                participants.clone(),
+                key.clone(),
+            )
+            .unwrap();
+            handles.push(mock(
+                ctx.child("mock").with_attribute("epoch", epoch),
+                behaviour,
+                scheme,
+                commonware_consensus::types::Epoch::new(epoch),
+                votes,
+                certificates,
+            ));
+        }
+        let _ = futures::future::select_all(handles).await;
+    })
+}
+
+/// One epoch's Byzantine mock.
+fn mock<S, R>(
+    ctx: Ctx,
+    behaviour: Byzantine,
+    s: commonware_consensus::simplex::scheme::ed25519::Scheme,
+    epoch: commonware_consensus::types::Epoch,
+    votes: (S, R),
+    certificates: (S, R),
+) -> Handle<()>
+where
+    S: commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
+    R: commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
+{
+    use commonware_consensus::simplex::{elector::RoundRobin, mocks};
+    use commonware_cryptography::Sha256;
     match behaviour {
         Byzantine::Conflicter => mocks::conflicter::Conflicter::<_, _, Sha256>::new(
             ctx,
@@ -480,12 +542,17 @@ pub async fn start_byzantine(
             },
         )
         .start(votes),
+        Byzantine::Reconfigurer => mocks::reconfigurer::Reconfigurer::<_, _, Sha256>::new(
+            ctx,
+            mocks::reconfigurer::Config { scheme: s },
+        )
+        .start(votes),
         Byzantine::Equivocator => mocks::equivocator::Equivocator::new(
             ctx,
             mocks::equivocator::Config::<_, _, Sha256> {
                 scheme: s,
                 elector: RoundRobin::<Sha256>::default(),
-                epoch: commonware_consensus::types::Epoch::zero(),
+                epoch,
                 relay: Arc::new(mocks::relay::Relay::new()),
             },
         )

@@ -50,7 +50,22 @@ pub struct Genesis {
     /// each organisation's vote weight); absent: [`Governance::default`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub governance: Option<Governance>,
+    /// Blocks per consensus epoch. Consensus restarts its engine at every
+    /// epoch boundary (the last block of an epoch is finalized by that
+    /// epoch's validators, the next epoch starts from it), which is where
+    /// validator-set changes take effect. Absent: one epoch for the whole
+    /// chain, as before epochs existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_length: Option<u64>,
 }
+
+/// Fewest blocks in an epoch. Consensus keeps the journal of the previous
+/// epoch until the next boundary, which is only safe while marshal's
+/// unpersisted acknowledgements (at most 16) stay inside one epoch.
+pub const MIN_EPOCH_LENGTH: u64 = 20;
+/// Most blocks in an epoch that a genesis may set (about 11 days at 10 blocks a second).
+pub const MAX_EPOCH_LENGTH: u64 = 10_000_000;
+const _: () = assert!(MIN_EPOCH_LENGTH > 16 && MIN_EPOCH_LENGTH < MAX_EPOCH_LENGTH);
 
 /// Smallest and largest threshold, in percent.
 pub const MIN_THRESHOLD_PCT: u8 = 1;
@@ -141,6 +156,8 @@ pub enum GenesisError {
     PemTooLarge,
     #[error("governance: {0}")]
     BadGovernance(String),
+    #[error("epoch_length must be {MIN_EPOCH_LENGTH}..={MAX_EPOCH_LENGTH} blocks, not {0}")]
+    BadEpochLength(u64),
 }
 
 impl Genesis {
@@ -167,6 +184,11 @@ impl Genesis {
                 return Err(GenesisError::BadGovernance(format!(
                     "weight for unknown organisation {org}"
                 )));
+            }
+        }
+        if let Some(length) = self.epoch_length {
+            if !(MIN_EPOCH_LENGTH..=MAX_EPOCH_LENGTH).contains(&length) {
+                return Err(GenesisError::BadEpochLength(length));
             }
         }
         let mut keys = std::collections::BTreeSet::new();
@@ -222,7 +244,18 @@ impl Genesis {
                 w.write(&mut buf);
             }
         }
+        // Appended only when set, for the same reason, after governance;
+        // the tags differ, so the encoding stays unambiguous.
+        if let Some(length) = self.epoch_length {
+            buf.put_slice(b"epochs");
+            length.write(&mut buf);
+        }
         sha256(&[&buf])
+    }
+
+    /// Blocks per epoch; `u64::MAX` (one epoch) when genesis sets none.
+    pub fn epoch_length(&self) -> u64 {
+        self.epoch_length.unwrap_or(u64::MAX)
     }
 
     /// The governance rules genesis sets (or the defaults).

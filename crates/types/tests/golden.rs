@@ -263,6 +263,7 @@ fn golden_genesis_chain_id() {
             p2p_address: "127.0.0.1:30300".into(),
         }],
         governance: None,
+        epoch_length: None,
     };
     // Unchanged since before genesis had a governance section.
     check(
@@ -277,11 +278,29 @@ fn golden_genesis_chain_id() {
             proposal_ttl_blocks: 1000,
             weights: [("acme".to_string(), 3)].into(),
         }),
-        ..g
+        ..g.clone()
     };
     check(
         "chain id with governance",
         &hex::encode(governed.chain_id()),
         "e75958f4ca2f06247dcc46d431e470894a45c66c684d9e75133982e35c9065ac",
+    );
+    let epochs = ingot_types::Genesis {
+        epoch_length: Some(1_000),
+        ..governed.clone()
+    };
+    check(
+        "chain id with governance and epochs",
+        &hex::encode(epochs.chain_id()),
+        "",
+    );
+    let epochs_only = ingot_types::Genesis {
+        governance: None,
+        ..epochs
+    };
+    check(
+        "chain id with epochs",
+        &hex::encode(epochs_only.chain_id()),
+        "",
     );
 }
