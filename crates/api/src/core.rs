@@ -26,6 +26,11 @@ pub struct NodeStatus {
     pub role: String,
     pub executed_height: u64,
     pub finalized_height: u64,
+    /// The consensus epoch this node runs. Validator-set changes take
+    /// effect at epoch boundaries.
+    pub epoch: u64,
+    /// Blocks per epoch as genesis set it (absent: one epoch for the whole chain).
+    pub epoch_length: Option<u64>,
     /// Transactions waiting in this node's mempool.
     pub mempool: u64,
     pub validators: Vec<Validator>,

@@ -296,6 +296,8 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
         public_key: sh.public_key.clone(),
         executed_height: sh.executed_height(),
         finalized_height: sh.finalized.load(std::sync::atomic::Ordering::Relaxed),
+        epoch: sh.epoch.load(std::sync::atomic::Ordering::Relaxed),
+        epoch_length: sh.genesis.epoch_length,
         mempool,
         role: if sh.is_validator() {
             "validator"

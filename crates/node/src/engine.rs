@@ -340,6 +340,7 @@ where
         ledger: futures::lock::Mutex::new(ledger),
         executed: AtomicU64::new(executed),
         finalized: AtomicU64::new(executed),
+        epoch: AtomicU64::new(0),
         events: tokio::sync::broadcast::channel(4096).0,
         gossip,
         public_key: hex::encode(cfg.signer.public_key().as_ref()),
@@ -508,6 +509,7 @@ where
     let start_epoch =
         crate::orchestrator::resume_epoch(&epocher, floor.processed().map(|p| p.height().get()));
     let setup = crate::orchestrator::EngineSetup {
+        shared: shared.clone(),
         schemes,
         epocher,
         genesis_digest,

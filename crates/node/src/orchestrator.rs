@@ -49,6 +49,7 @@ const CATCH_UP_HINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What every epoch's engine shares.
 pub struct EngineSetup<E: Storage + Clock + Metrics + Spawner, B> {
+    pub shared: std::sync::Arc<crate::Shared<E>>,
     pub schemes: EpochSchemes,
     pub epocher: FixedEpocher,
     pub genesis_digest: Digest,
@@ -241,6 +242,10 @@ where
         tracing::info!(epoch = epoch.get(), "entering epoch as a validator");
     }
     let subchannel = epoch.get();
+    setup
+        .shared
+        .epoch
+        .store(subchannel, std::sync::atomic::Ordering::Relaxed);
     let (Ok(votes), Ok(certificates), Ok(resolver)) = (
         votes.register(subchannel).await,
         certificates.register(subchannel).await,
@@ -292,7 +297,7 @@ where
 
 /// Traffic of an epoch later than ours means we are behind: ask its sender
 /// for our epoch's boundary finalization (rate-limited).
-fn hint_if_ahead<E: Clock, B>(
+fn hint_if_ahead<E, B>(
     context: &E,
     setup: &EngineSetup<E, B>,
     ours: Epoch,
@@ -300,7 +305,7 @@ fn hint_if_ahead<E: Clock, B>(
     peer: PublicKey,
     last_hint: &mut Option<SystemTime>,
 ) where
-    E: Storage + Metrics + Spawner,
+    E: Storage + Clock + Metrics + Spawner,
 {
     if theirs <= ours.get() {
         return;

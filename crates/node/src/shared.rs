@@ -89,6 +89,8 @@ pub struct Shared<E: Storage + Clock + Metrics + Spawner> {
     pub executed: AtomicU64,
     /// Highest finalized height known.
     pub finalized: AtomicU64,
+    /// The epoch this node's consensus engine runs (see `orchestrator`).
+    pub epoch: AtomicU64,
     pub events: tokio::sync::broadcast::Sender<PublishedEvent>,
     /// The stores modules derive from executed blocks (device names,
     /// telemetry readings), fed after each state commit.

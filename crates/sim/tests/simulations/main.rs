@@ -5,6 +5,7 @@
 //! compile cost to once.
 
 mod consensus;
+mod epochs;
 mod explore;
 mod governance;
 mod observer;
