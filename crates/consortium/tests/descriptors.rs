@@ -96,6 +96,29 @@ fn assembling_is_independent_of_the_order_of_descriptors() {
 }
 
 #[test]
+fn an_epoch_length_is_part_of_the_chain_and_bounded() {
+    use ingot_types::genesis::{GenesisError, MAX_EPOCH_LENGTH, MIN_EPOCH_LENGTH};
+    let plain = assemble("plant", 1_700_000_000_000, &three()).unwrap();
+    let mut epochs = plain.clone();
+    epochs.epoch_length = Some(MIN_EPOCH_LENGTH);
+    check_genesis(&epochs).unwrap();
+    assert_ne!(epochs.chain_id(), plain.chain_id());
+    // It survives the JSON form; absent, it is absent (not 0).
+    let json = serde_json::to_string(&epochs).unwrap();
+    assert_eq!(serde_json::from_str::<ingot_types::Genesis>(&json).unwrap(), epochs);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("epoch_length"));
+    for bad in [0, 1, MIN_EPOCH_LENGTH - 1, MAX_EPOCH_LENGTH + 1, u64::MAX] {
+        epochs.epoch_length = Some(bad);
+        let err = check_genesis(&epochs).unwrap_err();
+        assert_eq!(err.code(), "genesis_structure", "{bad}");
+        assert!(matches!(
+            err,
+            ingot_consortium::ConsortiumError::Structure(GenesisError::BadEpochLength(b)) if b == bad
+        ));
+    }
+}
+
+#[test]
 fn a_descriptor_survives_its_json_form() {
     let d = org("acme", Scheme::Sm2).descriptor(1);
     assert_eq!(OrgDescriptor::from_json(d.to_json().as_bytes()).unwrap(), d);

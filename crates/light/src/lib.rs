@@ -23,7 +23,10 @@
 //! certificates.
 
 use commonware_codec::{Decode, Encode};
-use commonware_consensus::simplex::{scheme::ed25519, types::Finalization};
+use commonware_consensus::{
+    simplex::{scheme::ed25519, types::Finalization},
+    Epochable,
+};
 use commonware_cryptography::{ed25519::PublicKey, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_utils::ordered::Set;
@@ -56,6 +59,12 @@ pub enum LightError {
     WrongBlock,
     #[error("finalization certificate does not verify against the validators")]
     BadCertificate,
+    #[error("certificate for height {height} was made in epoch {found}, not its epoch {expected}")]
+    WrongEpoch {
+        height: u64,
+        expected: u64,
+        found: u64,
+    },
     #[error("headers do not link: {0}")]
     Broken(String),
     #[error("receipt is not included under the anchored receipts root")]
@@ -70,8 +79,42 @@ fn malformed(what: &'static str) -> impl Fn(commonware_codec::Error) -> LightErr
     move |e| LightError::Malformed(what, e.to_string())
 }
 
-/// The validator set of a genesis file.
-pub fn validators(genesis: &Genesis) -> Result<Set<PublicKey>, LightError> {
+/// Who may certify which heights: the chain's epochs (as genesis sets
+/// them) and each epoch's validator set. A certificate counts only if it was
+/// made in the epoch its block's height belongs to, by that epoch's set —
+/// so validators of one epoch can never certify a block of another.
+///
+/// Every epoch's set is the genesis set while the consortium has no way to
+/// change it; when governance changes validators, later epochs' sets are
+/// learned from the boundary blocks that announce them.
+#[derive(Clone, Debug)]
+pub struct Validators {
+    epoch_length: u64,
+    genesis_set: Set<PublicKey>,
+}
+
+impl Validators {
+    /// The epoch `height` belongs to (`height / epoch_length`).
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height / self.epoch_length
+    }
+
+    /// The validator set of `epoch`.
+    pub fn set_of(&self, _epoch: u64) -> &Set<PublicKey> {
+        &self.genesis_set
+    }
+
+    /// Validators for a chain with no epochs and this set (tests, tools).
+    pub fn single_epoch(set: Set<PublicKey>) -> Self {
+        Self {
+            epoch_length: u64::MAX,
+            genesis_set: set,
+        }
+    }
+}
+
+/// The validators of a genesis file.
+pub fn validators(genesis: &Genesis) -> Result<Validators, LightError> {
     let mut keys = Vec::with_capacity(genesis.validators.len());
     for v in &genesis.validators {
         let raw = hex::decode(&v.public_key)
@@ -81,13 +124,18 @@ pub fn validators(genesis: &Genesis) -> Result<Set<PublicKey>, LightError> {
                 .map_err(malformed("validator key"))?,
         );
     }
-    Ok(Set::from_iter_dedup(keys))
+    Ok(Validators {
+        epoch_length: genesis.epoch_length(),
+        genesis_set: Set::from_iter_dedup(keys),
+    })
 }
 
-/// Check that `finalization_raw` is a certificate, by a quorum of
-/// `validators`, for the block whose digest is `digest`.
+/// Check that `finalization_raw` is a certificate, made in the epoch of
+/// `height` by a quorum of that epoch's validators, for the block at
+/// `height` whose digest is `digest`.
 pub fn verify_certificate(
-    validators: &Set<PublicKey>,
+    validators: &Validators,
+    height: u64,
     digest: Digest,
     finalization_raw: Vec<u8>,
 ) -> Result<(), LightError> {
@@ -99,7 +147,15 @@ pub fn verify_certificate(
     if fin.proposal.payload != digest {
         return Err(LightError::WrongBlock);
     }
-    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.clone());
+    let epoch = validators.epoch_of(height);
+    if fin.epoch().get() != epoch {
+        return Err(LightError::WrongEpoch {
+            height,
+            expected: epoch,
+            found: fin.epoch().get(),
+        });
+    }
+    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch).clone());
     if !fin.verify(&mut rand10::rng(), &verifier, &Sequential) {
         return Err(LightError::BadCertificate);
     }
@@ -108,12 +164,12 @@ pub fn verify_certificate(
 
 /// Decode a header and check its finalization certificate.
 pub fn verify_finalized_header(
-    validators: &Set<PublicKey>,
+    validators: &Validators,
     header_raw: Vec<u8>,
     finalization_raw: Vec<u8>,
 ) -> Result<Header, LightError> {
     let header = Header::decode_cfg(header_raw, &()).map_err(malformed("header"))?;
-    verify_certificate(validators, header.digest(), finalization_raw)?;
+    verify_certificate(validators, header.height, header.digest(), finalization_raw)?;
     Ok(header)
 }
 
@@ -144,7 +200,7 @@ fn unhex(what: &'static str, s: &str) -> Result<Vec<u8>, LightError> {
 impl TokenBundle {
     /// Check the bundle's proof chain against `validators` and return the token.
     /// Does not check what the token is for; see [`TokenVerifier::accept`].
-    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Token, LightError> {
+    pub fn verify(&self, validators: &Validators) -> Result<Token, LightError> {
         let token_raw = unhex("token", &self.token)?;
         let token = Token::decode_cfg(token_raw.clone(), &()).map_err(malformed("token"))?;
         let receipt = self.chain().verify(validators)?;
@@ -194,7 +250,7 @@ fn bmt_proof(what: &'static str, hex_proof: &str) -> Result<merkle::Proof, Light
 /// hash-linked, and that the last one carries a finalization certificate of
 /// `validators`.
 pub fn verify_receipt_chain(
-    validators: &Set<PublicKey>,
+    validators: &Validators,
     receipt: &Receipt,
     index: u32,
     receipt_proof: &str,
@@ -230,6 +286,7 @@ pub fn verify_receipt_chain(
     let last = decoded.last().expect("non-empty");
     verify_certificate(
         validators,
+        last.height,
         last.digest(),
         unhex("finalization", finalization)?,
     )
@@ -249,7 +306,7 @@ pub struct ReceiptChain {
 
 impl ReceiptChain {
     /// The receipt, once its chain checks out against `validators`.
-    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<Receipt, LightError> {
+    pub fn verify(&self, validators: &Validators) -> Result<Receipt, LightError> {
         let receipt = Receipt::decode_cfg(unhex("receipt", &self.receipt)?, &())
             .map_err(malformed("receipt"))?;
         verify_receipt_chain(
@@ -297,7 +354,7 @@ pub struct VerifiedReading {
 impl ReadingProof {
     /// The reading and its trust level, once everything from it to a
     /// finalization certificate of `validators` checks out.
-    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<VerifiedReading, LightError> {
+    pub fn verify(&self, validators: &Validators) -> Result<VerifiedReading, LightError> {
         let reading = Reading::decode_cfg(unhex("reading", &self.reading)?, &())
             .map_err(malformed("reading"))?;
         let commitment = BatchCommitment::decode_cfg(unhex("commitment", &self.commitment)?, &())
@@ -371,7 +428,7 @@ pub struct BatchArchive {
 impl BatchArchive {
     /// The batch, once its root is the committed one and the commitment is
     /// proven under a finalized block.
-    pub fn verify(&self, validators: &Set<PublicKey>) -> Result<ReadingBatch, LightError> {
+    pub fn verify(&self, validators: &Validators) -> Result<ReadingBatch, LightError> {
         let (batch, first) = self.first_reading_proof()?;
         first.verify(validators)?;
         Ok(batch)
@@ -417,14 +474,14 @@ impl BatchArchive {
 /// What a device (or its gateway) runs: checks tokens presented to it and
 /// remembers used ones until they expire, so each works once.
 pub struct TokenVerifier {
-    validators: Set<PublicKey>,
+    validators: Validators,
     device_id: String,
     /// Used token ids → their expiry (ms).
     used: BTreeMap<[u8; 32], u64>,
 }
 
 impl TokenVerifier {
-    pub fn new(validators: Set<PublicKey>, device_id: impl Into<String>) -> Self {
+    pub fn new(validators: Validators, device_id: impl Into<String>) -> Self {
         Self {
             validators,
             device_id: device_id.into(),
@@ -473,6 +530,96 @@ impl TokenVerifier {
 mod tests {
     use super::*;
 
+    /// A finalization by all four `keys` of `digest` in `epoch`.
+    fn certify(
+        keys: &[commonware_cryptography::ed25519::PrivateKey],
+        epoch: u64,
+        digest: Digest,
+    ) -> Vec<u8> {
+        use commonware_consensus::{
+            simplex::types::{Finalize, Proposal},
+            types::{Epoch, Round, View},
+        };
+        use commonware_cryptography::Signer;
+        let set = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(5)),
+            View::new(4),
+            digest,
+        );
+        let finalizes = keys.iter().map(|k| {
+            let signer =
+                ed25519::Scheme::signer(CONSENSUS_NAMESPACE, set.clone(), k.clone()).unwrap();
+            Finalize::sign(&signer, proposal.clone()).unwrap()
+        });
+        let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, set.clone());
+        Finalization::from_owned_finalizes(
+            &verifier,
+            commonware_utils::iter::NonEmpty::try_new(finalizes).unwrap(),
+            &Sequential,
+        )
+        .unwrap()
+        .encode()
+        .to_vec()
+    }
+
+    #[test]
+    fn a_certificate_counts_only_in_the_epoch_its_height_belongs_to() {
+        use commonware_cryptography::Signer as _;
+        let keys: Vec<_> = (0..4)
+            .map(commonware_cryptography::ed25519::PrivateKey::from_seed)
+            .collect();
+        let set =
+            Set::from_iter_dedup(keys.iter().map(commonware_cryptography::Signer::public_key));
+        let validators = Validators {
+            epoch_length: 20,
+            genesis_set: set.clone(),
+        };
+        let digest = sha256(&[b"block"]);
+        // Heights 20..=39 are epoch 1.
+        assert_eq!(
+            verify_certificate(&validators, 25, digest, certify(&keys, 1, digest)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_certificate(&validators, 19, digest, certify(&keys, 0, digest)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_certificate(&validators, 25, digest, certify(&keys, 0, digest)),
+            Err(LightError::WrongEpoch {
+                height: 25,
+                expected: 1,
+                found: 0
+            })
+        );
+        assert_eq!(
+            verify_certificate(&validators, 40, digest, certify(&keys, 1, digest)),
+            Err(LightError::WrongEpoch {
+                height: 40,
+                expected: 2,
+                found: 1
+            })
+        );
+        // Without epochs every height is epoch 0.
+        let single = Validators::single_epoch(set);
+        assert_eq!(
+            verify_certificate(&single, 1_000_000, digest, certify(&keys, 0, digest)),
+            Ok(())
+        );
+        assert!(verify_certificate(&single, 5, digest, certify(&keys, 1, digest)).is_err());
+        // Another block's certificate never counts.
+        assert_eq!(
+            verify_certificate(
+                &validators,
+                25,
+                sha256(&[b"other"]),
+                certify(&keys, 1, digest)
+            ),
+            Err(LightError::WrongBlock)
+        );
+    }
+
     proptest::proptest! {
         /// Arbitrary bundles from an untrusted presenter never panic the verifier.
         #[test]
@@ -494,7 +641,7 @@ mod tests {
                 headers: vec![hex::encode(header)],
                 finalization: hex::encode(fin),
             };
-            let validators = Set::from_iter_dedup(Vec::<PublicKey>::new());
+            let validators = Validators::single_epoch(Set::from_iter_dedup(Vec::<PublicKey>::new()));
             let mut verifier = TokenVerifier::new(validators, "x:y");
             proptest::prop_assert!(verifier.accept(&bundle, "read", 0).is_err());
         }

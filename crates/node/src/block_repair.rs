@@ -21,7 +21,7 @@ use bytes::{BufMut, Bytes};
 use commonware_codec::{
     Buf, Decode, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
 };
-use commonware_consensus::{simplex::scheme::ed25519, types::Height};
+use commonware_consensus::{simplex::scheme::ed25519, types::Height, Epochable};
 use commonware_cryptography::{ed25519::PublicKey, Digestible};
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_parallel::Sequential;
@@ -223,9 +223,10 @@ async fn accept<E: Storage + Clock + Metrics + Spawner>(
         return Err("block is of another height");
     }
     let digest = block.digest();
-    let participants =
-        crate::engine::participants(&shared.genesis).map_err(|_| "genesis validator set")?;
-    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
+    let validators =
+        ingot_light::validators(&shared.genesis).map_err(|_| "genesis validator set")?;
+    let epoch = validators.epoch_of(height);
+    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch).clone());
     let certificate = match certificate {
         Some(raw) => {
             let cfg =
@@ -233,7 +234,10 @@ async fn accept<E: Storage + Clock + Metrics + Spawner>(
             let fin = FinalizationOf::decode_cfg(raw.clone(), &cfg)
                 .map_err(|_| "certificate does not decode")?;
             let mut rng = rand10::rng();
-            if fin.proposal.payload != digest || !fin.verify(&mut rng, &verifier, &Sequential) {
+            if fin.epoch().get() != epoch
+                || fin.proposal.payload != digest
+                || !fin.verify(&mut rng, &verifier, &Sequential)
+            {
                 return Err("certificate does not certify this block");
             }
             Some(fin)

@@ -10,7 +10,7 @@ use crate::{
     engine::{self, FinalizationOf},
     StorageSizes, CONSENSUS_NAMESPACE,
 };
-use commonware_consensus::simplex::scheme::ed25519;
+use commonware_consensus::{simplex::scheme::ed25519, Epochable};
 use commonware_cryptography::{sha256::Digest, Digestible};
 use commonware_parallel::Sequential;
 use commonware_runtime::{tokio as cw_tokio, Runner, Supervisor};
@@ -90,8 +90,10 @@ pub fn verify_chain(
         let trust = Arc::new(ingot_execution::LiveConsortium::new(
             ingot_execution::Consortium::from_genesis(&genesis).map_err(|e| setup(e.to_string()))?,
         ));
-        let participants = engine::participants(&genesis).map_err(|e| setup(e.to_string()))?;
-        let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants);
+        // Each certificate is checked against the set of the epoch its
+        // height belongs to, and must have been made in that epoch.
+        let validators = ingot_light::validators(&genesis).map_err(|e| setup(e.to_string()))?;
+        let mut verifier: Option<(u64, ed25519::Scheme)> = None;
         let chain_id = genesis.chain_id();
         let cache = commonware_runtime::buffer::paged::CacheRef::new(
             commonware_runtime::buffer::paged::page_size(commonware_runtime::BLOB_PAGE_SIZE),
@@ -166,7 +168,15 @@ pub fn verify_chain(
                     if fin.proposal.payload != block.digest() {
                         return Err(bad(height, "finalization certificate is for another block"));
                     }
-                    if !fin.verify(&mut rng, &verifier, &Sequential) {
+                    let epoch = validators.epoch_of(height);
+                    if fin.epoch().get() != epoch {
+                        return Err(bad(height, format!("finalization certificate was made in epoch {}, the height belongs to epoch {epoch}", fin.epoch().get())));
+                    }
+                    if verifier.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                        verifier = Some((epoch, ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch).clone())));
+                    }
+                    let (_, scheme) = verifier.as_ref().expect("set just above");
+                    if !fin.verify(&mut rng, scheme, &Sequential) {
                         return Err(bad(height, "finalization certificate does not verify"));
                     }
                     report.certificates += 1;
@@ -304,8 +314,13 @@ pub fn verify_finalized_block(
         return Err("block body does not match its header".into());
     }
     let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
-    ingot_light::verify_certificate(&validators, block.digest(), finalization_raw)
-        .map_err(|e| e.to_string())?;
+    ingot_light::verify_certificate(
+        &validators,
+        block.header.height,
+        block.digest(),
+        finalization_raw,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(block)
 }
 
@@ -321,7 +336,12 @@ pub fn verify_finalized_header(
     let header = ingot_types::Header::decode_cfg(header_raw, &())
         .map_err(|e| format!("header does not decode: {e}"))?;
     let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
-    ingot_light::verify_certificate(&validators, header.digest(), finalization_raw)
-        .map_err(|e| e.to_string())?;
+    ingot_light::verify_certificate(
+        &validators,
+        header.height,
+        header.digest(),
+        finalization_raw,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(header)
 }
