@@ -333,7 +333,11 @@ fn descriptors(order: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Blocks per epoch of the formed chain.
+const EPOCH_LENGTH: u64 = 20;
+
 fn create_genesis(root: &Path, order: &[&str], out: &str) -> Value {
+    let epoch_length = EPOCH_LENGTH.to_string();
     let mut args: Vec<String> = [
         "genesis",
         "create",
@@ -343,6 +347,10 @@ fn create_genesis(root: &Path, order: &[&str], out: &str) -> Value {
         "1796000000000",
         "--proposal-ttl",
         "600",
+        // Short epochs: the run crosses many boundaries between real
+        // processes, with observers, renewals and rotations on the way.
+        "--epoch-length",
+        &epoch_length,
         "--out",
         out,
     ]
@@ -616,6 +624,32 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         // A validator may be a block or two behind the one that answered.
         governance::eventually(|| load::all_final_on(&root, api, &acked));
     }
+    // The consortium crossed many epoch boundaries on the way.
+    for api in &apis {
+        let (_, status) = try_call("GET", &format!("{api}/v1/status"), None).unwrap();
+        assert_eq!(status["epoch_length"], EPOCH_LENGTH, "{status}");
+        assert!(status["epoch"].as_u64().unwrap() >= 3, "{status}");
+    }
     drop(_nodes);
+    // Offline, every certificate of every epoch checks out against its
+    // epoch's validators.
+    let verified = Command::new(BIN)
+        .args(["--json", "verify-chain", "--data"])
+        .arg(root.join("bolt/bolt-v1/data"))
+        .arg("--genesis")
+        .arg(root.join("genesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert!(
+        report["blocks"].as_u64().unwrap() > 3 * EPOCH_LENGTH,
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
