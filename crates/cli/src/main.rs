@@ -54,6 +54,10 @@ enum Command {
         /// First p2p port; node i listens on base + i.
         #[arg(long, default_value_t = 30300)]
         p2p_port: u16,
+        /// Blocks per consensus epoch of a new consortium (default: one
+        /// epoch for the whole chain). Ignored when --data already holds one.
+        #[arg(long)]
+        epoch_length: Option<u64>,
     },
     /// Run one node.
     Node {
@@ -249,7 +253,8 @@ fn main() {
             validators,
             api_port,
             p2p_port,
-        } => up::run(&data, validators, api_port, p2p_port),
+            epoch_length,
+        } => up::run(&data, validators, api_port, p2p_port, epoch_length),
         Command::Node {
             command: NodeCommand::Run { config },
         } => ingot_node::config::NodeConfig::load(&config).and_then(ingot_node::run::run),

@@ -28,7 +28,13 @@ const ORGS: [(&str, OrgKind, Scheme); 4] = [
     ("regulator", OrgKind::Regulator, Scheme::Ed25519),
 ];
 
-fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyhow::Result<()> {
+fn create(
+    data: &Path,
+    validators: usize,
+    api_port: u16,
+    p2p_port: u16,
+    epoch_length: Option<u64>,
+) -> anyhow::Result<()> {
     let mut organisations = Vec::new();
     for (name, kind, scheme) in ORGS {
         let dir = data.join("orgs").join(name);
@@ -88,7 +94,7 @@ fn create(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyho
         organisations,
         validators: entries,
         governance: None,
-        epoch_length: None,
+        epoch_length,
     };
     genesis.validate()?;
     pki::write(
@@ -104,13 +110,20 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-pub fn run(data: &Path, validators: usize, api_port: u16, p2p_port: u16) -> anyhow::Result<()> {
+pub fn run(
+    data: &Path,
+    validators: usize,
+    api_port: u16,
+    p2p_port: u16,
+    epoch_length: Option<u64>,
+) -> anyhow::Result<()> {
     if validators == 0 {
         bail!("--validators must be at least 1");
     }
     let fresh = !data.join("genesis.json").exists();
     if fresh {
-        create(data, validators, api_port, p2p_port).context("creating the consortium")?;
+        create(data, validators, api_port, p2p_port, epoch_length)
+            .context("creating the consortium")?;
     }
     let genesis: Genesis = serde_json::from_slice(&std::fs::read(data.join("genesis.json"))?)?;
     let n = genesis.validators.len();

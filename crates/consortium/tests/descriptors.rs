@@ -105,8 +105,13 @@ fn an_epoch_length_is_part_of_the_chain_and_bounded() {
     assert_ne!(epochs.chain_id(), plain.chain_id());
     // It survives the JSON form; absent, it is absent (not 0).
     let json = serde_json::to_string(&epochs).unwrap();
-    assert_eq!(serde_json::from_str::<ingot_types::Genesis>(&json).unwrap(), epochs);
-    assert!(!serde_json::to_string(&plain).unwrap().contains("epoch_length"));
+    assert_eq!(
+        serde_json::from_str::<ingot_types::Genesis>(&json).unwrap(),
+        epochs
+    );
+    assert!(!serde_json::to_string(&plain)
+        .unwrap()
+        .contains("epoch_length"));
     for bad in [0, 1, MIN_EPOCH_LENGTH - 1, MAX_EPOCH_LENGTH + 1, u64::MAX] {
         epochs.epoch_length = Some(bad);
         let err = check_genesis(&epochs).unwrap_err();
