@@ -111,6 +111,9 @@ pub struct Schedule {
     /// group) or instance with a timer, and a maintenance record, a
     /// suspension, a decommissioning or a notary record.
     pub transactions: u64,
+    /// Blocks per consensus epoch (`None`: one epoch). With epochs, the
+    /// faults above land around epoch boundaries too.
+    pub epoch_length: Option<u64>,
 }
 
 /// splitmix64: a tiny, well-known generator, so a schedule depends on the
@@ -207,12 +210,17 @@ impl Schedule {
                 sync_pm: d.below(MAX_DISK_ERROR_PM + 1) as u16,
             });
         }
+        let transactions = 20 + d.below(100);
+        // One history in two runs the shortest epochs genesis allows
+        // (drawn last, so the draws above stay what they were).
+        let epoch_length = (d.below(2) == 0).then_some(ingot_types::genesis::MIN_EPOCH_LENGTH);
         Schedule {
             validators,
             byzantine,
             skews,
             faults,
-            transactions: 20 + d.below(100),
+            transactions,
+            epoch_length,
         }
     }
 
@@ -458,7 +466,9 @@ pub fn run_schedule_traced(seed: u64, consortium: &Consortium, schedule: &Schedu
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let timeline = timeline(schedule);
         let mut runner = deterministic::Runner::new(cfg);
-        let mut carry = Carry::new(consortium);
+        let mut consortium = consortium.clone();
+        consortium.genesis.epoch_length = schedule.epoch_length;
+        let mut carry = Carry::new(&consortium);
         loop {
             let (c, s, t) = (consortium.clone(), schedule.clone(), timeline.clone());
             let slot = auditor.clone();

@@ -152,6 +152,7 @@ fn a_history_beyond_the_fault_model_is_reported_and_shrunk_to_its_cause() {
             down_ms: 2_000,
         }],
         transactions: 8,
+        epoch_length: None,
     };
     let violation = run_schedule(7, &consortium_of(4), &schedule).unwrap_err();
     assert!(violation.contains("liveness"), "{violation}");
@@ -174,6 +175,7 @@ fn the_workload_runs_every_module() {
         skews: vec![],
         faults: vec![],
         transactions: 24,
+        epoch_length: None,
     };
     let report = run_schedule(3, &consortium_of(4), &schedule).unwrap();
     // The gateway packed two devices' batches into one anchoring transaction.
@@ -262,6 +264,7 @@ fn a_power_loss_with_torn_writes_loses_nothing_final() {
                 subset,
             }],
             transactions: 40,
+            epoch_length: None,
         };
         let report = run_schedule(seed, &consortium_of(4), &schedule).unwrap();
         assert!(
@@ -294,6 +297,7 @@ fn disk_errors_stop_validators_cleanly_and_they_recover() {
             sync_pm: 10,
         }],
         transactions: 40,
+        epoch_length: None,
     };
     let report = run_schedule(8, &consortium_of(4), &schedule).unwrap();
     assert!(
@@ -322,6 +326,7 @@ fn regression_seed_184_a_panic_in_an_unwatched_task_stops_its_validator() {
             sync_pm: 20,
         }],
         transactions: 49,
+        epoch_length: None,
     };
     let report = run_schedule(184, &consortium_of(4), &schedule).unwrap();
     assert!(
