@@ -124,8 +124,15 @@ pub fn validators(genesis: &Genesis) -> Result<Validators, LightError> {
                 .map_err(malformed("validator key"))?,
         );
     }
+    let epoch_length = genesis.epoch_length();
+    if epoch_length < ingot_types::genesis::MIN_EPOCH_LENGTH {
+        return Err(LightError::Malformed(
+            "genesis",
+            format!("epoch_length {epoch_length} is below the minimum"),
+        ));
+    }
     Ok(Validators {
-        epoch_length: genesis.epoch_length(),
+        epoch_length,
         genesis_set: Set::from_iter_dedup(keys),
     })
 }

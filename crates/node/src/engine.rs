@@ -478,7 +478,7 @@ where
             value_write_buffer: sizes.consensus.write_buffer,
             block_codec_config: (),
             max_repair: NZUsize!(20),
-            max_pending_acks: NZUsize!(16),
+            max_pending_acks: NZUsize!(crate::epochs::MAX_PENDING_ACKS),
             strategy: Sequential,
         },
     )

@@ -25,6 +25,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+/// Most finalized blocks marshal hands out before their acknowledgements
+/// are persisted. A restart resumes at most this many blocks before the
+/// last acknowledged one, so with epochs longer than this it resumes in the
+/// epoch just left at the earliest — which is why the journal of the epoch
+/// before that may be removed.
+pub const MAX_PENDING_ACKS: usize = 16;
+const _: () = assert!(ingot_types::genesis::MIN_EPOCH_LENGTH > MAX_PENDING_ACKS as u64);
+
 /// The mapping of heights to epochs that genesis fixes (one epoch for the
 /// whole chain when genesis sets no length).
 pub fn epocher(genesis: &Genesis) -> FixedEpocher {
@@ -89,15 +97,33 @@ impl EpochSchemes {
             );
             return known.clone();
         }
-        let scheme = ed25519::Scheme::signer(
-            CONSENSUS_NAMESPACE,
-            participants.clone(),
-            self.signer.clone(),
-        )
-        .unwrap_or_else(|| ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants));
-        let scheme = Arc::new(scheme);
+        // Consecutive epochs usually share a set: share its scheme too.
+        let same = schemes
+            .values()
+            .next_back()
+            .filter(|latest| latest.participants() == &participants)
+            .cloned();
+        let scheme = same.unwrap_or_else(|| {
+            Arc::new(
+                ed25519::Scheme::signer(
+                    CONSENSUS_NAMESPACE,
+                    participants.clone(),
+                    self.signer.clone(),
+                )
+                .unwrap_or_else(|| ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, participants)),
+            )
+        });
         schemes.insert(epoch, scheme.clone());
         scheme
+    }
+
+    /// Drop the sets of epochs below `epoch`: marshal verifies certificates
+    /// only above its processed height, and the orchestrator keeps the
+    /// current and the previous epoch (what marshal's unpersisted
+    /// acknowledgements may span). Offline verifiers use `ingot-light`.
+    pub fn forget_below(&self, epoch: Epoch) {
+        let mut schemes = self.schemes.lock().expect("epoch schemes lock");
+        *schemes = schemes.split_off(&epoch);
     }
 
     /// Whether `epoch`'s set is known.
@@ -174,8 +200,28 @@ mod tests {
         assert!(!schemes.knows(Epoch::new(2)));
         assert!(schemes.scoped(Epoch::new(2)).is_none());
         assert!(schemes.scheme(Epoch::new(1)).is_some());
-        // Registering the same set again is harmless.
+        // Registering the same set again is harmless, and consecutive
+        // epochs with one set share one scheme.
         schemes.register(Epoch::new(1), set(&[2, 3, 4, 5]));
+        let next = schemes.register(Epoch::new(2), set(&[2, 3, 4, 5]));
+        assert!(Arc::ptr_eq(&outside, &next));
+        // Older epochs are forgotten on request.
+        schemes.forget_below(Epoch::new(2));
+        assert!(!schemes.knows(Epoch::zero()) && !schemes.knows(Epoch::new(1)));
+        assert!(schemes.knows(Epoch::new(2)));
+    }
+
+    #[test]
+    fn consensus_resumes_in_the_epoch_of_the_first_unprocessed_height() {
+        use crate::orchestrator::resume_epoch;
+        let e = FixedEpocher::new(NonZeroU64::new(20).unwrap());
+        assert_eq!(resume_epoch(&e, None), Epoch::zero());
+        assert_eq!(resume_epoch(&e, Some(0)), Epoch::zero());
+        assert_eq!(resume_epoch(&e, Some(18)), Epoch::zero());
+        // Processed up to the boundary: the next epoch.
+        assert_eq!(resume_epoch(&e, Some(19)), Epoch::new(1));
+        assert_eq!(resume_epoch(&e, Some(20)), Epoch::new(1));
+        assert_eq!(resume_epoch(&e, Some(39)), Epoch::new(2));
     }
 
     #[test]

@@ -125,28 +125,17 @@ pub async fn run<E, B, S, R>(
     let _cert_mux = cert_mux.start();
     let _resolver_mux = resolver_mux.start();
 
-    // Every epoch up to the one resumed is known: marshal may still verify
-    // certificates of any of them (backfill, repair).
-    for epoch in 0..=start.get() {
-        setup
-            .schemes
-            .register(Epoch::new(epoch), setup.validators.clone());
+    // Marshal may verify certificates of the epoch resumed and, for the
+    // few heights it has not persisted as processed, of the one before.
+    if let Some(previous) = start.previous() {
+        setup.schemes.register(previous, setup.validators.clone());
     }
+    setup.schemes.register(start, setup.validators.clone());
     let floor = match start.previous() {
         None => Floor::Genesis(setup.genesis_digest),
         Some(previous) => {
             let boundary = epochs::last_height(&setup.epocher, previous);
-            match setup.marshal.get_block(Height::new(boundary)).await {
-                Some(block) => Floor::Genesis(block.digest()),
-                None => {
-                    tracing::error!(
-                        epoch = start.get(),
-                        boundary,
-                        "the boundary block the epoch starts from is not stored; stopping consensus"
-                    );
-                    return;
-                }
-            }
+            Floor::Genesis(boundary_digest(&context, &setup, boundary).await)
         }
     };
     let mut active = match enter(
@@ -195,7 +184,11 @@ pub async fn run<E, B, S, R>(
                     };
                     let retired = std::mem::replace(&mut active, entered);
                     drop(retired);
+                    // Marshal no longer needs sets below the epoch just retired.
+                    setup.schemes.forget_below(next.previous().expect("next follows an epoch"));
                     forget_journal(&context, &setup.prefix, next).await;
+                    // Behind by several epochs, the next hint may go at once.
+                    last_hint = None;
                 }
                 ack.acknowledge();
             },
@@ -212,6 +205,38 @@ pub async fn run<E, B, S, R>(
                 return;
             },
         }
+    }
+}
+
+/// The digest of the finalized block at `boundary` (at or below marshal's
+/// processed height): from the block archive, else from its certificate,
+/// else from the execution journal. A record damaged in all three is waited
+/// for while block repair refetches it, rather than stopping the node at
+/// every start.
+async fn boundary_digest<E, B>(context: &E, setup: &EngineSetup<E, B>, boundary: u64) -> Digest
+where
+    E: Storage + Clock + Metrics + Spawner,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        let height = Height::new(boundary);
+        if let Some(block) = setup.marshal.get_block(height).await {
+            return block.digest();
+        }
+        if let Some(finalization) = setup.marshal.get_finalization(height).await {
+            return finalization.proposal.payload;
+        }
+        if let Ok(Some(record)) = setup.shared.ledger.lock().await.record(boundary).await {
+            return record.block;
+        }
+        if waited.as_secs().is_multiple_of(30) {
+            tracing::warn!(
+                boundary,
+                "the boundary block the epoch starts from is unreadable; waiting for block repair"
+            );
+        }
+        context.sleep(Duration::from_secs(1)).await;
+        waited += Duration::from_secs(1);
     }
 }
 

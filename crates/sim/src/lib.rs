@@ -403,6 +403,38 @@ pub async fn network_with_observers(
     oracle
 }
 
+/// Cut every link between validators `left` and `right` (both ways).
+pub async fn split(
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    left: std::ops::Range<usize>,
+    right: std::ops::Range<usize>,
+) {
+    for a in left {
+        for b in right.clone() {
+            let (ka, kb) = (c.keys[a].public_key(), c.keys[b].public_key());
+            oracle.remove_link(ka.clone(), kb.clone()).await.unwrap();
+            oracle.remove_link(kb, ka).await.unwrap();
+        }
+    }
+}
+
+/// Restore every link [`split`] cut between `left` and `right`.
+pub async fn heal(
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    c: &Consortium,
+    left: std::ops::Range<usize>,
+    right: std::ops::Range<usize>,
+) {
+    for a in left {
+        for b in right.clone() {
+            let (ka, kb) = (c.keys[a].public_key(), c.keys[b].public_key());
+            oracle.add_link(ka.clone(), kb.clone(), LINK).await.unwrap();
+            oracle.add_link(kb, ka, LINK).await.unwrap();
+        }
+    }
+}
+
 /// Which simplex Byzantine mock replaces an honest validator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {

@@ -114,23 +114,7 @@ async fn partition(ctx: Ctx) {
     let refs: Vec<_> = nodes.iter().collect();
     wait_executed(&ctx, &refs, 3).await;
     // Split 2|2: no side has a quorum, so nothing may finalize.
-    let keys: Vec<_> = c
-        .keys
-        .iter()
-        .map(commonware_cryptography::Signer::public_key)
-        .collect();
-    for a in 0..2 {
-        for b in 2..4 {
-            oracle
-                .remove_link(keys[a].clone(), keys[b].clone())
-                .await
-                .unwrap();
-            oracle
-                .remove_link(keys[b].clone(), keys[a].clone())
-                .await
-                .unwrap();
-        }
-    }
+    split(&oracle, &c, 0..2, 2..4).await;
     ctx.sleep(Duration::from_secs(3)).await;
     let stalled: Vec<u64> = nodes
         .iter()
@@ -153,18 +137,7 @@ async fn partition(ctx: Ctx) {
         .collect();
     assert_eq!(stalled, later, "finality must stall without a quorum");
     // Heal: finality resumes and every node agrees.
-    for a in 0..2 {
-        for b in 2..4 {
-            oracle
-                .add_link(keys[a].clone(), keys[b].clone(), LINK)
-                .await
-                .unwrap();
-            oracle
-                .add_link(keys[b].clone(), keys[a].clone(), LINK)
-                .await
-                .unwrap();
-        }
-    }
+    heal(&oracle, &c, 0..2, 2..4).await;
     let target = later.iter().max().unwrap() + 5;
     wait_executed(&ctx, &refs, target).await;
     assert_agree(&refs, target).await;
