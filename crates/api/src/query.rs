@@ -25,6 +25,15 @@ pub struct BlockQuery {
     pub raw: Option<bool>,
 }
 
+/// `GET /v1/epochs`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EpochsQuery {
+    /// First epoch to list (default 1: epoch 0's set is genesis's).
+    #[serde(default)]
+    pub from: Option<u64>,
+}
+
 /// `GET /v1/state/{key}`.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -357,10 +357,37 @@ const ANCHOR_SEARCH: u64 = 64;
 /// height whose block carried nothing failed on a loaded CI machine.)
 const ANCHOR_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The validator sets from genesis up to the epoch of `height`: later
+/// epochs' sets are fetched from the node (`GET /v1/epochs`) and each is
+/// checked against the set before it, so the node is trusted for nothing.
+pub fn validators_through(
+    http: &Http,
+    node: &str,
+    genesis: &ingot_types::Genesis,
+    height: u64,
+) -> anyhow::Result<ingot_light::Validators> {
+    let mut validators = ingot_light::validators(genesis).map_err(|e| anyhow!("{e}"))?;
+    let wanted = validators.epoch_of(height);
+    while validators.known_epochs() < wanted {
+        let from = validators.known_epochs() + 1;
+        let page = http.get(&format!("{node}/v1/epochs?from={from}"))?;
+        let boundaries: Vec<ingot_light::Boundary> =
+            serde_json::from_value(page["boundaries"].clone())
+                .context("the node's epoch list does not parse")?;
+        if boundaries.is_empty() {
+            bail!("the node lists no boundary for epoch {from}");
+        }
+        validators
+            .follow(&boundaries)
+            .map_err(|e| anyhow!("epoch boundaries: {e}"))?;
+    }
+    Ok(validators)
+}
+
 /// Find the block anchoring `root` for `height` and prove it final: every
 /// block from the anchor up is decoded from its raw bytes and hash-linked to
 /// the previous one until one carries a finalization certificate that
-/// verifies against the genesis validators.
+/// verifies against its epoch's validators.
 fn find_anchor(
     http: &Http,
     node: &str,
@@ -399,7 +426,8 @@ fn find_anchor(
                 Some((at, _)) => anchor = Some((at, header.digest())),
             }
             if let Some(fin) = b["finalization"].as_str() {
-                ingot_node::verify::verify_finalized_header(genesis, raw, hex::decode(fin)?)
+                let validators = validators_through(http, node, genesis, h)?;
+                ingot_node::verify::verify_finalized_header(&validators, raw, hex::decode(fin)?)
                     .map_err(|e| anyhow!("block {h}: {e}"))?;
                 let (at, _) = anchor.expect("set above");
                 return Ok(Anchor {

@@ -162,6 +162,60 @@ pub enum ProposeAction {
         #[command(flatten)]
         common: ProposalArgs,
     },
+    /// Add a validator of --org (its node made like an observer's: `ingot org
+    /// add-observer`). Decided in epoch k, it votes from epoch k + 2; until
+    /// then its node connects and catches up. One validator change at a time.
+    AddValidator {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        org: String,
+        /// Its Ed25519 consensus key (64 hex digits), or --node-key.
+        #[arg(
+            long,
+            conflicts_with = "node_key",
+            required_unless_present = "node_key"
+        )]
+        public_key: Option<String>,
+        /// Its key file (PKCS#8 PEM): the public key is read from it.
+        #[arg(long)]
+        node_key: Option<PathBuf>,
+        /// host:port the other validators dial.
+        #[arg(long)]
+        p2p_address: String,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
+    /// Remove a validator: it stops voting two epochs after the decision.
+    RemoveValidator {
+        /// Its consensus key (64 hex digits).
+        #[arg(long)]
+        public_key: String,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
+    /// Replace a validator by a new node of the same organisation, at one
+    /// epoch boundary.
+    ReplaceValidator {
+        /// The key of the validator replaced.
+        #[arg(long)]
+        old_public_key: String,
+        #[arg(long)]
+        name: String,
+        /// The new node's consensus key (64 hex digits), or --node-key.
+        #[arg(
+            long,
+            conflicts_with = "node_key",
+            required_unless_present = "node_key"
+        )]
+        public_key: Option<String>,
+        #[arg(long)]
+        node_key: Option<PathBuf>,
+        #[arg(long)]
+        p2p_address: String,
+        #[command(flatten)]
+        common: ProposalArgs,
+    },
     /// Name the organisations whose members may deploy workflows (none: all).
     SetDeployers {
         #[arg(long, default_value = "workflow")]
@@ -175,6 +229,21 @@ pub enum ProposeAction {
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A node's Ed25519 key: given as hex, or read from its key file.
+fn node_public_key(hex: Option<String>, key_file: Option<PathBuf>) -> anyhow::Result<String> {
+    match (hex, key_file) {
+        (Some(hex), _) => Ok(hex),
+        (None, Some(path)) => {
+            let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&read(&path)?)?;
+            if key.scheme() != ingot_crypto::Scheme::Ed25519 {
+                anyhow::bail!("{}: a node's key is Ed25519", path.display());
+            }
+            Ok(hex::encode(key.public_key().raw_bytes()?))
+        }
+        (None, None) => anyhow::bail!("the node's public key or key file is required"),
+    }
 }
 
 /// The action's JSON form (as the governance module reads it) and the options.
@@ -250,17 +319,7 @@ fn action(a: ProposeAction) -> anyhow::Result<(Value, ProposalArgs)> {
             p2p_address,
             common,
         } => {
-            let public_key = match (public_key, observer_key) {
-                (Some(hex), _) => hex,
-                (None, Some(path)) => {
-                    let key = ingot_crypto::PrivateKey::from_pkcs8_pem(&read(&path)?)?;
-                    if key.scheme() != ingot_crypto::Scheme::Ed25519 {
-                        anyhow::bail!("{}: a node's p2p key is Ed25519", path.display());
-                    }
-                    hex::encode(key.public_key().raw_bytes()?)
-                }
-                (None, None) => anyhow::bail!("--public-key or --observer-key is required"),
-            };
+            let public_key = node_public_key(public_key, observer_key)?;
             (
                 json!({"kind": "add_observer", "name": name, "org": org, "public_key": public_key, "p2p_address": p2p_address}),
                 common,
@@ -268,6 +327,32 @@ fn action(a: ProposeAction) -> anyhow::Result<(Value, ProposalArgs)> {
         }
         ProposeAction::RemoveObserver { public_key, common } => (
             json!({"kind": "remove_observer", "public_key": public_key}),
+            common,
+        ),
+        ProposeAction::AddValidator {
+            name,
+            org,
+            public_key,
+            node_key,
+            p2p_address,
+            common,
+        } => (
+            json!({"kind": "add_validator", "name": name, "org": org, "public_key": node_public_key(public_key, node_key)?, "p2p_address": p2p_address}),
+            common,
+        ),
+        ProposeAction::RemoveValidator { public_key, common } => (
+            json!({"kind": "remove_validator", "public_key": public_key}),
+            common,
+        ),
+        ProposeAction::ReplaceValidator {
+            old_public_key,
+            name,
+            public_key,
+            node_key,
+            p2p_address,
+            common,
+        } => (
+            json!({"kind": "replace_validator", "old_public_key": old_public_key, "name": name, "public_key": node_public_key(public_key, node_key)?, "p2p_address": p2p_address}),
             common,
         ),
         ProposeAction::SetDeployers {

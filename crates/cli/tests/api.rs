@@ -531,19 +531,39 @@ fn finality_is_checked_against_genesis(api: &str, reader: &Member, genesis_path:
         }
         h -= 1;
     };
-    assert!(verify_finalized_header(&genesis, header.clone(), fin.clone()).is_ok());
+    assert!(verify_finalized_header(
+        &ingot_light::validators(&genesis).unwrap(),
+        header.clone(),
+        fin.clone()
+    )
+    .is_ok());
     if let Some(raw) = raw {
-        assert!(verify_finalized_block(&genesis, raw, fin.clone()).is_ok());
+        assert!(verify_finalized_block(
+            &ingot_light::validators(&genesis).unwrap(),
+            raw,
+            fin.clone()
+        )
+        .is_ok());
     }
 
     let mut corrupted = fin.clone();
     let last = corrupted.len() - 5;
     corrupted[last] ^= 1;
-    assert!(verify_finalized_header(&genesis, header.clone(), corrupted).is_err());
+    assert!(verify_finalized_header(
+        &ingot_light::validators(&genesis).unwrap(),
+        header.clone(),
+        corrupted
+    )
+    .is_err());
 
     let (_, parent) = signed_get(api, Some(reader), &format!("/v1/blocks/{}", h - 1));
     let parent_header = hex::decode(parent["header"].as_str().unwrap()).unwrap();
-    let err = verify_finalized_header(&genesis, parent_header, fin.clone()).unwrap_err();
+    let err = verify_finalized_header(
+        &ingot_light::validators(&genesis).unwrap(),
+        parent_header,
+        fin.clone(),
+    )
+    .unwrap_err();
     assert!(err.contains("another block"), "{err}");
 
     let mut strangers = genesis.clone();
@@ -553,7 +573,8 @@ fn finality_is_checked_against_genesis(api: &str, reader: &Member, genesis_path:
         unreachable!()
     };
     strangers.validators[0].public_key = hex::encode(other.to_bytes());
-    let err = verify_finalized_header(&strangers, header, fin).unwrap_err();
+    let err = verify_finalized_header(&ingot_light::validators(&strangers).unwrap(), header, fin)
+        .unwrap_err();
     assert!(err.contains("does not verify"), "{err}");
 }
 

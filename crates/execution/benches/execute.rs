@@ -111,6 +111,7 @@ fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
         tx_root: Block::compute_tx_root(&txs),
         exec_height: 0,
         results: vec![],
+        next_validators: None,
     };
     Block::new(header, txs)
 }

@@ -22,7 +22,10 @@ pub use executor::{
     authenticate, authenticate_all, receipt_hash, sign_call, sign_transaction, verify_signed,
     AnchoredTx, AuthError, BlockOutcome, Executor,
 };
-pub use ingot_module::{block_receipt_id, BlockContext, Consortium, TxContext};
+pub use ingot_module::{
+    block_receipt_id, consortium::change_takes_effect as consortium_change_takes_effect,
+    BlockContext, Consortium, TxContext,
+};
 pub use live::LiveConsortium;
 pub use overlay::Overlay;
 pub use recent::RecentTxs;

@@ -234,6 +234,21 @@ fn calls() -> Vec<(&'static str, &'static str, Value)> {
             "propose",
             json!({"action": {"kind": "remove_observer", "public_key": hex::encode([7u8; 32])}}),
         ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "add_validator", "name": "acme-v2", "org": "acme", "public_key": hex::encode([8u8; 32]), "p2p_address": "10.0.0.15:30300"}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "remove_validator", "public_key": hex::encode([8u8; 32])}}),
+        ),
+        (
+            "governance",
+            "propose",
+            json!({"action": {"kind": "replace_validator", "old_public_key": hex::encode([8u8; 32]), "name": "acme-v3", "public_key": hex::encode([9u8; 32]), "p2p_address": "v3.acme.example:30300"}}),
+        ),
     ]
 }
 
@@ -284,6 +299,9 @@ fn golden_call_arguments() {
         "3dd33157299bbcb0fb88895b4d0c1f66d042374c4575a4d0582662dd5af22047",
         "784d72a578dc6a53a7c2f95388fa31ab4048fa65fc6ef2bce907e2091571b9f9",
         "778f25c22a8ece8e29377cdc4b40b9bbbc72da726b1cf9b0ec0c20cffa432469",
+        "2a7a2c9aed72f1ee78b4c3e37853d3b3698887cd9d7566c7ac116b30c83e6b6d",
+        "7d4cebbcf04b1ecaa7413cd02de4b953c4d4b12af9ebbfedc530baa569c44bce",
+        "47bbcfce34968bda4141446a28c5f009391691defb859726eeb5967c87bd1356",
     ];
     let calls = calls();
     let bless = std::env::var_os("INGOT_GOLDEN_BLESS").is_some();
@@ -450,6 +468,31 @@ fn governance_records(cert: &Bytes) {
         }
         .encode(),
         "fc5ff5603467e2cb9ddd29e08c4c7f9f2ea95beee026eb0a5af4db956cafeb81",
+    );
+    check(
+        "governance ValidatorList",
+        &ValidatorList {
+            validators: vec![
+                ValidatorRecord {
+                    public_key: [7; 32],
+                    name: "acme-v".into(),
+                    org: "acme".into(),
+                    p2p_address: String::new(),
+                    added_at: 0,
+                    removed_at: Some(41),
+                },
+                ValidatorRecord {
+                    public_key: [8; 32],
+                    name: "acme-v2".into(),
+                    org: "acme".into(),
+                    p2p_address: "10.0.0.15:30300".into(),
+                    added_at: 41,
+                    removed_at: None,
+                },
+            ],
+        }
+        .encode(),
+        "2bee65e30971947e5ab5387924319edb2b42aada7416121cefb2e99f2d865c9c",
     );
     check(
         "governance Deployers",

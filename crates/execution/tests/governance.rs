@@ -753,3 +753,157 @@ fn every_action_passes_and_fails_by_the_thresholds() {
         });
     }
 }
+
+/// A validator's consensus key (raw Ed25519, hex), from a seed.
+fn validator_key(seed: u64) -> [u8; 32] {
+    PrivateKey::from_raw(Scheme::Ed25519, &[seed as u8; 32])
+        .unwrap()
+        .public_key()
+        .raw_bytes()
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// [`four`] with epochs of `EPOCH` blocks and validators 1..=4 of acme,
+/// bolt, cole and dyna from genesis.
+const EPOCH: u64 = 20;
+
+async fn four_with_validators(
+    ctx: &deterministic::Context,
+) -> (Vec<Org>, Chain, ingot_execution::Consortium) {
+    let (orgs, _) = four(ctx).await;
+    let cas: Vec<String> = orgs.iter().map(|o| o.ca.clone()).collect();
+    let base = || {
+        let seats = ["acme", "bolt", "cole", "dyna"]
+            .iter()
+            .enumerate()
+            .map(|(i, org)| {
+                (
+                    validator_key(i as u64 + 1),
+                    ingot_module::ValidatorSeat {
+                        name: format!("{org}-v"),
+                        org: org.to_string(),
+                        genesis_not_after: 0,
+                        p2p_address: String::new(),
+                        added_at: 0,
+                        removed_at: None,
+                    },
+                )
+            })
+            .collect();
+        ingot_execution::Consortium::of_members(
+            ["acme", "bolt", "cole", "dyna"]
+                .iter()
+                .zip(&cas)
+                .map(|(n, ca)| (*n, ca.as_str())),
+        )
+        .unwrap()
+        .with_validator_registry(seats)
+        .with_epoch_length(EPOCH)
+    };
+    let chain = Chain::open(ctx, LiveConsortium::new(base()), "gov-validators").await;
+    (orgs, chain, base())
+}
+
+fn keys(seeds: &[u64]) -> Vec<[u8; 32]> {
+    let mut k: Vec<_> = seeds.iter().map(|s| validator_key(*s)).collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn validators_change_by_vote_two_epochs_on_one_change_at_a_time() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain, genesis) = four_with_validators(&ctx).await;
+        let new = hex::encode(validator_key(5));
+        let add = json!({"kind": "add_validator", "name": "acme-v2", "org": "acme", "public_key": new, "p2p_address": "10.0.0.15:30300"});
+        // Only acme's admin may propose acme's validator; a key that is a
+        // validator's already, a bad address, an unknown key to remove.
+        let p = propose(&mut chain, &orgs[1].admin, add.clone());
+        assert_refused(&chain.run(vec![p]).await[0], "only an admin of acme may propose a validator of acme");
+        let mut existing = add.clone();
+        existing["public_key"] = json!(hex::encode(validator_key(2)));
+        let mut bad_address = add.clone();
+        bad_address["p2p_address"] = json!("10.0.0.15");
+        for (action, reason) in [
+            (existing, "that key is, or was, a validator's"),
+            (bad_address, "p2p_address is host:port"),
+            (json!({"kind": "remove_validator", "public_key": new}), "no validator has that key"),
+        ] {
+            let p = propose(&mut chain, &orgs[0].admin, action);
+            assert_refused(&chain.run(vec![p]).await[0], reason);
+        }
+
+        // Decided at height h in epoch k: the set changes at epoch k + 2.
+        let [p, a, b] = carried(&mut chain, &orgs, 1, add.clone());
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 1", "voted 1", "voted 1", "approved 1", "applied 1"]);
+        let decided = chain.height; // applied for the next height
+        let c = chain.exec.trust().current();
+        let k = (decided + 1) / EPOCH;
+        assert_eq!(c.validator_set_for(k + 1), keys(&[1, 2, 3, 4]));
+        assert_eq!(c.validator_set_for(k + 2), keys(&[1, 2, 3, 4, 5]));
+        assert!(c.connected_validators(decided + 1).contains_key(&validator_key(5)));
+        // Any later view answers the same for earlier epochs.
+        assert_eq!(c.validator_set_for(0), keys(&[1, 2, 3, 4]));
+
+        // A second change waits until the first took effect.
+        let remove = json!({"kind": "remove_validator", "public_key": hex::encode(validator_key(2))});
+        let p = propose(&mut chain, &orgs[1].admin, remove.clone());
+        assert_refused(&chain.run(vec![p]).await[0], "another validator change has not taken effect yet");
+        while chain.height < (k + 2) * EPOCH {
+            chain.run(vec![]).await;
+        }
+        // Any organisation may propose removing another's validator.
+        let [p, a, b] = carried(&mut chain, &orgs, 2, remove);
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 2", "voted 2", "voted 2", "approved 2", "applied 2"]);
+        let c = chain.exec.trust().current();
+        let k2 = (chain.height + 1) / EPOCH;
+        assert_eq!(c.validator_set_for(k2 + 1), keys(&[1, 2, 3, 4, 5]));
+        assert_eq!(c.validator_set_for(k2 + 2), keys(&[1, 3, 4, 5]));
+        // bolt's removed validator stays connected until its removal holds.
+        assert!(c.connected_validators(chain.height + 1).contains_key(&validator_key(2)));
+        assert!(!c.connected_validators((k2 + 2) * EPOCH).contains_key(&validator_key(2)));
+        assert!(!c.operates_validator("bolt"));
+
+        // A restarted node loads the registry, removals included.
+        let loaded = LiveConsortium::load(genesis, &chain.state, chain.height + 1)
+            .await
+            .unwrap()
+            .current();
+        assert_eq!(loaded.validator_registry(), c.validator_registry());
+        assert_eq!(loaded.validator_set_for(k2 + 2), keys(&[1, 3, 4, 5]));
+
+        // Replaced: one out, one in, at one boundary; a removed key never returns.
+        while chain.height < (k2 + 2) * EPOCH {
+            chain.run(vec![]).await;
+        }
+        let mut again = add.clone();
+        again["public_key"] = json!(hex::encode(validator_key(2)));
+        let p = propose(&mut chain, &orgs[0].admin, again);
+        assert_refused(&chain.run(vec![p]).await[0], "that key is, or was, a validator's");
+        let replace = json!({"kind": "replace_validator", "old_public_key": hex::encode(validator_key(3)), "name": "cole-v2", "public_key": hex::encode(validator_key(6)), "p2p_address": "cole.example:30300"});
+        let p = propose(&mut chain, &orgs[0].admin, replace.clone());
+        assert_refused(&chain.run(vec![p]).await[0], "only an admin of cole may propose a validator of cole");
+        let p = propose(&mut chain, &orgs[2].admin, replace);
+        let a = vote(&mut chain, &orgs[0].admin, 3, true);
+        let b = vote(&mut chain, &orgs[1].admin, 3, true);
+        let r = chain.execute(vec![p, a, b]).await;
+        assert_eq!(events(&r), ["proposed 3", "voted 3", "voted 3", "approved 3", "applied 3"]);
+        let c = chain.exec.trust().current();
+        let k3 = (chain.height + 1) / EPOCH;
+        assert_eq!(c.validator_set_for(k3 + 2), keys(&[1, 4, 5, 6]));
+        assert_eq!(c.validator(&validator_key(6)).unwrap().org, "cole");
+    });
+}
+
+#[test]
+fn a_chain_without_epochs_keeps_its_validators() {
+    deterministic::Runner::default().start(|ctx| async move {
+        let (orgs, mut chain) = four(&ctx).await;
+        let p = propose(&mut chain, &orgs[0].admin, json!({"kind": "add_validator", "name": "acme-v2", "org": "acme", "public_key": hex::encode(validator_key(5)), "p2p_address": "10.0.0.15:30300"}));
+        assert_refused(&chain.run(vec![p]).await[0], "its validator set is fixed");
+    });
+}

@@ -65,6 +65,10 @@ pub enum LightError {
         expected: u64,
         found: u64,
     },
+    #[error("the validators of epoch {0} are not known: give the boundary headers that announce them (GET /v1/epochs)")]
+    UnknownEpoch(u64),
+    #[error("not a boundary header: {0}")]
+    NotBoundary(String),
     #[error("headers do not link: {0}")]
     Broken(String),
     #[error("receipt is not included under the anchored receipts root")]
@@ -84,13 +88,14 @@ fn malformed(what: &'static str) -> impl Fn(commonware_codec::Error) -> LightErr
 /// made in the epoch its block's height belongs to, by that epoch's set —
 /// so validators of one epoch can never certify a block of another.
 ///
-/// Every epoch's set is the genesis set while the consortium has no way to
-/// change it; when governance changes validators, later epochs' sets are
-/// learned from the boundary blocks that announce them.
+/// Epoch 0's set is genesis's. Each later epoch's set is learned from the
+/// boundary header that announces it (the last block of the epoch before,
+/// whose `next_validators` the previous set certified): the history is a
+/// chain of certificates from genesis, checked one epoch at a time.
 #[derive(Clone, Debug)]
 pub struct Validators {
     epoch_length: u64,
-    genesis_set: Set<PublicKey>,
+    sets: BTreeMap<u64, Set<PublicKey>>,
 }
 
 impl Validators {
@@ -99,18 +104,91 @@ impl Validators {
         height / self.epoch_length
     }
 
-    /// The validator set of `epoch`.
-    pub fn set_of(&self, _epoch: u64) -> &Set<PublicKey> {
-        &self.genesis_set
+    /// The validator set of `epoch`, if known.
+    pub fn set_of(&self, epoch: u64) -> Result<&Set<PublicKey>, LightError> {
+        self.sets.get(&epoch).ok_or(LightError::UnknownEpoch(epoch))
+    }
+
+    /// The latest epoch whose set is known.
+    pub fn known_epochs(&self) -> u64 {
+        self.sets.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Learn the next epoch's set from a boundary header (the last block of
+    /// an epoch whose set is known) and its finalization certificate.
+    /// Returns the epoch learned. Giving an epoch already known is allowed
+    /// only with the same set.
+    pub fn learn(&mut self, header: &Header, finalization_raw: Vec<u8>) -> Result<u64, LightError> {
+        let epoch = self.epoch_of(header.height);
+        if self.epoch_length == u64::MAX
+            || header.height != (epoch + 1).saturating_mul(self.epoch_length) - 1
+        {
+            return Err(LightError::NotBoundary(format!(
+                "height {} is not the last of an epoch",
+                header.height
+            )));
+        }
+        let Some(next) = &header.next_validators else {
+            return Err(LightError::NotBoundary(
+                "the header names no next validators".into(),
+            ));
+        };
+        verify_certificate(self, header.height, header.digest(), finalization_raw)?;
+        let mut keys = Vec::with_capacity(next.len());
+        for raw in next {
+            keys.push(
+                <PublicKey as commonware_codec::DecodeExt<()>>::decode(raw.to_vec())
+                    .map_err(malformed("next validator key"))?,
+            );
+        }
+        let set = Set::from_iter_dedup(keys);
+        match self.sets.get(&(epoch + 1)) {
+            Some(known) if known != &set => Err(LightError::NotBoundary(format!(
+                "epoch {} is known with another set",
+                epoch + 1
+            ))),
+            _ => {
+                self.sets.insert(epoch + 1, set);
+                Ok(epoch + 1)
+            }
+        }
+    }
+
+    /// Learn every epoch announced in `boundaries` (in epoch order, as
+    /// `GET /v1/epochs` serves them: header and certificate, hex).
+    pub fn follow(&mut self, boundaries: &[Boundary]) -> Result<u64, LightError> {
+        for b in boundaries {
+            let header = Header::decode_cfg(
+                hex::decode(&b.header)
+                    .map_err(|e| LightError::Malformed("boundary header", e.to_string()))?,
+                &(),
+            )
+            .map_err(malformed("boundary header"))?;
+            let fin = hex::decode(&b.finalization)
+                .map_err(|e| LightError::Malformed("boundary certificate", e.to_string()))?;
+            self.learn(&header, fin)?;
+        }
+        Ok(self.known_epochs())
     }
 
     /// Validators for a chain with no epochs and this set (tests, tools).
     pub fn single_epoch(set: Set<PublicKey>) -> Self {
         Self {
             epoch_length: u64::MAX,
-            genesis_set: set,
+            sets: BTreeMap::from([(0, set)]),
         }
     }
+}
+
+/// One epoch boundary as the API serves it: the last block's header of
+/// epoch `epoch - 1`, which names `epoch`'s validators, and its
+/// finalization certificate (both canonical bytes, hex).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Boundary {
+    pub epoch: u64,
+    pub height: u64,
+    pub header: String,
+    pub finalization: String,
 }
 
 /// The validators of a genesis file.
@@ -133,7 +211,7 @@ pub fn validators(genesis: &Genesis) -> Result<Validators, LightError> {
     }
     Ok(Validators {
         epoch_length,
-        genesis_set: Set::from_iter_dedup(keys),
+        sets: BTreeMap::from([(0, Set::from_iter_dedup(keys))]),
     })
 }
 
@@ -162,7 +240,8 @@ pub fn verify_certificate(
             found: fin.epoch().get(),
         });
     }
-    let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch).clone());
+    let verifier =
+        ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch)?.clone());
     if !fin.verify(&mut rand10::rng(), &verifier, &Sequential) {
         return Err(LightError::BadCertificate);
     }
@@ -578,11 +657,19 @@ mod tests {
             .collect();
         let set =
             Set::from_iter_dedup(keys.iter().map(commonware_cryptography::Signer::public_key));
-        let validators = Validators {
+        let mut validators = Validators {
             epoch_length: 20,
-            genesis_set: set.clone(),
+            sets: BTreeMap::from([(0, set.clone())]),
         };
         let digest = sha256(&[b"block"]);
+        // Epoch 1's set is unknown until the boundary header at 19 announces it.
+        assert_eq!(
+            verify_certificate(&validators, 25, digest, certify(&keys, 1, digest)),
+            Err(LightError::UnknownEpoch(1))
+        );
+        let boundary = boundary_header(19, &keys);
+        let fin = certify(&keys, 0, boundary.digest());
+        assert_eq!(validators.learn(&boundary, fin.clone()), Ok(1));
         // Heights 20..=39 are epoch 1.
         assert_eq!(
             verify_certificate(&validators, 25, digest, certify(&keys, 1, digest)),
@@ -625,6 +712,101 @@ mod tests {
             ),
             Err(LightError::WrongBlock)
         );
+    }
+
+    /// A boundary header at `height` naming `keys` as the next validators.
+    fn boundary_header(
+        height: u64,
+        keys: &[commonware_cryptography::ed25519::PrivateKey],
+    ) -> Header {
+        use commonware_cryptography::Signer as _;
+        let mut next: Vec<[u8; 32]> = keys
+            .iter()
+            .map(|k| k.public_key().as_ref().try_into().unwrap())
+            .collect();
+        next.sort();
+        Header {
+            version: ingot_types::block::BOUNDARY_HEADER_VERSION,
+            parent: sha256(&[b"parent"]),
+            height,
+            timestamp_ms: 1,
+            proposer: [0; 32],
+            tx_count: 0,
+            tx_root: merkle::root(&[]),
+            exec_height: 0,
+            results: vec![],
+            next_validators: Some(next),
+        }
+    }
+
+    #[test]
+    fn validator_sets_are_learned_epoch_by_epoch_from_certified_boundaries() {
+        use commonware_cryptography::Signer as _;
+        let keys: Vec<_> = (0..8)
+            .map(commonware_cryptography::ed25519::PrivateKey::from_seed)
+            .collect();
+        let genesis_set = Set::from_iter_dedup(keys[..4].iter().map(|k| k.public_key()));
+        let mut validators = Validators {
+            epoch_length: 20,
+            sets: BTreeMap::from([(0, genesis_set)]),
+        };
+        let (old, new) = (&keys[..4], &keys[4..]);
+        // Epoch 0 hands over to a new set at 19; epoch 1 is then certified by it.
+        let b19 = boundary_header(19, new);
+        // Certified by the wrong set, or not at a boundary, or a later epoch
+        // before its predecessor: refused, nothing learned.
+        assert_eq!(
+            validators.learn(&b19, certify(new, 0, b19.digest())),
+            Err(LightError::BadCertificate)
+        );
+        let mid = boundary_header(18, new);
+        assert!(matches!(
+            validators.learn(&mid, certify(old, 0, mid.digest())),
+            Err(LightError::NotBoundary(_))
+        ));
+        let b39 = boundary_header(39, old);
+        assert_eq!(
+            validators.learn(&b39, certify(new, 1, b39.digest())),
+            Err(LightError::UnknownEpoch(1))
+        );
+        assert_eq!(validators.known_epochs(), 0);
+        let boundaries = [
+            Boundary {
+                epoch: 1,
+                height: 19,
+                header: hex::encode(b19.encode()),
+                finalization: hex::encode(certify(old, 0, b19.digest())),
+            },
+            Boundary {
+                epoch: 2,
+                height: 39,
+                header: hex::encode(b39.encode()),
+                finalization: hex::encode(certify(new, 1, b39.digest())),
+            },
+        ];
+        assert_eq!(validators.follow(&boundaries), Ok(2));
+        let digest = sha256(&[b"block"]);
+        // The old set no longer certifies epoch 1; the new one does; epoch 2
+        // is the old set's again.
+        assert_eq!(
+            verify_certificate(&validators, 25, digest, certify(old, 1, digest)),
+            Err(LightError::BadCertificate)
+        );
+        assert_eq!(
+            verify_certificate(&validators, 25, digest, certify(new, 1, digest)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_certificate(&validators, 45, digest, certify(old, 2, digest)),
+            Ok(())
+        );
+        // The same boundary again is harmless; a second set for an epoch is refused.
+        assert_eq!(validators.follow(&boundaries), Ok(2));
+        let forged = boundary_header(19, old);
+        assert!(matches!(
+            validators.learn(&forged, certify(old, 0, forged.digest())),
+            Err(LightError::NotBoundary(_))
+        ));
     }
 
     proptest::proptest! {

@@ -53,8 +53,32 @@ pub struct ChainParams {
 pub struct ValidatorSeat {
     pub name: String,
     pub org: String,
-    /// The notAfter of the certificate genesis lists for it (UNIX seconds).
+    /// The notAfter of the certificate genesis lists for it (UNIX seconds;
+    /// `i64::MIN` for a validator added by vote, which has none).
     pub genesis_not_after: i64,
+    /// `host:port` other validators dial (empty for genesis validators,
+    /// whose addresses each node's configuration lists).
+    pub p2p_address: String,
+    /// Height from which the decision to add it held (0: genesis).
+    pub added_at: u64,
+    /// Height from which the decision to remove it held.
+    pub removed_at: Option<u64>,
+}
+
+impl ValidatorSeat {
+    /// Whether the decisions that held at `height` made it a validator.
+    pub fn decided_at(&self, height: u64) -> bool {
+        self.added_at <= height && self.removed_at.is_none_or(|r| r > height)
+    }
+}
+
+/// The first epoch whose validator set reflects a change decided at
+/// `height`: two epochs on, so a joiner has had at least one whole epoch,
+/// known to every validator, to connect and catch up before it votes. The
+/// set of epoch `e + 1` is therefore what was decided at height
+/// `first(e) - 1` (`Consortium::validator_set_for`).
+pub fn change_takes_effect(epoch_length: u64, height: u64) -> u64 {
+    (height / epoch_length).saturating_add(2)
 }
 
 /// An observer node's seat: a node the consortium admitted by vote to
@@ -76,8 +100,14 @@ pub struct Consortium {
     entries: Vec<OrgEntry>,
     orgs: BTreeMap<String, OrgInfo>,
     rules: Governance,
-    /// By raw Ed25519 consensus key.
+    /// By raw Ed25519 consensus key: every validator decided and not
+    /// removed (some may not vote yet: `validator_set_for`).
     validators: BTreeMap<[u8; 32], ValidatorSeat>,
+    /// Validators removed by vote, kept: a removed one still votes until
+    /// its removal takes effect, and the history says who signed when.
+    retired: BTreeMap<[u8; 32], ValidatorSeat>,
+    /// Blocks per epoch (`u64::MAX`: one epoch; the set never changes).
+    epoch_length: u64,
     /// By raw Ed25519 p2p key.
     observers: BTreeMap<[u8; 32], ObserverSeat>,
     expires_at: Option<u64>,
@@ -127,6 +157,8 @@ impl Consortium {
             orgs,
             rules,
             validators,
+            retired: BTreeMap::new(),
+            epoch_length: u64::MAX,
             observers: BTreeMap::new(),
             expires_at,
         })
@@ -143,7 +175,9 @@ impl Consortium {
         Ok(
             Self::build(entries, rules, self.validators.clone(), height)?
                 .with_params(self.params)
-                .with_observers(self.observers.clone()),
+                .with_observers(self.observers.clone())
+                .with_retired(self.retired.clone())
+                .with_epoch_length(self.epoch_length),
         )
     }
 
@@ -185,15 +219,19 @@ impl Consortium {
                     name: v.name.clone(),
                     org: v.org.clone(),
                     genesis_not_after: CertInfo::from_pem(&v.cert_pem)?.not_after,
+                    p2p_address: String::new(),
+                    added_at: 0,
+                    removed_at: None,
                 },
             );
         }
-        Self::build(
+        Ok(Self::build(
             Self::genesis_entries(genesis)?,
             genesis.governance(),
             validators,
             0,
-        )
+        )?
+        .with_epoch_length(genesis.epoch_length()))
     }
 
     /// Member organisations of weight 1 under default rules, from
@@ -235,6 +273,89 @@ impl Consortium {
     pub fn with_observers(mut self, observers: BTreeMap<[u8; 32], ObserverSeat>) -> Self {
         self.observers = observers;
         self
+    }
+
+    /// The same consortium with the validator registry `seats` (removed
+    /// ones included, with their `removed_at`).
+    pub fn with_validator_registry(mut self, seats: BTreeMap<[u8; 32], ValidatorSeat>) -> Self {
+        let (retired, validators) = seats.into_iter().partition(|(_, s)| s.removed_at.is_some());
+        self.validators = validators;
+        self.retired = retired;
+        self
+    }
+
+    fn with_retired(mut self, retired: BTreeMap<[u8; 32], ValidatorSeat>) -> Self {
+        self.retired = retired;
+        self
+    }
+
+    /// The same consortium with `epoch_length` blocks per epoch.
+    pub fn with_epoch_length(mut self, epoch_length: u64) -> Self {
+        self.epoch_length = epoch_length;
+        self
+    }
+
+    /// Blocks per epoch (`u64::MAX`: the chain has one epoch).
+    pub fn epoch_length(&self) -> u64 {
+        self.epoch_length
+    }
+
+    /// Every validator ever decided, removed ones included, by key.
+    pub fn validator_registry(&self) -> BTreeMap<[u8; 32], ValidatorSeat> {
+        let mut all = self.retired.clone();
+        all.extend(self.validators.iter().map(|(k, s)| (*k, s.clone())));
+        all
+    }
+
+    /// The validator set of epoch `epoch` (sorted keys): what was decided at
+    /// the height before the previous epoch began (`change_takes_effect`).
+    /// Any view at or after that height gives the same answer, because
+    /// every record keeps the heights it was added and removed at.
+    pub fn validator_set_for(&self, epoch: u64) -> Vec<[u8; 32]> {
+        let decided_by = match epoch.checked_sub(1) {
+            None | Some(0) => 0,
+            Some(previous) => previous.saturating_mul(self.epoch_length).saturating_sub(1),
+        };
+        self.validators
+            .iter()
+            .chain(self.retired.iter())
+            .filter(|(_, seat)| seat.decided_at(decided_by))
+            .map(|(key, _)| *key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The validators nodes stay connected to at `height`: every one
+    /// decided, and a removed one until its removal has taken effect (it
+    /// votes until then). A joiner is connected from its decision on, to
+    /// catch up before it votes.
+    pub fn connected_validators(&self, height: u64) -> BTreeMap<[u8; 32], ValidatorSeat> {
+        let epoch = height / self.epoch_length;
+        let mut out = self.validators.clone();
+        out.extend(
+            self.retired
+                .iter()
+                .filter(|(_, s)| {
+                    s.removed_at
+                        .is_some_and(|r| epoch < change_takes_effect(self.epoch_length, r))
+                })
+                .map(|(k, s)| (*k, s.clone())),
+        );
+        out
+    }
+
+    /// Whether a validator change decided before `height` has not taken
+    /// effect by `height` (one change at a time keeps every boundary's
+    /// quorum reachable while a joiner is still catching up).
+    pub fn validator_change_pending(&self, height: u64) -> bool {
+        let epoch = height / self.epoch_length;
+        self.validators
+            .values()
+            .chain(self.retired.values())
+            .flat_map(|s| [Some(s.added_at).filter(|a| *a > 0), s.removed_at])
+            .flatten()
+            .any(|at| change_takes_effect(self.epoch_length, at) > epoch)
     }
 
     /// Every observer node the consortium admitted, by p2p key.

@@ -157,6 +157,7 @@ pub fn router<E: Storage + Clock + Metrics + Spawner>(state: Arc<ApiState<E>>) -
         .route("/v1/tx/{hash}", get(tx_status::<E>))
         .route("/v1/blocks/latest", get(latest_block::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
+        .route("/v1/epochs", get(epochs::<E>))
         .route("/v1/state/{*key}", get(read_state::<E>))
         .route("/v1/events", get(events::<E>));
     // Routes modules contribute, with the node as their host.
@@ -868,6 +869,57 @@ pub(crate) async fn block<E: Storage + Clock + Metrics + Spawner>(
     Query(view): Query<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     load_block(&s, &viewer, &id, &view).await
+}
+
+/// Most epoch boundaries one `GET /v1/epochs` answer lists (`next` pages on).
+pub const MAX_EPOCHS_PER_PAGE: u64 = 256;
+
+#[utoipa::path(
+    get,
+    path = "/v1/epochs",
+    tag = "chain",
+    summary = "epoch boundaries from `from` on: the certified last block of each epoch, whose header names the next epoch's validators (what a light client follows from genesis)",
+    params(ingot_api::query::EpochsQuery),
+    responses((status = 200, description = "epoch length, current epoch and boundaries (header and finalization certificate, hex)", body = serde_json::Value), ErrorResponses),
+    security(("signedRequest" = []))
+)]
+pub(crate) async fn epochs<E: Storage + Clock + Metrics + Spawner>(
+    State(s): St<E>,
+    _viewer: Viewer,
+    Query(q): Query<ingot_api::query::EpochsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let length = s.shared.genesis.epoch_length();
+    let current = s.shared.epoch.load(std::sync::atomic::Ordering::Relaxed);
+    let from = q.from.unwrap_or(1).max(1);
+    let last = current.min(from.saturating_add(MAX_EPOCHS_PER_PAGE - 1));
+    let mut boundaries = Vec::new();
+    for epoch in from..=last {
+        let height = epoch.saturating_mul(length) - 1;
+        let block = s
+            .marshal
+            .get_block(Height::new(height))
+            .await
+            .ok_or_else(|| missing_block(&s, height))?;
+        let Some(fin) = s.marshal.get_finalization(Height::new(height)).await else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "certificate_unavailable",
+                format!("this node holds no finalization certificate for boundary block {height}; ask another node"),
+            ));
+        };
+        boundaries.push(ingot_light::Boundary {
+            epoch,
+            height,
+            header: hex::encode(block.inner().header.encode()),
+            finalization: hex::encode(fin.encode()),
+        });
+    }
+    Ok(Json(json!({
+        "epoch_length": (length != u64::MAX).then_some(length),
+        "current_epoch": current,
+        "boundaries": boundaries,
+        "next": (last < current).then_some(last + 1),
+    })))
 }
 
 /// Decode a stored value for display when its key is known.

@@ -6,13 +6,15 @@ use crate::{mempool::within_validity_window, Shared};
 use commonware_consensus::{
     marshal::ancestry::Ancestry,
     simplex::{scheme::ed25519, types::Context},
+    types::{Epoch, Epocher, FixedEpocher},
+    Epochable,
 };
 use commonware_cryptography::{ed25519::PublicKey, sha256::Digest, Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use futures::StreamExt;
 use ingot_execution::verify_signed;
 use ingot_types::{
-    block::{ExecResult, Header, HEADER_VERSION, MAX_RESULTS_PER_HEADER},
+    block::{ExecResult, Header, BOUNDARY_HEADER_VERSION, HEADER_VERSION, MAX_RESULTS_PER_HEADER},
     limits::MAX_BLOCK_TXS,
     Block, SignedTransaction,
 };
@@ -43,6 +45,8 @@ pub struct App<E: Storage + Clock + Metrics + Spawner> {
     pub idle_heartbeat: Duration,
     /// This validator's wall clock relative to the runtime's (`Timing::clock_skew_ms`).
     pub clock_skew_ms: i64,
+    /// Genesis's epochs: the last block of each names the next one's validators.
+    epocher: FixedEpocher,
 }
 
 impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
@@ -54,6 +58,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Clone for App<E> {
             idle_wait: self.idle_wait,
             idle_heartbeat: self.idle_heartbeat,
             clock_skew_ms: self.clock_skew_ms,
+            epocher: self.epocher.clone(),
         }
     }
 }
@@ -69,13 +74,44 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
             "an idle leader must propose or decline before the others time out its view"
         );
         Self {
-            shared,
             max_block_txs: max_block_txs.min(MAX_BLOCK_TXS),
             min_block_interval: timing.min_block_interval,
             idle_wait: timing.idle_wait(),
             idle_heartbeat: timing.idle_heartbeat.max(timing.min_block_interval),
             clock_skew_ms: timing.clock_skew_ms,
+            epocher: crate::epochs::epocher(&shared.genesis),
+            shared,
         }
+    }
+
+    /// What the block at `height` proposed in `epoch` must name as the next
+    /// epoch's validators: nothing unless it is the epoch's last block;
+    /// then the set decided at the height before `epoch` began
+    /// (`Consortium::validator_set_for`). Waits until this node executed
+    /// that height, up to `patience` (`None`: past it).
+    async fn next_validators<R: Clock>(
+        &self,
+        runtime: &R,
+        epoch: Epoch,
+        height: u64,
+        patience: Option<Duration>,
+    ) -> Option<Option<Vec<[u8; 32]>>> {
+        if self.epocher.last(epoch).map(|h| h.get()) != Some(height) {
+            return Some(None);
+        }
+        let decided_by = self
+            .epocher
+            .first(epoch)
+            .map_or(0, |first| first.get().saturating_sub(1));
+        let give_up = patience.map(|p| runtime.current() + p);
+        while self.shared.executed_height() < decided_by {
+            if give_up.is_some_and(|at| runtime.current() >= at) {
+                return None;
+            }
+            runtime.sleep(IDLE_POLL).await;
+        }
+        let next = epoch.next().get();
+        Some(Some(self.shared.trust.current().validator_set_for(next)))
     }
 
     /// This validator's wall clock, in milliseconds since the Unix epoch.
@@ -240,8 +276,22 @@ where
             &exclude,
         );
         let results = self.results_after(&parent).await;
+        let Some(next_validators) = self
+            .next_validators(&runtime, ctx.epoch(), height, Some(self.idle_wait))
+            .await
+        else {
+            warn!(
+                height,
+                "behind on execution: cannot name the next epoch's validators; declining the view"
+            );
+            return None;
+        };
         let header = Header {
-            version: HEADER_VERSION,
+            version: if next_validators.is_some() {
+                BOUNDARY_HEADER_VERSION
+            } else {
+                HEADER_VERSION
+            },
             parent: parent.digest(),
             height,
             timestamp_ms: self.now_ms(&runtime).max(parent.header.timestamp_ms + 1),
@@ -250,6 +300,7 @@ where
             tx_root: Block::compute_tx_root(&txs),
             exec_height: parent.header.exec_height + results.len() as u64,
             results,
+            next_validators,
         };
         let block = Block::new(header, txs);
         debug!(height, txs = block.txs().len(), "proposing");
@@ -288,7 +339,7 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
         parent: &Block,
     ) -> Result<(), &'static str> {
         let h = &block.header;
-        if h.version != HEADER_VERSION {
+        if !h.version_consistent() {
             return Err("unknown header version");
         }
         if h.parent != parent.digest() || h.height != parent.header.height + 1 {
@@ -360,6 +411,13 @@ impl<E: Storage + Clock + Metrics + Spawner> App<E> {
                 Ok(Some(_)) => return Err("execution results differ from ours"),
                 _ => return Err("execution record unavailable"),
             }
+        }
+        let expected = self
+            .next_validators(runtime, ctx.epoch(), h.height, None)
+            .await
+            .expect("waits without limit");
+        if h.next_validators != expected {
+            return Err("the next epoch's validators are not the ones decided");
         }
         Ok(())
     }

@@ -396,7 +396,6 @@ where
     R: Receiver<PublicKey = PublicKey>,
 {
     let me = cfg.signer.public_key();
-    let participants = participants(&cfg.genesis)?;
     // Each epoch's engine gets the scheme of its set: a signer if this key
     // is a validator of the epoch, verify-only otherwise (an observer hears
     // votes and certificates, checks them, follows finalized blocks, and
@@ -513,7 +512,6 @@ where
         schemes,
         epocher,
         genesis_digest,
-        validators: participants,
         marshal: mailbox.clone(),
         wrapped,
         blocker,

@@ -449,6 +449,7 @@ mod tests {
             tx_root: Digest::from([0; 32]),
             exec_height: 8,
             results: vec![result(7), result(8)],
+            next_validators: None,
         };
         let got: Vec<_> = anchored(&header).collect();
         assert_eq!(got, vec![(7, result(7)), (8, result(8))]);

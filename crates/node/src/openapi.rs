@@ -33,6 +33,7 @@ use utoipa::{
         crate::api::tx_status,
         crate::api::latest_block,
         crate::api::block,
+        crate::api::epochs,
         crate::api::read_state,
         crate::api::events,
     ),

@@ -53,9 +53,6 @@ pub struct EngineSetup<E: Storage + Clock + Metrics + Spawner, B> {
     pub schemes: EpochSchemes,
     pub epocher: FixedEpocher,
     pub genesis_digest: Digest,
-    /// The validators of every epoch. The set is fixed in genesis today;
-    /// governance will decide later epochs' sets in their boundary blocks.
-    pub validators: Set<PublicKey>,
     pub marshal: MarshalMailbox,
     pub wrapped: Wrapped<E>,
     pub blocker: B,
@@ -127,10 +124,14 @@ pub async fn run<E, B, S, R>(
 
     // Marshal may verify certificates of the epoch resumed and, for the
     // few heights it has not persisted as processed, of the one before.
+    // Their sets come from this node's state, which has executed past the
+    // heights that decided them (the boundary before `start` was processed).
     if let Some(previous) = start.previous() {
-        setup.schemes.register(previous, setup.validators.clone());
+        setup
+            .schemes
+            .register(previous, decided_set(&setup, previous));
     }
-    setup.schemes.register(start, setup.validators.clone());
+    setup.schemes.register(start, decided_set(&setup, start));
     let floor = match start.previous() {
         None => Floor::Genesis(setup.genesis_digest),
         Some(previous) => {
@@ -170,7 +171,19 @@ pub async fn run<E, B, S, R>(
                 }
                 if height == boundary {
                     let next = active.epoch.next();
-                    setup.schemes.register(next, setup.validators.clone());
+                    let Some(named) = block.header.next_validators.as_deref() else {
+                        tracing::error!(height, "the boundary block names no validators for the next epoch; stopping consensus");
+                        return;
+                    };
+                    let set = key_set(named);
+                    // The header was verified against execution when it was
+                    // proposed; a node whose own state disagrees has diverged.
+                    let ours = decided_set(&setup, next);
+                    if set != ours {
+                        tracing::error!(height, epoch = next.get(), "the boundary block's validators differ from this node's state; stopping consensus");
+                        return;
+                    }
+                    setup.schemes.register(next, set);
                     let Some(entered) = enter(
                         &context,
                         &setup,
@@ -206,6 +219,24 @@ pub async fn run<E, B, S, R>(
             },
         }
     }
+}
+
+/// `epoch`'s validators as this node's executed state decided them.
+fn decided_set<E, B>(setup: &EngineSetup<E, B>, epoch: Epoch) -> Set<PublicKey>
+where
+    E: Storage + Clock + Metrics + Spawner,
+{
+    key_set(&setup.shared.trust.current().validator_set_for(epoch.get()))
+}
+
+/// Raw Ed25519 keys as a participant set (a registry key was checked to be
+/// a strict Ed25519 key when it was decided).
+pub fn key_set(raw: &[[u8; 32]]) -> Set<PublicKey> {
+    use commonware_codec::DecodeExt;
+    Set::from_iter_dedup(
+        raw.iter()
+            .filter_map(|k| PublicKey::decode(k.to_vec()).ok()),
+    )
 }
 
 /// The digest of the finalized block at `boundary` (at or below marshal's
@@ -257,7 +288,11 @@ where
     B: Blocker<PublicKey = PublicKey> + Clone + Sync,
     S: Sender<PublicKey = PublicKey>,
 {
-    let scheme = setup.schemes.register(epoch, setup.validators.clone());
+    use commonware_cryptography::certificate::Provider as _;
+    let scheme = setup
+        .schemes
+        .scheme(epoch)
+        .expect("an epoch's set is registered before its engine starts");
     if scheme.me().is_none() {
         tracing::info!(
             epoch = epoch.get(),

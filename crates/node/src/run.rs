@@ -82,9 +82,8 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     // A key outside the validator set makes this node an observer: it is
     // accepted by the validators once governance admitted it (add_observer).
-    let i_am_validator = peers.iter().any(|(k, _)| k == &me);
-    if !i_am_validator {
-        info!(public_key = %hex::encode(me.as_ref()), "not a validator's key: running as an observer node");
+    if !peers.iter().any(|(k, _)| k == &me) {
+        info!(public_key = %hex::encode(me.as_ref()), "not a genesis validator's key: running as an observer node until governance decides otherwise");
     }
     std::fs::create_dir_all(&cfg.data_dir)?;
     let _lock = crate::data_lock::lock(&cfg.data_dir, "ingot node run")?;
@@ -112,8 +111,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .with_storage_directory(cfg.data_dir.join("storage"))
         .with_catch_panics(false);
     let result: anyhow::Result<()> = cw_tokio::Runner::new(rt).start(|context| async move {
-        let n = peers.len();
-        let max_peers = crate::peer_sets::max_peers_per_set(n);
+        let max_peers = crate::peer_sets::max_peers_per_set(genesis.validators.len());
         let handshake = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
                 signer: signer.clone(),
@@ -128,7 +126,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             P2P_NAMESPACE,
             listen,
             std::num::NonZeroUsize::new(max_peers).expect("at least one validator"),
-            engine::max_message_size(n as u32),
+            engine::max_message_size(crate::peer_sets::max_validators(genesis.validators.len())),
             NZUsize!(1024),
         );
         // Only genesis validators complete a handshake, but anyone can open
@@ -136,9 +134,9 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         // to the handshake timeout) well inside the descriptor reserve.
         p2p_cfg.max_concurrent_handshakes = NZU32!(P2P_MAX_HANDSHAKES);
         // Only the newest set counts: an observer whose admission was
-        // withdrawn is disconnected at once, not after three more changes.
-        // (The validator set is genesis's until it changes by epoch, which
-        // will need the previous epoch's set tracked too.)
+        // withdrawn, or a validator whose removal took effect, is
+        // disconnected at once, not after three more changes. Validators of
+        // the running and the next epoch are all in that one set.
         p2p_cfg.tracked_peer_sets = NZUsize!(1);
         let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
         let quota = Quota::per_second(NZU32!(1_024));
@@ -178,13 +176,18 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         let shared = engine::open_shared(&context, &vcfg, gossip_tx).await?;
         // Before the validator starts: its resolver and broadcast ask the
         // tracked set who to talk to.
-        let observers_of = shared.trust.clone();
+        let roster_of = shared.clone();
         let tracker = tokio::spawn(crate::peer_sets::track_loop(
             oracle.clone(),
             peers,
             me.as_ref().try_into().expect("an Ed25519 key is 32 bytes"),
-            i_am_validator,
-            move || observers_of.current().observers().clone(),
+            move || {
+                let consortium = roster_of.trust.current();
+                crate::peer_sets::Roster {
+                    validators: consortium.connected_validators(roster_of.executed_height()),
+                    observers: consortium.observers().clone(),
+                }
+            },
         ));
         let (marshal, validator) = engine::start_validator(
             context.child("node"),

@@ -252,25 +252,29 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         Ok(())
     }
 
-    /// Whether this node's key is a validator's (else it is an observer:
-    /// it follows finalized blocks without voting).
+    /// Whether this node's key is a validator's, as of the last block it
+    /// executed: decided (a joiner catching up before it votes counts), or
+    /// removed but still voting until its epoch boundary. Else it is an
+    /// observer: it follows finalized blocks without voting.
     pub fn is_validator(&self) -> bool {
-        self.genesis
-            .validators
-            .iter()
-            .any(|v| v.public_key.eq_ignore_ascii_case(&self.public_key))
+        let Some(key) = self.raw_key() else {
+            return false;
+        };
+        self.trust
+            .current()
+            .connected_validators(self.executed_height())
+            .contains_key(&key)
+    }
+
+    fn raw_key(&self) -> Option<[u8; 32]> {
+        <[u8; 32]>::try_from(hex::decode(&self.public_key).ok()?).ok()
     }
 
     /// Whether this node's key is an observer's the consortium admits, as
     /// of the last block it executed.
     pub fn is_admitted_observer(&self) -> bool {
-        let Ok(raw) = hex::decode(&self.public_key) else {
-            return false;
-        };
-        let Ok(key) = <[u8; 32]>::try_from(raw) else {
-            return false;
-        };
-        self.trust.current().observers().contains_key(&key)
+        self.raw_key()
+            .is_some_and(|key| self.trust.current().observers().contains_key(&key))
     }
 
     pub fn executed_height(&self) -> u64 {
@@ -292,6 +296,7 @@ pub fn genesis_block(genesis: &Genesis) -> Block {
             tx_root: Block::compute_tx_root(&[]),
             exec_height: 0,
             results: vec![],
+            next_validators: None,
         },
         vec![],
     )

@@ -92,7 +92,9 @@ pub fn verify_chain(
         ));
         // Each certificate is checked against the set of the epoch its
         // height belongs to, and must have been made in that epoch.
-        let validators = ingot_light::validators(&genesis).map_err(|e| setup(e.to_string()))?;
+        // Later epochs' sets are learned from the boundary blocks below as
+        // they are verified (each certified by the set before it).
+        let mut validators = ingot_light::validators(&genesis).map_err(|e| setup(e.to_string()))?;
         let mut verifier: Option<(u64, ed25519::Scheme)> = None;
         let chain_id = genesis.chain_id();
         let cache = commonware_runtime::buffer::paged::CacheRef::new(
@@ -173,11 +175,17 @@ pub fn verify_chain(
                         return Err(bad(height, format!("finalization certificate was made in epoch {}, the height belongs to epoch {epoch}", fin.epoch().get())));
                     }
                     if verifier.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                        verifier = Some((epoch, ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, validators.set_of(epoch).clone())));
+                        let set = validators.set_of(epoch).map_err(|e| bad(height, e.to_string()))?;
+                        verifier = Some((epoch, ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, set.clone())));
                     }
                     let (_, scheme) = verifier.as_ref().expect("set just above");
                     if !fin.verify(&mut rng, scheme, &Sequential) {
                         return Err(bad(height, "finalization certificate does not verify"));
+                    }
+                    if block.header.next_validators.is_some() {
+                        validators
+                            .learn(&block.header, commonware_codec::Encode::encode(&fin).to_vec())
+                            .map_err(|e| bad(height, format!("boundary block: {e}")))?;
                     }
                     report.certificates += 1;
                     last_certified = height;
@@ -297,13 +305,14 @@ impl Drop for StorageView {
     }
 }
 
-/// Check offline, with nothing but the genesis file, that `block_raw` is a
-/// block finalized by the genesis validators: it decodes, its body matches its
+/// Check offline, with the validator sets of genesis and the epoch
+/// boundaries (`ingot_light::Validators`), that `block_raw` is a block
+/// finalized by its epoch's validators: it decodes, its body matches its
 /// header, and `finalization_raw` is a certificate for exactly this block with
 /// a quorum of valid validator signatures. `ingot query --prove` uses this so a
 /// proof is trusted only through a certificate, never through the node serving it.
 pub fn verify_finalized_block(
-    genesis: &Genesis,
+    validators: &ingot_light::Validators,
     block_raw: Vec<u8>,
     finalization_raw: Vec<u8>,
 ) -> Result<Block, String> {
@@ -313,9 +322,8 @@ pub fn verify_finalized_block(
     if !block.body_matches_header() {
         return Err("block body does not match its header".into());
     }
-    let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
     ingot_light::verify_certificate(
-        &validators,
+        validators,
         block.header.height,
         block.digest(),
         finalization_raw,
@@ -324,24 +332,18 @@ pub fn verify_finalized_block(
     Ok(block)
 }
 
-/// Check a header's finalization certificate against the genesis validators
+/// Check a header's finalization certificate against its epoch's validators
 /// (what a member who may not read every transaction of the block can
 /// check: the block hash is the header's digest).
 pub fn verify_finalized_header(
-    genesis: &Genesis,
+    validators: &ingot_light::Validators,
     header_raw: Vec<u8>,
     finalization_raw: Vec<u8>,
 ) -> Result<ingot_types::Header, String> {
     use commonware_codec::Decode;
     let header = ingot_types::Header::decode_cfg(header_raw, &())
         .map_err(|e| format!("header does not decode: {e}"))?;
-    let validators = ingot_light::validators(genesis).map_err(|e| e.to_string())?;
-    ingot_light::verify_certificate(
-        &validators,
-        header.height,
-        header.digest(),
-        finalization_raw,
-    )
-    .map_err(|e| e.to_string())?;
+    ingot_light::verify_certificate(validators, header.height, header.digest(), finalization_raw)
+        .map_err(|e| e.to_string())?;
     Ok(header)
 }

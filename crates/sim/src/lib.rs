@@ -376,9 +376,13 @@ pub async fn network_with_observers(
     let (network, oracle) = Network::new_with_split_peers(
         ctx.child("network"),
         simulated::Config {
-            max_size: engine::max_message_size(c.keys.len() as u32),
+            // The simulated network holds only these peers: validators and,
+            // as secondary peers, observers and joining validators (at most
+            // `MAX_OBSERVERS`). The receive capacity every channel reports,
+            // and actors preallocate, grows with this bound: keep it tight.
+            max_size: engine::max_message_size(ingot_node::peer_sets::max_validators(c.keys.len())),
             max_peers_per_set: std::num::NonZeroUsize::new(
-                ingot_node::peer_sets::max_peers_per_set(c.keys.len()),
+                c.keys.len() + ingot_execution::modules::governance::records::MAX_OBSERVERS,
             )
             .unwrap(),
             disconnect_on_block: true,

@@ -28,6 +28,9 @@ use commonware_consensus::{types::Height, Heightable};
 use commonware_cryptography::Digestible;
 
 pub const HEADER_VERSION: u8 = 1;
+/// The version of a boundary header: the last block of an epoch, which
+/// also names the next epoch's validators.
+pub const BOUNDARY_HEADER_VERSION: u8 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -46,6 +49,11 @@ pub struct Header {
     pub exec_height: u64,
     /// Execution results for heights `exec_height - results.len() + 1 ..= exec_height`.
     pub results: Vec<ExecResult>,
+    /// On the last block of an epoch only (`BOUNDARY_HEADER_VERSION`): the
+    /// raw Ed25519 keys of the next epoch's validators, ascending. Signed
+    /// by this epoch's quorum, so anyone holding genesis and the boundary
+    /// headers knows every epoch's set.
+    pub next_validators: Option<Vec<[u8; 32]>>,
 }
 
 /// What executing one finalized block produced.
@@ -92,12 +100,23 @@ impl Write for Header {
         self.tx_root.write(buf);
         self.exec_height.write(buf);
         self.results.write(buf);
+        if let Some(next) = &self.next_validators {
+            next.write(buf);
+        }
     }
 }
 
 impl EncodeSize for Header {
     fn encode_size(&self) -> usize {
-        1 + 32 + 8 + 8 + 32 + 4 + 32 + 8 + self.results.encode_size()
+        1 + 32
+            + 8
+            + 8
+            + 32
+            + 4
+            + 32
+            + 8
+            + self.results.encode_size()
+            + self.next_validators.as_ref().map_or(0, |v| v.encode_size())
     }
 }
 
@@ -105,10 +124,10 @@ impl Read for Header {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         let version = u8::read(buf)?;
-        if version != HEADER_VERSION {
+        if version != HEADER_VERSION && version != BOUNDARY_HEADER_VERSION {
             return Err(Error::Invalid("Header", "unknown version"));
         }
-        Ok(Self {
+        let mut header = Self {
             version,
             parent: Digest::read(buf)?,
             height: u64::read(buf)?,
@@ -124,11 +143,31 @@ impl Read for Header {
                     (),
                 ),
             )?,
-        })
+            next_validators: None,
+        };
+        if version == BOUNDARY_HEADER_VERSION {
+            header.next_validators = Some(Vec::<[u8; 32]>::read_cfg(
+                buf,
+                &(
+                    commonware_codec::RangeCfg::from(1..=crate::limits::MAX_VALIDATORS),
+                    (),
+                ),
+            )?);
+        }
+        Ok(header)
     }
 }
 
 impl Header {
+    /// Whether the version matches what the header carries (a boundary
+    /// header, and only it, names the next validators).
+    pub fn version_consistent(&self) -> bool {
+        match self.next_validators {
+            None => self.version == HEADER_VERSION,
+            Some(_) => self.version == BOUNDARY_HEADER_VERSION,
+        }
+    }
+
     pub fn digest(&self) -> Digest {
         sha256(&[&self.encode()])
     }
@@ -263,6 +302,7 @@ pub(crate) mod tests {
                 state_root: sha256(&[b"s"]),
                 receipts_root: sha256(&[b"r"]),
             }],
+            next_validators: None,
         }
     }
 

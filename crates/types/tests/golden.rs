@@ -80,6 +80,7 @@ fn header() -> Header {
             state_root: digest(b"state"),
             receipts_root: digest(b"receipts"),
         }],
+        next_validators: None,
     }
 }
 
@@ -141,6 +142,35 @@ fn golden_header_and_block() {
         "d94d6bf131a405f20c70fbba69314c4cfcc84df68cb7d549447adc9fcea73748",
     );
     assert_eq!(Block::decode_cfg(b.encode(), &()).unwrap().hash(), b.hash());
+}
+
+/// The last block of an epoch names the next epoch's validators: the same
+/// fields, version 2, then the keys (a varint count and 32 bytes each).
+#[test]
+fn golden_boundary_header() {
+    let h = Header {
+        version: ingot_types::block::BOUNDARY_HEADER_VERSION,
+        next_validators: Some(vec![[1; 32], [2; 32]]),
+        ..header()
+    };
+    pin(
+        "boundary Header",
+        &h.encode(),
+        "b8bfdceb09531718659b4aea55da1de34e04af58cab980bde61b0d562d9af653",
+    );
+    assert_eq!(Header::decode_cfg(h.encode(), &()).unwrap(), h);
+    assert!(h.version_consistent());
+    let mismatched = Header {
+        next_validators: None,
+        ..h.clone()
+    };
+    assert!(!mismatched.version_consistent());
+    // A boundary header names at least one validator.
+    let mut empty = h.encode().to_vec();
+    let keys = 1 + 2 * 32;
+    empty.truncate(empty.len() - keys);
+    empty.push(0);
+    assert!(Header::decode_cfg(bytes::Bytes::from(empty), &()).is_err());
 }
 
 #[test]

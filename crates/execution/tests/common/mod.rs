@@ -91,6 +91,7 @@ pub fn block_at(height: u64, timestamp_ms: u64, txs: Vec<SignedTransaction>) -> 
         tx_root: Block::compute_tx_root(&txs),
         exec_height: 0,
         results: vec![],
+        next_validators: None,
     };
     Block::new(header, txs)
 }

@@ -193,6 +193,7 @@ mod tests {
                 tx_root: Block::compute_tx_root(&[]),
                 exec_height: 0,
                 results: vec![],
+                next_validators: None,
             },
             vec![],
         );

@@ -67,6 +67,26 @@ pub enum Action {
     },
     /// Withdraw an observer node's admission: validators drop its connection.
     RemoveObserver { public_key: [u8; 32] },
+    /// Add a validator of `org`. Decided at height `h`, it votes from the
+    /// epoch after next (`ingot_module::consortium::change_takes_effect`):
+    /// the whole epoch between is its time to connect and catch up.
+    AddValidator {
+        name: String,
+        org: String,
+        public_key: [u8; 32],
+        p2p_address: String,
+    },
+    /// Remove a validator: it stops voting from the same boundary an added
+    /// one would start at.
+    RemoveValidator { public_key: [u8; 32] },
+    /// Replace a validator by a new key of the same organisation at one
+    /// boundary (the set's size never changes, so its quorum does not).
+    ReplaceValidator {
+        old_public_key: [u8; 32],
+        name: String,
+        public_key: [u8; 32],
+        p2p_address: String,
+    },
 }
 
 /// Shortest and longest idle heartbeat a vote may set.
@@ -86,6 +106,9 @@ impl Action {
             Action::SetParams { .. } => "set_params",
             Action::AddObserver { .. } => "add_observer",
             Action::RemoveObserver { .. } => "remove_observer",
+            Action::AddValidator { .. } => "add_validator",
+            Action::RemoveValidator { .. } => "remove_validator",
+            Action::ReplaceValidator { .. } => "replace_validator",
         }
     }
 
@@ -102,9 +125,11 @@ impl Action {
             Action::ReplaceCa { org, .. } | Action::SetWeight { org, .. } => org.clone(),
             Action::SetRules { .. } | Action::SetParams { .. } => String::new(),
             Action::SetDeployers { module, .. } => module.clone(),
-            Action::AddObserver { public_key, .. } | Action::RemoveObserver { public_key } => {
-                hex::encode(public_key)
-            }
+            Action::AddObserver { public_key, .. }
+            | Action::RemoveObserver { public_key }
+            | Action::AddValidator { public_key, .. }
+            | Action::RemoveValidator { public_key }
+            | Action::ReplaceValidator { public_key, .. } => hex::encode(public_key),
         }
     }
 }
@@ -120,6 +145,9 @@ fn tag(a: &Action) -> u8 {
         Action::SetParams { .. } => 6,
         Action::AddObserver { .. } => 7,
         Action::RemoveObserver { .. } => 8,
+        Action::AddValidator { .. } => 9,
+        Action::RemoveValidator { .. } => 10,
+        Action::ReplaceValidator { .. } => 11,
     }
 }
 
@@ -181,7 +209,31 @@ impl Write for Action {
                 public_key.write(buf);
                 p2p_address.write_field(buf);
             }
-            Action::RemoveObserver { public_key } => public_key.write(buf),
+            Action::RemoveObserver { public_key } | Action::RemoveValidator { public_key } => {
+                public_key.write(buf)
+            }
+            Action::AddValidator {
+                name,
+                org,
+                public_key,
+                p2p_address,
+            } => {
+                name.write_field(buf);
+                org.write_field(buf);
+                public_key.write(buf);
+                p2p_address.write_field(buf);
+            }
+            Action::ReplaceValidator {
+                old_public_key,
+                name,
+                public_key,
+                p2p_address,
+            } => {
+                old_public_key.write(buf);
+                name.write_field(buf);
+                public_key.write(buf);
+                p2p_address.write_field(buf);
+            }
         }
     }
 }
@@ -239,6 +291,21 @@ impl Read for Action {
             },
             8 => Action::RemoveObserver {
                 public_key: <[u8; 32]>::read(buf)?,
+            },
+            9 => Action::AddValidator {
+                name: String::read_field(buf, MAX_NAME_LEN)?,
+                org: String::read_field(buf, MAX_NAME_LEN)?,
+                public_key: <[u8; 32]>::read(buf)?,
+                p2p_address: String::read_field(buf, MAX_ADDRESS_LEN)?,
+            },
+            10 => Action::RemoveValidator {
+                public_key: <[u8; 32]>::read(buf)?,
+            },
+            11 => Action::ReplaceValidator {
+                old_public_key: <[u8; 32]>::read(buf)?,
+                name: String::read_field(buf, MAX_NAME_LEN)?,
+                public_key: <[u8; 32]>::read(buf)?,
+                p2p_address: String::read_field(buf, MAX_ADDRESS_LEN)?,
             },
             _ => return Err(Error::Invalid("Action", "unknown kind")),
         })
@@ -340,7 +407,7 @@ pub fn check(
             known(name)?;
             if consortium.operates_validator(name) {
                 return refuse(format!(
-                    "{name} operates a validator; the validator set changes only by epoch"
+                    "{name} operates a validator; remove it first (remove_validator)"
                 ));
             }
             if consortium.operates_observer(name) {
@@ -450,7 +517,11 @@ pub fn check(
             if consortium.observers().values().any(|o| &o.name == name) {
                 return refuse(format!("an observer named {name} is admitted already"));
             }
-            if consortium.validators().values().any(|v| &v.name == name) {
+            if consortium
+                .validator_registry()
+                .values()
+                .any(|v| &v.name == name)
+            {
                 return refuse(format!("{name} names a validator"));
             }
             if !valid_p2p_address(p2p_address) {
@@ -469,6 +540,110 @@ pub fn check(
                 return refuse("no observer node has that key");
             }
         }
+        Action::AddValidator {
+            name,
+            org,
+            public_key,
+            p2p_address,
+        } => {
+            known(org)?;
+            check_validator_change(consortium, height)?;
+            check_new_validator(consortium, name, public_key, p2p_address)?;
+            // Nodes size their peer sets for this many at start.
+            let genesis = consortium
+                .validator_registry()
+                .values()
+                .filter(|v| v.added_at == 0)
+                .count();
+            let most = genesis.max(crate::records::MAX_VOTED_VALIDATORS);
+            if consortium.validators().len() >= most {
+                return refuse(format!(
+                    "the consortium has {most} validators, the most a vote may make it run"
+                ));
+            }
+        }
+        Action::RemoveValidator { public_key } => {
+            check_validator_change(consortium, height)?;
+            if consortium.validator(public_key).is_none() {
+                return refuse("no validator has that key");
+            }
+            if consortium.validators().len() == 1 {
+                return refuse("the last validator cannot be removed");
+            }
+        }
+        Action::ReplaceValidator {
+            old_public_key,
+            name,
+            public_key,
+            p2p_address,
+        } => {
+            check_validator_change(consortium, height)?;
+            if consortium.validator(old_public_key).is_none() {
+                return refuse("no validator has the old key");
+            }
+            check_new_validator(consortium, name, public_key, p2p_address)?;
+        }
+    }
+    Ok(())
+}
+
+/// Validator changes need epochs, and one at a time: a change waits until
+/// the previous one has taken effect, so at every boundary at most one
+/// validator is new to the set (a quorum never depends on two joiners).
+fn check_validator_change(consortium: &Consortium, height: u64) -> Result<(), Refusal> {
+    if consortium.epoch_length() == u64::MAX {
+        return refuse(
+            "this chain runs one epoch (genesis has no epoch_length): its validator set is fixed",
+        );
+    }
+    if consortium.validator_change_pending(height) {
+        return refuse(
+            "another validator change has not taken effect yet; propose this one after its epoch boundary",
+        );
+    }
+    Ok(())
+}
+
+/// A validator key and name never seen, and an address validators can dial.
+fn check_new_validator(
+    consortium: &Consortium,
+    name: &str,
+    public_key: &[u8; 32],
+    p2p_address: &str,
+) -> Result<(), Refusal> {
+    if !valid_org_name(name) {
+        return refuse("a validator name is 1 to 32 letters, digits, `-` or `_`");
+    }
+    if ingot_crypto::PublicKey::ed25519_strict_from_raw(public_key).is_err() {
+        return refuse(
+            "public_key is not a usable Ed25519 public key (canonical, not of small order)",
+        );
+    }
+    let registry = consortium.validator_registry();
+    // A key is a validator once: the history of who signed when stays unambiguous.
+    if registry.contains_key(public_key) {
+        return refuse("that key is, or was, a validator's");
+    }
+    if consortium.observers().contains_key(public_key) {
+        return refuse("that key is an observer node's");
+    }
+    if registry
+        .values()
+        .any(|v| v.name == name && v.removed_at.is_none())
+        || consortium.observers().values().any(|o| o.name == name)
+    {
+        return refuse(format!("a node named {name} exists"));
+    }
+    if !valid_p2p_address(p2p_address) {
+        return refuse(
+            "p2p_address is host:port (a DNS name, an IPv4 address or [IPv6]; port 1..=65535)",
+        );
+    }
+    if registry.len() >= crate::records::MAX_VALIDATOR_RECORDS {
+        return refuse(format!(
+            "the registry holds {} validators ever decided, the most it keeps",
+            crate::records::MAX_VALIDATOR_RECORDS
+        ));
     }
     Ok(())
 }
@@ -490,10 +665,14 @@ fn small<T: TryFrom<u64>>(v: &Value, f: &str) -> Result<T, String> {
 }
 
 fn key_field(v: &Value) -> Result<[u8; 32], String> {
-    hex::decode(str_field(v, "public_key")?)
+    named_key_field(v, "public_key")
+}
+
+fn named_key_field(v: &Value, f: &str) -> Result<[u8; 32], String> {
+    hex::decode(str_field(v, f)?)
         .ok()
         .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
-        .ok_or_else(|| "`public_key` is 64 hex digits (a raw Ed25519 key)".to_string())
+        .ok_or_else(|| format!("`{f}` is 64 hex digits (a raw Ed25519 key)"))
 }
 
 fn ca_der(v: &Value) -> Result<Bytes, String> {
@@ -518,6 +697,15 @@ fn fields(kind: &str) -> Option<&'static [&'static str]> {
         "set_deployers" => &["kind", "module", "orgs"],
         "add_observer" => &["kind", "name", "org", "public_key", "p2p_address"],
         "remove_observer" => &["kind", "public_key"],
+        "add_validator" => &["kind", "name", "org", "public_key", "p2p_address"],
+        "remove_validator" => &["kind", "public_key"],
+        "replace_validator" => &[
+            "kind",
+            "old_public_key",
+            "name",
+            "public_key",
+            "p2p_address",
+        ],
         "set_params" => &[
             "kind",
             "max_block_txs",
@@ -534,14 +722,9 @@ impl Action {
         let kind = str_field(v, "kind")?;
         let allowed = match fields(kind) {
             Some(f) => f,
-            None if kind.ends_with("_validator") => {
-                return Err(format!(
-                    "`{kind}`: validator-set changes take effect through epochs, which this chain does not run yet"
-                ))
-            }
             None => {
                 return Err(format!(
-                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers, set_params, add_observer, remove_observer)"
+                    "unknown action kind `{kind}` (add_org, remove_org, replace_ca, set_rules, set_weight, set_deployers, set_params, add_observer, remove_observer, add_validator, remove_validator, replace_validator)"
                 ))
             }
         };
@@ -614,6 +797,21 @@ impl Action {
             "remove_observer" => Action::RemoveObserver {
                 public_key: key_field(v)?,
             },
+            "add_validator" => Action::AddValidator {
+                name: str_field(v, "name")?.to_string(),
+                org: str_field(v, "org")?.to_string(),
+                public_key: key_field(v)?,
+                p2p_address: str_field(v, "p2p_address")?.to_string(),
+            },
+            "remove_validator" => Action::RemoveValidator {
+                public_key: key_field(v)?,
+            },
+            "replace_validator" => Action::ReplaceValidator {
+                old_public_key: named_key_field(v, "old_public_key")?,
+                name: str_field(v, "name")?.to_string(),
+                public_key: key_field(v)?,
+                p2p_address: str_field(v, "p2p_address")?.to_string(),
+            },
             _ => Action::SetDeployers {
                 module: str_field(v, "module")?.to_string(),
                 orgs: v
@@ -668,9 +866,27 @@ impl Action {
                 "kind": self.kind(), "name": name, "org": org,
                 "public_key": hex::encode(public_key), "p2p_address": p2p_address,
             }),
-            Action::RemoveObserver { public_key } => {
+            Action::RemoveObserver { public_key } | Action::RemoveValidator { public_key } => {
                 json!({"kind": self.kind(), "public_key": hex::encode(public_key)})
             }
+            Action::AddValidator {
+                name,
+                org,
+                public_key,
+                p2p_address,
+            } => json!({
+                "kind": self.kind(), "name": name, "org": org,
+                "public_key": hex::encode(public_key), "p2p_address": p2p_address,
+            }),
+            Action::ReplaceValidator {
+                old_public_key,
+                name,
+                public_key,
+                p2p_address,
+            } => json!({
+                "kind": self.kind(), "old_public_key": hex::encode(old_public_key), "name": name,
+                "public_key": hex::encode(public_key), "p2p_address": p2p_address,
+            }),
             Action::SetParams {
                 max_block_txs,
                 idle_heartbeat_ms,
@@ -728,6 +944,32 @@ mod tests {
             public_key: [7; 32],
         };
         for a in [add, remove] {
+            assert_eq!(Action::decode(a.encode()).unwrap(), a);
+            assert_eq!(Action::from_json(&a.to_json()).unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn validator_actions_round_trip_through_bytes_and_json() {
+        use commonware_codec::{DecodeExt, Encode};
+        let actions = [
+            Action::AddValidator {
+                name: "forge-v2".into(),
+                org: "forge".into(),
+                public_key: [9; 32],
+                p2p_address: "10.0.0.12:30300".into(),
+            },
+            Action::RemoveValidator {
+                public_key: [9; 32],
+            },
+            Action::ReplaceValidator {
+                old_public_key: [9; 32],
+                name: "forge-v3".into(),
+                public_key: [10; 32],
+                p2p_address: "forge.example:30300".into(),
+            },
+        ];
+        for a in actions {
             assert_eq!(Action::decode(a.encode()).unwrap(), a);
             assert_eq!(Action::from_json(&a.to_json()).unwrap(), a);
         }

@@ -86,6 +86,23 @@ fn consortium_json(c: &Consortium) -> Value {
             "public_key": hex::encode(key),
             "p2p_address": o.p2p_address,
         })).collect::<Vec<_>>(),
+        // Every validator ever decided, with the epochs it votes in: from
+        // the epoch its addition takes effect to the one before its removal
+        // does (genesis's from epoch 0).
+        "epoch_length": (c.epoch_length() != u64::MAX).then_some(c.epoch_length()),
+        "validators": c.validator_registry().iter().map(|(key, v)| {
+            let effect = |at: u64| ingot_module::consortium::change_takes_effect(c.epoch_length(), at);
+            json!({
+                "name": v.name,
+                "org": v.org,
+                "public_key": hex::encode(key),
+                "p2p_address": (!v.p2p_address.is_empty()).then_some(&v.p2p_address),
+                "added_at": v.added_at,
+                "removed_at": v.removed_at,
+                "votes_from_epoch": if v.added_at == 0 { 0 } else { effect(v.added_at) },
+                "votes_until_epoch": v.removed_at.map(|r| effect(r) - 1),
+            })
+        }).collect::<Vec<_>>(),
         "total_weight": c.total_weight(),
         "rules": {
             "participation_pct": r.participation_pct,
@@ -99,7 +116,7 @@ fn consortium_json(c: &Consortium) -> Value {
     get,
     path = "/v1/governance",
     tag = "governance",
-    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; admitted observer nodes; thresholds; chain parameters voted (null: each node's own); who may deploy workflows",
+    summary = "the consortium as the next block sees it: organisations with kind, vote weight and trusted CAs; admitted observer nodes; every validator decided, with the epochs it votes in; thresholds; chain parameters voted (null: each node's own); who may deploy workflows",
     responses((status = 200, description = "the consortium", body = serde_json::Value), ingot_api::ErrorResponses),
     security(("signedRequest" = []))
 )]

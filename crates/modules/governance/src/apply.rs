@@ -103,7 +103,8 @@ async fn apply_due(
         let view = consortium
             .rebuild(entries.clone(), rules.clone(), holds_from)
             .map_err(|_| damaged("stored organisation CA"))?
-            .with_observers(observers(state).await?);
+            .with_observers(observers(state).await?)
+            .with_validator_registry(validator_registry(state, consortium).await?);
         match action::check(&action, &view, holds_from, false) {
             Err(Refusal(reason)) => {
                 p.status = Status::Failed as u8;
@@ -115,7 +116,15 @@ async fn apply_due(
                 ));
             }
             Ok(()) => {
-                apply(&action, &mut entries, &mut rules, state, holds_from).await?;
+                apply(
+                    &action,
+                    &mut entries,
+                    &mut rules,
+                    state,
+                    consortium,
+                    holds_from,
+                )
+                .await?;
                 orgs_changed |= matches!(
                     action,
                     Action::AddOrg { .. }
@@ -163,6 +172,7 @@ async fn apply(
     entries: &mut Vec<OrgEntry>,
     rules: &mut Governance,
     state: &mut dyn ingot_module::Store,
+    consortium: &Consortium,
     holds_from: u64,
 ) -> Result<(), CallError> {
     match action {
@@ -267,6 +277,38 @@ async fn apply(
             seats.remove(public_key);
             write_observers(state, &seats);
         }
+        Action::AddValidator {
+            name,
+            org,
+            public_key,
+            p2p_address,
+        } => {
+            let mut seats = validator_registry(state, consortium).await?;
+            seats.insert(*public_key, new_seat(name, org, p2p_address, holds_from));
+            write_validators(state, &seats);
+        }
+        Action::RemoveValidator { public_key } => {
+            let mut seats = validator_registry(state, consortium).await?;
+            if let Some(seat) = seats.get_mut(public_key) {
+                seat.removed_at = Some(holds_from);
+            }
+            write_validators(state, &seats);
+        }
+        Action::ReplaceValidator {
+            old_public_key,
+            name,
+            public_key,
+            p2p_address,
+        } => {
+            let mut seats = validator_registry(state, consortium).await?;
+            let Some(old) = seats.get_mut(old_public_key) else {
+                return Err(damaged("replaced validator"));
+            };
+            old.removed_at = Some(holds_from);
+            let org = old.org.clone();
+            seats.insert(*public_key, new_seat(name, &org, p2p_address, holds_from));
+            write_validators(state, &seats);
+        }
         Action::SetDeployers { module, orgs } if orgs.is_empty() => {
             state.delete(crate::deployers_key(module));
         }
@@ -278,6 +320,45 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+type Seats = std::collections::BTreeMap<[u8; 32], ingot_module::ValidatorSeat>;
+
+fn new_seat(
+    name: &str,
+    org: &str,
+    p2p_address: &str,
+    holds_from: u64,
+) -> ingot_module::ValidatorSeat {
+    ingot_module::ValidatorSeat {
+        name: name.to_string(),
+        org: org.to_string(),
+        genesis_not_after: i64::MIN,
+        p2p_address: p2p_address.to_string(),
+        added_at: holds_from,
+        removed_at: None,
+    }
+}
+
+/// The validator registry as stored (genesis's validators before the first change).
+async fn validator_registry(
+    state: &mut dyn ingot_module::Store,
+    consortium: &Consortium,
+) -> Result<Seats, CallError> {
+    let base = consortium.validator_registry();
+    Ok(match state.get(crate::VALIDATORS_KEY).await? {
+        None => base,
+        Some(raw) => ValidatorList::decode_cfg(raw, &())
+            .map_err(corrupt("governance validator registry"))?
+            .to_seats(&base),
+    })
+}
+
+fn write_validators(state: &mut dyn ingot_module::Store, seats: &Seats) {
+    state.put(
+        crate::VALIDATORS_KEY.to_vec(),
+        ValidatorList::from_seats(seats).encode().to_vec(),
+    );
 }
 
 /// The admitted observer nodes as stored (none before the first).

@@ -50,6 +50,7 @@ pub const COUNT_KEY: &[u8] = b"governance/meta/count";
 pub const AGENDA_KEY: &[u8] = b"governance/meta/agenda";
 pub const PARAMS_KEY: &[u8] = b"governance/meta/params";
 pub const OBSERVERS_KEY: &[u8] = b"governance/meta/observers";
+pub const VALIDATORS_KEY: &[u8] = b"governance/meta/validators";
 
 pub fn org_key(name: &str) -> Vec<u8> {
     format!("governance/org/{name}").into_bytes()
@@ -131,6 +132,8 @@ pub struct Stored {
     pub params: Option<ingot_module::ChainParams>,
     /// The admitted observer nodes (absent: none was ever admitted).
     pub observers: Option<std::collections::BTreeMap<[u8; 32], ingot_module::ObserverSeat>>,
+    /// The validator registry (absent: genesis's validators, unchanged).
+    pub validators: Option<ValidatorList>,
 }
 
 /// A stored record that does not decode: damage, not a transaction's fault.
@@ -159,12 +162,20 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
         },
         None => None,
     };
+    let validators = match src.read(VALIDATORS_KEY).await? {
+        Some(raw) => match ValidatorList::decode_cfg(raw, &()) {
+            Ok(list) => Some(list),
+            Err(_) => return Ok(Err(Damaged("governance validator registry"))),
+        },
+        None => None,
+    };
     let Some(raw) = src.read(ORGS_KEY).await? else {
         return Ok(Ok(Stored {
             entries: None,
             rules,
             params,
             observers,
+            validators,
         }));
     };
     let Ok(list) = OrgList::decode_cfg(raw, &()) else {
@@ -187,6 +198,7 @@ async fn load(mut src: impl Source) -> Result<Result<Stored, Damaged>, StateErro
         rules,
         params,
         observers,
+        validators,
     }))
 }
 
@@ -213,10 +225,17 @@ pub fn consortium_at(
     let rules = stored.rules.unwrap_or_else(|| base.rules().clone());
     let params = stored.params.unwrap_or(*base.params());
     let observers = stored.observers.unwrap_or_else(|| base.observers().clone());
-    Ok(base
+    let view = base
         .rebuild(entries, rules, height)?
         .with_params(params)
-        .with_observers(observers))
+        .with_observers(observers);
+    Ok(match stored.validators {
+        Some(list) => {
+            let seats = list.to_seats(&base.validator_registry());
+            view.with_validator_registry(seats)
+        }
+        None => view,
+    })
 }
 
 /// Whether members of `org` may deploy to `module` (no list: every
@@ -343,6 +362,21 @@ async fn propose(
                 format!("only an admin of {org} may propose an observer node of {org}"),
             )]));
         }
+    }
+    // Likewise its validators: any organisation may propose removing one
+    // (a validator that misbehaves), only its own may add or replace one.
+    let operator = match &action {
+        Action::AddValidator { org, .. } => Some(org.clone()),
+        Action::ReplaceValidator { old_public_key, .. } => {
+            ctx.trust.validator(old_public_key).map(|v| v.org.clone())
+        }
+        _ => None,
+    };
+    if let Some(org) = operator.filter(|org| org != &ctx.sender.org) {
+        return reject(failures::ACTION_REFUSED.with(&[(
+            "reason",
+            format!("only an admin of {org} may propose a validator of {org}"),
+        )]));
     }
     if arg.effective_at != 0
         && (arg.effective_at <= height || arg.effective_at - height > MAX_SCHEDULE_AHEAD)

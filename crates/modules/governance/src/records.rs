@@ -54,6 +54,84 @@ pub const MAX_OBSERVERS: usize = 16;
 /// 253 bytes, a port 6 with its colon).
 pub const MAX_ADDRESS_LEN: usize = 260;
 
+/// The largest validator set votes may grow (a genesis may name more, up
+/// to `MAX_VALIDATORS`; votes then never grow it). Nodes size their p2p
+/// peer sets from it at start.
+pub const MAX_VOTED_VALIDATORS: usize = 32;
+const _: () = assert!(MAX_VOTED_VALIDATORS <= ingot_types::limits::MAX_VALIDATORS);
+
+/// Most validator records the registry keeps, removed ones included (the
+/// history of who could sign when is never rewritten).
+pub const MAX_VALIDATOR_RECORDS: usize = 2 * ingot_types::limits::MAX_VALIDATORS;
+
+record! {
+    /// One validator the consortium decided on (genesis's or by vote).
+    pub struct ValidatorRecord {
+        /// Raw Ed25519 consensus (and p2p) key.
+        pub public_key: [u8; 32] = (),
+        pub name: String = MAX_NAME_LEN,
+        pub org: String = MAX_NAME_LEN,
+        /// Empty for genesis validators (each node's configuration lists them).
+        pub p2p_address: String = MAX_ADDRESS_LEN,
+        pub added_at: u64 = (),
+        pub removed_at: Option<u64> = (),
+    }
+}
+
+record! {
+    /// `governance/meta/validators`: every validator ever decided, by key.
+    /// Absent until the first change: genesis's validators hold then.
+    pub struct ValidatorList {
+        pub validators: Vec<ValidatorRecord> = (MAX_VALIDATOR_RECORDS, ()),
+    }
+}
+
+impl ValidatorList {
+    pub fn from_seats(
+        seats: &std::collections::BTreeMap<[u8; 32], ingot_module::ValidatorSeat>,
+    ) -> Self {
+        Self {
+            validators: seats
+                .iter()
+                .map(|(key, seat)| ValidatorRecord {
+                    public_key: *key,
+                    name: seat.name.clone(),
+                    org: seat.org.clone(),
+                    p2p_address: seat.p2p_address.clone(),
+                    added_at: seat.added_at,
+                    removed_at: seat.removed_at,
+                })
+                .collect(),
+        }
+    }
+
+    /// The seats, with the notAfter of genesis's certificates from `base`
+    /// (the registry does not repeat certificates).
+    pub fn to_seats(
+        &self,
+        base: &std::collections::BTreeMap<[u8; 32], ingot_module::ValidatorSeat>,
+    ) -> std::collections::BTreeMap<[u8; 32], ingot_module::ValidatorSeat> {
+        self.validators
+            .iter()
+            .map(|v| {
+                (
+                    v.public_key,
+                    ingot_module::ValidatorSeat {
+                        name: v.name.clone(),
+                        org: v.org.clone(),
+                        genesis_not_after: base
+                            .get(&v.public_key)
+                            .map_or(i64::MIN, |s| s.genesis_not_after),
+                        p2p_address: v.p2p_address.clone(),
+                        added_at: v.added_at,
+                        removed_at: v.removed_at,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 record! {
     /// One admitted observer node.
     pub struct ObserverRecord {

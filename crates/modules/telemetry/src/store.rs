@@ -525,6 +525,7 @@ mod tests {
                 tx_root,
                 exec_height: 0,
                 results: vec![],
+                next_validators: None,
             },
             txs,
         );

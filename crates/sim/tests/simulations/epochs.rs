@@ -11,14 +11,14 @@ use ingot_sim::*;
 use std::{sync::atomic::Ordering, time::Duration};
 
 /// Blocks per epoch in these simulations (the smallest genesis allows).
-const EPOCH: u64 = ingot_types::genesis::MIN_EPOCH_LENGTH;
+pub(crate) const EPOCH: u64 = ingot_types::genesis::MIN_EPOCH_LENGTH;
 
 /// Height of the last block of `epoch`.
-fn boundary(epoch: u64) -> u64 {
+pub(crate) fn boundary(epoch: u64) -> u64 {
     (epoch + 1) * EPOCH - 1
 }
 
-fn epochs_consortium(n: usize) -> Consortium {
+pub(crate) fn epochs_consortium(n: usize) -> Consortium {
     let mut c = consortium(n);
     c.genesis.epoch_length = Some(EPOCH);
     c
@@ -26,13 +26,13 @@ fn epochs_consortium(n: usize) -> Consortium {
 
 /// Submits notary records round-robin to the running nodes, a few every
 /// 100 ms, and remembers the hashes accepted.
-struct Load {
+pub(crate) struct Load {
     next: u64,
-    accepted: Vec<ingot_types::Digest>,
+    pub(crate) accepted: Vec<ingot_types::Digest>,
 }
 
 impl Load {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             next: 0,
             accepted: Vec::new(),
@@ -40,7 +40,7 @@ impl Load {
     }
 
     /// One tick: `per_tick` transactions to whichever listed nodes run.
-    async fn tick(&mut self, ctx: &Ctx, c: &Consortium, nodes: &[&Node], per_tick: u64) {
+    pub(crate) async fn tick(&mut self, ctx: &Ctx, c: &Consortium, nodes: &[&Node], per_tick: u64) {
         let running: Vec<_> = nodes.iter().filter_map(|n| n.shared()).collect();
         if !running.is_empty() {
             for _ in 0..per_tick {
@@ -57,7 +57,7 @@ impl Load {
     }
 
     /// Keep loading until `until` holds.
-    async fn until(
+    pub(crate) async fn until(
         &mut self,
         ctx: &Ctx,
         c: &Consortium,
@@ -70,16 +70,16 @@ impl Load {
     }
 }
 
-fn executed(node: &Node) -> u64 {
+pub(crate) fn executed(node: &Node) -> u64 {
     node.shared().map_or(0, |s| s.executed_height())
 }
 
-fn finalized(node: &Node) -> u64 {
+pub(crate) fn finalized(node: &Node) -> u64 {
     node.shared()
         .map_or(0, |s| s.finalized.load(Ordering::SeqCst))
 }
 
-fn epoch(node: &Node) -> u64 {
+pub(crate) fn epoch(node: &Node) -> u64 {
     node.shared().map_or(0, |s| s.epoch.load(Ordering::SeqCst))
 }
 
@@ -96,11 +96,12 @@ async fn start_all(
     nodes
 }
 
-type Oracle = commonware_p2p::simulated::Oracle<commonware_cryptography::ed25519::PublicKey, Ctx>;
+pub(crate) type Oracle =
+    commonware_p2p::simulated::Oracle<commonware_cryptography::ed25519::PublicKey, Ctx>;
 
 /// Every node finalized and executed the same chain, including every
 /// accepted transaction, and runs an epoch past `past_epoch`.
-async fn converged(ctx: &Ctx, nodes: &[&Node], load: &Load, past_epoch: u64) {
+pub(crate) async fn converged(ctx: &Ctx, nodes: &[&Node], load: &Load, past_epoch: u64) {
     for node in nodes {
         wait_located(ctx, node, &load.accepted).await;
     }

@@ -11,4 +11,5 @@ mod governance;
 mod observer;
 mod storage_faults;
 mod telemetry;
+mod validator_sets;
 mod workflow;
