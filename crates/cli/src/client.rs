@@ -377,9 +377,12 @@ pub fn validators_through(
         if boundaries.is_empty() {
             bail!("the node lists no boundary for epoch {from}");
         }
-        validators
+        let known = validators
             .follow(&boundaries)
             .map_err(|e| anyhow!("epoch boundaries: {e}"))?;
+        if known < from {
+            bail!("the node's epoch list does not reach epoch {from}");
+        }
     }
     Ok(validators)
 }

@@ -420,3 +420,68 @@ impl Consortium {
         self.expires_at
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: u64 = 20;
+
+    fn seat(added_at: u64, removed_at: Option<u64>) -> ValidatorSeat {
+        ValidatorSeat {
+            name: "v".into(),
+            org: "acme".into(),
+            genesis_not_after: 0,
+            p2p_address: String::new(),
+            added_at,
+            removed_at,
+        }
+    }
+
+    fn consortium(seats: &[([u8; 32], ValidatorSeat)]) -> Consortium {
+        Consortium::build(vec![], Governance::default(), BTreeMap::new(), 0)
+            .unwrap()
+            .with_validator_registry(seats.iter().cloned().collect())
+            .with_epoch_length(L)
+    }
+
+    /// Replacements back to back, each decided as early as the pending rule
+    /// allows: a node never connects to more than the set plus one leaver,
+    /// judged at the height the executed state's decisions hold from
+    /// (nodes size their peer sets on that bound).
+    #[test]
+    fn back_to_back_replacements_never_connect_more_than_one_leaver() {
+        let mut seats: Vec<([u8; 32], ValidatorSeat)> =
+            (0..4u8).map(|k| ([k; 32], seat(0, None))).collect();
+        let mut next_key = 10u8;
+        let mut height = 5;
+        for _ in 0..6 {
+            // The earliest height a change may hold from.
+            while consortium(&seats).validator_change_pending(height) {
+                height += 1;
+            }
+            let old = seats
+                .iter()
+                .position(|(_, s)| s.removed_at.is_none())
+                .unwrap();
+            seats[old].1.removed_at = Some(height);
+            seats.push(([next_key; 32], seat(height, None)));
+            next_key += 1;
+            let c = consortium(&seats);
+            // Nodes judge the roster at the height the executed block's
+            // decisions hold from: there the previous leaver is gone.
+            for h in height..height + 2 * L {
+                assert!(c.connected_validators(h).len() <= 4 + 1, "height {h}");
+            }
+            if next_key > 11 {
+                // One height earlier (the executed height itself) both
+                // leavers would count: the bound would be exceeded.
+                assert_eq!(c.connected_validators(height - 1).len(), 4 + 2);
+            }
+            assert_eq!(c.validator_set_for(height / L + 2).len(), 4);
+            assert!(!c
+                .validator_set_for(height / L + 1)
+                .contains(&[next_key - 1; 32]));
+        }
+    }
+}

@@ -223,10 +223,14 @@ async fn accept<E: Storage + Clock + Metrics + Spawner>(
         return Err("block is of another height");
     }
     let digest = block.digest();
-    // The epoch's set as this node's state decided it (every epoch's set
-    // can be read from any later state: the registry keeps its history).
-    let epoch = height / shared.genesis.epoch_length();
-    let set = crate::orchestrator::key_set(&shared.trust.current().validator_set_for(epoch));
+    // The epoch's set: named by the stored boundary block before it, else
+    // as this node's state decided it once executed far enough (a repair
+    // that cannot be judged yet is asked for again later).
+    let epocher = crate::epochs::epocher(&shared.genesis);
+    let epoch = commonware_consensus::types::Epoch::new(height / shared.genesis.epoch_length());
+    let set = crate::orchestrator::known_set(shared, marshal, &epocher, epoch)
+        .await
+        .ok_or("the validator set of the block's epoch is not known yet")?;
     let verifier = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, set);
     let certificate = match certificate {
         Some(raw) => {
@@ -235,7 +239,7 @@ async fn accept<E: Storage + Clock + Metrics + Spawner>(
             let fin = FinalizationOf::decode_cfg(raw.clone(), &cfg)
                 .map_err(|_| "certificate does not decode")?;
             let mut rng = rand10::rng();
-            if fin.epoch().get() != epoch
+            if fin.epoch() != epoch
                 || fin.proposal.payload != digest
                 || !fin.verify(&mut rng, &verifier, &Sequential)
             {

@@ -24,7 +24,7 @@ use commonware_consensus::{
     marshal::{standard::Inline, Update},
     simplex::{self, elector::RoundRobin, scheme::ed25519, Floor, ForwardPolicy},
     simplex::{SkipBudget, SkipPolicy},
-    types::{Epoch, FixedEpocher, Height, ViewDelta},
+    types::{Epoch, Epocher, FixedEpocher, Height, ViewDelta},
 };
 use commonware_cryptography::{
     certificate::Scheme as _, ed25519::PublicKey, sha256::Digest, Digestible, Sha256,
@@ -124,14 +124,15 @@ pub async fn run<E, B, S, R>(
 
     // Marshal may verify certificates of the epoch resumed and, for the
     // few heights it has not persisted as processed, of the one before.
-    // Their sets come from this node's state, which has executed past the
-    // heights that decided them (the boundary before `start` was processed).
+    // Their sets come from the stored boundary blocks that named them, else
+    // from this node's state once it executed the heights that decided them
+    // (a state that lost its tail replays first).
     if let Some(previous) = start.previous() {
-        setup
-            .schemes
-            .register(previous, decided_set(&setup, previous));
+        let set = wait_for_set(&context, &setup, previous).await;
+        setup.schemes.register(previous, set);
     }
-    setup.schemes.register(start, decided_set(&setup, start));
+    let set = wait_for_set(&context, &setup, start).await;
+    setup.schemes.register(start, set);
     let floor = match start.previous() {
         None => Floor::Genesis(setup.genesis_digest),
         Some(previous) => {
@@ -178,6 +179,8 @@ pub async fn run<E, B, S, R>(
                     let set = key_set(named);
                     // The header was verified against execution when it was
                     // proposed; a node whose own state disagrees has diverged.
+                    // (A state that lost its tail is replaying: wait for it.)
+                    wait_executed(&context, &setup, deciding_height(&setup.epocher, next)).await;
                     let ours = decided_set(&setup, next);
                     if set != ours {
                         tracing::error!(height, epoch = next.get(), "the boundary block's validators differ from this node's state; stopping consensus");
@@ -227,6 +230,71 @@ where
     E: Storage + Clock + Metrics + Spawner,
 {
     key_set(&setup.shared.trust.current().validator_set_for(epoch.get()))
+}
+
+/// The height whose decisions make `epoch`'s set: the one before the
+/// previous epoch began (0 for epochs 0 and 1: genesis).
+pub fn deciding_height(epocher: &FixedEpocher, epoch: Epoch) -> u64 {
+    match epoch.previous() {
+        None => 0,
+        Some(previous) => epocher
+            .first(previous)
+            .map_or(0, |first| first.get().saturating_sub(1)),
+    }
+}
+
+/// `epoch`'s validators, if this node can tell now: named by the stored
+/// boundary block before it (certified by the epoch before), else decided
+/// by its state once it executed far enough.
+pub async fn known_set<E: Storage + Clock + Metrics + Spawner>(
+    shared: &crate::Shared<E>,
+    marshal: &MarshalMailbox,
+    epocher: &FixedEpocher,
+    epoch: Epoch,
+) -> Option<Set<PublicKey>> {
+    if let Some(previous) = epoch.previous() {
+        let boundary = Height::new(epochs::last_height(epocher, previous));
+        if let Some(block) = marshal.get_block(boundary).await {
+            if let Some(named) = &block.inner().header.next_validators {
+                return Some(key_set(named));
+            }
+        }
+    }
+    (shared.executed_height() >= deciding_height(epocher, epoch))
+        .then(|| key_set(&shared.trust.current().validator_set_for(epoch.get())))
+}
+
+/// [`known_set`], waiting while this node's state replays up to the
+/// deciding height (a state that lost its tail at a restart).
+async fn wait_for_set<E, B>(context: &E, setup: &EngineSetup<E, B>, epoch: Epoch) -> Set<PublicKey>
+where
+    E: Storage + Clock + Metrics + Spawner,
+{
+    loop {
+        if let Some(set) = known_set(&setup.shared, &setup.marshal, &setup.epocher, epoch).await {
+            return set;
+        }
+        wait_executed(context, setup, deciding_height(&setup.epocher, epoch)).await;
+    }
+}
+
+/// Wait until this node executed `height`.
+async fn wait_executed<E, B>(context: &E, setup: &EngineSetup<E, B>, height: u64)
+where
+    E: Storage + Clock + Metrics + Spawner,
+{
+    let mut polls = 0u64;
+    while setup.shared.executed_height() < height {
+        if polls.is_multiple_of(300) {
+            tracing::info!(
+                height,
+                executed = setup.shared.executed_height(),
+                "waiting for execution to reach the height that decided an epoch's validators"
+            );
+        }
+        context.sleep(Duration::from_millis(100)).await;
+        polls += 1;
+    }
 }
 
 /// Raw Ed25519 keys as a participant set (a registry key was checked to be

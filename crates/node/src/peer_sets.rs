@@ -169,6 +169,7 @@ pub async fn track_loop<M, F>(
     mut manager: M,
     genesis_peers: Vec<(PublicKey, Address)>,
     me: [u8; 32],
+    max_peers: usize,
     roster: F,
 ) where
     M: AddressableManager<PublicKey = PublicKey>,
@@ -195,7 +196,24 @@ pub async fn track_loop<M, F>(
                 Ok(Ok(peers)) => {
                     seen = Some(now);
                     resolved_at = Some(std::time::Instant::now());
-                    if tracked.as_ref() != Some(&peers) {
+                    let distinct = peers
+                        .0
+                        .iter()
+                        .chain(&peers.1)
+                        .map(|(k, _)| k)
+                        .filter(|k| k.as_ref() != me)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len();
+                    if distinct > max_peers {
+                        // Governance bounds the roster so this cannot happen;
+                        // the p2p stack would panic on it, so keep the set
+                        // tracked and say so rather than stop the node.
+                        tracing::error!(
+                            distinct,
+                            max_peers,
+                            "the roster governance decided exceeds the peer-set bound; keeping the peers tracked"
+                        );
+                    } else if tracked.as_ref() != Some(&peers) {
                         let set = peer_set(&peers.0, &peers.1);
                         tracing::info!(
                             set = id,

@@ -181,10 +181,13 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             oracle.clone(),
             peers,
             me.as_ref().try_into().expect("an Ed25519 key is 32 bytes"),
+            max_peers,
             move || {
                 let consortium = roster_of.trust.current();
                 crate::peer_sets::Roster {
-                    validators: consortium.connected_validators(roster_of.executed_height()),
+                    // Changes written by the last executed block hold from
+                    // the next height: judge the roster there, as governance does.
+                    validators: consortium.connected_validators(roster_of.executed_height() + 1),
                     observers: consortium.observers().clone(),
                 }
             },

@@ -262,7 +262,7 @@ impl<E: Storage + Clock + Metrics + Spawner> Shared<E> {
         };
         self.trust
             .current()
-            .connected_validators(self.executed_height())
+            .connected_validators(self.executed_height() + 1)
             .contains_key(&key)
     }
 

@@ -249,7 +249,9 @@ async fn scenario(ctx: Ctx) {
     let v1 = v[1].take().unwrap();
     past(&ctx, &c, &mut load, &[&v0], &[&v0, &j0, &j1, &v1], effect).await;
     // The set is {0, 2, joiner 0, joiner 1}, quorum three, 2 Byzantine: the
-    // chain goes on only if joiner 1 votes; validator 1, removed, follows.
+    // chain goes on only if joiner 1 votes. Validator 1, removed, runs on as
+    // a non-voting node and agrees on everything (the simulated network keeps
+    // its links; real peers drop it once its removal has taken effect).
     past(&ctx, &c, &mut load, &[&v0], &[&v0, &j0, &j1], effect + 1).await;
     converged(&ctx, &[&v0, &j0, &j1, &v1], &load, effect + 1).await;
     let mut four = vec![
