@@ -33,6 +33,7 @@ pub struct NodeStatus {
     pub epoch_length: Option<u64>,
     /// Transactions waiting in this node's mempool.
     pub mempool: u64,
+    /// The validators voting in the node's current epoch.
     pub validators: Vec<Validator>,
     /// Observer nodes the consortium admitted (governance; their addresses
     /// only to members, in `GET /v1/governance`).

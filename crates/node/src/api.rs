@@ -278,6 +278,40 @@ pub(crate) async fn modules() -> Json<Value> {
     Json(json!({ "modules": modules, "tx_failures": tx }))
 }
 
+/// The validators voting in the node's current epoch (as votes changed the
+/// set, not as genesis formed it): a genesis validator's address from
+/// genesis, a voted one's from its decision.
+fn epoch_validators<E: Storage + Clock + Metrics + Spawner>(
+    sh: &Shared<E>,
+) -> Vec<ingot_api::core::Validator> {
+    let consortium = sh.trust.current();
+    let registry = consortium.validator_registry();
+    let epoch = sh.epoch.load(std::sync::atomic::Ordering::Relaxed);
+    consortium
+        .validator_set_for(epoch)
+        .iter()
+        .filter_map(|key| {
+            let seat = registry.get(key)?;
+            let public_key = hex::encode(key);
+            let address = match sh
+                .genesis
+                .validators
+                .iter()
+                .find(|v| v.public_key == public_key)
+            {
+                Some(v) if seat.p2p_address.is_empty() => v.p2p_address.clone(),
+                _ => seat.p2p_address.clone(),
+            };
+            Some(ingot_api::core::Validator {
+                name: seat.name.clone(),
+                org: seat.org.clone(),
+                public_key,
+                address,
+            })
+        })
+        .collect()
+}
+
 #[utoipa::path(
     get,
     path = "/v1/status",
@@ -317,17 +351,7 @@ pub(crate) async fn status<E: Storage + Clock + Metrics + Spawner>(
                 public_key: hex::encode(key),
             })
             .collect(),
-        validators: sh
-            .genesis
-            .validators
-            .iter()
-            .map(|v| ingot_api::core::Validator {
-                name: v.name.clone(),
-                org: v.org.clone(),
-                public_key: v.public_key.clone(),
-                address: v.p2p_address.clone(),
-            })
-            .collect(),
+        validators: epoch_validators(sh),
         // As governance left them, not as genesis formed them.
         organisations: sh
             .trust

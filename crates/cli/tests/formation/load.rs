@@ -20,6 +20,7 @@ pub type Acked = (String, u64);
 
 pub struct Load {
     stop: Arc<AtomicBool>,
+    apis: Arc<Mutex<Vec<String>>>,
     acked: Arc<Mutex<Vec<Acked>>>,
     refused: Arc<Mutex<Vec<String>>>,
     handle: Option<JoinHandle<()>>,
@@ -30,18 +31,23 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let (root, apis): (PathBuf, Vec<String>) = (root.to_path_buf(), apis.to_vec());
+        let apis = Arc::new(Mutex::new(apis.to_vec()));
+        let root: PathBuf = root.to_path_buf();
         let handle = {
             let (stop, acked, refused) = (stop.clone(), acked.clone(), refused.clone());
+            let apis = apis.clone();
             std::thread::spawn(move || {
                 let mut k = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    let api = &apis[k as usize % apis.len()];
+                    let api = {
+                        let apis = apis.lock().unwrap();
+                        apis[k as usize % apis.len()].clone()
+                    };
                     let doc = hex::encode(ingot_types::sha256(&[b"load", &k.to_be_bytes()]));
                     let args = format!("{{\"document_hash\":\"{doc}\",\"metadata\":\"load\"}}");
                     let out = super::tx_send(
                         &root,
-                        api,
+                        &api,
                         ("bolt/member.key", "bolt/member.pem"),
                         "notary",
                         "record",
@@ -64,10 +70,18 @@ impl Load {
         };
         Self {
             stop,
+            apis,
             acked,
             refused,
             handle: Some(handle),
         }
+    }
+
+    /// From the next transaction on, send through `apis` (as a client
+    /// does when the consortium's validators change).
+    pub fn send_through(&self, apis: &[String]) {
+        assert!(!apis.is_empty());
+        *self.apis.lock().unwrap() = apis.to_vec();
     }
 
     /// What was acknowledged as final so far.

@@ -12,8 +12,10 @@
 //! continuous load (`load.rs`), with the regulator's observer node following
 //! (`observer.rs`): certificates renewed (`renewal.rs`), an organisation
 //! admitted and removed and a parameter changed by vote (`governance.rs`), a
-//! CA rotated (`rotation.rs`), the observer withdrawn; every transaction the
-//! chain acknowledged as final is final at its height on every node.
+//! CA rotated (`rotation.rs`), the observer withdrawn, a validator added and
+//! another removed by vote with crashes around the boundaries
+//! (`validators.rs`); every transaction the chain acknowledged as final is
+//! final at its height on every validator of the final set.
 
 mod governance;
 mod hosts;
@@ -21,6 +23,7 @@ mod load;
 mod observer;
 mod renewal;
 mod rotation;
+mod validators;
 
 use crate::common::{load, openssl, run_json, signed_get, try_call, BIN};
 use serde_json::Value;
@@ -30,9 +33,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Hosts: the four validators, the regulator's archive (observer) node, and
-/// a node nobody admitted.
-const HOSTS: usize = 6;
+/// Hosts: the four validators, the regulator's archive (observer) node, a
+/// node nobody admitted, and a validator added by vote
+/// (`validators::NEW_VALIDATOR_HOST`).
+const HOSTS: usize = 7;
 const ARCHIVE_HOST: usize = 4;
 const SPY_HOST: usize = 5;
 
@@ -365,15 +369,23 @@ pub(super) struct Nodes(Vec<Child>);
 
 impl Drop for Nodes {
     fn drop(&mut self) {
+        // Not one that already exited: its pid may be another process's.
         for c in &mut self.0 {
-            crate::common::interrupt(c);
+            if matches!(c.try_wait(), Ok(None)) {
+                crate::common::interrupt(c);
+            }
         }
     }
 }
 
 /// Start the node in `dir` on host `host`.
 fn start_on(hosts: &hosts::Hosts, host: usize, dir: &Path) -> Child {
-    let log = std::fs::File::create(dir.join("node.log")).unwrap();
+    // Appended: a restarted node's log follows its earlier run's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
     hosts
         .ingot(host)
         .args(["node", "run", "--config", "node.toml"])
@@ -542,7 +554,7 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     toml.push_str("certificate_warning_days = 5\n");
     std::fs::write(&watch_toml, toml).unwrap();
     // Each organisation starts its own validator.
-    let _nodes = Nodes((0..ORGS.len()).map(|i| start(&root, &hosts, i)).collect());
+    let mut nodes = Nodes((0..ORGS.len()).map(|i| start(&root, &hosts, i)).collect());
     let apis: Vec<String> = (0..ORGS.len())
         .map(|i| format!("http://{}", hosts.api(i)))
         .collect();
@@ -619,6 +631,8 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     governance::govern(&root, &apis);
     rotation::rotate(&root, &apis);
     observer::withdraw(&root, &apis, archive, &load.acked());
+    // From here on the validators are those the votes left.
+    let apis = validators::add_and_remove(&root, &hosts, &mut nodes, &apis, &load);
     let acked = load.stop();
     for api in &apis {
         // A validator may be a block or two behind the one that answered.
@@ -630,26 +644,29 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
         assert_eq!(status["epoch_length"], EPOCH_LENGTH, "{status}");
         assert!(status["epoch"].as_u64().unwrap() >= 3, "{status}");
     }
-    drop(_nodes);
+    drop(nodes);
     // Offline, every certificate of every epoch checks out against its
-    // epoch's validators.
-    let verified = Command::new(BIN)
-        .args(["--json", "verify-chain", "--data"])
-        .arg(root.join("bolt/bolt-v1/data"))
-        .arg("--genesis")
-        .arg(root.join("genesis.json"))
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
-    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
-    assert!(
-        report["blocks"].as_u64().unwrap() > 3 * EPOCH_LENGTH,
-        "{report}"
-    );
+    // epoch's validators, as they changed: on a genesis validator and on
+    // the validator added by vote, which fetched the chain from its peers.
+    for data in ["bolt/bolt-v1/data", "bolt/bolt-v2/data"] {
+        let verified = Command::new(BIN)
+            .args(["--json", "verify-chain", "--data"])
+            .arg(root.join(data))
+            .arg("--genesis")
+            .arg(root.join("genesis.json"))
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{data}: {}{}",
+            String::from_utf8_lossy(&verified.stdout),
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+        assert!(
+            report["blocks"].as_u64().unwrap() > 3 * EPOCH_LENGTH,
+            "{report}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
