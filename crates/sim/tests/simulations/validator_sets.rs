@@ -3,7 +3,9 @@
 //! two epochs after its decision — with a validator crashing at the
 //! boundary where a joiner starts voting, a partition across the boundary
 //! where a removal takes effect, and a Byzantine validator in the epochs of
-//! a replacement. Each change is proven by liveness: after it, the chain
+//! a replacement; a joiner offline for epochs it should vote in, and a
+//! validator restarting with its state behind a change. Each change and
+//! each rejoin is proven by liveness: after it, the chain
 //! goes on only if the new set's quorum counts the joiner and no longer
 //! needs the removed validator. Every node ends on the same blocks and state.
 
@@ -282,5 +284,112 @@ async fn scenario(ctx: Ctx) {
 fn validators_are_added_removed_and_replaced_through_crashes_partitions_and_byzantine_peers() {
     for seed in [50, 51] {
         run(seed, |ctx| Box::pin(scenario(ctx)));
+    }
+}
+
+/// Flip a byte early in the oldest blob of `partition`: a store reading it
+/// back either stops before that byte or does not open at all.
+async fn flip_early_byte(ctx: &Ctx, partition: &str) {
+    use commonware_runtime::{Blob as _, ReadOptions, Storage as _, WriteOptions};
+    let mut names = ctx.scan(partition).await.expect("partition exists");
+    names.sort();
+    let (blob, size) = ctx.open(partition, &names[0]).await.unwrap();
+    let at = (size / 100).max(1).min(size - 1);
+    let byte = blob
+        .read_at(at, 1, ReadOptions::default())
+        .await
+        .unwrap()
+        .coalesce()
+        .as_ref()[0];
+    blob.write_at(at, vec![byte ^ 0xff], WriteOptions::default())
+        .await
+        .unwrap();
+    blob.sync().await.unwrap();
+}
+
+/// A joiner offline across several boundaries (its epochs begin without
+/// it) starts late, catches up and votes; then a validator restarts with its
+/// state set back to before the change was decided, so the sets of the
+/// epochs it resumes in can only come from the boundary blocks it stored,
+/// and votes again. Each vote is proven by liveness: with one validator of
+/// the five stopped, the chain goes on only if both count.
+async fn offline_joiner_and_state_behind(ctx: Ctx) {
+    let c = epochs_consortium(4);
+    let joiner = observer_key(0);
+    let oracle: Oracle = network_with_observers(&ctx, &c, &[joiner.public_key()]).await;
+    let mut v: Vec<Option<Node>> = Vec::new();
+    for i in 0..4 {
+        v.push(Some(start_node(&ctx, &oracle, &c, i).await));
+    }
+    let mut load = Load::new();
+    let v0 = v[0].take().unwrap();
+    let effect = decide(
+        &ctx,
+        &c,
+        &v0,
+        1,
+        json!({"kind": "add_validator", "name": "acme-v5", "org": "acme", "public_key": key_hex(&joiner), "p2p_address": "10.0.0.5:30300"}),
+    )
+    .await;
+    let decided_at =
+        v0.shared().unwrap().trust.current().validator_registry()[&raw(&joiner)].added_at;
+
+    // Five validators from `effect` on, four of them running (quorum four):
+    // the chain crosses three boundaries without the joiner.
+    {
+        let others: Vec<&Node> = v.iter().flatten().collect();
+        let mut watched = others.clone();
+        watched.push(&v0);
+        past(&ctx, &c, &mut load, &[&v0], &watched, effect + 3).await;
+    }
+    let j0 = start_observer(&ctx, &oracle, &c, 0).await;
+    past(&ctx, &c, &mut load, &[&v0], &[&v0, &j0], effect + 4).await;
+    assert!(j0.shared().unwrap().is_validator());
+
+    // Validator 1 crashes; its state log is damaged early, so its state
+    // reopens (or is rebuilt) behind the height the change was decided at.
+    let v1 = v[1].take().unwrap();
+    let executed_before = executed(&v1);
+    v1.marshal.lock().unwrap().take();
+    v1.kill().await;
+    // Its tasks drop their storage handles.
+    ctx.sleep(Duration::from_secs(1)).await;
+    flip_early_byte(&ctx, "v1-state-log_data").await;
+    {
+        use commonware_runtime::Supervisor as _;
+        match ingot_state::StateStore::open(ctx.child("probe"), "v1").await {
+            Ok(state) => assert!(
+                state.height() < decided_at,
+                "the state reopens at {}, not behind the decision at {decided_at}",
+                state.height()
+            ),
+            Err(e) => eprintln!("the state store no longer opens ({e}); it is rebuilt"),
+        }
+    }
+    ctx.sleep(Duration::from_secs(1)).await;
+    let v1 = start_node(&ctx, &oracle, &c, 1).await;
+    past(&ctx, &c, &mut load, &[&v0], &[&v0, &v1], effect + 5).await;
+    assert!(executed(&v1) > executed_before);
+
+    // Validator 3 stops: 0, 1, 2 and the joiner are exactly a quorum.
+    let v3 = v[3].take().unwrap();
+    v3.kill().await;
+    let now = epoch(&v0);
+    past(&ctx, &c, &mut load, &[&v0], &[&v0, &v1, &j0], now + 2).await;
+    for signed in signers(&v0, now + 1).await {
+        assert!(signed.contains(&raw(&joiner)), "the joiner did not sign");
+        assert!(
+            signed.contains(&raw(&c.keys[1])),
+            "validator 1 did not sign"
+        );
+    }
+    let v2 = v[2].take().unwrap();
+    converged(&ctx, &[&v0, &v1, &v2, &j0], &load, now + 1).await;
+}
+
+#[test]
+fn an_offline_joiner_and_a_validator_whose_state_fell_behind_rejoin_across_changes() {
+    for seed in [52, 53] {
+        run(seed, |ctx| Box::pin(offline_joiner_and_state_behind(ctx)));
     }
 }
