@@ -12,8 +12,9 @@
 //! continuous load (`load.rs`), with the regulator's observer node following
 //! (`observer.rs`): certificates renewed (`renewal.rs`), an organisation
 //! admitted and removed and a parameter changed by vote (`governance.rs`), a
-//! CA rotated (`rotation.rs`), the observer withdrawn, a validator added and
-//! another removed by vote with crashes around the boundaries
+//! CA rotated (`rotation.rs`), the observer withdrawn, a fifth organisation
+//! and its validator added and another validator removed by vote with
+//! crashes around the boundaries
 //! (`validators.rs`); every transaction the chain acknowledged as final is
 //! final at its height on every validator of the final set.
 
@@ -648,7 +649,7 @@ fn organisations_form_a_consortium_from_descriptors_with_openssl_made_cas() {
     // Offline, every certificate of every epoch checks out against its
     // epoch's validators, as they changed: on a genesis validator and on
     // the validator added by vote, which fetched the chain from its peers.
-    for data in ["bolt/bolt-v1/data", "bolt/bolt-v2/data"] {
+    for data in ["bolt/bolt-v1/data", "gear/gear-v1/data"] {
         let verified = Command::new(BIN)
             .args(["--json", "verify-chain", "--data"])
             .arg(root.join(data))

@@ -1,7 +1,8 @@
 //! Validator-set changes between real processes on hosts of their own
-//! (issue 16 item 3), under the load: bolt brings a second validator up on a
-//! new host (its node made like an observer's), the consortium votes it in,
-//! it connects and catches up, and from two epochs after the decision it
+//! (issue 16 item 3), under the load: a fifth organisation, gear, is voted
+//! into the consortium and brings its validator up on a new host (its node
+//! made like an observer's); the consortium votes the validator in, it
+//! connects and catches up, and from two epochs after the decision it
 //! votes — shown by killing an original validator: five validators need
 //! four votes, so the chain goes on only with the newcomer's. Then watch
 //! gives up its validator seat: from two epochs on, the chain finalizes
@@ -24,7 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The host of bolt's second validator.
+/// The host of gear's validator.
 pub const NEW_VALIDATOR_HOST: usize = 6;
 
 fn status(api: &str) -> Option<Value> {
@@ -122,17 +123,27 @@ pub fn add_and_remove(
     let originals = ["bolt-v1", "cast-v1", "forge-v1", "watch-v1"];
     assert_eq!(voting(&forge), originals);
 
-    // bolt's second validator: a key and node.toml on a host of its own,
-    // started before the vote (nobody connects to it yet).
+    // gear, a fifth organisation with a CA ingot makes, is voted in.
+    ingot_ok(root, &["org", "init", "--dir", "gear", "--name", "gear"]);
+    decide(
+        root,
+        ("bolt", &bolt),
+        &["add-org", "--descriptor", "gear/descriptor.json"],
+        &[("cast", &cast), ("watch", &watch)],
+    );
+    std::fs::copy(root.join("genesis.json"), root.join("gear/genesis.json")).unwrap();
+
+    // Its validator: a key and node.toml on a host of its own, started
+    // before the vote (nobody connects to it yet).
     let made = ingot_ok(
         root,
         &[
             "org",
             "add-observer",
             "--dir",
-            "bolt",
+            "gear",
             "--name",
-            "bolt-v2",
+            "gear-v1",
             "--api-listen",
             &hosts.api(NEW_VALIDATOR_HOST),
             "--p2p-listen",
@@ -144,10 +155,10 @@ pub fn add_and_remove(
     nodes.0.push(start_on(
         hosts,
         NEW_VALIDATOR_HOST,
-        &root.join("bolt/bolt-v2"),
+        &root.join("gear/gear-v1"),
     ));
     let newcomer_index = nodes.0.len() - 1;
-    // Only bolt's admin may add a validator of bolt.
+    // Only gear's admin may add a validator of gear.
     let refused = super::ingot(
         root,
         &[
@@ -156,11 +167,11 @@ pub fn add_and_remove(
             "propose",
             "add-validator",
             "--name",
-            "bolt-v2",
+            "gear-v1",
             "--org",
-            "bolt",
+            "gear",
             "--node-key",
-            "bolt/bolt-v2/observer.key",
+            "gear/gear-v1/observer.key",
             "--p2p-address",
             &hosts.p2p(NEW_VALIDATOR_HOST),
             "--node",
@@ -178,23 +189,24 @@ pub fn add_and_remove(
     );
 
     let p2p = hosts.p2p(NEW_VALIDATOR_HOST);
+    // Five organisations: gear's proposal and two votes approve.
     decide(
         root,
-        ("bolt", &bolt),
+        ("gear", &bolt),
         &[
             "add-validator",
             "--name",
-            "bolt-v2",
+            "gear-v1",
             "--org",
-            "bolt",
+            "gear",
             "--node-key",
-            "bolt/bolt-v2/observer.key",
+            "gear/gear-v1/observer.key",
             "--p2p-address",
             &p2p,
         ],
         &[("cast", &cast), ("watch", &watch)],
     );
-    let entry = registry_entry(root, &forge, "bolt-v2");
+    let entry = registry_entry(root, &forge, "gear-v1");
     assert_eq!(entry["public_key"], new_key.as_str(), "{entry}");
     let votes_from = entry["votes_from_epoch"].as_u64().unwrap();
     let added_at = entry["added_at"].as_u64().unwrap();
@@ -203,13 +215,13 @@ pub fn add_and_remove(
     // It is connected from the decision on and catches up from genesis;
     // from `votes_from` on it votes.
     wait_for(
-        "bolt-v2 never reached the epoch it votes from; see bolt/bolt-v2/node.log",
+        "gear-v1 never reached the epoch it votes from; see gear/gear-v1/node.log",
         Duration::from_secs(180),
         || epoch(&newcomer) > votes_from && executed(&newcomer) + 5 >= executed(&forge),
     );
     let seen = status(&newcomer).unwrap();
     assert_eq!(seen["role"], "validator", "{seen}");
-    let five = ["bolt-v1", "bolt-v2", "cast-v1", "forge-v1", "watch-v1"];
+    let five = ["bolt-v1", "cast-v1", "forge-v1", "gear-v1", "watch-v1"];
     for api in [&forge, &bolt, &cast, &watch, &newcomer] {
         eventually(|| {
             (voting(api) == five)
@@ -219,10 +231,10 @@ pub fn add_and_remove(
     }
 
     // Five validators need four votes. Without cast-v1 the chain goes on
-    // only if bolt-v2 votes.
+    // only if gear-v1 votes.
     load.send_through(&[forge.clone(), bolt.clone(), watch.clone(), newcomer.clone()]);
     crash(nodes, 2);
-    goes_on(&forge, 2 * EPOCH_LENGTH, "bolt-v2 does not vote");
+    goes_on(&forge, 2 * EPOCH_LENGTH, "gear-v1 does not vote");
     // cast-v1 comes back and catches up across the boundaries it missed.
     nodes.0[2] = start(root, hosts, 2);
     wait_for(
@@ -275,7 +287,7 @@ pub fn add_and_remove(
         Duration::from_secs(180),
         || remaining.iter().all(|api| epoch(api) > last_epoch),
     );
-    let four = ["bolt-v1", "bolt-v2", "cast-v1", "forge-v1"];
+    let four = ["bolt-v1", "cast-v1", "forge-v1", "gear-v1"];
     for api in &remaining {
         eventually(|| {
             (voting(api) == four)
@@ -295,14 +307,14 @@ pub fn add_and_remove(
     );
     crate::common::interrupt(&mut nodes.0[3]);
 
-    // Four validators need three votes: without watch-v1 and bolt-v2 the
+    // Four validators need three votes: without watch-v1 and gear-v1 the
     // chain goes on (five would need four).
     load.send_through(&[forge.clone(), bolt.clone(), cast.clone()]);
     crash(nodes, newcomer_index);
     goes_on(&forge, 2 * EPOCH_LENGTH, "watch-v1's seat still counts");
-    nodes.0[newcomer_index] = start_on(hosts, NEW_VALIDATOR_HOST, &root.join("bolt/bolt-v2"));
+    nodes.0[newcomer_index] = start_on(hosts, NEW_VALIDATOR_HOST, &root.join("gear/gear-v1"));
     wait_for(
-        "bolt-v2 did not catch up after its crash; see bolt/bolt-v2/node.log",
+        "gear-v1 did not catch up after its crash; see gear/gear-v1/node.log",
         Duration::from_secs(120),
         || executed(&newcomer) >= executed(&forge),
     );
