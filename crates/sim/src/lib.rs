@@ -38,6 +38,7 @@ pub const LINK: Link = Link {
 const GENESIS_MS: u64 = 0;
 
 pub mod explore;
+pub mod storage_damage;
 
 /// A member that signs transactions in simulations.
 #[derive(Clone)]

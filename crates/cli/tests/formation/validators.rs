@@ -158,52 +158,40 @@ pub fn add_and_remove(
         &root.join("gear/gear-v1"),
     ));
     let newcomer_index = nodes.0.len() - 1;
+    let p2p = hosts.p2p(NEW_VALIDATOR_HOST);
+    let add = [
+        "add-validator",
+        "--name",
+        "gear-v1",
+        "--org",
+        "gear",
+        "--node-key",
+        "gear/gear-v1/observer.key",
+        "--p2p-address",
+        p2p.as_str(),
+    ];
     // Only gear's admin may add a validator of gear.
-    let refused = super::ingot(
-        root,
-        &[
-            "--json",
-            "governance",
-            "propose",
-            "add-validator",
-            "--name",
-            "gear-v1",
-            "--org",
-            "gear",
-            "--node-key",
-            "gear/gear-v1/observer.key",
-            "--p2p-address",
-            &hosts.p2p(NEW_VALIDATOR_HOST),
-            "--node",
-            &cast,
-            "--key",
-            "cast/admin.key",
-            "--cert",
-            "cast/admin.pem",
-        ],
-    );
+    let mut as_cast = vec!["--json", "governance", "propose"];
+    as_cast.extend_from_slice(&add);
+    as_cast.extend_from_slice(&[
+        "--node",
+        &cast,
+        "--key",
+        "cast/admin.key",
+        "--cert",
+        "cast/admin.pem",
+    ]);
+    let refused = super::ingot(root, &as_cast);
     assert!(
         !refused.status.success(),
         "{}",
         String::from_utf8_lossy(&refused.stdout)
     );
-
-    let p2p = hosts.p2p(NEW_VALIDATOR_HOST);
     // Five organisations: gear's proposal and two votes approve.
     decide(
         root,
         ("gear", &bolt),
-        &[
-            "add-validator",
-            "--name",
-            "gear-v1",
-            "--org",
-            "gear",
-            "--node-key",
-            "gear/gear-v1/observer.key",
-            "--p2p-address",
-            &p2p,
-        ],
+        &add,
         &[("cast", &cast), ("watch", &watch)],
     );
     let entry = registry_entry(root, &forge, "gear-v1");

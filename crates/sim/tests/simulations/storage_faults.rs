@@ -7,39 +7,23 @@
 //! from the node's own blocks, never cut.
 
 use commonware_consensus::types::Height;
-use commonware_runtime::{
-    Blob as _, Clock, ReadOptions, Storage as _, Supervisor as _, WriteOptions,
-};
+use commonware_runtime::{Blob as _, Clock, Storage as _, Supervisor as _};
 use ingot_sim::*;
 use std::time::Duration;
 
 /// Flip one byte in the middle of the largest blob of `partition`.
 async fn flip_byte(ctx: &Ctx, partition: &str) {
     let (name, size) = largest_blob(ctx, partition).await;
-    let (blob, _) = ctx.open(partition, &name).await.unwrap();
-    let at = size / 2;
-    let byte = blob
-        .read_at(at, 1, ReadOptions::default())
-        .await
-        .unwrap()
-        .coalesce()
-        .as_ref()[0];
-    blob.write_at(at, vec![byte ^ 0xff], WriteOptions::default())
-        .await
-        .unwrap();
-    blob.sync().await.unwrap();
+    storage_damage::flip_byte_at(ctx, partition, &name, size / 2).await;
 }
 
 /// The largest blob of `partition` with its size.
 async fn largest_blob(ctx: &Ctx, partition: &str) -> (Vec<u8>, u64) {
-    let mut largest: Option<(Vec<u8>, u64)> = None;
-    for name in ctx.scan(partition).await.expect("partition exists") {
-        let (_, size) = ctx.open(partition, &name).await.unwrap();
-        if largest.as_ref().is_none_or(|(_, s)| size > *s) {
-            largest = Some((name, size));
-        }
-    }
-    largest.expect("a blob to damage")
+    storage_damage::blobs(ctx, partition)
+        .await
+        .into_iter()
+        .reduce(|largest, blob| if blob.1 > largest.1 { blob } else { largest })
+        .expect("a blob to damage")
 }
 
 /// Cut the last `n` bytes of the largest blob of `partition`.

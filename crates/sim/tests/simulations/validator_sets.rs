@@ -290,21 +290,12 @@ fn validators_are_added_removed_and_replaced_through_crashes_partitions_and_byza
 /// Flip a byte early in the oldest blob of `partition`: a store reading it
 /// back either stops before that byte or does not open at all.
 async fn flip_early_byte(ctx: &Ctx, partition: &str) {
-    use commonware_runtime::{Blob as _, ReadOptions, Storage as _, WriteOptions};
-    let mut names = ctx.scan(partition).await.expect("partition exists");
-    names.sort();
-    let (blob, size) = ctx.open(partition, &names[0]).await.unwrap();
-    let at = (size / 100).max(1).min(size - 1);
-    let byte = blob
-        .read_at(at, 1, ReadOptions::default())
+    let (name, size) = storage_damage::blobs(ctx, partition)
         .await
-        .unwrap()
-        .coalesce()
-        .as_ref()[0];
-    blob.write_at(at, vec![byte ^ 0xff], WriteOptions::default())
-        .await
-        .unwrap();
-    blob.sync().await.unwrap();
+        .into_iter()
+        .next()
+        .expect("a blob to damage");
+    storage_damage::flip_byte_at(ctx, partition, &name, (size / 100).clamp(1, size - 1)).await;
 }
 
 /// A joiner offline across several boundaries (its epochs begin without
