@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use commonware_codec::{Decode, Encode};
 use ingot_crypto::batch::{verify_all, Item};
-use ingot_edge::ingest::TOPIC_PREFIX;
+use ingot_edge::shape::TOPIC_PREFIX;
 use ingot_types::telemetry::ReadingBatch;
 use libfuzzer_sys::fuzz_target;
 

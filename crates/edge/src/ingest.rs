@@ -11,6 +11,7 @@
 
 use crate::node::{DeviceInfo, NodeClient};
 use crate::queue::{batch_digest, DeviceMark, Queue};
+pub use crate::shape::{RefusalKind, TOPIC_PREFIX};
 use bytes::Bytes;
 
 use ingot_crypto::batch::{verify_all, Item};
@@ -25,8 +26,6 @@ use std::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// The topic prefix devices publish under; the device id follows.
-pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
 /// How long a device's key and status are trusted from cache.
 const KEY_TTL: Duration = Duration::from_secs(30);
 /// Most devices whose key and status, or chain mark, the gateway caches.
@@ -38,56 +37,6 @@ pub const MAX_CACHED_DEVICES: usize = 200_000;
 const MAX_GROUP: usize = 4096;
 /// Parallel lookups of devices new to the gateway.
 const PREFETCH_THREADS: usize = 16;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefusalKind {
-    Malformed,
-    TooLarge,
-    TopicMismatch,
-    UnknownDevice,
-    Inactive,
-    BadSignature,
-    Replay,
-    /// Too large for one anchoring transaction, however it is packed.
-    TooLargeForChain,
-    /// A reading more than the chain's allowed skew ahead of now.
-    FutureTimestamp,
-    /// Starts before the device's last accepted reading (a clock reset).
-    TimeBeforeLast,
-    /// Refused by the chain's batch rules (order of timestamps, scale,
-    /// sequence overflow).
-    InvalidBatch,
-    /// A CONNECT without a valid device signature where one is required.
-    NotAuthenticated,
-    /// An authenticated device publishing on another device's topic.
-    NotYourTopic,
-    /// More batches from this device than its rate allows.
-    RateLimited,
-    /// Too many of this device's batches waiting in the queue.
-    QueueQuota,
-}
-
-impl RefusalKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::TooLarge => "too_large",
-            Self::TopicMismatch => "topic_mismatch",
-            Self::UnknownDevice => "unknown_device",
-            Self::Inactive => "inactive_device",
-            Self::BadSignature => "bad_signature",
-            Self::Replay => "replay",
-            Self::TooLargeForChain => "too_large_for_chain",
-            Self::FutureTimestamp => "future_timestamp",
-            Self::TimeBeforeLast => "time_before_last",
-            Self::InvalidBatch => "invalid_batch",
-            Self::NotAuthenticated => "not_authenticated",
-            Self::NotYourTopic => "not_your_topic",
-            Self::RateLimited => "rate_limited",
-            Self::QueueQuota => "queue_quota",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

@@ -3,11 +3,63 @@
 //! the chain about the device. Kept apart so the fuzz target
 //! `gateway_payload` runs exactly the gateway's code on hostile payloads.
 
-use crate::ingest::{RefusalKind, TOPIC_PREFIX};
 use bytes::Bytes;
 use commonware_codec::{Decode, EncodeSize};
 use ingot_execution::modules::telemetry::{batch_refusal, failures::FUTURE_TIMESTAMP};
 use ingot_types::telemetry::ReadingBatch;
+
+/// The topic prefix devices publish under; the device id follows.
+pub const TOPIC_PREFIX: &str = "ingot/telemetry/";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    Malformed,
+    TooLarge,
+    TopicMismatch,
+    UnknownDevice,
+    Inactive,
+    BadSignature,
+    Replay,
+    /// Too large for one anchoring transaction, however it is packed.
+    TooLargeForChain,
+    /// A reading more than the chain's allowed skew ahead of now.
+    FutureTimestamp,
+    /// Starts before the device's last accepted reading (a clock reset).
+    TimeBeforeLast,
+    /// Refused by the chain's batch rules (order of timestamps, scale,
+    /// sequence overflow).
+    InvalidBatch,
+    /// A CONNECT without a valid device signature where one is required.
+    NotAuthenticated,
+    /// An authenticated device publishing on another device's topic.
+    NotYourTopic,
+    /// More batches from this device than its rate allows.
+    RateLimited,
+    /// Too many of this device's batches waiting in the queue.
+    QueueQuota,
+}
+
+impl RefusalKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::TopicMismatch => "topic_mismatch",
+            Self::UnknownDevice => "unknown_device",
+            Self::Inactive => "inactive_device",
+            Self::BadSignature => "bad_signature",
+            Self::Replay => "replay",
+            Self::TooLargeForChain => "too_large_for_chain",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::TimeBeforeLast => "time_before_last",
+            Self::InvalidBatch => "invalid_batch",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::NotYourTopic => "not_your_topic",
+            Self::RateLimited => "rate_limited",
+            Self::QueueQuota => "queue_quota",
+        }
+    }
+}
 
 /// Room in one anchoring transaction's arguments for batches.
 pub(crate) const ARGS_BUDGET: usize = ingot_types::telemetry::MAX_BATCH_BYTES;
