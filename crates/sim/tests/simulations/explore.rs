@@ -16,10 +16,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// Seeds every CI run explores, in shards the test runner spreads over the
 /// cores (and starts first, `.config/nextest.toml`): 1,000 seeds, about
-/// 0.65 s each alone with power losses, disk errors, clock skew and the
-/// every-module workload (measured 2026-12-06: 150 seeds in 99 s; see
-/// SIMULATION.md), 6 min 17 s for the sweep on this 2-core machine (shards
-/// 78–126 s). Eight shards keep the last one short.
+/// 1.4 s each with two running, with power losses, disk errors, clock skew,
+/// epochs with validator-set votes and the every-module workload (cold CI
+/// rehearsal 2026-12-08: shards 146–235 s, 1,406 s in all, about 12 minutes
+/// of the 2-core machine; see SIMULATION.md). Eight shards keep the last one
+/// short.
 const CI_SEEDS_PER_SHARD: u64 = 125;
 const CI_SHARDS: u64 = 8;
 const _: () = assert!(CI_SEEDS_PER_SHARD * CI_SHARDS >= 1_000);
